@@ -1,0 +1,168 @@
+/**
+ * Every cryptographic primitive WireGuard needs, behind one module so the choice of backend is made
+ * once. Choices follow the costs measured in shared/reference/dataplane-costs.md:
+ *  - ChaCha20-Poly1305, XChaCha20-Poly1305, X25519, randomness, wiping, constant-time compare:
+ *    sodium-native (libsodium, 2.2 us per 1420 B seal vs 10 us for node:crypto).
+ *  - BLAKE2s-256 and HMAC-BLAKE2s: node:crypto (OpenSSL), faster than any JS implementation.
+ *  - Keyed BLAKE2s-128 (mac1, mac2, cookies): @noble/hashes, since neither OpenSSL nor libsodium
+ *    exposes keyed or short-output BLAKE2s. It only runs on handshake and cookie paths.
+ */
+import { createHash, createHmac } from 'node:crypto';
+import { blake2s } from '@noble/hashes/blake2s';
+import sodium from 'sodium-native';
+
+export const KEY_LENGTH = 32;
+export const AEAD_TAG_LENGTH = 16;
+export const MAC_LENGTH = 16;
+export const XAEAD_NONCE_LENGTH = 24;
+
+/** Fresh random bytes from libsodium's CSPRNG. */
+export function randomBytes(length: number): Buffer {
+  const out = Buffer.alloc(length);
+  sodium.randombytes_buf(out);
+  return out;
+}
+
+/** A uniformly random unsigned 32-bit integer. */
+export function randomUint32(): number {
+  return randomBytes(4).readUInt32LE(0);
+}
+
+/** RFC 7748 clamping, as `wg genkey` and the kernel's curve25519_clamp_secret do. */
+export function clampPrivateKey(key: Uint8Array): Buffer {
+  const out = Buffer.from(key);
+  out[0] = out[0]! & 248;
+  out[31] = (out[31]! & 127) | 64;
+  return out;
+}
+
+export function generatePrivateKey(): Buffer {
+  const raw = randomBytes(KEY_LENGTH);
+  const clamped = clampPrivateKey(raw);
+  wipe(raw);
+  return clamped;
+}
+
+export function publicKeyOf(privateKey: Uint8Array): Buffer {
+  const out = Buffer.alloc(KEY_LENGTH);
+  sodium.crypto_scalarmult_base(out, privateKey);
+  return out;
+}
+
+/**
+ * X25519(privateKey, publicKey). Returns null when the shared secret is all zeros (the peer sent a
+ * low-order point), which must abort the handshake.
+ */
+export function x25519(privateKey: Uint8Array, publicKey: Uint8Array): Buffer | null {
+  const out = Buffer.alloc(KEY_LENGTH);
+  try {
+    // libsodium refuses (throws) when the result is all zeros.
+    sodium.crypto_scalarmult(out, privateKey, publicKey);
+  } catch {
+    return null;
+  }
+  return isAllZero(out) ? null : out;
+}
+
+/** BLAKE2s-256 over the concatenation of the parts. */
+export function hash(...parts: Uint8Array[]): Buffer {
+  const h = createHash('blake2s256');
+  for (const part of parts) h.update(part);
+  return h.digest();
+}
+
+/** HMAC-BLAKE2s (RFC 2104, 64-byte block). */
+export function hmac(key: Uint8Array, ...parts: Uint8Array[]): Buffer {
+  const h = createHmac('blake2s256', key);
+  for (const part of parts) h.update(part);
+  return h.digest();
+}
+
+const ONE = Buffer.from([1]);
+
+/** WireGuard's HKDF: tau0 = HMAC(key, input); tau_i = HMAC(tau0, tau_(i-1) || i). Returns tau_1..tau_n. */
+export function kdf(count: 1 | 2 | 3, key: Uint8Array, input: Uint8Array): Buffer[] {
+  const prk = hmac(key, input);
+  const out: Buffer[] = [];
+  let previous = hmac(prk, ONE);
+  out.push(previous);
+  for (let i = 2; i <= count; i++) {
+    previous = hmac(prk, previous, Buffer.from([i]));
+    out.push(previous);
+  }
+  wipe(prk);
+  return out;
+}
+
+/** Keyed BLAKE2s with a 16-byte output: WireGuard's MAC(key, input). */
+export function mac(key: Uint8Array, input: Uint8Array): Buffer {
+  const digest = blake2s(input, { key, dkLen: MAC_LENGTH });
+  return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength);
+}
+
+// One scratch nonce: JS is single-threaded and every call fills it completely before use.
+const transportNonce = Buffer.alloc(12);
+
+function setCounterNonce(counter: bigint): Buffer {
+  transportNonce.writeUInt32LE(0, 0);
+  transportNonce.writeBigUInt64LE(counter, 4);
+  return transportNonce;
+}
+
+/**
+ * ChaCha20-Poly1305 with WireGuard's nonce (32 zero bits, then the 64-bit little-endian counter).
+ * `out` must be exactly plaintext.length + 16 bytes; it may start at the same address as
+ * `plaintext` (in-place encryption).
+ */
+export function aeadSeal(
+  key: Uint8Array, counter: bigint, plaintext: Uint8Array, ad: Uint8Array | null, out: Uint8Array,
+): void {
+  sodium.crypto_aead_chacha20poly1305_ietf_encrypt(out, plaintext, ad, null, setCounterNonce(counter), key);
+}
+
+/** Opens into `out` (ciphertext.length - 16 bytes). Returns false when authentication fails. */
+export function aeadOpen(
+  key: Uint8Array, counter: bigint, ciphertext: Uint8Array, ad: Uint8Array | null, out: Uint8Array,
+): boolean {
+  if (ciphertext.length < AEAD_TAG_LENGTH) return false;
+  try {
+    sodium.crypto_aead_chacha20poly1305_ietf_decrypt(out, null, ciphertext, ad, setCounterNonce(counter), key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function xaeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Buffer {
+  const out = Buffer.alloc(plaintext.length + AEAD_TAG_LENGTH);
+  sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(out, plaintext, ad, null, nonce, key);
+  return out;
+}
+
+/** Returns the plaintext, or null when authentication fails. */
+export function xaeadOpen(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array): Buffer | null {
+  if (ciphertext.length < AEAD_TAG_LENGTH) return null;
+  const out = Buffer.alloc(ciphertext.length - AEAD_TAG_LENGTH);
+  try {
+    sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(out, null, ciphertext, ad, nonce, key);
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+/** Constant-time equality (the length is not secret). */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && sodium.sodium_memcmp(a, b);
+}
+
+export function isAllZero(bytes: Uint8Array): boolean {
+  let acc = 0;
+  for (let i = 0; i < bytes.length; i++) acc |= bytes[i]!;
+  return acc === 0;
+}
+
+/** Overwrites key material with zeros in a way the optimiser cannot remove. */
+export function wipe(bytes: Uint8Array | null | undefined): void {
+  if (bytes && bytes.length > 0) sodium.sodium_memzero(bytes);
+}

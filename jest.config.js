@@ -1,0 +1,10 @@
+/** Transpile-only: types are checked once by `tsc --noEmit` in `npm test`. */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }],
+  },
+  testTimeout: 30000,
+};
