@@ -1,5 +1,7 @@
 /** `npm run bench`: every benchmark suite, one after another. */
+import { runAllowedIpsBench } from './allowedips';
 import { formatTable, type BenchResult } from './harness';
+import { runProtocolBench } from './protocol';
 
 interface Suite {
   title: string;
@@ -7,7 +9,10 @@ interface Suite {
 }
 
 async function main(): Promise<void> {
-  const suites: Suite[] = [];
+  const suites: Suite[] = [
+    { title: 'Protocol core (one thread, no I/O)', run: runProtocolBench },
+    { title: 'Allowed IPs (100k prefixes per family)', run: runAllowedIpsBench },
+  ];
   for (const suite of suites) console.log(formatTable(suite.title, await suite.run()));
 }
 
