@@ -44,6 +44,11 @@ export interface DeviceOutputs {
   deliver(packet: Uint8Array, peer: Peer): void;
   /** Notable protocol events, for logs and metrics. */
   event?(event: DeviceEvent): void;
+  /**
+   * The same endpoint without its sticky source address; the core calls it when a handshake is
+   * retried, so a stale local address is not used forever (kernel: dst_cache_reset).
+   */
+  forgetSourceAddress?(endpoint: Endpoint): Endpoint;
 }
 
 export interface DeviceOptions {
@@ -224,6 +229,7 @@ export class WireGuardDevice {
           this.outputs.event?.({ type: 'handshake-gave-up', peer });
         } else {
           peer.handshakeAttempts++;
+          this.forgetSourceAddress(peer);
           this.sendInitiation(peer, now, true);
         }
         return;
@@ -235,6 +241,7 @@ export class WireGuardDevice {
         }
         return;
       case 'newHandshake':
+        this.forgetSourceAddress(peer);
         this.sendInitiation(peer, now, false);
         return;
       case 'zeroKeyMaterial':
@@ -244,6 +251,12 @@ export class WireGuardDevice {
       case 'persistentKeepalive':
         if (peer.persistentKeepaliveInterval > 0) this.sendKeepalive(peer, now);
         return;
+    }
+  }
+
+  private forgetSourceAddress(peer: Peer): void {
+    if (peer.endpoint?.localAddress !== undefined && this.outputs.forgetSourceAddress) {
+      peer.endpoint = this.outputs.forgetSourceAddress(peer.endpoint);
     }
   }
 

@@ -11,14 +11,18 @@ import { CookieGenerator } from './cookie';
 import type { Keypair } from './keypair';
 import type { InitiatorHandshake } from './noise';
 
-/** A UDP endpoint as the I/O shell sees it; opaque to the core except for cookies. */
+/**
+ * A UDP endpoint as the I/O shell sees it; opaque to the core except for cookies. `localAddress` is
+ * the address the peer reached us on (the sticky source for replies on multi-homed hosts).
+ */
 export interface Endpoint {
   readonly address: string;
   readonly port: number;
+  readonly localAddress?: string;
 }
 
 export function sameEndpoint(a: Endpoint | null, b: Endpoint): boolean {
-  return a !== null && a.address === b.address && a.port === b.port;
+  return a !== null && a.address === b.address && a.port === b.port && a.localAddress === b.localAddress;
 }
 
 export type HandshakeState =
