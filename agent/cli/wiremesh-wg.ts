@@ -89,7 +89,8 @@ export function main(argv: string[]): void {
 function runDevice(tunFd: number, interfaceName: string, uapiFd: number): void {
   const log = lineLogger(interfaceName, parseLogLevel(process.env.LOG_LEVEL), process.env.WG_LOG_FILE);
   const socketPath = `${SOCKET_DIRECTORY}/${interfaceName}.sock`;
-  const device = new UserspaceDevice({ tunFd, interfaceName, log });
+  const bufferBytes = Number(process.env.WIREMESH_SOCKET_BUFFER_BYTES) || undefined;
+  const device = new UserspaceDevice({ tunFd, interfaceName, log, socketBufferBytes: bufferBytes });
   device.start();
   const server = createServer();
   serveUapi(server, device, log);

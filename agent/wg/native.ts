@@ -3,7 +3,8 @@
  * `npm install`). Record layouts of the batch buffers are defined here, once, for both sides.
  */
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { packageRoot } from '../package-root';
 
 /** recvBatch meta record: u32 length | u8 family | u8 hasLocal | u16 port | 16 remote | 16 local | u32 ifindex. */
 export const RECV_META_SIZE = 48;
@@ -35,16 +36,6 @@ export interface PollHandle {
 /** Errors from the addon carry the errno of the failed system call. */
 export interface NativeError extends Error {
   errno: number;
-}
-
-function packageRoot(): string {
-  let dir = __dirname;
-  while (!existsSync(join(dir, 'binding.gyp'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('wiremesh: cannot find the package root (binding.gyp)');
-    dir = parent;
-  }
-  return dir;
 }
 
 let loaded: NativeIo | undefined;
