@@ -5,7 +5,8 @@
  * come from the benchmarking range 198.18.0.0/15 and IPv6 ULA; no namespace gets a default route.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { packageRoot } from '../agent/package-root';
@@ -131,6 +132,21 @@ export class Lab {
   /** `wg` inside `ns`, with optional standard input. */
   wg(ns: string, args: string[], input?: string): string {
     return this.run(ns, 'wg', args, input);
+  }
+
+  /**
+   * `wg setconf|addconf|syncconf IFACE FILE` with `config` written to a private temporary file
+   * (wg cannot fopen /dev/stdin when it is a socket, which is what Node's pipes are).
+   */
+  wgConfig(ns: string, subcommand: 'setconf' | 'addconf' | 'syncconf', iface: string, config: string): string {
+    const dir = mkdtempSync(join(tmpdir(), 'wiremesh-lab-'));
+    const file = join(dir, `${iface}.conf`);
+    try {
+      writeFileSync(file, config, { mode: 0o600 });
+      return this.wg(ns, [subcommand, iface, file]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   async cleanup(): Promise<void> {

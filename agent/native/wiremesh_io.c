@@ -385,7 +385,14 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      /* A stale source address (EINVAL/EADDRNOTAVAIL) or an unreachable peer must not stop the rest. */
+      struct msghdr *failed = &messages[sent].msg_hdr;
+      if (failed->msg_control && (errno == EINVAL || errno == EADDRNOTAVAIL || errno == ENETUNREACH)) {
+        /* The sticky source address is gone (the host roamed): let routing pick one, as the kernel does. */
+        failed->msg_control = NULL;
+        failed->msg_controllen = 0;
+        continue;
+      }
+      /* An unreachable peer must not stop the rest of the batch. */
       sent++;
       continue;
     }
