@@ -202,8 +202,13 @@ export function formatGetResponse(snapshot: DeviceSnapshot): string {
     lines.push(`preshared_key=${(peer.presharedKey ?? Buffer.alloc(32)).toString('hex')}`);
     lines.push('protocol_version=1');
     if (peer.endpoint) lines.push(`endpoint=${peer.endpoint}`);
-    const seconds = Math.floor(peer.lastHandshakeUnixMs / 1000);
-    const nanoseconds = Math.round((peer.lastHandshakeUnixMs - seconds * 1000) * 1e6);
+    let seconds = Math.floor(peer.lastHandshakeUnixMs / 1000);
+    let nanoseconds = Math.round((peer.lastHandshakeUnixMs - seconds * 1000) * 1e6);
+    if (nanoseconds >= 1e9) {
+      // rounding up a fraction just below the next second: carry instead of writing nsec=1000000000
+      seconds += 1;
+      nanoseconds -= 1e9;
+    }
     lines.push(`last_handshake_time_sec=${seconds}`);
     lines.push(`last_handshake_time_nsec=${nanoseconds}`);
     lines.push(`tx_bytes=${peer.txBytes}`);
