@@ -1,5 +1,5 @@
 /**
- * The sans-IO WireGuard device: a set of peers behind one static identity. It owns no sockets, TUN
+ * The sans-IO WireGuard device: a set of peers behind one static identity (two during a key rotation). It owns no sockets, TUN
  * or timers. The I/O shell feeds it datagrams from UDP (`receiveDatagram`), IP packets from the TUN
  * (`sendPacket`) and the passage of time (`tick`, waking it at `nextDeadline()`); the device answers
  * through `DeviceOutputs` synchronously. Buffers handed to outputs are reused: consume or copy them
@@ -25,7 +25,7 @@ import {
   WIREGUARD_PROLOGUE, consumeInitiation, consumeResponse, createInitiation, createResponse, wipeConsumedInitiation,
   type NoisePrologue, type StaticIdentity,
 } from './noise';
-import { Peer, TIMER_NAMES, sameEndpoint, type Endpoint, type TimerName } from './peer';
+import { Peer, TIMER_NAMES, sameEndpoint, type Endpoint, type KeySlot, type TimerName } from './peer';
 import { RateLimiter } from './ratelimiter';
 import { compareTai64n, tai64nFromUnixMs } from './tai64n';
 
@@ -76,6 +76,9 @@ interface IndexEntry {
 const MAX_DATAGRAM = 65535 + 64;
 const EMPTY = Buffer.alloc(0);
 const DEFAULT_UNDER_LOAD_HANDSHAKES_PER_SECOND = 512;
+/** Initiations with the next key a peer may leave unanswered before we fall back to the current key. */
+const NEXT_KEY_ATTEMPTS = 2;
+const KEY_SLOTS: readonly KeySlot[] = ['current', 'next'];
 
 /** Plaintext length after padding to a multiple of 16, capped at the MTU (kernel calculate_skb_padding). */
 export function paddedLength(length: number, mtu: number): number {
@@ -93,7 +96,8 @@ export class WireGuardDevice {
   private readonly prologue: NoisePrologue;
   private readonly underLoadThreshold: number;
   private readonly rateLimiter = new RateLimiter();
-  private identity: LocalIdentity | null = null;
+  /** Our static keys: `next` exists only during a key rotation. */
+  private readonly identities: Record<KeySlot, LocalIdentity | null> = { current: null, next: null };
   private readonly txScratch = Buffer.alloc(MAX_DATAGRAM);
   private readonly rxScratch = Buffer.alloc(MAX_DATAGRAM);
   private handshakeWindowStart = -Infinity;
@@ -113,17 +117,23 @@ export class WireGuardDevice {
   // ---- configuration ----------------------------------------------------------------------
 
   get publicKey(): Buffer | null {
-    return this.identity?.publicKey ?? null;
+    return this.identities.current?.publicKey ?? null;
   }
 
   get privateKey(): Buffer | null {
-    return this.identity?.privateKey ?? null;
+    return this.identities.current?.privateKey ?? null;
+  }
+
+  /** Our next public key while a key rotation is in progress. */
+  get nextPublicKey(): Buffer | null {
+    return this.identities.next?.publicKey ?? null;
   }
 
   peers(): IterableIterator<Peer> {
-    return this.peersByKey.values();
+    return new Set(this.peersByKey.values()).values();
   }
 
+  /** The peer with this public key (or this alternate key during the peer's own rotation). */
   peer(publicKey: Uint8Array): Peer | undefined {
     return this.peersByKey.get(keyToHex(publicKey));
   }
@@ -135,34 +145,105 @@ export class WireGuardDevice {
    */
   setPrivateKey(privateKey: Uint8Array | null): void {
     const clamped = privateKey ? clampPrivateKey(privateKey) : null;
-    if (clamped && this.identity && constantTimeEqual(clamped, this.identity.privateKey)) {
+    const current = this.identities.current;
+    if (clamped && current && constantTimeEqual(clamped, current.privateKey)) {
       wipe(clamped);
       return;
     }
-    if (this.identity) wipe(this.identity.privateKey);
-    if (!clamped) {
-      this.identity = null;
-    } else {
-      const publicKey = publicKeyOf(clamped);
-      this.identity = { privateKey: clamped, publicKey, cookies: new CookieChecker(publicKey) };
-      const self = this.peer(publicKey);
-      if (self) this.removePeer(self);
-    }
-    for (const peer of this.peersByKey.values()) {
-      this.computeStaticStatic(peer);
+    this.identities.current = clamped ? this.makeIdentity(clamped) : null;
+    if (current) wipe(current.privateKey);
+    for (const peer of this.peers()) {
+      this.forgetStaticStatics(peer);
       for (const keypair of [peer.current, peer.next]) keypair?.expireForSending();
       this.releaseHandshake(peer);
     }
   }
 
+  /**
+   * Starts a zero-downtime key rotation: until it completes we hold both static keys, answer
+   * handshakes addressed to either, and initiate with the next key (falling back to the current one
+   * for a peer that does not answer it). Existing sessions keep running meanwhile.
+   */
+  beginKeyRotation(nextPrivateKey: Uint8Array, now: number): void {
+    const clamped = clampPrivateKey(nextPrivateKey);
+    const existing = this.identities.next;
+    if (existing && constantTimeEqual(existing.privateKey, clamped)) {
+      wipe(clamped);
+      return;
+    }
+    if (existing) this.abortKeyRotation();
+    this.identities.next = this.makeIdentity(clamped);
+    for (const peer of this.peers()) {
+      peer.unansweredNextKeyInitiations = 0;
+      if (!peer.endpoint) continue;
+      peer.lastSentHandshakeAt = -Infinity; // move now, not at the next rekey
+      this.sendInitiation(peer, now, false);
+    }
+  }
+
+  /** Per peer: which of our keys its current session uses. The rotation is done when all say next. */
+  rotationStatus(): { inProgress: boolean; peers: { peer: Peer; localKey: KeySlot }[]; complete: boolean } {
+    const peers = [...this.peers()].map((peer) => ({ peer, localKey: peer.localKeyInUse }));
+    const inProgress = this.identities.next !== null;
+    return { inProgress, peers, complete: inProgress && peers.every((p) => p.localKey === 'next') };
+  }
+
+  /** Makes the next key the current one. Sessions made with it carry on untouched. */
+  completeKeyRotation(): void {
+    const next = this.identities.next;
+    if (!next) return;
+    const old = this.identities.current;
+    this.identities.current = next;
+    this.identities.next = null;
+    if (old) wipe(old.privateKey);
+    for (const peer of this.peers()) {
+      this.forgetStaticStatics(peer);
+      peer.localKeyInUse = 'current';
+      for (const keypair of peer.keypairs()) keypair.localKey = 'current';
+      if (peer.handshake.kind === 'initiation-sent') peer.handshake.slot = 'current';
+    }
+  }
+
+  /** Drops the next key; peers that moved to it keep their sessions until the next rekey. */
+  abortKeyRotation(): void {
+    const next = this.identities.next;
+    if (!next) return;
+    this.identities.next = null;
+    wipe(next.privateKey);
+    for (const peer of this.peers()) {
+      this.forgetStaticStatics(peer);
+      peer.localKeyInUse = 'current';
+    }
+  }
+
+  /** The peer's next public key during its own rotation (null to stop accepting it). */
+  setAlternatePublicKey(peer: Peer, alternate: Uint8Array | null): void {
+    if (peer.alternatePublicKey) {
+      this.peersByKey.delete(keyToHex(peer.alternatePublicKey));
+      if (peer.remoteKeyInUse === peer.alternatePublicKey) peer.remoteKeyInUse = peer.publicKey;
+    }
+    peer.alternatePublicKey = alternate ? Buffer.from(alternate) : null;
+    if (peer.alternatePublicKey) this.peersByKey.set(keyToHex(peer.alternatePublicKey), peer);
+  }
+
+  /** The peer finished its rotation: its alternate key becomes its public key, sessions untouched. */
+  promoteAlternatePublicKey(peer: Peer): void {
+    const alternate = peer.alternatePublicKey;
+    if (!alternate) return;
+    this.peersByKey.delete(keyToHex(peer.publicKey));
+    peer.publicKey = alternate;
+    peer.alternatePublicKey = null;
+    peer.remoteKeyInUse = alternate;
+    this.forgetStaticStatics(peer);
+  }
+
   /** Returns the peer for `publicKey`, creating it; undefined for our own public key (ignored). */
   addPeer(publicKey: Uint8Array): Peer | undefined {
     if (publicKey.length !== KEY_LENGTH) throw new RangeError('a public key is 32 bytes');
-    if (this.identity && constantTimeEqual(publicKey, this.identity.publicKey)) return undefined;
+    if (this.isOwnKey(publicKey)) return undefined;
     const existing = this.peer(publicKey);
     if (existing) return existing;
     const peer = new Peer(Buffer.from(publicKey));
-    this.computeStaticStatic(peer);
     this.peersByKey.set(keyToHex(publicKey), peer);
     return peer;
   }
@@ -170,16 +251,17 @@ export class WireGuardDevice {
   removePeer(peer: Peer): void {
     if (this.peersByKey.get(keyToHex(peer.publicKey)) !== peer) return;
     this.zeroKeyMaterial(peer);
-    wipe(peer.staticStatic);
+    this.forgetStaticStatics(peer);
     wipe(peer.presharedKey);
-    peer.cookies.clear();
+    peer.forgetCookies();
     peer.staged.length = 0;
     this.allowedIps.removePeer(peer);
     this.peersByKey.delete(keyToHex(peer.publicKey));
+    if (peer.alternatePublicKey) this.peersByKey.delete(keyToHex(peer.alternatePublicKey));
   }
 
   removeAllPeers(): void {
-    for (const peer of [...this.peersByKey.values()]) this.removePeer(peer);
+    for (const peer of this.peers()) this.removePeer(peer);
   }
 
   /** Turning persistent keepalive on sends a keepalive at once (kernel netlink.c, wireguard-go pkaOn). */
@@ -190,9 +272,33 @@ export class WireGuardDevice {
     else if (wasOff) this.sendKeepalive(peer, now);
   }
 
-  private computeStaticStatic(peer: Peer): void {
-    wipe(peer.staticStatic);
-    peer.staticStatic = this.identity ? x25519(this.identity.privateKey, peer.publicKey) : null;
+  private makeIdentity(privateKey: Buffer): LocalIdentity {
+    const publicKey = publicKeyOf(privateKey);
+    const self = this.peer(publicKey);
+    if (self) this.removePeer(self);
+    return { privateKey, publicKey, cookies: new CookieChecker(publicKey) };
+  }
+
+  private isOwnKey(publicKey: Uint8Array): boolean {
+    return [this.identities.current, this.identities.next].some((id) => id !== null && constantTimeEqual(publicKey, id.publicKey));
+  }
+
+  /** DH(our key in `slot`, `remoteKey`), cached per peer; null when impossible (no key, low order). */
+  private staticStatic(peer: Peer, slot: KeySlot, remoteKey: Buffer): Buffer | null {
+    const identity = this.identities[slot];
+    if (!identity) return null;
+    const id = `${slot}:${keyToHex(remoteKey)}`;
+    let shared = peer.staticStatics.get(id);
+    if (shared === undefined) {
+      shared = x25519(identity.privateKey, remoteKey);
+      peer.staticStatics.set(id, shared);
+    }
+    return shared;
+  }
+
+  private forgetStaticStatics(peer: Peer): void {
+    for (const shared of peer.staticStatics.values()) wipe(shared);
+    peer.staticStatics.clear();
   }
 
   // ---- time ---------------------------------------------------------------------------------
@@ -250,6 +356,9 @@ export class WireGuardDevice {
         return;
       case 'persistentKeepalive':
         if (peer.persistentKeepaliveInterval > 0) this.sendKeepalive(peer, now);
+        return;
+      case 'rotateKey':
+        if (this.identities.next && peer.localKeyInUse === 'current') this.sendInitiation(peer, now, false);
         return;
     }
   }
@@ -338,6 +447,7 @@ export class WireGuardDevice {
     const keypair = peer.current;
     if (!keypair || !keypair.valid) return;
     if (keypair.sendCounter > REKEY_AFTER_MESSAGES || (keypair.isInitiator && keypair.ageAt(now) > REKEY_AFTER_TIME)) {
+      peer.unansweredNextKeyInitiations = 0; // a routine rekey may try the next key again
       this.sendInitiation(peer, now, false);
     }
   }
@@ -356,15 +466,18 @@ export class WireGuardDevice {
   private sendInitiation(peer: Peer, now: number, isRetry: boolean): void {
     if (!isRetry) peer.handshakeAttempts = 0;
     if (now - peer.lastSentHandshakeAt < REKEY_TIMEOUT) return;
-    const identity = this.identity;
+    const slot = this.initiationSlot(peer);
+    const identity = this.identities[slot];
     const endpoint = peer.endpoint;
-    if (!identity || !endpoint || !peer.staticStatic) return;
+    const remoteKey = peer.remoteKeyInUse;
+    const staticStatic = identity && this.staticStatic(peer, slot, remoteKey);
+    if (!identity || !endpoint || !staticStatic) return;
     this.releaseHandshake(peer);
     const noise = createInitiation({
       prologue: this.prologue,
       local: identity,
-      remoteStatic: peer.publicKey,
-      staticStatic: peer.staticStatic,
+      remoteStatic: remoteKey,
+      staticStatic,
       payload: tai64nFromUnixMs(this.unixMs(now)),
     });
     if (!noise) return;
@@ -373,8 +486,9 @@ export class WireGuardDevice {
     writeUint32(message, 0, MessageType.Initiation);
     writeUint32(message, Initiation.senderIndex, localIndex);
     noise.message.copy(message, Initiation.ephemeral);
-    peer.cookies.addMacs(message, now);
-    peer.handshake = { kind: 'initiation-sent', localIndex, handshake: noise.handshake, sentAt: now };
+    peer.cookiesFor(remoteKey).addMacs(message, now);
+    peer.handshake = { kind: 'initiation-sent', localIndex, handshake: noise.handshake, sentAt: now, slot };
+    if (slot === 'next') peer.unansweredNextKeyInitiations++;
     peer.lastSentHandshakeAt = now;
     peer.onAuthenticatedPacketTraversal(now);
     peer.onAuthenticatedPacketSent();
@@ -382,6 +496,23 @@ export class WireGuardDevice {
     this.outputs.transmit(message, endpoint);
     peer.onHandshakeInitiated(now);
     this.outputs.event?.({ type: 'handshake-initiated', peer, retry: isRetry });
+  }
+
+  /**
+   * A session made with the current key during a rotation (the peer initiated, or we fell back) gets
+   * another try with the next key shortly, unless the peer already ignored it twice this round.
+   */
+  private scheduleMoveToNextKey(peer: Peer, now: number): void {
+    if (this.identities.next && peer.localKeyInUse === 'current' && peer.unansweredNextKeyInitiations < NEXT_KEY_ATTEMPTS) {
+      peer.deadlines.rotateKey = now + REKEY_TIMEOUT;
+    }
+  }
+
+  /** During a rotation, initiate with the next key unless the peer keeps ignoring it. */
+  private initiationSlot(peer: Peer): KeySlot {
+    if (!this.identities.next) return 'current';
+    if (!this.identities.current) return 'next';
+    return peer.unansweredNextKeyInitiations < NEXT_KEY_ATTEMPTS ? 'next' : 'current';
   }
 
   // ---- inbound ------------------------------------------------------------------------------
@@ -415,9 +546,11 @@ export class WireGuardDevice {
   /** mac1 always; under load a valid mac2 (else a cookie reply) and the per-source rate limit. */
   private receiveHandshake(type: number, message: Buffer, source: Endpoint, now: number): void {
     const underLoad = this.isUnderLoad(now);
-    const identity = this.identity;
-    if (!identity) return this.drop('no-private-key');
-    if (!identity.cookies.isMac1Valid(message)) return this.drop('invalid-mac1');
+    if (!this.identities.current && !this.identities.next) return this.drop('no-private-key');
+    // mac1 is keyed by the public key the sender addressed: it tells which of our keys to use.
+    const slot = KEY_SLOTS.find((candidate) => this.identities[candidate]?.cookies.isMac1Valid(message));
+    if (!slot) return this.drop('invalid-mac1');
+    const identity = this.identities[slot]!;
     if (underLoad) {
       const sourceAddress = endpointAddress(source);
       if (!sourceAddress) return this.drop('rate-limited');
@@ -429,16 +562,19 @@ export class WireGuardDevice {
       }
       if (!this.rateLimiter.allow(sourceAddress, now)) return this.drop('rate-limited');
     }
-    if (type === MessageType.Initiation) this.consumeInitiationMessage(identity, message, source, now);
-    else this.consumeResponseMessage(identity, message, source, now);
+    if (type === MessageType.Initiation) this.consumeInitiationMessage(slot, identity, message, source, now);
+    else this.consumeResponseMessage(slot, identity, message, source, now);
   }
 
-  private consumeInitiationMessage(identity: LocalIdentity, message: Buffer, source: Endpoint, now: number): void {
+  private consumeInitiationMessage(slot: KeySlot, identity: LocalIdentity, message: Buffer, source: Endpoint, now: number): void {
     const consumed = consumeInitiation({
       prologue: this.prologue,
       local: identity,
       message: message.subarray(Initiation.ephemeral, Initiation.mac1),
-      staticStaticFor: (remoteStatic) => this.peer(remoteStatic)?.staticStatic ?? undefined,
+      staticStaticFor: (remoteStatic) => {
+        const peer = this.peer(remoteStatic);
+        return (peer && this.staticStatic(peer, slot, remoteStatic)) ?? undefined;
+      },
     });
     if (consumed === 'decrypt-failed') return this.drop('handshake-decrypt-failed');
     if (consumed === 'unknown-peer') return this.drop('unknown-peer');
@@ -454,6 +590,7 @@ export class WireGuardDevice {
     }
     peer.latestTimestamp = timestamp;
     peer.lastInitiationConsumedAt = now;
+    peer.remoteKeyInUse = constantTimeEqual(consumed.remoteStatic, peer.publicKey) ? peer.publicKey : peer.alternatePublicKey!;
     peer.rxBytes += message.length;
     this.updateEndpoint(peer, source);
     peer.onAuthenticatedPacketReceived();
@@ -468,6 +605,7 @@ export class WireGuardDevice {
     const entry: IndexEntry = { peer, keypair: null };
     const localIndex = this.allocateIndex(entry);
     const keypair = new Keypair(response.keys.sendKey, response.keys.receiveKey, localIndex, remoteIndex, false, now);
+    keypair.localKey = slot;
     entry.keypair = keypair;
     wipe(response.keys.handshakeHash);
     // Responder: the new keypair waits in `next` until the initiator's first packet confirms it.
@@ -481,7 +619,7 @@ export class WireGuardDevice {
     writeUint32(out, Response.senderIndex, localIndex);
     writeUint32(out, Response.receiverIndex, remoteIndex);
     response.message.copy(out, Response.ephemeral);
-    peer.cookies.addMacs(out, now);
+    peer.cookiesFor(peer.remoteKeyInUse).addMacs(out, now);
     peer.onAuthenticatedPacketTraversal(now);
     peer.onAuthenticatedPacketSent();
     peer.onSessionDerived(now);
@@ -489,11 +627,11 @@ export class WireGuardDevice {
     this.outputs.transmit(out, peer.endpoint!);
   }
 
-  private consumeResponseMessage(identity: LocalIdentity, message: Buffer, source: Endpoint, now: number): void {
+  private consumeResponseMessage(slot: KeySlot, identity: LocalIdentity, message: Buffer, source: Endpoint, now: number): void {
     const localIndex = readUint32(message, Response.receiverIndex);
     const entry = this.indices.get(localIndex);
     const pending = entry?.peer.handshake;
-    if (!entry || entry.keypair || pending?.kind !== 'initiation-sent' || pending.localIndex !== localIndex) {
+    if (!entry || entry.keypair || pending?.kind !== 'initiation-sent' || pending.localIndex !== localIndex || pending.slot !== slot) {
       return this.drop('unexpected-response');
     }
     const peer = entry.peer;
@@ -507,6 +645,9 @@ export class WireGuardDevice {
     wipe(finished.keys.handshakeHash);
     const remoteIndex = readUint32(message, Response.senderIndex);
     const keypair = new Keypair(finished.keys.sendKey, finished.keys.receiveKey, localIndex, remoteIndex, true, now);
+    keypair.localKey = slot;
+    peer.localKeyInUse = slot;
+    if (slot === 'next') peer.unansweredNextKeyInitiations = 0;
     // The handshake's index now names the keypair (kernel wg_index_hashtable_replace).
     entry.keypair = keypair;
     peer.clearHandshake();
@@ -529,13 +670,14 @@ export class WireGuardDevice {
     peer.onHandshakeComplete(this.unixMs(now));
     peer.onSessionDerived(now);
     this.outputs.event?.({ type: 'handshake-complete', peer, role: 'initiator' });
+    this.scheduleMoveToNextKey(peer, now);
     // The keepalive (or queued data) gives the responder its key confirmation.
     this.sendKeepalive(peer, now);
   }
 
   private receiveCookieReply(reply: Buffer, now: number): void {
     const entry = this.indices.get(readUint32(reply, 4));
-    if (!entry || !entry.peer.cookies.consumeReply(reply, now)) return this.drop('invalid-cookie-reply');
+    if (!entry || !entry.peer.lastCookies?.consumeReply(reply, now)) return this.drop('invalid-cookie-reply');
   }
 
   private receiveTransport(datagram: Buffer, source: Endpoint, now: number): void {
@@ -575,8 +717,10 @@ export class WireGuardDevice {
     peer.previous = peer.current;
     peer.current = peer.next;
     peer.next = null;
+    peer.localKeyInUse = peer.current!.localKey;
     peer.onHandshakeComplete(this.unixMs(now));
     this.outputs.event?.({ type: 'handshake-complete', peer, role: 'responder' });
+    this.scheduleMoveToNextKey(peer, now);
     if (peer.staged.length > 0) this.sendStaged(peer, now);
   }
 

@@ -1,6 +1,7 @@
 /** One session's transport keys and counters (kernel struct noise_keypair). */
 import { wipe } from '../crypto/primitives';
 import { REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME } from './constants';
+import type { KeySlot } from './peer';
 import { ReplayWindow } from './replay';
 
 export class Keypair {
@@ -10,6 +11,8 @@ export class Keypair {
   valid = true;
   /** False once a new private key retired this keypair for sending (it may still receive). */
   private sendable = true;
+  /** Which of our static keys the handshake behind this session used. */
+  localKey: KeySlot = 'current';
 
   constructor(
     readonly sendKey: Buffer,

@@ -25,15 +25,18 @@ export function sameEndpoint(a: Endpoint | null, b: Endpoint): boolean {
   return a !== null && a.address === b.address && a.port === b.port && a.localAddress === b.localAddress;
 }
 
+/** Which of our static keys: the current one, or the next one during a key rotation. */
+export type KeySlot = 'current' | 'next';
+
 export type HandshakeState =
   | { kind: 'none' }
-  | { kind: 'initiation-sent'; localIndex: number; handshake: InitiatorHandshake; sentAt: number }
-  | { kind: 'response-sent'; localIndex: number };
+  | { kind: 'initiation-sent'; localIndex: number; handshake: InitiatorHandshake; sentAt: number; slot: KeySlot };
 
-export type TimerName = 'retransmitHandshake' | 'sendKeepalive' | 'newHandshake' | 'zeroKeyMaterial' | 'persistentKeepalive';
+/** The kernel's five timers, plus `rotateKey`: our retry of the next key during a key rotation. */
+export type TimerName = 'retransmitHandshake' | 'sendKeepalive' | 'newHandshake' | 'zeroKeyMaterial' | 'persistentKeepalive' | 'rotateKey';
 
 export const TIMER_NAMES: readonly TimerName[] = [
-  'retransmitHandshake', 'sendKeepalive', 'newHandshake', 'zeroKeyMaterial', 'persistentKeepalive',
+  'retransmitHandshake', 'sendKeepalive', 'newHandshake', 'zeroKeyMaterial', 'persistentKeepalive', 'rotateKey',
 ];
 
 function jitter(): number {
@@ -45,9 +48,21 @@ export class Peer {
   endpoint: Endpoint | null = null;
   /** Seconds; 0 is off. */
   persistentKeepaliveInterval = 0;
-  /** DH(our static, their static); null when we have no private key or it is low-order. */
-  staticStatic: Buffer | null = null;
-  readonly cookies: CookieGenerator;
+  /**
+   * The peer's next public key while it rotates its key: handshakes from either key are this
+   * peer's. We initiate toward `remoteKeyInUse`, the key it last authenticated with.
+   */
+  alternatePublicKey: Buffer | null = null;
+  remoteKeyInUse: Buffer;
+  /** Our key the current session was made with. */
+  localKeyInUse: KeySlot = 'current';
+  /** Initiations sent with our next key that got no answer; after a few we fall back. */
+  unansweredNextKeyInitiations = 0;
+  /** DH(our static in a slot, one of their keys), computed once per pair; null when low-order. */
+  readonly staticStatics = new Map<string, Buffer | null>();
+  private readonly cookieGenerators = new Map<string, CookieGenerator>();
+  /** The generator whose mac1 went out last: a cookie reply answers that message. */
+  lastCookies: CookieGenerator | null = null;
 
   handshake: HandshakeState = { kind: 'none' };
   /** Newest TAI64N accepted from this peer; kept for the peer's lifetime (replay protection). */
@@ -62,7 +77,7 @@ export class Peer {
   readonly staged: Buffer[] = [];
 
   readonly deadlines: Record<TimerName, number | null> = {
-    retransmitHandshake: null, sendKeepalive: null, newHandshake: null, zeroKeyMaterial: null, persistentKeepalive: null,
+    retransmitHandshake: null, sendKeepalive: null, newHandshake: null, zeroKeyMaterial: null, persistentKeepalive: null, rotateKey: null,
   };
   handshakeAttempts = 0;
   needAnotherKeepalive = false;
@@ -73,8 +88,26 @@ export class Peer {
   rxBytes = 0;
   txBytes = 0;
 
-  constructor(readonly publicKey: Buffer) {
-    this.cookies = new CookieGenerator(publicKey);
+  constructor(public publicKey: Buffer) {
+    this.remoteKeyInUse = publicKey;
+  }
+
+  /** The mac1/cookie state toward one of the peer's public keys. */
+  cookiesFor(remoteKey: Buffer): CookieGenerator {
+    const id = remoteKey.toString('hex');
+    let generator = this.cookieGenerators.get(id);
+    if (!generator) {
+      generator = new CookieGenerator(remoteKey);
+      this.cookieGenerators.set(id, generator);
+    }
+    this.lastCookies = generator;
+    return generator;
+  }
+
+  forgetCookies(): void {
+    for (const generator of this.cookieGenerators.values()) generator.clear();
+    this.cookieGenerators.clear();
+    this.lastCookies = null;
   }
 
   /** Adds a packet to the staging queue; returns false when the oldest had to be dropped. */
