@@ -368,11 +368,15 @@ export class UserspaceDevice implements UapiTarget {
   apply(change: ConfigChange): void {
     const port = change.listenPort ?? this.configuredPort;
     const fwmark = change.fwmark ?? this.fwmark;
-    if (port !== this.configuredPort) {
+    // The port we are already bound to (a random one, say) needs no rebind, as in the kernel:
+    // rebinding would collide with our own sockets.
+    const alreadyBound = port !== 0 && port === this.boundPort;
+    if (port !== this.configuredPort && !alreadyBound) {
       this.rebind(port, fwmark);
     } else if (fwmark !== this.fwmark) {
       this.setMark(fwmark);
     }
+    if (alreadyBound) this.configuredPort = port;
     const now = this.now();
     if (change.privateKey !== undefined) this.core.setPrivateKey(change.privateKey);
     if (change.replacePeers) this.core.removeAllPeers();
