@@ -1,0 +1,143 @@
+/**
+ * JSON Schema (draft-07, validated with ajv 8) of the agent configuration. Published as
+ * schemas/agent-config.schema.json by `npm run schemas`; a test keeps the two identical.
+ */
+const secretSource = {
+  oneOf: [
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['source', 'path'],
+      properties: { source: { const: 'file' }, path: { type: 'string', minLength: 1 } },
+    },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['source', 'secretId'],
+      properties: {
+        source: { const: 'aws-secrets-manager' },
+        secretId: { type: 'string', minLength: 1 },
+        region: { type: 'string', minLength: 1 },
+        endpoint: { type: 'string', minLength: 1 },
+        versionStage: { type: 'string', minLength: 1 },
+      },
+    },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['source', 'name'],
+      properties: {
+        source: { const: 'gcp-secret-manager' },
+        name: { type: 'string', pattern: '^projects/[^/]+/secrets/[^/]+(/versions/[^/]+)?$' },
+        endpoint: { type: 'string', minLength: 1 },
+      },
+    },
+  ],
+} as const;
+
+const listen = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['listen'],
+  properties: { listen: { type: 'string', pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[^:\\s]+):\\d{1,5}$' } },
+} as const;
+
+const base64Key = { type: 'string', pattern: '^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$' } as const;
+
+export const agentConfigSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://wiremesh.dev/schemas/agent-config.schema.json',
+  title: 'wiremesh-agent configuration',
+  type: 'object',
+  additionalProperties: false,
+  required: ['interface', 'privateKey', 'peers'],
+  properties: {
+    interface: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['name', 'addresses'],
+      properties: {
+        name: { type: 'string', pattern: '^[A-Za-z0-9_=+.-]{1,15}$' },
+        addresses: { type: 'array', items: { type: 'string' } },
+        listenPort: { type: 'integer', minimum: 0, maximum: 65535 },
+        mtu: { type: 'integer', minimum: 1280, maximum: 65535 },
+        fwmark: { type: 'integer', minimum: 0, maximum: 4294967295 },
+      },
+    },
+    privateKey: secretSource,
+    nextPrivateKey: secretSource,
+    peers: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'publicKey', 'allowedIps'],
+        properties: {
+          name: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,63}$' },
+          publicKey: base64Key,
+          nextPublicKey: base64Key,
+          presharedKey: secretSource,
+          endpoint: { type: 'string', pattern: '^(\\[[0-9A-Fa-f:.]+(%[^\\]]+)?\\]|[^:\\s\\[\\]]+):\\d{1,5}$' },
+          allowedIps: { type: 'array', items: { type: 'string' } },
+          persistentKeepalive: { type: 'integer', minimum: 0, maximum: 65535 },
+          fullTunnel: { type: 'boolean' },
+        },
+      },
+    },
+    routes: { type: 'array', items: { type: 'string' } },
+    dataPlane: { enum: ['auto', 'userspace', 'kernel', 'wireguard-go'] },
+    forwarding: { type: 'boolean' },
+    metrics: listen,
+    health: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['listen'],
+      properties: {
+        listen: listen.properties.listen,
+        requiredPeers: { type: 'array', items: { type: 'string' } },
+        maxHandshakeAgeSeconds: { type: 'integer', minimum: 1 },
+      },
+    },
+    configSource: {
+      oneOf: [
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['source', 'path'],
+          properties: { source: { const: 'file' }, path: { type: 'string', minLength: 1 } },
+        },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['source', 'secretId'],
+          properties: {
+            source: { const: 'aws-secrets-manager' },
+            secretId: { type: 'string', minLength: 1 },
+            region: { type: 'string' },
+            endpoint: { type: 'string' },
+            pollSeconds: { type: 'integer', minimum: 1 },
+          },
+        },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['source', 'name'],
+          properties: {
+            source: { const: 'gcp-secret-manager' },
+            name: { type: 'string', pattern: '^projects/[^/]+/secrets/[^/]+(/versions/[^/]+)?$' },
+            endpoint: { type: 'string' },
+            pollSeconds: { type: 'integer', minimum: 1 },
+          },
+        },
+      ],
+    },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        level: { enum: ['debug', 'info', 'warn', 'error'] },
+        file: { type: 'string', minLength: 1 },
+      },
+    },
+  },
+} as const;

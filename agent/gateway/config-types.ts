@@ -1,0 +1,79 @@
+/**
+ * The wiremesh-agent configuration document (YAML or JSON). Its JSON Schema is
+ * agent/gateway/config-schema.ts, published as schemas/agent-config.schema.json.
+ */
+import type { SecretSourceConfig } from '../secrets/types';
+
+/**
+ * Where a key comes from. `inline` exists only in memory, for keys read from a wg-quick `.conf`
+ * (itself checked to be 0600 and root-owned); the schema never accepts it in a document.
+ */
+export type KeySource = SecretSourceConfig | { source: 'inline'; key: Buffer; description: string };
+
+export type DataPlaneKind = 'auto' | 'userspace' | 'kernel' | 'wireguard-go';
+
+export interface InterfaceConfig {
+  /** Interface name, at most 15 characters. */
+  name: string;
+  /** Addresses of this gateway on the tunnel, CIDR notation. */
+  addresses: string[];
+  /** UDP port; 0 or absent picks a random one. */
+  listenPort?: number;
+  /** Inner MTU; 1420 fits a 1500-byte underlay over IPv6. */
+  mtu?: number;
+  /** SO_MARK for the tunnel's own UDP packets (full-tunnel setups). */
+  fwmark?: number;
+}
+
+export interface PeerConfig {
+  /** A name for logs and metrics, unique in the document. */
+  name: string;
+  /** The peer's public key, base64. */
+  publicKey: string;
+  /** The peer's next public key while it rotates its key (base64). */
+  nextPublicKey?: string;
+  presharedKey?: KeySource;
+  /** host:port or [IPv6]:port; absent for peers that connect to us (behind NAT). */
+  endpoint?: string;
+  /** Least privilege: exactly the prefixes this peer may send from and receive. */
+  allowedIps: string[];
+  /** Seconds; about 25 for peers behind NAT. */
+  persistentKeepalive?: number;
+  /** Allows 0.0.0.0/0 or ::/0 in allowedIps (a declared full tunnel). */
+  fullTunnel?: boolean;
+}
+
+export interface ListenConfig {
+  /** host:port, e.g. 127.0.0.1:9586 or 0.0.0.0:9587. */
+  listen: string;
+}
+
+export interface HealthConfig extends ListenConfig {
+  /** Peer names that must have a recent handshake for the gateway to be healthy. */
+  requiredPeers?: string[];
+  /** How recent, in seconds (default 180). */
+  maxHandshakeAgeSeconds?: number;
+}
+
+export type ConfigSourceConfig =
+  | { source: 'file'; path: string }
+  | { source: 'aws-secrets-manager'; secretId: string; region?: string; endpoint?: string; pollSeconds?: number }
+  | { source: 'gcp-secret-manager'; name: string; endpoint?: string; pollSeconds?: number };
+
+export interface AgentConfig {
+  interface: InterfaceConfig;
+  privateKey: KeySource;
+  /** Present during a key rotation: the key to move every peer to. */
+  nextPrivateKey?: KeySource;
+  peers: PeerConfig[];
+  /** Prefixes routed into the tunnel; default: every peer's allowed IPs. */
+  routes?: string[];
+  dataPlane?: DataPlaneKind;
+  /** Enable IP forwarding (gateways forward between their LAN and the tunnel). Default true. */
+  forwarding?: boolean;
+  metrics?: ListenConfig;
+  health?: HealthConfig;
+  /** Where later versions of this document come from; absent: the file given on the command line. */
+  configSource?: ConfigSourceConfig;
+  log?: { level?: 'debug' | 'info' | 'warn' | 'error'; file?: string };
+}
