@@ -1,0 +1,97 @@
+/**
+ * The agent's observability listener: `GET /metrics` for Prometheus and `GET /healthz` for load
+ * balancers (HEAD too). Either can be left out, so one listener can serve both or the agent can put
+ * health on the load balancer's network and metrics somewhere narrower.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { HealthReport } from './health';
+
+export interface ObservabilityServerOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Serves /metrics when given. */
+  registry?: Registry;
+  /** Serves /healthz when given. */
+  health?: () => HealthReport;
+}
+
+export interface ObservabilityServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+interface Reply {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+export function startObservabilityServer(options: ObservabilityServerOptions): Promise<ObservabilityServer> {
+  const routes = new Map<string, () => Promise<Reply>>();
+  const { registry, health } = options;
+  if (registry) routes.set('/metrics', () => metricsReply(registry));
+  if (health) routes.set('/healthz', async () => healthReply(health));
+
+  const server = createServer((request, response) => {
+    void handle(routes, request, response);
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: options.host, port: options.port }, () => {
+      server.off('error', reject);
+      resolve({
+        port: (server.address() as AddressInfo).port,
+        close: () => new Promise((done, fail) => server.close((error) => (error ? fail(error) : done()))),
+      });
+    });
+  });
+}
+
+async function handle(routes: Map<string, () => Promise<Reply>>, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const path = (request.url ?? '/').split('?', 1)[0]!;
+  const route = routes.get(path);
+  let reply: Reply;
+  if (!route) reply = text(404, 'not found\n');
+  else if (request.method !== 'GET' && request.method !== 'HEAD') reply = text(405, 'method not allowed\n');
+  else reply = await route();
+
+  const headers: Record<string, string | number> = {
+    'Content-Type': reply.contentType,
+    'Content-Length': Buffer.byteLength(reply.body),
+    // Every answer describes this instant; a cached one would hide an outage.
+    'Cache-Control': 'no-store',
+  };
+  if (reply.status === 405) headers['Allow'] = 'GET, HEAD';
+  response.writeHead(reply.status, headers);
+  response.end(request.method === 'HEAD' ? undefined : reply.body);
+}
+
+async function metricsReply(registry: Registry): Promise<Reply> {
+  try {
+    return { status: 200, contentType: registry.contentType, body: await registry.metrics() };
+  } catch (error) {
+    return text(500, `metrics collection failed: ${errorMessage(error)}\n`);
+  }
+}
+
+function healthReply(health: () => HealthReport): Reply {
+  let report: HealthReport;
+  try {
+    report = health();
+  } catch (error) {
+    // Not knowing is not healthy: the load balancer should try another gateway.
+    report = { healthy: false, checks: [{ name: 'evaluation', ok: false, detail: errorMessage(error) }] };
+  }
+  return { status: report.healthy ? 200 : 503, contentType: 'application/json; charset=utf-8', body: `${JSON.stringify(report)}\n` };
+}
+
+function text(status: number, body: string): Reply {
+  return { status, contentType: 'text/plain; charset=utf-8', body };
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
