@@ -1,0 +1,80 @@
+/** A secret in AWS Secrets Manager, read with the SDK's default credential chain (IMDSv2 on EC2). */
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretAccessError, type SecretSource, type SecretValue } from './types';
+
+export interface AwsSecretSourceOptions {
+  secretId: string;
+  /** Defaults to the region in an ARN secretId, else the SDK's own resolution (AWS_REGION, config file). */
+  region?: string;
+  /** Overrides the service endpoint, e.g. a VPC endpoint or a local fake. */
+  endpoint?: string;
+  versionStage?: string;
+  /** Bounds each attempt so a store that accepts connections but never answers is retried. */
+  requestTimeoutMs?: number;
+}
+
+const THROTTLING_ERRORS = new Set(['ThrottlingException', 'TooManyRequestsException', 'RequestLimitExceeded', 'Throttling']);
+const ARN_REGION = /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):/;
+
+export class AwsSecretSource implements SecretSource {
+  readonly description: string;
+  private readonly client: SecretsManagerClient;
+
+  constructor(private readonly options: AwsSecretSourceOptions) {
+    this.description = `AWS Secrets Manager secret ${options.secretId}`;
+    const timeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.client = new SecretsManagerClient({
+      region: options.region ?? ARN_REGION.exec(options.secretId)?.[1],
+      endpoint: options.endpoint,
+      // fetchWithRetry owns retrying so that every retry is reported; the SDK's own would be silent.
+      maxAttempts: 1,
+      requestHandler: { connectionTimeout: timeoutMs, requestTimeout: timeoutMs, throwOnRequestTimeout: true },
+    });
+  }
+
+  async fetch(): Promise<SecretValue> {
+    try {
+      await this.client.config.region();
+    } catch {
+      throw new SecretAccessError(`${this.description}: no region configured (give a region or an ARN, or set AWS_REGION)`, false);
+    }
+    let answer;
+    try {
+      answer = await this.client.send(
+        new GetSecretValueCommand({ SecretId: this.options.secretId, VersionStage: this.options.versionStage }),
+      );
+    } catch (error) {
+      const { failure, retryable } = classifyAwsError(error);
+      throw new SecretAccessError(`${this.description}: ${failure}`, retryable);
+    }
+    const value =
+      answer.SecretString !== undefined ? Buffer.from(answer.SecretString, 'utf8')
+      : answer.SecretBinary !== undefined ? Buffer.from(answer.SecretBinary)
+      : undefined;
+    if (value === undefined) throw new SecretAccessError(`${this.description}: the answer holds no value`, false);
+    if (answer.VersionId === undefined) throw new SecretAccessError(`${this.description}: the answer has no VersionId`, false);
+    return { value, version: answer.VersionId };
+  }
+}
+
+/**
+ * Names the failure from the error's class, HTTP status or errno only: SDK errors keep the raw
+ * response in hidden fields, so neither the error nor its message is passed on.
+ */
+function classifyAwsError(error: unknown): { failure: string; retryable: boolean } {
+  const details = (typeof error === 'object' && error !== null ? error : {}) as {
+    name?: unknown;
+    code?: unknown;
+    $metadata?: { httpStatusCode?: number };
+  };
+  const name = typeof details.name === 'string' ? details.name : 'unknown error';
+  const status = details.$metadata?.httpStatusCode;
+  if (name === 'CredentialsProviderError') return { failure: 'no AWS credentials could be obtained (CredentialsProviderError)', retryable: true };
+  if (status !== undefined) {
+    const retryable = status >= 500 || status === 429 || THROTTLING_ERRORS.has(name);
+    return { failure: `${name} (HTTP ${status})`, retryable };
+  }
+  // No HTTP answer at all: refused, reset, timed out. The store may come back.
+  const cause = [name === 'Error' ? undefined : name, typeof details.code === 'string' ? details.code : undefined].filter(Boolean);
+  return { failure: `no answer from the service${cause.length > 0 ? ` (${cause.join(' ')})` : ''}`, retryable: true };
+}

@@ -1,0 +1,37 @@
+/** Where the agent's keys and configuration document come from, and what every store answers. */
+
+export type SecretSourceConfig =
+  | { source: 'file'; path: string }
+  | { source: 'aws-secrets-manager'; secretId: string; region?: string; endpoint?: string; versionStage?: string }
+  /** `name` is projects/P/secrets/S (meaning the latest version) or projects/P/secrets/S/versions/V. */
+  | { source: 'gcp-secret-manager'; name: string; endpoint?: string };
+
+export interface SecretValue {
+  value: Buffer;
+  /** Changes whenever the content may have changed; safe to log. */
+  version: string;
+}
+
+export interface SecretSource {
+  /** Names the secret (e.g. "file /etc/wiremesh/key"), never its content: safe to log. */
+  readonly description: string;
+  /** Rejects only with a SecretAccessError. */
+  fetch(): Promise<SecretValue>;
+}
+
+/**
+ * The only error a secret source throws. Its message names the secret and the failure class;
+ * it never carries the secret, nor the underlying SDK error (whose hidden fields may hold a raw
+ * response), so it is safe to log and to serialize.
+ */
+export class SecretAccessError extends Error {
+  override readonly name = 'SecretAccessError';
+
+  constructor(
+    message: string,
+    /** True when trying again later may succeed (store unreachable, throttled, 5xx). */
+    readonly retryable: boolean,
+  ) {
+    super(message);
+  }
+}
