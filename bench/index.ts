@@ -1,5 +1,6 @@
 /** `npm run bench`: every benchmark suite, one after another. */
 import { runAllowedIpsBench } from './allowedips';
+import { runDataplaneBench } from './dataplane';
 import { formatTable, type BenchResult } from './harness';
 import { runProtocolBench } from './protocol';
 
@@ -14,6 +15,8 @@ async function main(): Promise<void> {
     { title: 'Allowed IPs (100k prefixes per family)', run: runAllowedIpsBench },
   ];
   for (const suite of suites) console.log(formatTable(suite.title, await suite.run()));
+  // Real tunnels between network namespaces (root, wireguard-go and iperf3 needed; skipped otherwise).
+  console.log((await runDataplaneBench()).text);
 }
 
 main().catch((error: unknown) => {

@@ -1,0 +1,801 @@
+/**
+ * Data-plane benchmark: iperf3 and ping through real tunnels between two network namespaces on this
+ * host, for raw veth, wireguard-go <-> wireguard-go, wiremesh-wg <-> wiremesh-wg and the mixed pairs.
+ *
+ * Every path gets its own two namespaces (lab/netns.ts, names starting with "bn"), joined by a veth
+ * with outer addresses 198.18.P.1/24 and .2/24; the tunnel interfaces carry 198.19.P.1/24 and .2/24
+ * (P = path number). No namespace has a default route, and everything is removed in a finally.
+ * Side A runs the iperf3 client (it sends), side B the server.
+ *
+ * Socket buffers: wireguard-go 0.0.20220316 keeps the default UDP buffers, so each WireGuard
+ * namespace is asked for net.core.rmem_default/wmem_default = 4 MiB. On kernels where a child
+ * namespace only mirrors the host's value read-only (6.18 does), that fails, and the host's value is
+ * not ours to change. Either way wiremesh-wg gets WIREMESH_SOCKET_BUFFER_BYTES = rmem_default / 2:
+ * SO_RCVBUF(FORCE) doubles its argument while the default is used as is, so both implementations
+ * end up with the same effective buffers (printed from ss -uam). One extra column runs wiremesh-wg
+ * with a 4 MiB request (8 MiB effective) for comparison.
+ *
+ * CPU per packet = utime+stime of one tunnel process / (rx+tx packets on its own tunnel interface),
+ * the figure the reference measurements (shared/reference/dataplane-costs.md) use.
+ *
+ * Environment knobs: WIREMESH_BENCH_DATAPLANE=0 skips the suite; WIREMESH_BENCH_DATAPLANE_PATHS=1,3
+ * runs only some paths; WIREMESH_BENCH_SOCKET_BUFFER_BYTES overrides the 4 MiB request.
+ */
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { packageRoot } from '../agent/package-root';
+import { Lab, hasCommand, isRoot, waitForExit, type Implementation } from '../lab/netns';
+
+const TCP_SECONDS = 4;
+const TCP_OMIT_SECONDS = 1;
+const UDP_SECONDS = 3;
+const UDP_LENGTH = 1300;
+const PING_COUNT = 200;
+const PING_INTERVAL = '0.005';
+const IPERF_PORT = 5201;
+const WG_PORT = 51820;
+const DEFAULT_BUFFER_BYTES = 4194304;
+
+type Side = 'a' | 'b';
+
+interface PathSpec {
+  id: number;
+  column: string;
+  title: string;
+  a: Implementation | null;
+  b: Implementation | null;
+  /**
+   * wiremesh-wg's socket-buffer request: 'matched' asks for half of the namespace's rmem_default
+   * (the kernel doubles SO_RCVBUF/SO_SNDBUF requests), so it ends up with exactly the buffer
+   * wireguard-go gets from the default; 'fixed' asks for the configured byte count (4 MiB).
+   */
+  buffers: 'matched' | 'fixed';
+}
+
+const PATHS: PathSpec[] = [
+  { id: 1, column: 'raw veth', title: 'raw veth, no tunnel', a: null, b: null, buffers: 'matched' },
+  { id: 2, column: 'wg-go', title: 'wireguard-go -> wireguard-go', a: 'wireguard-go', b: 'wireguard-go', buffers: 'matched' },
+  { id: 3, column: 'wiremesh', title: 'wiremesh-wg -> wiremesh-wg', a: 'wiremesh', b: 'wiremesh', buffers: 'matched' },
+  { id: 4, column: 'wm->wg-go', title: 'wiremesh-wg (sending) -> wireguard-go', a: 'wiremesh', b: 'wireguard-go', buffers: 'matched' },
+  { id: 5, column: 'wg-go->wm', title: 'wireguard-go (sending) -> wiremesh-wg', a: 'wireguard-go', b: 'wiremesh', buffers: 'matched' },
+  { id: 6, column: 'wm 4MiB', title: 'wiremesh-wg -> wiremesh-wg, WIREMESH_SOCKET_BUFFER_BYTES=4 MiB', a: 'wiremesh', b: 'wiremesh', buffers: 'fixed' },
+];
+
+/** Counters of one tunnel side, read from /proc of its process (which lives in the namespace). */
+interface Counters {
+  ticks: number;
+  tunRxPackets: number;
+  tunTxPackets: number;
+  tunRxDropped: number;
+  tunTxDropped: number;
+  udpRcvbufErrors: number;
+  udpSndbufErrors: number;
+  udpInErrors: number;
+  /** Receive drops of the tunnel's own UDP sockets (port 51820, /proc/net/udp{,6} "drops"). */
+  tunnelSocketDrops: number;
+}
+
+interface SideDelta {
+  cpuSeconds: number;
+  tunRxPackets: number;
+  tunTxPackets: number;
+  tunRxDropped: number;
+  tunTxDropped: number;
+  udpRcvbufErrors: number;
+  udpSndbufErrors: number;
+  udpInErrors: number;
+  /** Receive drops of the tunnel's own UDP sockets (port 51820, /proc/net/udp{,6} "drops"). */
+  tunnelSocketDrops: number;
+}
+
+interface LoadDelta {
+  /** Host-wide busy CPU over the measurement, in cores. */
+  hostBusyCores: number;
+  /** CPU of processes outside this path's namespaces (other jobs on the machine), in cores. */
+  otherCores: number;
+  wallSeconds: number;
+}
+
+interface TcpResult {
+  gbps: number;
+  retransmits: number;
+  seconds: number;
+  sides?: Record<Side, SideDelta>;
+  load: LoadDelta;
+}
+
+interface UdpResult {
+  sentPps: number;
+  receivedPps: number;
+  lossPercent: number;
+  receivedGbps: number;
+  seconds: number;
+  sides?: Record<Side, SideDelta>;
+  load: LoadDelta;
+}
+
+interface PingResult {
+  sent: number;
+  received: number;
+  avgMs: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+interface TunnelInfo {
+  names: Record<Side, string>;
+  pids: Record<Side, number>;
+  mtu: Record<Side, number>;
+  /** Effective SO_RCVBUF / SO_SNDBUF of the IPv4 tunnel socket (ss -uam rb/tb). */
+  rcvbuf: Record<Side, number>;
+  sndbuf: Record<Side, number>;
+  firstPingMs: number | null;
+  /** net.core.rmem_default as seen inside the namespaces after trying to set it to 4 MiB. */
+  rmemDefault: number;
+  /** WIREMESH_SOCKET_BUFFER_BYTES given to wiremesh-wg, if any side runs it. */
+  wiremeshRequest: number | null;
+}
+
+export interface PathResult {
+  spec: PathSpec;
+  error?: string;
+  tunnel?: TunnelInfo;
+  ping?: PingResult;
+  tcp1?: TcpResult;
+  tcp4?: TcpResult;
+  udp?: UdpResult;
+  /** Host CPU busy (cores) in the second before the path was set up: load from others. */
+  backgroundCores?: number;
+  quietWaitSeconds?: number;
+  /** What the tunnel processes wrote on stderr (LOG_LEVEL=error). */
+  stderr: Record<Side, string>;
+  elapsedSeconds: number;
+}
+
+export interface DataplaneReport {
+  skipped?: string;
+  environment: Record<string, string>;
+  paths: PathResult[];
+  text: string;
+}
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function firstLine(command: string, args: string[]): string {
+  try {
+    const out = execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 });
+    return out.split('\n').find((line) => line.trim() !== '')?.trim() ?? '?';
+  } catch (error) {
+    const out = `${(error as { stdout?: string }).stdout ?? ''}`;
+    return out.split('\n').find((line) => line.trim() !== '')?.trim() ?? '?';
+  }
+}
+
+let clockTicks = 100;
+
+function processTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+function hostCpu(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+  const values = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest fields are included in user/nice)
+  const total = values.slice(0, 8).reduce((sum, value) => sum + value, 0);
+  const idle = (values[3] ?? 0) + (values[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+function readCounters(pid: number, device: string): Counters {
+  const ticks = processTicks(pid);
+  const dev = readFileSync(`/proc/${pid}/net/dev`, 'utf8').split('\n').find((line) => line.trim().startsWith(`${device}:`));
+  if (!dev) throw new Error(`no ${device} in /proc/${pid}/net/dev`);
+  const d = dev.slice(dev.indexOf(':') + 1).trim().split(/\s+/).map(Number);
+  const snmp = readFileSync(`/proc/${pid}/net/snmp`, 'utf8').split('\n').filter((line) => line.startsWith('Udp:'));
+  const header = snmp[0]!.split(/\s+/);
+  const values = snmp[1]!.split(/\s+/).map(Number);
+  const udp = (name: string): number => values[header.indexOf(name)] ?? 0;
+  return {
+    ticks,
+    tunRxPackets: d[1]!,
+    tunRxDropped: d[3]!,
+    tunTxPackets: d[9]!,
+    tunTxDropped: d[11]!,
+    udpRcvbufErrors: udp('RcvbufErrors'),
+    udpSndbufErrors: udp('SndbufErrors'),
+    udpInErrors: udp('InErrors'),
+    tunnelSocketDrops: socketDrops(pid, WG_PORT),
+  };
+}
+
+/**
+ * The process that runs the device. bin/launch.js re-executes wiremesh-wg on the project's Node when
+ * an older node started it; then the device is the launcher's only child, and its CPU is what counts.
+ */
+function devicePid(pid: number): number {
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    if (children.length === 1) return Number(children[0]);
+  } catch {
+    // no CONFIG_PROC_CHILDREN: assume no launcher
+  }
+  return pid;
+}
+
+function socketDrops(pid: number, port: number): number {
+  const suffix = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  let drops = 0;
+  for (const file of ['udp', 'udp6']) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/net/${file}`, 'utf8');
+    } catch {
+      continue; // no IPv6
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.length > 2 && fields[1]!.endsWith(suffix)) drops += Number(fields[fields.length - 1]) || 0;
+    }
+  }
+  return drops;
+}
+
+function delta(before: Counters, after: Counters): SideDelta {
+  return {
+    cpuSeconds: (after.ticks - before.ticks) / clockTicks,
+    tunRxPackets: after.tunRxPackets - before.tunRxPackets,
+    tunTxPackets: after.tunTxPackets - before.tunTxPackets,
+    tunRxDropped: after.tunRxDropped - before.tunRxDropped,
+    tunTxDropped: after.tunTxDropped - before.tunTxDropped,
+    udpRcvbufErrors: after.udpRcvbufErrors - before.udpRcvbufErrors,
+    udpSndbufErrors: after.udpSndbufErrors - before.udpSndbufErrors,
+    udpInErrors: after.udpInErrors - before.udpInErrors,
+    tunnelSocketDrops: after.tunnelSocketDrops - before.tunnelSocketDrops,
+  };
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index]!;
+}
+
+/** utime+stime of every process now running (threads included), by PID. */
+function allProcessTicks(): Map<number, number> {
+  const ticks = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      ticks.set(Number(entry), processTicks(Number(entry)));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return ticks;
+}
+
+/** Busy cores host-wide over `ms` while we do nothing: the load other jobs put on the machine. */
+async function backgroundLoad(ms: number): Promise<number> {
+  const before = hostCpu();
+  const start = Date.now();
+  await sleep(ms);
+  const after = hostCpu();
+  return (after.busy - before.busy) / clockTicks / ((Date.now() - start) / 1000);
+}
+
+const QUIET_CORES = 0.3;
+const QUIET_WAIT_PER_PATH_MS = 8000;
+let quietBudgetMs = 30_000;
+
+/** Waits (bounded, per path and per run) for other jobs to leave the CPUs alone; returns the last sample. */
+async function waitForQuiet(): Promise<{ cores: number; waitedSeconds: number }> {
+  const start = Date.now();
+  let cores = await backgroundLoad(500);
+  while (cores > QUIET_CORES && Date.now() - start < QUIET_WAIT_PER_PATH_MS && quietBudgetMs > 0) {
+    const before = Date.now();
+    cores = await backgroundLoad(500);
+    quietBudgetMs -= Date.now() - before;
+  }
+  return { cores, waitedSeconds: (Date.now() - start) / 1000 };
+}
+
+// ---- one path ---------------------------------------------------------------------------------
+
+class PathRunner {
+  readonly lab: Lab;
+  private nsA = '';
+  private nsB = '';
+  private target = '';
+  private tunnel: TunnelInfo | undefined;
+  readonly stderr: Record<Side, string> = { a: '', b: '' };
+
+  constructor(readonly spec: PathSpec, tag: string, private readonly bufferBytes: number) {
+    this.lab = new Lab(`bn${tag}${spec.id}`);
+  }
+
+  /** The two namespaces and the veth between them. */
+  init(): void {
+    const { spec } = this;
+    this.nsA = this.lab.namespace('a');
+    this.nsB = this.lab.namespace('b');
+    const p = spec.id;
+    this.lab.link(this.nsA, this.nsB, { a: [`198.18.${p}.1/24`], b: [`198.18.${p}.2/24`] });
+    this.target = `198.18.${p}.2`;
+  }
+
+  async setUpTunnel(tag: string): Promise<TunnelInfo> {
+    const { spec, lab } = this;
+    const p = spec.id;
+    const ns: Record<Side, string> = { a: this.nsA, b: this.nsB };
+    const impl: Record<Side, Implementation> = { a: spec.a!, b: spec.b! };
+    const names: Record<Side, string> = { a: `bn${tag}${p}wg0`, b: `bn${tag}${p}wg1` };
+    const children: Partial<Record<Side, ChildProcess>> = {};
+    let rmemDefault = 0;
+    let wiremeshRequest: number | null = null;
+    for (const side of ['a', 'b'] as const) {
+      // On kernels where these are per namespace this raises wireguard-go's default buffers. Where a
+      // child namespace only mirrors the host's value read-only (6.18 here), sysctl fails with EINVAL
+      // and exits 0; the value read back is what wireguard-go gets.
+      try {
+        lab.run(ns[side], 'sysctl', ['-q', '-w', 'net.core.rmem_default=4194304', 'net.core.wmem_default=4194304']);
+      } catch {
+        // read back below
+      }
+      rmemDefault = Number(lab.run(ns[side], 'sysctl', ['-n', 'net.core.rmem_default']).trim());
+      const env: NodeJS.ProcessEnv = { LOG_LEVEL: 'error' };
+      if (impl[side] === 'wiremesh') {
+        wiremeshRequest = spec.buffers === 'matched' ? Math.floor(rmemDefault / 2) : this.bufferBytes;
+        env.WIREMESH_SOCKET_BUFFER_BYTES = String(wiremeshRequest);
+      }
+      const child = await lab.wireguard(ns[side], impl[side], names[side], env);
+      child.stderr?.on('data', (chunk: Buffer) => {
+        if (this.stderr[side].length < 64 * 1024) this.stderr[side] += chunk.toString();
+      });
+      children[side] = child;
+    }
+    const privateKey = { a: execFileSync('wg', ['genkey'], { encoding: 'utf8' }).trim(), b: execFileSync('wg', ['genkey'], { encoding: 'utf8' }).trim() };
+    const publicKey = {
+      a: execFileSync('wg', ['pubkey'], { input: privateKey.a, encoding: 'utf8' }).trim(),
+      b: execFileSync('wg', ['pubkey'], { input: privateKey.b, encoding: 'utf8' }).trim(),
+    };
+    const host: Record<Side, number> = { a: 1, b: 2 };
+    // `wg set private-key` wants a file (Node's stdin pipe is a socket, which /dev/stdin cannot open).
+    const keyDirectory = mkdtempSync(join(tmpdir(), 'bn-keys-'));
+    try {
+      for (const side of ['a', 'b'] as const) {
+        const other: Side = side === 'a' ? 'b' : 'a';
+        const keyFile = join(keyDirectory, side);
+        writeFileSync(keyFile, `${privateKey[side]}\n`, { mode: 0o600 });
+        lab.wg(ns[side], [
+          'set', names[side], 'listen-port', String(WG_PORT), 'private-key', keyFile,
+          'peer', publicKey[other], 'endpoint', `198.18.${p}.${host[other]}:${WG_PORT}`,
+          'allowed-ips', `198.19.${p}.${host[other]}/32`, 'persistent-keepalive', 'off',
+        ]);
+        lab.addAddress(ns[side], names[side], `198.19.${p}.${host[side]}/24`);
+        lab.run(ns[side], 'ip', ['link', 'set', names[side], 'up']);
+      }
+    } finally {
+      rmSync(keyDirectory, { recursive: true, force: true });
+    }
+    const mtu = { a: 0, b: 0 };
+    const rcvbuf = { a: 0, b: 0 };
+    const sndbuf = { a: 0, b: 0 };
+    for (const side of ['a', 'b'] as const) {
+      const link = JSON.parse(lab.run(ns[side], 'ip', ['-j', 'link', 'show', 'dev', names[side]])) as { mtu: number }[];
+      mtu[side] = link[0]?.mtu ?? 0;
+      const ss = lab.run(ns[side], 'ss', ['-uamnH', 'sport', '=', `:${WG_PORT}`]);
+      // One entry per socket: "UNCONN 0 0 0.0.0.0:51820 0.0.0.0:*\n\t skmem:(r0,rb...,t0,tb...,...)"; take IPv4.
+      const entries = ss.split(/\n(?=\S)/);
+      const v4 = entries.find((entry) => /\s(0\.0\.0\.0|\*):51820\s/.test(entry) && !entry.includes('[')) ?? entries[0] ?? '';
+      rcvbuf[side] = Number(/rb(\d+)/.exec(v4)?.[1] ?? 0);
+      sndbuf[side] = Number(/tb(\d+)/.exec(v4)?.[1] ?? 0);
+    }
+    this.target = `198.19.${p}.2`;
+    // The first ping triggers the handshake; its RTT covers handshake plus one round trip.
+    let firstPingMs: number | null = null;
+    for (let attempt = 0; attempt < 5 && firstPingMs === null; attempt++) {
+      try {
+        const out = (await lab.runAsync(this.nsA, 'ping', ['-n', '-c', '1', '-W', '2', this.target], 5000)).stdout;
+        const match = /time=([\d.]+) ms/.exec(out);
+        if (match) firstPingMs = Number(match[1]);
+      } catch {
+        // no reply yet (handshake retry after 5 s would be too slow; ping again)
+      }
+    }
+    if (firstPingMs === null) {
+      throw new Error(`tunnel does not pass traffic; stderr a: ${this.stderr.a.trim()} b: ${this.stderr.b.trim()}`);
+    }
+    this.tunnel = {
+      names, mtu, rcvbuf, sndbuf, firstPingMs, rmemDefault, wiremeshRequest,
+      pids: { a: devicePid(children.a!.pid!), b: devicePid(children.b!.pid!) },
+    };
+    return this.tunnel;
+  }
+
+  private namespacePids(): number[] {
+    const pids: number[] = [];
+    for (const ns of [this.nsA, this.nsB]) {
+      try {
+        pids.push(...execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number));
+      } catch {
+        // gone
+      }
+    }
+    return pids;
+  }
+
+  private snapshot(): Record<Side, Counters> | undefined {
+    const t = this.tunnel;
+    if (!t) return undefined;
+    return { a: readCounters(t.pids.a, t.names.a), b: readCounters(t.pids.b, t.names.b) };
+  }
+
+  async ping(): Promise<PingResult> {
+    const out = (await this.lab.runAsync(
+      this.nsA, 'ping', ['-n', '-c', String(PING_COUNT), '-i', PING_INTERVAL, '-W', '1', '-w', '15', this.target], 20_000,
+    ).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }))).stdout;
+    const rtts = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((x, y) => x - y);
+    return {
+      sent: PING_COUNT,
+      received: rtts.length,
+      avgMs: rtts.reduce((sum, value) => sum + value, 0) / rtts.length,
+      p50Ms: percentile(rtts, 50),
+      p99Ms: percentile(rtts, 99),
+      maxMs: rtts[rtts.length - 1] ?? NaN,
+    };
+  }
+
+  /** One iperf3 run: a one-shot server in B, the client in A; returns the client's JSON. */
+  private async iperf(clientArgs: string[], seconds: number): Promise<{ json: IperfJson; sides?: Record<Side, SideDelta>; load: LoadDelta }> {
+    const server = this.lab.spawn(this.nsB, 'iperf3', ['-s', '-1', '-B', this.target, '-p', String(IPERF_PORT)]);
+    let serverErrors = '';
+    server.stderr?.on('data', (chunk: Buffer) => (serverErrors += chunk.toString()));
+    const deadline = Date.now() + 5000;
+    while (this.lab.run(this.nsB, 'ss', ['-Hltn', 'sport', '=', `:${IPERF_PORT}`]).trim() === '') {
+      if (server.exitCode !== null || Date.now() > deadline) throw new Error(`iperf3 server did not start: ${serverErrors}`);
+      await sleep(20);
+    }
+    const ours = new Set<number>([process.pid, ...this.namespacePids()]);
+    const before = this.snapshot();
+    const processesBefore = allProcessTicks();
+    const hostBefore = hostCpu();
+    const start = Date.now();
+    let stdout: string;
+    try {
+      stdout = (await this.lab.runAsync(
+        this.nsA, 'iperf3', ['-c', this.target, '-p', String(IPERF_PORT), '-J', '--connect-timeout', '3000', ...clientArgs],
+        (seconds + 15) * 1000,
+      )).stdout;
+    } catch (error) {
+      stdout = (error as { stdout?: string }).stdout ?? '';
+      if (!stdout.includes('"end"')) throw new Error(`iperf3 ${clientArgs.join(' ')} failed: ${(error as Error).message} ${serverErrors}`);
+    }
+    const wallSeconds = (Date.now() - start) / 1000;
+    const hostAfter = hostCpu();
+    const after = this.snapshot();
+    const processesAfter = allProcessTicks();
+    let otherTicks = 0;
+    for (const [pid, ticks] of processesAfter) {
+      const earlier = processesBefore.get(pid);
+      if (earlier !== undefined && !ours.has(pid)) otherTicks += ticks - earlier;
+    }
+    if (!(await waitForExit(server, 3000))) server.kill('SIGKILL');
+    const json = JSON.parse(stdout) as IperfJson;
+    if (json.error) throw new Error(`iperf3 ${clientArgs.join(' ')}: ${json.error}`);
+    const sides = before && after ? { a: delta(before.a, after.a), b: delta(before.b, after.b) } : undefined;
+    const load = {
+      hostBusyCores: (hostAfter.busy - hostBefore.busy) / clockTicks / wallSeconds,
+      otherCores: otherTicks / clockTicks / wallSeconds,
+      wallSeconds,
+    };
+    return { json, sides, load };
+  }
+
+  async tcp(streams: number): Promise<TcpResult> {
+    const args = ['-t', String(TCP_SECONDS), '-O', String(TCP_OMIT_SECONDS), ...(streams > 1 ? ['-P', String(streams)] : [])];
+    const { json, sides, load } = await this.iperf(args, TCP_SECONDS + TCP_OMIT_SECONDS);
+    const received = json.end.sum_received!;
+    return {
+      gbps: received.bits_per_second / 1e9,
+      retransmits: json.end.sum_sent?.retransmits ?? NaN,
+      seconds: received.seconds,
+      sides,
+      load,
+    };
+  }
+
+  async udp(): Promise<UdpResult> {
+    const { json, sides, load } = await this.iperf(['-u', '-b', '0', '-l', String(UDP_LENGTH), '-t', String(UDP_SECONDS)], UDP_SECONDS);
+    const sent = json.end.sum_sent!;
+    const received = json.end.sum_received!;
+    const receivedPackets = (received.packets ?? 0) - (received.lost_packets ?? 0);
+    return {
+      sentPps: (sent.packets ?? 0) / sent.seconds,
+      receivedPps: receivedPackets / received.seconds,
+      lossPercent: received.lost_percent ?? NaN,
+      receivedGbps: received.bits_per_second / 1e9,
+      seconds: received.seconds,
+      sides,
+      load,
+    };
+  }
+}
+
+interface IperfSum {
+  seconds: number;
+  bytes: number;
+  bits_per_second: number;
+  retransmits?: number;
+  packets?: number;
+  lost_packets?: number;
+  lost_percent?: number;
+}
+
+interface IperfJson {
+  error?: string;
+  end: { sum_sent?: IperfSum; sum_received?: IperfSum };
+}
+
+let activeLab: Lab | null = null;
+
+async function runPath(spec: PathSpec, tag: string, bufferBytes: number, log: (line: string) => void): Promise<PathResult> {
+  const started = Date.now();
+  const result: PathResult = { spec, stderr: { a: '', b: '' }, elapsedSeconds: 0 };
+  const quiet = await waitForQuiet();
+  result.backgroundCores = quiet.cores;
+  result.quietWaitSeconds = quiet.waitedSeconds;
+  let runner: PathRunner | null = null;
+  try {
+    runner = new PathRunner(spec, tag, bufferBytes);
+    activeLab = runner.lab;
+    runner.init();
+    if (spec.a && spec.b) result.tunnel = await runner.setUpTunnel(tag);
+    log(`  ping`);
+    result.ping = await runner.ping();
+    log(`  tcp 1 stream`);
+    result.tcp1 = await runner.tcp(1);
+    log(`  tcp 4 streams`);
+    result.tcp4 = await runner.tcp(4);
+    log(`  udp flood`);
+    result.udp = await runner.udp();
+  } catch (error) {
+    result.error = (error as Error).message.split('\n').slice(0, 4).join(' | ');
+  } finally {
+    if (runner) {
+      // Give stderr a moment to arrive before the processes are stopped.
+      await sleep(50);
+      result.stderr = { ...runner.stderr };
+      await runner.lab.cleanup();
+    }
+    activeLab = null;
+    result.elapsedSeconds = (Date.now() - started) / 1000;
+  }
+  return result;
+}
+
+// ---- report -----------------------------------------------------------------------------------
+
+type Better = 'higher' | 'lower' | null;
+
+interface Row {
+  label: string;
+  better: Better;
+  value: (path: PathResult) => number | undefined;
+  digits: number;
+}
+
+function cpuPerPacketUs(side: SideDelta | undefined): number | undefined {
+  if (!side) return undefined;
+  const packets = side.tunRxPackets + side.tunTxPackets;
+  return packets > 0 ? (side.cpuSeconds * 1e6) / packets : undefined;
+}
+
+const MAIN_ROWS: Row[] = [
+  { label: 'TCP 1 stream, Gbit/s', better: 'higher', digits: 3, value: (p) => p.tcp1?.gbps },
+  { label: 'TCP -P 4, Gbit/s', better: 'higher', digits: 3, value: (p) => p.tcp4?.gbps },
+  { label: 'UDP flood, received kpps', better: 'higher', digits: 1, value: (p) => (p.udp ? p.udp.receivedPps / 1000 : undefined) },
+  { label: 'UDP flood, sent kpps', better: null, digits: 1, value: (p) => (p.udp ? p.udp.sentPps / 1000 : undefined) },
+  { label: 'UDP flood, loss %', better: null, digits: 1, value: (p) => p.udp?.lossPercent },
+  { label: 'ping RTT avg, ms', better: 'lower', digits: 3, value: (p) => p.ping?.avgMs },
+  { label: 'ping RTT p50, ms', better: 'lower', digits: 3, value: (p) => p.ping?.p50Ms },
+  { label: 'ping RTT p99, ms', better: 'lower', digits: 3, value: (p) => p.ping?.p99Ms },
+  { label: 'CPU us/pkt TCP1, side A (send)', better: 'lower', digits: 1, value: (p) => cpuPerPacketUs(p.tcp1?.sides?.a) },
+  { label: 'CPU us/pkt TCP1, side B (recv)', better: 'lower', digits: 1, value: (p) => cpuPerPacketUs(p.tcp1?.sides?.b) },
+  { label: 'CPU us/pkt TCP4, side A', better: 'lower', digits: 1, value: (p) => cpuPerPacketUs(p.tcp4?.sides?.a) },
+  { label: 'CPU us/pkt TCP4, side B', better: 'lower', digits: 1, value: (p) => cpuPerPacketUs(p.tcp4?.sides?.b) },
+  { label: 'CPU us/pkt UDP, side A (encrypt)', better: 'lower', digits: 1, value: (p) => cpuPerPacketUs(p.udp?.sides?.a) },
+  { label: 'CPU us/pkt UDP, side B (decrypt)', better: 'lower', digits: 1, value: (p) => cpuPerPacketUs(p.udp?.sides?.b) },
+];
+
+type Cell = (path: PathResult) => string;
+
+const perSecond = (count: number | undefined, seconds: number | undefined): string =>
+  count === undefined || !seconds ? '-' : ((count / seconds) / 1000).toFixed(1);
+const pair = (a: string, b: string): string => `${a}/${b}`;
+const kib = (bytes: number): string => String(Math.round(bytes / 1024));
+
+const DIAGNOSTIC_ROWS: { label: string; cell: Cell }[] = [
+  { label: 'tunnel MTU A/B', cell: (p) => (p.tunnel ? pair(String(p.tunnel.mtu.a), String(p.tunnel.mtu.b)) : '-') },
+  { label: 'wiremesh buffer request', cell: (p) => (p.tunnel?.wiremeshRequest != null ? String(p.tunnel.wiremeshRequest) : '-') },
+  { label: 'UDP sock rcvbuf KiB A/B', cell: (p) => (p.tunnel ? pair(kib(p.tunnel.rcvbuf.a), kib(p.tunnel.rcvbuf.b)) : '-') },
+  { label: 'UDP sock sndbuf KiB A/B', cell: (p) => (p.tunnel ? pair(kib(p.tunnel.sndbuf.a), kib(p.tunnel.sndbuf.b)) : '-') },
+  { label: 'first ping (handshake), ms', cell: (p) => (p.tunnel?.firstPingMs != null ? p.tunnel.firstPingMs.toFixed(2) : '-') },
+  { label: 'ping replies / sent', cell: (p) => (p.ping ? pair(String(p.ping.received), String(p.ping.sent)) : '-') },
+  { label: 'ping RTT max, ms', cell: (p) => (p.ping ? p.ping.maxMs.toFixed(3) : '-') },
+  { label: 'TCP1 retransmits', cell: (p) => (p.tcp1 ? String(p.tcp1.retransmits) : '-') },
+  { label: 'TCP4 retransmits', cell: (p) => (p.tcp4 ? String(p.tcp4.retransmits) : '-') },
+  { label: 'TCP1 data kpps (A tun read)', cell: (p) => perSecond(p.tcp1?.sides?.a.tunTxPackets, p.tcp1?.load.wallSeconds) },
+  { label: 'TCP1 tunnel CPU cores A/B', cell: (p) => cores(p.tcp1) },
+  { label: 'TCP1 host busy cores', cell: (p) => (p.tcp1 ? p.tcp1.load.hostBusyCores.toFixed(2) : '-') },
+  { label: 'other jobs cores TCP1/4/UDP', cell: (p) => [p.tcp1, p.tcp4, p.udp].map((r) => (r ? r.load.otherCores.toFixed(1) : '-')).join('/') },
+  { label: 'TCP1 tunnel sock drops A/B', cell: (p) => tunnelDrops(p.tcp1?.sides) },
+  { label: 'TCP4 tunnel sock drops A/B', cell: (p) => tunnelDrops(p.tcp4?.sides) },
+  { label: 'UDP tunnel CPU cores A/B', cell: (p) => cores(p.udp) },
+  { label: 'UDP A tun read kpps', cell: (p) => perSecond(p.udp?.sides?.a.tunTxPackets, p.udp?.load.wallSeconds) },
+  { label: 'UDP A tun tx_dropped kpps', cell: (p) => perSecond(p.udp?.sides?.a.tunTxDropped, p.udp?.load.wallSeconds) },
+  { label: 'UDP B tun written kpps', cell: (p) => perSecond(p.udp?.sides?.b.tunRxPackets, p.udp?.load.wallSeconds) },
+  {
+    label: 'UDP lost A read->B written %',
+    cell: (p) => {
+      const s = p.udp?.sides;
+      if (!s || s.a.tunTxPackets === 0) return '-';
+      return ((100 * (s.a.tunTxPackets - s.b.tunRxPackets)) / s.a.tunTxPackets).toFixed(1);
+    },
+  },
+  { label: 'UDP tunnel sock drops A/B', cell: (p) => tunnelDrops(p.udp?.sides) },
+  { label: 'UDP netns RcvbufErrors B', cell: (p) => (p.udp?.sides ? String(p.udp.sides.b.udpRcvbufErrors) : '-') },
+  {
+    label: 'UDP SndbufErr/InErrors A',
+    cell: (p) => (p.udp?.sides ? pair(String(p.udp.sides.a.udpSndbufErrors), String(p.udp.sides.a.udpInErrors)) : '-'),
+  },
+  {
+    label: 'load before path, cores (wait s)',
+    cell: (p) => (p.backgroundCores !== undefined ? `${p.backgroundCores.toFixed(2)} (${(p.quietWaitSeconds ?? 0).toFixed(1)})` : '-'),
+  },
+  { label: 'path wall time, s', cell: (p) => p.elapsedSeconds.toFixed(1) },
+];
+
+function cores(result: TcpResult | UdpResult | undefined): string {
+  const s = result?.sides;
+  if (!s || !result) return '-';
+  const wall = result.load.wallSeconds;
+  return pair((s.a.cpuSeconds / wall).toFixed(2), (s.b.cpuSeconds / wall).toFixed(2));
+}
+
+function tunnelDrops(sides: Record<Side, SideDelta> | undefined): string {
+  return sides ? pair(String(sides.a.tunnelSocketDrops), String(sides.b.tunnelSocketDrops)) : '-';
+}
+
+function formatNumber(value: number | undefined, digits: number): string {
+  return value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(digits);
+}
+
+function ratio(numerator: number | undefined, denominator: number | undefined): string {
+  if (numerator === undefined || denominator === undefined || !Number.isFinite(numerator) || !Number.isFinite(denominator) || denominator === 0) {
+    return '-';
+  }
+  return `${(numerator / denominator).toFixed(2)}x`;
+}
+
+function renderTable(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+}
+
+function render(environment: Record<string, string>, paths: PathResult[]): string {
+  const byId = (id: number): PathResult | undefined => paths.find((p) => p.spec.id === id);
+  const wggo = byId(2);
+  const wm = byId(3);
+  const mixed = byId(4);
+  const lines: string[] = ['', 'Data plane (iperf3 and ping through two namespaces on this host; side A sends)'];
+  for (const [key, value] of Object.entries(environment)) lines.push(`  ${key}: ${value}`);
+  lines.push('');
+  const header = ['metric', ...paths.map((p) => p.spec.column), 'wiremesh/wg-go', 'mixed/wg-go'];
+  const mainRows = MAIN_ROWS.map((row) => {
+    const ratios = row.better
+      ? [ratio(wm && row.value(wm), wggo && row.value(wggo)), ratio(mixed && row.value(mixed), wggo && row.value(wggo))]
+      : ['-', '-'];
+    return [row.label, ...paths.map((p) => formatNumber(row.value(p), row.digits)), ...ratios];
+  });
+  lines.push(...renderTable(header, mainRows));
+  lines.push('  ratios = path 3 / path 2 and path 4 / path 2: above 1x is better for Gbit/s and kpps, below 1x for RTT and CPU.');
+  lines.push('');
+  lines.push(...renderTable(['diagnostics', ...paths.map((p) => p.spec.column)], DIAGNOSTIC_ROWS.map((row) => [row.label, ...paths.map(row.cell)])));
+  for (const p of paths) {
+    if (p.error) lines.push(`  path ${p.spec.id} (${p.spec.title}) FAILED: ${p.error}`);
+    for (const side of ['a', 'b'] as const) {
+      const text = p.stderr[side].trim();
+      if (text) {
+        const impl = side === 'a' ? p.spec.a : p.spec.b;
+        const shown = text.split('\n').slice(0, 5).join(' | ');
+        lines.push(`  path ${p.spec.id} side ${side.toUpperCase()} (${impl}) stderr: ${shown}${text.split('\n').length > 5 ? ' | ...' : ''}`);
+      }
+    }
+  }
+  return lines.join('\n');
+}
+
+// ---- entry point ------------------------------------------------------------------------------
+
+function missingPrerequisite(): string | null {
+  if (process.env.WIREMESH_BENCH_DATAPLANE === '0') return 'WIREMESH_BENCH_DATAPLANE=0';
+  if (process.platform !== 'linux') return 'not Linux';
+  if (!isRoot()) return 'not running as root (network namespaces need it)';
+  for (const command of ['ip', 'wg', 'wireguard-go', 'iperf3', 'ping', 'ss', 'sysctl']) {
+    if (!hasCommand(command)) return `${command} is not installed`;
+  }
+  if (!existsSync(join(packageRoot(), 'build', 'Release', 'wiremesh_io.node'))) return 'the native I/O addon is not built (npm install)';
+  if (!existsSync('/dev/net/tun')) return '/dev/net/tun is missing';
+  return null;
+}
+
+export async function runDataplaneBench(): Promise<DataplaneReport> {
+  const missing = missingPrerequisite();
+  if (missing) {
+    const text = `\nData plane: suite skipped (${missing}).`;
+    return { skipped: missing, environment: {}, paths: [], text };
+  }
+  const log = (line: string): void => void process.stderr.write(`[dataplane] ${line}\n`);
+  clockTicks = Number(firstLine('getconf', ['CLK_TCK'])) || 100;
+  quietBudgetMs = 30_000;
+  const bufferBytes = Number(process.env.WIREMESH_BENCH_SOCKET_BUFFER_BYTES) || DEFAULT_BUFFER_BYTES;
+  const wanted = (process.env.WIREMESH_BENCH_DATAPLANE_PATHS ?? '').split(',').map(Number).filter((n) => n > 0);
+  const specs = wanted.length > 0 ? PATHS.filter((p) => wanted.includes(p.id)) : PATHS;
+  // A per-run tag keeps names apart from a concurrent run of this suite (and its leftovers).
+  const tag = (process.pid % 1296).toString(36).padStart(2, '0');
+  const otherBenchNamespaces = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n').map((line) => line.split(' ')[0] ?? '').filter((name) => name.startsWith('bn'));
+  const cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '?';
+  const loadBefore = readFileSync('/proc/loadavg', 'utf8').trim();
+  const idleBefore = await backgroundLoad(1000);
+  const environment: Record<string, string> = {
+    host: `kernel ${firstLine('uname', ['-r'])}, nproc ${availableParallelism()}, ${cpuModel}`,
+    code: `wiremesh ${firstLine('git', ['-C', packageRoot(), 'rev-parse', '--short', 'HEAD'])}, agent/ ${
+      firstLine('git', ['-C', packageRoot(), 'status', '--porcelain', '--', 'agent']) === '?' ? 'as committed' : 'has uncommitted changes'}`,
+    versions: `node ${process.version}, ${firstLine('wireguard-go', ['--version'])}, ${firstLine('iperf3', ['--version'])}, ${firstLine('wg', ['--version'])}`,
+    'load before': `/proc/loadavg ${loadBefore}; busy ${idleBefore.toFixed(2)} cores over 1 s before the run`,
+    method:
+      `TCP -t ${TCP_SECONDS} -O ${TCP_OMIT_SECONDS} (receiver Gbit/s), UDP -u -b 0 -l ${UDP_LENGTH} -t ${UDP_SECONDS}, ` +
+      `ping -c ${PING_COUNT} -i ${PING_INTERVAL}; CPU/pkt = (utime+stime) / (rx+tx pkts on own tunnel interface); ` +
+      `before each path waits up to ${QUIET_WAIT_PER_PATH_MS / 1000} s (30 s per run) for other load < ${QUIET_CORES} cores`,
+    buffers: '',
+  };
+  if (otherBenchNamespaces.length > 0) environment.warning = `other bn* namespaces exist (another run?): ${otherBenchNamespaces.join(' ')}`;
+
+  const paths: PathResult[] = [];
+  const onSignal = (signal: NodeJS.Signals): void => {
+    void (activeLab?.cleanup() ?? Promise.resolve()).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    for (const spec of specs) {
+      log(`path ${spec.id}: ${spec.title}`);
+      const result = await runPath(spec, tag, bufferBytes, log);
+      if (result.error) log(`  failed: ${result.error}`);
+      paths.push(result);
+    }
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    if (activeLab) await activeLab.cleanup();
+  }
+  environment['load after'] = `/proc/loadavg ${readFileSync('/proc/loadavg', 'utf8').trim()}`;
+  const rmem = paths.find((p) => p.tunnel)?.tunnel?.rmemDefault;
+  environment.buffers =
+    `asked for net.core.rmem_default=wmem_default=4194304 in each WG namespace; read back ${rmem ?? '?'}` +
+    (rmem !== undefined && rmem < 4194304 ? ' (read-only in a child netns on this kernel: it mirrors the host value)' : '') +
+    `. wiremesh-wg gets WIREMESH_SOCKET_BUFFER_BYTES=rmem_default/2 (kernel doubles it) so its sockets equal wireguard-go's,` +
+    ` except column "wm 4MiB" (${bufferBytes}). Ratios compare equal-buffer paths.`;
+  return { environment, paths, text: render(environment, paths) };
+}
