@@ -11,10 +11,9 @@ import { createServer } from 'node:net';
 import { DEFAULT_MTU } from '../core/constants';
 import { lineLogger, parseLogLevel } from '../wg/log';
 import { nativeIo } from '../wg/native';
-import { serveUapi } from '../wg/uapi-server';
+import { SOCKET_DIRECTORY, serveUapi } from '../wg/uapi-server';
 import { UserspaceDevice } from '../wg/userspace-device';
 
-export const SOCKET_DIRECTORY = '/var/run/wireguard';
 const LINK_CHECK_INTERVAL_MS = 500;
 const USAGE = 'Usage: wiremesh-wg [-f/--foreground] INTERFACE-NAME\n';
 

@@ -17,6 +17,9 @@ export interface UapiLog {
   error(message: string): void;
 }
 
+/** Where `wg` looks for userspace interfaces (wireguard-tools RUNSTATEDIR/wireguard). */
+export const SOCKET_DIRECTORY = '/var/run/wireguard';
+
 /** Requests larger than this are refused: far above 65k allowed IPs, far below memory trouble. */
 const MAX_REQUEST_BYTES = 64 * 1024 * 1024;
 

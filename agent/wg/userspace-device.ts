@@ -31,6 +31,7 @@ export interface UserspaceDeviceOptions {
 const SLOT = 65536;
 const TX_CAPACITY = 1 << 20;
 const TICK_INTERVAL_MS = 100;
+const MAX_ROUNDS_PER_WAKEUP = 4;
 const EAFNOSUPPORT = 97;
 const EADDRINUSE = 98;
 const EADDRNOTAVAIL = 99;
@@ -165,7 +166,9 @@ export class UserspaceDevice implements UapiTarget {
 
   private drainTun(): void {
     const now = this.now();
-    for (;;) {
+    // A few batches per wakeup, then back to the event loop: the sockets (ACKs, handshakes) get
+    // their turn; the poll is level-triggered, so what is left wakes us again.
+    for (let round = 0; round < MAX_ROUNDS_PER_WAKEUP; round++) {
       let count: number;
       try {
         count = this.io.tunReadBatch(this.tunFd, this.tunIn, SLOT, this.tunLengths, MAX_BATCH);
@@ -184,7 +187,7 @@ export class UserspaceDevice implements UapiTarget {
 
   private drainSocket(socket: UdpSocket): void {
     const now = this.now();
-    for (;;) {
+    for (let round = 0; round < MAX_ROUNDS_PER_WAKEUP; round++) {
       let count: number;
       try {
         count = this.io.recvBatch(socket.fd, this.rxData, SLOT, this.rxMeta, MAX_BATCH);

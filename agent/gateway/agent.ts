@@ -1,0 +1,381 @@
+/**
+ * wiremesh-agent: brings up a gateway's WireGuard interface from its configuration and keeps it
+ * right. It fetches keys from their stores, applies the configuration through the chosen data
+ * plane, installs addresses and routes, re-applies changes as diffs (file watch, cloud polling,
+ * SIGHUP), drives zero-downtime key rotation on the userspace plane, and reports through metrics,
+ * health checks and structured logs. Everything it added is removed by `stop()`.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { keyToBase64 } from '../crypto/keys';
+import { publicKeyOf } from '../crypto/primitives';
+import type { DeviceEvent } from '../core/device';
+import { evaluateHealth } from '../observability/health';
+import { startObservabilityServer, type ObservabilityServer } from '../observability/http';
+import { logEvents } from '../observability/logger';
+import { createAgentMetrics, type AgentMetrics, type ConfigApplyResult } from '../observability/metrics';
+import type { PlaneStats } from '../observability/stats';
+import { SecretAccessError, secretSource, type RetryOptions, type SecretSourceOptions } from '../secrets';
+import { ConfigError, parseAgentConfig } from './config';
+import type { AgentConfig, ConfigSourceConfig, DataPlaneKind } from './config-types';
+import { isEmptyChange, planChange, sameKey } from './diff';
+import { NetworkSetup } from './network';
+import type { CommandRunner, DataPlane, DataPlaneName } from './plane';
+import { UserspacePlane } from './planes/userspace';
+import type { DeviceSnapshot } from '../wg/uapi';
+import { resolveConfig, type ResolvedConfig } from './resolve';
+import { parseWgQuickConfig } from './wg-quick';
+
+export interface AgentOptions {
+  configPath: string;
+  logger: Logger;
+  commands: CommandRunner;
+  /** Builds the plane for a kind; the userspace plane is built in, the others come from planes/. */
+  createPlane: (kind: Exclude<DataPlaneName, 'userspace'>) => DataPlane;
+  /** Which plane `auto` means on this host. */
+  autoPlane: () => DataPlaneName;
+  secretOptions?: SecretSourceOptions;
+  retry?: RetryOptions;
+}
+
+const DEFAULT_RETRY: RetryOptions = { attempts: 8, baseDelayMs: 500, maxDelayMs: 30_000 };
+const ROTATION_CHECK_MS = 1000;
+const RELOAD_DEBOUNCE_MS = 200;
+const DEFAULT_POLL_SECONDS = 60;
+
+function listenAddress(listen: string): { host: string; port: number } {
+  const colon = listen.lastIndexOf(':');
+  return { host: listen.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(listen.slice(colon + 1)) };
+}
+
+/** Reads the configuration the agent was pointed at: YAML/JSON, or a wg-quick `.conf`. */
+export async function readConfigFile(path: string, secretOptions?: SecretSourceOptions): Promise<AgentConfig> {
+  if (path.endsWith('.conf')) {
+    // A .conf holds keys, so it is read with the same rules as a key file (0600, owned by root).
+    const { value } = await secretSource({ source: 'file', path }, secretOptions).fetch();
+    return parseWgQuickConfig(value.toString('utf8'), basename(path, '.conf'), path);
+  }
+  const { readFile } = await import('node:fs/promises');
+  return parseAgentConfig(await readFile(path, 'utf8'));
+}
+
+export class GatewayAgent {
+  private plane: DataPlane | null = null;
+  private network: NetworkSetup | null = null;
+  private applied: ResolvedConfig | null = null;
+  private config: AgentConfig | null = null;
+  private metrics: AgentMetrics | null = null;
+  private servers: ObservabilityServer[] = [];
+  private watcher: FSWatcher | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private reloading: Promise<void> = Promise.resolve();
+  private documentVersion: string | null = null;
+  private secretStoreHealthy = true;
+  private keyCreatedAtUnixMs: number | null = null;
+  private rotationReported = false;
+  private readonly peerNames = new Map<string, string>();
+  private readonly log: Logger;
+
+  constructor(private readonly options: AgentOptions) {
+    this.log = options.logger;
+  }
+
+  /** Reads the configuration and, when it names a cloud document, that document. */
+  async loadConfig(): Promise<AgentConfig> {
+    const bootstrap = await readConfigFile(this.options.configPath, this.options.secretOptions);
+    const source = bootstrap.configSource;
+    if (!source || source.source === 'file') return bootstrap;
+    const document = await secretSource(source, this.options.secretOptions).fetch();
+    this.documentVersion = document.version;
+    const config = parseAgentConfig(document.value.toString('utf8'));
+    return { ...config, configSource: source };
+  }
+
+  async start(): Promise<void> {
+    const config = await this.loadConfig();
+    this.config = config;
+    const resolved = await this.resolve(config);
+    const kind = this.planeKind(config.dataPlane ?? 'auto');
+    this.log.info({ event: 'agent.start', dataPlane: kind, interface: resolved.interfaceName, peers: resolved.peers.length });
+    this.plane = kind === 'userspace'
+      ? new UserspacePlane(this.deviceLog(), (event) => this.onDeviceEvent(event))
+      : this.options.createPlane(kind);
+    await this.plane.create(resolved.interfaceName, resolved.mtu);
+    this.network = new NetworkSetup(this.options.commands, resolved.interfaceName);
+    try {
+      for (const address of resolved.addresses) await this.network.addAddress(address);
+      await this.applyResolved(resolved, 'start');
+      await this.network.linkUp();
+      await this.network.setRoutes(resolved.routes);
+      if (config.forwarding ?? true) this.network.enableForwarding();
+      await this.startObservability(config);
+      this.watchConfig(config.configSource);
+      this.timers.push(setInterval(() => this.checkRotation(), ROTATION_CHECK_MS));
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
+  }
+
+  /** Re-reads the configuration and applies the difference; a bad one is refused and changes nothing. */
+  reload(reason: string): Promise<void> {
+    this.reloading = this.reloading.then(() => this.reloadNow(reason));
+    return this.reloading;
+  }
+
+  private async reloadNow(reason: string): Promise<void> {
+    const started = performance.now();
+    let result: ConfigApplyResult = 'applied';
+    try {
+      const config = await this.loadConfig();
+      if (config.interface.name !== this.applied?.interfaceName) {
+        throw new ConfigError([{ path: '$.interface.name', message: 'cannot change while the agent runs; restart it' }]);
+      }
+      const resolved = await this.resolve(config);
+      result = (await this.applyResolved(resolved, reason)) ? 'applied' : 'unchanged';
+      await this.network!.setRoutes(resolved.routes);
+      this.config = config;
+    } catch (error) {
+      result = error instanceof ConfigError ? 'rejected' : 'failed';
+      this.log.error({ event: 'config.rejected', reason, error: (error as Error).message }, 'configuration not applied; the running one stays');
+    } finally {
+      this.metrics?.recordConfigApply(result, (performance.now() - started) / 1000);
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    this.watcher?.close();
+    this.watcher = null;
+    await Promise.all(this.servers.map((server) => server.close()));
+    this.servers = [];
+    await this.network?.undo();
+    await this.plane?.destroy();
+    this.network = null;
+    this.plane = null;
+    this.log.info({ event: 'agent.stop' });
+  }
+
+  get dataPlane(): DataPlane | null {
+    return this.plane;
+  }
+
+  // ---- applying ---------------------------------------------------------------------------------
+
+  private planeKind(kind: DataPlaneKind): DataPlaneName {
+    return kind === 'auto' ? this.options.autoPlane() : kind;
+  }
+
+  private async resolve(config: AgentConfig): Promise<ResolvedConfig> {
+    try {
+      const resolved = await resolveConfig(config, {
+        retry: {
+          ...(this.options.retry ?? DEFAULT_RETRY),
+          onRetry: (error, attempt, delayMs) => {
+            this.secretStoreHealthy = false;
+            this.metrics?.setSecretStoreHealthy(false);
+            this.metrics?.recordSecretFetchFailure('secret-store');
+            this.log.warn({ event: 'secret.retry', attempt, delayMs, error: error.message });
+          },
+        },
+        ...(this.options.secretOptions && { secrets: this.options.secretOptions }),
+      });
+      this.secretStoreHealthy = true;
+      this.metrics?.setSecretStoreHealthy(true);
+      return resolved;
+    } catch (error) {
+      if (error instanceof SecretAccessError) {
+        this.secretStoreHealthy = false;
+        this.metrics?.setSecretStoreHealthy(false);
+      }
+      throw error;
+    }
+  }
+
+  /** Applies `desired` as a diff against what was applied; returns false when nothing changed. */
+  private async applyResolved(desired: ResolvedConfig, reason: string): Promise<boolean> {
+    const plane = this.plane!;
+    const previous = this.applied ? this.prepareRotation(this.applied, desired) : null;
+    const change = planChange(previous, desired);
+    this.peerNames.clear();
+    for (const peer of desired.peers) {
+      this.peerNames.set(keyToBase64(peer.publicKey), peer.name);
+      if (peer.nextPublicKey) this.peerNames.set(keyToBase64(peer.nextPublicKey), peer.name);
+    }
+    const empty = isEmptyChange(change);
+    if (!empty) await plane.apply(change);
+    if (!previous || (change.privateKey !== undefined)) this.keyCreatedAtUnixMs = Date.now();
+    this.applied = desired;
+    if (plane instanceof UserspacePlane) this.applyRotationState(plane, desired);
+    this.log.info({ event: 'config.applied', reason, changedPeers: change.peers.length, unchanged: empty });
+    return !empty;
+  }
+
+  /**
+   * On the userspace plane, a key that completes a rotation is not a new key: our next key becoming
+   * the private key, or a peer's next key becoming its public key, keeps the sessions. This
+   * rewrites the applied state accordingly before the diff.
+   */
+  private prepareRotation(applied: ResolvedConfig, desired: ResolvedConfig): ResolvedConfig {
+    const plane = this.plane;
+    if (!(plane instanceof UserspacePlane)) return applied;
+    const core = plane.engine.core;
+    let privateKey = applied.privateKey;
+    if (applied.nextPrivateKey && desired.privateKey.equals(applied.nextPrivateKey)) {
+      core.completeKeyRotation();
+      privateKey = desired.privateKey;
+      this.keyCreatedAtUnixMs = Date.now();
+      this.log.info({ event: 'rotation.promoted' }, 'the next private key is now the private key');
+    }
+    const peers = applied.peers.map((peer) => {
+      const renamed = desired.peers.find((d) => peer.nextPublicKey && d.publicKey.equals(peer.nextPublicKey));
+      if (!renamed) return peer;
+      const live = core.peer(peer.publicKey);
+      if (live) core.promoteAlternatePublicKey(live);
+      return { ...peer, publicKey: renamed.publicKey, nextPublicKey: null };
+    });
+    return { ...applied, privateKey, peers };
+  }
+
+  private applyRotationState(plane: UserspacePlane, desired: ResolvedConfig): void {
+    const core = plane.engine.core;
+    for (const peer of desired.peers) {
+      const live = core.peer(peer.publicKey);
+      if (live && !sameKey(live.alternatePublicKey, peer.nextPublicKey)) core.setAlternatePublicKey(live, peer.nextPublicKey);
+    }
+    if (desired.nextPrivateKey) {
+      if (!core.nextPublicKey || !core.nextPublicKey.equals(publicKeyOf(desired.nextPrivateKey))) {
+        this.rotationReported = false;
+        core.beginKeyRotation(desired.nextPrivateKey, performance.now());
+        this.log.info({ event: 'rotation.begin', nextPublicKey: keyToBase64(core.nextPublicKey!).slice(0, 8) });
+      }
+    } else if (core.nextPublicKey) {
+      core.abortKeyRotation();
+      this.log.info({ event: 'rotation.aborted' });
+    }
+  }
+
+  private checkRotation(): void {
+    const plane = this.plane;
+    if (!(plane instanceof UserspacePlane)) return;
+    const status = plane.engine.core.rotationStatus();
+    if (status.complete && !this.rotationReported) {
+      this.rotationReported = true;
+      this.log.info({ event: 'rotation.complete', peers: status.peers.length }, 'every peer uses the next key; set it as privateKey to finish');
+    }
+  }
+
+  // ---- observability ----------------------------------------------------------------------------
+
+  private deviceLog(): { debug(m: string): void; info(m: string): void; error(m: string): void } {
+    return {
+      debug: (message) => this.log.debug(message),
+      info: (message) => this.log.info(message),
+      error: (message) => this.log.error(message),
+    };
+  }
+
+  private readonly logDeviceEvent = (event: DeviceEvent): void => {
+    logEvents(this.log, (key) => this.peerNames.get(key))(event);
+  };
+
+  private onDeviceEvent(event: DeviceEvent): void {
+    this.logDeviceEvent(event);
+    if (event.type === 'handshake-complete') {
+      this.metrics?.recordHandshake(this.peerNames.get(keyToBase64(event.peer.publicKey)) ?? 'unknown', event.role);
+    } else if (event.type === 'handshake-gave-up') {
+      this.metrics?.recordHandshakeFailure('handshake-gave-up');
+    }
+  }
+
+  /** The last polled stats of an out-of-process plane (its snapshot needs a UAPI or `wg` round trip). */
+  private polledStats: PlaneStats = { interfaceUp: false, peers: [], drops: {} };
+
+  /** What metrics and health see: live for the in-process plane, at most a second old otherwise. */
+  private currentStats(): PlaneStats {
+    const plane = this.plane;
+    return plane instanceof UserspacePlane ? this.statsOf(plane.engine.snapshot()) : this.polledStats;
+  }
+
+  private statsOf(snapshot: DeviceSnapshot): PlaneStats {
+    const plane = this.plane;
+    const core = plane instanceof UserspacePlane ? plane.engine.core : null;
+    return {
+      interfaceUp: plane !== null,
+      drops: plane?.drops() ?? {},
+      peers: snapshot.peers.map((peer) => {
+        const key = keyToBase64(peer.publicKey);
+        const localKey = core?.peer(peer.publicKey)?.localKeyInUse;
+        return {
+          name: this.peerNames.get(key) ?? key.slice(0, 8),
+          publicKey: key,
+          endpoint: peer.endpoint,
+          rxBytes: peer.rxBytes,
+          txBytes: peer.txBytes,
+          lastHandshakeUnixMs: peer.lastHandshakeUnixMs,
+          ...(localKey && { localKey }),
+        };
+      }),
+    };
+  }
+
+  private async pollStats(): Promise<void> {
+    if (this.plane && !(this.plane instanceof UserspacePlane)) this.polledStats = this.statsOf(await this.plane.snapshot());
+  }
+
+  private async startObservability(config: AgentConfig): Promise<void> {
+    this.metrics = createAgentMetrics({ collect: () => this.currentStats(), keyCreatedAtUnixMs: () => this.keyCreatedAtUnixMs });
+    this.metrics.setSecretStoreHealthy(this.secretStoreHealthy);
+    await this.pollStats();
+    this.timers.push(setInterval(() => void this.pollStats().catch(() => undefined), 1000));
+    const health = (): ReturnType<typeof evaluateHealth> => evaluateHealth({
+      stats: this.currentStats(),
+      requiredPeers: this.config?.health?.requiredPeers ?? [],
+      maxHandshakeAgeSeconds: this.config?.health?.maxHandshakeAgeSeconds ?? 180,
+      secretStoreHealthy: this.secretStoreHealthy,
+      nowUnixMs: Date.now(),
+    });
+    const metricsListen = config.metrics ? listenAddress(config.metrics.listen) : null;
+    const healthListen = config.health ? listenAddress(config.health.listen) : null;
+    if (metricsListen && healthListen && metricsListen.host === healthListen.host && metricsListen.port === healthListen.port) {
+      this.servers.push(await startObservabilityServer({ ...metricsListen, registry: this.metrics.registry, health }));
+      return;
+    }
+    if (metricsListen) this.servers.push(await startObservabilityServer({ ...metricsListen, registry: this.metrics.registry }));
+    if (healthListen) this.servers.push(await startObservabilityServer({ ...healthListen, health }));
+  }
+
+  /** Ports actually listened on (metrics first), for tests that ask for port 0. */
+  get listeningPorts(): number[] {
+    return this.servers.map((server) => server.port);
+  }
+
+  // ---- configuration sources ----------------------------------------------------------------------
+
+  private watchConfig(source: ConfigSourceConfig | undefined): void {
+    if (source && source.source !== 'file') {
+      const pollMs = (source.pollSeconds ?? DEFAULT_POLL_SECONDS) * 1000;
+      const document = secretSource(source, this.options.secretOptions);
+      this.timers.push(setInterval(() => {
+        document.fetch().then((value) => {
+          if (value.version !== this.documentVersion) void this.reload(`new version ${value.version} of ${document.description}`);
+        }, (error: Error) => {
+          this.metrics?.recordSecretFetchFailure('config-source');
+          this.log.warn({ event: 'config.poll-failed', error: error.message });
+        });
+      }, pollMs));
+      return;
+    }
+    const path = source?.path ?? this.options.configPath;
+    let pending: NodeJS.Timeout | null = null;
+    // Watch the directory: editors and config management replace files rather than rewrite them.
+    this.watcher = watch(dirname(path), (_event, file) => {
+      if (file !== basename(path)) return;
+      if (pending) clearTimeout(pending);
+      pending = setTimeout(() => void this.reload('configuration file changed'), RELOAD_DEBOUNCE_MS);
+    });
+  }
+}

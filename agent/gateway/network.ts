@@ -1,0 +1,71 @@
+/**
+ * Addresses, routes and forwarding through iproute2 and sysctl. Everything added is recorded and
+ * removed again by `undo()` (on SIGTERM), in reverse order.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parsePrefix } from '../core/allowedips';
+import type { CommandRunner } from './plane';
+
+const FORWARDING_SYSCTLS = ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/ipv6/conf/all/forwarding'];
+
+export class NetworkSetup {
+  private readonly undoSteps: (() => Promise<void>)[] = [];
+  private readonly routes = new Set<string>();
+
+  constructor(private readonly commands: CommandRunner, private readonly device: string) {}
+
+  async addAddress(address: string): Promise<void> {
+    const family = parsePrefix(address).family === 6 ? ['nodad'] : [];
+    await this.commands.run('ip', ['address', 'add', address, 'dev', this.device, ...family]);
+    this.undoSteps.push(() => this.ignoreMissing('ip', ['address', 'del', address, 'dev', this.device]));
+  }
+
+  async linkUp(): Promise<void> {
+    await this.commands.run('ip', ['link', 'set', 'dev', this.device, 'up']);
+  }
+
+  /** Makes the routes into the tunnel exactly `prefixes`, adding and removing the difference. */
+  async setRoutes(prefixes: string[]): Promise<void> {
+    const wanted = new Set(prefixes);
+    for (const route of [...this.routes]) {
+      if (wanted.has(route)) continue;
+      await this.ignoreMissing('ip', ['route', 'del', route, 'dev', this.device]);
+      this.routes.delete(route);
+    }
+    for (const route of wanted) {
+      if (this.routes.has(route)) continue;
+      await this.commands.run('ip', ['route', 'replace', route, 'dev', this.device]);
+      this.routes.add(route);
+    }
+  }
+
+  /** Turns IPv4 and IPv6 forwarding on, restoring the previous values on undo. */
+  enableForwarding(): void {
+    for (const path of FORWARDING_SYSCTLS) {
+      let previous: string;
+      try {
+        previous = readFileSync(path, 'utf8').trim();
+      } catch {
+        continue; // IPv6 disabled on this host
+      }
+      if (previous === '1') continue;
+      writeFileSync(path, '1');
+      this.undoSteps.push(async () => writeFileSync(path, previous));
+    }
+  }
+
+  async undo(): Promise<void> {
+    for (const route of this.routes) await this.ignoreMissing('ip', ['route', 'del', route, 'dev', this.device]);
+    this.routes.clear();
+    for (const step of this.undoSteps.reverse()) await step();
+    this.undoSteps.length = 0;
+  }
+
+  private async ignoreMissing(command: string, args: string[]): Promise<void> {
+    try {
+      await this.commands.run(command, args);
+    } catch {
+      // the interface (and with it its addresses and routes) may already be gone
+    }
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Turns a validated configuration into the concrete values a data plane takes: keys fetched from
+ * their stores (with retry), endpoint names resolved to addresses, prefixes parsed.
+ */
+import { lookup } from 'node:dns/promises';
+import { parsePrefix, type IpPrefix } from '../core/allowedips';
+import { DEFAULT_MTU } from '../core/constants';
+import { keyFromBase64 } from '../crypto/keys';
+import { fetchWithRetry, parseWireGuardKey, secretSource, type RetryOptions, type SecretSourceOptions } from '../secrets';
+import { parseEndpoint } from '../wg/endpoint';
+import type { AgentConfig, KeySource } from './config-types';
+
+export interface ResolvedPeer {
+  name: string;
+  publicKey: Buffer;
+  nextPublicKey: Buffer | null;
+  presharedKey: Buffer | null;
+  /** IP:port or [IPv6]:port, as the UAPI takes it. */
+  endpoint: string | null;
+  allowedIps: IpPrefix[];
+  persistentKeepalive: number;
+}
+
+export interface ResolvedConfig {
+  interfaceName: string;
+  addresses: string[];
+  mtu: number;
+  privateKey: Buffer;
+  nextPrivateKey: Buffer | null;
+  listenPort: number;
+  fwmark: number;
+  peers: ResolvedPeer[];
+  routes: string[];
+}
+
+export interface ResolveOptions {
+  retry: RetryOptions;
+  secrets?: SecretSourceOptions;
+}
+
+async function resolveKey(source: KeySource, what: string, options: ResolveOptions): Promise<Buffer> {
+  if (source.source === 'inline') return source.key;
+  const value = await fetchWithRetry(secretSource(source, options.secrets), options.retry);
+  return parseWireGuardKey(value, what);
+}
+
+/** Resolves `host:port` (a name or an address) to the address form the UAPI accepts. */
+async function resolveEndpoint(endpoint: string): Promise<string> {
+  try {
+    return parseEndpoint(endpoint).toString();
+  } catch {
+    const colon = endpoint.lastIndexOf(':');
+    const { address, family } = await lookup(endpoint.slice(0, colon));
+    return family === 6 ? `[${address}]:${endpoint.slice(colon + 1)}` : `${address}:${endpoint.slice(colon + 1)}`;
+  }
+}
+
+export async function resolveConfig(config: AgentConfig, options: ResolveOptions): Promise<ResolvedConfig> {
+  const peers = await Promise.all(config.peers.map(async (peer, i): Promise<ResolvedPeer> => ({
+    name: peer.name,
+    publicKey: keyFromBase64(peer.publicKey),
+    nextPublicKey: peer.nextPublicKey ? keyFromBase64(peer.nextPublicKey) : null,
+    presharedKey: peer.presharedKey ? await resolveKey(peer.presharedKey, `preshared key of $.peers[${i}]`, options) : null,
+    endpoint: peer.endpoint ? await resolveEndpoint(peer.endpoint) : null,
+    allowedIps: peer.allowedIps.map(parsePrefix),
+    persistentKeepalive: peer.persistentKeepalive ?? 0,
+  })));
+  return {
+    interfaceName: config.interface.name,
+    addresses: config.interface.addresses,
+    mtu: config.interface.mtu ?? DEFAULT_MTU,
+    privateKey: await resolveKey(config.privateKey, 'private key ($.privateKey)', options),
+    nextPrivateKey: config.nextPrivateKey ? await resolveKey(config.nextPrivateKey, 'next private key ($.nextPrivateKey)', options) : null,
+    listenPort: config.interface.listenPort ?? 0,
+    fwmark: config.interface.fwmark ?? 0,
+    peers,
+    routes: config.routes ?? config.peers.flatMap((peer) => peer.allowedIps.filter((ip) => parsePrefix(ip).bits > 0)),
+  };
+}
