@@ -107,15 +107,17 @@ function patternMessage(path: string): string {
   if (path.endsWith('.endpoint')) return 'must be host:port or [IPv6]:port';
   if (path.endsWith('.listen')) return 'must be host:port';
   if (path === '$.interface.name') return 'must be 1 to 15 letters, digits or _=+.-';
-  if (path.endsWith('.name')) return 'must match the documented name pattern';
+  if (/^\$\.peers\[\d+\]\.name$/.test(path)) return 'must be 1 to 63 letters, digits or _.:-';
+  if (path.endsWith('.name')) return 'must be projects/PROJECT/secrets/SECRET or projects/PROJECT/secrets/SECRET/versions/VERSION';
   return 'has the wrong format';
 }
 
+/** Parsed prefixes at their indexes in `values`; an invalid one leaves a hole (which forEach skips). */
 function prefixProblems(values: string[] | undefined, base: string, problems: ConfigProblem[]): IpPrefix[] {
   const prefixes: IpPrefix[] = [];
   (values ?? []).forEach((value, i) => {
     try {
-      prefixes.push(parsePrefix(value));
+      prefixes[i] = parsePrefix(value);
     } catch (error) {
       problems.push({ path: `${base}[${i}]`, message: (error as Error).message });
     }
@@ -127,9 +129,18 @@ function prefixKey(prefix: IpPrefix): string {
   return `${prefix.family}:${Buffer.from(prefix.address).toString('hex')}/${prefix.bits}`;
 }
 
+/** The schema's host:port patterns allow five digits; the port must also fit in 16 bits. */
+function portProblem(value: string | undefined, path: string, min: number, problems: ConfigProblem[]): void {
+  if (value === undefined) return;
+  const port = Number(value.slice(value.lastIndexOf(':') + 1));
+  if (port < min || port > 65535) problems.push({ path, message: `port ${port} is out of range (${min} to 65535)` });
+}
+
 /** The checks beyond the schema. */
 function semanticProblems(config: AgentConfig): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
+  portProblem(config.metrics?.listen, '$.metrics.listen', 0, problems);
+  portProblem(config.health?.listen, '$.health.listen', 0, problems);
   prefixProblems(config.interface.addresses, '$.interface.addresses', problems);
   prefixProblems(config.routes, '$.routes', problems);
   const names = new Map<string, number>();
@@ -139,6 +150,7 @@ function semanticProblems(config: AgentConfig): ConfigProblem[] {
     const base = `$.peers[${i}]`;
     if (names.has(peer.name)) problems.push({ path: `${base}.name`, message: `duplicates $.peers[${names.get(peer.name)}].name` });
     names.set(peer.name, i);
+    portProblem(peer.endpoint, `${base}.endpoint`, 1, problems);
     for (const field of ['publicKey', 'nextPublicKey'] as const) {
       const key = peer[field];
       if (key === undefined) continue;
@@ -187,7 +199,9 @@ export function parseAgentConfig(text: string): AgentConfig {
   try {
     document = parseYaml(text);
   } catch (error) {
-    throw new ConfigError([{ path: '$', message: `is not valid YAML or JSON: ${(error as Error).message.split('\n')[0]}` }]);
+    // The first line names the problem and its line and column; the rest is a code frame.
+    throw new ConfigError([{ path: '$', message: `is not valid YAML or JSON: ${(error as Error).message.split('\n')[0]!.replace(/:$/, '')}` }]);
   }
+  if (document === null || document === undefined) throw new ConfigError([{ path: '$', message: 'is empty: expected an object with interface, privateKey and peers' }]);
   return validateAgentConfig(document);
 }

@@ -15,6 +15,23 @@ function list(value: string): string[] {
   return value.split(',').map((item) => item.trim()).filter(Boolean);
 }
 
+/**
+ * A setting's name as the file spells it, for messages. A line that is not `Name = value` may be
+ * key material (a pasted key ends in "="), so anything that is not a plain word is not echoed.
+ */
+function settingName(text: string): string {
+  return /^[A-Za-z]{1,24}$/.test(text) ? text : '(unreadable setting)';
+}
+
+/** `$.peers[0].allowedIps[1]` -> the label of the longest recorded path it starts with. */
+function labelFor(path: string, labels: Map<string, string>): string {
+  for (let p = path; p.length > 1; p = p.replace(/(\.[^.[]+|\[\d+\])$/, '')) {
+    const label = labels.get(p);
+    if (label !== undefined) return label;
+  }
+  return path;
+}
+
 /** Parses `.conf` text; `name` is the interface (wg-quick takes it from the file name). */
 export function parseWgQuickConfig(text: string, name: string, file: string): AgentConfig {
   const problems: ConfigProblem[] = [];
@@ -25,6 +42,10 @@ export function parseWgQuickConfig(text: string, name: string, file: string): Ag
   let mtu: number | undefined;
   let fwmark: number | undefined;
   let section: 'none' | 'interface' | 'peer' = 'none';
+  let privateKeySeen = false;
+  const publicKeySeen = new Set<number>();
+  /** JSON path of each value read -> the setting and line it came from, for the validation's messages. */
+  const labels = new Map<string, string>([['$.interface.name', `the interface name (from the file name of ${file})`]]);
   text.split('\n').forEach((raw, index) => {
     const line = raw.replace(/#.*$/, '').trim();
     const where = `${file}:${index + 1}`;
@@ -33,14 +54,18 @@ export function parseWgQuickConfig(text: string, name: string, file: string): Ag
     if (/^\[peer\]$/i.test(line)) {
       section = 'peer';
       peers.push({ name: `peer${peers.length + 1}`, publicKey: '', allowedIps: [] });
+      labels.set(`$.peers[${peers.length - 1}]`, `[Peer] ${peers.length} (${where})`);
       return;
     }
+    // Never echo the line itself: it may hold a key.
     const equals = line.indexOf('=');
-    if (equals === -1 || section === 'none') return void problems.push({ path: where, message: `cannot read "${line.slice(0, 30)}"` });
-    const key = line.slice(0, equals).trim().toLowerCase();
+    if (equals === -1) return void problems.push({ path: where, message: 'cannot read this line: expected [Interface], [Peer] or Name = value' });
+    const name = settingName(line.slice(0, equals).trim());
+    if (section === 'none') return void problems.push({ path: `${name} (${where})`, message: 'comes before the first [Interface] or [Peer] section' });
+    const key = name.toLowerCase();
     const value = line.slice(equals + 1).trim();
-    const field = `[${section === 'interface' ? 'Interface' : 'Peer'}].${line.slice(0, equals).trim()} (${where})`;
-    if (REFUSED.has(key)) return void problems.push({ path: field, message: 'is not supported by wiremesh-agent: move hooks and DNS to the host configuration' });
+    const field = `[${section === 'interface' ? 'Interface' : 'Peer'}].${name} (${where})`;
+    if (REFUSED.has(key)) return void problems.push({ path: field, message: 'is a wg-quick setting that wiremesh-agent does not support: move hooks, DNS and routing-table settings to the host configuration' });
     const number = (max: number): number | undefined => {
       const n = Number(value);
       if (/^\d+$/.test(value) && n <= max) return n;
@@ -49,33 +74,67 @@ export function parseWgQuickConfig(text: string, name: string, file: string): Ag
     };
     if (section === 'interface') {
       if (!INTERFACE_KEYS.has(key)) return void problems.push({ path: field, message: 'is not a known [Interface] key' });
-      if (key === 'privatekey') keys.privateKey = decodeKey(value, field, problems);
-      else if (key === 'address') addresses.push(...list(value));
-      else if (key === 'listenport') listenPort = number(65535);
-      else if (key === 'mtu') mtu = number(65535);
-      else fwmark = value === 'off' ? 0 : number(0xffffffff);
+      if (key === 'privatekey') {
+        privateKeySeen = true;
+        keys.privateKey = decodeKey(value, field, problems);
+      } else if (key === 'address') {
+        for (const item of list(value)) labels.set(`$.interface.addresses[${addresses.push(item) - 1}]`, field);
+      } else if (key === 'listenport') {
+        listenPort = number(65535);
+        labels.set('$.interface.listenPort', field);
+      } else if (key === 'mtu') {
+        mtu = number(65535);
+        labels.set('$.interface.mtu', field);
+      } else {
+        fwmark = value === 'off' ? 0 : number(0xffffffff);
+        labels.set('$.interface.fwmark', field);
+      }
       return;
     }
     const peer = peers[peers.length - 1]!;
+    const base = `$.peers[${peers.length - 1}]`;
     if (!PEER_KEYS.has(key)) return void problems.push({ path: field, message: 'is not a known [Peer] key' });
-    if (key === 'publickey') peer.publicKey = value;
-    else if (key === 'presharedkey') {
+    if (key === 'publickey') {
+      publicKeySeen.add(peers.length - 1);
+      if (decodeKey(value, field, problems)) peer.publicKey = value;
+      labels.set(`${base}.publicKey`, field);
+    } else if (key === 'presharedkey') {
       const psk = decodeKey(value, field, problems);
       if (psk) keys.presharedKeys.set(peers.length - 1, psk);
-    } else if (key === 'allowedips') peer.allowedIps.push(...list(value));
-    else if (key === 'endpoint') peer.endpoint = value;
-    else peer.persistentKeepalive = value === 'off' ? 0 : number(65535);
+    } else if (key === 'allowedips') {
+      for (const item of list(value)) labels.set(`${base}.allowedIps[${peer.allowedIps.push(item) - 1}]`, field);
+    } else if (key === 'endpoint') {
+      peer.endpoint = value;
+      labels.set(`${base}.endpoint`, field);
+    } else {
+      peer.persistentKeepalive = value === 'off' ? 0 : number(65535);
+      labels.set(`${base}.persistentKeepalive`, field);
+    }
   });
-  if (!keys.privateKey) problems.push({ path: `[Interface].PrivateKey (${file})`, message: 'is required' });
+  if (!privateKeySeen) problems.push({ path: `[Interface].PrivateKey (${file})`, message: 'is required' });
+  peers.forEach((_, i) => {
+    if (!publicKeySeen.has(i)) problems.push({ path: labels.get(`$.peers[${i}]`)!, message: 'needs a PublicKey' });
+  });
   if (problems.length > 0) throw new ConfigError(problems, `wg-quick configuration ${file}`);
 
   // Validate the shape with placeholder key sources (documents may not hold keys), then put the keys in.
+  // Problems are reported against the file's settings and lines, not the JSON paths of a document the
+  // operator never wrote.
   const placeholder = { source: 'file' as const, path: file };
-  const validated = validateAgentConfig({
-    interface: { name, addresses, ...(listenPort !== undefined && { listenPort }), ...(mtu !== undefined && { mtu }), ...(fwmark !== undefined && { fwmark }) },
-    privateKey: placeholder,
-    peers: peers.map((peer, i) => ({ ...peer, ...(keys.presharedKeys.has(i) && { presharedKey: placeholder }) })),
-  });
+  let validated: AgentConfig;
+  try {
+    validated = validateAgentConfig({
+      interface: { name, addresses, ...(listenPort !== undefined && { listenPort }), ...(mtu !== undefined && { mtu }), ...(fwmark !== undefined && { fwmark }) },
+      privateKey: placeholder,
+      peers: peers.map((peer, i) => ({ ...peer, ...(keys.presharedKeys.has(i) && { presharedKey: placeholder }) })),
+    });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new ConfigError(error.problems.map((problem) => ({
+      path: labelFor(problem.path, labels),
+      message: problem.message.replace(/\$\.peers\[\d+\](\.\w+)?/g, (peerPath) => labelFor(peerPath, labels)),
+    })), `wg-quick configuration ${file}`);
+  }
   return {
     ...validated,
     dataPlane: 'auto',
