@@ -4,6 +4,7 @@
  */
 import { KeyFormatError, keyFromBase64, keyToBase64 } from '../crypto/keys';
 import { KEY_LENGTH, generatePrivateKey, publicKeyOf, randomBytes, wipe } from '../crypto/primitives';
+import { downCommand, execCommand, planCommand, statusCommand, upCommand } from '../../mesh/cli';
 
 export interface CliIo {
   stdin: AsyncIterable<Buffer | string>;
@@ -86,6 +87,11 @@ const SUBCOMMANDS: ReadonlyMap<string, Subcommand> = new Map([
   ['genkey', { summary: 'Generates a new private key and writes it to stdout', run: genkey }],
   ['pubkey', { summary: 'Reads a private key from stdin and writes its public key to stdout', run: pubkey }],
   ['genpsk', { summary: 'Generates a new preshared key and writes it to stdout', run: genpsk }],
+  ['plan', { summary: 'Plans a mesh spec: every gateway\'s peers and allowed IPs (--json for JSON)', run: planCommand }],
+  ['up', { summary: 'Brings up a mesh spec\'s local sites in network namespaces (root)', run: upCommand }],
+  ['status', { summary: 'Shows the local mesh: sites, peers, endpoints, handshakes, traffic (--json)', run: statusCommand }],
+  ['exec', { summary: 'Runs a command in a local site\'s LAN host: exec SITE -- COMMAND...', run: execCommand }],
+  ['down', { summary: 'Removes every namespace, process and file of the local mesh', run: downCommand }],
   ['help', { summary: 'Shows this help', run: help }],
 ]);
 

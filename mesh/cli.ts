@@ -1,0 +1,144 @@
+/**
+ * The mesh subcommands of `wiremesh`: plan, render, import, and for the local target up, status,
+ * exec and down. SPEC defaults to examples/local/mesh.yaml (the three-site demo mesh).
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../agent/package-root';
+import type { CliIo } from '../agent/cli/wiremesh';
+import { LocalTarget, localEndpoints, type LocalSiteState, type LocalState } from './local/target';
+import { planMesh, type MeshPlan } from './planner';
+import type { MeshSpec } from './spec';
+import { parseMeshSpec } from './validate';
+
+export const DEFAULT_SPEC = join(packageRoot(), 'examples', 'local', 'mesh.yaml');
+
+function readSpec(path: string | undefined): MeshSpec {
+  const file = path ?? DEFAULT_SPEC;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(`cannot read the mesh spec ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  return parseMeshSpec(text);
+}
+
+/**
+ * Plans with placeholder keys (`plan` shows the shape of the mesh, not its secrets) and, for local
+ * sites, the endpoints the local target assigns.
+ */
+function planWithoutKeys(spec: MeshSpec): MeshPlan {
+  const publicKeys = Object.fromEntries(spec.sites.map((site) => [site.name, site.publicKey ?? `(${site.name} key)`]));
+  return planMesh(spec, { publicKeys, endpoints: localEndpoints(spec) });
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
+}
+
+export async function planCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const json = args.includes('--json');
+  const spec = readSpec(args.find((arg) => !arg.startsWith('--')));
+  const plan = planWithoutKeys(spec);
+  if (json) {
+    io.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
+    return 0;
+  }
+  const rows = [['GATEWAY', 'PEER', 'ENDPOINT', 'ALLOWED IPS', 'KEEPALIVE']];
+  for (const gateway of plan.gateways) {
+    for (const peer of gateway.peers) {
+      rows.push([`${gateway.id}${gateway.forwards ? ' (hub)' : ''}`, peer.site, peer.endpoint ?? '(learned)', peer.allowedIps.join(','),
+        peer.persistentKeepalive ? `${peer.persistentKeepalive}s` : '-']);
+    }
+  }
+  io.stdout.write(`mesh ${plan.name}: ${plan.gateways.length} gateways, topology ${spec.topology.type}\n${table(rows)}\n`);
+  return 0;
+}
+
+function ago(unixSeconds: number): string {
+  if (unixSeconds === 0) return 'never';
+  return `${Math.max(0, Math.round(Date.now() / 1000 - unixSeconds))}s ago`;
+}
+
+function siteStatus(target: LocalTarget, state: LocalState, site: LocalSiteState) {
+  const byKey = new Map(state.sites.map((s) => [s.publicKey, s.site]));
+  return {
+    site: site.site,
+    cidrs: site.cidrs,
+    lanHost: site.lanHost,
+    gateway: { namespace: site.gatewayNamespace, interface: site.interfaceName, address: site.gatewayAddress, wanAddress: site.wanAddress },
+    peers: target.peerDump(site).map((peer) => ({
+      site: byKey.get(peer.publicKey) ?? peer.publicKey,
+      endpoint: peer.endpoint,
+      latestHandshake: peer.latestHandshake,
+      rxBytes: peer.rxBytes,
+      txBytes: peer.txBytes,
+    })),
+  };
+}
+
+function writeStatus(target: LocalTarget, state: LocalState, json: boolean, io: CliIo): void {
+  const sites = state.sites.map((site) => siteStatus(target, state, site));
+  if (json) {
+    io.stdout.write(`${JSON.stringify({ mesh: state.mesh, sites }, null, 2)}\n`);
+    return;
+  }
+  const rows = [['SITE', 'LAN HOST', 'PEER', 'ENDPOINT', 'LATEST HANDSHAKE', 'RX', 'TX']];
+  for (const site of sites) {
+    for (const peer of site.peers) {
+      rows.push([site.site, site.lanHost, peer.site, peer.endpoint ?? '-', ago(peer.latestHandshake), String(peer.rxBytes), String(peer.txBytes)]);
+    }
+  }
+  io.stdout.write(`local mesh ${state.mesh}\n${table(rows)}\n`);
+}
+
+export async function upCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const spec = readSpec(args.find((arg) => !arg.startsWith('--')));
+  if (process.getuid?.() !== 0) {
+    io.stderr.write('wiremesh up: the local target creates network namespaces and needs root (run it with sudo)\n');
+    return 1;
+  }
+  const target = new LocalTarget();
+  const started = Date.now();
+  const state = await target.up(spec, { step: (message) => io.stderr.write(`==> ${message}\n`) });
+  io.stderr.write(`==> mesh ${spec.name} is up in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  writeStatus(target, state, false, io);
+  const [first, second] = state.sites.filter((site) => !spec.topology.type.startsWith('hub') ||
+    !(spec.topology as { hubs: string[] }).hubs.includes(site.site));
+  if (first && second) io.stdout.write(`\ntry: npx wiremesh exec ${first.site} -- ping -c 3 ${second.lanHost}\n`);
+  return 0;
+}
+
+export async function statusCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const target = new LocalTarget();
+  const state = target.readState();
+  if (!state) {
+    io.stderr.write('no local mesh is up; start one with `npx wiremesh up`\n');
+    return 1;
+  }
+  writeStatus(target, state, args.includes('--json'), io);
+  return 0;
+}
+
+export async function execCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const separator = args.indexOf('--');
+  const site = args[0];
+  const command = separator >= 0 ? args.slice(separator + 1) : args.slice(1);
+  const state = new LocalTarget().readState();
+  const found = state?.sites.find((s) => s.site === site);
+  if (!site || command.length === 0 || !found) {
+    io.stderr.write(`Usage: wiremesh exec SITE -- COMMAND...\n${state ? `sites: ${state.sites.map((s) => s.site).join(', ')}\n` : 'no local mesh is up\n'}`);
+    return 1;
+  }
+  const result = spawnSync('ip', ['netns', 'exec', found.lanNamespace, ...command], { stdio: 'inherit' });
+  return result.status ?? 1;
+}
+
+export async function downCommand(_args: readonly string[], io: CliIo): Promise<number> {
+  await new LocalTarget().down({ step: (message) => io.stderr.write(`==> ${message}\n`) });
+  io.stderr.write('==> the local mesh is down\n');
+  return 0;
+}

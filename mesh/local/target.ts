@@ -1,0 +1,318 @@
+/**
+ * The local target: a whole mesh on one machine, in network namespaces. Each `local` site gets a
+ * gateway namespace running wiremesh-agent (userspace data plane) and a LAN host namespace behind
+ * it on the site's first CIDR; the gateways meet on a bridge in a WAN namespace. Nothing is
+ * addressed outside these namespaces, and none of them has a default route.
+ *
+ * Everything created is recorded in a state file as it is created, so `down` (also after a crash,
+ * also twice) and a failed `up` remove exactly that.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import { formatAddress, parsePrefix } from '../../agent/core/allowedips';
+import { keyToBase64 } from '../../agent/crypto/keys';
+import { generatePrivateKey, publicKeyOf } from '../../agent/crypto/primitives';
+import { packageRoot } from '../../agent/package-root';
+import { agentConfigFor, planMesh, type GatewayPlan } from '../planner';
+import type { MeshSpec } from '../spec';
+
+/** Namespace names start with this, so `down` after a crash can find ours and only ours. */
+export const NAMESPACE_PREFIX = 'wmesh-';
+export const DEFAULT_STATE_DIR = '/run/wiremesh/local';
+const WAN_NAMESPACE = `${NAMESPACE_PREFIX}wan`;
+const WAN_SUBNET = '198.18.250';
+const LISTEN_PORT = 51820;
+const HEALTH_PORT = 9587;
+
+export interface LocalSiteState {
+  site: string;
+  cidrs: string[];
+  gatewayNamespace: string;
+  lanNamespace: string;
+  interfaceName: string;
+  /** The LAN host's address, e.g. 198.19.20.2. */
+  lanHost: string;
+  /** The gateway's address on the LAN (and tunnel). */
+  gatewayAddress: string;
+  wanAddress: string;
+  publicKey: string;
+  agentPid: number | null;
+  configFile: string;
+  logFile: string;
+}
+
+export interface LocalState {
+  mesh: string;
+  namespaces: string[];
+  sites: LocalSiteState[];
+}
+
+export interface Progress {
+  step(message: string): void;
+}
+
+function ip(args: string[], ns?: string): string {
+  const argv = ns ? ['netns', 'exec', ns, 'ip', ...args] : args;
+  return execFileSync('ip', argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function nthHost(cidr: string, n: number): string {
+  const prefix = parsePrefix(cidr);
+  const bytes = Uint8Array.from(prefix.address);
+  let carry = n;
+  for (let i = bytes.length - 1; i >= 0 && carry > 0; i--) {
+    const sum = bytes[i]! + carry;
+    bytes[i] = sum & 0xff;
+    carry = sum >> 8;
+  }
+  return formatAddress(bytes);
+}
+
+/** The WAN endpoints the local target gives its sites: 198.18.250.N, by site name order. */
+export function localEndpoints(spec: MeshSpec): Record<string, string> {
+  const names = spec.sites.filter((site) => site.provider === 'local').map((site) => site.name).sort((a, b) => a.localeCompare(b));
+  return Object.fromEntries(names.map((name, i) => [name, `${WAN_SUBNET}.${i + 1}:${LISTEN_PORT}`]));
+}
+
+export class LocalTarget {
+  constructor(readonly stateDir: string = process.env.WIREMESH_STATE_DIR ?? DEFAULT_STATE_DIR) {}
+
+  private get stateFile(): string {
+    return join(this.stateDir, 'state.json');
+  }
+
+  readState(): LocalState | null {
+    if (!existsSync(this.stateFile)) return null;
+    return JSON.parse(readFileSync(this.stateFile, 'utf8')) as LocalState;
+  }
+
+  private writeState(state: LocalState): void {
+    writeFileSync(this.stateFile, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  }
+
+  /** Brings up every `local` site of `spec`; on any failure removes what it created and rethrows. */
+  async up(spec: MeshSpec, progress: Progress): Promise<LocalState> {
+    if (this.readState()) throw new Error(`a local mesh is already up (state in ${this.stateDir}); run \`wiremesh down\` first`);
+    const remote = spec.sites.filter((site) => site.provider !== 'local');
+    if (remote.length > 0) {
+      throw new Error(`the local target runs only provider "local" sites; ${remote.map((s) => `${s.name} (${s.provider})`).join(', ')} ` +
+        'need the Pulumi components');
+    }
+    mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    const state: LocalState = { mesh: spec.name, namespaces: [], sites: [] };
+    this.writeState(state);
+    try {
+      await this.build(spec, state, progress);
+      return state;
+    } catch (error) {
+      progress.step(`failed: ${(error as Error).message}; removing what was created`);
+      await this.down(progress);
+      throw error;
+    }
+  }
+
+  private addNamespace(state: LocalState, name: string): void {
+    execFileSync('ip', ['netns', 'add', name]);
+    state.namespaces.push(name);
+    this.writeState(state);
+    ip(['link', 'set', 'lo', 'up'], name);
+  }
+
+  private async build(spec: MeshSpec, state: LocalState, progress: Progress): Promise<void> {
+    progress.step(`creating the WAN namespace ${WAN_NAMESPACE}`);
+    this.addNamespace(state, WAN_NAMESPACE);
+    ip(['link', 'add', 'wan', 'type', 'bridge'], WAN_NAMESPACE);
+    ip(['link', 'set', 'wan', 'up'], WAN_NAMESPACE);
+
+    const sites = [...spec.sites].sort((a, b) => a.name.localeCompare(b.name));
+    const keys = new Map(sites.map((site) => [site.name, generatePrivateKey()]));
+    const publicKeys = Object.fromEntries(sites.map((site) => [site.name, keyToBase64(publicKeyOf(keys.get(site.name)!))]));
+    const plan = planMesh(spec, { publicKeys, endpoints: localEndpoints(spec) });
+
+    for (const [i, site] of sites.entries()) {
+      const gateway = plan.gateways.find((g) => g.site === site.name && g.index === 0)!;
+      const siteState = this.createSite(state, site.name, site.cidrs, i, gateway, publicKeys[site.name]!, progress);
+      this.startAgent(siteState, gateway, keys.get(site.name)!, progress);
+    }
+    progress.step('waiting for every tunnel to handshake');
+    await this.waitForHandshakes(state, plan.gateways);
+  }
+
+  private createSite(
+    state: LocalState, site: string, cidrs: string[], index: number, gateway: GatewayPlan, publicKey: string, progress: Progress,
+  ): LocalSiteState {
+    const gatewayNamespace = `${NAMESPACE_PREFIX}${site}-gw`;
+    const lanNamespace = `${NAMESPACE_PREFIX}${site}-lan`;
+    progress.step(`site ${site}: namespaces ${gatewayNamespace} and ${lanNamespace}`);
+    this.addNamespace(state, gatewayNamespace);
+    this.addNamespace(state, lanNamespace);
+    const lanCidr = cidrs[0]!;
+    const bits = parsePrefix(lanCidr).bits;
+    const siteState: LocalSiteState = {
+      site,
+      cidrs,
+      gatewayNamespace,
+      lanNamespace,
+      interfaceName: `wmesh${index}`,
+      lanHost: nthHost(lanCidr, 2),
+      gatewayAddress: nthHost(lanCidr, 1),
+      wanAddress: `${WAN_SUBNET}.${index + 1}`,
+      publicKey,
+      agentPid: null,
+      configFile: join(this.stateDir, `${site}.yaml`),
+      logFile: join(this.stateDir, `${site}.log`),
+    };
+    state.sites.push(siteState);
+    this.writeState(state);
+    // WAN: gateway <-> bridge.
+    ip(['link', 'add', 'wan0', 'netns', gatewayNamespace, 'type', 'veth', 'peer', 'name', `wan-${index}`, 'netns', WAN_NAMESPACE]);
+    ip(['link', 'set', `wan-${index}`, 'master', 'wan', 'up'], WAN_NAMESPACE);
+    ip(['addr', 'add', `${siteState.wanAddress}/24`, 'dev', 'wan0'], gatewayNamespace);
+    ip(['link', 'set', 'wan0', 'up'], gatewayNamespace);
+    // LAN: host <-> gateway, on the site's first CIDR; the host reaches other sites through the gateway.
+    ip(['link', 'add', 'lan0', 'netns', gatewayNamespace, 'type', 'veth', 'peer', 'name', 'lan0', 'netns', lanNamespace]);
+    ip(['addr', 'add', `${siteState.gatewayAddress}/${bits}`, 'dev', 'lan0'], gatewayNamespace);
+    ip(['addr', 'add', `${siteState.lanHost}/${bits}`, 'dev', 'lan0'], lanNamespace);
+    ip(['link', 'set', 'lan0', 'up'], gatewayNamespace);
+    ip(['link', 'set', 'lan0', 'up'], lanNamespace);
+    for (const route of gateway.routes) ip(['route', 'add', route, 'via', siteState.gatewayAddress], lanNamespace);
+    return siteState;
+  }
+
+  private startAgent(site: LocalSiteState, gateway: GatewayPlan, privateKey: Buffer, progress: Progress): void {
+    progress.step(`site ${site.site}: starting wiremesh-agent (userspace data plane) as ${site.interfaceName}`);
+    const keyFile = join(this.stateDir, `${site.site}.key`);
+    writeFileSync(keyFile, `${keyToBase64(privateKey)}\n`, { mode: 0o600 });
+    const config = agentConfigFor(gateway, {
+      interfaceName: site.interfaceName,
+      privateKey: { source: 'file', path: keyFile },
+      dataPlane: 'userspace',
+      health: { listen: `127.0.0.1:${HEALTH_PORT}` },
+    });
+    writeFileSync(site.configFile, toYaml(config), { mode: 0o600 });
+    const log = openSync(site.logFile, 'a');
+    const child = spawn('ip', ['netns', 'exec', site.gatewayNamespace, process.execPath,
+      join(packageRoot(), 'bin', 'wiremesh-agent.js'), 'run', '--config', site.configFile], {
+      detached: true,
+      stdio: ['ignore', log, log],
+    });
+    child.unref();
+    site.agentPid = child.pid ?? null;
+    const state = this.readState()!;
+    state.sites = state.sites.map((s) => (s.site === site.site ? site : s));
+    this.writeState(state);
+  }
+
+  /**
+   * WireGuard handshakes on demand: one ping from every LAN host to every other site's LAN host
+   * brings up each tunnel on its path (spoke to spoke crosses the hub).
+   */
+  private async waitForHandshakes(state: LocalState, gateways: GatewayPlan[], timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    // First every agent must have its interface configured (a dump lists its peers).
+    while (state.sites.some((site) => this.peerDump(site).length === 0) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    for (;;) {
+      const pings = state.sites.flatMap((from) => state.sites.filter((to) => to !== from).map((to) =>
+        new Promise<void>((resolve) => {
+          spawn('ip', ['netns', 'exec', from.lanNamespace, 'ping', '-c', '1', '-W', '1', to.lanHost], { stdio: 'ignore' })
+            .on('exit', () => resolve()).on('error', () => resolve());
+        })));
+      await Promise.all(pings);
+      const missing: string[] = [];
+      for (const gateway of gateways) {
+        const site = state.sites.find((s) => s.site === gateway.site)!;
+        const handshakes = this.latestHandshakes(site);
+        for (const peer of gateway.peers) if (!handshakes.get(peer.publicKey)) missing.push(`${gateway.site} -> ${peer.site}`);
+      }
+      if (missing.length === 0) return;
+      if (Date.now() > deadline) throw new Error(`tunnels did not come up: ${missing.join(', ')}`);
+    }
+  }
+
+  /** Public key (base64) -> Unix seconds of the latest handshake (0 = none), from `wg show dump`. */
+  latestHandshakes(site: LocalSiteState): Map<string, number> {
+    return new Map(this.peerDump(site).map((peer) => [peer.publicKey, peer.latestHandshake]));
+  }
+
+  peerDump(site: LocalSiteState): { publicKey: string; endpoint: string | null; latestHandshake: number; rxBytes: number; txBytes: number }[] {
+    let dump: string;
+    try {
+      dump = execFileSync('ip', ['netns', 'exec', site.gatewayNamespace, 'wg', 'show', site.interfaceName, 'dump'], {
+        encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'],
+      });
+    } catch {
+      return [];
+    }
+    return dump.trim().split('\n').slice(1).filter(Boolean).map((line) => {
+      const [publicKey, , endpoint, , latest, rx, tx] = line.split('\t');
+      return {
+        publicKey: publicKey!,
+        endpoint: endpoint === '(none)' ? null : endpoint!,
+        latestHandshake: Number(latest),
+        rxBytes: Number(rx),
+        txBytes: Number(tx),
+      };
+    });
+  }
+
+  /** Removes every process, namespace and file of the local mesh. Safe to run twice or after a crash. */
+  async down(progress: Progress): Promise<void> {
+    const state = this.readState();
+    for (const site of state?.sites ?? []) {
+      if (site.agentPid === null) continue;
+      progress.step(`site ${site.site}: stopping wiremesh-agent (pid ${site.agentPid})`);
+      await stopProcess(site.agentPid);
+    }
+    const namespaces = new Set([...(state?.namespaces ?? []), ...leftoverNamespaces()]);
+    for (const ns of namespaces) {
+      progress.step(`removing namespace ${ns}`);
+      killNamespaceProcesses(ns);
+      try {
+        execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+      } catch {
+        // already gone
+      }
+    }
+    for (const site of state?.sites ?? []) rmSync(`/var/run/wireguard/${site.interfaceName}.sock`, { force: true });
+    rmSync(this.stateDir, { recursive: true, force: true });
+  }
+}
+
+/** Our namespaces that outlived their state file (a crash before it was written). */
+function leftoverNamespaces(): string[] {
+  try {
+    return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+      .split('\n').map((line) => line.split(' ')[0]!).filter((name) => name.startsWith(NAMESPACE_PREFIX));
+  } catch {
+    return [];
+  }
+}
+
+function killNamespaceProcesses(ns: string): void {
+  try {
+    const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    for (const pid of pids) process.kill(Number(pid), 'SIGKILL');
+  } catch {
+    // no such namespace
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function stopProcess(pid: number): Promise<void> {
+  if (!alive(pid)) return;
+  process.kill(pid, 'SIGTERM');
+  for (let waited = 0; waited < 5000 && alive(pid); waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+  if (alive(pid)) process.kill(pid, 'SIGKILL');
+}
