@@ -1,0 +1,304 @@
+/**
+ * Agent bootstrap for cloud gateways: the cloud-init user data that installs wiremesh-agent, and the
+ * agent configuration document that a component stores in a secret store for the agent to fetch.
+ *
+ * The user data holds references only: where the private key is (a secret ARN/name or a file
+ * path) and where the full configuration is. It never holds key material: {@link agentCloudInit}
+ * refuses any input, and any rendered text, that contains something shaped like a WireGuard key
+ * (44 characters of base64 ending in "="). The instance reads the secrets at run time with its own
+ * identity (instance profile / service account), so user data, instance metadata, console output
+ * and the Pulumi state of the instance stay free of keys.
+ *
+ * What the cloud-init does, in order (Debian 12+/Ubuntu 22.04+ images, apt and systemd):
+ * 1. `packages`: ca-certificates, curl, gnupg, iproute2, build-essential + python3 (the package's
+ *    install script builds its native addon with node-gyp), wireguard-tools (kernel data plane;
+ *    also wireguard-go for `dataPlane: wireguard-go`).
+ * 2. `write_files`: /etc/wiremesh/agent.yaml (0600, root): the bootstrap configuration, and
+ *    /etc/modules-load.d/wireguard.conf (the unit forbids module loading, so load it at boot).
+ * 3. `runcmd` runs /usr/local/sbin/wiremesh-bootstrap, which:
+ *    - installs Node.js `nodeVersion` (default 24) from NodeSource's signed apt repository
+ *      (`deb [signed-by=/etc/apt/keyrings/nodesource.gpg] https://deb.nodesource.com/node_24.x nodistro main`,
+ *      key from https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key, dearmored), the method
+ *      NodeSource documents for manual installs; it checks `node --version` has that major;
+ *    - installs the pinned `agentPackage` with `npm install --omit=dev --prefix /opt/wiremesh-install`
+ *      and points /opt/wiremesh (the path in the unit) at the installed package;
+ *    - installs the package's own agent/systemd/wiremesh-agent.service into /etc/systemd/system;
+ *    - runs `wiremesh-agent check --config /etc/wiremesh/agent.yaml` (validates, fetches nothing);
+ *    - `systemctl daemon-reload && systemctl enable --now wiremesh-agent`.
+ *    IP forwarding is the agent's job (`forwarding`, default true), not the bootstrap's.
+ *
+ * The agent starts from agent.yaml, sees its `configSource` (a secret store), fetches the full
+ * document from there and uses it instead (keeping the source, which it polls for changes).
+ */
+import * as pulumi from '@pulumi/pulumi';
+import { stringify as toYaml } from 'yaml';
+import { validateAgentConfig } from '../agent/gateway/config';
+import type { AgentConfig, ConfigSourceConfig, DataPlaneKind } from '../agent/gateway/config-types';
+import type { SecretSourceConfig } from '../agent/secrets/types';
+
+export type { AgentConfig, ConfigSourceConfig, DataPlaneKind, SecretSourceConfig };
+
+/** Where cloud-init writes the bootstrap configuration (the path in wiremesh-agent.service). */
+export const AGENT_CONFIG_PATH = '/etc/wiremesh/agent.yaml';
+/** Where the agent package is reachable (the path in wiremesh-agent.service). */
+export const AGENT_INSTALL_DIR = '/opt/wiremesh';
+/** AWS's limit for user data (base64 of it must fit in 16 KB too; we stay far below). */
+const MAX_USER_DATA_BYTES = 16_384;
+
+/** Anything shaped like a WireGuard key (32 bytes of base64), anywhere in a string. */
+const KEY_LIKE = /[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=/;
+
+/**
+ * The small configuration the bootstrap writes to /etc/wiremesh/agent.yaml: references only.
+ * The agent replaces it with the document read from `configSource` at start.
+ */
+export interface BootstrapConfig {
+  /** The WireGuard interface name (at most 15 of letters, digits, `_=+.-`), e.g. "wm0". */
+  interfaceName: string;
+  /**
+   * Where the private key is: a secret reference (AWS Secrets Manager ARN/name, GCP Secret Manager
+   * name) or a root-owned 0600 file. Never the key.
+   */
+  privateKey: SecretSourceConfig;
+  /**
+   * Where the agent's full configuration lives: a secret store (aws-secrets-manager or
+   * gcp-secret-manager). The document there is what {@link agentConfigDocument} renders.
+   */
+  configSource: ConfigSourceConfig;
+  /** host:port of the /healthz listener, e.g. "0.0.0.0:9587" (load balancer health checks). */
+  healthListen?: string;
+  /** host:port of the /metrics listener, e.g. "127.0.0.1:9586". */
+  metricsListen?: string;
+  /** The data plane; default "auto" (kernel module when loaded, else userspace). */
+  dataPlane?: DataPlaneKind;
+}
+
+/** Arguments of {@link agentCloudInit}. */
+export interface AgentBootstrapArgs {
+  /**
+   * The agent package, pinned: an exact npm version spec (`wiremesh@0.1.0`, `@scope/wiremesh@1.2.3`)
+   * or an https URL of a package tarball (`https://…/wiremesh-0.1.0.tgz`). Ranges and tags are refused.
+   */
+  agentPackage: pulumi.Input<string>;
+  /** Node.js major version installed from NodeSource; default "24" (the agent needs 24 or later). */
+  nodeVersion?: string;
+  /** The references the bootstrap writes to /etc/wiremesh/agent.yaml. */
+  bootstrapConfig: pulumi.Input<BootstrapConfig>;
+}
+
+const PINNED_SPEC = /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*@\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
+const TARBALL_URL = /^https:\/\/[A-Za-z0-9.-]+(:\d+)?\/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*\.(tgz|tar\.gz)$/;
+
+/** Throws unless `spec` is an exact npm version or an https tarball URL. */
+export function checkAgentPackage(spec: string): string {
+  if (typeof spec !== 'string' || !(PINNED_SPEC.test(spec) || TARBALL_URL.test(spec))) {
+    throw new Error(
+      `agentPackage must be pinned: an exact version like "wiremesh@0.1.0" or an https URL of a .tgz, got ${JSON.stringify(spec)}`,
+    );
+  }
+  return spec;
+}
+
+/**
+ * Throws when any string inside `value` (recursively) looks like a WireGuard key. The message names
+ * the path of the offending field, never its content.
+ */
+export function assertNoKeyMaterial(value: unknown, what: string, path = '$'): void {
+  if (typeof value === 'string') {
+    if (KEY_LIKE.test(value)) {
+      throw new Error(`${what}: ${path} looks like a WireGuard key; pass a reference to a secret store or a key file, never a key`);
+    }
+  } else if (Buffer.isBuffer(value) || value instanceof Uint8Array) {
+    throw new Error(`${what}: ${path} is binary data; pass a reference to a secret store or a key file, never a key`);
+  } else if (Array.isArray(value)) {
+    value.forEach((v, i) => assertNoKeyMaterial(v, what, `${path}[${i}]`));
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [k, v] of Object.entries(value)) assertNoKeyMaterial(v, what, `${path}.${k}`);
+  }
+}
+
+function checkNodeVersion(nodeVersion: string): string {
+  if (!/^\d+$/.test(nodeVersion) || Number(nodeVersion) < 24) {
+    throw new Error(`nodeVersion must be a Node.js major version of 24 or later, e.g. "24", got ${JSON.stringify(nodeVersion)}`);
+  }
+  return nodeVersion;
+}
+
+/** The agent configuration the bootstrap writes, validated as the agent will validate it. */
+export function bootstrapAgentConfig(config: BootstrapConfig): AgentConfig {
+  if (typeof config !== 'object' || config === null) throw new Error('bootstrapConfig must be an object');
+  assertNoKeyMaterial(config, 'bootstrapConfig');
+  const source = config.configSource as { source?: string } | undefined;
+  if (!source || (source.source !== 'aws-secrets-manager' && source.source !== 'gcp-secret-manager')) {
+    throw new Error(
+      'bootstrapConfig.configSource must be a secret store (source "aws-secrets-manager" or "gcp-secret-manager"): the agent replaces the bootstrap file with the document it names',
+    );
+  }
+  const agent: AgentConfig = {
+    interface: { name: config.interfaceName, addresses: [] },
+    privateKey: config.privateKey,
+    peers: [],
+    dataPlane: config.dataPlane ?? 'auto',
+    configSource: config.configSource,
+  };
+  if (config.healthListen !== undefined) agent.health = { listen: config.healthListen };
+  if (config.metricsListen !== undefined) agent.metrics = { listen: config.metricsListen };
+  try {
+    return validateAgentConfig(agent);
+  } catch (error) {
+    throw new Error(`bootstrapConfig does not make a valid agent configuration: ${(error as Error).message}`);
+  }
+}
+
+function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+function bootstrapScript(agentPackage: string, nodeVersion: string): string {
+  return [
+    '#!/bin/bash',
+    '# wiremesh agent bootstrap (generated by wiremesh components/bootstrap.ts). No key material here.',
+    'set -euo pipefail',
+    'export DEBIAN_FRONTEND=noninteractive',
+    '# cloud-init may run this without HOME; npm needs one for its cache.',
+    'export HOME="${HOME:-/root}"',
+    `NODE_MAJOR=${nodeVersion}`,
+    `AGENT_PACKAGE=${shellQuote(agentPackage)}`,
+    '',
+    '# Node.js from NodeSource\'s signed apt repository.',
+    'install -d -m 0755 /etc/apt/keyrings',
+    'curl -fsSL https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key | gpg --dearmor --yes -o /etc/apt/keyrings/nodesource.gpg',
+    'chmod 0644 /etc/apt/keyrings/nodesource.gpg',
+    'echo "deb [signed-by=/etc/apt/keyrings/nodesource.gpg] https://deb.nodesource.com/node_${NODE_MAJOR}.x nodistro main" > /etc/apt/sources.list.d/nodesource.list',
+    'apt-get update',
+    'apt-get install -y nodejs',
+    'node --version | grep -q "^v${NODE_MAJOR}\\."',
+    '',
+    '# The pinned agent package and its dependencies (the install script builds the native addon).',
+    'install -d -m 0755 /opt/wiremesh-install',
+    'npm install --prefix /opt/wiremesh-install --omit=dev --no-audit --no-fund "$AGENT_PACKAGE"',
+    '# The installed package is the one directory with the agent launcher and the unit.',
+    'PACKAGE_DIR=""',
+    'for candidate in /opt/wiremesh-install/node_modules/*/ /opt/wiremesh-install/node_modules/@*/*/; do',
+    '  if [ -f "${candidate}agent/systemd/wiremesh-agent.service" ] && [ -f "${candidate}bin/wiremesh-agent.js" ]; then PACKAGE_DIR="${candidate%/}"; break; fi',
+    'done',
+    '[ -n "$PACKAGE_DIR" ] || { echo "wiremesh-bootstrap: the agent package has no bin/wiremesh-agent.js" >&2; exit 1; }',
+    `ln -sfn "$PACKAGE_DIR" ${AGENT_INSTALL_DIR}`,
+    '',
+    '# The systemd unit shipped with the package; validate the configuration (fetches nothing), start.',
+    `install -m 0644 -o root -g root ${AGENT_INSTALL_DIR}/agent/systemd/wiremesh-agent.service /etc/systemd/system/wiremesh-agent.service`,
+    `${AGENT_INSTALL_DIR}/bin/wiremesh-agent.js check --config ${AGENT_CONFIG_PATH}`,
+    'modprobe wireguard || true',
+    'systemctl daemon-reload',
+    'systemctl enable --now wiremesh-agent',
+    '',
+  ].join('\n');
+}
+
+/** Renders the cloud-init text for plain (resolved) arguments; {@link agentCloudInit} wraps it. */
+export function renderAgentCloudInit(agentPackage: string, nodeVersion: string, bootstrapConfig: BootstrapConfig): string {
+  checkAgentPackage(agentPackage);
+  assertNoKeyMaterial(agentPackage, 'agentPackage');
+  checkNodeVersion(nodeVersion);
+  const agentConfig = bootstrapAgentConfig(bootstrapConfig);
+  const dataPlane = agentConfig.dataPlane ?? 'auto';
+  const packages = ['ca-certificates', 'curl', 'gnupg', 'iproute2', 'build-essential', 'python3', 'wireguard-tools'];
+  if (dataPlane === 'wireguard-go') packages.push('wireguard-go');
+
+  const agentYaml = [
+    '# wiremesh-agent bootstrap configuration, written by cloud-init. References only: the agent',
+    '# replaces it with the document from configSource at start. No key material here.',
+    toYaml(agentConfig, { lineWidth: 0 }),
+  ].join('\n');
+
+  const cloudConfig = {
+    package_update: true,
+    packages,
+    write_files: [
+      { path: AGENT_CONFIG_PATH, owner: 'root:root', permissions: '0600', content: agentYaml },
+      { path: '/etc/modules-load.d/wireguard.conf', owner: 'root:root', permissions: '0644', content: 'wireguard\n' },
+      { path: '/usr/local/sbin/wiremesh-bootstrap', owner: 'root:root', permissions: '0700', content: bootstrapScript(agentPackage, nodeVersion) },
+    ],
+    runcmd: [['/usr/local/sbin/wiremesh-bootstrap']],
+  };
+  const text = `#cloud-config\n# wiremesh gateway bootstrap: installs Node.js ${nodeVersion} and ${agentPackage}, starts wiremesh-agent.\n${toYaml(cloudConfig, { lineWidth: 0 })}`;
+  assertNoKeyMaterial(text, 'agentCloudInit');
+  if (Buffer.byteLength(text) > MAX_USER_DATA_BYTES) {
+    throw new Error(`agentCloudInit: the user data is ${Buffer.byteLength(text)} bytes, over the ${MAX_USER_DATA_BYTES}-byte limit`);
+  }
+  return text;
+}
+
+/**
+ * The cloud-init user data (`#cloud-config` YAML) that installs Node.js and the pinned agent
+ * package, writes /etc/wiremesh/agent.yaml with references only, installs the package's systemd
+ * unit and starts `wiremesh-agent`. Pass it as `aws.ec2.Instance.userData` or GCP
+ * `metadata["user-data"]`.
+ *
+ * Throws at once (plain arguments) or when the Output resolves (late ones) if the package is not
+ * pinned, the Node.js version is below 24, the configuration is not a valid agent configuration,
+ * `configSource` is not a secret store, or any input looks like a WireGuard key.
+ */
+export function agentCloudInit(args: AgentBootstrapArgs): pulumi.Output<string> {
+  const nodeVersion = checkNodeVersion(args.nodeVersion ?? '24');
+  if (typeof args.agentPackage === 'string') checkAgentPackage(args.agentPackage);
+  if (isPlainBootstrapConfig(args.bootstrapConfig)) bootstrapAgentConfig(args.bootstrapConfig);
+  return pulumi
+    .all([args.agentPackage, args.bootstrapConfig])
+    .apply(([agentPackage, bootstrapConfig]) => renderAgentCloudInit(agentPackage, nodeVersion, bootstrapConfig as BootstrapConfig));
+}
+
+/** True when a value holds no Output or Promise anywhere (so it can be validated right away). */
+function isPlainBootstrapConfig(value: unknown): value is BootstrapConfig {
+  if (pulumi.Output.isInstance(value) || value instanceof Promise) return false;
+  if (Array.isArray(value)) return value.every(isPlainBootstrapConfig);
+  if (typeof value === 'object' && value !== null) return Object.values(value).every(isPlainBootstrapConfig);
+  return true;
+}
+
+/** Refuses inline keys, with the JSON path, before schema validation (whose message is less direct). */
+function assertNoInlineKeys(config: AgentConfig): void {
+  const sources: Array<[string, unknown]> = [
+    ['$.privateKey', config.privateKey],
+    ['$.nextPrivateKey', config.nextPrivateKey],
+    ...(Array.isArray(config.peers) ? config.peers : []).map((peer, i): [string, unknown] => [`$.peers[${i}].presharedKey`, peer?.presharedKey]),
+  ];
+  for (const [path, source] of sources) {
+    if (source && typeof source === 'object' && ((source as { source?: string }).source === 'inline' || 'key' in source)) {
+      throw new Error(`agentConfigDocument: ${path} is an inline key; store the key in a secret store or a root-only file and reference it`);
+    }
+  }
+  // Public keys are public; any other key-shaped string (a key pasted as a path or secret id) is not.
+  const { peers, ...rest } = config;
+  assertNoKeyMaterial(rest, 'agentConfigDocument');
+  (Array.isArray(peers) ? peers : []).forEach((peer, i) => {
+    const { publicKey: _publicKey, nextPublicKey: _nextPublicKey, ...others } = peer ?? ({} as never);
+    assertNoKeyMaterial(others, 'agentConfigDocument', `$.peers[${i}]`);
+  });
+}
+
+/** Renders and validates an agent configuration document for plain (resolved) input. */
+export function renderAgentConfigDocument(config: AgentConfig): string {
+  if (typeof config !== 'object' || config === null) throw new Error('agentConfigDocument: the configuration must be an object');
+  assertNoInlineKeys(config);
+  const plain = JSON.parse(JSON.stringify(config)) as unknown;
+  let valid: AgentConfig;
+  try {
+    valid = validateAgentConfig(plain);
+  } catch (error) {
+    throw new Error(`agentConfigDocument: ${(error as Error).message}`);
+  }
+  return `${JSON.stringify(valid, null, 2)}\n`;
+}
+
+/**
+ * The JSON text of a full agent configuration, for storing in a secret store (the document the
+ * bootstrap's `configSource` names). Validated with the agent's own `validateAgentConfig`; inline
+ * keys and key-shaped strings outside `publicKey`/`nextPublicKey` are refused. Keys must be
+ * references (`privateKey: { source: "aws-secrets-manager", secretId: … }`). Late (Output) inputs
+ * are validated when they resolve; the result is secret exactly when the input is.
+ */
+export function agentConfigDocument(config: pulumi.Input<AgentConfig>): pulumi.Output<string> {
+  if (isPlainBootstrapConfig(config)) renderAgentConfigDocument(config as AgentConfig);
+  return pulumi.output(config).apply((resolved) => renderAgentConfigDocument(resolved as AgentConfig));
+}
