@@ -3,14 +3,18 @@
  * exec and down. SPEC defaults to examples/local/mesh.yaml (the three-site demo mesh).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import { keyToBase64 } from '../agent/crypto/keys';
+import { generatePrivateKey, publicKeyOf } from '../agent/crypto/primitives';
 import { packageRoot } from '../agent/package-root';
 import type { CliIo } from '../agent/cli/wiremesh';
 import { LocalTarget, localEndpoints, type LocalSiteState, type LocalState } from './local/target';
 import { planMesh, type MeshPlan } from './planner';
 import type { MeshSpec } from './spec';
 import { parseMeshSpec } from './validate';
+import { importWgQuick, renderGateway } from './wg-quick-render';
 
 export const DEFAULT_SPEC = join(packageRoot(), 'examples', 'local', 'mesh.yaml');
 
@@ -55,6 +59,52 @@ export async function planCommand(args: readonly string[], io: CliIo): Promise<n
     }
   }
   io.stdout.write(`mesh ${plan.name}: ${plan.gateways.length} gateways, topology ${spec.topology.type}\n${table(rows)}\n`);
+  return 0;
+}
+
+/** The value after `flag`, and the arguments without the flag and its value. */
+function option(args: readonly string[], flag: string): { value: string | undefined; rest: string[] } {
+  const index = args.indexOf(flag);
+  if (index === -1) return { value: undefined, rest: [...args] };
+  return { value: args[index + 1], rest: args.filter((_, i) => i !== index && i !== index + 1) };
+}
+
+/** Keys of the spec's own sites, kept in DIR/<site>.key (0600) so renders stay stable. */
+function siteKeys(spec: MeshSpec, dir: string): Map<string, string> {
+  const keys = new Map<string, string>();
+  for (const site of spec.sites) {
+    if (site.provider === 'external') continue;
+    const path = join(dir, `${site.name}.key`);
+    if (!existsSync(path)) writeFileSync(path, `${keyToBase64(generatePrivateKey())}\n`, { mode: 0o600 });
+    keys.set(site.name, readFileSync(path, 'utf8').trim());
+  }
+  return keys;
+}
+
+export async function renderCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const { value: out, rest } = option(args, '--out');
+  const spec = readSpec(rest.find((arg) => !arg.startsWith('--')));
+  const dir = out ?? 'wiremesh-render';
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const keys = siteKeys(spec, dir);
+  const publicKeys = Object.fromEntries([...keys].map(([site, key]) => [site, keyToBase64(publicKeyOf(Buffer.from(key, 'base64')))]));
+  const plan = planMesh(spec, { publicKeys, endpoints: localEndpoints(spec) });
+  for (const gateway of plan.gateways) {
+    const file = join(dir, `${gateway.id}.conf`);
+    writeFileSync(file, renderGateway(plan, gateway, spec, keys.get(gateway.site)!), { mode: 0o600 });
+    io.stdout.write(`${file}\n`);
+  }
+  return 0;
+}
+
+export async function importCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const files = args.filter((arg) => !arg.startsWith('--'));
+  if (files.length === 0) {
+    io.stderr.write('Usage: wiremesh import FILE.conf... [--json]\n');
+    return 1;
+  }
+  const spec = importWgQuick(files.map((file) => ({ name: basename(file, '.conf'), text: readFileSync(file, 'utf8') })));
+  io.stdout.write(args.includes('--json') ? `${JSON.stringify(spec, null, 2)}\n` : toYaml(spec));
   return 0;
 }
 

@@ -4,7 +4,9 @@
  */
 import { KeyFormatError, keyFromBase64, keyToBase64 } from '../crypto/keys';
 import { KEY_LENGTH, generatePrivateKey, publicKeyOf, randomBytes, wipe } from '../crypto/primitives';
-import { downCommand, execCommand, planCommand, statusCommand, upCommand } from '../../mesh/cli';
+import {
+  downCommand, execCommand, importCommand, planCommand, renderCommand, statusCommand, upCommand,
+} from '../../mesh/cli';
 
 export interface CliIo {
   stdin: AsyncIterable<Buffer | string>;
@@ -88,6 +90,8 @@ const SUBCOMMANDS: ReadonlyMap<string, Subcommand> = new Map([
   ['pubkey', { summary: 'Reads a private key from stdin and writes its public key to stdout', run: pubkey }],
   ['genpsk', { summary: 'Generates a new preshared key and writes it to stdout', run: genpsk }],
   ['plan', { summary: 'Plans a mesh spec: every gateway\'s peers and allowed IPs (--json for JSON)', run: planCommand }],
+  ['render', { summary: 'Writes one wg-quick .conf per gateway of a mesh spec (--out DIR)', run: renderCommand }],
+  ['import', { summary: 'Turns existing wg-quick configurations into a mesh spec (YAML; --json)', run: importCommand }],
   ['up', { summary: 'Brings up a mesh spec\'s local sites in network namespaces (root)', run: upCommand }],
   ['status', { summary: 'Shows the local mesh: sites, peers, endpoints, handshakes, traffic (--json)', run: statusCommand }],
   ['exec', { summary: 'Runs a command in a local site\'s LAN host: exec SITE -- COMMAND...', run: execCommand }],

@@ -70,9 +70,14 @@ function nthHost(cidr: string, n: number): string {
   return formatAddress(bytes);
 }
 
+/** Code-unit order, as the planner sorts: the same on every machine. */
+function byName(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** The WAN endpoints the local target gives its sites: 198.18.250.N, by site name order. */
 export function localEndpoints(spec: MeshSpec): Record<string, string> {
-  const names = spec.sites.filter((site) => site.provider === 'local').map((site) => site.name).sort((a, b) => a.localeCompare(b));
+  const names = spec.sites.filter((site) => site.provider === 'local').map((site) => site.name).sort(byName);
   return Object.fromEntries(names.map((name, i) => [name, `${WAN_SUBNET}.${i + 1}:${LISTEN_PORT}`]));
 }
 
@@ -126,7 +131,7 @@ export class LocalTarget {
     ip(['link', 'add', 'wan', 'type', 'bridge'], WAN_NAMESPACE);
     ip(['link', 'set', 'wan', 'up'], WAN_NAMESPACE);
 
-    const sites = [...spec.sites].sort((a, b) => a.name.localeCompare(b.name));
+    const sites = [...spec.sites].sort((a, b) => byName(a.name, b.name));
     const keys = new Map(sites.map((site) => [site.name, generatePrivateKey()]));
     const publicKeys = Object.fromEntries(sites.map((site) => [site.name, keyToBase64(publicKeyOf(keys.get(site.name)!))]));
     const plan = planMesh(spec, { publicKeys, endpoints: localEndpoints(spec) });
