@@ -1,0 +1,47 @@
+/**
+ * The mesh spec: one description of the sites of a WireGuard site-to-site mesh and who talks to
+ * whom, from which every gateway's agent configuration is derived (mesh/planner.ts). The same spec
+ * drives the cloud (components/) and the local target (mesh/local/). Its JSON Schema is
+ * mesh/spec-schema.ts, published as schemas/mesh-spec.schema.json.
+ */
+export type Provider = 'aws' | 'gcp' | 'local' | 'external';
+
+export interface SiteSpec {
+  /** Unique; letters, digits and dashes (it names namespaces, resources and peers). */
+  name: string;
+  provider: Provider;
+  /** The site's own address ranges (its LAN), CIDR notation; never overlapping another site's. */
+  cidrs: string[];
+  /** Gateways at the site (default 1); several share one key behind a load balancer. */
+  gateways?: number;
+  /** host:port where the site's gateways are reached; absent when the site is behind NAT. */
+  endpoint?: string;
+  /** The site cannot be reached from outside; it keeps its tunnels open with persistent keepalive. */
+  behindNat?: boolean;
+  /** For `external` sites, which run plain WireGuard: their existing public key (base64). */
+  publicKey?: string;
+  /** Routes everything (0.0.0.0/0, ::/0) to this site: only for a declared full-tunnel egress hub. */
+  fullTunnel?: boolean;
+  /** Provider-specific settings (region, zones, instance type, ...), read by the components. */
+  cloud?: Record<string, unknown>;
+}
+
+export type TopologySpec = { type: 'hub-and-spoke'; hubs: string[] } | { type: 'full-mesh' };
+
+export interface MeshDefaults {
+  /** UDP port of every gateway (default 51820). */
+  listenPort?: number;
+  /** Inner MTU (default 1420: a 1500-byte underlay minus 80 bytes of IPv6 encapsulation). */
+  mtu?: number;
+  /** Keepalive for tunnels with a side behind NAT, seconds (default 25). */
+  persistentKeepalive?: number;
+}
+
+export interface MeshSpec {
+  name: string;
+  topology: TopologySpec;
+  defaults?: MeshDefaults;
+  sites: SiteSpec[];
+  /** Pairs of sites whose tunnel also uses a preshared key (post-quantum hedge). */
+  presharedKeys?: { sites: [string, string] }[];
+}
