@@ -1,0 +1,196 @@
+/**
+ * components/gcp/gateway-group.ts under mocks: one key for the whole group, an external
+ * passthrough NLB (UDP forwarding rule on the WireGuard port, backend service over every
+ * instance, TCP health check on the agent health port), the health firewall opened to the NLB
+ * probe ranges only, the endpoint output, argument errors and provider propagation.
+ */
+import * as gcp from '@pulumi/gcp';
+import * as pulumi from '@pulumi/pulumi';
+import { GcpGatewayGroup, type GcpGatewayGroupArgs } from '../../components/gcp/gateway-group';
+import { NETWORK_LB_HEALTH_CHECK_RANGES } from '../../components/gcp/validate';
+import { descendantsOf, gcpMockNewResource, plainOccurrences } from '../../components/gcp/testing';
+import { WIREGUARD_KEY_PAIR_TYPE } from '../../components/key';
+import { isSecretInput, resolve, setupMocks, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
+
+const T = {
+  firewall: 'gcp:compute/firewall:Firewall',
+  instance: 'gcp:compute/instance:Instance',
+  route: 'gcp:compute/route:Route',
+  address: 'gcp:compute/address:Address',
+  version: 'gcp:secretmanager/secretVersion:SecretVersion',
+  secret: 'gcp:secretmanager/secret:Secret',
+  account: 'gcp:serviceaccount/account:Account',
+  group: 'gcp:compute/instanceGroup:InstanceGroup',
+  backend: 'gcp:compute/regionBackendService:RegionBackendService',
+  forwardingRule: 'gcp:compute/forwardingRule:ForwardingRule',
+  healthCheck: 'gcp:compute/regionHealthCheck:RegionHealthCheck',
+  keySecret: 'wiremesh:gcp:GcpKeySecret',
+  key: 'wiremesh:keys:WireGuardKey',
+  root: 'wiremesh:gcp:GcpGatewayGroup',
+};
+const PEER_PUBLIC_KEY = '3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=';
+
+function groupArgs(overrides: Partial<GcpGatewayGroupArgs> = {}): GcpGatewayGroupArgs {
+  return {
+    zones: ['europe-west1-b', 'europe-west1-c', 'europe-west1-d'],
+    network: 'vpc',
+    subnetwork: 'projects/net/regions/europe-west1/subnetworks/gw',
+    peerCidrs: ['198.51.100.0/24'],
+    remoteCidrs: ['10.10.0.0/16'],
+    agent: {
+      package: 'wiremesh@0.1.0',
+      config: {
+        interface: { addresses: ['10.99.0.2/24'] },
+        peers: [{ name: 'site-a', publicKey: PEER_PUBLIC_KEY, allowedIps: ['10.99.0.1/32', '10.10.0.0/16'], persistentKeepalive: 25 }],
+      },
+    },
+    ...overrides,
+  };
+}
+
+let mocks: MockRecorder;
+beforeEach(() => {
+  mocks = setupMocks({ newResource: gcpMockNewResource() });
+});
+
+async function build(name: string, args: GcpGatewayGroupArgs, opts: pulumi.ComponentResourceOptions = {}) {
+  const group = new GcpGatewayGroup(name, args, opts);
+  await resolve(group.endpoint);
+  await resolve(group.gateway.userData);
+  await Promise.all([...group.gateway.routes.map((r) => resolve(r.id)), ...group.gateway.firewalls.map((f) => resolve(f.id))]);
+  await mocks.settle();
+  const root = mocks.resources.find((r) => r.type === T.root && r.name === name)!;
+  const all = descendantsOf(mocks.resources, root.urn!);
+  const of = (type: string): RecordedResource[] =>
+    all.filter((r) => r.type === type).sort((x, y) => x.name.localeCompare(y.name, 'en', { numeric: true }));
+  return { group, all, of };
+}
+
+describe('GcpGatewayGroup', () => {
+  it('puts an external passthrough NLB (UDP, TCP health check) in front of every gateway instance', async () => {
+    const b = await build('edge', groupArgs({ instanceCount: 4 }));
+    const instances = b.of(T.instance);
+    expect(instances).toHaveLength(4);
+    expect(instances.map((i) => i.inputs.zone)).toEqual(['europe-west1-b', 'europe-west1-c', 'europe-west1-d', 'europe-west1-b']);
+
+    const groups = b.of(T.group);
+    expect(groups.map((g) => g.inputs.zone)).toEqual(['europe-west1-b', 'europe-west1-c', 'europe-west1-d']);
+    expect(groups.flatMap((g) => g.inputs.instances as string[]).sort()).toEqual(instances.map((i) => i.id!).sort());
+    for (const g of groups) {
+      for (const id of g.inputs.instances as string[]) expect(id).toContain(`/zones/${g.inputs.zone}/`);
+    }
+
+    const [hc, ...moreHc] = b.of(T.healthCheck);
+    expect(moreHc).toEqual([]);
+    expect(hc!.inputs).toMatchObject({ region: 'europe-west1', tcpHealthCheck: { port: 9587 } });
+    expect(hc!.inputs.httpHealthCheck).toBeUndefined();
+
+    const [backend, ...moreBackends] = b.of(T.backend);
+    expect(moreBackends).toEqual([]);
+    expect(backend!.inputs).toMatchObject({
+      loadBalancingScheme: 'EXTERNAL',
+      protocol: 'UDP',
+      region: 'europe-west1',
+      sessionAffinity: 'CLIENT_IP',
+      healthChecks: hc!.id,
+    });
+    expect((backend!.inputs.backends as Array<{ group: string; balancingMode: string }>).map((x) => x.group).sort()).toEqual(groups.map((g) => g.id!).sort());
+    expect(new Set((backend!.inputs.backends as Array<{ balancingMode: string }>).map((x) => x.balancingMode))).toEqual(new Set(['CONNECTION']));
+
+    const [fr, ...moreFr] = b.of(T.forwardingRule);
+    expect(moreFr).toEqual([]);
+    const lbAddress = b.all.find((r) => r.type === T.address && r.name === 'edge-nlb-ip')!;
+    expect(fr!.inputs).toMatchObject({
+      loadBalancingScheme: 'EXTERNAL',
+      ipProtocol: 'UDP',
+      portRange: '51820',
+      region: 'europe-west1',
+      backendService: backend!.id,
+      ipAddress: lbAddress.state!.address,
+      networkTier: 'PREMIUM',
+    });
+    expect(await resolve(b.group.loadBalancerIp)).toBe(lbAddress.state!.address);
+    expect(await resolve(b.group.endpoint)).toBe(`${lbAddress.state!.address}:51820`);
+  });
+
+  it('shares ONE key (one secret, one service account, one document) across the group', async () => {
+    const b = await build('edge', groupArgs());
+    const instances = b.of(T.instance);
+    expect(instances).toHaveLength(3);
+    expect(b.of(T.key)).toHaveLength(1);
+    expect(b.of(WIREGUARD_KEY_PAIR_TYPE)).toHaveLength(1);
+    expect(b.of(T.keySecret)).toHaveLength(1);
+    expect(b.of(T.account)).toHaveLength(1);
+    expect(b.of(T.secret)).toHaveLength(2); // key + config
+    expect(new Set(instances.map((i) => i.inputs.serviceAccount.email)).size).toBe(1);
+    expect(new Set(instances.map((i) => i.inputs.metadata['user-data'])).size).toBe(1);
+    const keyName = await resolve(b.group.gateway.keySecret.secretName);
+    expect(instances[0]!.inputs.metadata['user-data']).toContain(`name: ${keyName}`);
+    expect(await resolve(b.group.publicKey)).toBe(unwrapSecrets<Record<string, string>>(b.of(WIREGUARD_KEY_PAIR_TYPE)[0]!.state).publicKey);
+
+    const privateKey = unwrapSecrets<Record<string, string>>(b.of(WIREGUARD_KEY_PAIR_TYPE)[0]!.state).privateKey!;
+    const keyVersion = b.of(T.version).find((v) => unwrapSecrets(v.inputs.secretData) === privateKey)!;
+    expect(isSecretInput(keyVersion.inputs.secretData)).toBe(true);
+    for (const r of mocks.resources.filter((x) => x.type !== WIREGUARD_KEY_PAIR_TYPE)) {
+      expect({ r: r.name, paths: plainOccurrences(r.inputs, privateKey) }).toEqual({ r: r.name, paths: [] });
+    }
+  });
+
+  it('opens the health port to the NLB probe ranges only (and the ILB ones when both are used)', async () => {
+    const b = await build('edge', groupArgs());
+    const health = b.all.find((r) => r.type === T.firewall && r.name === 'edge-health')!;
+    expect(health.inputs).toMatchObject({ allows: [{ protocol: 'tcp', ports: ['9587'] }], sourceRanges: [...NETWORK_LB_HEALTH_CHECK_RANGES].sort() });
+    expect(b.of(T.firewall).map((r) => r.name)).toEqual(['edge-health', 'edge-wg']);
+    const wg = b.all.find((r) => r.type === T.firewall && r.name === 'edge-wg')!;
+    expect(wg.inputs).toMatchObject({ allows: [{ protocol: 'udp', ports: ['51820'] }], sourceRanges: ['198.51.100.0/24'] });
+    // Without an internal LB: one equal-priority route per CIDR per instance.
+    expect(b.of(T.route).map((r) => [r.inputs.destRange, r.inputs.priority])).toEqual([
+      ['10.10.0.0/16', 900],
+      ['10.10.0.0/16', 900],
+      ['10.10.0.0/16', 900],
+    ]);
+
+    mocks.reset();
+    const both = await build('edge2', groupArgs({ internalLoadBalancer: true, healthPort: 9600 }));
+    const health2 = both.all.find((r) => r.type === T.firewall && r.name === 'edge2-health')!;
+    expect(health2.inputs.allows).toEqual([{ protocol: 'tcp', ports: ['9600'] }]);
+    expect(health2.inputs.sourceRanges).toEqual(['130.211.0.0/22', '209.85.152.0/22', '209.85.204.0/22', '35.191.0.0/16']);
+    // The same instance groups back both load balancers; routes go to the internal one.
+    const backends = both.of(T.backend);
+    expect(backends.map((x) => x.inputs.loadBalancingScheme).sort()).toEqual(['EXTERNAL', 'INTERNAL']);
+    const groupIds = both.of(T.group).map((g) => g.id).sort();
+    for (const backend of backends) expect((backend.inputs.backends as Array<{ group: string }>).map((x) => x.group).sort()).toEqual(groupIds);
+    const ilb = both.of(T.forwardingRule).find((f) => f.inputs.loadBalancingScheme === 'INTERNAL')!;
+    expect(both.of(T.route).map((r) => r.inputs.nextHopIlb)).toEqual([ilb.id]);
+    expect(both.of(T.healthCheck).map((h) => h.inputs.tcpHealthCheck)).toEqual([{ port: 9600 }, { port: 9600 }]);
+  });
+
+  it('uses a given address for the forwarding rule instead of creating one', async () => {
+    const b = await build('edge', groupArgs({ loadBalancerAddress: '34.1.2.3', sessionAffinity: 'NONE', listenPort: 443 }));
+    expect(b.all.find((r) => r.name === 'edge-nlb-ip')).toBeUndefined();
+    expect(b.of(T.forwardingRule)[0]!.inputs).toMatchObject({ ipAddress: '34.1.2.3', portRange: '443' });
+    expect(b.of(T.backend)[0]!.inputs.sessionAffinity).toBe('NONE');
+    expect(await resolve(b.group.endpoint)).toBe('34.1.2.3:443');
+  });
+
+  it('passes a provider given in the options to every GCP resource of the group', async () => {
+    const provider = new gcp.Provider('edge-project', { project: 'edge' });
+    const b = await build('edge', groupArgs({ internalLoadBalancer: true }), { providers: { gcp: provider } });
+    const ref = `${await resolve(provider.urn)}::edge-project-id`;
+    const children = b.all.filter((r) => r.custom && r.type.startsWith('gcp:'));
+    expect(children.length).toBeGreaterThan(20);
+    for (const r of children) expect(`${r.name} ${r.provider}`).toBe(`${r.name} ${ref}`);
+  });
+
+  it.each<[string, Partial<GcpGatewayGroupArgs>, string]>([
+    ['a single instance', { instanceCount: 1 }, 'GcpGatewayGroup "edge": instanceCount must be at least 2 for a load-balanced group, got 1 (use GcpGateway for one instance)'],
+    ['an unknown session affinity', { sessionAffinity: 'COOKIE' as never }, 'GcpGatewayGroup "edge": sessionAffinity must be NONE, CLIENT_IP, CLIENT_IP_PROTO or CLIENT_IP_PORT_PROTO, got "COOKIE"'],
+    ['externalLoadBalancer', { externalLoadBalancer: false } as never, 'GcpGatewayGroup "edge": externalLoadBalancer is set by the group itself'],
+    ['gateway arguments (reported under the group)', { peerCidrs: ['0.0.0.0/0'] }, 'GcpGatewayGroup "edge": peerCidrs: 0.0.0.0/0 is not allowed; set allowFromAnywhere: true to open the WireGuard port to everyone'],
+    ['zones across regions', { zones: ['europe-west1-b', 'europe-west4-a'] }, "GcpGatewayGroup \"edge\": zones must all be in one region (the subnetwork's), got europe-west1, europe-west4"],
+  ])('refuses %s', async (_what, overrides, message) => {
+    expect(() => new GcpGatewayGroup('edge', groupArgs(overrides))).toThrow(message);
+    await mocks.settle();
+    expect(mocks.resources.filter((r) => r.custom)).toEqual([]);
+  });
+});
