@@ -1,0 +1,188 @@
+/**
+ * components/aws/gateway-group.ts under mocks: one key for the whole group, the NLB (network,
+ * internet-facing, cross-zone), the UDP listener and target group with every gateway attached,
+ * the TCP health check on the health port, the endpoint, providers, and the argument checks.
+ */
+import * as aws from '@pulumi/aws';
+import * as pulumi from '@pulumi/pulumi';
+import { AwsGatewayGroup, type AwsGatewayGroupArgs } from '../../components/aws/gateway-group';
+import type { AwsGatewayAgentConfig } from '../../components/aws/gateway';
+import { awsMockOptions } from '../../components/aws/testing';
+import { WIREGUARD_KEY_PAIR_TYPE, wireGuardKeyPairFromEntropy } from '../../components/key';
+import { isSecretInput, resolve, setupMocks, unwrapSecrets, type MockRecorder } from '../../components/testing';
+
+const PEER_KEY = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(7)).publicKey;
+
+const agentConfig: AwsGatewayAgentConfig = {
+  interface: { name: 'wm0', addresses: ['10.99.0.1/24'] },
+  peers: [{ name: 'site-b', publicKey: PEER_KEY, endpoint: '203.0.113.7:51820', allowedIps: ['10.20.0.0/16'] }],
+};
+
+function groupArgs(overrides: Partial<AwsGatewayGroupArgs> = {}): AwsGatewayGroupArgs {
+  return {
+    siteName: 'site-a',
+    vpcId: 'vpc-0a',
+    subnets: [
+      { subnetId: 'subnet-a', routeTableIds: ['rtb-a'] },
+      { subnetId: 'subnet-b', routeTableIds: ['rtb-b'] },
+      { subnetId: 'subnet-c', routeTableIds: ['rtb-c'] },
+    ],
+    remoteCidrs: ['10.20.0.0/16'],
+    peerCidrs: ['203.0.113.7/32'],
+    agentConfig,
+    agentPackage: 'wiremesh@0.1.0',
+    ...overrides,
+  };
+}
+
+async function build(overrides: Partial<AwsGatewayGroupArgs> = {}, opts: pulumi.ComponentResourceOptions = {}): Promise<{ mocks: MockRecorder; group: AwsGatewayGroup }> {
+  const mocks = setupMocks(awsMockOptions());
+  const group = new AwsGatewayGroup('site-a', groupArgs(overrides), opts);
+  await Promise.all([resolve(group.endpoint), resolve(group.instanceIds), resolve(group.gateway.configSecretArn)]);
+  await mocks.settle();
+  return { mocks, group };
+}
+
+describe('AwsGatewayGroup', () => {
+  test('the gateways of the group share one key: one WireGuardKey, one AwsKeySecret', async () => {
+    const { mocks, group } = await build();
+    expect(mocks.byType('wiremesh:keys:WireGuardKey')).toHaveLength(1);
+    expect(mocks.byType(WIREGUARD_KEY_PAIR_TYPE)).toHaveLength(1);
+    expect(mocks.byType('wiremesh:aws:AwsKeySecret')).toHaveLength(1);
+    expect(mocks.byType('wiremesh:aws:AwsGateway')).toHaveLength(1);
+    const keyVersions = mocks.byType('aws:secretsmanager/secretVersion:SecretVersion').filter((v) => v.name.endsWith('-key-version'));
+    expect(keyVersions).toHaveLength(1);
+    expect(isSecretInput(keyVersions[0]!.inputs.secretString)).toBe(true);
+    // Every instance boots from the same key secret (and the same config secret).
+    const keyArn = await resolve(group.keySecret.arn);
+    const instances = mocks.byType('aws:ec2/instance:Instance');
+    expect(instances).toHaveLength(3);
+    for (const instance of instances) expect(instance.inputs.userData).toContain(keyArn);
+    expect(new Set(instances.map((i) => i.inputs.userData)).size).toBe(1);
+    expect(await resolve(group.publicKey)).toBe(unwrapSecrets(mocks.one(WIREGUARD_KEY_PAIR_TYPE).state!.publicKey));
+    expect(await resolve(group.gateway.keySecretArn)).toBe(keyArn);
+    // The group's key secret is a child of the group, the gateway makes none of its own.
+    expect(mocks.one('wiremesh:aws:AwsKeySecret').parent).toBe(mocks.one('wiremesh:aws:AwsGatewayGroup').urn);
+  });
+
+  test('an internet-facing NLB with a UDP listener forwarding to a UDP target group of every gateway', async () => {
+    const { mocks, group } = await build();
+    const nlb = mocks.one('aws:lb/loadBalancer:LoadBalancer');
+    expect(nlb.inputs).toMatchObject({
+      loadBalancerType: 'network',
+      internal: false,
+      ipAddressType: 'ipv4',
+      subnets: ['subnet-a', 'subnet-b', 'subnet-c'],
+      enableCrossZoneLoadBalancing: true,
+    });
+    const targetGroup = mocks.one('aws:lb/targetGroup:TargetGroup');
+    expect(targetGroup.inputs).toMatchObject({ protocol: 'UDP', port: 51820, targetType: 'instance', vpcId: 'vpc-0a', connectionTermination: true });
+    expect(targetGroup.inputs.healthCheck).toEqual({
+      enabled: true,
+      protocol: 'TCP',
+      port: '9587',
+      interval: 10,
+      timeout: 5,
+      healthyThreshold: 2,
+      unhealthyThreshold: 2,
+    });
+    const instanceIds = mocks.byType('aws:ec2/instance:Instance').map((i) => i.id);
+    const attachments = mocks.byType('aws:lb/targetGroupAttachment:TargetGroupAttachment');
+    expect(attachments.map((a) => a.inputs)).toEqual(instanceIds.map((targetId) => ({ targetGroupArn: targetGroup.state!.arn, targetId, port: 51820 })));
+    expect(await resolve(group.instanceIds)).toEqual(instanceIds);
+    const listener = mocks.one('aws:lb/listener:Listener');
+    expect(listener.inputs).toMatchObject({
+      loadBalancerArn: nlb.state!.arn,
+      port: 51820,
+      protocol: 'UDP',
+      defaultActions: [{ type: 'forward', targetGroupArn: targetGroup.state!.arn }],
+    });
+    // The health port is open to the VPC (where the NLB nodes are), WireGuard only to the peers.
+    const ingress = mocks.one('aws:ec2/securityGroup:SecurityGroup').inputs.ingress as Array<Record<string, unknown>>;
+    expect(ingress.map((r) => [r.protocol, r.fromPort, r.cidrBlocks])).toEqual([
+      ['udp', 51820, ['203.0.113.7/32']],
+      ['tcp', 9587, ['10.0.0.0/16']],
+    ]);
+    expect(await resolve(group.dnsName)).toBe('site-a-nlb-0123456789abcdef.elb.eu-west-1.amazonaws.com');
+    expect(await resolve(group.endpoint)).toBe('site-a-nlb-0123456789abcdef.elb.eu-west-1.amazonaws.com:51820');
+  });
+
+  test('custom ports, HTTP health checks on /healthz, cross-zone off, own NLB subnets', async () => {
+    const { mocks, group } = await build({
+      listenPort: 51999,
+      healthPort: 8080,
+      healthCheckProtocol: 'HTTP',
+      healthCheckIntervalSeconds: 5,
+      crossZoneLoadBalancing: false,
+      loadBalancerSubnetIds: ['subnet-pa', 'subnet-pb'],
+    });
+    expect(mocks.one('aws:lb/loadBalancer:LoadBalancer').inputs).toMatchObject({ subnets: ['subnet-pa', 'subnet-pb'], enableCrossZoneLoadBalancing: false });
+    const targetGroup = mocks.one('aws:lb/targetGroup:TargetGroup');
+    expect(targetGroup.inputs.port).toBe(51999);
+    expect(targetGroup.inputs.healthCheck).toMatchObject({ protocol: 'HTTP', port: '8080', path: '/healthz', matcher: '200', interval: 5, timeout: 4 });
+    expect(mocks.byType('aws:lb/targetGroupAttachment:TargetGroupAttachment').map((a) => a.inputs.port)).toEqual([51999, 51999, 51999]);
+    expect(mocks.one('aws:lb/listener:Listener').inputs.port).toBe(51999);
+    expect(await resolve(group.endpoint)).toMatch(/:51999$/);
+  });
+
+  test('a given private key: no WireGuardKey, still one secret, secret everywhere', async () => {
+    const pair = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(3));
+    const { mocks, group } = await build({ privateKey: pulumi.secret(pair.privateKey), keyCreatedAt: '2025-03-01T00:00:00.000Z' });
+    expect(mocks.byType('wiremesh:keys:WireGuardKey')).toEqual([]);
+    expect(mocks.byType('wiremesh:aws:AwsKeySecret')).toHaveLength(1);
+    for (const resource of mocks.resources) {
+      const text = JSON.stringify(unwrapSecrets(resource.inputs));
+      if (text.includes(pair.privateKey)) {
+        expect(resource.type).toBe('aws:secretsmanager/secretVersion:SecretVersion');
+        expect(isSecretInput(resource.inputs.secretString)).toBe(true);
+      }
+    }
+    expect(await resolve(group.publicKey)).toBe(pair.publicKey);
+  });
+
+  test('a provider passed in options reaches every child, through the gateway and the key secret', async () => {
+    const mocks = setupMocks(awsMockOptions());
+    const provider = new aws.Provider('euw1', { region: 'eu-west-1' });
+    const group = new AwsGatewayGroup('site-a', groupArgs(), { providers: [provider] });
+    await resolve(group.endpoint);
+    await mocks.settle();
+    const children = mocks.resources.filter((r) => r.type.startsWith('aws:'));
+    expect(children.map((c) => c.type)).toEqual(
+      expect.arrayContaining([
+        'aws:lb/loadBalancer:LoadBalancer',
+        'aws:lb/targetGroup:TargetGroup',
+        'aws:lb/listener:Listener',
+        'aws:ec2/instance:Instance',
+        'aws:secretsmanager/secretVersion:SecretVersion',
+      ]),
+    );
+    for (const child of children) expect(`${child.name} ${child.provider}`).toMatch(/ urn:pulumi:stack::project::pulumi:providers:aws::euw1::/);
+    for (const invoke of mocks.invokes) expect(invoke.provider).toMatch(/::pulumi:providers:aws::euw1::/);
+  });
+
+  describe('argument checks', () => {
+    beforeEach(() => setupMocks(awsMockOptions()));
+    const label = 'AwsGatewayGroup "g"';
+
+    test.each<[string, Partial<AwsGatewayGroupArgs> & Record<string, unknown>, string]>([
+      ['no subnets', { subnets: [] }, `${label}: subnets must list at least one subnet (one gateway instance runs in each)`],
+      ['a UDP health check', { healthCheckProtocol: 'UDP' as never }, `${label}: healthCheckProtocol must be "TCP" or "HTTP" (NLB health checks cannot use UDP), got "UDP"`],
+      ['a 1-second health check interval', { healthCheckIntervalSeconds: 1 }, `${label}: healthCheckIntervalSeconds must be a whole number from 5 to 300, got 1`],
+      ['a deregistration delay of a day', { deregistrationDelaySeconds: 86400 }, `${label}: deregistrationDelaySeconds must be a whole number from 0 to 3600, got 86400`],
+      ['repeated NLB subnets', { loadBalancerSubnetIds: ['subnet-a', 'subnet-a'] }, `${label}: loadBalancerSubnetIds repeat a subnet`],
+      ['a port out of range', { listenPort: 65536 }, `${label}: listenPort must be a whole number from 1 to 65535, got 65536`],
+      [
+        'overlapping remote CIDRs',
+        { remoteCidrs: ['10.20.0.0/16', '10.20.5.0/24'] },
+        `${label}: remoteCidrs overlap: remoteCidrs[0] 10.20.0.0/16 and remoteCidrs[1] 10.20.5.0/24`,
+      ],
+      [
+        'a key secret of its own',
+        { keySecret: {} as never },
+        `${label}: keySecret and publicKey are the group's own (one key for every gateway); give privateKey or nothing`,
+      ],
+    ])('refuses %s', (_what, overrides, message) => {
+      expect(() => new AwsGatewayGroup('g', groupArgs(overrides))).toThrow(message);
+    });
+  });
+});
