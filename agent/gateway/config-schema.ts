@@ -35,6 +35,13 @@ const secretSource = {
   ],
 } as const;
 
+/** A configuration document: the same stores as keys (a file, or a secret polled by version). */
+const configSource = {
+  oneOf: secretSource.oneOf.map((form) => form.properties.source.const === 'file'
+    ? form
+    : { ...form, properties: { ...form.properties, pollSeconds: { type: 'integer', minimum: 1 } } }),
+} as const;
+
 const listen = {
   type: 'object',
   additionalProperties: false,
@@ -98,39 +105,7 @@ export const agentConfigSchema = {
         maxHandshakeAgeSeconds: { type: 'integer', minimum: 1 },
       },
     },
-    configSource: {
-      oneOf: [
-        {
-          type: 'object',
-          additionalProperties: false,
-          required: ['source', 'path'],
-          properties: { source: { const: 'file' }, path: { type: 'string', minLength: 1 } },
-        },
-        {
-          type: 'object',
-          additionalProperties: false,
-          required: ['source', 'secretId'],
-          properties: {
-            source: { const: 'aws-secrets-manager' },
-            secretId: { type: 'string', minLength: 1 },
-            region: { type: 'string' },
-            endpoint: { type: 'string' },
-            pollSeconds: { type: 'integer', minimum: 1 },
-          },
-        },
-        {
-          type: 'object',
-          additionalProperties: false,
-          required: ['source', 'name'],
-          properties: {
-            source: { const: 'gcp-secret-manager' },
-            name: { type: 'string', pattern: '^projects/[^/]+/secrets/[^/]+(/versions/[^/]+)?$' },
-            endpoint: { type: 'string' },
-            pollSeconds: { type: 'integer', minimum: 1 },
-          },
-        },
-      ],
-    },
+    configSource: configSource,
     log: {
       type: 'object',
       additionalProperties: false,

@@ -55,10 +55,10 @@ export interface HealthConfig extends ListenConfig {
   maxHandshakeAgeSeconds?: number;
 }
 
+/** Where the configuration document comes from: a watched file, or a secret polled by version. */
 export type ConfigSourceConfig =
-  | { source: 'file'; path: string }
-  | { source: 'aws-secrets-manager'; secretId: string; region?: string; endpoint?: string; pollSeconds?: number }
-  | { source: 'gcp-secret-manager'; name: string; endpoint?: string; pollSeconds?: number };
+  | Extract<SecretSourceConfig, { source: 'file' }>
+  | (Exclude<SecretSourceConfig, { source: 'file' }> & { pollSeconds?: number });
 
 export interface AgentConfig {
   interface: InterfaceConfig;

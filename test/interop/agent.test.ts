@@ -10,12 +10,11 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../agent/package-root';
-import { Lab, hasCommand, isRoot, waitForExit, type Implementation } from '../../lab/netns';
+import { Lab, waitForExit, type Implementation } from '../../lab/netns';
+import { describeWithRoot } from '../support/root-only';
 
 const AGENT = join(packageRoot(), 'bin', 'wiremesh-agent.js');
-const canRun = isRoot() && hasCommand('wg') && hasCommand('wireguard-go');
-if (!canRun && process.env.CI === 'true') throw new Error('CI must run the agent tests: needs root, wg and wireguard-go');
-const describeAgent = canRun ? describe : describe.skip;
+const describeAgent = describeWithRoot('the agent tests', ['wg', 'wireguard-go']);
 jest.setTimeout(120_000);
 
 interface Keys {

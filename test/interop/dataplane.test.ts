@@ -6,13 +6,12 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { packageRoot } from '../../agent/package-root';
-import { Lab, hasCommand, isRoot, type Implementation } from '../../lab/netns';
+import { Lab, type Implementation } from '../../lab/netns';
+import { describeWithRoot } from '../support/root-only';
 
 const TRANSFER = join(packageRoot(), 'dist', 'lab', 'transfer.js');
 const TRANSFER_BYTES = 100 * 1024 * 1024;
-const canRun = isRoot() && hasCommand('wg') && hasCommand('wireguard-go');
-if (!canRun && process.env.CI === 'true') throw new Error('CI must run the interop tests: needs root, wg and wireguard-go');
-const describeInterop = canRun ? describe : describe.skip;
+const describeInterop = describeWithRoot('interop tests', ['wg', 'wireguard-go']);
 
 jest.setTimeout(180_000);
 

@@ -9,12 +9,10 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../agent/package-root';
-import { hasCommand, isRoot } from '../../lab/netns';
+import { describeWithRoot } from '../support/root-only';
 
 const CLI = join(packageRoot(), 'bin', 'wiremesh.js');
-const canRun = isRoot() && hasCommand('wg');
-if (!canRun && process.env.CI === 'true') throw new Error('CI must run the local mesh tests: needs root and wg');
-const describeMesh = canRun ? describe : describe.skip;
+const describeMesh = describeWithRoot('local mesh tests', ['wg']);
 jest.setTimeout(120_000);
 
 const stateDir = mkdtempSync(join(tmpdir(), 'wiremesh-state-'));

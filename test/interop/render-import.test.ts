@@ -8,16 +8,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { packageRoot } from '../../agent/package-root';
-import { Lab, hasCommand, isRoot } from '../../lab/netns';
+import { Lab } from '../../lab/netns';
+import { describeWithRoot } from '../support/root-only';
 import { parsePrefix } from '../../agent/core/allowedips';
 import { AddressSet } from '../../mesh/aggregate';
 import type { MeshSpec } from '../../mesh/spec';
 import { parseMeshSpec } from '../../mesh/validate';
 
 const CLI = join(packageRoot(), 'bin', 'wiremesh.js');
-const canRun = isRoot() && hasCommand('wg') && hasCommand('wg-quick');
-if (!canRun && process.env.CI === 'true') throw new Error('CI must run the render tests: needs root, wg and wg-quick');
-const describeRender = canRun ? describe : describe.skip;
+const describeRender = describeWithRoot('render tests', ['wg', 'wg-quick']);
 jest.setTimeout(60_000);
 
 const FULL_MESH = `
