@@ -159,6 +159,17 @@ describeInterop('wiremesh-wg data plane interop (namespaces)', () => {
     });
   }
 
+  it('sticky source: on a multi-homed responder, replies leave from the address the initiator used', async () => {
+    const t = await tunnel(lab, { initiator: 'wireguard-go', responder: 'wiremesh' }, { outer: 4, presharedKey: false });
+    // A second address on the responder; the initiator is told to use it.
+    const second = t.responder.outer.v4.replace(/\.2$/, '.12');
+    lab.addAddress(t.responder.ns, t.veth.responder, `${second}/24`);
+    lab.wg(t.initiator.ns, ['set', t.initiator.iface, 'peer', t.responder.publicKey, 'endpoint', `${second}:51820`]);
+    expect(ping(lab, t.initiator, t.responder.inner.v4, 5)).toBe(true);
+    // Had the replies come from the primary address, the initiator would have roamed to it.
+    expect(lab.wg(t.initiator.ns, ['show', t.initiator.iface, 'endpoints'])).toContain(`${second}:51820`);
+  });
+
   it('cryptokey routing: a packet whose inner source is outside the peer\'s allowed IPs is dropped', async () => {
     const t = await tunnel(lab, { initiator: 'wireguard-go', responder: 'wiremesh' }, { outer: 4, presharedKey: false });
     expect(ping(lab, t.initiator, t.responder.inner.v4)).toBe(true);
