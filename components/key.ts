@@ -251,12 +251,13 @@ export class WireGuardKey extends pulumi.ComponentResource {
   public readonly maxAgeDays: number;
 
   constructor(name: string, args: WireGuardKeyArgs = {}, opts: pulumi.ComponentResourceOptions = {}) {
-    super('wiremesh:keys:WireGuardKey', name, {}, opts);
+    // Validate before registering anything.
     const maxAgeDays = args.maxAgeDays ?? DEFAULT_MAX_KEY_AGE_DAYS;
     checkMaxAgeDays(maxAgeDays);
     const now = (args.now ?? (() => new Date()))();
     if (!(now instanceof Date)) throw new Error('WireGuardKey: now() must return a Date');
     const epoch = rotationEpoch(now, maxAgeDays);
+    super('wiremesh:keys:WireGuardKey', name, {}, opts);
     this.maxAgeDays = maxAgeDays;
 
     const pair = new WireGuardKeyPairResource(

@@ -178,13 +178,12 @@ export class RemoteHostAgent extends pulumi.ComponentResource {
   public readonly keyPath: string;
 
   constructor(name: string, args: RemoteHostAgentArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super('wiremesh:onprem:RemoteHostAgent', name, {}, opts);
+    // Validate before registering anything.
     if (!args || args.connection === undefined || args.connection === null) throw new Error('RemoteHostAgent: connection is required');
     if (args.agentPackage === undefined) throw new Error('RemoteHostAgent: agentPackage is required');
     if (args.agentConfig === undefined) throw new Error('RemoteHostAgent: agentConfig is required');
     if (args.privateKey === undefined) throw new Error('RemoteHostAgent: privateKey is required');
     const keyPath = checkKeyPath(args.keyPath ?? DEFAULT_REMOTE_KEY_PATH);
-    this.keyPath = keyPath;
     if (typeof args.agentPackage === 'string') checkAgentPackage(args.agentPackage);
     if (typeof args.privateKey === 'string') checkPrivateKey(args.privateKey);
     if (!pulumi.Output.isInstance(args.agentConfig) && !(args.agentConfig instanceof Promise)) {
@@ -195,6 +194,9 @@ export class RemoteHostAgent extends pulumi.ComponentResource {
         if (!containsOutput(args.agentConfig)) throw error;
       }
     }
+
+    super('wiremesh:onprem:RemoteHostAgent', name, {}, opts);
+    this.keyPath = keyPath;
 
     const connection = pulumi.secret(args.connection);
     const privateKey = pulumi.secret(pulumi.output(args.privateKey).apply(checkPrivateKey));

@@ -213,5 +213,8 @@ describe('WireGuardKey under mocks', () => {
     expect(key.maxAgeDays).toBe(7);
     expect(() => new WireGuardKey('bad', { maxAgeDays: 0 })).toThrow('maxAgeDays must be a whole number of days from 1 to 3650, got 0');
     expect(() => new WireGuardKey('bad2', { now: () => 'today' as unknown as Date })).toThrow('now() must return a Date');
+    await mocks.settle();
+    // Nothing was registered for the refused keys.
+    expect(mocks.resources.filter((r) => r.name.startsWith('bad'))).toEqual([]);
   });
 });

@@ -142,8 +142,14 @@ describe('RemoteHostAgent under mocks', () => {
 });
 
 describe('RemoteHostAgent validation', () => {
+  let mocks: MockRecorder;
   beforeAll(() => {
-    setupMocks();
+    mocks = setupMocks();
+  });
+  afterAll(async () => {
+    await mocks.settle();
+    // Refused arguments register nothing.
+    expect(mocks.resources).toEqual([]);
   });
   const args = { connection, agentPackage: 'wiremesh@0.1.0', agentConfig: config(), privateKey: hostKey.privateKey };
 
