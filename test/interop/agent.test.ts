@@ -255,6 +255,10 @@ describeAgent('wiremesh-agent in namespaces', () => {
     await eventually('the rejection', () => env.agentLog, (log) => log.includes('config.rejected'));
     expect((await env.ping(a.inner, 2)).received).toBe(2);
     expect(metric(env.http(9592, '/metrics'), 'wiremesh_config_applies_total', 'result="rejected"')).toBe(1);
+    // SIGHUP re-reads it too; still refused, still running.
+    env.agent!.kill('SIGHUP');
+    await eventually('the SIGHUP reload', () => env.agentLog, (log) => log.includes('"reason":"SIGHUP"'));
+    expect((await env.ping(a.inner, 2)).received).toBe(2);
   });
 
   it('refuses a key file readable by others', async () => {
