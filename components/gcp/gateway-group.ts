@@ -17,6 +17,10 @@
  *   address as destination, and the reply must leave with it as source. The kernel WireGuard and
  *   wireguard-go planes answer from the address a peer wrote to; check that a userspace plane does
  *   too before using it behind the NLB.
+ * - `activeStandby: true` (with `internalLoadBalancer: true`): the first zone's instance is the
+ *   primary backend of both the external NLB and the internal LB, the others are failover
+ *   backends; every flow, both directions, goes through one instance at a time, so the shared key
+ *   has one live session per peer. Without it, flows spread over all healthy instances.
  * - Session affinity defaults to `CLIENT_IP`, so a peer whose NAT changes its source port stays on
  *   the same instance. Failing over to another instance drops the session until the peer's next
  *   handshake (up to the peer's keepalive plus a handshake; no shared session state).
@@ -29,7 +33,14 @@
  */
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
-import { GcpGateway, type GcpGatewayArgs, MAX_GATEWAY_NAME_LENGTH, validateGatewayArgs } from './gateway';
+import {
+  ACTIVE_STANDBY_FAILOVER_POLICY,
+  GcpGateway,
+  type GcpGatewayArgs,
+  MAX_GATEWAY_NAME_LENGTH,
+  loadBalancerBackends,
+  validateGatewayArgs,
+} from './gateway';
 import { checkComponentName, fail } from './validate';
 
 const COMPONENT = 'GcpGatewayGroup';
@@ -92,6 +103,9 @@ export class GcpGatewayGroup extends pulumi.ComponentResource {
     if (!['NONE', 'CLIENT_IP', 'CLIENT_IP_PROTO', 'CLIENT_IP_PORT_PROTO'].includes(sessionAffinity)) {
       fail(COMPONENT, name, `sessionAffinity must be NONE, CLIENT_IP, CLIENT_IP_PROTO or CLIENT_IP_PORT_PROTO, got ${JSON.stringify(sessionAffinity)}`);
     }
+    if (args.activeStandby === true && args.internalLoadBalancer !== true) {
+      fail(COMPONENT, name, 'activeStandby needs internalLoadBalancer: true, so that traffic to the remote sites goes through the same active instance as the peers\' traffic');
+    }
     const { sessionAffinity: _affinity, loadBalancerAddress, ...gatewayArgs } = args;
     const gatewayFullArgs: GcpGatewayArgs = { ...gatewayArgs, instanceCount, externalLoadBalancer: true };
     // Same checks as the gateway's, reported under the group's name, before any child exists.
@@ -136,7 +150,8 @@ export class GcpGatewayGroup extends pulumi.ComponentResource {
         protocol: 'UDP',
         sessionAffinity,
         healthChecks: this.healthCheck.id,
-        backends: this.gateway.instanceGroups.map((group) => ({ group: group.id, balancingMode: 'CONNECTION' })),
+        backends: loadBalancerBackends(this.gateway.instanceGroups, v.activeStandby),
+        ...(v.activeStandby ? { failoverPolicy: ACTIVE_STANDBY_FAILOVER_POLICY } : {}),
       },
       { parent: this },
     );

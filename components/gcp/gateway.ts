@@ -11,7 +11,9 @@
  *
  * Each instance:
  * - `canIpForward: true` (it forwards between the VPC and the tunnel);
- * - shielded VM (secure boot, vTPM, integrity monitoring) on a Debian 12 image by default;
+ * - shielded VM (secure boot, vTPM, integrity monitoring) on Ubuntu 24.04 LTS by default: the
+ *   image must run cloud-init for `user-data` (Google's Ubuntu images do; its Debian images run
+ *   only the guest agent's `startup-script` and would ignore the bootstrap);
  * - the dedicated service account with the `cloud-platform` scope (IAM does the restricting:
  *   the account holds no role but the two secret-level grants);
  * - a static external address (`externalAddresses`, default true);
@@ -29,6 +31,17 @@
  * - optionally (`forwardFromCidrs`) all traffic from local ranges that send through the gateway.
  *   Without it, forwarded traffic needs one of your own rules (a custom VPC denies ingress by
  *   default).
+ *
+ * Several instances, one key: WireGuard's cryptokey routing lets a remote site have one peer
+ * for the local prefixes, so the instances of a gateway share its key and the remote side sees one
+ * peer whose endpoint moves to whichever instance spoke last. That is what the external NLB of a
+ * {@link GcpGatewayGroup} gives (peers reach one address, affinity keeps each on one instance).
+ * With ECMP routes or the internal LB spreading outbound flows over instances that each hold their
+ * own session, the remote end keeps only the newest sessions (current and previous keypair) and
+ * sends to the newest endpoint, so instances displace each other and packets are lost as sessions
+ * are replaced: `instanceCount` defaults to 1; use more per gateway only behind a group, and
+ * expect that churn, or set `activeStandby: true` (one primary instance, the others failover
+ * backends of the load balancers: every flow goes through one instance at a time).
  *
  * Routes to the remote sites (`remoteCidrs`):
  * - default: one `gcp.compute.Route` per remote CIDR per instance (`nextHopInstance`), all with the
@@ -75,6 +88,8 @@ export const DEFAULT_LISTEN_PORT = 51820;
 export const DEFAULT_HEALTH_PORT = 9587;
 /** The OAuth scope of the gateway VMs: IAM, not scopes, restricts what they may do. */
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
+/** Default boot image: shielded-VM capable, with cloud-init (reads `user-data`). */
+export const DEFAULT_IMAGE = 'ubuntu-os-cloud/ubuntu-2404-lts-amd64';
 /** Network tag on every gateway instance. */
 export const GATEWAY_TAG = 'wiremesh-gateway';
 /** Longest component name: children are `<name>-<role>` and auto-named with 8 more characters. */
@@ -139,7 +154,10 @@ export interface GcpGatewayArgs {
   subnetwork: pulumi.Input<string>;
   /** Machine type; default `e2-small`. */
   machineType?: string;
-  /** Boot image; default `debian-cloud/debian-12` (shielded-VM capable, cloud-init via user-data). */
+  /**
+   * Boot image; default `ubuntu-os-cloud/ubuntu-2404-lts-amd64`. It must support shielded VM and
+   * run cloud-init (the bootstrap is `user-data`): Google's Debian images do not run cloud-init.
+   */
   image?: pulumi.Input<string>;
   /** Boot disk size in GB; default 10. */
   bootDiskSizeGb?: number;
@@ -159,6 +177,13 @@ export interface GcpGatewayArgs {
   routeTags?: string[];
   /** Route through an internal passthrough NLB over the instances instead of one route per instance. */
   internalLoadBalancer?: boolean;
+  /**
+   * Active/standby instead of spreading flows: the instance in the first zone is the load
+   * balancers' primary backend, the others are failover backends that take over when it fails its
+   * health check (and hand back when it recovers). Needs a load balancer (`internalLoadBalancer`, or
+   * a group) and at most one instance per zone. Recommended with a shared key (see above).
+   */
+  activeStandby?: boolean;
   /**
    * Prepare the instances as backends of an external passthrough NLB (per-zone instance groups,
    * health port open to the NLB probe ranges). Set by {@link GcpGatewayGroup}, which creates the LB.
@@ -187,6 +212,25 @@ export interface GcpGatewayArgs {
   serviceAccountId?: string;
   /** Refuse deleting the instances and secrets; default false. */
   deletionProtection?: boolean;
+}
+
+/**
+ * Failover policy of active/standby backend services: fail over as soon as the one primary
+ * instance is unhealthy, without draining (UDP flows move at once), and keep forwarding to every
+ * instance when all are down rather than dropping.
+ */
+export const ACTIVE_STANDBY_FAILOVER_POLICY = Object.freeze({
+  failoverRatio: 1,
+  disableConnectionDrainOnFailover: true,
+  dropTrafficIfUnhealthy: false,
+});
+
+/** Backends of a passthrough LB over the gateway's instance groups (the first is primary when active/standby). */
+export function loadBalancerBackends(
+  groups: readonly gcp.compute.InstanceGroup[],
+  activeStandby: boolean,
+): gcp.types.input.compute.RegionBackendServiceBackend[] {
+  return groups.map((group, i) => ({ group: group.id, balancingMode: 'CONNECTION', ...(activeStandby ? { failover: i > 0 } : {}) }));
 }
 
 /** The default service account id of a gateway: `wm-<name, at most 20>-<6 hex>`. */
@@ -327,6 +371,8 @@ export class GcpGateway extends pulumi.ComponentResource {
   public readonly region: string;
   public readonly listenPort: number;
   public readonly healthPort: number;
+  /** True when the first zone's instance is the only active backend of the load balancers. */
+  public readonly activeStandby: boolean;
 
   constructor(name: string, args: GcpGatewayArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super('wiremesh:gcp:GcpGateway', name, {}, opts);
@@ -334,6 +380,7 @@ export class GcpGateway extends pulumi.ComponentResource {
     this.region = v.region;
     this.listenPort = v.listenPort;
     this.healthPort = v.healthPort;
+    this.activeStandby = v.activeStandby;
     const project = args.project;
     const labels = args.labels ?? {};
     const replication = secretReplication(COMPONENT, name, args.secretReplication);
@@ -446,7 +493,7 @@ export class GcpGateway extends pulumi.ComponentResource {
             machineType: v.machineType,
             canIpForward: true,
             bootDisk: {
-              initializeParams: { image: args.image ?? 'debian-cloud/debian-12', size: v.bootDiskSizeGb, type: 'pd-balanced' },
+              initializeParams: { image: args.image ?? DEFAULT_IMAGE, size: v.bootDiskSizeGb, type: 'pd-balanced' },
             },
             networkInterfaces: [
               {
@@ -539,7 +586,8 @@ export class GcpGateway extends pulumi.ComponentResource {
         this.instanceGroups.push(
           new gcp.compute.InstanceGroup(
             `${name}-ig-${zone.slice(zone.lastIndexOf('-') + 1)}`,
-            { project, zone, network: args.network, instances: members.map((m) => m.id), description: `wiremesh gateway ${name} in ${zone}` },
+            // The network defaults to the instances' (passing a name here would not match a self link).
+            { project, zone, instances: members.map((m) => m.id), description: `wiremesh gateway ${name} in ${zone}` },
             { parent: this },
           ),
         );
@@ -577,9 +625,9 @@ export class GcpGateway extends pulumi.ComponentResource {
           description: `wiremesh gateway ${name}: next hop to the remote sites`,
           loadBalancingScheme: 'INTERNAL',
           protocol: 'UNSPECIFIED',
-          network: args.network,
           healthChecks: healthCheck.id,
-          backends: this.instanceGroups.map((group) => ({ group: group.id, balancingMode: 'CONNECTION' })),
+          backends: loadBalancerBackends(this.instanceGroups, v.activeStandby),
+          ...(v.activeStandby ? { failoverPolicy: ACTIVE_STANDBY_FAILOVER_POLICY } : {}),
         },
         { parent: this },
       );
@@ -633,7 +681,7 @@ export class GcpGateway extends pulumi.ComponentResource {
 }
 
 /** The validated, defaulted plain arguments of a gateway. */
-interface ValidatedGatewayArgs {
+export interface ValidatedGatewayArgs {
   region: string;
   instanceCount: number;
   listenPort: number;
@@ -645,6 +693,7 @@ interface ValidatedGatewayArgs {
   loadBalanced: boolean;
   healthCheckRanges: string[];
   serviceAccountId: string;
+  activeStandby: boolean;
 }
 
 /** Checks every plain argument of a gateway (exported for GcpGatewayGroup). */
@@ -750,6 +799,13 @@ export function validateGatewayArgs(name: string, args: GcpGatewayArgs, componen
   }
 
   const loadBalanced = args.internalLoadBalancer === true || args.externalLoadBalancer === true;
+  const activeStandby = args.activeStandby === true;
+  if (activeStandby && !loadBalanced) {
+    fail(component, name, 'activeStandby needs a load balancer (internalLoadBalancer: true, or a GcpGatewayGroup): routes to instances have no health checks');
+  }
+  if (activeStandby && instanceCount > args.zones.length) {
+    fail(component, name, `activeStandby takes at most one instance per zone (the first zone's is the primary), got ${instanceCount} instances in ${args.zones.length} zones`);
+  }
   const healthCheckRanges = [
     ...new Set([
       ...(args.internalLoadBalancer ? GOOGLE_HEALTH_CHECK_RANGES : []),
@@ -769,5 +825,6 @@ export function validateGatewayArgs(name: string, args: GcpGatewayArgs, componen
     loadBalanced,
     healthCheckRanges,
     serviceAccountId,
+    activeStandby,
   };
 }

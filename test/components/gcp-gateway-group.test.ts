@@ -165,6 +165,22 @@ describe('GcpGatewayGroup', () => {
     expect(both.of(T.healthCheck).map((h) => h.inputs.tcpHealthCheck)).toEqual([{ port: 9600 }, { port: 9600 }]);
   });
 
+  it('active/standby: one primary instance for both load balancers, the others failover backends', async () => {
+    const b = await build('edge', groupArgs({ internalLoadBalancer: true, activeStandby: true, zones: ['europe-west1-c', 'europe-west1-b'] }));
+    const groups = b.of(T.group);
+    const primary = groups.find((g) => g.inputs.zone === 'europe-west1-c')!.id;
+    const standby = groups.find((g) => g.inputs.zone === 'europe-west1-b')!.id;
+    const backends = b.of(T.backend);
+    expect(backends.map((x) => x.inputs.loadBalancingScheme).sort()).toEqual(['EXTERNAL', 'INTERNAL']);
+    for (const backend of backends) {
+      expect(backend.inputs.failoverPolicy).toEqual({ failoverRatio: 1, disableConnectionDrainOnFailover: true, dropTrafficIfUnhealthy: false });
+      expect(backend.inputs.backends).toEqual([
+        { group: primary, balancingMode: 'CONNECTION', failover: false },
+        { group: standby, balancingMode: 'CONNECTION', failover: true },
+      ]);
+    }
+  });
+
   it('uses a given address for the forwarding rule instead of creating one', async () => {
     const b = await build('edge', groupArgs({ loadBalancerAddress: '34.1.2.3', sessionAffinity: 'NONE', listenPort: 443 }));
     expect(b.all.find((r) => r.name === 'edge-nlb-ip')).toBeUndefined();
@@ -187,6 +203,11 @@ describe('GcpGatewayGroup', () => {
     ['an unknown session affinity', { sessionAffinity: 'COOKIE' as never }, 'GcpGatewayGroup "edge": sessionAffinity must be NONE, CLIENT_IP, CLIENT_IP_PROTO or CLIENT_IP_PORT_PROTO, got "COOKIE"'],
     ['externalLoadBalancer', { externalLoadBalancer: false } as never, 'GcpGatewayGroup "edge": externalLoadBalancer is set by the group itself'],
     ['gateway arguments (reported under the group)', { peerCidrs: ['0.0.0.0/0'] }, 'GcpGatewayGroup "edge": peerCidrs: 0.0.0.0/0 is not allowed; set allowFromAnywhere: true to open the WireGuard port to everyone'],
+    [
+      'active/standby without the internal LB',
+      { activeStandby: true },
+      "GcpGatewayGroup \"edge\": activeStandby needs internalLoadBalancer: true, so that traffic to the remote sites goes through the same active instance as the peers' traffic",
+    ],
     ['zones across regions', { zones: ['europe-west1-b', 'europe-west4-a'] }, "GcpGatewayGroup \"edge\": zones must all be in one region (the subnetwork's), got europe-west1, europe-west4"],
   ])('refuses %s', async (_what, overrides, message) => {
     expect(() => new GcpGatewayGroup('edge', groupArgs(overrides))).toThrow(message);

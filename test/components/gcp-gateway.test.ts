@@ -218,7 +218,7 @@ describe('GcpGateway instances', () => {
       expect(Object.keys(inst.inputs.metadata).sort()).toEqual(['block-project-ssh-keys', 'enable-oslogin', 'user-data']);
       expect(inst.inputs.networkInterfaces[0].accessConfigs).toEqual([{ natIp: addresses[i]!.state!.address, networkTier: 'PREMIUM' }]);
       expect(inst.inputs.networkInterfaces[0].subnetwork).toBe('projects/net/regions/europe-west1/subnetworks/gw');
-      expect(inst.inputs.bootDisk.initializeParams.image).toBe('debian-cloud/debian-12');
+      expect(inst.inputs.bootDisk.initializeParams.image).toBe('ubuntu-os-cloud/ubuntu-2404-lts-amd64');
       expect(inst.inputs.tags).toEqual(['wiremesh-gateway']);
     });
     expect(await resolve(b.gw.endpoints)).toEqual(addresses.map((a) => `${a.state!.address}:51820`));
@@ -300,6 +300,33 @@ describe('GcpGateway routes', () => {
       ['10.30.0.0/16', fr[0]!.id, 500],
     ]);
     expect(routes.every((r) => r.inputs.nextHopInstance === undefined)).toBe(true);
+  });
+});
+
+describe('GcpGateway active/standby', () => {
+  it('makes the first zone primary and the others failover backends of the internal LB', async () => {
+    const b = await build('gw', baseArgs({ internalLoadBalancer: true, activeStandby: true }));
+    const groups = b.of(T.group);
+    const [backend] = b.of(T.backend);
+    expect(backend!.inputs.failoverPolicy).toEqual({ failoverRatio: 1, disableConnectionDrainOnFailover: true, dropTrafficIfUnhealthy: false });
+    const byZone = Object.fromEntries(groups.map((g) => [g.inputs.zone, g.id]));
+    expect(backend!.inputs.backends).toEqual([
+      { group: byZone['europe-west1-b'], balancingMode: 'CONNECTION', failover: false },
+      { group: byZone['europe-west1-c'], balancingMode: 'CONNECTION', failover: true },
+    ]);
+    expect(b.gw.activeStandby).toBe(true);
+  });
+
+  it.each<[string, Partial<GcpGatewayArgs>, string]>([
+    ['without a load balancer', { activeStandby: true }, 'GcpGateway "gw": activeStandby needs a load balancer (internalLoadBalancer: true, or a GcpGatewayGroup): routes to instances have no health checks'],
+    [
+      'with two instances in one zone',
+      { activeStandby: true, internalLoadBalancer: true, instanceCount: 3 },
+      "GcpGateway \"gw\": activeStandby takes at most one instance per zone (the first zone's is the primary), got 3 instances in 2 zones",
+    ],
+  ])('refuses active/standby %s', async (_what, overrides, message) => {
+    expect(() => new GcpGateway('gw', baseArgs(overrides))).toThrow(message);
+    await mocks.settle();
   });
 });
 
