@@ -90,7 +90,7 @@ export class GcpGatewayGroup extends pulumi.ComponentResource {
   public readonly forwardingRule: gcp.compute.ForwardingRule;
 
   constructor(name: string, args: GcpGatewayGroupArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super('wiremesh:gcp:GcpGatewayGroup', name, {}, opts);
+    // Validate before registering: a refused argument registers nothing.
     checkComponentName(COMPONENT, name, MAX_GATEWAY_NAME_LENGTH);
     if (typeof args !== 'object' || args === null) fail(COMPONENT, name, 'args are required');
     if ('externalLoadBalancer' in args) fail(COMPONENT, name, 'externalLoadBalancer is set by the group itself');
@@ -110,6 +110,7 @@ export class GcpGatewayGroup extends pulumi.ComponentResource {
     const gatewayFullArgs: GcpGatewayArgs = { ...gatewayArgs, instanceCount, externalLoadBalancer: true };
     // Same checks as the gateway's, reported under the group's name, before any child exists.
     const v = validateGatewayArgs(name, gatewayFullArgs, COMPONENT);
+    super('wiremesh:gcp:GcpGatewayGroup', name, {}, opts);
 
     this.gateway = new GcpGateway(name, gatewayFullArgs, { parent: this });
     this.publicKey = this.gateway.publicKey;

@@ -375,15 +375,16 @@ export class GcpGateway extends pulumi.ComponentResource {
   public readonly activeStandby: boolean;
 
   constructor(name: string, args: GcpGatewayArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super('wiremesh:gcp:GcpGateway', name, {}, opts);
+    // Validate before registering: a refused argument registers nothing.
     const v = validateGatewayArgs(name, args);
+    const replication = secretReplication(COMPONENT, name, args.secretReplication);
+    super('wiremesh:gcp:GcpGateway', name, {}, opts);
     this.region = v.region;
     this.listenPort = v.listenPort;
     this.healthPort = v.healthPort;
     this.activeStandby = v.activeStandby;
     const project = args.project;
     const labels = args.labels ?? {};
-    const replication = secretReplication(COMPONENT, name, args.secretReplication);
 
     // Key: the caller's, or a new one; stored in Secret Manager.
     const key = args.key ?? new WireGuardKey(`${name}-key`, args.maxKeyAgeDays !== undefined ? { maxAgeDays: args.maxKeyAgeDays } : {}, { parent: this });

@@ -205,8 +205,7 @@ export class GcpKeySecret extends pulumi.ComponentResource {
   private readonly componentName: string;
 
   constructor(name: string, args: GcpKeySecretArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super('wiremesh:gcp:GcpKeySecret', name, {}, opts);
-    this.componentName = name;
+    // Validate before registering: a refused argument registers nothing.
     if (typeof args !== 'object' || args === null) fail(COMPONENT, name, 'args are required');
     const privateKey = requireSecretOutput(COMPONENT, name, 'privateKey', args.privateKey);
     if (args.createdAt === undefined || args.createdAt === null || args.createdAt === '') {
@@ -224,6 +223,9 @@ export class GcpKeySecret extends pulumi.ComponentResource {
     checkLabels(COMPONENT, name, args.labels);
     checkSecretId(COMPONENT, name, args.secretId);
     const replication = secretReplication(COMPONENT, name, args.replication);
+
+    super('wiremesh:gcp:GcpKeySecret', name, {}, opts);
+    this.componentName = name;
 
     this.secret = new gcp.secretmanager.Secret(
       `${name}-secret`,

@@ -327,6 +327,7 @@ describe('GcpGateway active/standby', () => {
   ])('refuses active/standby %s', async (_what, overrides, message) => {
     expect(() => new GcpGateway('gw', baseArgs(overrides))).toThrow(message);
     await mocks.settle();
+    expect(mocks.resources).toEqual([]);
   });
 });
 
@@ -390,7 +391,7 @@ describe('GcpGateway argument validation', () => {
   ])('refuses %s', async (_what, overrides, message) => {
     expect(() => new GcpGateway('gw', baseArgs(overrides))).toThrow(message);
     await mocks.settle();
-    expect(mocks.resources.filter((r) => r.custom)).toEqual([]);
+    expect(mocks.resources).toEqual([]); // nothing registered, not even the component
   });
 
   it('refuses names that cannot prefix GCP resource names', async () => {
@@ -398,6 +399,7 @@ describe('GcpGateway argument validation', () => {
     expect(() => new GcpGateway('Gateway', baseArgs())).toThrow(`GcpGateway "Gateway": ${message}`);
     expect(() => new GcpGateway('a-very-long-gateway-name-for-site-b', baseArgs())).toThrow(`GcpGateway "a-very-long-gateway-name-for-site-b": ${message}`);
     await mocks.settle();
+    expect(mocks.resources).toEqual([]);
   });
 
   it('checks a late agent config when it resolves, with the same messages', () => {

@@ -163,7 +163,7 @@ describe('GcpKeySecret', () => {
   ])('refuses %s', async (_what, build, message) => {
     expect(build).toThrow(message);
     await mocks.settle();
-    expect(mocks.byType(SECRET)).toEqual([]);
+    expect(mocks.resources).toEqual([]); // nothing registered, not even the component
   });
 
   it('refuses an Output that is not secret when it resolves (the version then never registers)', () => {
