@@ -793,6 +793,12 @@ export function validateGatewayArgs(name: string, args: GcpGatewayArgs, componen
   if (args.key !== undefined && (typeof args.key !== 'object' || args.key === null || !('privateKey' in args.key) || !('publicKey' in args.key) || !('createdAt' in args.key))) {
     fail(component, name, 'key must have privateKey (a secret Output), publicKey and createdAt (a WireGuardKey fits)');
   }
+  if (args.key !== undefined && !pulumi.Output.isInstance(args.key.privateKey)) {
+    fail(component, name, 'key.privateKey must be a secret Output (WireGuardKey.privateKey or pulumi.secret(...)), not a plain value');
+  }
+  if (args.maxKeyAgeDays !== undefined && (!Number.isInteger(args.maxKeyAgeDays) || args.maxKeyAgeDays < 1 || args.maxKeyAgeDays > 3650)) {
+    fail(component, name, `maxKeyAgeDays must be a whole number of days from 1 to 3650, got ${String(args.maxKeyAgeDays)}`);
+  }
 
   const serviceAccountId = args.serviceAccountId ?? defaultServiceAccountId(name);
   if (typeof serviceAccountId !== 'string' || !/^[a-z][-a-z0-9]{4,28}[a-z0-9]$/.test(serviceAccountId)) {

@@ -160,6 +160,16 @@ describe('GcpGateway secrets and identity', () => {
     expect(await resolve(b.gw.agentConfig)).not.toContain(b.privateKey);
   });
 
+  it('stores a key given by the caller (no key generated)', async () => {
+    const b = await build('gw', baseArgs({ key: { privateKey: pulumi.secret('c2VjcmV0'), publicKey: PEER_PUBLIC_KEY, createdAt: '2025-06-01T00:00:00Z' } }));
+    expect(b.all.filter((r) => r.type === WIREGUARD_KEY_PAIR_TYPE)).toEqual([]);
+    const keyVersion = b.of(T.version).find((v) => unwrapSecrets(v.inputs.secretData) === 'c2VjcmV0')!;
+    expect(isSecretInput(keyVersion.inputs.secretData)).toBe(true);
+    expect(await resolve(b.gw.publicKey)).toBe(PEER_PUBLIC_KEY);
+    const keySecret = b.of(T.secret).find((x) => x.inputs.labels['wiremesh-role'] === 'wireguard-private-key')!;
+    expect(keySecret.inputs.labels['wiremesh-key-created-at']).toBe('2025-06-01t00-00-00z');
+  });
+
   it("gives each gateway's service account read access to exactly its two secrets, secret-level", async () => {
     const a = await build('gw-a', baseArgs());
     const b = await build('gw-b', baseArgs({ zones: ['us-east1-b'] }));
@@ -372,6 +382,12 @@ describe('GcpGateway argument validation', () => {
     ['a small boot disk', { bootDiskSizeGb: 5 }, 'GcpGateway "gw": bootDiskSizeGb must be an integer from 10 to 65536, got 5'],
     ['an unpinned agent package', { agent: { ...agent, package: '' } }, 'GcpGateway "gw": agent.package is required (a pinned agent package, e.g. "wiremesh@0.1.0")'],
     ['a long interface name', { agent: { ...agent, interfaceName: 'wiremesh-interface0' } }, 'GcpGateway "gw": agent.interfaceName must be 1 to 15 of letters, digits, "_=+.-", got "wiremesh-interface0"'],
+    [
+      'a plain private key',
+      { key: { privateKey: 'aGVsbG8=', publicKey: PEER_PUBLIC_KEY, createdAt: '2025-01-01T00:00:00Z' } },
+      'GcpGateway "gw": key.privateKey must be a secret Output (WireGuardKey.privateKey or pulumi.secret(...)), not a plain value',
+    ],
+    ['a zero key age', { maxKeyAgeDays: 0 }, 'GcpGateway "gw": maxKeyAgeDays must be a whole number of days from 1 to 3650, got 0'],
     ['a bad service account id', { serviceAccountId: 'gw' }, 'GcpGateway "gw": serviceAccountId must be 6 to 30 lowercase letters, digits and hyphens, starting with a letter, got "gw"'],
     [
       'a config that sets its own key',
