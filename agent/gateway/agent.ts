@@ -113,6 +113,7 @@ export class GatewayAgent {
       await this.startObservability(config);
       this.watchConfig(config.configSource);
       this.timers.push(setInterval(() => this.checkRotation(), ROTATION_CHECK_MS));
+      this.log.info({ event: 'agent.ready', interface: resolved.interfaceName, routes: resolved.routes.length });
     } catch (error) {
       await this.stop();
       throw error;

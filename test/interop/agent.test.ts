@@ -132,7 +132,7 @@ class AgentLab {
     const child = this.lab.spawn(ns, process.execPath, [AGENT, 'run', '--config', configFile]);
     let log = '';
     child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
-    await eventually('the remote agent', () => log, (l) => l.includes('"config.applied"') || child.exitCode !== null);
+    await eventually('the remote agent', () => log, (l) => l.includes('"agent.ready"') || child.exitCode !== null);
     return { ...peer, configure };
   }
 
@@ -162,7 +162,7 @@ class AgentLab {
     this.agent = this.lab.spawn(this.gateway, process.execPath, [AGENT, 'run', '--config', configPath], { WIREMESH_LOG_LEVEL: 'debug' });
     this.agent.stdout!.on('data', (chunk: Buffer) => (this.agentLog += chunk.toString()));
     this.agent.stderr!.on('data', (chunk: Buffer) => (this.agentLog += chunk.toString()));
-    await eventually('the agent to apply its configuration', () => this.agentLog, (log) => log.includes('"config.applied"') || this.agent!.exitCode !== null);
+    await eventually('the agent to be ready', () => this.agentLog, (log) => log.includes('"agent.ready"') || this.agent!.exitCode !== null);
     if (this.agent.exitCode !== null) throw new Error(`agent exited: ${this.agentLog}`);
   }
 
