@@ -2,6 +2,7 @@
 import { runAllowedIpsBench } from './allowedips';
 import { runDataplaneBench } from './dataplane';
 import { formatTable, type BenchResult } from './harness';
+import { runPlannerBench } from './planner';
 import { runProtocolBench } from './protocol';
 
 interface Suite {
@@ -13,6 +14,7 @@ async function main(): Promise<void> {
   const suites: Suite[] = [
     { title: 'Protocol core (one thread, no I/O)', run: runProtocolBench },
     { title: 'Allowed IPs (100k prefixes per family)', run: runAllowedIpsBench },
+    { title: 'Mesh planner (10,000-site hub-and-spoke, 200-site full mesh)', run: runPlannerBench },
   ];
   for (const suite of suites) console.log(formatTable(suite.title, await suite.run()));
   // Real tunnels between network namespaces (root, wireguard-go and iperf3 needed; skipped otherwise).
