@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { agentConfigSchema } from '../agent/gateway/config-schema';
 import { packageRoot } from '../agent/package-root';
+import { meshSpecSchema } from '../mesh/spec-schema';
 
 /** The file's exact text: two-space JSON and a trailing newline. */
 export function schemaText(schema: unknown): string {
@@ -14,6 +15,7 @@ export function schemaText(schema: unknown): string {
 
 export const SCHEMAS: ReadonlyArray<{ file: string; schema: unknown }> = [
   { file: 'schemas/agent-config.schema.json', schema: agentConfigSchema },
+  { file: 'schemas/mesh-spec.schema.json', schema: meshSpecSchema },
 ];
 
 export function writeSchemas(root = packageRoot()): string[] {

@@ -8,10 +8,9 @@ import Ajv from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { describePlan } from '../../agent/cli/wiremesh-agent';
 import { ConfigError, parseAgentConfig } from '../../agent/gateway/config';
-import { agentConfigSchema } from '../../agent/gateway/config-schema';
 import type { AgentConfig } from '../../agent/gateway/config-types';
 import { parseWgQuickConfig } from '../../agent/gateway/wg-quick';
-import { schemaText } from '../../scripts/write-schemas';
+import { SCHEMAS, schemaText } from '../../scripts/write-schemas';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -327,10 +326,15 @@ forwarding: on
 describe('published schema and example', () => {
   const schemaFile = join(ROOT, 'schemas', 'agent-config.schema.json');
 
-  it('schemas/agent-config.schema.json is exactly what `npm run schemas` writes from agentConfigSchema', () => {
-    const text = readFileSync(schemaFile, 'utf8');
-    expect(JSON.parse(text)).toEqual(agentConfigSchema);
-    expect(text).toBe(schemaText(agentConfigSchema));
+  it.each(SCHEMAS.map(({ file, schema }) => [file, schema] as const))('%s is exactly what `npm run schemas` writes', (file, schema) => {
+    const text = readFileSync(join(ROOT, file), 'utf8');
+    expect(JSON.parse(text)).toEqual(schema);
+    expect(text).toBe(schemaText(schema));
+  });
+
+  it('the committed mesh spec schema validates examples/local/mesh.yaml', () => {
+    const validate = new Ajv({ allErrors: true, strict: true }).compile(JSON.parse(readFileSync(join(ROOT, 'schemas', 'mesh-spec.schema.json'), 'utf8')));
+    expect(validate(parseYaml(readFileSync(join(ROOT, 'examples', 'local', 'mesh.yaml'), 'utf8')))).toBe(true);
   });
 
   it('the committed schema (compiled by ajv on its own) validates examples/agent/gateway.yaml', () => {
