@@ -1,0 +1,383 @@
+/**
+ * Shared helpers of the wiremesh policies: reading props safely (preview unknowns), WireGuard key
+ * shapes, URNs and component parentage, gateway identification, tags and labels, CIDRs, config.
+ *
+ * Nothing here imports a cloud SDK or `@pulumi/pulumi`: the pack matches resources by type token,
+ * so it loads fast and works whether or not `@pulumi/aws` / `@pulumi/gcp` are installed. The
+ * constants that mirror the components' (tag names, defaults) are checked against them in
+ * test/policies.
+ */
+import type { ReportViolation } from '@pulumi/policy';
+import type { PolicyConfigJSONSchema } from '@pulumi/policy/schema';
+
+// The proxy module is what the analyzer server wraps props with; its typings are stripped, so it is
+// required with a local type (see the reference notes: the package's index.d.ts is broken).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const proxy = require('@pulumi/policy/proxy') as { UnknownValueError: new (...args: any[]) => Error };
+
+/** The error the analyzer's props proxy throws when a value is unknown (preview). */
+export const UnknownValueError = proxy.UnknownValueError;
+
+/** True for the analyzer's "value unknown during preview" error. */
+export function isUnknownError(error: unknown): boolean {
+  return error instanceof UnknownValueError;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Constants mirrored from components/ (asserted equal in test/policies/constants.test.ts).
+
+/** AWS tag keys set by the components (components/aws/key-secret.ts). */
+export const AWS_TAG_ROLE = 'wiremesh:role';
+export const AWS_TAG_KEY_CREATED_AT = 'wiremesh:key-created-at';
+export const AWS_TAG_SITE = 'wiremesh:site';
+/** Optional tag on hand-written key secrets: their rotation schedule in days. */
+export const AWS_TAG_KEY_MAX_AGE_DAYS = 'wiremesh:key-max-age-days';
+/** GCP label keys set by the components (components/gcp/key-secret.ts). */
+export const GCP_LABEL_ROLE = 'wiremesh-role';
+export const GCP_LABEL_KEY_CREATED_AT = 'wiremesh-key-created-at';
+export const GCP_ANNOTATION_KEY_CREATED_AT = 'wiremesh-key-created-at';
+export const GCP_LABEL_KEY_MAX_AGE_DAYS = 'wiremesh-key-max-age-days';
+/** Network tag on every GCP gateway instance (components/gcp/gateway.ts). */
+export const GCP_GATEWAY_NETWORK_TAG = 'wiremesh-gateway';
+/** The dynamic resource type of WireGuardKey's key pair (components/key.ts). */
+export const WIREGUARD_KEY_PAIR_TYPE = 'pulumi-nodejs:dynamic/wiremesh:WireGuardKeyPair';
+export const WIREGUARD_KEY_TYPE = 'wiremesh:keys:WireGuardKey';
+export const DEFAULT_MAX_KEY_AGE_DAYS = 90;
+export const DEFAULT_LISTEN_PORT = 51820;
+export const DEFAULT_HEALTH_PORT = 9587;
+/** Role tag/label values of secrets that hold key material. */
+export const DEFAULT_KEY_SECRET_ROLES = ['wireguard-private-key', 'wireguard-preshared-key'];
+/** Role tag/label values of gateway resources (AWS `gateway`, GCP `wireguard-gateway`). */
+export const DEFAULT_GATEWAY_ROLES = ['gateway', 'wireguard-gateway'];
+/** Component types whose descendants are gateway resources. */
+export const DEFAULT_GATEWAY_COMPONENT_TYPES = [
+  'wiremesh:aws:AwsGateway',
+  'wiremesh:aws:AwsGatewayGroup',
+  'wiremesh:gcp:GcpGateway',
+  'wiremesh:gcp:GcpGatewayGroup',
+];
+
+export const TYPES = {
+  stack: 'pulumi:pulumi:Stack',
+  awsSecret: 'aws:secretsmanager/secret:Secret',
+  awsSecretVersion: 'aws:secretsmanager/secretVersion:SecretVersion',
+  awsSecretPolicy: 'aws:secretsmanager/secretPolicy:SecretPolicy',
+  awsSecretRotation: 'aws:secretsmanager/secretRotation:SecretRotation',
+  awsInstance: 'aws:ec2/instance:Instance',
+  awsLaunchTemplate: 'aws:ec2/launchTemplate:LaunchTemplate',
+  awsLaunchConfiguration: 'aws:ec2/launchConfiguration:LaunchConfiguration',
+  awsNetworkInterface: 'aws:ec2/networkInterface:NetworkInterface',
+  awsSecurityGroup: 'aws:ec2/securityGroup:SecurityGroup',
+  awsSecurityGroupRule: 'aws:ec2/securityGroupRule:SecurityGroupRule',
+  awsVpcIngressRule: 'aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule',
+  awsRole: 'aws:iam/role:Role',
+  awsRolePolicy: 'aws:iam/rolePolicy:RolePolicy',
+  awsPolicy: 'aws:iam/policy:Policy',
+  awsRolePolicyAttachment: 'aws:iam/rolePolicyAttachment:RolePolicyAttachment',
+  awsPolicyAttachment: 'aws:iam/policyAttachment:PolicyAttachment',
+  awsUserPolicy: 'aws:iam/userPolicy:UserPolicy',
+  awsGroupPolicy: 'aws:iam/groupPolicy:GroupPolicy',
+  awsUserPolicyAttachment: 'aws:iam/userPolicyAttachment:UserPolicyAttachment',
+  awsGroupPolicyAttachment: 'aws:iam/groupPolicyAttachment:GroupPolicyAttachment',
+  awsInstanceProfile: 'aws:iam/instanceProfile:InstanceProfile',
+  awsSsmParameter: 'aws:ssm/parameter:Parameter',
+  gcpSecret: 'gcp:secretmanager/secret:Secret',
+  gcpSecretVersion: 'gcp:secretmanager/secretVersion:SecretVersion',
+  gcpSecretIamMember: 'gcp:secretmanager/secretIamMember:SecretIamMember',
+  gcpSecretIamBinding: 'gcp:secretmanager/secretIamBinding:SecretIamBinding',
+  gcpSecretIamPolicy: 'gcp:secretmanager/secretIamPolicy:SecretIamPolicy',
+  gcpProjectIamMember: 'gcp:projects/iAMMember:IAMMember',
+  gcpProjectIamBinding: 'gcp:projects/iAMBinding:IAMBinding',
+  gcpInstance: 'gcp:compute/instance:Instance',
+  gcpInstanceTemplate: 'gcp:compute/instanceTemplate:InstanceTemplate',
+  gcpFirewall: 'gcp:compute/firewall:Firewall',
+  gcpServiceAccount: 'gcp:serviceaccount/account:Account',
+} as const;
+
+// ------------------------------------------------------------------------------------------------
+// Reading props that may hold preview unknowns.
+
+/**
+ * `obj[key]`, or `undefined` when the value is unknown (preview) or `obj` is not an object.
+ * Props handed to policies by the analyzer are proxies that throw on unknown values; policies that
+ * scan many values use this so one unknown does not stop the whole check.
+ */
+export function get(obj: unknown, key: string | number): any {
+  if (typeof obj !== 'object' || obj === null) return undefined;
+  try {
+    return (obj as Record<string | number, unknown>)[key];
+  } catch (error) {
+    if (isUnknownError(error)) return undefined;
+    throw error;
+  }
+}
+
+/** `fn()`, or `fallback` when it hits an unknown value. */
+export function known<T>(fn: () => T, fallback: T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (isUnknownError(error)) return fallback;
+    throw error;
+  }
+}
+
+/** Own enumerable keys (the unknown-checking proxy does not trap `ownKeys`). */
+export function keysOf(obj: unknown): string[] {
+  if (typeof obj !== 'object' || obj === null) return [];
+  return Object.keys(obj);
+}
+
+/** An array prop as a plain array of its known elements (unknown elements left out). */
+export function arrayOf(value: unknown): any[] {
+  if (!Array.isArray(value)) return [];
+  const out: any[] = [];
+  for (let i = 0; i < value.length; i++) {
+    const element = get(value, i);
+    if (element !== undefined) out.push(element);
+  }
+  return out;
+}
+
+/** A string-valued map prop (tags, labels) with its known string values. */
+export function stringMap(value: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of keysOf(value)) {
+    const v = get(value, key);
+    if (typeof v === 'string') out[key] = v;
+  }
+  return out;
+}
+
+/**
+ * Every string in a value with its path (`$.metadata.user-data`), skipping unknowns. Depth- and
+ * size-bounded so a huge prop cannot stall the analyzer.
+ */
+export function stringsIn(value: unknown, path = '$', out: Array<{ path: string; value: string }> = [], depth = 0): Array<{ path: string; value: string }> {
+  if (depth > 32 || out.length > 10_000) return out;
+  if (typeof value === 'string') {
+    out.push({ path, value });
+  } else if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) stringsIn(get(value, i), `${path}[${i}]`, out, depth + 1);
+  } else if (typeof value === 'object' && value !== null) {
+    for (const key of keysOf(value)) stringsIn(get(value, key), `${path}.${key}`, out, depth + 1);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------------------------
+// WireGuard key shapes.
+
+/** A WireGuard key as `wg genkey`/`wg pubkey`/`wg genpsk` print it: 32 bytes, base64, 44 characters. */
+const KEY_EXACT = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$/;
+/** The same shape anywhere in a text (not inside a longer base64 run). */
+const KEY_IN_TEXT = /(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=(?![A-Za-z0-9+/=])/g;
+/** wg-quick / wg setconf lines carrying secrets. */
+const SECRET_LINE = /^\s*(PrivateKey|PresharedKey)\s*=/im;
+
+/** True when `value` is exactly a WireGuard-shaped key (private, public or preshared: they look alike). */
+export function isKeyShaped(value: string): boolean {
+  return KEY_EXACT.test(value.trim());
+}
+
+/**
+ * True when a key-shaped value decodes to a *clamped* X25519 private key (RFC 7748: low 3 bits of
+ * the first byte clear, top bit of the last clear, next bit set), as every `wg genkey` key is. A
+ * random 32-byte value (a public key, a SHA-256 digest) passes this 1 time in 32.
+ */
+export function looksLikePrivateKey(value: string): boolean {
+  if (!isKeyShaped(value)) return false;
+  const bytes = Buffer.from(value.trim(), 'base64');
+  return bytes.length === 32 && (bytes[0]! & 7) === 0 && (bytes[31]! & 0xc0) === 0x40;
+}
+
+/** What key material a text holds: key-shaped values (count) and wg-quick secret lines. */
+export function keyMaterialIn(text: string): { keyShaped: number; privateLooking: number; secretLine?: string } {
+  const matches = text.match(KEY_IN_TEXT) ?? [];
+  const line = SECRET_LINE.exec(text);
+  const result: { keyShaped: number; privateLooking: number; secretLine?: string } = {
+    keyShaped: matches.length,
+    privateLooking: matches.filter(looksLikePrivateKey).length,
+  };
+  if (line) result.secretLine = `${line[1]} =`;
+  return result;
+}
+
+/** Decodes base64 text when it is valid base64 of printable text; otherwise `undefined`. */
+export function decodeBase64Text(value: string): string | undefined {
+  const trimmed = value.replace(/\s+/g, '');
+  if (trimmed.length < 8 || trimmed.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed)) return undefined;
+  const text = Buffer.from(trimmed, 'base64').toString('utf8');
+  // eslint-disable-next-line no-control-regex
+  return /^[\x09\x0a\x0d\x20-\x7e\u00a0-\uffff]*$/.test(text) ? text : undefined;
+}
+
+// ------------------------------------------------------------------------------------------------
+// URNs and parentage.
+
+/** The parts of `urn:pulumi:STACK::PROJECT::PARENT$...$TYPE::NAME`. */
+export interface ParsedUrn {
+  stack: string;
+  project: string;
+  /** The qualified type's chain, outermost parent first, the resource's own type last. */
+  typeChain: string[];
+  name: string;
+}
+
+export function parseUrn(urn: string | undefined): ParsedUrn | undefined {
+  if (typeof urn !== 'string' || !urn.startsWith('urn:pulumi:')) return undefined;
+  const parts = urn.slice('urn:pulumi:'.length).split('::');
+  if (parts.length < 4) return undefined;
+  return { stack: parts[0]!, project: parts[1]!, typeChain: parts[2]!.split('$'), name: parts.slice(3).join('::') };
+}
+
+/** The types of a resource's ancestors, read from its URN (the engine encodes them there). */
+export function ancestorTypes(urn: string | undefined): string[] {
+  const parsed = parseUrn(urn);
+  return parsed ? parsed.typeChain.slice(0, -1) : [];
+}
+
+// ------------------------------------------------------------------------------------------------
+// Gateways.
+
+/** How gateways are recognised; part of the config of every policy that needs it. */
+export interface GatewayIdentification {
+  /** Component types whose descendants are gateway resources. */
+  gatewayComponentTypes: string[];
+  /** Values of the `wiremesh:role` tag / `wiremesh-role` label that mark a gateway resource. */
+  gatewayRoles: string[];
+  /** GCP network tags that mark a gateway instance (and firewalls targeting it). */
+  gatewayNetworkTags: string[];
+}
+
+export const DEFAULT_GATEWAY_IDENTIFICATION: GatewayIdentification = {
+  gatewayComponentTypes: DEFAULT_GATEWAY_COMPONENT_TYPES,
+  gatewayRoles: DEFAULT_GATEWAY_ROLES,
+  gatewayNetworkTags: [GCP_GATEWAY_NETWORK_TAG],
+};
+
+export const GATEWAY_IDENTIFICATION_SCHEMA: Record<keyof GatewayIdentification, PolicyConfigJSONSchema> = {
+  gatewayComponentTypes: {
+    type: 'array',
+    items: { type: 'string' },
+    default: DEFAULT_GATEWAY_COMPONENT_TYPES,
+    description: 'Component types whose descendant resources are gateways (read from the URN).',
+  },
+  gatewayRoles: {
+    type: 'array',
+    items: { type: 'string' },
+    default: DEFAULT_GATEWAY_ROLES,
+    description: `Values of the "${AWS_TAG_ROLE}" tag (AWS) or "${GCP_LABEL_ROLE}" label (GCP) that mark a gateway resource.`,
+  },
+  gatewayNetworkTags: {
+    type: 'array',
+    items: { type: 'string' },
+    default: [GCP_GATEWAY_NETWORK_TAG],
+    description: 'GCP network tags that mark a gateway instance (and firewalls whose targetTags name them).',
+  },
+};
+
+/** Why a resource counts as a gateway, or `undefined` when it does not. */
+export function gatewayReason(urn: string | undefined, props: unknown, ids: GatewayIdentification): string | undefined {
+  const ancestor = ancestorTypes(urn).find((t) => ids.gatewayComponentTypes.includes(t));
+  if (ancestor) return `part of a ${ancestor} component`;
+  const role = stringMap(get(props, 'tags'))[AWS_TAG_ROLE];
+  if (role !== undefined && ids.gatewayRoles.includes(role)) return `tagged ${AWS_TAG_ROLE}=${role}`;
+  const label = stringMap(get(props, 'labels'))[GCP_LABEL_ROLE];
+  if (label !== undefined && ids.gatewayRoles.includes(label)) return `labelled ${GCP_LABEL_ROLE}=${label}`;
+  const networkTags = arrayOf(get(props, 'tags')).filter((t): t is string => typeof t === 'string');
+  const networkTag = networkTags.find((t) => ids.gatewayNetworkTags.includes(t));
+  if (networkTag) return `network tag ${networkTag}`;
+  return undefined;
+}
+
+// ------------------------------------------------------------------------------------------------
+// CIDRs.
+
+/** True for a prefix covering every address of its family: 0.0.0.0/0, ::/0 (and 0/0 spellings). */
+export function isAnywhere(cidr: unknown): boolean {
+  if (typeof cidr !== 'string') return false;
+  const [address, bits] = cidr.trim().split('/');
+  if (bits === undefined || Number(bits) !== 0) return false;
+  return address !== undefined && /^[0.:]*$/.test(address);
+}
+
+function ipv4ToInt(address: string): number | undefined {
+  const parts = address.split('.');
+  if (parts.length !== 4) return undefined;
+  let n = 0;
+  for (const part of parts) {
+    if (!/^\d{1,3}$/.test(part) || Number(part) > 255) return undefined;
+    n = n * 256 + Number(part);
+  }
+  return n;
+}
+
+const PRIVATE_V4: Array<[string, number]> = [
+  ['10.0.0.0', 8],
+  ['172.16.0.0', 12],
+  ['192.168.0.0', 16],
+  ['100.64.0.0', 10],
+];
+
+/**
+ * True for a CIDR inside private address space: RFC 1918, RFC 6598 (100.64.0.0/10), IPv6 ULA
+ * (fc00::/7). What local (forwarded) traffic comes from; never the internet.
+ */
+export function isPrivateCidr(cidr: unknown): boolean {
+  if (typeof cidr !== 'string' || !cidr.includes('/')) return false;
+  const [address, bitsText] = cidr.trim().split('/') as [string, string];
+  const bits = Number(bitsText);
+  if (!Number.isInteger(bits)) return false;
+  if (address.includes(':')) return bits >= 7 && /^f[cd][0-9a-f]{0,2}:/i.test(address);
+  const n = ipv4ToInt(address);
+  if (n === undefined) return false;
+  return PRIVATE_V4.some(([base, len]) => bits >= len && Math.floor(n / 2 ** (32 - len)) === Math.floor(ipv4ToInt(base)! / 2 ** (32 - len)));
+}
+
+// ------------------------------------------------------------------------------------------------
+// Config and reporting.
+
+/** The policy's config over its defaults: values of the wrong type fall back to the default. */
+export function configWithDefaults<T extends object>(defaults: T, given: Record<string, unknown> | undefined): T {
+  const out = { ...defaults } as Record<string, unknown>;
+  for (const [key, value] of Object.entries(given ?? {})) {
+    if (!(key in defaults) || value === undefined || value === null) continue;
+    const fallback = (defaults as Record<string, unknown>)[key];
+    if (Array.isArray(fallback) ? Array.isArray(value) : typeof value === typeof fallback) out[key] = value;
+  }
+  return out as T;
+}
+
+/** The instant policies compare key ages with: the `now` config value (ISO 8601) or the clock. */
+export function clockFrom(nowConfig: unknown): Date {
+  if (typeof nowConfig === 'string' && nowConfig !== '') {
+    const ms = Date.parse(nowConfig);
+    if (!Number.isFinite(ms)) throw new Error(`the "now" config value must be an ISO 8601 date, got ${JSON.stringify(nowConfig)}`);
+    return new Date(ms);
+  }
+  return new Date();
+}
+
+/**
+ * Reports a warning at `advisory` level whatever the policy's own level (the analyzer accepts a
+ * violation object with its own enforcement level; the typings only declare the string form).
+ */
+export function reportAdvisory(reportViolation: ReportViolation, policy: { name: string; description: string }, message: string, urn?: string): void {
+  const info = { name: policy.name, description: policy.description, message: `${policy.description}\n${message}`, enforcementLevel: 'advisory', urn };
+  (reportViolation as unknown as (info: Record<string, unknown>) => void)(info);
+}
+
+/** A short description of a value for a message; never the value itself when it might be a key. */
+export function show(value: unknown): string {
+  if (typeof value === 'string') return value.length > 60 || isKeyShaped(value) ? `a string of ${value.length} characters` : JSON.stringify(value);
+  if (value === undefined || value === null || typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+}
+
+/** `days` whole days after `from`, ISO date (YYYY-MM-DD). */
+export function isoDate(date: Date): string {
+  return date.toISOString().slice(0, 10);
+}
+
+export const DAY_MS = 86_400_000;

@@ -1,0 +1,34 @@
+/**
+ * The wiremesh policies, as a list for `new PolicyPack(...)` (policies/index.ts) and for the offline
+ * runner (policies/run.ts). Importing this module starts nothing: only policies/index.ts
+ * constructs the pack, which serves it over gRPC.
+ */
+import type { Policies } from '@pulumi/policy';
+import { gatewayImdsv2, gatewayIngress, forwardingOnlyOnGateways, noPublicAdminPorts } from './exposure';
+import { wireguardHygiene } from './hygiene';
+import { keySecretAccess } from './key-access';
+import { keyMaterial, keySecretKms, noKeysInOutputs } from './key-handling';
+import { keyRotation } from './key-rotation';
+
+export { gatewayImdsv2, gatewayIngress, forwardingOnlyOnGateways, noPublicAdminPorts } from './exposure';
+export { wireguardHygiene } from './hygiene';
+export { keySecretAccess } from './key-access';
+export { keyMaterial, keySecretKms, noKeysInOutputs } from './key-handling';
+export { keyRotation } from './key-rotation';
+
+/** The policy pack's name. */
+export const POLICY_PACK_NAME = 'wiremesh';
+
+/** Every policy of the pack, in the order the analyzer runs them. */
+export const policies: Policies = [
+  keyRotation,
+  keyMaterial,
+  noKeysInOutputs,
+  keySecretKms,
+  keySecretAccess,
+  gatewayIngress,
+  noPublicAdminPorts,
+  gatewayImdsv2,
+  forwardingOnlyOnGateways,
+  wireguardHygiene,
+];
