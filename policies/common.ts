@@ -112,6 +112,18 @@ export function get(obj: unknown, key: string | number): any {
   }
 }
 
+/** True when `obj[key]` is a preview unknown (as opposed to absent). */
+export function unknownAt(obj: unknown, key: string | number): boolean {
+  if (typeof obj !== 'object' || obj === null) return false;
+  try {
+    void (obj as Record<string | number, unknown>)[key];
+    return false;
+  } catch (error) {
+    if (isUnknownError(error)) return true;
+    throw error;
+  }
+}
+
 /** `fn()`, or `fallback` when it hits an unknown value. */
 export function known<T>(fn: () => T, fallback: T): T {
   try {

@@ -38,6 +38,7 @@ import {
   GCP_LABEL_ROLE,
   get,
   isoDate,
+  unknownAt,
   known,
   reportAdvisory,
   stringMap,
@@ -81,6 +82,10 @@ interface FoundKey {
   generated: boolean;
   /** How to record a new creation time for a hand-written key. */
   createdAtField?: string;
+  /** The creation time is unknown (preview of a replacement): no age check until it is known. */
+  pending?: boolean;
+  /** The key pair a secret holds (same creation time): reported through the pair. */
+  pairOf?: FoundKey;
 }
 
 function parseInstant(value: unknown): Date | undefined {
@@ -142,6 +147,7 @@ function collectKeys(resources: PolicyResource[], config: KeyRotationConfig): Fo
       };
       const createdAt = parseInstant(get(r.props, 'createdAt')) ?? parseInstant(get(r.props, 'epochStart'));
       if (createdAt) key.createdAt = createdAt;
+      else if (unknownAt(r.props, 'createdAt') || unknownAt(r.props, 'epochStart')) key.pending = true;
       const days = positiveDays(get(r.props, 'maxAgeDays'));
       if (days !== undefined) key.scheduleDays = days;
       pairs.push(key);
@@ -158,6 +164,7 @@ function collectKeys(resources: PolicyResource[], config: KeyRotationConfig): Fo
         const key: FoundKey = { resource: r, what: `key secret "${r.name}"`, generated: false, createdAtField: `the ${AWS_TAG_KEY_CREATED_AT} tag` };
         const createdAt = parseInstant(tags[AWS_TAG_KEY_CREATED_AT]);
         if (createdAt) key.createdAt = createdAt;
+        else if (unknownAt(r.props, 'tags') || unknownAt(get(r.props, 'tags'), AWS_TAG_KEY_CREATED_AT)) key.pending = true;
         const ids = idsOf(r);
         const rotation = rotations.find((rot) => ids.includes(get(rot.props, 'secretId')));
         const pair = pairs.find((p) => sameSecond(p.createdAt, createdAt));
@@ -185,6 +192,7 @@ function collectKeys(resources: PolicyResource[], config: KeyRotationConfig): Fo
         const key: FoundKey = { resource: r, what: `key secret "${r.name}"`, generated: false, createdAtField: `the ${GCP_LABEL_KEY_CREATED_AT} label` };
         const createdAt = parseInstant(annotations[GCP_ANNOTATION_KEY_CREATED_AT]) ?? parseLabelInstant(labels[GCP_LABEL_KEY_CREATED_AT]);
         if (createdAt) key.createdAt = createdAt;
+        else if (unknownAt(r.props, 'labels') || unknownAt(get(r.props, 'labels'), GCP_LABEL_KEY_CREATED_AT)) key.pending = true;
         const pair = pairs.find((p) => sameSecond(p.createdAt, createdAt));
         const period = durationDays(get(get(r.props, 'rotation'), 'rotationPeriod'));
         const labelDays = positiveDays(labels[GCP_LABEL_KEY_MAX_AGE_DAYS]);
@@ -208,7 +216,8 @@ function collectKeys(resources: PolicyResource[], config: KeyRotationConfig): Fo
 
 function check(key: FoundKey, config: KeyRotationConfig, now: Date, reportViolation: ReportViolation): void {
   const urn = key.resource.urn;
-  const pairOf = (key as FoundKey & { pairOf?: FoundKey }).pairOf;
+  if (key.pairOf) return; // Reported through its key pair (same creation time, same schedule).
+  if (key.pending && key.scheduleDays === undefined && !key.generated) return; // Its key pair is being replaced (preview).
   if (key.scheduleDays === undefined) {
     reportViolation(
       key.generated
@@ -226,7 +235,7 @@ function check(key: FoundKey, config: KeyRotationConfig, now: Date, reportViolat
     );
   }
   if (key.storeRotated) return; // The store rotates it; its creation tag is not updated by the rotation.
-  if (pairOf) return; // Reported through its key pair (same creation time, same schedule).
+  if (key.pending) return; // Unknown until the update: checked then.
   if (key.createdAt === undefined) {
     reportViolation(
       `${key.what} has no creation time: set ${key.createdAtField ?? 'createdAt'} (ISO 8601) so its age can be checked` +

@@ -1,0 +1,169 @@
+/**
+ * The offline runner (policies/run.ts) and the pack's shape: config and enforcement levels, URNs
+ * built from parents, secrets and preview unknowns handled as the analyzer server does, the
+ * policy list's names and schemas, and the constants mirrored from the components.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import type { Policies } from '@pulumi/policy';
+import { DEFAULT_HEALTH_PORT as AWS_HEALTH_PORT, DEFAULT_LISTEN_PORT as AWS_LISTEN_PORT } from '../../components/aws/gateway';
+import { TAG_KEY_CREATED_AT, TAG_ROLE, TAG_SITE } from '../../components/aws/key-secret';
+import { DEFAULT_HEALTH_PORT as GCP_HEALTH_PORT, DEFAULT_LISTEN_PORT as GCP_LISTEN_PORT, GATEWAY_TAG } from '../../components/gcp/gateway';
+import { ANNOTATION_KEY_CREATED_AT, LABEL_KEY_CREATED_AT, LABEL_ROLE, keyCreatedAtLabel } from '../../components/gcp/key-secret';
+import { DEFAULT_MAX_KEY_AGE_DAYS, WIREGUARD_KEY_PAIR_TYPE } from '../../components/key';
+import * as common from '../../policies/common';
+import { parseLabelInstant } from '../../policies/key-rotation';
+import { policies, POLICY_PACK_NAME } from '../../policies/policies';
+import { mandatory, runPolicies, type RunnerResource } from '../../policies/run';
+import { firstKeyCreatedAt, recordComponentStack, SOME_PRIVATE_KEY } from './stacks';
+
+const ROOT = path.resolve(__dirname, '../..');
+let stack: RunnerResource[];
+let now: Date;
+
+beforeAll(async () => {
+  ({ resources: stack } = await recordComponentStack());
+  now = new Date(firstKeyCreatedAt(stack).getTime() + 86_400_000);
+}, 60_000);
+
+const bastion: RunnerResource = { type: 'aws:ec2/securityGroup:SecurityGroup', name: 'bastion', props: { ingress: [{ protocol: 'tcp', fromPort: 22, toPort: 22, cidrBlocks: ['0.0.0.0/0'] }] } };
+
+describe('the pack', () => {
+  test('policy names are valid, unique and described; config schemas never declare enforcementLevel', () => {
+    expect(POLICY_PACK_NAME).toBe('wiremesh');
+    const names = policies.map((p) => p.name);
+    expect(names).toEqual([
+      'wiremesh-key-rotation',
+      'wiremesh-key-material',
+      'wiremesh-no-keys-in-outputs',
+      'wiremesh-key-secret-kms',
+      'wiremesh-key-secret-access',
+      'wiremesh-gateway-ingress',
+      'wiremesh-no-public-admin-ports',
+      'wiremesh-gateway-imdsv2',
+      'wiremesh-forwarding-only-on-gateways',
+      'wiremesh-wireguard-hygiene',
+    ]);
+    expect(new Set(names).size).toBe(names.length);
+    for (const p of policies) {
+      expect(p.name).toMatch(/^[a-zA-Z0-9-_.]{1,100}$/);
+      expect(p.description.length).toBeGreaterThan(20);
+      expect(p.enforcementLevel).toBeDefined();
+      expect(Object.keys(p.configSchema?.properties ?? {})).not.toContain('enforcementLevel');
+      // Every parameter has a default (the runner and the analyzer apply them in code too).
+      for (const [name, schema] of Object.entries(p.configSchema?.properties ?? {})) expect([p.name, name, (schema as { default?: unknown }).default !== undefined]).toEqual([p.name, name, true]);
+    }
+  });
+
+  test('only policies/index.ts constructs the PolicyPack; the pack directory is what the engine runs', () => {
+    const dir = path.join(ROOT, 'policies');
+    const constructing = readdirSync(dir).filter((f) => f.endsWith('.ts') && /new PolicyPack\(/.test(readFileSync(path.join(dir, f), 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '')));
+    expect(constructing).toEqual(['index.ts']);
+    const pack = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'));
+    expect(pack.version).toBe(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
+    expect(path.resolve(dir, pack.main)).toBe(path.join(ROOT, 'dist/policies/index.js'));
+    expect(readFileSync(path.join(dir, 'PulumiPolicy.yaml'), 'utf8')).toMatch(/^runtime: nodejs$/m);
+  });
+
+  test('the constants the policies match on are the components\' own', () => {
+    expect([common.AWS_TAG_ROLE, common.AWS_TAG_KEY_CREATED_AT, common.AWS_TAG_SITE]).toEqual([TAG_ROLE, TAG_KEY_CREATED_AT, TAG_SITE]);
+    expect([common.GCP_LABEL_ROLE, common.GCP_LABEL_KEY_CREATED_AT, common.GCP_ANNOTATION_KEY_CREATED_AT, common.GCP_GATEWAY_NETWORK_TAG]).toEqual([LABEL_ROLE, LABEL_KEY_CREATED_AT, ANNOTATION_KEY_CREATED_AT, GATEWAY_TAG]);
+    expect([common.WIREGUARD_KEY_PAIR_TYPE, common.DEFAULT_MAX_KEY_AGE_DAYS]).toEqual([WIREGUARD_KEY_PAIR_TYPE, DEFAULT_MAX_KEY_AGE_DAYS]);
+    expect([common.DEFAULT_LISTEN_PORT, common.DEFAULT_HEALTH_PORT]).toEqual([AWS_LISTEN_PORT, AWS_HEALTH_PORT]);
+    expect([common.DEFAULT_LISTEN_PORT, common.DEFAULT_HEALTH_PORT]).toEqual([GCP_LISTEN_PORT, GCP_HEALTH_PORT]);
+    const created = '2025-03-04T05:06:07.000Z';
+    expect(parseLabelInstant(keyCreatedAtLabel(created))?.toISOString()).toBe(created);
+  });
+
+  test('key shapes: what counts as a WireGuard key and as a clamped private key', () => {
+    expect(common.isKeyShaped(SOME_PRIVATE_KEY)).toBe(true);
+    expect(common.looksLikePrivateKey(SOME_PRIVATE_KEY)).toBe(true);
+    // A public key is key-shaped but (here) not clamped; a 43-character value is neither.
+    const publicKey = 'hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=';
+    expect(common.isKeyShaped(publicKey)).toBe(true);
+    expect(common.looksLikePrivateKey(publicKey)).toBe(false);
+    expect(common.isKeyShaped(SOME_PRIVATE_KEY.slice(1))).toBe(false);
+    expect(common.keyMaterialIn(`a ${SOME_PRIVATE_KEY} b\n PresharedKey = x`)).toEqual({ keyShaped: 1, privateLooking: 1, secretLine: 'PresharedKey =' });
+    expect(common.isPrivateCidr('10.1.0.0/16')).toBe(true);
+    expect(common.isPrivateCidr('11.0.0.0/8')).toBe(false);
+    expect(common.isPrivateCidr('fd00:1::/48')).toBe(true);
+    expect(common.isAnywhere('::/0') && common.isAnywhere('0.0.0.0/0') && !common.isAnywhere('0.0.0.0/1')).toBe(true);
+  });
+});
+
+describe('runPolicies', () => {
+  test('a compliant recorded stack has no violations; a violating resource added to it has', () => {
+    expect(runPolicies(stack, { now })).toEqual([]);
+    const found = runPolicies([...stack, bastion], { now });
+    expect(found).toEqual([
+      {
+        policyName: 'wiremesh-no-public-admin-ports',
+        enforcementLevel: 'mandatory',
+        severity: 'critical',
+        description: 'No security group or firewall opens SSH (22) or RDP (3389) to the whole internet (0.0.0.0/0 or ::/0).',
+        message: expect.stringMatching(/^"bastion" ingress\[0\] opens SSH \(22\) to 0\.0\.0\.0\/0: remove the rule/),
+        urn: 'urn:pulumi:stack::project::aws:ec2/securityGroup:SecurityGroup::bastion',
+        resourceName: 'bastion',
+        resourceType: 'aws:ec2/securityGroup:SecurityGroup',
+      },
+    ]);
+    expect(mandatory(found)).toHaveLength(1);
+  });
+
+  test('config: a level per policy, "all", parameters; disabled policies do not run', () => {
+    const two = [bastion, { type: 'aws:ec2/instance:Instance', name: 'nat', props: { sourceDestCheck: false } }];
+    expect(runPolicies(two, { now }).map((v) => [v.policyName, v.enforcementLevel])).toEqual([
+      ['wiremesh-no-public-admin-ports', 'mandatory'],
+      ['wiremesh-gateway-imdsv2', 'mandatory'],
+      ['wiremesh-forwarding-only-on-gateways', 'mandatory'],
+    ]);
+    expect(runPolicies(two, { now, config: { all: 'advisory' } }).every((v) => v.enforcementLevel === 'advisory')).toBe(true);
+    expect(runPolicies(two, { now, config: { all: 'advisory', 'wiremesh-gateway-imdsv2': 'remediate' } }).map((v) => v.enforcementLevel)).toEqual(['advisory', 'mandatory', 'advisory']);
+    expect(runPolicies(two, { now, config: { 'wiremesh-no-public-admin-ports': { enforcementLevel: 'disabled' }, 'wiremesh-gateway-imdsv2': 'disabled' } }).map((v) => v.policyName)).toEqual([
+      'wiremesh-forwarding-only-on-gateways',
+    ]);
+    expect(runPolicies([bastion], { now, config: { 'wiremesh-no-public-admin-ports': { adminPorts: [3389] } } })).toEqual([]);
+  });
+
+  test('URNs are built from parent chains (by name or URN), and ancestors make gateways', () => {
+    const resources: RunnerResource[] = [
+      { type: 'wiremesh:aws:AwsGatewayGroup', name: 'g', props: {} },
+      { type: 'wiremesh:aws:AwsGateway', name: 'g-gateway', parent: 'g', props: {} },
+      { type: 'aws:ec2/instance:Instance', name: 'vm', parent: 'g-gateway', props: { sourceDestCheck: false } },
+    ];
+    const found = runPolicies(resources, { now });
+    expect(found.map((v) => v.urn)).toEqual(['urn:pulumi:stack::project::wiremesh:aws:AwsGatewayGroup$wiremesh:aws:AwsGateway$aws:ec2/instance:Instance::vm']);
+    expect(found[0]!.message).toContain('(gateway: part of a wiremesh:aws:AwsGatewayGroup component) allows IMDSv1');
+    const byUrn = runPolicies([resources[0]!, { ...resources[2]!, parent: 'urn:pulumi:s::p::wiremesh:gcp:GcpGateway::x' }], { now });
+    expect(byUrn.map((v) => v.urn)).toEqual(['urn:pulumi:stack::project::wiremesh:gcp:GcpGateway$aws:ec2/instance:Instance::vm']);
+  });
+
+  test('secret-wrapped props are unwrapped as the engine does; `__` props are dropped', () => {
+    const secret = (value: unknown) => ({ '4dabf18193072939515e22adb298388d': '1b47061264138c4ac30d75fd1eb44270', value });
+    const found = runPolicies([{ type: 'aws:ec2/instance:Instance', name: 'vm', props: { userData: secret(`PrivateKey = ${SOME_PRIVATE_KEY}`), __provider: SOME_PRIVATE_KEY } }], { now });
+    expect(found.map((v) => v.message.split(': ').slice(0, 2).join(': '))).toEqual(['aws:ec2/instance:Instance "vm": user data (userData) holds a "PrivateKey =" line']);
+  });
+
+  test('preview unknowns: a policy reading one gets an advisory "can\'t run" violation, as from the analyzer', () => {
+    const unknown = '04da6b54-80e4-46f7-96ec-b56ff0331ba9';
+    const instance: RunnerResource = { type: 'aws:ec2/instance:Instance', name: 'vm', props: { tags: { 'wiremesh:role': 'gateway' }, metadataOptions: unknown } };
+    expect(runPolicies([instance], { now })).toEqual([
+      expect.objectContaining({ policyName: 'wiremesh-gateway-imdsv2', enforcementLevel: 'advisory', message: "can't run policy 'wiremesh-gateway-imdsv2' during preview: string value at .metadataOptions can't be known during preview" }),
+    ]);
+  });
+
+  test('custom policies: synchronous only; a failing policy names itself', () => {
+    const asyncPolicy: Policies = [{ name: 'async', description: 'd', validateResource: async () => undefined }];
+    expect(() => runPolicies([bastion], { policies: asyncPolicy })).toThrow('policy async returned a promise');
+    const failing: Policies = [
+      {
+        name: 'boom',
+        description: 'd',
+        validateResource: () => {
+          throw new Error('bad');
+        },
+      },
+    ];
+    expect(() => runPolicies([bastion], { policies: failing })).toThrow(/policy boom failed on urn:pulumi:stack::project::aws:ec2\/securityGroup:SecurityGroup::bastion: Error: bad/);
+  });
+});
