@@ -1,0 +1,125 @@
+/**
+ * Test support for the WireGuardMesh and example tests: mocks answering AWS, GCP and command
+ * resources together, and lookups over the recorded resource graph (documents in secret stores,
+ * security groups, firewalls, IAM grants, routes, load balancer targets).
+ */
+import type * as pulumi from '@pulumi/pulumi';
+import type { AgentConfig } from '../../agent/gateway/config-types';
+import { awsMockOptions, type AwsMockSettings } from '../../components/aws/testing';
+import { gcpMockNewResource } from '../../components/gcp/testing';
+import { WIREGUARD_KEY_PAIR_TYPE } from '../../components/key';
+import { setupMocks, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
+
+export const T = {
+  mesh: 'wiremesh:mesh:WireGuardMesh',
+  key: 'wiremesh:keys:WireGuardKey',
+  keyPair: WIREGUARD_KEY_PAIR_TYPE,
+  awsGateway: 'wiremesh:aws:AwsGateway',
+  awsGroup: 'wiremesh:aws:AwsGatewayGroup',
+  gcpGateway: 'wiremesh:gcp:GcpGateway',
+  gcpGroup: 'wiremesh:gcp:GcpGatewayGroup',
+  remoteHost: 'wiremesh:onprem:RemoteHostAgent',
+  command: 'command:remote:Command',
+  sg: 'aws:ec2/securityGroup:SecurityGroup',
+  sgRule: 'aws:ec2/securityGroupRule:SecurityGroupRule',
+  sgIngress: 'aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule',
+  awsSecret: 'aws:secretsmanager/secret:Secret',
+  awsSecretVersion: 'aws:secretsmanager/secretVersion:SecretVersion',
+  rolePolicy: 'aws:iam/rolePolicy:RolePolicy',
+  rolePolicyAttachment: 'aws:iam/rolePolicyAttachment:RolePolicyAttachment',
+  role: 'aws:iam/role:Role',
+  instance: 'aws:ec2/instance:Instance',
+  eni: 'aws:ec2/networkInterface:NetworkInterface',
+  eip: 'aws:ec2/eip:Eip',
+  route: 'aws:ec2/route:Route',
+  lb: 'aws:lb/loadBalancer:LoadBalancer',
+  targetGroup: 'aws:lb/targetGroup:TargetGroup',
+  targetAttachment: 'aws:lb/targetGroupAttachment:TargetGroupAttachment',
+  listener: 'aws:lb/listener:Listener',
+  firewall: 'gcp:compute/firewall:Firewall',
+  gcpInstance: 'gcp:compute/instance:Instance',
+  gcpRoute: 'gcp:compute/route:Route',
+  gcpAddress: 'gcp:compute/address:Address',
+  gcpSecret: 'gcp:secretmanager/secret:Secret',
+  gcpSecretVersion: 'gcp:secretmanager/secretVersion:SecretVersion',
+  gcpSecretIam: 'gcp:secretmanager/secretIamMember:SecretIamMember',
+  gcpAccount: 'gcp:serviceaccount/account:Account',
+  instanceGroup: 'gcp:compute/instanceGroup:InstanceGroup',
+  backend: 'gcp:compute/regionBackendService:RegionBackendService',
+  forwardingRule: 'gcp:compute/forwardingRule:ForwardingRule',
+} as const;
+
+export interface MeshMockOptions {
+  project?: string;
+  config?: Record<string, string>;
+  secretConfigKeys?: string[];
+  aws?: AwsMockSettings;
+  /** Extra invoke answers, tried before the AWS ones. */
+  call?(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult | undefined;
+}
+
+/** setupMocks answering aws (ARNs, EIPs, NLB names, getVpc/getAmi), gcp (names, addresses) and the rest by echo. */
+export function meshMocks(options: MeshMockOptions = {}): MockRecorder {
+  const awsAnswers = awsMockOptions({ vpcCidrs: ['10.10.0.0/16'], ...(options.aws ?? {}) });
+  const gcpAnswers = gcpMockNewResource();
+  return setupMocks({
+    ...(options.project !== undefined ? { project: options.project } : {}),
+    ...(options.config !== undefined ? { config: options.config } : {}),
+    ...(options.secretConfigKeys !== undefined ? { secretConfigKeys: options.secretConfigKeys } : {}),
+    newResource: (args) => awsAnswers.newResource!(args) ?? gcpAnswers(args),
+    call: (args) => options.call?.(args) ?? awsAnswers.call!(args),
+  });
+}
+
+/** Every resource under the resource with URN `root` (children, grandchildren...). */
+export function descendants(mocks: MockRecorder, root: string): RecordedResource[] {
+  const inside = new Set([root]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const r of mocks.resources) {
+      if (r.urn && r.parent && inside.has(r.parent) && !inside.has(r.urn)) {
+        inside.add(r.urn);
+        grew = true;
+      }
+    }
+  }
+  return mocks.resources.filter((r) => r.urn !== root && r.parent !== undefined && inside.has(r.parent));
+}
+
+/** The component of `type` named `name`, and what lies under it. */
+export function componentTree(mocks: MockRecorder, type: string, name: string): { root: RecordedResource; all: RecordedResource[]; of(type: string): RecordedResource[] } {
+  const root = mocks.one(type, name);
+  const all = descendants(mocks, root.urn!);
+  return { root, all, of: (t) => all.filter((r) => r.type === t) };
+}
+
+/** The agent configuration document an AWS gateway stored in its config secret. */
+export function awsStoredConfig(mocks: MockRecorder, gatewayName: string): AgentConfig {
+  const version = mocks.one(T.awsSecretVersion, `${gatewayName}-config-version`);
+  return JSON.parse(unwrapSecrets<string>(version.inputs.secretString)) as AgentConfig;
+}
+
+/** The agent configuration document a GCP gateway stored in its config secret. */
+export function gcpStoredConfig(mocks: MockRecorder, gatewayName: string): AgentConfig {
+  const version = mocks.one(T.gcpSecretVersion, `${gatewayName}-config-version`);
+  return JSON.parse(unwrapSecrets<string>(version.inputs.secretData)) as AgentConfig;
+}
+
+/** The configuration document a RemoteHostAgent writes (decoded from its configure command). */
+export function remoteStoredConfig(mocks: MockRecorder, hostName: string): AgentConfig {
+  const configure = mocks.one(T.command, `${hostName}-configure`);
+  const script = unwrapSecrets<string>(configure.inputs.create);
+  // `printf %s '<base64>' | base64 -d`, quoted once more by asRoot's `bash -c '...'`.
+  const match = /printf %s [^A-Za-z0-9+/=]*([A-Za-z0-9+/=]{16,})[^A-Za-z0-9+/=]* \| base64 -d/.exec(script);
+  if (!match) throw new Error(`no configuration in ${hostName}-configure`);
+  return JSON.parse(Buffer.from(match[1]!, 'base64').toString('utf8')) as AgentConfig;
+}
+
+/** The private keys the mocks generated (WireGuardKeyPair states). */
+export function generatedPrivateKeys(mocks: MockRecorder): string[] {
+  return mocks.byType(T.keyPair).map((r) => unwrapSecrets<string>(r.state!.privateKey));
+}
+
+/** Paths at which `needle` occurs in a deserialized value outside every secret wrapper. */
+export { plainOccurrences } from '../../components/gcp/testing';

@@ -1,0 +1,508 @@
+/**
+ * components/mesh.ts (WireGuardMesh) under mocks:
+ * - the agent configuration each gateway stores in its secret store (and the on-prem host's,
+ *   written over SSH) equals the planner's output for that gateway, computed here with planMesh
+ *   from the recorded public keys and deployed endpoints;
+ * - one key per aws/gcp site, shared by the gateways of a load-balanced site; endpoints come from
+ *   the deployment (Elastic IP, NLB DNS name, GCP static and load balancer addresses);
+ * - WireGuard source ranges: derived where they can be, errors naming the ways out where not;
+ * - spec and placement errors throw before anything is registered, with their messages;
+ * - external sites' wg-quick configurations are secret, hold no key, and match the planner;
+ * - providers given per cloud reach every child; the summary output.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as aws from '@pulumi/aws';
+import * as gcp from '@pulumi/gcp';
+import * as pulumi from '@pulumi/pulumi';
+import { ConfigError } from '../../agent/gateway/config';
+import type { AgentConfig } from '../../agent/gateway/config-types';
+import { parseWgQuickConfig } from '../../agent/gateway/wg-quick';
+import { wireGuardKeyPairFromEntropy } from '../../components/key';
+import {
+  EXTERNAL_PRIVATE_KEY_PLACEHOLDER,
+  WireGuardMesh,
+  endpointSourceCidr,
+  loadMeshSpecForDeployment,
+  planAgentConfig,
+  type WireGuardMeshArgs,
+} from '../../components/mesh';
+import { resolve, resolveWithSecret, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
+import { agentConfigFor, planMesh, type MeshPlan } from '../../mesh/planner';
+import type { MeshSpec, SiteSpec } from '../../mesh/spec';
+import { awsStoredConfig, componentTree, gcpStoredConfig, meshMocks, remoteStoredConfig, T } from './mesh-support';
+
+const OFFICE = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(21));
+const PARTNER = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(22));
+const OTHER = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(23));
+const PACKAGE = 'wiremesh@0.1.0';
+
+/** Six sites, every kind: single and load-balanced on both clouds, an on-prem host, a plain WireGuard partner. */
+const fullMesh: MeshSpec = {
+  name: 'corp',
+  topology: { type: 'full-mesh' },
+  sites: [
+    { name: 'aws-a', provider: 'aws', cidrs: ['10.10.0.0/16'] },
+    { name: 'aws-b', provider: 'aws', gateways: 2, cidrs: ['10.11.0.0/16'] },
+    { name: 'gcp-c', provider: 'gcp', gateways: 2, cidrs: ['10.20.0.0/16'] },
+    { name: 'gcp-d', provider: 'gcp', cidrs: ['10.21.0.0/16'] },
+    { name: 'office', provider: 'external', cidrs: ['192.168.10.0/24'], endpoint: '192.0.2.10:51820', publicKey: OFFICE.publicKey },
+    { name: 'partner', provider: 'external', cidrs: ['172.16.0.0/16'], endpoint: 'vpn.partner.example:51820', publicKey: PARTNER.publicKey },
+  ],
+};
+
+function fullMeshArgs(overrides: Partial<WireGuardMeshArgs> = {}): WireGuardMeshArgs {
+  return {
+    spec: fullMesh,
+    agentPackage: PACKAGE,
+    aws: {
+      sites: {
+        'aws-a': { vpcId: 'vpc-a', subnets: [{ subnetId: 'subnet-a', routeTableIds: ['rtb-a'] }] },
+        'aws-b': {
+          vpcId: 'vpc-b',
+          subnets: [
+            { subnetId: 'subnet-b1', routeTableIds: ['rtb-b1'] },
+            { subnetId: 'subnet-b2', routeTableIds: ['rtb-b2'] },
+          ],
+        },
+      },
+    },
+    gcp: {
+      sites: {
+        'gcp-c': { network: 'net-c', subnetwork: 'sub-c', zones: ['europe-west1-b', 'europe-west1-c'] },
+        'gcp-d': { network: 'net-d', subnetwork: 'sub-d', zones: ['us-central1-a'] },
+      },
+    },
+    onPrem: { office: { connection: { host: '192.0.2.10', user: 'admin', privateKey: pulumi.secret('ssh-key') }, privateKey: pulumi.secret(OFFICE.privateKey) } },
+    sourceCidrs: {
+      'aws-a': ['198.51.100.1/32'],
+      'aws-b': ['198.51.100.2/32', '198.51.100.3/32'],
+      'gcp-c': ['203.0.113.0/28'],
+      'gcp-d': ['203.0.113.16/28'],
+      partner: ['192.0.2.128/25'],
+    },
+    ...overrides,
+  };
+}
+
+async function deploy(name: string, args: WireGuardMeshArgs, mocks: MockRecorder): Promise<{ mesh: WireGuardMesh; sites: Awaited<ReturnType<typeof resolve<WireGuardMesh['sites']>>> }> {
+  const mesh = new WireGuardMesh(name, args);
+  const sites = await resolve(mesh.sites);
+  await resolve(mesh.externalConfigs);
+  for (const host of Object.values(mesh.remoteHosts)) await resolve(host.configHash);
+  await mocks.settle();
+  return { mesh, sites: sites as never };
+}
+
+/** The plan, computed here: the recorded public keys, the deployed endpoints in the spec. */
+function expectedPlan(mocks: MockRecorder, spec: MeshSpec, meshName: string, endpoints: Record<string, string>): MeshPlan {
+  const publicKeys = Object.fromEntries(
+    spec.sites.filter((s) => s.provider !== 'external').map((s) => [s.name, mocks.one(T.keyPair, `${meshName}-${s.name}-key-pair`).state!.publicKey as string]),
+  );
+  return planMesh({ ...spec, sites: spec.sites.map((s) => (endpoints[s.name] ? { ...s, endpoint: endpoints[s.name] } : s)) }, { publicKeys });
+}
+
+/** The stored document of a cloud gateway: the planner's, plus the references the component fills in. */
+function expectPlanned(stored: AgentConfig, plan: MeshPlan, id: string): void {
+  const gateway = plan.gateways.find((g) => g.id === id)!;
+  const { configSource, privateKey, health, ...rest } = stored;
+  const { privateKey: _planKey, ...planned } = agentConfigFor(gateway, { interfaceName: 'wm0', privateKey: { source: 'file', path: '/unused' } });
+  expect(rest).toEqual(planned);
+  expect(health).toEqual({ listen: '0.0.0.0:9587' });
+  expect(['aws-secrets-manager', 'gcp-secret-manager']).toContain((privateKey as { source: string }).source);
+  expect(configSource!.source).toBe((privateKey as { source: string }).source);
+}
+
+/** A spec whose external sites are planned as gateways (to say what they must configure). */
+function externalsAsGateways(spec: MeshSpec): { spec: MeshSpec; keys: Record<string, string> } {
+  const keys: Record<string, string> = {};
+  const sites = spec.sites.map((site): SiteSpec => {
+    if (site.provider !== 'external') return site;
+    keys[site.name] = site.publicKey!;
+    const { publicKey: _k, ...rest } = site;
+    return { ...rest, provider: 'gcp' };
+  });
+  return { spec: { ...spec, sites }, keys };
+}
+
+describe('WireGuardMesh: every kind of site in one full mesh', () => {
+  let mocks: MockRecorder;
+  let mesh: WireGuardMesh;
+  let sites: Record<string, any>;
+  let endpoints: Record<string, string>;
+  let plan: MeshPlan;
+
+  beforeAll(async () => {
+    mocks = meshMocks();
+    ({ mesh, sites } = await deploy('corp', fullMeshArgs(), mocks));
+    const eipOf = (name: string): string => mocks.one(T.eip, name).state!.publicIp as string;
+    endpoints = {
+      'aws-a': `${eipOf('corp-aws-a-eip-0')}:51820`,
+      'aws-b': `${mocks.one(T.lb, 'corp-aws-b-nlb').state!.dnsName}:51820`,
+      'gcp-c': `${mocks.one(T.gcpAddress, 'corp-gcp-c-lb-ip').state!.address}:51820`,
+      'gcp-d': `${mocks.one(T.gcpAddress, 'corp-gcp-d-ip-0').state!.address}:51820`,
+    };
+    plan = expectedPlan(mocks, fullMesh, 'corp', endpoints);
+  });
+
+  test('deploys each site with the component of its kind', () => {
+    expect(mocks.byType(T.awsGateway).map((r) => r.name).sort()).toEqual(['corp-aws-a', 'corp-aws-b-gateway']);
+    expect(mocks.byType(T.awsGroup).map((r) => r.name)).toEqual(['corp-aws-b']);
+    expect(mocks.byType(T.gcpGroup).map((r) => r.name)).toEqual(['corp-gcp-c']);
+    expect(mocks.byType(T.gcpGateway).map((r) => r.name).sort()).toEqual(['corp-gcp-c', 'corp-gcp-d']);
+    expect(mocks.byType(T.remoteHost).map((r) => r.name)).toEqual(['corp-office']);
+    const meshUrn = mocks.one(T.mesh, 'corp').urn!;
+    const topLevel = [...mocks.byType(T.awsGroup), ...mocks.byType(T.gcpGroup), ...mocks.byType(T.remoteHost), ...mocks.byType(T.key)];
+    topLevel.push(mocks.one(T.awsGateway, 'corp-aws-a'), mocks.one(T.gcpGateway, 'corp-gcp-d'), mocks.one(T.gcpAddress, 'corp-gcp-c-lb-ip'));
+    for (const r of topLevel) expect([r.name, r.parent]).toEqual([r.name, meshUrn]);
+    // The groups' gateways are theirs.
+    expect(mocks.one(T.awsGateway, 'corp-aws-b-gateway').parent).toBe(mocks.one(T.awsGroup, 'corp-aws-b').urn);
+    expect(mocks.one(T.gcpGateway, 'corp-gcp-c').parent).toBe(mocks.one(T.gcpGroup, 'corp-gcp-c').urn);
+    expect(Object.keys(mesh.awsGateways)).toEqual(['aws-a']);
+    expect(Object.keys(mesh.awsGatewayGroups)).toEqual(['aws-b']);
+    expect(Object.keys(mesh.gcpGatewayGroups)).toEqual(['gcp-c']);
+    expect(Object.keys(mesh.gcpGateways)).toEqual(['gcp-d']);
+    expect(Object.keys(mesh.remoteHosts)).toEqual(['office']);
+  });
+
+  test('one key per aws/gcp site, under the mesh; the gateways of a load-balanced site share it', () => {
+    expect(mocks.byType(T.key).map((k) => k.name).sort()).toEqual(['corp-aws-a-key', 'corp-aws-b-key', 'corp-gcp-c-key', 'corp-gcp-d-key']);
+    // The group's gateway got the group's key secret, and nobody made a key of their own.
+    expect(mocks.byType(T.awsSecret).filter((s) => s.name.endsWith('-key-secret')).map((s) => s.name).sort()).toEqual(['corp-aws-a-key-secret', 'corp-aws-b-key-secret']);
+    expect(mocks.byType(T.gcpSecret).filter((s) => s.name.endsWith('-key-secret')).map((s) => s.name).sort()).toEqual(['corp-gcp-c-key-secret', 'corp-gcp-d-key-secret']);
+    expect(componentTree(mocks, T.awsGroup, 'corp-aws-b').of(T.instance)).toHaveLength(2);
+    expect(componentTree(mocks, T.gcpGroup, 'corp-gcp-c').of(T.gcpInstance)).toHaveLength(2);
+    for (const site of ['aws-a', 'aws-b', 'gcp-c', 'gcp-d']) {
+      expect(sites[site].publicKey).toBe(mocks.one(T.keyPair, `corp-${site}-key-pair`).state!.publicKey);
+    }
+  });
+
+  test('endpoints are the deployed addresses: Elastic IP, NLB DNS name, the mesh-made GCP LB address, a static address', () => {
+    expect(Object.fromEntries(Object.entries(sites).map(([name, s]) => [name, s.endpoint]))).toEqual({
+      ...endpoints,
+      office: '192.0.2.10:51820',
+      partner: 'vpn.partner.example:51820',
+    });
+    expect(endpoints['aws-b']).toMatch(/^corp-aws-b-nlb-.*\.elb\..*\.amazonaws\.com:51820$/);
+    // The group's forwarding rule uses the address the mesh made (no group-made address).
+    const group = componentTree(mocks, T.gcpGroup, 'corp-gcp-c');
+    expect(group.of(T.forwardingRule).find((f) => f.inputs.loadBalancingScheme === 'EXTERNAL')!.inputs.ipAddress).toBe(endpoints['gcp-c']!.split(':')[0]);
+    expect(group.of(T.gcpAddress).map((a) => a.name).sort()).toEqual(['corp-gcp-c-ip-0', 'corp-gcp-c-ip-1']);
+    expect(mocks.one(T.gcpAddress, 'corp-gcp-c-lb-ip').inputs).toMatchObject({ region: 'europe-west1', addressType: 'EXTERNAL' });
+  });
+
+  test('each cloud gateway stores exactly the planner output for it (a group: its first gateway\'s)', () => {
+    expectPlanned(awsStoredConfig(mocks, 'corp-aws-a'), plan, 'aws-a');
+    expectPlanned(awsStoredConfig(mocks, 'corp-aws-b-gateway'), plan, 'aws-b-1');
+    expectPlanned(gcpStoredConfig(mocks, 'corp-gcp-c'), plan, 'gcp-c-1');
+    expectPlanned(gcpStoredConfig(mocks, 'corp-gcp-d'), plan, 'gcp-d');
+    // A group's other gateways differ from the first only in their tunnel address.
+    const [first, second] = ['aws-b-1', 'aws-b-2'].map((id) => plan.gateways.find((g) => g.id === id)!);
+    expect({ ...second!, id: first!.id, index: 0, address: first!.address }).toEqual(first);
+    expect(mocks.byType(T.awsSecretVersion).filter((v) => v.name.endsWith('-config-version'))).toHaveLength(2);
+    expect(mocks.byType(T.gcpSecretVersion).filter((v) => v.name.endsWith('-config-version'))).toHaveLength(2);
+    // Peers reach each other at the deployed endpoints.
+    const aws = awsStoredConfig(mocks, 'corp-aws-a');
+    expect(aws.peers.map((p) => [p.name, p.endpoint])).toEqual([
+      ['aws-b', endpoints['aws-b']],
+      ['gcp-c', endpoints['gcp-c']],
+      ['gcp-d', endpoints['gcp-d']],
+      ['office', '192.0.2.10:51820'],
+      ['partner', 'vpn.partner.example:51820'],
+    ]);
+  });
+
+  test('the load balancers of both groups target every gateway of their group', () => {
+    const awsGroup = componentTree(mocks, T.awsGroup, 'corp-aws-b');
+    expect(awsGroup.of(T.targetAttachment).map((a) => a.inputs.targetId).sort()).toEqual(awsGroup.of(T.instance).map((i) => i.id).sort());
+    const gcpGroup = componentTree(mocks, T.gcpGroup, 'corp-gcp-c');
+    const external = gcpGroup.of(T.backend).find((b) => b.inputs.loadBalancingScheme === 'EXTERNAL')!;
+    const groups = gcpGroup.of(T.instanceGroup);
+    expect((external.inputs.backends as Array<{ group: string }>).map((b) => b.group).sort()).toEqual(groups.map((g) => g.id).sort());
+    expect(groups.flatMap((g) => g.inputs.instances as string[]).sort()).toEqual(gcpGroup.of(T.gcpInstance).map((i) => i.id).sort());
+    const rule = gcpGroup.of(T.forwardingRule).find((f) => f.inputs.loadBalancingScheme === 'EXTERNAL')!;
+    expect([rule.inputs.ipProtocol, rule.inputs.portRange, rule.inputs.backendService]).toEqual(['UDP', '51820', external.id]);
+  });
+
+  test('the mesh plan output is the planner\'s', async () => {
+    expect(await resolve(mesh.plan)).toEqual(plan);
+  });
+
+  test('the on-prem host gets what the planner computes for its site planned as a gateway, with its key file', () => {
+    const { spec, keys } = externalsAsGateways(fullMesh);
+    const publicKeys = Object.fromEntries(plan.gateways.map((g) => [g.site, mocks.resources.find((r) => r.type === T.keyPair && r.name === `corp-${g.site}-key-pair`)!.state!.publicKey as string]));
+    const asGateways = planMesh({ ...spec, sites: spec.sites.map((s) => (endpoints[s.name] ? { ...s, endpoint: endpoints[s.name] } : s)) }, { publicKeys: { ...publicKeys, ...keys } });
+    // Planning the external sites as gateways changes nobody else's plan.
+    expect(asGateways.gateways.filter((g) => g.site !== 'office' && g.site !== 'partner')).toEqual(plan.gateways);
+    const stored = remoteStoredConfig(mocks, 'corp-office');
+    expect(stored).toEqual(agentConfigFor(asGateways.gateways.find((g) => g.id === 'office')!, { interfaceName: 'wm0', privateKey: { source: 'file', path: '/etc/wiremesh/private.key' } }));
+    expect(stored.peers.map((p) => p.name)).toEqual(['aws-a', 'aws-b', 'gcp-c', 'gcp-d', 'partner']);
+    const configure = mocks.one(T.command, 'corp-office-configure');
+    expect(unwrapSecrets<string>(configure.inputs.stdin)).toBe(`${OFFICE.privateKey}\n`);
+  });
+
+  test('external sites without a host get a secret wg-quick configuration, with a placeholder for their key', async () => {
+    const { value, secret } = await resolveWithSecret(mesh.externalConfigs);
+    expect(secret).toBe(true);
+    expect(Object.keys(value)).toEqual(['partner']);
+    const text = value.partner!;
+    expect(text).toContain(`PrivateKey = ${EXTERNAL_PRIVATE_KEY_PLACEHOLDER}\n`);
+    expect(text).toMatch(/^# wiremesh site=partner provider=external\n/);
+    expect(text).toContain(`wg pubkey must print ${PARTNER.publicKey}`);
+    // No private key of any site in it.
+    for (const r of mocks.byType(T.keyPair)) expect(text).not.toContain(unwrapSecrets<string>(r.state!.privateKey));
+    // Filled in, it is a valid wg-quick file with the planner's peers for the partner.
+    const parsed = parseWgQuickConfig(text.replace(`PrivateKey = ${EXTERNAL_PRIVATE_KEY_PLACEHOLDER}`, `PrivateKey = ${PARTNER.privateKey}`), 'wg0', 'partner.conf');
+    const { spec, keys } = externalsAsGateways(fullMesh);
+    const publicKeys = Object.fromEntries(plan.gateways.map((g) => [g.site, mocks.one(T.keyPair, `corp-${g.site}-key-pair`).state!.publicKey as string]));
+    const asGateways = planMesh({ ...spec, sites: spec.sites.map((s) => (endpoints[s.name] ? { ...s, endpoint: endpoints[s.name] } : s)) }, { publicKeys: { ...publicKeys, ...keys } });
+    const partner = asGateways.gateways.find((g) => g.id === 'partner')!;
+    expect(parsed.interface.addresses).toEqual([partner.address]);
+    expect(parsed.peers.map((p) => [p.publicKey, p.endpoint, p.allowedIps])).toEqual(partner.peers.map((p) => [p.publicKey, p.endpoint ?? undefined, p.allowedIps]));
+  });
+
+  test('WireGuard source ranges: the declared ones of each peer', () => {
+    const sgOf = (gateway: string): unknown[] =>
+      componentTree(mocks, T.awsGateway, gateway).of(T.sg)[0]!.inputs.ingress.filter((r: any) => r.protocol === 'udp').map((r: any) => r.cidrBlocks);
+    expect(sgOf('corp-aws-a')).toEqual([['198.51.100.2/32', '198.51.100.3/32', '203.0.113.0/28', '203.0.113.16/28', '192.0.2.10/32', '192.0.2.128/25']]);
+    const wgRule = (gateway: string): unknown =>
+      componentTree(mocks, T.gcpGateway, gateway).of(T.firewall).find((f) => f.name.endsWith('-wg'))!.inputs.sourceRanges;
+    expect(wgRule('corp-gcp-d')).toEqual(['198.51.100.1/32', '198.51.100.2/32', '198.51.100.3/32', '203.0.113.0/28', '192.0.2.10/32', '192.0.2.128/25']);
+  });
+
+  test('the summary names every site\'s gateways, instances, addresses and ranges', () => {
+    expect(sites['aws-b']).toMatchObject({ kind: 'aws-gateway-group', provider: 'aws', gatewayIds: ['aws-b-1', 'aws-b-2'], cidrs: ['10.11.0.0/16'] });
+    expect(sites['aws-b'].instanceIds).toEqual(componentTree(mocks, T.awsGroup, 'corp-aws-b').of(T.instance).map((i) => i.id));
+    expect(sites['aws-b'].publicIps).toHaveLength(2);
+    expect(sites['gcp-c']).toMatchObject({ kind: 'gcp-gateway-group', gatewayIds: ['gcp-c-1', 'gcp-c-2'] });
+    expect(sites['gcp-c'].publicIps).toHaveLength(3);
+    expect(sites.office).toMatchObject({ kind: 'on-prem', publicKey: OFFICE.publicKey, gatewayIds: ['office'], instanceIds: [] });
+    expect(sites.partner).toMatchObject({ kind: 'external', publicKey: PARTNER.publicKey, gatewayIds: [], endpoint: 'vpn.partner.example:51820' });
+  });
+});
+
+// -------------------------------------------------------------------------------------------------
+
+describe('WireGuardMesh: hub and spoke, derived source ranges', () => {
+  const spec: MeshSpec = {
+    name: 'hs',
+    topology: { type: 'hub-and-spoke', hubs: ['hub'] },
+    sites: [
+      { name: 'hub', provider: 'aws', cidrs: ['10.0.0.0/16'] },
+      { name: 'spoke-gcp', provider: 'gcp', gateways: 2, cidrs: ['10.1.0.0/16'] },
+      { name: 'office', provider: 'external', cidrs: ['192.168.1.0/24'], endpoint: '192.0.2.7:51820', publicKey: OFFICE.publicKey },
+      { name: 'home', provider: 'external', cidrs: ['192.168.2.0/24'], behindNat: true, publicKey: OTHER.publicKey },
+    ],
+  };
+  const baseArgs = (overrides: Partial<WireGuardMeshArgs> = {}): WireGuardMeshArgs => ({
+    spec,
+    agentPackage: PACKAGE,
+    aws: { sites: { hub: { vpcId: 'vpc-hub', subnets: [{ subnetId: 'subnet-hub', routeTableIds: ['rtb-hub'] }] } } },
+    gcp: { sites: { 'spoke-gcp': { network: 'n', subnetwork: 's', zones: ['europe-west1-b', 'europe-west1-c'], allowFromAnywhere: true } } },
+    sourceCidrs: { home: ['203.0.113.99/32'] },
+    ...overrides,
+  });
+
+  test('the hub accepts the GCP spoke\'s instance and LB addresses, the office\'s endpoint and the declared home address', async () => {
+    const mocks = meshMocks();
+    await deploy('hs', baseArgs(), mocks);
+    const spokeIps = [
+      ...componentTree(mocks, T.gcpGroup, 'hs-spoke-gcp').of(T.gcpAddress).map((a) => a.state!.address as string),
+      mocks.one(T.gcpAddress, 'hs-spoke-gcp-lb-ip').state!.address as string,
+    ];
+    const udp = mocks.one(T.sg).inputs.ingress.filter((r: any) => r.protocol === 'udp');
+    expect(udp.map((r: any) => r.cidrBlocks)).toEqual([['203.0.113.99/32', '192.0.2.7/32', ...spokeIps.map((ip) => `${ip}/32`)]]);
+    // The GCP spoke peers only with the hub: allowFromAnywhere opens just the WireGuard port.
+    const firewalls = mocks.byType(T.firewall).map((f) => [unwrapSecrets(f.inputs.allows), f.inputs.sourceRanges]);
+    expect(firewalls).toContainEqual([[{ protocol: 'udp', ports: ['51820'] }], ['0.0.0.0/0']]);
+    expect(firewalls.filter(([allows]) => JSON.stringify(allows).includes('"tcp"'))).toEqual([[[{ protocol: 'tcp', ports: ['9587'] }], ['209.85.152.0/22', '209.85.204.0/22', '35.191.0.0/16']]]);
+    // Spokes route everything else via the hub; the hub routes the spokes.
+    expect(mocks.byType(T.route).map((r) => r.inputs.destinationCidrBlock)).toEqual(['10.1.0.0/16', '192.168.1.0/24', '192.168.2.0/24']);
+    expect(mocks.byType(T.gcpRoute).map((r) => r.inputs.destRange).sort()).toEqual(['10.0.0.0/16', '10.0.0.0/16', '192.168.1.0/24', '192.168.1.0/24', '192.168.2.0/24', '192.168.2.0/24']);
+  });
+
+  test('a GCP gateway cannot take an AWS site\'s addresses: the error names the ways out, and nothing is registered', () => {
+    const mocks = meshMocks();
+    const args = baseArgs();
+    args.gcp!.sites['spoke-gcp'] = { network: 'n', subnetwork: 's', zones: ['europe-west1-b', 'europe-west1-c'] };
+    expect(() => new WireGuardMesh('hs', args)).toThrow(
+      'WireGuardMesh "hs": the gateway of site "spoke-gcp" accepts WireGuard from its peers only, but the source addresses of "hub" (its Elastic IPs are allocated inside AwsGateway) are not known before deployment; ' +
+        'declare them in sourceCidrs, list the ranges in gcp.sites["spoke-gcp"].peerCidrs, or set gcp.sites["spoke-gcp"].allowFromAnywhere: true',
+    );
+    expect(mocks.resources).toEqual([]);
+  });
+
+  test('a peer behind NAT needs declared sources', () => {
+    meshMocks();
+    expect(() => new WireGuardMesh('hs', baseArgs({ sourceCidrs: {} }))).toThrow(/the source addresses of "home" \(it is behind NAT\) are not known before deployment/);
+  });
+
+  test('explicit peerCidrs are used as given', async () => {
+    const mocks = meshMocks();
+    const args = baseArgs({ sourceCidrs: {} });
+    args.aws!.sites.hub!.peerCidrs = ['0.0.0.0/1'];
+    await deploy('hs', args, mocks);
+    expect(mocks.one(T.sg).inputs.ingress.filter((r: any) => r.protocol === 'udp').map((r: any) => r.cidrBlocks)).toEqual([['0.0.0.0/1']]);
+  });
+});
+
+// -------------------------------------------------------------------------------------------------
+
+describe('WireGuardMesh: spec errors throw early, with their messages, registering nothing', () => {
+  const twoSites = (sites: SiteSpec[], extra: Partial<MeshSpec> = {}): MeshSpec => ({ name: 'bad', topology: { type: 'full-mesh' }, sites, ...extra });
+  const awsA: SiteSpec = { name: 'aws-a', provider: 'aws', cidrs: ['10.10.0.0/16'] };
+  const awsPlacement = { sites: { 'aws-a': { vpcId: 'vpc-a', subnets: [{ subnetId: 'subnet-a' }] } } };
+  const partner: SiteSpec = { name: 'partner', provider: 'external', cidrs: ['172.16.0.0/16'], endpoint: '192.0.2.1:51820', publicKey: PARTNER.publicKey };
+
+  function refused(args: Partial<WireGuardMeshArgs>, message: string | RegExp, type: new (...a: any[]) => Error = Error): void {
+    const mocks = meshMocks();
+    let error: unknown;
+    try {
+      new WireGuardMesh('bad', { spec: twoSites([awsA, partner]), agentPackage: PACKAGE, aws: awsPlacement, ...args });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(type);
+    if (typeof message === 'string') expect((error as Error).message).toBe(message);
+    else expect((error as Error).message).toMatch(message);
+    expect(mocks.resources).toEqual([]);
+  }
+
+  test('the validator\'s ConfigError, as is', () => {
+    refused(
+      { spec: twoSites([awsA, { ...partner, cidrs: ['10.10.1.0/24'] }]) },
+      'invalid mesh spec:\n  $.sites[1].cidrs[0]: overlaps $.sites[0].cidrs[0] (10.10.0.0/16 of site "aws-a"); sites\' CIDRs must be disjoint',
+      ConfigError,
+    );
+    refused({ spec: twoSites([awsA, { ...partner, publicKey: undefined as never }]) }, /\$\.sites\[1\]\.publicKey: is required for an external site/, ConfigError);
+  });
+
+  test('what WireGuardMesh refuses: local sites, preshared keys, endpoints on cloud sites, uppercase cloud names', () => {
+    refused(
+      { spec: twoSites([awsA, { name: 'lab', provider: 'local', cidrs: ['10.99.0.0/24'] }]) },
+      'invalid mesh spec for WireGuardMesh:\n  $.sites[1].provider: "local" sites run on the local target (`wiremesh up`); WireGuardMesh deploys aws, gcp and external sites',
+      ConfigError,
+    );
+    refused(
+      { spec: twoSites([awsA, partner], { presharedKeys: [{ sites: ['aws-a', 'partner'] }] }) },
+      'invalid mesh spec for WireGuardMesh:\n  $.presharedKeys: are not supported by WireGuardMesh yet (each gateway component holds one key secret); remove them',
+      ConfigError,
+    );
+    refused(
+      { spec: twoSites([{ ...awsA, endpoint: 'old.example:51820' }, partner]) },
+      "invalid mesh spec for WireGuardMesh:\n  $.sites[0].endpoint: is assigned by WireGuardMesh (the aws gateway's address or load balancer); leave it out",
+      ConfigError,
+    );
+    refused(
+      { spec: twoSites([{ ...awsA, name: 'AWS-A' }, partner]), aws: { sites: { 'AWS-A': awsPlacement.sites['aws-a'] } } },
+      /\$\.sites\[0\]\.name: must be lowercase letters, digits and dashes for an aws site/,
+      ConfigError,
+    );
+  });
+
+  test('a full-tunnel hub with a cloud spoke', () => {
+    refused(
+      {
+        spec: {
+          name: 'ft',
+          topology: { type: 'hub-and-spoke', hubs: ['exit'] },
+          sites: [awsA, { name: 'exit', provider: 'gcp', cidrs: ['10.20.0.0/16'], fullTunnel: true }],
+        },
+        gcp: { sites: { exit: { network: 'n', subnetwork: 's', zones: ['europe-west1-b'], allowFromAnywhere: true } } },
+      },
+      /\$\.sites\[0\]: an aws spoke of a fullTunnel hub would route 0\.0\.0\.0\/0 through its gateway/,
+      ConfigError,
+    );
+  });
+
+  test('a spec file: read as YAML relative to the working directory; unreadable or invalid files', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wiremesh-mesh-'));
+    writeFileSync(join(dir, 'mesh.yaml'), 'name: file\ntopology: { type: full-mesh }\nsites:\n  - { name: aws-a, provider: aws, cidrs: [10.10.0.0/16] }\n  - { name: partner, provider: external, cidrs: [172.16.0.0/16], endpoint: "192.0.2.1:51820", publicKey: "' + PARTNER.publicKey + '" }\n');
+    writeFileSync(join(dir, 'broken.yaml'), 'name: [unclosed\n');
+    writeFileSync(join(dir, 'empty.yaml'), '');
+    const loaded = loadMeshSpecForDeployment('mesh.yaml', dir);
+    expect(loaded.spec.sites.map((s) => s.name)).toEqual(['aws-a', 'partner']);
+    expect(loaded.spec.sites[0]!.endpoint).toBeUndefined();
+    expect(loaded.planning.sites[0]!.endpoint).toBe('aws-a.endpoint.wiremesh.invalid:51820');
+    expect(() => loadMeshSpecForDeployment('missing.yaml', dir)).toThrow(`invalid mesh spec:\n  $: cannot read the mesh spec file ${join(dir, 'missing.yaml')}: ENOENT`);
+    expect(() => loadMeshSpecForDeployment('broken.yaml', dir)).toThrow(/^invalid mesh spec:\n {2}\$: is not valid YAML or JSON/);
+    expect(() => loadMeshSpecForDeployment('empty.yaml', dir)).toThrow('invalid mesh spec:\n  $: is empty: expected an object with name, topology and sites');
+
+    const mocks = meshMocks();
+    const mesh = new WireGuardMesh('file', { spec: join(dir, 'mesh.yaml'), agentPackage: PACKAGE, aws: awsPlacement });
+    expect((await resolve(mesh.sites))['aws-a']!.endpoint).toBe('198.51.100.1:51820');
+    await mocks.settle();
+    refused({ spec: join(dir, 'missing.yaml') }, /cannot read the mesh spec file/, ConfigError);
+  });
+
+  test('placement errors', () => {
+    refused({ aws: undefined }, 'WireGuardMesh "bad": aws.sites["aws-a"] is required: the spec\'s aws site "aws-a" needs a VPC and subnets');
+    refused({ aws: { sites: { ...awsPlacement.sites, ghost: awsPlacement.sites['aws-a'] } } }, 'WireGuardMesh "bad": aws.sites["ghost"]: the spec has no site "ghost"');
+    refused({ gcp: { sites: { 'aws-a': { network: 'n', subnetwork: 's', zones: ['europe-west1-b'] } } } }, 'WireGuardMesh "bad": gcp.sites["aws-a"]: site "aws-a" is aws; gcp.sites is for gcp sites');
+    refused({ onPrem: { 'aws-a': { connection: { host: 'h' }, privateKey: pulumi.secret(OFFICE.privateKey) } } }, 'WireGuardMesh "bad": onPrem["aws-a"]: site "aws-a" is aws; onPrem is for external sites');
+    refused(
+      { aws: { sites: { 'aws-a': { vpcId: 'vpc-a', subnets: [{ subnetId: 'a' }, { subnetId: 'b' }] } } } },
+      'WireGuardMesh "bad": aws.sites["aws-a"].subnets must list 1 subnet, one per gateway of site "aws-a" (the spec\'s gateways: 1)',
+    );
+    refused({ agentPackage: 'wiremesh@latest' }, /^WireGuardMesh "bad": agentPackage: agentPackage must be pinned/);
+    refused({ aws: { sites: { 'aws-a': { ...awsPlacement.sites['aws-a'], instanceType: 'huge' } } } }, /AwsGateway "bad-aws-a": instanceType "huge" is not an EC2 instance type/);
+    refused({ aws: { sites: { 'aws-a': { ...awsPlacement.sites['aws-a'], crossZoneLoadBalancing: false } } } }, /crossZoneLoadBalancing is for load-balanced sites/);
+  });
+
+  test('an on-prem key that does not belong to the spec\'s public key', () => {
+    refused(
+      { onPrem: { partner: { connection: { host: '192.0.2.1', user: 'u' }, privateKey: OTHER.privateKey } } },
+      `WireGuardMesh "bad": onPrem["partner"].privateKey belongs to public key ${OTHER.publicKey}, but the spec gives site "partner" the public key ${PARTNER.publicKey}`,
+    );
+  });
+});
+
+// -------------------------------------------------------------------------------------------------
+
+describe('WireGuardMesh: providers and helpers', () => {
+  test('providers given per cloud reach every child of the sites', async () => {
+    const mocks = meshMocks();
+    const euw1 = new aws.Provider('euw1', { region: 'eu-west-1' });
+    const project = new gcp.Provider('proj', { project: 'proj' });
+    const spec: MeshSpec = {
+      name: 'p',
+      topology: { type: 'full-mesh' },
+      sites: [
+        { name: 'a', provider: 'aws', cidrs: ['10.10.0.0/16'] },
+        { name: 'g', provider: 'gcp', gateways: 2, cidrs: ['10.20.0.0/16'] },
+      ],
+    };
+    await deploy('p', {
+      spec,
+      agentPackage: PACKAGE,
+      aws: { provider: euw1, sites: { a: { vpcId: 'v', subnets: [{ subnetId: 's', routeTableIds: ['r'] }] } } },
+      gcp: { sites: { g: { provider: project, network: 'n', subnetwork: 's', zones: ['europe-west1-b', 'europe-west1-c'], allowFromAnywhere: true } } },
+    }, mocks);
+    const providerOf = (r: RecordedResource): string => r.provider!.split('::').slice(0, -1).join('::');
+    const custom = mocks.resources.filter((r) => r.custom && !r.type.startsWith('pulumi:providers:') && !r.type.startsWith('pulumi-nodejs:'));
+    const awsUrn = await resolve(euw1.urn);
+    const gcpUrn = await resolve(project.urn);
+    for (const r of custom.filter((x) => x.type.startsWith('aws:'))) expect([r.name, providerOf(r)]).toEqual([r.name, awsUrn]);
+    for (const r of custom.filter((x) => x.type.startsWith('gcp:'))) expect([r.name, providerOf(r)]).toEqual([r.name, gcpUrn]);
+    expect(custom.filter((x) => x.type.startsWith('gcp:')).map((r) => r.name)).toContain('p-g-lb-ip');
+    expect(mocks.invokes.filter((i) => i.token.startsWith('aws:')).every((i) => i.provider?.startsWith(awsUrn))).toBe(true);
+  });
+
+  test('endpointSourceCidr: IP literals only', () => {
+    expect(endpointSourceCidr('192.0.2.1:51820')).toBe('192.0.2.1/32');
+    expect(endpointSourceCidr('[2001:db8::1]:51820')).toBe('2001:db8::1/128');
+    expect(endpointSourceCidr('vpn.example:51820')).toBeUndefined();
+    expect(endpointSourceCidr(undefined)).toBeUndefined();
+  });
+
+  test('planAgentConfig is agentConfigFor without the private key', () => {
+    const plan = planMesh(
+      { name: 'x', topology: { type: 'full-mesh' }, sites: [{ name: 'a', provider: 'aws', cidrs: ['10.0.0.0/24'], endpoint: 'a.example:51820' }, { name: 'b', provider: 'aws', cidrs: ['10.0.1.0/24'], endpoint: 'b.example:51820' }] },
+      { publicKeys: { a: OFFICE.publicKey, b: OTHER.publicKey } },
+    );
+    const gateway = plan.gateways[0]!;
+    const { privateKey: _k, ...expected } = agentConfigFor(gateway, { interfaceName: 'wm0', privateKey: { source: 'file', path: '/k' }, metrics: { listen: '127.0.0.1:9586' } });
+    expect(planAgentConfig(gateway, { interfaceName: 'wm0', metricsListen: '127.0.0.1:9586' })).toEqual(expected);
+  });
+});
