@@ -1,0 +1,70 @@
+/**
+ * Hub and spoke with an HA hub: WireGuardMesh with mesh.yaml. The hub (`gateways: 2`) is an
+ * AwsGatewayGroup: two instances in two subnets/AZs sharing one key behind an internet-facing NLB
+ * (UDP listener, TCP health checks on the agent's health port); its endpoint is the NLB's DNS
+ * name. The GCP spoke is a GcpGateway; the branch office is an existing host (RemoteHostAgent:
+ * the agent installed and configured over SSH, the key written through the command's stdin).
+ *
+ * Stack configuration (`pulumi config set wiremesh-hub-spoke-ha:<key> ...`):
+ * - agentPackage: e.g. wiremesh@0.1.0
+ * - hubVpcId; hubSubnets: JSON list of two `{ subnetId, routeTableIds }` (public subnets in two
+ *   AZs; each AZ's route tables send the spokes' ranges to that AZ's gateway)
+ * - gcpNetwork, gcpSubnetwork, gcpZone
+ * - branchHost, branchUser; secrets branchSshKey (OpenSSH private key of branchUser, who needs
+ *   passwordless sudo) and branchWireguardKey (`wg genkey`; its `wg pubkey` is the spec's)
+ * - branchSourceCidrs: JSON list, the branch office's public (NAT) address: the only source the
+ *   hub accepts for it
+ * - hubSourceCidrs (optional JSON list): the hub instances' Elastic IPs, for the GCP firewall
+ *   (without it the GCP WireGuard port is open to 0.0.0.0/0, with a warning; set it after the
+ *   first `pulumi up` from `sites.hub.publicIps`)
+ */
+import { join } from 'node:path';
+import * as pulumi from '@pulumi/pulumi';
+import { WireGuardMesh, type AwsGatewaySubnetArgs } from '../../index';
+
+const config = new pulumi.Config();
+const hubSourceCidrs = config.getObject<string[]>('hubSourceCidrs');
+if (hubSourceCidrs === undefined) {
+  pulumi.log.warn('hubSourceCidrs is not set: the GCP spoke accepts WireGuard from anywhere until it is (see index.ts)');
+}
+
+const mesh = new WireGuardMesh('hs', {
+  spec: join(__dirname, 'mesh.yaml'),
+  agentPackage: config.require('agentPackage'),
+  aws: {
+    sites: {
+      hub: {
+        vpcId: config.require('hubVpcId'),
+        subnets: config.requireObject<AwsGatewaySubnetArgs[]>('hubSubnets'),
+        // Hosts of the hub VPC may start connections to the spokes through the gateways.
+        forwardFromCidrs: ['10.0.0.0/16'],
+      },
+    },
+  },
+  gcp: {
+    sites: {
+      'gcp-spoke': {
+        network: config.require('gcpNetwork'),
+        subnetwork: config.require('gcpSubnetwork'),
+        zones: [config.require('gcpZone')],
+        forwardFromCidrs: ['10.30.0.0/16'],
+        ...(hubSourceCidrs === undefined ? { allowFromAnywhere: true } : {}),
+      },
+    },
+  },
+  onPrem: {
+    branch: {
+      connection: { host: config.require('branchHost'), user: config.require('branchUser'), privateKey: config.requireSecret('branchSshKey') },
+      privateKey: config.requireSecret('branchWireguardKey'),
+    },
+  },
+  sourceCidrs: {
+    branch: config.requireObject<string[]>('branchSourceCidrs'),
+    ...(hubSourceCidrs !== undefined ? { hub: hubSourceCidrs } : {}),
+  },
+});
+
+export const sites = mesh.sites;
+/** The NLB's DNS name and port: what every spoke dials. */
+export const hubEndpoint = mesh.sites.apply((s) => s.hub!.endpoint);
+export const gateways = mesh.plan.apply((plan) => plan.gateways.map((g) => g.id));
