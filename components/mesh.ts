@@ -808,8 +808,9 @@ export class WireGuardMesh extends pulumi.ComponentResource {
       }
     }
 
-    // 6. Register, then the keys, the gateways, the plan.
-    super('wiremesh:mesh:WireGuardMesh', name, {}, opts);
+    // 6. Register (with the spec as the component's inputs, so policy packs can check it), then
+    // the keys, the gateways, the plan. The spec holds no secrets: public keys only.
+    super('wiremesh:mesh:WireGuardMesh', name, { spec }, opts);
     this.spec = spec;
 
     for (const site of spec.sites) {

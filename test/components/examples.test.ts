@@ -18,6 +18,7 @@ import { wireGuardKeyPairFromEntropy } from '../../components/key';
 import { loadMeshSpecForDeployment, planAgentConfig } from '../../components/mesh';
 import { isSecretInput, resolve, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
 import { planMesh, type MeshPlan } from '../../mesh/planner';
+import { fromRecordedResources, mandatory, runPolicies } from '../../policies/run';
 import type { MeshSpec } from '../../mesh/spec';
 import { awsStoredConfig, componentTree, gcpStoredConfig, generatedPrivateKeys, meshMocks, plainOccurrences, remoteStoredConfig, T } from './mesh-support';
 
@@ -156,6 +157,10 @@ describe('examples/aws-gcp', () => {
     spec = loadMeshSpecForDeployment(`${__dirname}/../../examples/aws-gcp/mesh.yaml`).spec;
   });
 
+  test('passes every mandatory policy of the wiremesh pack (policies/)', () => {
+    expect(mandatory(runPolicies(fromRecordedResources(mocks.resources)))).toEqual([]);
+  });
+
   test('deploys one AwsGateway and one GcpGateway, each reached at its own static address', () => {
     expect(mocks.byType(T.awsGateway).map((r) => r.name)).toEqual(['aws-gcp-aws-eu']);
     expect(mocks.byType(T.gcpGateway).map((r) => r.name)).toEqual(['aws-gcp-gcp-eu']);
@@ -256,6 +261,10 @@ describe('examples/hub-spoke-ha', () => {
     });
     const program = require('../../examples/hub-spoke-ha/index') as Record<string, pulumi.Output<unknown>>;
     outputs = await settleOutputs(mocks, program);
+  });
+
+  test('passes every mandatory policy of the wiremesh pack (policies/)', () => {
+    expect(mandatory(runPolicies(fromRecordedResources(mocks.resources)))).toEqual([]);
   });
 
   test('the hub is a load-balanced pair behind an NLB; the spokes dial its DNS name', () => {
@@ -410,6 +419,10 @@ describe('examples/existing-vpc', () => {
     });
     const program = require('../../examples/existing-vpc/index') as () => Promise<Record<string, pulumi.Output<unknown>>>;
     outputs = await settleOutputs(mocks, await program());
+  });
+
+  test('passes every mandatory policy of the wiremesh pack (policies/)', () => {
+    expect(mandatory(runPolicies(fromRecordedResources(mocks.resources)))).toEqual([]);
   });
 
   test('looks up the VPC by Name tag, its tagged subnets and their route tables', () => {
