@@ -27,9 +27,8 @@
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import { publicKeyFromPrivateKey, WireGuardKey } from '../key';
-import { AwsGateway, checkGatewayArgs, type AwsGatewayArgs } from './gateway';
-import { AwsKeySecret, checkedKmsKeyArn, requireSecretOutput, TAG_ROLE, TAG_SITE } from './key-secret';
+import { AwsGateway, checkGatewayArgs, gatewayKey, type AwsGatewayArgs } from './gateway';
+import { AwsKeySecret, checkedKmsKeyArn, TAG_ROLE, TAG_SITE } from './key-secret';
 import { ComponentArgumentError, componentLabel, describe } from './validation';
 
 /** Arguments of {@link AwsGatewayGroup}: those of {@link AwsGateway} (the key is the group's) and the load balancer's. */
@@ -109,19 +108,7 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
     const tags = { ...(args.tags ?? {}), [TAG_SITE]: args.siteName };
 
     // ONE key for every gateway of the group.
-    let privateKey: pulumi.Output<string>;
-    let createdAt: pulumi.Input<string>;
-    let publicKey: pulumi.Output<string>;
-    if (args.privateKey !== undefined) {
-      privateKey = requireSecretOutput(label, 'privateKey', args.privateKey);
-      createdAt = args.keyCreatedAt!;
-      publicKey = pulumi.unsecret(privateKey.apply(publicKeyFromPrivateKey));
-    } else {
-      const key = new WireGuardKey(`${name}-key`, args.keyMaxAgeDays === undefined ? {} : { maxAgeDays: args.keyMaxAgeDays }, { parent: this });
-      privateKey = key.privateKey;
-      createdAt = key.createdAt;
-      publicKey = key.publicKey;
-    }
+    const { privateKey, createdAt, publicKey } = gatewayKey(name, label, args, this);
     const keySecret = new AwsKeySecret(
       `${name}-key`,
       {

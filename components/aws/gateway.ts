@@ -191,6 +191,24 @@ export interface AwsGatewayInstance {
  * }, { provider: euWest1 });
  * ```
  */
+/**
+ * The key a gateway (or a whole group) uses: the caller's, which must be a secret, or a fresh
+ * WireGuardKey rotated after keyMaxAgeDays.
+ */
+export function gatewayKey(
+  name: string,
+  label: string,
+  args: Pick<AwsGatewayArgs, 'privateKey' | 'keyCreatedAt' | 'keyMaxAgeDays'>,
+  parent: pulumi.Resource,
+): { privateKey: pulumi.Output<string>; createdAt: pulumi.Input<string>; publicKey: pulumi.Output<string> } {
+  if (args.privateKey !== undefined) {
+    const privateKey = requireSecretOutput(label, 'privateKey', args.privateKey);
+    return { privateKey, createdAt: args.keyCreatedAt!, publicKey: pulumi.unsecret(privateKey.apply(publicKeyFromPrivateKey)) };
+  }
+  const key = new WireGuardKey(`${name}-key`, args.keyMaxAgeDays === undefined ? {} : { maxAgeDays: args.keyMaxAgeDays }, { parent });
+  return { privateKey: key.privateKey, createdAt: key.createdAt, publicKey: key.publicKey };
+}
+
 export class AwsGateway extends pulumi.ComponentResource {
   /** The gateway's WireGuard public key (base64). */
   public readonly publicKey: pulumi.Output<string>;
@@ -233,18 +251,9 @@ export class AwsGateway extends pulumi.ComponentResource {
       keySecret = args.keySecret;
       publicKey = pulumi.output(args.publicKey!);
     } else {
-      let privateKey: pulumi.Output<string>;
-      let createdAt: pulumi.Input<string>;
-      if (args.privateKey !== undefined) {
-        privateKey = requireSecretOutput(label, 'privateKey', args.privateKey);
-        createdAt = args.keyCreatedAt!;
-        publicKey = pulumi.unsecret(privateKey.apply(publicKeyFromPrivateKey));
-      } else {
-        const key = new WireGuardKey(`${name}-key`, args.keyMaxAgeDays === undefined ? {} : { maxAgeDays: args.keyMaxAgeDays }, { parent: this });
-        privateKey = key.privateKey;
-        createdAt = key.createdAt;
-        publicKey = key.publicKey;
-      }
+      const key = gatewayKey(name, label, args, this);
+      const { privateKey, createdAt } = key;
+      publicKey = key.publicKey;
       keySecret = new AwsKeySecret(
         `${name}-key`,
         { privateKey, createdAt, siteName: args.siteName, kmsKeyId, recoveryWindowInDays, tags: args.tags },
