@@ -221,12 +221,16 @@ export class LocalTarget {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     for (;;) {
-      const pings = state.sites.flatMap((from) => state.sites.filter((to) => to !== from).map((to) =>
-        new Promise<void>((resolve) => {
-          spawn('ip', ['netns', 'exec', from.lanNamespace, 'ping', '-c', '1', '-W', '1', to.lanHost], { stdio: 'ignore' })
-            .on('exit', () => resolve()).on('error', () => resolve());
-        })));
-      await Promise.all(pings);
+      // One at a time: two gateways initiating to each other at once resolve only after a 5 s retry.
+      for (const from of state.sites) {
+        for (const to of state.sites) {
+          if (to === from) continue;
+          await new Promise<void>((resolve) => {
+            spawn('ip', ['netns', 'exec', from.lanNamespace, 'ping', '-c', '1', '-W', '1', to.lanHost], { stdio: 'ignore' })
+              .on('exit', () => resolve()).on('error', () => resolve());
+          });
+        }
+      }
       const missing: string[] = [];
       for (const gateway of gateways) {
         const site = state.sites.find((s) => s.site === gateway.site)!;
