@@ -32,7 +32,11 @@ import { AwsKeySecret, checkedKmsKeyArn, TAG_ROLE, TAG_SITE } from './key-secret
 import { ComponentArgumentError, componentLabel, describe } from './validation';
 
 /** Arguments of {@link AwsGatewayGroup}: those of {@link AwsGateway} (the key is the group's) and the load balancer's. */
-export interface AwsGatewayGroupArgs extends Omit<AwsGatewayArgs, 'keySecret' | 'publicKey'> {
+export interface AwsGatewayGroupArgs extends Omit<AwsGatewayArgs, 'keySecret' | 'publicKey' | 'vpcId' | 'subnets' | 'network'> {
+  /** The VPC the gateways run in (bring your own VPC; a group does not create one yet). */
+  vpcId: pulumi.Input<string>;
+  /** One gateway instance per entry; at least one. Use one subnet per AZ. */
+  subnets: NonNullable<AwsGatewayArgs['subnets']>;
   /**
    * Subnets of the load balancer, one per AZ (public subnets). Default: the gateways' subnets, which
    * must then be in distinct AZs (an NLB takes one subnet per AZ).
@@ -82,6 +86,9 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
     const anyArgs = args as AwsGatewayArgs & Record<string, unknown>;
     if (typeof args === 'object' && args !== null && (anyArgs.keySecret !== undefined || anyArgs.publicKey !== undefined)) {
       throw new ComponentArgumentError(`${label}: keySecret and publicKey are the group's own (one key for every gateway); give privateKey or nothing`);
+    }
+    if (typeof args === 'object' && args !== null && anyArgs.network !== undefined) {
+      throw new ComponentArgumentError(`${label}: network (a created VPC) is for AwsGateway only; give the group vpcId and subnets`);
     }
     // The gateway's checks, under the group's name, before anything is made.
     const { listenPort, healthPort } = checkGatewayArgs(label, args);

@@ -36,7 +36,15 @@
  * from those ranges, which also reaches the gateway itself: the agent's metrics port is bound to
  * loopback by default).
  *
- * Follow-ups not done here: creating a VPC when none is given; static NLB addresses; multi-key
+ * A VPC the gateway creates (`network` instead of `vpcId` and `subnets`): an `aws.ec2.Vpc`
+ * (`-vpc`, DNS support and hostnames on) with an internet gateway (`-igw`); per availability zone
+ * `i` a public subnet (`-subnet-i`, no public IPs on launch: the gateways have Elastic IPs) carved
+ * from `network.cidr` (see {@link carveSubnetCidrs}), a route table (`-rt-i`) with 0.0.0.0/0 to the
+ * internet gateway (`-rt-i-default`) associated with that subnet (`-rta-i`). Then everything above,
+ * as if those subnets and route tables had been passed (the remote-CIDR routes land in the created
+ * route tables; the health port defaults to `network.cidr`).
+ *
+ * Follow-ups not done here: a created VPC for AwsGatewayGroup; static NLB addresses; multi-key
  * (per-instance) gateways.
  */
 import * as aws from '@pulumi/aws';
@@ -81,6 +89,14 @@ export interface AwsGatewaySubnetArgs {
   routeTableIds?: pulumi.Input<string>[];
 }
 
+/** A VPC the gateway creates instead of using one it is given (see the file header). */
+export interface AwsGatewayNetworkArgs {
+  /** The VPC's IPv4 CIDR block, /16 to /28; the subnets are carved from it. */
+  cidr: string;
+  /** One public subnet (and one gateway instance) per availability zone, in this order; at least one. */
+  availabilityZones: string[];
+}
+
 /**
  * The agent configuration the gateway completes: `privateKey` and `configSource` are filled in by
  * the gateway (its key secret and its config secret; if given they must be exactly those),
@@ -96,10 +112,12 @@ export interface AwsGatewayAgentConfig extends Omit<AgentConfig, 'privateKey' | 
 export interface AwsGatewayArgs {
   /** The site's name: tags and descriptions. 1 to 32 lowercase letters, digits or hyphens. */
   siteName: string;
-  /** The VPC the gateway runs in (bring your own VPC). */
-  vpcId: pulumi.Input<string>;
-  /** One gateway instance per entry; at least one. Use one subnet per AZ. */
-  subnets: AwsGatewaySubnetArgs[];
+  /** The VPC the gateway runs in (bring your own VPC), with `subnets`. Excludes `network`. */
+  vpcId?: pulumi.Input<string>;
+  /** With `vpcId`: one gateway instance per entry; at least one. Use one subnet per AZ. */
+  subnets?: AwsGatewaySubnetArgs[];
+  /** A VPC the gateway creates, instead of `vpcId` and `subnets` (see the file header). */
+  network?: AwsGatewayNetworkArgs;
   /** The remote sites' prefixes, routed to the gateway. No overlaps, no 0.0.0.0/0 or ::/0. */
   remoteCidrs: string[];
   /**
@@ -116,7 +134,8 @@ export interface AwsGatewayArgs {
   allowFromAnywhere?: boolean;
   /**
    * Source ranges allowed to reach the agent's TCP health port: where load balancer health checks
-   * come from. Default: the VPC's IPv4 CIDR blocks (looked up with `aws.ec2.getVpc`).
+   * come from. Default: the VPC's IPv4 CIDR blocks (looked up with `aws.ec2.getVpc`; `network.cidr`
+   * for a created VPC).
    */
   healthCheckCidrs?: pulumi.Input<string>[];
   /**
@@ -168,6 +187,19 @@ export interface AwsGatewayArgs {
   rootVolumeSizeGiB?: number;
   /** Extra tags on every resource that takes tags. */
   tags?: Record<string, pulumi.Input<string>>;
+}
+
+/** What a gateway created for `network`. */
+export interface AwsGatewayNetwork {
+  vpc: aws.ec2.Vpc;
+  internetGateway: aws.ec2.InternetGateway;
+  /** Per availability zone, in `network.availabilityZones` order. */
+  subnets: aws.ec2.Subnet[];
+  /** Per subnet: its route table (0.0.0.0/0 to the internet gateway, and the remote-CIDR routes). */
+  routeTables: aws.ec2.RouteTable[];
+  /** Per route table: the 0.0.0.0/0 route to the internet gateway. */
+  defaultRoutes: aws.ec2.Route[];
+  routeTableAssociations: aws.ec2.RouteTableAssociation[];
 }
 
 /** The instance, ENI and Elastic IP of one subnet. */
@@ -232,6 +264,10 @@ export class AwsGateway extends pulumi.ComponentResource {
   public readonly keySecret: AwsKeySecret;
   public readonly securityGroup: aws.ec2.SecurityGroup;
   public readonly role: aws.iam.Role;
+  /** The VPC the gateway runs in (`vpcId`, or the created VPC's id). */
+  public readonly vpcId: pulumi.Output<string>;
+  /** The created VPC and its parts; only with `network`. */
+  public readonly network?: AwsGatewayNetwork;
 
   constructor(name: string, args: AwsGatewayArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super('wiremesh:aws:AwsGateway', name, {}, opts);
@@ -320,12 +356,31 @@ export class AwsGateway extends pulumi.ComponentResource {
     );
     const profile = new aws.iam.InstanceProfile(`${name}-profile`, { role: role.name, tags }, { parent: this });
 
+    // The VPC: the caller's, or one made here (then the same as if its subnets had been passed).
+    let vpcId: pulumi.Input<string>;
+    let subnets: AwsGatewaySubnetArgs[];
+    /** What the instances wait for in a created VPC: the internet route (the bootstrap downloads). */
+    let internetReady: pulumi.Resource[] = [];
+    if (checked.network !== undefined) {
+      const created = createNetwork(name, args.siteName, checked.network, tags, this);
+      this.network = created;
+      vpcId = created.vpc.id;
+      subnets = created.subnets.map((subnet, i) => ({ subnetId: subnet.id, routeTableIds: [created.routeTables[i]!.id] }));
+      internetReady = [created.internetGateway, ...created.defaultRoutes, ...created.routeTableAssociations];
+    } else {
+      vpcId = args.vpcId!;
+      subnets = args.subnets!;
+    }
+    this.vpcId = pulumi.output(vpcId);
+
     // Security group: the WireGuard port from the peers, the health port from the health checkers.
     const healthCheckCidrs =
       args.healthCheckCidrs !== undefined
         ? pulumi.all(checked.healthCheckCidrs)
-        : aws.ec2
-            .getVpcOutput({ id: args.vpcId }, { parent: this })
+        : checked.network !== undefined
+          ? pulumi.output([checked.network.cidr])
+          : aws.ec2
+            .getVpcOutput({ id: vpcId }, { parent: this })
             .apply((vpc) => [...new Set([vpc.cidrBlock, ...(vpc.cidrBlockAssociations ?? []).map((a) => a.cidrBlock)])]);
     const ingress: aws.types.input.ec2.SecurityGroupIngress[] = [
       {
@@ -357,7 +412,7 @@ export class AwsGateway extends pulumi.ComponentResource {
       {
         // A description change replaces the group: keep it free of the ports.
         description: `wiremesh gateway of site ${args.siteName}`,
-        vpcId: args.vpcId,
+        vpcId,
         ingress,
         egress: [{ description: 'Forwarded traffic and AWS APIs', protocol: '-1', fromPort: 0, toPort: 0, cidrBlocks: ['0.0.0.0/0'], ipv6CidrBlocks: ['::/0'] }],
         tags: { ...tags, [TAG_ROLE]: 'gateway' },
@@ -403,7 +458,7 @@ export class AwsGateway extends pulumi.ComponentResource {
             )
             .apply((image) => image.id);
 
-    this.instances = args.subnets.map((subnet, i) => {
+    this.instances = subnets.map((subnet, i) => {
       const networkInterface = new aws.ec2.NetworkInterface(
         `${name}-eni-${i}`,
         {
@@ -418,7 +473,8 @@ export class AwsGateway extends pulumi.ComponentResource {
       const eip = new aws.ec2.Eip(
         `${name}-eip-${i}`,
         { domain: 'vpc', networkInterface: networkInterface.id, tags: { ...tags, [TAG_ROLE]: 'gateway' } },
-        { parent: this },
+        // An Elastic IP needs the VPC's internet gateway attached.
+        { parent: this, ...(this.network !== undefined ? { dependsOn: [this.network.internetGateway] } : {}) },
       );
       const instance = new aws.ec2.Instance(
         `${name}-instance-${i}`,
@@ -443,7 +499,7 @@ export class AwsGateway extends pulumi.ComponentResource {
           // The ENI (primary) can only be on one instance: replace by deleting first.
           deleteBeforeReplace: true,
           // Boot with the public address, the permissions and the configuration already in place.
-          dependsOn: [eip, readSecrets, ssm, configVersion, keySecret],
+          dependsOn: [eip, readSecrets, ssm, configVersion, keySecret, ...internetReady],
           ...(lookedUpAmi ? { ignoreChanges: ['ami'] } : {}),
         },
       );
@@ -488,8 +544,107 @@ export class AwsGateway extends pulumi.ComponentResource {
   }
 }
 
+/** A checked `network`: the VPC's CIDR and, per availability zone, its subnet's CIDR. */
+interface CheckedNetwork {
+  cidr: string;
+  availabilityZones: string[];
+  subnetCidrs: string[];
+}
+
+/** The VPC, internet gateway, per-AZ public subnets and route tables of a gateway's own VPC. */
+function createNetwork(name: string, siteName: string, network: CheckedNetwork, tags: Record<string, pulumi.Input<string>>, parent: pulumi.Resource): AwsGatewayNetwork {
+  const vpc = new aws.ec2.Vpc(
+    `${name}-vpc`,
+    { cidrBlock: network.cidr, enableDnsSupport: true, enableDnsHostnames: true, tags: { ...tags, [TAG_ROLE]: 'gateway-vpc', Name: `${siteName}-wiremesh` } },
+    { parent },
+  );
+  const internetGateway = new aws.ec2.InternetGateway(
+    `${name}-igw`,
+    { vpcId: vpc.id, tags: { ...tags, [TAG_ROLE]: 'gateway-vpc', Name: `${siteName}-wiremesh` } },
+    { parent },
+  );
+  const subnets: aws.ec2.Subnet[] = [];
+  const routeTables: aws.ec2.RouteTable[] = [];
+  const defaultRoutes: aws.ec2.Route[] = [];
+  const routeTableAssociations: aws.ec2.RouteTableAssociation[] = [];
+  network.availabilityZones.forEach((availabilityZone, i) => {
+    const subnet = new aws.ec2.Subnet(
+      `${name}-subnet-${i}`,
+      {
+        vpcId: vpc.id,
+        cidrBlock: network.subnetCidrs[i]!,
+        availabilityZone,
+        // The gateways have Elastic IPs; nothing else here should get a public address by default.
+        mapPublicIpOnLaunch: false,
+        tags: { ...tags, [TAG_ROLE]: 'gateway-subnet', Name: `${siteName}-wiremesh-${availabilityZone}` },
+      },
+      { parent },
+    );
+    const routeTable = new aws.ec2.RouteTable(
+      `${name}-rt-${i}`,
+      { vpcId: vpc.id, tags: { ...tags, [TAG_ROLE]: 'gateway-route-table', Name: `${siteName}-wiremesh-${availabilityZone}` } },
+      { parent },
+    );
+    defaultRoutes.push(
+      new aws.ec2.Route(`${name}-rt-${i}-default`, { routeTableId: routeTable.id, destinationCidrBlock: '0.0.0.0/0', gatewayId: internetGateway.id }, { parent }),
+    );
+    routeTableAssociations.push(new aws.ec2.RouteTableAssociation(`${name}-rta-${i}`, { subnetId: subnet.id, routeTableId: routeTable.id }, { parent }));
+    subnets.push(subnet);
+    routeTables.push(routeTable);
+  });
+  return { vpc, internetGateway, subnets, routeTables, defaultRoutes, routeTableAssociations };
+}
+
+/**
+ * The subnet CIDRs of a created VPC, one per AZ, in order: consecutive /24s from the start of the
+ * VPC's block, or, when the block is too small for that, equal consecutive blocks just big enough
+ * for `count` of them (a /24 VPC with 2 AZs: two /25s). Undefined when they would be smaller than
+ * /28 (AWS's smallest subnet). Exported for tests.
+ */
+export function carveSubnetCidrs(vpcCidr: string, count: number): string[] | undefined {
+  const [base, bitsText] = vpcCidr.split('/') as [string, string];
+  const bits = Number(bitsText);
+  const subnetBits = Math.max(24, bits + Math.ceil(Math.log2(Math.max(count, 1))));
+  if (subnetBits > 28) return undefined;
+  const start = base.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
+  const size = 2 ** (32 - subnetBits);
+  return Array.from({ length: count }, (_, i) => {
+    const address = start + i * size;
+    return `${[24, 16, 8, 0].map((shift) => Math.floor(address / 2 ** shift) % 256).join('.')}/${subnetBits}`;
+  });
+}
+
+/** Checks `network` (a VPC to create). */
+function checkNetworkArgs(label: string, network: AwsGatewayNetworkArgs): CheckedNetwork {
+  if (typeof network !== 'object' || network === null) {
+    throw new ComponentArgumentError(`${label}: network must be an object { cidr, availabilityZones }`);
+  }
+  const cidr = checkCidr(label, 'network.cidr', network.cidr);
+  if (cidr.prefix.family !== 4 || cidr.prefix.bits < 16 || cidr.prefix.bits > 28) {
+    throw new ComponentArgumentError(`${label}: network.cidr must be an IPv4 block from /16 to /28 (a VPC's size), got ${describe(network.cidr)}`);
+  }
+  const zones = network.availabilityZones;
+  if (!Array.isArray(zones) || zones.length === 0) {
+    throw new ComponentArgumentError(`${label}: network.availabilityZones must list at least one availability zone (one subnet and gateway instance in each)`);
+  }
+  zones.forEach((zone, i) => {
+    if (typeof zone !== 'string' || !/^[a-z]{2}(-[a-z0-9]+)+[a-z]$/.test(zone)) {
+      throw new ComponentArgumentError(`${label}: network.availabilityZones[${i}] must be an availability zone name (e.g. eu-west-1a), got ${describe(zone)}`);
+    }
+    const first = zones.indexOf(zone);
+    if (first !== i) throw new ComponentArgumentError(`${label}: network.availabilityZones[${i}] repeats network.availabilityZones[${first}] (${zone})`);
+  });
+  const subnetCidrs = carveSubnetCidrs(cidr.text, zones.length);
+  if (subnetCidrs === undefined) {
+    throw new ComponentArgumentError(`${label}: network.cidr ${cidr.text} is too small for ${zones.length} subnets of at least /28; use a larger block`);
+  }
+  return { cidr: cidr.text, availabilityZones: [...zones], subnetCidrs };
+}
+
 /** The arguments after the checks that can run while the program runs. */
 interface CheckedGatewayArgs {
+  /** With `network`: the VPC to create. */
+  network?: CheckedNetwork;
   listenPort: number;
   healthPort: number;
   remoteCidrs: CheckedCidr[];
@@ -507,39 +662,22 @@ export function checkGatewayArgs(label: string, args: AwsGatewayArgs): CheckedGa
   if (typeof args.siteName !== 'string' || !SITE_NAME.test(args.siteName)) {
     throw new ComponentArgumentError(`${label}: siteName must be 1 to 32 lowercase letters, digits or hyphens (not at either end), got ${describe(args.siteName)}`);
   }
-  if (args.vpcId === undefined || args.vpcId === null || args.vpcId === '') throw new ComponentArgumentError(`${label}: vpcId is required`);
-  if (!Array.isArray(args.subnets) || args.subnets.length === 0) {
-    throw new ComponentArgumentError(`${label}: subnets must list at least one subnet (one gateway instance runs in each)`);
+  // The VPC: exactly one of vpcId + subnets (bring your own) and network (created here).
+  const given = (value: unknown): boolean => value !== undefined && value !== null;
+  let network: CheckedNetwork | undefined;
+  if (given(args.network)) {
+    if (given(args.vpcId) || given(args.subnets)) {
+      throw new ComponentArgumentError(
+        `${label}: give either vpcId and subnets (bring your own VPC) or network (a VPC the gateway creates), not both`,
+      );
+    }
+    network = checkNetworkArgs(label, args.network!);
+  } else if (!given(args.vpcId) && !given(args.subnets)) {
+    throw new ComponentArgumentError(
+      `${label}: give vpcId and subnets (bring your own VPC) or network: { cidr, availabilityZones } (a VPC the gateway creates)`,
+    );
   }
-  const subnetIds = new Map<string, number>();
-  const routeTables = new Map<string, number>();
-  args.subnets.forEach((subnet, i) => {
-    if (typeof subnet !== 'object' || subnet === null || subnet.subnetId === undefined || subnet.subnetId === '') {
-      throw new ComponentArgumentError(`${label}: subnets[${i}].subnetId is required`);
-    }
-    if (typeof subnet.subnetId === 'string') {
-      const first = subnetIds.get(subnet.subnetId);
-      if (first !== undefined) throw new ComponentArgumentError(`${label}: subnets[${i}] repeats subnets[${first}] (${subnet.subnetId})`);
-      subnetIds.set(subnet.subnetId, i);
-    }
-    if (subnet.routeTableIds !== undefined && !Array.isArray(subnet.routeTableIds)) {
-      throw new ComponentArgumentError(`${label}: subnets[${i}].routeTableIds must be an array`);
-    }
-    for (const [j, routeTableId] of (subnet.routeTableIds ?? []).entries()) {
-      if (typeof routeTableId !== 'string') continue;
-      if (subnet.routeTableIds!.indexOf(routeTableId) !== j) {
-        throw new ComponentArgumentError(`${label}: subnets[${i}].routeTableIds repeats ${routeTableId}`);
-      }
-      const first = routeTables.get(routeTableId);
-      if (first !== undefined) {
-        throw new ComponentArgumentError(
-          `${label}: route table ${routeTableId} is listed for subnets[${first}] and subnets[${i}]; ` +
-            'VPC route tables have no ECMP (one target per destination), so each route table points at one gateway',
-        );
-      }
-      routeTables.set(routeTableId, i);
-    }
-  });
+  if (network === undefined) checkSubnetArgs(label, args);
 
   if (!Array.isArray(args.remoteCidrs) || args.remoteCidrs.length === 0) {
     throw new ComponentArgumentError(`${label}: remoteCidrs must list at least one remote prefix`);
@@ -629,7 +767,55 @@ export function checkGatewayArgs(label: string, args: AwsGatewayArgs): CheckedGa
     throw new ComponentArgumentError(`${label}: healthCheckCidrs must not be empty (leave it out for the VPC's CIDR blocks)`);
   }
   const forwardFromCidrs = args.forwardFromCidrs === undefined ? [] : checkedCidrList(label, 'forwardFromCidrs', args.forwardFromCidrs, { anywhere: 'refused' });
-  return { listenPort, healthPort, remoteCidrs, peerCidrs, healthCheckCidrs, forwardFromCidrs, ...(ami !== undefined ? { ami } : {}) };
+  return {
+    listenPort,
+    healthPort,
+    remoteCidrs,
+    peerCidrs,
+    healthCheckCidrs,
+    forwardFromCidrs,
+    ...(ami !== undefined ? { ami } : {}),
+    ...(network !== undefined ? { network } : {}),
+  };
+}
+
+/** Checks `vpcId` and `subnets` (bring your own VPC). */
+function checkSubnetArgs(label: string, args: AwsGatewayArgs): void {
+  if (args.vpcId === undefined || args.vpcId === null || args.vpcId === '') {
+    throw new ComponentArgumentError(`${label}: vpcId is required with subnets (or give network instead of both, for a VPC the gateway creates)`);
+  }
+  if (!Array.isArray(args.subnets) || args.subnets.length === 0) {
+    throw new ComponentArgumentError(`${label}: subnets must list at least one subnet (one gateway instance runs in each)`);
+  }
+  const subnetIds = new Map<string, number>();
+  const routeTables = new Map<string, number>();
+  args.subnets.forEach((subnet, i) => {
+    if (typeof subnet !== 'object' || subnet === null || subnet.subnetId === undefined || subnet.subnetId === '') {
+      throw new ComponentArgumentError(`${label}: subnets[${i}].subnetId is required`);
+    }
+    if (typeof subnet.subnetId === 'string') {
+      const first = subnetIds.get(subnet.subnetId);
+      if (first !== undefined) throw new ComponentArgumentError(`${label}: subnets[${i}] repeats subnets[${first}] (${subnet.subnetId})`);
+      subnetIds.set(subnet.subnetId, i);
+    }
+    if (subnet.routeTableIds !== undefined && !Array.isArray(subnet.routeTableIds)) {
+      throw new ComponentArgumentError(`${label}: subnets[${i}].routeTableIds must be an array`);
+    }
+    for (const [j, routeTableId] of (subnet.routeTableIds ?? []).entries()) {
+      if (typeof routeTableId !== 'string') continue;
+      if (subnet.routeTableIds!.indexOf(routeTableId) !== j) {
+        throw new ComponentArgumentError(`${label}: subnets[${i}].routeTableIds repeats ${routeTableId}`);
+      }
+      const first = routeTables.get(routeTableId);
+      if (first !== undefined) {
+        throw new ComponentArgumentError(
+          `${label}: route table ${routeTableId} is listed for subnets[${first}] and subnets[${i}]; ` +
+            'VPC route tables have no ECMP (one target per destination), so each route table points at one gateway',
+        );
+      }
+      routeTables.set(routeTableId, i);
+    }
+  });
 }
 
 /** A plain (non-Output) private key is refused at once, before any resource is made. */

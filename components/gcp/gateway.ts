@@ -1,6 +1,8 @@
 /**
- * `GcpGateway` (`wiremesh:gcp:GcpGateway`): WireGuard gateway VMs in a VPC you bring (network and
- * subnetwork are arguments; creating a network is left to the caller).
+ * `GcpGateway` (`wiremesh:gcp:GcpGateway`): WireGuard gateway VMs in a VPC you bring (`network` and
+ * `subnetwork`), or in one it creates (`createNetwork: { cidr }`: a custom-mode `gcp.compute.Network`
+ * `<name>-net` without auto-created subnetworks and one `gcp.compute.Subnetwork` `<name>-subnet` of
+ * that range in the zones' region; everything below then uses them as if they had been passed).
  *
  * One gateway is one WireGuard identity: one key (in a {@link GcpKeySecret}), one agent
  * configuration document (in a second Secret Manager secret), one dedicated service account that
@@ -50,7 +52,7 @@
  *   backend service of per-zone unmanaged instance groups, TCP health check on `healthPort`) and
  *   one route per remote CIDR with `nextHopIlb` pointing at it (health-checked).
  *
- * Not done here (follow-ups): creating the VPC, managed instance groups / autoscaling, Cloud NAT,
+ * Not done here (follow-ups): managed instance groups / autoscaling, Cloud NAT,
  * IPv6 remote prefixes, ILB failover policies (active/standby).
  */
 import { createHash } from 'node:crypto';
@@ -77,6 +79,7 @@ import {
   checkNetworkTags,
   checkPort,
   fail,
+  parseIpv4Cidr,
   regionOfZone,
 } from './validate';
 
@@ -140,6 +143,12 @@ export interface GcpGatewayKeyArgs {
   createdAt: pulumi.Input<string>;
 }
 
+/** The network a gateway creates (see {@link GcpGatewayArgs.createNetwork}). */
+export interface GcpGatewayCreateNetworkArgs {
+  /** The subnetwork's primary IPv4 range, e.g. `10.40.0.0/24`. */
+  cidr: string;
+}
+
 /** Arguments of {@link GcpGateway}. */
 export interface GcpGatewayArgs {
   /** Project of every resource; default: the provider's project. */
@@ -148,10 +157,15 @@ export interface GcpGatewayArgs {
   zones: string[];
   /** Number of instances, spread round-robin over `zones`; default 1 (1 to 16). */
   instanceCount?: number;
-  /** The VPC network (name, id or self link). */
-  network: pulumi.Input<string>;
-  /** The subnetwork of the instances (in the zones' region). */
-  subnetwork: pulumi.Input<string>;
+  /** The VPC network (name, id or self link), with `subnetwork`. Excludes `createNetwork`. */
+  network?: pulumi.Input<string>;
+  /** With `network`: the subnetwork of the instances (in the zones' region). */
+  subnetwork?: pulumi.Input<string>;
+  /**
+   * Create the network instead of passing `network` and `subnetwork`: a custom-mode network and one
+   * subnetwork with primary range `cidr` (IPv4, /8 to /29) in the zones' region.
+   */
+  createNetwork?: GcpGatewayCreateNetworkArgs;
   /** Machine type; default `e2-small`. */
   machineType?: string;
   /**
@@ -373,6 +387,10 @@ export class GcpGateway extends pulumi.ComponentResource {
   public readonly healthPort: number;
   /** True when the first zone's instance is the only active backend of the load balancers. */
   public readonly activeStandby: boolean;
+  /** The created network (`createNetwork` only). */
+  public readonly network?: gcp.compute.Network;
+  /** The created subnetwork (`createNetwork` only). */
+  public readonly subnetwork?: gcp.compute.Subnetwork;
 
   constructor(name: string, args: GcpGatewayArgs, opts: pulumi.ComponentResourceOptions = {}) {
     // Validate before registering: a refused argument registers nothing.
@@ -385,6 +403,33 @@ export class GcpGateway extends pulumi.ComponentResource {
     this.activeStandby = v.activeStandby;
     const project = args.project;
     const labels = args.labels ?? {};
+
+    // The network: the caller's, or a custom-mode one with one subnetwork, made here.
+    let network: pulumi.Input<string>;
+    let subnetwork: pulumi.Input<string>;
+    if (args.createNetwork !== undefined) {
+      this.network = new gcp.compute.Network(
+        `${name}-net`,
+        { project, autoCreateSubnetworks: false, routingMode: 'REGIONAL', description: `wiremesh gateway ${name}: its network` },
+        { parent: this },
+      );
+      this.subnetwork = new gcp.compute.Subnetwork(
+        `${name}-subnet`,
+        {
+          project,
+          region: v.region,
+          network: this.network.id,
+          ipCidrRange: args.createNetwork.cidr,
+          description: `wiremesh gateway ${name}: its subnetwork`,
+        },
+        { parent: this },
+      );
+      network = this.network.id;
+      subnetwork = this.subnetwork.id;
+    } else {
+      network = args.network!;
+      subnetwork = args.subnetwork!;
+    }
 
     // Key: the caller's, or a new one; stored in Secret Manager.
     const key = args.key ?? new WireGuardKey(`${name}-key`, args.maxKeyAgeDays !== undefined ? { maxAgeDays: args.maxKeyAgeDays } : {}, { parent: this });
@@ -498,8 +543,8 @@ export class GcpGateway extends pulumi.ComponentResource {
             },
             networkInterfaces: [
               {
-                network: args.network,
-                subnetwork: args.subnetwork,
+                network,
+                subnetwork,
                 ...(address ? { accessConfigs: [{ natIp: address.address, networkTier: 'PREMIUM' }] } : {}),
               },
             ],
@@ -531,7 +576,7 @@ export class GcpGateway extends pulumi.ComponentResource {
         `${name}-wg`,
         {
           project,
-          network: args.network,
+          network,
           description: `wiremesh gateway ${name}: WireGuard UDP ${v.listenPort} from its peers`,
           direction: 'INGRESS',
           priority: 1000,
@@ -548,7 +593,7 @@ export class GcpGateway extends pulumi.ComponentResource {
           `${name}-health`,
           {
             project,
-            network: args.network,
+            network,
             description: `wiremesh gateway ${name}: agent health port TCP ${v.healthPort} from Google health checks`,
             direction: 'INGRESS',
             priority: 1000,
@@ -566,7 +611,7 @@ export class GcpGateway extends pulumi.ComponentResource {
           `${name}-fwd`,
           {
             project,
-            network: args.network,
+            network,
             description: `wiremesh gateway ${name}: traffic forwarded through the gateway to the remote sites`,
             direction: 'INGRESS',
             priority: 1000,
@@ -599,7 +644,7 @@ export class GcpGateway extends pulumi.ComponentResource {
     this.routes = [];
     const routeCommon = {
       project,
-      network: args.network,
+      network,
       priority: v.routePriority,
       ...(args.routeTags !== undefined && args.routeTags.length > 0 ? { tags: [...args.routeTags] } : {}),
     };
@@ -642,8 +687,8 @@ export class GcpGateway extends pulumi.ComponentResource {
           ipProtocol: 'L3_DEFAULT',
           allPorts: true,
           backendService: backendService.id,
-          network: args.network,
-          subnetwork: args.subnetwork,
+          network,
+          subnetwork,
         },
         { parent: this },
       );
@@ -717,8 +762,23 @@ export function validateGatewayArgs(name: string, args: GcpGatewayArgs, componen
   if (!Number.isInteger(instanceCount) || instanceCount < 1 || instanceCount > MAX_INSTANCES) {
     fail(component, name, `instanceCount must be an integer from 1 to ${MAX_INSTANCES}, got ${String(args.instanceCount)}`);
   }
-  if (args.network === undefined || args.network === null || args.network === '') fail(component, name, 'network is required (bring your own VPC)');
-  if (args.subnetwork === undefined || args.subnetwork === null || args.subnetwork === '') fail(component, name, 'subnetwork is required (bring your own VPC)');
+  // The network: exactly one of network + subnetwork (bring your own) and createNetwork.
+  const missing = (value: unknown): boolean => value === undefined || value === null || value === '';
+  if (args.createNetwork !== undefined && args.createNetwork !== null) {
+    if (!missing(args.network) || !missing(args.subnetwork)) {
+      fail(component, name, 'give either network and subnetwork (bring your own VPC) or createNetwork (a network the gateway creates), not both');
+    }
+    const cidr = typeof args.createNetwork === 'object' ? args.createNetwork.cidr : undefined;
+    const parsed = typeof cidr === 'string' ? parseIpv4Cidr(cidr) : undefined;
+    if (!parsed || parsed.prefixLength < 8 || parsed.prefixLength > 29) {
+      fail(component, name, `createNetwork.cidr must be an IPv4 CIDR from /8 to /29 with its host bits zero (e.g. 10.40.0.0/24), got ${JSON.stringify(cidr)}`);
+    }
+  } else if (missing(args.network) && missing(args.subnetwork)) {
+    fail(component, name, 'give network and subnetwork (bring your own VPC) or createNetwork: { cidr } (a network the gateway creates)');
+  } else {
+    if (missing(args.network)) fail(component, name, 'network is required (bring your own VPC) with subnetwork, or give createNetwork instead of both');
+    if (missing(args.subnetwork)) fail(component, name, 'subnetwork is required (bring your own VPC) with network, or give createNetwork instead of both');
+  }
 
   const listenPort = args.listenPort ?? DEFAULT_LISTEN_PORT;
   checkPort(component, name, 'listenPort', listenPort);
