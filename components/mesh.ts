@@ -45,6 +45,30 @@
  *   planned like a gateway (same peers, allowed IPs, keepalive and address rules), see
  *   {@link planForExternalSites}.
  *
+ * ## Preshared keys
+ *
+ * Each pair in the spec's `presharedKeys` gets one `WireGuardPresharedKey` (`<name>-<a>-<b>-psk`,
+ * `a`, `b` the sorted site names): 32 random bytes made at deploy time by a dynamic resource
+ * (components/preshared-key.ts), a secret Output, rotated on the keys' schedule (`keyMaxAgeDays`).
+ * It is stored once in the secret store of each cloud of the pair, with role
+ * `wireguard-preshared-key` and no `wiremesh:site` tag (it belongs to both ends):
+ * - `aws`: an `AwsKeySecret` `<name>-<a>-<b>-psk-aws`, with the provider, KMS key, recovery window
+ *   and tags of the pair's first AWS site; each AWS site of the pair reads it through its gateway
+ *   role's read policy (`extraSecretReads` of AwsGateway / AwsGatewayGroup, label `PresharedKey<k>`).
+ *   Two AWS sites in different accounts cannot share it (the role policy grants, the secret's
+ *   account must agree): not supported;
+ * - `gcp`: a `GcpKeySecret` `<name>-<a>-<b>-psk-gcp` in the first GCP site's project, with an
+ *   accessor grant on exactly it for each GCP site's gateway service account (`extraSecretReads`
+ *   of GcpGateway / GcpGatewayGroup, members `<gateway>-read-<i>`, waited for by the instances).
+ * Each cloud gateway's agent configuration references its own cloud's copy as the peer's
+ * `presharedKey` (the planner's `agentConfigFor(..., { presharedKey })`); no document holds the key.
+ * A plain `external` end gets, in its secret wg-quick configuration, the line
+ * `PresharedKey = <preshared key with <peer>>` and a comment naming the secret (ARN or
+ * `projects/P/secrets/S`) to copy the value from: the key itself is never in an output (outputs
+ * are readable by everyone who can read the stack, and the policy pack refuses `PresharedKey =`
+ * values in stack outputs). Refused: a pair of two `external` sites (nothing of theirs is
+ * deployed) and a pair with an on-prem host (RemoteHostAgent writes only its private key).
+ *
  * ## Who may reach the WireGuard port
  *
  * Each cloud gateway accepts WireGuard (UDP `listenPort`) from the source addresses of its
@@ -65,7 +89,7 @@
  *
  * ## Not supported (refused with a message)
  *
- * `presharedKeys` (the gateway components hold one key secret each), `local` sites, a full-tunnel
+ * `presharedKeys` between two external sites or with an on-prem host, `local` sites, a full-tunnel
  * hub with `aws`/`gcp` spokes (VPC routes to 0.0.0.0/0 through a gateway are refused by the
  * components), `endpoint` on `aws`/`gcp` sites, and `cloud` settings in the spec (placement
  * comes from the arguments; `cloud` is ignored).
@@ -79,19 +103,24 @@ import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../agent/gateway/config';
-import type { AgentConfig, DataPlaneKind } from '../agent/gateway/config-types';
+import type { AgentConfig, DataPlaneKind, KeySource } from '../agent/gateway/config-types';
+import type { SecretSourceConfig } from '../agent/secrets/types';
 import { agentConfigFor, planMesh, type GatewayPlan, type MeshPlan } from '../mesh/planner';
 import type { MeshSpec, SiteSpec } from '../mesh/spec';
 import { parseMeshSpec, validateMeshSpec } from '../mesh/validate';
 import { renderGateway } from '../mesh/wg-quick-render';
 import { AwsGateway, checkGatewayArgs, type AwsGatewayAgentConfig, type AwsGatewayArgs, type AwsGatewaySubnetArgs } from './aws/gateway';
 import { AwsGatewayGroup, type AwsGatewayGroupArgs } from './aws/gateway-group';
+import { AwsKeySecret } from './aws/key-secret';
+import type { SecretReadGrant } from './aws/policy';
 import { ComponentArgumentError, componentLabel } from './aws/validation';
 import { checkAgentPackage } from './bootstrap';
 import { GcpGateway, validateGatewayArgs, type GcpGatewayAgentConfig, type GcpGatewayArgs } from './gcp/gateway';
 import { GcpGatewayGroup, type GcpGatewayGroupArgs } from './gcp/gateway-group';
+import { GcpKeySecret } from './gcp/key-secret';
 import { regionOfZone } from './gcp/validate';
 import { publicKeyFromPrivateKey, WireGuardKey } from './key';
+import { WireGuardPresharedKey } from './preshared-key';
 import { DEFAULT_REMOTE_KEY_PATH, RemoteHostAgent } from './remote-host';
 
 /** The WireGuard interface name on every gateway unless `interfaceName` says otherwise. */
@@ -343,9 +372,15 @@ export function loadMeshSpecForDeployment(spec: MeshSpec | string, cwd = process
       }
     }
   });
-  if ((written.presharedKeys ?? []).length > 0) {
-    problems.push({ path: '$.presharedKeys', message: 'are not supported by WireGuardMesh yet (each gateway component holds one key secret); remove them' });
-  }
+  (written.presharedKeys ?? []).forEach((entry, k) => {
+    const providers = entry.sites.map((name) => written.sites.find((s) => s.name === name)?.provider);
+    if (providers.every((provider) => provider === 'external')) {
+      problems.push({
+        path: `$.presharedKeys[${k}].sites`,
+        message: 'names two external sites: WireGuardMesh deploys neither end, so it has nowhere to store their preshared key (configure it on both hosts yourself)',
+      });
+    }
+  });
   if (problems.length > 0) throw new ConfigError(problems, 'mesh spec for WireGuardMesh');
   return { spec: written, planning };
 }
@@ -368,24 +403,70 @@ export function planForExternalSites(planning: MeshSpec, publicKeys: Record<stri
 }
 
 /** The wg-quick configuration of an external site: the planner's view of it, key left to the owner. */
-export function renderExternalSiteConfig(plan: MeshPlan, gateway: GatewayPlan, spec: MeshSpec): string {
+export function renderExternalSiteConfig(plan: MeshPlan, gateway: GatewayPlan, spec: MeshSpec, presharedKeys: Record<string, PresharedKeySources> = {}): string {
   const site = spec.sites.find((s) => s.name === gateway.site)!;
-  const text = renderGateway(plan, gateway, spec, EXTERNAL_PRIVATE_KEY_PLACEHOLDER);
-  return text.replace(
+  const text = renderGateway(plan, gateway, spec, EXTERNAL_PRIVATE_KEY_PLACEHOLDER).replace(
     `PrivateKey = ${EXTERNAL_PRIVATE_KEY_PLACEHOLDER}`,
     `# Replace ${EXTERNAL_PRIVATE_KEY_PLACEHOLDER} with this site's private key (wg pubkey must print ${site.publicKey}); wg-quick refuses the file until then.\n` +
       `PrivateKey = ${EXTERNAL_PRIVATE_KEY_PLACEHOLDER}`,
   );
+  // Preshared keys: a placeholder naming the secret that holds the key (never the key itself).
+  const lines = text.split('\n');
+  const out: string[] = [];
+  let peer: string | undefined;
+  for (const line of lines) {
+    out.push(line);
+    const comment = /^# (\S+)$/.exec(line);
+    if (comment && out[out.length - 2] === '[Peer]') peer = comment[1];
+    if (peer !== undefined && line.startsWith('PublicKey = ')) {
+      const planned = gateway.peers.find((p) => p.site === peer);
+      if (planned?.presharedKey) {
+        const [a, b] = [gateway.site, peer].sort() as [string, string];
+        const sources = presharedKeys[pairKey(a, b)];
+        const where = sources?.awsRef ?? sources?.gcpRef ?? 'the secret store of the mesh';
+        out.push(
+          `# This tunnel has a preshared key, kept in ${where}: replace ${presharedKeyPlaceholder(peer)} with its value (the secret's content, base64).`,
+          `PresharedKey = ${presharedKeyPlaceholder(peer)}`,
+        );
+      }
+      peer = undefined;
+    }
+  }
+  return out.join('\n');
+}
+
+/** The placeholder of a preshared key in an external site's wg-quick configuration. */
+export function presharedKeyPlaceholder(peer: string): string {
+  return `<preshared key with ${peer}>`;
+}
+
+/** The `wiremesh:role` tag / `wiremesh-role` label of the preshared-key secrets. */
+export const PRESHARED_KEY_ROLE = 'wireguard-preshared-key';
+
+/** Where the two ends of a pair read its preshared key: the agent sources per cloud, and what to tell an external site. */
+export interface PresharedKeySources {
+  aws?: SecretSourceConfig;
+  gcp?: SecretSourceConfig;
+  /** "AWS Secrets Manager secret <ARN>". */
+  awsRef?: string;
+  /** "GCP Secret Manager secret projects/P/secrets/S". */
+  gcpRef?: string;
+}
+
+/** The key of a pair of sites (sorted names). */
+export function pairKey(a: string, b: string): string {
+  return [a, b].sort().join('|');
 }
 
 /** The agent configuration of a planned gateway without its private key (the components fill it in). */
 export function planAgentConfig(
   gateway: GatewayPlan,
-  options: { interfaceName: string; metricsListen?: string; dataPlane?: DataPlaneKind },
+  options: { interfaceName: string; metricsListen?: string; dataPlane?: DataPlaneKind; presharedKey?: (siteA: string, siteB: string) => KeySource },
 ): Omit<AgentConfig, 'privateKey'> {
   const { privateKey: _privateKey, ...rest } = agentConfigFor(gateway, {
     interfaceName: options.interfaceName,
     privateKey: { source: 'file', path: '/dev/null' },
+    ...(options.presharedKey !== undefined ? { presharedKey: options.presharedKey } : {}),
     ...(options.metricsListen !== undefined ? { metrics: { listen: options.metricsListen } } : {}),
     ...(options.dataPlane !== undefined ? { dataPlane: options.dataPlane } : {}),
   });
@@ -461,6 +542,10 @@ export class WireGuardMesh extends pulumi.ComponentResource {
   public readonly gcpGateways: Record<string, GcpGateway> = {};
   public readonly gcpGatewayGroups: Record<string, GcpGatewayGroup> = {};
   public readonly remoteHosts: Record<string, RemoteHostAgent> = {};
+  /** `a|b` (sorted site names) -> the preshared key of that pair (spec `presharedKeys`). */
+  public readonly presharedKeys: Record<string, WireGuardPresharedKey> = {};
+  /** `a|b` -> the secrets holding that pair's preshared key, one per cloud of its sites. */
+  public readonly presharedKeySecrets: Record<string, { aws?: AwsKeySecret; gcp?: GcpKeySecret }> = {};
 
   constructor(name: string, args: WireGuardMeshArgs, opts: pulumi.ComponentResourceOptions = {}) {
     const label = componentLabel('WireGuardMesh', name);
@@ -590,12 +675,40 @@ export class WireGuardMesh extends pulumi.ComponentResource {
     // 5. Every site's deployment, prepared and checked.
     const planOutput = deferred<MeshPlan>();
     const externalPlanOutput = deferred<MeshPlan>();
-    const configOf = (id: string): pulumi.Output<Omit<AgentConfig, 'privateKey'>> =>
-      planOutput.output.apply((plan) => {
+    const pskSourcesOutput = deferred<Record<string, PresharedKeySources>>();
+    const configOf = (id: string, cloud: 'aws' | 'gcp'): pulumi.Output<Omit<AgentConfig, 'privateKey'>> =>
+      pulumi.all([planOutput.output, pskSourcesOutput.output]).apply(([plan, pskSources]) => {
         const gateway = plan.gateways.find((g) => g.id === id);
         if (gateway === undefined) throw new Error(`${label}: the plan has no gateway ${id}`);
-        return planAgentConfig(gateway, { interfaceName, ...(args.metricsListen !== undefined ? { metricsListen: args.metricsListen } : {}), ...(args.dataPlane !== undefined ? { dataPlane: args.dataPlane } : {}) });
+        return planAgentConfig(gateway, {
+          interfaceName,
+          ...(args.metricsListen !== undefined ? { metricsListen: args.metricsListen } : {}),
+          ...(args.dataPlane !== undefined ? { dataPlane: args.dataPlane } : {}),
+          // The copy in this site's own cloud (the planner passes the two names sorted).
+          presharedKey: (a, b) => {
+            const source = pskSources[pairKey(a, b)]?.[cloud];
+            if (source === undefined) throw new Error(`${label}: no ${cloud} copy of the preshared key of ${a} and ${b}`);
+            return source;
+          },
+        });
       });
+    // Preshared keys: checked here, made after registering (below); the gateways read their copies.
+    const pskPairs = (spec.presharedKeys ?? []).map((entry) => [...entry.sites].sort() as [string, string]);
+    for (const [a, b] of pskPairs) {
+      for (const site of [a, b]) {
+        if (has(args.onPrem, site)) {
+          throw new ComponentArgumentError(
+            `${label}: presharedKeys: site "${site}" is an on-prem host (onPrem["${site}"]); WireGuardMesh stores preshared keys only for aws, gcp and plain external sites (remove the pair, or configure that host's tunnel outside the mesh)`,
+          );
+        }
+      }
+    }
+    const awsPskReads: Record<string, pulumi.Output<SecretReadGrant>[]> = {};
+    const gcpPskReads: Record<string, gcp.secretmanager.Secret[]> = {};
+    const pskReads = {
+      aws: (site: string): { extraSecretReads?: pulumi.Output<SecretReadGrant>[] } => (awsPskReads[site]?.length ? { extraSecretReads: awsPskReads[site] } : {}),
+      gcp: (site: string): { extraSecretReads?: gcp.secretmanager.Secret[] } => (gcpPskReads[site]?.length ? { extraSecretReads: gcpPskReads[site] } : {}),
+    };
     const prepared: PreparedSite[] = [];
     const instanceIdsOf: Record<string, pulumi.Output<string[]>> = {};
     const publicIpsOf: Record<string, pulumi.Output<string[]>> = {};
@@ -628,7 +741,7 @@ export class WireGuardMesh extends pulumi.ComponentResource {
           ...(placement.allowFromAnywhere !== undefined ? { allowFromAnywhere: placement.allowFromAnywhere } : {}),
           privateKey: key.privateKey.output,
           keyCreatedAt: key.createdAt.output,
-          agentConfig: configOf(firstId) as pulumi.Output<AwsGatewayAgentConfig>,
+          agentConfig: configOf(firstId, 'aws') as pulumi.Output<AwsGatewayAgentConfig>,
           agentPackage: args.aws?.agentPackage ?? args.agentPackage,
           listenPort,
           healthPort,
@@ -647,7 +760,7 @@ export class WireGuardMesh extends pulumi.ComponentResource {
           create: () => {
             const componentOpts = { parent: this, ...(provider !== undefined ? { providers: [provider] } : {}) };
             if (group) {
-              const component = new AwsGatewayGroup(componentName, gatewayArgs as AwsGatewayGroupArgs, componentOpts);
+              const component = new AwsGatewayGroup(componentName, { ...(gatewayArgs as AwsGatewayGroupArgs), ...pskReads.aws(site.name) }, componentOpts);
               this.awsGatewayGroups[site.name] = component;
               endpointOf[site.name]?.resolve(component.endpoint);
               instanceIdsOf[site.name] = component.instanceIds;
@@ -655,7 +768,7 @@ export class WireGuardMesh extends pulumi.ComponentResource {
             } else {
               const { loadBalancerSubnetIds: _a, crossZoneLoadBalancing: _b, healthCheckProtocol: _c, healthCheckIntervalSeconds: _d, deregistrationDelaySeconds: _e, deletionProtection: _f, ...single } =
                 gatewayArgs as AwsGatewayGroupArgs;
-              const component = new AwsGateway(componentName, single, componentOpts);
+              const component = new AwsGateway(componentName, { ...single, ...pskReads.aws(site.name) }, componentOpts);
               this.awsGateways[site.name] = component;
               endpointOf[site.name]?.resolve(component.endpoints.apply((endpoints) => endpoints[0]!));
               instanceIdsOf[site.name] = component.instanceIds;
@@ -703,7 +816,7 @@ export class WireGuardMesh extends pulumi.ComponentResource {
           agent: {
             package: args.gcp?.agentPackage ?? args.agentPackage,
             interfaceName,
-            config: configOf(firstId) as unknown as pulumi.Output<GcpGatewayAgentConfig>,
+            config: configOf(firstId, 'gcp') as unknown as pulumi.Output<GcpGatewayAgentConfig>,
             ...(configPollSeconds !== undefined ? { configPollSeconds } : {}),
             ...(nodeVersion !== undefined ? { nodeVersion } : {}),
             ...(args.metricsListen !== undefined ? { metricsListen: args.metricsListen } : {}),
@@ -727,7 +840,7 @@ export class WireGuardMesh extends pulumi.ComponentResource {
               );
               const component = new GcpGatewayGroup(
                 componentName,
-                { ...gatewayArgs, loadBalancerAddress: address.address, ...(sessionAffinity !== undefined ? { sessionAffinity } : {}) },
+                { ...gatewayArgs, ...pskReads.gcp(site.name), loadBalancerAddress: address.address, ...(sessionAffinity !== undefined ? { sessionAffinity } : {}) },
                 { parent: this, ...(provider !== undefined ? { providers: [provider] } : {}) },
               );
               this.gcpGatewayGroups[site.name] = component;
@@ -737,7 +850,7 @@ export class WireGuardMesh extends pulumi.ComponentResource {
               instanceIdsOf[site.name] = pulumi.all(component.gateway.instances.map((instance) => instance.id));
               publicIpsOf[site.name] = pulumi.all(ips);
             } else {
-              const component = new GcpGateway(componentName, gatewayArgs, { parent: this, ...(provider !== undefined ? { providers: [provider] } : {}) });
+              const component = new GcpGateway(componentName, { ...gatewayArgs, ...pskReads.gcp(site.name) }, { parent: this, ...(provider !== undefined ? { providers: [provider] } : {}) });
               this.gcpGateways[site.name] = component;
               endpointOf[site.name]?.resolve(component.endpoints.apply((endpoints) => endpoints[0]!));
               const ips = component.addresses.map((a) => a.address);
@@ -825,6 +938,71 @@ export class WireGuardMesh extends pulumi.ComponentResource {
       keyOf[site.name]!.publicKey.resolve(key.publicKey);
       keyOf[site.name]!.createdAt.resolve(key.createdAt);
     }
+    // One preshared key per listed pair, stored once in each cloud of its two sites (the secret of
+    // a cloud lives with the first site of the pair on it: its provider, project, KMS key), read
+    // by exactly those two sites' gateways. No wiremesh:site tag: the secret belongs to both.
+    const pskSources: Record<string, pulumi.Output<PresharedKeySources>> = {};
+    pskPairs.forEach(([a, b], k) => {
+      const pair = pairKey(a, b);
+      const psk = new WireGuardPresharedKey(
+        `${name}-${a}-${b}-psk`,
+        { ...(args.keyMaxAgeDays !== undefined ? { maxAgeDays: args.keyMaxAgeDays } : {}), ...(args.now !== undefined ? { now: args.now } : {}) },
+        { parent: this },
+      );
+      this.presharedKeys[pair] = psk;
+      const sites = [a, b].map((n) => bySite.get(n)!);
+      const description = `WireGuard preshared key of the tunnel ${a} <-> ${b} (mesh ${name})`;
+      const sources: Record<string, pulumi.Output<SecretSourceConfig | string>> = {};
+      const awsSites = sites.filter((s) => s.provider === 'aws');
+      if (awsSites.length > 0) {
+        const placement = args.aws!.sites[awsSites[0]!.name]!;
+        const provider = placement.provider ?? args.aws?.provider;
+        const secret = new AwsKeySecret(
+          `${name}-${a}-${b}-psk-aws`,
+          {
+            privateKey: psk.presharedKey,
+            createdAt: psk.createdAt,
+            role: PRESHARED_KEY_ROLE,
+            description,
+            ...(placement.kmsKeyId !== undefined ? { kmsKeyId: placement.kmsKeyId } : {}),
+            ...(placement.secretRecoveryWindowInDays !== undefined ? { recoveryWindowInDays: placement.secretRecoveryWindowInDays } : {}),
+            ...(placement.tags !== undefined ? { tags: placement.tags } : {}),
+          },
+          { parent: this, ...(provider !== undefined ? { providers: [provider] } : {}) },
+        );
+        this.presharedKeySecrets[pair] = { ...this.presharedKeySecrets[pair], aws: secret };
+        for (const site of awsSites) (awsPskReads[site.name] ??= []).push(secret.readGrant(`PresharedKey${k}`));
+        sources.aws = secret.sourceConfig;
+        sources.awsRef = pulumi.interpolate`AWS Secrets Manager secret ${secret.arn}`;
+      }
+      const gcpSites = sites.filter((s) => s.provider === 'gcp');
+      if (gcpSites.length > 0) {
+        const placement = args.gcp!.sites[gcpSites[0]!.name]!;
+        const provider = placement.provider ?? args.gcp?.provider;
+        const project = placement.project ?? args.gcp?.project;
+        const secret = new GcpKeySecret(
+          `${name}-${a}-${b}-psk-gcp`,
+          {
+            privateKey: psk.presharedKey,
+            createdAt: psk.createdAt,
+            role: PRESHARED_KEY_ROLE,
+            ...(project !== undefined ? { project } : {}),
+            ...(placement.labels !== undefined ? { labels: placement.labels } : {}),
+            ...(placement.secretReplication !== undefined ? { replication: placement.secretReplication } : {}),
+            ...(placement.deletionProtection !== undefined ? { deletionProtection: placement.deletionProtection } : {}),
+          },
+          { parent: this, ...(provider !== undefined ? { providers: [provider] } : {}) },
+        );
+        this.presharedKeySecrets[pair] = { ...this.presharedKeySecrets[pair], gcp: secret };
+        for (const site of gcpSites) (gcpPskReads[site.name] ??= []).push(secret.secret);
+        sources.gcp = secret.sourceConfig;
+        sources.gcpRef = pulumi.interpolate`GCP Secret Manager secret ${secret.secretName}`;
+      }
+      pskSources[pair] = pulumi.all(sources) as pulumi.Output<PresharedKeySources>;
+    });
+    const allPskSources = pulumi.output(pulumi.all(pskSources)) as pulumi.Output<Record<string, PresharedKeySources>>;
+    pskSourcesOutput.resolve(allPskSources);
+
     for (const site of prepared) site.create();
 
     const publicKeys = pulumi.all(Object.fromEntries(Object.entries(this.keys).map(([site, key]) => [site, key.publicKey])));
@@ -838,11 +1016,11 @@ export class WireGuardMesh extends pulumi.ComponentResource {
     externalPlanOutput.resolve(plans.apply((p) => p.external));
 
     this.externalConfigs = pulumi.secret(
-      plans.apply((p) =>
+      pulumi.all([plans, allPskSources]).apply(([p, sources]) =>
         Object.fromEntries(
           prepared
             .filter((s) => s.kind === 'external')
-            .map((s) => [s.site.name, renderExternalSiteConfig(p.external, p.external.gateways.find((g) => g.site === s.site.name)!, spec)]),
+            .map((s) => [s.site.name, renderExternalSiteConfig(p.external, p.external.gateways.find((g) => g.site === s.site.name)!, spec, sources)]),
         ),
       ),
     );

@@ -16,7 +16,8 @@
  *   additionalSecretOutputs, replaceOnChanges, dependencies...) and every invoke;
  * - applies `additionalSecretOutputs` to the returned state, as the engine does;
  * - runs the dynamic providers it knows (by default {@link wireGuardKeyProvider} for
- *   `WireGuardKeyPair`) as the engine would on create, so their outputs exist;
+ *   `WireGuardKeyPair`, {@link wireGuardPresharedKeyProvider} for `WireGuardPresharedKeyValue`)
+ *   as the engine would on create, so their outputs exist;
  * - fills `id`, and `arn` for `aws:` resources, unless the test's own `newResource` answers;
  * - throws on an invoke the test did not mock (an unmocked lookup is a test bug).
  *
@@ -26,6 +27,7 @@
  */
 import * as pulumi from '@pulumi/pulumi';
 import { WIREGUARD_KEY_PAIR_TYPE, wireGuardKeyProvider } from './key';
+import { WIREGUARD_PRESHARED_KEY_TYPE, wireGuardPresharedKeyProvider } from './preshared-key';
 
 /** One resource registration as the mock monitor received it. */
 export interface RecordedResource {
@@ -82,7 +84,8 @@ export interface SetupMocksOptions {
   call?(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult | undefined | Promise<pulumi.runtime.MockCallResult | undefined>;
   /**
    * Dynamic providers to run on create, keyed by dynamic resource type. Default: the
-   * WireGuardKeyPair provider of components/key.ts. Pass `{}` to echo inputs instead.
+   * WireGuardKeyPair provider of components/key.ts and the WireGuardPresharedKeyValue provider of
+   * components/preshared-key.ts. Pass `{}` to echo inputs instead.
    */
   dynamicProviders?: Record<string, pulumi.dynamic.ResourceProvider>;
   /** Stack configuration, e.g. `{ "aws:region": "eu-west-1" }`. */
@@ -190,7 +193,10 @@ export function setupMocks(options: SetupMocksOptions = {}): MockRecorder {
   const resources: RecordedResource[] = [];
   const invokes: RecordedInvoke[] = [];
   const dynamicProviders: Record<string, pulumi.dynamic.ResourceProvider> =
-    options.dynamicProviders ?? { [WIREGUARD_KEY_PAIR_TYPE]: wireGuardKeyProvider as pulumi.dynamic.ResourceProvider };
+    options.dynamicProviders ?? {
+      [WIREGUARD_KEY_PAIR_TYPE]: wireGuardKeyProvider as pulumi.dynamic.ResourceProvider,
+      [WIREGUARD_PRESHARED_KEY_TYPE]: wireGuardPresharedKeyProvider as pulumi.dynamic.ResourceProvider,
+    };
   let current: RecordedResource | undefined;
 
   const mocks: pulumi.runtime.Mocks = {

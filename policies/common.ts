@@ -41,6 +41,8 @@ export const GCP_LABEL_KEY_MAX_AGE_DAYS = 'wiremesh-key-max-age-days';
 export const GCP_GATEWAY_NETWORK_TAG = 'wiremesh-gateway';
 /** The dynamic resource type of WireGuardKey's key pair (components/key.ts). */
 export const WIREGUARD_KEY_PAIR_TYPE = 'pulumi-nodejs:dynamic/wiremesh:WireGuardKeyPair';
+/** The dynamic resource type of WireGuardPresharedKey's value (components/preshared-key.ts). */
+export const WIREGUARD_PRESHARED_KEY_TYPE = 'pulumi-nodejs:dynamic/wiremesh:WireGuardPresharedKeyValue';
 export const WIREGUARD_KEY_TYPE = 'wiremesh:keys:WireGuardKey';
 export const DEFAULT_MAX_KEY_AGE_DAYS = 90;
 export const DEFAULT_LISTEN_PORT = 51820;

@@ -15,7 +15,7 @@
  *     public key, hash, digest, etag or checksum are skipped (a SHA-256 digest in base64 has the
  *     same shape).
  *   - **Allowed holders**: the secret stores' versions (`secretString`, `secretBinary`,
- *     `secretData` and their write-only forms), the WireGuardKey key pair itself (its state is
+ *     `secretData` and their write-only forms), the WireGuardKey key pair and the WireGuardPresharedKey value themselves (their state is
  *     encrypted), and `@pulumi/command` `remote.Command` `stdin` (how `RemoteHostAgent` hands an
  *     on-premises host its key; `allowRemoteCommandStdin: false` refuses it). `allowedTypes` adds
  *     more resource types.
@@ -46,6 +46,7 @@ import {
   stringsIn,
   TYPES,
   WIREGUARD_KEY_PAIR_TYPE,
+  WIREGUARD_PRESHARED_KEY_TYPE,
 } from './common';
 
 // ------------------------------------------------------------------------------------------------
@@ -65,6 +66,7 @@ const KEY_HOLDERS: Record<string, string[] | '*'> = {
   [TYPES.awsSecretVersion]: ['secretString', 'secretBinary', 'secretStringWo'],
   [TYPES.gcpSecretVersion]: ['secretData', 'secretDataWo'],
   [WIREGUARD_KEY_PAIR_TYPE]: '*',
+  [WIREGUARD_PRESHARED_KEY_TYPE]: '*',
 };
 
 const TAG_PROPS = ['tags', 'tagsAll', 'labels', 'effectiveLabels', 'terraformLabels', 'pulumiLabels', 'annotations', 'effectiveAnnotations'];

@@ -187,6 +187,13 @@ export interface AwsGatewayArgs {
   rootVolumeSizeGiB?: number;
   /** Extra tags on every resource that takes tags. */
   tags?: Record<string, pulumi.Input<string>>;
+  /**
+   * Further secrets the agent reads (e.g. the preshared keys its configuration references),
+   * added to the role's read policy as they are (`GetSecretValue` on exactly each ARN, and
+   * `kms:Decrypt` for a customer key). Labels are letters and digits, other than `KeySecret` and
+   * `ConfigSecret`, each used once. Default none.
+   */
+  extraSecretReads?: pulumi.Input<SecretReadGrant>[];
 }
 
 /** What a gateway created for `network`. */
@@ -345,6 +352,7 @@ export class AwsGateway extends pulumi.ComponentResource {
             secretArn,
             ...(kmsKeyArn !== undefined ? { kmsKeyArn } : {}),
           })),
+          ...checkedExtraSecretReads(label, args.extraSecretReads),
         ]),
       },
       { parent: this },
@@ -871,6 +879,26 @@ function familySplit(cidrs: pulumi.Output<string[]>): { cidrBlocks: pulumi.Outpu
     cidrBlocks: cidrs.apply((list) => list.filter((cidr) => !cidr.includes(':'))),
     ipv6CidrBlocks: cidrs.apply((list) => list.filter((cidr) => cidr.includes(':'))),
   };
+}
+
+/** `extraSecretReads` with their labels checked (when they resolve): letters and digits, unique, not the gateway's own. */
+function checkedExtraSecretReads(label: string, grants: pulumi.Input<SecretReadGrant>[] | undefined): pulumi.Output<SecretReadGrant>[] {
+  if (grants === undefined) return [];
+  if (!Array.isArray(grants)) throw new ComponentArgumentError(`${label}: extraSecretReads must be an array`);
+  const all = pulumi.all(grants).apply((resolved) => {
+    const seen = new Set(['KeySecret', 'ConfigSecret']);
+    for (const grant of resolved) {
+      if (typeof grant !== 'object' || grant === null || typeof grant.secretArn !== 'string') {
+        throw new ComponentArgumentError(`${label}: extraSecretReads entries need a label and a secretArn`);
+      }
+      if (typeof grant.label !== 'string' || !/^[A-Za-z0-9]+$/.test(grant.label) || seen.has(grant.label)) {
+        throw new ComponentArgumentError(`${label}: extraSecretReads label ${describe(grant.label)} must be letters and digits, unique, and not KeySecret or ConfigSecret`);
+      }
+      seen.add(grant.label);
+    }
+    return resolved;
+  });
+  return grants.map((_, i) => all.apply((resolved) => resolved[i]! as SecretReadGrant));
 }
 
 /** `10.1.0.0/16` -> `10-1-0-0-16`, `fd00::/8` -> `fd00--8`: stable route resource names. */

@@ -226,6 +226,12 @@ export interface GcpGatewayArgs {
   serviceAccountId?: string;
   /** Refuse deleting the instances and secrets; default false. */
   deletionProtection?: boolean;
+  /**
+   * Further secrets the agent reads (e.g. the preshared keys its configuration references): the
+   * service account gets `roles/secretmanager.secretAccessor` on exactly each (a secret-level
+   * member `<name>-read-<i>`), before the instances boot. Default none.
+   */
+  extraSecretReads?: gcp.secretmanager.Secret[];
 }
 
 /**
@@ -499,6 +505,9 @@ export class GcpGateway extends pulumi.ComponentResource {
     this.secretGrants = [
       this.keySecret.grantAccessor(`${name}-key-read`, this.serviceAccountEmail, { parent: this }),
       grantSecretAccessor(`${name}-config-read`, { secret: this.configSecret, serviceAccountEmail: this.serviceAccountEmail }, { parent: this }),
+      ...(args.extraSecretReads ?? []).map((secret, i) =>
+        grantSecretAccessor(`${name}-read-${i}`, { secret, serviceAccountEmail: this.serviceAccountEmail }, { parent: this }),
+      ),
     ];
 
     this.userData = agentCloudInit({

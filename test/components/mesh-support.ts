@@ -8,12 +8,15 @@ import type { AgentConfig } from '../../agent/gateway/config-types';
 import { awsMockOptions, type AwsMockSettings } from '../../components/aws/testing';
 import { gcpMockNewResource } from '../../components/gcp/testing';
 import { WIREGUARD_KEY_PAIR_TYPE } from '../../components/key';
+import { WIREGUARD_PRESHARED_KEY_TYPE } from '../../components/preshared-key';
 import { setupMocks, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
 
 export const T = {
   mesh: 'wiremesh:mesh:WireGuardMesh',
   key: 'wiremesh:keys:WireGuardKey',
   keyPair: WIREGUARD_KEY_PAIR_TYPE,
+  psk: 'wiremesh:keys:WireGuardPresharedKey',
+  pskValue: WIREGUARD_PRESHARED_KEY_TYPE,
   awsGateway: 'wiremesh:aws:AwsGateway',
   awsGroup: 'wiremesh:aws:AwsGatewayGroup',
   gcpGateway: 'wiremesh:gcp:GcpGateway',
