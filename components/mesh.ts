@@ -466,6 +466,7 @@ export function planAgentConfig(
   const { privateKey: _privateKey, ...rest } = agentConfigFor(gateway, {
     interfaceName: options.interfaceName,
     privateKey: { source: 'file', path: '/dev/null' },
+    tunnelAddress: false,
     ...(options.presharedKey !== undefined ? { presharedKey: options.presharedKey } : {}),
     ...(options.metricsListen !== undefined ? { metrics: { listen: options.metricsListen } } : {}),
     ...(options.dataPlane !== undefined ? { dataPlane: options.dataPlane } : {}),

@@ -205,6 +205,12 @@ export interface AgentConfigOptions {
   metrics?: ListenConfig;
   health?: HealthConfig;
   dataPlane?: DataPlaneKind;
+  /**
+   * Put the planned tunnel address on the interface (default true). Deployed gateways pass false:
+   * host 1 of a VPC, subnet or office LAN is usually its router, and a gateway's own address is
+   * already inside its site's CIDR, so it needs none on the tunnel. The local target owns its LANs.
+   */
+  tunnelAddress?: boolean;
 }
 
 /** The agent configuration of one planned gateway (forwarding on, routes as planned). */
@@ -230,7 +236,12 @@ export function agentConfigFor(gateway: GatewayPlan, options: AgentConfigOptions
     };
   });
   return {
-    interface: { name: options.interfaceName, addresses: [gateway.address], listenPort: gateway.listenPort, mtu: gateway.mtu },
+    interface: {
+      name: options.interfaceName,
+      addresses: options.tunnelAddress === false ? [] : [gateway.address],
+      listenPort: gateway.listenPort,
+      mtu: gateway.mtu,
+    },
     privateKey: options.privateKey,
     peers,
     routes: [...gateway.routes],

@@ -110,7 +110,7 @@ function expectedPlan(mocks: MockRecorder, spec: MeshSpec, meshName: string, end
 function expectPlanned(stored: AgentConfig, plan: MeshPlan, id: string): void {
   const gateway = plan.gateways.find((g) => g.id === id)!;
   const { configSource, privateKey, health, ...rest } = stored;
-  const { privateKey: _planKey, ...planned } = agentConfigFor(gateway, { interfaceName: 'wm0', privateKey: { source: 'file', path: '/unused' } });
+  const { privateKey: _planKey, ...planned } = agentConfigFor(gateway, { interfaceName: 'wm0', privateKey: { source: 'file', path: '/unused' }, tunnelAddress: false });
   expect(rest).toEqual(planned);
   expect(health).toEqual({ listen: '0.0.0.0:9587' });
   expect(['aws-secrets-manager', 'gcp-secret-manager']).toContain((privateKey as { source: string }).source);
@@ -239,7 +239,7 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
     // Planning the external sites as gateways changes nobody else's plan.
     expect(asGateways.gateways.filter((g) => g.site !== 'office' && g.site !== 'partner')).toEqual(plan.gateways);
     const stored = remoteStoredConfig(mocks, 'corp-office');
-    expect(stored).toEqual(agentConfigFor(asGateways.gateways.find((g) => g.id === 'office')!, { interfaceName: 'wm0', privateKey: { source: 'file', path: '/etc/wiremesh/private.key' } }));
+    expect(stored).toEqual(agentConfigFor(asGateways.gateways.find((g) => g.id === 'office')!, { interfaceName: 'wm0', privateKey: { source: 'file', path: '/etc/wiremesh/private.key' }, tunnelAddress: false }));
     expect(stored.peers.map((p) => p.name)).toEqual(['aws-a', 'aws-b', 'gcp-c', 'gcp-d', 'partner']);
     const configure = mocks.one(T.command, 'corp-office-configure');
     expect(unwrapSecrets<string>(configure.inputs.stdin)).toBe(`${OFFICE.privateKey}\n`);
@@ -494,7 +494,7 @@ describe('WireGuardMesh: preshared keys', () => {
     for (const [site, config] of Object.entries(stored)) {
       const gateway = plan.gateways.find((g) => g.site === site)!;
       const cloud = site.startsWith('aws') ? 'aws' : 'gcp';
-      const planned = agentConfigFor(gateway, { interfaceName: 'wm0', privateKey: { source: 'file', path: '/unused' }, presharedKey: (a, b) => sourceOf(`${a}|${b}`, cloud) as never });
+      const planned = agentConfigFor(gateway, { interfaceName: 'wm0', privateKey: { source: 'file', path: '/unused' }, tunnelAddress: false, presharedKey: (a, b) => sourceOf(`${a}|${b}`, cloud) as never });
       expect(config.peers.map((p) => p.presharedKey)).toEqual(planned.peers.map((p) => p.presharedKey));
     }
   });
@@ -686,7 +686,7 @@ describe('WireGuardMesh: providers and helpers', () => {
       { publicKeys: { a: OFFICE.publicKey, b: OTHER.publicKey } },
     );
     const gateway = plan.gateways[0]!;
-    const { privateKey: _k, ...expected } = agentConfigFor(gateway, { interfaceName: 'wm0', privateKey: { source: 'file', path: '/k' }, metrics: { listen: '127.0.0.1:9586' } });
+    const { privateKey: _k, ...expected } = agentConfigFor(gateway, { interfaceName: 'wm0', privateKey: { source: 'file', path: '/k' }, metrics: { listen: '127.0.0.1:9586' }, tunnelAddress: false });
     expect(planAgentConfig(gateway, { interfaceName: 'wm0', metricsListen: '127.0.0.1:9586' })).toEqual(expected);
   });
 });
