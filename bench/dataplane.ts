@@ -77,18 +77,8 @@ interface Counters {
   tunnelSocketDrops: number;
 }
 
-interface SideDelta {
-  cpuSeconds: number;
-  tunRxPackets: number;
-  tunTxPackets: number;
-  tunRxDropped: number;
-  tunTxDropped: number;
-  udpRcvbufErrors: number;
-  udpSndbufErrors: number;
-  udpInErrors: number;
-  /** Receive drops of the tunnel's own UDP sockets (port 51820, /proc/net/udp{,6} "drops"). */
-  tunnelSocketDrops: number;
-}
+/** Counters of one side over a measurement, CPU ticks turned into seconds. */
+type SideDelta = Omit<Counters, 'ticks'> & { cpuSeconds: number };
 
 interface LoadDelta {
   /** Host-wide busy CPU over the measurement, in cores. */

@@ -20,24 +20,14 @@ import { CommandError, ExecFileCommandRunner } from '../../agent/gateway/command
 import type { CommandRunner } from '../../agent/gateway/plane';
 import { KernelPlane } from '../../agent/gateway/planes/kernel';
 import { WireguardGoPlane } from '../../agent/gateway/planes/wireguard-go';
-import { Errno, UapiError, type ConfigChange, type DeviceSnapshot, type PeerChange } from '../../agent/wg/uapi';
+import { Errno, UapiError, type ConfigChange, type DeviceSnapshot } from '../../agent/wg/uapi';
+import { peer, prefixes } from '../support/uapi-changes';
 import { uapiGet, uapiRequest, uapiSet } from '../../agent/wg/uapi-client';
 import { SOCKET_DIRECTORY, serveUapi, type UapiTarget } from '../../agent/wg/uapi-server';
 
 
 // ---- helpers -------------------------------------------------------------------------------------
 
-function prefixes(...texts: string[]): PeerChange['allowedIps'] {
-  return texts.map((text) => (text === 'clear'
-    ? { kind: 'clear' as const }
-    : text.startsWith('-')
-      ? { kind: 'remove' as const, prefix: parsePrefix(text.slice(1)) }
-      : { kind: 'add' as const, prefix: parsePrefix(text) }));
-}
-
-function peer(key: Buffer, fields: Partial<PeerChange> = {}): PeerChange {
-  return { publicKey: key, remove: false, updateOnly: false, allowedIps: [], ...fields };
-}
 
 interface ReadablePeer {
   publicKey: string;

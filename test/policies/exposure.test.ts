@@ -4,14 +4,14 @@
  * violating variants, recorded and hand-written.
  */
 import { runPolicies, type RunnerResource, type Violation } from '../../policies/run';
-import { firstKeyCreatedAt, recordComponentStack, withProps } from './stacks';
+import { dayAfterFirstKey, recordComponentStack, withProps } from './stacks';
 
 let stack: RunnerResource[];
 let now: Date;
 
 beforeAll(async () => {
   ({ resources: stack } = await recordComponentStack());
-  now = new Date(firstKeyCreatedAt(stack).getTime() + 86_400_000);
+  now = dayAfterFirstKey(stack);
 }, 60_000);
 
 function run(resources: RunnerResource[], policy: string, config: Record<string, unknown> = {}): Violation[] {

@@ -9,7 +9,7 @@ import { unwrapSecrets } from '../../components/testing';
 import { agentConfigFor, planMesh } from '../../mesh/planner';
 import type { MeshSpec } from '../../mesh/spec';
 import { runPolicies, type RunnerResource, type Violation } from '../../policies/run';
-import { firstKeyCreatedAt, PEER_PUBLIC_KEY, recordComponentStack, withProps } from './stacks';
+import { dayAfterFirstKey, PEER_PUBLIC_KEY, recordComponentStack, withProps } from './stacks';
 
 const P = 'wiremesh-wireguard-hygiene';
 let stack: RunnerResource[];
@@ -17,7 +17,7 @@ let now: Date;
 
 beforeAll(async () => {
   ({ resources: stack } = await recordComponentStack());
-  now = new Date(firstKeyCreatedAt(stack).getTime() + 86_400_000);
+  now = dayAfterFirstKey(stack);
 }, 60_000);
 
 function run(resources: RunnerResource[], config: Record<string, unknown> = {}): Violation[] {

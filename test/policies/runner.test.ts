@@ -15,7 +15,7 @@ import * as common from '../../policies/common';
 import { parseLabelInstant } from '../../policies/key-rotation';
 import { policies, POLICY_PACK_NAME } from '../../policies/policies';
 import { mandatory, runPolicies, type RunnerResource } from '../../policies/run';
-import { firstKeyCreatedAt, recordComponentStack, SOME_PRIVATE_KEY } from './stacks';
+import { dayAfterFirstKey, recordComponentStack, SOME_PRIVATE_KEY } from './stacks';
 
 const ROOT = path.resolve(__dirname, '../..');
 let stack: RunnerResource[];
@@ -23,7 +23,7 @@ let now: Date;
 
 beforeAll(async () => {
   ({ resources: stack } = await recordComponentStack());
-  now = new Date(firstKeyCreatedAt(stack).getTime() + 86_400_000);
+  now = dayAfterFirstKey(stack);
 }, 60_000);
 
 const bastion: RunnerResource = { type: 'aws:ec2/securityGroup:SecurityGroup', name: 'bastion', props: { ingress: [{ protocol: 'tcp', fromPort: 22, toPort: 22, cidrBlocks: ['0.0.0.0/0'] }] } };

@@ -145,3 +145,8 @@ export function firstKeyCreatedAt(resources: RunnerResource[]): Date {
   if (!pair) throw new Error('no key pair in the stack');
   return new Date(String(pair.props.createdAt));
 }
+
+/** A clock one day after the stack's first key was made: every key is young, no deadline near. */
+export function dayAfterFirstKey(resources: RunnerResource[]): Date {
+  return new Date(firstKeyCreatedAt(resources).getTime() + 86_400_000);
+}

@@ -8,10 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { formatPrefix, parsePrefix } from '../../agent/core/allowedips';
+import { formatPrefix } from '../../agent/core/allowedips';
 import type { CommandRunner } from '../../agent/gateway/plane';
 import { KernelPlane, kernelModuleAvailable } from '../../agent/gateway/planes/kernel';
-import { Errno, UapiError, type ConfigChange, type DeviceSnapshot, type PeerChange } from '../../agent/wg/uapi';
+import { Errno, UapiError, type ConfigChange, type DeviceSnapshot } from '../../agent/wg/uapi';
+import { peer, prefixes } from '../support/uapi-changes';
 
 const IFACE = 'wmk0';
 const KEY_FILE = '<key file>';
@@ -90,17 +91,6 @@ function b64(key: Buffer): string {
   return key.toString('base64');
 }
 
-function prefixes(...texts: string[]): PeerChange['allowedIps'] {
-  return texts.map((text) => (text === 'clear'
-    ? { kind: 'clear' as const }
-    : text.startsWith('-')
-      ? { kind: 'remove' as const, prefix: parsePrefix(text.slice(1)) }
-      : { kind: 'add' as const, prefix: parsePrefix(text) }));
-}
-
-function peer(key: Buffer, fields: Partial<PeerChange> = {}): PeerChange {
-  return { publicKey: key, remove: false, updateOnly: false, allowedIps: [], ...fields };
-}
 
 function change(fields: Partial<ConfigChange>): ConfigChange {
   return { replacePeers: false, peers: [], ...fields };
