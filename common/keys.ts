@@ -1,0 +1,14 @@
+/**
+ * The text form of a WireGuard key: 32 bytes in standard base64, 44 characters. The last character
+ * before `=` carries only 2 bits, so it is one of 16 letters (wg(8) rejects the others).
+ */
+export const WIREGUARD_KEY_PATTERN = '[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=';
+
+/** A string that is exactly one key (JSON Schema `pattern` form: {@link WIREGUARD_KEY_SCHEMA_PATTERN}). */
+export const WIREGUARD_KEY_EXACT = new RegExp(`^${WIREGUARD_KEY_PATTERN}$`);
+export const WIREGUARD_KEY_SCHEMA_PATTERN = `^${WIREGUARD_KEY_PATTERN}$`;
+
+/** A key anywhere in a text, not as part of a longer base64 run (for leak checks). */
+export function wireguardKeysIn(text: string): RegExpMatchArray[] {
+  return [...text.matchAll(new RegExp(`(?<![A-Za-z0-9+/])${WIREGUARD_KEY_PATTERN}(?![A-Za-z0-9+/=])`, 'g'))];
+}
