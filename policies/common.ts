@@ -1,14 +1,18 @@
 /**
  * Shared helpers of the wiremesh policies: reading props safely (preview unknowns), WireGuard key
- * shapes, URNs and component parentage, gateway identification, tags and labels, CIDRs, config.
+ * shapes, URNs and component parentage, gateway identification, tags and labels, config.
  *
  * Nothing here imports a cloud SDK or `@pulumi/pulumi`: the pack matches resources by type token,
- * so it loads fast and works whether or not `@pulumi/aws` / `@pulumi/gcp` are installed. The
- * constants that mirror the components' (tag names, defaults) are checked against them in
- * test/policies.
+ * so it loads fast and works whether or not `@pulumi/aws` / `@pulumi/gcp` are installed. Tag, label
+ * and port names come from common/defaults.ts, key shapes from common/keys.ts, like the components'.
  */
+import { gunzipSync } from 'node:zlib';
 import type { ReportViolation } from '@pulumi/policy';
 import type { PolicyConfigJSONSchema } from '@pulumi/policy/schema';
+import { AWS_TAG_ROLE, GCP_GATEWAY_NETWORK_TAG, GCP_LABEL_ROLE, ROLE_GATEWAY, ROLE_PRESHARED_KEY, ROLE_PRIVATE_KEY } from '../common/defaults';
+import { WIREGUARD_KEY_EXACT, wireguardKeysIn } from '../common/keys';
+
+export { wireguardKeysIn };
 
 // The proxy module is what the analyzer server wraps props with; its typings are stripped, so it is
 // required with a local type (see the reference notes: the package's index.d.ts is broken).
@@ -24,33 +28,33 @@ export function isUnknownError(error: unknown): boolean {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Constants mirrored from components/ (asserted equal in test/policies/constants.test.ts).
+// Names shared with the components (common/defaults.ts), and the policies' own.
 
-/** AWS tag keys set by the components (components/aws/key-secret.ts). */
-export const AWS_TAG_ROLE = 'wiremesh:role';
-export const AWS_TAG_KEY_CREATED_AT = 'wiremesh:key-created-at';
-export const AWS_TAG_SITE = 'wiremesh:site';
+export {
+  AWS_TAG_KEY_CREATED_AT,
+  AWS_TAG_ROLE,
+  AWS_TAG_SITE,
+  GCP_ANNOTATION_KEY_CREATED_AT,
+  GCP_GATEWAY_NETWORK_TAG,
+  GCP_LABEL_KEY_CREATED_AT,
+  GCP_LABEL_ROLE,
+  HEALTH_PORT,
+  WIREGUARD_PORT,
+} from '../common/defaults';
+
 /** Optional tag on hand-written key secrets: their rotation schedule in days. */
 export const AWS_TAG_KEY_MAX_AGE_DAYS = 'wiremesh:key-max-age-days';
-/** GCP label keys set by the components (components/gcp/key-secret.ts). */
-export const GCP_LABEL_ROLE = 'wiremesh-role';
-export const GCP_LABEL_KEY_CREATED_AT = 'wiremesh-key-created-at';
-export const GCP_ANNOTATION_KEY_CREATED_AT = 'wiremesh-key-created-at';
 export const GCP_LABEL_KEY_MAX_AGE_DAYS = 'wiremesh-key-max-age-days';
-/** Network tag on every GCP gateway instance (components/gcp/gateway.ts). */
-export const GCP_GATEWAY_NETWORK_TAG = 'wiremesh-gateway';
-/** The dynamic resource type of WireGuardKey's key pair (components/key.ts). */
+/** The dynamic resource type of WireGuardKey's key pair (components/key.ts; asserted equal in test/policies). */
 export const WIREGUARD_KEY_PAIR_TYPE = 'pulumi-nodejs:dynamic/wiremesh:WireGuardKeyPair';
 /** The dynamic resource type of WireGuardPresharedKey's value (components/preshared-key.ts). */
 export const WIREGUARD_PRESHARED_KEY_TYPE = 'pulumi-nodejs:dynamic/wiremesh:WireGuardPresharedKeyValue';
 export const WIREGUARD_KEY_TYPE = 'wiremesh:keys:WireGuardKey';
 export const DEFAULT_MAX_KEY_AGE_DAYS = 90;
-export const DEFAULT_LISTEN_PORT = 51820;
-export const DEFAULT_HEALTH_PORT = 9587;
 /** Role tag/label values of secrets that hold key material. */
-export const DEFAULT_KEY_SECRET_ROLES = ['wireguard-private-key', 'wireguard-preshared-key'];
-/** Role tag/label values of gateway resources (AWS `gateway`, GCP `wireguard-gateway`). */
-export const DEFAULT_GATEWAY_ROLES = ['gateway', 'wireguard-gateway'];
+export const DEFAULT_KEY_SECRET_ROLES = [ROLE_PRIVATE_KEY, ROLE_PRESHARED_KEY];
+/** Role tag/label values of gateway resources (AWS components tag `gateway`; GCP labels `wireguard-gateway`). */
+export const DEFAULT_GATEWAY_ROLES = ['gateway', ROLE_GATEWAY];
 /** Component types whose descendants are gateway resources. */
 export const DEFAULT_GATEWAY_COMPONENT_TYPES = [
   'wiremesh:aws:AwsGateway',
@@ -142,6 +146,31 @@ export function keysOf(obj: unknown): string[] {
   return Object.keys(obj);
 }
 
+/**
+ * The strings of a prop that is a string or an array of strings. When the prop or one of its
+ * elements is a preview unknown, `path` is added to `unknown`: the caller must not read the known
+ * part as the whole.
+ */
+export function knownStrings(obj: unknown, key: string, unknown: string[], path: string = key): string[] {
+  if (unknownAt(obj, key)) {
+    unknown.push(path);
+    return [];
+  }
+  const value = get(obj, key);
+  if (typeof value === 'string') return [value];
+  if (!Array.isArray(value)) return [];
+  const out: string[] = [];
+  for (let i = 0; i < value.length; i++) {
+    if (unknownAt(value, i)) {
+      if (!unknown.includes(path)) unknown.push(path);
+      continue;
+    }
+    const element = get(value, i);
+    if (typeof element === 'string') out.push(element);
+  }
+  return out;
+}
+
 /** An array prop as a plain array of its known elements (unknown elements left out). */
 export function arrayOf(value: unknown): any[] {
   if (!Array.isArray(value)) return [];
@@ -182,16 +211,12 @@ export function stringsIn(value: unknown, path = '$', out: Array<{ path: string;
 // ------------------------------------------------------------------------------------------------
 // WireGuard key shapes.
 
-/** A WireGuard key as `wg genkey`/`wg pubkey`/`wg genpsk` print it: 32 bytes, base64, 44 characters. */
-const KEY_EXACT = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$/;
-/** The same shape anywhere in a text (not inside a longer base64 run). */
-const KEY_IN_TEXT = /(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=(?![A-Za-z0-9+/=])/g;
 /** wg-quick / wg setconf lines carrying secrets. */
 const SECRET_LINE = /^\s*(PrivateKey|PresharedKey)\s*=/im;
 
 /** True when `value` is exactly a WireGuard-shaped key (private, public or preshared: they look alike). */
 export function isKeyShaped(value: string): boolean {
-  return KEY_EXACT.test(value.trim());
+  return WIREGUARD_KEY_EXACT.test(value.trim());
 }
 
 /**
@@ -207,7 +232,7 @@ export function looksLikePrivateKey(value: string): boolean {
 
 /** What key material a text holds: key-shaped values (count) and wg-quick secret lines. */
 export function keyMaterialIn(text: string): { keyShaped: number; privateLooking: number; secretLine?: string } {
-  const matches = text.match(KEY_IN_TEXT) ?? [];
+  const matches = wireguardKeysIn(text).map((m) => m[0]);
   const line = SECRET_LINE.exec(text);
   const result: { keyShaped: number; privateLooking: number; secretLine?: string } = {
     keyShaped: matches.length,
@@ -217,11 +242,26 @@ export function keyMaterialIn(text: string): { keyShaped: number; privateLooking
   return result;
 }
 
-/** Decodes base64 text when it is valid base64 of printable text; otherwise `undefined`. */
+/** The most a gzip payload may expand to before the scan gives up on it (a zip bomb stops here). */
+const MAX_GUNZIPPED_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Decodes base64 text when it is valid base64 of printable text, gunzipping it first when it is
+ * gzip (cloud-init accepts gzip-compressed user data, `userDataBase64` / launch templates carry it
+ * so); otherwise `undefined`.
+ */
 export function decodeBase64Text(value: string): string | undefined {
   const trimmed = value.replace(/\s+/g, '');
   if (trimmed.length < 8 || trimmed.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed)) return undefined;
-  const text = Buffer.from(trimmed, 'base64').toString('utf8');
+  let bytes: Buffer = Buffer.from(trimmed, 'base64');
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    try {
+      bytes = gunzipSync(bytes, { maxOutputLength: MAX_GUNZIPPED_BYTES });
+    } catch {
+      return undefined;
+    }
+  }
+  const text = bytes.toString('utf8');
   // eslint-disable-next-line no-control-regex
   return /^[\x09\x0a\x0d\x20-\x7e\u00a0-\uffff]*$/.test(text) ? text : undefined;
 }
@@ -303,50 +343,6 @@ export function gatewayReason(urn: string | undefined, props: unknown, ids: Gate
   const networkTag = networkTags.find((t) => ids.gatewayNetworkTags.includes(t));
   if (networkTag) return `network tag ${networkTag}`;
   return undefined;
-}
-
-// ------------------------------------------------------------------------------------------------
-// CIDRs.
-
-/** True for a prefix covering every address of its family: 0.0.0.0/0, ::/0 (and 0/0 spellings). */
-export function isAnywhere(cidr: unknown): boolean {
-  if (typeof cidr !== 'string') return false;
-  const [address, bits] = cidr.trim().split('/');
-  if (bits === undefined || Number(bits) !== 0) return false;
-  return address !== undefined && /^[0.:]*$/.test(address);
-}
-
-function ipv4ToInt(address: string): number | undefined {
-  const parts = address.split('.');
-  if (parts.length !== 4) return undefined;
-  let n = 0;
-  for (const part of parts) {
-    if (!/^\d{1,3}$/.test(part) || Number(part) > 255) return undefined;
-    n = n * 256 + Number(part);
-  }
-  return n;
-}
-
-const PRIVATE_V4: Array<[string, number]> = [
-  ['10.0.0.0', 8],
-  ['172.16.0.0', 12],
-  ['192.168.0.0', 16],
-  ['100.64.0.0', 10],
-];
-
-/**
- * True for a CIDR inside private address space: RFC 1918, RFC 6598 (100.64.0.0/10), IPv6 ULA
- * (fc00::/7). What local (forwarded) traffic comes from; never the internet.
- */
-export function isPrivateCidr(cidr: unknown): boolean {
-  if (typeof cidr !== 'string' || !cidr.includes('/')) return false;
-  const [address, bitsText] = cidr.trim().split('/') as [string, string];
-  const bits = Number(bitsText);
-  if (!Number.isInteger(bits)) return false;
-  if (address.includes(':')) return bits >= 7 && /^f[cd][0-9a-f]{0,2}:/i.test(address);
-  const n = ipv4ToInt(address);
-  if (n === undefined) return false;
-  return PRIVATE_V4.some(([base, len]) => bits >= len && Math.floor(n / 2 ** (32 - len)) === Math.floor(ipv4ToInt(base)! / 2 ** (32 - len)));
 }
 
 // ------------------------------------------------------------------------------------------------

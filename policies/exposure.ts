@@ -34,110 +34,33 @@ import {
   AWS_TAG_ROLE,
   configWithDefaults,
   DEFAULT_GATEWAY_IDENTIFICATION,
-  DEFAULT_HEALTH_PORT,
-  DEFAULT_LISTEN_PORT,
   gatewayReason,
   GATEWAY_IDENTIFICATION_SCHEMA,
   GCP_LABEL_ROLE,
   get,
-  isAnywhere,
-  isPrivateCidr,
+  reportAdvisory,
   TYPES,
+  unknownAt,
   type GatewayIdentification,
 } from './common';
-
-/** One ingress permission, normalised across AWS and GCP. */
-export interface IngressRule {
-  /** `tcp`, `udp`, `all` or another protocol name/number. */
-  protocol: string;
-  /** Inclusive port range; `[0, 65535]` for every port. */
-  from: number;
-  to: number;
-  /** Source CIDRs. */
-  cidrs: string[];
-  /** Sources that are not CIDRs (security groups, prefix lists, tags, service accounts). */
-  otherSources: string[];
-  /** Where it is, for messages: `ingress[1]`, `allows[0]`. */
-  where: string;
-}
-
-function normaliseProtocol(value: unknown): string {
-  const p = String(value ?? '').toLowerCase();
-  if (p === '-1' || p === 'all' || p === '') return 'all';
-  if (p === '6') return 'tcp';
-  if (p === '17') return 'udp';
-  return p;
-}
-
-function portRange(protocol: string, from: unknown, to: unknown): [number, number] {
-  if (protocol === 'all') return [0, 65535];
-  const f = typeof from === 'number' ? from : Number(from);
-  const t = typeof to === 'number' ? to : Number(to);
-  if (!Number.isFinite(f) || !Number.isFinite(t) || (f <= 0 && t <= 0) || f === -1) return [0, 65535];
-  return [f, t];
-}
+import {
+  describeRule,
+  GATEWAY_INGRESS_RULE_DEFAULTS,
+  GATEWAY_INGRESS_RULE_SCHEMA,
+  gatewayRuleAdvice,
+  gatewayRuleVerdict,
+  IAP_TCP_FORWARDING_RANGE,
+  ingressRules,
+  publicAdminVerdict,
+  uncheckedRuleMessage,
+  type GatewayIngressRules,
+} from './ingress';
 
 const strs = (value: unknown): string[] => arrayOf(value).filter((v): v is string => typeof v === 'string');
 
-function awsRule(rule: unknown, where: string): IngressRule {
-  const protocol = normaliseProtocol(get(rule, 'protocol') ?? get(rule, 'ipProtocol'));
-  const [from, to] = portRange(protocol, get(rule, 'fromPort'), get(rule, 'toPort'));
-  const cidrs = [...strs(get(rule, 'cidrBlocks')), ...strs(get(rule, 'ipv6CidrBlocks'))];
-  for (const key of ['cidrIpv4', 'cidrIpv6']) {
-    const v = get(rule, key);
-    if (typeof v === 'string') cidrs.push(v);
-  }
-  const otherSources = [...strs(get(rule, 'securityGroups')), ...strs(get(rule, 'prefixListIds'))];
-  for (const key of ['sourceSecurityGroupId', 'referencedSecurityGroupId', 'prefixListId']) {
-    const v = get(rule, key);
-    if (typeof v === 'string') otherSources.push(v);
-  }
-  if (get(rule, 'self') === true) otherSources.push('self');
-  return { protocol, from, to, cidrs, otherSources, where };
-}
-
-/** GCP port specs: `"22"`, `"1000-2000"`; none means every port. */
-function gcpPortRanges(ports: string[]): Array<[number, number]> {
-  if (ports.length === 0) return [[0, 65535]];
-  return ports.map((p) => {
-    const [a, b] = p.split('-');
-    return [Number(a), Number(b ?? a)] as [number, number];
-  });
-}
-
-/** The ingress rules of a resource, or `undefined` when it holds none (not a rule resource, egress). */
-export function ingressRules(type: string, props: unknown): IngressRule[] | undefined {
-  switch (type) {
-    case TYPES.awsSecurityGroup:
-      return arrayOf(get(props, 'ingress')).map((rule, i) => awsRule(rule, `ingress[${i}]`));
-    case TYPES.awsSecurityGroupRule:
-      return get(props, 'type') === 'ingress' ? [awsRule(props, 'rule')] : undefined;
-    case TYPES.awsVpcIngressRule:
-      return [awsRule(props, 'rule')];
-    case TYPES.gcpFirewall: {
-      const direction = String(get(props, 'direction') ?? 'INGRESS').toUpperCase();
-      if (direction !== 'INGRESS') return undefined;
-      const ranges = [...strs(get(props, 'sourceRanges'))];
-      const others = [...strs(get(props, 'sourceTags')), ...strs(get(props, 'sourceServiceAccounts'))];
-      // An ingress rule without any source applies to 0.0.0.0/0 (GCP firewall documentation).
-      if (ranges.length === 0 && others.length === 0) ranges.push('0.0.0.0/0');
-      const rules: IngressRule[] = [];
-      arrayOf(get(props, 'allows')).forEach((allow, i) => {
-        const protocol = normaliseProtocol(get(allow, 'protocol'));
-        const ranges_ = protocol === 'all' ? [[0, 65535] as [number, number]] : gcpPortRanges(strs(get(allow, 'ports')));
-        for (const [from, to] of ranges_) rules.push({ protocol, from, to, cidrs: ranges, otherSources: others, where: `allows[${i}]` });
-      });
-      return rules;
-    }
-    default:
-      return undefined;
-  }
-}
-
-function describeRule(rule: IngressRule): string {
-  const ports = rule.protocol === 'all' ? 'all traffic' : rule.from === rule.to ? `${rule.protocol} ${rule.from}` : `${rule.protocol} ${rule.from}-${rule.to}`;
-  const sources = [...rule.cidrs, ...rule.otherSources];
-  return `${ports} from ${sources.length > 0 ? sources.join(', ') : 'nowhere'}`;
+/** "firewall", "security group" or "security group rule", for messages. */
+export function ruleResourceKind(type: string): string {
+  return type === TYPES.gcpFirewall ? 'firewall' : type === TYPES.awsSecurityGroup ? 'security group' : 'security group rule';
 }
 
 type Scope = 'gateways' | 'all';
@@ -151,18 +74,13 @@ const SCOPE_SCHEMA = {
 // ------------------------------------------------------------------------------------------------
 // wiremesh-gateway-ingress
 
-export interface GatewayIngressConfig extends GatewayIdentification {
-  wireguardPorts: number[];
-  healthPorts: number[];
-  allowForwarding: boolean;
+export interface GatewayIngressConfig extends GatewayIdentification, GatewayIngressRules {
   scope: Scope;
 }
 
 export const GATEWAY_INGRESS_DEFAULTS: GatewayIngressConfig = {
   ...DEFAULT_GATEWAY_IDENTIFICATION,
-  wireguardPorts: [DEFAULT_LISTEN_PORT],
-  healthPorts: [DEFAULT_HEALTH_PORT],
-  allowForwarding: true,
+  ...GATEWAY_INGRESS_RULE_DEFAULTS,
   scope: 'gateways',
 };
 
@@ -176,21 +94,18 @@ function gatewayOf(args: ResourceValidationArgs, ids: GatewayIdentification): st
   return undefined;
 }
 
+export const GATEWAY_INGRESS_NAME = 'wiremesh-gateway-ingress';
+const GATEWAY_INGRESS_DESCRIPTION = 'Gateway security groups and firewalls open only the WireGuard UDP port and the agent health port.';
+
 export const gatewayIngress: ResourceValidationPolicy = {
-  name: 'wiremesh-gateway-ingress',
-  description: 'Gateway security groups and firewalls open only the WireGuard UDP port and the agent health port.',
+  name: GATEWAY_INGRESS_NAME,
+  description: GATEWAY_INGRESS_DESCRIPTION,
   enforcementLevel: 'mandatory',
   severity: 'high',
   configSchema: {
     properties: {
       ...GATEWAY_IDENTIFICATION_SCHEMA,
-      wireguardPorts: { type: 'array', items: { type: 'integer', minimum: 1, maximum: 65535 }, default: [DEFAULT_LISTEN_PORT], description: 'WireGuard UDP ports gateways may open.' },
-      healthPorts: { type: 'array', items: { type: 'integer', minimum: 1, maximum: 65535 }, default: [DEFAULT_HEALTH_PORT], description: 'Agent TCP health ports gateways may open.' },
-      allowForwarding: {
-        type: 'boolean',
-        default: true,
-        description: 'Accept all-protocol rules whose sources are all private ranges or security groups (local traffic the gateway forwards).',
-      },
+      ...GATEWAY_INGRESS_RULE_SCHEMA,
       scope: SCOPE_SCHEMA,
     },
   },
@@ -200,18 +115,15 @@ export const gatewayIngress: ResourceValidationPolicy = {
     const config = configWithDefaults(GATEWAY_INGRESS_DEFAULTS, args.getConfig<Record<string, unknown>>());
     const reason = gatewayOf(args, config);
     if (config.scope !== 'all' && !reason) args.notApplicable('not a gateway security group or firewall');
-    const what = args.type === TYPES.gcpFirewall ? 'firewall' : args.type === TYPES.awsSecurityGroup ? 'security group' : 'security group rule';
+    const gcp = args.type === TYPES.gcpFirewall;
+    const what = `gateway ${ruleResourceKind(args.type)} "${args.name}"${reason ? ` (${reason})` : ''}`;
     for (const rule of rules) {
-      const single = rule.from === rule.to;
-      if (rule.protocol === 'udp' && single && config.wireguardPorts.includes(rule.from)) continue;
-      if (rule.protocol === 'tcp' && single && config.healthPorts.includes(rule.from)) continue;
-      if (config.allowForwarding && rule.protocol === 'all' && rule.cidrs.every((c) => isPrivateCidr(c) && !isAnywhere(c)) && (rule.cidrs.length > 0 || rule.otherSources.length > 0)) continue;
-      reportViolation(
-        `gateway ${what} "${args.name}"${reason ? ` (${reason})` : ''} ${rule.where} opens ${describeRule(rule)}: a gateway opens only WireGuard ` +
-          `(udp ${config.wireguardPorts.join(', ')}) and the agent health port (tcp ${config.healthPorts.join(', ')})` +
-          `${config.allowForwarding ? ', plus all traffic from private ranges it forwards' : ''}. Remove the rule (administer through SSM Session Manager or IAP), ` +
-          'or, if it is the WireGuard or health port moved elsewhere, list the port in wireguardPorts/healthPorts.',
-      );
+      const verdict = gatewayRuleVerdict(rule, config, gcp);
+      if (verdict.kind === 'unknown') {
+        reportAdvisory(reportViolation, { name: GATEWAY_INGRESS_NAME, description: GATEWAY_INGRESS_DESCRIPTION }, uncheckedRuleMessage(what, rule, verdict.props));
+      } else if (verdict.kind === 'violation') {
+        reportViolation(`${what} ${rule.where} opens ${describeRule(rule)}: ${gatewayRuleAdvice(config, gcp)}`);
+      }
     }
   },
 };
@@ -225,9 +137,12 @@ export interface AdminPortsConfig {
 
 export const ADMIN_PORTS_DEFAULTS: AdminPortsConfig = { adminPorts: [22, 3389] };
 
+const ADMIN_PORTS_NAME = 'wiremesh-no-public-admin-ports';
+const ADMIN_PORTS_DESCRIPTION = 'No security group or firewall opens SSH (22) or RDP (3389) to the whole internet (0.0.0.0/0 or ::/0).';
+
 export const noPublicAdminPorts: ResourceValidationPolicy = {
-  name: 'wiremesh-no-public-admin-ports',
-  description: 'No security group or firewall opens SSH (22) or RDP (3389) to the whole internet (0.0.0.0/0 or ::/0).',
+  name: ADMIN_PORTS_NAME,
+  description: ADMIN_PORTS_DESCRIPTION,
   enforcementLevel: 'mandatory',
   severity: 'critical',
   configSchema: {
@@ -240,16 +155,20 @@ export const noPublicAdminPorts: ResourceValidationPolicy = {
     if (rules === undefined) args.notApplicable('not an ingress rule resource');
     const config = configWithDefaults(ADMIN_PORTS_DEFAULTS, args.getConfig<Record<string, unknown>>());
     for (const rule of rules) {
-      if (rule.protocol !== 'tcp' && rule.protocol !== 'all') continue;
-      const open = rule.cidrs.filter(isAnywhere);
-      if (open.length === 0) continue;
-      const ports = config.adminPorts.filter((p) => rule.from <= p && p <= rule.to);
-      if (ports.length === 0) continue;
+      const { verdict, ports, open } = publicAdminVerdict(rule, config.adminPorts);
       const names = ports.map((p) => (p === 22 ? 'SSH (22)' : p === 3389 ? 'RDP (3389)' : `port ${p}`)).join(' and ');
-      reportViolation(
-        `"${args.name}" ${rule.where} opens ${names} to ${open.join(' and ')}: remove the rule, or allow only your admin ranges ` +
-          '(better: no SSH at all, through SSM Session Manager on AWS or IAP TCP forwarding on GCP).',
-      );
+      if (verdict.kind === 'unknown') {
+        reportAdvisory(
+          reportViolation,
+          { name: ADMIN_PORTS_NAME, description: ADMIN_PORTS_DESCRIPTION },
+          uncheckedRuleMessage(`whether "${args.name}" opens ${names} to the internet`, rule, verdict.props),
+        );
+      } else if (verdict.kind === 'violation') {
+        reportViolation(
+          `"${args.name}" ${rule.where} opens ${names} to ${open.join(' and ')}: remove the rule, or allow only your admin ranges ` +
+            `(better: no inbound SSH at all, through SSM Session Manager on AWS, or IAP TCP forwarding on GCP, which needs only ${IAP_TCP_FORWARDING_RANGE}).`,
+        );
+      }
     }
   },
 };
@@ -285,6 +204,15 @@ export const gatewayImdsv2: ResourceValidationPolicy = {
     const tokens = get(options, 'httpTokens');
     const endpoint = get(options, 'httpEndpoint');
     const what = `${args.type === TYPES.awsInstance ? 'instance' : 'launch template'} "${args.name}"${reason ? ` (gateway: ${reason})` : ''}`;
+    const pending = ['httpTokens', 'httpEndpoint', 'httpPutResponseHopLimit'].filter((k) => unknownAt(options, k));
+    if (pending.length > 0) {
+      reportAdvisory(
+        reportViolation,
+        { name: gatewayImdsv2.name, description: gatewayImdsv2.description },
+        `could not check ${what} at preview: metadataOptions.${pending.join(', metadataOptions.')} not known yet; it is checked during the update, once known.`,
+      );
+      return;
+    }
     if (endpoint === 'disabled') return;
     if (tokens !== 'required') {
       reportViolation(
@@ -319,6 +247,16 @@ export const forwardingOnlyOnGateways: ResourceValidationPolicy = {
     const config = configWithDefaults(DEFAULT_GATEWAY_IDENTIFICATION, args.getConfig<Record<string, unknown>>());
     if (gatewayReason(args.urn, args.props, config)) return;
     const setting = aws ? 'sourceDestCheck: false' : 'canIpForward: true';
+    const pending = ['tags', 'labels'].filter((k) => unknownAt(args.props, k));
+    if (pending.length > 0) {
+      // The marks that make it a gateway may be among them: not known yet is not "not a gateway".
+      reportAdvisory(
+        reportViolation,
+        { name: forwardingOnlyOnGateways.name, description: forwardingOnlyOnGateways.description },
+        `could not check whether "${args.name}" (${setting}) is a gateway at preview: its ${pending.join(' and ')} ${pending.length > 1 ? 'are' : 'is'} not known yet; it is checked during the update, once known.`,
+      );
+      return;
+    }
     reportViolation(
       `${args.type.split(':').pop()} "${args.name}" sets ${setting} but is not a WireGuard gateway: remove ${setting} ` +
         '(it lets the machine send and receive packets for other addresses), or, if it is a gateway, create it with our gateway components ' +

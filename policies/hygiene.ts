@@ -2,7 +2,8 @@
  * `wiremesh-wireguard-hygiene` (resource policy): the WireGuard settings of agent configurations and
  * mesh specs.
  *
- * - Allowed IPs are never 0.0.0.0/0 or ::/0 unless the tunnel is a declared full tunnel (a peer's
+ * - Allowed IPs never make a default route (0.0.0.0/0, ::/0, or any set whose union covers a whole
+ *   family, such as the split 0.0.0.0/1 + 128.0.0.0/1) unless the tunnel is a declared full tunnel (a peer's
  *   `fullTunnel: true` in an agent configuration; a site's `fullTunnel: true` in a mesh spec, whose
  *   CIDRs become its peers' allowed IPs). `allowFullTunnel: false` refuses declared ones too.
  * - Persistent keepalive, where set (> 0), is within `minKeepaliveSeconds`..`maxKeepaliveSeconds`
@@ -17,6 +18,8 @@
  * - agent configuration documents stored in the secret stores: the text of
  *   `aws.secretsmanager.SecretVersion.secretString` and `gcp.secretmanager.SecretVersion.secretData`
  *   (JSON, as `agentConfigDocument` writes it, or YAML), recognised by their `interface` and `peers`;
+ * - on-premises hosts: the scripts of `@pulumi/command` commands (`create`, `update`, `delete`),
+ *   where `RemoteHostAgent` carries the host's configuration as base64 text;
  * - the inputs of our components (`wiremesh:*` types, e.g. the mesh component): any object in them
  *   shaped like an agent configuration (`interface` + `peers`) or a mesh spec (`sites` + `topology`).
  *
@@ -26,7 +29,8 @@
  */
 import type { ReportViolation, ResourceValidationArgs, ResourceValidationPolicy } from '@pulumi/policy';
 import { parse as parseYaml } from 'yaml';
-import { arrayOf, configWithDefaults, get, isAnywhere, keysOf, TYPES } from './common';
+import { familiesCovered, isAnywhere } from './cidr';
+import { arrayOf, configWithDefaults, decodeBase64Text, get, keysOf, TYPES } from './common';
 
 export interface HygieneConfig {
   minKeepaliveSeconds: number;
@@ -50,6 +54,20 @@ const SPEC_DEFAULT_KEEPALIVE = 25;
 
 type Report = (message: string) => void;
 
+/**
+ * The prefixes of `cidrs` that make a default route, described: `0.0.0.0/0`, or a split one
+ * (`0.0.0.0/1, 128.0.0.0/1, which together cover all of IPv4`); `undefined` when there is none.
+ */
+export function defaultRouteIn(cidrs: unknown[]): string | undefined {
+  const families = familiesCovered(cidrs);
+  if (families.length === 0) return undefined;
+  const strings = cidrs.filter((c): c is string => typeof c === 'string');
+  const ofFamily = (f: 4 | 6) => strings.filter((c) => c.includes(':') === (f === 6));
+  const explicit = families.every((f) => ofFamily(f).some(isAnywhere));
+  if (explicit) return strings.filter(isAnywhere).join(', ');
+  return `${families.flatMap(ofFamily).join(', ')}, which together cover all of ${families.map((f) => `IPv${f}`).join(' and ')}`;
+}
+
 function isAgentConfig(value: unknown): boolean {
   return typeof get(value, 'interface') === 'object' && get(value, 'interface') !== null && Array.isArray(get(value, 'peers'));
 }
@@ -70,10 +88,10 @@ export function checkAgentConfig(doc: unknown, where: string, config: HygieneCon
   }
   arrayOf(get(doc, 'peers')).forEach((peer, i) => {
     const name = typeof get(peer, 'name') === 'string' ? `peer "${get(peer, 'name')}"` : `peers[${i}]`;
-    const open = arrayOf(get(peer, 'allowedIps')).filter(isAnywhere);
-    if (open.length > 0 && (get(peer, 'fullTunnel') !== true || !config.allowFullTunnel)) {
+    const open = defaultRouteIn(arrayOf(get(peer, 'allowedIps')));
+    if (open !== undefined && (get(peer, 'fullTunnel') !== true || !config.allowFullTunnel)) {
       report(
-        `${where}: ${name} has allowedIps ${open.join(', ')}: that routes all traffic to one peer and accepts any source from it; ` +
+        `${where}: ${name} has allowedIps ${open}: that routes all traffic to one peer and accepts any source from it; ` +
           (config.allowFullTunnel
             ? 'list the peer site\'s prefixes instead, or, for a deliberate full-tunnel egress hub, declare it with fullTunnel: true.'
             : 'list the peer site\'s prefixes instead (full tunnels are not allowed by this policy\'s config).'),
@@ -104,10 +122,10 @@ export function checkMeshSpec(spec: unknown, where: string, config: HygieneConfi
   const sites = arrayOf(get(spec, 'sites'));
   for (const site of sites) {
     const name = String(get(site, 'name') ?? '?');
-    const open = arrayOf(get(site, 'cidrs')).filter(isAnywhere);
-    if (open.length > 0 && (get(site, 'fullTunnel') !== true || !config.allowFullTunnel)) {
+    const open = defaultRouteIn(arrayOf(get(site, 'cidrs')));
+    if (open !== undefined && (get(site, 'fullTunnel') !== true || !config.allowFullTunnel)) {
       report(
-        `${where}: site "${name}" has cidrs ${open.join(', ')}, which become its peers' allowed IPs: list the site's own prefixes` +
+        `${where}: site "${name}" has cidrs ${open}; they become its peers' allowed IPs: list the site's own prefixes` +
           (config.allowFullTunnel ? ', or declare a full-tunnel egress hub with fullTunnel: true (its peers then route everything to it).' : '.'),
       );
     }
@@ -140,6 +158,25 @@ function parseDocument(text: string): unknown {
     }
   }
 }
+
+/** A base64 literal in a script, long enough to hold a document. */
+const BASE64_LITERAL = /[A-Za-z0-9+/]{24,}={0,2}/g;
+
+/**
+ * Agent configurations carried inside a command script as base64 text, which is how
+ * `RemoteHostAgent` writes an on-premises host's configuration (`printf %s '<base64>' | base64 -d`).
+ */
+function documentsInScript(script: string, path: string, out: Array<{ kind: 'agent' | 'mesh'; path: string; doc: unknown }>): void {
+  for (const match of script.matchAll(BASE64_LITERAL)) {
+    const text = decodeBase64Text(match[0]);
+    const doc = text === undefined ? undefined : parseDocument(text);
+    if (isAgentConfig(doc)) out.push({ kind: 'agent', path: `${path} (base64 at offset ${match.index})`, doc });
+  }
+}
+
+/** The script props of `@pulumi/command` commands (remote and local). */
+const COMMAND_TYPES = ['command:remote:Command', 'command:local:Command'];
+const SCRIPT_PROPS = ['create', 'update', 'delete'];
 
 /** Agent configurations and mesh specs anywhere in a value, with their paths. */
 function findDocuments(value: unknown, path: string, out: Array<{ kind: 'agent' | 'mesh'; path: string; doc: unknown }>, depth = 0): void {
@@ -190,8 +227,13 @@ export const wireguardHygiene: ResourceValidationPolicy = {
       }
     } else if (args.type.startsWith('wiremesh:')) {
       findDocuments(args.props, '', docs);
+    } else if (COMMAND_TYPES.includes(args.type)) {
+      for (const prop of SCRIPT_PROPS) {
+        const script = get(args.props, prop);
+        if (typeof script === 'string') documentsInScript(script, prop, docs);
+      }
     } else {
-      args.notApplicable('only secret versions (agent configuration documents) and wiremesh components');
+      args.notApplicable('only secret versions, commands (agent configuration documents) and wiremesh components');
     }
     const label = `${args.type.split(':').pop()} "${args.name}"`;
     for (const { kind, path, doc } of docs) {

@@ -26,7 +26,7 @@
  * managed outside the stack can be allowed by name, ARN or email in `allowedPrincipals`.
  */
 import type { PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy } from '@pulumi/policy';
-import { isAwsKeySecret } from './key-handling';
+import { gcpSecretShortId, idsOf, isTaggedKeySecret, untaggedKeySecrets } from './key-secrets';
 import {
   arrayOf,
   AWS_TAG_SITE,
@@ -35,12 +35,11 @@ import {
   DEFAULT_KEY_SECRET_ROLES,
   gatewayReason,
   GATEWAY_IDENTIFICATION_SCHEMA,
-  GCP_LABEL_KEY_CREATED_AT,
-  GCP_LABEL_ROLE,
   get,
   known,
   stringMap,
   TYPES,
+  WIREGUARD_KEY_PAIR_TYPE,
   type GatewayIdentification,
 } from './common';
 
@@ -50,13 +49,21 @@ export interface KeySecretAccessConfig extends GatewayIdentification {
   allowedPrincipals: string[];
   /** GCP roles that can read a secret's data. */
   readRoles: string[];
+  /** AWS managed policies that read every secret of the account. */
+  secretReadingManagedPolicies: string[];
 }
+
+/** AWS managed policies allowing secretsmanager:GetSecretValue on every secret (docs.aws.amazon.com/aws-managed-policy/latest/reference). */
+const SECRET_READING_MANAGED_POLICIES = ['SecretsManagerReadWrite', 'AWSSecretsManagerClientReadOnlyAccess', 'PowerUserAccess', 'AdministratorAccess'].map(
+  (name) => `arn:aws:iam::aws:policy/${name}`,
+);
 
 export const KEY_SECRET_ACCESS_DEFAULTS: KeySecretAccessConfig = {
   ...DEFAULT_GATEWAY_IDENTIFICATION,
   keySecretRoles: DEFAULT_KEY_SECRET_ROLES,
   allowedPrincipals: [],
   readRoles: ['roles/secretmanager.secretAccessor', 'roles/secretmanager.admin', 'roles/owner', 'roles/editor'],
+  secretReadingManagedPolicies: SECRET_READING_MANAGED_POLICIES,
 };
 
 interface Statement {
@@ -111,24 +118,11 @@ function isWildcardSecretResource(resource: string): boolean {
   return service === undefined || service === 'secretsmanager' || /[*?]/.test(service);
 }
 
-function idsOf(r: PolicyResource, keys: string[] = ['id', 'arn', 'name']): string[] {
-  const out = [r.name];
-  for (const key of keys) {
-    const v = get(r.props, key);
-    if (typeof v === 'string' && v !== '') out.push(v);
-  }
-  return out;
-}
-
-/** The last segment of `projects/P/secrets/S`, or the value itself. */
-function gcpSecretShortId(value: string): string {
-  const m = /(?:^|\/)secrets\/([^/]+)/.exec(value);
-  return m ? m[1]! : value;
-}
-
 class StackIndex {
   readonly awsKeySecrets: PolicyResource[];
   readonly gcpKeySecrets: PolicyResource[];
+  /** The stack has key secrets, gateways or wiremesh components: its wildcard grants read keys, wherever they live. */
+  readonly usesWiremesh: boolean;
   private readonly roles: PolicyResource[];
   private readonly profiles: PolicyResource[];
   private readonly instances: PolicyResource[];
@@ -140,14 +134,13 @@ class StackIndex {
     private readonly config: KeySecretAccessConfig,
   ) {
     const of = (type: string) => resources.filter((r) => r.type === type);
-    this.awsKeySecrets = of(TYPES.awsSecret).filter((r) => known(() => isAwsKeySecret(r.props, config.keySecretRoles), false));
-    this.gcpKeySecrets = of(TYPES.gcpSecret).filter((r) =>
-      known(() => {
-        const labels = stringMap(get(r.props, 'labels'));
-        const role = labels[GCP_LABEL_ROLE];
-        return (role !== undefined && config.keySecretRoles.includes(role)) || labels[GCP_LABEL_KEY_CREATED_AT] !== undefined;
-      }, false),
-    );
+    const untagged = untaggedKeySecrets(resources, config.keySecretRoles);
+    const keySecret = (r: PolicyResource) => isTaggedKeySecret(r, config.keySecretRoles) || untagged.has(r);
+    this.awsKeySecrets = of(TYPES.awsSecret).filter(keySecret);
+    this.gcpKeySecrets = of(TYPES.gcpSecret).filter(keySecret);
+    this.usesWiremesh =
+      this.awsKeySecrets.length + this.gcpKeySecrets.length > 0 ||
+      resources.some((r) => r.type.startsWith('wiremesh:') || r.type === WIREGUARD_KEY_PAIR_TYPE || known(() => this.isGateway(r), false));
     this.roles = of(TYPES.awsRole);
     this.profiles = of(TYPES.awsInstanceProfile);
     this.instances = of(TYPES.awsInstance);
@@ -161,7 +154,7 @@ class StackIndex {
 
   gcpKeySecretFor(secretId: string): PolicyResource | undefined {
     const short = gcpSecretShortId(secretId);
-    return this.gcpKeySecrets.find((s) => idsOf(s, ['id', 'name', 'secretId']).some((id) => id === secretId || gcpSecretShortId(id) === short));
+    return this.gcpKeySecrets.find((s) => idsOf(s).some((id) => id === secretId || gcpSecretShortId(id) === short));
   }
 
   role(ref: string): PolicyResource | undefined {
@@ -198,7 +191,7 @@ class StackIndex {
 function validateAccess(args: StackValidationArgs, reportViolation: ReportViolation): void {
   const config = configWithDefaults(KEY_SECRET_ACCESS_DEFAULTS, args.getConfig<Record<string, unknown>>());
   const index = new StackIndex(args.resources, config);
-  if (index.awsKeySecrets.length === 0 && index.gcpKeySecrets.length === 0) args.notApplicable('no key secrets in the stack');
+  if (!index.usesWiremesh) args.notApplicable('no key secrets, gateways or wiremesh components in the stack');
   const allowed = (principal: string) => config.allowedPrincipals.includes(principal);
 
   // --- AWS identity policies.
@@ -253,6 +246,23 @@ function validateAccess(args: StackValidationArgs, reportViolation: ReportViolat
     }
   };
 
+  // --- AWS managed policies that read every secret, attached in the stack (SecretsManagerReadWrite...).
+  const checkManaged = (source: PolicyResource, policyArn: unknown, grantees: Grantee[]) => {
+    if (typeof policyArn !== 'string' || !config.secretReadingManagedPolicies.includes(policyArn)) return;
+    const policyName = policyArn.slice(policyArn.lastIndexOf('/') + 1);
+    for (const grantee of grantees) {
+      if (allowed(grantee.ref)) continue;
+      const role = grantee.kind === 'role' ? index.role(grantee.ref) : undefined;
+      const gateway = role ? index.gatewayRole(role) : undefined;
+      reportViolation(
+        `"${source.name}" gives the IAM ${grantee.kind} "${grantee.ref}"${gateway ? ` (${gateway})` : grantee.kind === 'role' ? ', which is not a gateway role,' : ''} the AWS managed policy ${policyName}: ` +
+          'it reads every secret of the account, WireGuard keys included. ' +
+          (gateway ? "A gateway reads only its own site's key: use the component's read policy, which names that secret's ARN." : 'Only gateway roles may read keys: remove the attachment, or grant a policy naming only the secrets it needs.'),
+        source.urn,
+      );
+    }
+  };
+
   const attachments = args.resources.filter((r) => [TYPES.awsRolePolicyAttachment, TYPES.awsPolicyAttachment, TYPES.awsUserPolicyAttachment, TYPES.awsGroupPolicyAttachment].includes(r.type as never));
   for (const r of args.resources) {
     known(() => {
@@ -266,7 +276,24 @@ function validateAccess(args: StackValidationArgs, reportViolation: ReportViolat
         case TYPES.awsGroupPolicy:
           checkDocument(r, `group policy "${r.name}"`, get(r.props, 'policy'), strings(get(r.props, 'group')).map((ref) => ({ kind: 'group', ref })));
           break;
+        case TYPES.awsRolePolicyAttachment:
+          checkManaged(r, get(r.props, 'policyArn'), strings(get(r.props, 'role')).map((ref) => ({ kind: 'role', ref })));
+          break;
+        case TYPES.awsUserPolicyAttachment:
+          checkManaged(r, get(r.props, 'policyArn'), strings(get(r.props, 'user')).map((ref) => ({ kind: 'user', ref })));
+          break;
+        case TYPES.awsGroupPolicyAttachment:
+          checkManaged(r, get(r.props, 'policyArn'), strings(get(r.props, 'group')).map((ref) => ({ kind: 'group', ref })));
+          break;
+        case TYPES.awsPolicyAttachment:
+          checkManaged(r, get(r.props, 'policyArn'), [
+            ...strings(get(r.props, 'roles')).map((ref) => ({ kind: 'role' as const, ref })),
+            ...strings(get(r.props, 'users')).map((ref) => ({ kind: 'user' as const, ref })),
+            ...strings(get(r.props, 'groups')).map((ref) => ({ kind: 'group' as const, ref })),
+          ]);
+          break;
         case TYPES.awsRole:
+          for (const arn of strings(get(r.props, 'managedPolicyArns'))) checkManaged(r, arn, [{ kind: 'role', ref: r.name }]);
           for (const inline of asList(get(r.props, 'inlinePolicies'))) {
             checkDocument(r, `inline policy of role "${r.name}"`, get(inline, 'policy'), [{ kind: 'role', ref: r.name }]);
           }
@@ -351,7 +378,7 @@ function validateAccess(args: StackValidationArgs, reportViolation: ReportViolat
             for (const member of strings(get(binding, 'members'))) checkMember(r, secret, String(get(binding, 'role')), member);
           }
         }
-      } else if ((r.type === TYPES.gcpProjectIamMember || r.type === TYPES.gcpProjectIamBinding) && index.gcpKeySecrets.length > 0) {
+      } else if ((r.type === TYPES.gcpProjectIamMember || r.type === TYPES.gcpProjectIamBinding) && index.usesWiremesh) {
         const role = String(get(r.props, 'role'));
         if (!config.readRoles.includes(role) || role === 'roles/owner' || role === 'roles/editor') return;
         const members = r.type === TYPES.gcpProjectIamMember ? strings(get(r.props, 'member')) : strings(get(r.props, 'members'));
@@ -382,6 +409,12 @@ export const keySecretAccess: StackValidationPolicy = {
         description: 'Role names/ARNs, IAM members and service account emails allowed to read key secrets besides gateways (e.g. a break-glass role).',
       },
       readRoles: { type: 'array', items: { type: 'string' }, default: KEY_SECRET_ACCESS_DEFAULTS.readRoles, description: 'GCP roles that can read secret data.' },
+      secretReadingManagedPolicies: {
+        type: 'array',
+        items: { type: 'string' },
+        default: SECRET_READING_MANAGED_POLICIES,
+        description: 'ARNs of AWS managed policies that read every secret of the account (never attached in a stack holding WireGuard keys).',
+      },
     },
   },
   validateStack: validateAccess,

@@ -30,10 +30,9 @@
  * scans see the content of secret inputs too; a value still unknown at preview is skipped (it is
  * checked again, known, during the update).
  */
+import { x25519 } from '@noble/curves/ed25519';
 import type { ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy } from '@pulumi/policy';
 import {
-  AWS_TAG_KEY_CREATED_AT,
-  AWS_TAG_ROLE,
   configWithDefaults,
   decodeBase64Text,
   DEFAULT_KEY_SECRET_ROLES,
@@ -42,12 +41,13 @@ import {
   keyMaterialIn,
   keysOf,
   looksLikePrivateKey,
-  stringMap,
   stringsIn,
   TYPES,
   WIREGUARD_KEY_PAIR_TYPE,
+  wireguardKeysIn,
   WIREGUARD_PRESHARED_KEY_TYPE,
 } from './common';
+import { isTaggedKeySecret } from './key-secrets';
 
 // ------------------------------------------------------------------------------------------------
 // wiremesh-key-material
@@ -130,7 +130,7 @@ function validateKeyMaterial(args: ResourceValidationArgs, reportViolation: Repo
       }
     } else if (METADATA_TYPES.includes(args.type as (typeof METADATA_TYPES)[number]) && (top === 'metadata' || top === 'metadataStartupScript')) {
       for (const { path, value: text } of stringsIn(value, top)) {
-        const finding = strictFinding(text, false);
+        const finding = strictFinding(text, true);
         if (finding) report(top, `${label}: instance metadata (${path}) holds ${finding}: metadata is readable by every process on the VM and by project viewers; ${WHERE_TO_PUT}.`);
       }
     } else if (args.type === TYPES.awsSsmParameter && (top === 'value' || top === 'insecureValue')) {
@@ -169,12 +169,48 @@ export const keyMaterial: ResourceValidationPolicy = {
 // ------------------------------------------------------------------------------------------------
 // wiremesh-no-keys-in-outputs
 
+/** The public key of a private key (what `wg pubkey` prints). */
+function derivedPublicKey(privateKey: string): string {
+  return Buffer.from(x25519.getPublicKey(Buffer.from(privateKey, 'base64'))).toString('base64');
+}
+
+/**
+ * The key-shaped values the stack's other resources hold, split into those held as private keys
+ * (under private-, preshared- or secret-named props, secret versions, the key pair's privateKey)
+ * and all of them (where a public key derived from an exported value would show up).
+ */
+function keysHeldInStack(resources: StackValidationArgs['resources']): { privateHolders: Map<string, string>; all: Set<string> } {
+  const privateHolders = new Map<string, string>();
+  const all = new Set<string>();
+  for (const r of resources) {
+    if (r.type === TYPES.stack) continue;
+    for (const { path, value } of stringsIn(r.props, '')) {
+      for (const key of wireguardKeysIn(value).map((m) => m[0])) {
+        all.add(key);
+        // A secret store's value is a private key when it is the key, or a wg-quick PrivateKey line
+        // (an agent configuration document stored there holds peers' public keys).
+        const stored = Array.isArray(KEY_HOLDERS[r.type]) && (KEY_HOLDERS[r.type] as string[]).some((p) => path.startsWith(`.${p}`));
+        const storedAsPrivate = stored && (value.trim() === key || new RegExp(`^\\s*PrivateKey\\s*=\\s*${key.replace(/[+/]/g, '\\$&')}`, 'm').test(value));
+        if (storedAsPrivate || (!stored && path.split(/[.[\]]+/).some((seg) => SECRET_SEGMENT.test(seg) && !SKIPPED_SEGMENT.test(seg)))) {
+          if (!privateHolders.has(key)) privateHolders.set(key, `${r.type.split(':').pop()} "${r.name}"${path}`);
+        }
+      }
+    }
+  }
+  return { privateHolders, all };
+}
+
+const NO_OUTPUT_KEYS =
+  'do not export private or preshared keys (export the public key, under a name containing "publicKey", or the secret\'s ARN/name); ' +
+  'outputs are shown by `pulumi stack output` to anyone who can read the stack.';
+
 export const noKeysInOutputs: StackValidationPolicy = {
   name: 'wiremesh-no-keys-in-outputs',
   description: 'Stack outputs hold no WireGuard private or preshared keys.',
   enforcementLevel: 'mandatory',
   severity: 'critical',
   validateStack: (args: StackValidationArgs, reportViolation: ReportViolation) => {
+    let held: ReturnType<typeof keysHeldInStack> | undefined;
     for (const stack of args.resources.filter((r) => r.type === TYPES.stack)) {
       for (const { path, value } of stringsIn(stack.props, '')) {
         const name = path.replace(/^\./, '');
@@ -182,12 +218,23 @@ export const noKeysInOutputs: StackValidationPolicy = {
         const found = keyMaterialIn(value);
         const publicNamed = segments.some((s) => /public_?key/i.test(s));
         if (found.secretLine || (found.keyShaped > 0 && !publicNamed)) {
-          reportViolation(
-            `stack output "${name}" holds ${found.secretLine ? `a "${found.secretLine}" line` : 'a WireGuard-shaped key'}: ` +
-              'do not export private or preshared keys (export the public key, under a name containing "publicKey", or the secret\'s ARN/name); ' +
-              'outputs are shown by `pulumi stack output` to anyone who can read the stack.',
-            stack.urn,
-          );
+          reportViolation(`stack output "${name}" holds ${found.secretLine ? `a "${found.secretLine}" line` : 'a WireGuard-shaped key'}: ${NO_OUTPUT_KEYS}`, stack.urn);
+          continue;
+        }
+        if (found.keyShaped === 0) continue;
+        // Named like a public key: its name proves nothing, so check what the value is.
+        held ??= keysHeldInStack(args.resources);
+        for (const key of wireguardKeysIn(value).map((m) => m[0])) {
+          const holder = held.privateHolders.get(key);
+          const derivedFrom = holder === undefined && held.all.has(derivedPublicKey(key));
+          if (holder !== undefined || derivedFrom) {
+            reportViolation(
+              `stack output "${name}" is named like a public key but holds a private key ` +
+                `(${holder !== undefined ? `the value ${holder} holds as a private key` : 'its public key, derived from it, is in the stack'}): ${NO_OUTPUT_KEYS}`,
+              stack.urn,
+            );
+            break;
+          }
         }
       }
     }
@@ -205,9 +252,7 @@ export const KEY_SECRET_KMS_DEFAULTS: KeySecretKmsConfig = { keySecretRoles: DEF
 
 /** True for an AWS Secrets Manager secret that holds a WireGuard key (role or created-at tag). */
 export function isAwsKeySecret(props: unknown, roles: string[]): boolean {
-  const tags = stringMap(get(props, 'tags'));
-  const role = tags[AWS_TAG_ROLE];
-  return (role !== undefined && roles.includes(role)) || tags[AWS_TAG_KEY_CREATED_AT] !== undefined;
+  return isTaggedKeySecret({ type: TYPES.awsSecret, props }, roles);
 }
 
 export const keySecretKms: ResourceValidationPolicy = {

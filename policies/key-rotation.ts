@@ -45,6 +45,8 @@ import {
   TYPES,
   WIREGUARD_KEY_PAIR_TYPE,
 } from './common';
+import { ROLE_PRIVATE_KEY } from '../common/defaults';
+import { idsOf, untaggedKeySecrets } from './key-secrets';
 
 export interface KeyRotationConfig {
   /** Maximum key age in days (default 90); a key with a longer `maxAgeDays` is reported too. */
@@ -123,16 +125,6 @@ function sameSecond(a: Date | undefined, b: Date | undefined): boolean {
   return a !== undefined && b !== undefined && Math.floor(a.getTime() / 1000) === Math.floor(b.getTime() / 1000);
 }
 
-/** Identifiers another resource may use to point at this one. */
-function idsOf(r: PolicyResource): string[] {
-  const out = [r.name];
-  for (const key of ['id', 'arn', 'name', 'secretId']) {
-    const v = get(r.props, key);
-    if (typeof v === 'string' && v !== '') out.push(v);
-  }
-  return out;
-}
-
 function collectKeys(resources: PolicyResource[], config: KeyRotationConfig): FoundKey[] {
   const keys: FoundKey[] = [];
   const pairs: FoundKey[] = [];
@@ -155,13 +147,19 @@ function collectKeys(resources: PolicyResource[], config: KeyRotationConfig): Fo
     }, undefined);
   }
   const rotations = resources.filter((r) => r.type === TYPES.awsSecretRotation);
+  const untagged = untaggedKeySecrets(resources, config.keySecretRoles);
+  /** What a secret is called in messages: an untagged one says why it counts. */
+  const whatSecret = (r: PolicyResource, mark: string): string => {
+    const version = untagged.get(r);
+    return version ? `untagged key secret "${r.name}" (its version "${version.name}" holds a WireGuard private key; tag it ${mark})` : `key secret "${r.name}"`;
+  };
   for (const r of resources) {
     known(() => {
       if (r.type === TYPES.awsSecret) {
         const tags = stringMap(get(r.props, 'tags'));
         const role = tags[AWS_TAG_ROLE];
-        if (!(role !== undefined && config.keySecretRoles.includes(role)) && tags[AWS_TAG_KEY_CREATED_AT] === undefined) return;
-        const key: FoundKey = { resource: r, what: `key secret "${r.name}"`, generated: false, createdAtField: `the ${AWS_TAG_KEY_CREATED_AT} tag` };
+        if (!(role !== undefined && config.keySecretRoles.includes(role)) && tags[AWS_TAG_KEY_CREATED_AT] === undefined && !untagged.has(r)) return;
+        const key: FoundKey = { resource: r, what: whatSecret(r, `${AWS_TAG_ROLE}=${ROLE_PRIVATE_KEY}`), generated: false, createdAtField: `the ${AWS_TAG_KEY_CREATED_AT} tag` };
         const createdAt = parseInstant(tags[AWS_TAG_KEY_CREATED_AT]);
         if (createdAt) key.createdAt = createdAt;
         else if (unknownAt(r.props, 'tags') || unknownAt(get(r.props, 'tags'), AWS_TAG_KEY_CREATED_AT)) key.pending = true;
@@ -188,8 +186,8 @@ function collectKeys(resources: PolicyResource[], config: KeyRotationConfig): Fo
         const labels = stringMap(get(r.props, 'labels'));
         const annotations = stringMap(get(r.props, 'annotations'));
         const role = labels[GCP_LABEL_ROLE];
-        if (!(role !== undefined && config.keySecretRoles.includes(role)) && labels[GCP_LABEL_KEY_CREATED_AT] === undefined) return;
-        const key: FoundKey = { resource: r, what: `key secret "${r.name}"`, generated: false, createdAtField: `the ${GCP_LABEL_KEY_CREATED_AT} label` };
+        if (!(role !== undefined && config.keySecretRoles.includes(role)) && labels[GCP_LABEL_KEY_CREATED_AT] === undefined && !untagged.has(r)) return;
+        const key: FoundKey = { resource: r, what: whatSecret(r, `${GCP_LABEL_ROLE}=${ROLE_PRIVATE_KEY}`), generated: false, createdAtField: `the ${GCP_LABEL_KEY_CREATED_AT} label` };
         const createdAt = parseInstant(annotations[GCP_ANNOTATION_KEY_CREATED_AT]) ?? parseLabelInstant(labels[GCP_LABEL_KEY_CREATED_AT]);
         if (createdAt) key.createdAt = createdAt;
         else if (unknownAt(r.props, 'labels') || unknownAt(get(r.props, 'labels'), GCP_LABEL_KEY_CREATED_AT)) key.pending = true;

@@ -4,12 +4,14 @@
  * constructs the pack, which serves it over gRPC.
  */
 import type { Policies } from '@pulumi/policy';
+import { gatewayAttachedIngress } from './attached-ingress';
 import { gatewayImdsv2, gatewayIngress, forwardingOnlyOnGateways, noPublicAdminPorts } from './exposure';
 import { wireguardHygiene } from './hygiene';
 import { keySecretAccess } from './key-access';
 import { keyMaterial, keySecretKms, noKeysInOutputs } from './key-handling';
 import { keyRotation } from './key-rotation';
 
+export { gatewayAttachedIngress } from './attached-ingress';
 export { gatewayImdsv2, gatewayIngress, forwardingOnlyOnGateways, noPublicAdminPorts } from './exposure';
 export { wireguardHygiene } from './hygiene';
 export { keySecretAccess } from './key-access';
@@ -27,6 +29,7 @@ export const policies: Policies = [
   keySecretKms,
   keySecretAccess,
   gatewayIngress,
+  gatewayAttachedIngress,
   noPublicAdminPorts,
   gatewayImdsv2,
   forwardingOnlyOnGateways,

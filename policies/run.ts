@@ -58,6 +58,11 @@ export interface RunnerResource {
   props: Record<string, unknown>;
   /** The parent's URN, or its `name` in the same list. */
   parent?: string;
+  /**
+   * Per prop, the resources (URNs or names in the same list) its value comes from, as the engine
+   * reports them to stack policies: how a reference is followed at preview, when ids are unknown.
+   */
+  propertyDependencies?: Record<string, string[]>;
 }
 
 export type Level = 'advisory' | 'mandatory';
@@ -241,10 +246,15 @@ export function runPolicies(resources: RunnerResource[], options: RunOptions = {
         isType: (cls: unknown) => (cls as { __pulumiType?: string }).__pulumiType === resource.type,
         asType: ((cls: unknown) => ((cls as { __pulumiType?: string }).__pulumiType === resource.type ? props : undefined)) as PolicyResource['asType'],
       }));
+      const find = (ref: string) => stackResources.find((p) => p.urn === ref) ?? stackResources.find((p) => p.name === ref);
       stackResources.forEach((r, i) => {
         const parentRef = list[i]!.parent;
-        const parent = parentRef === undefined ? undefined : stackResources.find((p) => p.urn === parentRef) ?? stackResources.find((p) => p.name === parentRef);
+        const parent = parentRef === undefined ? undefined : find(parentRef);
         if (parent) r.parent = parent;
+        for (const [prop, refs] of Object.entries(list[i]!.propertyDependencies ?? {})) {
+          r.propertyDependencies[prop] = refs.map(find).filter((d): d is PolicyResource => d !== undefined);
+          r.dependencies.push(...r.propertyDependencies[prop]!.filter((d) => !r.dependencies.includes(d)));
+        }
       });
       const args: StackValidationArgs = { resources: stackResources, getConfig, stackTags: new Map(), notApplicable };
       const validateStack = policy.validateStack;

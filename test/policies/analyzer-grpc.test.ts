@@ -233,7 +233,7 @@ describe('the packed analyzer, launched as the engine launches it', () => {
     expect(open[1]!.message).toBe(
       'No security group or firewall opens SSH (22) or RDP (3389) to the whole internet (0.0.0.0/0 or ::/0).\n' +
         '"site-a-sg" ingress[3] opens SSH (22) to 0.0.0.0/0: remove the rule, or allow only your admin ranges ' +
-        '(better: no SSH at all, through SSM Session Manager on AWS or IAP TCP forwarding on GCP).',
+        '(better: no inbound SSH at all, through SSM Session Manager on AWS, or IAP TCP forwarding on GCP, which needs only 35.235.240.0/20).',
     );
 
     // AnalyzeStack with the clock at createdAt + 91 days: every key expired; the KMS policy still disabled.

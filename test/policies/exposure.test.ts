@@ -36,8 +36,8 @@ describe('wiremesh-gateway-ingress', () => {
     );
     expect(messages(run(variant, P))).toEqual([
       'gateway security group "site-a-sg" (part of a wiremesh:aws:AwsGateway component) ingress[3] opens tcp 443 from 10.0.0.0/8: a gateway opens only WireGuard (udp 51820) ' +
-        'and the agent health port (tcp 9587), plus all traffic from private ranges it forwards. Remove the rule (administer through SSM Session Manager or IAP), ' +
-        'or, if it is the WireGuard or health port moved elsewhere, list the port in wireguardPorts/healthPorts.',
+        'and the agent health port (tcp 9587), plus all traffic from private ranges it forwards. Remove the rule (administer through SSM Session Manager, which needs no inbound rule), ' +
+        'list your own admin ranges in allowedAdminRanges, or, if it is the WireGuard or health port moved elsewhere, list the port in wireguardPorts/healthPorts.',
       expect.stringMatching(/^gateway firewall "site-b-wg" \(part of a wiremesh:gcp:GcpGateway component\) allows\[1\] opens tcp 8080-8090 from 198\.51\.100\.7\/32/),
     ]);
   });
@@ -77,7 +77,8 @@ describe('wiremesh-no-public-admin-ports', () => {
       firewall('egress', { direction: 'EGRESS', allows: [{ protocol: 'tcp', ports: ['22'] }], destinationRanges: ['0.0.0.0/0'] }),
     ] as RunnerResource[];
     expect(messages(run(resources, P))).toEqual([
-      '"bastion" ingress[0] opens SSH (22) to 0.0.0.0/0: remove the rule, or allow only your admin ranges (better: no SSH at all, through SSM Session Manager on AWS or IAP TCP forwarding on GCP).',
+      '"bastion" ingress[0] opens SSH (22) to 0.0.0.0/0: remove the rule, or allow only your admin ranges ' +
+        '(better: no inbound SSH at all, through SSM Session Manager on AWS, or IAP TCP forwarding on GCP, which needs only 35.235.240.0/20).',
       expect.stringMatching(/^"windows" ingress\[0\] opens SSH \(22\) and RDP \(3389\) to ::\/0:/),
       expect.stringMatching(/^"range" rule opens SSH \(22\) to 0\.0\.0\.0\/0/),
       expect.stringMatching(/^"no-source" allows\[0\] opens SSH \(22\) to 0\.0\.0\.0\/0/),

@@ -120,7 +120,7 @@ describe('wiremesh-wireguard-hygiene', () => {
     };
     expect(messages(run([mesh(bad)]))).toEqual([
       'Mesh "corp" spec (mesh spec): the mesh MTU 1440 exceeds the underlay MTU 1500 minus the WireGuard overhead 80: set defaults.mtu to at most 1420.',
-      expect.stringContaining('Mesh "corp" spec (mesh spec): site "internet" has cidrs 0.0.0.0/0, which become its peers\' allowed IPs: list the site\'s own prefixes, or declare a full-tunnel egress hub'),
+      expect.stringContaining('Mesh "corp" spec (mesh spec): site "internet" has cidrs 0.0.0.0/0; they become its peers\' allowed IPs: list the site\'s own prefixes, or declare a full-tunnel egress hub'),
       'Mesh "corp" spec (mesh spec): sites behind NAT (branch) keep their tunnels open with defaults.persistentKeepalive 45: set it from 15 to 30 seconds (25 is usual).',
     ]);
     // The default MTU (1420) checked against a smaller underlay.

@@ -11,6 +11,7 @@ import { TAG_KEY_CREATED_AT, TAG_ROLE, TAG_SITE } from '../../components/aws/key
 import { DEFAULT_HEALTH_PORT as GCP_HEALTH_PORT, DEFAULT_LISTEN_PORT as GCP_LISTEN_PORT, GATEWAY_TAG } from '../../components/gcp/gateway';
 import { ANNOTATION_KEY_CREATED_AT, LABEL_KEY_CREATED_AT, LABEL_ROLE, keyCreatedAtLabel } from '../../components/gcp/key-secret';
 import { DEFAULT_MAX_KEY_AGE_DAYS, WIREGUARD_KEY_PAIR_TYPE } from '../../components/key';
+import * as cidr from '../../policies/cidr';
 import * as common from '../../policies/common';
 import { parseLabelInstant } from '../../policies/key-rotation';
 import { policies, POLICY_PACK_NAME } from '../../policies/policies';
@@ -39,6 +40,7 @@ describe('the pack', () => {
       'wiremesh-key-secret-kms',
       'wiremesh-key-secret-access',
       'wiremesh-gateway-ingress',
+      'wiremesh-gateway-attached-ingress',
       'wiremesh-no-public-admin-ports',
       'wiremesh-gateway-imdsv2',
       'wiremesh-forwarding-only-on-gateways',
@@ -69,8 +71,8 @@ describe('the pack', () => {
     expect([common.AWS_TAG_ROLE, common.AWS_TAG_KEY_CREATED_AT, common.AWS_TAG_SITE]).toEqual([TAG_ROLE, TAG_KEY_CREATED_AT, TAG_SITE]);
     expect([common.GCP_LABEL_ROLE, common.GCP_LABEL_KEY_CREATED_AT, common.GCP_ANNOTATION_KEY_CREATED_AT, common.GCP_GATEWAY_NETWORK_TAG]).toEqual([LABEL_ROLE, LABEL_KEY_CREATED_AT, ANNOTATION_KEY_CREATED_AT, GATEWAY_TAG]);
     expect([common.WIREGUARD_KEY_PAIR_TYPE, common.DEFAULT_MAX_KEY_AGE_DAYS]).toEqual([WIREGUARD_KEY_PAIR_TYPE, DEFAULT_MAX_KEY_AGE_DAYS]);
-    expect([common.DEFAULT_LISTEN_PORT, common.DEFAULT_HEALTH_PORT]).toEqual([AWS_LISTEN_PORT, AWS_HEALTH_PORT]);
-    expect([common.DEFAULT_LISTEN_PORT, common.DEFAULT_HEALTH_PORT]).toEqual([GCP_LISTEN_PORT, GCP_HEALTH_PORT]);
+    expect([common.WIREGUARD_PORT, common.HEALTH_PORT]).toEqual([AWS_LISTEN_PORT, AWS_HEALTH_PORT]);
+    expect([common.WIREGUARD_PORT, common.HEALTH_PORT]).toEqual([GCP_LISTEN_PORT, GCP_HEALTH_PORT]);
     const created = '2025-03-04T05:06:07.000Z';
     expect(parseLabelInstant(keyCreatedAtLabel(created))?.toISOString()).toBe(created);
   });
@@ -84,10 +86,10 @@ describe('the pack', () => {
     expect(common.looksLikePrivateKey(publicKey)).toBe(false);
     expect(common.isKeyShaped(SOME_PRIVATE_KEY.slice(1))).toBe(false);
     expect(common.keyMaterialIn(`a ${SOME_PRIVATE_KEY} b\n PresharedKey = x`)).toEqual({ keyShaped: 1, privateLooking: 1, secretLine: 'PresharedKey =' });
-    expect(common.isPrivateCidr('10.1.0.0/16')).toBe(true);
-    expect(common.isPrivateCidr('11.0.0.0/8')).toBe(false);
-    expect(common.isPrivateCidr('fd00:1::/48')).toBe(true);
-    expect(common.isAnywhere('::/0') && common.isAnywhere('0.0.0.0/0') && !common.isAnywhere('0.0.0.0/1')).toBe(true);
+    expect(cidr.isPrivateCidr('10.1.0.0/16')).toBe(true);
+    expect(cidr.isPrivateCidr('11.0.0.0/8')).toBe(false);
+    expect(cidr.isPrivateCidr('fd00:1::/48')).toBe(true);
+    expect(cidr.isAnywhere('::/0') && cidr.isAnywhere('0.0.0.0/0') && !cidr.isAnywhere('0.0.0.0/1')).toBe(true);
   });
 });
 
