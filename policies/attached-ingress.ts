@@ -85,9 +85,9 @@ function targets(resources: PolicyResource[], config: AttachedIngressConfig): Ta
     const accounts = [get(g.props, 'serviceAccount'), ...arrayOf(get(g.props, 'serviceAccounts'))];
     for (const a of accounts) {
       const email = get(a, 'email');
-      if (typeof email === 'string') gatewayAccounts.set(email, g.name);
+      if (typeof email === 'string' && !gatewayAccounts.has(email)) gatewayAccounts.set(email, g.name);
     }
-    for (const d of [...(g.propertyDependencies?.serviceAccount ?? []), ...(g.propertyDependencies?.serviceAccounts ?? [])]) gatewayAccountUrns.set(d.urn, g.name);
+    for (const d of [...(g.propertyDependencies?.serviceAccount ?? []), ...(g.propertyDependencies?.serviceAccounts ?? [])]) if (!gatewayAccountUrns.has(d.urn)) gatewayAccountUrns.set(d.urn, g.name);
   }
 
   const out: Target[] = [];

@@ -144,3 +144,74 @@ describe('wiremesh-forwarding-only-on-gateways', () => {
     expect(run(moved, P).map((v) => v.resourceName)).toEqual(['site-b-0']);
   });
 });
+
+describe('wiremesh-gateway-attached-ingress: hand-written ingress aimed at a gateway', () => {
+  const P = 'wiremesh-gateway-attached-ingress';
+  const sgRule = (name: string, props: Record<string, unknown>): RunnerResource => ({ type: 'aws:ec2/securityGroupRule:SecurityGroupRule', name, props: { type: 'ingress', ...props } });
+
+  test('the component stack passes', () => {
+    expect(run(stack, P)).toEqual([]);
+  });
+
+  test('rules on a gateway security group (by id, or by property dependency at preview), an extra group attached to a gateway instance', () => {
+    const sshRule = sgRule('ssh', { protocol: 'tcp', fromPort: 22, toPort: 22, cidrBlocks: ['198.51.100.0/24'], securityGroupId: 'site-a-sg-id' });
+    const vpcRule = { type: 'aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule', name: 'https', props: { ipProtocol: 'tcp', fromPort: 443, toPort: 443, cidrIpv4: '10.1.0.0/16', securityGroupId: 'site-a-sg-id' } };
+    const wgRule = sgRule('wg-extra', { protocol: 'udp', fromPort: 51820, toPort: 51820, cidrBlocks: ['0.0.0.0/0'], securityGroupId: 'site-a-sg-id' });
+    const atPreview = { ...sgRule('preview', { protocol: 'tcp', fromPort: 8080, toPort: 8080, cidrBlocks: ['10.0.0.0/8'], securityGroupId: '04da6b54-80e4-46f7-96ec-b56ff0331ba9' }), propertyDependencies: { securityGroupId: ['site-a-sg'] } };
+    const extraSg: RunnerResource = { type: 'aws:ec2/securityGroup:SecurityGroup', name: 'admin-sg', props: { id: 'sg-admin', ingress: [{ protocol: 'tcp', fromPort: 3389, toPort: 3389, cidrBlocks: ['192.0.2.0/24'] }] } };
+    const other = sgRule('elsewhere', { protocol: 'tcp', fromPort: 22, toPort: 22, cidrBlocks: ['198.51.100.0/24'], securityGroupId: 'sg-web' });
+    const resources = withProps([...stack, sshRule, vpcRule, wgRule, atPreview, extraSg, other], 'site-a-instance-0', (p) => ({ ...p, vpcSecurityGroupIds: ['site-a-sg-id', 'sg-admin'] }));
+    const found = run(resources, P);
+    expect(found.map((v) => [v.resourceName, v.enforcementLevel, v.message.match(/opens ([^:]+):/)?.[1]])).toEqual([
+      ['ssh', 'mandatory', 'tcp 22 from 198.51.100.0/24'],
+      ['https', 'mandatory', 'tcp 443 from 10.1.0.0/16'],
+      ['preview', 'mandatory', 'tcp 8080 from 10.0.0.0/8'],
+      ['admin-sg', 'mandatory', 'tcp 3389 from 192.0.2.0/24'],
+    ]);
+    expect(found[0]!.message).toMatch(/^security group rule "ssh" \(a rule of the gateway security group "site-a-sg"\) rule opens tcp 22 from 198\.51\.100\.0\/24: a gateway opens only WireGuard/);
+    expect(found[3]!.message).toMatch(/^security group "admin-sg" \(attached to a gateway as security group "admin-sg" of the gateway "site-a-instance-0"\) ingress\[0\]/);
+    // The same admin range allowed by config passes.
+    expect(run(resources, P, { [P]: { allowedAdminRanges: ['192.0.2.0/24', '198.51.100.0/24'] } }).map((v) => v.resourceName)).toEqual(['https', 'preview']);
+    // The same rules are not checked by the single-resource policy, which cannot see the reference.
+    expect(run(resources, 'wiremesh-gateway-ingress')).toEqual([]);
+  });
+
+  test('GCP firewalls aimed at a gateway by one of its network tags or its service account', () => {
+    const gatewaySa = String((stack.find((r) => r.name === 'site-b-0')!.props.serviceAccount as { email: string }).email);
+    const resources = withProps(
+      [
+        ...stack,
+        { type: 'gcp:compute/firewall:Firewall', name: 'by-tag', props: { network: 'vpc', targetTags: ['ops'], allows: [{ protocol: 'tcp', ports: ['8443'] }], sourceRanges: ['10.0.0.0/8'] } },
+        { type: 'gcp:compute/firewall:Firewall', name: 'by-sa', props: { network: 'vpc', targetServiceAccounts: [gatewaySa], allows: [{ protocol: 'tcp', ports: ['22'] }], sourceRanges: ['203.0.113.0/24'] } },
+        { type: 'gcp:compute/firewall:Firewall', name: 'iap', props: { network: 'vpc', targetServiceAccounts: [gatewaySa], allows: [{ protocol: 'tcp', ports: ['22'] }], sourceRanges: ['35.235.240.0/20'] } },
+        { type: 'gcp:compute/firewall:Firewall', name: 'web', props: { network: 'vpc', targetTags: ['web'], allows: [{ protocol: 'tcp', ports: ['443'] }], sourceRanges: ['0.0.0.0/0'] } },
+      ],
+      'site-b-0',
+      (p) => ({ ...p, tags: [...(p.tags ?? []), 'ops'] }),
+    );
+    expect(run(resources, P).map((v) => [v.resourceName, v.message.match(/^firewall "[^"]+" \(([^)]+)\)/)?.[1]])).toEqual([
+      ['by-tag', 'targets the network tag ops of the gateway "site-b-0"'],
+      ['by-sa', `targets the service account ${gatewaySa} of the gateway "site-b-0"`],
+    ]);
+  });
+});
+
+describe('IAP: what the pack recommends for SSH is what it accepts', () => {
+  const P = 'wiremesh-gateway-ingress';
+  const fw = (name: string, sourceRanges: string[], ports = ['22']) => firewall(name, { targetTags: ['wiremesh-gateway'], allows: [{ protocol: 'tcp', ports }], sourceRanges });
+
+  test('SSH to a GCP gateway from the IAP range passes by default; from elsewhere it is refused with the IAP advice', () => {
+    const found = run([fw('iap', ['35.235.240.0/20']), fw('iap-part', ['35.235.241.0/24']), fw('wide', ['35.235.240.0/20', '203.0.113.0/24']), fw('iap-https', ['35.235.240.0/20'], ['443'])], P);
+    expect(found.map((v) => v.resourceName)).toEqual(['wide', 'iap-https']);
+    expect(found[0]!.message).toContain('Remove the rule (administer through IAP TCP forwarding, whose rule allows only 35.235.240.0/20)');
+    expect(found[0]!.message).toContain('plus admin ports (tcp 22, 3389) from 35.235.240.0/20');
+  });
+
+  test('allowIapTcpForwarding: false refuses it; allowedAdminRanges admits a bastion range on AWS and GCP; AWS has no IAP default', () => {
+    expect(run([fw('iap', ['35.235.240.0/20'])], P, { [P]: { allowIapTcpForwarding: false } }).map((v) => v.resourceName)).toEqual(['iap']);
+    const bastion = sg('gw', [{ protocol: 'tcp', fromPort: 22, toPort: 22, cidrBlocks: ['192.0.2.10/32'] }], { 'wiremesh:role': 'gateway' });
+    const iapOnAws = sg('gw-iap', [{ protocol: 'tcp', fromPort: 22, toPort: 22, cidrBlocks: ['35.235.240.0/20'] }], { 'wiremesh:role': 'gateway' });
+    expect(run([bastion, iapOnAws], P).map((v) => v.resourceName)).toEqual(['gw', 'gw-iap']);
+    expect(run([bastion, iapOnAws, fw('bastion', ['192.0.2.10/32'])], P, { [P]: { allowedAdminRanges: ['192.0.2.0/24'] } }).map((v) => v.resourceName)).toEqual(['gw-iap']);
+  });
+});
