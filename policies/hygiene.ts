@@ -167,10 +167,11 @@ const BASE64_LITERAL = /[A-Za-z0-9+/]{24,}={0,2}/g;
  * `RemoteHostAgent` writes an on-premises host's configuration (`printf %s '<base64>' | base64 -d`).
  */
 function documentsInScript(script: string, path: string, out: Array<{ kind: 'agent' | 'mesh'; path: string; doc: unknown }>): void {
-  for (const match of script.matchAll(BASE64_LITERAL)) {
-    const text = decodeBase64Text(match[0]);
+  // The same text may appear more than once (RemoteHostAgent's root-or-sudo wrapper repeats it).
+  for (const literal of new Set(Array.from(script.matchAll(BASE64_LITERAL), (m) => m[0]))) {
+    const text = decodeBase64Text(literal);
     const doc = text === undefined ? undefined : parseDocument(text);
-    if (isAgentConfig(doc)) out.push({ kind: 'agent', path: `${path} (base64 at offset ${match.index})`, doc });
+    if (isAgentConfig(doc)) out.push({ kind: 'agent', path, doc });
   }
 }
 
