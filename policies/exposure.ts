@@ -9,7 +9,11 @@
  *   Checked on `aws.ec2.SecurityGroup` (inline `ingress`), `aws.ec2.SecurityGroupRule` (type
  *   ingress), `aws.vpc.SecurityGroupIngressRule` and `gcp.compute.Firewall` (INGRESS) that are
  *   gateway resources, or, for firewalls, target a gateway network tag. `scope: "all"` applies it to
- *   every security group and firewall.
+ *   every security group and firewall. Admin ports (`adminPorts`) may be opened to
+ *   `allowedAdminRanges`, and on GCP (`allowIapTcpForwarding`, default true) to IAP's
+ *   35.235.240.0/20, which is how the pack tells operators to reach a gateway. Ingress aimed at a
+ *   gateway from another resource is `wiremesh-gateway-attached-ingress` (attached-ingress.ts).
+ *   Preview unknowns: see ingress.ts.
  * - `wiremesh-no-public-admin-ports`: no security group, rule or firewall, gateway or not, opens
  *   SSH (22) or RDP (3389) (`adminPorts`) to 0.0.0.0/0 or ::/0. A GCP ingress firewall with no
  *   source ranges, tags or service accounts is open to 0.0.0.0/0 and counts.

@@ -11,7 +11,10 @@
  * - one that names a key secret's ARN must be attached only to gateway roles (never to users or
  *   groups), and when both carry a `wiremesh:site` tag, of the same site;
  * - a key secret's resource policy may not allow `*` principals, nor principals other than gateway
- *   roles (an account root ARN grants the whole account).
+ *   roles (an account root ARN grants the whole account);
+ * - no AWS managed policy that reads every secret (`secretReadingManagedPolicies`:
+ *   SecretsManagerReadWrite, AWSSecretsManagerClientReadOnlyAccess, PowerUserAccess,
+ *   AdministratorAccess) is attached to a role, user or group (attachments, `managedPolicyArns`).
  *
  * GCP — `gcp.secretmanager.SecretIamMember` / `SecretIamBinding` / `SecretIamPolicy` on a key
  * secret granting a reading role (`readRoles`) name only gateway service accounts: never
@@ -20,7 +23,9 @@
  * key secrets: it reads every secret of the project (grant it on the secret instead).
  *
  * Key secrets are those tagged/labelled with a key role or a key-created-at time (see
- * key-rotation.ts). A gateway role or service account is one that is itself a gateway resource
+ * key-rotation.ts), and untagged ones whose version holds a private key (key-secrets.ts). The
+ * policy runs on every stack with key secrets, gateways or wiremesh components: a wildcard grant
+ * reads keys whether they are tagged, untagged or kept in another stack. A gateway role or service account is one that is itself a gateway resource
  * (inside a gateway component, or tagged/labelled as one, see common.ts), or that a gateway
  * instance uses (AWS: through its instance profile; GCP: `serviceAccount.email`). Principals
  * managed outside the stack can be allowed by name, ARN or email in `allowedPrincipals`.

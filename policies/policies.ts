@@ -1,7 +1,8 @@
 /**
- * The wiremesh policies, as a list for `new PolicyPack(...)` (policies/index.ts) and for the offline
- * runner (policies/run.ts). Importing this module starts nothing: only policies/index.ts
- * constructs the pack, which serves it over gRPC.
+ * The wiremesh policies, the package's `wiremesh/policies` export: a list for `new PolicyPack(...)`
+ * (policy-pack/index.js, or a pack of your own) and for the offline runner (policies/run.ts).
+ * Importing this module starts nothing: constructing a pack serves it over gRPC, and no module
+ * here does that.
  */
 import type { Policies } from '@pulumi/policy';
 import { gatewayAttachedIngress } from './attached-ingress';

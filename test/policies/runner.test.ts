@@ -57,14 +57,19 @@ describe('the pack', () => {
     }
   });
 
-  test('only policies/index.ts constructs the PolicyPack; the pack directory is what the engine runs', () => {
+  test('no module of the policies library constructs a PolicyPack; policy-pack/ is a self-contained pack of the same version', () => {
     const dir = path.join(ROOT, 'policies');
-    const constructing = readdirSync(dir).filter((f) => f.endsWith('.ts') && /new PolicyPack\(/.test(readFileSync(path.join(dir, f), 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '')));
-    expect(constructing).toEqual(['index.ts']);
-    const pack = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'));
-    expect(pack.version).toBe(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
-    expect(path.resolve(dir, pack.main)).toBe(path.join(ROOT, 'dist/policies/index.js'));
-    expect(readFileSync(path.join(dir, 'PulumiPolicy.yaml'), 'utf8')).toMatch(/^runtime: nodejs$/m);
+    const constructs = (file: string) => /new PolicyPack\(/.test(readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, ''));
+    expect(readdirSync(dir).filter((f) => f.endsWith('.ts') && constructs(path.join(dir, f)))).toEqual([]);
+    expect(readdirSync(dir).filter((f) => /package\.json|PulumiPolicy\.yaml/.test(f))).toEqual([]);
+    const packDir = path.join(ROOT, 'policy-pack');
+    expect(constructs(path.join(packDir, 'index.js'))).toBe(true);
+    const root = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    const pack = JSON.parse(readFileSync(path.join(packDir, 'package.json'), 'utf8'));
+    expect([pack.version, pack.main]).toEqual([root.version, 'index.js']);
+    expect(pack.dependencies).toEqual({ '@pulumi/policy': root.devDependencies['@pulumi/policy'], '@pulumi/pulumi': root.devDependencies['@pulumi/pulumi'], wiremesh: root.version });
+    expect(root.exports['./policies'].default).toBe('./dist/policies/policies.js');
+    expect(readFileSync(path.join(packDir, 'PulumiPolicy.yaml'), 'utf8')).toMatch(/^runtime: nodejs$/m);
   });
 
   test('the constants the policies match on are the components\' own', () => {
