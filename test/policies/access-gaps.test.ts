@@ -10,15 +10,12 @@ import { wireGuardKeyPairFromEntropy } from '../../components/key';
 import { remoteConfigureScript } from '../../components/remote-host';
 import { unwrapSecrets } from '../../components/testing';
 import { runPolicies, type RunnerResource, type Violation } from '../../policies/run';
-import { dayAfterFirstKey, PEER_PUBLIC_KEY, recordComponentStack, SOME_PRIVATE_KEY, withProps } from './stacks';
+import { componentStack, PEER_PUBLIC_KEY, SOME_PRIVATE_KEY, withProps } from './stacks';
 
 let stack: RunnerResource[];
 let now: Date;
 
-beforeAll(async () => {
-  ({ resources: stack } = await recordComponentStack());
-  now = dayAfterFirstKey(stack);
-}, 60_000);
+beforeAll(async () => ({ stack, now } = await componentStack()), 60_000);
 
 const run = (resources: RunnerResource[], policy: string): Violation[] => runPolicies(resources, { now }).filter((v) => v.policyName === policy);
 const names = (violations: Violation[]) => violations.map((v) => v.resourceName ?? v.message.slice(0, 60));

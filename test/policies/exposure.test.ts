@@ -4,15 +4,12 @@
  * violating variants, recorded and hand-written.
  */
 import { runPolicies, type RunnerResource, type Violation } from '../../policies/run';
-import { dayAfterFirstKey, recordComponentStack, withProps } from './stacks';
+import { componentStack, withProps } from './stacks';
 
 let stack: RunnerResource[];
 let now: Date;
 
-beforeAll(async () => {
-  ({ resources: stack } = await recordComponentStack());
-  now = dayAfterFirstKey(stack);
-}, 60_000);
+beforeAll(async () => ({ stack, now } = await componentStack()), 60_000);
 
 function run(resources: RunnerResource[], policy: string, config: Record<string, unknown> = {}): Violation[] {
   return runPolicies(resources, { now, config }).filter((v) => v.policyName === policy);

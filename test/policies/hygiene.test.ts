@@ -9,16 +9,13 @@ import { unwrapSecrets } from '../../components/testing';
 import { agentConfigFor, planMesh } from '../../mesh/planner';
 import type { MeshSpec } from '../../mesh/spec';
 import { runPolicies, type RunnerResource, type Violation } from '../../policies/run';
-import { dayAfterFirstKey, PEER_PUBLIC_KEY, recordComponentStack, withProps } from './stacks';
+import { componentStack, PEER_PUBLIC_KEY, withProps } from './stacks';
 
 const P = 'wiremesh-wireguard-hygiene';
 let stack: RunnerResource[];
 let now: Date;
 
-beforeAll(async () => {
-  ({ resources: stack } = await recordComponentStack());
-  now = dayAfterFirstKey(stack);
-}, 60_000);
+beforeAll(async () => ({ stack, now } = await componentStack()), 60_000);
 
 function run(resources: RunnerResource[], config: Record<string, unknown> = {}): Violation[] {
   return runPolicies(resources, { now, config }).filter((v) => v.policyName === P);

@@ -6,7 +6,7 @@
  * same rule are still reported.
  */
 import { mandatory, runPolicies, type RunnerResource, type Violation } from '../../policies/run';
-import { dayAfterFirstKey, recordComponentStack, withProps } from './stacks';
+import { componentStack, withProps } from './stacks';
 
 /** What the engine sends for a value unknown at preview (`pulumi.runtime.unknownValue`). */
 const UNKNOWN = '04da6b54-80e4-46f7-96ec-b56ff0331ba9';
@@ -14,10 +14,7 @@ const UNKNOWN = '04da6b54-80e4-46f7-96ec-b56ff0331ba9';
 let stack: RunnerResource[];
 let now: Date;
 
-beforeAll(async () => {
-  ({ resources: stack } = await recordComponentStack());
-  now = dayAfterFirstKey(stack);
-}, 60_000);
+beforeAll(async () => ({ stack, now } = await componentStack()), 60_000);
 
 const run = (resources: RunnerResource[]): Violation[] => runPolicies(resources, { now });
 const summary = (violations: Violation[]) => violations.map((v) => [v.policyName, v.enforcementLevel, v.resourceName]);

@@ -16,16 +16,13 @@ import * as common from '../../policies/common';
 import { parseLabelInstant } from '../../policies/key-rotation';
 import { policies, POLICY_PACK_NAME } from '../../policies/policies';
 import { mandatory, runPolicies, type RunnerResource } from '../../policies/run';
-import { dayAfterFirstKey, recordComponentStack, SOME_PRIVATE_KEY } from './stacks';
+import { componentStack, SOME_PRIVATE_KEY } from './stacks';
 
 const ROOT = path.resolve(__dirname, '../..');
 let stack: RunnerResource[];
 let now: Date;
 
-beforeAll(async () => {
-  ({ resources: stack } = await recordComponentStack());
-  now = dayAfterFirstKey(stack);
-}, 60_000);
+beforeAll(async () => ({ stack, now } = await componentStack()), 60_000);
 
 const bastion: RunnerResource = { type: 'aws:ec2/securityGroup:SecurityGroup', name: 'bastion', props: { ingress: [{ protocol: 'tcp', fromPort: 22, toPort: 22, cidrBlocks: ['0.0.0.0/0'] }] } };
 

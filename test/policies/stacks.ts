@@ -150,3 +150,9 @@ export function firstKeyCreatedAt(resources: RunnerResource[]): Date {
 export function dayAfterFirstKey(resources: RunnerResource[]): Date {
   return new Date(firstKeyCreatedAt(resources).getTime() + 86_400_000);
 }
+
+/** The recorded component stack and a clock one day after its first key: what most policy tests start from. */
+export async function componentStack(): Promise<{ stack: RunnerResource[]; now: Date }> {
+  const { resources } = await recordComponentStack();
+  return { stack: resources, now: dayAfterFirstKey(resources) };
+}
