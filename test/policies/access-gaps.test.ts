@@ -77,6 +77,9 @@ describe('wiremesh-key-secret-access: grants that read every secret', () => {
       { type: 'aws:secretsmanager/secretVersion:SecretVersion', name: 'pub-v1', props: { secretId: 'pub-id', secretString: PEER_PUBLIC_KEY } },
     ];
     expect(names(run(untagged, P))).toEqual(['web-read', 'web-accessor']);
+    // Untagged key secrets make a wildcard read a violation too (no tag, no gateway in the stack).
+    const wildcard: RunnerResource = { type: 'aws:iam/rolePolicy:RolePolicy', name: 'web-all', props: { role: 'web', policy: readAll } };
+    expect(names(run([...untagged, wildcard], P))).toEqual(['web-read', 'web-all', 'web-accessor']);
     const rotation = run(untagged, 'wiremesh-key-rotation');
     expect(names(rotation)).toEqual(['handmade', 'handmade', 'gcp-handmade', 'gcp-handmade']);
     expect(rotation[0]!.message).toMatch(

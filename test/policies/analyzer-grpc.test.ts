@@ -135,6 +135,19 @@ describe('the packed analyzer, launched as the engine launches it', () => {
       expect.objectContaining({ policy: 'wiremesh-key-secret-kms', level: EnforcementLevel.ADVISORY, message: expect.stringContaining("can't run policy 'wiremesh-key-secret-kms'") }),
     ]);
 
+    // At preview, a hand-written rule on a gateway's security group (id unknown) is found through the
+    // property dependencies the engine sends, and checked like the gateway's own rules.
+    const previewRule: RunnerResource = {
+      type: 'aws:ec2/securityGroupRule:SecurityGroupRule',
+      name: 'extra-ssh',
+      urn: 'urn:pulumi:stack::project::aws:ec2/securityGroupRule:SecurityGroupRule::extra-ssh',
+      props: { type: 'ingress', protocol: 'tcp', fromPort: 22, toPort: 22, cidrBlocks: ['198.51.100.0/24'], securityGroupId: '04da6b54-80e4-46f7-96ec-b56ff0331ba9' },
+      propertyDependencies: { securityGroupId: ['site-a-sg'] },
+    };
+    const attached = diagnostics(await call(client, 'analyzeStack', analyzeStackRequest([...resources, previewRule])));
+    expect(attached.map((d) => [d.policy, d.level, d.urn])).toEqual([['wiremesh-gateway-attached-ingress', EnforcementLevel.MANDATORY, previewRule.urn]]);
+    expect(attached[0]!.message).toContain('security group rule "extra-ssh" (a rule of the gateway security group "site-a-sg") rule opens tcp 22 from 198.51.100.0/24');
+
     // Disabled through Configure: the policy no longer runs.
     await call(client, 'configure', configureRequest({ 'wiremesh-key-rotation': { level: EnforcementLevel.DISABLED, props: { now: late } } }));
     expect(diagnostics(await call(client, 'analyzeStack', analyzeStackRequest(resources)))).toEqual([]);

@@ -121,6 +121,12 @@ export function analyzeStackRequest(resources: RunnerResource[]): any {
       res.setProperties(Struct.fromJavaScript(JSON.parse(JSON.stringify(props))));
       res.setOptions(options(r.parent));
       if (r.parent) res.setParent(r.parent);
+      // The engine sends the URNs each prop's value came from (references known at preview); given here by URN or name.
+      for (const [prop, refs] of Object.entries(r.propertyDependencies ?? {})) {
+        const deps = new analyzerPb.AnalyzerPropertyDependencies();
+        deps.setUrnsList(refs.map((ref) => (ref.startsWith('urn:') ? ref : resources.find((x) => x.name === ref)!.urn!)));
+        res.getPropertydependenciesMap().set(prop, deps);
+      }
       return res;
     }),
   );

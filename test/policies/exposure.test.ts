@@ -191,6 +191,26 @@ describe('wiremesh-gateway-attached-ingress: hand-written ingress aimed at a gat
       ['by-sa', `targets the service account ${gatewaySa} of the gateway "site-b-0"`],
     ]);
   });
+
+  test('at preview (emails and ids unknown): a firewall and a launch template found through property dependencies', () => {
+    const UNKNOWN = '04da6b54-80e4-46f7-96ec-b56ff0331ba9';
+    const resources: RunnerResource[] = [
+      { type: 'gcp:serviceaccount/account:Account', name: 'gw-sa', props: { accountId: 'gw', email: UNKNOWN } },
+      { type: 'gcp:compute/instance:Instance', name: 'gw', props: { tags: ['wiremesh-gateway'], canIpForward: true, serviceAccount: { email: UNKNOWN } }, propertyDependencies: { serviceAccount: ['gw-sa'] } },
+      { ...firewall('admin', { targetServiceAccounts: [UNKNOWN], allows: [{ protocol: 'tcp', ports: ['22'] }], sourceRanges: ['203.0.113.0/24'] }), propertyDependencies: { targetServiceAccounts: ['gw-sa'] } },
+      { type: 'aws:ec2/securityGroup:SecurityGroup', name: 'ops-sg', props: { id: UNKNOWN, ingress: [{ protocol: 'tcp', fromPort: 9100, toPort: 9100, cidrBlocks: ['10.0.0.0/8'] }] } },
+      {
+        type: 'aws:ec2/launchTemplate:LaunchTemplate',
+        name: 'gw-lt',
+        props: { tags: { 'wiremesh:role': 'gateway' }, metadataOptions: { httpTokens: 'required' }, vpcSecurityGroupIds: [UNKNOWN] },
+        propertyDependencies: { vpcSecurityGroupIds: ['ops-sg'] },
+      },
+    ];
+    expect(run(resources, P).map((v) => [v.resourceName, v.message.match(/\(([^)]+)\) \S+ opens/)?.[1]])).toEqual([
+      ['admin', 'targets the service account of the gateway "gw"'],
+      ['ops-sg', 'attached to a gateway as security group "ops-sg" of the gateway "gw-lt"'],
+    ]);
+  });
 });
 
 describe('IAP: what the pack recommends for SSH is what it accepts', () => {

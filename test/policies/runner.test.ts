@@ -93,6 +93,20 @@ describe('the pack', () => {
     expect(cidr.isPrivateCidr('fd00:1::/48')).toBe(true);
     expect(cidr.isAnywhere('::/0') && cidr.isAnywhere('0.0.0.0/0') && !cidr.isAnywhere('0.0.0.0/1')).toBe(true);
   });
+
+  test('CIDRs: parsing, containment, and the families a set of prefixes covers', () => {
+    expect(cidr.parsePrefix('10.1.2.3/8')).toEqual({ family: 4, base: 10n << 24n, bits: 8 });
+    expect(cidr.parsePrefix('::ffff:10.0.0.1')).toEqual({ family: 6, base: (0xffffn << 32n) | (10n << 24n) | 1n, bits: 128 });
+    for (const bad of ['10.0.0.0/33', '10.0.0/8', 'fd00::1::2/64', '1:2:3:4:5:6:7:8:9/64', 'x/1', '10.0.0.0/8/1', 42]) expect([bad, cidr.parsePrefix(bad)]).toEqual([bad, undefined]);
+    expect(cidr.prefixWithin('35.235.241.0/24', '35.235.240.0/20')).toBe(true);
+    expect(cidr.prefixWithin('35.235.224.0/19', '35.235.240.0/20')).toBe(false);
+    expect(cidr.prefixWithin('fd00::/8', '10.0.0.0/8')).toBe(false);
+    expect(cidr.familiesCovered(['0.0.0.0/1', '128.0.0.0/1'])).toEqual([4]);
+    expect(cidr.familiesCovered(['::/1', '8000::/1', '10.0.0.0/8'])).toEqual([6]);
+    expect(cidr.familiesCovered(['0.0.0.0/0', '::/0'])).toEqual([4, 6]);
+    expect(cidr.familiesCovered(['0.0.0.0/1', '128.0.0.0/2', '192.0.0.0/2'])).toEqual([4]);
+    expect(cidr.familiesCovered(['0.0.0.0/1', '192.0.0.0/2', 'nonsense'])).toEqual([]);
+  });
 });
 
 describe('runPolicies', () => {
