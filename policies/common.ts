@@ -49,7 +49,6 @@ export const GCP_LABEL_KEY_MAX_AGE_DAYS = 'wiremesh-key-max-age-days';
 export const WIREGUARD_KEY_PAIR_TYPE = 'pulumi-nodejs:dynamic/wiremesh:WireGuardKeyPair';
 /** The dynamic resource type of WireGuardPresharedKey's value (components/preshared-key.ts). */
 export const WIREGUARD_PRESHARED_KEY_TYPE = 'pulumi-nodejs:dynamic/wiremesh:WireGuardPresharedKeyValue';
-export const WIREGUARD_KEY_TYPE = 'wiremesh:keys:WireGuardKey';
 export const DEFAULT_MAX_KEY_AGE_DAYS = 90;
 /** Role tag/label values of secrets that hold key material. */
 export const DEFAULT_KEY_SECRET_ROLES = [ROLE_PRIVATE_KEY, ROLE_PRESHARED_KEY];
@@ -378,14 +377,7 @@ export function reportAdvisory(reportViolation: ReportViolation, policy: { name:
   (reportViolation as unknown as (info: Record<string, unknown>) => void)(info);
 }
 
-/** A short description of a value for a message; never the value itself when it might be a key. */
-export function show(value: unknown): string {
-  if (typeof value === 'string') return value.length > 60 || isKeyShaped(value) ? `a string of ${value.length} characters` : JSON.stringify(value);
-  if (value === undefined || value === null || typeof value === 'number' || typeof value === 'boolean') return String(value);
-  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
-}
-
-/** `days` whole days after `from`, ISO date (YYYY-MM-DD). */
+/** The date of `date` in ISO form (YYYY-MM-DD, UTC). */
 export function isoDate(date: Date): string {
   return date.toISOString().slice(0, 10);
 }
