@@ -14,7 +14,7 @@ export const MAX_TIMER_HANDSHAKES = REKEY_ATTEMPT_TIME / REKEY_TIMEOUT;
 export const ZERO_KEY_MATERIAL_AFTER = 3 * REJECT_AFTER_TIME;
 /** Initiator-side rekey on receive, once per session: 180 - 10 - 5 = 165 s. */
 export const REKEY_ON_RECEIVE_AGE = REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT;
-export const INITIATIONS_PER_SECOND = 50;
+const INITIATIONS_PER_SECOND = 50;
 export const MIN_INITIATION_INTERVAL = 1000 / INITIATIONS_PER_SECOND;
 export const COOKIE_SECRET_MAX_AGE = 120_000;
 export const COOKIE_SECRET_LATENCY = 5_000;
@@ -24,4 +24,3 @@ export const REPLAY_WINDOW_SIZE = 8128;
 /** Under-load mode stays on this long after the last detection. */
 export const UNDER_LOAD_HOLD = 1_000;
 export const DEFAULT_MTU = 1420;
-export const DEFAULT_PORT = 51820;

@@ -2,7 +2,6 @@
 import { KEY_LENGTH } from './primitives';
 
 const BASE64_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$/;
-const HEX_KEY = /^[0-9a-f]{64}$/;
 
 export class KeyFormatError extends Error {}
 
@@ -17,11 +16,6 @@ export function keyFromBase64(text: string): Buffer {
 
 export function keyToBase64(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('base64');
-}
-
-export function keyFromHex(text: string): Buffer {
-  if (!HEX_KEY.test(text)) throw new KeyFormatError(`a key must be ${KEY_LENGTH * 2} lowercase hex characters`);
-  return Buffer.from(text, 'hex');
 }
 
 export function keyToHex(key: Uint8Array): string {
