@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import { createServer } from 'node:net';
+import { parseArgs } from 'node:util';
 import { DEFAULT_MTU } from '../core/constants';
 import { lineLogger, parseLogLevel } from '../wg/log';
 import { nativeIo } from '../wg/native';
@@ -22,22 +23,24 @@ interface Arguments {
   interfaceName: string;
 }
 
-function parseArguments(argv: string[]): Arguments | null {
-  let foreground = false;
-  const names: string[] = [];
-  for (const arg of argv) {
-    if (arg === '-f' || arg === '--foreground') foreground = true;
-    else if (arg.startsWith('-')) return null;
-    else names.push(arg);
+/** Strict: an unknown flag is an error, as in wireguard-go. Returns the error text on failure. */
+export function parseArguments(argv: string[]): Arguments | string {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { foreground: { type: 'boolean', short: 'f' } }, strict: true, allowPositionals: true });
+  } catch (error) {
+    return (error as Error).message;
   }
-  if (names.length !== 1 || !/^[A-Za-z0-9_=+.-]{1,15}$/.test(names[0]!)) return null;
-  return { foreground, interfaceName: names[0]! };
+  const names = parsed.positionals;
+  if (names.length !== 1) return names.length === 0 ? 'missing INTERFACE-NAME' : `unexpected argument '${names[1]}'`;
+  if (!/^[A-Za-z0-9_=+.-]{1,15}$/.test(names[0]!)) return `invalid interface name '${names[0]}'`;
+  return { foreground: parsed.values.foreground === true, interfaceName: names[0]! };
 }
 
 export function main(argv: string[]): void {
   const args = parseArguments(argv);
-  if (!args) {
-    process.stderr.write(USAGE);
+  if (typeof args === 'string') {
+    process.stderr.write(`wiremesh-wg: ${args}\n${USAGE}`);
     process.exit(1);
   }
   const io = nativeIo();
