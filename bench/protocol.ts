@@ -5,7 +5,7 @@
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { parsePrefix } from '../agent/core/allowedips';
+import { parsePrefix } from '../common/ip';
 import { CookieChecker, CookieGenerator } from '../agent/core/cookie';
 import { WireGuardDevice } from '../agent/core/device';
 import { INITIATION_LENGTH, Initiation } from '../agent/core/messages';

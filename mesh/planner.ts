@@ -27,7 +27,7 @@
  * - A gateway's tunnel address is host index+1 of its site's first CIDR (see gatewayAddress), a
  *   /32 or /128, which its peers already allow as part of the site's CIDRs.
  */
-import type { IpPrefix } from '../agent/core/allowedips';
+import type { IpPrefix } from '../common/ip';
 import { ConfigError, type ConfigProblem } from '../agent/gateway/config';
 import type { AgentConfig, DataPlaneKind, HealthConfig, KeySource, ListenConfig, PeerConfig } from '../agent/gateway/config-types';
 import { AddressSet } from './aggregate';

@@ -15,7 +15,7 @@
  */
 import Ajv from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import { parseAddress, parsePrefix, formatPrefix, type IpPrefix } from '../agent/core/allowedips';
+import { parseAddress, parsePrefix, formatPrefix, type IpPrefix } from '../common/ip';
 import { ConfigError, jsonPath, schemaProblems, type ConfigProblem } from '../agent/gateway/config';
 import { prefixBounds } from './aggregate';
 import { SITE_NAME_MESSAGE, meshSpecSchema } from './spec-schema';

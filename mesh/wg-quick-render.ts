@@ -4,7 +4,7 @@
  * file starts with a `# wiremesh site=... provider=...` line; import reads it when present and
  * otherwise infers everything from the keys, endpoints and allowed IPs of the files.
  */
-import { parsePrefix } from '../agent/core/allowedips';
+import { parsePrefix } from '../common/ip';
 import { keyToBase64 } from '../agent/crypto/keys';
 import { publicKeyOf } from '../agent/crypto/primitives';
 import { parseWgQuickConfig } from '../agent/gateway/wg-quick';

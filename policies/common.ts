@@ -9,6 +9,7 @@
  */
 import type { ReportViolation } from '@pulumi/policy';
 import type { PolicyConfigJSONSchema } from '@pulumi/policy/schema';
+import { parsePrefix, prefixContains, tryParsePrefix } from '../common/ip';
 
 // The proxy module is what the analyzer server wraps props with; its typings are stripped, so it is
 // required with a local type (see the reference notes: the package's index.d.ts is broken).
@@ -316,37 +317,15 @@ export function isAnywhere(cidr: unknown): boolean {
   return address !== undefined && /^[0.:]*$/.test(address);
 }
 
-function ipv4ToInt(address: string): number | undefined {
-  const parts = address.split('.');
-  if (parts.length !== 4) return undefined;
-  let n = 0;
-  for (const part of parts) {
-    if (!/^\d{1,3}$/.test(part) || Number(part) > 255) return undefined;
-    n = n * 256 + Number(part);
-  }
-  return n;
-}
-
-const PRIVATE_V4: Array<[string, number]> = [
-  ['10.0.0.0', 8],
-  ['172.16.0.0', 12],
-  ['192.168.0.0', 16],
-  ['100.64.0.0', 10],
-];
+const PRIVATE_RANGES = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7'].map(parsePrefix);
 
 /**
  * True for a CIDR inside private address space: RFC 1918, RFC 6598 (100.64.0.0/10), IPv6 ULA
  * (fc00::/7). What local (forwarded) traffic comes from; never the internet.
  */
 export function isPrivateCidr(cidr: unknown): boolean {
-  if (typeof cidr !== 'string' || !cidr.includes('/')) return false;
-  const [address, bitsText] = cidr.trim().split('/') as [string, string];
-  const bits = Number(bitsText);
-  if (!Number.isInteger(bits)) return false;
-  if (address.includes(':')) return bits >= 7 && /^f[cd][0-9a-f]{0,2}:/i.test(address);
-  const n = ipv4ToInt(address);
-  if (n === undefined) return false;
-  return PRIVATE_V4.some(([base, len]) => bits >= len && Math.floor(n / 2 ** (32 - len)) === Math.floor(ipv4ToInt(base)! / 2 ** (32 - len)));
+  const prefix = typeof cidr === 'string' && cidr.includes('/') ? tryParsePrefix(cidr) : undefined;
+  return prefix !== undefined && PRIVATE_RANGES.some((range) => prefixContains(range, prefix));
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
  * the configuration and prints what would be applied, without touching the host or fetching keys.
  * FILE is YAML/JSON (schemas/agent-config.schema.json) or a wg-quick `.conf`.
  */
-import { formatPrefix, parsePrefix } from '../core/allowedips';
+import { formatPrefix, parsePrefix } from '../../common/ip';
 import { GatewayAgent, readConfigFile } from '../gateway/agent';
 import { ExecFileCommandRunner } from '../gateway/commands';
 import { ConfigError } from '../gateway/config';

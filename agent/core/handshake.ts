@@ -8,7 +8,7 @@
  */
 import { constantTimeEqual, wipe, x25519 } from '../crypto/primitives';
 import { keyToHex } from '../crypto/keys';
-import { parseAddress } from './allowedips';
+import { parseAddress } from '../../common/ip';
 import { MIN_INITIATION_INTERVAL, UNDER_LOAD_HOLD } from './constants';
 import { CookieChecker } from './cookie';
 import type { IndexTable } from './index-table';

@@ -6,7 +6,7 @@
  */
 import Ajv, { type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import { parsePrefix, type IpPrefix } from '../core/allowedips';
+import { parsePrefix, type IpPrefix } from '../../common/ip';
 import { keyFromBase64 } from '../crypto/keys';
 import { agentConfigSchema } from './config-schema';
 import type { AgentConfig } from './config-types';

@@ -3,7 +3,7 @@
  * removed again by `undo()` (on SIGTERM), in reverse order.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { parsePrefix } from '../core/allowedips';
+import { parsePrefix } from '../../common/ip';
 import type { CommandRunner } from './plane';
 
 const FORWARDING_SYSCTLS = ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/ipv6/conf/all/forwarding'];

@@ -3,7 +3,7 @@
  * their stores (with retry), endpoint names resolved to addresses, prefixes parsed.
  */
 import { lookup } from 'node:dns/promises';
-import { parsePrefix, type IpPrefix } from '../core/allowedips';
+import { parsePrefix, type IpPrefix } from '../../common/ip';
 import { DEFAULT_MTU } from '../core/constants';
 import { keyFromBase64 } from '../crypto/keys';
 import { fetchWithRetry, parseWireGuardKey, secretSource, type RetryOptions, type SecretSourceOptions } from '../secrets';

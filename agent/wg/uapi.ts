@@ -3,7 +3,7 @@
  * parsing `set` requests into a validated change, and formatting `get` answers. A request is parsed
  * completely before anything is applied, so a bad request changes nothing.
  */
-import { formatPrefix, parsePrefix, type IpPrefix } from '../core/allowedips';
+import { formatPrefix, parsePrefix, type IpPrefix } from '../../common/ip';
 import { parseEndpoint } from './endpoint';
 
 /** Negative errno values, as wireguard-go writes them and `wg` expects on set (reference 2.2). */

@@ -11,7 +11,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { formatAddress, parsePrefix } from '../../agent/core/allowedips';
+import { formatAddress, parsePrefix } from '../../common/ip';
 import { keyToBase64 } from '../../agent/crypto/keys';
 import { generatePrivateKey, publicKeyOf } from '../../agent/crypto/primitives';
 import { packageRoot } from '../../agent/package-root';

@@ -6,7 +6,7 @@
  * naive address sets.
  */
 import fc from 'fast-check';
-import { formatPrefix, parsePrefix, type IpPrefix } from '../../agent/core/allowedips';
+import { formatPrefix, parsePrefix, type IpPrefix } from '../../common/ip';
 import { ConfigError, validateAgentConfig } from '../../agent/gateway/config';
 import { AddressSet, aggregate, subtract } from '../../mesh/aggregate';
 import { agentConfigFor, planMesh, type GatewayPlan, type MeshPlan } from '../../mesh/planner';

@@ -3,7 +3,7 @@
  * and answerRequest's errno handling, without sockets or root.
  */
 import fc from 'fast-check';
-import { formatPrefix, parsePrefix } from '../../agent/core/allowedips';
+import { formatPrefix, parsePrefix } from '../../common/ip';
 import {
   Errno, UapiError, formatGetResponse, formatSetRequest, parseGetResponse, parseSetRequest,
   type ConfigChange, type DeviceSnapshot, type PeerChange,
