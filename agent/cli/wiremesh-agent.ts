@@ -6,7 +6,7 @@
 import { formatPrefix, parsePrefix } from '../../common/ip';
 import { GatewayAgent, readConfigFile } from '../gateway/agent';
 import { ExecFileCommandRunner } from '../gateway/commands';
-import { ConfigError } from '../gateway/config';
+import { ConfigError } from '../../common/validation';
 import type { AgentConfig, KeySource } from '../gateway/config-types';
 import { autoDataPlane, createDataPlane } from '../gateway/planes';
 import { createLogger } from '../observability/logger';

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
-import { DEFAULT_MTU } from '../core/constants';
+import { DEFAULT_MTU } from '../../common/defaults';
 import { lineLogger, parseLogLevel } from '../wg/log';
 import { nativeIo } from '../wg/native';
 import { SOCKET_DIRECTORY, serveUapi } from '../wg/uapi-server';

@@ -23,4 +23,3 @@ export const MAX_STAGED_PACKETS = 128;
 export const REPLAY_WINDOW_SIZE = 8128;
 /** Under-load mode stays on this long after the last detection. */
 export const UNDER_LOAD_HOLD = 1_000;
-export const DEFAULT_MTU = 1420;

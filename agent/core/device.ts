@@ -11,8 +11,9 @@
 import { KEY_LENGTH, aeadOpen, aeadSeal, clampPrivateKey, constantTimeEqual, publicKeyOf, wipe } from '../crypto/primitives';
 import { keyToHex } from '../crypto/keys';
 import { AllowedIps } from './allowedips';
+import { DEFAULT_MTU } from '../../common/defaults';
 import {
-  DEFAULT_MTU, MAX_TIMER_HANDSHAKES, REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME, REKEY_ON_RECEIVE_AGE, REKEY_TIMEOUT,
+  MAX_TIMER_HANDSHAKES, REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME, REKEY_ON_RECEIVE_AGE, REKEY_TIMEOUT,
   ZERO_KEY_MATERIAL_AFTER,
 } from './constants';
 import { CookieChecker } from './cookie';

@@ -9,6 +9,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import { splitHostPort } from '../../common/hostport';
 import { keyToBase64 } from '../crypto/keys';
 import { publicKeyOf } from '../crypto/primitives';
 import type { DeviceEvent } from '../core/device';
@@ -18,7 +19,8 @@ import { logEvents } from '../observability/logger';
 import { createAgentMetrics, type AgentMetrics, type ConfigApplyResult } from '../observability/metrics';
 import type { PlaneStats } from '../observability/stats';
 import { SecretAccessError, secretSource, type RetryOptions, type SecretSourceOptions } from '../secrets';
-import { ConfigError, parseAgentConfig } from './config';
+import { parseAgentConfig } from './config';
+import { ConfigError } from '../../common/validation';
 import type { AgentConfig, ConfigSourceConfig, DataPlaneKind } from './config-types';
 import { isEmptyChange, planChange, sameKey } from './diff';
 import { NetworkSetup } from './network';
@@ -44,11 +46,6 @@ const DEFAULT_RETRY: RetryOptions = { attempts: 8, baseDelayMs: 500, maxDelayMs:
 const ROTATION_CHECK_MS = 1000;
 const RELOAD_DEBOUNCE_MS = 200;
 const DEFAULT_POLL_SECONDS = 60;
-
-function listenAddress(listen: string): { host: string; port: number } {
-  const colon = listen.lastIndexOf(':');
-  return { host: listen.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(listen.slice(colon + 1)) };
-}
 
 /** Reads the configuration the agent was pointed at: YAML/JSON, or a wg-quick `.conf`. */
 export async function readConfigFile(path: string, secretOptions?: SecretSourceOptions): Promise<AgentConfig> {
@@ -333,8 +330,8 @@ export class GatewayAgent {
       secretStoreHealthy: this.secretStoreHealthy,
       nowUnixMs: Date.now(),
     });
-    const metricsListen = config.metrics ? listenAddress(config.metrics.listen) : null;
-    const healthListen = config.health ? listenAddress(config.health.listen) : null;
+    const metricsListen = config.metrics ? splitHostPort(config.metrics.listen) : null;
+    const healthListen = config.health ? splitHostPort(config.health.listen) : null;
     if (metricsListen && healthListen && metricsListen.host === healthListen.host && metricsListen.port === healthListen.port) {
       this.servers.push(await startObservabilityServer({ ...metricsListen, registry: this.metrics.registry, health }));
       return;

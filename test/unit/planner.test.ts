@@ -7,7 +7,8 @@
  */
 import fc from 'fast-check';
 import { formatPrefix, parsePrefix, type IpPrefix } from '../../common/ip';
-import { ConfigError, validateAgentConfig } from '../../agent/gateway/config';
+import { validateAgentConfig } from '../../agent/gateway/config';
+import { ConfigError } from '../../common/validation';
 import { AddressSet, aggregate, subtract } from '../../mesh/aggregate';
 import { agentConfigFor, planMesh, type GatewayPlan, type MeshPlan } from '../../mesh/planner';
 import type { MeshSpec, SiteSpec } from '../../mesh/spec';
