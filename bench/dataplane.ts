@@ -16,7 +16,7 @@
  * with a 4 MiB request (8 MiB effective) for comparison.
  *
  * CPU per packet = utime+stime of one tunnel process / (rx+tx packets on its own tunnel interface),
- * the figure the reference measurements (shared/reference/dataplane-costs.md) use.
+ * the figure docs/crypto-costs.md compares with.
  *
  * Environment knobs: WIREMESH_BENCH_DATAPLANE=0 skips the suite; WIREMESH_BENCH_DATAPLANE_PATHS=1,3
  * runs only some paths; WIREMESH_BENCH_SOCKET_BUFFER_BYTES overrides the 4 MiB request.

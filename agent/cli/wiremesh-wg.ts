@@ -1,6 +1,6 @@
 /**
  * `wiremesh-wg [-f|--foreground] INTERFACE`: a userspace WireGuard interface with the contract of
- * `wireguard-go INTERFACE` (reference section 2.1): it creates the TUN, binds the UAPI socket at
+ * `wireguard-go INTERFACE` (docs/protocol.md 2.1): it creates the TUN, binds the UAPI socket at
  * /var/run/wireguard/INTERFACE.sock, and unless -f is given re-executes itself in the background with
  * both descriptors (WG_TUN_FD=3, WG_UAPI_FD=4) so the socket already answers when the parent exits.
  * It exits cleanly on SIGINT/SIGTERM, when the interface is deleted, or when the socket is removed.

@@ -1,6 +1,6 @@
 /**
  * Protocol constants (kernel src/messages.h, wireguard-go device/constants.go); see
- * shared/reference/wireguard-protocol.md section 1.6. Times are in milliseconds.
+ * docs/protocol.md 1.6. Times are in milliseconds.
  */
 export const REKEY_AFTER_MESSAGES = 1n << 60n;
 export const REJECT_AFTER_MESSAGES = (1n << 64n) - (1n << 13n) - 1n;

@@ -5,8 +5,10 @@
  * through `DeviceOutputs` synchronously. Buffers handed to outputs are reused: consume or copy them
  * before returning.
  *
- * Protocol behaviour follows the kernel (src/noise.c, send.c, receive.c, timers.c); the reference's
- * sections are cited where a rule is applied.
+ * Protocol behaviour follows the kernel (src/noise.c, send.c, receive.c, timers.c); sections of
+ * docs/protocol.md are cited where a rule is applied. The timers (./timers), the handshake framing
+ * (./handshake) and the receiver-index table (./index-table) are their own modules, as in
+ * wireguard-go's device/; this class owns the peers and keypair slots and orchestrates them.
  */
 import { KEY_LENGTH, aeadOpen, aeadSeal, clampPrivateKey, constantTimeEqual, publicKeyOf, wipe } from '../crypto/primitives';
 import { keyToHex } from '../crypto/keys';
@@ -122,7 +124,7 @@ export class WireGuardDevice {
   }
 
   /**
-   * Sets (or with null, removes) the static private key, clamped. As in the kernel (reference 1.7):
+   * Sets (or with null, removes) the static private key, clamped. As in the kernel (docs/protocol.md 1.7):
    * a peer with the new public key is removed, static-static DH is recomputed for every peer, and
    * current and next keypairs stop being used for sending.
    */
@@ -397,7 +399,7 @@ export class WireGuardDevice {
     this.outputs.transmit(out.subarray(0, total), endpoint);
   }
 
-  /** Rekey on send: after REKEY_AFTER_MESSAGES, or REKEY_AFTER_TIME for the initiator (reference 1.7). */
+  /** Rekey on send: after REKEY_AFTER_MESSAGES, or REKEY_AFTER_TIME for the initiator (docs/protocol.md 1.7). */
   private keepKeyFreshOnSend(peer: Peer, now: number): void {
     const keypair = peer.current;
     if (!keypair || !keypair.valid) return;
@@ -538,7 +540,7 @@ export class WireGuardDevice {
     if (!aeadOpen(keypair.receiveKey, counter, datagram.subarray(Transport.payload), null, plaintext)) {
       return this.drop('decrypt-failed');
     }
-    // Only now, after authentication, may the packet move the replay window (reference 1.8).
+    // Only now, after authentication, may the packet move the replay window (docs/protocol.md 1.8).
     if (!keypair.replay.validate(counter)) return this.drop('replayed-counter');
     const peer = entry.peer;
     this.updateEndpoint(peer, source);

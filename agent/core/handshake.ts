@@ -3,8 +3,8 @@
  * wireguard-go device/noise-protocol.go and the handshake half of receive.go): our static keys (two
  * during a key rotation), the static-static DH cached per peer, admission of handshake messages
  * (mac1; under load also mac2, cookie replies and the per-source rate limit), and the initiation and
- * response messages with their indices. What a handshake does to keypair slots and timers is the
- * device's.
+ * response messages with their indices (docs/protocol.md 1.2-1.5, 1.11). What a handshake does to
+ * keypair slots and timers is the device's.
  */
 import { constantTimeEqual, wipe, x25519 } from '../crypto/primitives';
 import { keyToHex } from '../crypto/keys';

@@ -1,7 +1,8 @@
 /**
  * The receiver-index table (wireguard-go device/indextable.go, kernel src/peerlookup.c): random
  * 32-bit indices, each naming a peer's pending handshake or one of its keypairs, so a response,
- * cookie reply or transport packet finds its session with one lookup of its receiver index.
+ * cookie reply or transport packet finds its session with one lookup of its receiver index
+ * (docs/protocol.md 1.2).
  */
 import { randomUint32 } from '../crypto/primitives';
 

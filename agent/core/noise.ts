@@ -1,6 +1,6 @@
 /**
  * Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s, exactly the handshake WireGuard runs (kernel src/noise.c;
- * reference section 1.3), with the prologue and payloads as parameters so the generic Noise test
+ * docs/protocol.md 1.3), with the prologue and payloads as parameters so the generic Noise test
  * vectors run against the same code. WireGuard framing (indices, TAI64N, macs) lives in the device.
  *
  *   -> e, es, s, ss, {payload}        (initiation)

@@ -2,7 +2,7 @@
  * The per-peer timers of kernel src/timers.c and wireguard-go device/timers.go, kept as deadlines
  * (monotonic ms, null when not pending) so the sans-IO device can run them from any clock. The hooks
  * below are the kernel's wg_timers_* events, named and ordered as there; what an expired timer does
- * is the device's business.
+ * is the device's business (docs/protocol.md 1.7).
  */
 import { randomUint32 } from '../crypto/primitives';
 import { KEEPALIVE_TIMEOUT, REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER_MAX, ZERO_KEY_MATERIAL_AFTER } from './constants';
