@@ -12,6 +12,16 @@ function initiation(fill = 7): Buffer {
   return Buffer.alloc(INITIATION_LENGTH, fill);
 }
 
+/** A responder and an initiator that got a cookie from it at time 0. */
+function withCookie(): { checker: CookieChecker; generator: CookieGenerator } {
+  const checker = new CookieChecker(responderKey);
+  const generator = new CookieGenerator(responderKey);
+  const first = initiation();
+  generator.addMacs(first, 0);
+  generator.consumeReply(checker.createReply(first, 1, SOURCE, 0), 0);
+  return { checker, generator };
+}
+
 describe('cookies', () => {
   it('mac1 is keyed by the responder public key; another key or one changed byte fails', () => {
     const message = initiation();
@@ -53,11 +63,7 @@ describe('cookies', () => {
   });
 
   it('the sender stops using a cookie older than 120 - 5 s; the responder renews its secret every 120 s', () => {
-    const checker = new CookieChecker(responderKey);
-    const generator = new CookieGenerator(responderKey);
-    const first = initiation();
-    generator.addMacs(first, 0);
-    generator.consumeReply(checker.createReply(first, 1, SOURCE, 0), 0);
+    const { checker, generator } = withCookie();
 
     const late = initiation(8);
     generator.addMacs(late, COOKIE_SECRET_MAX_AGE - COOKIE_SECRET_LATENCY);
@@ -70,11 +76,7 @@ describe('cookies', () => {
   });
 
   it('clear forgets the cookie', () => {
-    const checker = new CookieChecker(responderKey);
-    const generator = new CookieGenerator(responderKey);
-    const first = initiation();
-    generator.addMacs(first, 0);
-    generator.consumeReply(checker.createReply(first, 1, SOURCE, 0), 0);
+    const { checker, generator } = withCookie();
     generator.clear();
     const next = initiation(8);
     generator.addMacs(next, 1);
