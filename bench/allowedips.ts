@@ -1,5 +1,6 @@
 /** Allowed-IPs trie: lookups against 100k-prefix tables of each family, and the insert rate. */
-import { AllowedIps, formatAddress, formatPrefix, parsePrefix, type IpFamily, type IpPrefix } from '../agent/core/allowedips';
+import { AllowedIps } from '../agent/core/allowedips';
+import { formatAddress, formatPrefix, parsePrefix, type IpFamily, type IpPrefix } from '../common/ip';
 import { measure, type BenchResult } from './harness';
 
 const TABLE_SIZE = 100_000;

@@ -16,7 +16,7 @@
  * with a 4 MiB request (8 MiB effective) for comparison.
  *
  * CPU per packet = utime+stime of one tunnel process / (rx+tx packets on its own tunnel interface),
- * the figure the reference measurements (shared/reference/dataplane-costs.md) use.
+ * the figure docs/crypto-costs.md compares with.
  *
  * Environment knobs: WIREMESH_BENCH_DATAPLANE=0 skips the suite; WIREMESH_BENCH_DATAPLANE_PATHS=1,3
  * runs only some paths; WIREMESH_BENCH_SOCKET_BUFFER_BYTES overrides the 4 MiB request.
@@ -25,6 +25,7 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { WIREGUARD_PORT } from '../common/defaults';
 import { packageRoot } from '../agent/package-root';
 import { Lab, hasCommand, isRoot, waitForExit, type Implementation } from '../lab/netns';
 
@@ -35,7 +36,6 @@ const UDP_LENGTH = 1300;
 const PING_COUNT = 200;
 const PING_INTERVAL = '0.005';
 const IPERF_PORT = 5201;
-const WG_PORT = 51820;
 const DEFAULT_BUFFER_BYTES = 4194304;
 
 type Side = 'a' | 'b';
@@ -202,7 +202,7 @@ function readCounters(pid: number, device: string): Counters {
     udpRcvbufErrors: udp('RcvbufErrors'),
     udpSndbufErrors: udp('SndbufErrors'),
     udpInErrors: udp('InErrors'),
-    tunnelSocketDrops: socketDrops(pid, WG_PORT),
+    tunnelSocketDrops: socketDrops(pid, WIREGUARD_PORT),
   };
 }
 
@@ -365,8 +365,8 @@ class PathRunner {
         const keyFile = join(keyDirectory, side);
         writeFileSync(keyFile, `${privateKey[side]}\n`, { mode: 0o600 });
         lab.wg(ns[side], [
-          'set', names[side], 'listen-port', String(WG_PORT), 'private-key', keyFile,
-          'peer', publicKey[other], 'endpoint', `198.18.${p}.${host[other]}:${WG_PORT}`,
+          'set', names[side], 'listen-port', String(WIREGUARD_PORT), 'private-key', keyFile,
+          'peer', publicKey[other], 'endpoint', `198.18.${p}.${host[other]}:${WIREGUARD_PORT}`,
           'allowed-ips', `198.19.${p}.${host[other]}/32`, 'persistent-keepalive', 'off',
         ]);
         lab.addAddress(ns[side], names[side], `198.19.${p}.${host[side]}/24`);
@@ -381,10 +381,11 @@ class PathRunner {
     for (const side of ['a', 'b'] as const) {
       const link = JSON.parse(lab.run(ns[side], 'ip', ['-j', 'link', 'show', 'dev', names[side]])) as { mtu: number }[];
       mtu[side] = link[0]?.mtu ?? 0;
-      const ss = lab.run(ns[side], 'ss', ['-uamnH', 'sport', '=', `:${WG_PORT}`]);
+      const ss = lab.run(ns[side], 'ss', ['-uamnH', 'sport', '=', `:${WIREGUARD_PORT}`]);
       // One entry per socket: "UNCONN 0 0 0.0.0.0:51820 0.0.0.0:*\n\t skmem:(r0,rb...,t0,tb...,...)"; take IPv4.
       const entries = ss.split(/\n(?=\S)/);
-      const v4 = entries.find((entry) => /\s(0\.0\.0\.0|\*):51820\s/.test(entry) && !entry.includes('[')) ?? entries[0] ?? '';
+      const wildcard = new RegExp(`\\s(0\\.0\\.0\\.0|\\*):${WIREGUARD_PORT}\\s`);
+      const v4 = entries.find((entry) => wildcard.test(entry) && !entry.includes('[')) ?? entries[0] ?? '';
       rcvbuf[side] = Number(/rb(\d+)/.exec(v4)?.[1] ?? 0);
       sndbuf[side] = Number(/tb(\d+)/.exec(v4)?.[1] ?? 0);
     }

@@ -3,6 +3,8 @@
  * a third of the spokes behind NAT) and a 200-site full mesh, validation included; and turning
  * every planned gateway into its agent configuration. In-memory data only.
  */
+import { WIREGUARD_PORT } from '../common/defaults';
+import { joinHostPort } from '../common/hostport';
 import { agentConfigFor, planMesh, type MeshPlan } from '../mesh/planner';
 import type { MeshSpec, SiteSpec } from '../mesh/spec';
 import { validateMeshSpec } from '../mesh/validate';
@@ -21,12 +23,12 @@ interface Mesh {
 }
 
 function hubAndSpoke(spokes: number): Mesh {
-  const sites: SiteSpec[] = [{ name: 'hub', provider: 'aws', cidrs: ['10.255.0.0/16'], endpoint: 'hub.example.net:51820', gateways: 2 }];
+  const sites: SiteSpec[] = [{ name: 'hub', provider: 'aws', cidrs: ['10.255.0.0/16'], endpoint: joinHostPort('hub.example.net', WIREGUARD_PORT), gateways: 2 }];
   for (let i = 0; i < spokes; i++) {
     const name = `spoke-${String(i).padStart(5, '0')}`;
     const site: SiteSpec = { name, provider: i % 2 === 0 ? 'aws' : 'gcp', cidrs: [`10.${i >> 8}.${i & 255}.0/24`] };
     if (i % 3 === 0) site.behindNat = true;
-    else site.endpoint = `${name}.example.net:51820`;
+    else site.endpoint = joinHostPort(`${name}.example.net`, WIREGUARD_PORT);
     sites.push(site);
   }
   return { spec: { name: 'large', topology: { type: 'hub-and-spoke', hubs: ['hub'] }, sites }, publicKeys: keys(sites) };
@@ -38,7 +40,7 @@ function fullMesh(count: number): Mesh {
     const name = `site-${String(i).padStart(3, '0')}`;
     const site: SiteSpec = { name, provider: 'gcp', cidrs: [`10.${i}.0.0/16`, `fd00:${i.toString(16)}::/48`] };
     if (i === 0) site.behindNat = true;
-    else site.endpoint = `${name}.example.net:51820`;
+    else site.endpoint = joinHostPort(`${name}.example.net`, WIREGUARD_PORT);
     sites.push(site);
   }
   return { spec: { name: 'flat', topology: { type: 'full-mesh' }, sites }, publicKeys: keys(sites) };

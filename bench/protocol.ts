@@ -5,7 +5,8 @@
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { parsePrefix } from '../agent/core/allowedips';
+import { WIREGUARD_PORT } from '../common/defaults';
+import { parsePrefix } from '../common/ip';
 import { CookieChecker, CookieGenerator } from '../agent/core/cookie';
 import { WireGuardDevice } from '../agent/core/device';
 import { INITIATION_LENGTH, Initiation } from '../agent/core/messages';
@@ -95,7 +96,7 @@ function aeadBench(): BenchResult[] {
 
 /** Two devices wired back to back: the whole send path, and the whole receive path. */
 function deviceBench(): BenchResult[] {
-  const endpointOf = (address: string): Endpoint => ({ address, port: 51820 });
+  const endpointOf = (address: string): Endpoint => ({ address, port: WIREGUARD_PORT });
   let lastDatagram = Buffer.alloc(0);
   const captured: Buffer[] = [];
   let capture = false;

@@ -9,6 +9,8 @@ export const WIREGUARD_PORT = 51820;
 export const HEALTH_PORT = 9587;
 /** The agent's Prometheus `/metrics` listener (loopback by default). */
 export const METRICS_PORT = 9586;
+/** Inner MTU of a tunnel: a 1500-byte underlay minus 80 bytes of IPv6 + UDP + WireGuard headers. */
+export const DEFAULT_MTU = 1420;
 /** The tunnel interface the agent creates when its configuration names none. */
 export const DEFAULT_INTERFACE = 'wg0';
 

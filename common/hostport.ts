@@ -9,6 +9,9 @@ export interface HostPort {
   port: number;
 }
 
+/** What a field that fails a host:port pattern is told. */
+export const HOST_PORT_MESSAGE = 'must be host:port or [IPv6]:port';
+
 export function splitHostPort(text: string): HostPort {
   const colon = text.lastIndexOf(':');
   if (colon < 0) return { host: text, port: Number.NaN };

@@ -7,6 +7,8 @@ export const WIREGUARD_KEY_PATTERN = '[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=';
 /** A string that is exactly one key (JSON Schema `pattern` form: {@link WIREGUARD_KEY_SCHEMA_PATTERN}). */
 export const WIREGUARD_KEY_EXACT = new RegExp(`^${WIREGUARD_KEY_PATTERN}$`);
 export const WIREGUARD_KEY_SCHEMA_PATTERN = `^${WIREGUARD_KEY_PATTERN}$`;
+/** What a field that fails the key pattern is told. */
+export const WIREGUARD_KEY_MESSAGE = 'must be a base64 WireGuard key (44 characters ending in "=")';
 
 /** A key anywhere in a text, not as part of a longer base64 run (for leak checks). */
 export function wireguardKeysIn(text: string): RegExpMatchArray[] {

@@ -83,5 +83,6 @@ export {
 export { importWgQuick, renderGateway } from '../mesh/wg-quick-render';
 
 // The agent configuration document the gateways receive.
-export { ConfigError, parseAgentConfig, validateAgentConfig, type ConfigProblem } from '../agent/gateway/config';
+export { parseAgentConfig, validateAgentConfig } from '../agent/gateway/config';
+export { ConfigError, type ConfigProblem } from '../common/validation';
 export type { HealthConfig, InterfaceConfig, KeySource, ListenConfig, PeerConfig } from '../agent/gateway/config-types';

@@ -102,7 +102,7 @@ import type * as command from '@pulumi/command';
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError, type ConfigProblem } from '../agent/gateway/config';
+import { ConfigError, type ConfigProblem } from '../common/validation';
 import type { AgentConfig, DataPlaneKind, KeySource } from '../agent/gateway/config-types';
 import type { SecretSourceConfig } from '../agent/secrets/types';
 import { agentConfigFor, planMesh, type GatewayPlan, type MeshPlan } from '../mesh/planner';

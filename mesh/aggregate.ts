@@ -10,7 +10,7 @@
  * addresses and no others). IPv4 ranges are plain numbers (below 2^53, so exact); IPv6 ranges are
  * bigints. Output is canonical: IPv4 before IPv6, ascending addresses, host bits zero.
  */
-import { formatPrefix, type IpPrefix } from '../agent/core/allowedips';
+import { formatPrefix, type IpPrefix } from '../common/ip';
 
 /** Half-open [start, end) ranges, sorted, disjoint and never adjacent. */
 type Ranges<N> = ReadonlyArray<readonly [N, N]>;

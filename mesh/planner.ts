@@ -27,15 +27,16 @@
  * - A gateway's tunnel address is host index+1 of its site's first CIDR (see gatewayAddress), a
  *   /32 or /128, which its peers already allow as part of the site's CIDRs.
  */
-import type { IpPrefix } from '../agent/core/allowedips';
-import { ConfigError, type ConfigProblem } from '../agent/gateway/config';
+import { DEFAULT_MTU, WIREGUARD_PORT } from '../common/defaults';
+import type { IpPrefix } from '../common/ip';
+import { ConfigError, type ConfigProblem } from '../common/validation';
 import type { AgentConfig, DataPlaneKind, HealthConfig, KeySource, ListenConfig, PeerConfig } from '../agent/gateway/config-types';
 import { AddressSet } from './aggregate';
 import type { MeshSpec, SiteSpec } from './spec';
 import { checkMeshSpec, gatewayAddress } from './validate';
 
-export const DEFAULT_LISTEN_PORT = 51820;
-export const DEFAULT_MTU = 1420;
+export { DEFAULT_MTU } from '../common/defaults';
+export const DEFAULT_LISTEN_PORT = WIREGUARD_PORT;
 export const DEFAULT_PERSISTENT_KEEPALIVE = 25;
 
 export interface PlannedPeer {

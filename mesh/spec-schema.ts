@@ -4,6 +4,8 @@
  * between sites, hub names that exist, NAT and endpoint rules, ...). Meant to be published as
  * schemas/mesh-spec.schema.json.
  */
+import { DEFAULT_MTU, WIREGUARD_PORT } from '../common/defaults';
+import { WIREGUARD_KEY_SCHEMA_PATTERN } from '../common/keys';
 
 /** Site and mesh names: they name namespaces, cloud resources and agent peers. */
 export const SITE_NAME_PATTERN = '^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$';
@@ -11,7 +13,7 @@ export const SITE_NAME_MESSAGE = 'must be 1 to 32 letters, digits or dashes, sta
 
 const name = { type: 'string', pattern: SITE_NAME_PATTERN } as const;
 
-const base64Key = { type: 'string', pattern: '^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$' } as const;
+const base64Key = { type: 'string', pattern: WIREGUARD_KEY_SCHEMA_PATTERN } as const;
 
 export const meshSpecSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
@@ -37,8 +39,8 @@ export const meshSpecSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        listenPort: { type: 'integer', minimum: 1, maximum: 65535, description: 'UDP port of every gateway (default 51820).' },
-        mtu: { type: 'integer', minimum: 1280, maximum: 65535, description: 'Inner MTU (default 1420).' },
+        listenPort: { type: 'integer', minimum: 1, maximum: 65535, description: `UDP port of every gateway (default ${WIREGUARD_PORT}).` },
+        mtu: { type: 'integer', minimum: 1280, maximum: 65535, description: `Inner MTU (default ${DEFAULT_MTU}).` },
         persistentKeepalive: {
           type: 'integer',
           minimum: 1,

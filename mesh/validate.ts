@@ -13,16 +13,15 @@
  * `local` (the local target assigns it); endpoint ports are 1 to 65535; only one hub, and only a
  * hub, is `fullTunnel`; presharedKeys name two different existing sites that share a tunnel, once.
  */
-import Ajv from 'ajv';
-import { parse as parseYaml } from 'yaml';
-import { parseAddress, parsePrefix, formatPrefix, type IpPrefix } from '../agent/core/allowedips';
-import { ConfigError, jsonPath, schemaProblems, type ConfigProblem } from '../agent/gateway/config';
+import { HOST_PORT_MESSAGE } from '../common/hostport';
+import { parseAddress, parsePrefix, formatPrefix, type IpPrefix } from '../common/ip';
+import { WIREGUARD_KEY_MESSAGE } from '../common/keys';
+import { ConfigError, compileSchema, parseDocument, portProblem, schemaProblems, type ConfigProblem } from '../common/validation';
 import { prefixBounds } from './aggregate';
 import { SITE_NAME_MESSAGE, meshSpecSchema } from './spec-schema';
 import type { MeshSpec } from './spec';
 
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
-const validateSchema = ajv.compile(meshSpecSchema);
+const validateSchema = compileSchema(meshSpecSchema);
 
 const WHAT = 'mesh spec';
 
@@ -54,11 +53,12 @@ export function gatewayAddress(prefix: IpPrefix, index: number): string | undefi
   return formatPrefix({ family: 6, address, bits: 128 });
 }
 
-/** Schema problems, with the site-name pattern explained in words. */
-function meshSchemaProblems(document: unknown): ConfigProblem[] {
-  const errors = validateSchema.errors ?? [];
-  const names = new Set(errors.filter((e) => e.keyword === 'pattern' && /\/name$/.test(e.instancePath)).map((e) => jsonPath(e.instancePath)));
-  return schemaProblems(errors, document).map((p) => (names.has(p.path) ? { path: p.path, message: SITE_NAME_MESSAGE } : p));
+/** The spec's patterns explained in words. */
+function patternMessage(path: string): string | undefined {
+  if (path.endsWith('.name')) return SITE_NAME_MESSAGE;
+  if (path.endsWith('.publicKey')) return WIREGUARD_KEY_MESSAGE;
+  if (path.endsWith('.endpoint')) return HOST_PORT_MESSAGE;
+  return undefined;
 }
 
 interface Cidr {
@@ -88,12 +88,6 @@ function overlapProblems(spec: MeshSpec, cidrs: Cidr[], problems: ConfigProblem[
     }
     open.push(cidr);
   }
-}
-
-function portProblem(value: string | undefined, path: string, problems: ConfigProblem[]): void {
-  if (value === undefined) return;
-  const port = Number(value.slice(value.lastIndexOf(':') + 1));
-  if (port < 1 || port > 65535) problems.push({ path, message: `port ${port} is out of range (1 to 65535)` });
 }
 
 function semanticProblems(spec: MeshSpec, parsed: IpPrefix[][]): ConfigProblem[] {
@@ -227,7 +221,7 @@ function semanticProblems(spec: MeshSpec, parsed: IpPrefix[][]): ConfigProblem[]
  * not parse them again.
  */
 export function checkMeshSpec(document: unknown): { spec: MeshSpec; prefixes: IpPrefix[][] } {
-  if (!validateSchema(document)) throw new ConfigError(meshSchemaProblems(document), WHAT);
+  if (!validateSchema(document)) throw new ConfigError(schemaProblems(validateSchema.errors, document, { pattern: patternMessage }), WHAT);
   const spec = document as unknown as MeshSpec;
   const prefixes: IpPrefix[][] = [];
   const problems = semanticProblems(spec, prefixes);
@@ -242,12 +236,5 @@ export function validateMeshSpec(document: unknown): MeshSpec {
 
 /** Parses YAML (a superset of JSON) and validates it. */
 export function parseMeshSpec(text: string): MeshSpec {
-  let document: unknown;
-  try {
-    document = parseYaml(text);
-  } catch (error) {
-    throw new ConfigError([{ path: '$', message: `is not valid YAML or JSON: ${(error as Error).message.split('\n')[0]!.replace(/:$/, '')}` }], WHAT);
-  }
-  if (document === null || document === undefined) throw new ConfigError([{ path: '$', message: 'is empty: expected an object with name, topology and sites' }], WHAT);
-  return validateMeshSpec(document);
+  return validateMeshSpec(parseDocument(text, WHAT, 'an object with name, topology and sites'));
 }

@@ -4,7 +4,8 @@
  * file starts with a `# wiremesh site=... provider=...` line; import reads it when present and
  * otherwise infers everything from the keys, endpoints and allowed IPs of the files.
  */
-import { parsePrefix } from '../agent/core/allowedips';
+import { DEFAULT_MTU, WIREGUARD_PORT } from '../common/defaults';
+import { parsePrefix } from '../common/ip';
 import { keyToBase64 } from '../agent/crypto/keys';
 import { publicKeyOf } from '../agent/crypto/primitives';
 import { parseWgQuickConfig } from '../agent/gateway/wg-quick';
@@ -55,8 +56,8 @@ export function importWgQuick(files: { name: string; text: string }[]): MeshSpec
       name: hint?.[1] ?? name,
       provider: (hint?.[2] as Provider | undefined) ?? 'external',
       publicKey: keyToBase64(publicKeyOf(privateKey.key)),
-      listenPort: config.interface.listenPort ?? 51820,
-      mtu: config.interface.mtu ?? 1420,
+      listenPort: config.interface.listenPort ?? WIREGUARD_PORT,
+      mtu: config.interface.mtu ?? DEFAULT_MTU,
       peers: config.peers.map((peer) => ({
         publicKey: peer.publicKey,
         ...(peer.endpoint !== undefined && { endpoint: peer.endpoint }),
@@ -99,7 +100,7 @@ export function importWgQuick(files: { name: string; text: string }[]): MeshSpec
   return {
     name: 'imported',
     topology: fullMesh ? { type: 'full-mesh' } : { type: 'hub-and-spoke', hubs: hubs.map((h) => h.name).sort() },
-    defaults: { listenPort: sites[0]?.listenPort ?? 51820, mtu: sites[0]?.mtu ?? 1420 },
+    defaults: { listenPort: sites[0]?.listenPort ?? WIREGUARD_PORT, mtu: sites[0]?.mtu ?? DEFAULT_MTU },
     sites: specSites,
   };
 }

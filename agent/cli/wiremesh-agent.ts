@@ -3,10 +3,10 @@
  * the configuration and prints what would be applied, without touching the host or fetching keys.
  * FILE is YAML/JSON (schemas/agent-config.schema.json) or a wg-quick `.conf`.
  */
-import { formatPrefix, parsePrefix } from '../core/allowedips';
+import { formatPrefix, parsePrefix } from '../../common/ip';
 import { GatewayAgent, readConfigFile } from '../gateway/agent';
 import { ExecFileCommandRunner } from '../gateway/commands';
-import { ConfigError } from '../gateway/config';
+import { ConfigError } from '../../common/validation';
 import type { AgentConfig, KeySource } from '../gateway/config-types';
 import { autoDataPlane, createDataPlane } from '../gateway/planes';
 import { createLogger } from '../observability/logger';

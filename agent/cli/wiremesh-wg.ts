@@ -1,6 +1,6 @@
 /**
  * `wiremesh-wg [-f|--foreground] INTERFACE`: a userspace WireGuard interface with the contract of
- * `wireguard-go INTERFACE` (reference section 2.1): it creates the TUN, binds the UAPI socket at
+ * `wireguard-go INTERFACE` (docs/protocol.md 2.1): it creates the TUN, binds the UAPI socket at
  * /var/run/wireguard/INTERFACE.sock, and unless -f is given re-executes itself in the background with
  * both descriptors (WG_TUN_FD=3, WG_UAPI_FD=4) so the socket already answers when the parent exits.
  * It exits cleanly on SIGINT/SIGTERM, when the interface is deleted, or when the socket is removed.
@@ -8,7 +8,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import { createServer } from 'node:net';
-import { DEFAULT_MTU } from '../core/constants';
+import { parseArgs } from 'node:util';
+import { DEFAULT_MTU } from '../../common/defaults';
 import { lineLogger, parseLogLevel } from '../wg/log';
 import { nativeIo } from '../wg/native';
 import { SOCKET_DIRECTORY, serveUapi } from '../wg/uapi-server';
@@ -22,22 +23,24 @@ interface Arguments {
   interfaceName: string;
 }
 
-function parseArguments(argv: string[]): Arguments | null {
-  let foreground = false;
-  const names: string[] = [];
-  for (const arg of argv) {
-    if (arg === '-f' || arg === '--foreground') foreground = true;
-    else if (arg.startsWith('-')) return null;
-    else names.push(arg);
+/** Strict: an unknown flag is an error, as in wireguard-go. Returns the error text on failure. */
+export function parseArguments(argv: string[]): Arguments | string {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { foreground: { type: 'boolean', short: 'f' } }, strict: true, allowPositionals: true });
+  } catch (error) {
+    return (error as Error).message;
   }
-  if (names.length !== 1 || !/^[A-Za-z0-9_=+.-]{1,15}$/.test(names[0]!)) return null;
-  return { foreground, interfaceName: names[0]! };
+  const names = parsed.positionals;
+  if (names.length !== 1) return names.length === 0 ? 'missing INTERFACE-NAME' : `unexpected argument '${names[1]}'`;
+  if (!/^[A-Za-z0-9_=+.-]{1,15}$/.test(names[0]!)) return `invalid interface name '${names[0]}'`;
+  return { foreground: parsed.values.foreground === true, interfaceName: names[0]! };
 }
 
 export function main(argv: string[]): void {
   const args = parseArguments(argv);
-  if (!args) {
-    process.stderr.write(USAGE);
+  if (typeof args === 'string') {
+    process.stderr.write(`wiremesh-wg: ${args}\n${USAGE}`);
     process.exit(1);
   }
   const io = nativeIo();

@@ -1,6 +1,6 @@
 /**
  * Protocol constants (kernel src/messages.h, wireguard-go device/constants.go); see
- * shared/reference/wireguard-protocol.md section 1.6. Times are in milliseconds.
+ * docs/protocol.md 1.6. Times are in milliseconds.
  */
 export const REKEY_AFTER_MESSAGES = 1n << 60n;
 export const REJECT_AFTER_MESSAGES = (1n << 64n) - (1n << 13n) - 1n;
@@ -14,7 +14,7 @@ export const MAX_TIMER_HANDSHAKES = REKEY_ATTEMPT_TIME / REKEY_TIMEOUT;
 export const ZERO_KEY_MATERIAL_AFTER = 3 * REJECT_AFTER_TIME;
 /** Initiator-side rekey on receive, once per session: 180 - 10 - 5 = 165 s. */
 export const REKEY_ON_RECEIVE_AGE = REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT;
-export const INITIATIONS_PER_SECOND = 50;
+const INITIATIONS_PER_SECOND = 50;
 export const MIN_INITIATION_INTERVAL = 1000 / INITIATIONS_PER_SECOND;
 export const COOKIE_SECRET_MAX_AGE = 120_000;
 export const COOKIE_SECRET_LATENCY = 5_000;
@@ -23,5 +23,3 @@ export const MAX_STAGED_PACKETS = 128;
 export const REPLAY_WINDOW_SIZE = 8128;
 /** Under-load mode stays on this long after the last detection. */
 export const UNDER_LOAD_HOLD = 1_000;
-export const DEFAULT_MTU = 1420;
-export const DEFAULT_PORT = 51820;

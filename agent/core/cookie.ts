@@ -1,5 +1,5 @@
 /**
- * mac1, mac2 and cookie replies (kernel src/cookie.c, wireguard-go device/cookie.go; reference 1.5).
+ * mac1, mac2 and cookie replies (kernel src/cookie.c, wireguard-go device/cookie.go; docs/protocol.md 1.5).
  * The checker is the responder's side for one local static key; the generator is the initiator's
  * side for one peer.
  */

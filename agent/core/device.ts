@@ -5,29 +5,27 @@
  * through `DeviceOutputs` synchronously. Buffers handed to outputs are reused: consume or copy them
  * before returning.
  *
- * Protocol behaviour follows the kernel (src/noise.c, send.c, receive.c, timers.c); the reference's
- * sections are cited where a rule is applied.
+ * Protocol behaviour follows the kernel (src/noise.c, send.c, receive.c, timers.c); sections of
+ * docs/protocol.md are cited where a rule is applied. The timers (./timers), the handshake framing
+ * (./handshake) and the receiver-index table (./index-table) are their own modules, as in
+ * wireguard-go's device/; this class owns the peers and keypair slots and orchestrates them.
  */
-import { KEY_LENGTH, aeadOpen, aeadSeal, clampPrivateKey, constantTimeEqual, publicKeyOf, randomUint32, wipe, x25519 } from '../crypto/primitives';
+import { KEY_LENGTH, aeadOpen, aeadSeal, clampPrivateKey, constantTimeEqual, publicKeyOf, wipe } from '../crypto/primitives';
 import { keyToHex } from '../crypto/keys';
-import { AllowedIps, parseAddress } from './allowedips';
+import { AllowedIps } from './allowedips';
+import { DEFAULT_MTU } from '../../common/defaults';
 import {
-  DEFAULT_MTU, MAX_TIMER_HANDSHAKES, MIN_INITIATION_INTERVAL, REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME,
-  REKEY_ON_RECEIVE_AGE, REKEY_TIMEOUT, UNDER_LOAD_HOLD, ZERO_KEY_MATERIAL_AFTER,
+  MAX_TIMER_HANDSHAKES, REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME, REKEY_ON_RECEIVE_AGE, REKEY_TIMEOUT,
+  ZERO_KEY_MATERIAL_AFTER,
 } from './constants';
 import { CookieChecker } from './cookie';
-import { Keypair } from './keypair';
-import {
-  INITIATION_LENGTH, Initiation, MessageType, RESPONSE_LENGTH, Response, TRANSPORT_HEADER_LENGTH, Transport,
-  classifyDatagram, readUint32, writeUint32, type DropReason,
-} from './messages';
-import {
-  WIREGUARD_PROLOGUE, consumeInitiation, consumeResponse, createInitiation, createResponse, wipeConsumedInitiation,
-  type NoisePrologue, type StaticIdentity,
-} from './noise';
-import { Peer, TIMER_NAMES, sameEndpoint, type Endpoint, type KeySlot, type TimerName } from './peer';
-import { RateLimiter } from './ratelimiter';
-import { compareTai64n, tai64nFromUnixMs } from './tai64n';
+import { Handshakes, NEXT_KEY_ATTEMPTS, forgetStaticStatics, type IndexEntry, type LocalIdentity } from './handshake';
+import { IndexTable } from './index-table';
+import type { KeySlot, Keypair } from './keypair';
+import { MessageType, TRANSPORT_HEADER_LENGTH, Transport, classifyDatagram, readUint32, writeUint32, type DropReason } from './messages';
+import { WIREGUARD_PROLOGUE, type NoisePrologue } from './noise';
+import { Peer, sameEndpoint, type Endpoint } from './peer';
+import * as timers from './timers';
 
 export type DeviceEvent =
   | { type: 'handshake-initiated'; peer: Peer; retry: boolean }
@@ -63,22 +61,9 @@ export interface DeviceOptions {
   underLoadHandshakesPerSecond?: number;
 }
 
-interface LocalIdentity extends StaticIdentity {
-  cookies: CookieChecker;
-}
-
-/** What an index in the table refers to: a peer's pending handshake, or one of its keypairs. */
-interface IndexEntry {
-  peer: Peer;
-  keypair: Keypair | null;
-}
-
 const MAX_DATAGRAM = 65535 + 64;
 const EMPTY = Buffer.alloc(0);
 const DEFAULT_UNDER_LOAD_HANDSHAKES_PER_SECOND = 512;
-/** Initiations with the next key a peer may leave unanswered before we fall back to the current key. */
-const NEXT_KEY_ATTEMPTS = 2;
-const KEY_SLOTS: readonly KeySlot[] = ['current', 'next'];
 
 /** Plaintext length after padding to a multiple of 16, capped at the MTU (kernel calculate_skb_padding). */
 export function paddedLength(length: number, mtu: number): number {
@@ -91,27 +76,27 @@ export class WireGuardDevice {
   readonly allowedIps = new AllowedIps<Peer>();
   readonly drops = new Map<DropReason, number>();
   private readonly peersByKey = new Map<string, Peer>();
-  private readonly indices = new Map<number, IndexEntry>();
+  private readonly indices = new IndexTable<IndexEntry>();
+  private readonly handshakes: Handshakes;
+  /** Our static keys (the handshake layer's): `next` exists only during a key rotation. */
+  private readonly identities: Record<KeySlot, LocalIdentity | null>;
   private readonly outputs: DeviceOutputs;
-  private readonly prologue: NoisePrologue;
-  private readonly underLoadThreshold: number;
-  private readonly rateLimiter = new RateLimiter();
-  /** Our static keys: `next` exists only during a key rotation. */
-  private readonly identities: Record<KeySlot, LocalIdentity | null> = { current: null, next: null };
   private readonly txScratch = Buffer.alloc(MAX_DATAGRAM);
   private readonly rxScratch = Buffer.alloc(MAX_DATAGRAM);
-  private handshakeWindowStart = -Infinity;
-  private handshakesInWindow = 0;
-  private underLoadUntil = -Infinity;
   mtu: number;
   wallClockOffsetMs: number;
 
   constructor(options: DeviceOptions) {
     this.outputs = options.outputs;
     this.mtu = options.mtu ?? DEFAULT_MTU;
-    this.prologue = options.prologue ?? WIREGUARD_PROLOGUE;
     this.wallClockOffsetMs = options.wallClockOffsetMs ?? 0;
-    this.underLoadThreshold = options.underLoadHandshakesPerSecond ?? DEFAULT_UNDER_LOAD_HANDSHAKES_PER_SECOND;
+    this.handshakes = new Handshakes({
+      prologue: options.prologue ?? WIREGUARD_PROLOGUE,
+      underLoadThreshold: options.underLoadHandshakesPerSecond ?? DEFAULT_UNDER_LOAD_HANDSHAKES_PER_SECOND,
+      indices: this.indices,
+      peer: (publicKey) => this.peer(publicKey),
+    });
+    this.identities = this.handshakes.identities;
   }
 
   // ---- configuration ----------------------------------------------------------------------
@@ -139,7 +124,7 @@ export class WireGuardDevice {
   }
 
   /**
-   * Sets (or with null, removes) the static private key, clamped. As in the kernel (reference 1.7):
+   * Sets (or with null, removes) the static private key, clamped. As in the kernel (docs/protocol.md 1.7):
    * a peer with the new public key is removed, static-static DH is recomputed for every peer, and
    * current and next keypairs stop being used for sending.
    */
@@ -153,9 +138,9 @@ export class WireGuardDevice {
     this.identities.current = clamped ? this.makeIdentity(clamped) : null;
     if (current) wipe(current.privateKey);
     for (const peer of this.peers()) {
-      this.forgetStaticStatics(peer);
+      forgetStaticStatics(peer);
       for (const keypair of [peer.current, peer.next]) keypair?.expireForSending();
-      this.releaseHandshake(peer);
+      this.handshakes.release(peer);
     }
   }
 
@@ -197,7 +182,7 @@ export class WireGuardDevice {
     this.identities.next = null;
     if (old) wipe(old.privateKey);
     for (const peer of this.peers()) {
-      this.forgetStaticStatics(peer);
+      forgetStaticStatics(peer);
       peer.localKeyInUse = 'current';
       for (const keypair of peer.keypairs()) keypair.localKey = 'current';
       if (peer.handshake.kind === 'initiation-sent') peer.handshake.slot = 'current';
@@ -211,7 +196,7 @@ export class WireGuardDevice {
     this.identities.next = null;
     wipe(next.privateKey);
     for (const peer of this.peers()) {
-      this.forgetStaticStatics(peer);
+      forgetStaticStatics(peer);
       peer.localKeyInUse = 'current';
     }
   }
@@ -234,13 +219,13 @@ export class WireGuardDevice {
     peer.publicKey = alternate;
     peer.alternatePublicKey = null;
     peer.remoteKeyInUse = alternate;
-    this.forgetStaticStatics(peer);
+    forgetStaticStatics(peer);
   }
 
   /** Returns the peer for `publicKey`, creating it; undefined for our own public key (ignored). */
   addPeer(publicKey: Uint8Array): Peer | undefined {
     if (publicKey.length !== KEY_LENGTH) throw new RangeError('a public key is 32 bytes');
-    if (this.isOwnKey(publicKey)) return undefined;
+    if (this.handshakes.isOwnKey(publicKey)) return undefined;
     const existing = this.peer(publicKey);
     if (existing) return existing;
     const peer = new Peer(Buffer.from(publicKey));
@@ -251,7 +236,7 @@ export class WireGuardDevice {
   removePeer(peer: Peer): void {
     if (this.peersByKey.get(keyToHex(peer.publicKey)) !== peer) return;
     this.zeroKeyMaterial(peer);
-    this.forgetStaticStatics(peer);
+    forgetStaticStatics(peer);
     wipe(peer.presharedKey);
     peer.forgetCookies();
     peer.staged.length = 0;
@@ -279,51 +264,23 @@ export class WireGuardDevice {
     return { privateKey, publicKey, cookies: new CookieChecker(publicKey) };
   }
 
-  private isOwnKey(publicKey: Uint8Array): boolean {
-    return [this.identities.current, this.identities.next].some((id) => id !== null && constantTimeEqual(publicKey, id.publicKey));
-  }
-
-  /** DH(our key in `slot`, `remoteKey`), cached per peer; null when impossible (no key, low order). */
-  private staticStatic(peer: Peer, slot: KeySlot, remoteKey: Buffer): Buffer | null {
-    const identity = this.identities[slot];
-    if (!identity) return null;
-    const id = `${slot}:${keyToHex(remoteKey)}`;
-    let shared = peer.staticStatics.get(id);
-    if (shared === undefined) {
-      shared = x25519(identity.privateKey, remoteKey);
-      peer.staticStatics.set(id, shared);
-    }
-    return shared;
-  }
-
-  private forgetStaticStatics(peer: Peer): void {
-    for (const shared of peer.staticStatics.values()) wipe(shared);
-    peer.staticStatics.clear();
-  }
-
   // ---- time ---------------------------------------------------------------------------------
 
   /** The earliest time at which `tick` has work to do, or Infinity. */
   nextDeadline(): number {
     let earliest = Infinity;
-    for (const peer of this.peersByKey.values()) earliest = Math.min(earliest, peer.nextDeadline());
+    for (const peer of this.peersByKey.values()) earliest = Math.min(earliest, timers.earliestDeadline(peer));
     return earliest;
   }
 
   /** Fires every timer whose deadline has passed. */
   tick(now: number): void {
     for (const peer of [...this.peersByKey.values()]) {
-      for (const name of TIMER_NAMES) {
-        const at = peer.deadlines[name];
-        if (at !== null && at <= now) {
-          peer.deadlines[name] = null;
-          this.fireTimer(peer, name, now);
-        }
-      }
+      for (const name of timers.expiredTimers(peer, now)) this.fireTimer(peer, name, now);
     }
   }
 
-  private fireTimer(peer: Peer, name: TimerName, now: number): void {
+  private fireTimer(peer: Peer, name: timers.TimerName, now: number): void {
     switch (name) {
       case 'retransmitHandshake':
         if (peer.handshakeAttempts > MAX_TIMER_HANDSHAKES) {
@@ -343,7 +300,7 @@ export class WireGuardDevice {
         this.sendKeepalive(peer, now);
         if (peer.needAnotherKeepalive) {
           peer.needAnotherKeepalive = false;
-          peer.onDataReceived(now);
+          timers.onDataReceived(peer, now);
         }
         return;
       case 'newHandshake':
@@ -436,13 +393,13 @@ export class WireGuardDevice {
       out.subarray(Transport.payload, total),
     );
     peer.txBytes += total;
-    peer.onAuthenticatedPacketTraversal(now);
-    peer.onAuthenticatedPacketSent();
-    if (plaintext.length > 0) peer.onDataSent(now);
+    timers.onAuthenticatedPacketTraversal(peer, now);
+    timers.onAuthenticatedPacketSent(peer);
+    if (plaintext.length > 0) timers.onDataSent(peer, now);
     this.outputs.transmit(out.subarray(0, total), endpoint);
   }
 
-  /** Rekey on send: after REKEY_AFTER_MESSAGES, or REKEY_AFTER_TIME for the initiator (reference 1.7). */
+  /** Rekey on send: after REKEY_AFTER_MESSAGES, or REKEY_AFTER_TIME for the initiator (docs/protocol.md 1.7). */
   private keepKeyFreshOnSend(peer: Peer, now: number): void {
     const keypair = peer.current;
     if (!keypair || !keypair.valid) return;
@@ -466,35 +423,13 @@ export class WireGuardDevice {
   private sendInitiation(peer: Peer, now: number, isRetry: boolean): void {
     if (!isRetry) peer.handshakeAttempts = 0;
     if (now - peer.lastSentHandshakeAt < REKEY_TIMEOUT) return;
-    const slot = this.initiationSlot(peer);
-    const identity = this.identities[slot];
-    const endpoint = peer.endpoint;
-    const remoteKey = peer.remoteKeyInUse;
-    const staticStatic = identity && this.staticStatic(peer, slot, remoteKey);
-    if (!identity || !endpoint || !staticStatic) return;
-    this.releaseHandshake(peer);
-    const noise = createInitiation({
-      prologue: this.prologue,
-      local: identity,
-      remoteStatic: remoteKey,
-      staticStatic,
-      payload: tai64nFromUnixMs(this.unixMs(now)),
-    });
-    if (!noise) return;
-    const localIndex = this.allocateIndex({ peer, keypair: null });
-    const message = Buffer.alloc(INITIATION_LENGTH);
-    writeUint32(message, 0, MessageType.Initiation);
-    writeUint32(message, Initiation.senderIndex, localIndex);
-    noise.message.copy(message, Initiation.ephemeral);
-    peer.cookiesFor(remoteKey).addMacs(message, now);
-    peer.handshake = { kind: 'initiation-sent', localIndex, handshake: noise.handshake, sentAt: now, slot };
-    if (slot === 'next') peer.unansweredNextKeyInitiations++;
-    peer.lastSentHandshakeAt = now;
-    peer.onAuthenticatedPacketTraversal(now);
-    peer.onAuthenticatedPacketSent();
+    const message = this.handshakes.createInitiation(peer, now, this.unixMs(now));
+    if (!message) return;
+    timers.onAuthenticatedPacketTraversal(peer, now);
+    timers.onAuthenticatedPacketSent(peer);
     peer.txBytes += message.length;
-    this.outputs.transmit(message, endpoint);
-    peer.onHandshakeInitiated(now);
+    this.outputs.transmit(message, peer.endpoint!);
+    timers.onHandshakeInitiated(peer, now);
     this.outputs.event?.({ type: 'handshake-initiated', peer, retry: isRetry });
   }
 
@@ -506,13 +441,6 @@ export class WireGuardDevice {
     if (this.identities.next && peer.localKeyInUse === 'current' && peer.unansweredNextKeyInitiations < NEXT_KEY_ATTEMPTS) {
       peer.deadlines.rotateKey = now + REKEY_TIMEOUT;
     }
-  }
-
-  /** During a rotation, initiate with the next key unless the peer keeps ignoring it. */
-  private initiationSlot(peer: Peer): KeySlot {
-    if (!this.identities.next) return 'current';
-    if (!this.identities.current) return 'next';
-    return peer.unansweredNextKeyInitiations < NEXT_KEY_ATTEMPTS ? 'next' : 'current';
   }
 
   // ---- inbound ------------------------------------------------------------------------------
@@ -533,124 +461,46 @@ export class WireGuardDevice {
     }
   }
 
-  /** Decides whether handshakes are arriving faster than we want to do DH for. */
-  private isUnderLoad(now: number): boolean {
-    if (now - this.handshakeWindowStart >= 1000) {
-      this.handshakeWindowStart = now;
-      this.handshakesInWindow = 0;
-    }
-    if (++this.handshakesInWindow > this.underLoadThreshold) this.underLoadUntil = now + UNDER_LOAD_HOLD;
-    return now < this.underLoadUntil;
-  }
-
-  /** mac1 always; under load a valid mac2 (else a cookie reply) and the per-source rate limit. */
   private receiveHandshake(type: number, message: Buffer, source: Endpoint, now: number): void {
-    const underLoad = this.isUnderLoad(now);
-    if (!this.identities.current && !this.identities.next) return this.drop('no-private-key');
-    // mac1 is keyed by the public key the sender addressed: it tells which of our keys to use.
-    const slot = KEY_SLOTS.find((candidate) => this.identities[candidate]?.cookies.isMac1Valid(message));
-    if (!slot) return this.drop('invalid-mac1');
-    const identity = this.identities[slot]!;
-    if (underLoad) {
-      const sourceAddress = endpointAddress(source);
-      if (!sourceAddress) return this.drop('rate-limited');
-      if (!identity.cookies.isMac2Valid(message, withPort(sourceAddress, source.port), now)) {
-        const senderIndex = readUint32(message, 4);
-        this.outputs.transmit(identity.cookies.createReply(message, senderIndex, withPort(sourceAddress, source.port), now), source);
+    const admission = this.handshakes.admit(message, source, now);
+    if ('drop' in admission) {
+      if (admission.cookieReply) {
+        this.outputs.transmit(admission.cookieReply, source);
         this.outputs.event?.({ type: 'cookie-sent', endpoint: source });
-        return this.drop('cookie-required');
       }
-      if (!this.rateLimiter.allow(sourceAddress, now)) return this.drop('rate-limited');
+      return this.drop(admission.drop);
     }
-    if (type === MessageType.Initiation) this.consumeInitiationMessage(slot, identity, message, source, now);
-    else this.consumeResponseMessage(slot, identity, message, source, now);
+    if (type === MessageType.Initiation) this.receiveInitiation(admission.slot, admission.identity, message, source, now);
+    else this.receiveResponse(admission.slot, admission.identity, message, source, now);
   }
 
-  private consumeInitiationMessage(slot: KeySlot, identity: LocalIdentity, message: Buffer, source: Endpoint, now: number): void {
-    const consumed = consumeInitiation({
-      prologue: this.prologue,
-      local: identity,
-      message: message.subarray(Initiation.ephemeral, Initiation.mac1),
-      staticStaticFor: (remoteStatic) => {
-        const peer = this.peer(remoteStatic);
-        return (peer && this.staticStatic(peer, slot, remoteStatic)) ?? undefined;
-      },
-    });
-    if (consumed === 'decrypt-failed') return this.drop('handshake-decrypt-failed');
-    if (consumed === 'unknown-peer') return this.drop('unknown-peer');
-    const peer = this.peer(consumed.remoteStatic)!;
-    const timestamp = consumed.payload;
-    if (peer.latestTimestamp && compareTai64n(timestamp, peer.latestTimestamp) <= 0) {
-      wipeConsumedInitiation(consumed);
-      return this.drop('replayed-timestamp');
-    }
-    if (now - peer.lastInitiationConsumedAt < MIN_INITIATION_INTERVAL) {
-      wipeConsumedInitiation(consumed);
-      return this.drop('initiation-flood');
-    }
-    peer.latestTimestamp = timestamp;
-    peer.lastInitiationConsumedAt = now;
-    peer.remoteKeyInUse = constantTimeEqual(consumed.remoteStatic, peer.publicKey) ? peer.publicKey : peer.alternatePublicKey!;
+  private receiveInitiation(slot: KeySlot, identity: LocalIdentity, message: Buffer, source: Endpoint, now: number): void {
+    const accepted = this.handshakes.consumeInitiation(slot, identity, message, now);
+    if (typeof accepted === 'string') return this.drop(accepted);
+    const { peer, consumed } = accepted;
     peer.rxBytes += message.length;
     this.updateEndpoint(peer, source);
-    peer.onAuthenticatedPacketReceived();
-    peer.onAuthenticatedPacketTraversal(now);
+    timers.onAuthenticatedPacketReceived(peer);
+    timers.onAuthenticatedPacketTraversal(peer, now);
 
-    // Answer at once; our own pending initiation, if any, is abandoned as in the kernel.
-    this.releaseHandshake(peer);
-    const response = createResponse({ initiation: consumed, presharedKey: peer.presharedKey, payload: EMPTY });
-    wipeConsumedInitiation(consumed);
+    const response = this.handshakes.createResponse(peer, consumed, slot, message, now);
     if (!response) return this.drop('handshake-decrypt-failed');
-    const remoteIndex = readUint32(message, Initiation.senderIndex);
-    const entry: IndexEntry = { peer, keypair: null };
-    const localIndex = this.allocateIndex(entry);
-    const keypair = new Keypair(response.keys.sendKey, response.keys.receiveKey, localIndex, remoteIndex, false, now);
-    keypair.localKey = slot;
-    entry.keypair = keypair;
-    wipe(response.keys.handshakeHash);
     // Responder: the new keypair waits in `next` until the initiator's first packet confirms it.
     this.discardKeypair(peer.next);
     this.discardKeypair(peer.previous);
     peer.previous = null;
-    peer.next = keypair;
-
-    const out = Buffer.alloc(RESPONSE_LENGTH);
-    writeUint32(out, 0, MessageType.Response);
-    writeUint32(out, Response.senderIndex, localIndex);
-    writeUint32(out, Response.receiverIndex, remoteIndex);
-    response.message.copy(out, Response.ephemeral);
-    peer.cookiesFor(peer.remoteKeyInUse).addMacs(out, now);
-    peer.onAuthenticatedPacketTraversal(now);
-    peer.onAuthenticatedPacketSent();
-    peer.onSessionDerived(now);
-    peer.txBytes += out.length;
-    this.outputs.transmit(out, peer.endpoint!);
+    peer.next = response.keypair;
+    timers.onAuthenticatedPacketTraversal(peer, now);
+    timers.onAuthenticatedPacketSent(peer);
+    timers.onSessionDerived(peer, now);
+    peer.txBytes += response.message.length;
+    this.outputs.transmit(response.message, peer.endpoint!);
   }
 
-  private consumeResponseMessage(slot: KeySlot, identity: LocalIdentity, message: Buffer, source: Endpoint, now: number): void {
-    const localIndex = readUint32(message, Response.receiverIndex);
-    const entry = this.indices.get(localIndex);
-    const pending = entry?.peer.handshake;
-    if (!entry || entry.keypair || pending?.kind !== 'initiation-sent' || pending.localIndex !== localIndex || pending.slot !== slot) {
-      return this.drop('unexpected-response');
-    }
-    const peer = entry.peer;
-    const finished = consumeResponse({
-      handshake: pending.handshake,
-      local: identity,
-      presharedKey: peer.presharedKey,
-      message: message.subarray(Response.ephemeral, Response.mac1),
-    });
-    if (!finished) return this.drop('handshake-decrypt-failed');
-    wipe(finished.keys.handshakeHash);
-    const remoteIndex = readUint32(message, Response.senderIndex);
-    const keypair = new Keypair(finished.keys.sendKey, finished.keys.receiveKey, localIndex, remoteIndex, true, now);
-    keypair.localKey = slot;
-    peer.localKeyInUse = slot;
-    if (slot === 'next') peer.unansweredNextKeyInitiations = 0;
-    // The handshake's index now names the keypair (kernel wg_index_hashtable_replace).
-    entry.keypair = keypair;
-    peer.clearHandshake();
+  private receiveResponse(slot: KeySlot, identity: LocalIdentity, message: Buffer, source: Endpoint, now: number): void {
+    const accepted = this.handshakes.consumeResponse(slot, identity, message, now);
+    if (typeof accepted === 'string') return this.drop(accepted);
+    const { peer, keypair } = accepted;
     // Initiator: the keypair is usable at once. A pending `next` slides to previous (kernel add_new_keypair).
     if (peer.next) {
       this.discardKeypair(peer.previous);
@@ -665,10 +515,10 @@ export class WireGuardDevice {
 
     peer.rxBytes += message.length;
     this.updateEndpoint(peer, source);
-    peer.onAuthenticatedPacketReceived();
-    peer.onAuthenticatedPacketTraversal(now);
-    peer.onHandshakeComplete(this.unixMs(now));
-    peer.onSessionDerived(now);
+    timers.onAuthenticatedPacketReceived(peer);
+    timers.onAuthenticatedPacketTraversal(peer, now);
+    timers.onHandshakeComplete(peer, this.unixMs(now));
+    timers.onSessionDerived(peer, now);
     this.outputs.event?.({ type: 'handshake-complete', peer, role: 'initiator' });
     this.scheduleMoveToNextKey(peer, now);
     // The keepalive (or queued data) gives the responder its key confirmation.
@@ -676,8 +526,7 @@ export class WireGuardDevice {
   }
 
   private receiveCookieReply(reply: Buffer, now: number): void {
-    const entry = this.indices.get(readUint32(reply, 4));
-    if (!entry || !entry.peer.lastCookies?.consumeReply(reply, now)) return this.drop('invalid-cookie-reply');
+    if (!this.handshakes.consumeCookieReply(reply, now)) this.drop('invalid-cookie-reply');
   }
 
   private receiveTransport(datagram: Buffer, source: Endpoint, now: number): void {
@@ -691,17 +540,17 @@ export class WireGuardDevice {
     if (!aeadOpen(keypair.receiveKey, counter, datagram.subarray(Transport.payload), null, plaintext)) {
       return this.drop('decrypt-failed');
     }
-    // Only now, after authentication, may the packet move the replay window (reference 1.8).
+    // Only now, after authentication, may the packet move the replay window (docs/protocol.md 1.8).
     if (!keypair.replay.validate(counter)) return this.drop('replayed-counter');
     const peer = entry.peer;
     this.updateEndpoint(peer, source);
     peer.rxBytes += datagram.length;
     if (keypair === peer.next) this.confirmNextKeypair(peer, now);
     this.keepKeyFreshOnReceive(peer, now);
-    peer.onAuthenticatedPacketReceived();
-    peer.onAuthenticatedPacketTraversal(now);
+    timers.onAuthenticatedPacketReceived(peer);
+    timers.onAuthenticatedPacketTraversal(peer, now);
     if (plaintextLength === 0) return; // keepalive
-    peer.onDataReceived(now);
+    timers.onDataReceived(peer, now);
 
     const innerLength = innerPacketLength(plaintext);
     if (innerLength === 0) return this.drop('invalid-inner-packet');
@@ -718,7 +567,7 @@ export class WireGuardDevice {
     peer.current = peer.next;
     peer.next = null;
     peer.localKeyInUse = peer.current!.localKey;
-    peer.onHandshakeComplete(this.unixMs(now));
+    timers.onHandshakeComplete(peer, this.unixMs(now));
     this.outputs.event?.({ type: 'handshake-complete', peer, role: 'responder' });
     this.scheduleMoveToNextKey(peer, now);
     if (peer.staged.length > 0) this.sendStaged(peer, now);
@@ -732,20 +581,6 @@ export class WireGuardDevice {
 
   // ---- indices and key material ---------------------------------------------------------------
 
-  private allocateIndex(entry: IndexEntry): number {
-    let index: number;
-    do index = randomUint32();
-    while (this.indices.has(index));
-    this.indices.set(index, entry);
-    return index;
-  }
-
-  private releaseHandshake(peer: Peer): void {
-    const handshake = peer.handshake;
-    if (handshake.kind === 'initiation-sent') this.indices.delete(handshake.localIndex);
-    peer.clearHandshake();
-  }
-
   private discardKeypair(keypair: Keypair | null): void {
     if (!keypair) return;
     this.indices.delete(keypair.localIndex);
@@ -753,7 +588,7 @@ export class WireGuardDevice {
   }
 
   private zeroKeyMaterial(peer: Peer): void {
-    this.releaseHandshake(peer);
+    this.handshakes.release(peer);
     for (const keypair of peer.keypairs()) this.discardKeypair(keypair);
     peer.previous = peer.current = peer.next = null;
     peer.deadlines.zeroKeyMaterial = null;
@@ -772,19 +607,4 @@ function innerPacketLength(packet: Uint8Array): number {
   else if (version === 6 && packet.length >= 40) length = 40 + ((packet[4]! << 8) | packet[5]!);
   const minimum = version === 4 ? 20 : 40;
   return length >= minimum && length <= packet.length ? length : 0;
-}
-
-function endpointAddress(endpoint: Endpoint): Uint8Array | null {
-  try {
-    return parseAddress(endpoint.address.replace(/%.*$/, ''));
-  } catch {
-    return null;
-  }
-}
-
-function withPort(address: Uint8Array, port: number): Buffer {
-  const out = Buffer.alloc(address.length + 2);
-  out.set(address);
-  out.writeUInt16BE(port, address.length);
-  return out;
 }

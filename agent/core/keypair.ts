@@ -1,8 +1,10 @@
 /** One session's transport keys and counters (kernel struct noise_keypair). */
 import { wipe } from '../crypto/primitives';
 import { REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME } from './constants';
-import type { KeySlot } from './peer';
 import { ReplayWindow } from './replay';
+
+/** Which of our static keys: the current one, or the next one during a key rotation. */
+export type KeySlot = 'current' | 'next';
 
 export class Keypair {
   sendCounter = 0n;

@@ -14,9 +14,7 @@ export const RESPONSE_LENGTH = 92;
 export const COOKIE_REPLY_LENGTH = 64;
 export const TRANSPORT_HEADER_LENGTH = 16;
 /** Header plus the Poly1305 tag: the size of a keepalive. */
-export const TRANSPORT_MINIMUM_LENGTH = 32;
-/** Bytes WireGuard adds around an inner packet: header + tag + UDP + IPv6. */
-export const ENCAPSULATION_OVERHEAD_IPV6 = 32 + 8 + 40;
+const TRANSPORT_MINIMUM_LENGTH = 32;
 
 export const Initiation = {
   senderIndex: 4,

@@ -1,6 +1,6 @@
 /**
  * Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s, exactly the handshake WireGuard runs (kernel src/noise.c;
- * reference section 1.3), with the prologue and payloads as parameters so the generic Noise test
+ * docs/protocol.md 1.3), with the prologue and payloads as parameters so the generic Noise test
  * vectors run against the same code. WireGuard framing (indices, TAI64N, macs) lives in the device.
  *
  *   -> e, es, s, ss, {payload}        (initiation)
@@ -10,8 +10,8 @@ import {
   AEAD_TAG_LENGTH, KEY_LENGTH, aeadOpen, aeadSeal, generatePrivateKey, hash, kdf, publicKeyOf, wipe, x25519,
 } from '../crypto/primitives';
 
-export const CONSTRUCTION = Buffer.from('Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s');
-export const WIREGUARD_IDENTIFIER = Buffer.from('WireGuard v1 zx2c4 Jason@zx2c4.com');
+const CONSTRUCTION = Buffer.from('Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s');
+const WIREGUARD_IDENTIFIER = Buffer.from('WireGuard v1 zx2c4 Jason@zx2c4.com');
 const EMPTY = Buffer.alloc(0);
 const NO_PRESHARED_KEY = Buffer.alloc(KEY_LENGTH);
 
@@ -99,10 +99,6 @@ function decryptAndHash(state: SymmetricState, key: Buffer, ciphertext: Uint8Arr
   if (!ok) return null;
   mixHash(state, ciphertext);
   return out;
-}
-
-export function initiationLength(payloadLength: number): number {
-  return KEY_LENGTH + KEY_LENGTH + AEAD_TAG_LENGTH + payloadLength + AEAD_TAG_LENGTH;
 }
 
 export interface CreateInitiationParams {

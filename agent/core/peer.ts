@@ -1,15 +1,12 @@
 /**
- * Per-peer state: configuration, handshake, the three keypair slots, staged packets and the five
- * timers of kernel src/timers.c, kept as deadlines (monotonic ms, null when not pending) so the
- * sans-IO device can run them from any clock.
+ * Per-peer state: configuration, handshake, the three keypair slots, staged packets and the timer
+ * state of ./timers.
  */
-import { randomUint32, wipe } from '../crypto/primitives';
-import {
-  KEEPALIVE_TIMEOUT, MAX_STAGED_PACKETS, REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER_MAX, ZERO_KEY_MATERIAL_AFTER,
-} from './constants';
+import { MAX_STAGED_PACKETS } from './constants';
 import { CookieGenerator } from './cookie';
-import type { Keypair } from './keypair';
-import type { InitiatorHandshake } from './noise';
+import type { KeySlot, Keypair } from './keypair';
+import { wipeInitiatorHandshake, type InitiatorHandshake } from './noise';
+import { noDeadlines, type TimerState } from './timers';
 
 /**
  * A UDP endpoint as the I/O shell sees it; opaque to the core except for cookies. `localAddress` is
@@ -25,25 +22,11 @@ export function sameEndpoint(a: Endpoint | null, b: Endpoint): boolean {
   return a !== null && a.address === b.address && a.port === b.port && a.localAddress === b.localAddress;
 }
 
-/** Which of our static keys: the current one, or the next one during a key rotation. */
-export type KeySlot = 'current' | 'next';
-
 export type HandshakeState =
   | { kind: 'none' }
   | { kind: 'initiation-sent'; localIndex: number; handshake: InitiatorHandshake; sentAt: number; slot: KeySlot };
 
-/** The kernel's five timers, plus `rotateKey`: our retry of the next key during a key rotation. */
-export type TimerName = 'retransmitHandshake' | 'sendKeepalive' | 'newHandshake' | 'zeroKeyMaterial' | 'persistentKeepalive' | 'rotateKey';
-
-export const TIMER_NAMES: readonly TimerName[] = [
-  'retransmitHandshake', 'sendKeepalive', 'newHandshake', 'zeroKeyMaterial', 'persistentKeepalive', 'rotateKey',
-];
-
-function jitter(): number {
-  return randomUint32() % REKEY_TIMEOUT_JITTER_MAX;
-}
-
-export class Peer {
+export class Peer implements TimerState {
   presharedKey: Buffer | null = null;
   endpoint: Endpoint | null = null;
   /** Seconds; 0 is off. */
@@ -76,9 +59,7 @@ export class Peer {
 
   readonly staged: Buffer[] = [];
 
-  readonly deadlines: Record<TimerName, number | null> = {
-    retransmitHandshake: null, sendKeepalive: null, newHandshake: null, zeroKeyMaterial: null, persistentKeepalive: null, rotateKey: null,
-  };
+  readonly deadlines = noDeadlines();
   handshakeAttempts = 0;
   needAnotherKeepalive = false;
   sentLastMinuteHandshake = false;
@@ -122,64 +103,9 @@ export class Peer {
     return [this.previous, this.current, this.next].filter((k): k is Keypair => k !== null);
   }
 
-  /** Earliest pending deadline, or Infinity. */
-  nextDeadline(): number {
-    let earliest = Infinity;
-    for (const name of TIMER_NAMES) {
-      const at = this.deadlines[name];
-      if (at !== null && at < earliest) earliest = at;
-    }
-    return earliest;
-  }
-
-  // Timer hooks, named and ordered as in kernel src/timers.c.
-
-  onHandshakeInitiated(now: number): void {
-    this.deadlines.retransmitHandshake = now + REKEY_TIMEOUT + jitter();
-  }
-
-  onHandshakeComplete(unixMs: number): void {
-    this.deadlines.retransmitHandshake = null;
-    this.handshakeAttempts = 0;
-    this.sentLastMinuteHandshake = false;
-    this.lastHandshakeUnixMs = unixMs;
-  }
-
-  onSessionDerived(now: number): void {
-    this.deadlines.zeroKeyMaterial = now + ZERO_KEY_MATERIAL_AFTER;
-  }
-
-  onDataSent(now: number): void {
-    if (this.deadlines.newHandshake === null) {
-      this.deadlines.newHandshake = now + KEEPALIVE_TIMEOUT + REKEY_TIMEOUT + jitter();
-    }
-  }
-
-  onDataReceived(now: number): void {
-    if (this.deadlines.sendKeepalive === null) this.deadlines.sendKeepalive = now + KEEPALIVE_TIMEOUT;
-    else this.needAnotherKeepalive = true;
-  }
-
-  onAuthenticatedPacketSent(): void {
-    this.deadlines.sendKeepalive = null;
-  }
-
-  onAuthenticatedPacketReceived(): void {
-    this.deadlines.newHandshake = null;
-  }
-
-  onAuthenticatedPacketTraversal(now: number): void {
-    if (this.persistentKeepaliveInterval > 0) {
-      this.deadlines.persistentKeepalive = now + this.persistentKeepaliveInterval * 1000;
-    }
-  }
-
   /** Drops the in-progress handshake's secrets. The caller releases its index. */
   clearHandshake(): void {
-    if (this.handshake.kind === 'initiation-sent') {
-      wipe(this.handshake.handshake.ephemeralPrivate);
-      wipe(this.handshake.handshake.chainingKey);
-    }
+    if (this.handshake.kind === 'initiation-sent') wipeInitiatorHandshake(this.handshake.handshake);
     this.handshake = { kind: 'none' };
   }
 }

@@ -1,6 +1,6 @@
 /**
  * Per-source token bucket for handshake messages under load, as kernel src/ratelimiter.c and
- * wireguard-go ratelimiter/ratelimiter.go do it (shared/reference/wireguard-protocol.md section 1.11):
+ * wireguard-go ratelimiter/ratelimiter.go do it (docs/protocol.md 1.11):
  * 20 packets/s with a burst of 5, keyed by the IPv4 address or the IPv6 /64. Times are monotonic
  * milliseconds passed in by the caller; idle entries are swept lazily since the core has no timers.
  */

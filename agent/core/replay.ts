@@ -1,7 +1,7 @@
 /**
  * Anti-replay window for transport counters: RFC 6479 exactly as the kernel's `counter_validate`
  * (src/receive.c) and wireguard-go `replay/replay.go` implement it; see
- * shared/reference/wireguard-protocol.md section 1.8.
+ * docs/protocol.md 1.8.
  *
  * The bitmap is a ring of 128 blocks of 64 bits (8192 bits). The block holding the greatest counter
  * is only partly in use, so the guaranteed window is 8192 - 64 = 8128 (REPLAY_WINDOW_SIZE). The

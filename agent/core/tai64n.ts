@@ -1,5 +1,5 @@
 /**
- * TAI64N timestamps for handshake initiations (shared/reference/wireguard-protocol.md section 1.1;
+ * TAI64N timestamps for handshake initiations (docs/protocol.md 1.1;
  * wireguard-go tai64n/tai64n.go): 12 bytes big-endian, u64 0x400000000000000a + Unix seconds, then
  * u32 nanoseconds. The responder only accepts an initiation whose timestamp is newer than the last.
  */

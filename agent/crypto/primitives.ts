@@ -1,6 +1,6 @@
 /**
  * Every cryptographic primitive WireGuard needs, behind one module so the choice of backend is made
- * once. Choices follow the costs measured in shared/reference/dataplane-costs.md:
+ * once. Choices follow the costs measured in docs/crypto-costs.md:
  *  - ChaCha20-Poly1305, XChaCha20-Poly1305, X25519, randomness, wiping, constant-time compare:
  *    sodium-native (libsodium, 2.2 us per 1420 B seal vs 10 us for node:crypto).
  *  - BLAKE2s-256 and HMAC-BLAKE2s: node:crypto (OpenSSL), faster than any JS implementation.

@@ -9,6 +9,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import { splitHostPort } from '../../common/hostport';
 import { keyToBase64 } from '../crypto/keys';
 import { publicKeyOf } from '../crypto/primitives';
 import type { DeviceEvent } from '../core/device';
@@ -18,11 +19,12 @@ import { logEvents } from '../observability/logger';
 import { createAgentMetrics, type AgentMetrics, type ConfigApplyResult } from '../observability/metrics';
 import type { PlaneStats } from '../observability/stats';
 import { SecretAccessError, secretSource, type RetryOptions, type SecretSourceOptions } from '../secrets';
-import { ConfigError, parseAgentConfig } from './config';
+import { parseAgentConfig } from './config';
+import { ConfigError } from '../../common/validation';
 import type { AgentConfig, ConfigSourceConfig, DataPlaneKind } from './config-types';
 import { isEmptyChange, planChange, sameKey } from './diff';
 import { NetworkSetup } from './network';
-import type { CommandRunner, DataPlane, DataPlaneName } from './plane';
+import type { CommandRunner, DataPlane, DataPlaneName, KeyRotation } from './plane';
 import { UserspacePlane } from './planes/userspace';
 import type { DeviceSnapshot } from '../wg/uapi';
 import { resolveConfig, type ResolvedConfig } from './resolve';
@@ -44,11 +46,6 @@ const DEFAULT_RETRY: RetryOptions = { attempts: 8, baseDelayMs: 500, maxDelayMs:
 const ROTATION_CHECK_MS = 1000;
 const RELOAD_DEBOUNCE_MS = 200;
 const DEFAULT_POLL_SECONDS = 60;
-
-function listenAddress(listen: string): { host: string; port: number } {
-  const colon = listen.lastIndexOf(':');
-  return { host: listen.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(listen.slice(colon + 1)) };
-}
 
 /** Reads the configuration the agent was pointed at: YAML/JSON, or a wg-quick `.conf`. */
 export async function readConfigFile(path: string, secretOptions?: SecretSourceOptions): Promise<AgentConfig> {
@@ -210,23 +207,22 @@ export class GatewayAgent {
     if (!empty) await plane.apply(change);
     if (!previous || (change.privateKey !== undefined)) this.keyCreatedAtUnixMs = Date.now();
     this.applied = desired;
-    if (plane instanceof UserspacePlane) this.applyRotationState(plane, desired);
+    if (plane.rotation) this.applyRotationState(plane.rotation, desired);
     this.log.info({ event: 'config.applied', reason, changedPeers: change.peers.length, unchanged: empty });
     return !empty;
   }
 
   /**
-   * On the userspace plane, a key that completes a rotation is not a new key: our next key becoming
-   * the private key, or a peer's next key becoming its public key, keeps the sessions. This
-   * rewrites the applied state accordingly before the diff.
+   * On a plane with key rotation, a key that completes a rotation is not a new key: our next key
+   * becoming the private key, or a peer's next key becoming its public key, keeps the sessions.
+   * This rewrites the applied state accordingly before the diff.
    */
   private prepareRotation(applied: ResolvedConfig, desired: ResolvedConfig): ResolvedConfig {
-    const plane = this.plane;
-    if (!(plane instanceof UserspacePlane)) return applied;
-    const core = plane.engine.core;
+    const rotation = this.plane?.rotation;
+    if (!rotation) return applied;
     let privateKey = applied.privateKey;
     if (applied.nextPrivateKey && desired.privateKey.equals(applied.nextPrivateKey)) {
-      core.completeKeyRotation();
+      rotation.complete();
       privateKey = desired.privateKey;
       this.keyCreatedAtUnixMs = Date.now();
       this.log.info({ event: 'rotation.promoted' }, 'the next private key is now the private key');
@@ -234,38 +230,33 @@ export class GatewayAgent {
     const peers = applied.peers.map((peer) => {
       const renamed = desired.peers.find((d) => peer.nextPublicKey && d.publicKey.equals(peer.nextPublicKey));
       if (!renamed) return peer;
-      const live = core.peer(peer.publicKey);
-      if (live) core.promoteAlternatePublicKey(live);
+      rotation.promotePeerNextKey(peer.publicKey);
       return { ...peer, publicKey: renamed.publicKey, nextPublicKey: null };
     });
     return { ...applied, privateKey, peers };
   }
 
-  private applyRotationState(plane: UserspacePlane, desired: ResolvedConfig): void {
-    const core = plane.engine.core;
-    for (const peer of desired.peers) {
-      const live = core.peer(peer.publicKey);
-      if (live && !sameKey(live.alternatePublicKey, peer.nextPublicKey)) core.setAlternatePublicKey(live, peer.nextPublicKey);
-    }
+  private applyRotationState(rotation: KeyRotation, desired: ResolvedConfig): void {
+    for (const peer of desired.peers) rotation.setPeerNextKey(peer.publicKey, peer.nextPublicKey);
     if (desired.nextPrivateKey) {
-      if (!core.nextPublicKey || !core.nextPublicKey.equals(publicKeyOf(desired.nextPrivateKey))) {
+      if (!sameKey(rotation.nextPublicKey, publicKeyOf(desired.nextPrivateKey))) {
         this.rotationReported = false;
-        core.beginKeyRotation(desired.nextPrivateKey, performance.now());
-        this.log.info({ event: 'rotation.begin', nextPublicKey: keyToBase64(core.nextPublicKey!).slice(0, 8) });
+        rotation.begin(desired.nextPrivateKey);
+        this.log.info({ event: 'rotation.begin', nextPublicKey: keyToBase64(rotation.nextPublicKey!).slice(0, 8) });
       }
-    } else if (core.nextPublicKey) {
-      core.abortKeyRotation();
+    } else if (rotation.nextPublicKey) {
+      rotation.abort();
       this.log.info({ event: 'rotation.aborted' });
     }
   }
 
   private checkRotation(): void {
-    const plane = this.plane;
-    if (!(plane instanceof UserspacePlane)) return;
-    const status = plane.engine.core.rotationStatus();
+    const rotation = this.plane?.rotation;
+    if (!rotation) return;
+    const status = rotation.status();
     if (status.complete && !this.rotationReported) {
       this.rotationReported = true;
-      this.log.info({ event: 'rotation.complete', peers: status.peers.length }, 'every peer uses the next key; set it as privateKey to finish');
+      this.log.info({ event: 'rotation.complete', peers: status.peers }, 'every peer uses the next key; set it as privateKey to finish');
     }
   }
 
@@ -298,18 +289,18 @@ export class GatewayAgent {
   /** What metrics and health see: live for the in-process plane, at most a second old otherwise. */
   private currentStats(): PlaneStats {
     const plane = this.plane;
-    return plane instanceof UserspacePlane ? this.statsOf(plane.engine.snapshot()) : this.polledStats;
+    return plane?.liveSnapshot ? this.statsOf(plane.liveSnapshot()) : this.polledStats;
   }
 
   private statsOf(snapshot: DeviceSnapshot): PlaneStats {
     const plane = this.plane;
-    const core = plane instanceof UserspacePlane ? plane.engine.core : null;
+    const rotation = plane?.rotation;
     return {
       interfaceUp: plane !== null,
       drops: plane?.drops() ?? {},
       peers: snapshot.peers.map((peer) => {
         const key = keyToBase64(peer.publicKey);
-        const localKey = core?.peer(peer.publicKey)?.localKeyInUse;
+        const localKey = rotation?.localKeyOf(peer.publicKey);
         return {
           name: this.peerNames.get(key) ?? key.slice(0, 8),
           publicKey: key,
@@ -324,7 +315,7 @@ export class GatewayAgent {
   }
 
   private async pollStats(): Promise<void> {
-    if (this.plane && !(this.plane instanceof UserspacePlane)) this.polledStats = this.statsOf(await this.plane.snapshot());
+    if (this.plane && !this.plane.liveSnapshot) this.polledStats = this.statsOf(await this.plane.snapshot());
   }
 
   private async startObservability(config: AgentConfig): Promise<void> {
@@ -339,8 +330,8 @@ export class GatewayAgent {
       secretStoreHealthy: this.secretStoreHealthy,
       nowUnixMs: Date.now(),
     });
-    const metricsListen = config.metrics ? listenAddress(config.metrics.listen) : null;
-    const healthListen = config.health ? listenAddress(config.health.listen) : null;
+    const metricsListen = config.metrics ? splitHostPort(config.metrics.listen) : null;
+    const healthListen = config.health ? splitHostPort(config.health.listen) : null;
     if (metricsListen && healthListen && metricsListen.host === healthListen.host && metricsListen.port === healthListen.port) {
       this.servers.push(await startObservabilityServer({ ...metricsListen, registry: this.metrics.registry, health }));
       return;

@@ -2,6 +2,7 @@
  * JSON Schema (draft-07, validated with ajv 8) of the agent configuration. Published as
  * schemas/agent-config.schema.json by `npm run schemas`; a test keeps the two identical.
  */
+import { WIREGUARD_KEY_SCHEMA_PATTERN } from '../../common/keys';
 const secretSource = {
   oneOf: [
     {
@@ -49,7 +50,7 @@ const listen = {
   properties: { listen: { type: 'string', pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[^:\\s]+):\\d{1,5}$' } },
 } as const;
 
-const base64Key = { type: 'string', pattern: '^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$' } as const;
+const base64Key = { type: 'string', pattern: WIREGUARD_KEY_SCHEMA_PATTERN } as const;
 
 export const agentConfigSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',

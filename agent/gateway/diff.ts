@@ -3,7 +3,7 @@
  * touching only what differs: adding, removing or changing one peer leaves every other peer's
  * sessions alone. A pure function, so the same change drives every data plane.
  */
-import { formatPrefix } from '../core/allowedips';
+import { formatPrefix } from '../../common/ip';
 import type { ConfigChange, PeerChange } from '../wg/uapi';
 import type { ResolvedConfig, ResolvedPeer } from './resolve';
 

@@ -3,7 +3,7 @@
  * removed again by `undo()` (on SIGTERM), in reverse order.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { parsePrefix } from '../core/allowedips';
+import { parsePrefix } from '../../common/ip';
 import type { CommandRunner } from './plane';
 
 const FORWARDING_SYSCTLS = ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/ipv6/conf/all/forwarding'];
@@ -41,17 +41,32 @@ export class NetworkSetup {
 
   /** Turns IPv4 and IPv6 forwarding on, restoring the previous values on undo. */
   enableForwarding(): void {
-    for (const path of FORWARDING_SYSCTLS) {
-      let previous: string;
-      try {
-        previous = readFileSync(path, 'utf8').trim();
-      } catch {
-        continue; // IPv6 disabled on this host
-      }
-      if (previous === '1') continue;
-      writeFileSync(path, '1');
-      this.undoSteps.push(async () => writeFileSync(path, previous));
+    for (const path of FORWARDING_SYSCTLS) this.setSysctl(path, '1');
+    this.disableRedirects();
+  }
+
+  /**
+   * A forwarding gateway sends packets back out of the tunnel they came in on (spoke to hub to
+   * spoke), and IPv4 would answer each with an ICMP redirect, meaningless on a WireGuard interface.
+   * The kernel sends one when conf/all OR conf/<interface> says so, so both are cleared; every other
+   * interface keeps its own value and so its behaviour. (IPv6 sends none: the tunnel has no
+   * link-local address.) Restored on undo.
+   */
+  private disableRedirects(): void {
+    this.setSysctl('/proc/sys/net/ipv4/conf/all/send_redirects', '0');
+    this.setSysctl(`/proc/sys/net/ipv4/conf/${this.device}/send_redirects`, '0');
+  }
+
+  private setSysctl(path: string, value: string): void {
+    let previous: string;
+    try {
+      previous = readFileSync(path, 'utf8').trim();
+    } catch {
+      return; // not on this host (IPv6 disabled)
     }
+    if (previous === value) return;
+    writeFileSync(path, value);
+    this.undoSteps.push(async () => writeFileSync(path, previous));
   }
 
   async undo(): Promise<void> {

@@ -3,8 +3,9 @@
  * their stores (with retry), endpoint names resolved to addresses, prefixes parsed.
  */
 import { lookup } from 'node:dns/promises';
-import { parsePrefix, type IpPrefix } from '../core/allowedips';
-import { DEFAULT_MTU } from '../core/constants';
+import { parsePrefix, type IpPrefix } from '../../common/ip';
+import { DEFAULT_MTU } from '../../common/defaults';
+import { joinHostPort, splitHostPort } from '../../common/hostport';
 import { keyFromBase64 } from '../crypto/keys';
 import { fetchWithRetry, parseWireGuardKey, secretSource, type RetryOptions, type SecretSourceOptions } from '../secrets';
 import { parseEndpoint } from '../wg/endpoint';
@@ -49,9 +50,9 @@ async function resolveEndpoint(endpoint: string): Promise<string> {
   try {
     return parseEndpoint(endpoint).toString();
   } catch {
-    const colon = endpoint.lastIndexOf(':');
-    const { address, family } = await lookup(endpoint.slice(0, colon));
-    return family === 6 ? `[${address}]:${endpoint.slice(colon + 1)}` : `${address}:${endpoint.slice(colon + 1)}`;
+    const { host, port } = splitHostPort(endpoint);
+    const { address } = await lookup(host);
+    return joinHostPort(address, port);
   }
 }
 

@@ -4,7 +4,8 @@
  * other wg-quick-only settings (PostUp, DNS, Table, SaveConfig, ...) are refused, by name and line.
  */
 import { keyFromBase64 } from '../crypto/keys';
-import { ConfigError, validateAgentConfig, type ConfigProblem } from './config';
+import { validateAgentConfig } from './config';
+import { ConfigError, type ConfigProblem } from '../../common/validation';
 import type { AgentConfig, PeerConfig } from './config-types';
 
 const INTERFACE_KEYS = new Set(['privatekey', 'address', 'listenport', 'mtu', 'fwmark']);

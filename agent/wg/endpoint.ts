@@ -2,7 +2,7 @@
  * UDP endpoints of the userspace device: the core's Endpoint plus the bytes the native layer needs,
  * computed once per endpoint rather than per packet.
  */
-import { formatAddress, parseAddress } from '../core/allowedips';
+import { formatAddress, parseAddress } from '../../common/ip';
 import type { Endpoint } from '../core/peer';
 
 export class UdpEndpoint implements Endpoint {

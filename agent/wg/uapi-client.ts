@@ -1,5 +1,5 @@
 /**
- * A client for the cross-platform UAPI (reference section 2): one request per connection, as `wg`
+ * A client for the cross-platform UAPI (docs/protocol.md 2): one request per connection, as `wg`
  * does, answered by `key=value` lines that end with `errno=N` and a blank line.
  */
 import { connect } from 'node:net';

@@ -1,6 +1,6 @@
 /**
  * Serves the UAPI on a listening Unix socket: `get=1` and `set=1` requests, several per
- * connection, each answered with `errno=N` and a blank line (reference section 2.2).
+ * connection, each answered with `errno=N` and a blank line (docs/protocol.md 2.2).
  */
 import type { Server, Socket } from 'node:net';
 import {

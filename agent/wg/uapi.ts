@@ -1,12 +1,12 @@
 /**
- * The cross-platform userspace API (https://www.wireguard.com/xplatform/; reference section 2):
+ * The cross-platform userspace API (https://www.wireguard.com/xplatform/; docs/protocol.md 2):
  * parsing `set` requests into a validated change, and formatting `get` answers. A request is parsed
  * completely before anything is applied, so a bad request changes nothing.
  */
-import { formatPrefix, parsePrefix, type IpPrefix } from '../core/allowedips';
+import { formatPrefix, parsePrefix, type IpPrefix } from '../../common/ip';
 import { parseEndpoint } from './endpoint';
 
-/** Negative errno values, as wireguard-go writes them and `wg` expects on set (reference 2.2). */
+/** Negative errno values, as wireguard-go writes them and `wg` expects on set (docs/protocol.md 2.2). */
 export const Errno = {
   EIO: -5,
   EINVAL: -22,

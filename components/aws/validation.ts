@@ -7,7 +7,7 @@
  * {@link checkedInput}: the failure then surfaces as the deployment error of the resource they feed.
  */
 import * as pulumi from '@pulumi/pulumi';
-import { formatPrefix, parsePrefix, type IpPrefix } from '../../agent/core/allowedips';
+import { formatPrefix, parsePrefix, prefixesOverlap, type IpPrefix } from '../../common/ip';
 
 /** Thrown for an invalid component argument; the message says which component, which argument, why. */
 export class ComponentArgumentError extends Error {
@@ -44,18 +44,6 @@ export function checkCidr(label: string, what: string, value: unknown): CheckedC
     throw new ComponentArgumentError(`${label}: ${what} "${value}" has host bits set (did you mean ${formatPrefix(prefix)}?)`);
   }
   return { text: formatPrefix(prefix), prefix };
-}
-
-/** True when one prefix contains the other (same family, the shorter one's bits match). */
-export function prefixesOverlap(a: IpPrefix, b: IpPrefix): boolean {
-  if (a.family !== b.family) return false;
-  const bits = Math.min(a.bits, b.bits);
-  for (let i = 0; i < bits; i++) {
-    const byte = i >> 3;
-    const mask = 0x80 >> (i & 7);
-    if ((a.address[byte]! & mask) !== (b.address[byte]! & mask)) return false;
-  }
-  return true;
 }
 
 /** Throws for the first pair of overlapping (or equal) blocks, naming both. */

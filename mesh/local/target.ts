@@ -11,7 +11,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { formatAddress, parsePrefix } from '../../agent/core/allowedips';
+import { HEALTH_PORT, WIREGUARD_PORT } from '../../common/defaults';
+import { joinHostPort } from '../../common/hostport';
+import { formatAddress, parsePrefix } from '../../common/ip';
 import { keyToBase64 } from '../../agent/crypto/keys';
 import { generatePrivateKey, publicKeyOf } from '../../agent/crypto/primitives';
 import { packageRoot } from '../../agent/package-root';
@@ -23,8 +25,6 @@ export const NAMESPACE_PREFIX = 'wmesh-';
 export const DEFAULT_STATE_DIR = '/run/wiremesh/local';
 const WAN_NAMESPACE = `${NAMESPACE_PREFIX}wan`;
 const WAN_SUBNET = '198.18.250';
-const LISTEN_PORT = 51820;
-const HEALTH_PORT = 9587;
 
 export interface LocalSiteState {
   site: string;
@@ -78,7 +78,7 @@ function byName(a: string, b: string): number {
 /** The WAN endpoints the local target gives its sites: 198.18.250.N, by site name order. */
 export function localEndpoints(spec: MeshSpec): Record<string, string> {
   const names = spec.sites.filter((site) => site.provider === 'local').map((site) => site.name).sort(byName);
-  return Object.fromEntries(names.map((name, i) => [name, `${WAN_SUBNET}.${i + 1}:${LISTEN_PORT}`]));
+  return Object.fromEntries(names.map((name, i) => [name, joinHostPort(`${WAN_SUBNET}.${i + 1}`, WIREGUARD_PORT)]));
 }
 
 export class LocalTarget {
@@ -194,7 +194,7 @@ export class LocalTarget {
       interfaceName: site.interfaceName,
       privateKey: { source: 'file', path: keyFile },
       dataPlane: 'userspace',
-      health: { listen: `127.0.0.1:${HEALTH_PORT}` },
+      health: { listen: joinHostPort('127.0.0.1', HEALTH_PORT) },
     });
     writeFileSync(site.configFile, toYaml(config), { mode: 0o600 });
     const log = openSync(site.logFile, 'a');

@@ -17,7 +17,7 @@ import * as aws from '@pulumi/aws';
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import type { IamPolicyDocument } from '../../components/aws/policy';
-import { ConfigError } from '../../agent/gateway/config';
+import { ConfigError } from '../../common/validation';
 import type { AgentConfig } from '../../agent/gateway/config-types';
 import { parseWgQuickConfig } from '../../agent/gateway/wg-quick';
 import { wireGuardKeyPairFromEntropy } from '../../components/key';

@@ -65,6 +65,11 @@ describeMesh('the local mesh (wiremesh up / status / exec / down)', () => {
     expect(spokeB.cidrs).toEqual(['198.19.30.0/24']);
     const ping = wiremesh('exec', 'spoke-a', '--', 'ping', '-c', '3', '-i', '0.2', '-W', '2', spokeB.lanHost);
     expect(ping.status).toBe(0);
+    // The README's command, exactly: the hub forwards spoke to spoke without ICMP redirects.
+    const readmePing = wiremesh('exec', 'spoke-a', '--', 'ping', '-c', '3', spokeB.lanHost);
+    expect(readmePing.status).toBe(0);
+    expect(readmePing.stdout).toContain('3 received');
+    expect(readmePing.stdout).not.toContain('Redirect');
 
     expect(wiremesh('down').status).toBe(0);
     expect(ourNamespaces()).toEqual([]);

@@ -10,7 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import { packageRoot } from '../../agent/package-root';
 import { Lab } from '../../lab/netns';
 import { describeWithRoot } from '../support/root-only';
-import { parsePrefix } from '../../agent/core/allowedips';
+import { parsePrefix } from '../../common/ip';
 import { AddressSet } from '../../mesh/aggregate';
 import type { MeshSpec } from '../../mesh/spec';
 import { parseMeshSpec } from '../../mesh/validate';

@@ -14,7 +14,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, hasCommand, isRoot } from '../../lab/netns';
-import { formatPrefix, parsePrefix } from '../../agent/core/allowedips';
+import { formatPrefix, parsePrefix } from '../../common/ip';
 import { generatePrivateKey, publicKeyOf, randomBytes } from '../../agent/crypto/primitives';
 import { CommandError, ExecFileCommandRunner } from '../../agent/gateway/commands';
 import type { CommandRunner } from '../../agent/gateway/plane';

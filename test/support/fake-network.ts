@@ -3,7 +3,7 @@
  * in flight until the test delivers them, so it can drop, reorder or replay any of them.
  */
 import { generatePrivateKey } from '../../agent/crypto/primitives';
-import { parsePrefix } from '../../agent/core/allowedips';
+import { parsePrefix } from '../../common/ip';
 import { WireGuardDevice, type DeviceEvent, type DeviceOptions } from '../../agent/core/device';
 import type { Endpoint, Peer } from '../../agent/core/peer';
 

@@ -1,5 +1,5 @@
 /** Short builders for UAPI changes in tests: `prefixes('clear', '10.0.0.0/8', '-fd00::/64')`. */
-import { parsePrefix } from '../../agent/core/allowedips';
+import { parsePrefix } from '../../common/ip';
 import type { PeerChange } from '../../agent/wg/uapi';
 
 export function prefixes(...texts: string[]): PeerChange['allowedIps'] {

@@ -7,15 +7,16 @@ import { join } from 'node:path';
 import Ajv from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { describePlan } from '../../agent/cli/wiremesh-agent';
-import { ConfigError, parseAgentConfig } from '../../agent/gateway/config';
+import { parseAgentConfig } from '../../agent/gateway/config';
+import { ConfigError } from '../../common/validation';
 import type { AgentConfig } from '../../agent/gateway/config-types';
 import { parseWgQuickConfig } from '../../agent/gateway/wg-quick';
 import { SCHEMAS, schemaText } from '../../scripts/write-schemas';
+import { testKey as key } from '../support/fixtures';
 
 const ROOT = join(__dirname, '..', '..');
 
 /** Distinct, valid base64 keys (32 bytes of one value each). */
-const key = (byte: number): string => Buffer.alloc(32, byte).toString('base64');
 const KEY_B = key(2); // AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=
 const KEY_C = key(3); // AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=
 

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { formatPrefix } from '../../agent/core/allowedips';
+import { formatPrefix } from '../../common/ip';
 import type { CommandRunner } from '../../agent/gateway/plane';
 import { KernelPlane, kernelModuleAvailable } from '../../agent/gateway/planes/kernel';
 import { Errno, UapiError, type ConfigChange, type DeviceSnapshot } from '../../agent/wg/uapi';

@@ -12,7 +12,7 @@ function transport(keys: TransportKeys, counter: bigint, payload: Buffer): strin
   return out.toString('hex');
 }
 
-describe('Noise_IKpsk2 against the cacophony vector (shared/reference/noise-ikpsk2-vectors.json)', () => {
+describe('Noise_IKpsk2 against the cacophony vector (test/fixtures/noise-ikpsk2-vectors.json)', () => {
   const v = vectors.vectors[0]!;
   const prologue = noisePrologue(hex(v.init_prologue));
   const initiator = { privateKey: hex(v.init_static), publicKey: publicKeyOf(hex(v.init_static)) };

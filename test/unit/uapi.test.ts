@@ -1,9 +1,9 @@
 /**
- * The UAPI text protocol (reference section 2.2 and 2.3): parsing set requests, formatting get answers,
+ * The UAPI text protocol (docs/protocol.md 2.2 and 2.3): parsing set requests, formatting get answers,
  * and answerRequest's errno handling, without sockets or root.
  */
 import fc from 'fast-check';
-import { formatPrefix, parsePrefix } from '../../agent/core/allowedips';
+import { formatPrefix, parsePrefix } from '../../common/ip';
 import {
   Errno, UapiError, formatGetResponse, formatSetRequest, parseGetResponse, parseSetRequest,
   type ConfigChange, type DeviceSnapshot, type PeerChange,

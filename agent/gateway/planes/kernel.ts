@@ -24,7 +24,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatPrefix, parsePrefix } from '../../core/allowedips';
+import { formatPrefix, parsePrefix } from '../../../common/ip';
 import { keyFromBase64, keyToBase64 } from '../../crypto/keys';
 import { Errno, UapiError, type ConfigChange, type DeviceSnapshot, type PeerChange, type PeerSnapshot } from '../../wg/uapi';
 import type { CommandRunner, DataPlane } from '../plane';

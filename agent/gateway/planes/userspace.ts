@@ -1,23 +1,68 @@
 /**
  * The userspace data plane: the wiremesh-wg engine inside the agent's own process. It also serves
- * the UAPI socket, so `wg show` works on the interface, and it alone supports zero-downtime key
- * rotation (two static keys at once).
+ * the UAPI socket, so `wg show` works on the interface, reads its state without a round trip, and
+ * alone supports zero-downtime key rotation (two static keys at once).
  */
 import { mkdirSync, unlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import type { DeviceEvent } from '../../core/device';
-import type { Peer } from '../../core/peer';
+import { performance } from 'node:perf_hooks';
+import type { DeviceEvent, WireGuardDevice } from '../../core/device';
+import type { KeySlot } from '../../core/keypair';
 import { nativeIo } from '../../wg/native';
 import { SOCKET_DIRECTORY, serveUapi } from '../../wg/uapi-server';
 import type { ConfigChange, DeviceSnapshot } from '../../wg/uapi';
 import { UserspaceDevice, type DeviceLog } from '../../wg/userspace-device';
-import type { DataPlane } from '../plane';
+import { sameKey } from '../diff';
+import type { DataPlane, KeyRotation } from '../plane';
+
+/** Key rotation on the sans-IO core the engine runs. */
+class CoreKeyRotation implements KeyRotation {
+  constructor(private readonly core: () => WireGuardDevice) {}
+
+  get nextPublicKey(): Buffer | null {
+    return this.core().nextPublicKey;
+  }
+
+  begin(nextPrivateKey: Buffer): void {
+    this.core().beginKeyRotation(nextPrivateKey, performance.now());
+  }
+
+  abort(): void {
+    this.core().abortKeyRotation();
+  }
+
+  complete(): void {
+    this.core().completeKeyRotation();
+  }
+
+  status(): { complete: boolean; peers: number } {
+    const status = this.core().rotationStatus();
+    return { complete: status.complete, peers: status.peers.length };
+  }
+
+  setPeerNextKey(publicKey: Buffer, nextPublicKey: Buffer | null): void {
+    const core = this.core();
+    const live = core.peer(publicKey);
+    if (live && !sameKey(live.alternatePublicKey, nextPublicKey)) core.setAlternatePublicKey(live, nextPublicKey);
+  }
+
+  promotePeerNextKey(publicKey: Buffer): void {
+    const core = this.core();
+    const live = core.peer(publicKey);
+    if (live) core.promoteAlternatePublicKey(live);
+  }
+
+  localKeyOf(publicKey: Buffer): KeySlot | undefined {
+    return this.core().peer(publicKey)?.localKeyInUse;
+  }
+}
 
 export class UserspacePlane implements DataPlane {
   readonly kind = 'userspace' as const;
   private device: UserspaceDevice | null = null;
   private server: Server | null = null;
   private socketPath: string | null = null;
+  readonly rotation: KeyRotation = new CoreKeyRotation(() => this.engine.core);
 
   constructor(
     private readonly log: DeviceLog,
@@ -40,8 +85,7 @@ export class UserspacePlane implements DataPlane {
     this.server = server;
   }
 
-  /** The engine, for key rotation and per-peer state. */
-  get engine(): UserspaceDevice {
+  private get engine(): UserspaceDevice {
     if (!this.device) throw new Error('the userspace data plane has not been created');
     return this.device;
   }
@@ -54,15 +98,15 @@ export class UserspacePlane implements DataPlane {
     return this.engine.snapshot();
   }
 
+  liveSnapshot(): DeviceSnapshot {
+    return this.engine.snapshot();
+  }
+
   drops(): Record<string, number> {
     if (!this.device) return {};
     const { sendDrops } = this.device;
     // Datagrams the kernel refused (socket buffer full) are drops too, outside the core's count.
     return { ...Object.fromEntries(this.device.core.drops), 'udp-send-buffer-full': sendDrops[4] + sendDrops[6] };
-  }
-
-  peerByKey(publicKey: Buffer): Peer | undefined {
-    return this.device?.core.peer(publicKey);
   }
 
   async destroy(): Promise<void> {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 
 const repositoryRoot = join(__dirname, '..', '..');
 const binPath = join(repositoryRoot, 'bin', 'wiremesh.js');
-const builtCliPath = join(repositoryRoot, 'dist', 'agent', 'cli', 'wiremesh.js');
+const builtCliPath = join(repositoryRoot, 'dist', 'cli', 'wiremesh.js');
 /** One base64-encoded 32-byte key and a newline, as wg prints it. */
 const KEY_LINE = /^[A-Za-z0-9+/]{43}=\n$/;
 

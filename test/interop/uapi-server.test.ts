@@ -1,5 +1,5 @@
 /**
- * UAPI interop with real processes (reference sections 2 and 5): wiremesh-wg (the built bin) driven by
+ * UAPI interop with real processes (docs/protocol.md 2 and 3): wiremesh-wg (the built bin) driven by
  * the real `wg` and `wg-quick`, and compared with wireguard-go given the same configuration. Every
  * interface lives in its own network namespace made by lab/netns.ts (names start with "ua"); addresses
  * are from 198.18.0.0/15 and IPv6 ULA, no namespace has a default route, and cleanup after each test

@@ -9,14 +9,14 @@ import { stringify as toYaml } from 'yaml';
 import { keyToBase64 } from '../agent/crypto/keys';
 import { generatePrivateKey, publicKeyOf } from '../agent/crypto/primitives';
 import { packageRoot } from '../agent/package-root';
-import type { CliIo } from '../agent/cli/wiremesh';
-import { LocalTarget, localEndpoints, type LocalSiteState, type LocalState } from './local/target';
-import { planMesh, type MeshPlan } from './planner';
-import type { MeshSpec } from './spec';
-import { parseMeshSpec } from './validate';
-import { importWgQuick, renderGateway } from './wg-quick-render';
+import { LocalTarget, localEndpoints, type LocalSiteState, type LocalState } from '../mesh/local/target';
+import { planMesh, type MeshPlan } from '../mesh/planner';
+import type { MeshSpec } from '../mesh/spec';
+import { parseMeshSpec } from '../mesh/validate';
+import { importWgQuick, renderGateway } from '../mesh/wg-quick-render';
+import type { CliIo, ParsedArguments } from './command';
 
-export const DEFAULT_SPEC = join(packageRoot(), 'examples', 'local', 'mesh.yaml');
+const DEFAULT_SPEC = join(packageRoot(), 'examples', 'local', 'mesh.yaml');
 
 function readSpec(path: string | undefined): MeshSpec {
   const file = path ?? DEFAULT_SPEC;
@@ -43,9 +43,9 @@ function table(rows: string[][]): string {
   return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
 }
 
-export async function planCommand(args: readonly string[], io: CliIo): Promise<number> {
-  const json = args.includes('--json');
-  const spec = readSpec(args.find((arg) => !arg.startsWith('--')));
+export async function planCommand({ flags, positionals }: ParsedArguments, io: CliIo): Promise<number> {
+  const json = flags.json === true;
+  const spec = readSpec(positionals[0]);
   const plan = planWithoutKeys(spec);
   if (json) {
     io.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
@@ -62,13 +62,6 @@ export async function planCommand(args: readonly string[], io: CliIo): Promise<n
   return 0;
 }
 
-/** The value after `flag`, and the arguments without the flag and its value. */
-function option(args: readonly string[], flag: string): { value: string | undefined; rest: string[] } {
-  const index = args.indexOf(flag);
-  if (index === -1) return { value: undefined, rest: [...args] };
-  return { value: args[index + 1], rest: args.filter((_, i) => i !== index && i !== index + 1) };
-}
-
 /** Keys of the spec's own sites, kept in DIR/<site>.key (0600) so renders stay stable. */
 function siteKeys(spec: MeshSpec, dir: string): Map<string, string> {
   const keys = new Map<string, string>();
@@ -81,10 +74,9 @@ function siteKeys(spec: MeshSpec, dir: string): Map<string, string> {
   return keys;
 }
 
-export async function renderCommand(args: readonly string[], io: CliIo): Promise<number> {
-  const { value: out, rest } = option(args, '--out');
-  const spec = readSpec(rest.find((arg) => !arg.startsWith('--')));
-  const dir = out ?? 'wiremesh-render';
+export async function renderCommand({ flags, positionals }: ParsedArguments, io: CliIo): Promise<number> {
+  const spec = readSpec(positionals[0]);
+  const dir = typeof flags.out === 'string' ? flags.out : 'wiremesh-render';
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const keys = siteKeys(spec, dir);
   const publicKeys = Object.fromEntries([...keys].map(([site, key]) => [site, keyToBase64(publicKeyOf(Buffer.from(key, 'base64')))]));
@@ -97,14 +89,9 @@ export async function renderCommand(args: readonly string[], io: CliIo): Promise
   return 0;
 }
 
-export async function importCommand(args: readonly string[], io: CliIo): Promise<number> {
-  const files = args.filter((arg) => !arg.startsWith('--'));
-  if (files.length === 0) {
-    io.stderr.write('Usage: wiremesh import FILE.conf... [--json]\n');
-    return 1;
-  }
+export async function importCommand({ flags, positionals: files }: ParsedArguments, io: CliIo): Promise<number> {
   const spec = importWgQuick(files.map((file) => ({ name: basename(file, '.conf'), text: readFileSync(file, 'utf8') })));
-  io.stdout.write(args.includes('--json') ? `${JSON.stringify(spec, null, 2)}\n` : toYaml(spec));
+  io.stdout.write(flags.json === true ? `${JSON.stringify(spec, null, 2)}\n` : toYaml(spec));
   return 0;
 }
 
@@ -145,8 +132,8 @@ function writeStatus(target: LocalTarget, state: LocalState, json: boolean, io: 
   io.stdout.write(`local mesh ${state.mesh}\n${table(rows)}\n`);
 }
 
-export async function upCommand(args: readonly string[], io: CliIo): Promise<number> {
-  const spec = readSpec(args.find((arg) => !arg.startsWith('--')));
+export async function upCommand({ positionals }: ParsedArguments, io: CliIo): Promise<number> {
+  const spec = readSpec(positionals[0]);
   if (process.getuid?.() !== 0) {
     io.stderr.write('wiremesh up: the local target creates network namespaces and needs root (run it with sudo)\n');
     return 1;
@@ -162,21 +149,18 @@ export async function upCommand(args: readonly string[], io: CliIo): Promise<num
   return 0;
 }
 
-export async function statusCommand(args: readonly string[], io: CliIo): Promise<number> {
+export async function statusCommand({ flags }: ParsedArguments, io: CliIo): Promise<number> {
   const target = new LocalTarget();
   const state = target.readState();
   if (!state) {
     io.stderr.write('no local mesh is up; start one with `npx wiremesh up`\n');
     return 1;
   }
-  writeStatus(target, state, args.includes('--json'), io);
+  writeStatus(target, state, flags.json === true, io);
   return 0;
 }
 
-export async function execCommand(args: readonly string[], io: CliIo): Promise<number> {
-  const separator = args.indexOf('--');
-  const site = args[0];
-  const command = separator >= 0 ? args.slice(separator + 1) : args.slice(1);
+export async function execCommand({ positionals: [site], rest: command }: ParsedArguments & { rest: string[] }, io: CliIo): Promise<number> {
   const state = new LocalTarget().readState();
   const found = state?.sites.find((s) => s.site === site);
   if (!site || command.length === 0 || !found) {
@@ -187,7 +171,7 @@ export async function execCommand(args: readonly string[], io: CliIo): Promise<n
   return result.status ?? 1;
 }
 
-export async function downCommand(_args: readonly string[], io: CliIo): Promise<number> {
+export async function downCommand(_args: unknown, io: CliIo): Promise<number> {
   await new LocalTarget().down({ step: (message) => io.stderr.write(`==> ${message}\n`) });
   io.stderr.write('==> the local mesh is down\n');
   return 0;
