@@ -19,7 +19,7 @@ import { createAgentMetrics, type AgentMetrics, type ConfigApplyResult } from '.
 import type { PlaneStats } from '../observability/stats';
 import { SecretAccessError, secretSource, type RetryOptions, type SecretSourceOptions } from '../secrets';
 import { ConfigError, parseAgentConfig } from './config';
-import type { AgentConfig, ConfigSourceConfig, DataPlaneKind } from './config-types';
+import type { AgentConfig, ConfigSourceConfig, DataPlaneKind, LogConfig } from './config-types';
 import { isEmptyChange, planChange, sameKey } from './diff';
 import { NetworkSetup } from './network';
 import type { CommandRunner, DataPlane, DataPlaneName } from './plane';
@@ -28,9 +28,18 @@ import type { DeviceSnapshot } from '../wg/uapi';
 import { resolveConfig, type ResolvedConfig } from './resolve';
 import { parseWgQuickConfig } from './wg-quick';
 
+/** The logger's settings: a level, and the file it writes to (absent: stderr). */
+export type LogSettings = Required<Pick<LogConfig, 'level'>> & Pick<LogConfig, 'file'>;
+
 export interface AgentOptions {
   configPath: string;
   logger: Logger;
+  /**
+   * How `logger` was opened and what applies where the configuration is silent. With it, every
+   * configuration's `log` is applied: its level at once, its file refused when it differs from the
+   * one open (a restart opens another). Without it (tests), `log` is left to the caller.
+   */
+  logging?: { defaults: LogSettings; opened: LogSettings };
   commands: CommandRunner;
   /** Builds the plane for a kind; the userspace plane is built in, the others come from planes/. */
   createPlane: (kind: Exclude<DataPlaneName, 'userspace'>) => DataPlane;
@@ -74,7 +83,9 @@ export class GatewayAgent {
   private documentVersion: string | null = null;
   private secretStoreHealthy = true;
   private keyCreatedAtUnixMs: number | null = null;
+  private keyAgeUnknown: string | null = null;
   private rotationReported = false;
+  private stopping: Promise<void> | null = null;
   private readonly peerNames = new Map<string, string>();
   private readonly log: Logger;
 
@@ -95,6 +106,7 @@ export class GatewayAgent {
 
   async start(): Promise<void> {
     const config = await this.loadConfig();
+    this.applyLogConfig(config.log);
     this.config = config;
     const resolved = await this.resolve(config);
     const kind = this.planeKind(config.dataPlane ?? 'auto');
@@ -134,8 +146,10 @@ export class GatewayAgent {
       if (config.interface.name !== this.applied?.interfaceName) {
         throw new ConfigError([{ path: '$.interface.name', message: 'cannot change while the agent runs; restart it' }]);
       }
+      this.checkLogConfig(config.log);
       const resolved = await this.resolve(config);
       result = (await this.applyResolved(resolved, reason)) ? 'applied' : 'unchanged';
+      this.applyLogConfig(config.log);
       await this.network!.setRoutes(resolved.routes);
       this.config = config;
     } catch (error) {
@@ -146,7 +160,16 @@ export class GatewayAgent {
     }
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Removes everything the agent installed, once: a second call (a repeated stop signal, a failed
+   * start's own cleanup) waits for the same cleanup rather than starting another.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopNow();
+    return this.stopping;
+  }
+
+  private async stopNow(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
     this.watcher?.close();
@@ -158,6 +181,27 @@ export class GatewayAgent {
     this.network = null;
     this.plane = null;
     this.log.info({ event: 'agent.stop' });
+  }
+
+  /** A `log.file` other than the open one cannot be honoured without a restart: refused. */
+  private checkLogConfig(log: LogConfig | undefined): void {
+    const logging = this.options.logging;
+    if (!logging) return;
+    const file = log?.file ?? logging.defaults.file;
+    if (file !== logging.opened.file) {
+      throw new ConfigError([{ path: '$.log.file', message: `cannot change while the agent runs (it writes to ${logging.opened.file ?? 'stderr'}); restart it` }]);
+    }
+  }
+
+  private applyLogConfig(log: LogConfig | undefined): void {
+    const logging = this.options.logging;
+    if (!logging) return;
+    this.checkLogConfig(log);
+    const level = log?.level ?? logging.defaults.level;
+    if (this.log.level !== level) {
+      this.log.info({ event: 'log.level', from: this.log.level, to: level });
+      this.log.level = level;
+    }
   }
 
   get dataPlane(): DataPlane | null {
@@ -208,11 +252,25 @@ export class GatewayAgent {
     }
     const empty = isEmptyChange(change);
     if (!empty) await plane.apply(change);
-    if (!previous || (change.privateKey !== undefined)) this.keyCreatedAtUnixMs = Date.now();
+    this.trackKeyAge(desired.privateKeyCreated);
     this.applied = desired;
     if (plane instanceof UserspacePlane) this.applyRotationState(plane, desired);
     this.log.info({ event: 'config.applied', reason, changedPeers: change.peers.length, unchanged: empty });
     return !empty;
+  }
+
+  /** wiremesh_key_age_seconds counts from the key's creation in its store, not from when it was loaded. */
+  private trackKeyAge(created: ResolvedConfig['privateKeyCreated']): void {
+    if ('unixMs' in created) {
+      this.keyCreatedAtUnixMs = created.unixMs;
+      this.keyAgeUnknown = null;
+      return;
+    }
+    this.keyCreatedAtUnixMs = null;
+    if (this.keyAgeUnknown !== created.unknown) {
+      this.log.warn({ event: 'key.age-unknown', reason: created.unknown }, 'wiremesh_key_age_seconds is absent: the key\'s creation time is unknown');
+    }
+    this.keyAgeUnknown = created.unknown;
   }
 
   /**
@@ -228,7 +286,6 @@ export class GatewayAgent {
     if (applied.nextPrivateKey && desired.privateKey.equals(applied.nextPrivateKey)) {
       core.completeKeyRotation();
       privateKey = desired.privateKey;
-      this.keyCreatedAtUnixMs = Date.now();
       this.log.info({ event: 'rotation.promoted' }, 'the next private key is now the private key');
     }
     const peers = applied.peers.map((peer) => {

@@ -75,5 +75,12 @@ export interface AgentConfig {
   health?: HealthConfig;
   /** Where later versions of this document come from; absent: the file given on the command line. */
   configSource?: ConfigSourceConfig;
-  log?: { level?: 'debug' | 'info' | 'warn' | 'error'; file?: string };
+  log?: LogConfig;
+}
+
+export interface LogConfig {
+  /** Default: WIREMESH_LOG_LEVEL, else info. Changes on reload apply at once. */
+  level?: 'debug' | 'info' | 'warn' | 'error';
+  /** File to append JSON lines to (default: WIREMESH_LOG_FILE, else stderr); fixed until restart. */
+  file?: string;
 }

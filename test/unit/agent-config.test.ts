@@ -291,9 +291,9 @@ describe('describePlan (wiremesh-agent check)', () => {
     }));
     expect(describePlan(config, 'kernel')).toBe(`interface wm0: addresses 10.99.0.1/24, listen port 51820, MTU 1420
 data plane: kernel (auto)
-private key: file /etc/wiremesh/private.key; rotating to AWS Secrets Manager wiremesh/site-a/next
+private key: file /etc/wiremesh/private.key; rotating to AWS Secrets Manager secret wiremesh/site-a/next
 peers (2):
-  site-b  ${KEY_B}  endpoint gw-b.example.net:51820  allowed 10.99.0.2/32, 10.20.0.0/16  psk from GCP Secret Manager projects/p/secrets/site-b-psk
+  site-b  ${KEY_B}  endpoint gw-b.example.net:51820  allowed 10.99.0.2/32, 10.20.0.0/16  psk from GCP Secret Manager secret projects/p/secrets/site-b-psk/versions/latest
   branch  ${KEY_C}  endpoint (learned)  allowed 10.99.0.3/32  keepalive 25s
 routes: 10.20.0.0/16, 10.99.0.0/24
 forwarding: on

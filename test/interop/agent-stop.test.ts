@@ -1,0 +1,185 @@
+/**
+ * The agent's stop path, as systemd drives it: SIGTERM to every process of the service at once
+ * (KillMode=control-group), with the launcher (bin/launch.js) in the path when an older system Node
+ * starts the bin. Every trial must remove what the agent installed (interface, address, route, the
+ * forwarding it turned on) exactly once and exit 0, also when a second SIGTERM lands during cleanup.
+ * Where systemd is PID 1, the same is checked through a real transient unit (`systemd-run`).
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { packageRoot } from '../../agent/package-root';
+import { Lab, waitForExit } from '../../lab/netns';
+import { describeWithRoot } from '../support/root-only';
+
+const AGENT = join(packageRoot(), 'bin', 'wiremesh-agent.js');
+const SYSTEM_NODE = '/usr/bin/node';
+const TRIALS = 4;
+jest.setTimeout(180_000);
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function systemNodeMajor(): number | null {
+  if (!existsSync(SYSTEM_NODE)) return null;
+  return Number(execFileSync(SYSTEM_NODE, ['-p', 'process.versions.node.split(".")[0]'], { encoding: 'utf8' }).trim());
+}
+
+function systemdIsPid1(): boolean {
+  return spawnSync('ps', ['-p', '1', '-o', 'comm='], { encoding: 'utf8' }).stdout.trim() === 'systemd';
+}
+
+/** How the bin is started: through the system Node (the launcher relaunches), or executed directly. */
+type Start = 'system node (launcher relaunches)' | 'direct exec of the bin';
+
+class StopLab {
+  readonly lab = new Lab(`st${process.pid % 10000}`);
+  readonly dir = mkdtempSync(join(tmpdir(), 'wiremesh-stop-'));
+  readonly ns = this.lab.namespace('n');
+  readonly iface = this.lab.name('wm');
+  readonly configPath: string;
+
+  constructor() {
+    const key = execFileSync('wg', ['genkey'], { encoding: 'utf8' }).trim();
+    const peer = execFileSync('wg', ['pubkey'], { input: execFileSync('wg', ['genkey']), encoding: 'utf8' }).trim();
+    const keyPath = join(this.dir, 'private.key');
+    writeFileSync(keyPath, `${key}\n`, { mode: 0o600 });
+    chmodSync(keyPath, 0o600);
+    this.configPath = join(this.dir, 'agent.yaml');
+    writeFileSync(this.configPath, [
+      `interface: { name: ${this.iface}, addresses: [198.19.98.1/24], listenPort: 0 }`,
+      `privateKey: { source: file, path: ${keyPath} }`,
+      'dataPlane: userspace',
+      'forwarding: true',
+      `peers: [{ name: far, publicKey: "${peer}", allowedIps: [198.19.99.0/24] }]`,
+      '',
+    ].join('\n'));
+  }
+
+  forwarding(): string {
+    return this.lab.run(this.ns, 'cat', ['/proc/sys/net/ipv4/ip_forward']).trim();
+  }
+
+  /** What the agent installs, as seen in its namespace. */
+  installed(): { link: boolean; route: boolean; forwarding: string } {
+    return {
+      link: this.lab.run(this.ns, 'ip', ['-o', 'link']).includes(this.iface),
+      route: this.lab.run(this.ns, 'ip', ['route']).includes('198.19.99.0/24'),
+      forwarding: this.forwarding(),
+    };
+  }
+
+  /** Starts the agent as the leader of its own process group, so the group can be signalled. */
+  async start(how: Start): Promise<{ child: ChildProcess; log: () => string }> {
+    const command = how === 'direct exec of the bin' ? [AGENT] : [SYSTEM_NODE, AGENT];
+    const child = spawn('ip', ['netns', 'exec', this.ns, ...command, 'run', '--config', this.configPath], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, WIREMESH_RELAUNCHED: '' },
+    });
+    let log = '';
+    child.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+    const deadline = Date.now() + 30_000;
+    while (!log.includes('"agent.ready"')) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the agent did not become ready: ${log}`);
+      await sleep(50);
+    }
+    return { child, log: () => log };
+  }
+
+  async cleanup(): Promise<void> {
+    await this.lab.cleanup();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function exitOf(child: ChildProcess): { code: number | null; signal: NodeJS.Signals | null } {
+  return { code: child.exitCode, signal: child.signalCode };
+}
+
+const stopEvents = (log: string): number => log.split('\n').filter((line) => line.includes('"event":"agent.stop"')).length;
+
+describeWithRoot('the agent stop path', ['ip', 'wg'])('wiremesh-agent stop path', () => {
+  let env: StopLab;
+  beforeEach(() => {
+    env = new StopLab();
+  });
+  afterEach(async () => {
+    await env.cleanup();
+  });
+
+  const starts: Start[] = ['system node (launcher relaunches)', 'direct exec of the bin'];
+  it.each(starts)('%s: SIGTERM to the process group, then another during cleanup: cleaned once, exit 0', async (how) => {
+    const major = systemNodeMajor();
+    if (how === 'system node (launcher relaunches)' && (major === null || major >= 24)) {
+      console.warn(`skipped: ${SYSTEM_NODE} is ${major === null ? 'absent' : `Node ${major}`}, so the launcher would not relaunch`);
+      return;
+    }
+    expect(env.forwarding()).toBe('0');
+    for (let trial = 0; trial < TRIALS; trial++) {
+      const { child, log } = await env.start(how);
+      expect(env.installed()).toEqual({ link: true, route: true, forwarding: '1' });
+      // Executed directly, /bin/sh replaced itself with the project's Node: no launcher in between.
+      const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim();
+      expect({ how, children: children === '' ? 0 : children.split(' ').length }).toEqual({ how, children: how === 'direct exec of the bin' ? 0 : 1 });
+      // What systemd's KillMode=control-group does: every process of the service gets SIGTERM.
+      process.kill(-child.pid!, 'SIGTERM');
+      // An impatient operator (or a second `systemctl stop`) while cleanup runs.
+      await sleep(trial * 15);
+      try {
+        process.kill(-child.pid!, 'SIGTERM');
+      } catch {
+        // already gone: the fast case
+      }
+      expect(await waitForExit(child, 20_000)).toBe(true);
+      expect({ trial, ...exitOf(child) }).toEqual({ trial, code: 0, signal: null });
+      expect({ trial, ...env.installed() }).toEqual({ trial, link: false, route: false, forwarding: '0' });
+      expect({ trial, stops: stopEvents(log()) }).toEqual({ trial, stops: 1 });
+    }
+  });
+
+  it('a SIGHUP to the launcher alone reaches the agent once (systemctl reload sends it to MAINPID only)', async () => {
+    const major = systemNodeMajor();
+    if (major === null || major >= 24) {
+      console.warn(`skipped: ${SYSTEM_NODE} is ${major === null ? 'absent' : `Node ${major}`}, so the launcher would not relaunch`);
+      return;
+    }
+    const { child, log } = await env.start('system node (launcher relaunches)');
+    process.kill(child.pid!, 'SIGHUP');
+    const deadline = Date.now() + 10_000;
+    while (!log().includes('"reason":"SIGHUP"') && Date.now() < deadline) await sleep(50);
+    await sleep(500);
+    expect(log().split('\n').filter((line) => line.includes('"event":"config.applied"') && line.includes('"reason":"SIGHUP"'))).toHaveLength(1);
+    process.kill(child.pid!, 'SIGTERM');
+    expect(await waitForExit(child, 20_000)).toBe(true);
+    expect(exitOf(child)).toEqual({ code: 0, signal: null });
+    expect(env.installed()).toEqual({ link: false, route: false, forwarding: '0' });
+  });
+
+  it('under systemd: `systemctl stop` of a unit started through the launcher ends "success", cleaned up', () => {
+    if (!systemdIsPid1()) {
+      console.warn('skipped: systemd is not PID 1 here (`ps -p 1` names another init), so no unit can be started');
+      return;
+    }
+    const unit = `wiremesh-stop-test-${process.pid}`;
+    const systemctl = (...args: string[]): string => execFileSync('systemctl', args, { encoding: 'utf8' });
+    execFileSync('systemd-run', [
+      `--unit=${unit}`, '--property=KillMode=control-group', '--property=TimeoutStopSec=30s', '--service-type=exec',
+      'ip', 'netns', 'exec', env.ns, existsSync(SYSTEM_NODE) ? SYSTEM_NODE : process.execPath, AGENT, 'run', '--config', env.configPath,
+    ]);
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!env.installed().route && Date.now() < deadline) execFileSync('sleep', ['0.2']);
+      expect(env.installed()).toEqual({ link: true, route: true, forwarding: '1' });
+      systemctl('stop', unit);
+      const state = systemctl('show', unit, '--property=Result,ExecMainStatus,ExecMainCode');
+      expect(state).toContain('Result=success');
+      expect(state).toContain('ExecMainStatus=0');
+      expect(env.installed()).toEqual({ link: false, route: false, forwarding: '0' });
+    } finally {
+      spawnSync('systemctl', ['stop', unit]);
+      spawnSync('systemctl', ['reset-failed', unit]);
+    }
+  });
+});
