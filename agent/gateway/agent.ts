@@ -198,10 +198,14 @@ export class GatewayAgent {
     if (!logging) return;
     this.checkLogConfig(log);
     const level = log?.level ?? logging.defaults.level;
-    if (this.log.level !== level) {
-      this.log.info({ event: 'log.level', from: this.log.level, to: level });
-      this.log.level = level;
-    }
+    const from = this.log.level;
+    if (from === level) return;
+    // Announced at info while the more verbose of the two levels is in force, so it is written.
+    const announce = (): void => void this.log.info({ event: 'log.level', from, to: level });
+    const louder = this.log.levels.values[level]! < this.log.levels.values[from]!;
+    if (!louder) announce();
+    this.log.level = level;
+    if (louder) announce();
   }
 
   get dataPlane(): DataPlane | null {

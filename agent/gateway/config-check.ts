@@ -60,12 +60,13 @@ async function checkOne(
   if (source.source !== 'file' && options.offline) return result('skipped', 'not fetched (--offline)');
   try {
     const value = await fetchWithRetry(secretSource(source, options.secrets), options.retry ?? CHECK_RETRY);
-    if (content === 'key') parseWireGuardKey(value, path);
+    if (content === 'key') parseWireGuardKey(value, 'its content');
     else parseAgentConfig(value.value.toString('utf8'));
     const access = source.source === 'file' ? 'root-owned, no group or other access' : 'fetched with this host\'s identity';
     return result('ok', `${access}, holds ${content === 'key' ? 'a WireGuard key' : 'a valid configuration'}`);
   } catch (error) {
-    if (error instanceof SecretAccessError || error instanceof ConfigError) return result('failed', error.message);
+    // The line names the source already; the errors start with it too, for the logs.
+    if (error instanceof SecretAccessError || error instanceof ConfigError) return result('failed', error.message.replace(`${described}: `, '').replace(`${described} `, ''));
     throw error;
   }
 }

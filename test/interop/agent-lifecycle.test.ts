@@ -1,9 +1,10 @@
 /**
- * The agent's stop path, as systemd drives it: SIGTERM to every process of the service at once
+ * The agent's process lifecycle. Its stop path, as systemd drives it: SIGTERM to every process of the service at once
  * (KillMode=control-group), with the launcher (bin/launch.js) in the path when an older system Node
  * starts the bin. Every trial must remove what the agent installed (interface, address, route, the
  * forwarding it turned on) exactly once and exit 0, also when a second SIGTERM lands during cleanup.
  * Where systemd is PID 1, the same is checked through a real transient unit (`systemd-run`).
+ * And its logging, configured by the document's `log` rather than only the environment.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +20,14 @@ const TRIALS = 4;
 jest.setTimeout(180_000);
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
 
 function systemNodeMajor(): number | null {
   if (!existsSync(SYSTEM_NODE)) return null;
@@ -46,14 +55,22 @@ class StopLab {
     writeFileSync(keyPath, `${key}\n`, { mode: 0o600 });
     chmodSync(keyPath, 0o600);
     this.configPath = join(this.dir, 'agent.yaml');
-    writeFileSync(this.configPath, [
+    this.lines = [
       `interface: { name: ${this.iface}, addresses: [198.19.98.1/24], listenPort: 0 }`,
       `privateKey: { source: file, path: ${keyPath} }`,
       'dataPlane: userspace',
       'forwarding: true',
       `peers: [{ name: far, publicKey: "${peer}", allowedIps: [198.19.99.0/24] }]`,
-      '',
-    ].join('\n'));
+    ];
+    this.writeConfig();
+  }
+
+  private readonly lines: string[];
+
+  /** The configuration, with `extra` lines added. */
+  writeConfig(...extra: string[]): void {
+    writeFileSync(`${this.configPath}.tmp`, [...this.lines, ...extra, ''].join('\n'));
+    execFileSync('mv', [`${this.configPath}.tmp`, this.configPath]);
   }
 
   forwarding(): string {
@@ -69,23 +86,28 @@ class StopLab {
     };
   }
 
-  /** Starts the agent as the leader of its own process group, so the group can be signalled. */
-  async start(how: Start): Promise<{ child: ChildProcess; log: () => string }> {
+  /**
+   * Starts the agent as the leader of its own process group, so the group can be signalled.
+   * `logFile`: where the configuration sends the log (else stderr), read to know it is ready.
+   */
+  async start(how: Start, logFile?: string, ready?: () => boolean): Promise<{ child: ChildProcess; log: () => string }> {
     const command = how === 'direct exec of the bin' ? [AGENT] : [SYSTEM_NODE, AGENT];
     const child = spawn('ip', ['netns', 'exec', this.ns, ...command, 'run', '--config', this.configPath], {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, WIREMESH_RELAUNCHED: '' },
+      // Only the configuration speaks about logging here.
+      env: { ...process.env, WIREMESH_RELAUNCHED: '', WIREMESH_LOG_LEVEL: '', WIREMESH_LOG_FILE: '' },
     });
-    let log = '';
-    child.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString()));
-    child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const log = (): string => (logFile ? (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '') : output);
     const deadline = Date.now() + 30_000;
-    while (!log.includes('"agent.ready"')) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the agent did not become ready: ${log}`);
+    while (!(ready ? ready() : log().includes('"agent.ready"'))) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the agent did not become ready: ${output}${log()}`);
       await sleep(50);
     }
-    return { child, log: () => log };
+    return { child, log };
   }
 
   async cleanup(): Promise<void> {
@@ -147,14 +169,38 @@ describeWithRoot('the agent stop path', ['ip', 'wg'])('wiremesh-agent stop path'
     }
     const { child, log } = await env.start('system node (launcher relaunches)');
     process.kill(child.pid!, 'SIGHUP');
-    const deadline = Date.now() + 10_000;
-    while (!log().includes('"reason":"SIGHUP"') && Date.now() < deadline) await sleep(50);
+    await until(() => log().includes('"reason":"SIGHUP"'));
     await sleep(500);
     expect(log().split('\n').filter((line) => line.includes('"event":"config.applied"') && line.includes('"reason":"SIGHUP"'))).toHaveLength(1);
     process.kill(child.pid!, 'SIGTERM');
     expect(await waitForExit(child, 20_000)).toBe(true);
     expect(exitOf(child)).toEqual({ code: 0, signal: null });
     expect(env.installed()).toEqual({ link: false, route: false, forwarding: '0' });
+  });
+
+  it('log.level and log.file in the configuration are honoured; a level change applies on reload, a file change is refused', async () => {
+    const logFile = join(env.dir, 'logs', 'agent.log');
+    env.writeConfig(`log: { level: warn, file: ${logFile} }`);
+    const { child, log } = await env.start('direct exec of the bin', logFile, () => env.installed().route);
+    const lines = (): { level: number; event?: string }[] => log().trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
+    // The file exists and holds nothing below warn: no agent.start or agent.ready (info).
+    expect(existsSync(logFile)).toBe(true);
+    expect(lines()).toEqual([]);
+
+    env.writeConfig(`log: { level: warn, file: ${join(env.dir, 'elsewhere.log')} }`);
+    process.kill(child.pid!, 'SIGHUP');
+    await until(() => log().includes('"config.rejected"'));
+    expect(lines().map((line) => line.event)).toEqual(['config.rejected']);
+    expect(log()).toContain(`$.log.file: cannot change while the agent runs (it writes to ${logFile}); restart it`);
+
+    env.writeConfig(`log: { level: debug, file: ${logFile} }`);
+    process.kill(child.pid!, 'SIGHUP');
+    await until(() => log().includes('"event":"log.level"'));
+    expect(lines().find((line) => line.event === 'log.level')).toMatchObject({ level: 30, from: 'warn', to: 'debug' });
+    process.kill(child.pid!, 'SIGTERM');
+    expect(await waitForExit(child, 20_000)).toBe(true);
+    expect(exitOf(child)).toEqual({ code: 0, signal: null });
+    expect(lines().map((line) => line.event)).toContain('agent.stop');
   });
 
   it('under systemd: `systemctl stop` of a unit started through the launcher ends "success", cleaned up', () => {
