@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import type { LevelWithSilent } from 'pino';
 import { formatPrefix, parsePrefix } from '../core/allowedips';
-import { GatewayAgent, readConfigFile, type LogSettings } from '../gateway/agent';
+import { DEFAULT_METRICS_LISTEN, GatewayAgent, readConfigFile, type LogSettings } from '../gateway/agent';
 import { ExecFileCommandRunner } from '../gateway/commands';
 import { ConfigError } from '../gateway/config';
 import { checkSources, describeKeySource, formatChecks } from '../gateway/config-check';
@@ -42,7 +42,7 @@ export function describePlan(config: AgentConfig, dataPlane: string): string {
     `routes: ${(config.routes ?? config.peers.flatMap((p) => p.allowedIps)).map((r) => formatPrefix(parsePrefix(r))).join(', ') || '(none)'}`,
     `forwarding: ${config.forwarding ?? true ? 'on' : 'off'}`,
   ];
-  if (config.metrics) lines.push(`metrics: http://${config.metrics.listen}/metrics`);
+  if (config.metrics) lines.push(`metrics: http://${config.metrics.listen ?? DEFAULT_METRICS_LISTEN}/metrics${config.metrics.allowedIpsLabel ? ' (with allowed_ips labels)' : ''}`);
   if (config.health) lines.push(`health: http://${config.health.listen}/healthz (required peers: ${config.health.requiredPeers?.join(', ') || 'none'})`);
   if (config.configSource) lines.push(`config source: ${config.configSource.source}`);
   return `${lines.join('\n')}\n`;

@@ -9,6 +9,8 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import { METRICS_PORT } from '../../common/defaults';
+import { formatPrefix } from '../core/allowedips';
 import { keyToBase64 } from '../crypto/keys';
 import { publicKeyOf } from '../crypto/primitives';
 import type { DeviceEvent } from '../core/device';
@@ -53,6 +55,8 @@ const DEFAULT_RETRY: RetryOptions = { attempts: 8, baseDelayMs: 500, maxDelayMs:
 const ROTATION_CHECK_MS = 1000;
 const RELOAD_DEBOUNCE_MS = 200;
 const DEFAULT_POLL_SECONDS = 60;
+/** Metrics stay on loopback unless the configuration says otherwise. */
+export const DEFAULT_METRICS_LISTEN = `127.0.0.1:${METRICS_PORT}`;
 
 function listenAddress(listen: string): { host: string; port: number } {
   const colon = listen.lastIndexOf(':');
@@ -347,7 +351,8 @@ export class GatewayAgent {
   private onDeviceEvent(event: DeviceEvent): void {
     this.logDeviceEvent(event);
     if (event.type === 'handshake-complete') {
-      this.metrics?.recordHandshake(this.peerNames.get(keyToBase64(event.peer.publicKey)) ?? 'unknown', event.role);
+      const publicKey = keyToBase64(event.peer.publicKey);
+      this.metrics?.recordHandshake({ name: this.peerNames.get(publicKey) ?? 'unknown', publicKey }, event.role);
     } else if (event.type === 'handshake-gave-up') {
       this.metrics?.recordHandshakeFailure('handshake-gave-up');
     }
@@ -374,6 +379,7 @@ export class GatewayAgent {
         return {
           name: this.peerNames.get(key) ?? key.slice(0, 8),
           publicKey: key,
+          allowedIps: peer.allowedIps.map(formatPrefix),
           endpoint: peer.endpoint,
           rxBytes: peer.rxBytes,
           txBytes: peer.txBytes,
@@ -389,7 +395,12 @@ export class GatewayAgent {
   }
 
   private async startObservability(config: AgentConfig): Promise<void> {
-    this.metrics = createAgentMetrics({ collect: () => this.currentStats(), keyCreatedAtUnixMs: () => this.keyCreatedAtUnixMs });
+    this.metrics = createAgentMetrics({
+      collect: () => this.currentStats(),
+      interfaceName: config.interface.name,
+      allowedIpsLabel: config.metrics?.allowedIpsLabel ?? false,
+      keyCreatedAtUnixMs: () => this.keyCreatedAtUnixMs,
+    });
     this.metrics.setSecretStoreHealthy(this.secretStoreHealthy);
     await this.pollStats();
     this.timers.push(setInterval(() => void this.pollStats().catch(() => undefined), 1000));
@@ -400,7 +411,7 @@ export class GatewayAgent {
       secretStoreHealthy: this.secretStoreHealthy,
       nowUnixMs: Date.now(),
     });
-    const metricsListen = config.metrics ? listenAddress(config.metrics.listen) : null;
+    const metricsListen = config.metrics ? listenAddress(config.metrics.listen ?? DEFAULT_METRICS_LISTEN) : null;
     const healthListen = config.health ? listenAddress(config.health.listen) : null;
     if (metricsListen && healthListen && metricsListen.host === healthListen.host && metricsListen.port === healthListen.port) {
       this.servers.push(await startObservabilityServer({ ...metricsListen, registry: this.metrics.registry, health }));

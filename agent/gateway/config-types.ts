@@ -44,8 +44,19 @@ export interface PeerConfig {
 }
 
 export interface ListenConfig {
-  /** host:port, e.g. 127.0.0.1:9586 or 0.0.0.0:9587. */
+  /** host:port, e.g. 0.0.0.0:9587. */
   listen: string;
+}
+
+export interface MetricsConfig {
+  /** host:port; default 127.0.0.1:9588 (common/defaults.ts METRICS_PORT). */
+  listen?: string;
+  /**
+   * Adds an `allowed_ips` label (comma-separated prefixes) to the per-peer byte and handshake-time
+   * series, as prometheus_wireguard_exporter does. Off by default: it changes with every routing
+   * change and multiplies series with long values.
+   */
+  allowedIpsLabel?: boolean;
 }
 
 export interface HealthConfig extends ListenConfig {
@@ -71,7 +82,7 @@ export interface AgentConfig {
   dataPlane?: DataPlaneKind;
   /** Enable IP forwarding (gateways forward between their LAN and the tunnel). Default true. */
   forwarding?: boolean;
-  metrics?: ListenConfig;
+  metrics?: MetricsConfig;
   health?: HealthConfig;
   /** Where later versions of this document come from; absent: the file given on the command line. */
   configSource?: ConfigSourceConfig;
