@@ -14,7 +14,7 @@ import { formatPrefix } from '../core/allowedips';
 import { keyToBase64 } from '../crypto/keys';
 import { publicKeyOf } from '../crypto/primitives';
 import type { DeviceEvent } from '../core/device';
-import { evaluateHealth } from '../observability/health';
+import { DEFAULT_MAX_HANDSHAKE_AGE_SECONDS, evaluateHealth } from '../observability/health';
 import { startObservabilityServer, type ObservabilityServer } from '../observability/http';
 import { logEvents } from '../observability/logger';
 import { createAgentMetrics, type AgentMetrics, type ConfigApplyResult } from '../observability/metrics';
@@ -407,7 +407,7 @@ export class GatewayAgent {
     const health = (): ReturnType<typeof evaluateHealth> => evaluateHealth({
       stats: this.currentStats(),
       requiredPeers: this.config?.health?.requiredPeers ?? [],
-      maxHandshakeAgeSeconds: this.config?.health?.maxHandshakeAgeSeconds ?? 180,
+      maxHandshakeAgeSeconds: this.config?.health?.maxHandshakeAgeSeconds ?? DEFAULT_MAX_HANDSHAKE_AGE_SECONDS,
       secretStoreHealthy: this.secretStoreHealthy,
       nowUnixMs: Date.now(),
     });

@@ -62,7 +62,7 @@ export interface MetricsConfig {
 export interface HealthConfig extends ListenConfig {
   /** Peer names that must have a recent handshake for the gateway to be healthy. */
   requiredPeers?: string[];
-  /** How recent, in seconds (default 180). */
+  /** How recent, in seconds (default 180, at least 150: live peers rekey every 120 s plus a keepalive). */
   maxHandshakeAgeSeconds?: number;
 }
 

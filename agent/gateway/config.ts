@@ -7,7 +7,9 @@
 import Ajv, { type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { parsePrefix, type IpPrefix } from '../core/allowedips';
+import { REKEY_AFTER_TIME } from '../core/constants';
 import { keyFromBase64 } from '../crypto/keys';
+import { DEFAULT_MAX_HANDSHAKE_AGE_SECONDS, MIN_MAX_HANDSHAKE_AGE_SECONDS } from '../observability/health';
 import { agentConfigSchema } from './config-schema';
 import type { AgentConfig } from './config-types';
 
@@ -178,6 +180,14 @@ function semanticProblems(config: AgentConfig): ConfigProblem[] {
       owners.set(prefixKey(prefix), i);
     });
   });
+  const threshold = config.health?.maxHandshakeAgeSeconds;
+  if (threshold !== undefined && threshold < MIN_MAX_HANDSHAKE_AGE_SECONDS) {
+    problems.push({
+      path: '$.health.maxHandshakeAgeSeconds',
+      message: `${threshold} s would flap: a healthy peer's handshake is renewed every ${REKEY_AFTER_TIME / 1000} s (REKEY_AFTER_TIME), ` +
+        `up to a keepalive interval and a retry later; use at least ${MIN_MAX_HANDSHAKE_AGE_SECONDS} s (default ${DEFAULT_MAX_HANDSHAKE_AGE_SECONDS})`,
+    });
+  }
   for (const [j, name] of (config.health?.requiredPeers ?? []).entries()) {
     if (!names.has(name)) problems.push({ path: `$.health.requiredPeers[${j}]`, message: `no peer is named "${name}"` });
   }

@@ -7,7 +7,7 @@
  * And its logging, configured by the document's `log` rather than only the environment.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../agent/package-root';
@@ -201,6 +201,22 @@ describeWithRoot('the agent stop path', ['ip', 'wg'])('wiremesh-agent stop path'
     expect(await waitForExit(child, 20_000)).toBe(true);
     expect(exitOf(child)).toEqual({ code: 0, signal: null });
     expect(lines().map((line) => line.event)).toContain('agent.stop');
+  });
+
+  it('metrics: {} listens on 127.0.0.1:9588; wiremesh_key_age_seconds is the key file\'s age (mtime), not the time since start', async () => {
+    const tenDaysAgo = new Date(Date.now() - 10 * 86_400_000);
+    utimesSync(join(env.dir, 'private.key'), tenDaysAgo, tenDaysAgo);
+    env.writeConfig('metrics: {}');
+    const { child } = await env.start('direct exec of the bin');
+    const script = "fetch('http://127.0.0.1:9588/metrics').then(async (r) => console.log(await r.text()))";
+    const text = env.lab.run(env.ns, process.execPath, ['-e', script]);
+    const age = Number(/^wiremesh_key_age_seconds (\S+)$/m.exec(text)?.[1]);
+    expect(age).toBeGreaterThan(10 * 86_400 - 60);
+    expect(age).toBeLessThan(10 * 86_400 + 60);
+    expect(text).toMatch(new RegExp(`^wiremesh_peer_last_handshake_timestamp_seconds\\{peer="far",interface="${env.iface}",public_key="[^"]+"\\} 0$`, 'm'));
+    expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
+    process.kill(child.pid!, 'SIGTERM');
+    expect(await waitForExit(child, 20_000)).toBe(true);
   });
 
   it('under systemd: `systemctl stop` of a unit started through the launcher ends "success", cleaned up', () => {

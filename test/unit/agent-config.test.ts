@@ -136,6 +136,9 @@ peers:
       invalid('$.peers[1].allowedIps[1]: is also an allowed IP of $.peers[0]; a prefix belongs to one peer')],
     ['requiredPeers naming an unknown peer', doc((d) => (d.health = { listen: '0.0.0.0:9587', requiredPeers: ['site-b', 'site-c'] })),
       invalid('$.health.requiredPeers[1]: no peer is named "site-c"')],
+    ['a health threshold that routine rekeys would cross', doc((d) => (d.health = { listen: '0.0.0.0:9587', maxHandshakeAgeSeconds: 149 })),
+      invalid('$.health.maxHandshakeAgeSeconds: 149 s would flap: a healthy peer\'s handshake is renewed every 120 s (REKEY_AFTER_TIME), ' +
+        'up to a keepalive interval and a retry later; use at least 150 s (default 180)')],
     // Syntax and enumerations.
     ['invalid YAML (an unclosed flow sequence)', 'interface:\n  name: wm0\n  addresses: [10.99.0.1/24\npeers: []\n',
       invalid('$: is not valid YAML or JSON: Flow sequence in block collection must be sufficiently indented and end with a ] at line 4, column 1')],
@@ -278,6 +281,11 @@ AllowedIPs = 10.99.0.3/32
       conferr(`the interface name (from the file name of ${FILE}): must be 1 to 15 letters, digits or _=+.-`),
     );
   });
+});
+
+test('the lowest health threshold that does not flap on rekeys is accepted', () => {
+  const config = parseAgentConfig(doc((d) => (d.health = { listen: '0.0.0.0:9587', maxHandshakeAgeSeconds: 150 })));
+  expect(config.health?.maxHandshakeAgeSeconds).toBe(150);
 });
 
 describe('describePlan (wiremesh-agent check)', () => {
