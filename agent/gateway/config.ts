@@ -4,13 +4,13 @@
  * that appear once, no default route without a declared full tunnel). Every problem is reported,
  * each with the JSON path of the field. A wg-quick `.conf` is accepted too (see wg-quick.ts).
  */
-import Ajv, { type ErrorObject } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { parsePrefix, type IpPrefix } from '../core/allowedips';
 import { REKEY_AFTER_TIME } from '../core/constants';
 import { keyFromBase64 } from '../crypto/keys';
 import { DEFAULT_MAX_HANDSHAKE_AGE_SECONDS, MIN_MAX_HANDSHAKE_AGE_SECONDS } from '../observability/health';
-import { agentConfigSchema } from './config-schema';
+import compiledValidator from './config-validator.generated';
 import type { AgentConfig } from './config-types';
 
 export interface ConfigProblem {
@@ -25,8 +25,8 @@ export class ConfigError extends Error {
   }
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
-const validateSchema = ajv.compile(agentConfigSchema);
+/** agentConfigSchema compiled ahead of time by `npm run schemas`: ajv's compiler is not loaded at run time. */
+const validateSchema = compiledValidator as unknown as ValidateFunction;
 
 /** `/peers/0/allowedIps/1` -> `$.peers[0].allowedIps[1]`. */
 export function jsonPath(pointer: string): string {

@@ -10,7 +10,7 @@ import { describePlan } from '../../agent/cli/wiremesh-agent';
 import { ConfigError, parseAgentConfig } from '../../agent/gateway/config';
 import type { AgentConfig } from '../../agent/gateway/config-types';
 import { parseWgQuickConfig } from '../../agent/gateway/wg-quick';
-import { SCHEMAS, schemaText } from '../../scripts/write-schemas';
+import { AGENT_CONFIG_VALIDATOR_FILE, SCHEMAS, agentConfigValidatorText, schemaText } from '../../scripts/write-schemas';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -338,6 +338,10 @@ describe('published schema and example', () => {
     const text = readFileSync(join(ROOT, file), 'utf8');
     expect(JSON.parse(text)).toEqual(schema);
     expect(text).toBe(schemaText(schema));
+  });
+
+  it(`${AGENT_CONFIG_VALIDATOR_FILE} (the agent's precompiled validator) is exactly what \`npm run schemas\` writes`, () => {
+    expect(readFileSync(join(ROOT, AGENT_CONFIG_VALIDATOR_FILE), 'utf8')).toBe(agentConfigValidatorText());
   });
 
   it('the committed mesh spec schema validates examples/local/mesh.yaml', () => {
