@@ -138,11 +138,11 @@ function format(rows: Row[]): string {
   const lines = rows.map((row) => {
     const ratio = row.what === 'wireguard-go' ? '' : `${(row.mib / reference.get(row.peers)!).toFixed(1)}x`;
     const goal = row.peers === 1 && row.what.startsWith('wiremesh-agent') ? (row.mib <= GOAL_MIB ? `  (goal <= ${GOAL_MIB}: met)` : `  (goal <= ${GOAL_MIB}: MISSED)`) : '';
-    return `  ${row.what.padEnd(48)} ${String(row.peers).padStart(6)}  ${row.mib.toFixed(1).padStart(7)} MiB  ${ratio.padStart(6)}${goal}`;
+    return `  ${row.what.padEnd(56)} ${String(row.peers).padStart(6)}  ${row.mib.toFixed(1).padStart(7)} MiB  ${ratio.padStart(6)}${goal}`;
   });
   return [
     '== Memory: idle RSS (VmRSS, process and children), beside wireguard-go in the same run ==',
-    `  ${'process'.padEnd(48)} ${'peers'.padStart(6)}  ${'RSS'.padStart(11)}  ${'vs wg-go'.padStart(6)}`,
+    `  ${'process'.padEnd(56)} ${'peers'.padStart(6)}  ${'RSS'.padStart(11)}  ${'vs wg-go'.padStart(6)}`,
     ...lines,
     '',
   ].join('\n');
