@@ -8,9 +8,9 @@
 import { parseArgs } from 'node:util';
 import type { LevelWithSilent } from 'pino';
 import { formatPrefix, parsePrefix } from '../core/allowedips';
-import { DEFAULT_METRICS_LISTEN, GatewayAgent, readConfigFile, type LogSettings } from '../gateway/agent';
+import { GatewayAgent, readConfigFile, type LogSettings } from '../gateway/agent';
 import { ExecFileCommandRunner } from '../gateway/commands';
-import { ConfigError } from '../gateway/config';
+import { ConfigError, DEFAULT_METRICS_LISTEN } from '../gateway/config';
 import { checkSources, describeKeySource, formatChecks } from '../gateway/config-check';
 import type { AgentConfig } from '../gateway/config-types';
 import { autoDataPlane, createDataPlane } from '../gateway/planes';

@@ -9,7 +9,6 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { METRICS_PORT } from '../../common/defaults';
 import { formatPrefix } from '../core/allowedips';
 import { keyToBase64 } from '../crypto/keys';
 import { publicKeyOf } from '../crypto/primitives';
@@ -20,7 +19,7 @@ import { logEvents } from '../observability/logger';
 import { createAgentMetrics, type AgentMetrics, type ConfigApplyResult } from '../observability/metrics';
 import type { PlaneStats } from '../observability/stats';
 import { SecretAccessError, secretSource, type RetryOptions, type SecretSourceOptions } from '../secrets';
-import { ConfigError, parseAgentConfig } from './config';
+import { ConfigError, DEFAULT_METRICS_LISTEN, parseAgentConfig, restartOnlyChanges } from './config';
 import type { AgentConfig, ConfigSourceConfig, DataPlaneKind, LogConfig } from './config-types';
 import { isEmptyChange, planChange, sameKey } from './diff';
 import { NetworkSetup } from './network';
@@ -55,8 +54,6 @@ const DEFAULT_RETRY: RetryOptions = { attempts: 8, baseDelayMs: 500, maxDelayMs:
 const ROTATION_CHECK_MS = 1000;
 const RELOAD_DEBOUNCE_MS = 200;
 const DEFAULT_POLL_SECONDS = 60;
-/** Metrics stay on loopback unless the configuration says otherwise. */
-export const DEFAULT_METRICS_LISTEN = `127.0.0.1:${METRICS_PORT}`;
 
 function listenAddress(listen: string): { host: string; port: number } {
   const colon = listen.lastIndexOf(':');
@@ -147,9 +144,8 @@ export class GatewayAgent {
     let result: ConfigApplyResult = 'applied';
     try {
       const config = await this.loadConfig();
-      if (config.interface.name !== this.applied?.interfaceName) {
-        throw new ConfigError([{ path: '$.interface.name', message: 'cannot change while the agent runs; restart it' }]);
-      }
+      const restartOnly = restartOnlyChanges(this.config!, config);
+      if (restartOnly.length > 0) throw new ConfigError(restartOnly);
       this.checkLogConfig(config.log);
       const resolved = await this.resolve(config);
       result = (await this.applyResolved(resolved, reason)) ? 'applied' : 'unchanged';

@@ -7,7 +7,8 @@
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { parsePrefix, type IpPrefix } from '../core/allowedips';
-import { REKEY_AFTER_TIME } from '../core/constants';
+import { METRICS_PORT } from '../../common/defaults';
+import { DEFAULT_MTU, REKEY_AFTER_TIME } from '../core/constants';
 import { keyFromBase64 } from '../crypto/keys';
 import { DEFAULT_MAX_HANDSHAKE_AGE_SECONDS, MIN_MAX_HANDSHAKE_AGE_SECONDS } from '../observability/health';
 import compiledValidator from './config-validator.generated';
@@ -27,6 +28,9 @@ export class ConfigError extends Error {
 
 /** agentConfigSchema compiled ahead of time by `npm run schemas`: ajv's compiler is not loaded at run time. */
 const validateSchema = compiledValidator as unknown as ValidateFunction;
+
+/** Metrics stay on loopback unless the configuration says otherwise. */
+export const DEFAULT_METRICS_LISTEN = `127.0.0.1:${METRICS_PORT}`;
 
 /** `/peers/0/allowedIps/1` -> `$.peers[0].allowedIps[1]`. */
 export function jsonPath(pointer: string): string {
@@ -214,4 +218,26 @@ export function parseAgentConfig(text: string): AgentConfig {
   }
   if (document === null || document === undefined) throw new ConfigError([{ path: '$', message: 'is empty: expected an object with interface, privateKey and peers' }]);
   return validateAgentConfig(document);
+}
+
+/**
+ * What a reload cannot apply (the interface, its addresses and MTU, the plane, forwarding, the
+ * listeners, where the document comes from): each field that differs from the running
+ * configuration, by effective value, so writing out a default is no change.
+ */
+export function restartOnlyChanges(running: AgentConfig, next: AgentConfig): ConfigProblem[] {
+  const effective = (config: AgentConfig): Record<string, unknown> => ({
+    '$.interface.name': config.interface.name,
+    '$.interface.addresses': config.interface.addresses,
+    '$.interface.mtu': config.interface.mtu ?? DEFAULT_MTU,
+    '$.dataPlane': config.dataPlane ?? 'auto',
+    '$.forwarding': config.forwarding ?? true,
+    '$.metrics': config.metrics && { listen: config.metrics.listen ?? DEFAULT_METRICS_LISTEN, allowedIpsLabel: config.metrics.allowedIpsLabel ?? false },
+    '$.health.listen': config.health?.listen,
+    '$.configSource': config.configSource,
+  });
+  const before = effective(running);
+  return Object.entries(effective(next))
+    .filter(([path, value]) => JSON.stringify(value) !== JSON.stringify(before[path]))
+    .map(([path]) => ({ path, message: 'cannot change while the agent runs; restart it' }));
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Ajv from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { describePlan } from '../../agent/cli/wiremesh-agent';
-import { ConfigError, parseAgentConfig } from '../../agent/gateway/config';
+import { ConfigError, parseAgentConfig, restartOnlyChanges } from '../../agent/gateway/config';
 import type { AgentConfig } from '../../agent/gateway/config-types';
 import { parseWgQuickConfig } from '../../agent/gateway/wg-quick';
 import { AGENT_CONFIG_VALIDATOR_FILE, SCHEMAS, agentConfigValidatorText, schemaText } from '../../scripts/write-schemas';
@@ -280,6 +280,29 @@ AllowedIPs = 10.99.0.3/32
     expect(errorOf(() => parseWgQuickConfig(conf, 'wiremesh-gateway0', FILE))).toBe(
       conferr(`the interface name (from the file name of ${FILE}): must be 1 to 15 letters, digits or _=+.-`),
     );
+  });
+});
+
+describe('restartOnlyChanges (what a reload refuses rather than ignores)', () => {
+  const running = parseAgentConfig(doc(() => undefined));
+  it('a default written out is no change; peers, routes and health thresholds may change', () => {
+    const next = parseAgentConfig(doc((d) => {
+      d.forwarding = true;
+      d.dataPlane = d.dataPlane ?? 'auto';
+      d.peers.pop();
+      d.health = { listen: '0.0.0.0:9587', maxHandshakeAgeSeconds: 200 };
+    }));
+    expect(restartOnlyChanges({ ...running, health: { listen: '0.0.0.0:9587' } }, next)).toEqual([]);
+  });
+  it('names every field a running agent cannot apply', () => {
+    const next = parseAgentConfig(doc((d) => {
+      d.interface.mtu = 1380;
+      d.interface.addresses = ['10.99.0.9/24'];
+      d.forwarding = false;
+      d.metrics = {};
+    }));
+    expect(restartOnlyChanges(running, next)).toEqual(['$.interface.addresses', '$.interface.mtu', '$.forwarding', '$.metrics']
+      .map((path) => ({ path, message: 'cannot change while the agent runs; restart it' })));
   });
 });
 
