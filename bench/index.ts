@@ -2,6 +2,7 @@
 import { runAllowedIpsBench } from './allowedips';
 import { runDataplaneBench } from './dataplane';
 import { formatTable, type BenchResult } from './harness';
+import { runMemoryBench } from './memory';
 import { runPlannerBench } from './planner';
 import { runProtocolBench } from './protocol';
 
@@ -19,6 +20,8 @@ async function main(): Promise<void> {
   for (const suite of suites) console.log(formatTable(suite.title, await suite.run()));
   // Real tunnels between network namespaces (root, wireguard-go and iperf3 needed; skipped otherwise).
   console.log((await runDataplaneBench()).text);
+  // Idle RSS of the agent beside wireguard-go (root, wireguard-go and wg needed; skipped otherwise).
+  console.log(await runMemoryBench());
 }
 
 main().catch((error: unknown) => {

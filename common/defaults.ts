@@ -7,8 +7,13 @@
 export const WIREGUARD_PORT = 51820;
 /** The agent's TCP health listener (`/healthz`), reached by load balancers. */
 export const HEALTH_PORT = 9587;
-/** The agent's Prometheus `/metrics` listener (loopback by default). */
-export const METRICS_PORT = 9586;
+/**
+ * The agent's Prometheus `/metrics` listener (loopback by default). Not 9586, which is
+ * prometheus_wireguard_exporter's: a gateway may run both. The Prometheus wiki's port list gives
+ * every port of 9100-9999 to some exporter; 9588 (beside HEALTH_PORT) belongs to a log tailer
+ * that a gateway is unlikely to run, unlike node (9100), blackbox (9115) or the WireGuard exporter.
+ */
+export const METRICS_PORT = 9588;
 /** Inner MTU of a tunnel: a 1500-byte underlay minus 80 bytes of IPv6 + UDP + WireGuard headers. */
 export const DEFAULT_MTU = 1420;
 /** The tunnel interface the agent creates when its configuration names none. */

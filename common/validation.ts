@@ -3,7 +3,7 @@
  * problem at once, each with the JSON path of its field; ajv's schema errors turned into one
  * readable line per field; the YAML/JSON parse step; the port range check of host:port fields.
  */
-import Ajv, { type AnySchema, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { splitHostPort } from './hostport';
 
@@ -17,11 +17,6 @@ export class ConfigError extends Error {
   constructor(readonly problems: ConfigProblem[], what = 'configuration') {
     super(`invalid ${what}:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`);
   }
-}
-
-/** Both documents are checked with every error collected and no unknown schema keywords. */
-export function compileSchema(schema: AnySchema): ValidateFunction {
-  return new Ajv({ allErrors: true, strict: true, allowUnionTypes: true }).compile(schema);
 }
 
 /** `/peers/0/allowedIps/1` -> `$.peers[0].allowedIps[1]`. */

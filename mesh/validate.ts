@@ -16,7 +16,8 @@
 import { HOST_PORT_MESSAGE } from '../common/hostport';
 import { parseAddress, parsePrefix, formatPrefix, type IpPrefix } from '../common/ip';
 import { WIREGUARD_KEY_MESSAGE } from '../common/keys';
-import { ConfigError, compileSchema, parseDocument, portProblem, schemaProblems, type ConfigProblem } from '../common/validation';
+import { compileSchema } from '../common/schema-compiler';
+import { ConfigError, parseDocument, portProblem, schemaProblems, type ConfigProblem } from '../common/validation';
 import { prefixBounds } from './aggregate';
 import { SITE_NAME_MESSAGE, meshSpecSchema } from './spec-schema';
 import type { MeshSpec } from './spec';

@@ -10,18 +10,19 @@ import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { splitHostPort } from '../../common/hostport';
+import { formatPrefix } from '../../common/ip';
 import { keyToBase64 } from '../crypto/keys';
 import { publicKeyOf } from '../crypto/primitives';
 import type { DeviceEvent } from '../core/device';
-import { evaluateHealth } from '../observability/health';
+import { DEFAULT_MAX_HANDSHAKE_AGE_SECONDS, evaluateHealth } from '../observability/health';
 import { startObservabilityServer, type ObservabilityServer } from '../observability/http';
 import { logEvents } from '../observability/logger';
 import { createAgentMetrics, type AgentMetrics, type ConfigApplyResult } from '../observability/metrics';
 import type { PlaneStats } from '../observability/stats';
 import { SecretAccessError, secretSource, type RetryOptions, type SecretSourceOptions } from '../secrets';
-import { parseAgentConfig } from './config';
+import { DEFAULT_METRICS_LISTEN, parseAgentConfig, restartOnlyChanges } from './config';
 import { ConfigError } from '../../common/validation';
-import type { AgentConfig, ConfigSourceConfig, DataPlaneKind } from './config-types';
+import type { AgentConfig, ConfigSourceConfig, DataPlaneKind, LogConfig } from './config-types';
 import { isEmptyChange, planChange, sameKey } from './diff';
 import { NetworkSetup } from './network';
 import type { CommandRunner, DataPlane, DataPlaneName, KeyRotation } from './plane';
@@ -30,9 +31,18 @@ import type { DeviceSnapshot } from '../wg/uapi';
 import { resolveConfig, type ResolvedConfig } from './resolve';
 import { parseWgQuickConfig } from './wg-quick';
 
+/** The logger's settings: a level, and the file it writes to (absent: stderr). */
+export type LogSettings = Required<Pick<LogConfig, 'level'>> & Pick<LogConfig, 'file'>;
+
 export interface AgentOptions {
   configPath: string;
   logger: Logger;
+  /**
+   * How `logger` was opened and what applies where the configuration is silent. With it, every
+   * configuration's `log` is applied: its level at once, its file refused when it differs from the
+   * one open (a restart opens another). Without it (tests), `log` is left to the caller.
+   */
+  logging?: { defaults: LogSettings; opened: LogSettings };
   commands: CommandRunner;
   /** Builds the plane for a kind; the userspace plane is built in, the others come from planes/. */
   createPlane: (kind: Exclude<DataPlaneName, 'userspace'>) => DataPlane;
@@ -71,7 +81,9 @@ export class GatewayAgent {
   private documentVersion: string | null = null;
   private secretStoreHealthy = true;
   private keyCreatedAtUnixMs: number | null = null;
+  private keyAgeUnknown: string | null = null;
   private rotationReported = false;
+  private stopping: Promise<void> | null = null;
   private readonly peerNames = new Map<string, string>();
   private readonly log: Logger;
 
@@ -92,6 +104,7 @@ export class GatewayAgent {
 
   async start(): Promise<void> {
     const config = await this.loadConfig();
+    this.applyLogConfig(config.log);
     this.config = config;
     const resolved = await this.resolve(config);
     const kind = this.planeKind(config.dataPlane ?? 'auto');
@@ -128,11 +141,12 @@ export class GatewayAgent {
     let result: ConfigApplyResult = 'applied';
     try {
       const config = await this.loadConfig();
-      if (config.interface.name !== this.applied?.interfaceName) {
-        throw new ConfigError([{ path: '$.interface.name', message: 'cannot change while the agent runs; restart it' }]);
-      }
+      const restartOnly = restartOnlyChanges(this.config!, config);
+      if (restartOnly.length > 0) throw new ConfigError(restartOnly);
+      this.checkLogConfig(config.log);
       const resolved = await this.resolve(config);
       result = (await this.applyResolved(resolved, reason)) ? 'applied' : 'unchanged';
+      this.applyLogConfig(config.log);
       await this.network!.setRoutes(resolved.routes);
       this.config = config;
     } catch (error) {
@@ -143,7 +157,16 @@ export class GatewayAgent {
     }
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Removes everything the agent installed, once: a second call (a repeated stop signal, a failed
+   * start's own cleanup) waits for the same cleanup rather than starting another.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopNow();
+    return this.stopping;
+  }
+
+  private async stopNow(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
     this.watcher?.close();
@@ -155,6 +178,31 @@ export class GatewayAgent {
     this.network = null;
     this.plane = null;
     this.log.info({ event: 'agent.stop' });
+  }
+
+  /** A `log.file` other than the open one cannot be honoured without a restart: refused. */
+  private checkLogConfig(log: LogConfig | undefined): void {
+    const logging = this.options.logging;
+    if (!logging) return;
+    const file = log?.file ?? logging.defaults.file;
+    if (file !== logging.opened.file) {
+      throw new ConfigError([{ path: '$.log.file', message: `cannot change while the agent runs (it writes to ${logging.opened.file ?? 'stderr'}); restart it` }]);
+    }
+  }
+
+  private applyLogConfig(log: LogConfig | undefined): void {
+    const logging = this.options.logging;
+    if (!logging) return;
+    this.checkLogConfig(log);
+    const level = log?.level ?? logging.defaults.level;
+    const from = this.log.level;
+    if (from === level) return;
+    // Announced at info while the more verbose of the two levels is in force, so it is written.
+    const announce = (): void => void this.log.info({ event: 'log.level', from, to: level });
+    const louder = this.log.levels.values[level]! < this.log.levels.values[from]!;
+    if (!louder) announce();
+    this.log.level = level;
+    if (louder) announce();
   }
 
   get dataPlane(): DataPlane | null {
@@ -205,11 +253,25 @@ export class GatewayAgent {
     }
     const empty = isEmptyChange(change);
     if (!empty) await plane.apply(change);
-    if (!previous || (change.privateKey !== undefined)) this.keyCreatedAtUnixMs = Date.now();
+    this.trackKeyAge(desired.privateKeyCreated);
     this.applied = desired;
     if (plane.rotation) this.applyRotationState(plane.rotation, desired);
     this.log.info({ event: 'config.applied', reason, changedPeers: change.peers.length, unchanged: empty });
     return !empty;
+  }
+
+  /** wiremesh_key_age_seconds counts from the key's creation in its store, not from when it was loaded. */
+  private trackKeyAge(created: ResolvedConfig['privateKeyCreated']): void {
+    if ('unixMs' in created) {
+      this.keyCreatedAtUnixMs = created.unixMs;
+      this.keyAgeUnknown = null;
+      return;
+    }
+    this.keyCreatedAtUnixMs = null;
+    if (this.keyAgeUnknown !== created.unknown) {
+      this.log.warn({ event: 'key.age-unknown', reason: created.unknown }, 'wiremesh_key_age_seconds is absent: the key\'s creation time is unknown');
+    }
+    this.keyAgeUnknown = created.unknown;
   }
 
   /**
@@ -224,7 +286,6 @@ export class GatewayAgent {
     if (applied.nextPrivateKey && desired.privateKey.equals(applied.nextPrivateKey)) {
       rotation.complete();
       privateKey = desired.privateKey;
-      this.keyCreatedAtUnixMs = Date.now();
       this.log.info({ event: 'rotation.promoted' }, 'the next private key is now the private key');
     }
     const peers = applied.peers.map((peer) => {
@@ -277,7 +338,8 @@ export class GatewayAgent {
   private onDeviceEvent(event: DeviceEvent): void {
     this.logDeviceEvent(event);
     if (event.type === 'handshake-complete') {
-      this.metrics?.recordHandshake(this.peerNames.get(keyToBase64(event.peer.publicKey)) ?? 'unknown', event.role);
+      const publicKey = keyToBase64(event.peer.publicKey);
+      this.metrics?.recordHandshake({ name: this.peerNames.get(publicKey) ?? 'unknown', publicKey }, event.role);
     } else if (event.type === 'handshake-gave-up') {
       this.metrics?.recordHandshakeFailure('handshake-gave-up');
     }
@@ -304,6 +366,7 @@ export class GatewayAgent {
         return {
           name: this.peerNames.get(key) ?? key.slice(0, 8),
           publicKey: key,
+          allowedIps: peer.allowedIps.map(formatPrefix),
           endpoint: peer.endpoint,
           rxBytes: peer.rxBytes,
           txBytes: peer.txBytes,
@@ -319,18 +382,23 @@ export class GatewayAgent {
   }
 
   private async startObservability(config: AgentConfig): Promise<void> {
-    this.metrics = createAgentMetrics({ collect: () => this.currentStats(), keyCreatedAtUnixMs: () => this.keyCreatedAtUnixMs });
+    this.metrics = createAgentMetrics({
+      collect: () => this.currentStats(),
+      interfaceName: config.interface.name,
+      allowedIpsLabel: config.metrics?.allowedIpsLabel ?? false,
+      keyCreatedAtUnixMs: () => this.keyCreatedAtUnixMs,
+    });
     this.metrics.setSecretStoreHealthy(this.secretStoreHealthy);
     await this.pollStats();
     this.timers.push(setInterval(() => void this.pollStats().catch(() => undefined), 1000));
     const health = (): ReturnType<typeof evaluateHealth> => evaluateHealth({
       stats: this.currentStats(),
       requiredPeers: this.config?.health?.requiredPeers ?? [],
-      maxHandshakeAgeSeconds: this.config?.health?.maxHandshakeAgeSeconds ?? 180,
+      maxHandshakeAgeSeconds: this.config?.health?.maxHandshakeAgeSeconds ?? DEFAULT_MAX_HANDSHAKE_AGE_SECONDS,
       secretStoreHealthy: this.secretStoreHealthy,
       nowUnixMs: Date.now(),
     });
-    const metricsListen = config.metrics ? splitHostPort(config.metrics.listen) : null;
+    const metricsListen = config.metrics ? splitHostPort(config.metrics.listen ?? DEFAULT_METRICS_LISTEN) : null;
     const healthListen = config.health ? splitHostPort(config.health.listen) : null;
     if (metricsListen && healthListen && metricsListen.host === healthListen.host && metricsListen.port === healthListen.port) {
       this.servers.push(await startObservabilityServer({ ...metricsListen, registry: this.metrics.registry, health }));

@@ -95,7 +95,11 @@ export const agentConfigSchema = {
     routes: { type: 'array', items: { type: 'string' } },
     dataPlane: { enum: ['auto', 'userspace', 'kernel', 'wireguard-go'] },
     forwarding: { type: 'boolean' },
-    metrics: listen,
+    metrics: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { listen: listen.properties.listen, allowedIpsLabel: { type: 'boolean' } },
+    },
     health: {
       type: 'object',
       additionalProperties: false,

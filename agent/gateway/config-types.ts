@@ -44,14 +44,25 @@ export interface PeerConfig {
 }
 
 export interface ListenConfig {
-  /** host:port, e.g. 127.0.0.1:9586 or 0.0.0.0:9587. */
+  /** host:port, e.g. 0.0.0.0:9587. */
   listen: string;
+}
+
+export interface MetricsConfig {
+  /** host:port; default 127.0.0.1:9588 (common/defaults.ts METRICS_PORT). */
+  listen?: string;
+  /**
+   * Adds an `allowed_ips` label (comma-separated prefixes) to the per-peer byte and handshake-time
+   * series, as prometheus_wireguard_exporter does. Off by default: it changes with every routing
+   * change and multiplies series with long values.
+   */
+  allowedIpsLabel?: boolean;
 }
 
 export interface HealthConfig extends ListenConfig {
   /** Peer names that must have a recent handshake for the gateway to be healthy. */
   requiredPeers?: string[];
-  /** How recent, in seconds (default 180). */
+  /** How recent, in seconds (default 180, at least 150: live peers rekey every 120 s plus a keepalive). */
   maxHandshakeAgeSeconds?: number;
 }
 
@@ -71,9 +82,16 @@ export interface AgentConfig {
   dataPlane?: DataPlaneKind;
   /** Enable IP forwarding (gateways forward between their LAN and the tunnel). Default true. */
   forwarding?: boolean;
-  metrics?: ListenConfig;
+  metrics?: MetricsConfig;
   health?: HealthConfig;
   /** Where later versions of this document come from; absent: the file given on the command line. */
   configSource?: ConfigSourceConfig;
-  log?: { level?: 'debug' | 'info' | 'warn' | 'error'; file?: string };
+  log?: LogConfig;
+}
+
+export interface LogConfig {
+  /** Default: WIREMESH_LOG_LEVEL, else info. Changes on reload apply at once. */
+  level?: 'debug' | 'info' | 'warn' | 'error';
+  /** File to append JSON lines to (default: WIREMESH_LOG_FILE, else stderr); fixed until restart. */
+  file?: string;
 }

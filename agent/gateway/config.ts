@@ -4,15 +4,23 @@
  * that appear once, no default route without a declared full tunnel). Every problem is reported,
  * each with the JSON path of the field. A wg-quick `.conf` is accepted too (see wg-quick.ts).
  */
+import type { ValidateFunction } from 'ajv';
+import { DEFAULT_MTU, METRICS_PORT } from '../../common/defaults';
 import { HOST_PORT_MESSAGE } from '../../common/hostport';
 import { parsePrefix, type IpPrefix } from '../../common/ip';
 import { WIREGUARD_KEY_MESSAGE } from '../../common/keys';
-import { ConfigError, compileSchema, parseDocument, portProblem, schemaProblems, type ConfigProblem } from '../../common/validation';
+import { ConfigError, parseDocument, portProblem, schemaProblems, type ConfigProblem } from '../../common/validation';
+import { REKEY_AFTER_TIME } from '../core/constants';
 import { keyFromBase64 } from '../crypto/keys';
-import { agentConfigSchema } from './config-schema';
+import { DEFAULT_MAX_HANDSHAKE_AGE_SECONDS, MIN_MAX_HANDSHAKE_AGE_SECONDS } from '../observability/health';
+import compiledValidator from './config-validator.generated';
 import type { AgentConfig } from './config-types';
 
-const validateSchema = compileSchema(agentConfigSchema);
+/** agentConfigSchema compiled ahead of time by `npm run schemas`: ajv's compiler is not loaded at run time. */
+const validateSchema = compiledValidator as unknown as ValidateFunction;
+
+/** Metrics stay on loopback unless the configuration says otherwise. */
+export const DEFAULT_METRICS_LISTEN = `127.0.0.1:${METRICS_PORT}`;
 
 /** The secret-source forms, told apart by their `source` field (the schema's oneOf branches, in order). */
 const SOURCE_FORMS = { field: 'source', values: ['file', 'aws-secrets-manager', 'gcp-secret-manager'] } as const;
@@ -86,6 +94,14 @@ function semanticProblems(config: AgentConfig): ConfigProblem[] {
       owners.set(prefixKey(prefix), i);
     });
   });
+  const threshold = config.health?.maxHandshakeAgeSeconds;
+  if (threshold !== undefined && threshold < MIN_MAX_HANDSHAKE_AGE_SECONDS) {
+    problems.push({
+      path: '$.health.maxHandshakeAgeSeconds',
+      message: `${threshold} s would flap: a healthy peer's handshake is renewed every ${REKEY_AFTER_TIME / 1000} s (REKEY_AFTER_TIME), ` +
+        `up to a keepalive interval and a retry later; use at least ${MIN_MAX_HANDSHAKE_AGE_SECONDS} s (default ${DEFAULT_MAX_HANDSHAKE_AGE_SECONDS})`,
+    });
+  }
   for (const [j, name] of (config.health?.requiredPeers ?? []).entries()) {
     if (!names.has(name)) problems.push({ path: `$.health.requiredPeers[${j}]`, message: `no peer is named "${name}"` });
   }
@@ -106,4 +122,26 @@ export function validateAgentConfig(document: unknown): AgentConfig {
 /** Parses YAML (a superset of JSON) and validates it. */
 export function parseAgentConfig(text: string): AgentConfig {
   return validateAgentConfig(parseDocument(text, 'configuration', 'an object with interface, privateKey and peers'));
+}
+
+/**
+ * What a reload cannot apply (the interface, its addresses and MTU, the plane, forwarding, the
+ * listeners, where the document comes from): each field that differs from the running
+ * configuration, by effective value, so writing out a default is no change.
+ */
+export function restartOnlyChanges(running: AgentConfig, next: AgentConfig): ConfigProblem[] {
+  const effective = (config: AgentConfig): Record<string, unknown> => ({
+    '$.interface.name': config.interface.name,
+    '$.interface.addresses': config.interface.addresses,
+    '$.interface.mtu': config.interface.mtu ?? DEFAULT_MTU,
+    '$.dataPlane': config.dataPlane ?? 'auto',
+    '$.forwarding': config.forwarding ?? true,
+    '$.metrics': config.metrics && { listen: config.metrics.listen ?? DEFAULT_METRICS_LISTEN, allowedIpsLabel: config.metrics.allowedIpsLabel ?? false },
+    '$.health.listen': config.health?.listen,
+    '$.configSource': config.configSource,
+  });
+  const before = effective(running);
+  return Object.entries(effective(next))
+    .filter(([path, value]) => JSON.stringify(value) !== JSON.stringify(before[path]))
+    .map(([path]) => ({ path, message: 'cannot change while the agent runs; restart it' }));
 }

@@ -27,6 +27,8 @@ export interface ResolvedConfig {
   addresses: string[];
   mtu: number;
   privateKey: Buffer;
+  /** When the private key was created (Unix ms), or why that is not known: wiremesh_key_age_seconds. */
+  privateKeyCreated: { unixMs: number } | { unknown: string };
   nextPrivateKey: Buffer | null;
   listenPort: number;
   fwmark: number;
@@ -39,10 +41,27 @@ export interface ResolveOptions {
   secrets?: SecretSourceOptions;
 }
 
+interface FetchedKey {
+  key: Buffer;
+  created: ResolvedConfig['privateKeyCreated'];
+}
+
+async function fetchKey(source: KeySource, what: string, options: ResolveOptions): Promise<FetchedKey> {
+  if (source.source === 'inline') return { key: source.key, created: { unknown: `${source.description} carries no creation time` } };
+  const store = secretSource(source, options.secrets);
+  const value = await fetchWithRetry(store, options.retry);
+  const key = parseWireGuardKey(value, what);
+  if (value.createdAtUnixMs !== undefined) return { key, created: { unixMs: value.createdAtUnixMs } };
+  if (!store.createdAt) return { key, created: { unknown: `${store.description} gives no creation time` } };
+  try {
+    return { key, created: { unixMs: await store.createdAt(value) } };
+  } catch (error) {
+    return { key, created: { unknown: (error as Error).message } };
+  }
+}
+
 async function resolveKey(source: KeySource, what: string, options: ResolveOptions): Promise<Buffer> {
-  if (source.source === 'inline') return source.key;
-  const value = await fetchWithRetry(secretSource(source, options.secrets), options.retry);
-  return parseWireGuardKey(value, what);
+  return (await fetchKey(source, what, options)).key;
 }
 
 /** Resolves `host:port` (a name or an address) to the address form the UAPI accepts. */
@@ -66,11 +85,13 @@ export async function resolveConfig(config: AgentConfig, options: ResolveOptions
     allowedIps: peer.allowedIps.map(parsePrefix),
     persistentKeepalive: peer.persistentKeepalive ?? 0,
   })));
+  const privateKey = await fetchKey(config.privateKey, 'private key ($.privateKey)', options);
   return {
     interfaceName: config.interface.name,
     addresses: config.interface.addresses,
     mtu: config.interface.mtu ?? DEFAULT_MTU,
-    privateKey: await resolveKey(config.privateKey, 'private key ($.privateKey)', options),
+    privateKey: privateKey.key,
+    privateKeyCreated: privateKey.created,
     nextPrivateKey: config.nextPrivateKey ? await resolveKey(config.nextPrivateKey, 'next private key ($.nextPrivateKey)', options) : null,
     listenPort: config.interface.listenPort ?? 0,
     fwmark: config.interface.fwmark ?? 0,

@@ -3,8 +3,24 @@
  * interface is up and every required peer has a recent handshake. Secret store trouble is reported
  * but does not gate health, because the keys already applied keep the tunnels working and taking
  * a forwarding gateway out of rotation would turn a control-plane problem into an outage.
+ *
+ * What a load balancer sees (GET /healthz, 200 or 503): 503 from start until every required peer
+ * has completed a handshake, then 200. When a required peer dies, 503 once its last handshake is
+ * older than maxHandshakeAgeSeconds: with the default 180 s, between 30 and 180 s after the death
+ * (a live peer's handshake is never older than about 150 s, so a dead one turns unhealthy that
+ * long after its last), plus the load balancer's own interval times its unhealthy threshold.
  */
+import { REKEY_AFTER_TIME } from '../core/constants';
 import type { PlaneStats } from './stats';
+
+export const DEFAULT_MAX_HANDSHAKE_AGE_SECONDS = 180;
+
+/**
+ * The lowest threshold that does not flap: the initiator of a session starts the next handshake
+ * when it sends 120 s (REKEY_AFTER_TIME) after the last, so with a 25 s keepalive and a lost
+ * initiation retried 5 s later a live peer's handshake age reaches about 150 s.
+ */
+export const MIN_MAX_HANDSHAKE_AGE_SECONDS = REKEY_AFTER_TIME / 1000 + 30;
 
 export interface HealthCheck {
   name: string;

@@ -10,8 +10,13 @@
  *   DROP_DERIVED_HANDSHAKE_FAILURES come only from PlaneStats.drops deltas, the rest only from
  *   recordHandshakeFailure. The types keep the two sets apart, so nothing is counted twice. These
  *   failures are also in `wiremesh_packet_drops_total`; do not add the two metrics together.
+ *
+ * Per-peer series carry the labels dashboards built for prometheus_wireguard_exporter expect:
+ * `interface` and `public_key` (and `allowed_ips`, comma-separated, when enabled: it changes with
+ * the configuration and can be long, so it is off by default), beside our `peer` name. The
+ * process_* and nodejs_* series are prom-client's defaults (memory, CPU, event loop lag).
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { REJECT_AFTER_TIME } from '../core/constants';
 import type { DropReason } from '../core/messages';
 import type { PeerStats, PlaneStats } from './stats';
@@ -34,6 +39,10 @@ export type ConfigApplyResult = 'applied' | 'unchanged' | 'rejected' | 'failed';
 
 export interface AgentMetricsOptions {
   collect: () => PlaneStats;
+  /** The `interface` label of every per-peer series. */
+  interfaceName: string;
+  /** Adds the `allowed_ips` label to the byte and handshake-time series. */
+  allowedIpsLabel?: boolean;
   keyCreatedAtUnixMs: () => number | null;
   /** Unix ms; injectable for tests. */
   now?: () => number;
@@ -41,13 +50,16 @@ export interface AgentMetricsOptions {
 
 export interface AgentMetrics {
   readonly registry: Registry;
-  recordHandshake(peer: string, role: HandshakeRole): void;
+  recordHandshake(peer: PeerIdentity, role: HandshakeRole): void;
   recordHandshakeFailure(reason: RecordedHandshakeFailure): void;
   recordConfigApply(result: ConfigApplyResult, durationSeconds: number): void;
   /** `source` names a secret store backend (a handful of values), never a secret's name or path. */
   recordSecretFetchFailure(source: string): void;
   setSecretStoreHealthy(healthy: boolean): void;
 }
+
+/** What names a peer in handshake counts, which are recorded as they happen. */
+export type PeerIdentity = Pick<PeerStats, 'name' | 'publicKey'>;
 
 interface ScrapeSnapshot {
   stats: PlaneStats;
@@ -65,6 +77,14 @@ export function createAgentMetrics(options: AgentMetricsOptions): AgentMetrics {
   const registry = new Registry();
   const registers = [registry];
   const lastDropTotals = new Map<string, number>();
+  collectDefaultMetrics({ register: registry });
+
+  const identityLabels = ['peer', 'interface', 'public_key'] as const;
+  const peerLabelNames = options.allowedIpsLabel ? [...identityLabels, 'allowed_ips'] : [...identityLabels];
+  const identity = (peer: PeerIdentity): Record<(typeof identityLabels)[number], string> =>
+    ({ peer: peer.name, interface: options.interfaceName, public_key: peer.publicKey });
+  const peerLabels = (peer: PeerStats): Record<string, string> =>
+    (options.allowedIpsLabel ? { ...identity(peer), allowed_ips: peer.allowedIps.join(',') } : identity(peer));
 
   // prom-client calls every metric's collect() synchronously in one registry.metrics() pass, so a
   // snapshot kept until the next microtask serves a whole scrape with one collect() call.
@@ -128,12 +148,12 @@ export function createAgentMetrics(options: AgentMetricsOptions): AgentMetrics {
   const handshakes = new Counter({
     name: 'wiremesh_handshakes_total',
     help: 'Handshakes completed, by peer and local role.',
-    labelNames: ['peer', 'role'],
+    labelNames: [...identityLabels, 'role'],
     registers,
     collect() {
       // Zero series for every configured peer, so the first handshake shows in increase().
       for (const peer of scrape().stats.peers) {
-        for (const role of HANDSHAKE_ROLES) this.inc({ peer: peer.name, role }, 0);
+        for (const role of HANDSHAKE_ROLES) this.inc({ ...identity(peer), role }, 0);
       }
     },
   });
@@ -162,56 +182,67 @@ export function createAgentMetrics(options: AgentMetricsOptions): AgentMetrics {
   new Counter({
     name: 'wiremesh_peer_receive_bytes_total',
     help: 'Bytes received from the peer, as counted by the data plane.',
-    labelNames: ['peer'],
+    labelNames: peerLabelNames,
     registers,
     collect() {
       this.reset();
-      for (const peer of scrape().stats.peers) this.inc({ peer: peer.name }, peer.rxBytes);
+      for (const peer of scrape().stats.peers) this.inc(peerLabels(peer), peer.rxBytes);
     },
   });
 
   new Counter({
     name: 'wiremesh_peer_transmit_bytes_total',
     help: 'Bytes sent to the peer, as counted by the data plane.',
-    labelNames: ['peer'],
+    labelNames: peerLabelNames,
     registers,
     collect() {
       this.reset();
-      for (const peer of scrape().stats.peers) this.inc({ peer: peer.name }, peer.txBytes);
+      for (const peer of scrape().stats.peers) this.inc(peerLabels(peer), peer.txBytes);
     },
   });
 
   new Gauge({
     name: 'wiremesh_peer_last_handshake_age_seconds',
     help: 'Seconds since the peer\'s last completed handshake; absent for peers that never completed one.',
-    labelNames: ['peer'],
+    labelNames: peerLabelNames,
     registers,
     collect() {
       this.reset();
       const { stats, nowUnixMs } = scrape();
       for (const peer of stats.peers) {
         const age = handshakeAgeMs(peer, nowUnixMs);
-        if (age !== null) this.set({ peer: peer.name }, age / 1000);
+        if (age !== null) this.set(peerLabels(peer), age / 1000);
       }
+    },
+  });
+
+  new Gauge({
+    name: 'wiremesh_peer_last_handshake_timestamp_seconds',
+    help: 'Unix time of the peer\'s last completed handshake; 0 until the first (as `wg show` and wireguard_latest_handshake_seconds).',
+    labelNames: peerLabelNames,
+    registers,
+    collect() {
+      this.reset();
+      for (const peer of scrape().stats.peers) this.set(peerLabels(peer), Math.floor(peer.lastHandshakeUnixMs / 1000));
     },
   });
 
   new Gauge({
     name: 'wiremesh_peer_using_next_key',
     help: 'Key rotation state: 1 when the peer\'s session uses the next local key, 0 for the current one; absent when the plane cannot tell.',
-    labelNames: ['peer'],
+    labelNames: [...identityLabels],
     registers,
     collect() {
       this.reset();
       for (const peer of scrape().stats.peers) {
-        if (peer.localKey !== undefined) this.set({ peer: peer.name }, peer.localKey === 'next' ? 1 : 0);
+        if (peer.localKey !== undefined) this.set(identity(peer), peer.localKey === 'next' ? 1 : 0);
       }
     },
   });
 
   new Gauge({
     name: 'wiremesh_key_age_seconds',
-    help: 'Age of the interface\'s current private key; absent when its creation time is unknown.',
+    help: 'Age of the interface\'s current private key, from its creation in the store (AWS version CreatedDate, GCP version createTime, a key file\'s mtime); absent when unknown.',
     registers,
     collect() {
       const { keyCreatedAtUnixMs, nowUnixMs } = scrape();
@@ -255,7 +286,7 @@ export function createAgentMetrics(options: AgentMetricsOptions): AgentMetrics {
 
   return {
     registry,
-    recordHandshake: (peer, role) => handshakes.inc({ peer, role }),
+    recordHandshake: (peer, role) => handshakes.inc({ ...identity(peer), role }),
     recordHandshakeFailure: (reason) => handshakeFailures.inc({ reason }),
     recordConfigApply: (result, durationSeconds) => {
       configApplies.inc({ result });

@@ -3,10 +3,12 @@
  * planes give cumulative totals since the interface came up; metrics.ts turns them into series.
  */
 export interface PeerStats {
-  /** The operator's name for the peer: the only peer identity used as a metric label. */
+  /** The operator's name for the peer. */
   name: string;
-  /** Base64 public key; public, but logged only in short form. */
+  /** Base64 public key; public (a metric label, as in prometheus_wireguard_exporter), logged only in short form. */
   publicKey: string;
+  /** The peer's allowed IPs in CIDR notation. */
+  allowedIps: string[];
   endpoint: string | null;
   rxBytes: number;
   txBytes: number;

@@ -1,6 +1,6 @@
 /** A secret in AWS Secrets Manager, read with the SDK's default credential chain (IMDSv2 on EC2). */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SecretAccessError, type SecretSource, type SecretValue } from './types';
+import { describeSecret, SecretAccessError, type SecretSource, type SecretValue } from './types';
 
 export interface AwsSecretSourceOptions {
   secretId: string;
@@ -21,7 +21,7 @@ export class AwsSecretSource implements SecretSource {
   private readonly client: SecretsManagerClient;
 
   constructor(private readonly options: AwsSecretSourceOptions) {
-    this.description = `AWS Secrets Manager secret ${options.secretId}`;
+    this.description = describeSecret.aws(options.secretId);
     const timeoutMs = options.requestTimeoutMs ?? 10_000;
     this.client = new SecretsManagerClient({
       region: options.region ?? ARN_REGION.exec(options.secretId)?.[1],
@@ -53,7 +53,8 @@ export class AwsSecretSource implements SecretSource {
       : undefined;
     if (value === undefined) throw new SecretAccessError(`${this.description}: the answer holds no value`, false);
     if (answer.VersionId === undefined) throw new SecretAccessError(`${this.description}: the answer has no VersionId`, false);
-    return { value, version: answer.VersionId };
+    // CreatedDate is the version's: when this key was put into the store.
+    return { value, version: answer.VersionId, ...(answer.CreatedDate && { createdAtUnixMs: answer.CreatedDate.getTime() }) };
   }
 }
 

@@ -1,6 +1,6 @@
 /** A secret kept in a local file, accepted only when nobody but its owner (root) can read or change it. */
 import { open } from 'node:fs/promises';
-import { SecretAccessError, type SecretSource, type SecretValue } from './types';
+import { describeSecret, SecretAccessError, type SecretSource, type SecretValue } from './types';
 
 export interface FileSecretSourceOptions {
   /** The uid that must own the file; 0 (root) unless a test needs another. */
@@ -18,7 +18,7 @@ export class FileSecretSource implements SecretSource {
     private readonly path: string,
     options: FileSecretSourceOptions = {},
   ) {
-    this.description = `file ${path}`;
+    this.description = describeSecret.file(path);
     this.requiredOwnerUid = options.requiredOwnerUid ?? 0;
   }
 
@@ -44,7 +44,8 @@ export class FileSecretSource implements SecretSource {
           );
         }
         const value = await handle.readFile();
-        return { value, version: `mtime=${stats.mtimeNs}/size=${stats.size}/ino=${stats.ino}` };
+        // The key's age is the file's: a key written once and never touched is as old as its mtime.
+        return { value, version: `mtime=${stats.mtimeNs}/size=${stats.size}/ino=${stats.ino}`, createdAtUnixMs: Number(stats.mtimeMs) };
       } finally {
         await handle.close();
       }

@@ -3,7 +3,7 @@
  * HTTP/1.1 REST transport, with Application Default Credentials (the metadata server on GCE).
  */
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
-import { SecretAccessError, type SecretSource, type SecretValue } from './types';
+import { describeSecret, gcpVersionName, SecretAccessError, type SecretSource, type SecretValue } from './types';
 
 export interface GcpSecretSourceOptions {
   /** projects/P/secrets/S (the latest version) or projects/P/secrets/S/versions/V. */
@@ -46,13 +46,9 @@ export class GcpSecretSource implements SecretSource {
   private readonly requestTimeoutMs: number;
 
   constructor(options: GcpSecretSourceOptions) {
-    this.versionName = options.name.includes('/versions/') ? options.name : `${options.name}/versions/latest`;
-    this.description = `GCP Secret Manager secret ${this.versionName}`;
+    this.versionName = gcpVersionName(options.name);
+    this.description = describeSecret.gcp(this.versionName);
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
-    // The client logs every response, payload included, to stderr when this variable enables it.
-    if (process.env['GOOGLE_SDK_NODE_LOGGING']) {
-      throw new SecretAccessError(`${this.description}: refusing to run with GOOGLE_SDK_NODE_LOGGING set, as it would log the secret`, false);
-    }
     // REST everywhere, so the transport the tests exercise is the one production uses. The project
     // comes from the name, sparing google-auth-library its search (which runs `gcloud`).
     const projectId = /^projects\/([^/]+)\//.exec(this.versionName)?.[1];
@@ -87,6 +83,20 @@ export class GcpSecretSource implements SecretSource {
     }
     if (!answer.name) throw new SecretAccessError(`${this.description}: the answer names no version`, false);
     return { value, version: answer.name };
+  }
+
+  /** The version's createTime; AccessSecretVersion does not return it. */
+  async createdAt(value: SecretValue): Promise<number> {
+    let version;
+    try {
+      await this.client.initialize();
+      [version] = await this.client.getSecretVersion({ name: value.version }, { retry: null, timeout: this.requestTimeoutMs });
+    } catch (error) {
+      throw new SecretAccessError(`${describeSecret.gcp(value.version)}: its createTime could not be read: ${classifyGcpError(error).failure}`, false);
+    }
+    const seconds = version.createTime?.seconds;
+    if (seconds === undefined || seconds === null) throw new SecretAccessError(`${describeSecret.gcp(value.version)}: the answer has no createTime`, false);
+    return Number(seconds) * 1000 + Math.floor((version.createTime?.nanos ?? 0) / 1e6);
   }
 }
 

@@ -1,12 +1,12 @@
 /** Secret sources for the agent's keys and configuration document, with retry and key parsing. */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KeyFormatError, keyFromBase64 } from '../crypto/keys';
-import { AwsSecretSource } from './aws';
+import type * as AwsModule from './aws';
 import { FileSecretSource } from './file';
-import { GcpSecretSource } from './gcp';
-import { SecretAccessError, type SecretSource, type SecretSourceConfig, type SecretValue } from './types';
+import type * as GcpModule from './gcp';
+import { describeSecret, gcpVersionName, SecretAccessError, type SecretSource, type SecretSourceConfig, type SecretValue } from './types';
 
-export { SecretAccessError, type SecretSource, type SecretSourceConfig, type SecretValue } from './types';
+export { describeSecret, SecretAccessError, type SecretSource, type SecretSourceConfig, type SecretValue } from './types';
 
 export interface SecretSourceOptions {
   /** The uid a key file must be owned by; 0 (root) unless a test needs another. */
@@ -15,15 +15,53 @@ export interface SecretSourceOptions {
   requestTimeoutMs?: number;
 }
 
+/**
+ * A cloud store's source, its module loaded at the first fetch: each SDK costs tens of MB of
+ * memory, and an agent whose keys are files never loads either.
+ */
+class LazySecretSource implements SecretSource {
+  private loaded: Promise<SecretSource> | null = null;
+
+  constructor(readonly description: string, private readonly load: () => Promise<SecretSource>) {}
+
+  private source(): Promise<SecretSource> {
+    this.loaded ??= this.load();
+    return this.loaded;
+  }
+
+  async fetch(): Promise<SecretValue> {
+    return (await this.source()).fetch();
+  }
+
+  async createdAt(value: SecretValue): Promise<number> {
+    const source = await this.source();
+    if (!source.createdAt) throw new SecretAccessError(`${this.description}: the store gives no creation time`, false);
+    return source.createdAt(value);
+  }
+}
+
 /** Throws a SecretAccessError at once for a configuration it cannot serve safely. */
 export function secretSource(config: SecretSourceConfig, options: SecretSourceOptions = {}): SecretSource {
   switch (config.source) {
     case 'file':
       return new FileSecretSource(config.path, { requiredOwnerUid: options.fileOwnerUid });
     case 'aws-secrets-manager':
-      return new AwsSecretSource({ ...config, requestTimeoutMs: options.requestTimeoutMs });
-    case 'gcp-secret-manager':
-      return new GcpSecretSource({ ...config, requestTimeoutMs: options.requestTimeoutMs });
+      return new LazySecretSource(describeSecret.aws(config.secretId), async () => {
+        // require() rather than import(): the build emits CommonJS, and jest runs it so.
+        const { AwsSecretSource } = require('./aws') as typeof AwsModule;
+        return new AwsSecretSource({ ...config, requestTimeoutMs: options.requestTimeoutMs });
+      });
+    case 'gcp-secret-manager': {
+      const description = describeSecret.gcp(gcpVersionName(config.name));
+      // The client logs every response, payload included, to stderr when this variable enables it.
+      if (process.env['GOOGLE_SDK_NODE_LOGGING']) {
+        throw new SecretAccessError(`${description}: refusing to run with GOOGLE_SDK_NODE_LOGGING set, as it would log the secret`, false);
+      }
+      return new LazySecretSource(description, async () => {
+        const { GcpSecretSource } = require('./gcp') as typeof GcpModule;
+        return new GcpSecretSource({ ...config, requestTimeoutMs: options.requestTimeoutMs });
+      });
+    }
   }
 }
 

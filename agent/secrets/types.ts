@@ -10,6 +10,11 @@ export interface SecretValue {
   value: Buffer;
   /** Changes whenever the content may have changed; safe to log. */
   version: string;
+  /**
+   * When this content was created, where the store says so in the same answer: a file's mtime, an
+   * AWS version's CreatedDate. Absent otherwise (see SecretSource.createdAt).
+   */
+  createdAtUnixMs?: number;
 }
 
 export interface SecretSource {
@@ -17,6 +22,23 @@ export interface SecretSource {
   readonly description: string;
   /** Rejects only with a SecretAccessError. */
   fetch(): Promise<SecretValue>;
+  /**
+   * When `value` was created, for stores whose fetch answer does not say (GCP: the version's
+   * createTime, one more call that needs `secretmanager.versions.get`). Rejects with a SecretAccessError.
+   */
+  createdAt?(value: SecretValue): Promise<number>;
+}
+
+/** How each store names a secret in messages; here, so naming one needs no SDK. */
+export const describeSecret = {
+  file: (path: string): string => `file ${path}`,
+  aws: (secretId: string): string => `AWS Secrets Manager secret ${secretId}`,
+  gcp: (versionName: string): string => `GCP Secret Manager secret ${versionName}`,
+};
+
+/** projects/P/secrets/S means its latest version. */
+export function gcpVersionName(name: string): string {
+  return name.includes('/versions/') ? name : `${name}/versions/latest`;
 }
 
 /**

@@ -24,7 +24,7 @@ export interface UserspaceDeviceOptions {
   log: DeviceLog;
   /** SO_RCVBUF/SO_SNDBUF for the UDP sockets (wireguard-go uses 7 MiB). */
   socketBufferBytes?: number;
-  /** Called for every protocol event, after the device's own logging. */
+  /** Called for every protocol event instead of the device's own event lines: the caller logs them. */
   onEvent?: (event: DeviceEvent) => void;
 }
 
@@ -271,6 +271,11 @@ export class UserspaceDevice implements UapiTarget {
   }
 
   private logEvent(event: DeviceEvent): void {
+    // One line per event: the agent logs its own structured ones, so two here would double each rekey.
+    if (this.onEvent) {
+      this.onEvent(event);
+      return;
+    }
     switch (event.type) {
       case 'handshake-initiated':
         this.log.debug(`${peerName(event.peer)}: sending handshake initiation${event.retry ? ' (retry)' : ''}`);
@@ -291,7 +296,6 @@ export class UserspaceDevice implements UapiTarget {
         this.log.debug(`under load: sent a cookie reply to ${String(event.endpoint)}`);
         break;
     }
-    this.onEvent?.(event);
   }
 
   // ---- sockets --------------------------------------------------------------------------------

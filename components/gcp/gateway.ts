@@ -58,7 +58,7 @@
 import { createHash } from 'node:crypto';
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
-import type { AgentConfig, DataPlaneKind, HealthConfig, InterfaceConfig, ListenConfig } from '../../agent/gateway/config-types';
+import type { AgentConfig, DataPlaneKind, HealthConfig, InterfaceConfig, MetricsConfig } from '../../agent/gateway/config-types';
 import type { SecretSourceConfig } from '../../agent/secrets/types';
 import { agentCloudInit, agentConfigDocument } from '../bootstrap';
 import { WireGuardKey } from '../key';
@@ -307,7 +307,7 @@ export function gatewayAgentConfig(name: string, config: GcpGatewayAgentConfig, 
     }
     health = { ...config.health, listen: config.health.listen ?? healthListen };
   }
-  let metrics: ListenConfig | undefined = config.metrics;
+  let metrics: MetricsConfig | undefined = config.metrics;
   if (parts.metricsListen !== undefined) {
     if (metrics !== undefined && metrics.listen !== parts.metricsListen) {
       fail(component, name, `agent.config.metrics.listen "${metrics.listen}" differs from agent.metricsListen "${parts.metricsListen}"`);

@@ -200,7 +200,10 @@ describe('the configure steps on a real file system', () => {
       const agentCli = existsSync(join(repo, 'dist', 'agent', 'cli', 'wiremesh-agent.js'))
         ? `${process.execPath} ${join(repo, 'bin', 'wiremesh-agent.js')}`
         : '/bin/true';
-      const document = remoteAgentConfigDocument(config(), '/etc/wiremesh/private.key');
+      // The document names the key where this sandbox writes it: `check` verifies the key file.
+      const keyPath = `${scratch}/etc/wiremesh/private.key`;
+      const written = { ...config(), privateKey: { source: 'file' as const, path: keyPath } };
+      const document = remoteAgentConfigDocument(written, keyPath);
       const steps = remoteConfigureSteps(document, '/etc/wiremesh/private.key')
         .replaceAll('/etc/wiremesh', `${scratch}/etc/wiremesh`)
         .replace('/opt/wiremesh/bin/wiremesh-agent.js', agentCli);
@@ -212,7 +215,7 @@ describe('the configure steps on a real file system', () => {
       expect(statSync(keyFile).uid).toBe(0);
       const configFile = join(scratch, 'etc', 'wiremesh', 'agent.yaml');
       expect(statSync(configFile).mode & 0o777).toBe(0o600);
-      expect(parseAgentConfig(readFileSync(configFile, 'utf8'))).toEqual(config());
+      expect(parseAgentConfig(readFileSync(configFile, 'utf8'))).toEqual(written);
       expect(readdirSync(join(scratch, 'etc', 'wiremesh')).sort()).toEqual(['agent.yaml', 'private.key']);
       expect(readFileSync(join(scratch, 'systemctl.log'), 'utf8')).toBe('enable wiremesh-agent\nreload-or-restart wiremesh-agent\n');
       // The whole command (with the sudo wrapper) is valid bash.

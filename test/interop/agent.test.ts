@@ -219,7 +219,13 @@ describeAgent('wiremesh-agent in namespaces', () => {
     const rx = (text: string): number => metric(text, 'wiremesh_peer_receive_bytes_total', 'peer="site0"');
     expect(rx(after)).toBeGreaterThan(rx(before));
     expect(metric(after, 'wiremesh_active_peers')).toBe(1);
-    if (dataPlane === 'userspace') expect(metric(after, 'wiremesh_handshakes_total', 'peer="site0"')).toBeGreaterThanOrEqual(1);
+    if (dataPlane === 'userspace') {
+      expect(metric(after, 'wiremesh_handshakes_total', 'peer="site0"')).toBeGreaterThanOrEqual(1);
+      // One line per handshake (each rekey too): the agent's structured event, not also the device's text.
+      const completions = env.agentLog.split('\n').filter((line) => /handshake complete/.test(line));
+      expect(completions.length).toBeGreaterThanOrEqual(1);
+      expect(completions.filter((line) => !line.includes('"event":"handshake.complete"'))).toEqual([]);
+    }
     expect(env.http(9587, '/healthz').startsWith('200')).toBe(true);
     // SIGTERM removes everything the agent added.
     env.agent!.kill('SIGTERM');

@@ -41,7 +41,8 @@ export async function startFakeGceMetadata(): Promise<LoopbackServer & { readonl
 export interface FakeSecretManager extends LoopbackServer {
   readonly failures: FailureSwitch;
   /** Adds a version to projects/P/secrets/S; returns the new version's resource name. */
-  addVersion(secretName: string, value: string, options?: { wrongChecksum?: boolean }): string;
+  /** createTime: what GetSecretVersion answers (default: when added); denyGet: it answers PERMISSION_DENIED. */
+  addVersion(secretName: string, value: string, options?: { wrongChecksum?: boolean; createTime?: string; denyGet?: boolean }): string;
   /** The bearer token of every access call, in order. */
   bearerTokens(): string[];
 }
@@ -51,9 +52,9 @@ function googleError(code: number, status: string, message: string) {
 }
 
 export async function startFakeSecretManager(): Promise<FakeSecretManager> {
-  const versions = new Map<string, Array<{ data: Buffer; wrongChecksum: boolean }>>();
+  const versions = new Map<string, Array<{ data: Buffer; wrongChecksum: boolean; createTime: string; denyGet: boolean }>>();
   const failures = new FailureSwitch();
-  const access = /^\/v1\/(projects\/[^/]+\/secrets\/[^/]+)\/versions\/([^/:]+):access(\?.*)?$/;
+  const access = /^\/v1\/(projects\/[^/]+\/secrets\/[^/]+)\/versions\/([^/:?]+)(:access)?(\?.*)?$/;
   const server = await startLoopbackServer((request, response) => {
     const failure = failures.take();
     if (failure === 'status-500') return sendJson(response, 503, googleError(503, 'UNAVAILABLE', 'fake outage'));
@@ -63,12 +64,17 @@ export async function startFakeSecretManager(): Promise<FakeSecretManager> {
     }
     const match = request.method === 'GET' ? access.exec(request.path) : null;
     if (match === null) return sendJson(response, 404, googleError(404, 'NOT_FOUND', 'only AccessSecretVersion is faked'));
-    const [, secretName = '', versionId = ''] = match;
+    const [, secretName = '', versionId = '', accessCall] = match;
     const stored = versions.get(secretName) ?? [];
     const number = versionId === 'latest' ? stored.length : Number(versionId);
     const version = stored[number - 1];
     if (version === undefined) {
       return sendJson(response, 404, googleError(404, 'NOT_FOUND', `Secret Version [${secretName}/versions/${versionId}] not found.`));
+    }
+    if (accessCall === undefined) {
+      // GetSecretVersion: the version's metadata, which needs secretmanager.versions.get.
+      if (version.denyGet) return sendJson(response, 403, googleError(403, 'PERMISSION_DENIED', "Permission 'secretmanager.versions.get' denied"));
+      return sendJson(response, 200, { name: `${secretName}/versions/${number}`, createTime: version.createTime, state: 'ENABLED' });
     }
     sendJson(response, 200, {
       name: `${secretName}/versions/${number}`,
@@ -78,9 +84,9 @@ export async function startFakeSecretManager(): Promise<FakeSecretManager> {
   return {
     ...server,
     failures,
-    addVersion(secretName, value, { wrongChecksum = false } = {}) {
+    addVersion(secretName, value, { wrongChecksum = false, createTime = new Date().toISOString(), denyGet = false } = {}) {
       const stored = versions.get(secretName) ?? [];
-      stored.push({ data: Buffer.from(value, 'utf8'), wrongChecksum });
+      stored.push({ data: Buffer.from(value, 'utf8'), wrongChecksum, createTime, denyGet });
       versions.set(secretName, stored);
       return `${secretName}/versions/${stored.length}`;
     },

@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import Ajv from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { describePlan } from '../../agent/cli/wiremesh-agent';
-import { parseAgentConfig } from '../../agent/gateway/config';
+import { parseAgentConfig, restartOnlyChanges } from '../../agent/gateway/config';
 import { ConfigError } from '../../common/validation';
 import type { AgentConfig } from '../../agent/gateway/config-types';
 import { parseWgQuickConfig } from '../../agent/gateway/wg-quick';
-import { SCHEMAS, schemaText } from '../../scripts/write-schemas';
+import { AGENT_CONFIG_VALIDATOR_FILE, SCHEMAS, agentConfigValidatorText, schemaText } from '../../scripts/write-schemas';
 import { testKey as key } from '../support/fixtures';
 
 const ROOT = join(__dirname, '..', '..');
@@ -137,6 +137,9 @@ peers:
       invalid('$.peers[1].allowedIps[1]: is also an allowed IP of $.peers[0]; a prefix belongs to one peer')],
     ['requiredPeers naming an unknown peer', doc((d) => (d.health = { listen: '0.0.0.0:9587', requiredPeers: ['site-b', 'site-c'] })),
       invalid('$.health.requiredPeers[1]: no peer is named "site-c"')],
+    ['a health threshold that routine rekeys would cross', doc((d) => (d.health = { listen: '0.0.0.0:9587', maxHandshakeAgeSeconds: 149 })),
+      invalid('$.health.maxHandshakeAgeSeconds: 149 s would flap: a healthy peer\'s handshake is renewed every 120 s (REKEY_AFTER_TIME), ' +
+        'up to a keepalive interval and a retry later; use at least 150 s (default 180)')],
     // Syntax and enumerations.
     ['invalid YAML (an unclosed flow sequence)', 'interface:\n  name: wm0\n  addresses: [10.99.0.1/24\npeers: []\n',
       invalid('$: is not valid YAML or JSON: Flow sequence in block collection must be sufficiently indented and end with a ] at line 4, column 1')],
@@ -281,6 +284,34 @@ AllowedIPs = 10.99.0.3/32
   });
 });
 
+describe('restartOnlyChanges (what a reload refuses rather than ignores)', () => {
+  const running = parseAgentConfig(doc(() => undefined));
+  it('a default written out is no change; peers, routes and health thresholds may change', () => {
+    const next = parseAgentConfig(doc((d) => {
+      d.forwarding = true;
+      d.dataPlane = d.dataPlane ?? 'auto';
+      d.peers.pop();
+      d.health = { listen: '0.0.0.0:9587', maxHandshakeAgeSeconds: 200 };
+    }));
+    expect(restartOnlyChanges({ ...running, health: { listen: '0.0.0.0:9587' } }, next)).toEqual([]);
+  });
+  it('names every field a running agent cannot apply', () => {
+    const next = parseAgentConfig(doc((d) => {
+      d.interface.mtu = 1380;
+      d.interface.addresses = ['10.99.0.9/24'];
+      d.forwarding = false;
+      d.metrics = {};
+    }));
+    expect(restartOnlyChanges(running, next)).toEqual(['$.interface.addresses', '$.interface.mtu', '$.forwarding', '$.metrics']
+      .map((path) => ({ path, message: 'cannot change while the agent runs; restart it' })));
+  });
+});
+
+test('the lowest health threshold that does not flap on rekeys is accepted', () => {
+  const config = parseAgentConfig(doc((d) => (d.health = { listen: '0.0.0.0:9587', maxHandshakeAgeSeconds: 150 })));
+  expect(config.health?.maxHandshakeAgeSeconds).toBe(150);
+});
+
 describe('describePlan (wiremesh-agent check)', () => {
   it('prints the plan with key sources, never key material', () => {
     const config = parseAgentConfig(doc((d) => {
@@ -292,9 +323,9 @@ describe('describePlan (wiremesh-agent check)', () => {
     }));
     expect(describePlan(config, 'kernel')).toBe(`interface wm0: addresses 10.99.0.1/24, listen port 51820, MTU 1420
 data plane: kernel (auto)
-private key: file /etc/wiremesh/private.key; rotating to AWS Secrets Manager wiremesh/site-a/next
+private key: file /etc/wiremesh/private.key; rotating to AWS Secrets Manager secret wiremesh/site-a/next
 peers (2):
-  site-b  ${KEY_B}  endpoint gw-b.example.net:51820  allowed 10.99.0.2/32, 10.20.0.0/16  psk from GCP Secret Manager projects/p/secrets/site-b-psk
+  site-b  ${KEY_B}  endpoint gw-b.example.net:51820  allowed 10.99.0.2/32, 10.20.0.0/16  psk from GCP Secret Manager secret projects/p/secrets/site-b-psk/versions/latest
   branch  ${KEY_C}  endpoint (learned)  allowed 10.99.0.3/32  keepalive 25s
 routes: 10.20.0.0/16, 10.99.0.0/24
 forwarding: on
@@ -331,6 +362,10 @@ describe('published schema and example', () => {
     const text = readFileSync(join(ROOT, file), 'utf8');
     expect(JSON.parse(text)).toEqual(schema);
     expect(text).toBe(schemaText(schema));
+  });
+
+  it(`${AGENT_CONFIG_VALIDATOR_FILE} (the agent's precompiled validator) is exactly what \`npm run schemas\` writes`, () => {
+    expect(readFileSync(join(ROOT, AGENT_CONFIG_VALIDATOR_FILE), 'utf8')).toBe(agentConfigValidatorText());
   });
 
   it('the committed mesh spec schema validates examples/local/mesh.yaml', () => {

@@ -14,7 +14,7 @@ function peer(byte: number, overrides: Partial<ResolvedPeer> = {}): ResolvedPeer
 
 function config(peers: ResolvedPeer[], overrides: Partial<ResolvedConfig> = {}): ResolvedConfig {
   return {
-    interfaceName: 'wg0', addresses: [], mtu: 1420, privateKey: bytes(1), nextPrivateKey: null,
+    interfaceName: 'wg0', addresses: [], mtu: 1420, privateKey: bytes(1), privateKeyCreated: { unknown: 'test' }, nextPrivateKey: null,
     listenPort: 51820, fwmark: 0, peers, routes: [], ...overrides,
   };
 }

@@ -67,14 +67,16 @@ function planeStats(): PlaneStats {
   return {
     interfaceUp: true,
     peers: [
-      { name: 'alpha', publicKey: ALPHA_KEY, endpoint: '192.0.2.1:51820', rxBytes: 100, txBytes: 200, lastHandshakeUnixMs: START_UNIX_MS - 10_000, localKey: 'current' },
-      { name: 'beta', publicKey: BETA_KEY, endpoint: null, rxBytes: 0, txBytes: 0, lastHandshakeUnixMs: 0 },
+      { name: 'alpha', publicKey: ALPHA_KEY, allowedIps: ['10.1.0.0/16', 'fd00:1::/64'], endpoint: '192.0.2.1:51820', rxBytes: 100, txBytes: 200, lastHandshakeUnixMs: START_UNIX_MS - 10_000, localKey: 'current' },
+      { name: 'beta', publicKey: BETA_KEY, allowedIps: ['10.2.0.0/16'], endpoint: null, rxBytes: 0, txBytes: 0, lastHandshakeUnixMs: 0 },
     ],
     drops: { 'invalid-mac1': 2, 'decrypt-failed': 5 },
   };
 }
 
 describe('metrics', () => {
+  const alpha = { peer: 'alpha', interface: 'wm0', public_key: ALPHA_KEY };
+  const beta = { peer: 'beta', interface: 'wm0', public_key: BETA_KEY };
   let stats: PlaneStats;
   let nowUnixMs: number;
   let keyCreatedAtUnixMs: number | null;
@@ -89,6 +91,7 @@ describe('metrics', () => {
     collectCalls = 0;
     metrics = createAgentMetrics({
       collect: () => { collectCalls++; return stats; },
+      interfaceName: 'wm0',
       keyCreatedAtUnixMs: () => keyCreatedAtUnixMs,
       now: () => nowUnixMs,
     });
@@ -106,7 +109,8 @@ describe('metrics', () => {
 
   test('names, types and labels, and values that move between two scrapes', async () => {
     const first = await scrape();
-    expect(Object.fromEntries(typesOf(first.text))).toEqual({
+    const ours = [...typesOf(first.text)].filter(([name]) => name.startsWith('wiremesh_'));
+    expect(Object.fromEntries(ours)).toEqual({
       wiremesh_interface_up: 'gauge',
       wiremesh_peers: 'gauge',
       wiremesh_active_peers: 'gauge',
@@ -116,6 +120,7 @@ describe('metrics', () => {
       wiremesh_peer_receive_bytes_total: 'counter',
       wiremesh_peer_transmit_bytes_total: 'counter',
       wiremesh_peer_last_handshake_age_seconds: 'gauge',
+      wiremesh_peer_last_handshake_timestamp_seconds: 'gauge',
       wiremesh_peer_using_next_key: 'gauge',
       wiremesh_key_age_seconds: 'gauge',
       wiremesh_config_applies_total: 'counter',
@@ -127,14 +132,14 @@ describe('metrics', () => {
     expect(valueOf(s1, 'wiremesh_interface_up')).toBe(1);
     expect(valueOf(s1, 'wiremesh_peers')).toBe(2);
     expect(valueOf(s1, 'wiremesh_active_peers')).toBe(1);
-    expect(valueOf(s1, 'wiremesh_handshakes_total', { peer: 'alpha', role: 'initiator' })).toBe(0);
-    expect(valueOf(s1, 'wiremesh_handshakes_total', { peer: 'beta', role: 'responder' })).toBe(0);
-    expect(valueOf(s1, 'wiremesh_peer_receive_bytes_total', { peer: 'alpha' })).toBe(100);
-    expect(valueOf(s1, 'wiremesh_peer_transmit_bytes_total', { peer: 'alpha' })).toBe(200);
-    expect(valueOf(s1, 'wiremesh_peer_last_handshake_age_seconds', { peer: 'alpha' })).toBe(10);
-    expect(valueOf(s1, 'wiremesh_peer_last_handshake_age_seconds', { peer: 'beta' })).toBeUndefined();
-    expect(valueOf(s1, 'wiremesh_peer_using_next_key', { peer: 'alpha' })).toBe(0);
-    expect(valueOf(s1, 'wiremesh_peer_using_next_key', { peer: 'beta' })).toBeUndefined();
+    expect(valueOf(s1, 'wiremesh_handshakes_total', { ...alpha, role: 'initiator' })).toBe(0);
+    expect(valueOf(s1, 'wiremesh_handshakes_total', { ...beta, role: 'responder' })).toBe(0);
+    expect(valueOf(s1, 'wiremesh_peer_receive_bytes_total', alpha)).toBe(100);
+    expect(valueOf(s1, 'wiremesh_peer_transmit_bytes_total', alpha)).toBe(200);
+    expect(valueOf(s1, 'wiremesh_peer_last_handshake_age_seconds', alpha)).toBe(10);
+    expect(valueOf(s1, 'wiremesh_peer_last_handshake_age_seconds', beta)).toBeUndefined();
+    expect(valueOf(s1, 'wiremesh_peer_using_next_key', alpha)).toBe(0);
+    expect(valueOf(s1, 'wiremesh_peer_using_next_key', beta)).toBeUndefined();
     expect(valueOf(s1, 'wiremesh_key_age_seconds')).toBe(3600);
     expect(valueOf(s1, 'wiremesh_packet_drops_total', { reason: 'invalid-mac1' })).toBe(2);
     expect(valueOf(s1, 'wiremesh_packet_drops_total', { reason: 'decrypt-failed' })).toBe(5);
@@ -143,10 +148,10 @@ describe('metrics', () => {
     expect(valueOf(s1, 'wiremesh_config_applies_total', { result: 'applied' })).toBe(0);
     expect(valueOf(s1, 'wiremesh_config_applies_total', { result: 'failed' })).toBe(0);
     expect(valueOf(s1, 'wiremesh_secret_store_reachable')).toBeUndefined();
-    expect(s1.every((sample) => Number.isFinite(sample.value))).toBe(true);
+    expect(s1.filter((sample) => sample.name.startsWith('wiremesh_')).every((sample) => Number.isFinite(sample.value))).toBe(true);
 
-    metrics.recordHandshake('alpha', 'initiator');
-    metrics.recordHandshake('beta', 'responder');
+    metrics.recordHandshake({ name: 'alpha', publicKey: ALPHA_KEY }, 'initiator');
+    metrics.recordHandshake({ name: 'beta', publicKey: BETA_KEY }, 'responder');
     metrics.recordHandshakeFailure('handshake-gave-up');
     metrics.recordConfigApply('applied', 0.2);
     metrics.recordSecretFetchFailure('aws-secrets-manager');
@@ -159,13 +164,13 @@ describe('metrics', () => {
 
     const s2 = (await scrape()).samples;
     expect(valueOf(s2, 'wiremesh_active_peers')).toBe(2);
-    expect(valueOf(s2, 'wiremesh_handshakes_total', { peer: 'alpha', role: 'initiator' })).toBe(1);
-    expect(valueOf(s2, 'wiremesh_handshakes_total', { peer: 'beta', role: 'responder' })).toBe(1);
-    expect(valueOf(s2, 'wiremesh_handshakes_total', { peer: 'alpha', role: 'responder' })).toBe(0);
-    expect(valueOf(s2, 'wiremesh_peer_receive_bytes_total', { peer: 'alpha' })).toBe(1500);
-    expect(valueOf(s2, 'wiremesh_peer_last_handshake_age_seconds', { peer: 'alpha' })).toBe(40);
-    expect(valueOf(s2, 'wiremesh_peer_last_handshake_age_seconds', { peer: 'beta' })).toBe(30);
-    expect(valueOf(s2, 'wiremesh_peer_using_next_key', { peer: 'alpha' })).toBe(1);
+    expect(valueOf(s2, 'wiremesh_handshakes_total', { ...alpha, role: 'initiator' })).toBe(1);
+    expect(valueOf(s2, 'wiremesh_handshakes_total', { ...beta, role: 'responder' })).toBe(1);
+    expect(valueOf(s2, 'wiremesh_handshakes_total', { ...alpha, role: 'responder' })).toBe(0);
+    expect(valueOf(s2, 'wiremesh_peer_receive_bytes_total', alpha)).toBe(1500);
+    expect(valueOf(s2, 'wiremesh_peer_last_handshake_age_seconds', alpha)).toBe(40);
+    expect(valueOf(s2, 'wiremesh_peer_last_handshake_age_seconds', beta)).toBe(30);
+    expect(valueOf(s2, 'wiremesh_peer_using_next_key', alpha)).toBe(1);
     expect(valueOf(s2, 'wiremesh_key_age_seconds')).toBe(3630);
     expect(valueOf(s2, 'wiremesh_packet_drops_total', { reason: 'handshake-gave-up' })).toBe(128);
     expect(valueOf(s2, 'wiremesh_handshake_failures_total', { reason: 'invalid-mac1' })).toBe(5);
@@ -179,12 +184,38 @@ describe('metrics', () => {
     expect(valueOf(s2, 'wiremesh_secret_store_reachable')).toBe(0);
   });
 
-  test('labels name peers by name, never by key', async () => {
+  test('per-peer series carry interface and public_key (the WireGuard exporter\'s labels) beside the peer name', async () => {
+    const { samples } = await scrape();
+    const wiremesh = samples.filter((sample) => sample.name.startsWith('wiremesh_'));
+    const labelNames = new Set(wiremesh.flatMap((sample) => Object.keys(sample.labels)));
+    expect([...labelNames].sort()).toEqual(['interface', 'le', 'peer', 'public_key', 'reason', 'result', 'role']);
+    for (const name of ['wiremesh_peer_receive_bytes_total', 'wiremesh_peer_transmit_bytes_total', 'wiremesh_peer_last_handshake_timestamp_seconds']) {
+      expect(wiremesh.filter((sample) => sample.name === name).map((sample) => sample.labels)).toEqual([alpha, beta]);
+    }
+  });
+
+  test('the latest handshake is a Unix timestamp, 0 before the first (as wg show); the age is absent then', async () => {
+    const { samples } = await scrape();
+    expect(valueOf(samples, 'wiremesh_peer_last_handshake_timestamp_seconds', alpha)).toBe((START_UNIX_MS - 10_000) / 1000);
+    expect(valueOf(samples, 'wiremesh_peer_last_handshake_timestamp_seconds', beta)).toBe(0);
+    expect(valueOf(samples, 'wiremesh_peer_last_handshake_age_seconds', beta)).toBeUndefined();
+  });
+
+  test('allowed_ips is a label only when enabled (cardinality)', async () => {
+    const withAllowedIps = createAgentMetrics({ collect: () => stats, interfaceName: 'wm0', allowedIpsLabel: true, keyCreatedAtUnixMs: () => null, now: () => nowUnixMs });
+    const samples = parseExposition(await withAllowedIps.registry.metrics());
+    expect(valueOf(samples, 'wiremesh_peer_receive_bytes_total', { ...alpha, allowed_ips: '10.1.0.0/16,fd00:1::/64' })).toBe(100);
+    expect(valueOf(samples, 'wiremesh_peer_last_handshake_timestamp_seconds', { ...beta, allowed_ips: '10.2.0.0/16' })).toBe(0);
+    // Handshake counts and rotation state stay per peer, without it.
+    expect(valueOf(samples, 'wiremesh_handshakes_total', { ...alpha, role: 'initiator' })).toBe(0);
+  });
+
+  test('prom-client\'s default process metrics are exported', async () => {
     const { text, samples } = await scrape();
-    expect(text).not.toContain(ALPHA_KEY);
-    expect(text).not.toContain(ALPHA_KEY.slice(0, 8));
-    const labelNames = new Set(samples.flatMap((sample) => Object.keys(sample.labels)));
-    expect([...labelNames].sort()).toEqual(['le', 'peer', 'reason', 'result', 'role']);
+    expect(typesOf(text).get('process_resident_memory_bytes')).toBe('gauge');
+    expect(valueOf(samples, 'process_resident_memory_bytes')).toBeGreaterThan(0);
+    expect(typesOf(text).get('process_cpu_seconds_total')).toBe('counter');
+    expect(typesOf(text).has('nodejs_eventloop_lag_seconds')).toBe(true);
   });
 
   test('the plane is asked for stats once per scrape', async () => {
@@ -212,8 +243,8 @@ describe('metrics', () => {
     stats.peers = stats.peers.filter((peer) => peer.name !== 'alpha');
     keyCreatedAtUnixMs = null;
     const { samples } = await scrape();
-    expect(valueOf(samples, 'wiremesh_peer_receive_bytes_total', { peer: 'alpha' })).toBeUndefined();
-    expect(valueOf(samples, 'wiremesh_peer_receive_bytes_total', { peer: 'beta' })).toBe(0);
+    expect(valueOf(samples, 'wiremesh_peer_receive_bytes_total', alpha)).toBeUndefined();
+    expect(valueOf(samples, 'wiremesh_peer_receive_bytes_total', beta)).toBe(0);
     expect(valueOf(samples, 'wiremesh_key_age_seconds')).toBeUndefined();
     expect(valueOf(samples, 'wiremesh_peers')).toBe(1);
   });
@@ -326,7 +357,7 @@ describe('healthz', () => {
   });
 
   test('two listeners for one agent: metrics and health on separate ports', async () => {
-    const metrics = createAgentMetrics({ collect: () => inputs.stats, keyCreatedAtUnixMs: () => null });
+    const metrics = createAgentMetrics({ collect: () => inputs.stats, interfaceName: 'wm0', keyCreatedAtUnixMs: () => null });
     const metricsServer = await startObservabilityServer({ host: '127.0.0.1', port: 0, registry: metrics.registry });
     try {
       expect(metricsServer.port).not.toBe(server.port);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { GaxiosOptions } from 'gaxios';
@@ -154,7 +154,8 @@ describe('AWS Secrets Manager through the real SDK with IMDSv2 credentials', () 
 
     const secret = await awsSource('wiremesh/site-a/psk', { versionStage: 'AWSPENDING' }).fetch();
 
-    expect(secret).toEqual({ value: key, version: 'version-2' });
+    // CreatedDate is the version's creation: the key's age (wiremesh_key_age_seconds) counts from it.
+    expect(secret).toEqual({ value: key, version: 'version-2', createdAtUnixMs: 1_700_000_000_000 });
     expect(JSON.parse(store.requests[0]?.body ?? '{}')).toEqual({ SecretId: 'wiremesh/site-a/psk', VersionStage: 'AWSPENDING' });
   });
 
@@ -300,6 +301,28 @@ describe('GCP Secret Manager through the real client (REST transport) with a met
     expect(secret).toEqual({ value: Buffer.from('first'), version: pinned });
   });
 
+  test('reads a version\'s createTime (the key\'s age), which AccessSecretVersion does not return', async () => {
+    const version = store.addVersion('projects/wiremesh-test/secrets/aged-key', newKey(), { createTime: '2026-01-02T03:04:05.678Z' });
+    const source = gcpSource('projects/wiremesh-test/secrets/aged-key');
+    const secret = await source.fetch();
+    expect(secret.createdAtUnixMs).toBeUndefined();
+
+    expect(await source.createdAt!(secret)).toBe(Date.parse('2026-01-02T03:04:05.678Z'));
+    expect(store.requests.map((request) => `${request.method} ${request.path.split('?')[0]}`)).toEqual([
+      'GET /v1/projects/wiremesh-test/secrets/aged-key/versions/latest:access',
+      `GET /v1/${version}`,
+    ]);
+  });
+
+  test('a createTime it may not read (no secretmanager.versions.get) is an error naming the version, not the value', async () => {
+    const key = newKey();
+    store.addVersion('projects/wiremesh-test/secrets/unreadable-age', key, { denyGet: true });
+    const source = gcpSource('projects/wiremesh-test/secrets/unreadable-age');
+    const secret = await source.fetch();
+    const error = await expectSecretAccessError(source.createdAt!(secret), key);
+    expect(error.message).toBe('GCP Secret Manager secret projects/wiremesh-test/secrets/unreadable-age/versions/1: its createTime could not be read: PERMISSION_DENIED (gRPC status 7)');
+  });
+
   test('a missing secret is not retried', async () => {
     const retry = retryRecorder(5);
     const error = await expectSecretAccessError(fetchWithRetry(gcpSource('projects/wiremesh-test/secrets/missing'), retry));
@@ -420,6 +443,9 @@ describe('local key files', () => {
     await rename(`${path}.new`, path);
     const second = await source.fetch();
     expect(second.version).not.toBe(first.version);
+    // A file key is as old as the file's last write.
+    const { mtimeMs } = await stat(path);
+    expect(second.createdAtUnixMs).toBe(Math.floor(mtimeMs));
   });
 
   test('refuses a file readable by group or others, without echoing its content', async () => {
