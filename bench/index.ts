@@ -1,5 +1,6 @@
 /** `npm run bench`: every benchmark suite, one after another. */
 import { runAllowedIpsBench } from './allowedips';
+import { runCookieBench } from './cookie';
 import { runDataplaneBench } from './dataplane';
 import { formatTable, type BenchResult } from './harness';
 import { runPlannerBench } from './planner';
@@ -13,6 +14,7 @@ interface Suite {
 async function main(): Promise<void> {
   const suites: Suite[] = [
     { title: 'Protocol core (one thread, no I/O)', run: runProtocolBench },
+    { title: 'Handshake flood: cost per rejected packet (one thread, no I/O)', run: runCookieBench },
     { title: 'Allowed IPs (100k prefixes per family)', run: runAllowedIpsBench },
     { title: 'Mesh planner (10,000-site hub-and-spoke, 200-site full mesh)', run: runPlannerBench },
   ];

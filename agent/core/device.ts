@@ -10,12 +10,13 @@
  */
 import { KEY_LENGTH, aeadOpen, aeadSeal, clampPrivateKey, constantTimeEqual, publicKeyOf, randomUint32, wipe, x25519 } from '../crypto/primitives';
 import { keyToHex } from '../crypto/keys';
-import { AllowedIps, parseAddress } from './allowedips';
+import { AllowedIps } from './allowedips';
 import {
   DEFAULT_MTU, MAX_TIMER_HANDSHAKES, MIN_INITIATION_INTERVAL, REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME,
   REKEY_ON_RECEIVE_AGE, REKEY_TIMEOUT, UNDER_LOAD_HOLD, ZERO_KEY_MATERIAL_AFTER,
 } from './constants';
 import { CookieChecker } from './cookie';
+import { endpointAddress } from './endpoint-address';
 import { Keypair } from './keypair';
 import {
   INITIATION_LENGTH, Initiation, MessageType, RESPONSE_LENGTH, Response, TRANSPORT_HEADER_LENGTH, Transport,
@@ -552,15 +553,15 @@ export class WireGuardDevice {
     if (!slot) return this.drop('invalid-mac1');
     const identity = this.identities[slot]!;
     if (underLoad) {
-      const sourceAddress = endpointAddress(source);
-      if (!sourceAddress) return this.drop('rate-limited');
-      if (!identity.cookies.isMac2Valid(message, withPort(sourceAddress, source.port), now)) {
-        const senderIndex = readUint32(message, 4);
-        this.outputs.transmit(identity.cookies.createReply(message, senderIndex, withPort(sourceAddress, source.port), now), source);
+      if (!identity.cookies.hasValidMac2(message, source, now)) {
+        const reply = identity.cookies.createReply(message, readUint32(message, 4), source, now);
+        if (!reply) return this.drop('rate-limited');
+        this.outputs.transmit(reply, source);
         this.outputs.event?.({ type: 'cookie-sent', endpoint: source });
         return this.drop('cookie-required');
       }
-      if (!this.rateLimiter.allow(sourceAddress, now)) return this.drop('rate-limited');
+      const sourceAddress = endpointAddress(source);
+      if (!sourceAddress || !this.rateLimiter.allow(sourceAddress, now)) return this.drop('rate-limited');
     }
     if (type === MessageType.Initiation) this.consumeInitiationMessage(slot, identity, message, source, now);
     else this.consumeResponseMessage(slot, identity, message, source, now);
@@ -772,19 +773,4 @@ function innerPacketLength(packet: Uint8Array): number {
   else if (version === 6 && packet.length >= 40) length = 40 + ((packet[4]! << 8) | packet[5]!);
   const minimum = version === 4 ? 20 : 40;
   return length >= minimum && length <= packet.length ? length : 0;
-}
-
-function endpointAddress(endpoint: Endpoint): Uint8Array | null {
-  try {
-    return parseAddress(endpoint.address.replace(/%.*$/, ''));
-  } catch {
-    return null;
-  }
-}
-
-function withPort(address: Uint8Array, port: number): Buffer {
-  const out = Buffer.alloc(address.length + 2);
-  out.set(address);
-  out.writeUInt16BE(port, address.length);
-  return out;
 }
