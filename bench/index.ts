@@ -2,6 +2,7 @@
 import { runAllowedIpsBench } from './allowedips';
 import { runCookieBench } from './cookie';
 import { runDataplaneBench } from './dataplane';
+import { runFloodBench } from './flood';
 import { formatTable, type BenchResult } from './harness';
 import { runPlannerBench } from './planner';
 import { runProtocolBench } from './protocol';
@@ -21,6 +22,7 @@ async function main(): Promise<void> {
   for (const suite of suites) console.log(formatTable(suite.title, await suite.run()));
   // Real tunnels between network namespaces (root, wireguard-go and iperf3 needed; skipped otherwise).
   console.log((await runDataplaneBench()).text);
+  console.log(await runFloodBench());
 }
 
 main().catch((error: unknown) => {

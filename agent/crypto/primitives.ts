@@ -172,10 +172,10 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && sodium.sodium_memcmp(a, b);
 }
 
-/** Whether bytes[from:] are all zero, in time that depends only on the length. */
-export function isAllZero(bytes: Uint8Array, from = 0): boolean {
+/** Whether bytes[from:to] are all zero, in time that depends only on the length. */
+export function isAllZero(bytes: Uint8Array, from = 0, to = bytes.length): boolean {
   let acc = 0;
-  for (let i = from; i < bytes.length; i++) acc |= bytes[i]!;
+  for (let i = from; i < to; i++) acc |= bytes[i]!;
   return acc === 0;
 }
 
