@@ -10,15 +10,19 @@
  * completed handshake (a responder under load answers the first initiation with a cookie reply, so the
  * expected value is one retry, REKEY_TIMEOUT = 5 s plus jitter); handshake messages per second the
  * responder processes = cookie replies per second arriving back at F (every initiation it gets to
- * costs it one). Each implementation ships its own socket buffers (wiremesh-wg 7 MiB, wireguard-go the
- * namespace default). WIREMESH_BENCH_FLOOD=0 skips the suite.
+ * costs it one), and the responder's CPU time per message (utime+stime over the same window, the
+ * figure a busy host does not distort). Each implementation ships its own socket buffers (wiremesh-wg
+ * 7 MiB, wireguard-go the namespace default). WIREMESH_BENCH_FLOOD=0 skips the suite;
+ * WIREMESH_BENCH_FLOOD_ROUNDS=N runs N alternating rounds and reports medians (default 1).
  */
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../agent/package-root';
 import { nativeAddonPath } from '../agent/native-addon';
-import { FLOOD_SCRIPT, FloodLab, type Contender, type FloodFigures } from '../lab/flood-lab';
+import { FLOOD_SCRIPT, FloodLab, type Contender, type CpuClock, type FloodFigures } from '../lab/flood-lab';
 import { hasCommand, isRoot } from '../lab/netns';
+import { devicePid, processTicks } from './dataplane';
 
 const GOAL_RATE = 50_000;
 const CAPACITY_RATE = 200_000;
@@ -26,13 +30,6 @@ const CAPACITY_RATE = 200_000;
 const GOAL_SECONDS = 9;
 const CAPACITY_SECONDS = 5;
 const HANDSHAKE_WAIT_MS = 7000;
-
-interface ContenderResult {
-  contender: Contender;
-  goal?: FloodFigures;
-  capacity?: FloodFigures;
-  error?: string;
-}
 
 function modernWireguardGo(): string | null {
   const path = process.env.WIREGUARD_GO_MODERN ?? join(packageRoot(), '..', 'shared', 'anchors', 'wireguard-go-modern');
@@ -59,47 +56,79 @@ function missingPrerequisite(): string | null {
   return null;
 }
 
-async function runContender(contender: Contender, tag: string, log: (line: string) => void): Promise<ContenderResult> {
+interface Phase {
+  goal: FloodFigures;
+  capacity: FloodFigures;
+}
+
+/** One round for one contender: the goal rate with the new peer, then the capacity rate. */
+async function runRound(contender: Contender, tag: string, cpuClock: CpuClock, log: (line: string) => void): Promise<Phase> {
   const lab = new FloodLab(`fb${tag}`);
   try {
     await lab.start(contender);
     log(`${contender.column}: ${GOAL_RATE}/s for ${GOAL_SECONDS} s`);
-    const goal = await lab.measure(GOAL_RATE, GOAL_SECONDS, HANDSHAKE_WAIT_MS);
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const goal = await lab.measure(GOAL_RATE, GOAL_SECONDS, HANDSHAKE_WAIT_MS, cpuClock);
     log(`${contender.column}: ${CAPACITY_RATE}/s for ${CAPACITY_SECONDS} s`);
-    const capacity = await lab.measure(CAPACITY_RATE, CAPACITY_SECONDS, null);
-    return { contender, goal, capacity };
-  } catch (error) {
-    return { contender, error: (error as Error).message };
+    const capacity = await lab.measure(CAPACITY_RATE, CAPACITY_SECONDS, null, cpuClock);
+    return { goal, capacity };
   } finally {
     await lab.lab.cleanup();
   }
 }
 
-const percent = (x: number): string => `${(x * 100).toFixed(1)}%`;
-const perSecond = (x: number): string => Math.round(x).toLocaleString('en-US');
-const seconds = (x: number | null): string => (x === null ? `none in ${HANDSHAKE_WAIT_MS / 1000} s` : `${x.toFixed(2)} s`);
+/** The median of the rounds' values; a missing value (no handshake) sorts last. */
+function median(values: Array<number | null>): number | null {
+  const sorted = [...values].sort((a, b) => (a ?? Infinity) - (b ?? Infinity));
+  return sorted[Math.floor((sorted.length - 1) / 2)] ?? null;
+}
 
-function render(results: ContenderResult[], notes: string[]): string {
-  const rows: Array<[string, (f: ContenderResult) => string, ((f: ContenderResult) => number | null) | null]> = [
-    [`flood sent (target ${perSecond(GOAL_RATE)}/s)`, (r) => (r.goal ? `${perSecond(r.goal.offered)}/s` : '-'), null],
-    ['  established session ping loss (goal <= 10%)', (r) => (r.goal ? percent(r.goal.pingLoss) : '-'), null],
-    ['  new peer handshake (goal <= 5.5 s, one retry)', (r) => (r.goal ? seconds(r.goal.newPeerHandshakeSeconds) : '-'), null],
-    ['  handshake messages/s processed', (r) => (r.goal ? `${perSecond(r.goal.processedPerSecond)}/s` : '-'), (r) => r.goal?.processedPerSecond ?? null],
-    [`flood sent (target ${perSecond(CAPACITY_RATE)}/s)`, (r) => (r.capacity ? `${perSecond(r.capacity.offered)}/s` : '-'), null],
-    ['  established session ping loss', (r) => (r.capacity ? percent(r.capacity.pingLoss) : '-'), null],
-    ['  handshake messages/s processed (capacity, goal >= 100,000)', (r) => (r.capacity ? `${perSecond(r.capacity.processedPerSecond)}/s` : '-'), (r) => r.capacity?.processedPerSecond ?? null],
-  ];
-  const header = ['', ...results.map((r) => r.contender.column), 'wiremesh-wg / Debian wireguard-go'];
-  const reference = results[1];
-  const body = rows.map(([label, cell, value]) => {
-    const ratio = value && reference && value(reference) ? `${((value(results[0]!) ?? 0) / value(reference)!).toFixed(2)}x` : '';
-    return [label, ...results.map(cell), ratio];
+type Column = { contender: Contender; rounds: Phase[]; error?: string };
+type Row = { label: string; value: (phase: Phase) => number | null; format: (x: number | null) => string; ratio: boolean };
+
+const percent = (x: number | null): string => (x === null ? '-' : `${(x * 100).toFixed(1)}%`);
+const perSecond = (x: number | null): string => (x === null ? '-' : `${Math.round(x).toLocaleString('en-US')}/s`);
+const seconds = (x: number | null): string => (x === null ? `none in ${HANDSHAKE_WAIT_MS / 1000} s` : `${x.toFixed(2)} s`);
+const micros = (x: number | null): string => (x === null ? '-' : `${x.toFixed(1)} us`);
+const cores = (x: number | null): string => (x === null ? '-' : x.toFixed(2));
+
+const ROWS: Row[] = [
+  { label: `flood sent (target ${perSecond(GOAL_RATE)})`, value: (p) => p.goal.offered, format: perSecond, ratio: false },
+  { label: '  established session ping loss (goal <= 10%)', value: (p) => p.goal.pingLoss, format: percent, ratio: false },
+  { label: '  new peer handshake (goal <= 5.5 s: one retry)', value: (p) => p.goal.newPeerHandshakeSeconds, format: seconds, ratio: false },
+  { label: '  handshake messages processed', value: (p) => p.goal.processedPerSecond, format: perSecond, ratio: true },
+  { label: '  responder cores busy', value: (p) => p.goal.responderCores, format: cores, ratio: false },
+  { label: '  responder CPU per handshake message', value: (p) => p.goal.responderMicrosPerMessage, format: micros, ratio: true },
+  { label: `flood sent (target ${perSecond(CAPACITY_RATE)})`, value: (p) => p.capacity.offered, format: perSecond, ratio: false },
+  { label: '  established session ping loss', value: (p) => p.capacity.pingLoss, format: percent, ratio: false },
+  { label: '  handshake messages processed (goal >= 100,000/s)', value: (p) => p.capacity.processedPerSecond, format: perSecond, ratio: true },
+  { label: '  responder cores busy', value: (p) => p.capacity.responderCores, format: cores, ratio: false },
+  { label: '  responder CPU per handshake message', value: (p) => p.capacity.responderMicrosPerMessage, format: micros, ratio: true },
+  { label: '  => messages per second per busy core', value: (p) => perCore(p.capacity), format: perSecond, ratio: true },
+];
+
+function perCore(figures: FloodFigures): number | null {
+  return figures.responderMicrosPerMessage ? 1e6 / figures.responderMicrosPerMessage : null;
+}
+
+function render(columns: Column[], rounds: number, notes: string[]): string {
+  const header = ['', ...columns.map((c) => c.contender.column), 'wiremesh-wg / Debian wireguard-go'];
+  const body = ROWS.map((row) => {
+    const medians = columns.map((c) => (c.rounds.length > 0 ? median(c.rounds.map(row.value)) : null));
+    const [ours, reference] = [medians[0], medians[1]];
+    const ratio = row.ratio && ours && reference ? `${(ours / reference).toFixed(2)}x` : '';
+    return [row.label, ...medians.map((m, i) => (columns[i]!.rounds.length > 0 ? row.format(m) : '-')), ratio];
   });
-  const widths = header.map((_, i) => Math.max(...[header, ...body].map((row) => row[i]!.length)));
-  const line = (row: string[]): string => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
-  const lines = ['\nHandshake flood (valid-mac1 initiations from a third namespace; one run, noisy on a shared host)', line(header), ...body.map(line)];
-  for (const result of results) if (result.error) lines.push(`  ${result.contender.column} FAILED: ${result.error}`);
+  const widths = header.map((_, i) => Math.max(...[header, ...body].map((cells) => cells[i]!.length)));
+  const line = (cells: string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  const lines = [
+    `\nHandshake flood: valid-mac1 initiations from a third namespace (median of ${rounds} alternating round${rounds > 1 ? 's' : ''})`,
+    line(header),
+    ...body.map(line),
+    '  Ratios: above 1x is better for messages/s, below 1x for CPU per message. Processed = cookie replies back at the',
+    '  flooder. Per-core figures do not depend on how much CPU a busy host leaves the responder (single-threaded',
+    '  wiremesh-wg gets one scheduler share, wireguard-go one per busy thread).',
+  ];
+  for (const column of columns) if (column.error) lines.push(`  ${column.contender.column} FAILED: ${column.error}`);
   for (const note of notes) lines.push(`  ${note}`);
   return lines.join('\n');
 }
@@ -109,8 +138,22 @@ export async function runFloodBench(): Promise<string> {
   if (missing) return `\nHandshake flood: suite skipped (${missing}).`;
   const log = (line: string): void => void process.stderr.write(`[flood] ${line}\n`);
   const tag = (process.pid % 1296).toString(36).padStart(2, '0');
+  const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  const cpuClock: CpuClock = (pid) => processTicks(devicePid(pid)) / ticksPerSecond;
+  const rounds = Math.max(1, Number(process.env.WIREMESH_BENCH_FLOOD_ROUNDS) || 1);
   const { list, notes } = contenders();
-  const results: ContenderResult[] = [];
-  for (const contender of list) results.push(await runContender(contender, tag, log));
-  return render(results, notes);
+  const columns: Column[] = list.map((contender) => ({ contender, rounds: [] }));
+  const load = readFileSync('/proc/loadavg', 'utf8').trim();
+  for (let round = 0; round < rounds; round++) {
+    for (const column of columns) {
+      if (column.error) continue;
+      try {
+        column.rounds.push(await runRound(column.contender, tag, cpuClock, log));
+      } catch (error) {
+        column.error = (error as Error).message;
+      }
+    }
+  }
+  notes.push(`/proc/loadavg before: ${load}; after: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
+  return render(columns, rounds, notes);
 }

@@ -33,7 +33,14 @@ export interface FloodFigures {
   processedPerSecond: number;
   /** From N's first packet to its completed handshake; null if none within the wait. */
   newPeerHandshakeSeconds: number | null;
+  /** CPU seconds the responder used per second of the window, when the caller can read them. */
+  responderCores: number | null;
+  /** Responder CPU time per processed handshake message, in microseconds. */
+  responderMicrosPerMessage: number | null;
 }
+
+/** CPU seconds a process has used so far. */
+export type CpuClock = (pid: number) => number;
 
 interface Keys {
   privateKey: string;
@@ -55,6 +62,7 @@ export class FloodLab {
   readonly responderKeys = keys();
   private readonly interfaces: Record<'r' | 'a' | 'n', string>;
   private readonly flooderDevice: string;
+  private responderPid = 0;
 
   constructor(prefix: string) {
     this.lab = new Lab(prefix);
@@ -78,7 +86,8 @@ export class FloodLab {
       { ns: this.newcomer, iface: this.interfaces.n, own: peerN, address: '198.19.60.3/24' },
     ];
     for (const side of sides) {
-      await this.lab.wireguard(side.ns, contender.implementation, side.iface, env, contender.binary);
+      const child = await this.lab.wireguard(side.ns, contender.implementation, side.iface, env, contender.binary);
+      if (side.ns === this.responder) this.responderPid = child.pid ?? 0;
     }
     const responderConfig = [
       `[Interface]\nPrivateKey = ${this.responderKeys.privateKey}\nListenPort = ${WIREGUARD_PORT}`,
@@ -145,12 +154,14 @@ export class FloodLab {
 
   /**
    * A flood at `rate` for `seconds`; after the ramp, pings from A for the rest of it, the new peer's
-   * handshake (given how long to wait for it), and the cookie-reply rate.
+   * handshake (given how long to wait for it), the cookie-reply rate, and with `cpuClock` the
+   * responder's CPU time.
    */
-  async measure(rate: number, seconds: number, newPeerWaitMs: number | null): Promise<FloodFigures> {
+  async measure(rate: number, seconds: number, newPeerWaitMs: number | null, cpuClock?: CpuClock): Promise<FloodFigures> {
     const flooding = this.flood(rate, seconds);
     await new Promise((resolve) => setTimeout(resolve, RAMP_MS));
     const receivedBefore = this.flooderReceived();
+    const cpuBefore = cpuClock?.(this.responderPid);
     const windowStarted = performance.now();
     const pingSeconds = seconds - RAMP_MS / 1000 - 1;
     const [pingLoss, handshake] = await Promise.all([
@@ -158,9 +169,17 @@ export class FloodLab {
       newPeerWaitMs !== null ? this.newPeerHandshake(newPeerWaitMs) : Promise.resolve(null),
     ]);
     const received = this.flooderReceived() - receivedBefore;
+    const cpu = cpuClock && cpuBefore !== undefined ? cpuClock(this.responderPid) - cpuBefore : null;
     const windowSeconds = (performance.now() - windowStarted) / 1000;
     const sent = await flooding;
-    return { offered: sent.rate, pingLoss, processedPerSecond: received / windowSeconds, newPeerHandshakeSeconds: handshake };
+    return {
+      offered: sent.rate,
+      pingLoss,
+      processedPerSecond: received / windowSeconds,
+      newPeerHandshakeSeconds: handshake,
+      responderCores: cpu === null ? null : cpu / windowSeconds,
+      responderMicrosPerMessage: cpu === null || received === 0 ? null : (cpu * 1e6) / received,
+    };
   }
 }
 

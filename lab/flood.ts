@@ -34,6 +34,7 @@ export function floodInitiations(responderPublicKey: Uint8Array, count: number):
 }
 
 export interface FloodResult {
+  /** Datagrams the kernel accepted. */
   sent: number;
   seconds: number;
   rate: number;
@@ -60,6 +61,7 @@ export async function flood(target: string, packets: Buffer[], rate: number, sec
   const duration = Math.min(seconds, MAX_FLOOD_SECONDS) * 1000;
   const start = performance.now();
   let sent = 0;
+  let accepted = 0;
   let batch = 0;
   try {
     for (;;) {
@@ -72,8 +74,8 @@ export async function flood(target: string, packets: Buffer[], rate: number, sec
       }
       const count = Math.min(due, MAX_BATCH);
       const offset = batch * MAX_BATCH * SEND_META_SIZE;
-      // sendmmsg returns how many the kernel took; a full send buffer is a lost flood packet, as on a wire.
-      io.sendBatch(fd, data, meta.subarray(offset, offset + count * SEND_META_SIZE), count);
+      // What the kernel does not take (a full send buffer) is lost, as on a wire: counted, not retried.
+      accepted += io.sendBatch(fd, data, meta.subarray(offset, offset + count * SEND_META_SIZE), count);
       sent += count;
       batch = (batch + 1) % batches;
     }
@@ -81,7 +83,7 @@ export async function flood(target: string, packets: Buffer[], rate: number, sec
     io.closeFd(fd);
   }
   const secondsTaken = (performance.now() - start) / 1000;
-  return { sent, seconds: secondsTaken, rate: sent / secondsTaken };
+  return { sent: accepted, seconds: secondsTaken, rate: accepted / secondsTaken };
 }
 
 async function main(args: string[]): Promise<void> {

@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "blake2s.h"
+#include "socket-backlog.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -607,6 +608,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"pollStop", NULL, poll_stop, NULL, NULL, NULL, napi_default, NULL},
     {"macInto", NULL, blake2s_mac_into, NULL, NULL, NULL, napi_default, NULL},
     {"macVerify", NULL, blake2s_mac_verify, NULL, NULL, NULL, napi_default, NULL},
+    {"receiveBacklog", NULL, socket_receive_backlog, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions);
   return exports;

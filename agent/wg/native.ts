@@ -25,6 +25,8 @@ export interface NativeIo {
   unixListen(path: string): number;
   pollStart(fd: number, onReadable: (status: number) => void): PollHandle;
   pollStop(handle: PollHandle): void;
+  /** The share (0..1) of a socket's receive buffer taken by queued datagrams. */
+  receiveBacklog(fd: number): number;
 }
 
 declare const pollHandleBrand: unique symbol;

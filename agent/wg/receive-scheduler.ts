@@ -5,47 +5,36 @@
  *  2. cookie replies and handshake messages carrying a mac2 (a sender that holds our cookie, which is
  *     how a legitimate peer's retry gets through a flood);
  *  3. handshake messages without mac2.
- * Handshake messages (2 and 3) are bounded per loop turn; the rest are dropped before any
- * cryptography, as the kernel drops handshakes past its queue limit, and counted by the caller.
- * Order within each class is kept (the replay window and the protocol expect it).
+ * Handshake work is shed by how far behind the device is, as the kernel drops handshakes once its
+ * handshake queue is half full: the caller passes the share of the socket's receive buffer still
+ * queued after this batch was read. Over SHED_WITHOUT_MAC2_AT the third class is dropped, over
+ * SHED_ALL_AT the second too (a flood can send a non-zero mac2, just not a valid one); dropping costs
+ * no cryptography, so the socket drains and transport keeps flowing. Below that nothing is dropped,
+ * however bursty the arrival. Order within each class is kept (the replay window expects it).
  */
 import { INITIATION_LENGTH, MessageType, RESPONSE_LENGTH } from '../core/messages';
 import { MAC_LENGTH, isAllZero } from '../crypto/primitives';
 import { MAX_BATCH, RECV_META_SIZE } from './native';
 
-/**
- * Handshake messages per loop turn (the device reads up to 4 batches of 128 per turn). Half a turn's
- * reads: a flood that fills every batch is half answered and half dropped for free, which keeps the
- * socket draining faster than it fills while leaving room for every legitimate handshake.
- */
-export const HANDSHAKE_BUDGET_PER_TURN = 256;
+export const SHED_WITHOUT_MAC2_AT = 0.5;
+export const SHED_ALL_AT = 0.75;
 
 export class ReceiveScheduler {
-  /** Indices into the batch, in processing order; the first `schedule()` entries are valid. */
-  readonly order = new Uint16Array(MAX_BATCH);
-  /** Handshake messages dropped over the budget by the last `schedule()`. */
+  /** Handshake messages dropped by the last `run()`. */
   dropped = 0;
+  private readonly transport = new Uint16Array(MAX_BATCH);
   /** Cookie replies and handshakes with a mac2. */
   private readonly preferred = new Uint16Array(MAX_BATCH);
   /** Handshakes without a mac2. */
   private readonly rest = new Uint16Array(MAX_BATCH);
-  private budget: number;
-
-  constructor(private readonly budgetPerTurn = HANDSHAKE_BUDGET_PER_TURN) {
-    this.budget = budgetPerTurn;
-  }
-
-  /** A new loop turn: the handshake budget is full again. */
-  startTurn(): void {
-    this.budget = this.budgetPerTurn;
-  }
 
   /**
-   * Orders `count` datagrams laid out as recvBatch leaves them (slot i at i * slotSize, its length in
-   * meta record i). Returns how many entries of `order` to process.
+   * Hands the indices of `count` datagrams, laid out as recvBatch leaves them (slot i at
+   * i * slotSize, its length in meta record i), to `receive` in the order above. `backlog` is the
+   * share (0..1) of the receive buffer still queued.
    */
-  schedule(data: Uint8Array, slotSize: number, meta: Buffer, count: number): number {
-    let scheduled = 0;
+  run(data: Uint8Array, slotSize: number, meta: Buffer, count: number, backlog: number, receive: (index: number) => void): void {
+    let transport = 0;
     let preferred = 0;
     let rest = 0;
     for (let i = 0; i < count; i++) {
@@ -56,14 +45,13 @@ export class ReceiveScheduler {
       else if ((type === MessageType.Initiation && length === INITIATION_LENGTH) || (type === MessageType.Response && length === RESPONSE_LENGTH)) {
         if (!isAllZero(data, start + length - MAC_LENGTH, start + length)) this.preferred[preferred++] = i;
         else this.rest[rest++] = i;
-      } else this.order[scheduled++] = i;
+      } else this.transport[transport++] = i;
     }
-    const handshakes = Math.min(preferred + rest, this.budget);
-    this.budget -= handshakes;
-    this.dropped = preferred + rest - handshakes;
-    const first = Math.min(preferred, handshakes);
-    for (let k = 0; k < first; k++) this.order[scheduled++] = this.preferred[k]!;
-    for (let k = 0; k < handshakes - first; k++) this.order[scheduled++] = this.rest[k]!;
-    return scheduled;
+    for (let k = 0; k < transport; k++) receive(this.transport[k]!);
+    const keepPreferred = backlog < SHED_ALL_AT;
+    const keepRest = backlog < SHED_WITHOUT_MAC2_AT;
+    if (keepPreferred) for (let k = 0; k < preferred; k++) receive(this.preferred[k]!);
+    if (keepRest) for (let k = 0; k < rest; k++) receive(this.rest[k]!);
+    this.dropped = (keepPreferred ? 0 : preferred) + (keepRest ? 0 : rest);
   }
 }

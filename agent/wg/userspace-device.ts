@@ -191,7 +191,12 @@ export class UserspaceDevice implements UapiTarget {
 
   private drainSocket(socket: UdpSocket): void {
     const now = this.now();
-    this.scheduler.startTurn();
+    const receive = (i: number): void => {
+      const record = i * RECV_META_SIZE;
+      const length = this.rxMeta.readUInt32LE(record);
+      const start = i * SLOT;
+      this.core.receiveDatagram(this.rxData.subarray(start, start + Math.min(length, SLOT)), this.sourceOf(record), now);
+    };
     for (let round = 0; round < MAX_ROUNDS_PER_WAKEUP; round++) {
       let count: number;
       try {
@@ -201,16 +206,9 @@ export class UserspaceDevice implements UapiTarget {
         this.log.debug(`UDP receive: ${(error as Error).message}`);
         break;
       }
-      // Transport first, handshakes within a budget (receive-scheduler.ts).
-      const scheduled = this.scheduler.schedule(this.rxData, SLOT, this.rxMeta, count);
+      // Transport first, handshakes shed when far behind (receive-scheduler.ts).
+      this.scheduler.run(this.rxData, SLOT, this.rxMeta, count, this.io.receiveBacklog(socket.fd), receive);
       if (this.scheduler.dropped > 0) this.core.countDrops('handshake-over-budget', this.scheduler.dropped);
-      for (let k = 0; k < scheduled; k++) {
-        const i = this.scheduler.order[k]!;
-        const record = i * RECV_META_SIZE;
-        const length = this.rxMeta.readUInt32LE(record);
-        const start = i * SLOT;
-        this.core.receiveDatagram(this.rxData.subarray(start, start + Math.min(length, SLOT)), this.sourceOf(record), now);
-      }
       this.flush();
       if (count < MAX_BATCH) break;
     }

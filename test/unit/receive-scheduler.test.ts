@@ -1,7 +1,7 @@
 /** The userspace device's receive order under a flood (agent/wg/receive-scheduler.ts). */
 import { COOKIE_REPLY_LENGTH, INITIATION_LENGTH, MessageType, RESPONSE_LENGTH } from '../../agent/core/messages';
 import { MAX_BATCH, RECV_META_SIZE } from '../../agent/wg/native';
-import { ReceiveScheduler } from '../../agent/wg/receive-scheduler';
+import { ReceiveScheduler, SHED_ALL_AT, SHED_WITHOUT_MAC2_AT } from '../../agent/wg/receive-scheduler';
 
 const SLOT = 256;
 
@@ -21,39 +21,42 @@ function batch(kinds: Kind[]): { data: Buffer; meta: Buffer } {
   return { data, meta };
 }
 
-function scheduled(scheduler: ReceiveScheduler, kinds: Kind[]): number[] {
+/** Runs one batch with the receive queue `backlog` full. Returns the indices in the order received. */
+function run(scheduler: ReceiveScheduler, kinds: Kind[], backlog = 0): number[] {
   const { data, meta } = batch(kinds);
-  const count = scheduler.schedule(data, SLOT, meta, kinds.length);
-  return [...scheduler.order.subarray(0, count)];
+  const received: number[] = [];
+  scheduler.run(data, SLOT, meta, kinds.length, backlog, (index) => received.push(index));
+  return received;
 }
 
 describe('ReceiveScheduler', () => {
+  const kinds: Kind[] = ['initiation', 'transport', 'initiation+mac2', 'response', 'cookie', 'garbage', 'transport'];
+
   it('puts transport (and non-handshakes) first, then cookie replies and mac2 handshakes, then the rest, each in arrival order', () => {
     const scheduler = new ReceiveScheduler();
-    const kinds: Kind[] = ['initiation', 'transport', 'initiation+mac2', 'response', 'cookie', 'garbage', 'transport'];
-    expect(scheduled(scheduler, kinds)).toEqual([1, 5, 6, 2, 4, 0, 3]);
+    expect(run(scheduler, kinds)).toEqual([1, 5, 6, 2, 4, 0, 3]);
     expect(scheduler.dropped).toBe(0);
+    expect(run(scheduler, kinds, SHED_WITHOUT_MAC2_AT - 0.01)).toEqual([1, 5, 6, 2, 4, 0, 3]);
   });
 
-  it('bounds handshakes per turn, dropping those without mac2 first, and refills on a new turn', () => {
-    const scheduler = new ReceiveScheduler(3);
-    const kinds: Kind[] = ['initiation', 'initiation', 'transport', 'initiation+mac2', 'initiation', 'transport'];
-    expect(scheduled(scheduler, kinds)).toEqual([2, 5, 3, 0, 1]);
-    expect(scheduler.dropped).toBe(1);
-    // The budget is spent for this turn: only transport gets through.
-    expect(scheduled(scheduler, ['initiation+mac2', 'transport'])).toEqual([1]);
-    expect(scheduler.dropped).toBe(1);
-    scheduler.startTurn();
-    expect(scheduled(scheduler, ['initiation', 'transport'])).toEqual([1, 0]);
+  it('drops handshakes without mac2 once the receive queue is half full, and every handshake at three quarters; never transport', () => {
+    const scheduler = new ReceiveScheduler();
+    expect(run(scheduler, kinds, SHED_WITHOUT_MAC2_AT)).toEqual([1, 5, 6, 2, 4]);
+    expect(scheduler.dropped).toBe(2);
+    expect(run(scheduler, kinds, SHED_ALL_AT)).toEqual([1, 5, 6]);
+    expect(scheduler.dropped).toBe(4);
+    expect(run(scheduler, ['transport'], 1)).toEqual([0]);
     expect(scheduler.dropped).toBe(0);
   });
 
   it('treats a handshake type with the wrong length or non-zero reserved bytes as not a handshake (the core drops it)', () => {
-    const scheduler = new ReceiveScheduler(0);
-    const { data, meta } = batch(['initiation', 'initiation']);
+    const scheduler = new ReceiveScheduler();
+    const { data, meta } = batch(['initiation', 'initiation', 'initiation']);
     meta.writeUInt32LE(INITIATION_LENGTH - 1, 0);
     data[SLOT + 2] = 1;
-    expect(scheduler.schedule(data, SLOT, meta, 2)).toBe(2);
-    expect(scheduler.dropped).toBe(0);
+    const received: number[] = [];
+    scheduler.run(data, SLOT, meta, 3, 1, (index) => received.push(index));
+    expect(received).toEqual([0, 1]);
+    expect(scheduler.dropped).toBe(1);
   });
 });
