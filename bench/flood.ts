@@ -13,7 +13,9 @@
  * costs it one), and the responder's CPU time per message (utime+stime over the same window, the
  * figure a busy host does not distort). Each implementation ships its own socket buffers (wiremesh-wg
  * 7 MiB, wireguard-go the namespace default). WIREMESH_BENCH_FLOOD=0 skips the suite;
- * WIREMESH_BENCH_FLOOD_ROUNDS=N runs N alternating rounds and reports medians (default 1).
+ * WIREMESH_BENCH_FLOOD_ROUNDS=N runs N alternating rounds and reports medians (default 1);
+ * WIREMESH_BENCH_FLOOD_NICE=-10 runs every responder thread at that nice value (all implementations
+ * alike), so a busy shared host does not decide how much CPU the responder gets.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -62,10 +64,13 @@ interface Phase {
 }
 
 /** One round for one contender: the goal rate with the new peer, then the capacity rate. */
-async function runRound(contender: Contender, tag: string, cpuClock: CpuClock, log: (line: string) => void): Promise<Phase> {
+async function runRound(
+  contender: Contender, tag: string, cpuClock: CpuClock, responderNice: number | null, log: (line: string) => void,
+): Promise<Phase> {
   const lab = new FloodLab(`fb${tag}`);
   try {
     await lab.start(contender);
+    if (responderNice !== null) lab.reniceResponder(responderNice);
     log(`${contender.column}: ${GOAL_RATE}/s for ${GOAL_SECONDS} s`);
     const goal = await lab.measure(GOAL_RATE, GOAL_SECONDS, HANDSHAKE_WAIT_MS, cpuClock);
     log(`${contender.column}: ${CAPACITY_RATE}/s for ${CAPACITY_SECONDS} s`);
@@ -141,14 +146,18 @@ export async function runFloodBench(): Promise<string> {
   const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
   const cpuClock: CpuClock = (pid) => processTicks(devicePid(pid)) / ticksPerSecond;
   const rounds = Math.max(1, Number(process.env.WIREMESH_BENCH_FLOOD_ROUNDS) || 1);
+  const niceSetting = process.env.WIREMESH_BENCH_FLOOD_NICE;
+  const responderNice = niceSetting === undefined || niceSetting === '' ? null : Number(niceSetting);
+  if (responderNice !== null && !Number.isInteger(responderNice)) throw new Error(`WIREMESH_BENCH_FLOOD_NICE: not an integer: ${niceSetting}`);
   const { list, notes } = contenders();
+  if (responderNice !== null) notes.push(`every responder thread at nice ${responderNice} (WIREMESH_BENCH_FLOOD_NICE)`);
   const columns: Column[] = list.map((contender) => ({ contender, rounds: [] }));
   const load = readFileSync('/proc/loadavg', 'utf8').trim();
   for (let round = 0; round < rounds; round++) {
     for (const column of columns) {
       if (column.error) continue;
       try {
-        column.rounds.push(await runRound(column.contender, tag, cpuClock, log));
+        column.rounds.push(await runRound(column.contender, tag, cpuClock, responderNice, log));
       } catch (error) {
         column.error = (error as Error).message;
       }

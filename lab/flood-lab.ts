@@ -4,6 +4,8 @@
  * and F (the flooder, lab/flood.ts), outer addresses 198.18.{61,62,63}.0/24, the tunnel on
  * 198.19.60.0/24. No default routes; `lab.cleanup()` removes everything by PID and name.
  */
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { generatePrivateKey, publicKeyOf } from '../agent/crypto/primitives';
@@ -105,6 +107,16 @@ export class FloodLab {
       this.lab.run(side.ns, 'ip', ['link', 'set', side.iface, 'up']);
     }
     this.lab.run(this.established, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '198.19.60.1']);
+  }
+
+  /**
+   * Sets the nice value of every thread of the responder (nice is per thread on Linux; threads it
+   * starts later inherit it), so that other load on a shared host does not decide a comparison.
+   */
+  reniceResponder(nice: number): void {
+    for (const task of readdirSync(`/proc/${this.responderPid}/task`)) {
+      execFileSync('renice', ['-n', String(nice), '-p', task], { stdio: 'ignore' });
+    }
   }
 
   /** The flood from F at `rate` for `seconds`; resolves with what the generator sent. */

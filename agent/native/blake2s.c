@@ -1,8 +1,10 @@
 /*
- * Keyed BLAKE2s (RFC 7693), the MAC of WireGuard's mac1, mac2 and cookies. Neither OpenSSL's
- * EVP_Digest nor libsodium exposes keyed or short-output BLAKE2s, and the pure-JS implementation costs
- * about 6 us per MAC, which is what a handshake flood spends its CPU on (bench/flood.ts). One-shot
- * only: every WireGuard MAC input is in one buffer.
+ * Keyed BLAKE2s (RFC 7693), the MAC of WireGuard's mac1, mac2 and cookies. Neither node:crypto nor
+ * libsodium exposes keyed or short-output BLAKE2s, and the pure-JS fallback costs about 20 times more
+ * per MAC (bench/cookie.ts), which is what a handshake flood made the responder spend its CPU on.
+ * OpenSSL 3's BLAKE2SMAC would do too, but only through the OpenSSL symbols of whichever Node loads
+ * the addon; this file has no such dependency. One-shot only: every WireGuard MAC input is in one
+ * buffer.
  *
  *  - macInto(key, input, inputLength, out, outOffset, outLength): BLAKE2s(key, input[0:inputLength])
  *    written to out[outOffset:outOffset+outLength]; key 0..32 bytes, outLength 1..32.
