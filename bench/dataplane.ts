@@ -168,7 +168,7 @@ function firstLine(command: string, args: string[]): string {
 
 let clockTicks = 100;
 
-function processTicks(pid: number): number {
+export function processTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
@@ -210,7 +210,7 @@ function readCounters(pid: number, device: string): Counters {
  * The process that runs the device. bin/launch.js re-executes wiremesh-wg on the project's Node when
  * an older node started it; then the device is the launcher's only child, and its CPU is what counts.
  */
-function devicePid(pid: number): number {
+export function devicePid(pid: number): number {
   try {
     const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
     if (children.length === 1) return Number(children[0]);

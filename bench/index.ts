@@ -1,6 +1,8 @@
 /** `npm run bench`: every benchmark suite, one after another. */
 import { runAllowedIpsBench } from './allowedips';
+import { runCookieBench } from './cookie';
 import { runDataplaneBench } from './dataplane';
+import { runFloodBench } from './flood';
 import { formatTable, type BenchResult } from './harness';
 import { runMemoryBench } from './memory';
 import { runPlannerBench } from './planner';
@@ -14,6 +16,7 @@ interface Suite {
 async function main(): Promise<void> {
   const suites: Suite[] = [
     { title: 'Protocol core (one thread, no I/O)', run: runProtocolBench },
+    { title: 'Handshake flood: cost per rejected packet (one thread, no I/O)', run: runCookieBench },
     { title: 'Allowed IPs (100k prefixes per family)', run: runAllowedIpsBench },
     { title: 'Mesh planner (10,000-site hub-and-spoke, 200-site full mesh)', run: runPlannerBench },
   ];
@@ -22,6 +25,8 @@ async function main(): Promise<void> {
   console.log((await runDataplaneBench()).text);
   // Idle RSS of the agent beside wireguard-go (root, wireguard-go and wg needed; skipped otherwise).
   console.log(await runMemoryBench());
+  // Handshake floods against each implementation (root, wireguard-go needed; skipped otherwise).
+  console.log(await runFloodBench());
 }
 
 main().catch((error: unknown) => {

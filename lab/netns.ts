@@ -112,11 +112,15 @@ export class Lab {
    * Runs a WireGuard interface named `name` in `ns` in the foreground (so its PID is ours) and waits
    * for its UAPI socket. `env` reaches the implementation (LOG_LEVEL, socket buffer settings, ...).
    */
-  async wireguard(ns: string, implementation: Implementation, name: string, env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
+  async wireguard(
+    ns: string, implementation: Implementation, name: string, env: NodeJS.ProcessEnv = {},
+    /** Another wireguard-go build with the same CLI (the modern anchor, say). */
+    wireguardGoBinary = 'wireguard-go',
+  ): Promise<ChildProcess> {
     const socket = `/var/run/wireguard/${name}.sock`;
     const child = implementation === 'wiremesh'
       ? this.spawn(ns, process.execPath, [WIREMESH_WG, '-f', name], env)
-      : this.spawn(ns, 'wireguard-go', ['-f', name], env);
+      : this.spawn(ns, wireguardGoBinary, ['-f', name], env);
     this.sockets.push(socket);
     let errors = '';
     child.stderr?.on('data', (chunk: Buffer) => (errors += chunk.toString()));

@@ -594,8 +594,13 @@ export class WireGuardDevice {
     peer.deadlines.zeroKeyMaterial = null;
   }
 
+  /** Counts datagrams dropped for `reason`; the I/O shell reports its own drops here too. */
+  countDrops(reason: DropReason, count: number): void {
+    this.drops.set(reason, (this.drops.get(reason) ?? 0) + count);
+  }
+
   private drop(reason: DropReason): void {
-    this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1);
+    this.countDrops(reason, 1);
   }
 }
 

@@ -8,9 +8,9 @@
  */
 import { constantTimeEqual, wipe, x25519 } from '../crypto/primitives';
 import { keyToHex } from '../crypto/keys';
-import { parseAddress } from '../../common/ip';
 import { MIN_INITIATION_INTERVAL, UNDER_LOAD_HOLD } from './constants';
 import { CookieChecker } from './cookie';
+import { endpointAddress } from './endpoint';
 import type { IndexTable } from './index-table';
 import { Keypair, type KeySlot } from './keypair';
 import {
@@ -130,14 +130,12 @@ export class Handshakes {
     if (!slot) return { drop: 'invalid-mac1' };
     const identity = this.identities[slot]!;
     if (underLoad) {
-      const sourceAddress = endpointAddress(source);
-      if (!sourceAddress) return { drop: 'rate-limited' };
-      const cookieSource = withPort(sourceAddress, source.port);
-      if (!identity.cookies.isMac2Valid(message, cookieSource, now)) {
-        const senderIndex = readUint32(message, 4);
-        return { drop: 'cookie-required', cookieReply: identity.cookies.createReply(message, senderIndex, cookieSource, now) };
+      if (!identity.cookies.hasValidMac2(message, source, now)) {
+        const cookieReply = identity.cookies.createReply(message, readUint32(message, 4), source, now);
+        return cookieReply ? { drop: 'cookie-required', cookieReply } : { drop: 'rate-limited' };
       }
-      if (!this.rateLimiter.allow(sourceAddress, now)) return { drop: 'rate-limited' };
+      const sourceAddress = endpointAddress(source);
+      if (!sourceAddress || !this.rateLimiter.allow(sourceAddress, now)) return { drop: 'rate-limited' };
     }
     return { slot, identity };
   }
@@ -253,20 +251,4 @@ export class Handshakes {
 export function forgetStaticStatics(peer: Peer): void {
   for (const shared of peer.staticStatics.values()) wipe(shared);
   peer.staticStatics.clear();
-}
-
-function endpointAddress(endpoint: Endpoint): Uint8Array | null {
-  try {
-    return parseAddress(endpoint.address.replace(/%.*$/, ''));
-  } catch {
-    return null;
-  }
-}
-
-/** The cookie's source: address bytes then port, network order. */
-function withPort(address: Uint8Array, port: number): Buffer {
-  const out = Buffer.alloc(address.length + 2);
-  out.set(address);
-  out.writeUInt16BE(port, address.length);
-  return out;
 }

@@ -70,7 +70,9 @@ export type DropReason =
   | 'no-route'
   | 'no-endpoint'
   | 'staged-overflow'
-  | 'handshake-gave-up';
+  | 'handshake-gave-up'
+  /** Over the I/O shell's handshake budget for one loop turn (a flood), dropped before any crypto. */
+  | 'handshake-over-budget';
 
 /**
  * Returns the message type when the datagram has a known type with zero reserved bytes and the

@@ -7,20 +7,9 @@ import { CookieGenerator } from './cookie';
 import type { KeySlot, Keypair } from './keypair';
 import { wipeInitiatorHandshake, type InitiatorHandshake } from './noise';
 import { noDeadlines, type TimerState } from './timers';
+import { sameEndpoint, type Endpoint } from './endpoint';
 
-/**
- * A UDP endpoint as the I/O shell sees it; opaque to the core except for cookies. `localAddress` is
- * the address the peer reached us on (the sticky source for replies on multi-homed hosts).
- */
-export interface Endpoint {
-  readonly address: string;
-  readonly port: number;
-  readonly localAddress?: string;
-}
-
-export function sameEndpoint(a: Endpoint | null, b: Endpoint): boolean {
-  return a !== null && a.address === b.address && a.port === b.port && a.localAddress === b.localAddress;
-}
+export { sameEndpoint, type Endpoint };
 
 export type HandshakeState =
   | { kind: 'none' }

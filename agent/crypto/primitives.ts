@@ -4,16 +4,17 @@
  *  - ChaCha20-Poly1305, XChaCha20-Poly1305, X25519, randomness, wiping, constant-time compare:
  *    sodium-native (libsodium, 2.2 us per 1420 B seal vs 10 us for node:crypto).
  *  - BLAKE2s-256 and HMAC-BLAKE2s: node:crypto (OpenSSL), faster than any JS implementation.
- *  - Keyed BLAKE2s-128 (mac1, mac2, cookies): @noble/hashes, since neither OpenSSL nor libsodium
- *    exposes keyed or short-output BLAKE2s. It only runs on handshake and cookie paths.
+ *  - Keyed BLAKE2s-128 (mac1, mac2, cookies): the native addon's, else @noble/hashes (./mac.ts),
+ *    since neither OpenSSL's digests nor libsodium expose keyed or short-output BLAKE2s.
  */
 import { createHash, createHmac } from 'node:crypto';
-import { blake2s } from '@noble/hashes/blake2s';
 import sodium from 'sodium-native';
+import { MAC_LENGTH, macBackend } from './mac';
+
+export { MAC_LENGTH };
 
 export const KEY_LENGTH = 32;
 export const AEAD_TAG_LENGTH = 16;
-export const MAC_LENGTH = 16;
 export const XAEAD_NONCE_LENGTH = 24;
 
 /** Fresh random bytes from libsodium's CSPRNG. */
@@ -21,6 +22,11 @@ export function randomBytes(length: number): Buffer {
   const out = Buffer.alloc(length);
   sodium.randombytes_buf(out);
   return out;
+}
+
+/** Fills `out` with random bytes, for scratch buffers that are reused. */
+export function randomFill(out: Uint8Array): void {
+  sodium.randombytes_buf(out);
 }
 
 /** A uniformly random unsigned 32-bit integer. */
@@ -96,8 +102,19 @@ export function kdf(count: 1 | 2 | 3, key: Uint8Array, input: Uint8Array): Buffe
 
 /** Keyed BLAKE2s with a 16-byte output: WireGuard's MAC(key, input). */
 export function mac(key: Uint8Array, input: Uint8Array): Buffer {
-  const digest = blake2s(input, { key, dkLen: MAC_LENGTH });
-  return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength);
+  const out = Buffer.alloc(MAC_LENGTH);
+  macBackend.macInto(key, input, input.length, out, 0, MAC_LENGTH);
+  return out;
+}
+
+/** MAC(key, input[0:inputLength]) written at out[outOffset], allocating nothing. */
+export function macInto(key: Uint8Array, input: Uint8Array, inputLength: number, out: Uint8Array, outOffset: number): void {
+  macBackend.macInto(key, input, inputLength, out, outOffset, MAC_LENGTH);
+}
+
+/** Whether message[length : length+16] is MAC(key, message[0:length]), compared in constant time. */
+export function macVerify(key: Uint8Array, message: Uint8Array, length: number): boolean {
+  return macBackend.macVerify(key, message, length);
 }
 
 // One scratch nonce: JS is single-threaded and every call fills it completely before use.
@@ -133,10 +150,9 @@ export function aeadOpen(
   }
 }
 
-export function xaeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Buffer {
-  const out = Buffer.alloc(plaintext.length + AEAD_TAG_LENGTH);
+/** XChaCha20-Poly1305 into `out`, which must be exactly plaintext.length + 16 bytes. */
+export function xaeadSealInto(out: Uint8Array, key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): void {
   sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(out, plaintext, ad, null, nonce, key);
-  return out;
 }
 
 /** Returns the plaintext, or null when authentication fails. */
@@ -156,9 +172,10 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && sodium.sodium_memcmp(a, b);
 }
 
-export function isAllZero(bytes: Uint8Array): boolean {
+/** Whether bytes[from:to] are all zero, in time that depends only on the length. */
+export function isAllZero(bytes: Uint8Array, from = 0, to = bytes.length): boolean {
   let acc = 0;
-  for (let i = 0; i < bytes.length; i++) acc |= bytes[i]!;
+  for (let i = from; i < to; i++) acc |= bytes[i]!;
   return acc === 0;
 }
 

@@ -16,6 +16,9 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "blake2s.h"
+#include "socket-backlog.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -603,6 +606,9 @@ static napi_value init(napi_env env, napi_value exports) {
     {"unixListen", NULL, unix_listen, NULL, NULL, NULL, napi_default, NULL},
     {"pollStart", NULL, poll_start, NULL, NULL, NULL, napi_default, NULL},
     {"pollStop", NULL, poll_stop, NULL, NULL, NULL, napi_default, NULL},
+    {"macInto", NULL, blake2s_mac_into, NULL, NULL, NULL, napi_default, NULL},
+    {"macVerify", NULL, blake2s_mac_verify, NULL, NULL, NULL, napi_default, NULL},
+    {"receiveBacklog", NULL, socket_receive_backlog, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions);
   return exports;

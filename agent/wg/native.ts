@@ -3,8 +3,7 @@
  * `npm install`). Record layouts of the batch buffers are defined here, once, for both sides.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { packageRoot } from '../package-root';
+import { nativeAddonPath } from '../native-addon';
 
 /** recvBatch meta record: u32 length | u8 family | u8 hasLocal | u16 port | 16 remote | 16 local | u32 ifindex. */
 export const RECV_META_SIZE = 48;
@@ -26,6 +25,8 @@ export interface NativeIo {
   unixListen(path: string): number;
   pollStart(fd: number, onReadable: (status: number) => void): PollHandle;
   pollStop(handle: PollHandle): void;
+  /** The share (0..1) of a socket's receive buffer taken by queued datagrams. */
+  receiveBacklog(fd: number): number;
 }
 
 declare const pollHandleBrand: unique symbol;
@@ -42,7 +43,7 @@ let loaded: NativeIo | undefined;
 
 export function nativeIo(): NativeIo {
   if (!loaded) {
-    const path = join(packageRoot(), 'build', 'Release', 'wiremesh_io.node');
+    const path = nativeAddonPath();
     if (!existsSync(path)) throw new Error(`wiremesh: the native I/O addon is not built (${path}); run npm install`);
     loaded = require(path) as NativeIo;
   }

@@ -9,6 +9,7 @@ import { WireGuardDevice, type DeviceEvent } from '../core/device';
 import type { Peer } from '../core/peer';
 import { UdpEndpoint, parseEndpoint } from './endpoint';
 import { MAX_BATCH, RECV_META_SIZE, SEND_META_SIZE, nativeIo, type NativeError, type PollHandle } from './native';
+import { ReceiveScheduler } from './receive-scheduler';
 import { Errno, UapiError, type ConfigChange, type DeviceSnapshot, type PeerChange } from './uapi';
 import type { UapiTarget } from './uapi-server';
 
@@ -102,6 +103,9 @@ export class UserspaceDevice implements UapiTarget {
   private tunOutUsed = 0;
   private readonly sendBatches = { 4: new SendBatch(), 6: new SendBatch() };
   private readonly endpointCache = new Map<string, UdpEndpoint>();
+  private readonly scheduler = new ReceiveScheduler();
+  private cookieRepliesUnlogged = 0;
+  private cookieRepliesLoggedAt = -Infinity;
   private lastSourceKey = '';
   private lastSource: UdpEndpoint | null = null;
   /** Datagrams the kernel would not take (socket buffer full), by family. */
@@ -187,6 +191,12 @@ export class UserspaceDevice implements UapiTarget {
 
   private drainSocket(socket: UdpSocket): void {
     const now = this.now();
+    const receive = (i: number): void => {
+      const record = i * RECV_META_SIZE;
+      const length = this.rxMeta.readUInt32LE(record);
+      const start = i * SLOT;
+      this.core.receiveDatagram(this.rxData.subarray(start, start + Math.min(length, SLOT)), this.sourceOf(record), now);
+    };
     for (let round = 0; round < MAX_ROUNDS_PER_WAKEUP; round++) {
       let count: number;
       try {
@@ -196,12 +206,9 @@ export class UserspaceDevice implements UapiTarget {
         this.log.debug(`UDP receive: ${(error as Error).message}`);
         break;
       }
-      for (let i = 0; i < count; i++) {
-        const record = i * RECV_META_SIZE;
-        const length = this.rxMeta.readUInt32LE(record);
-        const start = i * SLOT;
-        this.core.receiveDatagram(this.rxData.subarray(start, start + Math.min(length, SLOT)), this.sourceOf(record), now);
-      }
+      // Transport first, handshakes shed when far behind (receive-scheduler.ts).
+      this.scheduler.run(this.rxData, SLOT, this.rxMeta, count, this.io.receiveBacklog(socket.fd), receive);
+      if (this.scheduler.dropped > 0) this.core.countDrops('handshake-over-budget', this.scheduler.dropped);
       this.flush();
       if (count < MAX_BATCH) break;
     }
@@ -292,9 +299,17 @@ export class UserspaceDevice implements UapiTarget {
       case 'endpoint-changed':
         this.log.debug(`${peerName(event.peer)}: endpoint now ${String(event.endpoint)}`);
         break;
-      case 'cookie-sent':
-        this.log.debug(`under load: sent a cookie reply to ${String(event.endpoint)}`);
+      case 'cookie-sent': {
+        // Under a flood this fires for every packet: one line per second at most.
+        this.cookieRepliesUnlogged++;
+        const now = this.now();
+        if (now - this.cookieRepliesLoggedAt >= 1000) {
+          this.log.debug(`under load: sent ${this.cookieRepliesUnlogged} cookie replies, the latest to ${String(event.endpoint)}`);
+          this.cookieRepliesUnlogged = 0;
+          this.cookieRepliesLoggedAt = now;
+        }
         break;
+      }
     }
   }
 

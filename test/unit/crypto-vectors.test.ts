@@ -7,8 +7,9 @@ import { blake2s } from '@noble/hashes/blake2s';
 import {
   AEAD_TAG_LENGTH, KEY_LENGTH, MAC_LENGTH, XAEAD_NONCE_LENGTH,
   aeadOpen, aeadSeal, clampPrivateKey, constantTimeEqual, generatePrivateKey, hash, hmac, isAllZero, kdf,
-  mac, publicKeyOf, randomBytes, randomUint32, wipe, x25519, xaeadOpen, xaeadSeal,
+  mac, publicKeyOf, randomBytes, randomUint32, wipe, x25519, xaeadOpen, xaeadSealInto,
 } from '../../agent/crypto/primitives';
+import { javascriptMac, nativeMac, type MacBackend } from '../../agent/crypto/mac';
 
 /** Hex as the sources print it: byte groups separated by spaces, colons or line breaks. */
 function hex(text: string): Buffer {
@@ -184,10 +185,12 @@ describe('XChaCha20-Poly1305 (xaeadSeal / xaeadOpen)', () => {
     tag: hex('c0875924c1c7987947deafd8780acf49'),
   };
 
-  it('draft-irtf-cfrg-xchacha-03 A.3.1: xaeadSeal produces the ciphertext and tag', () => {
+  it('draft-irtf-cfrg-xchacha-03 A.3.1: xaeadSealInto produces the ciphertext and tag', () => {
     const v = draftXChaChaA31;
     expect(v.nonce.length).toBe(XAEAD_NONCE_LENGTH);
-    expect(toHex(xaeadSeal(v.key, v.nonce, v.plaintext, v.aad))).toBe(toHex(Buffer.concat([v.ciphertext, v.tag])));
+    const sealed = Buffer.alloc(v.plaintext.length + AEAD_TAG_LENGTH);
+    xaeadSealInto(sealed, v.key, v.nonce, v.plaintext, v.aad);
+    expect(toHex(sealed)).toBe(toHex(Buffer.concat([v.ciphertext, v.tag])));
   });
 
   it('draft-irtf-cfrg-xchacha-03 A.3.1: xaeadOpen returns the plaintext', () => {
@@ -313,6 +316,10 @@ describe('BLAKE2s (hash, mac)', () => {
   });
 
   // RFC 7693 Appendix E, blake2s_selftest(): selftest_seq() is its Fibonacci byte generator.
+  const SELFTEST_GRAND_HASH = hex(`6A 41 1F 08 CE 25 AD CD FB 02 AB A6 41 45 1C EC
+                                   53 C5 98 B2 4F 4F C7 87 FB DC 88 79 7F 4C 1D FE`);
+  const SELFTEST_DIGEST_LENGTHS = [16, 20, 28, 32];
+  const SELFTEST_INPUT_LENGTHS = [0, 3, 64, 65, 255, 1024];
   function selftestSequence(length: number, seed: number): Uint8Array {
     const out = new Uint8Array(length);
     let a = Math.imul(0xdead4bad, seed) >>> 0;
@@ -329,21 +336,85 @@ describe('BLAKE2s (hash, mac)', () => {
   it('RFC 7693 Appendix E: blake2s_selftest grand hash, with mac() for every keyed 16-byte output', () => {
     // Proves mac() (keyed BLAKE2s-128 with a 16-byte key) on inputs of 0..1024 bytes, hash() for the
     // unkeyed 32-byte outputs and the grand hash, and @noble/hashes for the other lengths.
-    const grandHashFromRfc = hex(`6A 41 1F 08 CE 25 AD CD FB 02 AB A6 41 45 1C EC
-                                  53 C5 98 B2 4F 4F C7 87 FB DC 88 79 7F 4C 1D FE`);
-    const digestLengths = [16, 20, 28, 32];
-    const inputLengths = [0, 3, 64, 65, 255, 1024];
     const digests: Uint8Array[] = [];
-    for (const outLength of digestLengths) {
-      for (const inLength of inputLengths) {
+    for (const outLength of SELFTEST_DIGEST_LENGTHS) {
+      for (const inLength of SELFTEST_INPUT_LENGTHS) {
         const input = selftestSequence(inLength, inLength);
         digests.push(outLength === 32 ? hash(input) : blake2s(input, { dkLen: outLength }));
         const key = selftestSequence(outLength, outLength);
         digests.push(outLength === MAC_LENGTH ? mac(key, input) : blake2s(input, { key, dkLen: outLength }));
       }
     }
-    expect(toHex(hash(...digests))).toBe(toHex(grandHashFromRfc));
+    expect(toHex(hash(...digests))).toBe(toHex(SELFTEST_GRAND_HASH));
   });
+
+  // Both backends on their own: the native one (agent/native/blake2s.c) when the addon is built, and
+  // the @noble/hashes fallback the kernel plane uses without it.
+  const backends = [nativeMac(), javascriptMac].filter((backend): backend is MacBackend => backend !== null);
+  if (process.env.CI === 'true' && backends.length < 2) throw new Error('the native addon must be built in CI');
+
+  describe.each(backends.map((backend) => [backend.name, backend] as const))('MAC backend %s', (_name, backend) => {
+    it('RFC 7693 Appendix E: the whole blake2s_selftest (every key and digest length) through macInto', () => {
+      const digests: Uint8Array[] = [];
+      const digest = (key: Uint8Array, input: Uint8Array, outLength: number): Uint8Array => {
+        const out = new Uint8Array(outLength + 3);
+        backend.macInto(key, input, input.length, out, 3, outLength);
+        return out.subarray(3);
+      };
+      for (const outLength of SELFTEST_DIGEST_LENGTHS) {
+        for (const inLength of SELFTEST_INPUT_LENGTHS) {
+          const input = selftestSequence(inLength, inLength);
+          digests.push(digest(new Uint8Array(0), input, outLength));
+          digests.push(digest(selftestSequence(outLength, outLength), input, outLength));
+        }
+      }
+      expect(toHex(hash(...digests))).toBe(toHex(SELFTEST_GRAND_HASH));
+    });
+
+    it('RFC 7693 Appendix B: BLAKE2s-256("abc") and inputLength limits the input', () => {
+      const out = new Uint8Array(32);
+      backend.macInto(new Uint8Array(0), Buffer.from('abcdef'), 3, out, 0, 32);
+      expect(toHex(out)).toBe('508c5e8c327c14e2e1a72ba34eeb452f37458b209ed63a294d999b4c86675982');
+    });
+
+    it('macVerify accepts the MAC that follows its input and rejects any flipped bit', () => {
+      const key = Buffer.alloc(32, 7);
+      const message = Buffer.alloc(148, 3);
+      backend.macInto(key, message, 116, message, 116, MAC_LENGTH);
+      expect(backend.macVerify(key, message, 116)).toBe(true);
+      for (const index of [0, 115, 116, 131]) {
+        const tampered = Buffer.from(message);
+        tampered[index] = tampered[index]! ^ 1;
+        expect(backend.macVerify(key, tampered, 116)).toBe(false);
+      }
+    });
+
+    it('agrees with @noble/hashes for every key length and input lengths across block boundaries', () => {
+      for (const keyLength of [0, 1, 16, 31, 32]) {
+        const key = selftestSequence(keyLength, keyLength + 1);
+        for (const inLength of [0, 1, 63, 64, 65, 116, 132, 128, 129, 300]) {
+          const input = selftestSequence(inLength, inLength + 7);
+          const options = keyLength > 0 ? { key, dkLen: MAC_LENGTH } : { dkLen: MAC_LENGTH };
+          const out = new Uint8Array(MAC_LENGTH);
+          backend.macInto(key, input, inLength, out, 0, MAC_LENGTH);
+          expect(toHex(out)).toBe(toHex(blake2s(input, options)));
+        }
+      }
+    });
+  });
+
+  if (backends[0]?.name === 'native') {
+    it('native macInto and macVerify refuse out-of-range arguments instead of reading or writing past buffers', () => {
+      const native = backends[0]!;
+      const key = Buffer.alloc(32);
+      expect(() => native.macInto(Buffer.alloc(33), Buffer.alloc(8), 8, Buffer.alloc(16), 0, 16)).toThrow(/macInto/);
+      expect(() => native.macInto(key, Buffer.alloc(8), 9, Buffer.alloc(16), 0, 16)).toThrow(/macInto/);
+      expect(() => native.macInto(key, Buffer.alloc(8), 8, Buffer.alloc(16), 1, 16)).toThrow(/macInto/);
+      expect(() => native.macInto(key, Buffer.alloc(8), 8, Buffer.alloc(40), 0, 33)).toThrow(/macInto/);
+      expect(() => native.macVerify(key, Buffer.alloc(20), 5)).toThrow(/macVerify/);
+      expect(() => native.macVerify(key, 'not bytes' as unknown as Uint8Array, 0)).toThrow(/macVerify/);
+    });
+  }
 
   it('mac() returns 16 bytes and depends on the key', () => {
     const input = Buffer.from('mac1 input');
