@@ -34,8 +34,8 @@ export {
   type IamPolicyDocument,
   type IamPolicyStatement,
   type SecretReadGrant,
-  ComponentArgumentError,
 } from './aws';
+export { ComponentArgumentError } from './errors';
 export * as awsComponents from './aws';
 
 // GCP.

@@ -113,20 +113,20 @@ import { AwsGateway, checkGatewayArgs, type AwsGatewayAgentConfig, type AwsGatew
 import { AwsGatewayGroup, type AwsGatewayGroupArgs } from './aws/gateway-group';
 import { AwsKeySecret } from './aws/key-secret';
 import type { SecretReadGrant } from './aws/policy';
-import { ComponentArgumentError, componentLabel } from './aws/validation';
+import { ComponentArgumentError, componentLabel } from './errors';
 import { checkAgentPackage } from './bootstrap';
 import { GcpGateway, validateGatewayArgs, type GcpGatewayAgentConfig, type GcpGatewayArgs } from './gcp/gateway';
 import { GcpGatewayGroup, type GcpGatewayGroupArgs } from './gcp/gateway-group';
 import { GcpKeySecret } from './gcp/key-secret';
-import { regionOfZone } from './gcp/validate';
+import { regionOfZone } from './gcp/validation';
 import { publicKeyFromPrivateKey, WireGuardKey } from './key';
 import { WireGuardPresharedKey } from './preshared-key';
 import { DEFAULT_REMOTE_KEY_PATH, RemoteHostAgent } from './remote-host';
+import { HEALTH_PORT, ROLE_PRESHARED_KEY, WIREGUARD_PORT } from '../common/defaults';
+import { splitHostPort } from '../common/hostport';
 
 /** The WireGuard interface name on every gateway unless `interfaceName` says otherwise. */
 export const DEFAULT_MESH_INTERFACE = 'wm0';
-/** The agent's health port (the gateway components' default). */
-export const DEFAULT_MESH_HEALTH_PORT = 9587;
 /** The placeholder of an external site's private key in its wg-quick configuration. */
 export const EXTERNAL_PRIVATE_KEY_PLACEHOLDER = '<your key>';
 
@@ -318,7 +318,7 @@ function withPlaceholderEndpoints(document: unknown): unknown {
   if (typeof document !== 'object' || document === null) return document;
   const doc = document as { sites?: unknown; defaults?: { listenPort?: unknown } };
   if (!Array.isArray(doc.sites)) return document;
-  const port = typeof doc.defaults?.listenPort === 'number' ? doc.defaults.listenPort : 51820;
+  const port = typeof doc.defaults?.listenPort === 'number' ? doc.defaults.listenPort : WIREGUARD_PORT;
   return {
     ...doc,
     sites: doc.sites.map((site: unknown) => {
@@ -440,9 +440,6 @@ export function presharedKeyPlaceholder(peer: string): string {
   return `<preshared key with ${peer}>`;
 }
 
-/** The `wiremesh:role` tag / `wiremesh-role` label of the preshared-key secrets. */
-export const PRESHARED_KEY_ROLE = 'wireguard-preshared-key';
-
 /** Where the two ends of a pair read its preshared key: the agent sources per cloud, and what to tell an external site. */
 export interface PresharedKeySources {
   aws?: SecretSourceConfig;
@@ -477,7 +474,7 @@ export function planAgentConfig(
 /** The /32 or /128 of an endpoint whose host is an IP literal; undefined for a DNS name. */
 export function endpointSourceCidr(endpoint: string | undefined): string | undefined {
   if (endpoint === undefined) return undefined;
-  const host = endpoint.slice(0, endpoint.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
+  const { host } = splitHostPort(endpoint);
   const family = isIP(host);
   return family === 4 ? `${host}/32` : family === 6 ? `${host}/128` : undefined;
 }
@@ -568,8 +565,8 @@ export class WireGuardMesh extends pulumi.ComponentResource {
     const { spec, planning } = loadMeshSpecForDeployment(args.spec);
     const interfaceName = args.interfaceName ?? DEFAULT_MESH_INTERFACE;
     if (!/^[A-Za-z0-9_=+.-]{1,15}$/.test(interfaceName)) throw new ComponentArgumentError(`${label}: interfaceName must be 1 to 15 of letters, digits, "_=+.-"`);
-    const healthPort = args.healthPort ?? DEFAULT_MESH_HEALTH_PORT;
-    const listenPort = spec.defaults?.listenPort ?? 51820;
+    const healthPort = args.healthPort ?? HEALTH_PORT;
+    const listenPort = spec.defaults?.listenPort ?? WIREGUARD_PORT;
 
     // 2. The shape of the plan: peers and routes need no keys or endpoints.
     const shapeKeys = Object.fromEntries(spec.sites.filter((s) => s.provider !== 'external').map((s) => [s.name, `placeholder-key-of-${s.name}`]));
@@ -963,7 +960,7 @@ export class WireGuardMesh extends pulumi.ComponentResource {
           {
             privateKey: psk.presharedKey,
             createdAt: psk.createdAt,
-            role: PRESHARED_KEY_ROLE,
+            role: ROLE_PRESHARED_KEY,
             description,
             ...(placement.kmsKeyId !== undefined ? { kmsKeyId: placement.kmsKeyId } : {}),
             ...(placement.secretRecoveryWindowInDays !== undefined ? { recoveryWindowInDays: placement.secretRecoveryWindowInDays } : {}),
@@ -986,7 +983,7 @@ export class WireGuardMesh extends pulumi.ComponentResource {
           {
             privateKey: psk.presharedKey,
             createdAt: psk.createdAt,
-            role: PRESHARED_KEY_ROLE,
+            role: ROLE_PRESHARED_KEY,
             ...(project !== undefined ? { project } : {}),
             ...(placement.labels !== undefined ? { labels: placement.labels } : {}),
             ...(placement.secretReplication !== undefined ? { replication: placement.secretReplication } : {}),

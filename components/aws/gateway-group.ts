@@ -28,8 +28,9 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { AwsGateway, checkGatewayArgs, gatewayKey, type AwsGatewayArgs } from './gateway';
-import { AwsKeySecret, checkedKmsKeyArn, TAG_ROLE, TAG_SITE } from './key-secret';
-import { ComponentArgumentError, componentLabel, describe } from './validation';
+import { AwsKeySecret, checkedKmsKeyArn } from './key-secret';
+import { ComponentArgumentError, componentLabel, describe } from '../errors';
+import { AWS_TAG_ROLE, AWS_TAG_SITE } from '../../common/defaults';
 
 /** Arguments of {@link AwsGatewayGroup}: those of {@link AwsGateway} (the key is the group's) and the load balancer's. */
 export interface AwsGatewayGroupArgs extends Omit<AwsGatewayArgs, 'keySecret' | 'publicKey' | 'vpcId' | 'subnets' | 'network'> {
@@ -112,7 +113,7 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
     }
     const plainLbSubnets = lbSubnets.filter((id): id is string => typeof id === 'string');
     if (new Set(plainLbSubnets).size !== plainLbSubnets.length) throw new ComponentArgumentError(`${label}: loadBalancerSubnetIds repeat a subnet`);
-    const tags = { ...(args.tags ?? {}), [TAG_SITE]: args.siteName };
+    const tags = { ...(args.tags ?? {}), [AWS_TAG_SITE]: args.siteName };
 
     // ONE key for every gateway of the group.
     const { privateKey, createdAt, publicKey } = gatewayKey(name, label, args, this);
@@ -152,7 +153,7 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
         subnets: lbSubnets,
         enableCrossZoneLoadBalancing: crossZone,
         enableDeletionProtection: args.deletionProtection ?? false,
-        tags: { ...tags, [TAG_ROLE]: 'gateway-load-balancer' },
+        tags: { ...tags, [AWS_TAG_ROLE]: 'gateway-load-balancer' },
       },
       { parent: this },
     );
@@ -175,7 +176,7 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
           healthyThreshold: 2,
           unhealthyThreshold: 2,
         },
-        tags: { ...tags, [TAG_ROLE]: 'gateway-target-group' },
+        tags: { ...tags, [AWS_TAG_ROLE]: 'gateway-target-group' },
       },
       { parent: this },
     );

@@ -53,22 +53,18 @@ import type { AgentConfig, ConfigSourceConfig, KeySource } from '../../agent/gat
 import type { SecretSourceConfig } from '../../agent/secrets/types';
 import { agentCloudInit, agentConfigDocument, checkAgentPackage, type BootstrapConfig } from '../bootstrap';
 import { publicKeyFromPrivateKey, WireGuardKey } from '../key';
-import { AwsKeySecret, awsSecretSource, checkCallerTags, checkedKmsKeyArn, checkRecoveryWindow, requireSecretOutput, TAG_ROLE, TAG_SITE } from './key-secret';
+import { AwsKeySecret, awsSecretSource, checkCallerTags, checkedKmsKeyArn, checkRecoveryWindow, requireSecretOutput } from './key-secret';
 import { ec2AssumeRolePolicy, secretReadPolicy, type SecretReadGrant } from './policy';
 import {
   checkCidr,
-  checkedInput,
   checkNoOverlap,
   checkPort,
-  ComponentArgumentError,
-  componentLabel,
-  describe,
   isAnywhere,
   type CheckedCidr,
 } from './validation';
+import { checkedInput, ComponentArgumentError, componentLabel, describe } from '../errors';
+import { AWS_TAG_ROLE, AWS_TAG_SITE, HEALTH_PORT, WIREGUARD_PORT } from '../../common/defaults';
 
-export const DEFAULT_LISTEN_PORT = 51820;
-export const DEFAULT_HEALTH_PORT = 9587;
 export const DEFAULT_INSTANCE_TYPE = 't3.small';
 /** Canonical's AWS account, the owner of the official Ubuntu AMIs. */
 const CANONICAL_OWNER_ID = '099720109477';
@@ -283,7 +279,7 @@ export class AwsGateway extends pulumi.ComponentResource {
     const { listenPort, healthPort } = checked;
     this.listenPort = listenPort;
     this.healthPort = healthPort;
-    const tags = { ...(args.tags ?? {}), [TAG_SITE]: args.siteName };
+    const tags = { ...(args.tags ?? {}), [AWS_TAG_SITE]: args.siteName };
     const kmsKeyId = args.kmsKeyId === undefined ? undefined : checkedKmsKeyArn(label, 'kmsKeyId', args.kmsKeyId);
     const recoveryWindowInDays = args.secretRecoveryWindowInDays ?? 7;
 
@@ -313,7 +309,7 @@ export class AwsGateway extends pulumi.ComponentResource {
         description: `wiremesh-agent configuration of site ${args.siteName}`,
         kmsKeyId,
         recoveryWindowInDays,
-        tags: { ...tags, [TAG_ROLE]: 'agent-config' },
+        tags: { ...tags, [AWS_TAG_ROLE]: 'agent-config' },
       },
       { parent: this },
     );
@@ -423,7 +419,7 @@ export class AwsGateway extends pulumi.ComponentResource {
         vpcId,
         ingress,
         egress: [{ description: 'Forwarded traffic and AWS APIs', protocol: '-1', fromPort: 0, toPort: 0, cidrBlocks: ['0.0.0.0/0'], ipv6CidrBlocks: ['::/0'] }],
-        tags: { ...tags, [TAG_ROLE]: 'gateway' },
+        tags: { ...tags, [AWS_TAG_ROLE]: 'gateway' },
       },
       { parent: this },
     );
@@ -474,13 +470,13 @@ export class AwsGateway extends pulumi.ComponentResource {
           subnetId: subnet.subnetId,
           securityGroups: [securityGroup.id],
           sourceDestCheck: false,
-          tags: { ...tags, [TAG_ROLE]: 'gateway' },
+          tags: { ...tags, [AWS_TAG_ROLE]: 'gateway' },
         },
         { parent: this },
       );
       const eip = new aws.ec2.Eip(
         `${name}-eip-${i}`,
-        { domain: 'vpc', networkInterface: networkInterface.id, tags: { ...tags, [TAG_ROLE]: 'gateway' } },
+        { domain: 'vpc', networkInterface: networkInterface.id, tags: { ...tags, [AWS_TAG_ROLE]: 'gateway' } },
         // An Elastic IP needs the VPC's internet gateway attached.
         { parent: this, ...(this.network !== undefined ? { dependsOn: [this.network.internetGateway] } : {}) },
       );
@@ -500,7 +496,7 @@ export class AwsGateway extends pulumi.ComponentResource {
             volumeType: 'gp3',
             ...(args.rootVolumeSizeGiB !== undefined ? { volumeSize: args.rootVolumeSizeGiB } : {}),
           },
-          tags: { ...tags, [TAG_ROLE]: 'gateway', Name: `${args.siteName}-gateway-${i}` },
+          tags: { ...tags, [AWS_TAG_ROLE]: 'gateway', Name: `${args.siteName}-gateway-${i}` },
         },
         {
           parent: this,
@@ -563,12 +559,12 @@ interface CheckedNetwork {
 function createNetwork(name: string, siteName: string, network: CheckedNetwork, tags: Record<string, pulumi.Input<string>>, parent: pulumi.Resource): AwsGatewayNetwork {
   const vpc = new aws.ec2.Vpc(
     `${name}-vpc`,
-    { cidrBlock: network.cidr, enableDnsSupport: true, enableDnsHostnames: true, tags: { ...tags, [TAG_ROLE]: 'gateway-vpc', Name: `${siteName}-wiremesh` } },
+    { cidrBlock: network.cidr, enableDnsSupport: true, enableDnsHostnames: true, tags: { ...tags, [AWS_TAG_ROLE]: 'gateway-vpc', Name: `${siteName}-wiremesh` } },
     { parent },
   );
   const internetGateway = new aws.ec2.InternetGateway(
     `${name}-igw`,
-    { vpcId: vpc.id, tags: { ...tags, [TAG_ROLE]: 'gateway-vpc', Name: `${siteName}-wiremesh` } },
+    { vpcId: vpc.id, tags: { ...tags, [AWS_TAG_ROLE]: 'gateway-vpc', Name: `${siteName}-wiremesh` } },
     { parent },
   );
   const subnets: aws.ec2.Subnet[] = [];
@@ -584,13 +580,13 @@ function createNetwork(name: string, siteName: string, network: CheckedNetwork, 
         availabilityZone,
         // The gateways have Elastic IPs; nothing else here should get a public address by default.
         mapPublicIpOnLaunch: false,
-        tags: { ...tags, [TAG_ROLE]: 'gateway-subnet', Name: `${siteName}-wiremesh-${availabilityZone}` },
+        tags: { ...tags, [AWS_TAG_ROLE]: 'gateway-subnet', Name: `${siteName}-wiremesh-${availabilityZone}` },
       },
       { parent },
     );
     const routeTable = new aws.ec2.RouteTable(
       `${name}-rt-${i}`,
-      { vpcId: vpc.id, tags: { ...tags, [TAG_ROLE]: 'gateway-route-table', Name: `${siteName}-wiremesh-${availabilityZone}` } },
+      { vpcId: vpc.id, tags: { ...tags, [AWS_TAG_ROLE]: 'gateway-route-table', Name: `${siteName}-wiremesh-${availabilityZone}` } },
       { parent },
     );
     defaultRoutes.push(
@@ -699,8 +695,8 @@ export function checkGatewayArgs(label: string, args: AwsGatewayArgs): CheckedGa
   });
   checkNoOverlap(label, 'remoteCidrs', remoteCidrs);
 
-  const listenPort = checkPort(label, 'listenPort', args.listenPort ?? DEFAULT_LISTEN_PORT);
-  const healthPort = checkPort(label, 'healthPort', args.healthPort ?? DEFAULT_HEALTH_PORT);
+  const listenPort = checkPort(label, 'listenPort', args.listenPort ?? WIREGUARD_PORT);
+  const healthPort = checkPort(label, 'healthPort', args.healthPort ?? HEALTH_PORT);
   if (args.configPollSeconds !== undefined && (!Number.isInteger(args.configPollSeconds) || args.configPollSeconds < 1)) {
     throw new ComponentArgumentError(`${label}: configPollSeconds must be a whole number of seconds of at least 1, got ${describe(args.configPollSeconds)}`);
   }

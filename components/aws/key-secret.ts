@@ -16,13 +16,11 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import type { SecretSourceConfig } from '../../agent/secrets/types';
 import { secretArnRegion, secretReadPolicy, secretReadStatements, isKmsKeyArn, type IamPolicyStatement, type SecretReadGrant } from './policy';
-import { checkedInput, ComponentArgumentError, componentLabel, describe } from './validation';
+import { checkedInput, ComponentArgumentError, componentLabel, describe } from '../errors';
+import { AWS_TAG_KEY_CREATED_AT, AWS_TAG_ROLE, AWS_TAG_SITE, ROLE_PRIVATE_KEY } from '../../common/defaults';
 
 /** Tag keys the components set themselves; callers may not override them. */
-export const TAG_ROLE = 'wiremesh:role';
-export const TAG_KEY_CREATED_AT = 'wiremesh:key-created-at';
-export const TAG_SITE = 'wiremesh:site';
-const RESERVED_TAGS = [TAG_ROLE, TAG_KEY_CREATED_AT, TAG_SITE];
+const RESERVED_TAGS = [AWS_TAG_ROLE, AWS_TAG_KEY_CREATED_AT, AWS_TAG_SITE];
 
 /** Arguments of {@link AwsKeySecret}. */
 export interface AwsKeySecretArgs {
@@ -90,7 +88,7 @@ export class AwsKeySecret extends pulumi.ComponentResource {
         throw new ComponentArgumentError(`${label}: createdAt must be an ISO 8601 date, got ${describe(value)}`);
       }
     });
-    const role = args.role ?? 'wireguard-private-key';
+    const role = args.role ?? ROLE_PRIVATE_KEY;
     checkTagValue(label, 'role', role);
     if (args.siteName !== undefined) checkTagValue(label, 'siteName', args.siteName);
     const recoveryWindowInDays = args.recoveryWindowInDays ?? 7;
@@ -107,9 +105,9 @@ export class AwsKeySecret extends pulumi.ComponentResource {
         recoveryWindowInDays,
         tags: {
           ...(args.tags ?? {}),
-          [TAG_ROLE]: role,
-          [TAG_KEY_CREATED_AT]: createdAt,
-          ...(args.siteName !== undefined ? { [TAG_SITE]: args.siteName } : {}),
+          [AWS_TAG_ROLE]: role,
+          [AWS_TAG_KEY_CREATED_AT]: createdAt,
+          ...(args.siteName !== undefined ? { [AWS_TAG_SITE]: args.siteName } : {}),
         },
       },
       { parent: this },

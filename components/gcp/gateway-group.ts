@@ -41,7 +41,8 @@ import {
   loadBalancerBackends,
   validateGatewayArgs,
 } from './gateway';
-import { checkComponentName, fail } from './validate';
+import { fail } from '../errors';
+import { checkComponentName } from './validation';
 
 const COMPONENT = 'GcpGatewayGroup';
 

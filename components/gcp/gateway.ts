@@ -65,7 +65,6 @@ import { WireGuardKey } from '../key';
 import {
   GcpKeySecret,
   type GcpSecretReplicationArgs,
-  LABEL_ROLE,
   grantSecretAccessor,
   secretReplication,
   secretResourceName,
@@ -78,23 +77,19 @@ import {
   checkLabels,
   checkNetworkTags,
   checkPort,
-  fail,
   parseIpv4Cidr,
   regionOfZone,
-} from './validate';
+} from './validation';
+import { fail, isPlain } from '../errors';
+import { splitHostPort } from '../../common/hostport';
+import { GCP_GATEWAY_NETWORK_TAG, GCP_LABEL_ROLE, HEALTH_PORT, ROLE_GATEWAY, WIREGUARD_PORT } from '../../common/defaults';
 
 const COMPONENT = 'GcpGateway';
 
-/** Default WireGuard UDP port. */
-export const DEFAULT_LISTEN_PORT = 51820;
-/** Default TCP port of the agent's health listener (`/healthz`). */
-export const DEFAULT_HEALTH_PORT = 9587;
 /** The OAuth scope of the gateway VMs: IAM, not scopes, restricts what they may do. */
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 /** Default boot image: shielded-VM capable, with cloud-init (reads `user-data`). */
 export const DEFAULT_IMAGE = 'ubuntu-os-cloud/ubuntu-2404-lts-amd64';
-/** Network tag on every gateway instance. */
-export const GATEWAY_TAG = 'wiremesh-gateway';
 /** Longest component name: children are `<name>-<role>` and auto-named with 8 more characters. */
 export const MAX_GATEWAY_NAME_LENGTH = 30;
 /** Most instances one gateway may have. */
@@ -265,12 +260,6 @@ function cidrSlug(cidr: string): string {
   return cidr.replace(/[./]/g, '-');
 }
 
-/** Listen address `host:port` → port, or undefined. */
-function listenPortOf(listen: string): number | undefined {
-  const m = /:(\d{1,5})$/.exec(listen);
-  return m ? Number(m[1]) : undefined;
-}
-
 /** Everything about the agent document the gateway fills in. */
 export interface AgentDocumentParts {
   interfaceName: string;
@@ -301,7 +290,7 @@ export function gatewayAgentConfig(name: string, config: GcpGatewayAgentConfig, 
   const healthListen = `0.0.0.0:${parts.healthPort}`;
   let health: HealthConfig = { listen: healthListen };
   if (config.health !== undefined) {
-    const port = typeof config.health.listen === 'string' ? listenPortOf(config.health.listen) : undefined;
+    const port = typeof config.health.listen === 'string' ? splitHostPort(config.health.listen).port : undefined;
     if (config.health.listen !== undefined && port !== parts.healthPort) {
       fail(component, name, `agent.config.health.listen "${String(config.health.listen)}" must use healthPort ${parts.healthPort} (the health-check port)`);
     }
@@ -328,13 +317,6 @@ export function gatewayAgentConfig(name: string, config: GcpGatewayAgentConfig, 
     ...(metrics !== undefined ? { metrics } : {}),
     ...(dataPlane !== undefined ? { dataPlane } : {}),
   };
-}
-
-function isPlain(value: unknown): boolean {
-  if (pulumi.Output.isInstance(value) || value instanceof Promise) return false;
-  if (Array.isArray(value)) return value.every(isPlain);
-  if (typeof value === 'object' && value !== null && !Buffer.isBuffer(value)) return Object.values(value).every(isPlain);
-  return true;
 }
 
 /**
@@ -472,7 +454,7 @@ export class GcpGateway extends pulumi.ComponentResource {
       {
         project,
         replication,
-        labels: { ...labels, [LABEL_ROLE]: 'agent-config' },
+        labels: { ...labels, [GCP_LABEL_ROLE]: 'agent-config' },
         deletionProtection: args.deletionProtection ?? false,
       },
       { parent: this },
@@ -564,8 +546,8 @@ export class GcpGateway extends pulumi.ComponentResource {
               'block-project-ssh-keys': 'TRUE',
               'user-data': this.userData,
             },
-            tags: [GATEWAY_TAG, ...(args.networkTags ?? [])],
-            labels: { ...labels, [LABEL_ROLE]: 'wireguard-gateway' },
+            tags: [GCP_GATEWAY_NETWORK_TAG, ...(args.networkTags ?? [])],
+            labels: { ...labels, [GCP_LABEL_ROLE]: ROLE_GATEWAY },
             allowStoppingForUpdate: true,
             deletionProtection: args.deletionProtection ?? false,
             scheduling: { automaticRestart: true, onHostMaintenance: 'MIGRATE' },
@@ -789,9 +771,9 @@ export function validateGatewayArgs(name: string, args: GcpGatewayArgs, componen
     if (missing(args.subnetwork)) fail(component, name, 'subnetwork is required (bring your own VPC) with network, or give createNetwork instead of both');
   }
 
-  const listenPort = args.listenPort ?? DEFAULT_LISTEN_PORT;
+  const listenPort = args.listenPort ?? WIREGUARD_PORT;
   checkPort(component, name, 'listenPort', listenPort);
-  const healthPort = args.healthPort ?? DEFAULT_HEALTH_PORT;
+  const healthPort = args.healthPort ?? HEALTH_PORT;
   checkPort(component, name, 'healthPort', healthPort);
 
   if (args.allowFromAnywhere !== undefined && typeof args.allowFromAnywhere !== 'boolean') fail(component, name, 'allowFromAnywhere must be a boolean');

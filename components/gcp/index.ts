@@ -7,4 +7,4 @@ export {
   NETWORK_LB_HEALTH_CHECK_RANGES,
   parseIpv4Cidr,
   type Ipv4Cidr,
-} from './validate';
+} from './validation';

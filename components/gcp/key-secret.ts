@@ -18,13 +18,9 @@
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import type { SecretSourceConfig } from '../../agent/secrets/types';
-import { checkLabels, fail, isLabelValue, isRegionName } from './validate';
-
-/** Label keys the components set themselves. */
-export const LABEL_ROLE = 'wiremesh-role';
-export const LABEL_KEY_CREATED_AT = 'wiremesh-key-created-at';
-/** Annotation holding the exact ISO 8601 creation time. */
-export const ANNOTATION_KEY_CREATED_AT = 'wiremesh-key-created-at';
+import { fail } from '../errors';
+import { checkLabels, isLabelValue, isRegionName } from './validation';
+import { GCP_ANNOTATION_KEY_CREATED_AT, GCP_LABEL_KEY_CREATED_AT, GCP_LABEL_ROLE, ROLE_PRIVATE_KEY } from '../../common/defaults';
 
 /** The role that lets a principal read a secret's versions. */
 export const SECRET_ACCESSOR_ROLE = 'roles/secretmanager.secretAccessor';
@@ -216,7 +212,7 @@ export class GcpKeySecret extends pulumi.ComponentResource {
         fail(COMPONENT, name, `createdAt must be an ISO 8601 date, got ${JSON.stringify(value)}`);
       }
     });
-    const role = args.role ?? 'wireguard-private-key';
+    const role = args.role ?? ROLE_PRIVATE_KEY;
     if (typeof role !== 'string' || role === '' || !isLabelValue(role)) {
       fail(COMPONENT, name, `role must be 1 to 63 lowercase letters, digits, "_" or "-", got ${JSON.stringify(role)}`);
     }
@@ -235,10 +231,10 @@ export class GcpKeySecret extends pulumi.ComponentResource {
         replication,
         labels: {
           ...(args.labels ?? {}),
-          [LABEL_ROLE]: role,
-          [LABEL_KEY_CREATED_AT]: createdAt.apply(keyCreatedAtLabel),
+          [GCP_LABEL_ROLE]: role,
+          [GCP_LABEL_KEY_CREATED_AT]: createdAt.apply(keyCreatedAtLabel),
         },
-        annotations: { [ANNOTATION_KEY_CREATED_AT]: createdAt.apply((c) => new Date(Date.parse(c)).toISOString()) },
+        annotations: { [GCP_ANNOTATION_KEY_CREATED_AT]: createdAt.apply((c) => new Date(Date.parse(c)).toISOString()) },
         deletionProtection: args.deletionProtection ?? false,
       },
       { parent: this, ...(args.secretId !== undefined ? { deleteBeforeReplace: true } : {}) },
