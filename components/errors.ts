@@ -54,6 +54,26 @@ export function isPlain(value: unknown): boolean {
   return true;
 }
 
+/**
+ * A secret argument (a private key): refused at once when plain (a plain value is stored
+ * unencrypted in the stack state), and when it resolves if the Output was not a secret.
+ */
+export function requireSecretOutput(label: string, what: string, value: pulumi.Input<string> | undefined): pulumi.Output<string> {
+  if (value === undefined || value === null) throw new ComponentArgumentError(`${label}: ${what} is required`);
+  if (!pulumi.Output.isInstance(value)) {
+    throw new ComponentArgumentError(
+      `${label}: ${what} must be a secret Output (WireGuardKey.privateKey or pulumi.secret(...)), not a plain ${typeof value}: ` +
+        'a plain value is stored unencrypted in the stack state',
+    );
+  }
+  const output = value as pulumi.Output<string>;
+  // One failing Output at the top (secret, since one of its inputs is): nothing else rejects.
+  return pulumi.all([pulumi.secret(output), pulumi.output(pulumi.isSecret(output))]).apply(([key, secret]) => {
+    if (!secret) throw new ComponentArgumentError(`${label}: ${what} must be a secret Output (wrap it with pulumi.secret(...)); it was a plain Output`);
+    return key;
+  });
+}
+
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }

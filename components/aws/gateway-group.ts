@@ -27,13 +27,16 @@
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import { AwsGateway, checkGatewayArgs, gatewayKey, type AwsGatewayArgs } from './gateway';
-import { AwsKeySecret, checkedKmsKeyArn } from './key-secret';
 import { ComponentArgumentError, componentLabel, describe } from '../errors';
+import { gatewayKey } from '../gateway-key';
+import { validatedOnce } from '../validate-once';
+import { AwsGateway } from './gateway';
+import { validateAwsGatewayArgs, type AwsGatewayArgs, type ValidatedAwsGatewayArgs } from './gateway-args';
+import { AwsKeySecret, checkedKmsKeyArn } from './key-secret';
 import { AWS_TAG_ROLE, AWS_TAG_SITE } from '../../common/defaults';
 
 /** Arguments of {@link AwsGatewayGroup}: those of {@link AwsGateway} (the key is the group's) and the load balancer's. */
-export interface AwsGatewayGroupArgs extends Omit<AwsGatewayArgs, 'keySecret' | 'publicKey' | 'vpcId' | 'subnets' | 'network'> {
+export interface AwsGatewayGroupArgs extends Omit<AwsGatewayArgs, 'keySecret' | 'vpcId' | 'subnets' | 'createNetwork'> {
   /** The VPC the gateways run in (bring your own VPC; a group does not create one yet). */
   vpcId: pulumi.Input<string>;
   /** One gateway instance per entry; at least one. Use one subnet per AZ. */
@@ -82,41 +85,14 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
   public readonly listener: aws.lb.Listener;
 
   constructor(name: string, args: AwsGatewayGroupArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super('wiremesh:aws:AwsGatewayGroup', name, {}, opts);
     const label = componentLabel('AwsGatewayGroup', name);
-    const anyArgs = args as AwsGatewayArgs & Record<string, unknown>;
-    if (typeof args === 'object' && args !== null && (anyArgs.keySecret !== undefined || anyArgs.publicKey !== undefined)) {
-      throw new ComponentArgumentError(`${label}: keySecret and publicKey are the group's own (one key for every gateway); give privateKey or nothing`);
-    }
-    if (typeof args === 'object' && args !== null && anyArgs.network !== undefined) {
-      throw new ComponentArgumentError(`${label}: network (a created VPC) is for AwsGateway only; give the group vpcId and subnets`);
-    }
-    // The gateway's checks, under the group's name, before anything is made.
-    const { listenPort, healthPort } = checkGatewayArgs(label, args);
-    const crossZone = args.crossZoneLoadBalancing ?? true;
-    if (typeof crossZone !== 'boolean') throw new ComponentArgumentError(`${label}: crossZoneLoadBalancing must be a boolean`);
-    const healthCheckProtocol = args.healthCheckProtocol ?? 'TCP';
-    if (healthCheckProtocol !== 'TCP' && healthCheckProtocol !== 'HTTP') {
-      throw new ComponentArgumentError(`${label}: healthCheckProtocol must be "TCP" or "HTTP" (NLB health checks cannot use UDP), got ${describe(healthCheckProtocol)}`);
-    }
-    const interval = args.healthCheckIntervalSeconds ?? 10;
-    if (!Number.isInteger(interval) || interval < 5 || interval > 300) {
-      throw new ComponentArgumentError(`${label}: healthCheckIntervalSeconds must be a whole number from 5 to 300, got ${describe(interval)}`);
-    }
-    const deregistrationDelay = args.deregistrationDelaySeconds ?? 30;
-    if (!Number.isInteger(deregistrationDelay) || deregistrationDelay < 0 || deregistrationDelay > 3600) {
-      throw new ComponentArgumentError(`${label}: deregistrationDelaySeconds must be a whole number from 0 to 3600, got ${describe(deregistrationDelay)}`);
-    }
-    const lbSubnets = args.loadBalancerSubnetIds ?? args.subnets.map((subnet) => subnet.subnetId);
-    if (!Array.isArray(lbSubnets) || lbSubnets.length === 0) {
-      throw new ComponentArgumentError(`${label}: loadBalancerSubnetIds must list at least one subnet`);
-    }
-    const plainLbSubnets = lbSubnets.filter((id): id is string => typeof id === 'string');
-    if (new Set(plainLbSubnets).size !== plainLbSubnets.length) throw new ComponentArgumentError(`${label}: loadBalancerSubnetIds repeat a subnet`);
+    const checked = validateAwsGatewayGroupArgs(label, args);
+    super('wiremesh:aws:AwsGatewayGroup', name, {}, opts);
+    const { listenPort, healthPort } = checked.gateway;
     const tags = { ...(args.tags ?? {}), [AWS_TAG_SITE]: args.siteName };
 
     // ONE key for every gateway of the group.
-    const { privateKey, createdAt, publicKey } = gatewayKey(name, label, args, this);
+    const { privateKey, createdAt, publicKey } = gatewayKey(name, label, args.key, args.maxKeyAgeDays, this);
     const keySecret = new AwsKeySecret(
       `${name}-key`,
       {
@@ -137,12 +113,12 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
       healthCheckIntervalSeconds: _interval,
       deregistrationDelaySeconds: _delay,
       deletionProtection: _protection,
-      privateKey: _privateKey,
-      keyCreatedAt: _createdAt,
-      keyMaxAgeDays: _maxAge,
+      key: _key,
+      maxKeyAgeDays: _maxAge,
       ...gatewayArgs
     } = args;
-    const gateway = new AwsGateway(`${name}-gateway`, { ...gatewayArgs, keySecret, publicKey }, { parent: this });
+    // The group checked these arguments under its own name: the gateway does not check them again.
+    const gateway = new AwsGateway(`${name}-gateway`, validateAwsGatewayArgs.seed({ ...gatewayArgs, keySecret: { secret: keySecret, publicKey } }, checked.gateway), { parent: this });
 
     const loadBalancer = new aws.lb.LoadBalancer(
       `${name}-nlb`,
@@ -150,8 +126,8 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
         loadBalancerType: 'network',
         internal: false,
         ipAddressType: 'ipv4',
-        subnets: lbSubnets,
-        enableCrossZoneLoadBalancing: crossZone,
+        subnets: checked.lbSubnets,
+        enableCrossZoneLoadBalancing: checked.crossZone,
         enableDeletionProtection: args.deletionProtection ?? false,
         tags: { ...tags, [AWS_TAG_ROLE]: 'gateway-load-balancer' },
       },
@@ -165,14 +141,14 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
         targetType: 'instance',
         vpcId: args.vpcId,
         connectionTermination: true,
-        deregistrationDelay,
+        deregistrationDelay: checked.deregistrationDelay,
         healthCheck: {
           enabled: true,
-          protocol: healthCheckProtocol,
+          protocol: checked.healthCheckProtocol,
           port: String(healthPort),
-          ...(healthCheckProtocol === 'HTTP' ? { path: '/healthz', matcher: '200' } : {}),
-          interval,
-          timeout: Math.min(5, interval - 1),
+          ...(checked.healthCheckProtocol === 'HTTP' ? { path: '/healthz', matcher: '200' } : {}),
+          interval: checked.interval,
+          timeout: Math.min(5, checked.interval - 1),
           healthyThreshold: 2,
           unhealthyThreshold: 2,
         },
@@ -220,3 +196,47 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
     });
   }
 }
+
+/** The checked load balancer settings of a group, with its gateway's. */
+interface ValidatedAwsGatewayGroupArgs {
+  gateway: ValidatedAwsGatewayArgs;
+  crossZone: boolean;
+  healthCheckProtocol: 'TCP' | 'HTTP';
+  interval: number;
+  deregistrationDelay: number;
+  lbSubnets: pulumi.Input<string>[];
+}
+
+/** Every check of {@link AwsGatewayGroupArgs} (the gateway's under the group's name), once per arguments object. */
+export const validateAwsGatewayGroupArgs = validatedOnce((label: string, args: AwsGatewayGroupArgs): ValidatedAwsGatewayGroupArgs => {
+  const anyArgs = args as AwsGatewayArgs & Record<string, unknown>;
+  if (typeof args === 'object' && args !== null && anyArgs.keySecret !== undefined) {
+    throw new ComponentArgumentError(`${label}: keySecret is the group's own (one key for every gateway); give key or nothing`);
+  }
+  if (typeof args === 'object' && args !== null && anyArgs.createNetwork !== undefined) {
+    throw new ComponentArgumentError(`${label}: createNetwork (a created VPC) is for AwsGateway only; give the group vpcId and subnets`);
+  }
+  // The gateway's checks, under the group's name, before anything is made.
+  const gateway = validateAwsGatewayArgs(label, args as AwsGatewayArgs);
+  const crossZone = args.crossZoneLoadBalancing ?? true;
+  if (typeof crossZone !== 'boolean') throw new ComponentArgumentError(`${label}: crossZoneLoadBalancing must be a boolean`);
+  const healthCheckProtocol = args.healthCheckProtocol ?? 'TCP';
+  if (healthCheckProtocol !== 'TCP' && healthCheckProtocol !== 'HTTP') {
+    throw new ComponentArgumentError(`${label}: healthCheckProtocol must be "TCP" or "HTTP" (NLB health checks cannot use UDP), got ${describe(healthCheckProtocol)}`);
+  }
+  const interval = args.healthCheckIntervalSeconds ?? 10;
+  if (!Number.isInteger(interval) || interval < 5 || interval > 300) {
+    throw new ComponentArgumentError(`${label}: healthCheckIntervalSeconds must be a whole number from 5 to 300, got ${describe(interval)}`);
+  }
+  const deregistrationDelay = args.deregistrationDelaySeconds ?? 30;
+  if (!Number.isInteger(deregistrationDelay) || deregistrationDelay < 0 || deregistrationDelay > 3600) {
+    throw new ComponentArgumentError(`${label}: deregistrationDelaySeconds must be a whole number from 0 to 3600, got ${describe(deregistrationDelay)}`);
+  }
+  const lbSubnets = args.loadBalancerSubnetIds ?? args.subnets.map((subnet) => subnet.subnetId);
+  if (!Array.isArray(lbSubnets) || lbSubnets.length === 0) {
+    throw new ComponentArgumentError(`${label}: loadBalancerSubnetIds must list at least one subnet`);
+  }
+  const plainLbSubnets = lbSubnets.filter((id): id is string => typeof id === 'string');
+  if (new Set(plainLbSubnets).size !== plainLbSubnets.length) throw new ComponentArgumentError(`${label}: loadBalancerSubnetIds repeat a subnet`);
+  return { gateway, crossZone, healthCheckProtocol, interval, deregistrationDelay, lbSubnets };
+});

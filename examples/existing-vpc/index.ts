@@ -19,7 +19,7 @@
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import { AwsGateway, endpointSourceCidr, type AwsGatewayAgentConfig, type AwsGatewaySubnetArgs } from '../../index';
+import { AwsGateway, endpointSourceCidr, type AwsGatewaySubnetArgs, type GatewayAgentConfig } from '../../index';
 
 export = async () => {
   const config = new pulumi.Config();
@@ -55,7 +55,7 @@ export = async () => {
 
   // Written by hand: one peer, its ranges routed into the tunnel. The gateway fills in its key
   // secret, its config secret, the listen port and the health listener.
-  const agentConfig: AwsGatewayAgentConfig = {
+  const agentConfig: GatewayAgentConfig = {
     interface: { name: 'wm0', addresses: [tunnelAddress], mtu: 1420 },
     peers: [{ name: remoteName, publicKey: config.require('remotePublicKey'), endpoint: remoteEndpoint, allowedIps: remoteCidrs }],
     routes: remoteCidrs,
@@ -69,8 +69,7 @@ export = async () => {
     remoteCidrs,
     peerCidrs: remoteSourceCidrs,
     forwardFromCidrs: vpcCidrs,
-    agentConfig,
-    agentPackage: config.require('agentPackage'),
+    agent: { package: config.require('agentPackage'), config: agentConfig },
   });
 
   return {

@@ -4,7 +4,8 @@
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import { AwsKeySecret, requireSecretOutput } from '../../components/aws/key-secret';
+import { AwsKeySecret } from '../../components/aws/key-secret';
+import { requireSecretOutput } from '../../components/errors';
 import { secretReadPolicy, secretReadStatements, type IamPolicyDocument } from '../../components/aws/policy';
 import { awsMockOptions } from '../../components/aws/testing';
 import { isSecretInput, resolve, setupMocks, unwrapSecrets } from '../../components/testing';

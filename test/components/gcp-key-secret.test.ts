@@ -13,8 +13,8 @@ import {
   SECRET_ACCESSOR_ROLE,
   keyCreatedAtLabel,
   parseKeyCreatedAtLabel,
-  requireSecretOutput,
 } from '../../components/gcp/key-secret';
+import { requireSecretOutput } from '../../components/errors';
 import { GCP_ANNOTATION_KEY_CREATED_AT, GCP_LABEL_KEY_CREATED_AT, GCP_LABEL_ROLE } from '../../common/defaults';
 import { MOCK_GCP_PROJECT, gcpMockNewResource, plainOccurrences } from '../../components/gcp/testing';
 
@@ -119,7 +119,7 @@ describe('GcpKeySecret', () => {
     [
       'a plain string key',
       () => new GcpKeySecret('k', { privateKey: 'aGVsbG8=', createdAt: '2025-01-01T00:00:00Z' }),
-      'GcpKeySecret "k": privateKey must be a secret Output (WireGuardKey.privateKey or pulumi.secret(...)), not a plain string: a plain value would be stored unencrypted in the stack state',
+      'GcpKeySecret "k": privateKey must be a secret Output (WireGuardKey.privateKey or pulumi.secret(...)), not a plain string: a plain value is stored unencrypted in the stack state',
     ],
     ['no key', () => new GcpKeySecret('k', { createdAt: '2025-01-01T00:00:00Z' } as never), 'GcpKeySecret "k": privateKey is required'],
     [
@@ -197,7 +197,7 @@ describe('GcpKeySecret', () => {
   });
 
   it('passes a secret Output on, still secret', async () => {
-    const ok = requireSecretOutput('GcpKeySecret', 'k', 'privateKey', pulumi.secret('s3cret'));
+    const ok = requireSecretOutput('GcpKeySecret "k"', 'privateKey', pulumi.secret('s3cret'));
     expect(await resolve(ok)).toBe('s3cret');
     expect(await pulumi.isSecret(ok)).toBe(true);
   });

@@ -1,5 +1,5 @@
 /**
- * components/mesh.ts (WireGuardMesh) under mocks:
+ * components/mesh/ (WireGuardMesh) under mocks:
  * - the agent configuration each gateway stores in its secret store (and the on-prem host's,
  *   written over SSH) equals the planner's output for that gateway, computed here with planMesh
  *   from the recorded public keys and deployed endpoints;
