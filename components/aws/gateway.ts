@@ -35,7 +35,7 @@ import { AwsKeySecret, awsSecretSource, checkedKmsKeyArn } from './key-secret';
 import { createGatewayVpc, type AwsGatewayNetwork } from './network';
 import type { SecretReadGrant } from './policy';
 import { checkedExtraSecretReads, createGatewayRole } from './role';
-import { GATEWAY_EGRESS, gatewayIngress, vpcCidrBlocks } from './security-group';
+import { createGatewaySecurityGroup, gatewayIngress, vpcCidrBlocks } from './security-group';
 
 /**
  * A site's WireGuard gateway: one instance per subnet, one key, routes per AZ.
@@ -100,21 +100,7 @@ export class AwsGateway extends pulumi.ComponentResource {
     const keySecret = this.keySecret;
 
     // The agent configuration document, in its own secret.
-    const configSecret = new aws.secretsmanager.Secret(
-      `${name}-config`,
-      { description: `wiremesh-agent configuration of site ${args.siteName}`, kmsKeyId, recoveryWindowInDays, tags: { ...tags, [AWS_TAG_ROLE]: 'agent-config' } },
-      { parent: this },
-    );
-    const pollSeconds = args.agent.configPollSeconds;
-    const configSource = awsSecretSource(configSecret.arn).apply(
-      (source): ConfigSourceConfig => ({ ...(source as ConfigSourceConfig), ...(pollSeconds !== undefined ? { pollSeconds } : {}) }),
-    );
-    const agentConfig = pulumi
-      .all([pulumi.output(args.agent.config), keySecret.sourceConfig, configSource])
-      .apply(([config, privateKey, source]): AgentConfig =>
-        completeAgentConfig(label, config as GatewayAgentConfig, { ...agentParts(args.agent), privateKey, configSource: source, listenPort, healthPort }),
-      );
-    const configVersion = new aws.secretsmanager.SecretVersion(`${name}-config-version`, { secretId: configSecret.id, secretString: agentConfigDocument(agentConfig) }, { parent: this });
+    const { configSecret, configVersion, agentConfig } = createAgentDocument(name, label, args, { keySecret, kmsKeyId, recoveryWindowInDays, tags, listenPort, healthPort }, this);
 
     const configGrant = pulumi.all([configSecret.arn, kmsKeyId]).apply(([secretArn, kmsKeyArn]): SecretReadGrant => ({
       label: 'ConfigSecret',
@@ -143,17 +129,13 @@ export class AwsGateway extends pulumi.ComponentResource {
         : checked.network !== undefined
           ? pulumi.output([checked.network.cidr])
           : vpcCidrBlocks(vpcId, this);
-    this.securityGroup = new aws.ec2.SecurityGroup(
-      `${name}-sg`,
-      {
-        // A description change replaces the group: keep it free of the ports.
-        description: `wiremesh gateway of site ${args.siteName}`,
-        vpcId,
-        ingress: gatewayIngress(listenPort, healthPort, { peers: checked.peerCidrs, healthChecks, forwardFrom: checked.forwardFromCidrs }),
-        egress: GATEWAY_EGRESS,
-        tags: { ...tags, [AWS_TAG_ROLE]: 'gateway' },
-      },
-      { parent: this },
+    this.securityGroup = createGatewaySecurityGroup(
+      name,
+      args.siteName,
+      vpcId,
+      gatewayIngress(listenPort, healthPort, { peers: checked.peerCidrs, healthChecks, forwardFrom: checked.forwardFromCidrs }),
+      tags,
+      this,
     );
     this.role = role.role;
 
@@ -207,4 +189,41 @@ export class AwsGateway extends pulumi.ComponentResource {
       configSecretArn: this.configSecretArn,
     });
   }
+}
+
+/** What the agent document of a gateway is completed with. */
+interface AgentDocumentParts {
+  keySecret: AwsKeySecret;
+  kmsKeyId: pulumi.Output<string> | undefined;
+  recoveryWindowInDays: number;
+  tags: Record<string, pulumi.Input<string>>;
+  listenPort: number;
+  healthPort: number;
+}
+
+/** The config secret (`-config`, which the agent polls) and the completed document in its version. */
+function createAgentDocument(
+  name: string,
+  label: string,
+  args: AwsGatewayArgs,
+  parts: AgentDocumentParts,
+  parent: pulumi.Resource,
+): { configSecret: aws.secretsmanager.Secret; configVersion: aws.secretsmanager.SecretVersion; agentConfig: pulumi.Output<AgentConfig> } {
+  const { keySecret, kmsKeyId, recoveryWindowInDays, tags, listenPort, healthPort } = parts;
+  const configSecret = new aws.secretsmanager.Secret(
+    `${name}-config`,
+    { description: `wiremesh-agent configuration of site ${args.siteName}`, kmsKeyId, recoveryWindowInDays, tags: { ...tags, [AWS_TAG_ROLE]: 'agent-config' } },
+    { parent },
+  );
+  const pollSeconds = args.agent.configPollSeconds;
+  const configSource = awsSecretSource(configSecret.arn).apply(
+    (source): ConfigSourceConfig => ({ ...(source as ConfigSourceConfig), ...(pollSeconds !== undefined ? { pollSeconds } : {}) }),
+  );
+  const agentConfig = pulumi
+    .all([pulumi.output(args.agent.config), keySecret.sourceConfig, configSource])
+    .apply(([config, privateKey, source]): AgentConfig =>
+      completeAgentConfig(label, config as GatewayAgentConfig, { ...agentParts(args.agent), privateKey, configSource: source, listenPort, healthPort }),
+    );
+  const configVersion = new aws.secretsmanager.SecretVersion(`${name}-config-version`, { secretId: configSecret.id, secretString: agentConfigDocument(agentConfig) }, { parent });
+  return { configSecret, configVersion, agentConfig };
 }

@@ -6,6 +6,7 @@
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
+import { AWS_TAG_ROLE } from '../../common/defaults';
 
 /** The source ranges of the three rules (`forwardFrom` empty: no forwarding rule). */
 export interface GatewayIngressSources {
@@ -42,4 +43,21 @@ export function familySplit(cidrs: pulumi.Output<string[]>): { cidrBlocks: pulum
     cidrBlocks: cidrs.apply((list) => list.filter((cidr) => !cidr.includes(':'))),
     ipv6CidrBlocks: cidrs.apply((list) => list.filter((cidr) => cidr.includes(':'))),
   };
+}
+
+/** The security group (`-sg`) with `ingress` and open egress. */
+export function createGatewaySecurityGroup(
+  name: string,
+  siteName: string,
+  vpcId: pulumi.Input<string>,
+  ingress: aws.types.input.ec2.SecurityGroupIngress[],
+  tags: Record<string, pulumi.Input<string>>,
+  parent: pulumi.Resource,
+): aws.ec2.SecurityGroup {
+  return new aws.ec2.SecurityGroup(
+    `${name}-sg`,
+    // A description change replaces the group: keep it free of the ports.
+    { description: `wiremesh gateway of site ${siteName}`, vpcId, ingress, egress: GATEWAY_EGRESS, tags: { ...tags, [AWS_TAG_ROLE]: 'gateway' } },
+    { parent },
+  );
 }

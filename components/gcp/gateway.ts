@@ -43,6 +43,8 @@
  */
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
+import type { AgentConfig } from '../../agent/gateway/config-types';
+import type { SecretSourceConfig } from '../../agent/secrets/types';
 import { GCP_GATEWAY_NETWORK_TAG, GCP_LABEL_ROLE, ROLE_GATEWAY } from '../../common/defaults';
 import { agentParts, bootstrapConfigOf, completeAgentConfig, type GatewayAgentConfig } from '../agent-config';
 import { agentCloudInit, agentConfigDocument } from '../bootstrap';
@@ -52,7 +54,8 @@ import { createFirewalls, gatewayFirewallRules } from './firewall';
 import { CLOUD_PLATFORM_SCOPE, DEFAULT_IMAGE, validateGcpGatewayArgs, type GcpGatewayArgs, type ValidatedGcpGatewayArgs } from './gateway-args';
 import { GcpKeySecret, grantSecretAccessor, secretReplication, secretResourceName } from './key-secret';
 import { createInstanceGroups } from './load-balancer';
-import { createInternalLoadBalancer, gatewayRouteSpecs } from './routes';
+import { createGatewayNetwork } from './network';
+import { createGatewayRoutes, createInternalLoadBalancer, gatewayRouteSpecs } from './routes';
 
 const COMPONENT = 'GcpGateway';
 /** The agent's default poll interval of its config secret, written out in GCP documents. */
@@ -136,16 +139,7 @@ export class GcpGateway extends pulumi.ComponentResource {
     let network: pulumi.Input<string> = args.network!;
     let subnetwork: pulumi.Input<string> = args.subnetwork!;
     if (args.createNetwork !== undefined) {
-      this.network = new gcp.compute.Network(
-        `${name}-net`,
-        { project, autoCreateSubnetworks: false, routingMode: 'REGIONAL', description: `wiremesh gateway ${name}: its network` },
-        { parent: this },
-      );
-      this.subnetwork = new gcp.compute.Subnetwork(
-        `${name}-subnet`,
-        { project, region: v.region, network: this.network.id, ipCidrRange: args.createNetwork.cidr, description: `wiremesh gateway ${name}: its subnetwork` },
-        { parent: this },
-      );
+      ({ network: this.network, subnetwork: this.subnetwork } = createGatewayNetwork(name, project, v.region, args.createNetwork.cidr, this));
       network = this.network.id;
       subnetwork = this.subnetwork.id;
     }
@@ -174,18 +168,7 @@ export class GcpGateway extends pulumi.ComponentResource {
       { parent: this },
     );
     this.configSecretName = secretResourceName(this.configSecret);
-    const pollSeconds = args.agent.configPollSeconds ?? DEFAULT_POLL_SECONDS;
-    const fullConfig = pulumi
-      .all([args.agent.config, this.keySecret.sourceConfig, this.configSecretName])
-      .apply(([config, privateKey, configSecretName]) =>
-        completeAgentConfig(componentLabel(COMPONENT, name), config as GatewayAgentConfig, {
-          ...agentParts(args.agent),
-          listenPort: v.listenPort,
-          healthPort: v.healthPort,
-          privateKey,
-          configSource: { source: 'gcp-secret-manager', name: configSecretName, pollSeconds },
-        }),
-      );
+    const fullConfig = completedDocument(componentLabel(COMPONENT, name), args, v, this.keySecret.sourceConfig, this.configSecretName);
     this.agentConfig = agentConfigDocument(fullConfig);
     const configVersion = new gcp.secretmanager.SecretVersion(`${name}-config-version`, { secret: this.configSecret.id, secretData: this.agentConfig, enabled: true }, { parent: this });
 
@@ -234,29 +217,16 @@ export class GcpGateway extends pulumi.ComponentResource {
       this.serviceAccountEmail,
       this,
     );
-    // Instance groups (load-balanced gateways): one unmanaged group per zone in use.
+    // Instance groups (load-balanced gateways): one unmanaged group per zone in use; the routes.
     this.instanceGroups = v.loadBalanced ? createInstanceGroups(name, project, this.instances, this.instanceZones, this) : [];
     if (args.internalLoadBalancer) {
-      this.internalForwardingRule = createInternalLoadBalancer(
-        name,
-        { project, region: v.region, network, subnetwork, healthPort: v.healthPort, activeStandby: v.activeStandby },
-        this.instanceGroups,
-        this,
-      );
+      this.internalForwardingRule = createInternalLoadBalancer(name, { project, region: v.region, network, subnetwork, healthPort: v.healthPort, activeStandby: v.activeStandby }, this.instanceGroups, this);
     }
-    const routeCommon = { project, network, priority: v.routePriority, ...(args.routeTags !== undefined && args.routeTags.length > 0 ? { tags: [...args.routeTags] } : {}) };
-    this.routes = gatewayRouteSpecs(name, args.remoteCidrs, v.instanceCount, args.internalLoadBalancer === true).map(
-      (route) =>
-        new gcp.compute.Route(
-          route.name,
-          {
-            ...routeCommon,
-            destRange: route.destRange,
-            ...(route.instance === undefined ? { nextHopIlb: this.internalForwardingRule!.id } : { nextHopInstance: this.instances[route.instance]!.id }),
-            description: route.description,
-          },
-          { parent: this },
-        ),
+    this.routes = createGatewayRoutes(
+      gatewayRouteSpecs(name, args.remoteCidrs, v.instanceCount, args.internalLoadBalancer === true),
+      { project, network, priority: v.routePriority, ...(args.routeTags !== undefined && args.routeTags.length > 0 ? { tags: [...args.routeTags] } : {}) },
+      (instance) => (instance === undefined ? { nextHopIlb: this.internalForwardingRule!.id } : { nextHopInstance: this.instances[instance]!.id }),
+      this,
     );
 
     this.registerOutputs({
@@ -268,6 +238,26 @@ export class GcpGateway extends pulumi.ComponentResource {
       internalIps: this.internalIps,
     });
   }
+}
+
+/** The gateway's document completed with its key and config secrets and its ports. */
+function completedDocument(
+  label: string,
+  args: GcpGatewayArgs,
+  v: ValidatedGcpGatewayArgs,
+  keySource: pulumi.Output<SecretSourceConfig>,
+  configSecretName: pulumi.Output<string>,
+): pulumi.Output<AgentConfig> {
+  const pollSeconds = args.agent.configPollSeconds ?? DEFAULT_POLL_SECONDS;
+  return pulumi.all([args.agent.config, keySource, configSecretName]).apply(([config, privateKey, secretName]) =>
+    completeAgentConfig(label, config as GatewayAgentConfig, {
+      ...agentParts(args.agent),
+      listenPort: v.listenPort,
+      healthPort: v.healthPort,
+      privateKey,
+      configSource: { source: 'gcp-secret-manager', name: secretName, pollSeconds },
+    }),
+  );
 }
 
 /** Where and how one gateway VM runs. */

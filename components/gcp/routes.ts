@@ -72,3 +72,13 @@ export function createInternalLoadBalancer(name: string, at: InternalLoadBalance
     { parent },
   );
 }
+
+/** The routes as resources: `common` (project, network, priority, tags) and the next hop of each. */
+export function createGatewayRoutes(
+  specs: RouteSpec[],
+  common: Pick<gcp.compute.RouteArgs, 'project' | 'network' | 'priority' | 'tags'>,
+  nextHop: (instance: number | undefined) => Pick<gcp.compute.RouteArgs, 'nextHopIlb' | 'nextHopInstance'>,
+  parent: pulumi.Resource,
+): gcp.compute.Route[] {
+  return specs.map((route) => new gcp.compute.Route(route.name, { ...common, destRange: route.destRange, ...nextHop(route.instance), description: route.description }, { parent }));
+}
