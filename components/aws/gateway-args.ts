@@ -68,7 +68,7 @@ export interface AwsGatewayArgs {
   healthCheckCidrs?: pulumi.Input<string>[];
   /**
    * Local source ranges whose traffic the gateway forwards to the remote sites (security groups
-   * filter forwarded packets too; see the file header). Default none.
+   * filter forwarded packets too; see aws/security-group.ts). Default none.
    */
   forwardFromCidrs?: pulumi.Input<string>[];
   /** A key made elsewhere (a `WireGuardKey` fits). Excludes `keySecret`. Default: a new `WireGuardKey`. */

@@ -3,7 +3,7 @@
  * point of a site. One {@link AwsGateway} (one instance per subnet/AZ) behind an internet-facing
  * Network Load Balancer:
  *
- * - **One key for the whole group**: one `WireGuardKey` (unless `privateKey` is given) and one
+ * - **One key for the whole group**: one `WireGuardKey` (unless `key` is given) and one
  *   `AwsKeySecret`, handed to the gateway. Peers pin one public key for the endpoint, and the NLB
  *   may send a peer's flow to any target, so every target must be the same WireGuard peer.
  * - A **UDP listener** on `listenPort` forwarding to a **UDP target group** (target type
