@@ -6,20 +6,13 @@
  * the checks for both / neither of vpcId+subnets and createNetwork; providers reach the new resources.
  */
 import * as aws from '@pulumi/aws';
-import type { GatewayAgentConfig } from '../../components/agent-config';
 import { AwsGateway } from '../../components/aws/gateway';
 import type { AwsGatewayArgs } from '../../components/aws/gateway-args';
-import { carveSubnetCidrs } from '../../components/aws/network';
 import { AwsGatewayGroup, type AwsGatewayGroupArgs } from '../../components/aws/gateway-group';
 import { awsMockOptions } from '../../components/aws/testing';
-import { wireGuardKeyPairFromEntropy } from '../../components/key';
 import { resolve, setupMocks, type MockRecorder, type RecordedResource } from '../../components/testing';
+import { agentConfig } from './aws-support';
 
-const PEER_KEY = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(7)).publicKey;
-const agentConfig: GatewayAgentConfig = {
-  interface: { name: 'wm0', addresses: ['10.99.0.1/24'] },
-  peers: [{ name: 'site-b', publicKey: PEER_KEY, endpoint: '203.0.113.7:51820', allowedIps: ['10.20.0.0/16'] }],
-};
 
 function createdArgs(overrides: Partial<AwsGatewayArgs> = {}): AwsGatewayArgs {
   return {
@@ -143,18 +136,6 @@ describe('AwsGateway with a created VPC', () => {
     const created = [T.vpc, T.igw, T.subnet, T.routeTable, T.route, T.association].flatMap((type) => mocks.byType(type));
     expect(created).toHaveLength(1 + 1 + 2 + 2 + 2 + 4 + 2);
     for (const r of created) expect(`${r.name} ${r.provider}`).toMatch(new RegExp(`^${r.name} .*::pulumi:providers:aws::euw1::`));
-  });
-});
-
-describe('carveSubnetCidrs', () => {
-  test('consecutive /24s from a large block, smaller equal blocks from a small one', () => {
-    expect(carveSubnetCidrs('10.40.0.0/16', 3)).toEqual(['10.40.0.0/24', '10.40.1.0/24', '10.40.2.0/24']);
-    expect(carveSubnetCidrs('172.16.8.0/22', 1)).toEqual(['172.16.8.0/24']);
-    expect(carveSubnetCidrs('10.0.5.0/24', 2)).toEqual(['10.0.5.0/25', '10.0.5.128/25']);
-    expect(carveSubnetCidrs('10.0.5.0/24', 3)).toEqual(['10.0.5.0/26', '10.0.5.64/26', '10.0.5.128/26']);
-    expect(carveSubnetCidrs('10.0.5.0/27', 2)).toEqual(['10.0.5.0/28', '10.0.5.16/28']);
-    expect(carveSubnetCidrs('10.0.5.0/28', 2)).toBeUndefined();
-    expect(carveSubnetCidrs('192.168.255.0/24', 1)).toEqual(['192.168.255.0/24']);
   });
 });
 

@@ -6,17 +6,12 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { AwsGatewayGroup, type AwsGatewayGroupArgs } from '../../components/aws/gateway-group';
-import type { GatewayAgentConfig } from '../../components/agent-config';
 import { awsMockOptions } from '../../components/aws/testing';
 import { WIREGUARD_KEY_PAIR_TYPE, wireGuardKeyPairFromEntropy } from '../../components/key';
 import { isSecretInput, resolve, setupMocks, unwrapSecrets, type MockRecorder } from '../../components/testing';
+import { agentConfig } from './aws-support';
 
-const PEER_KEY = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(7)).publicKey;
 
-const agentConfig: GatewayAgentConfig = {
-  interface: { name: 'wm0', addresses: ['10.99.0.1/24'] },
-  peers: [{ name: 'site-b', publicKey: PEER_KEY, endpoint: '203.0.113.7:51820', allowedIps: ['10.20.0.0/16'] }],
-};
 
 function groupArgs(overrides: Partial<AwsGatewayGroupArgs> = {}): AwsGatewayGroupArgs {
   return {

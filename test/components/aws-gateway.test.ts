@@ -17,8 +17,8 @@ import type { IamPolicyDocument } from '../../components/aws/policy';
 import { awsMockOptions } from '../../components/aws/testing';
 import { WIREGUARD_KEY_PAIR_TYPE, wireGuardKeyPairFromEntropy } from '../../components/key';
 import { isSecretInput, resolve, setupMocks, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
+import { PEER_KEY } from './aws-support';
 
-const PEER_KEY = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(7)).publicKey;
 const KMS_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 
 const agentConfig: GatewayAgentConfig = {
