@@ -53,10 +53,10 @@ export = async () => {
   if (remoteSourceCidrs === undefined) throw new Error(`remoteEndpoint ${remoteEndpoint} is not an IP address: set remoteSourceCidrs (where the remote site sends from)`);
   const tunnelAddress = config.get('tunnelAddress') ?? '10.255.0.1/32';
 
-  // Written by hand: one peer, its ranges routed into the tunnel. The gateway fills in its key
-  // secret, its config secret, the listen port and the health listener.
+  // Written by hand: one peer, its ranges routed into the tunnel. The gateway fills in the
+  // interface name (wm0), its key secret, its config secret, the listen port and the health listener.
   const agentConfig: GatewayAgentConfig = {
-    interface: { name: 'wm0', addresses: [tunnelAddress], mtu: 1420 },
+    interface: { addresses: [tunnelAddress], mtu: 1420 },
     peers: [{ name: remoteName, publicKey: config.require('remotePublicKey'), endpoint: remoteEndpoint, allowedIps: remoteCidrs }],
     routes: remoteCidrs,
     forwarding: true,
