@@ -14,7 +14,6 @@ import {
   keyCreatedAtLabel,
   parseKeyCreatedAtLabel,
 } from '../../components/gcp/key-secret';
-import { requireSecretOutput } from '../../components/errors';
 import { GCP_ANNOTATION_KEY_CREATED_AT, GCP_LABEL_KEY_CREATED_AT, GCP_LABEL_ROLE } from '../../common/defaults';
 import { MOCK_GCP_PROJECT, gcpMockNewResource, plainOccurrences } from '../../components/gcp/testing';
 
@@ -194,12 +193,6 @@ describe('GcpKeySecret', () => {
       versions: 0,
       secrets: 1,
     });
-  });
-
-  it('passes a secret Output on, still secret', async () => {
-    const ok = requireSecretOutput('GcpKeySecret "k"', 'privateKey', pulumi.secret('s3cret'));
-    expect(await resolve(ok)).toBe('s3cret');
-    expect(await pulumi.isSecret(ok)).toBe(true);
   });
 
   it('refuses a grant without a resource name', async () => {
