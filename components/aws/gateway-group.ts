@@ -120,59 +120,11 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
     // The group checked these arguments under its own name: the gateway does not check them again.
     const gateway = new AwsGateway(`${name}-gateway`, validateAwsGatewayArgs.seed({ ...gatewayArgs, keySecret: { secret: keySecret, publicKey } }, checked.gateway), { parent: this });
 
-    const loadBalancer = new aws.lb.LoadBalancer(
-      `${name}-nlb`,
-      {
-        loadBalancerType: 'network',
-        internal: false,
-        ipAddressType: 'ipv4',
-        subnets: checked.lbSubnets,
-        enableCrossZoneLoadBalancing: checked.crossZone,
-        enableDeletionProtection: args.deletionProtection ?? false,
-        tags: { ...tags, [AWS_TAG_ROLE]: 'gateway-load-balancer' },
-      },
-      { parent: this },
-    );
-    const targetGroup = new aws.lb.TargetGroup(
-      `${name}-tg`,
-      {
-        protocol: 'UDP',
-        port: listenPort,
-        targetType: 'instance',
-        vpcId: args.vpcId,
-        connectionTermination: true,
-        deregistrationDelay: checked.deregistrationDelay,
-        healthCheck: {
-          enabled: true,
-          protocol: checked.healthCheckProtocol,
-          port: String(healthPort),
-          ...(checked.healthCheckProtocol === 'HTTP' ? { path: '/healthz', matcher: '200' } : {}),
-          interval: checked.interval,
-          timeout: Math.min(5, checked.interval - 1),
-          healthyThreshold: 2,
-          unhealthyThreshold: 2,
-        },
-        tags: { ...tags, [AWS_TAG_ROLE]: 'gateway-target-group' },
-      },
-      { parent: this },
-    );
-    gateway.instances.forEach((member, i) => {
-      new aws.lb.TargetGroupAttachment(
-        `${name}-target-${i}`,
-        { targetGroupArn: targetGroup.arn, targetId: member.instance.id, port: listenPort },
-        { parent: this },
-      );
-    });
-    const listener = new aws.lb.Listener(
-      `${name}-udp`,
-      {
-        loadBalancerArn: loadBalancer.arn,
-        port: listenPort,
-        protocol: 'UDP',
-        defaultActions: [{ type: 'forward', targetGroupArn: targetGroup.arn }],
-        tags,
-      },
-      { parent: this },
+    const { loadBalancer, targetGroup, listener } = createNetworkLoadBalancer(
+      name,
+      { ...checked, listenPort, healthPort, vpcId: args.vpcId, deletionProtection: args.deletionProtection ?? false, tags },
+      gateway.instances.map((member) => member.instance.id),
+      this,
     );
 
     this.gateway = gateway;
@@ -240,3 +192,76 @@ export const validateAwsGatewayGroupArgs = validatedOnce((label: string, args: A
   if (new Set(plainLbSubnets).size !== plainLbSubnets.length) throw new ComponentArgumentError(`${label}: loadBalancerSubnetIds repeat a subnet`);
   return { gateway, crossZone, healthCheckProtocol, interval, deregistrationDelay, lbSubnets };
 });
+
+/** Where the NLB sits and how it checks its targets. */
+interface NetworkLoadBalancerSettings extends Omit<ValidatedAwsGatewayGroupArgs, 'gateway'> {
+  listenPort: number;
+  healthPort: number;
+  vpcId: pulumi.Input<string>;
+  deletionProtection: boolean;
+  tags: Record<string, pulumi.Input<string>>;
+}
+
+/**
+ * The internet-facing NLB (`-nlb`), its UDP target group (`-tg`, TCP or HTTP health checks on the
+ * agent's health port, connection termination on deregistration) with every gateway instance
+ * attached (`-target-i`), and the UDP listener (`-udp`).
+ */
+function createNetworkLoadBalancer(
+  name: string,
+  at: NetworkLoadBalancerSettings,
+  targets: pulumi.Input<string>[],
+  parent: pulumi.Resource,
+): { loadBalancer: aws.lb.LoadBalancer; targetGroup: aws.lb.TargetGroup; listener: aws.lb.Listener } {
+  const loadBalancer = new aws.lb.LoadBalancer(
+    `${name}-nlb`,
+    {
+      loadBalancerType: 'network',
+      internal: false,
+      ipAddressType: 'ipv4',
+      subnets: at.lbSubnets,
+      enableCrossZoneLoadBalancing: at.crossZone,
+      enableDeletionProtection: at.deletionProtection,
+      tags: { ...at.tags, [AWS_TAG_ROLE]: 'gateway-load-balancer' },
+    },
+    { parent },
+  );
+  const targetGroup = new aws.lb.TargetGroup(
+    `${name}-tg`,
+    {
+      protocol: 'UDP',
+      port: at.listenPort,
+      targetType: 'instance',
+      vpcId: at.vpcId,
+      connectionTermination: true,
+      deregistrationDelay: at.deregistrationDelay,
+      healthCheck: {
+        enabled: true,
+        protocol: at.healthCheckProtocol,
+        port: String(at.healthPort),
+        ...(at.healthCheckProtocol === 'HTTP' ? { path: '/healthz', matcher: '200' } : {}),
+        interval: at.interval,
+        timeout: Math.min(5, at.interval - 1),
+        healthyThreshold: 2,
+        unhealthyThreshold: 2,
+      },
+      tags: { ...at.tags, [AWS_TAG_ROLE]: 'gateway-target-group' },
+    },
+    { parent },
+  );
+  targets.forEach((targetId, i) => {
+    new aws.lb.TargetGroupAttachment(`${name}-target-${i}`, { targetGroupArn: targetGroup.arn, targetId, port: at.listenPort }, { parent });
+  });
+  const listener = new aws.lb.Listener(
+    `${name}-udp`,
+    {
+      loadBalancerArn: loadBalancer.arn,
+      port: at.listenPort,
+      protocol: 'UDP',
+      defaultActions: [{ type: 'forward', targetGroupArn: targetGroup.arn }],
+      tags: at.tags,
+    },
+    { parent },
+  );
+  return { loadBalancer, targetGroup, listener };
+}
