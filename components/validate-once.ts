@@ -15,22 +15,31 @@ export interface OnceValidator<P extends unknown[], A extends object, V> {
 }
 
 export function validatedOnce<P extends unknown[], A extends object, V>(check: (...params: [...P, A]) => V): OnceValidator<P, A, V> {
-  const done = new WeakMap<A, V>();
+  // Per arguments object: the result, and who it was checked for (undefined: handed on by a parent).
+  const done = new WeakMap<A, { who: unknown[] | undefined; checked: V }>();
   const isObject = (args: A): boolean => typeof args === 'object' && args !== null;
   const validator = ((...params: [...P, A]): V => {
     const args = params[params.length - 1] as A;
-    if (isObject(args) && done.has(args)) return done.get(args)!;
+    const who = params.slice(0, -1);
+    const entry = isObject(args) ? done.get(args) : undefined;
+    // The same object checked for another name (a default derived from it may differ): check again.
+    if (entry !== undefined && (entry.who === undefined || sameParams(entry.who, who))) return entry.checked;
     const checked = check(...params);
-    if (isObject(args)) done.set(args, checked);
+    if (isObject(args)) done.set(args, { who, checked });
     return checked;
   }) as OnceValidator<P, A, V>;
   validator.seed = (args, checked) => {
-    done.set(args, checked);
+    done.set(args, { who: undefined, checked });
     return args;
   };
   validator.carry = (from, to) => {
-    if (done.has(from)) done.set(to, done.get(from)!);
+    const entry = done.get(from);
+    if (entry !== undefined) done.set(to, entry);
     return to;
   };
   return validator;
+}
+
+function sameParams(a: unknown[], b: unknown[]): boolean {
+  return a.length === b.length && a.every((value, i) => value === b[i]);
 }

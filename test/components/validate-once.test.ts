@@ -11,11 +11,19 @@ describe('validatedOnce', () => {
     });
     const args = { n: 2 };
     expect(validate('A', args)).toEqual({ doubled: 4 });
-    expect(validate('B', args)).toEqual({ doubled: 4 });
+    expect(validate('A', args)).toEqual({ doubled: 4 });
     expect(seen).toEqual(['A']);
-    expect(validate('C', { n: 2 })).toEqual({ doubled: 4 });
-    expect(seen).toEqual(['A', 'C']);
+    expect(validate('A', { n: 2 })).toEqual({ doubled: 4 });
+    expect(seen).toEqual(['A', 'A']);
     expect(() => validate('D', { n: -1 })).toThrow('D: n must not be negative');
+  });
+
+  test('the same object checked for another name is checked again (defaults may derive from the name)', () => {
+    const validate = validatedOnce((_component: string, name: string, _args: object) => `sa-${name}`);
+    const args = {};
+    expect(validate('GcpGateway', 'a', args)).toBe('sa-a');
+    expect(validate('GcpGateway', 'b', args)).toBe('sa-b');
+    expect(validate('GcpGateway', 'b', args)).toBe('sa-b');
   });
 
   test('a refused object is checked again (and refused again)', () => {
@@ -30,7 +38,7 @@ describe('validatedOnce', () => {
     expect(runs).toBe(2);
   });
 
-  test('seed and carry hand a result on without checking', () => {
+  test('seed and carry hand a result on without checking (seeded: for whoever builds from it)', () => {
     let runs = 0;
     const validate = validatedOnce((_component: string, _name: string, args: { n: number }) => {
       runs++;
