@@ -14,3 +14,16 @@ export const WIREGUARD_KEY_MESSAGE = 'must be a base64 WireGuard key (44 charact
 export function wireguardKeysIn(text: string): RegExpMatchArray[] {
   return [...text.matchAll(new RegExp(`(?<![A-Za-z0-9+/])${WIREGUARD_KEY_PATTERN}(?![A-Za-z0-9+/=])`, 'g'))];
 }
+
+/**
+ * Clamps 32 bytes into an X25519 private key (RFC 7748 §5: clear bits 0-2 and 255, set bit 254),
+ * exactly as `wg genkey` does. Returns a new array; the input is not modified.
+ */
+export function clampPrivateKey(bytes: Uint8Array): Uint8Array {
+  if (bytes.length !== 32) throw new Error(`an X25519 private key is 32 bytes, got ${bytes.length}`);
+  const key = Uint8Array.from(bytes);
+  key[0]! &= 248;
+  key[31]! &= 127;
+  key[31]! |= 64;
+  return key;
+}

@@ -36,6 +36,7 @@ import { stringify as toYaml } from 'yaml';
 import { validateAgentConfig } from '../agent/gateway/config';
 import type { AgentConfig, ConfigSourceConfig, DataPlaneKind } from '../agent/gateway/config-types';
 import type { SecretSourceConfig } from '../agent/secrets/types';
+import { WIREGUARD_KEY_PATTERN } from '../common/keys';
 
 export type { AgentConfig, ConfigSourceConfig, DataPlaneKind, SecretSourceConfig };
 
@@ -47,7 +48,7 @@ export const AGENT_INSTALL_DIR = '/opt/wiremesh';
 const MAX_USER_DATA_BYTES = 16_384;
 
 /** Anything shaped like a WireGuard key (32 bytes of base64), anywhere in a string. */
-const KEY_LIKE = /[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=/;
+const KEY_LIKE = new RegExp(WIREGUARD_KEY_PATTERN);
 
 /**
  * The small configuration the bootstrap writes to /etc/wiremesh/agent.yaml: references only.

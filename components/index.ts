@@ -5,8 +5,7 @@
  * Flat exports: every component class with its args types, the key/bootstrap/remote-host helpers,
  * the mesh spec (types, `parseMeshSpec`, `validateMeshSpec`) and planner (`planMesh`,
  * `agentConfigFor`, ...). The AWS and GCP modules are also available whole as the namespaces
- * `awsComponents` and `gcpComponents` (their constants, e.g. `DEFAULT_LISTEN_PORT`, share names,
- * so they are not flattened). `testing` holds the mock helpers for users' own component tests.
+ * `awsComponents` and `gcpComponents`. `testing` holds the mock helpers for users' own component tests.
  */
 
 // Components shared by every cloud: keys, agent bootstrap, existing hosts, the whole mesh.
@@ -15,15 +14,25 @@ export * from './bootstrap';
 export * from './remote-host';
 export * from './mesh';
 
+// What AWS and GCP gateways share: the agent argument and its document, the key argument, the error type.
+export {
+  completeAgentConfig,
+  GATEWAY_INTERFACE,
+  type GatewayAgentArgs,
+  type GatewayAgentConfig,
+  type GatewayInterfaceConfig,
+} from './agent-config';
+export type { GatewayKeyArgs } from './gateway-key';
+export { ComponentArgumentError } from './errors';
+
 // AWS.
 export {
   AwsKeySecret,
   awsSecretSource,
   type AwsKeySecretArgs,
   AwsGateway,
-  completeAgentConfig,
-  type AwsGatewayAgentConfig,
   type AwsGatewayArgs,
+  type AwsGatewayCreateNetworkArgs,
   type AwsGatewayInstance,
   type AwsGatewaySubnetArgs,
   AwsGatewayGroup,
@@ -34,19 +43,14 @@ export {
   type IamPolicyDocument,
   type IamPolicyStatement,
   type SecretReadGrant,
-  ComponentArgumentError,
 } from './aws';
 export * as awsComponents from './aws';
 
 // GCP.
 export {
   GcpGateway,
-  gatewayAgentConfig as gcpGatewayAgentConfig,
-  type GcpGatewayAgentArgs,
-  type GcpGatewayAgentConfig,
   type GcpGatewayArgs,
-  type GcpGatewayInterfaceConfig,
-  type GcpGatewayKeyArgs,
+  type GcpGatewayCreateNetworkArgs,
   GcpGatewayGroup,
   type GcpGatewayGroupArgs,
   type GcpGatewayGroupSessionAffinity,

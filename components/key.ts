@@ -46,6 +46,7 @@
 import { randomBytes } from 'node:crypto';
 import * as pulumi from '@pulumi/pulumi';
 import { x25519 } from '@noble/curves/ed25519';
+import { clampPrivateKey, WIREGUARD_KEY_EXACT } from '../common/keys';
 
 /** Milliseconds in one UTC day. */
 const DAY_MS = 86_400_000;
@@ -65,25 +66,12 @@ export interface WireGuardKeyPair {
 }
 
 /**
- * Clamps 32 bytes into an X25519 private key (RFC 7748 §5: clear bits 0-2 and 255, set bit 254),
- * exactly as `wg genkey` does. Returns a new array; the input is not modified.
- */
-export function clampPrivateKey(bytes: Uint8Array): Uint8Array {
-  if (bytes.length !== 32) throw new Error(`an X25519 private key is 32 bytes, got ${bytes.length}`);
-  const key = Uint8Array.from(bytes);
-  key[0]! &= 248;
-  key[31]! &= 127;
-  key[31]! |= 64;
-  return key;
-}
-
-/**
  * The public key of a base64 private key, as `wg pubkey` computes it.
  * Throws (without echoing the input) when it is not a 32-byte base64 key.
  */
 export function publicKeyFromPrivateKey(privateKey: string): string {
   const bytes = Buffer.from(privateKey.trim(), 'base64');
-  if (!/^[A-Za-z0-9+/]{43}=$/.test(privateKey.trim()) || bytes.length !== 32) {
+  if (!WIREGUARD_KEY_EXACT.test(privateKey.trim()) || bytes.length !== 32) {
     throw new Error('a WireGuard private key must be 32 bytes in base64 (44 characters ending in "=")');
   }
   return Buffer.from(x25519.getPublicKey(bytes)).toString('base64');

@@ -13,7 +13,7 @@
  *       aws-eu:
  *         vpcId: vpc-0123456789abcdef0
  *         subnets: [{ subnetId: subnet-0a, routeTableIds: [rtb-0a] }]   # one per gateway
- *         forwardFromCidrs: [10.10.0.0/16]            # optional (see components/mesh.ts)
+ *         forwardFromCidrs: [10.10.0.0/16]            # optional (see components/README.md)
  *         region: eu-central-1                        # optional: this site's own region
  *   wiremesh:gcp:                                     # the spec's gcp sites
  *     project: my-project                             # optional
@@ -25,7 +25,7 @@
  *     branch: { sshPrivateKey: "-----BEGIN ...", wireguardPrivateKey: "..." }
  *   wiremesh:sourceCidrs:                             # where sites send from, when not derivable
  *     aws-eu: [198.51.100.7/32]
- *   wiremesh:keyMaxAgeDays: 90                        # optional
+ *   wiremesh:maxKeyAgeDays: 90                        # optional
  *   wiremesh:name: wm                                 # optional: the prefix of every resource name
  * ```
  *
@@ -119,8 +119,8 @@ export function meshArgsFromConfig(config: pulumi.Config, root = projectRoot()):
   };
   const sourceCidrs = config.getObject<Record<string, string[]>>('sourceCidrs');
   if (sourceCidrs !== undefined) args.sourceCidrs = sourceCidrs;
-  const keyMaxAgeDays = config.getNumber('keyMaxAgeDays');
-  if (keyMaxAgeDays !== undefined) args.keyMaxAgeDays = keyMaxAgeDays;
+  const maxKeyAgeDays = config.getNumber('maxKeyAgeDays');
+  if (maxKeyAgeDays !== undefined) args.maxKeyAgeDays = maxKeyAgeDays;
 
   const awsConfig = config.getObject<AwsStackConfig>('aws');
   if (awsConfig !== undefined) {

@@ -7,6 +7,7 @@
  *  - Keyed BLAKE2s-128 (mac1, mac2, cookies): the native addon's, else @noble/hashes (./mac.ts),
  *    since neither OpenSSL's digests nor libsodium expose keyed or short-output BLAKE2s.
  */
+import { clampPrivateKey as clampKeyBytes } from '../../common/keys';
 import { createHash, createHmac } from 'node:crypto';
 import sodium from 'sodium-native';
 import { MAC_LENGTH, macBackend } from './mac';
@@ -35,11 +36,10 @@ export function randomUint32(): number {
 }
 
 /** RFC 7748 clamping, as `wg genkey` and the kernel's curve25519_clamp_secret do. */
+/** RFC 7748 clamping (common/keys.ts), as a Buffer over the clamped copy. */
 export function clampPrivateKey(key: Uint8Array): Buffer {
-  const out = Buffer.from(key);
-  out[0] = out[0]! & 248;
-  out[31] = (out[31]! & 127) | 64;
-  return out;
+  const clamped = clampKeyBytes(key);
+  return Buffer.from(clamped.buffer, clamped.byteOffset, clamped.byteLength);
 }
 
 export function generatePrivateKey(): Buffer {

@@ -3,7 +3,7 @@
  * point of a site. One {@link AwsGateway} (one instance per subnet/AZ) behind an internet-facing
  * Network Load Balancer:
  *
- * - **One key for the whole group**: one `WireGuardKey` (unless `privateKey` is given) and one
+ * - **One key for the whole group**: one `WireGuardKey` (unless `key` is given) and one
  *   `AwsKeySecret`, handed to the gateway. Peers pin one public key for the endpoint, and the NLB
  *   may send a peer's flow to any target, so every target must be the same WireGuard peer.
  * - A **UDP listener** on `listenPort` forwarding to a **UDP target group** (target type
@@ -27,12 +27,16 @@
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import { AwsGateway, checkGatewayArgs, gatewayKey, type AwsGatewayArgs } from './gateway';
-import { AwsKeySecret, checkedKmsKeyArn, TAG_ROLE, TAG_SITE } from './key-secret';
-import { ComponentArgumentError, componentLabel, describe } from './validation';
+import { ComponentArgumentError, componentLabel, describe } from '../errors';
+import { gatewayKey } from '../gateway-key';
+import { validatedOnce } from '../validate-once';
+import { AwsGateway } from './gateway';
+import { validateAwsGatewayArgs, type AwsGatewayArgs, type ValidatedAwsGatewayArgs } from './gateway-args';
+import { AwsKeySecret, checkedKmsKeyArn } from './key-secret';
+import { AWS_TAG_ROLE, AWS_TAG_SITE } from '../../common/defaults';
 
 /** Arguments of {@link AwsGatewayGroup}: those of {@link AwsGateway} (the key is the group's) and the load balancer's. */
-export interface AwsGatewayGroupArgs extends Omit<AwsGatewayArgs, 'keySecret' | 'publicKey' | 'vpcId' | 'subnets' | 'network'> {
+export interface AwsGatewayGroupArgs extends Omit<AwsGatewayArgs, 'keySecret' | 'vpcId' | 'subnets' | 'createNetwork'> {
   /** The VPC the gateways run in (bring your own VPC; a group does not create one yet). */
   vpcId: pulumi.Input<string>;
   /** One gateway instance per entry; at least one. Use one subnet per AZ. */
@@ -81,41 +85,14 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
   public readonly listener: aws.lb.Listener;
 
   constructor(name: string, args: AwsGatewayGroupArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super('wiremesh:aws:AwsGatewayGroup', name, {}, opts);
     const label = componentLabel('AwsGatewayGroup', name);
-    const anyArgs = args as AwsGatewayArgs & Record<string, unknown>;
-    if (typeof args === 'object' && args !== null && (anyArgs.keySecret !== undefined || anyArgs.publicKey !== undefined)) {
-      throw new ComponentArgumentError(`${label}: keySecret and publicKey are the group's own (one key for every gateway); give privateKey or nothing`);
-    }
-    if (typeof args === 'object' && args !== null && anyArgs.network !== undefined) {
-      throw new ComponentArgumentError(`${label}: network (a created VPC) is for AwsGateway only; give the group vpcId and subnets`);
-    }
-    // The gateway's checks, under the group's name, before anything is made.
-    const { listenPort, healthPort } = checkGatewayArgs(label, args);
-    const crossZone = args.crossZoneLoadBalancing ?? true;
-    if (typeof crossZone !== 'boolean') throw new ComponentArgumentError(`${label}: crossZoneLoadBalancing must be a boolean`);
-    const healthCheckProtocol = args.healthCheckProtocol ?? 'TCP';
-    if (healthCheckProtocol !== 'TCP' && healthCheckProtocol !== 'HTTP') {
-      throw new ComponentArgumentError(`${label}: healthCheckProtocol must be "TCP" or "HTTP" (NLB health checks cannot use UDP), got ${describe(healthCheckProtocol)}`);
-    }
-    const interval = args.healthCheckIntervalSeconds ?? 10;
-    if (!Number.isInteger(interval) || interval < 5 || interval > 300) {
-      throw new ComponentArgumentError(`${label}: healthCheckIntervalSeconds must be a whole number from 5 to 300, got ${describe(interval)}`);
-    }
-    const deregistrationDelay = args.deregistrationDelaySeconds ?? 30;
-    if (!Number.isInteger(deregistrationDelay) || deregistrationDelay < 0 || deregistrationDelay > 3600) {
-      throw new ComponentArgumentError(`${label}: deregistrationDelaySeconds must be a whole number from 0 to 3600, got ${describe(deregistrationDelay)}`);
-    }
-    const lbSubnets = args.loadBalancerSubnetIds ?? args.subnets.map((subnet) => subnet.subnetId);
-    if (!Array.isArray(lbSubnets) || lbSubnets.length === 0) {
-      throw new ComponentArgumentError(`${label}: loadBalancerSubnetIds must list at least one subnet`);
-    }
-    const plainLbSubnets = lbSubnets.filter((id): id is string => typeof id === 'string');
-    if (new Set(plainLbSubnets).size !== plainLbSubnets.length) throw new ComponentArgumentError(`${label}: loadBalancerSubnetIds repeat a subnet`);
-    const tags = { ...(args.tags ?? {}), [TAG_SITE]: args.siteName };
+    const checked = validateAwsGatewayGroupArgs(label, args);
+    super('wiremesh:aws:AwsGatewayGroup', name, {}, opts);
+    const { listenPort, healthPort } = checked.gateway;
+    const tags = { ...(args.tags ?? {}), [AWS_TAG_SITE]: args.siteName };
 
     // ONE key for every gateway of the group.
-    const { privateKey, createdAt, publicKey } = gatewayKey(name, label, args, this);
+    const { privateKey, createdAt, publicKey } = gatewayKey(name, label, args.key, args.maxKeyAgeDays, this);
     const keySecret = new AwsKeySecret(
       `${name}-key`,
       {
@@ -136,66 +113,18 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
       healthCheckIntervalSeconds: _interval,
       deregistrationDelaySeconds: _delay,
       deletionProtection: _protection,
-      privateKey: _privateKey,
-      keyCreatedAt: _createdAt,
-      keyMaxAgeDays: _maxAge,
+      key: _key,
+      maxKeyAgeDays: _maxAge,
       ...gatewayArgs
     } = args;
-    const gateway = new AwsGateway(`${name}-gateway`, { ...gatewayArgs, keySecret, publicKey }, { parent: this });
+    // The group checked these arguments under its own name: the gateway does not check them again.
+    const gateway = new AwsGateway(`${name}-gateway`, validateAwsGatewayArgs.seed({ ...gatewayArgs, keySecret: { secret: keySecret, publicKey } }, checked.gateway), { parent: this });
 
-    const loadBalancer = new aws.lb.LoadBalancer(
-      `${name}-nlb`,
-      {
-        loadBalancerType: 'network',
-        internal: false,
-        ipAddressType: 'ipv4',
-        subnets: lbSubnets,
-        enableCrossZoneLoadBalancing: crossZone,
-        enableDeletionProtection: args.deletionProtection ?? false,
-        tags: { ...tags, [TAG_ROLE]: 'gateway-load-balancer' },
-      },
-      { parent: this },
-    );
-    const targetGroup = new aws.lb.TargetGroup(
-      `${name}-tg`,
-      {
-        protocol: 'UDP',
-        port: listenPort,
-        targetType: 'instance',
-        vpcId: args.vpcId,
-        connectionTermination: true,
-        deregistrationDelay,
-        healthCheck: {
-          enabled: true,
-          protocol: healthCheckProtocol,
-          port: String(healthPort),
-          ...(healthCheckProtocol === 'HTTP' ? { path: '/healthz', matcher: '200' } : {}),
-          interval,
-          timeout: Math.min(5, interval - 1),
-          healthyThreshold: 2,
-          unhealthyThreshold: 2,
-        },
-        tags: { ...tags, [TAG_ROLE]: 'gateway-target-group' },
-      },
-      { parent: this },
-    );
-    gateway.instances.forEach((member, i) => {
-      new aws.lb.TargetGroupAttachment(
-        `${name}-target-${i}`,
-        { targetGroupArn: targetGroup.arn, targetId: member.instance.id, port: listenPort },
-        { parent: this },
-      );
-    });
-    const listener = new aws.lb.Listener(
-      `${name}-udp`,
-      {
-        loadBalancerArn: loadBalancer.arn,
-        port: listenPort,
-        protocol: 'UDP',
-        defaultActions: [{ type: 'forward', targetGroupArn: targetGroup.arn }],
-        tags,
-      },
-      { parent: this },
+    const { loadBalancer, targetGroup, listener } = createNetworkLoadBalancer(
+      name,
+      { ...checked, listenPort, healthPort, vpcId: args.vpcId, deletionProtection: args.deletionProtection ?? false, tags },
+      gateway.instances.map((member) => member.instance.id),
+      this,
     );
 
     this.gateway = gateway;
@@ -218,4 +147,121 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
       instanceIds: this.instanceIds,
     });
   }
+}
+
+/** The checked load balancer settings of a group, with its gateway's. */
+interface ValidatedAwsGatewayGroupArgs {
+  gateway: ValidatedAwsGatewayArgs;
+  crossZone: boolean;
+  healthCheckProtocol: 'TCP' | 'HTTP';
+  interval: number;
+  deregistrationDelay: number;
+  lbSubnets: pulumi.Input<string>[];
+}
+
+/** Every check of {@link AwsGatewayGroupArgs} (the gateway's under the group's name), once per arguments object. */
+export const validateAwsGatewayGroupArgs = validatedOnce((label: string, args: AwsGatewayGroupArgs): ValidatedAwsGatewayGroupArgs => {
+  const anyArgs = args as AwsGatewayArgs & Record<string, unknown>;
+  if (typeof args === 'object' && args !== null && anyArgs.keySecret !== undefined) {
+    throw new ComponentArgumentError(`${label}: keySecret is the group's own (one key for every gateway); give key or nothing`);
+  }
+  if (typeof args === 'object' && args !== null && anyArgs.createNetwork !== undefined) {
+    throw new ComponentArgumentError(`${label}: createNetwork (a created VPC) is for AwsGateway only; give the group vpcId and subnets`);
+  }
+  // The gateway's checks, under the group's name, before anything is made.
+  const gateway = validateAwsGatewayArgs(label, args as AwsGatewayArgs);
+  const crossZone = args.crossZoneLoadBalancing ?? true;
+  if (typeof crossZone !== 'boolean') throw new ComponentArgumentError(`${label}: crossZoneLoadBalancing must be a boolean`);
+  const healthCheckProtocol = args.healthCheckProtocol ?? 'TCP';
+  if (healthCheckProtocol !== 'TCP' && healthCheckProtocol !== 'HTTP') {
+    throw new ComponentArgumentError(`${label}: healthCheckProtocol must be "TCP" or "HTTP" (NLB health checks cannot use UDP), got ${describe(healthCheckProtocol)}`);
+  }
+  const interval = args.healthCheckIntervalSeconds ?? 10;
+  if (!Number.isInteger(interval) || interval < 5 || interval > 300) {
+    throw new ComponentArgumentError(`${label}: healthCheckIntervalSeconds must be a whole number from 5 to 300, got ${describe(interval)}`);
+  }
+  const deregistrationDelay = args.deregistrationDelaySeconds ?? 30;
+  if (!Number.isInteger(deregistrationDelay) || deregistrationDelay < 0 || deregistrationDelay > 3600) {
+    throw new ComponentArgumentError(`${label}: deregistrationDelaySeconds must be a whole number from 0 to 3600, got ${describe(deregistrationDelay)}`);
+  }
+  const lbSubnets = args.loadBalancerSubnetIds ?? args.subnets.map((subnet) => subnet.subnetId);
+  if (!Array.isArray(lbSubnets) || lbSubnets.length === 0) {
+    throw new ComponentArgumentError(`${label}: loadBalancerSubnetIds must list at least one subnet`);
+  }
+  const plainLbSubnets = lbSubnets.filter((id): id is string => typeof id === 'string');
+  if (new Set(plainLbSubnets).size !== plainLbSubnets.length) throw new ComponentArgumentError(`${label}: loadBalancerSubnetIds repeat a subnet`);
+  return { gateway, crossZone, healthCheckProtocol, interval, deregistrationDelay, lbSubnets };
+});
+
+/** Where the NLB sits and how it checks its targets. */
+interface NetworkLoadBalancerSettings extends Omit<ValidatedAwsGatewayGroupArgs, 'gateway'> {
+  listenPort: number;
+  healthPort: number;
+  vpcId: pulumi.Input<string>;
+  deletionProtection: boolean;
+  tags: Record<string, pulumi.Input<string>>;
+}
+
+/**
+ * The internet-facing NLB (`-nlb`), its UDP target group (`-tg`, TCP or HTTP health checks on the
+ * agent's health port, connection termination on deregistration) with every gateway instance
+ * attached (`-target-i`), and the UDP listener (`-udp`).
+ */
+function createNetworkLoadBalancer(
+  name: string,
+  at: NetworkLoadBalancerSettings,
+  targets: pulumi.Input<string>[],
+  parent: pulumi.Resource,
+): { loadBalancer: aws.lb.LoadBalancer; targetGroup: aws.lb.TargetGroup; listener: aws.lb.Listener } {
+  const loadBalancer = new aws.lb.LoadBalancer(
+    `${name}-nlb`,
+    {
+      loadBalancerType: 'network',
+      internal: false,
+      ipAddressType: 'ipv4',
+      subnets: at.lbSubnets,
+      enableCrossZoneLoadBalancing: at.crossZone,
+      enableDeletionProtection: at.deletionProtection,
+      tags: { ...at.tags, [AWS_TAG_ROLE]: 'gateway-load-balancer' },
+    },
+    { parent },
+  );
+  const targetGroup = new aws.lb.TargetGroup(
+    `${name}-tg`,
+    {
+      protocol: 'UDP',
+      port: at.listenPort,
+      targetType: 'instance',
+      vpcId: at.vpcId,
+      connectionTermination: true,
+      deregistrationDelay: at.deregistrationDelay,
+      healthCheck: {
+        enabled: true,
+        protocol: at.healthCheckProtocol,
+        port: String(at.healthPort),
+        ...(at.healthCheckProtocol === 'HTTP' ? { path: '/healthz', matcher: '200' } : {}),
+        interval: at.interval,
+        timeout: Math.min(5, at.interval - 1),
+        healthyThreshold: 2,
+        unhealthyThreshold: 2,
+      },
+      tags: { ...at.tags, [AWS_TAG_ROLE]: 'gateway-target-group' },
+    },
+    { parent },
+  );
+  targets.forEach((targetId, i) => {
+    new aws.lb.TargetGroupAttachment(`${name}-target-${i}`, { targetGroupArn: targetGroup.arn, targetId, port: at.listenPort }, { parent });
+  });
+  const listener = new aws.lb.Listener(
+    `${name}-udp`,
+    {
+      loadBalancerArn: loadBalancer.arn,
+      port: at.listenPort,
+      protocol: 'UDP',
+      defaultActions: [{ type: 'forward', targetGroupArn: targetGroup.arn }],
+      tags: at.tags,
+    },
+    { parent },
+  );
+  return { loadBalancer, targetGroup, listener };
 }

@@ -1,16 +1,14 @@
 /** AWS components: key secrets, site gateways, load-balanced gateway groups. */
-export { AwsKeySecret, awsSecretSource, type AwsKeySecretArgs, TAG_KEY_CREATED_AT, TAG_ROLE, TAG_SITE } from './key-secret';
+export { AwsKeySecret, awsSecretSource, type AwsKeySecretArgs } from './key-secret';
+export { AwsGateway } from './gateway';
 export {
-  AwsGateway,
-  completeAgentConfig,
-  DEFAULT_HEALTH_PORT,
   DEFAULT_INSTANCE_TYPE,
-  DEFAULT_LISTEN_PORT,
-  type AwsGatewayAgentConfig,
+  validateAwsGatewayArgs,
   type AwsGatewayArgs,
-  type AwsGatewayInstance,
+  type AwsGatewayKeySecretArgs,
   type AwsGatewaySubnetArgs,
-} from './gateway';
-export { AwsGatewayGroup, type AwsGatewayGroupArgs } from './gateway-group';
+} from './gateway-args';
+export type { AwsGatewayInstance } from './instances';
+export { carveSubnetCidrs, type AwsGatewayCreateNetworkArgs, type AwsGatewayNetwork } from './network';
+export { AwsGatewayGroup, validateAwsGatewayGroupArgs, type AwsGatewayGroupArgs } from './gateway-group';
 export { ec2AssumeRolePolicy, secretReadPolicy, secretReadStatements, type IamPolicyDocument, type IamPolicyStatement, type SecretReadGrant } from './policy';
-export { ComponentArgumentError } from './validation';

@@ -16,13 +16,11 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import type { SecretSourceConfig } from '../../agent/secrets/types';
 import { secretArnRegion, secretReadPolicy, secretReadStatements, isKmsKeyArn, type IamPolicyStatement, type SecretReadGrant } from './policy';
-import { checkedInput, ComponentArgumentError, componentLabel, describe } from './validation';
+import { checkedInput, ComponentArgumentError, componentLabel, describe, requireSecretOutput } from '../errors';
+import { AWS_TAG_KEY_CREATED_AT, AWS_TAG_ROLE, AWS_TAG_SITE, ROLE_PRIVATE_KEY } from '../../common/defaults';
 
 /** Tag keys the components set themselves; callers may not override them. */
-export const TAG_ROLE = 'wiremesh:role';
-export const TAG_KEY_CREATED_AT = 'wiremesh:key-created-at';
-export const TAG_SITE = 'wiremesh:site';
-const RESERVED_TAGS = [TAG_ROLE, TAG_KEY_CREATED_AT, TAG_SITE];
+const RESERVED_TAGS = [AWS_TAG_ROLE, AWS_TAG_KEY_CREATED_AT, AWS_TAG_SITE];
 
 /** Arguments of {@link AwsKeySecret}. */
 export interface AwsKeySecretArgs {
@@ -90,7 +88,7 @@ export class AwsKeySecret extends pulumi.ComponentResource {
         throw new ComponentArgumentError(`${label}: createdAt must be an ISO 8601 date, got ${describe(value)}`);
       }
     });
-    const role = args.role ?? 'wireguard-private-key';
+    const role = args.role ?? ROLE_PRIVATE_KEY;
     checkTagValue(label, 'role', role);
     if (args.siteName !== undefined) checkTagValue(label, 'siteName', args.siteName);
     const recoveryWindowInDays = args.recoveryWindowInDays ?? 7;
@@ -107,9 +105,9 @@ export class AwsKeySecret extends pulumi.ComponentResource {
         recoveryWindowInDays,
         tags: {
           ...(args.tags ?? {}),
-          [TAG_ROLE]: role,
-          [TAG_KEY_CREATED_AT]: createdAt,
-          ...(args.siteName !== undefined ? { [TAG_SITE]: args.siteName } : {}),
+          [AWS_TAG_ROLE]: role,
+          [AWS_TAG_KEY_CREATED_AT]: createdAt,
+          ...(args.siteName !== undefined ? { [AWS_TAG_SITE]: args.siteName } : {}),
         },
       },
       { parent: this },
@@ -151,29 +149,6 @@ export class AwsKeySecret extends pulumi.ComponentResource {
 /** The agent's source configuration for a secret ARN (the region is the ARN's). */
 export function awsSecretSource(arn: pulumi.Input<string>): pulumi.Output<SecretSourceConfig> {
   return pulumi.output(arn).apply((secretId): SecretSourceConfig => ({ source: 'aws-secrets-manager', secretId, region: secretArnRegion(secretId) }));
-}
-
-/**
- * Refuses key material that is not a secret Output: a plain value at once; an Output when it
- * resolves (the resource it feeds then fails to register, before anything reaches AWS). The result
- * is always a secret.
- */
-export function requireSecretOutput(label: string, what: string, value: pulumi.Input<string> | undefined): pulumi.Output<string> {
-  if (value === undefined || value === null) throw new ComponentArgumentError(`${label}: ${what} is required`);
-  if (!pulumi.Output.isInstance(value)) {
-    throw new ComponentArgumentError(
-      `${label}: ${what} must be a secret Output (WireGuardKey.privateKey or pulumi.secret(...)), not a plain ${typeof value}: ` +
-        'a plain value is stored unencrypted in the stack state',
-    );
-  }
-  const output = value as pulumi.Output<string>;
-  // One failing Output at the top (secret, since one of its inputs is): nothing else rejects.
-  return pulumi.all([pulumi.secret(output), pulumi.output(pulumi.isSecret(output))]).apply(([key, secret]) => {
-    if (!secret) {
-      throw new ComponentArgumentError(`${label}: ${what} must be a secret Output (wrap it with pulumi.secret(...)); it was a plain Output`);
-    }
-    return key;
-  });
 }
 
 /** A KMS key ARN argument, checked now when plain and on resolution when late. */

@@ -14,7 +14,7 @@
  * does, through its "Enable IAM User Permissions" statement).
  */
 import * as pulumi from '@pulumi/pulumi';
-import { ComponentArgumentError } from './validation';
+import { ComponentArgumentError } from '../errors';
 
 export interface IamPolicyStatement {
   Sid?: string;

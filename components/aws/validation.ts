@@ -1,23 +1,9 @@
 /**
- * Argument checks shared by the AWS components. The Pulumi mocks accept anything and the AWS APIs
- * reject late (or, worse, accept something that routes wrongly), so every component validates what
- * it can while the program runs and throws with a message naming the component and the argument.
- *
- * Values that are still `Output`s when the constructor runs are checked once they resolve, through
- * {@link checkedInput}: the failure then surfaces as the deployment error of the resource they feed.
+ * Argument checks of the AWS components (CIDR blocks, ports); the error type and the shared helpers
+ * are in ../errors.ts.
  */
-import * as pulumi from '@pulumi/pulumi';
 import { formatPrefix, parsePrefix, prefixesOverlap, type IpPrefix } from '../../common/ip';
-
-/** Thrown for an invalid component argument; the message says which component, which argument, why. */
-export class ComponentArgumentError extends Error {
-  override readonly name = 'ComponentArgumentError';
-}
-
-/** `AwsGateway "site-a"` — the prefix of every message, so a stack with many components stays readable. */
-export function componentLabel(kind: string, name: string): string {
-  return `${kind} "${name}"`;
-}
+import { ComponentArgumentError, describe } from '../errors';
 
 /** A CIDR block that was checked: its canonical text and its parsed form. */
 export interface CheckedCidr {
@@ -71,31 +57,6 @@ export function checkPort(label: string, what: string, value: unknown): number {
 /** True for 0.0.0.0/0 and ::/0. */
 export function isAnywhere(cidr: CheckedCidr): boolean {
   return cidr.prefix.bits === 0;
-}
-
-/**
- * Checks a late value when it resolves: `check` runs on the value (and throws a
- * ComponentArgumentError), a plain value is checked at once. The result carries the value on, so
- * the resource it feeds fails to register with the check's message instead of being sent to AWS.
- */
-export function checkedInput<T>(value: pulumi.Input<T>, check: (resolved: pulumi.Unwrap<T>) => void): pulumi.Output<pulumi.Unwrap<T>> {
-  if (!pulumi.Output.isInstance(value) && !isPromiseLike(value)) check(value as pulumi.Unwrap<T>);
-  return pulumi.output(value).apply((resolved) => {
-    check(resolved);
-    return resolved;
-  });
-}
-
-/** A short description of a value for a message; never the value of a string longer than 64. */
-export function describe(value: unknown): string {
-  if (typeof value === 'string') return value.length > 64 ? `a string of ${value.length} characters` : JSON.stringify(value);
-  if (value === undefined || value === null || typeof value === 'number' || typeof value === 'boolean') return String(value);
-  if (Array.isArray(value)) return 'an array';
-  return `a ${typeof value}`;
-}
-
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -33,15 +33,12 @@
  */
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
-import {
-  ACTIVE_STANDBY_FAILOVER_POLICY,
-  GcpGateway,
-  type GcpGatewayArgs,
-  MAX_GATEWAY_NAME_LENGTH,
-  loadBalancerBackends,
-  validateGatewayArgs,
-} from './gateway';
-import { checkComponentName, fail } from './validate';
+import { GcpGateway } from './gateway';
+import { MAX_GATEWAY_NAME_LENGTH, validateGcpGatewayArgs, type GcpGatewayArgs, type ValidatedGcpGatewayArgs } from './gateway-args';
+import { ACTIVE_STANDBY_FAILOVER_POLICY, agentHealthCheckArgs, loadBalancerBackends } from './load-balancer';
+import { validatedOnce } from '../validate-once';
+import { fail } from '../errors';
+import { checkComponentName } from './validation';
 
 const COMPONENT = 'GcpGatewayGroup';
 
@@ -91,25 +88,10 @@ export class GcpGatewayGroup extends pulumi.ComponentResource {
 
   constructor(name: string, args: GcpGatewayGroupArgs, opts: pulumi.ComponentResourceOptions = {}) {
     // Validate before registering: a refused argument registers nothing.
-    checkComponentName(COMPONENT, name, MAX_GATEWAY_NAME_LENGTH);
-    if (typeof args !== 'object' || args === null) fail(COMPONENT, name, 'args are required');
-    if ('externalLoadBalancer' in args) fail(COMPONENT, name, 'externalLoadBalancer is set by the group itself');
-    const zones = Array.isArray(args.zones) ? args.zones : [];
-    const instanceCount = args.instanceCount ?? Math.max(2, zones.length);
-    if (!Number.isInteger(instanceCount) || instanceCount < 2) {
-      fail(COMPONENT, name, `instanceCount must be at least 2 for a load-balanced group, got ${String(args.instanceCount)} (use GcpGateway for one instance)`);
-    }
-    const sessionAffinity = args.sessionAffinity ?? 'CLIENT_IP';
-    if (!['NONE', 'CLIENT_IP', 'CLIENT_IP_PROTO', 'CLIENT_IP_PORT_PROTO'].includes(sessionAffinity)) {
-      fail(COMPONENT, name, `sessionAffinity must be NONE, CLIENT_IP, CLIENT_IP_PROTO or CLIENT_IP_PORT_PROTO, got ${JSON.stringify(sessionAffinity)}`);
-    }
-    if (args.activeStandby === true && args.internalLoadBalancer !== true) {
-      fail(COMPONENT, name, 'activeStandby needs internalLoadBalancer: true, so that traffic to the remote sites goes through the same active instance as the peers\' traffic');
-    }
-    const { sessionAffinity: _affinity, loadBalancerAddress, ...gatewayArgs } = args;
-    const gatewayFullArgs: GcpGatewayArgs = { ...gatewayArgs, instanceCount, externalLoadBalancer: true };
-    // Same checks as the gateway's, reported under the group's name, before any child exists.
-    const v = validateGatewayArgs(name, gatewayFullArgs, COMPONENT);
+    const { gatewayArgs: checkedArgs, sessionAffinity, v } = validateGcpGatewayGroupArgs(name, args);
+    // The group checked its gateway's arguments under its own name: the gateway does not check them again.
+    const { sessionAffinity: _affinity, loadBalancerAddress: _address, ...own } = args;
+    const gatewayFullArgs = validateGcpGatewayArgs.seed({ ...own, instanceCount: checkedArgs.instanceCount, externalLoadBalancer: true }, v);
     super('wiremesh:gcp:GcpGatewayGroup', name, {}, opts);
 
     this.gateway = new GcpGateway(name, gatewayFullArgs, { parent: this });
@@ -117,8 +99,8 @@ export class GcpGatewayGroup extends pulumi.ComponentResource {
     const project = args.project;
 
     let ip: pulumi.Input<string>;
-    if (loadBalancerAddress !== undefined) {
-      ip = loadBalancerAddress;
+    if (args.loadBalancerAddress !== undefined) {
+      ip = args.loadBalancerAddress;
     } else {
       this.address = new gcp.compute.Address(
         `${name}-nlb-ip`,
@@ -127,20 +109,7 @@ export class GcpGatewayGroup extends pulumi.ComponentResource {
       );
       ip = this.address.address;
     }
-    this.healthCheck = new gcp.compute.RegionHealthCheck(
-      `${name}-nlb-hc`,
-      {
-        project,
-        region: v.region,
-        description: `wiremesh gateway group ${name}: agent health port`,
-        tcpHealthCheck: { port: v.healthPort },
-        checkIntervalSec: 5,
-        timeoutSec: 5,
-        healthyThreshold: 2,
-        unhealthyThreshold: 2,
-      },
-      { parent: this },
-    );
+    this.healthCheck = new gcp.compute.RegionHealthCheck(`${name}-nlb-hc`, agentHealthCheckArgs(project, v.region, `wiremesh gateway group ${name}: agent health port`, v.healthPort), { parent: this });
     this.backendService = new gcp.compute.RegionBackendService(
       `${name}-nlb`,
       {
@@ -176,3 +145,35 @@ export class GcpGatewayGroup extends pulumi.ComponentResource {
     this.registerOutputs({ publicKey: this.publicKey, loadBalancerIp: this.loadBalancerIp, endpoint: this.endpoint });
   }
 }
+
+/** The checked arguments of a group: its gateway's (with the group's instance count and the external LB), its own. */
+interface ValidatedGcpGatewayGroupArgs {
+  /** The arguments checked for the gateway (the group's instance count, the external LB). */
+  gatewayArgs: GcpGatewayArgs;
+  sessionAffinity: GcpGatewayGroupSessionAffinity;
+  v: ValidatedGcpGatewayArgs;
+}
+
+/** Every check of {@link GcpGatewayGroupArgs} (the gateway's under the group's name), once per arguments object. */
+export const validateGcpGatewayGroupArgs = validatedOnce((name: string, args: GcpGatewayGroupArgs): ValidatedGcpGatewayGroupArgs => {
+  checkComponentName(COMPONENT, name, MAX_GATEWAY_NAME_LENGTH);
+  if (typeof args !== 'object' || args === null) fail(COMPONENT, name, 'args are required');
+  if ('externalLoadBalancer' in args) fail(COMPONENT, name, 'externalLoadBalancer is set by the group itself');
+  const zones = Array.isArray(args.zones) ? args.zones : [];
+  const instanceCount = args.instanceCount ?? Math.max(2, zones.length);
+  if (!Number.isInteger(instanceCount) || instanceCount < 2) {
+    fail(COMPONENT, name, `instanceCount must be at least 2 for a load-balanced group, got ${String(args.instanceCount)} (use GcpGateway for one instance)`);
+  }
+  const sessionAffinity = args.sessionAffinity ?? 'CLIENT_IP';
+  if (!['NONE', 'CLIENT_IP', 'CLIENT_IP_PROTO', 'CLIENT_IP_PORT_PROTO'].includes(sessionAffinity)) {
+    fail(COMPONENT, name, `sessionAffinity must be NONE, CLIENT_IP, CLIENT_IP_PROTO or CLIENT_IP_PORT_PROTO, got ${JSON.stringify(sessionAffinity)}`);
+  }
+  if (args.activeStandby === true && args.internalLoadBalancer !== true) {
+    fail(COMPONENT, name, 'activeStandby needs internalLoadBalancer: true, so that traffic to the remote sites goes through the same active instance as the peers\' traffic');
+  }
+  const { sessionAffinity: _affinity, loadBalancerAddress: _address, ...gatewayArgs } = args;
+  const gatewayFullArgs: GcpGatewayArgs = { ...gatewayArgs, instanceCount, externalLoadBalancer: true };
+  // Same checks as the gateway's, reported under the group's name, before any child exists.
+  const v = validateGcpGatewayArgs(COMPONENT, name, gatewayFullArgs);
+  return { gatewayArgs: gatewayFullArgs, sessionAffinity, v };
+});

@@ -18,13 +18,9 @@
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import type { SecretSourceConfig } from '../../agent/secrets/types';
-import { checkLabels, fail, isLabelValue, isRegionName } from './validate';
-
-/** Label keys the components set themselves. */
-export const LABEL_ROLE = 'wiremesh-role';
-export const LABEL_KEY_CREATED_AT = 'wiremesh-key-created-at';
-/** Annotation holding the exact ISO 8601 creation time. */
-export const ANNOTATION_KEY_CREATED_AT = 'wiremesh-key-created-at';
+import { componentLabel, fail, requireSecretOutput } from '../errors';
+import { checkLabels, isLabelValue, isRegionName } from './validation';
+import { GCP_ANNOTATION_KEY_CREATED_AT, GCP_LABEL_KEY_CREATED_AT, GCP_LABEL_ROLE, ROLE_PRIVATE_KEY } from '../../common/defaults';
 
 /** The role that lets a principal read a secret's versions. */
 export const SECRET_ACCESSOR_ROLE = 'roles/secretmanager.secretAccessor';
@@ -155,32 +151,6 @@ export function grantSecretAccessor(
 }
 
 /**
- * Refuses key material that is not a secret Output: a plain value at once; an Output when it
- * resolves (the resource it feeds then fails to register, before anything reaches Google). The
- * result is always a secret.
- */
-export function requireSecretOutput(component: string, name: string, arg: string, value: pulumi.Input<string> | undefined): pulumi.Output<string> {
-  if (value === undefined || value === null) fail(component, name, `${arg} is required`);
-  if (!pulumi.Output.isInstance(value)) {
-    fail(
-      component,
-      name,
-      `${arg} must be a secret Output (WireGuardKey.privateKey or pulumi.secret(...)), not a plain ${typeof value}: ` +
-        'a plain value would be stored unencrypted in the stack state',
-    );
-  }
-  const output = value as pulumi.Output<string>;
-  return pulumi.secret(
-    pulumi.all([output, pulumi.output(pulumi.isSecret(output))]).apply(([key, secret]) => {
-      if (!secret) {
-        fail(component, name, `${arg} must be a secret Output (wrap it with pulumi.secret(...)); it was a plain Output`);
-      }
-      return key;
-    }),
-  );
-}
-
-/**
  * A Secret Manager secret holding one WireGuard private key, and its version.
  *
  * ```ts
@@ -207,7 +177,7 @@ export class GcpKeySecret extends pulumi.ComponentResource {
   constructor(name: string, args: GcpKeySecretArgs, opts: pulumi.ComponentResourceOptions = {}) {
     // Validate before registering: a refused argument registers nothing.
     if (typeof args !== 'object' || args === null) fail(COMPONENT, name, 'args are required');
-    const privateKey = requireSecretOutput(COMPONENT, name, 'privateKey', args.privateKey);
+    const privateKey = requireSecretOutput(componentLabel(COMPONENT, name), 'privateKey', args.privateKey);
     if (args.createdAt === undefined || args.createdAt === null || args.createdAt === '') {
       fail(COMPONENT, name, "createdAt is required (the key's creation time, ISO 8601; WireGuardKey.createdAt)");
     }
@@ -216,7 +186,7 @@ export class GcpKeySecret extends pulumi.ComponentResource {
         fail(COMPONENT, name, `createdAt must be an ISO 8601 date, got ${JSON.stringify(value)}`);
       }
     });
-    const role = args.role ?? 'wireguard-private-key';
+    const role = args.role ?? ROLE_PRIVATE_KEY;
     if (typeof role !== 'string' || role === '' || !isLabelValue(role)) {
       fail(COMPONENT, name, `role must be 1 to 63 lowercase letters, digits, "_" or "-", got ${JSON.stringify(role)}`);
     }
@@ -235,10 +205,10 @@ export class GcpKeySecret extends pulumi.ComponentResource {
         replication,
         labels: {
           ...(args.labels ?? {}),
-          [LABEL_ROLE]: role,
-          [LABEL_KEY_CREATED_AT]: createdAt.apply(keyCreatedAtLabel),
+          [GCP_LABEL_ROLE]: role,
+          [GCP_LABEL_KEY_CREATED_AT]: createdAt.apply(keyCreatedAtLabel),
         },
-        annotations: { [ANNOTATION_KEY_CREATED_AT]: createdAt.apply((c) => new Date(Date.parse(c)).toISOString()) },
+        annotations: { [GCP_ANNOTATION_KEY_CREATED_AT]: createdAt.apply((c) => new Date(Date.parse(c)).toISOString()) },
         deletionProtection: args.deletionProtection ?? false,
       },
       { parent: this, ...(args.secretId !== undefined ? { deleteBeforeReplace: true } : {}) },

@@ -19,7 +19,7 @@
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import { AwsGateway, endpointSourceCidr, type AwsGatewayAgentConfig, type AwsGatewaySubnetArgs } from '../../index';
+import { AwsGateway, endpointSourceCidr, type AwsGatewaySubnetArgs, type GatewayAgentConfig } from '../../index';
 
 export = async () => {
   const config = new pulumi.Config();
@@ -53,10 +53,10 @@ export = async () => {
   if (remoteSourceCidrs === undefined) throw new Error(`remoteEndpoint ${remoteEndpoint} is not an IP address: set remoteSourceCidrs (where the remote site sends from)`);
   const tunnelAddress = config.get('tunnelAddress') ?? '10.255.0.1/32';
 
-  // Written by hand: one peer, its ranges routed into the tunnel. The gateway fills in its key
-  // secret, its config secret, the listen port and the health listener.
-  const agentConfig: AwsGatewayAgentConfig = {
-    interface: { name: 'wm0', addresses: [tunnelAddress], mtu: 1420 },
+  // Written by hand: one peer, its ranges routed into the tunnel. The gateway fills in the
+  // interface name (wm0), its key secret, its config secret, the listen port and the health listener.
+  const agentConfig: GatewayAgentConfig = {
+    interface: { addresses: [tunnelAddress], mtu: 1420 },
     peers: [{ name: remoteName, publicKey: config.require('remotePublicKey'), endpoint: remoteEndpoint, allowedIps: remoteCidrs }],
     routes: remoteCidrs,
     forwarding: true,
@@ -69,8 +69,7 @@ export = async () => {
     remoteCidrs,
     peerCidrs: remoteSourceCidrs,
     forwardFromCidrs: vpcCidrs,
-    agentConfig,
-    agentPackage: config.require('agentPackage'),
+    agent: { package: config.require('agentPackage'), config: agentConfig },
   });
 
   return {

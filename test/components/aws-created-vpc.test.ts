@@ -1,31 +1,26 @@
 /**
- * components/aws/gateway.ts with `network` (a VPC the gateway creates) under mocks: the VPC, the
+ * components/aws/gateway.ts with `createNetwork` (a VPC the gateway creates) under mocks: the VPC, the
  * internet gateway, one public subnet and one route table per AZ (0.0.0.0/0 to the internet
  * gateway, associated with its subnet); the ENIs in those subnets and the remote-CIDR routes in
  * those route tables; the health port open to the VPC's block without a lookup; the subnet carving;
- * the checks for both / neither of vpcId+subnets and network; providers reach the new resources.
+ * the checks for both / neither of vpcId+subnets and createNetwork; providers reach the new resources.
  */
 import * as aws from '@pulumi/aws';
-import { AwsGateway, carveSubnetCidrs, type AwsGatewayAgentConfig, type AwsGatewayArgs } from '../../components/aws/gateway';
+import { AwsGateway } from '../../components/aws/gateway';
+import type { AwsGatewayArgs } from '../../components/aws/gateway-args';
 import { AwsGatewayGroup, type AwsGatewayGroupArgs } from '../../components/aws/gateway-group';
 import { awsMockOptions } from '../../components/aws/testing';
-import { wireGuardKeyPairFromEntropy } from '../../components/key';
 import { resolve, setupMocks, type MockRecorder, type RecordedResource } from '../../components/testing';
+import { agentConfig } from './aws-support';
 
-const PEER_KEY = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(7)).publicKey;
-const agentConfig: AwsGatewayAgentConfig = {
-  interface: { name: 'wm0', addresses: ['10.99.0.1/24'] },
-  peers: [{ name: 'site-b', publicKey: PEER_KEY, endpoint: '203.0.113.7:51820', allowedIps: ['10.20.0.0/16'] }],
-};
 
 function createdArgs(overrides: Partial<AwsGatewayArgs> = {}): AwsGatewayArgs {
   return {
     siteName: 'site-a',
-    network: { cidr: '10.40.0.0/16', availabilityZones: ['eu-west-1a', 'eu-west-1b'] },
+    createNetwork: { cidr: '10.40.0.0/16', availabilityZones: ['eu-west-1a', 'eu-west-1b'] },
     remoteCidrs: ['10.20.0.0/16', '10.30.0.0/16'],
     peerCidrs: ['203.0.113.7/32'],
-    agentConfig,
-    agentPackage: 'wiremesh@0.1.0',
+    agent: { package: 'wiremesh@0.1.0', config: agentConfig },
     ...overrides,
   };
 }
@@ -144,18 +139,6 @@ describe('AwsGateway with a created VPC', () => {
   });
 });
 
-describe('carveSubnetCidrs', () => {
-  test('consecutive /24s from a large block, smaller equal blocks from a small one', () => {
-    expect(carveSubnetCidrs('10.40.0.0/16', 3)).toEqual(['10.40.0.0/24', '10.40.1.0/24', '10.40.2.0/24']);
-    expect(carveSubnetCidrs('172.16.8.0/22', 1)).toEqual(['172.16.8.0/24']);
-    expect(carveSubnetCidrs('10.0.5.0/24', 2)).toEqual(['10.0.5.0/25', '10.0.5.128/25']);
-    expect(carveSubnetCidrs('10.0.5.0/24', 3)).toEqual(['10.0.5.0/26', '10.0.5.64/26', '10.0.5.128/26']);
-    expect(carveSubnetCidrs('10.0.5.0/27', 2)).toEqual(['10.0.5.0/28', '10.0.5.16/28']);
-    expect(carveSubnetCidrs('10.0.5.0/28', 2)).toBeUndefined();
-    expect(carveSubnetCidrs('192.168.255.0/24', 1)).toEqual(['192.168.255.0/24']);
-  });
-});
-
 describe('AwsGateway VPC argument checks', () => {
   let mocks: MockRecorder;
   beforeEach(() => {
@@ -165,26 +148,26 @@ describe('AwsGateway VPC argument checks', () => {
   const byo = { vpcId: 'vpc-0a', subnets: [{ subnetId: 'subnet-a' }] };
 
   test.each<[string, Partial<AwsGatewayArgs>, string]>([
-    ['network with vpcId and subnets', byo, `${label}: give either vpcId and subnets (bring your own VPC) or network (a VPC the gateway creates), not both`],
-    ['network with vpcId', { vpcId: 'vpc-0a' }, `${label}: give either vpcId and subnets (bring your own VPC) or network (a VPC the gateway creates), not both`],
-    ['network with subnets', { subnets: byo.subnets }, `${label}: give either vpcId and subnets (bring your own VPC) or network (a VPC the gateway creates), not both`],
+    ['network with vpcId and subnets', byo, `${label}: give either vpcId and subnets (bring your own VPC) or createNetwork (a VPC the gateway creates), not both`],
+    ['network with vpcId', { vpcId: 'vpc-0a' }, `${label}: give either vpcId and subnets (bring your own VPC) or createNetwork (a VPC the gateway creates), not both`],
+    ['network with subnets', { subnets: byo.subnets }, `${label}: give either vpcId and subnets (bring your own VPC) or createNetwork (a VPC the gateway creates), not both`],
     [
       'neither network nor vpcId and subnets',
-      { network: undefined },
-      `${label}: give vpcId and subnets (bring your own VPC) or network: { cidr, availabilityZones } (a VPC the gateway creates)`,
+      { createNetwork: undefined },
+      `${label}: give vpcId and subnets (bring your own VPC) or createNetwork: { cidr, availabilityZones } (a VPC the gateway creates)`,
     ],
-    ['subnets without vpcId', { network: undefined, subnets: byo.subnets }, `${label}: vpcId is required with subnets (or give network instead of both, for a VPC the gateway creates)`],
-    ['vpcId without subnets', { network: undefined, vpcId: 'vpc-0a' }, `${label}: subnets must list at least one subnet (one gateway instance runs in each)`],
-    ['an IPv6 VPC block', { network: { cidr: 'fd00::/56', availabilityZones: ['eu-west-1a'] } }, `${label}: network.cidr must be an IPv4 block from /16 to /28 (a VPC's size), got "fd00::/56"`],
-    ['a /8 VPC block', { network: { cidr: '10.0.0.0/8', availabilityZones: ['eu-west-1a'] } }, `${label}: network.cidr must be an IPv4 block from /16 to /28 (a VPC's size), got "10.0.0.0/8"`],
-    ['host bits in the VPC block', { network: { cidr: '10.40.0.1/16', availabilityZones: ['eu-west-1a'] } }, `${label}: network.cidr "10.40.0.1/16" has host bits set`],
-    ['no availability zones', { network: { cidr: '10.40.0.0/16', availabilityZones: [] } }, `${label}: network.availabilityZones must list at least one availability zone`],
-    ['a repeated zone', { network: { cidr: '10.40.0.0/16', availabilityZones: ['eu-west-1a', 'eu-west-1a'] } }, `${label}: network.availabilityZones[1] repeats network.availabilityZones[0] (eu-west-1a)`],
-    ['a region as a zone', { network: { cidr: '10.40.0.0/16', availabilityZones: ['eu-west-1'] } }, `${label}: network.availabilityZones[0] must be an availability zone name (e.g. eu-west-1a), got "eu-west-1"`],
+    ['subnets without vpcId', { createNetwork: undefined, subnets: byo.subnets }, `${label}: vpcId is required with subnets (or give createNetwork instead of both, for a VPC the gateway creates)`],
+    ['vpcId without subnets', { createNetwork: undefined, vpcId: 'vpc-0a' }, `${label}: subnets must list at least one subnet (one gateway instance runs in each)`],
+    ['an IPv6 VPC block', { createNetwork: { cidr: 'fd00::/56', availabilityZones: ['eu-west-1a'] } }, `${label}: createNetwork.cidr must be an IPv4 block from /16 to /28 (a VPC's size), got "fd00::/56"`],
+    ['a /8 VPC block', { createNetwork: { cidr: '10.0.0.0/8', availabilityZones: ['eu-west-1a'] } }, `${label}: createNetwork.cidr must be an IPv4 block from /16 to /28 (a VPC's size), got "10.0.0.0/8"`],
+    ['host bits in the VPC block', { createNetwork: { cidr: '10.40.0.1/16', availabilityZones: ['eu-west-1a'] } }, `${label}: createNetwork.cidr "10.40.0.1/16" has host bits set`],
+    ['no availability zones', { createNetwork: { cidr: '10.40.0.0/16', availabilityZones: [] } }, `${label}: createNetwork.availabilityZones must list at least one availability zone`],
+    ['a repeated zone', { createNetwork: { cidr: '10.40.0.0/16', availabilityZones: ['eu-west-1a', 'eu-west-1a'] } }, `${label}: createNetwork.availabilityZones[1] repeats createNetwork.availabilityZones[0] (eu-west-1a)`],
+    ['a region as a zone', { createNetwork: { cidr: '10.40.0.0/16', availabilityZones: ['eu-west-1'] } }, `${label}: createNetwork.availabilityZones[0] must be an availability zone name (e.g. eu-west-1a), got "eu-west-1"`],
     [
       'a block too small for its zones',
-      { network: { cidr: '10.40.0.0/28', availabilityZones: ['eu-west-1a', 'eu-west-1b'] } },
-      `${label}: network.cidr 10.40.0.0/28 is too small for 2 subnets of at least /28; use a larger block`,
+      { createNetwork: { cidr: '10.40.0.0/28', availabilityZones: ['eu-west-1a', 'eu-west-1b'] } },
+      `${label}: createNetwork.cidr 10.40.0.0/28 is too small for 2 subnets of at least /28; use a larger block`,
     ],
   ])('refuses %s', async (_what, overrides, message) => {
     expect(() => new AwsGateway('gw', createdArgs(overrides))).toThrow(message);
@@ -192,9 +175,9 @@ describe('AwsGateway VPC argument checks', () => {
     expect(mocks.resources.filter((r) => r.custom)).toEqual([]);
   });
 
-  test('AwsGatewayGroup refuses network (bring your own VPC there)', async () => {
+  test('AwsGatewayGroup refuses createNetwork (bring your own VPC there)', async () => {
     const args = { ...createdArgs(), vpcId: undefined, subnets: undefined } as unknown as AwsGatewayGroupArgs;
-    expect(() => new AwsGatewayGroup('gw', args)).toThrow('AwsGatewayGroup "gw": network (a created VPC) is for AwsGateway only; give the group vpcId and subnets');
+    expect(() => new AwsGatewayGroup('gw', args)).toThrow('AwsGatewayGroup "gw": createNetwork (a created VPC) is for AwsGateway only; give the group vpcId and subnets');
     await mocks.settle();
   });
 });

@@ -6,17 +6,12 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { AwsGatewayGroup, type AwsGatewayGroupArgs } from '../../components/aws/gateway-group';
-import type { AwsGatewayAgentConfig } from '../../components/aws/gateway';
 import { awsMockOptions } from '../../components/aws/testing';
 import { WIREGUARD_KEY_PAIR_TYPE, wireGuardKeyPairFromEntropy } from '../../components/key';
 import { isSecretInput, resolve, setupMocks, unwrapSecrets, type MockRecorder } from '../../components/testing';
+import { agentConfig } from './aws-support';
 
-const PEER_KEY = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(7)).publicKey;
 
-const agentConfig: AwsGatewayAgentConfig = {
-  interface: { name: 'wm0', addresses: ['10.99.0.1/24'] },
-  peers: [{ name: 'site-b', publicKey: PEER_KEY, endpoint: '203.0.113.7:51820', allowedIps: ['10.20.0.0/16'] }],
-};
 
 function groupArgs(overrides: Partial<AwsGatewayGroupArgs> = {}): AwsGatewayGroupArgs {
   return {
@@ -29,8 +24,7 @@ function groupArgs(overrides: Partial<AwsGatewayGroupArgs> = {}): AwsGatewayGrou
     ],
     remoteCidrs: ['10.20.0.0/16'],
     peerCidrs: ['203.0.113.7/32'],
-    agentConfig,
-    agentPackage: 'wiremesh@0.1.0',
+    agent: { package: 'wiremesh@0.1.0', config: agentConfig },
     ...overrides,
   };
 }
@@ -127,7 +121,7 @@ describe('AwsGatewayGroup', () => {
 
   test('a given private key: no WireGuardKey, still one secret, secret everywhere', async () => {
     const pair = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(3));
-    const { mocks, group } = await build({ privateKey: pulumi.secret(pair.privateKey), keyCreatedAt: '2025-03-01T00:00:00.000Z' });
+    const { mocks, group } = await build({ key: { privateKey: pulumi.secret(pair.privateKey), createdAt: '2025-03-01T00:00:00.000Z' } });
     expect(mocks.byType('wiremesh:keys:WireGuardKey')).toEqual([]);
     expect(mocks.byType('wiremesh:aws:AwsKeySecret')).toHaveLength(1);
     for (const resource of mocks.resources) {
@@ -179,7 +173,7 @@ describe('AwsGatewayGroup', () => {
       [
         'a key secret of its own',
         { keySecret: {} as never },
-        `${label}: keySecret and publicKey are the group's own (one key for every gateway); give privateKey or nothing`,
+        `${label}: keySecret is the group's own (one key for every gateway); give key or nothing`,
       ],
     ])('refuses %s', (_what, overrides, message) => {
       expect(() => new AwsGatewayGroup('g', groupArgs(overrides))).toThrow(message);

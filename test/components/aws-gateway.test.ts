@@ -9,17 +9,19 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import type { AgentConfig } from '../../agent/gateway/config-types';
 import { parseAgentConfig } from '../../agent/gateway/config';
-import { AwsGateway, completeAgentConfig, type AwsGatewayAgentConfig, type AwsGatewayArgs } from '../../components/aws/gateway';
+import type { GatewayAgentConfig } from '../../components/agent-config';
+import { AwsGateway } from '../../components/aws/gateway';
+import type { AwsGatewayArgs } from '../../components/aws/gateway-args';
 import { AwsKeySecret } from '../../components/aws/key-secret';
 import type { IamPolicyDocument } from '../../components/aws/policy';
 import { awsMockOptions } from '../../components/aws/testing';
 import { WIREGUARD_KEY_PAIR_TYPE, wireGuardKeyPairFromEntropy } from '../../components/key';
 import { isSecretInput, resolve, setupMocks, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
+import { PEER_KEY } from './aws-support';
 
-const PEER_KEY = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(7)).publicKey;
 const KMS_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 
-const agentConfig: AwsGatewayAgentConfig = {
+const agentConfig: GatewayAgentConfig = {
   interface: { name: 'wm0', addresses: ['10.99.0.1/24'] },
   peers: [{ name: 'site-b', publicKey: PEER_KEY, endpoint: '203.0.113.7:51820', allowedIps: ['10.20.0.0/16', 'fd20::/48'], persistentKeepalive: 25 }],
   metrics: { listen: '127.0.0.1:9586' },
@@ -35,8 +37,7 @@ function baseArgs(overrides: Partial<AwsGatewayArgs> = {}): AwsGatewayArgs {
     ],
     remoteCidrs: ['10.20.0.0/16', '10.30.0.0/16', 'fd20::/48'],
     peerCidrs: ['203.0.113.7/32', '2001:db8::7/128'],
-    agentConfig,
-    agentPackage: 'wiremesh@0.1.0',
+    agent: { package: 'wiremesh@0.1.0', config: agentConfig },
     ...overrides,
   };
 }
@@ -107,7 +108,7 @@ describe('AwsGateway security group', () => {
       healthPort: 8081,
       healthCheckCidrs: ['10.0.1.0/24', '10.0.2.0/24'],
       forwardFromCidrs: ['10.0.0.0/16'],
-      agentConfig: { ...agentConfig, health: { listen: '0.0.0.0:8081' } },
+      agent: { package: 'wiremesh@0.1.0', config: { ...agentConfig, health: { listen: '0.0.0.0:8081' } } },
     });
     expect(ingressOf(mocks).map((r) => [r.protocol, r.fromPort, r.toPort, r.cidrBlocks, r.ipv6CidrBlocks])).toEqual([
       ['udp', 51900, 51900, ['203.0.113.7/32'], ['2001:db8::7/128']],
@@ -147,9 +148,9 @@ describe('AwsGateway keys and secrets', () => {
     expect(await resolve(gateway.publicKey)).toBe(unwrapSecrets(pair.state!.publicKey));
   });
 
-  test('a given privateKey: secret in the SecretVersion, public key derived', async () => {
+  test('a given key: secret in the SecretVersion, public key derived', async () => {
     const pair = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(9));
-    const { mocks, gateway } = await build({ privateKey: pulumi.secret(pair.privateKey), keyCreatedAt: '2025-02-01T00:00:00.000Z' });
+    const { mocks, gateway } = await build({ key: { privateKey: pulumi.secret(pair.privateKey), createdAt: '2025-02-01T00:00:00.000Z' } });
     expect(mocks.byType(WIREGUARD_KEY_PAIR_TYPE)).toEqual([]);
     const version = mocks.one('aws:secretsmanager/secretVersion:SecretVersion', 'site-a-key-version');
     expect(isSecretInput(version.inputs.secretString)).toBe(true);
@@ -217,7 +218,7 @@ describe('AwsGateway keys and secrets', () => {
   });
 
   test('the config document: the agent parses it; it points at the key and config secrets', async () => {
-    const { mocks, gateway } = await build({ configPollSeconds: 60 });
+    const { mocks, gateway } = await build({ agent: { package: 'wiremesh@0.1.0', config: agentConfig, configPollSeconds: 60 } });
     const [keyArn, configArn] = await Promise.all([resolve(gateway.keySecretArn), resolve(gateway.configSecretArn)]);
     const version = mocks.one('aws:secretsmanager/secretVersion:SecretVersion', 'site-a-config-version');
     const configSecret = mocks.one('aws:secretsmanager/secret:Secret', 'site-a-config');
@@ -388,23 +389,23 @@ describe('AwsGateway argument checks', () => {
     ['forwarding from anywhere', { forwardFromCidrs: ['0.0.0.0/0'] }, `${label}: forwardFromCidrs[0] 0.0.0.0/0 is not allowed here; list the actual source ranges`],
     [
       'a plain private key',
-      { privateKey: 'gJqVbqkFAfHpSbTcvG5mbw0dH3xFt0HdQe3E6LwT8Wc=', keyCreatedAt: '2025-01-01T00:00:00Z' },
-      `${label}: privateKey must be a secret Output (WireGuardKey.privateKey or pulumi.secret(...)), not a plain string: a plain value is stored unencrypted in the stack state`,
+      { key: { privateKey: 'gJqVbqkFAfHpSbTcvG5mbw0dH3xFt0HdQe3E6LwT8Wc=', createdAt: '2025-01-01T00:00:00Z' } },
+      `${label}: key.privateKey must be a secret Output (WireGuardKey.privateKey or pulumi.secret(...)), not a plain string: a plain value is stored unencrypted in the stack state`,
     ],
     [
       'a private key without its creation time',
-      { privateKey: pulumi.secret('k') },
-      `${label}: privateKey needs keyCreatedAt (when the key was created, ISO 8601) for the key-age tag`,
+      { key: { privateKey: pulumi.secret('k') } as never },
+      `${label}: key must have privateKey (a secret Output) and createdAt, and may have publicKey (a WireGuardKey fits)`,
     ],
     ['an invalid site name', { siteName: 'Site A' }, `${label}: siteName must be 1 to 32 lowercase letters, digits or hyphens (not at either end), got "Site A"`],
     ['no VPC', { vpcId: '' }, `${label}: vpcId is required`],
-    ['no agent package', { agentPackage: '' }, `${label}: agentPackage is required (the wiremesh package cloud-init installs)`],
+    ['no agent package', { agent: { package: '', config: agentConfig } }, `${label}: agent.package is required (a pinned agent package, e.g. "wiremesh@0.1.0")`],
     [
       'an unpinned agent package',
-      { agentPackage: 'wiremesh@latest' },
-      `${label}: agentPackage must be pinned: an exact version like "wiremesh@0.1.0" or an https URL of a .tgz, got "wiremesh@latest"`,
+      { agent: { package: 'wiremesh@latest', config: agentConfig } },
+      `${label}: agent.package: agentPackage must be pinned: an exact version like "wiremesh@0.1.0" or an https URL of a .tgz, got "wiremesh@latest"`,
     ],
-    ['Node.js 22', { nodeVersion: '22' }, `${label}: nodeVersion must be a Node.js major version of 24 or later, e.g. "24", got "22"`],
+    ['Node.js 22', { agent: { package: 'wiremesh@0.1.0', config: agentConfig, nodeVersion: '22' } }, `${label}: agent.nodeVersion must be a Node.js major version of 24 or later, e.g. "24", got "22"`],
     ['an AMI that is not an AMI id', { ami: 'ubuntu-24.04' }, `${label}: ami must be an AMI id (ami-...), got "ubuntu-24.04"`],
     ['an instance type that is not one', { instanceType: 'large' }, `${label}: instanceType "large" is not an EC2 instance type (e.g. t3.small)`],
     [
@@ -417,75 +418,24 @@ describe('AwsGateway argument checks', () => {
     expect(() => new AwsGateway('gw', baseArgs(overrides))).toThrow(message);
   });
 
-  test('refuses privateKey together with keySecret, and keySecret without publicKey', async () => {
+  test('refuses key together with keySecret, and keySecret without publicKey', async () => {
     const mocks = setupMocks(awsMockOptions());
-    const keySecret = new AwsKeySecret('shared', { privateKey: pulumi.secret('k'), createdAt: '2025-01-01T00:00:00Z' });
-    expect(() => new AwsGateway('gw', baseArgs({ keySecret, privateKey: pulumi.secret('k'), keyCreatedAt: '2025-01-01T00:00:00Z' }))).toThrow(
-      `${label}: give privateKey or keySecret, not both`,
+    const secret = new AwsKeySecret('shared', { privateKey: pulumi.secret('k'), createdAt: '2025-01-01T00:00:00Z' });
+    expect(() => new AwsGateway('gw', baseArgs({ keySecret: { secret, publicKey: 'p' }, key: { privateKey: pulumi.secret('k'), createdAt: '2025-01-01T00:00:00Z' } }))).toThrow(
+      `${label}: give key or keySecret, not both`,
     );
-    expect(() => new AwsGateway('gw', baseArgs({ keySecret }))).toThrow(`${label}: keySecret needs publicKey (the public key of the key it holds)`);
+    expect(() => new AwsGateway('gw', baseArgs({ keySecret: { secret } as never }))).toThrow(`${label}: keySecret.publicKey is required (the public key of the key it holds)`);
     await mocks.settle();
   });
 
   test('nothing is registered when the arguments are refused', async () => {
     const mocks = setupMocks(awsMockOptions());
     expect(() => new AwsGateway('gw', baseArgs({ remoteCidrs: ['10.0.0.0/8', '10.1.0.0/16'] }))).toThrow(/remoteCidrs overlap/);
-    expect(() => new AwsGateway('gw2', baseArgs({ agentPackage: 'wiremesh' }))).toThrow(/agentPackage must be pinned/);
+    expect(() => new AwsGateway('gw2', baseArgs({ agent: { package: 'wiremesh', config: agentConfig } }))).toThrow(/agentPackage must be pinned/);
     expect(() => new AwsGateway('gw3', baseArgs({ subnets: [{ subnetId: 'subnet-a', routeTableIds: ['rtb-1', 'rtb-1'] }] }))).toThrow(
       `AwsGateway "gw3": subnets[0].routeTableIds repeats rtb-1`,
     );
     await mocks.settle();
     expect(mocks.resources.filter((r) => r.custom)).toEqual([]);
-  });
-});
-
-describe('completeAgentConfig', () => {
-  const parts = {
-    keySource: { source: 'aws-secrets-manager' as const, secretId: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:k-AbCdEf', region: 'eu-west-1' },
-    configSource: { source: 'aws-secrets-manager' as const, secretId: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:c-AbCdEf', region: 'eu-west-1' },
-    listenPort: 51820,
-    healthPort: 9587,
-  };
-  const label = 'AwsGateway "gw"';
-
-  test('fills in the key, the config source, the listen port and the health listener', () => {
-    expect(completeAgentConfig(label, agentConfig, parts)).toEqual({
-      ...agentConfig,
-      interface: { ...agentConfig.interface, listenPort: 51820 },
-      privateKey: parts.keySource,
-      configSource: parts.configSource,
-      health: { listen: '0.0.0.0:9587' },
-    });
-    expect(completeAgentConfig(label, { ...agentConfig, privateKey: { ...parts.keySource } }, parts).privateKey).toEqual(parts.keySource);
-  });
-
-  test.each<[string, AwsGatewayAgentConfig, string]>([
-    [
-      'another listen port',
-      { ...agentConfig, interface: { ...agentConfig.interface, listenPort: 51821 } },
-      `${label}: agentConfig.interface.listenPort is 51821 but the gateway's listenPort is 51820`,
-    ],
-    [
-      'a loopback health listener',
-      { ...agentConfig, health: { listen: '127.0.0.1:9587' } },
-      `${label}: agentConfig.health.listen is "127.0.0.1:9587"; the load balancer's health checks need 0.0.0.0:9587 (healthPort)`,
-    ],
-    [
-      'another private key source',
-      { ...agentConfig, privateKey: { source: 'file', path: '/etc/wiremesh/key' } },
-      `${label}: agentConfig.privateKey must be left out: the gateway points the agent at its key secret`,
-    ],
-    [
-      'another config source',
-      { ...agentConfig, configSource: { source: 'file', path: '/etc/wiremesh/agent.yaml' } },
-      `${label}: agentConfig.configSource must be left out: the gateway points the agent at its config secret`,
-    ],
-    [
-      'an inline preshared key',
-      { ...agentConfig, peers: [{ ...agentConfig.peers[0]!, presharedKey: { source: 'inline', key: Buffer.alloc(32), description: 'x' } }] },
-      `${label}: agentConfig.peers[0].presharedKey is an inline key; key material may not go into the configuration document`,
-    ],
-  ])('refuses %s', (_what, config, message) => {
-    expect(() => completeAgentConfig(label, config, parts)).toThrow(message);
   });
 });

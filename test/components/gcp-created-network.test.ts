@@ -6,7 +6,8 @@
  */
 import * as gcp from '@pulumi/gcp';
 import type * as pulumi from '@pulumi/pulumi';
-import { GcpGateway, type GcpGatewayArgs } from '../../components/gcp/gateway';
+import { GcpGateway } from '../../components/gcp/gateway';
+import type { GcpGatewayArgs } from '../../components/gcp/gateway-args';
 import { GcpGatewayGroup } from '../../components/gcp/gateway-group';
 import { descendantsOf, gcpMockNewResource } from '../../components/gcp/testing';
 import { resolve, setupMocks, type MockRecorder, type RecordedResource } from '../../components/testing';

@@ -7,7 +7,7 @@
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import { GcpGatewayGroup, type GcpGatewayGroupArgs } from '../../components/gcp/gateway-group';
-import { NETWORK_LB_HEALTH_CHECK_RANGES } from '../../components/gcp/validate';
+import { NETWORK_LB_HEALTH_CHECK_RANGES } from '../../components/gcp/validation';
 import { descendantsOf, gcpMockNewResource, plainOccurrences } from '../../components/gcp/testing';
 import { WIREGUARD_KEY_PAIR_TYPE } from '../../components/key';
 import { isSecretInput, resolve, setupMocks, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';

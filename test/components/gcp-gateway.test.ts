@@ -8,12 +8,9 @@
  */
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
-import {
-  CLOUD_PLATFORM_SCOPE,
-  GcpGateway,
-  type GcpGatewayArgs,
-  gatewayAgentConfig,
-} from '../../components/gcp/gateway';
+import { completeAgentConfig } from '../../components/agent-config';
+import { GcpGateway } from '../../components/gcp/gateway';
+import { CLOUD_PLATFORM_SCOPE, type GcpGatewayArgs } from '../../components/gcp/gateway-args';
 import { SECRET_ACCESSOR_ROLE } from '../../components/gcp/key-secret';
 import { MOCK_GCP_PROJECT, descendantsOf, gcpMockNewResource, plainOccurrences } from '../../components/gcp/testing';
 import { WIREGUARD_KEY_PAIR_TYPE } from '../../components/key';
@@ -385,14 +382,14 @@ describe('GcpGateway argument validation', () => {
     [
       'a plain private key',
       { key: { privateKey: 'aGVsbG8=', publicKey: PEER_PUBLIC_KEY, createdAt: '2025-01-01T00:00:00Z' } },
-      'GcpGateway "gw": key.privateKey must be a secret Output (WireGuardKey.privateKey or pulumi.secret(...)), not a plain value',
+      'GcpGateway "gw": key.privateKey must be a secret Output (WireGuardKey.privateKey or pulumi.secret(...)), not a plain string: a plain value is stored unencrypted in the stack state',
     ],
     ['a zero key age', { maxKeyAgeDays: 0 }, 'GcpGateway "gw": maxKeyAgeDays must be a whole number of days from 1 to 3650, got 0'],
     ['a bad service account id', { serviceAccountId: 'gw' }, 'GcpGateway "gw": serviceAccountId must be 6 to 30 lowercase letters, digits and hyphens, starting with a letter, got "gw"'],
     [
       'a config that sets its own key',
       { agent: { ...agent, config: { ...agent.config, privateKey: { source: 'file', path: '/k' } } as never } },
-      'GcpGateway "gw": agent.config must not set privateKey: the gateway points the agent at its own secrets',
+      'GcpGateway "gw": agent.config.privateKey must be left out: the gateway points the agent at its key secret',
     ],
     [
       'a config with another listen port',
@@ -402,7 +399,7 @@ describe('GcpGateway argument validation', () => {
     [
       'a config with another health port',
       { agent: { ...agent, config: { interface: { addresses: ['10.99.0.2/24'] }, peers: [], health: { listen: '0.0.0.0:9000' } } } },
-      'GcpGateway "gw": agent.config.health.listen "0.0.0.0:9000" must use healthPort 9587 (the health-check port)',
+      'GcpGateway "gw": agent.config.health.listen "0.0.0.0:9000" must be 0.0.0.0:9587 or [::]:9587: the load balancers\' health checks reach healthPort from outside',
     ],
   ])('refuses %s', async (_what, overrides, message) => {
     expect(() => new GcpGateway('gw', baseArgs(overrides))).toThrow(message);
@@ -418,15 +415,14 @@ describe('GcpGateway argument validation', () => {
     expect(mocks.resources).toEqual([]);
   });
 
-  it('checks a late agent config when it resolves, with the same messages', () => {
+  it('checks a late agent config with the same rules (components/agent-config.ts)', () => {
     expect(() =>
-      gatewayAgentConfig('gw', { interface: { addresses: [], name: 'wg1' }, peers: [] }, {
+      completeAgentConfig('GcpGateway "gw"', { interface: { addresses: [], name: 'wg1' }, peers: [] }, {
         interfaceName: 'wm0',
         listenPort: 51820,
         healthPort: 9587,
         privateKey: { source: 'gcp-secret-manager', name: 'projects/p/secrets/k' },
-        configSecretName: 'projects/p/secrets/c',
-        pollSeconds: 60,
+        configSource: { source: 'gcp-secret-manager', name: 'projects/p/secrets/c', pollSeconds: 60 },
         dataPlane: undefined,
         metricsListen: undefined,
       }),

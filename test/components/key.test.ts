@@ -10,7 +10,6 @@ import {
   DEFAULT_MAX_KEY_AGE_DAYS,
   WIREGUARD_KEY_PAIR_TYPE,
   WireGuardKey,
-  clampPrivateKey,
   generateWireGuardKeyPair,
   publicKeyFromPrivateKey,
   rotationDeadline,
@@ -19,6 +18,7 @@ import {
   wireGuardKeyProvider,
   type WireGuardKeyPairOutputs,
 } from '../../components/key';
+import { clampPrivateKey } from '../../common/keys';
 import { isSecretInput, resolve, resolveWithSecret, setupMocks, type MockRecorder } from '../../components/testing';
 
 const DAY = 86_400_000;

@@ -3,11 +3,13 @@
  * resources together, and lookups over the recorded resource graph (documents in secret stores,
  * security groups, firewalls, IAM grants, routes, load balancer targets).
  */
-import type * as pulumi from '@pulumi/pulumi';
+import * as pulumi from '@pulumi/pulumi';
 import type { AgentConfig } from '../../agent/gateway/config-types';
 import { awsMockOptions, type AwsMockSettings } from '../../components/aws/testing';
 import { gcpMockNewResource } from '../../components/gcp/testing';
-import { WIREGUARD_KEY_PAIR_TYPE } from '../../components/key';
+import { WIREGUARD_KEY_PAIR_TYPE, wireGuardKeyPairFromEntropy } from '../../components/key';
+import type { WireGuardMeshArgs } from '../../components/mesh';
+import type { MeshSpec } from '../../mesh/spec';
 import { WIREGUARD_PRESHARED_KEY_TYPE } from '../../components/preshared-key';
 import { setupMocks, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
 
@@ -126,3 +128,58 @@ export function generatedPrivateKeys(mocks: MockRecorder): string[] {
 
 /** Paths at which `needle` occurs in a deserialized value outside every secret wrapper. */
 export { plainOccurrences } from '../../components/gcp/testing';
+
+// The six-site mesh of the WireGuardMesh tests (test/components/mesh*.test.ts).
+
+export const OFFICE = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(21));
+export const PARTNER = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(22));
+export const OTHER = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(23));
+export const PACKAGE = 'wiremesh@0.1.0';
+
+/** Six sites, every kind: single and load-balanced on both clouds, an on-prem host, a plain WireGuard partner. */
+export const fullMesh: MeshSpec = {
+  name: 'corp',
+  topology: { type: 'full-mesh' },
+  sites: [
+    { name: 'aws-a', provider: 'aws', cidrs: ['10.10.0.0/16'] },
+    { name: 'aws-b', provider: 'aws', gateways: 2, cidrs: ['10.11.0.0/16'] },
+    { name: 'gcp-c', provider: 'gcp', gateways: 2, cidrs: ['10.20.0.0/16'] },
+    { name: 'gcp-d', provider: 'gcp', cidrs: ['10.21.0.0/16'] },
+    { name: 'office', provider: 'external', cidrs: ['192.168.10.0/24'], endpoint: '192.0.2.10:51820', publicKey: OFFICE.publicKey },
+    { name: 'partner', provider: 'external', cidrs: ['172.16.0.0/16'], endpoint: 'vpn.partner.example:51820', publicKey: PARTNER.publicKey },
+  ],
+};
+
+export function fullMeshArgs(overrides: Partial<WireGuardMeshArgs> = {}): WireGuardMeshArgs {
+  return {
+    spec: fullMesh,
+    agentPackage: PACKAGE,
+    aws: {
+      sites: {
+        'aws-a': { vpcId: 'vpc-a', subnets: [{ subnetId: 'subnet-a', routeTableIds: ['rtb-a'] }] },
+        'aws-b': {
+          vpcId: 'vpc-b',
+          subnets: [
+            { subnetId: 'subnet-b1', routeTableIds: ['rtb-b1'] },
+            { subnetId: 'subnet-b2', routeTableIds: ['rtb-b2'] },
+          ],
+        },
+      },
+    },
+    gcp: {
+      sites: {
+        'gcp-c': { network: 'net-c', subnetwork: 'sub-c', zones: ['europe-west1-b', 'europe-west1-c'] },
+        'gcp-d': { network: 'net-d', subnetwork: 'sub-d', zones: ['us-central1-a'] },
+      },
+    },
+    onPrem: { office: { connection: { host: '192.0.2.10', user: 'admin', privateKey: pulumi.secret('ssh-key') }, privateKey: pulumi.secret(OFFICE.privateKey) } },
+    sourceCidrs: {
+      'aws-a': ['198.51.100.1/32'],
+      'aws-b': ['198.51.100.2/32', '198.51.100.3/32'],
+      'gcp-c': ['203.0.113.0/28'],
+      'gcp-d': ['203.0.113.16/28'],
+      partner: ['192.0.2.128/25'],
+    },
+    ...overrides,
+  };
+}

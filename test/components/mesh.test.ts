@@ -1,5 +1,5 @@
 /**
- * components/mesh.ts (WireGuardMesh) under mocks:
+ * components/mesh/ (WireGuardMesh) under mocks:
  * - the agent configuration each gateway stores in its secret store (and the on-prem host's,
  *   written over SSH) equals the planner's output for that gateway, computed here with planMesh
  *   from the recorded public keys and deployed endpoints;
@@ -20,7 +20,6 @@ import type { IamPolicyDocument } from '../../components/aws/policy';
 import { ConfigError } from '../../common/validation';
 import type { AgentConfig } from '../../agent/gateway/config-types';
 import { parseWgQuickConfig } from '../../agent/gateway/wg-quick';
-import { wireGuardKeyPairFromEntropy } from '../../components/key';
 import {
   EXTERNAL_PRIVATE_KEY_PLACEHOLDER,
   presharedKeyPlaceholder,
@@ -34,60 +33,7 @@ import { isSecretInput, resolve, resolveWithSecret, unwrapSecrets, type MockReco
 import { fromRecordedResources, mandatory, runPolicies } from '../../policies/run';
 import { agentConfigFor, planMesh, type MeshPlan } from '../../mesh/planner';
 import type { MeshSpec, SiteSpec } from '../../mesh/spec';
-import { awsStoredConfig, componentTree, gcpStoredConfig, meshMocks, plainOccurrences, remoteStoredConfig, T } from './mesh-support';
-
-const OFFICE = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(21));
-const PARTNER = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(22));
-const OTHER = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(23));
-const PACKAGE = 'wiremesh@0.1.0';
-
-/** Six sites, every kind: single and load-balanced on both clouds, an on-prem host, a plain WireGuard partner. */
-const fullMesh: MeshSpec = {
-  name: 'corp',
-  topology: { type: 'full-mesh' },
-  sites: [
-    { name: 'aws-a', provider: 'aws', cidrs: ['10.10.0.0/16'] },
-    { name: 'aws-b', provider: 'aws', gateways: 2, cidrs: ['10.11.0.0/16'] },
-    { name: 'gcp-c', provider: 'gcp', gateways: 2, cidrs: ['10.20.0.0/16'] },
-    { name: 'gcp-d', provider: 'gcp', cidrs: ['10.21.0.0/16'] },
-    { name: 'office', provider: 'external', cidrs: ['192.168.10.0/24'], endpoint: '192.0.2.10:51820', publicKey: OFFICE.publicKey },
-    { name: 'partner', provider: 'external', cidrs: ['172.16.0.0/16'], endpoint: 'vpn.partner.example:51820', publicKey: PARTNER.publicKey },
-  ],
-};
-
-function fullMeshArgs(overrides: Partial<WireGuardMeshArgs> = {}): WireGuardMeshArgs {
-  return {
-    spec: fullMesh,
-    agentPackage: PACKAGE,
-    aws: {
-      sites: {
-        'aws-a': { vpcId: 'vpc-a', subnets: [{ subnetId: 'subnet-a', routeTableIds: ['rtb-a'] }] },
-        'aws-b': {
-          vpcId: 'vpc-b',
-          subnets: [
-            { subnetId: 'subnet-b1', routeTableIds: ['rtb-b1'] },
-            { subnetId: 'subnet-b2', routeTableIds: ['rtb-b2'] },
-          ],
-        },
-      },
-    },
-    gcp: {
-      sites: {
-        'gcp-c': { network: 'net-c', subnetwork: 'sub-c', zones: ['europe-west1-b', 'europe-west1-c'] },
-        'gcp-d': { network: 'net-d', subnetwork: 'sub-d', zones: ['us-central1-a'] },
-      },
-    },
-    onPrem: { office: { connection: { host: '192.0.2.10', user: 'admin', privateKey: pulumi.secret('ssh-key') }, privateKey: pulumi.secret(OFFICE.privateKey) } },
-    sourceCidrs: {
-      'aws-a': ['198.51.100.1/32'],
-      'aws-b': ['198.51.100.2/32', '198.51.100.3/32'],
-      'gcp-c': ['203.0.113.0/28'],
-      'gcp-d': ['203.0.113.16/28'],
-      partner: ['192.0.2.128/25'],
-    },
-    ...overrides,
-  };
-}
+import { awsStoredConfig, componentTree, fullMesh, fullMeshArgs, gcpStoredConfig, meshMocks, OFFICE, OTHER, PACKAGE, PARTNER, plainOccurrences, remoteStoredConfig, T } from './mesh-support';
 
 async function deploy(name: string, args: WireGuardMeshArgs, mocks: MockRecorder): Promise<{ mesh: WireGuardMesh; sites: Awaited<ReturnType<typeof resolve<WireGuardMesh['sites']>>> }> {
   const mesh = new WireGuardMesh(name, args);

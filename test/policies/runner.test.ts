@@ -6,10 +6,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Policies } from '@pulumi/policy';
-import { DEFAULT_HEALTH_PORT as AWS_HEALTH_PORT, DEFAULT_LISTEN_PORT as AWS_LISTEN_PORT } from '../../components/aws/gateway';
-import { TAG_KEY_CREATED_AT, TAG_ROLE, TAG_SITE } from '../../components/aws/key-secret';
-import { DEFAULT_HEALTH_PORT as GCP_HEALTH_PORT, DEFAULT_LISTEN_PORT as GCP_LISTEN_PORT, GATEWAY_TAG } from '../../components/gcp/gateway';
-import { ANNOTATION_KEY_CREATED_AT, LABEL_KEY_CREATED_AT, LABEL_ROLE, keyCreatedAtLabel } from '../../components/gcp/key-secret';
+import {
+  AWS_TAG_KEY_CREATED_AT as TAG_KEY_CREATED_AT, AWS_TAG_ROLE as TAG_ROLE, AWS_TAG_SITE as TAG_SITE, GCP_ANNOTATION_KEY_CREATED_AT as ANNOTATION_KEY_CREATED_AT,
+  GCP_GATEWAY_NETWORK_TAG as GATEWAY_TAG, GCP_LABEL_KEY_CREATED_AT as LABEL_KEY_CREATED_AT, GCP_LABEL_ROLE as LABEL_ROLE,
+  HEALTH_PORT as AWS_HEALTH_PORT, HEALTH_PORT as GCP_HEALTH_PORT, WIREGUARD_PORT as AWS_LISTEN_PORT, WIREGUARD_PORT as GCP_LISTEN_PORT,
+} from '../../common/defaults';
+import { keyCreatedAtLabel } from '../../components/gcp/key-secret';
 import { DEFAULT_MAX_KEY_AGE_DAYS, WIREGUARD_KEY_PAIR_TYPE } from '../../components/key';
 import * as cidr from '../../policies/cidr';
 import * as common from '../../policies/common';

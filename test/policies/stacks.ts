@@ -51,10 +51,12 @@ export async function recordComponentStack(): Promise<RecordedStack> {
     remoteCidrs: ['10.20.0.0/16', '10.30.0.0/16'],
     peerCidrs: ['203.0.113.7/32'],
     forwardFromCidrs: ['10.0.0.0/16'],
-    agentPackage: 'wiremesh@0.1.0',
-    agentConfig: {
-      interface: { name: 'wm0', addresses: ['10.99.0.1/24'], mtu: 1420 },
-      peers: [{ name: 'site-b', publicKey: PEER_PUBLIC_KEY, endpoint: '203.0.113.7:51820', allowedIps: ['10.20.0.0/16', '10.30.0.0/16'], persistentKeepalive: 25 }],
+    agent: {
+      package: 'wiremesh@0.1.0',
+      config: {
+        interface: { name: 'wm0', addresses: ['10.99.0.1/24'], mtu: 1420 },
+        peers: [{ name: 'site-b', publicKey: PEER_PUBLIC_KEY, endpoint: '203.0.113.7:51820', allowedIps: ['10.20.0.0/16', '10.30.0.0/16'], persistentKeepalive: 25 }],
+      },
     },
   });
   const awsGroup = new AwsGatewayGroup('site-c', {
@@ -66,10 +68,12 @@ export async function recordComponentStack(): Promise<RecordedStack> {
     ],
     remoteCidrs: ['10.10.0.0/16'],
     peerCidrs: ['198.51.100.7/32'],
-    agentPackage: 'wiremesh@0.1.0',
-    agentConfig: {
-      interface: { name: 'wm0', addresses: ['10.99.0.3/24'] },
-      peers: [{ name: 'site-a', publicKey: PEER_PUBLIC_KEY, endpoint: '198.51.100.7:51820', allowedIps: ['10.10.0.0/16'] }],
+    agent: {
+      package: 'wiremesh@0.1.0',
+      config: {
+        interface: { name: 'wm0', addresses: ['10.99.0.3/24'] },
+        peers: [{ name: 'site-a', publicKey: PEER_PUBLIC_KEY, endpoint: '198.51.100.7:51820', allowedIps: ['10.10.0.0/16'] }],
+      },
     },
   });
   const gcpGateway = new GcpGateway('site-b', {

@@ -1,8 +1,9 @@
 /**
  * Argument checks shared by the GCP components. Mocks accept anything; the Compute Engine and
  * Secret Manager APIs do not, so every plain argument is checked here, before any child exists,
- * and every message names the component, its name and the offending argument.
+ * and every message names the component, its name and the offending argument (../errors.ts).
  */
+import { fail } from '../errors';
 
 /** Google's health-check probe ranges for internal passthrough NLBs (and most other LBs). */
 export const GOOGLE_HEALTH_CHECK_RANGES: readonly string[] = Object.freeze(['35.191.0.0/16', '130.211.0.0/22']);
@@ -21,10 +22,6 @@ export const NETWORK_LB_HEALTH_CHECK_RANGES: readonly string[] = Object.freeze([
 /** RFC 1035 names, as Compute Engine requires for instances, firewalls, routes, ... */
 const RFC1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 
-/** Throws `<component> "<name>": <message>`. */
-export function fail(component: string, name: string, message: string): never {
-  throw new Error(`${component} "${name}": ${message}`);
-}
 
 /**
  * The component name is the prefix of every child's logical name, and Pulumi auto-names GCP

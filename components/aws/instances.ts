@@ -1,0 +1,125 @@
+/**
+ * The per-subnet resources of an AwsGateway. Per subnet `i`:
+ * - an ENI (`-eni-i`) with `sourceDestCheck: false` and the gateway's security group. The routes
+ *   and the Elastic IP point at the ENI, not at the instance, so they survive the instance being
+ *   replaced (the instance is `deleteBeforeReplace`: a primary ENI cannot be on two instances);
+ * - an Elastic IP (`-eip-i`) on that ENI, there before the instance boots;
+ * - the instance (`-instance-i`): IMDSv2 only (hop limit 1), encrypted gp3 root volume, the
+ *   instance profile, `sourceDestCheck: false`, user data holding only secret references;
+ * - one `aws.ec2.Route` per remote CIDR per route table of that subnet (`-route-i-j-<cidr>`),
+ *   targeting this subnet's ENI. VPC route tables have no ECMP (one target per destination), so
+ *   each AZ's route tables point at that AZ's own gateway.
+ */
+import * as aws from '@pulumi/aws';
+import * as pulumi from '@pulumi/pulumi';
+import { AWS_TAG_ROLE } from '../../common/defaults';
+import { cidrSlug } from '../names';
+import type { AwsGatewaySubnetArgs } from './gateway-args';
+import type { CheckedCidr } from './validation';
+
+/** Canonical's AWS account, the owner of the official Ubuntu AMIs. */
+const CANONICAL_OWNER_ID = '099720109477';
+
+/** The instance, ENI and Elastic IP of one subnet. */
+export interface AwsGatewayInstance {
+  subnetIndex: number;
+  networkInterface: aws.ec2.NetworkInterface;
+  eip: aws.ec2.Eip;
+  instance: aws.ec2.Instance;
+  routes: aws.ec2.Route[];
+}
+
+/** The latest Canonical Ubuntu 24.04 LTS server AMI of an architecture. */
+export function ubuntuAmi(architecture: 'x86_64' | 'arm64' | undefined, parent: pulumi.Resource): pulumi.Output<string> {
+  return aws.ec2
+    .getAmiOutput(
+      {
+        mostRecent: true,
+        owners: [CANONICAL_OWNER_ID],
+        filters: [
+          { name: 'name', values: [`ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-${architecture === 'arm64' ? 'arm64' : 'amd64'}-server-*`] },
+          { name: 'architecture', values: [architecture ?? 'x86_64'] },
+          { name: 'state', values: ['available'] },
+        ],
+      },
+      { parent },
+    )
+    .apply((image) => image.id);
+}
+
+/** The routes of one subnet's route tables to its gateway: names and destinations (pure). */
+export function subnetRoutes(name: string, subnetIndex: number, routeTableIds: pulumi.Input<string>[], remoteCidrs: CheckedCidr[]): Array<{ name: string; routeTableId: pulumi.Input<string>; destination: CheckedCidr }> {
+  return routeTableIds.flatMap((routeTableId, j) =>
+    remoteCidrs.map((destination) => ({ name: `${name}-route-${subnetIndex}-${j}-${cidrSlug(destination.text)}`, routeTableId, destination })),
+  );
+}
+
+/** What every instance of a gateway shares. */
+export interface GatewayInstanceSettings {
+  siteName: string;
+  tags: Record<string, pulumi.Input<string>>;
+  securityGroupId: pulumi.Input<string>;
+  ami: pulumi.Input<string>;
+  /** True when the AMI was looked up (later releases are then ignored). */
+  lookedUpAmi: boolean;
+  instanceType: pulumi.Input<string>;
+  instanceProfile: pulumi.Input<string>;
+  userData: pulumi.Input<string>;
+  rootVolumeSizeGiB: number | undefined;
+  remoteCidrs: CheckedCidr[];
+  /** What the Elastic IPs wait for (a created VPC's internet gateway). */
+  eipDependsOn: pulumi.Resource[];
+  /** What the instances wait for: the public address, the permissions and the configuration. */
+  instanceDependsOn: pulumi.Resource[];
+}
+
+/** The ENI, Elastic IP, instance and routes of subnet `i`. */
+export function createGatewayInstance(name: string, i: number, subnet: AwsGatewaySubnetArgs, s: GatewayInstanceSettings, parent: pulumi.Resource): AwsGatewayInstance {
+  const tags = { ...s.tags, [AWS_TAG_ROLE]: 'gateway' };
+  const networkInterface = new aws.ec2.NetworkInterface(
+    `${name}-eni-${i}`,
+    { description: `wiremesh gateway ${i} of site ${s.siteName}`, subnetId: subnet.subnetId, securityGroups: [s.securityGroupId], sourceDestCheck: false, tags },
+    { parent },
+  );
+  const eip = new aws.ec2.Eip(
+    `${name}-eip-${i}`,
+    { domain: 'vpc', networkInterface: networkInterface.id, tags },
+    // An Elastic IP needs the VPC's internet gateway attached.
+    { parent, ...(s.eipDependsOn.length > 0 ? { dependsOn: s.eipDependsOn } : {}) },
+  );
+  const instance = new aws.ec2.Instance(
+    `${name}-instance-${i}`,
+    {
+      ami: s.ami,
+      instanceType: s.instanceType,
+      primaryNetworkInterface: { networkInterfaceId: networkInterface.id },
+      sourceDestCheck: false,
+      iamInstanceProfile: s.instanceProfile,
+      userData: s.userData,
+      userDataReplaceOnChange: true,
+      metadataOptions: { httpEndpoint: 'enabled', httpTokens: 'required', httpPutResponseHopLimit: 1, instanceMetadataTags: 'disabled' },
+      rootBlockDevice: { encrypted: true, volumeType: 'gp3', ...(s.rootVolumeSizeGiB !== undefined ? { volumeSize: s.rootVolumeSizeGiB } : {}) },
+      tags: { ...tags, Name: `${s.siteName}-gateway-${i}` },
+    },
+    {
+      parent,
+      // The ENI (primary) can only be on one instance: replace by deleting first.
+      deleteBeforeReplace: true,
+      dependsOn: [eip, ...s.instanceDependsOn],
+      ...(s.lookedUpAmi ? { ignoreChanges: ['ami'] } : {}),
+    },
+  );
+  const routes = subnetRoutes(name, i, subnet.routeTableIds ?? [], s.remoteCidrs).map(
+    (route) =>
+      new aws.ec2.Route(
+        route.name,
+        {
+          routeTableId: route.routeTableId,
+          ...(route.destination.prefix.family === 4 ? { destinationCidrBlock: route.destination.text } : { destinationIpv6CidrBlock: route.destination.text }),
+          networkInterfaceId: networkInterface.id,
+        },
+        { parent },
+      ),
+  );
+  return { subnetIndex: i, networkInterface, eip, instance, routes };
+}

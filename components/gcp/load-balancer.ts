@@ -1,0 +1,49 @@
+/**
+ * The passthrough load balancer pieces GcpGateway (internal LB, next hop of the routes) and
+ * GcpGatewayGroup (external NLB, the peers' endpoint) share: per-zone instance groups, the TCP
+ * health check on the agent's health port, backends and the active/standby failover policy.
+ */
+import * as gcp from '@pulumi/gcp';
+import type * as pulumi from '@pulumi/pulumi';
+
+/**
+ * Failover policy of active/standby backend services: fail over as soon as the one primary
+ * instance is unhealthy, without draining (UDP flows move at once), and keep forwarding to every
+ * instance when all are down rather than dropping.
+ */
+export const ACTIVE_STANDBY_FAILOVER_POLICY = Object.freeze({
+  failoverRatio: 1,
+  disableConnectionDrainOnFailover: true,
+  dropTrafficIfUnhealthy: false,
+});
+
+/** Backends of a passthrough LB over the gateway's instance groups (the first is primary when active/standby). */
+export function loadBalancerBackends(
+  groups: readonly gcp.compute.InstanceGroup[],
+  activeStandby: boolean,
+): gcp.types.input.compute.RegionBackendServiceBackend[] {
+  return groups.map((group, i) => ({ group: group.id, balancingMode: 'CONNECTION', ...(activeStandby ? { failover: i > 0 } : {}) }));
+}
+
+/** The instances of each zone in use, in first-use order (one unmanaged instance group each). */
+export function instancesByZone<T>(instances: readonly T[], zones: readonly string[]): Array<{ zone: string; members: T[] }> {
+  return [...new Set(zones)].map((zone) => ({ zone, members: instances.filter((_, i) => zones[i] === zone) }));
+}
+
+/** One unmanaged instance group per zone in use (`<name>-ig-<zone letter>`). */
+export function createInstanceGroups(name: string, project: pulumi.Input<string> | undefined, instances: gcp.compute.Instance[], zones: string[], parent: pulumi.Resource): gcp.compute.InstanceGroup[] {
+  return instancesByZone(instances, zones).map(
+    ({ zone, members }) =>
+      new gcp.compute.InstanceGroup(
+        `${name}-ig-${zone.slice(zone.lastIndexOf('-') + 1)}`,
+        // The network defaults to the instances' (passing a name here would not match a self link).
+        { project, zone, instances: members.map((m) => m.id), description: `wiremesh gateway ${name} in ${zone}` },
+        { parent },
+      ),
+  );
+}
+
+/** The TCP health check of the agent's health port (UDP cannot be health-checked). */
+export function agentHealthCheckArgs(project: pulumi.Input<string> | undefined, region: string, description: string, healthPort: number): gcp.compute.RegionHealthCheckArgs {
+  return { project, region, description, tcpHealthCheck: { port: healthPort }, checkIntervalSec: 5, timeoutSec: 5, healthyThreshold: 2, unhealthyThreshold: 2 };
+}
