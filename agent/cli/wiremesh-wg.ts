@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, unlinkSync, watch, type 
 import { createServer } from 'node:net';
 import { DEFAULT_MTU } from '../core/constants';
 import { lineLogger, parseLogLevel } from '../wg/log';
-import { nativeIo } from '../wg/native';
+import { nativeIo, offloadsWanted } from '../wg/native';
 import { SOCKET_DIRECTORY, serveUapi } from '../wg/uapi-server';
 import { UserspaceDevice } from '../wg/userspace-device';
 
@@ -53,7 +53,7 @@ export function main(argv: string[]): void {
       tunFd = Number(inheritedTun);
       interfaceName = io.tunName(tunFd);
     } else {
-      [tunFd, interfaceName] = io.tunOpen(args.interfaceName);
+      [tunFd, interfaceName] = io.tunOpen(args.interfaceName, offloadsWanted());
       io.setMtu(interfaceName, DEFAULT_MTU);
     }
     const socketPath = `${SOCKET_DIRECTORY}/${interfaceName}.sock`;

@@ -3,12 +3,21 @@
  * sockets (IPv4 and IPv6 on one port) through the native layer. I/O is batched on the main thread:
  * when a descriptor is readable, up to 128 packets are read with one call, fed through the core, and
  * what the core emits is written back with one sendmmsg / one batched TUN write.
+ *
+ * Offloads, when the TUN has a vnet header and the kernel takes them: the TUN hands over TCP/UDP
+ * segments of up to 64 KB, which the native layer splits into MTU-sized packets before the core
+ * encrypts them; runs of equal-size datagrams to one peer leave as one UDP GSO send; UDP GRO hands
+ * over such runs at once; and decrypted in-order packets of one flow are coalesced into one TUN
+ * write. Each of these falls back to the plain path on its own when refused.
  */
 import { performance } from 'node:perf_hooks';
 import { WireGuardDevice, type DeviceEvent } from '../core/device';
 import type { Peer } from '../core/peer';
 import { UdpEndpoint, parseEndpoint } from './endpoint';
-import { MAX_BATCH, RECV_META_SIZE, SEND_META_SIZE, nativeIo, type NativeError, type PollHandle } from './native';
+import {
+  GRO_MAX_SEGMENTS, MAX_BATCH, MAX_SEGMENTS_PER_FRAME, OFFLOAD_STAT_COUNT, OffloadStat, RECV_META_SIZE, SEND_META_SIZE,
+  SEND_STATE_SIZE, TUN_READ_RESERVE, TunOffload, UdpOffload, nativeIo, offloadsWanted, type NativeError, type PollHandle,
+} from './native';
 import { Errno, UapiError, type ConfigChange, type DeviceSnapshot, type PeerChange } from './uapi';
 import type { UapiTarget } from './uapi-server';
 
@@ -26,10 +35,34 @@ export interface UserspaceDeviceOptions {
   socketBufferBytes?: number;
   /** Called for every protocol event, after the device's own logging. */
   onEvent?: (event: DeviceEvent) => void;
+  /** UDP GSO/GRO and (on a vnet_hdr TUN) TUN offloads; default: on unless WIREMESH_OFFLOADS=0. */
+  offloads?: boolean;
+}
+
+/** Which offloads are in use: for logs and metrics. */
+export interface OffloadState {
+  /** TUN offloads enabled (csum, tso4, tso6, uso4, uso6), or null on a TUN without vnet header. */
+  tun: string[] | null;
+  udpGso: boolean;
+  udpGro: boolean;
+  /** Frames read from / written to a vnet TUN, GSO frames split, packets coalesced, frames dropped as malformed. */
+  tunFramesRead: number;
+  tunGsoFrames: number;
+  tunFramesWritten: number;
+  tunPacketsCoalesced: number;
+  tunInvalidFrames: number;
+  /** UDP GSO sends made and refused (a refusal switches GSO off for the socket). */
+  udpGsoSends: number;
+  udpGsoRefusals: number;
 }
 
 const SLOT = 65536;
 const TX_CAPACITY = 1 << 20;
+/** Packets per TUN write call: on a vnet TUN, more packets per call coalesce better. */
+const TUN_WRITE_BATCH = 512;
+/** Span room per tunReadSegments call: it reads until about 256 packets are in (a 64 KB segment splits into about 45). */
+const TUN_READ_SPANS = MAX_SEGMENTS_PER_FRAME + 256;
+const TUN_READ_DATA = TUN_READ_SPANS * 1500 + TUN_READ_RESERVE;
 const TICK_INTERVAL_MS = 100;
 const MAX_ROUNDS_PER_WAKEUP = 4;
 const EAFNOSUPPORT = 97;
@@ -41,6 +74,9 @@ interface UdpSocket {
   fd: number;
   family: 4 | 6;
   poll: PollHandle;
+  /** sendBatch state: GSO on/off, refusals, GSO sends. */
+  sendState: Buffer;
+  gro: boolean;
 }
 
 /** A batch of outgoing datagrams for one socket. */
@@ -92,12 +128,18 @@ export class UserspaceDevice implements UapiTarget {
   private boundPort = 0;
   private fwmark = 0;
 
+  private readonly offloads: boolean;
+  /** TUN_F_* offloads on the TUN, or -1 when it has no vnet header (plain reads and writes). */
+  private tunOffloads = -1;
+  private readonly offloadStats = Buffer.alloc(OFFLOAD_STAT_COUNT * 4);
   private readonly rxData = Buffer.alloc(MAX_BATCH * SLOT);
-  private readonly rxMeta = Buffer.alloc(MAX_BATCH * RECV_META_SIZE);
-  private readonly tunIn = Buffer.alloc(MAX_BATCH * SLOT);
+  /** Room for every message to be a GRO batch. */
+  private readonly rxMeta = Buffer.alloc(MAX_BATCH * GRO_MAX_SEGMENTS * RECV_META_SIZE);
+  private tunIn = Buffer.alloc(0);
   private readonly tunLengths = Buffer.alloc(MAX_BATCH * 4);
+  private readonly tunInSpans = Buffer.alloc(TUN_READ_SPANS * 8);
   private readonly tunOut = Buffer.alloc(TX_CAPACITY);
-  private readonly tunSpans = Buffer.alloc(MAX_BATCH * 8);
+  private readonly tunSpans = Buffer.alloc(TUN_WRITE_BATCH * 8);
   private tunOutCount = 0;
   private tunOutUsed = 0;
   private readonly sendBatches = { 4: new SendBatch(), 6: new SendBatch() };
@@ -113,6 +155,7 @@ export class UserspaceDevice implements UapiTarget {
     this.log = options.log;
     this.socketBufferBytes = options.socketBufferBytes ?? DEFAULT_SOCKET_BUFFER;
     this.onEvent = options.onEvent;
+    this.offloads = options.offloads ?? offloadsWanted();
     this.core = new WireGuardDevice({
       wallClockOffsetMs: Date.now() - performance.now(),
       outputs: {
@@ -126,6 +169,10 @@ export class UserspaceDevice implements UapiTarget {
 
   /** Binds the sockets (random port until one is configured) and starts reading and ticking. */
   start(): void {
+    this.tunOffloads = this.io.tunSetOffloads(this.tunFd, this.offloads);
+    this.tunIn = Buffer.alloc(this.tunOffloads < 0 ? MAX_BATCH * SLOT : TUN_READ_DATA);
+    this.log.info(this.tunOffloads < 0 ? 'TUN offloads off (no vnet header)'
+      : `TUN offloads: vnet header, ${this.offloadState.tun!.join(' ') || 'none accepted by the kernel'}`);
     this.rebind(this.configuredPort, this.fwmark);
     this.tunPoll = this.io.pollStart(this.tunFd, () => this.drainTun());
     this.ticker = setInterval(() => this.tick(), TICK_INTERVAL_MS);
@@ -151,6 +198,25 @@ export class UserspaceDevice implements UapiTarget {
     return this.boundPort;
   }
 
+  get offloadState(): OffloadState {
+    const stat = (index: number): number => this.offloadStats.readUInt32LE(index * 4);
+    const sockets = this.sockets;
+    const sum = (index: number): number => sockets.reduce((total, s) => total + s.sendState.readUInt32LE(index * 4), 0);
+    const mask = this.tunOffloads;
+    return {
+      tun: mask < 0 ? null : Object.entries(TunOffload).filter(([, bit]) => mask & bit).map(([name]) => name.toLowerCase()),
+      udpGso: sockets.length > 0 && sockets.every((s) => s.sendState.readUInt32LE(0) === 1),
+      udpGro: sockets.length > 0 && sockets.every((s) => s.gro),
+      tunFramesRead: stat(OffloadStat.framesRead),
+      tunGsoFrames: stat(OffloadStat.gsoFrames),
+      tunFramesWritten: stat(OffloadStat.framesWritten),
+      tunPacketsCoalesced: stat(OffloadStat.coalesced),
+      tunInvalidFrames: stat(OffloadStat.invalid),
+      udpGsoSends: sum(2),
+      udpGsoRefusals: sum(1),
+    };
+  }
+
   // ---- I/O --------------------------------------------------------------------------------
 
   private now(): number {
@@ -168,20 +234,26 @@ export class UserspaceDevice implements UapiTarget {
     const now = this.now();
     // A few batches per wakeup, then back to the event loop: the sockets (ACKs, handshakes) get
     // their turn; the poll is level-triggered, so what is left wakes us again.
+    const vnet = this.tunOffloads >= 0;
     for (let round = 0; round < MAX_ROUNDS_PER_WAKEUP; round++) {
       let count: number;
       try {
-        count = this.io.tunReadBatch(this.tunFd, this.tunIn, SLOT, this.tunLengths, MAX_BATCH);
+        count = vnet
+          ? this.io.tunReadSegments(this.tunFd, this.tunIn, this.tunInSpans, TUN_READ_SPANS, this.offloadStats)
+          : this.io.tunReadBatch(this.tunFd, this.tunIn, SLOT, this.tunLengths, MAX_BATCH);
       } catch (error) {
         this.log.error(`TUN read failed: ${(error as Error).message}`);
         break;
       }
+      const spans = this.tunInSpans;
       for (let i = 0; i < count; i++) {
-        const start = i * SLOT;
-        this.core.sendPacket(this.tunIn.subarray(start, start + this.tunLengths.readUInt32LE(i * 4)), now);
+        const start = vnet ? spans.readUInt32LE(i * 8) : i * SLOT;
+        const length = vnet ? spans.readUInt32LE(i * 8 + 4) : this.tunLengths.readUInt32LE(i * 4);
+        this.core.sendPacket(this.tunIn.subarray(start, start + length), now);
       }
       this.flush();
-      if (count < MAX_BATCH) break;
+      // A vnet read stops with room for one more large frame, so a full one means "more may wait".
+      if (count === 0 || (!vnet && count < MAX_BATCH) || (vnet && count < TUN_READ_SPANS - MAX_SEGMENTS_PER_FRAME)) break;
     }
   }
 
@@ -199,7 +271,7 @@ export class UserspaceDevice implements UapiTarget {
       for (let i = 0; i < count; i++) {
         const record = i * RECV_META_SIZE;
         const length = this.rxMeta.readUInt32LE(record);
-        const start = i * SLOT;
+        const start = this.rxMeta.readUInt32LE(record + 44);
         this.core.receiveDatagram(this.rxData.subarray(start, start + Math.min(length, SLOT)), this.sourceOf(record), now);
       }
       this.flush();
@@ -244,21 +316,30 @@ export class UserspaceDevice implements UapiTarget {
     this.tunSpans.writeUInt32LE(packet.length, this.tunOutCount * 8 + 4);
     this.tunOutCount++;
     this.tunOutUsed += packet.length;
-    if (this.tunOutCount === MAX_BATCH || this.tunOutUsed > TX_CAPACITY - SLOT) this.flushTun();
+    if (this.tunOutCount === TUN_WRITE_BATCH || this.tunOutUsed > TX_CAPACITY - SLOT) this.flushTun();
   }
 
   private flushDatagrams(family: 4 | 6): void {
     const batch = this.sendBatches[family];
     if (batch.count === 0) return;
     const socket = this.sockets.find((s) => s.family === family);
-    const sent = socket ? this.io.sendBatch(socket.fd, batch.data, batch.meta, batch.count) : 0;
+    const refusals = socket?.sendState.readUInt32LE(4) ?? 0;
+    const sent = socket ? this.io.sendBatch(socket.fd, batch.data, batch.meta, batch.count, socket.sendState) : 0;
     this.sendDrops[family] += batch.count - sent;
     batch.reset();
+    if (socket && socket.sendState.readUInt32LE(4) !== refusals) {
+      this.log.info(`UDP GSO refused by the kernel on the IPv${family} socket; sending datagrams one by one`);
+    }
   }
 
   private flushTun(): void {
     if (this.tunOutCount === 0) return;
-    this.io.tunWriteBatch(this.tunFd, this.tunOut, this.tunSpans, this.tunOutCount);
+    if (this.tunOffloads >= 0) {
+      const udp = (this.tunOffloads & (TunOffload.USO4 | TunOffload.USO6)) === (TunOffload.USO4 | TunOffload.USO6);
+      this.io.tunWriteFrames(this.tunFd, this.tunOut, this.tunSpans, this.tunOutCount, udp, this.offloadStats);
+    } else {
+      this.io.tunWriteBatch(this.tunFd, this.tunOut, this.tunSpans, this.tunOutCount);
+    }
     this.tunOutCount = 0;
     this.tunOutUsed = 0;
   }
@@ -299,10 +380,10 @@ export class UserspaceDevice implements UapiTarget {
   private openSockets(port: number, fwmark: number): { sockets: UdpSocket[]; port: number } {
     for (let attempt = 0; attempt < 10; attempt++) {
       const [fd4, bound] = this.io.udpOpen(4, port, this.socketBufferBytes, this.socketBufferBytes, fwmark);
-      const sockets: UdpSocket[] = [{ fd: fd4, family: 4, poll: null as unknown as PollHandle }];
+      const sockets: UdpSocket[] = [this.udpSocket(fd4, 4)];
       try {
         const [fd6] = this.io.udpOpen(6, bound, this.socketBufferBytes, this.socketBufferBytes, fwmark);
-        sockets.push({ fd: fd6, family: 6, poll: null as unknown as PollHandle });
+        sockets.push(this.udpSocket(fd6, 6));
       } catch (error) {
         const errno = (error as NativeError).errno;
         if (errno === EADDRINUSE && port === 0) {
@@ -318,6 +399,14 @@ export class UserspaceDevice implements UapiTarget {
       return { sockets, port: bound };
     }
     throw Object.assign(new Error('no free port for both IPv4 and IPv6'), { errno: EADDRINUSE });
+  }
+
+  /** A socket record with its GSO/GRO probed once (when offloads are wanted). */
+  private udpSocket(fd: number, family: 4 | 6): UdpSocket {
+    const bits = this.offloads ? this.io.udpSetOffloads(fd) : 0;
+    const sendState = Buffer.alloc(SEND_STATE_SIZE);
+    sendState.writeUInt32LE(bits & UdpOffload.GSO ? 1 : 0, 0);
+    return { fd, family, poll: null as unknown as PollHandle, sendState, gro: (bits & UdpOffload.GRO) !== 0 };
   }
 
   private closeSockets(sockets: UdpSocket[]): void {
@@ -346,6 +435,8 @@ export class UserspaceDevice implements UapiTarget {
     this.lastSource = null;
     this.lastSourceKey = '';
     this.log.info(`listening on UDP port ${this.boundPort}`);
+    const { udpGso, udpGro } = this.offloadState;
+    this.log.info(`UDP offloads: GSO ${udpGso ? 'on' : 'off'}, GRO ${udpGro ? 'on' : 'off'}`);
   }
 
   // ---- UAPI -----------------------------------------------------------------------------------
