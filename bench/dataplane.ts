@@ -70,6 +70,8 @@ interface PathSpec {
    * 'modern' asks for wireguard-go-modern's 7 MiB.
    */
   buffers: 'matched' | 'fixed' | 'modern';
+  /** Extra environment for wiremesh-wg on this path. */
+  wiremeshEnv?: NodeJS.ProcessEnv;
 }
 
 const PATHS: PathSpec[] = [
@@ -83,6 +85,10 @@ const PATHS: PathSpec[] = [
   { id: 8, column: 'wm 7MiB', title: 'wiremesh-wg -> wiremesh-wg, 7 MiB buffers as wireguard-go-modern', a: 'wiremesh', b: 'wiremesh', buffers: 'modern' },
   { id: 9, column: 'wm->modern', title: 'wiremesh-wg (sending) -> wireguard-go-modern', a: 'wiremesh', b: 'wireguard-go-modern', buffers: 'modern' },
   { id: 10, column: 'modern->wm', title: 'wireguard-go-modern (sending) -> wiremesh-wg', a: 'wireguard-go-modern', b: 'wiremesh', buffers: 'modern' },
+  {
+    id: 11, column: 'wm plain', title: 'wiremesh-wg -> wiremesh-wg, 7 MiB buffers, plain path (WIREMESH_OFFLOADS=0)',
+    a: 'wiremesh', b: 'wiremesh', buffers: 'modern', wiremeshEnv: { WIREMESH_OFFLOADS: '0' },
+  },
 ];
 
 const usesModern = (spec: PathSpec): boolean => spec.a === 'wireguard-go-modern' || spec.b === 'wireguard-go-modern';
@@ -393,6 +399,7 @@ class PathRunner {
       if (impl[side] === 'wiremesh') {
         wiremeshRequest = spec.buffers === 'matched' ? Math.floor(rmemDefault / 2) : spec.buffers === 'modern' ? MODERN_BUFFER_BYTES : this.bufferBytes;
         env.WIREMESH_SOCKET_BUFFER_BYTES = String(wiremeshRequest);
+        Object.assign(env, spec.wiremeshEnv);
       }
       const child = await lab.wireguard(ns[side], impl[side], names[side], env);
       child.stderr?.on('data', (chunk: Buffer) => {

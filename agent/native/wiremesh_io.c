@@ -37,6 +37,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "aead_batch.h"
 #include "offload.h"
 
 /* Newer than the libc headers on some build hosts (Linux 6.2). */
@@ -940,6 +941,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"gsoSplit", NULL, gso_split_js, NULL, NULL, NULL, napi_default, NULL},
     {"groCoalesce", NULL, gro_coalesce_js, NULL, NULL, NULL, napi_default, NULL},
     {"udpSetOffloads", NULL, udp_set_offloads, NULL, NULL, NULL, napi_default, NULL},
+    {"aeadBatch", NULL, aead_batch, NULL, NULL, NULL, napi_default, NULL},
     {"unixListen", NULL, unix_listen, NULL, NULL, NULL, napi_default, NULL},
     {"pollStart", NULL, poll_start, NULL, NULL, NULL, napi_default, NULL},
     {"pollStop", NULL, poll_stop, NULL, NULL, NULL, napi_default, NULL},

@@ -45,6 +45,11 @@ export interface NativeIo {
   gsoSplit(frame: Buffer, out: Buffer, spans: Buffer, stats: Buffer): number;
   /** The write path's coalescing, for tests: frames (vnet header + packet) copied out. */
   groCoalesce(data: Buffer, spans: Buffer, count: number, udp: boolean, out: Buffer, outSpans: Buffer, stats: Buffer): number;
+  /**
+   * Seals or opens a batch of transport payloads in place with one key (OpenSSL EVP
+   * ChaCha20-Poly1305, WireGuard nonces from u64 counters); returns how many succeeded in a row.
+   */
+  aeadBatch(seal: boolean, key: Uint8Array, data: Buffer, spans: Buffer, counters: Buffer, count: number): number;
   /** Probes UDP GSO and switches UDP GRO on: UdpOffload bits. */
   udpSetOffloads(fd: number): number;
   tunName(fd: number): string;

@@ -144,7 +144,8 @@ export class UserspaceDevice implements UapiTarget {
   private tunOutUsed = 0;
   private readonly sendBatches = { 4: new SendBatch(), 6: new SendBatch() };
   private readonly endpointCache = new Map<string, UdpEndpoint>();
-  private lastSourceKey = '';
+  /** The source part (bytes 4..44) of the last receive record and its endpoint: most records repeat it. */
+  private readonly lastSourceBytes = Buffer.alloc(40);
   private lastSource: UdpEndpoint | null = null;
   /** Datagrams the kernel would not take (socket buffer full), by family. */
   readonly sendDrops = { 4: 0, 6: 0 };
@@ -282,8 +283,8 @@ export class UserspaceDevice implements UapiTarget {
   /** The endpoint object for a received datagram; the same object for the same source and local address. */
   private sourceOf(record: number): UdpEndpoint {
     const meta = this.rxMeta;
+    if (this.lastSource && meta.compare(this.lastSourceBytes, 0, 40, record + 4, record + 44) === 0) return this.lastSource;
     const key = meta.toString('latin1', record + 4, record + 44);
-    if (key === this.lastSourceKey && this.lastSource) return this.lastSource;
     let endpoint = this.endpointCache.get(key);
     if (!endpoint) {
       const family = meta[record + 4] === 6 ? 6 : 4;
@@ -299,7 +300,7 @@ export class UserspaceDevice implements UapiTarget {
       if (this.endpointCache.size > 65536) this.endpointCache.clear();
       this.endpointCache.set(key, endpoint);
     }
-    this.lastSourceKey = key;
+    meta.copy(this.lastSourceBytes, 0, record + 4, record + 44);
     this.lastSource = endpoint;
     return endpoint;
   }
@@ -433,7 +434,6 @@ export class UserspaceDevice implements UapiTarget {
     this.boundPort = bound;
     this.endpointCache.clear();
     this.lastSource = null;
-    this.lastSourceKey = '';
     this.log.info(`listening on UDP port ${this.boundPort}`);
     const { udpGso, udpGro } = this.offloadState;
     this.log.info(`UDP offloads: GSO ${udpGso ? 'on' : 'off'}, GRO ${udpGro ? 'on' : 'off'}`);
