@@ -49,6 +49,13 @@ export interface DeviceOutputs {
    * retried, so a stale local address is not used forever (kernel: dst_cache_reset).
    */
   forgetSourceAddress?(endpoint: Endpoint): Endpoint;
+  /**
+   * Optional: send a transport message whose payload (bytes 16 .. length - 16) is still plaintext,
+   * to be sealed with ChaCha20-Poly1305 under `key` and `counter` (WireGuard's nonce) before it
+   * leaves, so an I/O shell can seal a whole batch in one call. Without it the core seals each
+   * message itself and calls transmit. `key` may be zeroed once the call returns: copy it.
+   */
+  transmitUnsealed?(message: Uint8Array, key: Uint8Array, counter: bigint, endpoint: Endpoint): void;
 }
 
 export interface DeviceOptions {
@@ -431,15 +438,19 @@ export class WireGuardDevice {
     out.writeBigUInt64LE(counter, Transport.counter);
     out.set(plaintext, Transport.payload);
     out.fill(0, Transport.payload + plaintext.length, Transport.payload + padded);
-    aeadSeal(
-      keypair.sendKey, counter, out.subarray(Transport.payload, Transport.payload + padded), null,
-      out.subarray(Transport.payload, total),
-    );
+    const unsealed = this.outputs.transmitUnsealed;
+    if (!unsealed) {
+      aeadSeal(
+        keypair.sendKey, counter, out.subarray(Transport.payload, Transport.payload + padded), null,
+        out.subarray(Transport.payload, total),
+      );
+    }
     peer.txBytes += total;
     peer.onAuthenticatedPacketTraversal(now);
     peer.onAuthenticatedPacketSent();
     if (plaintext.length > 0) peer.onDataSent(now);
-    this.outputs.transmit(out.subarray(0, total), endpoint);
+    if (unsealed) unsealed(out.subarray(0, total), keypair.sendKey, counter, endpoint);
+    else this.outputs.transmit(out.subarray(0, total), endpoint);
   }
 
   /** Rekey on send: after REKEY_AFTER_MESSAGES, or REKEY_AFTER_TIME for the initiator (reference 1.7). */

@@ -16,8 +16,11 @@ import type { Peer } from '../core/peer';
 import { UdpEndpoint, parseEndpoint } from './endpoint';
 import {
   GRO_MAX_SEGMENTS, MAX_BATCH, MAX_SEGMENTS_PER_FRAME, OFFLOAD_STAT_COUNT, OffloadStat, RECV_META_SIZE, SEND_META_SIZE,
-  SEND_STATE_SIZE, TUN_READ_RESERVE, TunOffload, UdpOffload, nativeIo, offloadsWanted, type NativeError, type PollHandle,
+  SEND_STATE_SIZE, TUN_READ_RESERVE, TunOffload, UdpOffload, nativeIo, offloadsWanted, type NativeError, type NativeIo,
+  type PollHandle,
 } from './native';
+import { AEAD_TAG_LENGTH } from '../crypto/primitives';
+import { TRANSPORT_HEADER_LENGTH } from '../core/messages';
 import { Errno, UapiError, type ConfigChange, type DeviceSnapshot, type PeerChange } from './uapi';
 import type { UapiTarget } from './uapi-server';
 
@@ -79,14 +82,66 @@ interface UdpSocket {
   gro: boolean;
 }
 
-/** A batch of outgoing datagrams for one socket. */
+/**
+ * A batch of outgoing datagrams for one socket. Transport messages may arrive unsealed: they are
+ * sealed together, one native call per run of messages under the same key, just before sending.
+ */
 class SendBatch {
   readonly data = Buffer.alloc(TX_CAPACITY);
   readonly meta = Buffer.alloc(MAX_BATCH * SEND_META_SIZE);
   count = 0;
   used = 0;
+  /** Per record: index into keys of the key to seal it with, or -1 when it is sent as is. */
+  private readonly keyOf = new Int32Array(MAX_BATCH);
+  /** Copies of the keys (the core may zero its own once a message is handed over). */
+  private readonly keys = Buffer.alloc(MAX_BATCH * 32);
+  private keyCount = 0;
+  private lastKey: Uint8Array | null = null;
+  /** aeadBatch spans (payload offset, plaintext length) and counters, per record. */
+  private readonly sealSpans = Buffer.alloc(MAX_BATCH * 8);
+  private readonly sealCounters = Buffer.alloc(MAX_BATCH * 8);
 
   add(datagram: Uint8Array, to: UdpEndpoint): void {
+    this.keyOf[this.count] = -1;
+    this.append(datagram, to);
+  }
+
+  addUnsealed(message: Uint8Array, key: Uint8Array, counter: bigint, to: UdpEndpoint): void {
+    const record = this.count;
+    if (key !== this.lastKey) {
+      this.keys.set(key, this.keyCount * 32);
+      this.keyCount++;
+      this.lastKey = key;
+    }
+    this.keyOf[record] = this.keyCount - 1;
+    this.sealSpans.writeUInt32LE(this.used + TRANSPORT_HEADER_LENGTH, record * 8);
+    this.sealSpans.writeUInt32LE(message.length - TRANSPORT_HEADER_LENGTH - AEAD_TAG_LENGTH, record * 8 + 4);
+    this.sealCounters.writeBigUInt64LE(counter, record * 8);
+    this.append(message, to);
+  }
+
+  /** Seals every unsealed message; one that cannot be sealed is zeroed (the peer drops it) rather than leaving in clear. */
+  seal(io: NativeIo): void {
+    for (let start = 0; start < this.count;) {
+      const key = this.keyOf[start]!;
+      let end = start + 1;
+      while (end < this.count && this.keyOf[end] === key) end++;
+      if (key >= 0) {
+        const n = end - start;
+        const sealed = io.aeadBatch(
+          true, this.keys.subarray(key * 32, key * 32 + 32), this.data,
+          this.sealSpans.subarray(start * 8), this.sealCounters.subarray(start * 8), n,
+        );
+        for (let i = start + sealed; i < end; i++) {
+          const offset = this.sealSpans.readUInt32LE(i * 8);
+          this.data.fill(0, offset, offset + this.sealSpans.readUInt32LE(i * 8 + 4) + AEAD_TAG_LENGTH);
+        }
+      }
+      start = end;
+    }
+  }
+
+  private append(datagram: Uint8Array, to: UdpEndpoint): void {
     const offset = this.used;
     this.data.set(datagram, offset);
     const record = this.count * SEND_META_SIZE;
@@ -110,6 +165,9 @@ class SendBatch {
   reset(): void {
     this.count = 0;
     this.used = 0;
+    this.keys.fill(0, 0, this.keyCount * 32);
+    this.keyCount = 0;
+    this.lastKey = null;
   }
 }
 
@@ -161,6 +219,12 @@ export class UserspaceDevice implements UapiTarget {
       wallClockOffsetMs: Date.now() - performance.now(),
       outputs: {
         transmit: (datagram, endpoint) => this.queueDatagram(datagram, endpoint as UdpEndpoint),
+        transmitUnsealed: (message, key, counter, endpoint) => {
+          const to = endpoint as UdpEndpoint;
+          const batch = this.sendBatches[to.family];
+          batch.addUnsealed(message, key, counter, to);
+          if (batch.isFull()) this.flushDatagrams(to.family);
+        },
         deliver: (packet) => this.queueTunWrite(packet),
         event: (event) => this.logEvent(event),
         forgetSourceAddress: (endpoint) => (endpoint as UdpEndpoint).withoutLocalAddress(),
@@ -324,6 +388,7 @@ export class UserspaceDevice implements UapiTarget {
     const batch = this.sendBatches[family];
     if (batch.count === 0) return;
     const socket = this.sockets.find((s) => s.family === family);
+    batch.seal(this.io);
     const refusals = socket?.sendState.readUInt32LE(4) ?? 0;
     const sent = socket ? this.io.sendBatch(socket.fd, batch.data, batch.meta, batch.count, socket.sendState) : 0;
     this.sendDrops[family] += batch.count - sent;
