@@ -529,11 +529,15 @@ export class WireGuardDevice {
   // ---- inbound ------------------------------------------------------------------------------
 
   /** A UDP datagram from `source`. Never throws; anything not accepted is counted in `drops`. */
-  receiveDatagram(datagram: Buffer, source: Endpoint, now: number): void {
+  /**
+   * `opened`: an I/O shell that opens transport payloads in batches (with transportReceiveKey) has
+   * already authenticated and decrypted this transport datagram's payload in place.
+   */
+  receiveDatagram(datagram: Buffer, source: Endpoint, now: number, opened = false): void {
     const type = classifyDatagram(datagram);
     switch (type) {
       case MessageType.Transport:
-        return this.receiveTransport(datagram, source, now);
+        return this.receiveTransport(datagram, source, now, opened);
       case MessageType.Initiation:
       case MessageType.Response:
         return this.receiveHandshake(type, datagram, source, now);
@@ -691,16 +695,30 @@ export class WireGuardDevice {
     if (!entry || !entry.peer.lastCookies?.consumeReply(reply, now)) return this.drop('invalid-cookie-reply');
   }
 
-  private receiveTransport(datagram: Buffer, source: Endpoint, now: number): void {
+  /**
+   * For an I/O shell that opens transport payloads in batches: the receive key of the keypair the
+   * transport datagram at data[offset..] is addressed to, or null (pass that one unopened).
+   */
+  transportReceiveKey(data: Uint8Array, offset: number, now: number): Uint8Array | null {
+    const keypair = this.indices.get(readUint32(data, offset + Transport.receiverIndex))?.keypair;
+    return keypair && keypair.canReceive(now) ? keypair.receiveKey : null;
+  }
+
+  private receiveTransport(datagram: Buffer, source: Endpoint, now: number, opened: boolean): void {
     const entry = this.indices.get(readUint32(datagram, Transport.receiverIndex));
     const keypair = entry?.keypair;
     if (!entry || !keypair) return this.drop('unknown-index');
     if (!keypair.canReceive(now)) return this.drop('expired-keypair');
     const counter = datagram.readBigUInt64LE(Transport.counter);
     const plaintextLength = datagram.length - TRANSPORT_HEADER_LENGTH - 16;
-    const plaintext = this.rxScratch.subarray(0, plaintextLength);
-    if (!aeadOpen(keypair.receiveKey, counter, datagram.subarray(Transport.payload), null, plaintext)) {
-      return this.drop('decrypt-failed');
+    let plaintext: Buffer;
+    if (opened) {
+      plaintext = datagram.subarray(Transport.payload, Transport.payload + plaintextLength);
+    } else {
+      plaintext = this.rxScratch.subarray(0, plaintextLength);
+      if (!aeadOpen(keypair.receiveKey, counter, datagram.subarray(Transport.payload), null, plaintext)) {
+        return this.drop('decrypt-failed');
+      }
     }
     // Only now, after authentication, may the packet move the replay window (reference 1.8).
     if (!keypair.replay.validate(counter)) return this.drop('replayed-counter');

@@ -193,6 +193,11 @@ export class UserspaceDevice implements UapiTarget {
   private readonly rxData = Buffer.alloc(MAX_BATCH * SLOT);
   /** Room for every message to be a GRO batch. */
   private readonly rxMeta = Buffer.alloc(MAX_BATCH * GRO_MAX_SEGMENTS * RECV_META_SIZE);
+  /** Batched opening of received transport payloads: which records are open, and the aeadBatch run. */
+  private readonly rxOpened = new Uint8Array(MAX_BATCH * GRO_MAX_SEGMENTS);
+  private readonly openSpans = Buffer.alloc(MAX_BATCH * GRO_MAX_SEGMENTS * 8);
+  private readonly openCounters = Buffer.alloc(MAX_BATCH * GRO_MAX_SEGMENTS * 8);
+  private readonly openRecords = new Int32Array(MAX_BATCH * GRO_MAX_SEGMENTS);
   private tunIn = Buffer.alloc(0);
   private readonly tunLengths = Buffer.alloc(MAX_BATCH * 4);
   private readonly tunInSpans = Buffer.alloc(TUN_READ_SPANS * 8);
@@ -333,14 +338,58 @@ export class UserspaceDevice implements UapiTarget {
         this.log.debug(`UDP receive: ${(error as Error).message}`);
         break;
       }
+      this.openTransports(count, now);
       for (let i = 0; i < count; i++) {
         const record = i * RECV_META_SIZE;
         const length = this.rxMeta.readUInt32LE(record);
         const start = this.rxMeta.readUInt32LE(record + 44);
-        this.core.receiveDatagram(this.rxData.subarray(start, start + Math.min(length, SLOT)), this.sourceOf(record), now);
+        const datagram = this.rxData.subarray(start, start + Math.min(length, SLOT));
+        this.core.receiveDatagram(datagram, this.sourceOf(record), now, this.rxOpened[i] === 1);
       }
       this.flush();
       if (count < MAX_BATCH) break;
+    }
+  }
+
+  /**
+   * Opens the received transport payloads in place, one native call per run of datagrams under one
+   * key, and marks them in rxOpened; the core then skips its own per-packet open for those. A
+   * payload that fails here is left to the core, which drops and counts it.
+   */
+  private openTransports(count: number, now: number): void {
+    const meta = this.rxMeta;
+    const data = this.rxData;
+    let key: Uint8Array | null = null;
+    let run = 0;
+    for (let i = 0; i < count; i++) {
+      this.rxOpened[i] = 0;
+      const record = i * RECV_META_SIZE;
+      const length = meta.readUInt32LE(record);
+      const offset = meta.readUInt32LE(record + 44);
+      const transport = length >= TRANSPORT_HEADER_LENGTH + AEAD_TAG_LENGTH && length <= SLOT &&
+        data[offset] === 4 && data[offset + 1] === 0 && data[offset + 2] === 0 && data[offset + 3] === 0;
+      const recordKey = transport ? this.core.transportReceiveKey(data, offset, now) : null;
+      if (recordKey !== key) {
+        if (key) this.openRun(key, run);
+        key = recordKey;
+        run = 0;
+      }
+      if (!recordKey) continue;
+      this.openSpans.writeUInt32LE(offset + TRANSPORT_HEADER_LENGTH, run * 8);
+      this.openSpans.writeUInt32LE(length - TRANSPORT_HEADER_LENGTH, run * 8 + 4);
+      data.copy(this.openCounters, run * 8, offset + 8, offset + 16);
+      this.openRecords[run++] = i;
+    }
+    if (key) this.openRun(key, run);
+  }
+
+  private openRun(key: Uint8Array, run: number): void {
+    for (let done = 0; done < run;) {
+      const spans = done === 0 ? this.openSpans : this.openSpans.subarray(done * 8);
+      const counters = done === 0 ? this.openCounters : this.openCounters.subarray(done * 8);
+      const opened = this.io.aeadBatch(false, key, this.rxData, spans, counters, run - done);
+      for (let j = 0; j < opened; j++) this.rxOpened[this.openRecords[done + j]!] = 1;
+      done += opened + 1; // past the one that failed (if any)
     }
   }
 
