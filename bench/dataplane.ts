@@ -182,6 +182,8 @@ export interface PathResult {
   quietWaitSeconds?: number;
   /** What the tunnel processes wrote on stderr (LOG_LEVEL=error). */
   stderr: Record<Side, string>;
+  /** wiremesh-wg's GC pauses (bench/gc-probe.ts) over the whole path, per side. */
+  gc?: Record<Side, GcPauses>;
   elapsedSeconds: number;
 }
 
@@ -352,6 +354,21 @@ async function waitForQuiet(): Promise<{ cores: number; waitedSeconds: number }>
 
 // ---- one path ---------------------------------------------------------------------------------
 
+interface GcPauses {
+  count: number;
+  totalMs: number;
+  maxMs: number;
+}
+
+/** What bench/gc-probe.ts wrote for `pid` (after the process exited), if anything. */
+function readGcPauses(directory: string, pid: number | undefined): GcPauses {
+  try {
+    return JSON.parse(readFileSync(join(directory, `${pid}.json`), 'utf8')) as GcPauses;
+  } catch {
+    return { count: 0, totalMs: 0, maxMs: 0 };
+  }
+}
+
 class PathRunner {
   readonly lab: Lab;
   private nsA = '';
@@ -360,6 +377,8 @@ class PathRunner {
   private veths: Record<Side, string> = { a: '', b: '' };
   private tunnel: TunnelInfo | undefined;
   readonly stderr: Record<Side, string> = { a: '', b: '' };
+  /** Where wiremesh-wg's GC probe writes its pauses, by PID, when the process exits. */
+  readonly gcDirectory = mkdtempSync(join(tmpdir(), 'bn-gc-'));
 
   constructor(readonly spec: PathSpec, tag: string, private readonly bufferBytes: number) {
     this.lab = new Lab(`bn${tag}${spec.id}`);
@@ -400,6 +419,10 @@ class PathRunner {
         wiremeshRequest = spec.buffers === 'matched' ? Math.floor(rmemDefault / 2) : spec.buffers === 'modern' ? MODERN_BUFFER_BYTES : this.bufferBytes;
         env.WIREMESH_SOCKET_BUFFER_BYTES = String(wiremeshRequest);
         Object.assign(env, spec.wiremeshEnv);
+      }
+      if (impl[side] === 'wiremesh') {
+        env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --require ${join(__dirname, 'gc-probe.js')}`.trim();
+        env.WIREMESH_BENCH_GC_DIR = this.gcDirectory;
       }
       const child = await lab.wireguard(ns[side], impl[side], names[side], env);
       child.stderr?.on('data', (chunk: Buffer) => {
@@ -625,6 +648,11 @@ async function runPath(spec: PathSpec, tag: string, bufferBytes: number, log: (l
       await sleep(50);
       result.stderr = { ...runner.stderr };
       await runner.lab.cleanup();
+      const pids = result.tunnel?.pids;
+      if (spec.a === 'wiremesh' || spec.b === 'wiremesh') {
+        result.gc = { a: readGcPauses(runner.gcDirectory, pids?.a), b: readGcPauses(runner.gcDirectory, pids?.b) };
+      }
+      rmSync(runner.gcDirectory, { recursive: true, force: true });
     }
     activeLab = null;
     result.elapsedSeconds = (Date.now() - started) / 1000;
@@ -638,6 +666,15 @@ async function runPath(spec: PathSpec, tag: string, bufferBytes: number, log: (l
 function median<T>(items: T[], key: (item: T) => number | undefined): T | undefined {
   const known = items.filter((item) => Number.isFinite(key(item))).sort((x, y) => key(x)! - key(y)!);
   return known[Math.floor((known.length - 1) / 2)];
+}
+
+function sumGc(all: (GcPauses | undefined)[]): GcPauses {
+  const known = all.filter((gc): gc is GcPauses => gc !== undefined);
+  return {
+    count: known.reduce((sum, gc) => sum + gc.count, 0),
+    totalMs: known.reduce((sum, gc) => sum + gc.totalMs, 0),
+    maxMs: Math.max(0, ...known.map((gc) => gc.maxMs)),
+  };
 }
 
 /** One path's rounds merged: each measurement from the round with its median headline figure. */
@@ -654,6 +691,10 @@ function medianResult(rounds: PathResult[]): PathResult {
     tcp4: median(ok, (r) => r.tcp4?.gbps)?.tcp4,
     udp: median(ok, (r) => r.udp?.receivedPps)?.udp,
     elapsedSeconds: rounds.reduce((sum, round) => sum + round.elapsedSeconds, 0),
+    gc: first.gc && {
+      a: sumGc(rounds.map((round) => round.gc?.a)),
+      b: sumGc(rounds.map((round) => round.gc?.b)),
+    },
   };
 }
 
@@ -718,6 +759,14 @@ const DIAGNOSTIC_ROWS: { label: string; cell: Cell }[] = [
   { label: 'TCP1 bytes per TUN write B', cell: (p) => bytesPer(p.tcp1?.sides?.b.tunRxBytes, p.tcp1?.sides?.b.tunRxPackets) },
   { label: 'UDP bytes per TUN read A', cell: (p) => bytesPer(p.udp?.sides?.a.tunTxBytes, p.udp?.sides?.a.tunTxPackets) },
   { label: 'UDP bytes per UDP send A', cell: (p) => bytesPer(p.udp?.sides?.a.outerTxBytes, p.udp?.sides?.a.outerTxPackets) },
+  {
+    label: 'wiremesh GC pauses A/B: n, max ms',
+    cell: (p) => (p.gc ? (['a', 'b'] as const).map((s) => `${p.gc![s].count},${p.gc![s].maxMs.toFixed(1)}`).join(' / ') : '-'),
+  },
+  {
+    label: 'wiremesh GC pause ms per s A/B',
+    cell: (p) => (p.gc ? (['a', 'b'] as const).map((s) => (p.gc![s].totalMs / p.elapsedSeconds).toFixed(2)).join('/') : '-'),
+  },
   { label: 'tunnel MTU A/B', cell: (p) => (p.tunnel ? pair(String(p.tunnel.mtu.a), String(p.tunnel.mtu.b)) : '-') },
   { label: 'wiremesh buffer request', cell: (p) => (p.tunnel?.wiremeshRequest != null ? String(p.tunnel.wiremeshRequest) : '-') },
   { label: 'UDP sock rcvbuf KiB A/B', cell: (p) => (p.tunnel ? pair(kib(p.tunnel.rcvbuf.a), kib(p.tunnel.rcvbuf.b)) : '-') },
