@@ -106,7 +106,7 @@ class SendBatch {
     this.append(datagram, to);
   }
 
-  addUnsealed(message: Uint8Array, key: Uint8Array, counter: bigint, to: UdpEndpoint): void {
+  addUnsealed(message: Uint8Array, key: Uint8Array, to: UdpEndpoint): void {
     const record = this.count;
     if (key !== this.lastKey) {
       this.keys.set(key, this.keyCount * 32);
@@ -116,7 +116,8 @@ class SendBatch {
     this.keyOf[record] = this.keyCount - 1;
     this.sealSpans.writeUInt32LE(this.used + TRANSPORT_HEADER_LENGTH, record * 8);
     this.sealSpans.writeUInt32LE(message.length - TRANSPORT_HEADER_LENGTH - AEAD_TAG_LENGTH, record * 8 + 4);
-    this.sealCounters.writeBigUInt64LE(counter, record * 8);
+    // The counter is already in the header (bytes 8..16, little-endian): copy it, no BigInt work.
+    for (let i = 0; i < 8; i++) this.sealCounters[record * 8 + i] = message[8 + i]!;
     this.append(message, to);
   }
 
@@ -224,10 +225,10 @@ export class UserspaceDevice implements UapiTarget {
       wallClockOffsetMs: Date.now() - performance.now(),
       outputs: {
         transmit: (datagram, endpoint) => this.queueDatagram(datagram, endpoint as UdpEndpoint),
-        transmitUnsealed: (message, key, counter, endpoint) => {
+        transmitUnsealed: (message, key, _counter, endpoint) => {
           const to = endpoint as UdpEndpoint;
           const batch = this.sendBatches[to.family];
-          batch.addUnsealed(message, key, counter, to);
+          batch.addUnsealed(message, key, to);
           if (batch.isFull()) this.flushDatagrams(to.family);
         },
         deliver: (packet) => this.queueTunWrite(packet),
