@@ -785,13 +785,14 @@ const DIAGNOSTIC_ROWS: { label: string; cell: Cell }[] = [
   { label: 'UDP tunnel CPU cores A/B', cell: (p) => cores(p.udp) },
   { label: 'UDP A tun read kpps', cell: (p) => perSecond(p.udp?.sides?.a.tunTxPackets, p.udp?.load.wallSeconds) },
   { label: 'UDP A tun tx_dropped kpps', cell: (p) => perSecond(p.udp?.sides?.a.tunTxDropped, p.udp?.load.wallSeconds) },
-  { label: 'UDP B tun written kpps', cell: (p) => perSecond(p.udp?.sides?.b.tunRxPackets, p.udp?.load.wallSeconds) },
+  { label: 'UDP B tun writes kpps (frames)', cell: (p) => perSecond(p.udp?.sides?.b.tunRxPackets, p.udp?.load.wallSeconds) },
   {
-    label: 'UDP lost A read->B written %',
+    // In bytes: with USO, one TUN write carries many datagrams.
+    label: 'UDP lost A read->B written, % bytes',
     cell: (p) => {
       const s = p.udp?.sides;
-      if (!s || s.a.tunTxPackets === 0) return '-';
-      return ((100 * (s.a.tunTxPackets - s.b.tunRxPackets)) / s.a.tunTxPackets).toFixed(1);
+      if (!s || s.a.tunTxBytes === 0) return '-';
+      return ((100 * (s.a.tunTxBytes - s.b.tunRxBytes)) / s.a.tunTxBytes).toFixed(1);
     },
   },
   { label: 'UDP tunnel sock drops A/B', cell: (p) => tunnelDrops(p.udp?.sides) },
