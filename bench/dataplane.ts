@@ -17,9 +17,23 @@
  *
  * CPU per packet = utime+stime of one tunnel process / (rx+tx packets on its own tunnel interface),
  * the figure docs/crypto-costs.md compares with.
+ * With offloads a "packet" on the TUN is a whole GSO segment of up to 64 KB, so the comparable figure
+ * is CPU per 1368-byte TCP segment (the MSS inside a 1420-byte tunnel): CPU seconds / (bytes received
+ * by iperf3 / 1368), once for the two tunnel processes and once for the whole host minus other jobs
+ * (kernel softirq and iperf3 included). Bytes per TUN read = tx_bytes / tx_packets of the TUN (what
+ * the kernel handed to the reader, one GSO segment per read), bytes per TUN write = rx_bytes /
+ * rx_packets, bytes per UDP send = tx_bytes / tx_packets of side A's outer veth (a GSO send leaves as
+ * one skb): the rows that show whether offloads engage.
+ *
+ * wireguard-go-modern (current upstream wireguard-go: batched I/O, UDP GSO/GRO, TUN offloads) runs
+ * when WIREGUARD_GO_MODERN or ../shared/anchors/wireguard-go-modern (beside the repository) exists;
+ * its paths are skipped with a note otherwise. It forces 7 MiB socket buffers, so the paths measured
+ * against it give wiremesh-wg the same 7 MiB request ("modern" buffers).
  *
  * Environment knobs: WIREMESH_BENCH_DATAPLANE=0 skips the suite; WIREMESH_BENCH_DATAPLANE_PATHS=1,3
- * runs only some paths; WIREMESH_BENCH_SOCKET_BUFFER_BYTES overrides the 4 MiB request.
+ * runs only some paths; WIREMESH_BENCH_DATAPLANE_ROUNDS=N runs the selected paths N times,
+ * alternating (path 1..k, then again), and reports per metric the round with the median value;
+ * WIREMESH_BENCH_SOCKET_BUFFER_BYTES overrides the 4 MiB request of path 6.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,7 +41,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WIREGUARD_PORT } from '../common/defaults';
 import { packageRoot } from '../agent/package-root';
-import { Lab, hasCommand, isRoot, waitForExit, type Implementation } from '../lab/netns';
+import { Lab, hasCommand, isRoot, modernWireguardGo, waitForExit, type Implementation } from '../lab/netns';
 
 const TCP_SECONDS = 4;
 const TCP_OMIT_SECONDS = 1;
@@ -37,6 +51,10 @@ const PING_COUNT = 200;
 const PING_INTERVAL = '0.005';
 const IPERF_PORT = 5201;
 const DEFAULT_BUFFER_BYTES = 4194304;
+/** wireguard-go-modern's socket buffers (7 MiB, forced): what wiremesh-wg asks for beside it. */
+const MODERN_BUFFER_BYTES = 7 * 1024 * 1024;
+/** The TCP MSS inside a 1420-byte tunnel with timestamps: the unit of "CPU per segment". */
+const SEGMENT_BYTES = 1368;
 
 type Side = 'a' | 'b';
 
@@ -49,9 +67,12 @@ interface PathSpec {
   /**
    * wiremesh-wg's socket-buffer request: 'matched' asks for half of the namespace's rmem_default
    * (the kernel doubles SO_RCVBUF/SO_SNDBUF requests), so it ends up with exactly the buffer
-   * wireguard-go gets from the default; 'fixed' asks for the configured byte count (4 MiB).
+   * wireguard-go gets from the default; 'fixed' asks for the configured byte count (4 MiB);
+   * 'modern' asks for wireguard-go-modern's 7 MiB.
    */
-  buffers: 'matched' | 'fixed';
+  buffers: 'matched' | 'fixed' | 'modern';
+  /** Extra environment for wiremesh-wg on this path. */
+  wiremeshEnv?: NodeJS.ProcessEnv;
 }
 
 const PATHS: PathSpec[] = [
@@ -61,13 +82,28 @@ const PATHS: PathSpec[] = [
   { id: 4, column: 'wm->wg-go', title: 'wiremesh-wg (sending) -> wireguard-go', a: 'wiremesh', b: 'wireguard-go', buffers: 'matched' },
   { id: 5, column: 'wg-go->wm', title: 'wireguard-go (sending) -> wiremesh-wg', a: 'wireguard-go', b: 'wiremesh', buffers: 'matched' },
   { id: 6, column: 'wm 4MiB', title: 'wiremesh-wg -> wiremesh-wg, WIREMESH_SOCKET_BUFFER_BYTES=4 MiB', a: 'wiremesh', b: 'wiremesh', buffers: 'fixed' },
+  { id: 7, column: 'modern', title: 'wireguard-go-modern -> wireguard-go-modern', a: 'wireguard-go-modern', b: 'wireguard-go-modern', buffers: 'modern' },
+  { id: 8, column: 'wm 7MiB', title: 'wiremesh-wg -> wiremesh-wg, 7 MiB buffers as wireguard-go-modern', a: 'wiremesh', b: 'wiremesh', buffers: 'modern' },
+  { id: 9, column: 'wm->modern', title: 'wiremesh-wg (sending) -> wireguard-go-modern', a: 'wiremesh', b: 'wireguard-go-modern', buffers: 'modern' },
+  { id: 10, column: 'modern->wm', title: 'wireguard-go-modern (sending) -> wiremesh-wg', a: 'wireguard-go-modern', b: 'wiremesh', buffers: 'modern' },
+  {
+    id: 11, column: 'wm plain', title: 'wiremesh-wg -> wiremesh-wg, 7 MiB buffers, plain path (WIREMESH_OFFLOADS=0)',
+    a: 'wiremesh', b: 'wiremesh', buffers: 'modern', wiremeshEnv: { WIREMESH_OFFLOADS: '0' },
+  },
 ];
+
+const usesModern = (spec: PathSpec): boolean => spec.a === 'wireguard-go-modern' || spec.b === 'wireguard-go-modern';
 
 /** Counters of one tunnel side, read from /proc of its process (which lives in the namespace). */
 interface Counters {
   ticks: number;
   tunRxPackets: number;
   tunTxPackets: number;
+  tunRxBytes: number;
+  tunTxBytes: number;
+  /** The outer veth of this side: what leaves as UDP (one skb per send, a GSO send included). */
+  outerTxPackets: number;
+  outerTxBytes: number;
   tunRxDropped: number;
   tunTxDropped: number;
   udpRcvbufErrors: number;
@@ -81,6 +117,8 @@ interface Counters {
 type SideDelta = Omit<Counters, 'ticks'> & { cpuSeconds: number };
 
 interface LoadDelta {
+  /** CPU of the processes in this path's namespaces (tunnels, iperf3 server) over the measurement, in seconds. */
+  namespaceCpuSeconds: number;
   /** Host-wide busy CPU over the measurement, in cores. */
   hostBusyCores: number;
   /** CPU of processes outside this path's namespaces (other jobs on the machine), in cores. */
@@ -90,6 +128,7 @@ interface LoadDelta {
 
 interface TcpResult {
   gbps: number;
+  bytes: number;
   retransmits: number;
   seconds: number;
   sides?: Record<Side, SideDelta>;
@@ -117,6 +156,8 @@ interface PingResult {
 
 interface TunnelInfo {
   names: Record<Side, string>;
+  /** The outer veth device of each side. */
+  veths: Record<Side, string>;
   pids: Record<Side, number>;
   mtu: Record<Side, number>;
   /** Effective SO_RCVBUF / SO_SNDBUF of the IPv4 tunnel socket (ss -uam rb/tb). */
@@ -142,6 +183,8 @@ export interface PathResult {
   quietWaitSeconds?: number;
   /** What the tunnel processes wrote on stderr (LOG_LEVEL=error). */
   stderr: Record<Side, string>;
+  /** wiremesh-wg's GC pauses (bench/gc-probe.ts) over the whole path, per side. */
+  gc?: Record<Side, GcPauses>;
   elapsedSeconds: number;
 }
 
@@ -184,21 +227,30 @@ function hostCpu(): { busy: number; total: number } {
   return { busy: total - idle, total };
 }
 
-function readCounters(pid: number, device: string): Counters {
+function readCounters(pid: number, device: string, veth: string): Counters {
   const ticks = processTicks(pid);
-  const dev = readFileSync(`/proc/${pid}/net/dev`, 'utf8').split('\n').find((line) => line.trim().startsWith(`${device}:`));
-  if (!dev) throw new Error(`no ${device} in /proc/${pid}/net/dev`);
-  const d = dev.slice(dev.indexOf(':') + 1).trim().split(/\s+/).map(Number);
+  const devices = readFileSync(`/proc/${pid}/net/dev`, 'utf8').split('\n');
+  const fields = (name: string): number[] => {
+    const line = devices.find((entry) => entry.trim().startsWith(`${name}:`));
+    if (!line) throw new Error(`no ${name} in /proc/${pid}/net/dev`);
+    return line.slice(line.indexOf(':') + 1).trim().split(/\s+/).map(Number);
+  };
+  const d = fields(device);
+  const outer = fields(veth);
   const snmp = readFileSync(`/proc/${pid}/net/snmp`, 'utf8').split('\n').filter((line) => line.startsWith('Udp:'));
   const header = snmp[0]!.split(/\s+/);
   const values = snmp[1]!.split(/\s+/).map(Number);
   const udp = (name: string): number => values[header.indexOf(name)] ?? 0;
   return {
     ticks,
+    tunRxBytes: d[0]!,
     tunRxPackets: d[1]!,
     tunRxDropped: d[3]!,
+    tunTxBytes: d[8]!,
     tunTxPackets: d[9]!,
     tunTxDropped: d[11]!,
+    outerTxBytes: outer[8]!,
+    outerTxPackets: outer[9]!,
     udpRcvbufErrors: udp('RcvbufErrors'),
     udpSndbufErrors: udp('SndbufErrors'),
     udpInErrors: udp('InErrors'),
@@ -243,6 +295,10 @@ function delta(before: Counters, after: Counters): SideDelta {
     cpuSeconds: (after.ticks - before.ticks) / clockTicks,
     tunRxPackets: after.tunRxPackets - before.tunRxPackets,
     tunTxPackets: after.tunTxPackets - before.tunTxPackets,
+    tunRxBytes: after.tunRxBytes - before.tunRxBytes,
+    tunTxBytes: after.tunTxBytes - before.tunTxBytes,
+    outerTxPackets: after.outerTxPackets - before.outerTxPackets,
+    outerTxBytes: after.outerTxBytes - before.outerTxBytes,
     tunRxDropped: after.tunRxDropped - before.tunRxDropped,
     tunTxDropped: after.tunTxDropped - before.tunTxDropped,
     udpRcvbufErrors: after.udpRcvbufErrors - before.udpRcvbufErrors,
@@ -299,13 +355,31 @@ async function waitForQuiet(): Promise<{ cores: number; waitedSeconds: number }>
 
 // ---- one path ---------------------------------------------------------------------------------
 
+interface GcPauses {
+  count: number;
+  totalMs: number;
+  maxMs: number;
+}
+
+/** What bench/gc-probe.ts wrote for `pid` (after the process exited), if anything. */
+function readGcPauses(directory: string, pid: number | undefined): GcPauses {
+  try {
+    return JSON.parse(readFileSync(join(directory, `${pid}.json`), 'utf8')) as GcPauses;
+  } catch {
+    return { count: 0, totalMs: 0, maxMs: 0 };
+  }
+}
+
 class PathRunner {
   readonly lab: Lab;
   private nsA = '';
   private nsB = '';
   private target = '';
+  private veths: Record<Side, string> = { a: '', b: '' };
   private tunnel: TunnelInfo | undefined;
   readonly stderr: Record<Side, string> = { a: '', b: '' };
+  /** Where wiremesh-wg's GC probe writes its pauses, by PID, when the process exits. */
+  readonly gcDirectory = mkdtempSync(join(tmpdir(), 'bn-gc-'));
 
   constructor(readonly spec: PathSpec, tag: string, private readonly bufferBytes: number) {
     this.lab = new Lab(`bn${tag}${spec.id}`);
@@ -317,7 +391,8 @@ class PathRunner {
     this.nsA = this.lab.namespace('a');
     this.nsB = this.lab.namespace('b');
     const p = spec.id;
-    this.lab.link(this.nsA, this.nsB, { a: [`198.18.${p}.1/24`], b: [`198.18.${p}.2/24`] });
+    const { deviceA, deviceB } = this.lab.link(this.nsA, this.nsB, { a: [`198.18.${p}.1/24`], b: [`198.18.${p}.2/24`] });
+    this.veths = { a: deviceA, b: deviceB };
     this.target = `198.18.${p}.2`;
   }
 
@@ -342,8 +417,13 @@ class PathRunner {
       rmemDefault = Number(lab.run(ns[side], 'sysctl', ['-n', 'net.core.rmem_default']).trim());
       const env: NodeJS.ProcessEnv = { LOG_LEVEL: 'error' };
       if (impl[side] === 'wiremesh') {
-        wiremeshRequest = spec.buffers === 'matched' ? Math.floor(rmemDefault / 2) : this.bufferBytes;
+        wiremeshRequest = spec.buffers === 'matched' ? Math.floor(rmemDefault / 2) : spec.buffers === 'modern' ? MODERN_BUFFER_BYTES : this.bufferBytes;
         env.WIREMESH_SOCKET_BUFFER_BYTES = String(wiremeshRequest);
+        Object.assign(env, spec.wiremeshEnv);
+      }
+      if (impl[side] === 'wiremesh') {
+        env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --require ${join(__dirname, 'gc-probe.js')}`.trim();
+        env.WIREMESH_BENCH_GC_DIR = this.gcDirectory;
       }
       const child = await lab.wireguard(ns[side], impl[side], names[side], env);
       child.stderr?.on('data', (chunk: Buffer) => {
@@ -405,7 +485,7 @@ class PathRunner {
       throw new Error(`tunnel does not pass traffic; stderr a: ${this.stderr.a.trim()} b: ${this.stderr.b.trim()}`);
     }
     this.tunnel = {
-      names, mtu, rcvbuf, sndbuf, firstPingMs, rmemDefault, wiremeshRequest,
+      names, veths: this.veths, mtu, rcvbuf, sndbuf, firstPingMs, rmemDefault, wiremeshRequest,
       pids: { a: devicePid(children.a!.pid!), b: devicePid(children.b!.pid!) },
     };
     return this.tunnel;
@@ -426,7 +506,7 @@ class PathRunner {
   private snapshot(): Record<Side, Counters> | undefined {
     const t = this.tunnel;
     if (!t) return undefined;
-    return { a: readCounters(t.pids.a, t.names.a), b: readCounters(t.pids.b, t.names.b) };
+    return { a: readCounters(t.pids.a, t.names.a, t.veths.a), b: readCounters(t.pids.b, t.names.b, t.veths.b) };
   }
 
   async ping(): Promise<PingResult> {
@@ -474,9 +554,12 @@ class PathRunner {
     const after = this.snapshot();
     const processesAfter = allProcessTicks();
     let otherTicks = 0;
+    let namespaceTicks = 0;
     for (const [pid, ticks] of processesAfter) {
       const earlier = processesBefore.get(pid);
-      if (earlier !== undefined && !ours.has(pid)) otherTicks += ticks - earlier;
+      if (earlier === undefined) continue;
+      if (!ours.has(pid)) otherTicks += ticks - earlier;
+      else if (pid !== process.pid) namespaceTicks += ticks - earlier;
     }
     if (!(await waitForExit(server, 3000))) server.kill('SIGKILL');
     const json = JSON.parse(stdout) as IperfJson;
@@ -485,6 +568,7 @@ class PathRunner {
     const load = {
       hostBusyCores: (hostAfter.busy - hostBefore.busy) / clockTicks / wallSeconds,
       otherCores: otherTicks / clockTicks / wallSeconds,
+      namespaceCpuSeconds: namespaceTicks / clockTicks,
       wallSeconds,
     };
     return { json, sides, load };
@@ -496,6 +580,7 @@ class PathRunner {
     const received = json.end.sum_received!;
     return {
       gbps: received.bits_per_second / 1e9,
+      bytes: received.bytes,
       retransmits: json.end.sum_sent?.retransmits ?? NaN,
       seconds: received.seconds,
       sides,
@@ -565,6 +650,11 @@ async function runPath(spec: PathSpec, tag: string, bufferBytes: number, log: (l
       await sleep(50);
       result.stderr = { ...runner.stderr };
       await runner.lab.cleanup();
+      const pids = result.tunnel?.pids;
+      if (spec.a === 'wiremesh' || spec.b === 'wiremesh') {
+        result.gc = { a: readGcPauses(runner.gcDirectory, pids?.a), b: readGcPauses(runner.gcDirectory, pids?.b) };
+      }
+      rmSync(runner.gcDirectory, { recursive: true, force: true });
     }
     activeLab = null;
     result.elapsedSeconds = (Date.now() - started) / 1000;
@@ -573,6 +663,42 @@ async function runPath(spec: PathSpec, tag: string, bufferBytes: number, log: (l
 }
 
 // ---- report -----------------------------------------------------------------------------------
+
+/** The middle element by `key` among the rounds that have it. */
+function median<T>(items: T[], key: (item: T) => number | undefined): T | undefined {
+  const known = items.filter((item) => Number.isFinite(key(item))).sort((x, y) => key(x)! - key(y)!);
+  return known[Math.floor((known.length - 1) / 2)];
+}
+
+function sumGc(all: (GcPauses | undefined)[]): GcPauses {
+  const known = all.filter((gc): gc is GcPauses => gc !== undefined);
+  return {
+    count: known.reduce((sum, gc) => sum + gc.count, 0),
+    totalMs: known.reduce((sum, gc) => sum + gc.totalMs, 0),
+    maxMs: Math.max(0, ...known.map((gc) => gc.maxMs)),
+  };
+}
+
+/** One path's rounds merged: each measurement from the round with its median headline figure. */
+function medianResult(rounds: PathResult[]): PathResult {
+  const first = rounds[0]!;
+  if (rounds.length === 1) return first;
+  const ok = rounds.filter((round) => !round.error);
+  return {
+    ...first,
+    error: ok.length === 0 ? first.error : undefined,
+    tunnel: median(ok, (r) => r.tunnel?.firstPingMs ?? undefined)?.tunnel ?? first.tunnel,
+    ping: median(ok, (r) => r.ping?.p50Ms)?.ping,
+    tcp1: median(ok, (r) => r.tcp1?.gbps)?.tcp1,
+    tcp4: median(ok, (r) => r.tcp4?.gbps)?.tcp4,
+    udp: median(ok, (r) => r.udp?.receivedPps)?.udp,
+    elapsedSeconds: rounds.reduce((sum, round) => sum + round.elapsedSeconds, 0),
+    gc: first.gc && {
+      a: sumGc(rounds.map((round) => round.gc?.a)),
+      b: sumGc(rounds.map((round) => round.gc?.b)),
+    },
+  };
+}
 
 type Better = 'higher' | 'lower' | null;
 
@@ -589,6 +715,16 @@ function cpuPerPacketUs(side: SideDelta | undefined): number | undefined {
   return packets > 0 ? (side.cpuSeconds * 1e6) / packets : undefined;
 }
 
+/** CPU per 1368-byte TCP segment delivered: tunnels = both tunnel processes; host = all busy CPU minus other jobs. */
+function cpuPerSegmentUs(result: TcpResult | undefined, scope: 'tunnels' | 'host'): number | undefined {
+  if (!result?.sides || result.bytes <= 0) return undefined;
+  const segments = result.bytes / SEGMENT_BYTES;
+  const seconds = scope === 'tunnels'
+    ? result.sides.a.cpuSeconds + result.sides.b.cpuSeconds
+    : (result.load.hostBusyCores - result.load.otherCores) * result.load.wallSeconds;
+  return (seconds * 1e6) / segments;
+}
+
 const MAIN_ROWS: Row[] = [
   { label: 'TCP 1 stream, Gbit/s', better: 'higher', digits: 3, value: (p) => p.tcp1?.gbps },
   { label: 'TCP -P 4, Gbit/s', better: 'higher', digits: 3, value: (p) => p.tcp4?.gbps },
@@ -598,6 +734,9 @@ const MAIN_ROWS: Row[] = [
   { label: 'ping RTT avg, ms', better: 'lower', digits: 3, value: (p) => p.ping?.avgMs },
   { label: 'ping RTT p50, ms', better: 'lower', digits: 3, value: (p) => p.ping?.p50Ms },
   { label: 'ping RTT p99, ms', better: 'lower', digits: 3, value: (p) => p.ping?.p99Ms },
+  { label: 'CPU us/segment TCP1, tunnels A+B', better: 'lower', digits: 2, value: (p) => cpuPerSegmentUs(p.tcp1, 'tunnels') },
+  { label: 'CPU us/segment TCP1, host - others', better: 'lower', digits: 2, value: (p) => cpuPerSegmentUs(p.tcp1, 'host') },
+  { label: 'CPU us/segment TCP4, tunnels A+B', better: 'lower', digits: 2, value: (p) => cpuPerSegmentUs(p.tcp4, 'tunnels') },
   { label: 'CPU us/pkt TCP1, side A (send)', better: 'lower', digits: 1, value: (p) => cpuPerPacketUs(p.tcp1?.sides?.a) },
   { label: 'CPU us/pkt TCP1, side B (recv)', better: 'lower', digits: 1, value: (p) => cpuPerPacketUs(p.tcp1?.sides?.b) },
   { label: 'CPU us/pkt TCP4, side A', better: 'lower', digits: 1, value: (p) => cpuPerPacketUs(p.tcp4?.sides?.a) },
@@ -613,7 +752,23 @@ const perSecond = (count: number | undefined, seconds: number | undefined): stri
 const pair = (a: string, b: string): string => `${a}/${b}`;
 const kib = (bytes: number): string => String(Math.round(bytes / 1024));
 
+const bytesPer = (bytes: number | undefined, count: number | undefined): string =>
+  bytes === undefined || !count ? '-' : String(Math.round(bytes / count));
+
 const DIAGNOSTIC_ROWS: { label: string; cell: Cell }[] = [
+  { label: 'TCP1 bytes per TUN read A', cell: (p) => bytesPer(p.tcp1?.sides?.a.tunTxBytes, p.tcp1?.sides?.a.tunTxPackets) },
+  { label: 'TCP1 bytes per UDP send A', cell: (p) => bytesPer(p.tcp1?.sides?.a.outerTxBytes, p.tcp1?.sides?.a.outerTxPackets) },
+  { label: 'TCP1 bytes per TUN write B', cell: (p) => bytesPer(p.tcp1?.sides?.b.tunRxBytes, p.tcp1?.sides?.b.tunRxPackets) },
+  { label: 'UDP bytes per TUN read A', cell: (p) => bytesPer(p.udp?.sides?.a.tunTxBytes, p.udp?.sides?.a.tunTxPackets) },
+  { label: 'UDP bytes per UDP send A', cell: (p) => bytesPer(p.udp?.sides?.a.outerTxBytes, p.udp?.sides?.a.outerTxPackets) },
+  {
+    label: 'wiremesh GC pauses A/B: n, max ms',
+    cell: (p) => (p.gc ? (['a', 'b'] as const).map((s) => `${p.gc![s].count},${p.gc![s].maxMs.toFixed(1)}`).join(' / ') : '-'),
+  },
+  {
+    label: 'wiremesh GC pause ms per s A/B',
+    cell: (p) => (p.gc ? (['a', 'b'] as const).map((s) => (p.gc![s].totalMs / p.elapsedSeconds).toFixed(2)).join('/') : '-'),
+  },
   { label: 'tunnel MTU A/B', cell: (p) => (p.tunnel ? pair(String(p.tunnel.mtu.a), String(p.tunnel.mtu.b)) : '-') },
   { label: 'wiremesh buffer request', cell: (p) => (p.tunnel?.wiremeshRequest != null ? String(p.tunnel.wiremeshRequest) : '-') },
   { label: 'UDP sock rcvbuf KiB A/B', cell: (p) => (p.tunnel ? pair(kib(p.tunnel.rcvbuf.a), kib(p.tunnel.rcvbuf.b)) : '-') },
@@ -632,13 +787,14 @@ const DIAGNOSTIC_ROWS: { label: string; cell: Cell }[] = [
   { label: 'UDP tunnel CPU cores A/B', cell: (p) => cores(p.udp) },
   { label: 'UDP A tun read kpps', cell: (p) => perSecond(p.udp?.sides?.a.tunTxPackets, p.udp?.load.wallSeconds) },
   { label: 'UDP A tun tx_dropped kpps', cell: (p) => perSecond(p.udp?.sides?.a.tunTxDropped, p.udp?.load.wallSeconds) },
-  { label: 'UDP B tun written kpps', cell: (p) => perSecond(p.udp?.sides?.b.tunRxPackets, p.udp?.load.wallSeconds) },
+  { label: 'UDP B tun writes kpps (frames)', cell: (p) => perSecond(p.udp?.sides?.b.tunRxPackets, p.udp?.load.wallSeconds) },
   {
-    label: 'UDP lost A read->B written %',
+    // In bytes: with USO, one TUN write carries many datagrams.
+    label: 'UDP lost A read->B written, % bytes',
     cell: (p) => {
       const s = p.udp?.sides;
-      if (!s || s.a.tunTxPackets === 0) return '-';
-      return ((100 * (s.a.tunTxPackets - s.b.tunRxPackets)) / s.a.tunTxPackets).toFixed(1);
+      if (!s || s.a.tunTxBytes === 0) return '-';
+      return ((100 * (s.a.tunTxBytes - s.b.tunRxBytes)) / s.a.tunTxBytes).toFixed(1);
     },
   },
   { label: 'UDP tunnel sock drops A/B', cell: (p) => tunnelDrops(p.udp?.sides) },
@@ -688,18 +844,24 @@ function render(environment: Record<string, string>, paths: PathResult[]): strin
   const wggo = byId(2);
   const wm = byId(3);
   const mixed = byId(4);
+  const modern = byId(7);
+  const wmModern = byId(8);
   const lines: string[] = ['', 'Data plane (iperf3 and ping through two namespaces on this host; side A sends)'];
   for (const [key, value] of Object.entries(environment)) lines.push(`  ${key}: ${value}`);
   lines.push('');
-  const header = ['metric', ...paths.map((p) => p.spec.column), 'wiremesh/wg-go', 'mixed/wg-go'];
+  const header = ['metric', ...paths.map((p) => p.spec.column), 'wiremesh/wg-go', 'mixed/wg-go', 'wm 7MiB/modern'];
   const mainRows = MAIN_ROWS.map((row) => {
     const ratios = row.better
-      ? [ratio(wm && row.value(wm), wggo && row.value(wggo)), ratio(mixed && row.value(mixed), wggo && row.value(wggo))]
-      : ['-', '-'];
+      ? [
+        ratio(wm && row.value(wm), wggo && row.value(wggo)),
+        ratio(mixed && row.value(mixed), wggo && row.value(wggo)),
+        ratio(wmModern && row.value(wmModern), modern && row.value(modern)),
+      ]
+      : ['-', '-', '-'];
     return [row.label, ...paths.map((p) => formatNumber(row.value(p), row.digits)), ...ratios];
   });
   lines.push(...renderTable(header, mainRows));
-  lines.push('  ratios = path 3 / path 2 and path 4 / path 2: above 1x is better for Gbit/s and kpps, below 1x for RTT and CPU.');
+  lines.push('  ratios = path 3 / path 2, path 4 / path 2 and path 8 / path 7: above 1x is better for Gbit/s and kpps, below 1x for RTT and CPU.');
   lines.push('');
   lines.push(...renderTable(['diagnostics', ...paths.map((p) => p.spec.column)], DIAGNOSTIC_ROWS.map((row) => [row.label, ...paths.map(row.cell)])));
   for (const p of paths) {
@@ -741,7 +903,10 @@ export async function runDataplaneBench(): Promise<DataplaneReport> {
   quietBudgetMs = 30_000;
   const bufferBytes = Number(process.env.WIREMESH_BENCH_SOCKET_BUFFER_BYTES) || DEFAULT_BUFFER_BYTES;
   const wanted = (process.env.WIREMESH_BENCH_DATAPLANE_PATHS ?? '').split(',').map(Number).filter((n) => n > 0);
-  const specs = wanted.length > 0 ? PATHS.filter((p) => wanted.includes(p.id)) : PATHS;
+  const modern = modernWireguardGo();
+  const selected = wanted.length > 0 ? PATHS.filter((p) => wanted.includes(p.id)) : PATHS;
+  const specs = selected.filter((spec) => modern || !usesModern(spec));
+  const rounds = Math.max(1, Number(process.env.WIREMESH_BENCH_DATAPLANE_ROUNDS) || 1);
   // A per-run tag keeps names apart from a concurrent run of this suite (and its leftovers).
   const tag = (process.pid % 1296).toString(36).padStart(2, '0');
   const otherBenchNamespaces = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
@@ -760,27 +925,32 @@ export async function runDataplaneBench(): Promise<DataplaneReport> {
       `ping -c ${PING_COUNT} -i ${PING_INTERVAL}; CPU/pkt = (utime+stime) / (rx+tx pkts on own tunnel interface); ` +
       `before each path waits up to ${QUIET_WAIT_PER_PATH_MS / 1000} s (30 s per run) for other load < ${QUIET_CORES} cores`,
     buffers: '',
+    'wireguard-go-modern': modern ?? 'not found (WIREGUARD_GO_MODERN or ../shared/anchors/wireguard-go-modern): its paths are skipped',
+    rounds: `${rounds} (paths alternate; per metric the round with the median value is shown)`,
   };
   if (otherBenchNamespaces.length > 0) environment.warning = `other bn* namespaces exist (another run?): ${otherBenchNamespaces.join(' ')}`;
 
-  const paths: PathResult[] = [];
+  const byRound = new Map<number, PathResult[]>();
   const onSignal = (signal: NodeJS.Signals): void => {
     void (activeLab?.cleanup() ?? Promise.resolve()).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    for (const spec of specs) {
-      log(`path ${spec.id}: ${spec.title}`);
-      const result = await runPath(spec, tag, bufferBytes, log);
-      if (result.error) log(`  failed: ${result.error}`);
-      paths.push(result);
+    for (let round = 1; round <= rounds; round++) {
+      for (const spec of specs) {
+        log(`round ${round}/${rounds}, path ${spec.id}: ${spec.title}`);
+        const result = await runPath(spec, tag, bufferBytes, log);
+        if (result.error) log(`  failed: ${result.error}`);
+        byRound.set(spec.id, [...(byRound.get(spec.id) ?? []), result]);
+      }
     }
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
     if (activeLab) await activeLab.cleanup();
   }
+  const paths = specs.map((spec) => medianResult(byRound.get(spec.id) ?? []));
   environment['load after'] = `/proc/loadavg ${readFileSync('/proc/loadavg', 'utf8').trim()}`;
   const rmem = paths.find((p) => p.tunnel)?.tunnel?.rmemDefault;
   environment.buffers =

@@ -19,11 +19,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { packageRoot } from '../agent/package-root';
 import { nativeAddonPath } from '../agent/native-addon';
 import { FLOOD_SCRIPT, FloodLab, type Contender, type CpuClock, type FloodFigures } from '../lab/flood-lab';
-import { hasCommand, isRoot } from '../lab/netns';
+import { hasCommand, isRoot, modernWireguardGo } from '../lab/netns';
 import { devicePid, processTicks } from './dataplane';
 
 const GOAL_RATE = 50_000;
@@ -33,18 +31,13 @@ const GOAL_SECONDS = 9;
 const CAPACITY_SECONDS = 5;
 const HANDSHAKE_WAIT_MS = 7000;
 
-function modernWireguardGo(): string | null {
-  const path = process.env.WIREGUARD_GO_MODERN ?? join(packageRoot(), '..', 'shared', 'anchors', 'wireguard-go-modern');
-  return existsSync(path) ? path : null;
-}
-
 function contenders(): { list: Contender[]; notes: string[] } {
   const list: Contender[] = [
     { column: 'wiremesh-wg', implementation: 'wiremesh' },
     { column: 'wireguard-go (Debian)', implementation: 'wireguard-go' },
   ];
   const modern = modernWireguardGo();
-  if (modern) list.push({ column: 'wireguard-go-modern', implementation: 'wireguard-go', binary: modern });
+  if (modern) list.push({ column: 'wireguard-go-modern', implementation: 'wireguard-go-modern' });
   return { list, notes: modern ? [] : ['wireguard-go-modern skipped: set WIREGUARD_GO_MODERN to a build of it'] };
 }
 

@@ -22,8 +22,6 @@ const PING_INTERVAL = 0.02;
 export interface Contender {
   column: string;
   implementation: Implementation;
-  /** A wireguard-go build other than the one on PATH. */
-  binary?: string;
 }
 
 export interface FloodFigures {
@@ -88,7 +86,7 @@ export class FloodLab {
       { ns: this.newcomer, iface: this.interfaces.n, own: peerN, address: '198.19.60.3/24' },
     ];
     for (const side of sides) {
-      const child = await this.lab.wireguard(side.ns, contender.implementation, side.iface, env, contender.binary);
+      const child = await this.lab.wireguard(side.ns, contender.implementation, side.iface, env);
       if (side.ns === this.responder) this.responderPid = child.pid ?? 0;
     }
     const responderConfig = [

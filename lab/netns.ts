@@ -15,7 +15,16 @@ const execFileAsync = promisify(execFile);
 
 export const WIREMESH_WG = join(packageRoot(), 'bin', 'wiremesh-wg.js');
 
-export type Implementation = 'wiremesh' | 'wireguard-go';
+export type Implementation = 'wiremesh' | 'wireguard-go' | 'wireguard-go-modern';
+
+/**
+ * A current upstream wireguard-go build (batched I/O, UDP GSO/GRO, TUN offloads), optional: from
+ * WIREGUARD_GO_MODERN or ../shared/anchors/wireguard-go-modern beside the repository; null when absent.
+ */
+export function modernWireguardGo(): string | null {
+  const candidates = [process.env.WIREGUARD_GO_MODERN, join(packageRoot(), '..', 'shared', 'anchors', 'wireguard-go-modern')];
+  return candidates.find((path): path is string => !!path && existsSync(path)) ?? null;
+}
 
 export interface RunResult {
   stdout: string;
@@ -112,15 +121,12 @@ export class Lab {
    * Runs a WireGuard interface named `name` in `ns` in the foreground (so its PID is ours) and waits
    * for its UAPI socket. `env` reaches the implementation (LOG_LEVEL, socket buffer settings, ...).
    */
-  async wireguard(
-    ns: string, implementation: Implementation, name: string, env: NodeJS.ProcessEnv = {},
-    /** Another wireguard-go build with the same CLI (the modern anchor, say). */
-    wireguardGoBinary = 'wireguard-go',
-  ): Promise<ChildProcess> {
+  async wireguard(ns: string, implementation: Implementation, name: string, env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
     const socket = `/var/run/wireguard/${name}.sock`;
-    const child = implementation === 'wiremesh'
-      ? this.spawn(ns, process.execPath, [WIREMESH_WG, '-f', name], env)
-      : this.spawn(ns, wireguardGoBinary, ['-f', name], env);
+    const command = implementation === 'wiremesh' ? process.execPath
+      : implementation === 'wireguard-go-modern' ? modernWireguardGo() : 'wireguard-go';
+    if (!command) throw new Error('wireguard-go-modern is not available (set WIREGUARD_GO_MODERN)');
+    const child = this.spawn(ns, command, implementation === 'wiremesh' ? [WIREMESH_WG, '-f', name] : ['-f', name], env);
     this.sockets.push(socket);
     let errors = '';
     child.stderr?.on('data', (chunk: Buffer) => (errors += chunk.toString()));

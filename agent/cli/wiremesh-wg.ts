@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { DEFAULT_MTU } from '../../common/defaults';
 import { lineLogger, parseLogLevel } from '../wg/log';
-import { nativeIo } from '../wg/native';
+import { nativeIo, offloadsWanted } from '../wg/native';
 import { SOCKET_DIRECTORY, serveUapi } from '../wg/uapi-server';
 import { UserspaceDevice } from '../wg/userspace-device';
 
@@ -56,7 +56,7 @@ export function main(argv: string[]): void {
       tunFd = Number(inheritedTun);
       interfaceName = io.tunName(tunFd);
     } else {
-      [tunFd, interfaceName] = io.tunOpen(args.interfaceName);
+      [tunFd, interfaceName] = io.tunOpen(args.interfaceName, offloadsWanted());
       io.setMtu(interfaceName, DEFAULT_MTU);
     }
     const socketPath = `${SOCKET_DIRECTORY}/${interfaceName}.sock`;

@@ -47,6 +47,13 @@ export interface DeviceOutputs {
    * retried, so a stale local address is not used forever (kernel: dst_cache_reset).
    */
   forgetSourceAddress?(endpoint: Endpoint): Endpoint;
+  /**
+   * Optional: send a transport message whose payload (bytes 16 .. length - 16) is still plaintext,
+   * to be sealed with ChaCha20-Poly1305 under `key` and `counter` (WireGuard's nonce) before it
+   * leaves, so an I/O shell can seal a whole batch in one call. Without it the core seals each
+   * message itself and calls transmit. `key` may be zeroed once the call returns: copy it.
+   */
+  transmitUnsealed?(message: Uint8Array, key: Uint8Array, counter: bigint, endpoint: Endpoint): void;
 }
 
 export interface DeviceOptions {
@@ -388,15 +395,19 @@ export class WireGuardDevice {
     out.writeBigUInt64LE(counter, Transport.counter);
     out.set(plaintext, Transport.payload);
     out.fill(0, Transport.payload + plaintext.length, Transport.payload + padded);
-    aeadSeal(
-      keypair.sendKey, counter, out.subarray(Transport.payload, Transport.payload + padded), null,
-      out.subarray(Transport.payload, total),
-    );
+    const unsealed = this.outputs.transmitUnsealed;
+    if (!unsealed) {
+      aeadSeal(
+        keypair.sendKey, counter, out.subarray(Transport.payload, Transport.payload + padded), null,
+        out.subarray(Transport.payload, total),
+      );
+    }
     peer.txBytes += total;
     timers.onAuthenticatedPacketTraversal(peer, now);
     timers.onAuthenticatedPacketSent(peer);
     if (plaintext.length > 0) timers.onDataSent(peer, now);
-    this.outputs.transmit(out.subarray(0, total), endpoint);
+    if (unsealed) unsealed(out.subarray(0, total), keypair.sendKey, counter, endpoint);
+    else this.outputs.transmit(out.subarray(0, total), endpoint);
   }
 
   /** Rekey on send: after REKEY_AFTER_MESSAGES, or REKEY_AFTER_TIME for the initiator (docs/protocol.md 1.7). */
@@ -446,11 +457,15 @@ export class WireGuardDevice {
   // ---- inbound ------------------------------------------------------------------------------
 
   /** A UDP datagram from `source`. Never throws; anything not accepted is counted in `drops`. */
-  receiveDatagram(datagram: Buffer, source: Endpoint, now: number): void {
+  /**
+   * `opened`: an I/O shell that opens transport payloads in batches (with transportReceiveKey) has
+   * already authenticated and decrypted this transport datagram's payload in place.
+   */
+  receiveDatagram(datagram: Buffer, source: Endpoint, now: number, opened = false): void {
     const type = classifyDatagram(datagram);
     switch (type) {
       case MessageType.Transport:
-        return this.receiveTransport(datagram, source, now);
+        return this.receiveTransport(datagram, source, now, opened);
       case MessageType.Initiation:
       case MessageType.Response:
         return this.receiveHandshake(type, datagram, source, now);
@@ -529,16 +544,30 @@ export class WireGuardDevice {
     if (!this.handshakes.consumeCookieReply(reply, now)) this.drop('invalid-cookie-reply');
   }
 
-  private receiveTransport(datagram: Buffer, source: Endpoint, now: number): void {
+  /**
+   * For an I/O shell that opens transport payloads in batches: the receive key of the keypair the
+   * transport datagram at data[offset..] is addressed to, or null (pass that one unopened).
+   */
+  transportReceiveKey(data: Uint8Array, offset: number, now: number): Uint8Array | null {
+    const keypair = this.indices.get(readUint32(data, offset + Transport.receiverIndex))?.keypair;
+    return keypair && keypair.canReceive(now) ? keypair.receiveKey : null;
+  }
+
+  private receiveTransport(datagram: Buffer, source: Endpoint, now: number, opened: boolean): void {
     const entry = this.indices.get(readUint32(datagram, Transport.receiverIndex));
     const keypair = entry?.keypair;
     if (!entry || !keypair) return this.drop('unknown-index');
     if (!keypair.canReceive(now)) return this.drop('expired-keypair');
     const counter = datagram.readBigUInt64LE(Transport.counter);
     const plaintextLength = datagram.length - TRANSPORT_HEADER_LENGTH - 16;
-    const plaintext = this.rxScratch.subarray(0, plaintextLength);
-    if (!aeadOpen(keypair.receiveKey, counter, datagram.subarray(Transport.payload), null, plaintext)) {
-      return this.drop('decrypt-failed');
+    let plaintext: Buffer;
+    if (opened) {
+      plaintext = datagram.subarray(Transport.payload, Transport.payload + plaintextLength);
+    } else {
+      plaintext = this.rxScratch.subarray(0, plaintextLength);
+      if (!aeadOpen(keypair.receiveKey, counter, datagram.subarray(Transport.payload), null, plaintext)) {
+        return this.drop('decrypt-failed');
+      }
     }
     // Only now, after authentication, may the packet move the replay window (docs/protocol.md 1.8).
     if (!keypair.replay.validate(counter)) return this.drop('replayed-counter');

@@ -2,9 +2,12 @@
  * wiremesh's native I/O layer: the few Linux system calls Node does not expose, and nothing else.
  * The protocol stays in TypeScript; this file only moves bytes.
  *
- *  - TUN: open /dev/net/tun + TUNSETIFF, set MTU, batched non-blocking read()/write().
+ *  - TUN: open /dev/net/tun + TUNSETIFF, set MTU, batched non-blocking read()/write(); with
+ *    IFF_VNET_HDR and TSO/USO offloads, large segments are split on read and in-order packets of a
+ *    flow coalesced on write (offload.c).
  *  - UDP: sockets with SO_MARK, forced buffer sizes and IP_PKTINFO, batched recvmmsg()/sendmmsg()
- *    (with the local source address as a PKTINFO control message: sticky source addresses).
+ *    (with the local source address as a PKTINFO control message: sticky source addresses), UDP GSO
+ *    (UDP_SEGMENT) on send and UDP GRO on receive where the kernel takes them.
  *  - Readiness: a libuv poll handle on the main loop, so JS drains each fd on the main thread when
  *    the kernel says it is readable; no thread crossing per packet.
  *  - The UAPI listening socket, bound under umask 077 so it can be handed to a daemon child.
@@ -25,6 +28,7 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,12 +37,27 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+#include "aead_batch.h"
+#include "offload.h"
+
+/* Newer than the libc headers on some build hosts (Linux 6.2). */
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#define TUN_F_USO6 0x40
+#endif
 
 #define MAX_BATCH 128
 #define RECV_META 48
 #define SEND_META 48
 #define CONTROL_SPACE 64
+/* The kernel's UDP_MAX_SEGMENTS on older kernels; newer ones take 128. */
+#define GSO_MAX_SEGMENTS 64
+#define GSO_MAX_BYTES 65000
+/* recvBatch with UDP GRO: one message may carry up to 64 datagrams (UDP_GRO_CNT_MAX). */
+#define GRO_MAX_SEGMENTS 64
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
   char message[256];
@@ -76,9 +95,16 @@ static napi_value make_int(napi_env env, int64_t value) {
     return NULL;                                                             \
   }
 
-/* tunOpen(name) -> [fd, name] */
+/* tunOpen(name, vnetHeader = false) -> [fd, name] */
 static napi_value tun_open(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  size_t argc = 2;
+  napi_value argv[2];
+  bool vnet = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) {
+    napi_throw_type_error(env, NULL, "tunOpen(name, vnetHeader)");
+    return NULL;
+  }
+  if (argc > 1) napi_get_value_bool(env, argv[1], &vnet);
   char name[IFNAMSIZ] = {0};
   size_t name_length = 0;
   if (napi_get_value_string_utf8(env, argv[0], name, sizeof name, &name_length) != napi_ok) {
@@ -89,7 +115,7 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
   if (fd < 0) return throw_errno(env, "open /dev/net/tun", errno);
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
   memcpy(ifr.ifr_name, name, strnlen(name, IFNAMSIZ - 1));
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
@@ -230,9 +256,12 @@ static struct sockaddr_storage addresses[MAX_BATCH];
 static uint8_t controls[MAX_BATCH][CONTROL_SPACE];
 
 /*
- * recvBatch(fd, data, slotSize, meta, maxCount) -> count. Datagram i lands at data[i*slotSize];
- * meta record i (48 bytes): u32 length | u8 family | u8 hasLocal | u16 port | 16 remote address |
- * 16 local (destination) address | u32 interface index. Returns 0 when nothing is queued.
+ * recvBatch(fd, data, slotSize, meta, maxCount) -> record count. Message i lands at data[i*slotSize];
+ * meta record r (48 bytes): u32 length | u8 family | u8 hasLocal | u16 port | 16 remote address |
+ * 16 local (destination) address | u32 interface index | u32 offset of the datagram in data. With
+ * UDP GRO one message holds several datagrams of one sender: each gets its own record, so the meta
+ * buffer should have room for GRO_MAX_SEGMENTS records per message (fewer messages are read
+ * otherwise). Returns 0 when nothing is queued.
  */
 static napi_value recv_batch(napi_env env, napi_callback_info info) {
   ARGS(5);
@@ -248,6 +277,12 @@ static napi_value recv_batch(napi_env env, napi_callback_info info) {
   if ((size_t)(max * slot) > data_length || (size_t)(max * RECV_META) > meta_length) {
     napi_throw_range_error(env, NULL, "buffers too small for the batch");
     return NULL;
+  }
+  size_t record_capacity = meta_length / RECV_META;
+  /* Leave room to expand every message into GRO_MAX_SEGMENTS records. */
+  if ((size_t)max * GRO_MAX_SEGMENTS > record_capacity) {
+    max = (int64_t)(record_capacity / GRO_MAX_SEGMENTS);
+    if (max < 1) max = 1;
   }
   for (int i = 0; i < max; i++) {
     iovecs[i].iov_base = data + i * slot;
@@ -265,10 +300,12 @@ static napi_value recv_batch(napi_env env, napi_callback_info info) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return make_int(env, 0);
     return throw_errno(env, "recvmmsg", errno);
   }
+  size_t records = 0;
   for (int i = 0; i < count; i++) {
-    uint8_t *record = meta + i * RECV_META;
+    uint8_t *record = meta + records * RECV_META;
     memset(record, 0, RECV_META);
     uint32_t length = messages[i].msg_len;
+    uint32_t segment = 0;
     memcpy(record, &length, 4);
     struct sockaddr_storage *from = &addresses[i];
     if (from->ss_family == AF_INET6) {
@@ -297,34 +334,70 @@ static napi_value recv_batch(napi_env env, napi_callback_info info) {
         memcpy(record + 24, &pi->ipi6_addr, 16);
         uint32_t ifindex = (uint32_t)pi->ipi6_ifindex;
         memcpy(record + 40, &ifindex, 4);
+      } else if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+        int size;
+        memcpy(&size, CMSG_DATA(c), sizeof size);
+        if (size > 0) segment = (uint32_t)size;
+      }
+    }
+    uint32_t base = (uint32_t)(i * slot);
+    memcpy(record + 44, &base, 4);
+    records++;
+    if (segment > 0 && segment < length) {
+      /* A GRO batch: equal-size datagrams (the last may be shorter) from one sender. */
+      uint32_t first = segment;
+      memcpy(record, &first, 4);
+      for (uint32_t at = segment; at < length && records < record_capacity; at += segment) {
+        uint8_t *next = meta + records * RECV_META;
+        memcpy(next, record, RECV_META);
+        uint32_t part = length - at < segment ? length - at : segment;
+        uint32_t offset = base + at;
+        memcpy(next, &part, 4);
+        memcpy(next + 44, &offset, 4);
+        records++;
       }
     }
   }
-  return make_int(env, count);
+  return make_int(env, (int64_t)records);
+}
+
+/* Records i and j go to the same place from the same source, so one GSO send can carry both. */
+static int same_destination(const uint8_t *a, const uint8_t *b) {
+  return memcmp(a + 8, b + 8, SEND_META - 8) == 0;
 }
 
 /*
- * sendBatch(fd, data, meta, count) -> sent. meta record i (48 bytes): u32 offset | u32 length |
+ * sendBatch(fd, data, meta, count, state?) -> sent. meta record i (48 bytes): u32 offset | u32 length |
  * u8 family | u8 hasLocal | u16 port | 16 remote address | 16 local address | u32 interface index.
- * Stops early (returning how many went out) when the socket buffer is full.
+ * state (u32[3]: gsoEnabled | gsoRefusals | gsoSends), when given and enabled, lets runs of
+ * equal-size datagrams to one destination that sit back to back in data go out as one UDP_SEGMENT
+ * send; if the kernel refuses one, GSO is switched off in state and the run is sent plainly.
+ * Stops early (returning how many datagrams went out) when the socket buffer is full.
  */
 static napi_value send_batch(napi_env env, napi_callback_info info) {
-  ARGS(4);
+  size_t argc = 5;
+  napi_value argv[5];
   int64_t fd, count;
-  uint8_t *data, *meta;
-  size_t data_length, meta_length;
-  if (!arg_int(env, argv[0], &fd) || !arg_buffer(env, argv[1], &data, &data_length) ||
-      !arg_buffer(env, argv[2], &meta, &meta_length) || !arg_int(env, argv[3], &count)) {
-    napi_throw_type_error(env, NULL, "sendBatch(fd, data, meta, count)");
+  uint8_t *data, *meta, *state_bytes = NULL;
+  size_t data_length, meta_length, state_length = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 || !arg_int(env, argv[0], &fd) ||
+      !arg_buffer(env, argv[1], &data, &data_length) || !arg_buffer(env, argv[2], &meta, &meta_length) ||
+      !arg_int(env, argv[3], &count) || (argc > 4 && !arg_buffer(env, argv[4], &state_bytes, &state_length))) {
+    napi_throw_type_error(env, NULL, "sendBatch(fd, data, meta, count, state?)");
     return NULL;
   }
+  uint32_t *state = state_length >= 12 ? (uint32_t *)state_bytes : NULL;
+  int gso = state && state[0];
   if (count > MAX_BATCH) count = MAX_BATCH;
   if ((size_t)(count * SEND_META) > meta_length) {
     napi_throw_range_error(env, NULL, "meta buffer too small");
     return NULL;
   }
-  for (int i = 0; i < count; i++) {
-    uint8_t *record = meta + i * SEND_META;
+  /* first[m] and runs[m]: the records message m carries (runs > 1 only with GSO). */
+  static int first[MAX_BATCH], runs[MAX_BATCH];
+  int message_count = 0;
+  for (int r = 0; r < count;) {
+    uint8_t *record = meta + r * SEND_META;
     uint32_t offset, length;
     uint16_t port;
     memcpy(&offset, record, 4);
@@ -334,8 +407,28 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
       napi_throw_range_error(env, NULL, "datagram outside the data buffer");
       return NULL;
     }
+    int run = 1;
+    uint32_t span = length;
+    if (gso && length > 0) {
+      while (r + run < count && run < GSO_MAX_SEGMENTS && span + length <= GSO_MAX_BYTES) {
+        const uint8_t *next = meta + (r + run) * SEND_META;
+        uint32_t next_offset, next_length;
+        memcpy(&next_offset, next, 4);
+        memcpy(&next_length, next + 4, 4);
+        if (next_offset != offset + span || next_length > length || next_length == 0 || !same_destination(record, next) ||
+            (size_t)next_offset + next_length > data_length)
+          break;
+        span += next_length;
+        run++;
+        if (next_length < length) break; /* only the last segment may be shorter */
+      }
+    }
+    int i = message_count++;
+    first[i] = r;
+    runs[i] = run;
+    r += run;
     iovecs[i].iov_base = data + offset;
-    iovecs[i].iov_len = length;
+    iovecs[i].iov_len = span;
     memset(&messages[i].msg_hdr, 0, sizeof messages[i].msg_hdr);
     messages[i].msg_hdr.msg_iov = &iovecs[i];
     messages[i].msg_hdr.msg_iovlen = 1;
@@ -381,27 +474,75 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
       }
     }
     messages[i].msg_hdr.msg_name = &addresses[i];
+    if (run > 1) {
+      struct msghdr *h = &messages[i].msg_hdr;
+      size_t used = h->msg_control ? h->msg_controllen : 0;
+      h->msg_control = controls[i];
+      struct cmsghdr *c = (struct cmsghdr *)(controls[i] + used);
+      c->cmsg_level = SOL_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      uint16_t size = (uint16_t)length;
+      memcpy(CMSG_DATA(c), &size, sizeof size);
+      h->msg_controllen = used + CMSG_SPACE(sizeof(uint16_t));
+    }
   }
-  int sent = 0;
-  while (sent < count) {
-    int n = sendmmsg((int)fd, messages + sent, (unsigned)(count - sent), MSG_DONTWAIT);
+  int sent = 0; /* messages */
+  int datagrams = 0;
+  while (sent < message_count) {
+    int n = sendmmsg((int)fd, messages + sent, (unsigned)(message_count - sent), MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       struct msghdr *failed = &messages[sent].msg_hdr;
-      if (failed->msg_control && (errno == EINVAL || errno == EADDRNOTAVAIL || errno == ENETUNREACH)) {
-        /* The sticky source address is gone (the host roamed): let routing pick one, as the kernel does. */
-        failed->msg_control = NULL;
-        failed->msg_controllen = 0;
+      size_t segment_space = runs[sent] > 1 ? CMSG_SPACE(sizeof(uint16_t)) : 0;
+      int has_pktinfo = failed->msg_controllen > segment_space;
+      if (has_pktinfo && (errno == EINVAL || errno == EADDRNOTAVAIL || errno == ENETUNREACH)) {
+        /* The sticky source address is gone (the host roamed): let routing pick one, as the kernel
+         * does. The UDP_SEGMENT message, if any, sits after the PKTINFO one: move it first. */
+        size_t pktinfo_space = failed->msg_controllen - segment_space;
+        uint8_t *control = (uint8_t *)failed->msg_control;
+        if (segment_space) memmove(control, control + pktinfo_space, segment_space);
+        failed->msg_controllen = segment_space;
+        if (!segment_space) failed->msg_control = NULL;
+        continue;
+      }
+      if (segment_space && (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP || errno == ENOPROTOOPT)) {
+        /* The kernel or the egress device refuses GSO: switch it off, and send this run plainly. */
+        state[0] = 0;
+        state[1]++;
+        int resent = 0;
+        for (int k = 0; k < runs[sent]; k++) {
+          const uint8_t *record = meta + (first[sent] + k) * SEND_META;
+          uint32_t offset, length;
+          memcpy(&offset, record, 4);
+          memcpy(&length, record + 4, 4);
+          struct iovec one = {data + offset, length};
+          struct msghdr plain = *failed;
+          plain.msg_iov = &one;
+          plain.msg_iovlen = 1;
+          plain.msg_controllen -= segment_space;
+          if (plain.msg_controllen == 0) plain.msg_control = NULL;
+          if (sendmsg((int)fd, &plain, MSG_DONTWAIT) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+          resent++;
+        }
+        datagrams += resent;
+        if (resent < runs[sent]) break;
+        sent++;
         continue;
       }
       /* An unreachable peer must not stop the rest of the batch. */
+      datagrams += runs[sent];
       sent++;
       continue;
     }
+    for (int k = 0; k < n; k++) {
+      datagrams += runs[sent + k];
+      if (runs[sent + k] > 1) state[2]++;
+    }
     sent += n;
   }
-  return make_int(env, sent);
+  return make_int(env, datagrams);
 }
 
 /* tunReadBatch(fd, data, slotSize, lengths(u32 LE per slot), maxCount) -> count */
@@ -462,6 +603,200 @@ static napi_value tun_write_batch(napi_env env, napi_callback_info info) {
     if (n >= 0) written++;
   }
   return make_int(env, written);
+}
+
+/*
+ * tunSetOffloads(fd, udp) -> the TUN_F_* mask now enabled, or -1 when the TUN has no vnet header.
+ * Asks for checksum, TSO4/TSO6 and (with udp) USO4/USO6, then without USO for older kernels; 0 when
+ * the kernel refuses offloads altogether (frames still carry a header, with gso_type NONE).
+ */
+static napi_value tun_set_offloads(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int64_t fd;
+  bool udp = false;
+  if (!arg_int(env, argv[0], &fd)) return NULL;
+  napi_get_value_bool(env, argv[1], &udp);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  if (ioctl((int)fd, TUNGETIFF, &ifr) < 0) return throw_errno(env, "ioctl TUNGETIFF", errno);
+  if (!(ifr.ifr_flags & IFF_VNET_HDR)) return make_int(env, -1);
+  int size = VNET_HDR_LEN;
+  if (ioctl((int)fd, TUNSETVNETHDRSZ, &size) < 0) return throw_errno(env, "ioctl TUNSETVNETHDRSZ", errno);
+  unsigned masks[] = {TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6};
+  for (size_t i = udp ? 0 : 1; i < sizeof masks / sizeof masks[0]; i++) {
+    if (ioctl((int)fd, TUNSETOFFLOAD, masks[i]) == 0) return make_int(env, masks[i]);
+  }
+  ioctl((int)fd, TUNSETOFFLOAD, 0);
+  return make_int(env, 0);
+}
+
+static uint32_t *stats_of(napi_env env, napi_value value) {
+  uint8_t *bytes;
+  size_t length;
+  if (!arg_buffer(env, value, &bytes, &length) || length < STAT_COUNT * 4) return NULL;
+  return (uint32_t *)bytes;
+}
+
+/*
+ * tunReadSegments(fd, data, spans, maxSpans, stats) -> packets. Reads vnet frames and splits them:
+ * packet i is data[spans[2i], +spans[2i+1]] (u32 LE). The last 64 KiB of data are the read buffer.
+ * Malformed frames are dropped and counted in stats (u32[STAT_COUNT], see offload.h).
+ */
+static napi_value tun_read_segments(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  int64_t fd, max_spans;
+  uint8_t *data, *span_bytes;
+  size_t data_length, spans_length;
+  uint32_t *stats = stats_of(env, argv[4]);
+  if (!arg_int(env, argv[0], &fd) || !arg_buffer(env, argv[1], &data, &data_length) ||
+      !arg_buffer(env, argv[2], &span_bytes, &spans_length) || !arg_int(env, argv[3], &max_spans) || !stats) {
+    napi_throw_type_error(env, NULL, "tunReadSegments(fd, data, spans, maxSpans, stats)");
+    return NULL;
+  }
+  size_t frame_space = VNET_HDR_LEN + OFFLOAD_MAX_FRAME;
+  if (data_length < frame_space + OFFLOAD_SPLIT_RESERVE || (size_t)max_spans * 8 > spans_length) {
+    napi_throw_range_error(env, NULL, "buffers too small for tunReadSegments");
+    return NULL;
+  }
+  uint8_t *frame = data + data_length - frame_space;
+  size_t capacity = data_length - frame_space;
+  uint32_t *spans = (uint32_t *)span_bytes;
+  size_t used = 0;
+  uint32_t count = 0;
+  while (capacity - used >= OFFLOAD_SPLIT_RESERVE && (uint32_t)max_spans - count >= OFFLOAD_MAX_SEGMENTS) {
+    ssize_t n = read((int)fd, frame, frame_space);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (count > 0) break;
+      return throw_errno(env, "read tun", errno);
+    }
+    gso_split(frame, (size_t)n, data, &used, spans, &count, stats);
+  }
+  return make_int(env, count);
+}
+
+static gro_frame_t gro_frames[GRO_MAX_PACKETS];
+static struct iovec gro_iov[2 * GRO_MAX_PACKETS + 1];
+
+/* The spans/count arguments shared by tunWriteFrames and groCoalesce. */
+static int gro_args(napi_env env, napi_value *argv, uint8_t **data, size_t *data_length, uint32_t **spans, int64_t *count,
+                    bool *udp) {
+  uint8_t *span_bytes;
+  size_t spans_length;
+  if (!arg_buffer(env, argv[0], data, data_length) || !arg_buffer(env, argv[1], &span_bytes, &spans_length) ||
+      !arg_int(env, argv[2], count) || napi_get_value_bool(env, argv[3], udp) != napi_ok)
+    return 0;
+  if (*count > GRO_MAX_PACKETS) *count = GRO_MAX_PACKETS;
+  if ((size_t)*count * 8 > spans_length) return 0;
+  *spans = (uint32_t *)span_bytes;
+  return 1;
+}
+
+/*
+ * tunWriteFrames(fd, data, spans, count, udp, stats) -> frames written. Writes IP packets to a vnet
+ * TUN, in-order TCP (and with udp, UDP) packets of a flow coalesced into one GSO frame each.
+ */
+static napi_value tun_write_frames(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  int64_t fd, count;
+  uint8_t *data;
+  size_t data_length;
+  uint32_t *spans;
+  bool udp;
+  uint32_t *stats = stats_of(env, argv[5]);
+  if (!arg_int(env, argv[0], &fd) || !gro_args(env, argv + 1, &data, &data_length, &spans, &count, &udp) || !stats) {
+    napi_throw_type_error(env, NULL, "tunWriteFrames(fd, data, spans, count, udp, stats)");
+    return NULL;
+  }
+  uint32_t frames = gro_plan(data, data_length, spans, (uint32_t)count, udp, gro_frames, gro_iov + 1, stats);
+  int written = 0;
+  for (uint32_t f = 0; f < frames; f++) {
+    struct iovec *iov = gro_iov + 1 + gro_frames[f].first_iov - 1;
+    if (iov[1].iov_len == 0) continue;
+    /* The slot before a frame's first iovec is free (the previous frame's data is written). */
+    iov[0].iov_base = gro_frames[f].hdr;
+    iov[0].iov_len = VNET_HDR_LEN;
+    ssize_t n;
+    do n = writev((int)fd, iov, (int)gro_frames[f].iov_count + 1);
+    while (n < 0 && errno == EINTR);
+    if (n >= 0) written++;
+    else stats[STAT_WRITE_ERRORS]++;
+  }
+  stats[STAT_FRAMES_WRITTEN] += (uint32_t)written;
+  return make_int(env, written);
+}
+
+/* gsoSplit(frame, out, spans, stats) -> packets or -1: the read path's splitting, for tests. */
+static napi_value gso_split_js(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  uint8_t *frame, *out, *span_bytes;
+  size_t frame_length, out_length, spans_length;
+  uint32_t *stats = stats_of(env, argv[3]);
+  if (!arg_buffer(env, argv[0], &frame, &frame_length) || !arg_buffer(env, argv[1], &out, &out_length) ||
+      !arg_buffer(env, argv[2], &span_bytes, &spans_length) || !stats) {
+    napi_throw_type_error(env, NULL, "gsoSplit(frame, out, spans, stats)");
+    return NULL;
+  }
+  if (out_length < OFFLOAD_SPLIT_RESERVE || spans_length < OFFLOAD_MAX_SEGMENTS * 8) {
+    napi_throw_range_error(env, NULL, "buffers too small for gsoSplit");
+    return NULL;
+  }
+  size_t used = 0;
+  uint32_t count = 0;
+  return make_int(env, gso_split(frame, frame_length, out, &used, (uint32_t *)span_bytes, &count, stats));
+}
+
+/*
+ * groCoalesce(data, spans, count, udp, out, outSpans, stats) -> frames: the write path's coalescing,
+ * for tests. Frame i (vnet header + packet) is copied to out[outSpans[2i], +outSpans[2i+1]].
+ */
+static napi_value gro_coalesce_js(napi_env env, napi_callback_info info) {
+  ARGS(7);
+  int64_t count;
+  uint8_t *data, *out, *out_span_bytes;
+  size_t data_length, out_length, out_spans_length;
+  uint32_t *spans;
+  bool udp;
+  uint32_t *stats = stats_of(env, argv[6]);
+  if (!gro_args(env, argv, &data, &data_length, &spans, &count, &udp) || !arg_buffer(env, argv[4], &out, &out_length) ||
+      !arg_buffer(env, argv[5], &out_span_bytes, &out_spans_length) || !stats) {
+    napi_throw_type_error(env, NULL, "groCoalesce(data, spans, count, udp, out, outSpans, stats)");
+    return NULL;
+  }
+  uint32_t frames = gro_plan(data, data_length, spans, (uint32_t)count, udp, gro_frames, gro_iov, stats);
+  uint32_t *out_spans = (uint32_t *)out_span_bytes;
+  size_t used = 0;
+  for (uint32_t f = 0; f < frames && (f + 1) * 8 <= out_spans_length; f++) {
+    size_t start = used;
+    if (used + VNET_HDR_LEN > out_length) break;
+    memcpy(out + used, gro_frames[f].hdr, VNET_HDR_LEN);
+    used += VNET_HDR_LEN;
+    for (uint32_t k = 0; k < gro_frames[f].iov_count; k++) {
+      struct iovec *v = &gro_iov[gro_frames[f].first_iov + k];
+      if (used + v->iov_len > out_length) break;
+      memcpy(out + used, v->iov_base, v->iov_len);
+      used += v->iov_len;
+    }
+    out_spans[f * 2] = (uint32_t)start;
+    out_spans[f * 2 + 1] = (uint32_t)(used - start);
+  }
+  return make_int(env, frames);
+}
+
+/*
+ * udpSetOffloads(fd) -> bits: 1 = the kernel takes UDP_SEGMENT (GSO) sends, 2 = UDP GRO is on for
+ * receives. Probed once per socket; either may be missing on old kernels.
+ */
+static napi_value udp_set_offloads(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int64_t fd;
+  if (!arg_int(env, argv[0], &fd)) return NULL;
+  int bits = 0, value = 0, one = 1;
+  socklen_t length = sizeof value;
+  if (getsockopt((int)fd, SOL_UDP, UDP_SEGMENT, &value, &length) == 0) bits |= 1;
+  if (setsockopt((int)fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0) bits |= 2;
+  return make_int(env, bits);
 }
 
 /* unixListen(path) -> fd: a listening UAPI socket, replacing a stale one, bound under umask 077. */
@@ -603,6 +938,13 @@ static napi_value init(napi_env env, napi_value exports) {
     {"sendBatch", NULL, send_batch, NULL, NULL, NULL, napi_default, NULL},
     {"tunReadBatch", NULL, tun_read_batch, NULL, NULL, NULL, napi_default, NULL},
     {"tunWriteBatch", NULL, tun_write_batch, NULL, NULL, NULL, napi_default, NULL},
+    {"tunSetOffloads", NULL, tun_set_offloads, NULL, NULL, NULL, napi_default, NULL},
+    {"tunReadSegments", NULL, tun_read_segments, NULL, NULL, NULL, napi_default, NULL},
+    {"tunWriteFrames", NULL, tun_write_frames, NULL, NULL, NULL, napi_default, NULL},
+    {"gsoSplit", NULL, gso_split_js, NULL, NULL, NULL, napi_default, NULL},
+    {"groCoalesce", NULL, gro_coalesce_js, NULL, NULL, NULL, napi_default, NULL},
+    {"udpSetOffloads", NULL, udp_set_offloads, NULL, NULL, NULL, napi_default, NULL},
+    {"aeadBatch", NULL, aead_batch, NULL, NULL, NULL, napi_default, NULL},
     {"unixListen", NULL, unix_listen, NULL, NULL, NULL, napi_default, NULL},
     {"pollStart", NULL, poll_start, NULL, NULL, NULL, napi_default, NULL},
     {"pollStop", NULL, poll_stop, NULL, NULL, NULL, napi_default, NULL},

@@ -14,7 +14,10 @@
  */
 import { INITIATION_LENGTH, MessageType, RESPONSE_LENGTH } from '../core/messages';
 import { MAC_LENGTH, isAllZero } from '../crypto/primitives';
-import { MAX_BATCH, RECV_META_SIZE } from './native';
+import { GRO_MAX_SEGMENTS, MAX_BATCH, RECV_META_SIZE, RECV_OFFSET_FIELD } from './native';
+
+/** Records one recvBatch can leave: every datagram of a batch of UDP GRO frames. */
+const MAX_RECORDS = MAX_BATCH * GRO_MAX_SEGMENTS;
 
 export const SHED_WITHOUT_MAC2_AT = 0.5;
 export const SHED_ALL_AT = 0.75;
@@ -22,24 +25,24 @@ export const SHED_ALL_AT = 0.75;
 export class ReceiveScheduler {
   /** Handshake messages dropped by the last `run()`. */
   dropped = 0;
-  private readonly transport = new Uint16Array(MAX_BATCH);
+  private readonly transport = new Uint16Array(MAX_RECORDS);
   /** Cookie replies and handshakes with a mac2. */
-  private readonly preferred = new Uint16Array(MAX_BATCH);
+  private readonly preferred = new Uint16Array(MAX_RECORDS);
   /** Handshakes without a mac2. */
-  private readonly rest = new Uint16Array(MAX_BATCH);
+  private readonly rest = new Uint16Array(MAX_RECORDS);
 
   /**
-   * Hands the indices of `count` datagrams, laid out as recvBatch leaves them (slot i at
-   * i * slotSize, its length in meta record i), to `receive` in the order above. `backlog` is the
-   * share (0..1) of the receive buffer still queued.
+   * Hands the indices of `count` datagrams, laid out as recvBatch leaves them (meta record i holds
+   * datagram i's length and its offset in `data`; at most `maxLength` bytes of it count), to
+   * `receive` in the order above. `backlog` is the share (0..1) of the receive buffer still queued.
    */
-  run(data: Uint8Array, slotSize: number, meta: Buffer, count: number, backlog: number, receive: (index: number) => void): void {
+  run(data: Uint8Array, maxLength: number, meta: Buffer, count: number, backlog: number, receive: (index: number) => void): void {
     let transport = 0;
     let preferred = 0;
     let rest = 0;
     for (let i = 0; i < count; i++) {
-      const start = i * slotSize;
-      const length = Math.min(meta.readUInt32LE(i * RECV_META_SIZE), slotSize);
+      const start = meta.readUInt32LE(i * RECV_META_SIZE + RECV_OFFSET_FIELD);
+      const length = Math.min(meta.readUInt32LE(i * RECV_META_SIZE), maxLength);
       const type = length >= 4 && data[start + 1] === 0 && data[start + 2] === 0 && data[start + 3] === 0 ? data[start]! : 0;
       if (type === MessageType.CookieReply) this.preferred[preferred++] = i;
       else if ((type === MessageType.Initiation && length === INITIATION_LENGTH) || (type === MessageType.Response && length === RESPONSE_LENGTH)) {

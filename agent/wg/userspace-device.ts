@@ -3,13 +3,25 @@
  * sockets (IPv4 and IPv6 on one port) through the native layer. I/O is batched on the main thread:
  * when a descriptor is readable, up to 128 packets are read with one call, fed through the core, and
  * what the core emits is written back with one sendmmsg / one batched TUN write.
+ *
+ * Offloads, when the TUN has a vnet header and the kernel takes them: the TUN hands over TCP/UDP
+ * segments of up to 64 KB, which the native layer splits into MTU-sized packets before the core
+ * encrypts them; runs of equal-size datagrams to one peer leave as one UDP GSO send; UDP GRO hands
+ * over such runs at once; and decrypted in-order packets of one flow are coalesced into one TUN
+ * write. Each of these falls back to the plain path on its own when refused.
  */
 import { performance } from 'node:perf_hooks';
 import { WireGuardDevice, type DeviceEvent } from '../core/device';
 import type { Peer } from '../core/peer';
 import { UdpEndpoint, parseEndpoint } from './endpoint';
-import { MAX_BATCH, RECV_META_SIZE, SEND_META_SIZE, nativeIo, type NativeError, type PollHandle } from './native';
+import {
+  GRO_MAX_SEGMENTS, MAX_BATCH, MAX_SEGMENTS_PER_FRAME, OFFLOAD_STAT_COUNT, OffloadStat, RECV_META_SIZE, RECV_OFFSET_FIELD, SEND_META_SIZE,
+  SEND_STATE_SIZE, TUN_READ_RESERVE, TunOffload, UdpOffload, nativeIo, offloadsWanted, type NativeError, type NativeIo,
+  type PollHandle,
+} from './native';
 import { ReceiveScheduler } from './receive-scheduler';
+import { AEAD_TAG_LENGTH } from '../crypto/primitives';
+import { TRANSPORT_HEADER_LENGTH } from '../core/messages';
 import { Errno, UapiError, type ConfigChange, type DeviceSnapshot, type PeerChange } from './uapi';
 import type { UapiTarget } from './uapi-server';
 
@@ -27,10 +39,34 @@ export interface UserspaceDeviceOptions {
   socketBufferBytes?: number;
   /** Called for every protocol event instead of the device's own event lines: the caller logs them. */
   onEvent?: (event: DeviceEvent) => void;
+  /** UDP GSO/GRO and (on a vnet_hdr TUN) TUN offloads; default: on unless WIREMESH_OFFLOADS=0. */
+  offloads?: boolean;
+}
+
+/** Which offloads are in use: for logs and metrics. */
+export interface OffloadState {
+  /** TUN offloads enabled (csum, tso4, tso6, uso4, uso6), or null on a TUN without vnet header. */
+  tun: string[] | null;
+  udpGso: boolean;
+  udpGro: boolean;
+  /** Frames read from / written to a vnet TUN, GSO frames split, packets coalesced, frames dropped as malformed. */
+  tunFramesRead: number;
+  tunGsoFrames: number;
+  tunFramesWritten: number;
+  tunPacketsCoalesced: number;
+  tunInvalidFrames: number;
+  /** UDP GSO sends made and refused (a refusal switches GSO off for the socket). */
+  udpGsoSends: number;
+  udpGsoRefusals: number;
 }
 
 const SLOT = 65536;
 const TX_CAPACITY = 1 << 20;
+/** Packets per TUN write call: on a vnet TUN, more packets per call coalesce better. */
+const TUN_WRITE_BATCH = 512;
+/** Span room per tunReadSegments call: it reads until about 256 packets are in (a 64 KB segment splits into about 45). */
+const TUN_READ_SPANS = MAX_SEGMENTS_PER_FRAME + 256;
+const TUN_READ_DATA = TUN_READ_SPANS * 1500 + TUN_READ_RESERVE;
 const TICK_INTERVAL_MS = 100;
 const MAX_ROUNDS_PER_WAKEUP = 4;
 const EAFNOSUPPORT = 97;
@@ -42,16 +78,72 @@ interface UdpSocket {
   fd: number;
   family: 4 | 6;
   poll: PollHandle;
+  /** sendBatch state: GSO on/off, refusals, GSO sends. */
+  sendState: Buffer;
+  gro: boolean;
 }
 
-/** A batch of outgoing datagrams for one socket. */
+/**
+ * A batch of outgoing datagrams for one socket. Transport messages may arrive unsealed: they are
+ * sealed together, one native call per run of messages under the same key, just before sending.
+ */
 class SendBatch {
   readonly data = Buffer.alloc(TX_CAPACITY);
   readonly meta = Buffer.alloc(MAX_BATCH * SEND_META_SIZE);
   count = 0;
   used = 0;
+  /** Per record: index into keys of the key to seal it with, or -1 when it is sent as is. */
+  private readonly keyOf = new Int32Array(MAX_BATCH);
+  /** Copies of the keys (the core may zero its own once a message is handed over). */
+  private readonly keys = Buffer.alloc(MAX_BATCH * 32);
+  private keyCount = 0;
+  private lastKey: Uint8Array | null = null;
+  /** aeadBatch spans (payload offset, plaintext length) and counters, per record. */
+  private readonly sealSpans = Buffer.alloc(MAX_BATCH * 8);
+  private readonly sealCounters = Buffer.alloc(MAX_BATCH * 8);
 
   add(datagram: Uint8Array, to: UdpEndpoint): void {
+    this.keyOf[this.count] = -1;
+    this.append(datagram, to);
+  }
+
+  addUnsealed(message: Uint8Array, key: Uint8Array, to: UdpEndpoint): void {
+    const record = this.count;
+    if (key !== this.lastKey) {
+      this.keys.set(key, this.keyCount * 32);
+      this.keyCount++;
+      this.lastKey = key;
+    }
+    this.keyOf[record] = this.keyCount - 1;
+    this.sealSpans.writeUInt32LE(this.used + TRANSPORT_HEADER_LENGTH, record * 8);
+    this.sealSpans.writeUInt32LE(message.length - TRANSPORT_HEADER_LENGTH - AEAD_TAG_LENGTH, record * 8 + 4);
+    // The counter is already in the header (bytes 8..16, little-endian): copy it, no BigInt work.
+    for (let i = 0; i < 8; i++) this.sealCounters[record * 8 + i] = message[8 + i]!;
+    this.append(message, to);
+  }
+
+  /** Seals every unsealed message; one that cannot be sealed is zeroed (the peer drops it) rather than leaving in clear. */
+  seal(io: NativeIo): void {
+    for (let start = 0; start < this.count;) {
+      const key = this.keyOf[start]!;
+      let end = start + 1;
+      while (end < this.count && this.keyOf[end] === key) end++;
+      if (key >= 0) {
+        const n = end - start;
+        const sealed = io.aeadBatch(
+          true, this.keys.subarray(key * 32, key * 32 + 32), this.data,
+          this.sealSpans.subarray(start * 8), this.sealCounters.subarray(start * 8), n,
+        );
+        for (let i = start + sealed; i < end; i++) {
+          const offset = this.sealSpans.readUInt32LE(i * 8);
+          this.data.fill(0, offset, offset + this.sealSpans.readUInt32LE(i * 8 + 4) + AEAD_TAG_LENGTH);
+        }
+      }
+      start = end;
+    }
+  }
+
+  private append(datagram: Uint8Array, to: UdpEndpoint): void {
     const offset = this.used;
     this.data.set(datagram, offset);
     const record = this.count * SEND_META_SIZE;
@@ -75,6 +167,9 @@ class SendBatch {
   reset(): void {
     this.count = 0;
     this.used = 0;
+    this.keys.fill(0, 0, this.keyCount * 32);
+    this.keyCount = 0;
+    this.lastKey = null;
   }
 }
 
@@ -93,12 +188,23 @@ export class UserspaceDevice implements UapiTarget {
   private boundPort = 0;
   private fwmark = 0;
 
+  private readonly offloads: boolean;
+  /** TUN_F_* offloads on the TUN, or -1 when it has no vnet header (plain reads and writes). */
+  private tunOffloads = -1;
+  private readonly offloadStats = Buffer.alloc(OFFLOAD_STAT_COUNT * 4);
   private readonly rxData = Buffer.alloc(MAX_BATCH * SLOT);
-  private readonly rxMeta = Buffer.alloc(MAX_BATCH * RECV_META_SIZE);
-  private readonly tunIn = Buffer.alloc(MAX_BATCH * SLOT);
+  /** Room for every message to be a GRO batch. */
+  private readonly rxMeta = Buffer.alloc(MAX_BATCH * GRO_MAX_SEGMENTS * RECV_META_SIZE);
+  /** Batched opening of received transport payloads: which records are open, and the aeadBatch run. */
+  private readonly rxOpened = new Uint8Array(MAX_BATCH * GRO_MAX_SEGMENTS);
+  private readonly openSpans = Buffer.alloc(MAX_BATCH * GRO_MAX_SEGMENTS * 8);
+  private readonly openCounters = Buffer.alloc(MAX_BATCH * GRO_MAX_SEGMENTS * 8);
+  private readonly openRecords = new Int32Array(MAX_BATCH * GRO_MAX_SEGMENTS);
+  private tunIn = Buffer.alloc(0);
   private readonly tunLengths = Buffer.alloc(MAX_BATCH * 4);
+  private readonly tunInSpans = Buffer.alloc(TUN_READ_SPANS * 8);
   private readonly tunOut = Buffer.alloc(TX_CAPACITY);
-  private readonly tunSpans = Buffer.alloc(MAX_BATCH * 8);
+  private readonly tunSpans = Buffer.alloc(TUN_WRITE_BATCH * 8);
   private tunOutCount = 0;
   private tunOutUsed = 0;
   private readonly sendBatches = { 4: new SendBatch(), 6: new SendBatch() };
@@ -106,7 +212,8 @@ export class UserspaceDevice implements UapiTarget {
   private readonly scheduler = new ReceiveScheduler();
   private cookieRepliesUnlogged = 0;
   private cookieRepliesLoggedAt = -Infinity;
-  private lastSourceKey = '';
+  /** The source part (bytes 4..44) of the last receive record and its endpoint: most records repeat it. */
+  private readonly lastSourceBytes = Buffer.alloc(40);
   private lastSource: UdpEndpoint | null = null;
   /** Datagrams the kernel would not take (socket buffer full), by family. */
   readonly sendDrops = { 4: 0, 6: 0 };
@@ -117,10 +224,17 @@ export class UserspaceDevice implements UapiTarget {
     this.log = options.log;
     this.socketBufferBytes = options.socketBufferBytes ?? DEFAULT_SOCKET_BUFFER;
     this.onEvent = options.onEvent;
+    this.offloads = options.offloads ?? offloadsWanted();
     this.core = new WireGuardDevice({
       wallClockOffsetMs: Date.now() - performance.now(),
       outputs: {
         transmit: (datagram, endpoint) => this.queueDatagram(datagram, endpoint as UdpEndpoint),
+        transmitUnsealed: (message, key, _counter, endpoint) => {
+          const to = endpoint as UdpEndpoint;
+          const batch = this.sendBatches[to.family];
+          batch.addUnsealed(message, key, to);
+          if (batch.isFull()) this.flushDatagrams(to.family);
+        },
         deliver: (packet) => this.queueTunWrite(packet),
         event: (event) => this.logEvent(event),
         forgetSourceAddress: (endpoint) => (endpoint as UdpEndpoint).withoutLocalAddress(),
@@ -130,6 +244,10 @@ export class UserspaceDevice implements UapiTarget {
 
   /** Binds the sockets (random port until one is configured) and starts reading and ticking. */
   start(): void {
+    this.tunOffloads = this.io.tunSetOffloads(this.tunFd, this.offloads);
+    this.tunIn = Buffer.alloc(this.tunOffloads < 0 ? MAX_BATCH * SLOT : TUN_READ_DATA);
+    this.log.info(this.tunOffloads < 0 ? 'TUN offloads off (no vnet header)'
+      : `TUN offloads: vnet header, ${this.offloadState.tun!.join(' ') || 'none accepted by the kernel'}`);
     this.rebind(this.configuredPort, this.fwmark);
     this.tunPoll = this.io.pollStart(this.tunFd, () => this.drainTun());
     this.ticker = setInterval(() => this.tick(), TICK_INTERVAL_MS);
@@ -155,6 +273,25 @@ export class UserspaceDevice implements UapiTarget {
     return this.boundPort;
   }
 
+  get offloadState(): OffloadState {
+    const stat = (index: number): number => this.offloadStats.readUInt32LE(index * 4);
+    const sockets = this.sockets;
+    const sum = (index: number): number => sockets.reduce((total, s) => total + s.sendState.readUInt32LE(index * 4), 0);
+    const mask = this.tunOffloads;
+    return {
+      tun: mask < 0 ? null : Object.entries(TunOffload).filter(([, bit]) => mask & bit).map(([name]) => name.toLowerCase()),
+      udpGso: sockets.length > 0 && sockets.every((s) => s.sendState.readUInt32LE(0) === 1),
+      udpGro: sockets.length > 0 && sockets.every((s) => s.gro),
+      tunFramesRead: stat(OffloadStat.framesRead),
+      tunGsoFrames: stat(OffloadStat.gsoFrames),
+      tunFramesWritten: stat(OffloadStat.framesWritten),
+      tunPacketsCoalesced: stat(OffloadStat.coalesced),
+      tunInvalidFrames: stat(OffloadStat.invalid),
+      udpGsoSends: sum(2),
+      udpGsoRefusals: sum(1),
+    };
+  }
+
   // ---- I/O --------------------------------------------------------------------------------
 
   private now(): number {
@@ -172,20 +309,26 @@ export class UserspaceDevice implements UapiTarget {
     const now = this.now();
     // A few batches per wakeup, then back to the event loop: the sockets (ACKs, handshakes) get
     // their turn; the poll is level-triggered, so what is left wakes us again.
+    const vnet = this.tunOffloads >= 0;
     for (let round = 0; round < MAX_ROUNDS_PER_WAKEUP; round++) {
       let count: number;
       try {
-        count = this.io.tunReadBatch(this.tunFd, this.tunIn, SLOT, this.tunLengths, MAX_BATCH);
+        count = vnet
+          ? this.io.tunReadSegments(this.tunFd, this.tunIn, this.tunInSpans, TUN_READ_SPANS, this.offloadStats)
+          : this.io.tunReadBatch(this.tunFd, this.tunIn, SLOT, this.tunLengths, MAX_BATCH);
       } catch (error) {
         this.log.error(`TUN read failed: ${(error as Error).message}`);
         break;
       }
+      const spans = this.tunInSpans;
       for (let i = 0; i < count; i++) {
-        const start = i * SLOT;
-        this.core.sendPacket(this.tunIn.subarray(start, start + this.tunLengths.readUInt32LE(i * 4)), now);
+        const start = vnet ? spans.readUInt32LE(i * 8) : i * SLOT;
+        const length = vnet ? spans.readUInt32LE(i * 8 + 4) : this.tunLengths.readUInt32LE(i * 4);
+        this.core.sendPacket(this.tunIn.subarray(start, start + length), now);
       }
       this.flush();
-      if (count < MAX_BATCH) break;
+      // A vnet read stops with room for one more large frame, so a full one means "more may wait".
+      if (count === 0 || (!vnet && count < MAX_BATCH) || (vnet && count < TUN_READ_SPANS - MAX_SEGMENTS_PER_FRAME)) break;
     }
   }
 
@@ -194,8 +337,9 @@ export class UserspaceDevice implements UapiTarget {
     const receive = (i: number): void => {
       const record = i * RECV_META_SIZE;
       const length = this.rxMeta.readUInt32LE(record);
-      const start = i * SLOT;
-      this.core.receiveDatagram(this.rxData.subarray(start, start + Math.min(length, SLOT)), this.sourceOf(record), now);
+      const start = this.rxMeta.readUInt32LE(record + RECV_OFFSET_FIELD);
+      const datagram = this.rxData.subarray(start, start + Math.min(length, SLOT));
+      this.core.receiveDatagram(datagram, this.sourceOf(record), now, this.rxOpened[i] === 1);
     };
     for (let round = 0; round < MAX_ROUNDS_PER_WAKEUP; round++) {
       let count: number;
@@ -206,6 +350,7 @@ export class UserspaceDevice implements UapiTarget {
         this.log.debug(`UDP receive: ${(error as Error).message}`);
         break;
       }
+      this.openTransports(count, now);
       // Transport first, handshakes shed when far behind (receive-scheduler.ts).
       this.scheduler.run(this.rxData, SLOT, this.rxMeta, count, this.io.receiveBacklog(socket.fd), receive);
       if (this.scheduler.dropped > 0) this.core.countDrops('handshake-over-budget', this.scheduler.dropped);
@@ -214,11 +359,53 @@ export class UserspaceDevice implements UapiTarget {
     }
   }
 
+  /**
+   * Opens the received transport payloads in place, one native call per run of datagrams under one
+   * key, and marks them in rxOpened; the core then skips its own per-packet open for those. A
+   * payload that fails here is left to the core, which drops and counts it.
+   */
+  private openTransports(count: number, now: number): void {
+    const meta = this.rxMeta;
+    const data = this.rxData;
+    let key: Uint8Array | null = null;
+    let run = 0;
+    for (let i = 0; i < count; i++) {
+      this.rxOpened[i] = 0;
+      const record = i * RECV_META_SIZE;
+      const length = meta.readUInt32LE(record);
+      const offset = meta.readUInt32LE(record + RECV_OFFSET_FIELD);
+      const transport = length >= TRANSPORT_HEADER_LENGTH + AEAD_TAG_LENGTH && length <= SLOT &&
+        data[offset] === 4 && data[offset + 1] === 0 && data[offset + 2] === 0 && data[offset + 3] === 0;
+      const recordKey = transport ? this.core.transportReceiveKey(data, offset, now) : null;
+      if (recordKey !== key) {
+        if (key) this.openRun(key, run);
+        key = recordKey;
+        run = 0;
+      }
+      if (!recordKey) continue;
+      this.openSpans.writeUInt32LE(offset + TRANSPORT_HEADER_LENGTH, run * 8);
+      this.openSpans.writeUInt32LE(length - TRANSPORT_HEADER_LENGTH, run * 8 + 4);
+      data.copy(this.openCounters, run * 8, offset + 8, offset + 16);
+      this.openRecords[run++] = i;
+    }
+    if (key) this.openRun(key, run);
+  }
+
+  private openRun(key: Uint8Array, run: number): void {
+    for (let done = 0; done < run;) {
+      const spans = done === 0 ? this.openSpans : this.openSpans.subarray(done * 8);
+      const counters = done === 0 ? this.openCounters : this.openCounters.subarray(done * 8);
+      const opened = this.io.aeadBatch(false, key, this.rxData, spans, counters, run - done);
+      for (let j = 0; j < opened; j++) this.rxOpened[this.openRecords[done + j]!] = 1;
+      done += opened + 1; // past the one that failed (if any)
+    }
+  }
+
   /** The endpoint object for a received datagram; the same object for the same source and local address. */
   private sourceOf(record: number): UdpEndpoint {
     const meta = this.rxMeta;
+    if (this.lastSource && meta.compare(this.lastSourceBytes, 0, 40, record + 4, record + 44) === 0) return this.lastSource;
     const key = meta.toString('latin1', record + 4, record + 44);
-    if (key === this.lastSourceKey && this.lastSource) return this.lastSource;
     let endpoint = this.endpointCache.get(key);
     if (!endpoint) {
       const family = meta[record + 4] === 6 ? 6 : 4;
@@ -234,7 +421,7 @@ export class UserspaceDevice implements UapiTarget {
       if (this.endpointCache.size > 65536) this.endpointCache.clear();
       this.endpointCache.set(key, endpoint);
     }
-    this.lastSourceKey = key;
+    meta.copy(this.lastSourceBytes, 0, record + 4, record + 44);
     this.lastSource = endpoint;
     return endpoint;
   }
@@ -251,21 +438,31 @@ export class UserspaceDevice implements UapiTarget {
     this.tunSpans.writeUInt32LE(packet.length, this.tunOutCount * 8 + 4);
     this.tunOutCount++;
     this.tunOutUsed += packet.length;
-    if (this.tunOutCount === MAX_BATCH || this.tunOutUsed > TX_CAPACITY - SLOT) this.flushTun();
+    if (this.tunOutCount === TUN_WRITE_BATCH || this.tunOutUsed > TX_CAPACITY - SLOT) this.flushTun();
   }
 
   private flushDatagrams(family: 4 | 6): void {
     const batch = this.sendBatches[family];
     if (batch.count === 0) return;
     const socket = this.sockets.find((s) => s.family === family);
-    const sent = socket ? this.io.sendBatch(socket.fd, batch.data, batch.meta, batch.count) : 0;
+    batch.seal(this.io);
+    const refusals = socket?.sendState.readUInt32LE(4) ?? 0;
+    const sent = socket ? this.io.sendBatch(socket.fd, batch.data, batch.meta, batch.count, socket.sendState) : 0;
     this.sendDrops[family] += batch.count - sent;
     batch.reset();
+    if (socket && socket.sendState.readUInt32LE(4) !== refusals) {
+      this.log.info(`UDP GSO refused by the kernel on the IPv${family} socket; sending datagrams one by one`);
+    }
   }
 
   private flushTun(): void {
     if (this.tunOutCount === 0) return;
-    this.io.tunWriteBatch(this.tunFd, this.tunOut, this.tunSpans, this.tunOutCount);
+    if (this.tunOffloads >= 0) {
+      const udp = (this.tunOffloads & (TunOffload.USO4 | TunOffload.USO6)) === (TunOffload.USO4 | TunOffload.USO6);
+      this.io.tunWriteFrames(this.tunFd, this.tunOut, this.tunSpans, this.tunOutCount, udp, this.offloadStats);
+    } else {
+      this.io.tunWriteBatch(this.tunFd, this.tunOut, this.tunSpans, this.tunOutCount);
+    }
     this.tunOutCount = 0;
     this.tunOutUsed = 0;
   }
@@ -318,10 +515,10 @@ export class UserspaceDevice implements UapiTarget {
   private openSockets(port: number, fwmark: number): { sockets: UdpSocket[]; port: number } {
     for (let attempt = 0; attempt < 10; attempt++) {
       const [fd4, bound] = this.io.udpOpen(4, port, this.socketBufferBytes, this.socketBufferBytes, fwmark);
-      const sockets: UdpSocket[] = [{ fd: fd4, family: 4, poll: null as unknown as PollHandle }];
+      const sockets: UdpSocket[] = [this.udpSocket(fd4, 4)];
       try {
         const [fd6] = this.io.udpOpen(6, bound, this.socketBufferBytes, this.socketBufferBytes, fwmark);
-        sockets.push({ fd: fd6, family: 6, poll: null as unknown as PollHandle });
+        sockets.push(this.udpSocket(fd6, 6));
       } catch (error) {
         const errno = (error as NativeError).errno;
         if (errno === EADDRINUSE && port === 0) {
@@ -337,6 +534,14 @@ export class UserspaceDevice implements UapiTarget {
       return { sockets, port: bound };
     }
     throw Object.assign(new Error('no free port for both IPv4 and IPv6'), { errno: EADDRINUSE });
+  }
+
+  /** A socket record with its GSO/GRO probed once (when offloads are wanted). */
+  private udpSocket(fd: number, family: 4 | 6): UdpSocket {
+    const bits = this.offloads ? this.io.udpSetOffloads(fd) : 0;
+    const sendState = Buffer.alloc(SEND_STATE_SIZE);
+    sendState.writeUInt32LE(bits & UdpOffload.GSO ? 1 : 0, 0);
+    return { fd, family, poll: null as unknown as PollHandle, sendState, gro: (bits & UdpOffload.GRO) !== 0 };
   }
 
   private closeSockets(sockets: UdpSocket[]): void {
@@ -363,8 +568,9 @@ export class UserspaceDevice implements UapiTarget {
     this.boundPort = bound;
     this.endpointCache.clear();
     this.lastSource = null;
-    this.lastSourceKey = '';
     this.log.info(`listening on UDP port ${this.boundPort}`);
+    const { udpGso, udpGro } = this.offloadState;
+    this.log.info(`UDP offloads: GSO ${udpGso ? 'on' : 'off'}, GRO ${udpGro ? 'on' : 'off'}`);
   }
 
   // ---- UAPI -----------------------------------------------------------------------------------

@@ -1,12 +1,16 @@
 /**
- * wiremesh-wg against wireguard-go (Debian's, which we did not write) and against itself, in network
- * namespaces: ping and a checksummed 100 MB transfer for each side as initiator and as responder,
- * IPv4 and IPv6 outside and inside, with and without a preshared key; roaming; cryptokey routing.
+ * wiremesh-wg against wireguard-go (Debian's, which we did not write), against a current upstream
+ * wireguard-go (batched I/O, UDP GSO/GRO and TUN offloads; when WIREGUARD_GO_MODERN or
+ * ../shared/anchors/wireguard-go-modern exists) and against itself, in network namespaces: ping and a
+ * checksummed 100 MB transfer for each side as initiator and as responder, IPv4 and IPv6 outside and
+ * inside, with and without a preshared key; roaming; cryptokey routing. wiremesh-wg runs with its
+ * offloads (TUN vnet_hdr, UDP GSO/GRO) as by default, and once more on the plain path
+ * (WIREMESH_OFFLOADS=0); setting WIREMESH_OFFLOADS=0 for the whole run puts every test on it.
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { packageRoot } from '../../agent/package-root';
-import { Lab, type Implementation } from '../../lab/netns';
+import { Lab, modernWireguardGo, type Implementation } from '../../lab/netns';
 import { describeWithRoot } from '../support/root-only';
 
 const TRANSFER = join(packageRoot(), 'dist', 'lab', 'transfer.js');
@@ -46,7 +50,7 @@ let subnet = 30;
 async function tunnel(
   lab: Lab,
   implementations: { initiator: Implementation; responder: Implementation },
-  options: { outer: 4 | 6; presharedKey: boolean },
+  options: { outer: 4 | 6; presharedKey: boolean; env?: NodeJS.ProcessEnv },
 ): Promise<Tunnel> {
   const n = subnet++;
   const make = (role: 'i' | 'r', implementation: Implementation, host: number): Side => ({
@@ -65,7 +69,7 @@ async function tunnel(
   });
   const psk = options.presharedKey ? execFileSync('wg', ['genpsk'], { encoding: 'utf8' }).trim() : null;
   for (const [self, other] of [[initiator, responder], [responder, initiator]] as const) {
-    await lab.wireguard(self.ns, self.implementation, self.iface);
+    await lab.wireguard(self.ns, self.implementation, self.iface, options.env);
     const endpoint = self === initiator
       ? `Endpoint = ${options.outer === 4 ? other.outer.v4 : `[${other.outer.v6}]`}:51820\n`
       : '';
@@ -110,26 +114,44 @@ async function transfer(lab: Lab, from: Side, to: Side, address: string, duringT
   return { sent, received: result };
 }
 
-const PAIRS: { initiator: Implementation; responder: Implementation }[] = [
+type Pair = { initiator: Implementation; responder: Implementation };
+const PAIRS: Pair[] = [
   { initiator: 'wiremesh', responder: 'wireguard-go' },
   { initiator: 'wireguard-go', responder: 'wiremesh' },
   { initiator: 'wiremesh', responder: 'wiremesh' },
+];
+const MODERN_PAIRS: Pair[] = [
+  { initiator: 'wiremesh', responder: 'wireguard-go-modern' },
+  { initiator: 'wireguard-go-modern', responder: 'wiremesh' },
 ];
 const VARIANTS = [
   { outer: 4 as const, inner: 4 as const, presharedKey: false },
   { outer: 6 as const, inner: 6 as const, presharedKey: true },
 ];
+const PLAIN = { WIREMESH_OFFLOADS: '0' };
+const modern = modernWireguardGo();
+if (!modern) {
+  console.log('wireguard-go-modern not found (WIREGUARD_GO_MODERN or ../shared/anchors/wireguard-go-modern): its interop tests are skipped');
+}
+const itModern = modern ? it : it.skip;
 
 describeInterop('wiremesh-wg data plane interop (namespaces)', () => {
   const lab = new Lab('dp');
   afterEach(() => lab.cleanup());
 
-  for (const pair of PAIRS) {
+  const cases: { pair: Pair; env?: NodeJS.ProcessEnv; mode: string; test: typeof it }[] = [
+    ...PAIRS.map((pair) => ({ pair, mode: '', test: it })),
+    ...MODERN_PAIRS.map((pair) => ({ pair, mode: '', test: itModern })),
+    // The plain path (no vnet_hdr, no GSO/GRO) against both wireguard-go builds.
+    ...[PAIRS[0]!, PAIRS[1]!].map((pair) => ({ pair, env: PLAIN, mode: ' (wiremesh-wg on the plain path)', test: it })),
+    ...MODERN_PAIRS.map((pair) => ({ pair, env: PLAIN, mode: ' (wiremesh-wg on the plain path)', test: itModern })),
+  ];
+  for (const { pair, env, mode, test } of cases) {
     for (const variant of VARIANTS) {
       const label = `${pair.initiator} initiates to ${pair.responder}, outer IPv${variant.outer}, inner IPv${variant.inner}, ` +
-        `${variant.presharedKey ? 'with' : 'without'} preshared key`;
-      it(`${label}: ping both families and a checksummed 100 MB transfer`, async () => {
-        const t = await tunnel(lab, pair, variant);
+        `${variant.presharedKey ? 'with' : 'without'} preshared key${mode}`;
+      test(`${label}: ping both families and a checksummed 100 MB transfer`, async () => {
+        const t = await tunnel(lab, pair, { ...variant, env });
         expect(ping(lab, t.initiator, t.responder.inner.v4)).toBe(true);
         expect(ping(lab, t.initiator, t.responder.inner.v6)).toBe(true);
         expect(ping(lab, t.responder, t.initiator.inner.v4)).toBe(true);

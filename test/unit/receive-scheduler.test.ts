@@ -1,6 +1,6 @@
 /** The userspace device's receive order under a flood (agent/wg/receive-scheduler.ts). */
 import { COOKIE_REPLY_LENGTH, INITIATION_LENGTH, MessageType, RESPONSE_LENGTH } from '../../agent/core/messages';
-import { MAX_BATCH, RECV_META_SIZE } from '../../agent/wg/native';
+import { MAX_BATCH, RECV_META_SIZE, RECV_OFFSET_FIELD } from '../../agent/wg/native';
 import { ReceiveScheduler, SHED_ALL_AT, SHED_WITHOUT_MAC2_AT } from '../../agent/wg/receive-scheduler';
 
 const SLOT = 256;
@@ -17,6 +17,7 @@ function batch(kinds: Kind[]): { data: Buffer; meta: Buffer } {
     data[i * SLOT] = type;
     if (kind === 'initiation+mac2') data[i * SLOT + length - 1] = 0x5a;
     meta.writeUInt32LE(length, i * RECV_META_SIZE);
+    meta.writeUInt32LE(i * SLOT, i * RECV_META_SIZE + RECV_OFFSET_FIELD);
   });
   return { data, meta };
 }

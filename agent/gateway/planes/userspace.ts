@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { DeviceEvent, WireGuardDevice } from '../../core/device';
 import type { KeySlot } from '../../core/keypair';
-import { nativeIo } from '../../wg/native';
+import { nativeIo, offloadsWanted } from '../../wg/native';
 import { SOCKET_DIRECTORY, serveUapi } from '../../wg/uapi-server';
 import type { ConfigChange, DeviceSnapshot } from '../../wg/uapi';
 import { UserspaceDevice, type DeviceLog } from '../../wg/userspace-device';
@@ -71,7 +71,7 @@ export class UserspacePlane implements DataPlane {
 
   async create(name: string, mtu: number): Promise<void> {
     const io = nativeIo();
-    const [tunFd, interfaceName] = io.tunOpen(name);
+    const [tunFd, interfaceName] = io.tunOpen(name, offloadsWanted());
     io.setMtu(interfaceName, mtu);
     const device = new UserspaceDevice({ tunFd, interfaceName, log: this.log, onEvent: this.onEvent });
     device.setMtu(mtu);
@@ -106,7 +106,12 @@ export class UserspacePlane implements DataPlane {
     if (!this.device) return {};
     const { sendDrops } = this.device;
     // Datagrams the kernel refused (socket buffer full) are drops too, outside the core's count.
-    return { ...Object.fromEntries(this.device.core.drops), 'udp-send-buffer-full': sendDrops[4] + sendDrops[6] };
+    return {
+      ...Object.fromEntries(this.device.core.drops),
+      'udp-send-buffer-full': sendDrops[4] + sendDrops[6],
+      // Malformed vnet_hdr frames from the TUN (offloads on): dropped by the native layer.
+      'tun-invalid-frame': this.device.offloadState.tunInvalidFrames,
+    };
   }
 
   async destroy(): Promise<void> {
