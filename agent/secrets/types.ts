@@ -2,7 +2,7 @@
 
 export type SecretSourceConfig =
   | { source: 'file'; path: string }
-  | { source: 'aws-secrets-manager'; secretId: string; region?: string; endpoint?: string; versionStage?: string }
+  | { source: 'aws-secrets-manager'; secretId: string; region?: string; endpoint?: string; versionStage?: string; versionId?: string }
   /** `name` is projects/P/secrets/S (meaning the latest version) or projects/P/secrets/S/versions/V. */
   | { source: 'gcp-secret-manager'; name: string; endpoint?: string };
 
