@@ -10,13 +10,11 @@
  * timer), so the phases are the same on every run and a stuck agent stops the rotation with an
  * error naming it, with nothing retired.
  */
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse as parseYaml, stringify as toYaml } from 'yaml';
+import { rmSync } from 'node:fs';
 import { keyToBase64 } from '../../agent/crypto/keys';
 import { generatePrivateKey, publicKeyOf } from '../../agent/crypto/primitives';
-import type { AgentConfig } from '../../agent/gateway/config-types';
 import type { AgentStatusDocument } from '../../agent/gateway/status-document';
+import { keyFile, readAgentConfig, readStatusDocument, writeAgentConfig, writeKeyVersion } from './site-files';
 import type { LocalSiteState, LocalState, LocalTarget, Progress } from './target';
 
 export type RotationPhase = 'next' | 'switch' | 'retire';
@@ -28,35 +26,6 @@ export interface PhaseTiming {
 }
 
 const PHASE_TIMEOUT_MS = 30_000;
-
-/** The key file of one key version of a site: versions are never rewritten, only added and deleted. */
-export function keyFile(stateDir: string, site: string, version: number): string {
-  return join(stateDir, `${site}.v${version}.key`);
-}
-
-export function writeKeyVersion(stateDir: string, site: string, version: number, privateKey: Buffer): void {
-  writeFileSync(keyFile(stateDir, site, version), `${keyToBase64(privateKey)}\n`, { mode: 0o600 });
-}
-
-export function readAgentConfig(site: LocalSiteState): AgentConfig {
-  return parseYaml(readFileSync(site.configFile, 'utf8')) as AgentConfig;
-}
-
-/** Replaces the document in one rename, so the watching agent never reads half of it. */
-export function writeAgentConfig(site: LocalSiteState, config: AgentConfig): void {
-  const temporary = `${site.configFile}.tmp`;
-  writeFileSync(temporary, toYaml(config), { mode: 0o600 });
-  renameSync(temporary, site.configFile);
-}
-
-export function readStatusDocument(site: LocalSiteState): AgentStatusDocument | null {
-  if (!existsSync(site.statusFile)) return null;
-  try {
-    return JSON.parse(readFileSync(site.statusFile, 'utf8')) as AgentStatusDocument;
-  } catch {
-    return null; // replaced while read: the next look sees the whole document
-  }
-}
 
 async function waitFor(what: string, done: () => boolean): Promise<void> {
   const deadline = Date.now() + PHASE_TIMEOUT_MS;

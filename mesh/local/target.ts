@@ -18,7 +18,7 @@ import { generatePrivateKey, publicKeyOf } from '../../agent/crypto/primitives';
 import { packageRoot } from '../../agent/package-root';
 import { agentConfigFor, planMesh, type GatewayPlan } from '../planner';
 import type { MeshSpec } from '../spec';
-import { keyFile, writeAgentConfig, writeKeyVersion } from './rotation';
+import { keyFile, writeAgentConfig, writeKeyVersion } from './site-files';
 
 /**
  * Namespace names start with this, so `down` after a crash can find ours and only ours.
