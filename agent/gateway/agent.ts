@@ -213,6 +213,10 @@ export class GatewayAgent {
     if (!previous || (change.privateKey !== undefined)) this.keyCreatedAtUnixMs = Date.now();
     this.applied = desired;
     if (plane.rotation) this.applyRotationState(plane.rotation, desired);
+    else if (desired.nextPrivateKey) {
+      // docs/key-rotation.md: the kernel and wireguard-go planes hold one key; the next key waits for promotion.
+      this.log.warn({ event: 'rotation.unsupported', dataPlane: plane.kind }, 'this data plane holds one key: nextPrivateKey is not used until it becomes privateKey');
+    }
     this.log.info({ event: 'config.applied', reason, changedPeers: change.peers.length, unchanged: empty });
     return !empty;
   }
@@ -272,7 +276,7 @@ export class GatewayAgent {
     const plane = this.plane;
     if (!applied || !plane) return null;
     const rotation = plane.rotation;
-    const nextPublicKey = rotation ? rotation.nextPublicKey : applied.nextPrivateKey && publicKeyOf(applied.nextPrivateKey);
+    const nextPublicKey = rotation?.nextPublicKey ?? null; // a plane without rotation offers no next key
     const stats = new Map(this.currentStats().peers.map((peer) => [peer.publicKey, peer]));
     const peers = applied.peers.map((peer) => {
       const key = keyToBase64(peer.publicKey);
