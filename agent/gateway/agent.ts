@@ -335,6 +335,7 @@ export class GatewayAgent {
     this.logDeviceEvent(event);
     if (event.type === 'handshake-complete') {
       this.metrics?.recordHandshake(this.peerNames.get(keyToBase64(event.peer.publicKey)) ?? 'unknown', event.role);
+      if (this.plane?.rotation?.nextPublicKey) this.writeStatus(); // a peer may have moved: say so now, not within a second
     } else if (event.type === 'handshake-gave-up') {
       this.metrics?.recordHandshakeFailure('handshake-gave-up');
     }
