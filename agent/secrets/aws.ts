@@ -23,7 +23,7 @@ export class AwsSecretSource implements SecretSource {
   private readonly client: SecretsManagerClient;
 
   constructor(private readonly options: AwsSecretSourceOptions) {
-    this.description = `AWS Secrets Manager secret ${options.secretId}`;
+    this.description = `AWS Secrets Manager secret ${options.secretId}${options.versionId ? ` version ${options.versionId}` : ''}`;
     const timeoutMs = options.requestTimeoutMs ?? 10_000;
     this.client = new SecretsManagerClient({
       region: options.region ?? ARN_REGION.exec(options.secretId)?.[1],

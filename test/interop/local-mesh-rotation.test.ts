@@ -44,23 +44,25 @@ function status(): StatusJson {
 class Pinger {
   private readonly child: ChildProcess;
   private output = '';
+  private errors = '';
   private readonly exited: Promise<void>;
 
   constructor(readonly from: string, fromNamespace: string, readonly to: string) {
     this.child = spawn('ip', ['netns', 'exec', fromNamespace, 'ping', '-n', '-i', '0.05', '-W', '1', to], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (chunk: Buffer) => { this.output += chunk.toString(); });
+    this.child.stderr!.on('data', (chunk: Buffer) => { this.errors += chunk.toString(); });
     this.exited = new Promise((resolve) => this.child.on('exit', () => resolve()));
   }
 
   /** Stops it; every ping but the one possibly in flight at the stop must have had its reply. */
-  async stop(): Promise<{ sent: number; lost: number }> {
+  async stop(): Promise<{ sent: number; lost: number; errors: string }> {
     this.child.kill('SIGINT');
     await this.exited;
     const replied = new Set([...this.output.matchAll(/icmp_seq=(\d+)/g)].map((m) => Number(m[1])));
     const sent = Number(/(\d+) packets transmitted/.exec(this.output)?.[1] ?? 0);
     let lost = 0;
     for (let seq = 1; seq < sent; seq++) if (!replied.has(seq)) lost++;
-    return { sent, lost };
+    return { sent, lost, errors: this.errors.trim() };
   }
 }
 
@@ -101,7 +103,8 @@ describeMesh('key rotation on the local mesh (wiremesh rotate / status / revoke)
       'hub:next', 'hub:switch', 'hub:retire', 'spoke-a:next', 'spoke-a:switch', 'spoke-a:retire', 'spoke-b:next', 'spoke-b:switch', 'spoke-b:retire',
     ]);
     for (const result of results) {
-      expect(result.sent).toBeGreaterThan(20);
+      expect(`${result.from}->${result.to}: ${result.sent > 20 ? 'pinged' : `${result.sent} sent (${result.errors})`}`)
+        .toBe(`${result.from}->${result.to}: pinged`);
       expect(`${result.from}->${result.to}: ${result.lost} lost`).toBe(`${result.from}->${result.to}: 0 lost`);
     }
     for (const phase of phases) expect(phase.seconds).toBeLessThan(2 * RELOAD_INTERVAL_S);

@@ -167,6 +167,7 @@ describe('AWS Secrets Manager through the real SDK with IMDSv2 credentials', () 
     }, { requestTimeoutMs: 500 });
 
     expect((await source.fetch()).version).toBe('version-7');
+    expect(source.description).toBe('AWS Secrets Manager secret wiremesh/site-a/private-key version version-7');
     expect(JSON.parse(store.requests[0]?.body ?? '{}')).toEqual({ SecretId: 'wiremesh/site-a/private-key', VersionId: 'version-7' });
   });
 
