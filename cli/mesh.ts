@@ -1,6 +1,6 @@
 /**
  * The mesh subcommands of `wiremesh`: plan, render, import, and for the local target up, status,
- * exec and down. SPEC defaults to examples/local/mesh.yaml (the three-site demo mesh).
+ * exec, rotate, revoke and down. SPEC defaults to examples/local/mesh.yaml (the three-site demo mesh).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -9,6 +9,8 @@ import { stringify as toYaml } from 'yaml';
 import { keyToBase64 } from '../agent/crypto/keys';
 import { generatePrivateKey, publicKeyOf } from '../agent/crypto/primitives';
 import { packageRoot } from '../agent/package-root';
+import { revokeSite, rotateSite, type PhaseTiming } from '../mesh/local/rotation';
+import { readStatusDocument } from '../mesh/local/site-files';
 import { LocalTarget, localEndpoints, type LocalSiteState, type LocalState } from '../mesh/local/target';
 import { planMesh, type MeshPlan } from '../mesh/planner';
 import type { MeshSpec } from '../mesh/spec';
@@ -102,10 +104,13 @@ function ago(unixSeconds: number): string {
 
 function siteStatus(target: LocalTarget, state: LocalState, site: LocalSiteState) {
   const byKey = new Map(state.sites.map((s) => [s.publicKey, s.site]));
+  const keys = new Map((readStatusDocument(site)?.peers ?? []).map((peer) => [peer.publicKey, peer]));
   return {
     site: site.site,
     cidrs: site.cidrs,
     lanHost: site.lanHost,
+    keyVersion: site.keyVersion,
+    revoked: site.revoked === true,
     gateway: { namespace: site.gatewayNamespace, interface: site.interfaceName, address: site.gatewayAddress, wanAddress: site.wanAddress },
     peers: target.peerDump(site).map((peer) => ({
       site: byKey.get(peer.publicKey) ?? peer.publicKey,
@@ -113,6 +118,9 @@ function siteStatus(target: LocalTarget, state: LocalState, site: LocalSiteState
       latestHandshake: peer.latestHandshake,
       rxBytes: peer.rxBytes,
       txBytes: peer.txBytes,
+      // docs/key-rotation.md: steady, peer-next, offering-next or on-next (unknown before the agent reports).
+      keyPhase: keys.get(peer.publicKey)?.phase ?? 'unknown',
+      localKey: keys.get(peer.publicKey)?.localKey ?? null,
     })),
   };
 }
@@ -123,10 +131,12 @@ function writeStatus(target: LocalTarget, state: LocalState, json: boolean, io: 
     io.stdout.write(`${JSON.stringify({ mesh: state.mesh, sites }, null, 2)}\n`);
     return;
   }
-  const rows = [['SITE', 'LAN HOST', 'PEER', 'ENDPOINT', 'LATEST HANDSHAKE', 'RX', 'TX']];
+  const rows = [['SITE', 'KEY', 'LAN HOST', 'PEER', 'KEY PHASE', 'ENDPOINT', 'LATEST HANDSHAKE', 'RX', 'TX']];
   for (const site of sites) {
+    const key = `v${site.keyVersion}${site.revoked ? ' (revoked)' : ''}`;
     for (const peer of site.peers) {
-      rows.push([site.site, site.lanHost, peer.site, peer.endpoint ?? '-', ago(peer.latestHandshake), String(peer.rxBytes), String(peer.txBytes)]);
+      rows.push([site.site, key, site.lanHost, peer.site, peer.keyPhase, peer.endpoint ?? '-', ago(peer.latestHandshake),
+        String(peer.rxBytes), String(peer.txBytes)]);
     }
   }
   io.stdout.write(`local mesh ${state.mesh}\n${table(rows)}\n`);
@@ -150,13 +160,62 @@ export async function upCommand({ positionals }: ParsedArguments, io: CliIo): Pr
 }
 
 export async function statusCommand({ flags }: ParsedArguments, io: CliIo): Promise<number> {
+  const mesh = runningMesh(io);
+  if (!mesh) return 1;
+  writeStatus(mesh.target, mesh.state, flags.json === true, io);
+  return 0;
+}
+
+/** The running local mesh, or null after telling the operator there is none. */
+function runningMesh(io: CliIo): { target: LocalTarget; state: LocalState } | null {
   const target = new LocalTarget();
   const state = target.readState();
   if (!state) {
     io.stderr.write('no local mesh is up; start one with `npx wiremesh up`\n');
-    return 1;
+    return null;
   }
-  writeStatus(target, state, flags.json === true, io);
+  return { target, state };
+}
+
+/** The named live sites, or every live site when none is named; null after naming an unknown one. */
+function chooseSites(state: LocalState, names: string[], io: CliIo): LocalSiteState[] | null {
+  const live = state.sites.filter((site) => !site.revoked);
+  if (names.length === 0) return live;
+  const unknown = names.filter((name) => !live.some((site) => site.site === name));
+  if (unknown.length > 0) {
+    io.stderr.write(`not a live site of the local mesh: ${unknown.join(', ')} (sites: ${live.map((s) => s.site).join(', ')})\n`);
+    return null;
+  }
+  return live.filter((site) => names.includes(site.site));
+}
+
+function progressTo(io: CliIo): { step(message: string): void } {
+  return { step: (message) => io.stderr.write(`==> ${message}\n`) };
+}
+
+/** Rotates the named sites' keys (all when none is named), one site at a time, as docs/key-rotation.md says. */
+export async function rotateCommand({ flags, positionals }: ParsedArguments, io: CliIo): Promise<number> {
+  const mesh = runningMesh(io);
+  const sites = mesh && chooseSites(mesh.state, positionals, io);
+  if (!mesh || !sites) return 1;
+  const timings: PhaseTiming[] = [];
+  for (const site of sites) timings.push(...(await rotateSite(mesh.target, site.site, progressTo(io))));
+  if (flags.json === true) {
+    io.stdout.write(`${JSON.stringify({ phases: timings }, null, 2)}\n`);
+    return 0;
+  }
+  const rows = [['SITE', 'PHASE', 'SECONDS'], ...timings.map((t) => [t.site, t.phase, t.seconds.toFixed(2)])];
+  io.stdout.write(`${table(rows)}\n`);
+  return 0;
+}
+
+/** Revokes a site's key: every peer drops it and its prefixes on its next reload. */
+export async function revokeCommand({ positionals }: ParsedArguments, io: CliIo): Promise<number> {
+  const mesh = runningMesh(io);
+  const sites = mesh && chooseSites(mesh.state, positionals, io);
+  if (!mesh || !sites) return 1;
+  const seconds = await revokeSite(mesh.target, sites[0]!.site, progressTo(io));
+  io.stdout.write(`${sites[0]!.site} revoked: every peer dropped it in ${seconds.toFixed(2)} s\n`);
   return 0;
 }
 

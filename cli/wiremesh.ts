@@ -5,7 +5,7 @@
 import { EXIT_FAILURE, EXIT_OK, parseSubcommand, type CliIo, type Subcommand } from './command';
 import { genkeyCommand, genpskCommand, pubkeyCommand } from './keys';
 import {
-  downCommand, execCommand, importCommand, planCommand, renderCommand, statusCommand, upCommand,
+  downCommand, execCommand, importCommand, planCommand, renderCommand, revokeCommand, rotateCommand, statusCommand, upCommand,
 } from './mesh';
 
 const JSON_FLAG = { json: { type: 'boolean' } } as const;
@@ -32,6 +32,14 @@ const SUBCOMMANDS: ReadonlyMap<string, Subcommand> = new Map<string, Subcommand>
   ['exec', {
     summary: 'Runs a command in a local site\'s LAN host: exec SITE -- COMMAND...',
     usage: 'SITE -- COMMAND...', positionals: { min: 1, max: 1 }, passThrough: { leadingPositionals: 1 }, run: execCommand,
+  }],
+  ['rotate', {
+    summary: 'Rotates local sites\' keys (all when none is named) with no tunnel down; prints seconds per phase (--json)',
+    usage: '[SITE...] [--json]', options: JSON_FLAG, positionals: { min: 0, max: Infinity }, run: rotateCommand,
+  }],
+  ['revoke', {
+    summary: 'Revokes a local site\'s key: every peer drops it and its prefixes',
+    usage: 'SITE', positionals: { min: 1, max: 1 }, run: revokeCommand,
   }],
   ['down', { summary: 'Removes every namespace, process and file of the local mesh', usage: '', run: downCommand }],
   ['help', { summary: 'Shows this help', usage: '', run: help }],

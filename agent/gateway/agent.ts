@@ -5,7 +5,7 @@
  * SIGHUP), drives zero-downtime key rotation on the userspace plane, and reports through metrics,
  * health checks and structured logs. Everything it added is removed by `stop()`.
  */
-import { watch, type FSWatcher } from 'node:fs';
+import { rmSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -30,6 +30,7 @@ import { UserspacePlane } from './planes/userspace';
 import type { DeviceSnapshot } from '../wg/uapi';
 import { resolveConfig, type ResolvedConfig } from './resolve';
 import { parseWgQuickConfig } from './wg-quick';
+import { peerKeyPhase, writeStatusDocument, type AgentStatusDocument } from './status-document';
 
 /** The logger's settings: a level, and the file it writes to (absent: stderr). */
 export type LogSettings = Required<Pick<LogConfig, 'level'>> & Pick<LogConfig, 'file'>;
@@ -84,6 +85,7 @@ export class GatewayAgent {
   private keyAgeUnknown: string | null = null;
   private rotationReported = false;
   private stopping: Promise<void> | null = null;
+  private writtenStatus: string | null = null;
   private readonly peerNames = new Map<string, string>();
   private readonly log: Logger;
 
@@ -123,6 +125,7 @@ export class GatewayAgent {
       await this.startObservability(config);
       this.watchConfig(config.configSource);
       this.timers.push(setInterval(() => this.checkRotation(), ROTATION_CHECK_MS));
+      this.writeStatus();
       this.log.info({ event: 'agent.ready', interface: resolved.interfaceName, routes: resolved.routes.length });
     } catch (error) {
       await this.stop();
@@ -149,6 +152,7 @@ export class GatewayAgent {
       this.applyLogConfig(config.log);
       await this.network!.setRoutes(resolved.routes);
       this.config = config;
+      this.writeStatus();
     } catch (error) {
       result = error instanceof ConfigError ? 'rejected' : 'failed';
       this.log.error({ event: 'config.rejected', reason, error: (error as Error).message }, 'configuration not applied; the running one stays');
@@ -175,6 +179,7 @@ export class GatewayAgent {
     this.servers = [];
     await this.network?.undo();
     await this.plane?.destroy();
+    if (this.config?.statusFile) rmSync(this.config.statusFile, { force: true });
     this.network = null;
     this.plane = null;
     this.log.info({ event: 'agent.stop' });
@@ -256,6 +261,10 @@ export class GatewayAgent {
     this.trackKeyAge(desired.privateKeyCreated);
     this.applied = desired;
     if (plane.rotation) this.applyRotationState(plane.rotation, desired);
+    else if (desired.nextPrivateKey) {
+      // docs/key-rotation.md: the kernel and wireguard-go planes hold one key; the next key waits for promotion.
+      this.log.warn({ event: 'rotation.unsupported', dataPlane: plane.kind }, 'this data plane holds one key: nextPrivateKey is not used until it becomes privateKey');
+    }
     this.log.info({ event: 'config.applied', reason, changedPeers: change.peers.length, unchanged: empty });
     return !empty;
   }
@@ -312,12 +321,60 @@ export class GatewayAgent {
   }
 
   private checkRotation(): void {
+    this.writeStatus();
     const rotation = this.plane?.rotation;
     if (!rotation) return;
     const status = rotation.status();
     if (status.complete && !this.rotationReported) {
       this.rotationReported = true;
       this.log.info({ event: 'rotation.complete', peers: status.peers }, 'every peer uses the next key; set it as privateKey to finish');
+    }
+  }
+
+  /** Where each peer's key rotation stands, for the status document. */
+  statusDocument(): AgentStatusDocument | null {
+    const applied = this.applied;
+    const plane = this.plane;
+    if (!applied || !plane) return null;
+    const rotation = plane.rotation;
+    const nextPublicKey = rotation?.nextPublicKey ?? null; // a plane without rotation offers no next key
+    const stats = new Map(this.currentStats().peers.map((peer) => [peer.publicKey, peer]));
+    const peers = applied.peers.map((peer) => {
+      const key = keyToBase64(peer.publicKey);
+      const localKey = rotation?.localKeyOf(peer.publicKey) ?? null;
+      return {
+        name: peer.name,
+        publicKey: key,
+        nextPublicKey: peer.nextPublicKey && keyToBase64(peer.nextPublicKey),
+        localKey,
+        phase: peerKeyPhase(nextPublicKey !== null, localKey, peer.nextPublicKey !== null),
+        lastHandshakeUnixMs: stats.get(key)?.lastHandshakeUnixMs ?? 0,
+      };
+    });
+    const done = peers.every((peer) => peer.phase === 'on-next');
+    return {
+      interface: applied.interfaceName,
+      dataPlane: plane.kind,
+      documentVersion: this.documentVersion,
+      publicKey: keyToBase64(publicKeyOf(applied.privateKey)),
+      nextPublicKey: nextPublicKey && keyToBase64(nextPublicKey),
+      rotation: nextPublicKey === null ? 'none' : done ? 'complete' : 'in-progress',
+      peers,
+    };
+  }
+
+  /** Rewrites the status document when it changed; a failed write is logged, never fatal. */
+  private writeStatus(): void {
+    const path = this.config?.statusFile;
+    const document = path ? this.statusDocument() : null;
+    if (!path || !document) return;
+    const text = JSON.stringify(document);
+    if (text === this.writtenStatus) return;
+    try {
+      writeStatusDocument(path, document);
+      this.writtenStatus = text;
+    } catch (error) {
+      this.log.warn({ event: 'status.write-failed', path, error: (error as Error).message });
     }
   }
 
@@ -340,6 +397,7 @@ export class GatewayAgent {
     if (event.type === 'handshake-complete') {
       const publicKey = keyToBase64(event.peer.publicKey);
       this.metrics?.recordHandshake({ name: this.peerNames.get(publicKey) ?? 'unknown', publicKey }, event.role);
+      if (this.plane?.rotation?.nextPublicKey) this.writeStatus(); // a peer may have moved: say so now, not within a second
     } else if (event.type === 'handshake-gave-up') {
       this.metrics?.recordHandshakeFailure('handshake-gave-up');
     }

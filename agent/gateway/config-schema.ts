@@ -21,6 +21,7 @@ const secretSource = {
         region: { type: 'string', minLength: 1 },
         endpoint: { type: 'string', minLength: 1 },
         versionStage: { type: 'string', minLength: 1 },
+        versionId: { type: 'string', minLength: 1 },
       },
     },
     {
@@ -111,6 +112,7 @@ export const agentConfigSchema = {
       },
     },
     configSource: configSource,
+    statusFile: { type: 'string', minLength: 1 },
     log: {
       type: 'object',
       additionalProperties: false,

@@ -86,6 +86,8 @@ export interface AgentConfig {
   health?: HealthConfig;
   /** Where later versions of this document come from; absent: the file given on the command line. */
   configSource?: ConfigSourceConfig;
+  /** Where the agent keeps its status document (JSON: keys held, per-peer key phase), e.g. /run/wiremesh/wg0.status.json. */
+  statusFile?: string;
   log?: LogConfig;
 }
 

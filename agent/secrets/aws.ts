@@ -9,6 +9,8 @@ export interface AwsSecretSourceOptions {
   /** Overrides the service endpoint, e.g. a VPC endpoint or a local fake. */
   endpoint?: string;
   versionStage?: string;
+  /** An exact version (a key rotation names the version it means, so a document change is a key change). */
+  versionId?: string;
   /** Bounds each attempt so a store that accepts connections but never answers is retried. */
   requestTimeoutMs?: number;
 }
@@ -21,7 +23,7 @@ export class AwsSecretSource implements SecretSource {
   private readonly client: SecretsManagerClient;
 
   constructor(private readonly options: AwsSecretSourceOptions) {
-    this.description = describeSecret.aws(options.secretId);
+    this.description = describeSecret.aws(options.secretId, options.versionId);
     const timeoutMs = options.requestTimeoutMs ?? 10_000;
     this.client = new SecretsManagerClient({
       region: options.region ?? ARN_REGION.exec(options.secretId)?.[1],
@@ -41,7 +43,9 @@ export class AwsSecretSource implements SecretSource {
     let answer;
     try {
       answer = await this.client.send(
-        new GetSecretValueCommand({ SecretId: this.options.secretId, VersionStage: this.options.versionStage }),
+        new GetSecretValueCommand({
+          SecretId: this.options.secretId, VersionStage: this.options.versionStage, VersionId: this.options.versionId,
+        }),
       );
     } catch (error) {
       const { failure, retryable } = classifyAwsError(error);

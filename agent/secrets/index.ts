@@ -46,7 +46,7 @@ export function secretSource(config: SecretSourceConfig, options: SecretSourceOp
     case 'file':
       return new FileSecretSource(config.path, { requiredOwnerUid: options.fileOwnerUid });
     case 'aws-secrets-manager':
-      return new LazySecretSource(describeSecret.aws(config.secretId), async () => {
+      return new LazySecretSource(describeSecret.aws(config.secretId, config.versionId), async () => {
         // require() rather than import(): the build emits CommonJS, and jest runs it so.
         const { AwsSecretSource } = require('./aws') as typeof AwsModule;
         return new AwsSecretSource({ ...config, requestTimeoutMs: options.requestTimeoutMs });

@@ -10,7 +10,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify as toYaml } from 'yaml';
 import { HEALTH_PORT, WIREGUARD_PORT } from '../../common/defaults';
 import { joinHostPort } from '../../common/hostport';
 import { formatAddress, parsePrefix } from '../../common/ip';
@@ -19,11 +18,15 @@ import { generatePrivateKey, publicKeyOf } from '../../agent/crypto/primitives';
 import { packageRoot } from '../../agent/package-root';
 import { agentConfigFor, planMesh, type GatewayPlan } from '../planner';
 import type { MeshSpec } from '../spec';
+import { keyFile, writeAgentConfig, writeKeyVersion } from './site-files';
 
-/** Namespace names start with this, so `down` after a crash can find ours and only ours. */
+/**
+ * Namespace names start with this, so `down` after a crash can find ours and only ours.
+ * WIREMESH_NAMESPACE_PREFIX gives a test run a prefix of its own (interfaces are named after it too,
+ * since the userspace plane's UAPI sockets share one directory across namespaces).
+ */
 export const NAMESPACE_PREFIX = 'wmesh-';
 export const DEFAULT_STATE_DIR = '/run/wiremesh/local';
-const WAN_NAMESPACE = `${NAMESPACE_PREFIX}wan`;
 const WAN_SUBNET = '198.18.250';
 
 export interface LocalSiteState {
@@ -38,13 +41,20 @@ export interface LocalSiteState {
   gatewayAddress: string;
   wanAddress: string;
   publicKey: string;
+  /** The key version in use: its private key is in <site>.v<version>.key (docs/key-rotation.md). */
+  keyVersion: number;
+  /** Revoked by `wiremesh revoke`: no peer lists its key any more. */
+  revoked?: boolean;
   agentPid: number | null;
   configFile: string;
+  /** The agent's status document (keys held, per-peer key phase). */
+  statusFile: string;
   logFile: string;
 }
 
 export interface LocalState {
   mesh: string;
+  namespacePrefix: string;
   namespaces: string[];
   sites: LocalSiteState[];
 }
@@ -82,7 +92,18 @@ export function localEndpoints(spec: MeshSpec): Record<string, string> {
 }
 
 export class LocalTarget {
-  constructor(readonly stateDir: string = process.env.WIREMESH_STATE_DIR ?? DEFAULT_STATE_DIR) {}
+  constructor(
+    readonly stateDir: string = process.env.WIREMESH_STATE_DIR ?? DEFAULT_STATE_DIR,
+    private readonly namespacePrefix: string = process.env.WIREMESH_NAMESPACE_PREFIX ?? NAMESPACE_PREFIX,
+  ) {
+    if (!/^[a-z0-9]{1,8}-$/.test(namespacePrefix)) {
+      throw new Error(`WIREMESH_NAMESPACE_PREFIX: "${namespacePrefix}" must be 1 to 8 lowercase letters or digits followed by "-"`);
+    }
+  }
+
+  private get wanNamespace(): string {
+    return `${this.namespacePrefix}wan`;
+  }
 
   private get stateFile(): string {
     return join(this.stateDir, 'state.json');
@@ -97,6 +118,13 @@ export class LocalTarget {
     writeFileSync(this.stateFile, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
   }
 
+  /** Records a site's new key version or revocation. */
+  updateSite(site: LocalSiteState): void {
+    const state = this.readState()!;
+    state.sites = state.sites.map((s) => (s.site === site.site ? site : s));
+    this.writeState(state);
+  }
+
   /** Brings up every `local` site of `spec`; on any failure removes what it created and rethrows. */
   async up(spec: MeshSpec, progress: Progress): Promise<LocalState> {
     if (this.readState()) throw new Error(`a local mesh is already up (state in ${this.stateDir}); run \`wiremesh down\` first`);
@@ -106,7 +134,7 @@ export class LocalTarget {
         'need the Pulumi components');
     }
     mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
-    const state: LocalState = { mesh: spec.name, namespaces: [], sites: [] };
+    const state: LocalState = { mesh: spec.name, namespacePrefix: this.namespacePrefix, namespaces: [], sites: [] };
     this.writeState(state);
     try {
       await this.build(spec, state, progress);
@@ -126,10 +154,10 @@ export class LocalTarget {
   }
 
   private async build(spec: MeshSpec, state: LocalState, progress: Progress): Promise<void> {
-    progress.step(`creating the WAN namespace ${WAN_NAMESPACE}`);
-    this.addNamespace(state, WAN_NAMESPACE);
-    ip(['link', 'add', 'wan', 'type', 'bridge'], WAN_NAMESPACE);
-    ip(['link', 'set', 'wan', 'up'], WAN_NAMESPACE);
+    progress.step(`creating the WAN namespace ${this.wanNamespace}`);
+    this.addNamespace(state, this.wanNamespace);
+    ip(['link', 'add', 'wan', 'type', 'bridge'], this.wanNamespace);
+    ip(['link', 'set', 'wan', 'up'], this.wanNamespace);
 
     const sites = [...spec.sites].sort((a, b) => byName(a.name, b.name));
     const keys = new Map(sites.map((site) => [site.name, generatePrivateKey()]));
@@ -148,8 +176,8 @@ export class LocalTarget {
   private createSite(
     state: LocalState, site: string, cidrs: string[], index: number, gateway: GatewayPlan, publicKey: string, progress: Progress,
   ): LocalSiteState {
-    const gatewayNamespace = `${NAMESPACE_PREFIX}${site}-gw`;
-    const lanNamespace = `${NAMESPACE_PREFIX}${site}-lan`;
+    const gatewayNamespace = `${this.namespacePrefix}${site}-gw`;
+    const lanNamespace = `${this.namespacePrefix}${site}-lan`;
     progress.step(`site ${site}: namespaces ${gatewayNamespace} and ${lanNamespace}`);
     this.addNamespace(state, gatewayNamespace);
     this.addNamespace(state, lanNamespace);
@@ -160,20 +188,22 @@ export class LocalTarget {
       cidrs,
       gatewayNamespace,
       lanNamespace,
-      interfaceName: `wmesh${index}`,
+      interfaceName: `${this.namespacePrefix.slice(0, -1)}${index}`,
       lanHost: nthHost(lanCidr, 2),
       gatewayAddress: nthHost(lanCidr, 1),
       wanAddress: `${WAN_SUBNET}.${index + 1}`,
       publicKey,
+      keyVersion: 1,
       agentPid: null,
       configFile: join(this.stateDir, `${site}.yaml`),
+      statusFile: join(this.stateDir, `${site}.status.json`),
       logFile: join(this.stateDir, `${site}.log`),
     };
     state.sites.push(siteState);
     this.writeState(state);
     // WAN: gateway <-> bridge.
-    ip(['link', 'add', 'wan0', 'netns', gatewayNamespace, 'type', 'veth', 'peer', 'name', `wan-${index}`, 'netns', WAN_NAMESPACE]);
-    ip(['link', 'set', `wan-${index}`, 'master', 'wan', 'up'], WAN_NAMESPACE);
+    ip(['link', 'add', 'wan0', 'netns', gatewayNamespace, 'type', 'veth', 'peer', 'name', `wan-${index}`, 'netns', this.wanNamespace]);
+    ip(['link', 'set', `wan-${index}`, 'master', 'wan', 'up'], this.wanNamespace);
     ip(['addr', 'add', `${siteState.wanAddress}/24`, 'dev', 'wan0'], gatewayNamespace);
     ip(['link', 'set', 'wan0', 'up'], gatewayNamespace);
     // LAN: host <-> gateway, on the site's first CIDR; the host reaches other sites through the gateway.
@@ -188,15 +218,14 @@ export class LocalTarget {
 
   private startAgent(site: LocalSiteState, gateway: GatewayPlan, privateKey: Buffer, progress: Progress): void {
     progress.step(`site ${site.site}: starting wiremesh-agent (userspace data plane) as ${site.interfaceName}`);
-    const keyFile = join(this.stateDir, `${site.site}.key`);
-    writeFileSync(keyFile, `${keyToBase64(privateKey)}\n`, { mode: 0o600 });
+    writeKeyVersion(this.stateDir, site.site, site.keyVersion, privateKey);
     const config = agentConfigFor(gateway, {
       interfaceName: site.interfaceName,
-      privateKey: { source: 'file', path: keyFile },
+      privateKey: { source: 'file', path: keyFile(this.stateDir, site.site, site.keyVersion) },
       dataPlane: 'userspace',
       health: { listen: joinHostPort('127.0.0.1', HEALTH_PORT) },
     });
-    writeFileSync(site.configFile, toYaml(config), { mode: 0o600 });
+    writeAgentConfig(site, { ...config, statusFile: site.statusFile });
     const log = openSync(site.logFile, 'a');
     const child = spawn('ip', ['netns', 'exec', site.gatewayNamespace, process.execPath,
       join(packageRoot(), 'bin', 'wiremesh-agent.js'), 'run', '--config', site.configFile], {
@@ -205,9 +234,7 @@ export class LocalTarget {
     });
     child.unref();
     site.agentPid = child.pid ?? null;
-    const state = this.readState()!;
-    state.sites = state.sites.map((s) => (s.site === site.site ? site : s));
-    this.writeState(state);
+    this.updateSite(site);
   }
 
   /**
@@ -276,7 +303,7 @@ export class LocalTarget {
       progress.step(`site ${site.site}: stopping wiremesh-agent (pid ${site.agentPid})`);
       await stopProcess(site.agentPid);
     }
-    const namespaces = new Set([...(state?.namespaces ?? []), ...leftoverNamespaces()]);
+    const namespaces = new Set([...(state?.namespaces ?? []), ...leftoverNamespaces(state?.namespacePrefix ?? this.namespacePrefix)]);
     for (const ns of namespaces) {
       progress.step(`removing namespace ${ns}`);
       killNamespaceProcesses(ns);
@@ -292,10 +319,10 @@ export class LocalTarget {
 }
 
 /** Our namespaces that outlived their state file (a crash before it was written). */
-function leftoverNamespaces(): string[] {
+function leftoverNamespaces(prefix: string): string[] {
   try {
     return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-      .split('\n').map((line) => line.split(' ')[0]!).filter((name) => name.startsWith(NAMESPACE_PREFIX));
+      .split('\n').map((line) => line.split(' ')[0]!).filter((name) => name.startsWith(prefix));
   } catch {
     return [];
   }

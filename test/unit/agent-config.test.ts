@@ -59,7 +59,9 @@ describe('agent configuration', () => {
 interface:
   name: wm0
   addresses: [10.99.0.1/24]
-privateKey: { source: aws-secrets-manager, secretId: wiremesh/a, region: eu-west-1 }
+privateKey: { source: aws-secrets-manager, secretId: wiremesh/a, region: eu-west-1, versionId: 5f2b-v2 }
+nextPrivateKey: { source: gcp-secret-manager, name: projects/p/secrets/a-key/versions/4 }
+statusFile: /run/wiremesh/wm0.status.json
 peers:
   - name: site-b
     publicKey: ${KEY_B}

@@ -159,6 +159,19 @@ describe('AWS Secrets Manager through the real SDK with IMDSv2 credentials', () 
     expect(JSON.parse(store.requests[0]?.body ?? '{}')).toEqual({ SecretId: 'wiremesh/site-a/psk', VersionStage: 'AWSPENDING' });
   });
 
+  test('asks for the exact version a key rotation names (versionId)', async () => {
+    const key = newKey();
+    store.putSecret('wiremesh/site-a/private-key', key, 'version-7');
+
+    const source = secretSource({
+      source: 'aws-secrets-manager', secretId: 'wiremesh/site-a/private-key', region: REGION, versionId: 'version-7', endpoint: store.url,
+    }, { requestTimeoutMs: 500 });
+
+    expect((await source.fetch()).version).toBe('version-7');
+    expect(source.description).toBe('AWS Secrets Manager secret wiremesh/site-a/private-key version version-7');
+    expect(JSON.parse(store.requests[0]?.body ?? '{}')).toEqual({ SecretId: 'wiremesh/site-a/private-key', VersionId: 'version-7' });
+  });
+
   test('a missing secret is not retried, and the error names the secret and the failure class', async () => {
     const retry = retryRecorder(5);
     const error = await expectSecretAccessError(fetchWithRetry(awsSource('wiremesh/missing'), retry));
