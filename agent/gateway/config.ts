@@ -7,6 +7,7 @@
 import Ajv, { type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { parsePrefix, type IpPrefix } from '../core/allowedips';
+import { wireguardKeysIn } from '../../common/keys';
 import { keyFromBase64 } from '../crypto/keys';
 import { agentConfigSchema } from './config-schema';
 import type { AgentConfig } from './config-types';
@@ -26,14 +27,23 @@ export class ConfigError extends Error {
 const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
 const validateSchema = ajv.compile(agentConfigSchema);
 
+/**
+ * One step of a JSON path: `[3]`, `.name`, or `["any other name"]` (quoted, so the path stays one
+ * readable line). A name holding a WireGuard key is not repeated: errors never show key material.
+ */
+export function pathStep(name: string): string {
+  if (/^\d+$/.test(name)) return `[${name}]`;
+  if (/^[A-Za-z_$][\w$-]*$/.test(name)) return `.${name}`;
+  return `[${JSON.stringify(wireguardKeysIn(name).length > 0 ? '(a name holding a key)' : name)}]`;
+}
+
 /** `/peers/0/allowedIps/1` -> `$.peers[0].allowedIps[1]`. */
 export function jsonPath(pointer: string): string {
   if (pointer === '') return '$';
   return `$${pointer
     .split('/')
     .slice(1)
-    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((part) => (/^\d+$/.test(part) ? `[${part}]` : `.${part}`))
+    .map((part) => pathStep(part.replace(/~1/g, '/').replace(/~0/g, '~')))
     .join('')}`;
 }
 
@@ -76,12 +86,12 @@ export function schemaProblems(errors: ErrorObject[] | null | undefined, documen
     let message: string;
     switch (error.keyword) {
       case 'required': {
-        const field = `${path}.${error.params.missingProperty as string}`;
+        const field = `${path}${pathStep(error.params.missingProperty as string)}`;
         problems.set(field, { path: field, message: 'is required' });
         continue;
       }
       case 'additionalProperties': {
-        const field = `${path}.${error.params.additionalProperty as string}`;
+        const field = `${path}${pathStep(error.params.additionalProperty as string)}`;
         problems.set(field, { path: field, message: 'is not a known field' });
         continue;
       }
