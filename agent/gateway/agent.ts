@@ -21,6 +21,7 @@ import { SecretAccessError, secretSource, type RetryOptions, type SecretSourceOp
 import { ConfigError, parseAgentConfig } from './config';
 import type { AgentConfig, ConfigSourceConfig, DataPlaneKind } from './config-types';
 import { isEmptyChange, planChange, sameKey } from './diff';
+import { HostState } from './host-state';
 import { NetworkSetup } from './network';
 import type { CommandRunner, DataPlane, DataPlaneName } from './plane';
 import { UserspacePlane } from './planes/userspace';
@@ -38,6 +39,8 @@ export interface AgentOptions {
   autoPlane: () => DataPlaneName;
   secretOptions?: SecretSourceOptions;
   retry?: RetryOptions;
+  /** Where host changes are recorded for the next run (default /run/wiremesh). */
+  stateDir?: string;
 }
 
 const DEFAULT_RETRY: RetryOptions = { attempts: 8, baseDelayMs: 500, maxDelayMs: 30_000 };
@@ -97,13 +100,16 @@ export class GatewayAgent {
     const config = await this.loadConfig();
     this.config = config;
     const resolved = await this.resolve(config);
+    const hostState = new HostState(resolved.interfaceName, this.options.stateDir);
+    const restored = hostState.restoreLeftovers();
+    if (restored.length > 0) this.log.warn({ event: 'host.restored', settings: restored }, 'an earlier run ended without cleaning up; restored what it changed');
     const kind = this.planeKind(config.dataPlane ?? 'auto');
     this.log.info({ event: 'agent.start', dataPlane: kind, interface: resolved.interfaceName, peers: resolved.peers.length });
     this.plane = kind === 'userspace'
       ? new UserspacePlane(this.deviceLog(), (event) => this.onDeviceEvent(event))
       : this.options.createPlane(kind);
     await this.plane.create(resolved.interfaceName, resolved.mtu);
-    this.network = new NetworkSetup(this.options.commands, resolved.interfaceName);
+    this.network = new NetworkSetup(this.options.commands, resolved.interfaceName, hostState);
     try {
       for (const address of resolved.addresses) await this.network.addAddress(address);
       await this.applyResolved(resolved, 'start');

@@ -2,8 +2,8 @@
  * Addresses, routes and forwarding through iproute2 and sysctl. Everything added is recorded and
  * removed again by `undo()` (on SIGTERM), in reverse order.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import { parsePrefix } from '../core/allowedips';
+import type { HostState } from './host-state';
 import type { CommandRunner } from './plane';
 
 const FORWARDING_SYSCTLS = ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/ipv6/conf/all/forwarding'];
@@ -12,7 +12,7 @@ export class NetworkSetup {
   private readonly undoSteps: (() => Promise<void>)[] = [];
   private readonly routes = new Set<string>();
 
-  constructor(private readonly commands: CommandRunner, private readonly device: string) {}
+  constructor(private readonly commands: CommandRunner, private readonly device: string, private readonly hostState: HostState) {}
 
   async addAddress(address: string): Promise<void> {
     const family = parsePrefix(address).family === 6 ? ['nodad'] : [];
@@ -39,19 +39,13 @@ export class NetworkSetup {
     }
   }
 
-  /** Turns IPv4 and IPv6 forwarding on, restoring the previous values on undo. */
+  /**
+   * Turns IPv4 and IPv6 forwarding on (a setting missing on this host, IPv6 disabled, is skipped).
+   * The previous values are persisted first and restored on undo, or by the next start after a crash.
+   */
   enableForwarding(): void {
-    for (const path of FORWARDING_SYSCTLS) {
-      let previous: string;
-      try {
-        previous = readFileSync(path, 'utf8').trim();
-      } catch {
-        continue; // IPv6 disabled on this host
-      }
-      if (previous === '1') continue;
-      writeFileSync(path, '1');
-      this.undoSteps.push(async () => writeFileSync(path, previous));
-    }
+    for (const path of FORWARDING_SYSCTLS) this.hostState.setSysctl(path, '1');
+    this.undoSteps.push(async () => this.hostState.restore());
   }
 
   async undo(): Promise<void> {

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { STATE_DIR } from '../../agent/gateway/host-state';
 
 const UNIT_FILE = join(__dirname, '..', '..', 'agent', 'systemd', 'wiremesh-agent.service');
 const EXEC_START = '/opt/wiremesh/bin/wiremesh-agent.js';
@@ -104,8 +105,9 @@ describe('wiremesh-agent.service', () => {
     expect(value('UMask')).toBe('0077');
   });
 
-  it('writes only to its managed directories: /run/wireguard (UAPI sockets, preserved) and its log directory', () => {
-    expect(value('RuntimeDirectory')).toBe('wireguard');
+  it('writes only to its managed directories: /run/wireguard (UAPI sockets), /run/wiremesh (host state), both preserved, and its log directory', () => {
+    expect(value('RuntimeDirectory')).toBe('wireguard wiremesh');
+    expect(STATE_DIR).toBe('/run/wiremesh'); // where the agent keeps <interface>.state
     expect(value('RuntimeDirectoryPreserve')).toBe('yes');
     expect(value('LogsDirectory')).toBe('wiremesh');
     // Every writable path is a managed directory; a ReadWritePaths= would widen that.
