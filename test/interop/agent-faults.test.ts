@@ -1,7 +1,8 @@
 /**
  * wiremesh-agent after faults, in a network namespace of its own (so ip_forward is that
  * namespace's): killed with SIGKILL, it has left forwarding on, and the next start and stop put
- * the original value back.
+ * the original value back; with its secret store down at boot, /healthz already answers (503,
+ * starting, and why), and once the store is back the agent comes up and counts that first apply.
  */
 import { type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -52,17 +53,31 @@ describeWithRoot('the agent fault tests', [])('wiremesh-agent after faults', () 
 
   const forwarding = (): string[] => FORWARDING.map((path) => lab.run(ns, 'cat', [path]).trim());
 
-  async function startAgent(): Promise<{ child: ChildProcess; log: () => string }> {
-    const child = lab.spawn(ns, process.execPath, [AGENT, 'run', '--config', configPath]);
+  function spawnAgent(config: string, env: NodeJS.ProcessEnv = {}): { child: ChildProcess; log: () => string; ready: () => Promise<void> } {
+    const child = lab.spawn(ns, process.execPath, [AGENT, 'run', '--config', config], env);
     let log = '';
     child.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
-    const deadline = Date.now() + 30_000;
-    while (!log.includes('"agent.ready"')) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the agent did not start: ${log}`);
-      await sleep(100);
-    }
-    return { child, log: () => log };
+    const ready = async (): Promise<void> => {
+      const deadline = Date.now() + 60_000;
+      while (!log.includes('"agent.ready"')) {
+        if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the agent did not start: ${log}`);
+        await sleep(100);
+      }
+    };
+    return { child, log: () => log, ready };
+  }
+
+  async function startAgent(): Promise<{ child: ChildProcess; log: () => string }> {
+    const agent = spawnAgent(configPath);
+    await agent.ready();
+    return agent;
+  }
+
+  /** GET over real HTTP inside the namespace; null while nothing listens. */
+  function get(port: number, path: string): { status: number; body: string } | null {
+    const script = `fetch('http://127.0.0.1:${port}${path}').then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.text() })), () => console.log('null'))`;
+    return JSON.parse(lab.run(ns, process.execPath, ['-e', script])) as { status: number; body: string } | null;
   }
 
   it('after kill -9, the next start and its stop restore forwarding to its original value', async () => {
@@ -91,5 +106,52 @@ describeWithRoot('the agent fault tests', [])('wiremesh-agent after faults', () 
     expect(await waitForExit(second.child, 10_000)).toBe(true);
     expect(forwarding()).toEqual(['0', '0']);
     expect(existsSync(state.path)).toBe(false);
+  });
+
+  it('answers /healthz with 503 "starting" and the reason while the secret store is down, then comes up and counts the first apply', async () => {
+    const privateKey = keyToBase64(generatePrivateKey());
+    const [storePort, healthPort, metricsPort] = [18_000 + (process.pid % 1000), 19_000 + (process.pid % 1000), 20_000 + (process.pid % 1000)];
+    const storeConfig = join(dir, 'store.yaml');
+    writeFileSync(storeConfig, [
+      `interface: { name: ${lab.name('ws')}, addresses: [198.19.82.1/24] }`,
+      `privateKey: { source: aws-secrets-manager, secretId: gw-key, region: eu-west-1, endpoint: "http://127.0.0.1:${storePort}" }`,
+      'dataPlane: userspace',
+      'forwarding: false',
+      `health: { listen: "127.0.0.1:${healthPort}" }`,
+      `metrics: { listen: "127.0.0.1:${metricsPort}" }`,
+      'peers: []',
+      '',
+    ].join('\n'));
+    // Nothing listens on the store's port yet: every fetch is refused, as in a store outage.
+    const agent = spawnAgent(storeConfig, { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_EC2_METADATA_DISABLED: 'true' });
+
+    let answer = get(healthPort, '/healthz');
+    const deadline = Date.now() + 30_000;
+    while (!answer?.body.includes('no answer from the service')) {
+      if (agent.child.exitCode !== null || Date.now() > deadline) throw new Error(`no "starting" answer: ${JSON.stringify(answer)}\n${agent.log()}`);
+      await sleep(200);
+      answer = get(healthPort, '/healthz');
+    }
+    expect(answer.status).toBe(503);
+    const report = JSON.parse(answer.body) as { status: string; reason: string; healthy: boolean };
+    expect(report).toMatchObject({ status: 'starting', healthy: false });
+    expect(report.reason).toMatch(/^fetching keys: AWS Secrets Manager secret gw-key: no answer from the service .*; retry \d+ in \d+ ms$/);
+    expect(answer.body).not.toContain(privateKey);
+
+    // The store comes back (a minimal GetSecretValue answer); the agent's next retry gets the key.
+    lab.spawn(ns, process.execPath, ['-e', `require('node:http').createServer((request, response) => {
+      request.resume();
+      request.on('end', () => {
+        response.writeHead(200, { 'Content-Type': 'application/x-amz-json-1.1' });
+        response.end(JSON.stringify({ Name: 'gw-key', SecretString: ${JSON.stringify(privateKey)}, VersionId: 'v1' }));
+      });
+    }).listen(${storePort}, '127.0.0.1')`]);
+    await agent.ready();
+    expect(get(healthPort, '/healthz')!.status).toBe(200);
+    const metrics = get(metricsPort, '/metrics')!.body;
+    expect(metrics).toMatch(/^wiremesh_config_applies_total\{result="applied"\} 1$/m);
+    expect(agent.log()).not.toContain(privateKey);
+    agent.child.kill('SIGTERM');
+    expect(await waitForExit(agent.child, 10_000)).toBe(true);
   });
 });
