@@ -57,8 +57,15 @@ export interface DeviceSnapshot {
   privateKey: Buffer | null;
   listenPort: number;
   fwmark: number;
+  /**
+   * Packets dropped, by reason (wiremesh-wg only). On the wire: `wiremesh_drops_<reason>=<count>`
+   * lines before the first peer, keys that `wg` skips (wireguard-tools' ipc-uapi.h ignores unknown keys).
+   */
+  drops?: Record<string, number>;
   peers: PeerSnapshot[];
 }
+
+const DROPS_KEY = 'wiremesh_drops_';
 
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;
 
@@ -202,6 +209,7 @@ export function formatGetResponse(snapshot: DeviceSnapshot): string {
   if (snapshot.privateKey) lines.push(`private_key=${snapshot.privateKey.toString('hex')}`);
   if (snapshot.listenPort !== 0) lines.push(`listen_port=${snapshot.listenPort}`);
   if (snapshot.fwmark !== 0) lines.push(`fwmark=${snapshot.fwmark}`);
+  for (const [reason, count] of Object.entries(snapshot.drops ?? {})) lines.push(`${DROPS_KEY}${reason}=${count}`);
   for (const peer of snapshot.peers) {
     lines.push(`public_key=${peer.publicKey.toString('hex')}`);
     lines.push(`preshared_key=${(peer.presharedKey ?? Buffer.alloc(32)).toString('hex')}`);
@@ -267,7 +275,9 @@ export function parseGetResponse(text: string): DeviceSnapshot {
         if (!/^-?\d{1,10}$/.test(value)) throw malformed('errno: expected an integer');
         errno = Number(value);
         break;
-      default: break; // unknown keys are ignored, as wg does
+      default:
+        if (name.startsWith(DROPS_KEY) && !peer) (snapshot.drops ??= {})[name.slice(DROPS_KEY.length)] = unsigned(name, value, Number.MAX_SAFE_INTEGER);
+        break; // other unknown keys are ignored, as wg does
     }
   }
   if (errno === null) throw new UapiError(Errno.EPROTO, 'UAPI answer without errno');

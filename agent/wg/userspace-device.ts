@@ -350,11 +350,17 @@ export class UserspaceDevice implements UapiTarget {
 
   // ---- UAPI -----------------------------------------------------------------------------------
 
+  /** Packets dropped, by reason: the core's, and datagrams the kernel refused (socket buffer full). */
+  drops(): Record<string, number> {
+    return { ...Object.fromEntries(this.core.drops), 'udp-send-buffer-full': this.sendDrops[4] + this.sendDrops[6] };
+  }
+
   snapshot(): DeviceSnapshot {
     return {
       privateKey: this.core.privateKey,
       listenPort: this.boundPort,
       fwmark: this.fwmark,
+      drops: this.drops(),
       peers: [...this.core.peers()].map((peer) => ({
         publicKey: peer.publicKey,
         presharedKey: peer.presharedKey,

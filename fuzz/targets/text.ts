@@ -35,7 +35,7 @@ function uapiOutcome<T>(parse: () => T, errnoAllowed: (errno: number) => boolean
 function checkSnapshot(snapshot: DeviceSnapshot): void {
   const keys = [snapshot.privateKey, ...snapshot.peers.flatMap((peer) => [peer.publicKey, peer.presharedKey])].filter((k) => k !== null);
   if (keys.some((k) => k.length !== 32)) throw new ContractViolation('a key in the snapshot is not 32 bytes');
-  const numbers = [snapshot.listenPort, snapshot.fwmark, ...snapshot.peers.flatMap((p) => [p.txBytes, p.rxBytes, p.persistentKeepaliveInterval, p.lastHandshakeUnixMs])];
+  const numbers = [snapshot.listenPort, snapshot.fwmark, ...Object.values(snapshot.drops ?? {}), ...snapshot.peers.flatMap((p) => [p.txBytes, p.rxBytes, p.persistentKeepaliveInterval, p.lastHandshakeUnixMs])];
   if (numbers.some((n) => !Number.isFinite(n) || n < 0)) throw new ContractViolation(`a number in the snapshot is not a finite count: ${numbers.join(', ')}`);
 }
 
@@ -45,7 +45,7 @@ export const uapi: FuzzTarget = {
   dictionary: [
     'private_key=', 'listen_port=', 'fwmark=', 'replace_peers=true', 'public_key=', 'remove=true', 'update_only=true',
     'preshared_key=', 'endpoint=', 'persistent_keepalive_interval=', 'replace_allowed_ips=true', 'allowed_ip=', 'allowed_ip=-',
-    'protocol_version=1', 'errno=0', 'errno=', 'tx_bytes=', 'last_handshake_time_sec=', 'last_handshake_time_nsec=',
+    'protocol_version=1', 'wiremesh_drops_invalid-mac1=', 'errno=0', 'errno=', 'tx_bytes=', 'last_handshake_time_sec=', 'last_handshake_time_nsec=',
     '0000000000000000000000000000000000000000000000000000000000000000', '[::1]:51820', '198.18.0.1:51820', '\n', ...CIDR_TOKENS,
   ],
   maxLength: 4096,

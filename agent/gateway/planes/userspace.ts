@@ -55,10 +55,7 @@ export class UserspacePlane implements DataPlane {
   }
 
   drops(): Record<string, number> {
-    if (!this.device) return {};
-    const { sendDrops } = this.device;
-    // Datagrams the kernel refused (socket buffer full) are drops too, outside the core's count.
-    return { ...Object.fromEntries(this.device.core.drops), 'udp-send-buffer-full': sendDrops[4] + sendDrops[6] };
+    return this.device?.drops() ?? {};
   }
 
   peerByKey(publicKey: Buffer): Peer | undefined {
