@@ -17,7 +17,7 @@ import { Worker } from 'node:worker_threads';
 import type { FileCoverage } from './coverage';
 import { FUZZ_DIR, corpusDir, readInputs, regressionsDir, writeInput } from './corpus';
 import type { FuzzTarget } from './target';
-import { TARGETS, targetNamed } from './targets/index';
+import { TARGET_NAMES, loadTarget } from './targets/index';
 import { SHARED_HEADER, type WorkerInput, type WorkerMessage } from './protocol';
 
 const WORKER = join(__dirname, 'worker.js');
@@ -169,7 +169,7 @@ async function main(argv: string[]): Promise<number> {
       json: { type: 'string' },
     },
   });
-  const targets = values.target ? values.target.map(targetNamed) : [...TARGETS];
+  const targets = (values.target ?? TARGET_NAMES).map(loadTarget);
   if (values['write-seeds']) {
     for (const target of targets) {
       for (const input of target.seeds?.() ?? []) console.log(writeInput(corpusDir(target.name), input));

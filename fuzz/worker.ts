@@ -9,13 +9,13 @@ import { CoverageProbe } from './coverage';
 import { Random, mutate } from './mutate';
 import { SHARED_HEADER, type WorkerInput, type WorkerMessage } from './protocol';
 import type { FuzzTarget } from './target';
+import { loadTarget } from './targets/index';
 
 
 const job = workerData as WorkerInput;
 const probe = new CoverageProbe();
-// Loaded after the probe started, so every function of the targets is counted from its first run.
-const { targetNamed } = require('./targets/index') as typeof import('./targets/index');
-const target: FuzzTarget = targetNamed(job.target);
+// Loaded after the probe started, so every function of the target is counted from its first run.
+const target: FuzzTarget = loadTarget(job.target);
 const control = new Int32Array(job.shared, 0, 2);
 const mirror = new Uint8Array(job.shared, SHARED_HEADER);
 /** Buffers arrive as plain Uint8Arrays (structured clone). */

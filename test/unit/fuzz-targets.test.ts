@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { parseAgentConfig, ConfigError } from '../../agent/gateway/config';
 import { Errno, UapiError, parseGetResponse } from '../../agent/wg/uapi';
 import { corpusDir, readInputs, regressionsDir } from '../../fuzz/corpus';
-import { TARGETS } from '../../fuzz/targets/index';
+import { TARGET_NAMES, loadTarget } from '../../fuzz/targets/index';
+
+const TARGETS = TARGET_NAMES.map(loadTarget);
 
 const ROOT = join(__dirname, '..', '..');
 const RUNNER = join(ROOT, 'dist', 'fuzz', 'run.js');
