@@ -4,6 +4,7 @@ import { runDataplaneBench } from './dataplane';
 import { formatTable, type BenchResult } from './harness';
 import { runPlannerBench } from './planner';
 import { runProtocolBench } from './protocol';
+import { runSetconfMemoryBench } from './setconf-memory';
 
 interface Suite {
   title: string;
@@ -19,6 +20,7 @@ async function main(): Promise<void> {
   for (const suite of suites) console.log(formatTable(suite.title, await suite.run()));
   // Real tunnels between network namespaces (root, wireguard-go and iperf3 needed; skipped otherwise).
   console.log((await runDataplaneBench()).text);
+  console.log(await runSetconfMemoryBench());
 }
 
 main().catch((error: unknown) => {
