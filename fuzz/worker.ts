@@ -13,6 +13,8 @@ import { loadTarget } from './targets/index';
 
 
 const job = workerData as WorkerInput;
+// The yaml library reports odd documents as process warnings: thousands per run, all noise here.
+process.emitWarning = () => undefined;
 const probe = new CoverageProbe();
 // Loaded after the probe started, so every function of the target is counted from its first run.
 const target: FuzzTarget = loadTarget(job.target);
