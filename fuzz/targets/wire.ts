@@ -19,6 +19,7 @@ import {
 } from '../../agent/core/messages';
 import type { Endpoint, Peer } from '../../agent/core/peer';
 import { aeadSeal, clampPrivateKey } from '../../agent/crypto/primitives';
+import { ipv4Packet, ipv6Packet } from '../../lab/packets';
 import { ContractViolation, type FuzzTarget } from '../target';
 
 const RESPONDER: Endpoint = { address: '198.18.0.2', port: 51820 };
@@ -56,32 +57,7 @@ function connect(from: Side, to: Side, endpoint: Endpoint, allowedIps: string[])
   return peer;
 }
 
-const FIRST_PACKET = ipv4('10.0.1.1', '10.0.2.1', Buffer.from('first'));
-
-/** A minimal IPv4 header (checksum left zero: the core does not check it) and payload. */
-function ipv4(source: string, destination: string, payload: Buffer): Buffer {
-  const packet = Buffer.alloc(20 + payload.length);
-  packet[0] = 0x45;
-  packet.writeUInt16BE(packet.length, 2);
-  packet[8] = 64;
-  packet[9] = 17;
-  Buffer.from(source.split('.').map(Number)).copy(packet, 12);
-  Buffer.from(destination.split('.').map(Number)).copy(packet, 16);
-  payload.copy(packet, 20);
-  return packet;
-}
-
-function ipv6(source: Buffer, destination: Buffer, payload: Buffer): Buffer {
-  const packet = Buffer.alloc(40 + payload.length);
-  packet[0] = 0x60;
-  packet.writeUInt16BE(payload.length, 4);
-  packet[6] = 17;
-  packet[7] = 64;
-  source.copy(packet, 8);
-  destination.copy(packet, 24);
-  payload.copy(packet, 40);
-  return packet;
-}
+const FIRST_PACKET = ipv4Packet('10.0.1.1', '10.0.2.1', Buffer.from('first'));
 
 /** A responder (the device under test) and its peer, with a session confirmed both ways. */
 function establish(): { responder: Side; initiator: Side; peerOfInitiator: Peer; peerOfResponder: Peer } {
@@ -179,7 +155,7 @@ export const wire: FuzzTarget = {
   },
   seeds() {
     // A transport message of another session: to this responder, an unknown index.
-    const transport = sealed(establish().peerOfInitiator, ipv4('10.0.1.1', '10.0.2.1', Buffer.from('old session')));
+    const transport = sealed(establish().peerOfInitiator, ipv4Packet('10.0.1.1', '10.0.2.1', Buffer.from('old session')));
     const initiation = (() => {
       // A fresh initiation from the peer: a new pair's first message.
       const pair = side(INITIATOR_KEY, 1_000_000);
@@ -187,15 +163,15 @@ export const wire: FuzzTarget = {
       pair.device.sendPacket(FIRST_PACKET, START);
       return pair.sent[0]!;
     })();
-    const v6 = ipv6(Buffer.from('fd000001000000000000000000000001', 'hex'), Buffer.from('fd000002000000000000000000000001', 'hex'), Buffer.from('six'));
+    const v6 = ipv6Packet('fd00:1::1', 'fd00:2::1', Buffer.from('six'));
     return [
       record(2, initiation),
-      Buffer.concat([record(1, ipv4('10.0.1.1', '10.0.2.1', Buffer.from('data'))), record(1, v6), record(1, Buffer.alloc(0))]),
-      record(1, ipv4('10.0.9.1', '10.0.2.1', Buffer.from('spoofed source'))),
+      Buffer.concat([record(1, ipv4Packet('10.0.1.1', '10.0.2.1', Buffer.from('data'))), record(1, v6), record(1, Buffer.alloc(0))]),
+      record(1, ipv4Packet('10.0.9.1', '10.0.2.1', Buffer.from('spoofed source'))),
       record(0, transport),
       Buffer.concat([record(0, Buffer.from([MessageType.CookieReply, 0, 0, 0, ...Buffer.alloc(COOKIE_REPLY_LENGTH - 4)])), record(3, Buffer.alloc(RESPONSE_LENGTH))]),
       Buffer.concat([record(2, initiation), record(2, initiation), record(2, initiation), record(2, initiation), record(2, initiation)]),
-      Buffer.concat([record(4, Buffer.from([0xff, 0xff])), record(1, ipv4('10.0.1.1', '10.0.2.1', Buffer.from('late')))]),
+      Buffer.concat([record(4, Buffer.from([0xff, 0xff])), record(1, ipv4Packet('10.0.1.1', '10.0.2.1', Buffer.from('late')))]),
     ];
   },
 };
