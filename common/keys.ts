@@ -12,3 +12,11 @@ export const WIREGUARD_KEY_SCHEMA_PATTERN = `^${WIREGUARD_KEY_PATTERN}$`;
 export function wireguardKeysIn(text: string): RegExpMatchArray[] {
   return [...text.matchAll(new RegExp(`(?<![A-Za-z0-9+/])${WIREGUARD_KEY_PATTERN}(?![A-Za-z0-9+/=])`, 'g'))];
 }
+
+/**
+ * `text` with every key in it replaced, even one inside a longer run: for messages built from
+ * input that may hold a key in the wrong place (a pasted key in an address, a YAML syntax error).
+ */
+export function withoutKeys(text: string): string {
+  return text.replace(new RegExp(WIREGUARD_KEY_PATTERN, 'g'), '(a key)');
+}

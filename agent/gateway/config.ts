@@ -7,7 +7,7 @@
 import Ajv, { type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { parsePrefix, type IpPrefix } from '../core/allowedips';
-import { wireguardKeysIn } from '../../common/keys';
+import { withoutKeys } from '../../common/keys';
 import { keyFromBase64 } from '../crypto/keys';
 import { agentConfigSchema } from './config-schema';
 import type { AgentConfig } from './config-types';
@@ -19,22 +19,24 @@ export interface ConfigProblem {
 }
 
 export class ConfigError extends Error {
-  constructor(readonly problems: ConfigProblem[], what = 'configuration') {
-    super(`invalid ${what}:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`);
+  readonly problems: ConfigProblem[];
+
+  /** Keys in paths and messages are replaced: both quote input, which may hold one where it should not. */
+  constructor(problems: ConfigProblem[], what = 'configuration') {
+    const redacted = problems.map((p) => ({ path: withoutKeys(p.path), message: withoutKeys(p.message) }));
+    super(`invalid ${what}:\n${redacted.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`);
+    this.problems = redacted;
   }
 }
 
 const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
 const validateSchema = ajv.compile(agentConfigSchema);
 
-/**
- * One step of a JSON path: `[3]`, `.name`, or `["any other name"]` (quoted, so the path stays one
- * readable line). A name holding a WireGuard key is not repeated: errors never show key material.
- */
+/** One step of a JSON path: `[3]`, `.name`, or `["any other name"]` (quoted, so the path stays one readable line). */
 export function pathStep(name: string): string {
   if (/^\d+$/.test(name)) return `[${name}]`;
   if (/^[A-Za-z_$][\w$-]*$/.test(name)) return `.${name}`;
-  return `[${JSON.stringify(wireguardKeysIn(name).length > 0 ? '(a name holding a key)' : name)}]`;
+  return `[${JSON.stringify(name)}]`;
 }
 
 /** `/peers/0/allowedIps/1` -> `$.peers[0].allowedIps[1]`. */

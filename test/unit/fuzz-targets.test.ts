@@ -8,6 +8,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAgentConfig, ConfigError } from '../../agent/gateway/config';
+import { parseWgQuickConfig } from '../../agent/gateway/wg-quick';
+import { parseMeshSpec } from '../../mesh/validate';
 import { Errno, UapiError, parseGetResponse } from '../../agent/wg/uapi';
 import { corpusDir, readInputs, regressionsDir } from '../../fuzz/corpus';
 import { TARGET_NAMES, loadTarget } from '../../fuzz/targets/index';
@@ -78,8 +80,28 @@ describe('findings of the fuzzer, pinned', () => {
     expect(problems('interface: {name: wm0, "a.b\\n[c]": 1}\nprivateKey: {source: file, path: /k}\npeers: []\n')).toContain('$.interface["a.b\\n[c]"]');
     const key = 'vfQY4oAbuC/Hb+FIGfvHVfDZLYKVl+wr/T4CNefRaV0=';
     const paths = problems(`interface: {name: wm0, "${key}": 1}\nprivateKey: {source: file, path: /k}\npeers: []\n`);
-    expect(paths).toContain('$.interface["(a name holding a key)"]');
+    expect(paths).toContain('$.interface["(a key)"]');
     expect(paths.join('\n')).not.toContain(key);
+  });
+
+  it('no problem repeats a key found in the input: a key pasted into an address, or inside a YAML syntax error', () => {
+    const key = 'vfQY4oAbuC/Hb+FIGfvHVfDZLYKVl+wr/T4CNefRaV0=';
+    const messageOf = (parse: () => unknown): string => {
+      try {
+        parse();
+      } catch (error) {
+        if (error instanceof ConfigError) return error.message;
+        throw error;
+      }
+      throw new Error('accepted');
+    };
+    const conf = `[Interface]\nPrivateKey = ${key}\nAddress = ${key}fd99::1/64\n`;
+    const quick = messageOf(() => parseWgQuickConfig(conf, 'wm0', '/etc/wireguard/wm0.conf'));
+    expect(quick).toContain('invalid IP prefix "(a key)fd99::1/64"');
+    // A comment between two plain scalars: the YAML error quotes the second one.
+    const yaml = messageOf(() => parseMeshSpec(`sites\n  # then\n the secret ${key}\n`));
+    expect(yaml).toMatch(/^invalid mesh spec:\n {2}\$: is not valid YAML or JSON: .*\(a key\)/);
+    for (const message of [quick, yaml]) expect(message).not.toContain(key);
   });
 });
 
