@@ -8,6 +8,7 @@ import { formatTable, type BenchResult } from './harness';
 import { runMemoryBench } from './memory';
 import { runPlannerBench } from './planner';
 import { runProtocolBench } from './protocol';
+import { runSetconfMemoryBench } from './setconf-memory';
 
 interface Suite {
   title: string;
@@ -29,6 +30,8 @@ async function main(): Promise<void> {
   console.log(await runMemoryBench());
   // Handshake floods against each implementation (root, wireguard-go needed; skipped otherwise).
   console.log(await runFloodBench());
+  // RSS of wiremesh-wg beside wireguard-go through repeated setconf of 10,000 peers (root needed).
+  console.log(await runSetconfMemoryBench());
 }
 
 main().catch((error: unknown) => {

@@ -27,3 +27,11 @@ export function clampPrivateKey(bytes: Uint8Array): Uint8Array {
   key[31]! |= 64;
   return key;
 }
+
+/**
+ * `text` with every key in it replaced, even one inside a longer run: for messages built from
+ * input that may hold a key in the wrong place (a pasted key in an address, a YAML syntax error).
+ */
+export function withoutKeys(text: string): string {
+  return text.replace(new RegExp(WIREGUARD_KEY_PATTERN, 'g'), '(a key)');
+}

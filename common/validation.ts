@@ -6,6 +6,7 @@
 import type { ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { splitHostPort } from './hostport';
+import { withoutKeys } from './keys';
 
 export interface ConfigProblem {
   /** JSON path of the offending field, e.g. $.peers[1].allowedIps[0]. */
@@ -14,9 +15,21 @@ export interface ConfigProblem {
 }
 
 export class ConfigError extends Error {
-  constructor(readonly problems: ConfigProblem[], what = 'configuration') {
-    super(`invalid ${what}:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`);
+  readonly problems: ConfigProblem[];
+
+  /** Keys in paths and messages are replaced: both quote input, which may hold one where it should not. */
+  constructor(problems: ConfigProblem[], what = 'configuration') {
+    const redacted = problems.map((p) => ({ path: withoutKeys(p.path), message: withoutKeys(p.message) }));
+    super(`invalid ${what}:\n${redacted.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`);
+    this.problems = redacted;
   }
+}
+
+/** One step of a JSON path: `[3]`, `.name`, or `["any other name"]` (quoted, so the path stays one readable line). */
+export function pathStep(name: string): string {
+  if (/^\d+$/.test(name)) return `[${name}]`;
+  if (/^[A-Za-z_$][\w$-]*$/.test(name)) return `.${name}`;
+  return `[${JSON.stringify(name)}]`;
 }
 
 /** `/peers/0/allowedIps/1` -> `$.peers[0].allowedIps[1]`. */
@@ -25,8 +38,7 @@ export function jsonPath(pointer: string): string {
   return `$${pointer
     .split('/')
     .slice(1)
-    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((part) => (/^\d+$/.test(part) ? `[${part}]` : `.${part}`))
+    .map((part) => pathStep(part.replace(/~1/g, '/').replace(/~0/g, '~')))
     .join('')}`;
 }
 
@@ -75,12 +87,12 @@ export function schemaProblems(errors: ErrorObject[] | null | undefined, documen
     let message: string;
     switch (error.keyword) {
       case 'required': {
-        const field = `${path}.${error.params.missingProperty as string}`;
+        const field = `${path}${pathStep(error.params.missingProperty as string)}`;
         problems.set(field, { path: field, message: 'is required' });
         continue;
       }
       case 'additionalProperties': {
-        const field = `${path}.${error.params.additionalProperty as string}`;
+        const field = `${path}${pathStep(error.params.additionalProperty as string)}`;
         problems.set(field, { path: field, message: 'is not a known field' });
         continue;
       }

@@ -14,7 +14,7 @@ import { formatPrefix } from '../../common/ip';
 import { keyToBase64 } from '../crypto/keys';
 import { publicKeyOf } from '../crypto/primitives';
 import type { DeviceEvent } from '../core/device';
-import { DEFAULT_MAX_HANDSHAKE_AGE_SECONDS, evaluateHealth } from '../observability/health';
+import { DEFAULT_MAX_HANDSHAKE_AGE_SECONDS, evaluateHealth, startingHealth, type HealthReport } from '../observability/health';
 import { startObservabilityServer, type ObservabilityServer } from '../observability/http';
 import { logEvents } from '../observability/logger';
 import { createAgentMetrics, type AgentMetrics, type ConfigApplyResult } from '../observability/metrics';
@@ -24,6 +24,7 @@ import { DEFAULT_METRICS_LISTEN, parseAgentConfig, restartOnlyChanges } from './
 import { ConfigError } from '../../common/validation';
 import type { AgentConfig, ConfigSourceConfig, DataPlaneKind, LogConfig } from './config-types';
 import { isEmptyChange, planChange, sameKey } from './diff';
+import { HostState } from './host-state';
 import { NetworkSetup } from './network';
 import type { CommandRunner, DataPlane, DataPlaneName, KeyRotation } from './plane';
 import { UserspacePlane } from './planes/userspace';
@@ -51,6 +52,8 @@ export interface AgentOptions {
   autoPlane: () => DataPlaneName;
   secretOptions?: SecretSourceOptions;
   retry?: RetryOptions;
+  /** Where host changes are recorded for the next run (default /run/wiremesh). */
+  stateDir?: string;
 }
 
 const DEFAULT_RETRY: RetryOptions = { attempts: 8, baseDelayMs: 500, maxDelayMs: 30_000 };
@@ -86,6 +89,8 @@ export class GatewayAgent {
   private rotationReported = false;
   private stopping: Promise<void> | null = null;
   private writtenStatus: string | null = null;
+  /** What start() is doing, while it has not finished; null once the agent is ready. */
+  private startingReason: string | null = null;
   private readonly peerNames = new Map<string, string>();
   private readonly log: Logger;
 
@@ -108,24 +113,34 @@ export class GatewayAgent {
     const config = await this.loadConfig();
     this.applyLogConfig(config.log);
     this.config = config;
-    const resolved = await this.resolve(config);
-    const kind = this.planeKind(config.dataPlane ?? 'auto');
-    this.log.info({ event: 'agent.start', dataPlane: kind, interface: resolved.interfaceName, peers: resolved.peers.length });
-    this.plane = kind === 'userspace'
-      ? new UserspacePlane(this.deviceLog(), (event) => this.onDeviceEvent(event))
-      : this.options.createPlane(kind);
-    await this.plane.create(resolved.interfaceName, resolved.mtu);
-    this.network = new NetworkSetup(this.options.commands, resolved.interfaceName);
+    // Listening before the keys are fetched: until ready, /healthz answers 503 with the reason.
+    this.startingReason = 'fetching keys from their stores';
+    await this.startObservability(config);
     try {
+      const resolved = await this.resolve(config);
+      this.startingReason = 'creating the interface';
+      const hostState = new HostState(resolved.interfaceName, this.options.stateDir);
+      const restored = hostState.restoreLeftovers();
+      if (restored.length > 0) this.log.warn({ event: 'host.restored', settings: restored }, 'an earlier run ended without cleaning up; restored what it changed');
+      const kind = this.planeKind(config.dataPlane ?? 'auto');
+      this.log.info({ event: 'agent.start', dataPlane: kind, interface: resolved.interfaceName, peers: resolved.peers.length });
+      this.plane = kind === 'userspace'
+        ? new UserspacePlane(this.deviceLog(), (event) => this.onDeviceEvent(event))
+        : this.options.createPlane(kind);
+      await this.plane.create(resolved.interfaceName, resolved.mtu);
+      this.network = new NetworkSetup(this.options.commands, resolved.interfaceName, hostState);
       for (const address of resolved.addresses) await this.network.addAddress(address);
+      const applyStarted = performance.now();
       await this.applyResolved(resolved, 'start');
+      this.metrics?.recordConfigApply('applied', (performance.now() - applyStarted) / 1000);
       await this.network.linkUp();
       await this.network.setRoutes(resolved.routes);
       if (config.forwarding ?? true) this.network.enableForwarding();
-      await this.startObservability(config);
+      await this.pollStats();
       this.watchConfig(config.configSource);
       this.timers.push(setInterval(() => this.checkRotation(), ROTATION_CHECK_MS));
       this.writeStatus();
+      this.startingReason = null;
       this.log.info({ event: 'agent.ready', interface: resolved.interfaceName, routes: resolved.routes.length });
     } catch (error) {
       await this.stop();
@@ -226,6 +241,7 @@ export class GatewayAgent {
         retry: {
           ...(this.options.retry ?? DEFAULT_RETRY),
           onRetry: (error, attempt, delayMs) => {
+            if (this.startingReason !== null) this.startingReason = `fetching keys: ${error.message}; retry ${attempt} in ${Math.round(delayMs)} ms`;
             this.secretStoreHealthy = false;
             this.metrics?.setSecretStoreHealthy(false);
             this.metrics?.recordSecretFetchFailure('secret-store');
@@ -447,9 +463,8 @@ export class GatewayAgent {
       keyCreatedAtUnixMs: () => this.keyCreatedAtUnixMs,
     });
     this.metrics.setSecretStoreHealthy(this.secretStoreHealthy);
-    await this.pollStats();
     this.timers.push(setInterval(() => void this.pollStats().catch(() => undefined), 1000));
-    const health = (): ReturnType<typeof evaluateHealth> => evaluateHealth({
+    const health = (): HealthReport => this.startingReason !== null ? startingHealth(this.startingReason) : evaluateHealth({
       stats: this.currentStats(),
       requiredPeers: this.config?.health?.requiredPeers ?? [],
       maxHandshakeAgeSeconds: this.config?.health?.maxHandshakeAgeSeconds ?? DEFAULT_MAX_HANDSHAKE_AGE_SECONDS,

@@ -2,8 +2,8 @@
  * Addresses, routes and forwarding through iproute2 and sysctl. Everything added is recorded and
  * removed again by `undo()` (on SIGTERM), in reverse order.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import { parsePrefix } from '../../common/ip';
+import type { HostState } from './host-state';
 import type { CommandRunner } from './plane';
 
 const FORWARDING_SYSCTLS = ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/ipv6/conf/all/forwarding'];
@@ -12,7 +12,7 @@ export class NetworkSetup {
   private readonly undoSteps: (() => Promise<void>)[] = [];
   private readonly routes = new Set<string>();
 
-  constructor(private readonly commands: CommandRunner, private readonly device: string) {}
+  constructor(private readonly commands: CommandRunner, private readonly device: string, private readonly hostState: HostState) {}
 
   async addAddress(address: string): Promise<void> {
     const family = parsePrefix(address).family === 6 ? ['nodad'] : [];
@@ -39,10 +39,14 @@ export class NetworkSetup {
     }
   }
 
-  /** Turns IPv4 and IPv6 forwarding on, restoring the previous values on undo. */
+  /**
+   * Turns IPv4 and IPv6 forwarding on (a setting missing on this host, IPv6 disabled, is skipped).
+   * The previous values are persisted first and restored on undo, or by the next start after a crash.
+   */
   enableForwarding(): void {
-    for (const path of FORWARDING_SYSCTLS) this.setSysctl(path, '1');
+    for (const path of FORWARDING_SYSCTLS) this.hostState.setSysctl(path, '1');
     this.disableRedirects();
+    this.undoSteps.push(async () => this.hostState.restore());
   }
 
   /**
@@ -50,23 +54,11 @@ export class NetworkSetup {
    * spoke), and IPv4 would answer each with an ICMP redirect, meaningless on a WireGuard interface.
    * The kernel sends one when conf/all OR conf/<interface> says so, so both are cleared; every other
    * interface keeps its own value and so its behaviour. (IPv6 sends none: the tunnel has no
-   * link-local address.) Restored on undo.
+   * link-local address.) Restored with forwarding, after a crash too.
    */
   private disableRedirects(): void {
-    this.setSysctl('/proc/sys/net/ipv4/conf/all/send_redirects', '0');
-    this.setSysctl(`/proc/sys/net/ipv4/conf/${this.device}/send_redirects`, '0');
-  }
-
-  private setSysctl(path: string, value: string): void {
-    let previous: string;
-    try {
-      previous = readFileSync(path, 'utf8').trim();
-    } catch {
-      return; // not on this host (IPv6 disabled)
-    }
-    if (previous === value) return;
-    writeFileSync(path, value);
-    this.undoSteps.push(async () => writeFileSync(path, previous));
+    this.hostState.setSysctl('/proc/sys/net/ipv4/conf/all/send_redirects', '0');
+    this.hostState.setSysctl(`/proc/sys/net/ipv4/conf/${this.device}/send_redirects`, '0');
   }
 
   async undo(): Promise<void> {

@@ -70,3 +70,11 @@ export function evaluateHealth(inputs: HealthInputs): HealthReport {
     : { name: 'secret-store', ok: false, detail: 'unreachable; does not affect health while the tunnels forward with the keys already applied' };
   return { healthy: gating.every((check) => check.ok), checks: [...gating, secretStore] };
 }
+
+/**
+ * Before the interface is up: not healthy (503), with what the agent is waiting for, so a store
+ * outage at boot reads as "starting: fetching keys: ..." rather than a refused connection.
+ */
+export function startingHealth(reason: string): HealthReport & { status: 'starting'; reason: string } {
+  return { status: 'starting', reason, healthy: false, checks: [{ name: 'start', ok: false, detail: reason }] };
+}

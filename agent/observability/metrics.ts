@@ -253,7 +253,7 @@ export function createAgentMetrics(options: AgentMetricsOptions): AgentMetrics {
 
   const configApplies = new Counter({
     name: 'wiremesh_config_applies_total',
-    help: 'Configuration applies, by result.',
+    help: 'Configuration applies, by result: the one at start, then each reload.',
     labelNames: ['result'],
     registers,
   });

@@ -3,6 +3,7 @@
  * connection, each answered with `errno=N` and a blank line (docs/protocol.md 2.2).
  */
 import type { Server, Socket } from 'node:net';
+import { LARGE_CHANGE_PEERS, releaseMemory } from './heap';
 import {
   Errno, UapiError, formatGetResponse, parseSetRequest, type ConfigChange, type DeviceSnapshot,
 } from './uapi';
@@ -32,7 +33,9 @@ export function answerRequest(request: string, target: UapiTarget, log: UapiLog)
       return formatGetResponse(target.snapshot());
     }
     if (operation === 'set=1') {
-      target.apply(parseSetRequest(lines));
+      const change = parseSetRequest(lines);
+      target.apply(change);
+      if (change.peers.length >= LARGE_CHANGE_PEERS) releaseMemory();
       return 'errno=0\n\n';
     }
     throw new UapiError(Errno.EINVAL, `invalid UAPI operation "${(operation ?? '').slice(0, 20)}"`);

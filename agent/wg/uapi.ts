@@ -57,8 +57,15 @@ export interface DeviceSnapshot {
   privateKey: Buffer | null;
   listenPort: number;
   fwmark: number;
+  /**
+   * Packets dropped, by reason (wiremesh-wg only). On the wire: `wiremesh_drops_<reason>=<count>`
+   * lines before the first peer, keys that `wg` skips (wireguard-tools' ipc-uapi.h ignores unknown keys).
+   */
+  drops?: Record<string, number>;
   peers: PeerSnapshot[];
 }
+
+const DROPS_KEY = 'wiremesh_drops_';
 
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;
 
@@ -66,13 +73,18 @@ function invalid(message: string): UapiError {
   return new UapiError(Errno.EINVAL, message);
 }
 
-function parseKey(key: string, value: string): Buffer {
-  if (!HEX_KEY.test(value)) throw invalid(`${key}: expected 64 hex characters`);
+/** A malformed `get` answer from another implementation. */
+function malformed(message: string): UapiError {
+  return new UapiError(Errno.EPROTO, message);
+}
+
+function parseKey(key: string, value: string, error = invalid): Buffer {
+  if (!HEX_KEY.test(value)) throw error(`${key}: expected 64 hex characters`);
   return Buffer.from(value, 'hex');
 }
 
-function parseUnsigned(key: string, value: string, max: number): number {
-  if (!/^\d{1,10}$/.test(value) || Number(value) > max) throw invalid(`${key}: expected an integer from 0 to ${max}`);
+function parseUnsigned(key: string, value: string, max: number, error = invalid): number {
+  if (!/^\d{1,16}$/.test(value) || Number(value) > max) throw error(`${key}: expected an integer from 0 to ${max}`);
   return Number(value);
 }
 
@@ -197,6 +209,7 @@ export function formatGetResponse(snapshot: DeviceSnapshot): string {
   if (snapshot.privateKey) lines.push(`private_key=${snapshot.privateKey.toString('hex')}`);
   if (snapshot.listenPort !== 0) lines.push(`listen_port=${snapshot.listenPort}`);
   if (snapshot.fwmark !== 0) lines.push(`fwmark=${snapshot.fwmark}`);
+  for (const [reason, count] of Object.entries(snapshot.drops ?? {})) lines.push(`${DROPS_KEY}${reason}=${count}`);
   for (const peer of snapshot.peers) {
     lines.push(`public_key=${peer.publicKey.toString('hex')}`);
     lines.push(`preshared_key=${(peer.presharedKey ?? Buffer.alloc(32)).toString('hex')}`);
@@ -225,32 +238,46 @@ export function parseGetResponse(text: string): DeviceSnapshot {
   const snapshot: DeviceSnapshot = { privateKey: null, listenPort: 0, fwmark: 0, peers: [] };
   let peer: PeerSnapshot | null = null;
   let errno: number | null = null;
+  const key = (name: string, value: string): Buffer => parseKey(name, value, malformed);
+  const unsigned = (name: string, value: string, max: number): number => parseUnsigned(name, value, max, malformed);
   for (const line of text.split('\n')) {
     if (line === '') continue;
     const equals = line.indexOf('=');
-    const key = line.slice(0, equals);
+    const name = line.slice(0, equals);
     const value = line.slice(equals + 1);
-    switch (key) {
-      case 'private_key': snapshot.privateKey = Buffer.from(value, 'hex'); break;
-      case 'listen_port': snapshot.listenPort = Number(value); break;
-      case 'fwmark': snapshot.fwmark = Number(value); break;
+    switch (name) {
+      case 'private_key': snapshot.privateKey = key(name, value); break;
+      case 'listen_port': snapshot.listenPort = unsigned(name, value, 0xffff); break;
+      case 'fwmark': snapshot.fwmark = unsigned(name, value, 0xffffffff); break;
       case 'public_key':
         peer = {
-          publicKey: Buffer.from(value, 'hex'), presharedKey: null, endpoint: null, lastHandshakeUnixMs: 0,
+          publicKey: key(name, value), presharedKey: null, endpoint: null, lastHandshakeUnixMs: 0,
           txBytes: 0, rxBytes: 0, persistentKeepaliveInterval: 0, allowedIps: [],
         };
         snapshot.peers.push(peer);
         break;
-      case 'preshared_key': if (peer) peer.presharedKey = isZero(Buffer.from(value, 'hex')) ? null : Buffer.from(value, 'hex'); break;
+      case 'preshared_key': if (peer) { const psk = key(name, value); peer.presharedKey = isZero(psk) ? null : psk; } break;
       case 'endpoint': if (peer) peer.endpoint = value; break;
-      case 'last_handshake_time_sec': if (peer) peer.lastHandshakeUnixMs += Number(value) * 1000; break;
-      case 'last_handshake_time_nsec': if (peer) peer.lastHandshakeUnixMs += Number(value) / 1e6; break;
-      case 'tx_bytes': if (peer) peer.txBytes = Number(value); break;
-      case 'rx_bytes': if (peer) peer.rxBytes = Number(value); break;
-      case 'persistent_keepalive_interval': if (peer) peer.persistentKeepaliveInterval = Number(value); break;
-      case 'allowed_ip': if (peer) peer.allowedIps.push(parsePrefix(value)); break;
-      case 'errno': errno = Number(value); break;
-      default: break; // unknown keys are ignored, as wg does
+      case 'last_handshake_time_sec': if (peer) peer.lastHandshakeUnixMs += unsigned(name, value, Number.MAX_SAFE_INTEGER / 1000) * 1000; break;
+      case 'last_handshake_time_nsec': if (peer) peer.lastHandshakeUnixMs += unsigned(name, value, 999_999_999) / 1e6; break;
+      case 'tx_bytes': if (peer) peer.txBytes = unsigned(name, value, Number.MAX_SAFE_INTEGER); break;
+      case 'rx_bytes': if (peer) peer.rxBytes = unsigned(name, value, Number.MAX_SAFE_INTEGER); break;
+      case 'persistent_keepalive_interval': if (peer) peer.persistentKeepaliveInterval = unsigned(name, value, 0xffff); break;
+      case 'allowed_ip':
+        if (!peer) break;
+        try {
+          peer.allowedIps.push(parsePrefix(value));
+        } catch (error) {
+          throw malformed(`allowed_ip: ${(error as Error).message}`);
+        }
+        break;
+      case 'errno':
+        if (!/^-?\d{1,10}$/.test(value)) throw malformed('errno: expected an integer');
+        errno = Number(value);
+        break;
+      default:
+        if (name.startsWith(DROPS_KEY) && !peer) (snapshot.drops ??= {})[name.slice(DROPS_KEY.length)] = unsigned(name, value, Number.MAX_SAFE_INTEGER);
+        break; // other unknown keys are ignored, as wg does
     }
   }
   if (errno === null) throw new UapiError(Errno.EPROTO, 'UAPI answer without errno');

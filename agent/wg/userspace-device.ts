@@ -575,11 +575,22 @@ export class UserspaceDevice implements UapiTarget {
 
   // ---- UAPI -----------------------------------------------------------------------------------
 
+  /** Packets dropped, by reason: the core's, and datagrams the kernel refused (socket buffer full). */
+  /** The core's drops by reason, and the shell's own: datagrams a full socket buffer refused, malformed vnet_hdr frames. */
+  drops(): Record<string, number> {
+    return {
+      ...Object.fromEntries(this.core.drops),
+      'udp-send-buffer-full': this.sendDrops[4] + this.sendDrops[6],
+      'tun-invalid-frame': this.offloadState.tunInvalidFrames,
+    };
+  }
+
   snapshot(): DeviceSnapshot {
     return {
       privateKey: this.core.privateKey,
       listenPort: this.boundPort,
       fwmark: this.fwmark,
+      drops: this.drops(),
       peers: [...this.core.peers()].map((peer) => ({
         publicKey: peer.publicKey,
         presharedKey: peer.presharedKey,

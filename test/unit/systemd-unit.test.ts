@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { STATE_DIR } from '../../agent/gateway/host-state';
 
 const UNIT_FILE = join(__dirname, '..', '..', 'agent', 'systemd', 'wiremesh-agent.service');
 const EXEC_START = '/opt/wiremesh/bin/wiremesh-agent.js';
@@ -68,6 +69,29 @@ describe('wiremesh-agent.service', () => {
     expect(unit.get('Unit')!.get('After')).toEqual(['network-online.target']);
   });
 
+  /** systemd time spans as the unit writes them: `500ms`, `1s`, `5min`, or bare seconds. */
+  function seconds(span: string): number {
+    const match = /^(\d+(?:\.\d+)?)(ms|s|min)?$/.exec(span);
+    expect(match).not.toBeNull();
+    return Number(match![1]) * ({ ms: 0.001, s: 1, min: 60 } as Record<string, number>)[match![2] ?? 's']!;
+  }
+
+  it('is back within about a second of a crash (the agent itself starts in ~1.3 s)', () => {
+    // A crash's outage is RestartSec plus the agent's own start; 5 s made it 6 s or more.
+    expect(seconds(value('RestartSec')!)).toBeLessThanOrEqual(1);
+  });
+
+  it('stops a crash loop: the start limit is reached well within its interval', () => {
+    const interval = seconds(unit.get('Unit')!.get('StartLimitIntervalSec')![0]!);
+    const burst = Number(unit.get('Unit')!.get('StartLimitBurst')![0]);
+    // A crashing agent restarts at most every RestartSec; counting its own ~1.3 s start, `burst` starts
+    // must fit in the interval with room to spare, or the loop never ends.
+    const cycle = seconds(value('RestartSec')!) + 1.3;
+    expect(burst).toBeGreaterThanOrEqual(3);
+    expect(burst * cycle).toBeLessThan(interval / 2);
+    expect(commentAbove('StartLimitIntervalSec')).toMatch(/reset-failed/);
+  });
+
   it('keeps only CAP_NET_ADMIN, with no way to regain more', () => {
     expect(value('CapabilityBoundingSet')).toBe('CAP_NET_ADMIN');
     expect(value('AmbientCapabilities')).toBe('CAP_NET_ADMIN');
@@ -81,8 +105,9 @@ describe('wiremesh-agent.service', () => {
     expect(value('UMask')).toBe('0077');
   });
 
-  it('writes only to its managed directories: /run/wireguard (UAPI sockets, preserved) and its log directory', () => {
-    expect(value('RuntimeDirectory')).toBe('wireguard');
+  it('writes only to its managed directories: /run/wireguard (UAPI sockets), /run/wiremesh (host state), both preserved, and its log directory', () => {
+    expect(value('RuntimeDirectory')).toBe('wireguard wiremesh');
+    expect(STATE_DIR).toBe('/run/wiremesh'); // where the agent keeps <interface>.state
     expect(value('RuntimeDirectoryPreserve')).toBe('yes');
     expect(value('LogsDirectory')).toBe('wiremesh');
     // Every writable path is a managed directory; a ReadWritePaths= would widen that.

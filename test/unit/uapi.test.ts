@@ -380,6 +380,15 @@ describe('parseGetResponse', () => {
     expect(parsed.peers[0]!.allowedIps.map(formatPrefix)).toEqual(['198.18.0.0/15']);
   });
 
+  test("reads wiremesh-wg's drop counters (device keys that wg skips), and writes them before the peers", () => {
+    const snapshot: DeviceSnapshot = { privateKey: null, listenPort: 51820, fwmark: 0, drops: { 'invalid-mac1': 2, 'unknown-type': 5 }, peers: [samplePeer({})] };
+    const text = formatGetResponse(snapshot);
+    expect(text.indexOf('wiremesh_drops_invalid-mac1=2\nwiremesh_drops_unknown-type=5\n')).toBeLessThan(text.indexOf('public_key='));
+    expect(parseGetResponse(text)).toEqual(snapshot);
+    // A peer's section cannot hold device counters.
+    expect(parseGetResponse(`public_key=${KEY_A}\nwiremesh_drops_invalid-mac1=2\nerrno=0\n\n`).drops).toBeUndefined();
+  });
+
   test('a failed get and a missing errno line are errors with negative errno', () => {
     expect(() => parseGetResponse('errno=5\n\n')).toThrow(UapiError);
     try {

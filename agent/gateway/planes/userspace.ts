@@ -103,15 +103,7 @@ export class UserspacePlane implements DataPlane {
   }
 
   drops(): Record<string, number> {
-    if (!this.device) return {};
-    const { sendDrops } = this.device;
-    // Datagrams the kernel refused (socket buffer full) are drops too, outside the core's count.
-    return {
-      ...Object.fromEntries(this.device.core.drops),
-      'udp-send-buffer-full': sendDrops[4] + sendDrops[6],
-      // Malformed vnet_hdr frames from the TUN (offloads on): dropped by the native layer.
-      'tun-invalid-frame': this.device.offloadState.tunInvalidFrames,
-    };
+    return this.device?.drops() ?? {};
   }
 
   async destroy(): Promise<void> {
