@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Packs the publishable package: prebuilt addons, then `npm pack` (whose `prepare` builds dist/).
+# Usage: scripts/pack-package.sh [DESTINATION_DIR]; prints the tarball's path last.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+destination="${1:-.}"
+mkdir -p "$destination"
+
+scripts/build-prebuilds.sh >&2
+tarball="$(npm pack --silent --pack-destination "$destination" | tail -n 1)"
+echo "$(cd "$destination" && pwd)/$tarball"
