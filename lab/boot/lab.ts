@@ -10,6 +10,7 @@
  * A step that does not complete fails with its name and the VM's logs under the artifacts folder.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -333,7 +334,6 @@ export class BootLab {
   }
 
   private async control(method: string, path: string, body?: unknown): Promise<string> {
-    const { request } = await import('node:http');
     return new Promise((resolve, reject) => {
       const req = request({ socketPath: this.controlSocket, method, path, headers: { 'content-type': 'application/json' } }, (res) => {
         let text = '';

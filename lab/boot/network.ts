@@ -8,7 +8,8 @@
  *   vpc:aws-eu           vpc:gcp-eu            site routers: the VPC's routing (the route table
  *    |  \                 |  \                 entries the components create: remote CIDRs via the
  *   gw  lan              gw  lan               gateway), 1:1 NAT of each gateway's public address,
- *                                              169.254.169.254 (that cloud's metadata service)
+ *                                              169.254.169.254 (that cloud's metadata service),
+ *                                              a NAT gateway for instances without a public address
  *
  * Each site's first CIDR a.b.0.0/16 holds the gateway subnet a.b.1.0/24 (router .1, gateways .10+)
  * and the LAN subnet a.b.2.0/24 (router .1, LAN host .10). The public addresses come from the
@@ -89,6 +90,7 @@ export function buildNetwork(lab: Lab, deployment: LabDeployment): LabNetwork {
     const site: SiteNetwork = { site: siteName, cloud, cidrs: siteCidrs, router, lanHost, lanAddress, routerGatewaySide };
     sites.push(site);
     for (const prefix of LAB_PUBLIC_PREFIXES.slice(1)) lab.run(router, 'ip', ['route', 'add', prefix, 'via', inetSide]);
+    lab.run(router, 'nft', ['-f', '-'], NAT_TABLE);
     members.forEach((gateway, j) => {
       const privateIp = subnetOf(siteCidrs[0]!, 1, 10 + j);
       const namespace = lab.namespace(`gw${index}${j}`);
@@ -102,8 +104,10 @@ export function buildNetwork(lab: Lab, deployment: LabDeployment): LabNetwork {
       gateways.push({ gateway, namespace, privateIp, site });
       if (gateway.publicIp === '') return;
       lab.run(inet, 'ip', ['route', 'add', `${gateway.publicIp}/32`, 'via', routerSide]);
-      lab.run(router, 'nft', ['-f', '-'], natRules(gateway.publicIp, privateIp, uplink.deviceB, j === 0));
+      lab.run(router, 'nft', ['-f', '-'], oneToOneNat(gateway.publicIp, privateIp, uplink.deviceB));
     });
+    // Instances without a public address reach the internet through the VPC's NAT gateway.
+    lab.run(router, 'nft', ['add', 'rule', 'ip', 'wiremesh_lab_nat', 'postrouting', 'oifname', uplink.deviceB, 'ip', 'saddr', `${subnetOf(siteCidrs[0]!, 1, 0)}/24`, 'snat', 'to', routerSide]);
     // The route table entries the components create: the other sites' ranges via this site's gateway.
     const first = gateways.find((g) => g.site === site && g.gateway.publicIp !== '')!;
     for (const other of deployment.gateways.filter((g) => g.site !== siteName)) {
@@ -117,17 +121,17 @@ export function buildNetwork(lab: Lab, deployment: LabDeployment): LabNetwork {
   return { inet, edge, sites, gateways };
 }
 
+const NAT_TABLE = [
+  'table ip wiremesh_lab_nat {',
+  '  chain prerouting { type nat hook prerouting priority dstnat; }',
+  '  chain postrouting { type nat hook postrouting priority srcnat; }',
+  '}',
+  '',
+].join('\n');
+
 /** 1:1 NAT of a gateway's public address, as the cloud's Elastic IP / external address does. */
-function natRules(publicIp: string, privateIp: string, uplink: string, createTable: boolean): string {
+function oneToOneNat(publicIp: string, privateIp: string, uplink: string): string {
   return [
-    ...(createTable
-      ? [
-          'table ip wiremesh_lab_nat {',
-          '  chain prerouting { type nat hook prerouting priority dstnat; }',
-          '  chain postrouting { type nat hook postrouting priority srcnat; }',
-          '}',
-        ]
-      : []),
     `add rule ip wiremesh_lab_nat prerouting ip daddr ${publicIp} dnat to ${privateIp}`,
     `add rule ip wiremesh_lab_nat postrouting oifname "${uplink}" ip saddr ${privateIp} snat to ${publicIp}`,
     '',
