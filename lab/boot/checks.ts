@@ -56,6 +56,23 @@ export interface RotationReport {
   /** Seconds from the push to the first lost reply. */
   outageStartSeconds: number | null;
   observedSeconds: number;
+  /** Replies that came after ping's 1 s "no answer yet" (held while a handshake was pending). */
+  lateReplies: number;
+  /** The longest gap between two replies after the push, in seconds. */
+  longestGapSeconds: number;
+  /** Per gateway, seconds after the push: the new document applied, the first handshake after it. */
+  gateways: Record<string, { appliedSeconds: number | null; handshakeSeconds: number | null }>;
+}
+
+/** Seconds after `since` (unix s) of the first agent log event named `event` after `since`. */
+function eventAfter(log: string, event: string, since: number, after = since): number | null {
+  for (const line of log.split('\n')) {
+    if (!line.includes(`"event":"${event}"`)) continue;
+    const time = /"time":"([^"]+)"/.exec(line)?.[1];
+    const at = time ? Date.parse(time) / 1000 : NaN;
+    if (at >= after) return at - since;
+  }
+  return null;
 }
 
 /**
@@ -89,6 +106,17 @@ export async function measureRotation(lab: BootLab, observeSeconds = 120): Promi
     return m ? [{ at: Number(m[1]), seq: Number(m[2]) }] : [];
   });
   const received = new Set(replies.map((r) => r.seq));
+  const afterPush = replies.filter((r) => r.at >= pushedAt).map((r) => r.at);
+  const longestGap = afterPush.reduce((gap, at, i) => (i === 0 ? gap : Math.max(gap, at - afterPush[i - 1]!)), 0);
+  const gateways: RotationReport['gateways'] = {};
+  for (const g of lab.gateways) {
+    const log = (await g.vm.exec(['journalctl', '-u', 'wiremesh-agent', '-o', 'cat', '--no-pager'])) ?? '';
+    const applied = eventAfter(log, 'config.applied', pushedAt);
+    gateways[g.network.gateway.name] = {
+      appliedSeconds: applied,
+      handshakeSeconds: applied === null ? null : eventAfter(log, 'handshake.complete', pushedAt, pushedAt + applied),
+    };
+  }
   const lostSeqs = missing.map((m) => m.seq).filter((s) => !received.has(s));
   const firstLost = missing.find((m) => !received.has(m.seq));
   const recovered = firstLost ? replies.find((r) => r.seq > Math.max(...lostSeqs)) : undefined;
@@ -100,5 +128,8 @@ export async function measureRotation(lab: BootLab, observeSeconds = 120): Promi
     outageStartSeconds: firstLost ? Math.max(0, firstLost.at - pushedAt) : null,
     recoverySeconds: firstLost ? (recovered ? recovered.at - pushedAt : null) : 0,
     observedSeconds: observeSeconds,
+    lateReplies: missing.filter((m) => received.has(m.seq)).length,
+    longestGapSeconds: Math.round(longestGap * 1000) / 1000,
+    gateways,
   };
 }
