@@ -19,7 +19,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { nativeAddonPath } from '../agent/native-addon';
+import { nativeAddonAvailable } from '../agent/native-addon';
 import { FLOOD_SCRIPT, FloodLab, type Contender, type CpuClock, type FloodFigures } from '../lab/flood-lab';
 import { hasCommand, isRoot, modernWireguardGo } from '../lab/netns';
 import { devicePid, processTicks } from './dataplane';
@@ -46,7 +46,7 @@ function missingPrerequisite(): string | null {
   if (process.platform !== 'linux') return 'not Linux';
   if (!isRoot()) return 'not running as root (network namespaces need it)';
   for (const command of ['ip', 'wg', 'wireguard-go', 'ping']) if (!hasCommand(command)) return `${command} is not installed`;
-  if (!existsSync(nativeAddonPath())) return 'the native addon is not built (npm install)';
+  if (!nativeAddonAvailable()) return 'the native addon is not built (npm install)';
   if (!existsSync(FLOOD_SCRIPT)) return `${FLOOD_SCRIPT} is not built (npm run build)`;
   return null;
 }

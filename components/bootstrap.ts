@@ -10,9 +10,9 @@
  * and the Pulumi state of the instance stay free of keys.
  *
  * What the cloud-init does, in order (Debian 12+/Ubuntu 22.04+ images, apt and systemd):
- * 1. `packages`: ca-certificates, curl, gnupg, iproute2, build-essential + python3 (the package's
- *    install script builds its native addon with node-gyp), wireguard-tools (kernel data plane;
- *    also wireguard-go for `dataPlane: wireguard-go`).
+ * 1. `packages`: ca-certificates, curl, gnupg, iproute2, wireguard-tools (kernel data plane; also
+ *    wireguard-go for `dataPlane: wireguard-go`). No compiler: the package ships its native addon
+ *    prebuilt for linux-x64 and linux-arm64.
  * 2. `write_files`: /etc/wiremesh/agent.yaml (0600, root): the bootstrap configuration, and
  *    /etc/modules-load.d/wireguard.conf (the unit forbids module loading, so load it at boot).
  * 3. `runcmd` runs /usr/local/sbin/wiremesh-bootstrap, which:
@@ -159,7 +159,7 @@ export function shellQuote(value: string): string {
 
 /** The apt packages the agent needs on the host (see the file header). */
 export function agentHostPackages(dataPlane: DataPlaneKind = 'auto'): string[] {
-  const packages = ['ca-certificates', 'curl', 'gnupg', 'iproute2', 'build-essential', 'python3', 'wireguard-tools'];
+  const packages = ['ca-certificates', 'curl', 'gnupg', 'iproute2', 'wireguard-tools'];
   if (dataPlane === 'wireguard-go') packages.push('wireguard-go');
   return packages;
 }
@@ -213,7 +213,7 @@ export function agentInstallScript(agentPackage: string, nodeVersion: string, op
     'fi',
     '[ "$(node -p \'process.versions.node.split(".")[0]\')" -ge "$NODE_MAJOR" ] || { echo "wiremesh: Node.js $NODE_MAJOR or later is required" >&2; exit 1; }',
     '',
-    '# The pinned agent package and its dependencies (the install script builds the native addon).',
+    '# The pinned agent package and its dependencies (its native addon comes prebuilt).',
     'install -d -m 0755 /opt/wiremesh-install',
     'npm install --prefix /opt/wiremesh-install --omit=dev --no-audit --no-fund "$AGENT_PACKAGE"',
     '# The installed package is the one directory with the agent launcher and the unit.',

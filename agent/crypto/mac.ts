@@ -4,10 +4,9 @@
  * stays; the addon is about 20 times faster per MAC (bench/cookie.ts), which is what makes rejecting a
  * handshake flood cheap.
  */
-import { existsSync } from 'node:fs';
 import { blake2s } from '@noble/hashes/blake2s';
 import sodium from 'sodium-native';
-import { nativeAddonPath } from '../native-addon';
+import { loadNativeAddon, nativeAddonAvailable } from '../native-addon';
 
 export const MAC_LENGTH = 16;
 
@@ -34,9 +33,8 @@ export const javascriptMac: MacBackend = {
 
 /** The addon's backend, or null when it is not built. */
 export function nativeMac(): MacBackend | null {
-  const path = nativeAddonPath();
-  if (!existsSync(path)) return null;
-  const addon = require(path) as Pick<MacBackend, 'macInto' | 'macVerify'>;
+  if (!nativeAddonAvailable()) return null;
+  const addon = loadNativeAddon() as Pick<MacBackend, 'macInto' | 'macVerify'>;
   return { name: 'native', macInto: addon.macInto, macVerify: addon.macVerify };
 }
 

@@ -1,9 +1,11 @@
 /**
- * Typed access to the native I/O addon (agent/native/wiremesh_io.c, built by node-gyp on
- * `npm install`). Record layouts of the batch buffers are defined here, once, for both sides.
+ * Typed access to the native I/O addon (agent/native/wiremesh_io.c). node-gyp-build loads a local
+ * build (build/Release, a development checkout) or the package's prebuild for this platform
+ * (prebuilds/<platform>-<arch>/, scripts/build-prebuilds.sh); `npm install` compiles only when no
+ * prebuild matches. Only the userspace data plane needs it. Record layouts of the batch buffers are
+ * defined here, once, for both sides.
  */
-import { existsSync } from 'node:fs';
-import { nativeAddonPath } from '../native-addon';
+import { loadNativeAddon } from '../native-addon';
 
 /**
  * recvBatch meta record: u32 length | u8 family | u8 hasLocal | u16 port | 16 remote | 16 local |
@@ -88,9 +90,15 @@ let loaded: NativeIo | undefined;
 
 export function nativeIo(): NativeIo {
   if (!loaded) {
-    const path = nativeAddonPath();
-    if (!existsSync(path)) throw new Error(`wiremesh: the native I/O addon is not built (${path}); run npm install`);
-    loaded = require(path) as NativeIo;
+    try {
+      loaded = loadNativeAddon() as NativeIo;
+    } catch (error) {
+      throw new Error(
+        `wiremesh: the userspace data plane needs the native I/O addon, and there is none for ${process.platform}-${process.arch} ` +
+          `(no prebuild matches and none was built: ${(error as Error).message}). Use the kernel or wireguard-go data plane, ` +
+          'or build the addon with a C compiler: npm rebuild wiremesh',
+      );
+    }
   }
   return loaded;
 }

@@ -92,8 +92,10 @@ describe('agentCloudInit rendering', () => {
 
   it('installs Node.js from NodeSource, the pinned package, the packaged unit, and starts the agent', () => {
     const cloud = parseCloudInit(renderAgentCloudInit('wiremesh@0.1.0', '24', awsBootstrap));
-    expect(cloud.packages).toEqual(expect.arrayContaining(['curl', 'gnupg', 'build-essential', 'python3', 'wireguard-tools']));
+    expect(cloud.packages).toEqual(expect.arrayContaining(['curl', 'gnupg', 'wireguard-tools']));
     expect(cloud.packages).not.toContain('wireguard-go');
+    // The addon comes prebuilt: no compiler on the gateway.
+    expect(cloud.packages).not.toEqual(expect.arrayContaining(['build-essential']));
     expect(cloud.runcmd).toEqual([['/usr/local/sbin/wiremesh-bootstrap']]);
     const script = file(cloud, '/usr/local/sbin/wiremesh-bootstrap');
     expect(script.permissions).toBe('0700');

@@ -113,7 +113,7 @@ describe('RemoteHostAgent under mocks', () => {
     const create = install.inputs.create as string;
     expect(create).toContain("AGENT_PACKAGE=");
     expect(create).toContain('wiremesh@0.1.0');
-    expect(create).toContain('apt-get install -y ca-certificates curl gnupg iproute2 build-essential python3 wireguard-tools');
+    expect(create).toContain('apt-get install -y ca-certificates curl gnupg iproute2 wireguard-tools');
     expect(create).toContain('deb.nodesource.com/node_${NODE_MAJOR}.x');
     expect(create).toContain('systemctl try-restart wiremesh-agent');
     expect(create).not.toContain('enable --now');

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { GaxiosOptions } from 'gaxios';
 import { keyToBase64 } from '../../agent/crypto/keys';
 import {
   fetchWithRetry,
@@ -23,21 +22,8 @@ import {
 } from '../support/fake-aws';
 import { FAKE_ACCESS_TOKEN, startFakeGceMetadata, startFakeSecretManager, type FakeSecretManager } from '../support/fake-gcp';
 
-/*
- * gaxios (under google-auth-library) loads node-fetch with import(), which Jest's VM refuses unless
- * node runs with --experimental-vm-modules. Here gaxios gets Node's built-in fetch instead; every
- * other layer of the GCP client (gax REST transport, google-auth-library, gcp-metadata) is the real one.
- */
-jest.mock('gaxios', () => {
-  const gaxios = jest.requireActual<typeof import('gaxios')>('gaxios');
-  gaxios.instance.defaults.fetchImplementation = fetch;
-  class BuiltInFetchGaxios extends gaxios.Gaxios {
-    constructor(defaults?: GaxiosOptions) {
-      super({ fetchImplementation: fetch, ...defaults });
-    }
-  }
-  return { ...gaxios, Gaxios: BuiltInFetchGaxios };
-});
+// The real GCP client with Node's built-in fetch under Jest (see the helper).
+jest.mock('gaxios', () => (require('../support/gaxios-fetch') as typeof import('../support/gaxios-fetch')).builtInFetchGaxios());
 
 const REGION = 'eu-west-1';
 const savedEnv = { ...process.env };

@@ -1,0 +1,78 @@
+/**
+ * What the emulated clouds know, shared by the lab's service processes: each instance's identity
+ * and the credentials its metadata service hands out, the secrets and who may read them. Built
+ * by the lab from the mocks graph (deployment.ts), passed to each service process as a 0600 file.
+ */
+import { randomBytes } from 'node:crypto';
+import type { AwsSecretRecord, GcpSecretRecord, LabDeployment } from '../deployment';
+
+export const AWS_ACCOUNT = '123456789012';
+
+export interface AwsInstanceIdentity {
+  name: string;
+  instanceId: string;
+  privateIp: string;
+  region: string;
+  availabilityZone: string;
+  roleName: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+  readableSecretArns: string[];
+}
+
+export interface GcpInstanceIdentity {
+  name: string;
+  instanceId: string;
+  privateIp: string;
+  project: string;
+  zone: string;
+  email: string;
+  accessToken: string;
+  readableSecretIds: string[];
+}
+
+export interface World {
+  awsInstances: AwsInstanceIdentity[];
+  gcpInstances: GcpInstanceIdentity[];
+  awsSecrets: AwsSecretRecord[];
+  gcpSecrets: GcpSecretRecord[];
+}
+
+const token = (bytes: number) => randomBytes(bytes).toString('base64url');
+
+/** Identities for the deployment's gateways at `privateIps` (by gateway name), with fresh credentials. */
+export function worldOf(deployment: LabDeployment, privateIps: Record<string, string>): World {
+  const awsInstances: AwsInstanceIdentity[] = [];
+  const gcpInstances: GcpInstanceIdentity[] = [];
+  deployment.gateways.forEach((gateway, index) => {
+    const privateIp = privateIps[gateway.name];
+    if (privateIp === undefined) throw new Error(`lab: no address for gateway ${gateway.name}`);
+    if (gateway.cloud === 'aws') {
+      awsInstances.push({
+        name: gateway.name,
+        instanceId: `i-0lab${String(index).padStart(12, '0')}`,
+        privateIp,
+        region: deployment.awsRegion,
+        availabilityZone: `${deployment.awsRegion}a`,
+        roleName: gateway.role!.name,
+        accessKeyId: `ASIA${randomBytes(8).toString('hex').toUpperCase()}`,
+        secretAccessKey: token(30),
+        sessionToken: token(48),
+        readableSecretArns: gateway.role!.readableSecretArns,
+      });
+    } else {
+      gcpInstances.push({
+        name: gateway.name,
+        instanceId: String(4_000_000_000_000_000 + index),
+        privateIp,
+        project: deployment.gcpProject,
+        zone: 'europe-west1-b',
+        email: gateway.serviceAccount!.email,
+        accessToken: `ya29.lab-${token(32)}`,
+        readableSecretIds: gateway.serviceAccount!.readableSecretIds,
+      });
+    }
+  });
+  return { awsInstances, gcpInstances, awsSecrets: deployment.awsSecrets, gcpSecrets: deployment.gcpSecrets };
+}

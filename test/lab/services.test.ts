@@ -1,0 +1,219 @@
+/**
+ * The boot lab's emulated cloud services, each against the real client the gateway uses: the AWS
+ * SDK (IMDSv2 credentials, SigV4-signed GetSecretValue through the agent's AwsSecretSource), the GCP
+ * client (metadata-server token, AccessSecretVersion through the agent's GcpSecretSource), npm
+ * (installing from the lab registry) and gpgv (the mirror's signed InRelease). On loopback.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { AwsSecretSource } from '../../agent/secrets/aws';
+import { GcpSecretSource } from '../../agent/secrets/gcp';
+import { packageRoot } from '../../agent/package-root';
+import { aptMirror, labAptKey } from '../../lab/boot/apt-mirror';
+import { npmRegistryContent } from '../../lab/boot/npm-registry';
+import { aptMirrorHandler, npmRegistryHandler } from '../../lab/boot/services/edge';
+import { readRequest, type Handler } from '../../lab/boot/services/http';
+import { ec2MetadataHandler, gceMetadataHandler } from '../../lab/boot/services/metadata';
+import { SecretStores } from '../../lab/boot/services/stores';
+import type { World } from '../../lab/boot/services/world';
+import { hasCommand } from '../../lab/netns';
+
+jest.mock('gaxios', () => (require('../support/gaxios-fetch') as typeof import('../support/gaxios-fetch')).builtInFetchGaxios());
+
+const ARN = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`;
+const world: World = {
+  awsInstances: [
+    {
+      name: 'aws-gw',
+      instanceId: 'i-0lab000000000000',
+      privateIp: '127.0.0.1',
+      region: 'eu-west-1',
+      availabilityZone: 'eu-west-1a',
+      roleName: 'gw-role',
+      accessKeyId: 'ASIALABTESTKEY000001',
+      secretAccessKey: 'lab-secret-access-key',
+      sessionToken: 'lab-session-token',
+      readableSecretArns: [ARN('gw-key')],
+    },
+  ],
+  gcpInstances: [
+    {
+      name: 'gcp-gw',
+      instanceId: '4000000000000000',
+      privateIp: '127.0.0.1',
+      project: 'lab-project',
+      zone: 'europe-west1-b',
+      email: 'gw@lab-project.iam.gserviceaccount.com',
+      accessToken: 'ya29.lab-test-token',
+      readableSecretIds: ['gw-key'],
+    },
+  ],
+  awsSecrets: [
+    { arn: ARN('gw-key'), name: 'gw-key', value: 'first-value', versionId: 'v1' },
+    { arn: ARN('other-key'), name: 'other-key', value: 'not-yours', versionId: 'v1' },
+  ],
+  gcpSecrets: [
+    { name: 'projects/lab-project/secrets/gw-key', secretId: 'gw-key', value: 'gcp-first' },
+    { name: 'projects/lab-project/secrets/other-key', secretId: 'other-key', value: 'gcp-not-yours' },
+  ],
+};
+
+const servers: Server[] = [];
+async function serve(handler: Handler): Promise<string> {
+  const server = createServer((incoming, response) => void readRequest(incoming).then((request) => handler(request, response)));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  servers.push(server);
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+const saved = { ...process.env };
+afterAll(async () => {
+  process.env = saved;
+  for (const server of servers) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+describe('EC2 IMDSv2 and Secrets Manager (AWS SDK through AwsSecretSource)', () => {
+  let stores: SecretStores;
+  let endpoint: string;
+
+  beforeAll(async () => {
+    const imds = await serve(ec2MetadataHandler(world.awsInstances));
+    stores = new SecretStores(world);
+    endpoint = await serve(stores.secretsManager());
+    for (const key of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE']) delete process.env[key];
+    process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT = imds;
+    process.env.AWS_CONFIG_FILE = '/nonexistent';
+    process.env.AWS_SHARED_CREDENTIALS_FILE = '/nonexistent';
+  });
+
+  test('IMDSv2 refuses a GET without a session token', async () => {
+    const imds = process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT!;
+    expect((await fetch(`${imds}/latest/meta-data/iam/security-credentials/`)).status).toBe(401);
+    const token = await (await fetch(`${imds}/latest/api/token`, { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' } })).text();
+    const region = await fetch(`${imds}/latest/meta-data/placement/region`, { headers: { 'x-aws-ec2-metadata-token': token } });
+    expect(await region.text()).toBe('eu-west-1');
+    const identity = await fetch(`${imds}/latest/dynamic/instance-identity/document`, { headers: { 'x-aws-ec2-metadata-token': token } });
+    expect(await identity.json()).toMatchObject({ instanceId: 'i-0lab000000000000', region: 'eu-west-1', accountId: '123456789012' });
+  });
+
+  test('GetSecretValue by ARN, signed with the role credentials the IMDS handed out', async () => {
+    const source = new AwsSecretSource({ secretId: ARN('gw-key'), region: 'eu-west-1', endpoint });
+    expect(await source.fetch()).toEqual({ value: Buffer.from('first-value'), version: 'v1' });
+    expect(stores.accesses.at(-1)).toMatchObject({ instance: 'aws-gw', status: 200, secret: ARN('gw-key') });
+  });
+
+  test('a new version becomes AWSCURRENT, the old one AWSPREVIOUS', async () => {
+    expect(stores.putAws(ARN('gw-key'), 'second-value')).toBe(true);
+    expect(stores.putAws(ARN('gw-key'), 'second-value')).toBe(false);
+    expect((await new AwsSecretSource({ secretId: ARN('gw-key'), region: 'eu-west-1', endpoint }).fetch()).value.toString()).toBe('second-value');
+    const previous = await new AwsSecretSource({ secretId: ARN('gw-key'), region: 'eu-west-1', endpoint, versionStage: 'AWSPREVIOUS' }).fetch();
+    expect(previous).toEqual({ value: Buffer.from('first-value'), version: 'v1' });
+  });
+
+  test("a secret the role's policy does not grant is refused, without its value", async () => {
+    const source = new AwsSecretSource({ secretId: ARN('other-key'), region: 'eu-west-1', endpoint });
+    await expect(source.fetch()).rejects.toThrow(/AccessDeniedException \(HTTP 400\)/);
+    expect(stores.accesses.at(-1)).toMatchObject({ instance: 'aws-gw', status: 400, error: 'AccessDeniedException' });
+  });
+
+  test('a request signed with the wrong secret key is refused', async () => {
+    const client = new SecretsManagerClient({
+      region: 'eu-west-1',
+      endpoint,
+      credentials: { accessKeyId: world.awsInstances[0]!.accessKeyId, secretAccessKey: 'wrong', sessionToken: world.awsInstances[0]!.sessionToken },
+    });
+    await expect(client.send(new GetSecretValueCommand({ SecretId: ARN('gw-key') }))).rejects.toMatchObject({ name: 'InvalidSignatureException' });
+  });
+});
+
+describe('GCE metadata server and Secret Manager (GCP client through GcpSecretSource)', () => {
+  let endpoint: string;
+  let metadata: string;
+  let stores: SecretStores;
+
+  beforeAll(async () => {
+    metadata = await serve(gceMetadataHandler(world.gcpInstances));
+    stores = new SecretStores(world);
+    endpoint = await serve(stores.secretManager());
+    process.env.GCE_METADATA_HOST = metadata.replace('http://', '');
+    delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
+  });
+
+  test('the metadata server answers only Metadata-Flavor: Google, and says so', async () => {
+    expect((await fetch(`${metadata}/computeMetadata/v1/instance/service-accounts/default/email`)).status).toBe(403);
+    const answer = await fetch(`${metadata}/computeMetadata/v1/instance/service-accounts/default/email`, { headers: { 'metadata-flavor': 'Google' } });
+    expect(answer.headers.get('metadata-flavor')).toBe('Google');
+    expect(await answer.text()).toBe('gw@lab-project.iam.gserviceaccount.com');
+  });
+
+  test('AccessSecretVersion with the service account token, latest and by number', async () => {
+    const latest = await new GcpSecretSource({ name: 'projects/lab-project/secrets/gw-key', endpoint }).fetch();
+    expect(latest).toEqual({ value: Buffer.from('gcp-first'), version: 'projects/lab-project/secrets/gw-key/versions/1' });
+    stores.putGcp('projects/lab-project/secrets/gw-key', 'gcp-second');
+    expect((await new GcpSecretSource({ name: 'projects/lab-project/secrets/gw-key', endpoint }).fetch()).value.toString()).toBe('gcp-second');
+    expect((await new GcpSecretSource({ name: 'projects/lab-project/secrets/gw-key/versions/1', endpoint }).fetch()).value.toString()).toBe('gcp-first');
+    expect(stores.accesses.at(-1)).toMatchObject({ instance: 'gcp-gw', status: 200 });
+  });
+
+  test('a secret without an accessor binding for the account is PERMISSION_DENIED', async () => {
+    await expect(new GcpSecretSource({ name: 'projects/lab-project/secrets/other-key', endpoint }).fetch()).rejects.toThrow(/PERMISSION_DENIED \(gRPC status 7\)/);
+    expect(stores.accesses.at(-1)).toMatchObject({ instance: 'gcp-gw', status: 403, error: 'PERMISSION_DENIED' });
+  });
+});
+
+describe('the edge: npm registry and Debian mirror', () => {
+  const work = mkdtempSync(join(tmpdir(), 'wiremesh-lab-edge-'));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  test('npm installs a package and its dependencies from the lab registry, integrity checked', async () => {
+    // A small published dependency of the agent with a dependency of its own.
+    const root = packageRoot();
+    const manifest = { name: 'lab-probe', version: '1.0.0', dependencies: { 'prom-client': '15.1.3' } };
+    const probe = join(work, 'probe');
+    mkdirSync(join(probe, 'package'), { recursive: true });
+    writeFileSync(join(probe, 'package', 'package.json'), JSON.stringify(manifest));
+    execFileSync('tar', ['-czf', join(work, 'lab-probe-1.0.0.tgz'), '-C', probe, 'package']);
+    const content = npmRegistryContent(join(work, 'lab-probe-1.0.0.tgz'), manifest, root, join(work, 'cache'));
+    expect([...content.packages.keys()].sort()).toEqual(['@opentelemetry/api', 'bintrees', 'lab-probe', 'prom-client', 'tdigest']);
+    let registry = '';
+    registry = await serve((request, response) => npmRegistryHandler(content, registry)(request, response));
+    const target = join(work, 'install');
+    mkdirSync(target);
+    // Asynchronously: the registry answers from this process.
+    await promisify(execFile)('npm', ['install', '--prefix', target, '--registry', `${registry}/`, '--cache', join(work, 'npm-cache'), '--no-audit', '--no-fund', 'lab-probe@1.0.0']);
+    const installed = JSON.parse(readFileSync(join(target, 'node_modules', 'prom-client', 'package.json'), 'utf8')) as { version: string };
+    expect(installed.version).toBe('15.1.3');
+  }, 60_000);
+
+  const withGpg = hasCommand('gpg') && hasCommand('gpgv') && hasCommand('dpkg-deb') ? test : test.skip;
+  withGpg('the mirror signs InRelease with the lab key and indexes its pool with sizes and SHA256', async () => {
+    const pool = join(work, 'pool', 'main');
+    mkdirSync(join(work, 'deb', 'DEBIAN'), { recursive: true });
+    mkdirSync(pool, { recursive: true });
+    writeFileSync(join(work, 'deb', 'DEBIAN', 'control'), 'Package: lab-probe\nVersion: 1.0\nArchitecture: all\nMaintainer: lab <lab@wiremesh.invalid>\nDescription: probe\n');
+    execFileSync('dpkg-deb', ['--build', join(work, 'deb'), join(pool, 'lab-probe_1.0_all.deb')], { stdio: 'pipe' });
+    const gnupg = join(work, 'gnupg');
+    const key = labAptKey(gnupg);
+    const mirror = aptMirror(pool, gnupg);
+    writeFileSync(join(work, 'keyring.gpg'), key);
+    writeFileSync(join(work, 'InRelease'), mirror.inRelease('bookworm'));
+    execFileSync('gpgv', ['--keyring', join(work, 'keyring.gpg'), join(work, 'InRelease')], { stdio: 'pipe' });
+    const sha = createHash('sha256').update(mirror.packages).digest('hex');
+    expect(mirror.inRelease('bookworm')).toContain(` ${sha} ${Buffer.byteLength(mirror.packages)} main/binary-amd64/Packages`);
+    expect(mirror.packages).toContain('Package: lab-probe\n');
+    expect(mirror.packages).toContain('Filename: pool/main/lab-probe_1.0_all.deb');
+    const base = await serve(aptMirrorHandler(mirror));
+    expect((await fetch(`${base}/debian/pool/main/lab-probe_1.0_all.deb`)).status).toBe(200);
+    expect((await fetch(`${base}/debian/pool/main/..%2F..%2Fkeyring.gpg`)).status).toBe(404);
+  });
+});
