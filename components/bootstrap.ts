@@ -24,7 +24,9 @@
  *    - installs the pinned `agentPackage` with `npm install --omit=dev --prefix /opt/wiremesh-install`
  *      and points /opt/wiremesh (the path in the unit) at the installed package;
  *    - installs the package's own agent/systemd/wiremesh-agent.service into /etc/systemd/system;
- *    - runs `wiremesh-agent check --config /etc/wiremesh/agent.yaml` (validates, fetches nothing);
+ *    - runs `wiremesh-agent check --offline --config /etc/wiremesh/agent.yaml` (validates the document
+ *      and its local files, fetches nothing: a secret the role may not read is the running agent's to
+ *      report, in its log and on /healthz);
  *    - `systemctl daemon-reload && systemctl enable --now wiremesh-agent`.
  *    IP forwarding is the agent's job (`forwarding`, default true), not the bootstrap's.
  *
@@ -233,7 +235,7 @@ export function agentInstallScript(agentPackage: string, nodeVersion: string, op
     lines.push(
       '',
       '# Validate the configuration (fetches nothing), then start.',
-      `${AGENT_INSTALL_DIR}/bin/wiremesh-agent.js check --config ${AGENT_CONFIG_PATH}`,
+      `${AGENT_INSTALL_DIR}/bin/wiremesh-agent.js check --offline --config ${AGENT_CONFIG_PATH}`,
       'systemctl enable --now wiremesh-agent',
     );
   }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs a packed wiremesh tarball into a fresh directory the way a gateway's user data does
 # (`npm install --omit=dev`), with a PATH that holds only node, npm and coreutils: no cc, g++, make or
-# python3. Proves the prebuilt addon is used. Then runs `wiremesh-agent check` on a configuration.
+# python3. Proves the prebuilt addon is used. Then runs `wiremesh-agent check --offline` on a configuration
+# (its file sources are verified; cloud secrets are not fetched).
 # Usage: scripts/install-without-toolchain.sh TARBALL CONFIG [INSTALL_DIR]
 set -euo pipefail
 tarball="$(realpath "$1")"
@@ -23,5 +24,5 @@ for compiler in cc gcc g++ make python3; do
 done
 
 PATH="$tools" npm install --prefix "$prefix" --omit=dev --no-audit --no-fund "$tarball" >&2
-PATH="$tools" "$prefix/node_modules/.bin/wiremesh-agent" check --config "$config"
+PATH="$tools" "$prefix/node_modules/.bin/wiremesh-agent" check --offline --config "$config"
 echo "installed into $prefix: $(du -sk "$prefix/node_modules" | cut -f1) KiB, $(find "$prefix/node_modules" -name package.json -not -path '*/node_modules/*/node_modules/*/*' -path '*/node_modules/*/package.json' | wc -l) package.json files" >&2

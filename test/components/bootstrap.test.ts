@@ -109,9 +109,9 @@ describe('agentCloudInit rendering', () => {
     expect(lines).toContain('npm install --prefix /opt/wiremesh-install --omit=dev --no-audit --no-fund "$AGENT_PACKAGE"');
     expect(lines).toContain('ln -sfn "$PACKAGE_DIR" /opt/wiremesh');
     expect(lines).toContain('install -m 0644 -o root -g root /opt/wiremesh/agent/systemd/wiremesh-agent.service /etc/systemd/system/wiremesh-agent.service');
-    expect(lines).toContain('/opt/wiremesh/bin/wiremesh-agent.js check --config /etc/wiremesh/agent.yaml');
+    expect(lines).toContain('/opt/wiremesh/bin/wiremesh-agent.js check --offline --config /etc/wiremesh/agent.yaml');
     expect(lines).toContain('systemctl daemon-reload');
-    expect(lines.slice(-3)).toEqual(['/opt/wiremesh/bin/wiremesh-agent.js check --config /etc/wiremesh/agent.yaml', 'systemctl enable --now wiremesh-agent', '']);
+    expect(lines.slice(-3)).toEqual(['/opt/wiremesh/bin/wiremesh-agent.js check --offline --config /etc/wiremesh/agent.yaml', 'systemctl enable --now wiremesh-agent', '']);
     // Forwarding is the agent's job.
     expect(script.content).not.toMatch(/ip_forward|sysctl/);
     expect(file(cloud, '/etc/modules-load.d/wireguard.conf').content).toBe('wireguard\n');

@@ -86,8 +86,15 @@ describeWithRoot('the agent fault tests', [])('wiremesh-agent after faults', () 
 
     const first = await startAgent();
     expect(forwarding()).toEqual(['1', '1']);
-    // The originals are on disk before the change, private to root.
-    expect(JSON.parse(readFileSync(state.path, 'utf8'))).toEqual({ sysctls: Object.fromEntries(FORWARDING.map((path) => [path, '0'])) });
+    // The originals are on disk before the change, private to root: forwarding, and the ICMP
+    // redirects a forwarding gateway turns off (a new namespace sends them).
+    expect(JSON.parse(readFileSync(state.path, 'utf8'))).toEqual({
+      sysctls: {
+        ...Object.fromEntries(FORWARDING.map((path) => [path, '0'])),
+        '/proc/sys/net/ipv4/conf/all/send_redirects': '1',
+        [`/proc/sys/net/ipv4/conf/${iface}/send_redirects`]: '1',
+      },
+    });
     expect(statSync(state.path).mode & 0o777).toBe(0o600);
 
     first.child.kill('SIGKILL');

@@ -7,7 +7,7 @@
  * does not need, and the Pulumi SDKs are not installed.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -65,7 +65,12 @@ test('installs without a compiler and `wiremesh-agent check` works, with the pre
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const prefix = join(work, 'install');
-  const { stdout, stderr } = await run(join(root, 'scripts', 'install-without-toolchain.sh'), [tarball, join(root, 'examples', 'agent', 'gateway.yaml'), prefix], {
+  // The example configuration, with its key file made real: check verifies owner, mode and content.
+  const keyPath = join(work, 'private.key');
+  writeFileSync(keyPath, `${Buffer.alloc(32, 7).toString('base64')}\n`, { mode: 0o600 });
+  const config = join(work, 'gateway.yaml');
+  writeFileSync(config, readFileSync(join(root, 'examples', 'agent', 'gateway.yaml'), 'utf8').replace('/etc/wiremesh/private.key', keyPath));
+  const { stdout, stderr } = await run(join(root, 'scripts', 'install-without-toolchain.sh'), [tarball, config, prefix], {
     env: { ...process.env, npm_config_registry: `${url}/`, npm_config_cache: join(work, 'npm-cache') },
     maxBuffer: 16 * 1024 * 1024,
   });

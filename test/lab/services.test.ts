@@ -108,7 +108,7 @@ describe('EC2 IMDSv2 and Secrets Manager (AWS SDK through AwsSecretSource)', () 
 
   test('GetSecretValue by ARN, signed with the role credentials the IMDS handed out', async () => {
     const source = new AwsSecretSource({ secretId: ARN('gw-key'), region: 'eu-west-1', endpoint });
-    expect(await source.fetch()).toEqual({ value: Buffer.from('first-value'), version: 'v1' });
+    expect(await source.fetch()).toEqual({ value: Buffer.from('first-value'), version: 'v1', createdAtUnixMs: expect.any(Number) });
     expect(stores.accesses.at(-1)).toMatchObject({ instance: 'aws-gw', status: 200, secret: ARN('gw-key') });
   });
 
@@ -117,7 +117,7 @@ describe('EC2 IMDSv2 and Secrets Manager (AWS SDK through AwsSecretSource)', () 
     expect(stores.putAws(ARN('gw-key'), 'second-value')).toBe(false);
     expect((await new AwsSecretSource({ secretId: ARN('gw-key'), region: 'eu-west-1', endpoint }).fetch()).value.toString()).toBe('second-value');
     const previous = await new AwsSecretSource({ secretId: ARN('gw-key'), region: 'eu-west-1', endpoint, versionStage: 'AWSPREVIOUS' }).fetch();
-    expect(previous).toEqual({ value: Buffer.from('first-value'), version: 'v1' });
+    expect(previous).toEqual({ value: Buffer.from('first-value'), version: 'v1', createdAtUnixMs: expect.any(Number) });
   });
 
   test("a secret the role's policy does not grant is refused, without its value", async () => {
