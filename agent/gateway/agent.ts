@@ -26,10 +26,10 @@ import type { AgentConfig, ConfigSourceConfig, DataPlaneKind, LogConfig } from '
 import { isEmptyChange, planChange, sameKey } from './diff';
 import { NetworkSetup } from './network';
 import type { CommandRunner, DataPlane, DataPlaneName, KeyRotation } from './plane';
-import { UserspacePlane } from './planes/userspace';
 import type { DeviceSnapshot } from '../wg/uapi';
+import type * as UserspaceModule from './planes/userspace';
+import type * as WgQuickModule from './wg-quick';
 import { resolveConfig, type ResolvedConfig } from './resolve';
-import { parseWgQuickConfig } from './wg-quick';
 
 /** The logger's settings: a level, and the file it writes to (absent: stderr). */
 export type LogSettings = Required<Pick<LogConfig, 'level'>> & Pick<LogConfig, 'file'>;
@@ -62,6 +62,7 @@ export async function readConfigFile(path: string, secretOptions?: SecretSourceO
   if (path.endsWith('.conf')) {
     // A .conf holds keys, so it is read with the same rules as a key file (0600, owned by root).
     const { value } = await secretSource({ source: 'file', path }, secretOptions).fetch();
+    const { parseWgQuickConfig } = require('./wg-quick') as typeof WgQuickModule;
     return parseWgQuickConfig(value.toString('utf8'), basename(path, '.conf'), path);
   }
   const { readFile } = await import('node:fs/promises');
@@ -109,10 +110,9 @@ export class GatewayAgent {
     const resolved = await this.resolve(config);
     const kind = this.planeKind(config.dataPlane ?? 'auto');
     this.log.info({ event: 'agent.start', dataPlane: kind, interface: resolved.interfaceName, peers: resolved.peers.length });
-    this.plane = kind === 'userspace'
-      ? new UserspacePlane(this.deviceLog(), (event) => this.onDeviceEvent(event))
-      : this.options.createPlane(kind);
-    await this.plane.create(resolved.interfaceName, resolved.mtu);
+    const plane = kind === 'userspace' ? this.userspacePlane() : this.options.createPlane(kind);
+    this.plane = plane;
+    await plane.create(resolved.interfaceName, resolved.mtu);
     this.network = new NetworkSetup(this.options.commands, resolved.interfaceName);
     try {
       for (const address of resolved.addresses) await this.network.addAddress(address);
@@ -128,6 +128,14 @@ export class GatewayAgent {
       await this.stop();
       throw error;
     }
+  }
+
+  // Loaded only for this plane: the engine (protocol core, device, batch buffers) is no part
+  // of an agent that drives the kernel module or wireguard-go. require() rather than import(): the
+  // build emits CommonJS (as in agent/secrets).
+  private userspacePlane(): DataPlane {
+    const { UserspacePlane } = require('./planes/userspace') as typeof UserspaceModule;
+    return new UserspacePlane(this.deviceLog(), (event) => this.onDeviceEvent(event));
   }
 
   /** Re-reads the configuration and applies the difference; a bad one is refused and changes nothing. */
