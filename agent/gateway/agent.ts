@@ -6,6 +6,7 @@
  * health checks and structured logs. Everything it added is removed by `stop()`.
  */
 import { watch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -65,7 +66,6 @@ export async function readConfigFile(path: string, secretOptions?: SecretSourceO
     const { parseWgQuickConfig } = require('./wg-quick') as typeof WgQuickModule;
     return parseWgQuickConfig(value.toString('utf8'), basename(path, '.conf'), path);
   }
-  const { readFile } = await import('node:fs/promises');
   return parseAgentConfig(await readFile(path, 'utf8'));
 }
 
