@@ -23,11 +23,13 @@ const NEVER_AT_IDLE: [string, RegExp][] = [
   ['the Pulumi components', /\/dist\/components\//],
   ['the policy pack', /\/dist\/policies\//],
   ['Pulumi', /\/node_modules\/@pulumi\//],
+  // Node's own: prom-client's index would load them for its Pushgateway, never used here.
+  ['https, tls or zlib', /^node:(https|tls|zlib)$/],
 ];
 // The native addon is not among them: agent/crypto uses its keyed BLAKE2s on every plane.
 const USERSPACE_ENGINE = /\/dist\/agent\/(core\/device|wg\/userspace-device|gateway\/planes\/userspace)\.js$/;
 
-/** Loads what `wiremesh-agent run` loads before it idles and returns require.cache's keys. */
+/** Loads what `wiremesh-agent run` loads before it idles: require.cache's keys, then node:NAME per built-in. */
 function loadedModules(plane: 'kernel' | 'wireguard-go' | 'userspace', configPath: string): string[] {
   const script = `
     const { readConfigFile } = require(${JSON.stringify(join(DIST, 'gateway', 'agent.js'))});
@@ -38,7 +40,8 @@ function loadedModules(plane: 'kernel' | 'wireguard-go' | 'userspace', configPat
       const plane = process.argv[2];
       if (plane === 'userspace') require(${JSON.stringify(join(DIST, 'gateway', 'planes', 'userspace.js'))});
       else createDataPlane(plane, new ExecFileCommandRunner());
-      process.stdout.write(JSON.stringify(Object.keys(require.cache)));
+      const builtins = process.moduleLoadList.filter((entry) => entry.startsWith('NativeModule ')).map((entry) => 'node:' + entry.slice(13));
+      process.stdout.write(JSON.stringify([...Object.keys(require.cache), ...builtins]));
     });`;
   return JSON.parse(execFileSync(process.execPath, ['-e', script, configPath, plane], { encoding: 'utf8' })) as string[];
 }
