@@ -6,6 +6,7 @@
  * health checks and structured logs. Everything it added is removed by `stop()`.
  */
 import { rmSync, watch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -27,10 +28,10 @@ import { isEmptyChange, planChange, sameKey } from './diff';
 import { HostState } from './host-state';
 import { NetworkSetup } from './network';
 import type { CommandRunner, DataPlane, DataPlaneName, KeyRotation } from './plane';
-import { UserspacePlane } from './planes/userspace';
 import type { DeviceSnapshot } from '../wg/uapi';
+import type * as UserspaceModule from './planes/userspace';
+import type * as WgQuickModule from './wg-quick';
 import { resolveConfig, type ResolvedConfig } from './resolve';
-import { parseWgQuickConfig } from './wg-quick';
 import { peerKeyPhase, writeStatusDocument, type AgentStatusDocument } from './status-document';
 
 /** The logger's settings: a level, and the file it writes to (absent: stderr). */
@@ -66,9 +67,9 @@ export async function readConfigFile(path: string, secretOptions?: SecretSourceO
   if (path.endsWith('.conf')) {
     // A .conf holds keys, so it is read with the same rules as a key file (0600, owned by root).
     const { value } = await secretSource({ source: 'file', path }, secretOptions).fetch();
+    const { parseWgQuickConfig } = require('./wg-quick') as typeof WgQuickModule;
     return parseWgQuickConfig(value.toString('utf8'), basename(path, '.conf'), path);
   }
-  const { readFile } = await import('node:fs/promises');
   return parseAgentConfig(await readFile(path, 'utf8'));
 }
 
@@ -124,9 +125,7 @@ export class GatewayAgent {
       if (restored.length > 0) this.log.warn({ event: 'host.restored', settings: restored }, 'an earlier run ended without cleaning up; restored what it changed');
       const kind = this.planeKind(config.dataPlane ?? 'auto');
       this.log.info({ event: 'agent.start', dataPlane: kind, interface: resolved.interfaceName, peers: resolved.peers.length });
-      this.plane = kind === 'userspace'
-        ? new UserspacePlane(this.deviceLog(), (event) => this.onDeviceEvent(event))
-        : this.options.createPlane(kind);
+      this.plane = kind === 'userspace' ? this.userspacePlane() : this.options.createPlane(kind);
       await this.plane.create(resolved.interfaceName, resolved.mtu);
       this.network = new NetworkSetup(this.options.commands, resolved.interfaceName, hostState);
       for (const address of resolved.addresses) await this.network.addAddress(address);
@@ -146,6 +145,14 @@ export class GatewayAgent {
       await this.stop();
       throw error;
     }
+  }
+
+  // Loaded only for this plane: the engine (protocol core, device, batch buffers) is no part
+  // of an agent that drives the kernel module or wireguard-go. require() rather than import(): the
+  // build emits CommonJS (as in agent/secrets).
+  private userspacePlane(): DataPlane {
+    const { UserspacePlane } = require('./planes/userspace') as typeof UserspaceModule;
+    return new UserspacePlane(this.deviceLog(), (event) => this.onDeviceEvent(event));
   }
 
   /** Re-reads the configuration and applies the difference; a bad one is refused and changes nothing. */
