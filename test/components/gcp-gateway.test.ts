@@ -245,6 +245,12 @@ describe('GcpGateway instances', () => {
       // Its static external address can be on one VM only: the old VM goes first.
       expect(inst.deleteBeforeReplace).toBe(true);
     }
+    // One VM at a time: VM i is registered (created, or replaced) only after VM i-1.
+    const instances = first.of(T.instance);
+    instances.forEach((inst, i) => {
+      const others = instances.filter((_, j) => j !== i);
+      expect(others.filter((o) => inst.dependencies.includes(o.urn!)).map((o) => o.name)).toEqual(i === 0 ? [] : [instances[i - 1]!.name]);
+    });
     mocks.reset();
     const upgraded = await build('gw', baseArgs({ agent: { ...baseArgs().agent, package: 'wiremesh@0.2.0' } }));
     const upgradedUserData = upgraded.of(T.instance).map((i) => i.inputs.metadata['user-data'] as string);
