@@ -1,3 +1,4 @@
+/// <reference path="./sodium-native.d.ts" />
 /**
  * Keyed BLAKE2s, WireGuard's MAC (mac1, mac2, cookies), from the native addon (agent/native/blake2s.c)
  * when it is built, else from @noble/hashes. The kernel plane runs without the addon, so the fallback

@@ -1,3 +1,4 @@
+/// <reference path="./sodium-native.d.ts" />
 /**
  * Every cryptographic primitive WireGuard needs, behind one module so the choice of backend is made
  * once. Choices follow the costs measured in docs/crypto-costs.md:

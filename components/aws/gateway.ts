@@ -146,28 +146,32 @@ export class AwsGateway extends pulumi.ComponentResource {
       bootstrapConfig: agentConfig.apply(bootstrapConfigOf),
     });
     const ami = checked.ami ?? ubuntuAmi(args.architecture, this);
-    this.instances = subnets.map((subnet, i) =>
-      createGatewayInstance(
-        name,
-        i,
-        subnet,
-        {
-          siteName: args.siteName,
-          tags,
-          securityGroupId: this.securityGroup.id,
-          ami,
-          lookedUpAmi: args.ami === undefined,
-          instanceType: args.instanceType ?? DEFAULT_INSTANCE_TYPE,
-          instanceProfile: role.profile.name,
-          userData,
-          rootVolumeSizeGiB: args.rootVolumeSizeGiB,
-          remoteCidrs: checked.remoteCidrs,
-          eipDependsOn: this.network !== undefined ? [this.network.internetGateway] : [],
-          instanceDependsOn: [role.readSecrets, role.ssm, configVersion, keySecret, ...internetReady],
-        },
-        this,
-      ),
-    );
+    this.instances = [];
+    for (const [i, subnet] of subnets.entries()) {
+      this.instances.push(
+        createGatewayInstance(
+          name,
+          i,
+          subnet,
+          {
+            siteName: args.siteName,
+            tags,
+            securityGroupId: this.securityGroup.id,
+            ami,
+            lookedUpAmi: args.ami === undefined,
+            instanceType: args.instanceType ?? DEFAULT_INSTANCE_TYPE,
+            instanceProfile: role.profile.name,
+            userData,
+            rootVolumeSizeGiB: args.rootVolumeSizeGiB,
+            remoteCidrs: checked.remoteCidrs,
+            eipDependsOn: this.network !== undefined ? [this.network.internetGateway] : [],
+            instanceDependsOn: [role.readSecrets, role.ssm, configVersion, keySecret, ...internetReady],
+          },
+          this,
+          this.instances[i - 1]?.instance,
+        ),
+      );
+    }
 
     this.publicIps = pulumi.all(this.instances.map((g) => g.eip.publicIp));
     this.endpoints = this.publicIps.apply((ips) => ips.map((ip) => `${ip}:${listenPort}`));

@@ -2,10 +2,16 @@
  * The per-subnet resources of an AwsGateway. Per subnet `i`:
  * - an ENI (`-eni-i`) with `sourceDestCheck: false` and the gateway's security group. The routes
  *   and the Elastic IP point at the ENI, not at the instance, so they survive the instance being
- *   replaced (the instance is `deleteBeforeReplace`: a primary ENI cannot be on two instances);
+ *   replaced (the instance is `deleteBeforeReplace`: a primary ENI is fixed at launch and cannot
+ *   be on two instances, so create-before-delete would need the ENI as a secondary attachment and
+ *   policy routing on the host);
  * - an Elastic IP (`-eip-i`) on that ENI, there before the instance boots;
  * - the instance (`-instance-i`): IMDSv2 only (hop limit 1), encrypted gp3 root volume, the
- *   instance profile, `sourceDestCheck: false`, user data holding only secret references;
+ *   instance profile, `sourceDestCheck: false`, user data holding only secret references. It
+ *   depends on the previous subnet's instance, so a change that replaces them all (a new agent
+ *   version) is rolling: the engine replaces instance i only once instance i-1's replacement is
+ *   running, and a gateway of a group loses one instance at a time. (A dependsOn-only dependent
+ *   is not deleted along with a delete-before-replace resource: pulumi/pulumi#838.);
  * - one `aws.ec2.Route` per remote CIDR per route table of that subnet (`-route-i-j-<cidr>`),
  *   targeting this subnet's ENI. VPC route tables have no ECMP (one target per destination), so
  *   each AZ's route tables point at that AZ's own gateway.
@@ -73,8 +79,8 @@ export interface GatewayInstanceSettings {
   instanceDependsOn: pulumi.Resource[];
 }
 
-/** The ENI, Elastic IP, instance and routes of subnet `i`. */
-export function createGatewayInstance(name: string, i: number, subnet: AwsGatewaySubnetArgs, s: GatewayInstanceSettings, parent: pulumi.Resource): AwsGatewayInstance {
+/** The ENI, Elastic IP, instance and routes of subnet `i`, replaced after `previous` (subnet i-1's instance). */
+export function createGatewayInstance(name: string, i: number, subnet: AwsGatewaySubnetArgs, s: GatewayInstanceSettings, parent: pulumi.Resource, previous?: aws.ec2.Instance): AwsGatewayInstance {
   const tags = { ...s.tags, [AWS_TAG_ROLE]: 'gateway' };
   const networkInterface = new aws.ec2.NetworkInterface(
     `${name}-eni-${i}`,
@@ -105,7 +111,7 @@ export function createGatewayInstance(name: string, i: number, subnet: AwsGatewa
       parent,
       // The ENI (primary) can only be on one instance: replace by deleting first.
       deleteBeforeReplace: true,
-      dependsOn: [eip, ...s.instanceDependsOn],
+      dependsOn: [eip, ...s.instanceDependsOn, ...(previous !== undefined ? [previous] : [])],
       ...(s.lookedUpAmi ? { ignoreChanges: ['ami'] } : {}),
     },
   );

@@ -120,7 +120,7 @@ export class AwsKeySecret extends pulumi.ComponentResource {
 
     this.arn = secret.arn;
     this.name = secret.name;
-    this.kmsKeyArn = kmsKeyId === undefined ? pulumi.output(undefined) : kmsKeyId;
+    this.kmsKeyArn = kmsKeyId === undefined ? pulumi.output<string | undefined>(undefined) : kmsKeyId;
     this.versionId = version.versionId;
     this.sourceConfig = awsSecretSource(secret.arn);
     this.registerOutputs({ arn: this.arn, name: this.name, kmsKeyArn: this.kmsKeyArn, versionId: this.versionId });

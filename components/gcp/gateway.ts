@@ -22,7 +22,9 @@
  * - OS Login on, project-wide SSH keys blocked; no SSH firewall rule is created (use IAP or the
  *   serial console if you must, with your own rules);
  * - `metadata["user-data"]`: the cloud-init of `agentCloudInit`, holding references only (the two
- *   secret names), never key material.
+ *   secret names), never key material. A change to it replaces the VM ({@link bootstrapReplacement}):
+ *   cloud-init would not run it again on the running one. VM `i` depends on VM `i-1`, so the
+ *   replacements are rolling, one VM at a time.
  *
  * Firewall rules: gcp/firewall.ts. Routes (per instance, or through an internal LB): gcp/routes.ts.
  * Arguments and their checks: gcp/gateway-args.ts (run once, before anything is registered).
@@ -186,7 +188,8 @@ export class GcpGateway extends pulumi.ComponentResource {
     // Instances, each with a static external address.
     this.instanceZones = Array.from({ length: v.instanceCount }, (_, i) => args.zones[i % args.zones.length]!);
     this.addresses = [];
-    this.instances = this.instanceZones.map((zone, i) => {
+    this.instances = [];
+    for (const [i, zone] of this.instanceZones.entries()) {
       const address = v.externalAddresses
         ? new gcp.compute.Address(
             `${name}-ip-${i}`,
@@ -195,13 +198,17 @@ export class GcpGateway extends pulumi.ComponentResource {
           )
         : undefined;
       if (address !== undefined) this.addresses.push(address);
-      return createGatewayVm(
-        `${name}-${i}`,
-        { project, zone, network, subnetwork, address, v, image: args.image, serviceAccountEmail: this.serviceAccountEmail, userData: this.userData, networkTags: args.networkTags, labels, deletionProtection },
-        // The agent reads both secrets at boot: grants and versions exist first.
-        { parent: this, dependsOn: [...this.secretGrants, configVersion, this.keySecret.version] },
+      const previous = this.instances[i - 1];
+      this.instances.push(
+        createGatewayVm(
+          `${name}-${i}`,
+          { project, zone, network, subnetwork, address, v, image: args.image, serviceAccountEmail: this.serviceAccountEmail, userData: this.userData, networkTags: args.networkTags, labels, deletionProtection },
+          // The agent reads both secrets at boot: grants and versions exist first. The previous VM
+          // too, so a bootstrap change replaces one VM of the gateway at a time.
+          { parent: this, dependsOn: [...this.secretGrants, configVersion, this.keySecret.version, ...(previous !== undefined ? [previous] : [])], ...bootstrapReplacement(address !== undefined) },
+        ),
       );
-    });
+    }
     this.endpoints = pulumi.all(this.addresses.map((a) => a.address)).apply((ips) => ips.map((ip) => `${ip}:${v.listenPort}`));
     this.internalIps = pulumi.all(this.instances.map((inst) => inst.networkInterfaces.apply((nics) => nics[0]?.networkIp ?? '')));
 
@@ -275,6 +282,20 @@ interface GatewayVmSettings {
   labels: Record<string, string>;
   deletionProtection: boolean;
 }
+
+/**
+ * How a VM takes a changed bootstrap (agent package, secret names): by being replaced. GCP updates
+ * metadata in place and cloud-init runs `user-data` once per instance, so an in-place change
+ * would never reach the agent; a new VM boots the new bootstrap from scratch (no state to carry:
+ * the key and configuration are in Secret Manager). A static external address can be on one VM
+ * only, so a VM holding one is deleted before its replacement is created.
+ */
+function bootstrapReplacement(holdsStaticAddress: boolean): Pick<pulumi.CustomResourceOptions, 'replaceOnChanges' | 'deleteBeforeReplace'> {
+  return { replaceOnChanges: [USER_DATA_PATH], deleteBeforeReplace: holdsStaticAddress };
+}
+
+/** The property path of the cloud-init user data in an instance's metadata. */
+const USER_DATA_PATH = 'metadata["user-data"]';
 
 /** One gateway VM: shielded, forwarding, OS Login, the dedicated service account, references-only user data. */
 function createGatewayVm(name: string, s: GatewayVmSettings, opts: pulumi.CustomResourceOptions): gcp.compute.Instance {

@@ -295,6 +295,26 @@ describe('AwsGateway instances and routes', () => {
     expect(lookups[0]!.inputs).toMatchObject({ mostRecent: true, owners: ['099720109477'] });
   });
 
+  test('replacement is rolling: each instance waits for the previous one, through dependsOn only', async () => {
+    const subnets = ['a', 'b', 'c'].map((z) => ({ subnetId: `subnet-0${z}`, routeTableIds: [`rtb-0${z}`] }));
+    const { mocks } = await build({ subnets });
+    const instances = mocks.byType('aws:ec2/instance:Instance');
+    expect(instances.map((i) => i.name)).toEqual(['site-a-instance-0', 'site-a-instance-1', 'site-a-instance-2']);
+    instances.forEach((instance, i) => {
+      const others = instances.filter((_, j) => j !== i);
+      // Instance i is registered (created, or replaced) only after instance i-1, and after no other.
+      expect(others.filter((o) => instance.dependencies.includes(o.urn!)).map((o) => o.name)).toEqual(i === 0 ? [] : [instances[i - 1]!.name]);
+      // No input of it comes from another instance: the engine does not delete it along with a
+      // replaced predecessor (only property dependents cascade a delete-before-replace).
+      for (const o of others) expect(JSON.stringify(instance.inputs)).not.toContain(o.id!);
+      // Delete-first stays: the primary ENI (what the routes and the Elastic IP point at) is fixed at launch.
+      expect(instance.deleteBeforeReplace).toBe(true);
+    });
+    const order = mocks.resources.map((r) => r.name);
+    expect(order.indexOf('site-a-instance-0')).toBeLessThan(order.indexOf('site-a-instance-1'));
+    expect(order.indexOf('site-a-instance-1')).toBeLessThan(order.indexOf('site-a-instance-2'));
+  });
+
   test('a pinned AMI is used as is, without a lookup', async () => {
     const { mocks } = await build({ ami: 'ami-0fedcba9876543210', instanceType: 'c7gn.medium', architecture: 'arm64' });
     expect(mocks.invokes.filter((i) => i.token === 'aws:ec2/getAmi:getAmi')).toEqual([]);

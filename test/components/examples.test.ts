@@ -14,24 +14,17 @@
 import type * as pulumi from '@pulumi/pulumi';
 import type { AgentConfig } from '../../agent/gateway/config-types';
 import type { IamPolicyDocument } from '../../components/aws/policy';
-import { wireGuardKeyPairFromEntropy } from '../../components/key';
 import { loadMeshSpecForDeployment, planAgentConfig } from '../../components/mesh';
 import { isSecretInput, resolve, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
 import { planMesh, type MeshPlan } from '../../mesh/planner';
 import { fromRecordedResources, mandatory, runPolicies } from '../../policies/run';
 import type { MeshSpec } from '../../mesh/spec';
+import { BRANCH, DC, exampleStacks, stackConfig } from './example-stacks';
 import { awsStoredConfig, componentTree, gcpStoredConfig, generatedPrivateKeys, meshMocks, plainOccurrences, remoteStoredConfig, T } from './mesh-support';
 
-/** The branch host's key of examples/hub-spoke-ha/mesh.yaml (the example key pair). */
-const BRANCH = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(11));
-const DC = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(12));
 const KEY_LIKE = /[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=/;
 const HEALTH = 9587;
 const WG = 51820;
-
-function stackConfig(project: string, values: Record<string, unknown>): Record<string, string> {
-  return Object.fromEntries(Object.entries(values).map(([k, v]) => [`${project}:${k}`, typeof v === 'string' ? v : JSON.stringify(v)]));
-}
 
 function ingress(sg: RecordedResource): Array<[string, number, number, string[], string[]]> {
   return (sg.inputs.ingress as Array<Record<string, any>>).map((r) => [r.protocol, r.fromPort, r.toPort, r.cidrBlocks ?? [], r.ipv6CidrBlocks ?? []]);
@@ -133,25 +126,12 @@ async function settleOutputs(mocks: MockRecorder, outputs: Record<string, pulumi
 // -------------------------------------------------------------------------------------------------
 
 describe('examples/aws-gcp', () => {
-  const project = 'wiremesh-aws-gcp';
   let mocks: MockRecorder;
   let outputs: Record<string, unknown>;
   let spec: MeshSpec;
 
   beforeAll(async () => {
-    mocks = meshMocks({
-      project,
-      config: stackConfig(project, {
-        agentPackage: 'wiremesh@0.1.0',
-        awsVpcId: 'vpc-0aws',
-        awsSubnetId: 'subnet-0aws',
-        awsRouteTableIds: ['rtb-0private', 'rtb-0public'],
-        gcpNetwork: 'mesh-vpc',
-        gcpSubnetwork: 'gateways',
-        gcpZone: 'europe-west1-b',
-        awsSourceCidrs: ['198.51.100.1/32'],
-      }),
-    });
+    mocks = exampleStacks['aws-gcp']();
     const program = require('../../examples/aws-gcp/index') as Record<string, pulumi.Output<unknown>>;
     outputs = await settleOutputs(mocks, program);
     spec = loadMeshSpecForDeployment(`${__dirname}/../../examples/aws-gcp/mesh.yaml`).spec;
@@ -232,33 +212,11 @@ describe('examples/aws-gcp', () => {
 // -------------------------------------------------------------------------------------------------
 
 describe('examples/hub-spoke-ha', () => {
-  const project = 'wiremesh-hub-spoke-ha';
   let mocks: MockRecorder;
   let outputs: Record<string, unknown>;
 
   beforeAll(async () => {
-    mocks = meshMocks({
-      project,
-      config: stackConfig(project, {
-        agentPackage: 'wiremesh@0.1.0',
-        hubVpcId: 'vpc-0hub',
-        hubSubnets: [
-          { subnetId: 'subnet-0a', routeTableIds: ['rtb-0a'] },
-          { subnetId: 'subnet-0b', routeTableIds: ['rtb-0b1', 'rtb-0b2'] },
-        ],
-        gcpNetwork: 'spoke-vpc',
-        gcpSubnetwork: 'gateways',
-        gcpZone: 'europe-west4-a',
-        branchHost: '192.0.2.10',
-        branchUser: 'admin',
-        branchSshKey: '-----BEGIN OPENSSH PRIVATE KEY-----\nexample\n-----END OPENSSH PRIVATE KEY-----\n',
-        branchWireguardKey: BRANCH.privateKey,
-        branchSourceCidrs: ['203.0.113.10/32'],
-        hubSourceCidrs: ['198.51.100.1/32', '198.51.100.2/32'],
-      }),
-      secretConfigKeys: [`${project}:branchSshKey`, `${project}:branchWireguardKey`],
-      aws: { vpcCidrs: ['10.0.0.0/16'] },
-    });
+    mocks = exampleStacks['hub-spoke-ha']();
     const program = require('../../examples/hub-spoke-ha/index') as Record<string, pulumi.Output<unknown>>;
     outputs = await settleOutputs(mocks, program);
   });
@@ -379,45 +337,11 @@ describe('examples/hub-spoke-ha', () => {
 // -------------------------------------------------------------------------------------------------
 
 describe('examples/existing-vpc', () => {
-  const project = 'wiremesh-existing-vpc';
   let mocks: MockRecorder;
   let outputs: Record<string, unknown>;
 
   beforeAll(async () => {
-    mocks = meshMocks({
-      project,
-      config: stackConfig(project, {
-        agentPackage: 'wiremesh@0.1.0',
-        vpcName: 'production',
-        remotePublicKey: DC.publicKey,
-        remoteEndpoint: '192.0.2.50:51820',
-        remoteCidrs: ['172.16.0.0/16', '172.20.0.0/16'],
-      }),
-      call(args) {
-        switch (args.token) {
-          case 'aws:ec2/getVpc:getVpc':
-            return {
-              id: 'vpc-0existing',
-              cidrBlock: '10.50.0.0/16',
-              cidrBlockAssociations: [
-                { associationId: 'a0', cidrBlock: '10.50.0.0/16', state: 'associated' },
-                { associationId: 'a1', cidrBlock: '10.51.0.0/16', state: 'associated' },
-              ],
-            };
-          case 'aws:ec2/getSubnets:getSubnets':
-            return { ids: ['subnet-0a', 'subnet-0b'], filters: args.inputs.filters };
-          case 'aws:ec2/getRouteTables:getRouteTables': {
-            const filters = args.inputs.filters as Array<{ name: string; values: string[] }>;
-            const subnet = filters.find((f) => f.name === 'association.subnet-id')?.values[0];
-            if (subnet === 'subnet-0a') return { ids: ['rtb-0a'] };
-            if (subnet === 'subnet-0b') return { ids: [] };
-            return { ids: ['rtb-0main'] };
-          }
-          default:
-            return undefined;
-        }
-      },
-    });
+    mocks = exampleStacks['existing-vpc']();
     const program = require('../../examples/existing-vpc/index') as () => Promise<Record<string, pulumi.Output<unknown>>>;
     outputs = await settleOutputs(mocks, await program());
   });

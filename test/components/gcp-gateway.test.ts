@@ -235,6 +235,36 @@ describe('GcpGateway instances', () => {
     for (const inst of instances) for (const urn of grantUrns) expect(inst.dependencies).toContain(urn);
   });
 
+  it('replaces each VM when its bootstrap changes (cloud-init runs user-data once per instance)', async () => {
+    const first = await build('gw', baseArgs());
+    const firstUserData = first.of(T.instance).map((i) => i.inputs.metadata['user-data'] as string);
+    for (const inst of first.of(T.instance)) {
+      // The path the engine compares: metadata["user-data"], the key holding the cloud-init.
+      expect(inst.replaceOnChanges).toEqual(['metadata["user-data"]']);
+      expect(inst.inputs.metadata['user-data']).toEqual(expect.stringContaining('#cloud-config'));
+      // Its static external address can be on one VM only: the old VM goes first.
+      expect(inst.deleteBeforeReplace).toBe(true);
+    }
+    // One VM at a time: VM i is registered (created, or replaced) only after VM i-1.
+    const instances = first.of(T.instance);
+    instances.forEach((inst, i) => {
+      const others = instances.filter((_, j) => j !== i);
+      expect(others.filter((o) => inst.dependencies.includes(o.urn!)).map((o) => o.name)).toEqual(i === 0 ? [] : [instances[i - 1]!.name]);
+    });
+    mocks.reset();
+    const upgraded = await build('gw', baseArgs({ agent: { ...baseArgs().agent, package: 'wiremesh@0.2.0' } }));
+    const upgradedUserData = upgraded.of(T.instance).map((i) => i.inputs.metadata['user-data'] as string);
+    // A new agent version is a user-data change: the replacement trigger fires on every VM.
+    upgradedUserData.forEach((u, i) => expect(u).not.toBe(firstUserData[i]));
+    mocks.reset();
+    const withoutAddresses = await build('gw', baseArgs({ externalAddresses: false }));
+    for (const inst of withoutAddresses.of(T.instance)) {
+      expect(inst.replaceOnChanges).toEqual(['metadata["user-data"]']);
+      // Nothing unique to hand over: the new VM is created before the old one is deleted.
+      expect(inst.deleteBeforeReplace).toBe(false);
+    }
+  });
+
   it('omits external addresses when asked', async () => {
     const b = await build('gw', baseArgs({ externalAddresses: false }));
     expect(b.of(T.address)).toEqual([]);
