@@ -53,11 +53,12 @@ function expectedPlan(mocks: MockRecorder, spec: MeshSpec, meshName: string, end
 }
 
 /** The stored document of a cloud gateway: the planner's, plus the references the component fills in. */
-function expectPlanned(stored: AgentConfig, plan: MeshPlan, id: string): void {
+/** A group's shared document is its first gateway's plan without peer endpoints (components/shared-key.ts). */
+function expectPlanned(stored: AgentConfig, plan: MeshPlan, id: string, sharedKey = false): void {
   const gateway = plan.gateways.find((g) => g.id === id)!;
   const { configSource, privateKey, health, ...rest } = stored;
   const { privateKey: _planKey, ...planned } = agentConfigFor(gateway, { interfaceName: 'wm0', privateKey: { source: 'file', path: '/unused' }, tunnelAddress: false });
-  expect(rest).toEqual(planned);
+  expect(rest).toEqual(sharedKey ? { ...planned, peers: planned.peers.map(({ endpoint: _endpoint, ...peer }) => peer) } : planned);
   expect(health).toEqual({ listen: '0.0.0.0:9587' });
   expect(['aws-secrets-manager', 'gcp-secret-manager']).toContain((privateKey as { source: string }).source);
   expect(configSource!.source).toBe((privateKey as { source: string }).source);
@@ -143,7 +144,7 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
 
   test('each cloud gateway stores exactly the planner output for it (a group: its first gateway\'s)', () => {
     expectPlanned(awsStoredConfig(mocks, 'corp-aws-a'), plan, 'aws-a');
-    expectPlanned(awsStoredConfig(mocks, 'corp-aws-b-gateway'), plan, 'aws-b-1');
+    expectPlanned(awsStoredConfig(mocks, 'corp-aws-b-gateway'), plan, 'aws-b-1', true);
     expectPlanned(gcpStoredConfig(mocks, 'corp-gcp-c'), plan, 'gcp-c-1');
     expectPlanned(gcpStoredConfig(mocks, 'corp-gcp-d'), plan, 'gcp-d');
     // A group's other gateways differ from the first only in their tunnel address.
@@ -162,9 +163,9 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
     ]);
   });
 
-  test('the load balancers of both groups target every gateway of their group', () => {
+  test('the load balancers of both groups: the AWS NLB targets its active gateway only; the GCP NLB backs onto every instance group', () => {
     const awsGroup = componentTree(mocks, T.awsGroup, 'corp-aws-b');
-    expect(awsGroup.of(T.targetAttachment).map((a) => a.inputs.targetId).sort()).toEqual(awsGroup.of(T.instance).map((i) => i.id).sort());
+    expect(awsGroup.of(T.targetAttachment).map((a) => a.inputs.targetId)).toEqual([awsGroup.of(T.instance)[0]!.id]);
     const gcpGroup = componentTree(mocks, T.gcpGroup, 'corp-gcp-c');
     const external = gcpGroup.of(T.backend).find((b) => b.inputs.loadBalancingScheme === 'EXTERNAL')!;
     const groups = gcpGroup.of(T.instanceGroup);
@@ -223,6 +224,8 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
   test('the summary names every site\'s gateways, instances, addresses and ranges', () => {
     expect(sites['aws-b']).toMatchObject({ kind: 'aws-gateway-group', provider: 'aws', gatewayIds: ['aws-b-1', 'aws-b-2'], cidrs: ['10.11.0.0/16'] });
     expect(sites['aws-b'].instanceIds).toEqual(componentTree(mocks, T.awsGroup, 'corp-aws-b').of(T.instance).map((i) => i.id));
+    // A group's addresses are its NLB's Elastic IPs (what its peers see), not its instances'.
+    expect(sites['aws-b'].publicIps).toEqual(componentTree(mocks, T.awsGroup, 'corp-aws-b').of(T.eip).filter((e) => e.name.includes('-nlb-eip-')).map((e) => e.state!.publicIp));
     expect(sites['aws-b'].publicIps).toHaveLength(2);
     expect(sites['gcp-c']).toMatchObject({ kind: 'gcp-gateway-group', gatewayIds: ['gcp-c-1', 'gcp-c-2'] });
     expect(sites['gcp-c'].publicIps).toHaveLength(3);
