@@ -145,7 +145,7 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
   test('each cloud gateway stores exactly the planner output for it (a group: its first gateway\'s)', () => {
     expectPlanned(awsStoredConfig(mocks, 'corp-aws-a'), plan, 'aws-a');
     expectPlanned(awsStoredConfig(mocks, 'corp-aws-b-gateway'), plan, 'aws-b-1', true);
-    expectPlanned(gcpStoredConfig(mocks, 'corp-gcp-c'), plan, 'gcp-c-1');
+    expectPlanned(gcpStoredConfig(mocks, 'corp-gcp-c'), plan, 'gcp-c-1', true);
     expectPlanned(gcpStoredConfig(mocks, 'corp-gcp-d'), plan, 'gcp-d');
     // A group's other gateways differ from the first only in their tunnel address.
     const [first, second] = ['aws-b-1', 'aws-b-2'].map((id) => plan.gateways.find((g) => g.id === id)!);
@@ -268,10 +268,11 @@ describe('WireGuardMesh: hub and spoke, derived source ranges', () => {
     // The GCP spoke peers only with the hub: allowFromAnywhere opens just the WireGuard port.
     const firewalls = mocks.byType(T.firewall).map((f) => [unwrapSecrets(f.inputs.allows), f.inputs.sourceRanges]);
     expect(firewalls).toContainEqual([[{ protocol: 'udp', ports: ['51820'] }], ['0.0.0.0/0']]);
-    expect(firewalls.filter(([allows]) => JSON.stringify(allows).includes('"tcp"'))).toEqual([[[{ protocol: 'tcp', ports: ['9587'] }], ['209.85.152.0/22', '209.85.204.0/22', '35.191.0.0/16']]]);
+    expect(firewalls.filter(([allows]) => JSON.stringify(allows).includes('"tcp"'))).toEqual([[[{ protocol: 'tcp', ports: ['9587'] }], ['130.211.0.0/22', '209.85.152.0/22', '209.85.204.0/22', '35.191.0.0/16']]]);
     // Spokes route everything else via the hub; the hub routes the spokes.
     expect(mocks.byType(T.route).map((r) => r.inputs.destinationCidrBlock)).toEqual(['10.1.0.0/16', '192.168.1.0/24', '192.168.2.0/24']);
-    expect(mocks.byType(T.gcpRoute).map((r) => r.inputs.destRange).sort()).toEqual(['10.0.0.0/16', '10.0.0.0/16', '192.168.1.0/24', '192.168.1.0/24', '192.168.2.0/24', '192.168.2.0/24']);
+    // The GCP hub group routes through its internal LB (which follows the active instance): one route per CIDR.
+    expect(mocks.byType(T.gcpRoute).map((r) => r.inputs.destRange).sort()).toEqual(['10.0.0.0/16', '192.168.1.0/24', '192.168.2.0/24']);
   });
 
   test('a GCP gateway cannot take an AWS site\'s addresses: the error names the ways out, and nothing is registered', () => {
