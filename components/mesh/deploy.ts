@@ -127,6 +127,7 @@ export function deployAwsSite(w: MeshWiring, site: SitePlan): PreparedSite {
       const component = new AwsGatewayGroup(site.componentName, validateAwsGatewayGroupArgs.carry(groupArgs, { ...groupArgs, ...reads() }), componentOpts());
       w.endpointOf[site.site.name]?.resolve(component.endpoint);
       // Peers see the group at its NLB's Elastic IPs (its instances never initiate): those are its sources.
+      w.addressSlots[site.site.name]?.forEach((slot, i) => slot.resolve(component.loadBalancerAddresses.apply((ips) => ips[i]!)));
       return { component, instanceIds: component.instanceIds, publicIps: component.loadBalancerAddresses };
     };
   }

@@ -236,6 +236,50 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
 
 // -------------------------------------------------------------------------------------------------
 
+describe('WireGuardMesh: an AWS group hub, its NLB addresses as its peers\' sources', () => {
+  const spec: MeshSpec = {
+    name: 'ha',
+    topology: { type: 'hub-and-spoke', hubs: ['hub'] },
+    sites: [
+      { name: 'hub', provider: 'aws', gateways: 2, cidrs: ['10.0.0.0/16'] },
+      { name: 'spoke', provider: 'aws', cidrs: ['10.1.0.0/16'] },
+      { name: 'spoke-gcp', provider: 'gcp', cidrs: ['10.2.0.0/16'] },
+    ],
+  };
+  const args = (gcpPlacement: Record<string, unknown> = { allowFromAnywhere: true }): WireGuardMeshArgs => ({
+    spec,
+    agentPackage: PACKAGE,
+    aws: {
+      sites: {
+        hub: { vpcId: 'vpc-hub', subnets: [{ subnetId: 'subnet-h1', routeTableIds: ['rtb-h1'] }, { subnetId: 'subnet-h2', routeTableIds: ['rtb-h2'] }] },
+        spoke: { vpcId: 'vpc-spoke', subnets: [{ subnetId: 'subnet-s', routeTableIds: ['rtb-s'] }] },
+      },
+    },
+    gcp: { sites: { 'spoke-gcp': { network: 'n', subnetwork: 's', zones: ['europe-west1-b'], ...gcpPlacement } } },
+    sourceCidrs: { spoke: ['198.51.100.77/32'] },
+  });
+
+  test('the AWS spoke admits WireGuard from the hub NLB\'s Elastic IPs (the source of its replies), not the hub instances\'', async () => {
+    const mocks = meshMocks();
+    await deploy('ha', args(), mocks);
+    const hub = componentTree(mocks, T.awsGroup, 'ha-hub');
+    const nlbIps = hub.of(T.eip).filter((e) => e.name.includes('-nlb-eip-')).map((e) => `${e.state!.publicIp}/32`);
+    expect(nlbIps).toHaveLength(2);
+    const instanceIps = hub.of(T.eip).filter((e) => !e.name.includes('-nlb-eip-')).map((e) => `${e.state!.publicIp}/32`);
+    const spokeUdp = componentTree(mocks, T.awsGateway, 'ha-spoke').of(T.sg)[0]!.inputs.ingress.filter((r: any) => r.protocol === 'udp');
+    expect(spokeUdp.map((r: any) => r.cidrBlocks)).toEqual([nlbIps]);
+    for (const ip of instanceIps) expect(spokeUdp[0].cidrBlocks).not.toContain(ip);
+    // The spoke dials the NLB; the hub's shared document dials nobody.
+    expect(awsStoredConfig(mocks, 'ha-spoke').peers.map((p) => p.endpoint)).toEqual([expect.stringMatching(/\.elb\..*:51820$/)]);
+    expect(awsStoredConfig(mocks, 'ha-hub-gateway').peers.map((p) => p.endpoint)).toEqual([undefined, undefined]);
+  });
+
+  test('a GCP spoke needs the NLB addresses as plain CIDRs: the error says so', () => {
+    meshMocks();
+    expect(() => new WireGuardMesh('ha', args({}))).toThrow('the source addresses of "hub" (its NLB\'s Elastic IPs are allocated by this deployment and GcpGateway takes plain peerCidrs)');
+  });
+});
+
 describe('WireGuardMesh: hub and spoke, derived source ranges', () => {
   const spec: MeshSpec = {
     name: 'hs',
@@ -271,7 +315,7 @@ describe('WireGuardMesh: hub and spoke, derived source ranges', () => {
     expect(firewalls.filter(([allows]) => JSON.stringify(allows).includes('"tcp"'))).toEqual([[[{ protocol: 'tcp', ports: ['9587'] }], ['130.211.0.0/22', '209.85.152.0/22', '209.85.204.0/22', '35.191.0.0/16']]]);
     // Spokes route everything else via the hub; the hub routes the spokes.
     expect(mocks.byType(T.route).map((r) => r.inputs.destinationCidrBlock)).toEqual(['10.1.0.0/16', '192.168.1.0/24', '192.168.2.0/24']);
-    // The GCP hub group routes through its internal LB (which follows the active instance): one route per CIDR.
+    // The GCP spoke group routes through its internal LB (which follows the active instance): one route per CIDR.
     expect(mocks.byType(T.gcpRoute).map((r) => r.inputs.destRange).sort()).toEqual(['10.0.0.0/16', '192.168.1.0/24', '192.168.2.0/24']);
   });
 
