@@ -6,8 +6,16 @@
  * - **One key for the whole group**: one `WireGuardKey` (unless `key` is given) and one
  *   `AwsKeySecret`, handed to the gateway. Peers pin one public key for the endpoint, and the NLB
  *   may send a peer's flow to any target, so every target must be the same WireGuard peer.
+ * - **Active/standby** (components/shared-key.ts): only the first gateway (the first subnet's) is
+ *   a target of the NLB, every subnet's route tables point at it, and the shared document has no
+ *   peer endpoints (no instance initiates; peers initiate to the NLB). The other gateways run, with
+ *   the same key and document, as standbys. Failing over (registering a standby as the target and
+ *   re-pointing the routes) is the agent's job and not built yet: see components/README.md.
+ * - **Static NLB addresses**: one Elastic IP per NLB subnet through subnet mappings
+ *   (`-nlb-eip-i`, or `loadBalancerAddresses`); the NLB answers peers from them, so a peer's
+ *   firewall admits them (`loadBalancerAddresses` output, the mesh's source addresses).
  * - A **UDP listener** on `listenPort` forwarding to a **UDP target group** (target type
- *   `instance`) with every gateway instance attached on `listenPort`. Client IP preservation is
+ *   `instance`) with the active gateway attached on `listenPort`. Client IP preservation is
  *   always on for UDP, so the gateways' security group still sees (and filters on) the peers'
  *   addresses.
  * - **Health checks over TCP on the agent's health port** (NLB health checks cannot use UDP);
@@ -20,10 +28,7 @@
  * - `connectionTermination` on deregistration, so flows move to another target instead of staying
  *   pinned to a gateway being replaced (WireGuard keepalives would keep such a flow alive forever).
  *
- * Caveats: a gateway that starts a handshake itself sends from its own Elastic IP, not from the
- * NLB, and WireGuard peers roam to the address they last heard from; failover between targets
- * drops the session until the next handshake (no shared session state). The NLB's address is not
- * static (use the DNS name; static NLB addresses through subnet mappings are a follow-up).
+ * Caveats: failover drops the session until the peer's next handshake (no shared session state).
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
@@ -34,6 +39,13 @@ import { AwsGateway } from './gateway';
 import { validateAwsGatewayArgs, type AwsGatewayArgs, type ValidatedAwsGatewayArgs } from './gateway-args';
 import { AwsKeySecret, checkedKmsKeyArn } from './key-secret';
 import { AWS_TAG_ROLE, AWS_TAG_SITE } from '../../common/defaults';
+import { ACTIVE_INDEX, routeTablesAtActive, sharedKeyDocument } from '../shared-key';
+
+/** An Elastic IP the NLB takes in one of its subnets. */
+export interface LoadBalancerAddress {
+  allocationId: pulumi.Input<string>;
+  publicIp: pulumi.Input<string>;
+}
 
 /** Arguments of {@link AwsGatewayGroup}: those of {@link AwsGateway} (the key is the group's) and the load balancer's. */
 export interface AwsGatewayGroupArgs extends Omit<AwsGatewayArgs, 'keySecret' | 'vpcId' | 'subnets' | 'createNetwork'> {
@@ -46,6 +58,11 @@ export interface AwsGatewayGroupArgs extends Omit<AwsGatewayArgs, 'keySecret' | 
    * must then be in distinct AZs (an NLB takes one subnet per AZ).
    */
   loadBalancerSubnetIds?: pulumi.Input<string>[];
+  /**
+   * The NLB's Elastic IPs, one per load balancer subnet in the same order (e.g. kept across
+   * rebuilds, or made first so peers can admit them); default: new ones (`-nlb-eip-i`).
+   */
+  loadBalancerAddresses?: LoadBalancerAddress[];
   /** Cross-zone load balancing; default true (see the file header). */
   crossZoneLoadBalancing?: boolean;
   /** `TCP` (default): the health port accepts connections. `HTTP`: `GET /healthz` answers 200. */
@@ -76,7 +93,11 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
   public readonly publicKey: pulumi.Output<string>;
   public readonly loadBalancerArn: pulumi.Output<string>;
   public readonly targetGroupArn: pulumi.Output<string>;
-  /** The gateway instances' ids (the NLB's targets). */
+  /** The NLB's static public addresses (its Elastic IPs): the source of its replies to peers. */
+  public readonly loadBalancerAddresses: pulumi.Output<string[]>;
+  /** The active gateway's instance id (the NLB's one target). */
+  public readonly activeInstanceId: pulumi.Output<string>;
+  /** The gateway instances' ids (the first is the active one). */
   public readonly instanceIds: pulumi.Output<string[]>;
   public readonly gateway: AwsGateway;
   public readonly keySecret: AwsKeySecret;
@@ -108,6 +129,7 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
 
     const {
       loadBalancerSubnetIds: _lbSubnets,
+      loadBalancerAddresses: _lbAddresses,
       crossZoneLoadBalancing: _crossZone,
       healthCheckProtocol: _protocol,
       healthCheckIntervalSeconds: _interval,
@@ -118,12 +140,22 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
       ...gatewayArgs
     } = args;
     // The group checked these arguments under its own name: the gateway does not check them again.
-    const gateway = new AwsGateway(`${name}-gateway`, validateAwsGatewayArgs.seed({ ...gatewayArgs, keySecret: { secret: keySecret, publicKey } }, checked.gateway), { parent: this });
+    const sharedArgs: AwsGatewayArgs = {
+      ...gatewayArgs,
+      subnets: routeTablesAtActive(args.subnets),
+      agent: { ...args.agent, config: pulumi.output(args.agent.config).apply(sharedKeyDocument) },
+      keySecret: { secret: keySecret, publicKey },
+    };
+    const gateway = new AwsGateway(`${name}-gateway`, validateAwsGatewayArgs.seed(sharedArgs, checked.gateway), { parent: this });
+    const active = gateway.instances[ACTIVE_INDEX]!.instance;
+    const addresses = args.loadBalancerAddresses ?? checked.lbSubnets.map(
+      (_, i) => new aws.ec2.Eip(`${name}-nlb-eip-${i}`, { domain: 'vpc', tags: { ...tags, [AWS_TAG_ROLE]: 'gateway-load-balancer' } }, { parent: this }),
+    ).map((eip) => ({ allocationId: eip.allocationId, publicIp: eip.publicIp }));
 
     const { loadBalancer, targetGroup, listener } = createNetworkLoadBalancer(
       name,
-      { ...checked, listenPort, healthPort, vpcId: args.vpcId, deletionProtection: args.deletionProtection ?? false, tags },
-      gateway.instances.map((member) => member.instance.id),
+      { ...checked, addresses, listenPort, healthPort, vpcId: args.vpcId, deletionProtection: args.deletionProtection ?? false, tags },
+      active.id,
       this,
     );
 
@@ -138,7 +170,11 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
     this.loadBalancerArn = loadBalancer.arn;
     this.targetGroupArn = targetGroup.arn;
     this.instanceIds = gateway.instanceIds;
+    this.activeInstanceId = active.id;
+    this.loadBalancerAddresses = pulumi.all(addresses.map((a) => a.publicIp));
     this.registerOutputs({
+      loadBalancerAddresses: this.loadBalancerAddresses,
+      activeInstanceId: this.activeInstanceId,
       dnsName: this.dnsName,
       endpoint: this.endpoint,
       publicKey: this.publicKey,
@@ -190,6 +226,9 @@ export const validateAwsGatewayGroupArgs = validatedOnce((label: string, args: A
   }
   const plainLbSubnets = lbSubnets.filter((id): id is string => typeof id === 'string');
   if (new Set(plainLbSubnets).size !== plainLbSubnets.length) throw new ComponentArgumentError(`${label}: loadBalancerSubnetIds repeat a subnet`);
+  if (args.loadBalancerAddresses !== undefined && (!Array.isArray(args.loadBalancerAddresses) || args.loadBalancerAddresses.length !== lbSubnets.length)) {
+    throw new ComponentArgumentError(`${label}: loadBalancerAddresses must give one Elastic IP per load balancer subnet (${lbSubnets.length})`);
+  }
   return { gateway, crossZone, healthCheckProtocol, interval, deregistrationDelay, lbSubnets };
 });
 
@@ -198,19 +237,20 @@ interface NetworkLoadBalancerSettings extends Omit<ValidatedAwsGatewayGroupArgs,
   listenPort: number;
   healthPort: number;
   vpcId: pulumi.Input<string>;
+  addresses: LoadBalancerAddress[];
   deletionProtection: boolean;
   tags: Record<string, pulumi.Input<string>>;
 }
 
 /**
  * The internet-facing NLB (`-nlb`), its UDP target group (`-tg`, TCP or HTTP health checks on the
- * agent's health port, connection termination on deregistration) with every gateway instance
- * attached (`-target-i`), and the UDP listener (`-udp`).
+ * agent's health port, connection termination on deregistration) with the active gateway instance
+ * attached (`-target`), and the UDP listener (`-udp`). Subnet mappings give the NLB its Elastic IPs.
  */
 function createNetworkLoadBalancer(
   name: string,
   at: NetworkLoadBalancerSettings,
-  targets: pulumi.Input<string>[],
+  activeInstanceId: pulumi.Input<string>,
   parent: pulumi.Resource,
 ): { loadBalancer: aws.lb.LoadBalancer; targetGroup: aws.lb.TargetGroup; listener: aws.lb.Listener } {
   const loadBalancer = new aws.lb.LoadBalancer(
@@ -219,7 +259,7 @@ function createNetworkLoadBalancer(
       loadBalancerType: 'network',
       internal: false,
       ipAddressType: 'ipv4',
-      subnets: at.lbSubnets,
+      subnetMappings: at.lbSubnets.map((subnetId, i) => ({ subnetId, allocationId: at.addresses[i]!.allocationId })),
       enableCrossZoneLoadBalancing: at.crossZone,
       enableDeletionProtection: at.deletionProtection,
       tags: { ...at.tags, [AWS_TAG_ROLE]: 'gateway-load-balancer' },
@@ -249,9 +289,8 @@ function createNetworkLoadBalancer(
     },
     { parent },
   );
-  targets.forEach((targetId, i) => {
-    new aws.lb.TargetGroupAttachment(`${name}-target-${i}`, { targetGroupArn: targetGroup.arn, targetId, port: at.listenPort }, { parent });
-  });
+  // One target: the active holder of the key (a standby as target would get flows it has no session for).
+  new aws.lb.TargetGroupAttachment(`${name}-target`, { targetGroupArn: targetGroup.arn, targetId: activeInstanceId, port: at.listenPort }, { parent });
   const listener = new aws.lb.Listener(
     `${name}-udp`,
     {

@@ -17,19 +17,19 @@
  *   address as destination, and the reply must leave with it as source. The kernel WireGuard and
  *   wireguard-go planes answer from the address a peer wrote to; check that a userspace plane does
  *   too before using it behind the NLB.
- * - `activeStandby: true` (with `internalLoadBalancer: true`): the first zone's instance is the
- *   primary backend of both the external NLB and the internal LB, the others are failover
- *   backends; every flow, both directions, goes through one instance at a time, so the shared key
- *   has one live session per peer. Without it, flows spread over all healthy instances.
+ * - Active/standby, always (components/shared-key.ts, components/README.md "Gateway groups"):
+ *   the first zone's instance is the primary backend of both the external NLB and the internal LB
+ *   (`internalLoadBalancer` and `activeStandby` default to true, false is refused), the others are
+ *   failover backends; every flow, both directions, goes through one instance at a time, so the
+ *   shared key has one live session per peer. At most one instance per zone: give two zones or more.
+ * - The shared document has no peer endpoints (the group removes them): no instance initiates, the
+ *   peers dial the NLB address.
  * - Session affinity defaults to `CLIENT_IP`, so a peer whose NAT changes its source port stays on
  *   the same instance. Failing over to another instance drops the session until the peer's next
  *   handshake (up to the peer's keepalive plus a handshake; no shared session state).
  * - The TCP health check is a liveness check of the agent's listener. Do not set
  *   `requiredPeers` in the agent's health: with a shared key only the instance holding a peer's
  *   session sees its handshakes, so the others would be reported down.
- * - Instances that initiate handshakes themselves do so from their own external address; peers
- *   then roam to it (WireGuard's endpoint update). Prefer letting remote peers connect to the
- *   group's endpoint (no `endpoint` for them in this group's document).
  */
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
@@ -39,6 +39,7 @@ import { ACTIVE_STANDBY_FAILOVER_POLICY, agentHealthCheckArgs, loadBalancerBacke
 import { validatedOnce } from '../validate-once';
 import { fail } from '../errors';
 import { checkComponentName } from './validation';
+import { sharedKeyDocument } from '../shared-key';
 
 const COMPONENT = 'GcpGatewayGroup';
 
@@ -91,7 +92,17 @@ export class GcpGatewayGroup extends pulumi.ComponentResource {
     const { gatewayArgs: checkedArgs, sessionAffinity, v } = validateGcpGatewayGroupArgs(name, args);
     // The group checked its gateway's arguments under its own name: the gateway does not check them again.
     const { sessionAffinity: _affinity, loadBalancerAddress: _address, ...own } = args;
-    const gatewayFullArgs = validateGcpGatewayArgs.seed({ ...own, instanceCount: checkedArgs.instanceCount, externalLoadBalancer: true }, v);
+    const gatewayFullArgs = validateGcpGatewayArgs.seed(
+      {
+        ...own,
+        agent: { ...own.agent, config: pulumi.output(own.agent.config).apply(sharedKeyDocument) },
+        instanceCount: checkedArgs.instanceCount,
+        internalLoadBalancer: checkedArgs.internalLoadBalancer,
+        activeStandby: checkedArgs.activeStandby,
+        externalLoadBalancer: true,
+      },
+      v,
+    );
     super('wiremesh:gcp:GcpGatewayGroup', name, {}, opts);
 
     this.gateway = new GcpGateway(name, gatewayFullArgs, { parent: this });
@@ -168,11 +179,13 @@ export const validateGcpGatewayGroupArgs = validatedOnce((name: string, args: Gc
   if (!['NONE', 'CLIENT_IP', 'CLIENT_IP_PROTO', 'CLIENT_IP_PORT_PROTO'].includes(sessionAffinity)) {
     fail(COMPONENT, name, `sessionAffinity must be NONE, CLIENT_IP, CLIENT_IP_PROTO or CLIENT_IP_PORT_PROTO, got ${JSON.stringify(sessionAffinity)}`);
   }
-  if (args.activeStandby === true && args.internalLoadBalancer !== true) {
-    fail(COMPONENT, name, 'activeStandby needs internalLoadBalancer: true, so that traffic to the remote sites goes through the same active instance as the peers\' traffic');
+  // One active holder of the shared key: the instances do not synchronize sessions.
+  if (args.activeStandby === false) fail(COMPONENT, name, 'activeStandby: false is refused: the instances share one key and no session state, so only one may be active (see components/README.md, "Gateway groups")');
+  if (args.internalLoadBalancer === false) {
+    fail(COMPONENT, name, 'internalLoadBalancer: false is refused: routes per instance would send traffic to standbys that hold no session; the internal LB follows the active instance');
   }
   const { sessionAffinity: _affinity, loadBalancerAddress: _address, ...gatewayArgs } = args;
-  const gatewayFullArgs: GcpGatewayArgs = { ...gatewayArgs, instanceCount, externalLoadBalancer: true };
+  const gatewayFullArgs: GcpGatewayArgs = { ...gatewayArgs, instanceCount, internalLoadBalancer: true, activeStandby: true, externalLoadBalancer: true };
   // Same checks as the gateway's, reported under the group's name, before any child exists.
   const v = validateGcpGatewayArgs(COMPONENT, name, gatewayFullArgs);
   return { gatewayArgs: gatewayFullArgs, sessionAffinity, v };

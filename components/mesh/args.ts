@@ -170,7 +170,7 @@ export interface MeshSiteSummary {
   gatewayIds: string[];
   /** EC2 / Compute Engine instance ids; empty off the clouds. */
   instanceIds: string[];
-  /** The public addresses the site's gateways send from, when known (cloud sites). */
+  /** The public addresses the site's peers see it at, when known (cloud sites; an AWS group: its NLB's Elastic IPs). */
   publicIps: string[];
   cidrs: string[];
 }

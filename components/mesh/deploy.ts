@@ -126,7 +126,9 @@ export function deployAwsSite(w: MeshWiring, site: SitePlan): PreparedSite {
     return () => {
       const component = new AwsGatewayGroup(site.componentName, validateAwsGatewayGroupArgs.carry(groupArgs, { ...groupArgs, ...reads() }), componentOpts());
       w.endpointOf[site.site.name]?.resolve(component.endpoint);
-      return { component, instanceIds: component.instanceIds, publicIps: component.gateway.publicIps };
+      // Peers see the group at its NLB's Elastic IPs (its instances never initiate): those are its sources.
+      w.addressSlots[site.site.name]?.forEach((slot, i) => slot.resolve(component.loadBalancerAddresses.apply((ips) => ips[i]!)));
+      return { component, instanceIds: component.instanceIds, publicIps: component.loadBalancerAddresses };
     };
   }
   validateAwsGatewayArgs(componentLabel('AwsGateway', site.componentName), gatewayArgs);

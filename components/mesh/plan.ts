@@ -46,7 +46,10 @@ export interface MeshDeploymentPlan {
   sites: SitePlan[];
   /** The spec's presharedKeys pairs, each sorted. */
   presharedKeyPairs: Array<[string, string]>;
-  /** gcp sites without sourceCidrs -> the number of addresses they allocate (instances, then the LB's). */
+  /**
+   * Sites without sourceCidrs whose source addresses the deployment allocates -> how many: a gcp
+   * site's (instances, then the LB's), an aws group's (its NLB's Elastic IPs, one per NLB subnet).
+   */
   addressSlots: Record<string, number>;
 }
 
@@ -73,6 +76,10 @@ export function planMeshDeployment(name: string, args: WireGuardMeshArgs): MeshD
   const addressSlots: Record<string, number> = {};
   for (const site of spec.sites) {
     if (site.provider === 'gcp' && args.sourceCidrs?.[site.name] === undefined) addressSlots[site.name] = (site.gateways ?? 1) + ((site.gateways ?? 1) > 1 ? 1 : 0);
+    // An AWS group's peers see it at its NLB's Elastic IPs, which depend on nothing (no cycle); a single AWS gateway's EIP sits on its ENI, behind its security group.
+    if (site.provider === 'aws' && (site.gateways ?? 1) > 1 && args.sourceCidrs?.[site.name] === undefined) {
+      addressSlots[site.name] = args.aws?.sites[site.name]?.loadBalancerSubnetIds?.length ?? site.gateways!;
+    }
   }
   const presharedKeyPairs = (spec.presharedKeys ?? []).map((entry) => [...entry.sites].sort() as [string, string]);
   for (const site of presharedKeyPairs.flat()) {
@@ -155,7 +162,9 @@ function peerSourcesOf(c: SiteContext, site: SiteSpec, placementPath: string, gi
     if (known === undefined) {
       const why =
         peerSite.provider === 'aws'
-          ? 'its Elastic IPs are allocated inside AwsGateway'
+          ? (peerSite.gateways ?? 1) > 1
+            ? "its NLB's Elastic IPs are allocated by this deployment and GcpGateway takes plain peerCidrs"
+            : 'its Elastic IPs are allocated inside AwsGateway'
           : peerSite.provider === 'gcp'
             ? 'its addresses are allocated by this deployment and GcpGateway takes plain peerCidrs'
             : peerSite.behindNat

@@ -14,7 +14,7 @@
  *   passwordless sudo) and branchWireguardKey (`wg genkey`; its `wg pubkey` is the spec's)
  * - branchSourceCidrs: JSON list, the branch office's public (NAT) address: the only source the
  *   hub accepts for it
- * - hubSourceCidrs (optional JSON list): the hub instances' Elastic IPs, for the GCP firewall
+ * - hubSourceCidrs (optional JSON list): the hub NLB's Elastic IPs (its replies come from them), for the GCP firewall
  *   (without it the GCP WireGuard port is open to 0.0.0.0/0, with a warning; set it after the
  *   first `pulumi up` from `sites.hub.publicIps`)
  */

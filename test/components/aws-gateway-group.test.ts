@@ -1,6 +1,6 @@
 /**
  * components/aws/gateway-group.ts under mocks: one key for the whole group, the NLB (network,
- * internet-facing, cross-zone), the UDP listener and target group with every gateway attached,
+ * internet-facing, cross-zone), the UDP listener and target group with the active gateway attached (active/standby), the NLB's Elastic IPs,
  * the TCP health check on the health port, the endpoint, providers, and the argument checks.
  */
 import * as aws from '@pulumi/aws';
@@ -38,6 +38,36 @@ async function build(overrides: Partial<AwsGatewayGroupArgs> = {}, opts: pulumi.
 }
 
 describe('AwsGatewayGroup', () => {
+  test('one active holder of the key: every route table points at the first gateway, one NLB target', async () => {
+    const { mocks } = await build();
+    const enis = mocks.byType('aws:ec2/networkInterface:NetworkInterface');
+    const routes = mocks.byType('aws:ec2/route:Route');
+    expect(routes.map((r) => r.inputs.routeTableId).sort()).toEqual(['rtb-a', 'rtb-b', 'rtb-c']);
+    for (const route of routes) expect(route.inputs.networkInterfaceId).toBe(enis[0]!.id);
+    expect(mocks.byType('aws:lb/targetGroupAttachment:TargetGroupAttachment')).toHaveLength(1);
+  });
+
+  test('the shared document has no peer endpoints: no instance of the group initiates', async () => {
+    const { mocks } = await build({
+      agent: { package: 'wiremesh@0.1.0', config: { ...agentConfig, peers: agentConfig.peers.map((peer) => ({ ...peer, endpoint: '192.0.2.9:51820' })) } },
+    });
+    const documents = mocks.byType('aws:secretsmanager/secretVersion:SecretVersion').filter((v) => v.name.endsWith('-config-version'));
+    expect(documents).toHaveLength(1);
+    const document = JSON.parse(unwrapSecrets(documents[0]!.inputs.secretString) as string) as { peers: Array<Record<string, unknown>> };
+    expect(document.peers.length).toBeGreaterThan(0);
+    for (const peer of document.peers) expect(peer.endpoint).toBeUndefined();
+  });
+
+  test('given NLB Elastic IPs are mapped, and must be one per NLB subnet', async () => {
+    const loadBalancerAddresses = ['a', 'b', 'c'].map((x) => ({ allocationId: `eipalloc-kept-${x}`, publicIp: `192.0.2.${x.charCodeAt(0)}` }));
+    const { mocks, group } = await build({ loadBalancerAddresses });
+    expect(mocks.byType('aws:ec2/eip:Eip').filter((e) => e.name.includes('-nlb-eip-'))).toHaveLength(0);
+    expect((mocks.one('aws:lb/loadBalancer:LoadBalancer').inputs.subnetMappings as Array<{ allocationId: string }>).map((m) => m.allocationId)).toEqual(loadBalancerAddresses.map((a) => a.allocationId));
+    expect(await resolve(group.loadBalancerAddresses)).toEqual(loadBalancerAddresses.map((a) => a.publicIp));
+    setupMocks(awsMockOptions());
+    expect(() => new AwsGatewayGroup('site-a', groupArgs({ loadBalancerAddresses: loadBalancerAddresses.slice(1) }))).toThrow('loadBalancerAddresses must give one Elastic IP per load balancer subnet (3)');
+  });
+
   test('the gateways of the group share one key: one WireGuardKey, one AwsKeySecret', async () => {
     const { mocks, group } = await build();
     expect(mocks.byType('wiremesh:keys:WireGuardKey')).toHaveLength(1);
@@ -66,9 +96,14 @@ describe('AwsGatewayGroup', () => {
       loadBalancerType: 'network',
       internal: false,
       ipAddressType: 'ipv4',
-      subnets: ['subnet-a', 'subnet-b', 'subnet-c'],
       enableCrossZoneLoadBalancing: true,
     });
+    // Static addresses: one Elastic IP per NLB subnet through subnet mappings.
+    const nlbEips = mocks.byType('aws:ec2/eip:Eip').filter((e) => e.name.startsWith('site-a-nlb-eip-'));
+    expect(nlbEips.map((e) => e.name)).toEqual(['site-a-nlb-eip-0', 'site-a-nlb-eip-1', 'site-a-nlb-eip-2']);
+    expect(nlb.inputs.subnetMappings).toEqual(['subnet-a', 'subnet-b', 'subnet-c'].map((subnetId, i) => ({ subnetId, allocationId: nlbEips[i]!.state!.allocationId })));
+    expect(nlb.inputs.subnets).toBeUndefined();
+    expect(await resolve(group.loadBalancerAddresses)).toEqual(nlbEips.map((e) => e.state!.publicIp));
     const targetGroup = mocks.one('aws:lb/targetGroup:TargetGroup');
     expect(targetGroup.inputs).toMatchObject({ protocol: 'UDP', port: 51820, targetType: 'instance', vpcId: 'vpc-0a', connectionTermination: true });
     expect(targetGroup.inputs.healthCheck).toEqual({
@@ -82,7 +117,9 @@ describe('AwsGatewayGroup', () => {
     });
     const instanceIds = mocks.byType('aws:ec2/instance:Instance').map((i) => i.id);
     const attachments = mocks.byType('aws:lb/targetGroupAttachment:TargetGroupAttachment');
-    expect(attachments.map((a) => a.inputs)).toEqual(instanceIds.map((targetId) => ({ targetGroupArn: targetGroup.state!.arn, targetId, port: 51820 })));
+    // Active/standby: one target, the first gateway (the one holder of the key's sessions).
+    expect(attachments.map((a) => a.inputs)).toEqual([{ targetGroupArn: targetGroup.state!.arn, targetId: instanceIds[0], port: 51820 }]);
+    expect(await resolve(group.activeInstanceId)).toBe(instanceIds[0]);
     expect(await resolve(group.instanceIds)).toEqual(instanceIds);
     const listener = mocks.one('aws:lb/listener:Listener');
     expect(listener.inputs).toMatchObject({
@@ -110,11 +147,12 @@ describe('AwsGatewayGroup', () => {
       crossZoneLoadBalancing: false,
       loadBalancerSubnetIds: ['subnet-pa', 'subnet-pb'],
     });
-    expect(mocks.one('aws:lb/loadBalancer:LoadBalancer').inputs).toMatchObject({ subnets: ['subnet-pa', 'subnet-pb'], enableCrossZoneLoadBalancing: false });
+    expect(mocks.one('aws:lb/loadBalancer:LoadBalancer').inputs).toMatchObject({ enableCrossZoneLoadBalancing: false });
+    expect((mocks.one('aws:lb/loadBalancer:LoadBalancer').inputs.subnetMappings as Array<{ subnetId: string }>).map((m) => m.subnetId)).toEqual(['subnet-pa', 'subnet-pb']);
     const targetGroup = mocks.one('aws:lb/targetGroup:TargetGroup');
     expect(targetGroup.inputs.port).toBe(51999);
     expect(targetGroup.inputs.healthCheck).toMatchObject({ protocol: 'HTTP', port: '8080', path: '/healthz', matcher: '200', interval: 5, timeout: 4 });
-    expect(mocks.byType('aws:lb/targetGroupAttachment:TargetGroupAttachment').map((a) => a.inputs.port)).toEqual([51999, 51999, 51999]);
+    expect(mocks.byType('aws:lb/targetGroupAttachment:TargetGroupAttachment').map((a) => a.inputs.port)).toEqual([51999]);
     expect(mocks.one('aws:lb/listener:Listener').inputs.port).toBe(51999);
     expect(await resolve(group.endpoint)).toMatch(/:51999$/);
   });

@@ -107,9 +107,12 @@ function plannedFromRecording(mocks: MockRecorder, spec: MeshSpec, meshName: str
   return planMesh(deployed, { publicKeys });
 }
 
-function expectedDocument(plan: MeshPlan, id: string, stored: AgentConfig): AgentConfig {
+/** The stored document of gateway `id`; a group's (`sharedKey`) has no peer endpoints (components/shared-key.ts). */
+function expectedDocument(plan: MeshPlan, id: string, stored: AgentConfig, sharedKey = false): AgentConfig {
+  const planned = planAgentConfig(plan.gateways.find((g) => g.id === id)!, { interfaceName: 'wm0' });
   return {
-    ...planAgentConfig(plan.gateways.find((g) => g.id === id)!, { interfaceName: 'wm0' }),
+    ...planned,
+    ...(sharedKey ? { peers: planned.peers.map(({ endpoint: _endpoint, ...peer }) => peer) } : {}),
     privateKey: stored.privateKey,
     configSource: stored.configSource!,
     health: { listen: `0.0.0.0:${HEALTH}` },
@@ -238,16 +241,17 @@ describe('examples/hub-spoke-ha', () => {
     expect(group.of(T.awsSecret).filter((s) => s.name.endsWith('-key-secret'))).toHaveLength(1);
   });
 
-  test('the load balancer targets every gateway of the group on the WireGuard port', () => {
+  test('the load balancer targets the active gateway of the group on the WireGuard port, from its own Elastic IPs', () => {
     const group = componentTree(mocks, T.awsGroup, 'hs-hub');
     const tg = group.of(T.targetGroup)[0]!;
     expect([tg.inputs.protocol, tg.inputs.port, tg.inputs.healthCheck.protocol, tg.inputs.healthCheck.port]).toEqual(['UDP', WG, 'TCP', String(HEALTH)]);
     const attachments = group.of(T.targetAttachment);
-    expect(attachments.map((a) => a.inputs.targetId).sort()).toEqual(group.of(T.instance).map((i) => i.id).sort());
+    expect(attachments.map((a) => a.inputs.targetId)).toEqual([group.of(T.instance)[0]!.id]);
     for (const a of attachments) expect([a.inputs.targetGroupArn, a.inputs.port]).toEqual([tg.state!.arn, WG]);
     const listener = group.of(T.listener)[0]!;
     expect([listener.inputs.protocol, listener.inputs.port, listener.inputs.defaultActions[0].targetGroupArn]).toEqual(['UDP', WG, tg.state!.arn]);
-    expect(group.of(T.lb)[0]!.inputs.subnets).toEqual(['subnet-0a', 'subnet-0b']);
+    const eips = group.of(T.eip).filter((e) => e.name.includes('-nlb-eip-'));
+    expect(group.of(T.lb)[0]!.inputs.subnetMappings).toEqual(['subnet-0a', 'subnet-0b'].map((subnetId, i) => ({ subnetId, allocationId: eips[i]!.state!.allocationId })));
   });
 
   test('the hub accepts WireGuard from the GCP spoke and the branch office only', () => {
@@ -259,7 +263,7 @@ describe('examples/hub-spoke-ha', () => {
     ]);
   });
 
-  test('the GCP spoke accepts WireGuard from the hub instances only', () => {
+  test('the GCP spoke accepts WireGuard from the hub NLB\'s addresses only (hubSourceCidrs)', () => {
     const tree = componentTree(mocks, T.gcpGateway, 'hs-gcp-spoke');
     const email = tree.of(T.gcpAccount)[0]!.state!.email as string;
     expect(firewalls(tree.all)).toEqual([
@@ -268,15 +272,15 @@ describe('examples/hub-spoke-ha', () => {
     ]);
   });
 
-  test('one route per remote CIDR per route table, at that AZ\'s gateway; GCP routes at its instance', () => {
+  test('one route per remote CIDR per route table, every AZ\'s at the active gateway; GCP routes at its instance', () => {
     const enis = mocks.byType(T.eni);
     expect(mocks.byType(T.route).map((r) => [r.inputs.routeTableId, r.inputs.destinationCidrBlock, r.inputs.networkInterfaceId])).toEqual([
       ['rtb-0a', '10.30.0.0/16', enis[0]!.id],
       ['rtb-0a', '192.168.50.0/24', enis[0]!.id],
-      ['rtb-0b1', '10.30.0.0/16', enis[1]!.id],
-      ['rtb-0b1', '192.168.50.0/24', enis[1]!.id],
-      ['rtb-0b2', '10.30.0.0/16', enis[1]!.id],
-      ['rtb-0b2', '192.168.50.0/24', enis[1]!.id],
+      ['rtb-0b1', '10.30.0.0/16', enis[0]!.id],
+      ['rtb-0b1', '192.168.50.0/24', enis[0]!.id],
+      ['rtb-0b2', '10.30.0.0/16', enis[0]!.id],
+      ['rtb-0b2', '192.168.50.0/24', enis[0]!.id],
     ]);
     const instance = mocks.one(T.gcpInstance);
     expect(mocks.byType(T.gcpRoute).map((r) => [r.inputs.destRange, r.inputs.nextHopInstance])).toEqual([
@@ -303,11 +307,12 @@ describe('examples/hub-spoke-ha', () => {
     const endpoints = { hub: outputs.hubEndpoint as string, 'gcp-spoke': '203.0.113.1:51820' };
     const plan = plannedFromRecording(mocks, spec, 'hs', endpoints);
     const hub = awsStoredConfig(mocks, 'hs-hub-gateway');
-    expect(hub).toEqual(expectedDocument(plan, 'hub-1', hub));
+    expect(hub).toEqual(expectedDocument(plan, 'hub-1', hub, true));
     const gcp = gcpStoredConfig(mocks, 'hs-gcp-spoke');
     expect(gcp).toEqual(expectedDocument(plan, 'gcp-spoke', gcp));
-    // The hub peers with the branch without an endpoint (it is behind NAT); the branch dials the NLB.
-    expect(hub.peers.map((p) => [p.name, p.endpoint])).toEqual([['branch', undefined], ['gcp-spoke', '203.0.113.1:51820']]);
+    // The hub's shared-key document has no endpoints: the branch and the GCP spoke dial the NLB.
+    expect(hub.peers.map((p) => [p.name, p.endpoint])).toEqual([['branch', undefined], ['gcp-spoke', undefined]]);
+    expect(gcp.peers.map((p) => p.endpoint)).toEqual([expect.stringMatching(/\.elb\..*:51820$/)]);
     const branch = remoteStoredConfig(mocks, 'hs-branch');
     expect(branch.peers).toEqual([
       {

@@ -2,12 +2,12 @@
  * components/gcp/gateway-group.ts under mocks: one key for the whole group, an external
  * passthrough NLB (UDP forwarding rule on the WireGuard port, backend service over every
  * instance, TCP health check on the agent health port), the health firewall opened to the NLB
- * probe ranges only, the endpoint output, argument errors and provider propagation.
+ * and internal LB probe ranges, active/standby by default (one active holder of the key), no peer
+ * endpoints in the shared document, the endpoint output, argument errors and provider propagation.
  */
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import { GcpGatewayGroup, type GcpGatewayGroupArgs } from '../../components/gcp/gateway-group';
-import { NETWORK_LB_HEALTH_CHECK_RANGES } from '../../components/gcp/validation';
 import { descendantsOf, gcpMockNewResource, plainOccurrences } from '../../components/gcp/testing';
 import { WIREGUARD_KEY_PAIR_TYPE } from '../../components/key';
 import { isSecretInput, resolve, setupMocks, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
@@ -68,10 +68,10 @@ async function build(name: string, args: GcpGatewayGroupArgs, opts: pulumi.Compo
 
 describe('GcpGatewayGroup', () => {
   it('puts an external passthrough NLB (UDP, TCP health check) in front of every gateway instance', async () => {
-    const b = await build('edge', groupArgs({ instanceCount: 4 }));
+    const b = await build('edge', groupArgs());
     const instances = b.of(T.instance);
-    expect(instances).toHaveLength(4);
-    expect(instances.map((i) => i.inputs.zone)).toEqual(['europe-west1-b', 'europe-west1-c', 'europe-west1-d', 'europe-west1-b']);
+    expect(instances).toHaveLength(3);
+    expect(instances.map((i) => i.inputs.zone)).toEqual(['europe-west1-b', 'europe-west1-c', 'europe-west1-d']);
 
     const groups = b.of(T.group);
     expect(groups.map((g) => g.inputs.zone)).toEqual(['europe-west1-b', 'europe-west1-c', 'europe-west1-d']);
@@ -80,12 +80,12 @@ describe('GcpGatewayGroup', () => {
       for (const id of g.inputs.instances as string[]) expect(id).toContain(`/zones/${g.inputs.zone}/`);
     }
 
-    const [hc, ...moreHc] = b.of(T.healthCheck);
+    const [hc, ...moreHc] = b.of(T.healthCheck).filter((h) => h.name === 'edge-nlb-hc');
     expect(moreHc).toEqual([]);
     expect(hc!.inputs).toMatchObject({ region: 'europe-west1', tcpHealthCheck: { port: 9587 } });
     expect(hc!.inputs.httpHealthCheck).toBeUndefined();
 
-    const [backend, ...moreBackends] = b.of(T.backend);
+    const [backend, ...moreBackends] = b.of(T.backend).filter((x) => x.inputs.loadBalancingScheme === 'EXTERNAL');
     expect(moreBackends).toEqual([]);
     expect(backend!.inputs).toMatchObject({
       loadBalancingScheme: 'EXTERNAL',
@@ -97,7 +97,7 @@ describe('GcpGatewayGroup', () => {
     expect((backend!.inputs.backends as Array<{ group: string; balancingMode: string }>).map((x) => x.group).sort()).toEqual(groups.map((g) => g.id!).sort());
     expect(new Set((backend!.inputs.backends as Array<{ balancingMode: string }>).map((x) => x.balancingMode))).toEqual(new Set(['CONNECTION']));
 
-    const [fr, ...moreFr] = b.of(T.forwardingRule);
+    const [fr, ...moreFr] = b.of(T.forwardingRule).filter((f) => f.inputs.loadBalancingScheme === 'EXTERNAL');
     expect(moreFr).toEqual([]);
     const lbAddress = b.all.find((r) => r.type === T.address && r.name === 'edge-nlb-ip')!;
     expect(fr!.inputs).toMatchObject({
@@ -136,25 +136,14 @@ describe('GcpGatewayGroup', () => {
     }
   });
 
-  it('opens the health port to the NLB probe ranges only (and the ILB ones when both are used)', async () => {
-    const b = await build('edge', groupArgs());
-    const health = b.all.find((r) => r.type === T.firewall && r.name === 'edge-health')!;
-    expect(health.inputs).toMatchObject({ allows: [{ protocol: 'tcp', ports: ['9587'] }], sourceRanges: [...NETWORK_LB_HEALTH_CHECK_RANGES].sort() });
-    expect(b.of(T.firewall).map((r) => r.name)).toEqual(['edge-health', 'edge-wg']);
-    const wg = b.all.find((r) => r.type === T.firewall && r.name === 'edge-wg')!;
-    expect(wg.inputs).toMatchObject({ allows: [{ protocol: 'udp', ports: ['51820'] }], sourceRanges: ['198.51.100.0/24'] });
-    // Without an internal LB: one equal-priority route per CIDR per instance.
-    expect(b.of(T.route).map((r) => [r.inputs.destRange, r.inputs.priority])).toEqual([
-      ['10.10.0.0/16', 900],
-      ['10.10.0.0/16', 900],
-      ['10.10.0.0/16', 900],
-    ]);
-
-    mocks.reset();
-    const both = await build('edge2', groupArgs({ internalLoadBalancer: true, healthPort: 9600 }));
+  it('opens the health port to the probe ranges of both load balancers (the internal LB is the default)', async () => {
+    const both = await build('edge2', groupArgs({ healthPort: 9600 }));
     const health2 = both.all.find((r) => r.type === T.firewall && r.name === 'edge2-health')!;
     expect(health2.inputs.allows).toEqual([{ protocol: 'tcp', ports: ['9600'] }]);
     expect(health2.inputs.sourceRanges).toEqual(['130.211.0.0/22', '209.85.152.0/22', '209.85.204.0/22', '35.191.0.0/16']);
+    expect(both.of(T.firewall).map((r) => r.name)).toEqual(['edge2-health', 'edge2-wg']);
+    const wg = both.all.find((r) => r.type === T.firewall && r.name === 'edge2-wg')!;
+    expect(wg.inputs).toMatchObject({ allows: [{ protocol: 'udp', ports: ['51820'] }], sourceRanges: ['198.51.100.0/24'] });
     // The same instance groups back both load balancers; routes go to the internal one.
     const backends = both.of(T.backend);
     expect(backends.map((x) => x.inputs.loadBalancingScheme).sort()).toEqual(['EXTERNAL', 'INTERNAL']);
@@ -165,8 +154,19 @@ describe('GcpGatewayGroup', () => {
     expect(both.of(T.healthCheck).map((h) => h.inputs.tcpHealthCheck)).toEqual([{ port: 9600 }, { port: 9600 }]);
   });
 
-  it('active/standby: one primary instance for both load balancers, the others failover backends', async () => {
-    const b = await build('edge', groupArgs({ internalLoadBalancer: true, activeStandby: true, zones: ['europe-west1-c', 'europe-west1-b'] }));
+  it('the shared document has no peer endpoints: no instance of the group initiates', async () => {
+    const args = groupArgs();
+    const config = args.agent.config as unknown as { peers: Array<Record<string, unknown>> };
+    const b = await build('edge', { ...args, agent: { ...args.agent, config: { ...config, peers: config.peers.map((p) => ({ ...p, endpoint: '192.0.2.9:51820' })) } as never } });
+    const documents = b.of(T.version).map((v) => unwrapSecrets(v.inputs.secretData) as string).filter((d) => d.startsWith('{'));
+    expect(documents).toHaveLength(1);
+    const document = JSON.parse(documents[0]!) as { peers: Array<Record<string, unknown>> };
+    expect(document.peers).toHaveLength(1);
+    expect(document.peers[0]!.endpoint).toBeUndefined();
+  });
+
+  it('active/standby by default: one primary instance for both load balancers, the others failover backends (one active holder of the key)', async () => {
+    const b = await build('edge', groupArgs({ zones: ['europe-west1-c', 'europe-west1-b'] }));
     const groups = b.of(T.group);
     const primary = groups.find((g) => g.inputs.zone === 'europe-west1-c')!.id;
     const standby = groups.find((g) => g.inputs.zone === 'europe-west1-b')!.id;
@@ -184,8 +184,8 @@ describe('GcpGatewayGroup', () => {
   it('uses a given address for the forwarding rule instead of creating one', async () => {
     const b = await build('edge', groupArgs({ loadBalancerAddress: '34.1.2.3', sessionAffinity: 'NONE', listenPort: 443 }));
     expect(b.all.find((r) => r.name === 'edge-nlb-ip')).toBeUndefined();
-    expect(b.of(T.forwardingRule)[0]!.inputs).toMatchObject({ ipAddress: '34.1.2.3', portRange: '443' });
-    expect(b.of(T.backend)[0]!.inputs.sessionAffinity).toBe('NONE');
+    expect(b.of(T.forwardingRule).find((f) => f.inputs.loadBalancingScheme === 'EXTERNAL')!.inputs).toMatchObject({ ipAddress: '34.1.2.3', portRange: '443' });
+    expect(b.of(T.backend).find((x) => x.inputs.loadBalancingScheme === 'EXTERNAL')!.inputs.sessionAffinity).toBe('NONE');
     expect(await resolve(b.group.endpoint)).toBe('34.1.2.3:443');
   });
 
@@ -203,11 +203,9 @@ describe('GcpGatewayGroup', () => {
     ['an unknown session affinity', { sessionAffinity: 'COOKIE' as never }, 'GcpGatewayGroup "edge": sessionAffinity must be NONE, CLIENT_IP, CLIENT_IP_PROTO or CLIENT_IP_PORT_PROTO, got "COOKIE"'],
     ['externalLoadBalancer', { externalLoadBalancer: false } as never, 'GcpGatewayGroup "edge": externalLoadBalancer is set by the group itself'],
     ['gateway arguments (reported under the group)', { peerCidrs: ['0.0.0.0/0'] }, 'GcpGatewayGroup "edge": peerCidrs: 0.0.0.0/0 is not allowed; set allowFromAnywhere: true to open the WireGuard port to everyone'],
-    [
-      'active/standby without the internal LB',
-      { activeStandby: true },
-      "GcpGatewayGroup \"edge\": activeStandby needs internalLoadBalancer: true, so that traffic to the remote sites goes through the same active instance as the peers' traffic",
-    ],
+    ['active-active (no state sync)', { activeStandby: false }, 'GcpGatewayGroup "edge": activeStandby: false is refused: the instances share one key and no session state'],
+    ['routes at every instance', { internalLoadBalancer: false }, 'GcpGatewayGroup "edge": internalLoadBalancer: false is refused'],
+    ['more instances than zones', { instanceCount: 4 }, 'activeStandby takes at most one instance per zone'],
     ['zones across regions', { zones: ['europe-west1-b', 'europe-west4-a'] }, "GcpGatewayGroup \"edge\": zones must all be in one region (the subnetwork's), got europe-west1, europe-west4"],
   ])('refuses %s', async (_what, overrides, message) => {
     expect(() => new GcpGatewayGroup('edge', groupArgs(overrides))).toThrow(message);

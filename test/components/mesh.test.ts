@@ -53,11 +53,12 @@ function expectedPlan(mocks: MockRecorder, spec: MeshSpec, meshName: string, end
 }
 
 /** The stored document of a cloud gateway: the planner's, plus the references the component fills in. */
-function expectPlanned(stored: AgentConfig, plan: MeshPlan, id: string): void {
+/** A group's shared document is its first gateway's plan without peer endpoints (components/shared-key.ts). */
+function expectPlanned(stored: AgentConfig, plan: MeshPlan, id: string, sharedKey = false): void {
   const gateway = plan.gateways.find((g) => g.id === id)!;
   const { configSource, privateKey, health, ...rest } = stored;
   const { privateKey: _planKey, ...planned } = agentConfigFor(gateway, { interfaceName: 'wm0', privateKey: { source: 'file', path: '/unused' }, tunnelAddress: false });
-  expect(rest).toEqual(planned);
+  expect(rest).toEqual(sharedKey ? { ...planned, peers: planned.peers.map(({ endpoint: _endpoint, ...peer }) => peer) } : planned);
   expect(health).toEqual({ listen: '0.0.0.0:9587' });
   expect(['aws-secrets-manager', 'gcp-secret-manager']).toContain((privateKey as { source: string }).source);
   expect(configSource!.source).toBe((privateKey as { source: string }).source);
@@ -143,8 +144,8 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
 
   test('each cloud gateway stores exactly the planner output for it (a group: its first gateway\'s)', () => {
     expectPlanned(awsStoredConfig(mocks, 'corp-aws-a'), plan, 'aws-a');
-    expectPlanned(awsStoredConfig(mocks, 'corp-aws-b-gateway'), plan, 'aws-b-1');
-    expectPlanned(gcpStoredConfig(mocks, 'corp-gcp-c'), plan, 'gcp-c-1');
+    expectPlanned(awsStoredConfig(mocks, 'corp-aws-b-gateway'), plan, 'aws-b-1', true);
+    expectPlanned(gcpStoredConfig(mocks, 'corp-gcp-c'), plan, 'gcp-c-1', true);
     expectPlanned(gcpStoredConfig(mocks, 'corp-gcp-d'), plan, 'gcp-d');
     // A group's other gateways differ from the first only in their tunnel address.
     const [first, second] = ['aws-b-1', 'aws-b-2'].map((id) => plan.gateways.find((g) => g.id === id)!);
@@ -162,9 +163,9 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
     ]);
   });
 
-  test('the load balancers of both groups target every gateway of their group', () => {
+  test('the load balancers of both groups: the AWS NLB targets its active gateway only; the GCP NLB backs onto every instance group', () => {
     const awsGroup = componentTree(mocks, T.awsGroup, 'corp-aws-b');
-    expect(awsGroup.of(T.targetAttachment).map((a) => a.inputs.targetId).sort()).toEqual(awsGroup.of(T.instance).map((i) => i.id).sort());
+    expect(awsGroup.of(T.targetAttachment).map((a) => a.inputs.targetId)).toEqual([awsGroup.of(T.instance)[0]!.id]);
     const gcpGroup = componentTree(mocks, T.gcpGroup, 'corp-gcp-c');
     const external = gcpGroup.of(T.backend).find((b) => b.inputs.loadBalancingScheme === 'EXTERNAL')!;
     const groups = gcpGroup.of(T.instanceGroup);
@@ -223,6 +224,8 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
   test('the summary names every site\'s gateways, instances, addresses and ranges', () => {
     expect(sites['aws-b']).toMatchObject({ kind: 'aws-gateway-group', provider: 'aws', gatewayIds: ['aws-b-1', 'aws-b-2'], cidrs: ['10.11.0.0/16'] });
     expect(sites['aws-b'].instanceIds).toEqual(componentTree(mocks, T.awsGroup, 'corp-aws-b').of(T.instance).map((i) => i.id));
+    // A group's addresses are its NLB's Elastic IPs (what its peers see), not its instances'.
+    expect(sites['aws-b'].publicIps).toEqual(componentTree(mocks, T.awsGroup, 'corp-aws-b').of(T.eip).filter((e) => e.name.includes('-nlb-eip-')).map((e) => e.state!.publicIp));
     expect(sites['aws-b'].publicIps).toHaveLength(2);
     expect(sites['gcp-c']).toMatchObject({ kind: 'gcp-gateway-group', gatewayIds: ['gcp-c-1', 'gcp-c-2'] });
     expect(sites['gcp-c'].publicIps).toHaveLength(3);
@@ -232,6 +235,50 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
 });
 
 // -------------------------------------------------------------------------------------------------
+
+describe('WireGuardMesh: an AWS group hub, its NLB addresses as its peers\' sources', () => {
+  const spec: MeshSpec = {
+    name: 'ha',
+    topology: { type: 'hub-and-spoke', hubs: ['hub'] },
+    sites: [
+      { name: 'hub', provider: 'aws', gateways: 2, cidrs: ['10.0.0.0/16'] },
+      { name: 'spoke', provider: 'aws', cidrs: ['10.1.0.0/16'] },
+      { name: 'spoke-gcp', provider: 'gcp', cidrs: ['10.2.0.0/16'] },
+    ],
+  };
+  const args = (gcpPlacement: Record<string, unknown> = { allowFromAnywhere: true }): WireGuardMeshArgs => ({
+    spec,
+    agentPackage: PACKAGE,
+    aws: {
+      sites: {
+        hub: { vpcId: 'vpc-hub', subnets: [{ subnetId: 'subnet-h1', routeTableIds: ['rtb-h1'] }, { subnetId: 'subnet-h2', routeTableIds: ['rtb-h2'] }] },
+        spoke: { vpcId: 'vpc-spoke', subnets: [{ subnetId: 'subnet-s', routeTableIds: ['rtb-s'] }] },
+      },
+    },
+    gcp: { sites: { 'spoke-gcp': { network: 'n', subnetwork: 's', zones: ['europe-west1-b'], ...gcpPlacement } } },
+    sourceCidrs: { spoke: ['198.51.100.77/32'] },
+  });
+
+  test('the AWS spoke admits WireGuard from the hub NLB\'s Elastic IPs (the source of its replies), not the hub instances\'', async () => {
+    const mocks = meshMocks();
+    await deploy('ha', args(), mocks);
+    const hub = componentTree(mocks, T.awsGroup, 'ha-hub');
+    const nlbIps = hub.of(T.eip).filter((e) => e.name.includes('-nlb-eip-')).map((e) => `${e.state!.publicIp}/32`);
+    expect(nlbIps).toHaveLength(2);
+    const instanceIps = hub.of(T.eip).filter((e) => !e.name.includes('-nlb-eip-')).map((e) => `${e.state!.publicIp}/32`);
+    const spokeUdp = componentTree(mocks, T.awsGateway, 'ha-spoke').of(T.sg)[0]!.inputs.ingress.filter((r: any) => r.protocol === 'udp');
+    expect(spokeUdp.map((r: any) => r.cidrBlocks)).toEqual([nlbIps]);
+    for (const ip of instanceIps) expect(spokeUdp[0].cidrBlocks).not.toContain(ip);
+    // The spoke dials the NLB; the hub's shared document dials nobody.
+    expect(awsStoredConfig(mocks, 'ha-spoke').peers.map((p) => p.endpoint)).toEqual([expect.stringMatching(/\.elb\..*:51820$/)]);
+    expect(awsStoredConfig(mocks, 'ha-hub-gateway').peers.map((p) => p.endpoint)).toEqual([undefined, undefined]);
+  });
+
+  test('a GCP spoke needs the NLB addresses as plain CIDRs: the error says so', () => {
+    meshMocks();
+    expect(() => new WireGuardMesh('ha', args({}))).toThrow('the source addresses of "hub" (its NLB\'s Elastic IPs are allocated by this deployment and GcpGateway takes plain peerCidrs)');
+  });
+});
 
 describe('WireGuardMesh: hub and spoke, derived source ranges', () => {
   const spec: MeshSpec = {
@@ -265,10 +312,11 @@ describe('WireGuardMesh: hub and spoke, derived source ranges', () => {
     // The GCP spoke peers only with the hub: allowFromAnywhere opens just the WireGuard port.
     const firewalls = mocks.byType(T.firewall).map((f) => [unwrapSecrets(f.inputs.allows), f.inputs.sourceRanges]);
     expect(firewalls).toContainEqual([[{ protocol: 'udp', ports: ['51820'] }], ['0.0.0.0/0']]);
-    expect(firewalls.filter(([allows]) => JSON.stringify(allows).includes('"tcp"'))).toEqual([[[{ protocol: 'tcp', ports: ['9587'] }], ['209.85.152.0/22', '209.85.204.0/22', '35.191.0.0/16']]]);
+    expect(firewalls.filter(([allows]) => JSON.stringify(allows).includes('"tcp"'))).toEqual([[[{ protocol: 'tcp', ports: ['9587'] }], ['130.211.0.0/22', '209.85.152.0/22', '209.85.204.0/22', '35.191.0.0/16']]]);
     // Spokes route everything else via the hub; the hub routes the spokes.
     expect(mocks.byType(T.route).map((r) => r.inputs.destinationCidrBlock)).toEqual(['10.1.0.0/16', '192.168.1.0/24', '192.168.2.0/24']);
-    expect(mocks.byType(T.gcpRoute).map((r) => r.inputs.destRange).sort()).toEqual(['10.0.0.0/16', '10.0.0.0/16', '192.168.1.0/24', '192.168.1.0/24', '192.168.2.0/24', '192.168.2.0/24']);
+    // The GCP spoke group routes through its internal LB (which follows the active instance): one route per CIDR.
+    expect(mocks.byType(T.gcpRoute).map((r) => r.inputs.destRange).sort()).toEqual(['10.0.0.0/16', '192.168.1.0/24', '192.168.2.0/24']);
   });
 
   test('a GCP gateway cannot take an AWS site\'s addresses: the error names the ways out, and nothing is registered', () => {
