@@ -18,10 +18,13 @@ function macBench(): BenchResult[] {
   const message = randomBytes(MAC1_INPUT + MAC_LENGTH);
   const backends: MacBackend[] = [nativeMac(), javascriptMac].filter((b): b is MacBackend => b !== null);
   const results = backends.map((backend) =>
-    measure(`mac1 verify, ${MAC1_INPUT} B (${backend.name})`, () => backend.macVerify(key, message, MAC1_INPUT), { batch: 64 }),
+    measure(`mac1 verify, ${MAC1_INPUT} B (${backend.name})`, () => backend.macVerify(key, message, MAC1_INPUT), {
+      batch: 64,
+    }),
   );
   const js = results[results.length - 1]!;
-  for (const result of results.slice(0, -1)) result.note = `${(js.microsPerOp / result.microsPerOp).toFixed(1)}x faster than ${javascriptMac.name}`;
+  for (const result of results.slice(0, -1))
+    result.note = `${(js.microsPerOp / result.microsPerOp).toFixed(1)}x faster than ${javascriptMac.name}`;
   return results;
 }
 
@@ -36,10 +39,14 @@ function cookiePathBench(): BenchResult {
   const packets = floodInitiations(responder.publicKey!, 1024);
   const sources: Endpoint[] = [1, 2, 3, 4].map((host) => ({ address: `198.18.0.${host}`, port: 40000 + host }));
   let i = 0;
-  const result = measure('cookie path per flood packet (mac1 + cookie reply)', () => {
-    responder.receiveDatagram(packets[i % packets.length]!, sources[i % sources.length]!, 1000);
-    i++;
-  }, { batch: 64 });
+  const result = measure(
+    'cookie path per flood packet (mac1 + cookie reply)',
+    () => {
+      responder.receiveDatagram(packets[i % packets.length]!, sources[i % sources.length]!, 1000);
+      i++;
+    },
+    { batch: 64 },
+  );
   if (replies === 0) throw new Error('no cookie replies');
   return result;
 }

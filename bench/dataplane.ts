@@ -77,18 +77,79 @@ interface PathSpec {
 
 const PATHS: PathSpec[] = [
   { id: 1, column: 'raw veth', title: 'raw veth, no tunnel', a: null, b: null, buffers: 'matched' },
-  { id: 2, column: 'wg-go', title: 'wireguard-go -> wireguard-go', a: 'wireguard-go', b: 'wireguard-go', buffers: 'matched' },
-  { id: 3, column: 'wiremesh', title: 'wiremesh-wg -> wiremesh-wg', a: 'wiremesh', b: 'wiremesh', buffers: 'matched' },
-  { id: 4, column: 'wm->wg-go', title: 'wiremesh-wg (sending) -> wireguard-go', a: 'wiremesh', b: 'wireguard-go', buffers: 'matched' },
-  { id: 5, column: 'wg-go->wm', title: 'wireguard-go (sending) -> wiremesh-wg', a: 'wireguard-go', b: 'wiremesh', buffers: 'matched' },
-  { id: 6, column: 'wm 4MiB', title: 'wiremesh-wg -> wiremesh-wg, WIREMESH_SOCKET_BUFFER_BYTES=4 MiB', a: 'wiremesh', b: 'wiremesh', buffers: 'fixed' },
-  { id: 7, column: 'modern', title: 'wireguard-go-modern -> wireguard-go-modern', a: 'wireguard-go-modern', b: 'wireguard-go-modern', buffers: 'modern' },
-  { id: 8, column: 'wm 7MiB', title: 'wiremesh-wg -> wiremesh-wg, 7 MiB buffers as wireguard-go-modern', a: 'wiremesh', b: 'wiremesh', buffers: 'modern' },
-  { id: 9, column: 'wm->modern', title: 'wiremesh-wg (sending) -> wireguard-go-modern', a: 'wiremesh', b: 'wireguard-go-modern', buffers: 'modern' },
-  { id: 10, column: 'modern->wm', title: 'wireguard-go-modern (sending) -> wiremesh-wg', a: 'wireguard-go-modern', b: 'wiremesh', buffers: 'modern' },
   {
-    id: 11, column: 'wm plain', title: 'wiremesh-wg -> wiremesh-wg, 7 MiB buffers, plain path (WIREMESH_OFFLOADS=0)',
-    a: 'wiremesh', b: 'wiremesh', buffers: 'modern', wiremeshEnv: { WIREMESH_OFFLOADS: '0' },
+    id: 2,
+    column: 'wg-go',
+    title: 'wireguard-go -> wireguard-go',
+    a: 'wireguard-go',
+    b: 'wireguard-go',
+    buffers: 'matched',
+  },
+  { id: 3, column: 'wiremesh', title: 'wiremesh-wg -> wiremesh-wg', a: 'wiremesh', b: 'wiremesh', buffers: 'matched' },
+  {
+    id: 4,
+    column: 'wm->wg-go',
+    title: 'wiremesh-wg (sending) -> wireguard-go',
+    a: 'wiremesh',
+    b: 'wireguard-go',
+    buffers: 'matched',
+  },
+  {
+    id: 5,
+    column: 'wg-go->wm',
+    title: 'wireguard-go (sending) -> wiremesh-wg',
+    a: 'wireguard-go',
+    b: 'wiremesh',
+    buffers: 'matched',
+  },
+  {
+    id: 6,
+    column: 'wm 4MiB',
+    title: 'wiremesh-wg -> wiremesh-wg, WIREMESH_SOCKET_BUFFER_BYTES=4 MiB',
+    a: 'wiremesh',
+    b: 'wiremesh',
+    buffers: 'fixed',
+  },
+  {
+    id: 7,
+    column: 'modern',
+    title: 'wireguard-go-modern -> wireguard-go-modern',
+    a: 'wireguard-go-modern',
+    b: 'wireguard-go-modern',
+    buffers: 'modern',
+  },
+  {
+    id: 8,
+    column: 'wm 7MiB',
+    title: 'wiremesh-wg -> wiremesh-wg, 7 MiB buffers as wireguard-go-modern',
+    a: 'wiremesh',
+    b: 'wiremesh',
+    buffers: 'modern',
+  },
+  {
+    id: 9,
+    column: 'wm->modern',
+    title: 'wiremesh-wg (sending) -> wireguard-go-modern',
+    a: 'wiremesh',
+    b: 'wireguard-go-modern',
+    buffers: 'modern',
+  },
+  {
+    id: 10,
+    column: 'modern->wm',
+    title: 'wireguard-go-modern (sending) -> wiremesh-wg',
+    a: 'wireguard-go-modern',
+    b: 'wiremesh',
+    buffers: 'modern',
+  },
+  {
+    id: 11,
+    column: 'wm plain',
+    title: 'wiremesh-wg -> wiremesh-wg, 7 MiB buffers, plain path (WIREMESH_OFFLOADS=0)',
+    a: 'wiremesh',
+    b: 'wiremesh',
+    buffers: 'modern',
+    wiremeshEnv: { WIREMESH_OFFLOADS: '0' },
   },
 ];
 
@@ -202,10 +263,20 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 function firstLine(command: string, args: string[]): string {
   try {
     const out = execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 });
-    return out.split('\n').find((line) => line.trim() !== '')?.trim() ?? '?';
+    return (
+      out
+        .split('\n')
+        .find((line) => line.trim() !== '')
+        ?.trim() ?? '?'
+    );
   } catch (error) {
     const out = `${(error as { stdout?: string }).stdout ?? ''}`;
-    return out.split('\n').find((line) => line.trim() !== '')?.trim() ?? '?';
+    return (
+      out
+        .split('\n')
+        .find((line) => line.trim() !== '')
+        ?.trim() ?? '?'
+    );
   }
 }
 
@@ -233,11 +304,17 @@ function readCounters(pid: number, device: string, veth: string): Counters {
   const fields = (name: string): number[] => {
     const line = devices.find((entry) => entry.trim().startsWith(`${name}:`));
     if (!line) throw new Error(`no ${name} in /proc/${pid}/net/dev`);
-    return line.slice(line.indexOf(':') + 1).trim().split(/\s+/).map(Number);
+    return line
+      .slice(line.indexOf(':') + 1)
+      .trim()
+      .split(/\s+/)
+      .map(Number);
   };
   const d = fields(device);
   const outer = fields(veth);
-  const snmp = readFileSync(`/proc/${pid}/net/snmp`, 'utf8').split('\n').filter((line) => line.startsWith('Udp:'));
+  const snmp = readFileSync(`/proc/${pid}/net/snmp`, 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('Udp:'));
   const header = snmp[0]!.split(/\s+/);
   const values = snmp[1]!.split(/\s+/).map(Number);
   const udp = (name: string): number => values[header.indexOf(name)] ?? 0;
@@ -381,7 +458,11 @@ class PathRunner {
   /** Where wiremesh-wg's GC probe writes its pauses, by PID, when the process exits. */
   readonly gcDirectory = mkdtempSync(join(tmpdir(), 'bn-gc-'));
 
-  constructor(readonly spec: PathSpec, tag: string, private readonly bufferBytes: number) {
+  constructor(
+    readonly spec: PathSpec,
+    tag: string,
+    private readonly bufferBytes: number,
+  ) {
     this.lab = new Lab(`bn${tag}${spec.id}`);
   }
 
@@ -391,7 +472,10 @@ class PathRunner {
     this.nsA = this.lab.namespace('a');
     this.nsB = this.lab.namespace('b');
     const p = spec.id;
-    const { deviceA, deviceB } = this.lab.link(this.nsA, this.nsB, { a: [`198.18.${p}.1/24`], b: [`198.18.${p}.2/24`] });
+    const { deviceA, deviceB } = this.lab.link(this.nsA, this.nsB, {
+      a: [`198.18.${p}.1/24`],
+      b: [`198.18.${p}.2/24`],
+    });
     this.veths = { a: deviceA, b: deviceB };
     this.target = `198.18.${p}.2`;
   }
@@ -417,7 +501,12 @@ class PathRunner {
       rmemDefault = Number(lab.run(ns[side], 'sysctl', ['-n', 'net.core.rmem_default']).trim());
       const env: NodeJS.ProcessEnv = { LOG_LEVEL: 'error' };
       if (impl[side] === 'wiremesh') {
-        wiremeshRequest = spec.buffers === 'matched' ? Math.floor(rmemDefault / 2) : spec.buffers === 'modern' ? MODERN_BUFFER_BYTES : this.bufferBytes;
+        wiremeshRequest =
+          spec.buffers === 'matched'
+            ? Math.floor(rmemDefault / 2)
+            : spec.buffers === 'modern'
+              ? MODERN_BUFFER_BYTES
+              : this.bufferBytes;
         env.WIREMESH_SOCKET_BUFFER_BYTES = String(wiremeshRequest);
         Object.assign(env, spec.wiremeshEnv);
       }
@@ -431,7 +520,10 @@ class PathRunner {
       });
       children[side] = child;
     }
-    const privateKey = { a: execFileSync('wg', ['genkey'], { encoding: 'utf8' }).trim(), b: execFileSync('wg', ['genkey'], { encoding: 'utf8' }).trim() };
+    const privateKey = {
+      a: execFileSync('wg', ['genkey'], { encoding: 'utf8' }).trim(),
+      b: execFileSync('wg', ['genkey'], { encoding: 'utf8' }).trim(),
+    };
     const publicKey = {
       a: execFileSync('wg', ['pubkey'], { input: privateKey.a, encoding: 'utf8' }).trim(),
       b: execFileSync('wg', ['pubkey'], { input: privateKey.b, encoding: 'utf8' }).trim(),
@@ -445,9 +537,20 @@ class PathRunner {
         const keyFile = join(keyDirectory, side);
         writeFileSync(keyFile, `${privateKey[side]}\n`, { mode: 0o600 });
         lab.wg(ns[side], [
-          'set', names[side], 'listen-port', String(WIREGUARD_PORT), 'private-key', keyFile,
-          'peer', publicKey[other], 'endpoint', `198.18.${p}.${host[other]}:${WIREGUARD_PORT}`,
-          'allowed-ips', `198.19.${p}.${host[other]}/32`, 'persistent-keepalive', 'off',
+          'set',
+          names[side],
+          'listen-port',
+          String(WIREGUARD_PORT),
+          'private-key',
+          keyFile,
+          'peer',
+          publicKey[other],
+          'endpoint',
+          `198.18.${p}.${host[other]}:${WIREGUARD_PORT}`,
+          'allowed-ips',
+          `198.19.${p}.${host[other]}/32`,
+          'persistent-keepalive',
+          'off',
         ]);
         lab.addAddress(ns[side], names[side], `198.19.${p}.${host[side]}/24`);
         lab.run(ns[side], 'ip', ['link', 'set', names[side], 'up']);
@@ -485,7 +588,14 @@ class PathRunner {
       throw new Error(`tunnel does not pass traffic; stderr a: ${this.stderr.a.trim()} b: ${this.stderr.b.trim()}`);
     }
     this.tunnel = {
-      names, veths: this.veths, mtu, rcvbuf, sndbuf, firstPingMs, rmemDefault, wiremeshRequest,
+      names,
+      veths: this.veths,
+      mtu,
+      rcvbuf,
+      sndbuf,
+      firstPingMs,
+      rmemDefault,
+      wiremeshRequest,
       pids: { a: devicePid(children.a!.pid!), b: devicePid(children.b!.pid!) },
     };
     return this.tunnel;
@@ -495,7 +605,9 @@ class PathRunner {
     const pids: number[] = [];
     for (const ns of [this.nsA, this.nsB]) {
       try {
-        pids.push(...execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number));
+        pids.push(
+          ...execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number),
+        );
       } catch {
         // gone
       }
@@ -510,9 +622,16 @@ class PathRunner {
   }
 
   async ping(): Promise<PingResult> {
-    const out = (await this.lab.runAsync(
-      this.nsA, 'ping', ['-n', '-c', String(PING_COUNT), '-i', PING_INTERVAL, '-W', '1', '-w', '15', this.target], 20_000,
-    ).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }))).stdout;
+    const out = (
+      await this.lab
+        .runAsync(
+          this.nsA,
+          'ping',
+          ['-n', '-c', String(PING_COUNT), '-i', PING_INTERVAL, '-W', '1', '-w', '15', this.target],
+          20_000,
+        )
+        .catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }))
+    ).stdout;
     const rtts = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((x, y) => x - y);
     return {
       sent: PING_COUNT,
@@ -525,13 +644,17 @@ class PathRunner {
   }
 
   /** One iperf3 run: a one-shot server in B, the client in A; returns the client's JSON. */
-  private async iperf(clientArgs: string[], seconds: number): Promise<{ json: IperfJson; sides?: Record<Side, SideDelta>; load: LoadDelta }> {
+  private async iperf(
+    clientArgs: string[],
+    seconds: number,
+  ): Promise<{ json: IperfJson; sides?: Record<Side, SideDelta>; load: LoadDelta }> {
     const server = this.lab.spawn(this.nsB, 'iperf3', ['-s', '-1', '-B', this.target, '-p', String(IPERF_PORT)]);
     let serverErrors = '';
     server.stderr?.on('data', (chunk: Buffer) => (serverErrors += chunk.toString()));
     const deadline = Date.now() + 5000;
     while (this.lab.run(this.nsB, 'ss', ['-Hltn', 'sport', '=', `:${IPERF_PORT}`]).trim() === '') {
-      if (server.exitCode !== null || Date.now() > deadline) throw new Error(`iperf3 server did not start: ${serverErrors}`);
+      if (server.exitCode !== null || Date.now() > deadline)
+        throw new Error(`iperf3 server did not start: ${serverErrors}`);
       await sleep(20);
     }
     const ours = new Set<number>([process.pid, ...this.namespacePids()]);
@@ -541,13 +664,18 @@ class PathRunner {
     const start = Date.now();
     let stdout: string;
     try {
-      stdout = (await this.lab.runAsync(
-        this.nsA, 'iperf3', ['-c', this.target, '-p', String(IPERF_PORT), '-J', '--connect-timeout', '3000', ...clientArgs],
-        (seconds + 15) * 1000,
-      )).stdout;
+      stdout = (
+        await this.lab.runAsync(
+          this.nsA,
+          'iperf3',
+          ['-c', this.target, '-p', String(IPERF_PORT), '-J', '--connect-timeout', '3000', ...clientArgs],
+          (seconds + 15) * 1000,
+        )
+      ).stdout;
     } catch (error) {
       stdout = (error as { stdout?: string }).stdout ?? '';
-      if (!stdout.includes('"end"')) throw new Error(`iperf3 ${clientArgs.join(' ')} failed: ${(error as Error).message} ${serverErrors}`);
+      if (!stdout.includes('"end"'))
+        throw new Error(`iperf3 ${clientArgs.join(' ')} failed: ${(error as Error).message} ${serverErrors}`);
     }
     const wallSeconds = (Date.now() - start) / 1000;
     const hostAfter = hostCpu();
@@ -575,7 +703,13 @@ class PathRunner {
   }
 
   async tcp(streams: number): Promise<TcpResult> {
-    const args = ['-t', String(TCP_SECONDS), '-O', String(TCP_OMIT_SECONDS), ...(streams > 1 ? ['-P', String(streams)] : [])];
+    const args = [
+      '-t',
+      String(TCP_SECONDS),
+      '-O',
+      String(TCP_OMIT_SECONDS),
+      ...(streams > 1 ? ['-P', String(streams)] : []),
+    ];
     const { json, sides, load } = await this.iperf(args, TCP_SECONDS + TCP_OMIT_SECONDS);
     const received = json.end.sum_received!;
     return {
@@ -589,7 +723,10 @@ class PathRunner {
   }
 
   async udp(): Promise<UdpResult> {
-    const { json, sides, load } = await this.iperf(['-u', '-b', '0', '-l', String(UDP_LENGTH), '-t', String(UDP_SECONDS)], UDP_SECONDS);
+    const { json, sides, load } = await this.iperf(
+      ['-u', '-b', '0', '-l', String(UDP_LENGTH), '-t', String(UDP_SECONDS)],
+      UDP_SECONDS,
+    );
     const sent = json.end.sum_sent!;
     const received = json.end.sum_received!;
     const receivedPackets = (received.packets ?? 0) - (received.lost_packets ?? 0);
@@ -622,7 +759,12 @@ interface IperfJson {
 
 let activeLab: Lab | null = null;
 
-async function runPath(spec: PathSpec, tag: string, bufferBytes: number, log: (line: string) => void): Promise<PathResult> {
+async function runPath(
+  spec: PathSpec,
+  tag: string,
+  bufferBytes: number,
+  log: (line: string) => void,
+): Promise<PathResult> {
   const started = Date.now();
   const result: PathResult = { spec, stderr: { a: '', b: '' }, elapsedSeconds: 0 };
   const quiet = await waitForQuiet();
@@ -719,36 +861,77 @@ function cpuPerPacketUs(side: SideDelta | undefined): number | undefined {
 function cpuPerSegmentUs(result: TcpResult | undefined, scope: 'tunnels' | 'host'): number | undefined {
   if (!result?.sides || result.bytes <= 0) return undefined;
   const segments = result.bytes / SEGMENT_BYTES;
-  const seconds = scope === 'tunnels'
-    ? result.sides.a.cpuSeconds + result.sides.b.cpuSeconds
-    : (result.load.hostBusyCores - result.load.otherCores) * result.load.wallSeconds;
+  const seconds =
+    scope === 'tunnels'
+      ? result.sides.a.cpuSeconds + result.sides.b.cpuSeconds
+      : (result.load.hostBusyCores - result.load.otherCores) * result.load.wallSeconds;
   return (seconds * 1e6) / segments;
 }
 
 const MAIN_ROWS: Row[] = [
   { label: 'TCP 1 stream, Gbit/s', better: 'higher', digits: 3, value: (p) => p.tcp1?.gbps },
   { label: 'TCP -P 4, Gbit/s', better: 'higher', digits: 3, value: (p) => p.tcp4?.gbps },
-  { label: 'UDP flood, received kpps', better: 'higher', digits: 1, value: (p) => (p.udp ? p.udp.receivedPps / 1000 : undefined) },
+  {
+    label: 'UDP flood, received kpps',
+    better: 'higher',
+    digits: 1,
+    value: (p) => (p.udp ? p.udp.receivedPps / 1000 : undefined),
+  },
   { label: 'UDP flood, sent kpps', better: null, digits: 1, value: (p) => (p.udp ? p.udp.sentPps / 1000 : undefined) },
   { label: 'UDP flood, loss %', better: null, digits: 1, value: (p) => p.udp?.lossPercent },
   { label: 'ping RTT avg, ms', better: 'lower', digits: 3, value: (p) => p.ping?.avgMs },
   { label: 'ping RTT p50, ms', better: 'lower', digits: 3, value: (p) => p.ping?.p50Ms },
   { label: 'ping RTT p99, ms', better: 'lower', digits: 3, value: (p) => p.ping?.p99Ms },
-  { label: 'CPU us/segment TCP1, tunnels A+B', better: 'lower', digits: 2, value: (p) => cpuPerSegmentUs(p.tcp1, 'tunnels') },
-  { label: 'CPU us/segment TCP1, host - others', better: 'lower', digits: 2, value: (p) => cpuPerSegmentUs(p.tcp1, 'host') },
-  { label: 'CPU us/segment TCP4, tunnels A+B', better: 'lower', digits: 2, value: (p) => cpuPerSegmentUs(p.tcp4, 'tunnels') },
-  { label: 'CPU us/pkt TCP1, side A (send)', better: 'lower', digits: 1, value: (p) => cpuPerPacketUs(p.tcp1?.sides?.a) },
-  { label: 'CPU us/pkt TCP1, side B (recv)', better: 'lower', digits: 1, value: (p) => cpuPerPacketUs(p.tcp1?.sides?.b) },
+  {
+    label: 'CPU us/segment TCP1, tunnels A+B',
+    better: 'lower',
+    digits: 2,
+    value: (p) => cpuPerSegmentUs(p.tcp1, 'tunnels'),
+  },
+  {
+    label: 'CPU us/segment TCP1, host - others',
+    better: 'lower',
+    digits: 2,
+    value: (p) => cpuPerSegmentUs(p.tcp1, 'host'),
+  },
+  {
+    label: 'CPU us/segment TCP4, tunnels A+B',
+    better: 'lower',
+    digits: 2,
+    value: (p) => cpuPerSegmentUs(p.tcp4, 'tunnels'),
+  },
+  {
+    label: 'CPU us/pkt TCP1, side A (send)',
+    better: 'lower',
+    digits: 1,
+    value: (p) => cpuPerPacketUs(p.tcp1?.sides?.a),
+  },
+  {
+    label: 'CPU us/pkt TCP1, side B (recv)',
+    better: 'lower',
+    digits: 1,
+    value: (p) => cpuPerPacketUs(p.tcp1?.sides?.b),
+  },
   { label: 'CPU us/pkt TCP4, side A', better: 'lower', digits: 1, value: (p) => cpuPerPacketUs(p.tcp4?.sides?.a) },
   { label: 'CPU us/pkt TCP4, side B', better: 'lower', digits: 1, value: (p) => cpuPerPacketUs(p.tcp4?.sides?.b) },
-  { label: 'CPU us/pkt UDP, side A (encrypt)', better: 'lower', digits: 1, value: (p) => cpuPerPacketUs(p.udp?.sides?.a) },
-  { label: 'CPU us/pkt UDP, side B (decrypt)', better: 'lower', digits: 1, value: (p) => cpuPerPacketUs(p.udp?.sides?.b) },
+  {
+    label: 'CPU us/pkt UDP, side A (encrypt)',
+    better: 'lower',
+    digits: 1,
+    value: (p) => cpuPerPacketUs(p.udp?.sides?.a),
+  },
+  {
+    label: 'CPU us/pkt UDP, side B (decrypt)',
+    better: 'lower',
+    digits: 1,
+    value: (p) => cpuPerPacketUs(p.udp?.sides?.b),
+  },
 ];
 
 type Cell = (path: PathResult) => string;
 
 const perSecond = (count: number | undefined, seconds: number | undefined): string =>
-  count === undefined || !seconds ? '-' : ((count / seconds) / 1000).toFixed(1);
+  count === undefined || !seconds ? '-' : (count / seconds / 1000).toFixed(1);
 const pair = (a: string, b: string): string => `${a}/${b}`;
 const kib = (bytes: number): string => String(Math.round(bytes / 1024));
 
@@ -756,38 +939,76 @@ const bytesPer = (bytes: number | undefined, count: number | undefined): string 
   bytes === undefined || !count ? '-' : String(Math.round(bytes / count));
 
 const DIAGNOSTIC_ROWS: { label: string; cell: Cell }[] = [
-  { label: 'TCP1 bytes per TUN read A', cell: (p) => bytesPer(p.tcp1?.sides?.a.tunTxBytes, p.tcp1?.sides?.a.tunTxPackets) },
-  { label: 'TCP1 bytes per UDP send A', cell: (p) => bytesPer(p.tcp1?.sides?.a.outerTxBytes, p.tcp1?.sides?.a.outerTxPackets) },
-  { label: 'TCP1 bytes per TUN write B', cell: (p) => bytesPer(p.tcp1?.sides?.b.tunRxBytes, p.tcp1?.sides?.b.tunRxPackets) },
-  { label: 'UDP bytes per TUN read A', cell: (p) => bytesPer(p.udp?.sides?.a.tunTxBytes, p.udp?.sides?.a.tunTxPackets) },
-  { label: 'UDP bytes per UDP send A', cell: (p) => bytesPer(p.udp?.sides?.a.outerTxBytes, p.udp?.sides?.a.outerTxPackets) },
+  {
+    label: 'TCP1 bytes per TUN read A',
+    cell: (p) => bytesPer(p.tcp1?.sides?.a.tunTxBytes, p.tcp1?.sides?.a.tunTxPackets),
+  },
+  {
+    label: 'TCP1 bytes per UDP send A',
+    cell: (p) => bytesPer(p.tcp1?.sides?.a.outerTxBytes, p.tcp1?.sides?.a.outerTxPackets),
+  },
+  {
+    label: 'TCP1 bytes per TUN write B',
+    cell: (p) => bytesPer(p.tcp1?.sides?.b.tunRxBytes, p.tcp1?.sides?.b.tunRxPackets),
+  },
+  {
+    label: 'UDP bytes per TUN read A',
+    cell: (p) => bytesPer(p.udp?.sides?.a.tunTxBytes, p.udp?.sides?.a.tunTxPackets),
+  },
+  {
+    label: 'UDP bytes per UDP send A',
+    cell: (p) => bytesPer(p.udp?.sides?.a.outerTxBytes, p.udp?.sides?.a.outerTxPackets),
+  },
   {
     label: 'wiremesh GC pauses A/B: n, max ms',
-    cell: (p) => (p.gc ? (['a', 'b'] as const).map((s) => `${p.gc![s].count},${p.gc![s].maxMs.toFixed(1)}`).join(' / ') : '-'),
+    cell: (p) =>
+      p.gc ? (['a', 'b'] as const).map((s) => `${p.gc![s].count},${p.gc![s].maxMs.toFixed(1)}`).join(' / ') : '-',
   },
   {
     label: 'wiremesh GC pause ms per s A/B',
-    cell: (p) => (p.gc ? (['a', 'b'] as const).map((s) => (p.gc![s].totalMs / p.elapsedSeconds).toFixed(2)).join('/') : '-'),
+    cell: (p) =>
+      p.gc ? (['a', 'b'] as const).map((s) => (p.gc![s].totalMs / p.elapsedSeconds).toFixed(2)).join('/') : '-',
   },
   { label: 'tunnel MTU A/B', cell: (p) => (p.tunnel ? pair(String(p.tunnel.mtu.a), String(p.tunnel.mtu.b)) : '-') },
-  { label: 'wiremesh buffer request', cell: (p) => (p.tunnel?.wiremeshRequest != null ? String(p.tunnel.wiremeshRequest) : '-') },
-  { label: 'UDP sock rcvbuf KiB A/B', cell: (p) => (p.tunnel ? pair(kib(p.tunnel.rcvbuf.a), kib(p.tunnel.rcvbuf.b)) : '-') },
-  { label: 'UDP sock sndbuf KiB A/B', cell: (p) => (p.tunnel ? pair(kib(p.tunnel.sndbuf.a), kib(p.tunnel.sndbuf.b)) : '-') },
-  { label: 'first ping (handshake), ms', cell: (p) => (p.tunnel?.firstPingMs != null ? p.tunnel.firstPingMs.toFixed(2) : '-') },
+  {
+    label: 'wiremesh buffer request',
+    cell: (p) => (p.tunnel?.wiremeshRequest != null ? String(p.tunnel.wiremeshRequest) : '-'),
+  },
+  {
+    label: 'UDP sock rcvbuf KiB A/B',
+    cell: (p) => (p.tunnel ? pair(kib(p.tunnel.rcvbuf.a), kib(p.tunnel.rcvbuf.b)) : '-'),
+  },
+  {
+    label: 'UDP sock sndbuf KiB A/B',
+    cell: (p) => (p.tunnel ? pair(kib(p.tunnel.sndbuf.a), kib(p.tunnel.sndbuf.b)) : '-'),
+  },
+  {
+    label: 'first ping (handshake), ms',
+    cell: (p) => (p.tunnel?.firstPingMs != null ? p.tunnel.firstPingMs.toFixed(2) : '-'),
+  },
   { label: 'ping replies / sent', cell: (p) => (p.ping ? pair(String(p.ping.received), String(p.ping.sent)) : '-') },
   { label: 'ping RTT max, ms', cell: (p) => (p.ping ? p.ping.maxMs.toFixed(3) : '-') },
   { label: 'TCP1 retransmits', cell: (p) => (p.tcp1 ? String(p.tcp1.retransmits) : '-') },
   { label: 'TCP4 retransmits', cell: (p) => (p.tcp4 ? String(p.tcp4.retransmits) : '-') },
-  { label: 'TCP1 data kpps (A tun read)', cell: (p) => perSecond(p.tcp1?.sides?.a.tunTxPackets, p.tcp1?.load.wallSeconds) },
+  {
+    label: 'TCP1 data kpps (A tun read)',
+    cell: (p) => perSecond(p.tcp1?.sides?.a.tunTxPackets, p.tcp1?.load.wallSeconds),
+  },
   { label: 'TCP1 tunnel CPU cores A/B', cell: (p) => cores(p.tcp1) },
   { label: 'TCP1 host busy cores', cell: (p) => (p.tcp1 ? p.tcp1.load.hostBusyCores.toFixed(2) : '-') },
-  { label: 'other jobs cores TCP1/4/UDP', cell: (p) => [p.tcp1, p.tcp4, p.udp].map((r) => (r ? r.load.otherCores.toFixed(1) : '-')).join('/') },
+  {
+    label: 'other jobs cores TCP1/4/UDP',
+    cell: (p) => [p.tcp1, p.tcp4, p.udp].map((r) => (r ? r.load.otherCores.toFixed(1) : '-')).join('/'),
+  },
   { label: 'TCP1 tunnel sock drops A/B', cell: (p) => tunnelDrops(p.tcp1?.sides) },
   { label: 'TCP4 tunnel sock drops A/B', cell: (p) => tunnelDrops(p.tcp4?.sides) },
   { label: 'UDP tunnel CPU cores A/B', cell: (p) => cores(p.udp) },
   { label: 'UDP A tun read kpps', cell: (p) => perSecond(p.udp?.sides?.a.tunTxPackets, p.udp?.load.wallSeconds) },
   { label: 'UDP A tun tx_dropped kpps', cell: (p) => perSecond(p.udp?.sides?.a.tunTxDropped, p.udp?.load.wallSeconds) },
-  { label: 'UDP B tun writes kpps (frames)', cell: (p) => perSecond(p.udp?.sides?.b.tunRxPackets, p.udp?.load.wallSeconds) },
+  {
+    label: 'UDP B tun writes kpps (frames)',
+    cell: (p) => perSecond(p.udp?.sides?.b.tunRxPackets, p.udp?.load.wallSeconds),
+  },
   {
     // In bytes: with USO, one TUN write carries many datagrams.
     label: 'UDP lost A read->B written, % bytes',
@@ -805,7 +1026,10 @@ const DIAGNOSTIC_ROWS: { label: string; cell: Cell }[] = [
   },
   {
     label: 'load before path, cores (wait s)',
-    cell: (p) => (p.backgroundCores !== undefined ? `${p.backgroundCores.toFixed(2)} (${(p.quietWaitSeconds ?? 0).toFixed(1)})` : '-'),
+    cell: (p) =>
+      p.backgroundCores !== undefined
+        ? `${p.backgroundCores.toFixed(2)} (${(p.quietWaitSeconds ?? 0).toFixed(1)})`
+        : '-',
   },
   { label: 'path wall time, s', cell: (p) => p.elapsedSeconds.toFixed(1) },
 ];
@@ -826,7 +1050,13 @@ function formatNumber(value: number | undefined, digits: number): string {
 }
 
 function ratio(numerator: number | undefined, denominator: number | undefined): string {
-  if (numerator === undefined || denominator === undefined || !Number.isFinite(numerator) || !Number.isFinite(denominator) || denominator === 0) {
+  if (
+    numerator === undefined ||
+    denominator === undefined ||
+    !Number.isFinite(numerator) ||
+    !Number.isFinite(denominator) ||
+    denominator === 0
+  ) {
     return '-';
   }
   return `${(numerator / denominator).toFixed(2)}x`;
@@ -835,7 +1065,10 @@ function ratio(numerator: number | undefined, denominator: number | undefined): 
 function renderTable(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string =>
-    cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd();
+    cells
+      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
 }
 
@@ -853,17 +1086,24 @@ function render(environment: Record<string, string>, paths: PathResult[]): strin
   const mainRows = MAIN_ROWS.map((row) => {
     const ratios = row.better
       ? [
-        ratio(wm && row.value(wm), wggo && row.value(wggo)),
-        ratio(mixed && row.value(mixed), wggo && row.value(wggo)),
-        ratio(wmModern && row.value(wmModern), modern && row.value(modern)),
-      ]
+          ratio(wm && row.value(wm), wggo && row.value(wggo)),
+          ratio(mixed && row.value(mixed), wggo && row.value(wggo)),
+          ratio(wmModern && row.value(wmModern), modern && row.value(modern)),
+        ]
       : ['-', '-', '-'];
     return [row.label, ...paths.map((p) => formatNumber(row.value(p), row.digits)), ...ratios];
   });
   lines.push(...renderTable(header, mainRows));
-  lines.push('  ratios = path 3 / path 2, path 4 / path 2 and path 8 / path 7: above 1x is better for Gbit/s and kpps, below 1x for RTT and CPU.');
+  lines.push(
+    '  ratios = path 3 / path 2, path 4 / path 2 and path 8 / path 7: above 1x is better for Gbit/s and kpps, below 1x for RTT and CPU.',
+  );
   lines.push('');
-  lines.push(...renderTable(['diagnostics', ...paths.map((p) => p.spec.column)], DIAGNOSTIC_ROWS.map((row) => [row.label, ...paths.map(row.cell)])));
+  lines.push(
+    ...renderTable(
+      ['diagnostics', ...paths.map((p) => p.spec.column)],
+      DIAGNOSTIC_ROWS.map((row) => [row.label, ...paths.map(row.cell)]),
+    ),
+  );
   for (const p of paths) {
     if (p.error) lines.push(`  path ${p.spec.id} (${p.spec.title}) FAILED: ${p.error}`);
     for (const side of ['a', 'b'] as const) {
@@ -871,7 +1111,9 @@ function render(environment: Record<string, string>, paths: PathResult[]): strin
       if (text) {
         const impl = side === 'a' ? p.spec.a : p.spec.b;
         const shown = text.split('\n').slice(0, 5).join(' | ');
-        lines.push(`  path ${p.spec.id} side ${side.toUpperCase()} (${impl}) stderr: ${shown}${text.split('\n').length > 5 ? ' | ...' : ''}`);
+        lines.push(
+          `  path ${p.spec.id} side ${side.toUpperCase()} (${impl}) stderr: ${shown}${text.split('\n').length > 5 ? ' | ...' : ''}`,
+        );
       }
     }
   }
@@ -887,7 +1129,8 @@ function missingPrerequisite(): string | null {
   for (const command of ['ip', 'wg', 'wireguard-go', 'iperf3', 'ping', 'ss', 'sysctl']) {
     if (!hasCommand(command)) return `${command} is not installed`;
   }
-  if (!existsSync(join(packageRoot(), 'build', 'Release', 'wiremesh_io.node'))) return 'the native I/O addon is not built (npm install)';
+  if (!existsSync(join(packageRoot(), 'build', 'Release', 'wiremesh_io.node')))
+    return 'the native I/O addon is not built (npm install)';
   if (!existsSync('/dev/net/tun')) return '/dev/net/tun is missing';
   return null;
 }
@@ -902,7 +1145,10 @@ export async function runDataplaneBench(): Promise<DataplaneReport> {
   clockTicks = Number(firstLine('getconf', ['CLK_TCK'])) || 100;
   quietBudgetMs = 30_000;
   const bufferBytes = Number(process.env.WIREMESH_BENCH_SOCKET_BUFFER_BYTES) || DEFAULT_BUFFER_BYTES;
-  const wanted = (process.env.WIREMESH_BENCH_DATAPLANE_PATHS ?? '').split(',').map(Number).filter((n) => n > 0);
+  const wanted = (process.env.WIREMESH_BENCH_DATAPLANE_PATHS ?? '')
+    .split(',')
+    .map(Number)
+    .filter((n) => n > 0);
   const modern = modernWireguardGo();
   const selected = wanted.length > 0 ? PATHS.filter((p) => wanted.includes(p.id)) : PATHS;
   const specs = selected.filter((spec) => modern || !usesModern(spec));
@@ -910,14 +1156,19 @@ export async function runDataplaneBench(): Promise<DataplaneReport> {
   // A per-run tag keeps names apart from a concurrent run of this suite (and its leftovers).
   const tag = (process.pid % 1296).toString(36).padStart(2, '0');
   const otherBenchNamespaces = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-    .split('\n').map((line) => line.split(' ')[0] ?? '').filter((name) => name.startsWith('bn'));
+    .split('\n')
+    .map((line) => line.split(' ')[0] ?? '')
+    .filter((name) => name.startsWith('bn'));
   const cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '?';
   const loadBefore = readFileSync('/proc/loadavg', 'utf8').trim();
   const idleBefore = await backgroundLoad(1000);
   const environment: Record<string, string> = {
     host: `kernel ${firstLine('uname', ['-r'])}, nproc ${availableParallelism()}, ${cpuModel}`,
     code: `wiremesh ${firstLine('git', ['-C', packageRoot(), 'rev-parse', '--short', 'HEAD'])}, agent/ ${
-      firstLine('git', ['-C', packageRoot(), 'status', '--porcelain', '--', 'agent']) === '?' ? 'as committed' : 'has uncommitted changes'}`,
+      firstLine('git', ['-C', packageRoot(), 'status', '--porcelain', '--', 'agent']) === '?'
+        ? 'as committed'
+        : 'has uncommitted changes'
+    }`,
     versions: `node ${process.version}, ${firstLine('wireguard-go', ['--version'])}, ${firstLine('iperf3', ['--version'])}, ${firstLine('wg', ['--version'])}`,
     'load before': `/proc/loadavg ${loadBefore}; busy ${idleBefore.toFixed(2)} cores over 1 s before the run`,
     method:
@@ -925,10 +1176,12 @@ export async function runDataplaneBench(): Promise<DataplaneReport> {
       `ping -c ${PING_COUNT} -i ${PING_INTERVAL}; CPU/pkt = (utime+stime) / (rx+tx pkts on own tunnel interface); ` +
       `before each path waits up to ${QUIET_WAIT_PER_PATH_MS / 1000} s (30 s per run) for other load < ${QUIET_CORES} cores`,
     buffers: '',
-    'wireguard-go-modern': modern ?? 'not found (WIREGUARD_GO_MODERN or ../shared/anchors/wireguard-go-modern): its paths are skipped',
+    'wireguard-go-modern':
+      modern ?? 'not found (WIREGUARD_GO_MODERN or ../shared/anchors/wireguard-go-modern): its paths are skipped',
     rounds: `${rounds} (paths alternate; per metric the round with the median value is shown)`,
   };
-  if (otherBenchNamespaces.length > 0) environment.warning = `other bn* namespaces exist (another run?): ${otherBenchNamespaces.join(' ')}`;
+  if (otherBenchNamespaces.length > 0)
+    environment.warning = `other bn* namespaces exist (another run?): ${otherBenchNamespaces.join(' ')}`;
 
   const byRound = new Map<number, PathResult[]>();
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -955,7 +1208,9 @@ export async function runDataplaneBench(): Promise<DataplaneReport> {
   const rmem = paths.find((p) => p.tunnel)?.tunnel?.rmemDefault;
   environment.buffers =
     `asked for net.core.rmem_default=wmem_default=4194304 in each WG namespace; read back ${rmem ?? '?'}` +
-    (rmem !== undefined && rmem < 4194304 ? ' (read-only in a child netns on this kernel: it mirrors the host value)' : '') +
+    (rmem !== undefined && rmem < 4194304
+      ? ' (read-only in a child netns on this kernel: it mirrors the host value)'
+      : '') +
     `. wiremesh-wg gets WIREMESH_SOCKET_BUFFER_BYTES=rmem_default/2 (kernel doubles it) so its sockets equal wireguard-go's,` +
     ` except column "wm 4MiB" (${bufferBytes}). Ratios compare equal-buffer paths.`;
   return { environment, paths, text: render(environment, paths) };

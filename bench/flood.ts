@@ -45,7 +45,8 @@ function missingPrerequisite(): string | null {
   if (process.env.WIREMESH_BENCH_FLOOD === '0') return 'WIREMESH_BENCH_FLOOD=0';
   if (process.platform !== 'linux') return 'not Linux';
   if (!isRoot()) return 'not running as root (network namespaces need it)';
-  for (const command of ['ip', 'wg', 'wireguard-go', 'ping']) if (!hasCommand(command)) return `${command} is not installed`;
+  for (const command of ['ip', 'wg', 'wireguard-go', 'ping'])
+    if (!hasCommand(command)) return `${command} is not installed`;
   if (!nativeAddonAvailable()) return 'the native addon is not built (npm install)';
   if (!existsSync(FLOOD_SCRIPT)) return `${FLOOD_SCRIPT} is not built (npm run build)`;
   return null;
@@ -58,7 +59,11 @@ interface Phase {
 
 /** One round for one contender: the goal rate with the new peer, then the capacity rate. */
 async function runRound(
-  contender: Contender, tag: string, cpuClock: CpuClock, responderNice: number | null, log: (line: string) => void,
+  contender: Contender,
+  tag: string,
+  cpuClock: CpuClock,
+  responderNice: number | null,
+  log: (line: string) => void,
 ): Promise<Phase> {
   const lab = new FloodLab(`fb${tag}`);
   try {
@@ -81,27 +86,73 @@ function median(values: Array<number | null>): number | null {
 }
 
 type Column = { contender: Contender; rounds: Phase[]; error?: string };
-type Row = { label: string; value: (phase: Phase) => number | null; format: (x: number | null) => string; ratio: boolean };
+type Row = {
+  label: string;
+  value: (phase: Phase) => number | null;
+  format: (x: number | null) => string;
+  ratio: boolean;
+};
 
 const percent = (x: number | null): string => (x === null ? '-' : `${(x * 100).toFixed(1)}%`);
 const perSecond = (x: number | null): string => (x === null ? '-' : `${Math.round(x).toLocaleString('en-US')}/s`);
-const seconds = (x: number | null): string => (x === null ? `none in ${HANDSHAKE_WAIT_MS / 1000} s` : `${x.toFixed(2)} s`);
+const seconds = (x: number | null): string =>
+  x === null ? `none in ${HANDSHAKE_WAIT_MS / 1000} s` : `${x.toFixed(2)} s`;
 const micros = (x: number | null): string => (x === null ? '-' : `${x.toFixed(1)} us`);
 const cores = (x: number | null): string => (x === null ? '-' : x.toFixed(2));
 
 const ROWS: Row[] = [
-  { label: `flood sent (target ${perSecond(GOAL_RATE)})`, value: (p) => p.goal.offered, format: perSecond, ratio: false },
-  { label: '  established session ping loss (goal <= 10%)', value: (p) => p.goal.pingLoss, format: percent, ratio: false },
-  { label: '  new peer handshake (goal <= 5.5 s: one retry)', value: (p) => p.goal.newPeerHandshakeSeconds, format: seconds, ratio: false },
+  {
+    label: `flood sent (target ${perSecond(GOAL_RATE)})`,
+    value: (p) => p.goal.offered,
+    format: perSecond,
+    ratio: false,
+  },
+  {
+    label: '  established session ping loss (goal <= 10%)',
+    value: (p) => p.goal.pingLoss,
+    format: percent,
+    ratio: false,
+  },
+  {
+    label: '  new peer handshake (goal <= 5.5 s: one retry)',
+    value: (p) => p.goal.newPeerHandshakeSeconds,
+    format: seconds,
+    ratio: false,
+  },
   { label: '  handshake messages processed', value: (p) => p.goal.processedPerSecond, format: perSecond, ratio: true },
   { label: '  responder cores busy', value: (p) => p.goal.responderCores, format: cores, ratio: false },
-  { label: '  responder CPU per handshake message', value: (p) => p.goal.responderMicrosPerMessage, format: micros, ratio: true },
-  { label: `flood sent (target ${perSecond(CAPACITY_RATE)})`, value: (p) => p.capacity.offered, format: perSecond, ratio: false },
+  {
+    label: '  responder CPU per handshake message',
+    value: (p) => p.goal.responderMicrosPerMessage,
+    format: micros,
+    ratio: true,
+  },
+  {
+    label: `flood sent (target ${perSecond(CAPACITY_RATE)})`,
+    value: (p) => p.capacity.offered,
+    format: perSecond,
+    ratio: false,
+  },
   { label: '  established session ping loss', value: (p) => p.capacity.pingLoss, format: percent, ratio: false },
-  { label: '  handshake messages processed (goal >= 100,000/s)', value: (p) => p.capacity.processedPerSecond, format: perSecond, ratio: true },
+  {
+    label: '  handshake messages processed (goal >= 100,000/s)',
+    value: (p) => p.capacity.processedPerSecond,
+    format: perSecond,
+    ratio: true,
+  },
   { label: '  responder cores busy', value: (p) => p.capacity.responderCores, format: cores, ratio: false },
-  { label: '  responder CPU per handshake message', value: (p) => p.capacity.responderMicrosPerMessage, format: micros, ratio: true },
-  { label: '  => messages per second per busy core', value: (p) => perCore(p.capacity), format: perSecond, ratio: true },
+  {
+    label: '  responder CPU per handshake message',
+    value: (p) => p.capacity.responderMicrosPerMessage,
+    format: micros,
+    ratio: true,
+  },
+  {
+    label: '  => messages per second per busy core',
+    value: (p) => perCore(p.capacity),
+    format: perSecond,
+    ratio: true,
+  },
 ];
 
 function perCore(figures: FloodFigures): number | null {
@@ -117,7 +168,8 @@ function render(columns: Column[], rounds: number, notes: string[]): string {
     return [row.label, ...medians.map((m, i) => (columns[i]!.rounds.length > 0 ? row.format(m) : '-')), ratio];
   });
   const widths = header.map((_, i) => Math.max(...[header, ...body].map((cells) => cells[i]!.length)));
-  const line = (cells: string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]): string =>
+    cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
   const lines = [
     `\nHandshake flood: valid-mac1 initiations from a third namespace (median of ${rounds} alternating round${rounds > 1 ? 's' : ''})`,
     line(header),
@@ -141,7 +193,8 @@ export async function runFloodBench(): Promise<string> {
   const rounds = Math.max(1, Number(process.env.WIREMESH_BENCH_FLOOD_ROUNDS) || 1);
   const niceSetting = process.env.WIREMESH_BENCH_FLOOD_NICE;
   const responderNice = niceSetting === undefined || niceSetting === '' ? null : Number(niceSetting);
-  if (responderNice !== null && !Number.isInteger(responderNice)) throw new Error(`WIREMESH_BENCH_FLOOD_NICE: not an integer: ${niceSetting}`);
+  if (responderNice !== null && !Number.isInteger(responderNice))
+    throw new Error(`WIREMESH_BENCH_FLOOD_NICE: not an integer: ${niceSetting}`);
   const { list, notes } = contenders();
   if (responderNice !== null) notes.push(`every responder thread at nice ${responderNice} (WIREMESH_BENCH_FLOOD_NICE)`);
   const columns: Column[] = list.map((contender) => ({ contender, rounds: [] }));

@@ -20,7 +20,10 @@ async function main(): Promise<void> {
     { title: 'Protocol core (one thread, no I/O)', run: runProtocolBench },
     { title: 'Handshake flood: cost per rejected packet (one thread, no I/O)', run: runCookieBench },
     { title: 'Allowed IPs (100k prefixes per family)', run: runAllowedIpsBench },
-    { title: 'Transport AEAD per packet: sodium-native per call vs batched OpenSSL EVP (native layer)', run: runAeadBench },
+    {
+      title: 'Transport AEAD per packet: sodium-native per call vs batched OpenSSL EVP (native layer)',
+      run: runAeadBench,
+    },
     { title: 'Mesh planner (10,000-site hub-and-spoke, 200-site full mesh)', run: runPlannerBench },
   ];
   for (const suite of suites) console.log(formatTable(suite.title, await suite.run()));

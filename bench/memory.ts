@@ -57,7 +57,12 @@ function peers(count: number): { publicKey: string; allowedIp: string }[] {
   }));
 }
 
-async function waitFor(what: string, condition: () => boolean, child: ChildProcess, timeoutMs = 120_000): Promise<void> {
+async function waitFor(
+  what: string,
+  condition: () => boolean,
+  child: ChildProcess,
+  timeoutMs = 120_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (child.exitCode !== null) throw new Error(`${what}: the process exited (${child.exitCode})`);
@@ -74,39 +79,57 @@ interface Row {
 
 type AgentPlane = 'userspace' | 'wireguard-go';
 
-async function measureAgent(lab: Lab, dir: string, count: number, throughSystemNode: boolean, plane: AgentPlane = 'userspace'): Promise<number> {
+async function measureAgent(
+  lab: Lab,
+  dir: string,
+  count: number,
+  throughSystemNode: boolean,
+  plane: AgentPlane = 'userspace',
+): Promise<number> {
   const ns = lab.namespace('a');
   const keyPath = join(dir, 'agent.key');
   writeFileSync(keyPath, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
   chmodSync(keyPath, 0o600);
   const configPath = join(dir, `agent-${count}.yaml`);
-  writeFileSync(configPath, [
-    `interface: { name: ${lab.name('wm')}, addresses: [198.19.97.1/24], listenPort: 0 }`,
-    `privateKey: { source: file, path: ${keyPath} }`,
-    `dataPlane: ${plane}`,
-    'forwarding: false',
-    'metrics: {}',
-    'health: { listen: "127.0.0.1:9587" }',
-    // One aggregate route rather than 10,000 `ip route` calls.
-    'routes: [10.0.0.0/8]',
-    'peers:',
-    ...peers(count).map((peer, i) => `  - { name: p${i}, publicKey: "${peer.publicKey}", allowedIps: [${peer.allowedIp}] }`),
-    '',
-  ].join('\n'));
+  writeFileSync(
+    configPath,
+    [
+      `interface: { name: ${lab.name('wm')}, addresses: [198.19.97.1/24], listenPort: 0 }`,
+      `privateKey: { source: file, path: ${keyPath} }`,
+      `dataPlane: ${plane}`,
+      'forwarding: false',
+      'metrics: {}',
+      'health: { listen: "127.0.0.1:9587" }',
+      // One aggregate route rather than 10,000 `ip route` calls.
+      'routes: [10.0.0.0/8]',
+      'peers:',
+      ...peers(count).map(
+        (peer, i) => `  - { name: p${i}, publicKey: "${peer.publicKey}", allowedIps: [${peer.allowedIp}] }`,
+      ),
+      '',
+    ].join('\n'),
+  );
   const command = throughSystemNode ? [SYSTEM_NODE, AGENT] : [AGENT];
-  const child = lab.spawn(ns, command[0]!, [...command.slice(1), 'run', '--config', configPath], { WIREMESH_LOG_LEVEL: 'warn', WIREMESH_RELAUNCHED: '' });
+  const child = lab.spawn(ns, command[0]!, [...command.slice(1), 'run', '--config', configPath], {
+    WIREMESH_LOG_LEVEL: 'warn',
+    WIREMESH_RELAUNCHED: '',
+  });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   // Ready when /healthz answers (the last thing start() brings up); stderr stays quiet at warn.
   const probe = "fetch('http://127.0.0.1:9587/healthz').then(() => process.exit(0), () => process.exit(1))";
-  await waitFor(`the agent with ${count} peers`, () => {
-    try {
-      lab.run(ns, process.execPath, ['-e', probe]);
-      return true;
-    } catch {
-      return false;
-    }
-  }, child).catch((error: Error) => {
+  await waitFor(
+    `the agent with ${count} peers`,
+    () => {
+      try {
+        lab.run(ns, process.execPath, ['-e', probe]);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    child,
+  ).catch((error: Error) => {
     throw new Error(`${error.message}: ${stderr}`);
   });
   // On the wireguard-go plane the agent alone: its wireguard-go child is the reference's row.
@@ -136,14 +159,21 @@ async function measureWireguardGo(lab: Lab, dir: string, count: number): Promise
 
 function systemNodeRelaunches(): boolean {
   if (!existsSync(SYSTEM_NODE)) return false;
-  return Number(execFileSync(SYSTEM_NODE, ['-p', 'process.versions.node.split(".")[0]'], { encoding: 'utf8' }).trim()) < 24;
+  return (
+    Number(execFileSync(SYSTEM_NODE, ['-p', 'process.versions.node.split(".")[0]'], { encoding: 'utf8' }).trim()) < 24
+  );
 }
 
 function format(rows: Row[]): string {
   const reference = new Map(rows.filter((row) => row.what === 'wireguard-go').map((row) => [row.peers, row.mib]));
   const lines = rows.map((row) => {
     const ratio = row.what === 'wireguard-go' ? '' : `${(row.mib / reference.get(row.peers)!).toFixed(1)}x`;
-    const goal = row.peers === 1 && row.what.startsWith('wiremesh-agent') ? (row.mib <= GOAL_MIB ? `  (goal <= ${GOAL_MIB}: met)` : `  (goal <= ${GOAL_MIB}: MISSED)`) : '';
+    const goal =
+      row.peers === 1 && row.what.startsWith('wiremesh-agent')
+        ? row.mib <= GOAL_MIB
+          ? `  (goal <= ${GOAL_MIB}: met)`
+          : `  (goal <= ${GOAL_MIB}: MISSED)`
+        : '';
     return `  ${row.what.padEnd(56)} ${String(row.peers).padStart(6)}  ${row.mib.toFixed(1).padStart(7)} MiB  ${ratio.padStart(6)}${goal}`;
   });
   return [
@@ -156,7 +186,10 @@ function format(rows: Row[]): string {
 
 export async function runMemoryBench(): Promise<string> {
   if (process.env['WIREMESH_BENCH_MEMORY'] === '0') return '== Memory: skipped (WIREMESH_BENCH_MEMORY=0) ==\n';
-  const missing = [...(isRoot() ? [] : ['root']), ...['wireguard-go', 'wg', 'ip'].filter((command) => !hasCommand(command))];
+  const missing = [
+    ...(isRoot() ? [] : ['root']),
+    ...['wireguard-go', 'wg', 'ip'].filter((command) => !hasCommand(command)),
+  ];
   if (missing.length > 0) return `== Memory: skipped (needs ${missing.join(', ')}) ==\n`;
   const lab = new Lab(`bm${process.pid % 1000}`);
   const dir = mkdtempSync(join(tmpdir(), 'wiremesh-bench-memory-'));
@@ -164,11 +197,23 @@ export async function runMemoryBench(): Promise<string> {
   try {
     for (const count of PEER_COUNTS) {
       rows.push({ what: 'wireguard-go', peers: count, mib: await measureWireguardGo(lab, dir, count) });
-      rows.push({ what: 'wiremesh-agent (bin executed: /bin/sh execs Node 24)', peers: count, mib: await measureAgent(lab, dir, count, false) });
-      rows.push({ what: 'wiremesh-agent, wireguard-go plane (agent process only)', peers: count, mib: await measureAgent(lab, dir, count, false, 'wireguard-go') });
+      rows.push({
+        what: 'wiremesh-agent (bin executed: /bin/sh execs Node 24)',
+        peers: count,
+        mib: await measureAgent(lab, dir, count, false),
+      });
+      rows.push({
+        what: 'wiremesh-agent, wireguard-go plane (agent process only)',
+        peers: count,
+        mib: await measureAgent(lab, dir, count, false, 'wireguard-go'),
+      });
     }
     if (systemNodeRelaunches()) {
-      rows.push({ what: `wiremesh-agent via ${SYSTEM_NODE} (launcher + agent)`, peers: 1, mib: await measureAgent(lab, dir, 1, true) });
+      rows.push({
+        what: `wiremesh-agent via ${SYSTEM_NODE} (launcher + agent)`,
+        peers: 1,
+        mib: await measureAgent(lab, dir, 1, true),
+      });
     }
   } finally {
     await lab.cleanup();

@@ -23,7 +23,15 @@ interface Mesh {
 }
 
 function hubAndSpoke(spokes: number): Mesh {
-  const sites: SiteSpec[] = [{ name: 'hub', provider: 'aws', cidrs: ['10.255.0.0/16'], endpoint: joinHostPort('hub.example.net', WIREGUARD_PORT), gateways: 2 }];
+  const sites: SiteSpec[] = [
+    {
+      name: 'hub',
+      provider: 'aws',
+      cidrs: ['10.255.0.0/16'],
+      endpoint: joinHostPort('hub.example.net', WIREGUARD_PORT),
+      gateways: 2,
+    },
+  ];
   for (let i = 0; i < spokes; i++) {
     const name = `spoke-${String(i).padStart(5, '0')}`;
     const site: SiteSpec = { name, provider: i % 2 === 0 ? 'aws' : 'gcp', cidrs: [`10.${i >> 8}.${i & 255}.0/24`] };
@@ -31,7 +39,10 @@ function hubAndSpoke(spokes: number): Mesh {
     else site.endpoint = joinHostPort(`${name}.example.net`, WIREGUARD_PORT);
     sites.push(site);
   }
-  return { spec: { name: 'large', topology: { type: 'hub-and-spoke', hubs: ['hub'] }, sites }, publicKeys: keys(sites) };
+  return {
+    spec: { name: 'large', topology: { type: 'hub-and-spoke', hubs: ['hub'] }, sites },
+    publicKeys: keys(sites),
+  };
 }
 
 function fullMesh(count: number): Mesh {
@@ -69,8 +80,16 @@ export function runPlannerBench(): BenchResult[] {
   const privateKey = { source: 'file' as const, path: '/etc/wiremesh/private.key' };
   return [
     timed('validate hub-and-spoke, 10,001 sites', () => validateMeshSpec(large.spec), 'schema and semantic checks'),
-    timed('plan hub-and-spoke, 10,001 sites', () => planMesh(large.spec, { publicKeys: large.publicKeys }), describe(largePlan)),
-    timed('agent configs, 10,002 gateways', () => largePlan.gateways.forEach((g) => agentConfigFor(g, { interfaceName: 'wm0', privateKey })), 'agentConfigFor of every gateway'),
+    timed(
+      'plan hub-and-spoke, 10,001 sites',
+      () => planMesh(large.spec, { publicKeys: large.publicKeys }),
+      describe(largePlan),
+    ),
+    timed(
+      'agent configs, 10,002 gateways',
+      () => largePlan.gateways.forEach((g) => agentConfigFor(g, { interfaceName: 'wm0', privateKey })),
+      'agentConfigFor of every gateway',
+    ),
     timed('plan full-mesh, 200 sites', () => planMesh(flat.spec, { publicKeys: flat.publicKeys }), describe(flatPlan)),
   ];
 }

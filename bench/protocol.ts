@@ -11,7 +11,11 @@ import { CookieChecker, CookieGenerator } from '../agent/core/cookie';
 import { WireGuardDevice } from '../agent/core/device';
 import { INITIATION_LENGTH, Initiation } from '../agent/core/messages';
 import {
-  WIREGUARD_PROLOGUE, consumeInitiation, createInitiation, createResponse, type StaticIdentity,
+  WIREGUARD_PROLOGUE,
+  consumeInitiation,
+  createInitiation,
+  createResponse,
+  type StaticIdentity,
 } from '../agent/core/noise';
 import type { Endpoint } from '../agent/core/peer';
 import { tai64nFromUnixMs } from '../agent/core/tai64n';
@@ -35,7 +39,10 @@ function handshakeBench(): BenchResult[] {
 
   const buildInitiation = (): Buffer => {
     const noise = createInitiation({
-      prologue: WIREGUARD_PROLOGUE, local: initiator, remoteStatic: responder.publicKey, staticStatic,
+      prologue: WIREGUARD_PROLOGUE,
+      local: initiator,
+      remoteStatic: responder.publicKey,
+      staticStatic,
       payload: tai64nFromUnixMs(Date.now()),
     })!;
     const message = Buffer.alloc(INITIATION_LENGTH);
@@ -48,7 +55,9 @@ function handshakeBench(): BenchResult[] {
   const respond = (message: Buffer): void => {
     if (!responderCookies.isMac1Valid(message)) throw new Error('mac1');
     const consumed = consumeInitiation({
-      prologue: WIREGUARD_PROLOGUE, local: responder, message: message.subarray(Initiation.ephemeral, Initiation.mac1),
+      prologue: WIREGUARD_PROLOGUE,
+      local: responder,
+      message: message.subarray(Initiation.ephemeral, Initiation.mac1),
       staticStaticFor: () => staticStatic,
     });
     if (typeof consumed === 'string') throw new Error(consumed);
@@ -73,22 +82,38 @@ function aeadBench(): BenchResult[] {
   aeadSeal(key, 7n, plaintext, null, sealed);
   const nodeNonce = Buffer.alloc(12);
   nodeNonce.writeBigUInt64LE(7n, 4);
-  const sodiumSeal = measure(`seal ${PACKET} B (libsodium, chosen)`, () => aeadSeal(key, counter++, plaintext, null, scratch), { batch: 16 });
-  const sodiumOpen = measure(`open ${PACKET} B (libsodium, chosen)`, () => {
-    if (!aeadOpen(key, 7n, sealed, null, opened)) throw new Error('open');
-  }, { batch: 16 });
-  const nodeSeal = measure(`seal ${PACKET} B (node:crypto, reference)`, () => {
-    const cipher = createCipheriv('chacha20-poly1305', key, nodeNonce, { authTagLength: 16 });
-    cipher.update(plaintext);
-    cipher.final();
-    cipher.getAuthTag();
-  }, { batch: 16 });
-  const nodeOpen = measure(`open ${PACKET} B (node:crypto, reference)`, () => {
-    const decipher = createDecipheriv('chacha20-poly1305', key, nodeNonce, { authTagLength: 16 });
-    decipher.setAuthTag(sealed.subarray(PACKET));
-    decipher.update(sealed.subarray(0, PACKET));
-    decipher.final();
-  }, { batch: 16 });
+  const sodiumSeal = measure(
+    `seal ${PACKET} B (libsodium, chosen)`,
+    () => aeadSeal(key, counter++, plaintext, null, scratch),
+    { batch: 16 },
+  );
+  const sodiumOpen = measure(
+    `open ${PACKET} B (libsodium, chosen)`,
+    () => {
+      if (!aeadOpen(key, 7n, sealed, null, opened)) throw new Error('open');
+    },
+    { batch: 16 },
+  );
+  const nodeSeal = measure(
+    `seal ${PACKET} B (node:crypto, reference)`,
+    () => {
+      const cipher = createCipheriv('chacha20-poly1305', key, nodeNonce, { authTagLength: 16 });
+      cipher.update(plaintext);
+      cipher.final();
+      cipher.getAuthTag();
+    },
+    { batch: 16 },
+  );
+  const nodeOpen = measure(
+    `open ${PACKET} B (node:crypto, reference)`,
+    () => {
+      const decipher = createDecipheriv('chacha20-poly1305', key, nodeNonce, { authTagLength: 16 });
+      decipher.setAuthTag(sealed.subarray(PACKET));
+      decipher.update(sealed.subarray(0, PACKET));
+      decipher.final();
+    },
+    { batch: 16 },
+  );
   sodiumSeal.note = `${(nodeSeal.microsPerOp / sodiumSeal.microsPerOp).toFixed(2)}x faster than node:crypto`;
   sodiumOpen.note = `${(nodeOpen.microsPerOp / sodiumOpen.microsPerOp).toFixed(2)}x faster than node:crypto`;
   return [sodiumSeal, sodiumOpen, nodeSeal, nodeOpen];
@@ -107,7 +132,8 @@ function deviceBench(): BenchResult[] {
       outputs: {
         transmit: (datagram) => {
           if (capture) captured.push(Buffer.from(datagram));
-          else if (datagram.length < 200) devices[1 - self]!.receiveDatagram(Buffer.from(datagram), endpointOf(`198.18.0.${self + 1}`), 0);
+          else if (datagram.length < 200)
+            devices[1 - self]!.receiveDatagram(Buffer.from(datagram), endpointOf(`198.18.0.${self + 1}`), 0);
           lastDatagram = Buffer.from(datagram);
         },
         deliver: () => delivered++,

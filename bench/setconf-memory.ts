@@ -18,8 +18,13 @@ function configuration(): string {
   const lines = ['[Interface]', `PrivateKey = ${keyToBase64(randomBytes(32))}`, 'ListenPort = 51820', ''];
   for (let i = 0; i < PEERS; i++) {
     const [high, low] = [(i >> 8) & 255, i & 255];
-    lines.push('[Peer]', `PublicKey = ${keyToBase64(randomBytes(32))}`, `AllowedIPs = 10.${high}.${low}.0/24, fd00:${i.toString(16)}::/64`,
-      `Endpoint = 198.18.${high}.${low}:51820`, '');
+    lines.push(
+      '[Peer]',
+      `PublicKey = ${keyToBase64(randomBytes(32))}`,
+      `AllowedIPs = 10.${high}.${low}.0/24, fd00:${i.toString(16)}::/64`,
+      `Endpoint = 198.18.${high}.${low}:51820`,
+      '',
+    );
   }
   return lines.join('\n');
 }
@@ -55,7 +60,11 @@ export async function runSetconfMemoryBench(): Promise<string> {
     const implementations: Implementation[] = hasCommand('wireguard-go') ? ['wiremesh', 'wireguard-go'] : ['wiremesh'];
     const columns: number[][] = [];
     for (const implementation of implementations) columns.push(await measureImplementation(lab, implementation, conf));
-    const labels = ['started', ...Array.from({ length: ROUNDS }, (_, i) => `setconf ${i + 1}`), `${QUIET_MS / 1000} s later`];
+    const labels = [
+      'started',
+      ...Array.from({ length: ROUNDS }, (_, i) => `setconf ${i + 1}`),
+      `${QUIET_MS / 1000} s later`,
+    ];
     const header = `${'moment'.padEnd(12)}${implementations.map((i) => i.padStart(14)).join('')}${columns.length > 1 ? '   ratio' : ''}`;
     const rows = labels.map((label, row) => {
       const values = columns.map((column) => column[row]!);
@@ -69,8 +78,11 @@ export async function runSetconfMemoryBench(): Promise<string> {
 }
 
 if (require.main === module) {
-  runSetconfMemoryBench().then((text) => console.log(text), (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  });
+  runSetconfMemoryBench().then(
+    (text) => console.log(text),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
 }

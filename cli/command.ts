@@ -40,7 +40,12 @@ export interface Subcommand {
  * Parses a subcommand's arguments. Returns an exit code instead when there is nothing to run: 0
  * after `--help` (usage on stdout), 1 after an error (the error and the usage on stderr).
  */
-export function parseSubcommand(name: string, command: Subcommand, argv: readonly string[], io: CliIo): (ParsedArguments & { rest: string[] }) | number {
+export function parseSubcommand(
+  name: string,
+  command: Subcommand,
+  argv: readonly string[],
+  io: CliIo,
+): (ParsedArguments & { rest: string[] }) | number {
   const usage = `Usage: wiremesh ${name} ${command.usage}`.trimEnd() + '\n';
   let own = [...argv];
   let rest: string[] = [];

@@ -26,7 +26,9 @@ function readSpec(path: string | undefined): MeshSpec {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new Error(`cannot read the mesh spec ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new Error(
+      `cannot read the mesh spec ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
   return parseMeshSpec(text);
 }
@@ -42,7 +44,14 @@ function planWithoutKeys(spec: MeshSpec): MeshPlan {
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((row) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 export async function planCommand({ flags, positionals }: ParsedArguments, io: CliIo): Promise<number> {
@@ -56,11 +65,18 @@ export async function planCommand({ flags, positionals }: ParsedArguments, io: C
   const rows = [['GATEWAY', 'PEER', 'ENDPOINT', 'ALLOWED IPS', 'KEEPALIVE']];
   for (const gateway of plan.gateways) {
     for (const peer of gateway.peers) {
-      rows.push([`${gateway.id}${gateway.forwards ? ' (hub)' : ''}`, peer.site, peer.endpoint ?? '(learned)', peer.allowedIps.join(','),
-        peer.persistentKeepalive ? `${peer.persistentKeepalive}s` : '-']);
+      rows.push([
+        `${gateway.id}${gateway.forwards ? ' (hub)' : ''}`,
+        peer.site,
+        peer.endpoint ?? '(learned)',
+        peer.allowedIps.join(','),
+        peer.persistentKeepalive ? `${peer.persistentKeepalive}s` : '-',
+      ]);
     }
   }
-  io.stdout.write(`mesh ${plan.name}: ${plan.gateways.length} gateways, topology ${spec.topology.type}\n${table(rows)}\n`);
+  io.stdout.write(
+    `mesh ${plan.name}: ${plan.gateways.length} gateways, topology ${spec.topology.type}\n${table(rows)}\n`,
+  );
   return 0;
 }
 
@@ -81,7 +97,9 @@ export async function renderCommand({ flags, positionals }: ParsedArguments, io:
   const dir = typeof flags.out === 'string' ? flags.out : 'wiremesh-render';
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const keys = siteKeys(spec, dir);
-  const publicKeys = Object.fromEntries([...keys].map(([site, key]) => [site, keyToBase64(publicKeyOf(Buffer.from(key, 'base64')))]));
+  const publicKeys = Object.fromEntries(
+    [...keys].map(([site, key]) => [site, keyToBase64(publicKeyOf(Buffer.from(key, 'base64')))]),
+  );
   const plan = planMesh(spec, { publicKeys, endpoints: localEndpoints(spec) });
   for (const gateway of plan.gateways) {
     const file = join(dir, `${gateway.id}.conf`);
@@ -92,7 +110,9 @@ export async function renderCommand({ flags, positionals }: ParsedArguments, io:
 }
 
 export async function importCommand({ flags, positionals: files }: ParsedArguments, io: CliIo): Promise<number> {
-  const spec = importWgQuick(files.map((file) => ({ name: basename(file, '.conf'), text: readFileSync(file, 'utf8') })));
+  const spec = importWgQuick(
+    files.map((file) => ({ name: basename(file, '.conf'), text: readFileSync(file, 'utf8') })),
+  );
   io.stdout.write(flags.json === true ? `${JSON.stringify(spec, null, 2)}\n` : toYaml(spec));
   return 0;
 }
@@ -111,7 +131,12 @@ function siteStatus(target: LocalTarget, state: LocalState, site: LocalSiteState
     lanHost: site.lanHost,
     keyVersion: site.keyVersion,
     revoked: site.revoked === true,
-    gateway: { namespace: site.gatewayNamespace, interface: site.interfaceName, address: site.gatewayAddress, wanAddress: site.wanAddress },
+    gateway: {
+      namespace: site.gatewayNamespace,
+      interface: site.interfaceName,
+      address: site.gatewayAddress,
+      wanAddress: site.wanAddress,
+    },
     peers: target.peerDump(site).map((peer) => ({
       site: byKey.get(peer.publicKey) ?? peer.publicKey,
       endpoint: peer.endpoint,
@@ -135,8 +160,17 @@ function writeStatus(target: LocalTarget, state: LocalState, json: boolean, io: 
   for (const site of sites) {
     const key = `v${site.keyVersion}${site.revoked ? ' (revoked)' : ''}`;
     for (const peer of site.peers) {
-      rows.push([site.site, key, site.lanHost, peer.site, peer.keyPhase, peer.endpoint ?? '-', ago(peer.latestHandshake),
-        String(peer.rxBytes), String(peer.txBytes)]);
+      rows.push([
+        site.site,
+        key,
+        site.lanHost,
+        peer.site,
+        peer.keyPhase,
+        peer.endpoint ?? '-',
+        ago(peer.latestHandshake),
+        String(peer.rxBytes),
+        String(peer.txBytes),
+      ]);
     }
   }
   io.stdout.write(`local mesh ${state.mesh}\n${table(rows)}\n`);
@@ -153,8 +187,9 @@ export async function upCommand({ positionals }: ParsedArguments, io: CliIo): Pr
   const state = await target.up(spec, { step: (message) => io.stderr.write(`==> ${message}\n`) });
   io.stderr.write(`==> mesh ${spec.name} is up in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   writeStatus(target, state, false, io);
-  const [first, second] = state.sites.filter((site) => !spec.topology.type.startsWith('hub') ||
-    !(spec.topology as { hubs: string[] }).hubs.includes(site.site));
+  const [first, second] = state.sites.filter(
+    (site) => !spec.topology.type.startsWith('hub') || !(spec.topology as { hubs: string[] }).hubs.includes(site.site),
+  );
   if (first && second) io.stdout.write(`\ntry: npx wiremesh exec ${first.site} -- ping -c 3 ${second.lanHost}\n`);
   return 0;
 }
@@ -183,7 +218,9 @@ function chooseSites(state: LocalState, names: string[], io: CliIo): LocalSiteSt
   if (names.length === 0) return live;
   const unknown = names.filter((name) => !live.some((site) => site.site === name));
   if (unknown.length > 0) {
-    io.stderr.write(`not a live site of the local mesh: ${unknown.join(', ')} (sites: ${live.map((s) => s.site).join(', ')})\n`);
+    io.stderr.write(
+      `not a live site of the local mesh: ${unknown.join(', ')} (sites: ${live.map((s) => s.site).join(', ')})\n`,
+    );
     return null;
   }
   return live.filter((site) => names.includes(site.site));
@@ -219,11 +256,16 @@ export async function revokeCommand({ positionals }: ParsedArguments, io: CliIo)
   return 0;
 }
 
-export async function execCommand({ positionals: [site], rest: command }: ParsedArguments & { rest: string[] }, io: CliIo): Promise<number> {
+export async function execCommand(
+  { positionals: [site], rest: command }: ParsedArguments & { rest: string[] },
+  io: CliIo,
+): Promise<number> {
   const state = new LocalTarget().readState();
   const found = state?.sites.find((s) => s.site === site);
   if (!site || command.length === 0 || !found) {
-    io.stderr.write(`Usage: wiremesh exec SITE -- COMMAND...\n${state ? `sites: ${state.sites.map((s) => s.site).join(', ')}\n` : 'no local mesh is up\n'}`);
+    io.stderr.write(
+      `Usage: wiremesh exec SITE -- COMMAND...\n${state ? `sites: ${state.sites.map((s) => s.site).join(', ')}\n` : 'no local mesh is up\n'}`,
+    );
     return 1;
   }
   const result = spawnSync('ip', ['netns', 'exec', found.lanNamespace, ...command], { stdio: 'inherit' });

@@ -5,7 +5,15 @@
 import { EXIT_FAILURE, EXIT_OK, parseSubcommand, type CliIo, type Subcommand } from './command';
 import { genkeyCommand, genpskCommand, pubkeyCommand } from './keys';
 import {
-  downCommand, execCommand, importCommand, planCommand, renderCommand, revokeCommand, rotateCommand, statusCommand, upCommand,
+  downCommand,
+  execCommand,
+  importCommand,
+  planCommand,
+  renderCommand,
+  revokeCommand,
+  rotateCommand,
+  statusCommand,
+  upCommand,
 } from './mesh';
 
 const JSON_FLAG = { json: { type: 'boolean' } } as const;
@@ -13,34 +21,89 @@ const SPEC = { min: 0, max: 1 };
 
 const SUBCOMMANDS: ReadonlyMap<string, Subcommand> = new Map<string, Subcommand>([
   ['genkey', { summary: 'Generates a new private key and writes it to stdout', usage: '', run: genkeyCommand }],
-  ['pubkey', { summary: 'Reads a private key from stdin and writes its public key to stdout', usage: '', run: pubkeyCommand }],
+  [
+    'pubkey',
+    { summary: 'Reads a private key from stdin and writes its public key to stdout', usage: '', run: pubkeyCommand },
+  ],
   ['genpsk', { summary: 'Generates a new preshared key and writes it to stdout', usage: '', run: genpskCommand }],
-  ['plan', {
-    summary: 'Plans a mesh spec: every gateway\'s peers and allowed IPs (--json for JSON)',
-    usage: '[SPEC] [--json]', options: JSON_FLAG, positionals: SPEC, run: planCommand,
-  }],
-  ['render', {
-    summary: 'Writes one wg-quick .conf per gateway of a mesh spec (--out DIR)',
-    usage: '[SPEC] [--out DIR]', options: { out: { type: 'string' } }, positionals: SPEC, run: renderCommand,
-  }],
-  ['import', {
-    summary: 'Turns existing wg-quick configurations into a mesh spec (YAML; --json)',
-    usage: 'FILE.conf... [--json]', options: JSON_FLAG, positionals: { min: 1, max: Infinity }, run: importCommand,
-  }],
-  ['up', { summary: 'Brings up a mesh spec\'s local sites in network namespaces (root)', usage: '[SPEC]', positionals: SPEC, run: upCommand }],
-  ['status', { summary: 'Shows the local mesh: sites, peers, endpoints, handshakes, traffic (--json)', usage: '[--json]', options: JSON_FLAG, run: statusCommand }],
-  ['exec', {
-    summary: 'Runs a command in a local site\'s LAN host: exec SITE -- COMMAND...',
-    usage: 'SITE -- COMMAND...', positionals: { min: 1, max: 1 }, passThrough: { leadingPositionals: 1 }, run: execCommand,
-  }],
-  ['rotate', {
-    summary: 'Rotates local sites\' keys (all when none is named) with no tunnel down; prints seconds per phase (--json)',
-    usage: '[SITE...] [--json]', options: JSON_FLAG, positionals: { min: 0, max: Infinity }, run: rotateCommand,
-  }],
-  ['revoke', {
-    summary: 'Revokes a local site\'s key: every peer drops it and its prefixes',
-    usage: 'SITE', positionals: { min: 1, max: 1 }, run: revokeCommand,
-  }],
+  [
+    'plan',
+    {
+      summary: "Plans a mesh spec: every gateway's peers and allowed IPs (--json for JSON)",
+      usage: '[SPEC] [--json]',
+      options: JSON_FLAG,
+      positionals: SPEC,
+      run: planCommand,
+    },
+  ],
+  [
+    'render',
+    {
+      summary: 'Writes one wg-quick .conf per gateway of a mesh spec (--out DIR)',
+      usage: '[SPEC] [--out DIR]',
+      options: { out: { type: 'string' } },
+      positionals: SPEC,
+      run: renderCommand,
+    },
+  ],
+  [
+    'import',
+    {
+      summary: 'Turns existing wg-quick configurations into a mesh spec (YAML; --json)',
+      usage: 'FILE.conf... [--json]',
+      options: JSON_FLAG,
+      positionals: { min: 1, max: Infinity },
+      run: importCommand,
+    },
+  ],
+  [
+    'up',
+    {
+      summary: "Brings up a mesh spec's local sites in network namespaces (root)",
+      usage: '[SPEC]',
+      positionals: SPEC,
+      run: upCommand,
+    },
+  ],
+  [
+    'status',
+    {
+      summary: 'Shows the local mesh: sites, peers, endpoints, handshakes, traffic (--json)',
+      usage: '[--json]',
+      options: JSON_FLAG,
+      run: statusCommand,
+    },
+  ],
+  [
+    'exec',
+    {
+      summary: "Runs a command in a local site's LAN host: exec SITE -- COMMAND...",
+      usage: 'SITE -- COMMAND...',
+      positionals: { min: 1, max: 1 },
+      passThrough: { leadingPositionals: 1 },
+      run: execCommand,
+    },
+  ],
+  [
+    'rotate',
+    {
+      summary:
+        "Rotates local sites' keys (all when none is named) with no tunnel down; prints seconds per phase (--json)",
+      usage: '[SITE...] [--json]',
+      options: JSON_FLAG,
+      positionals: { min: 0, max: Infinity },
+      run: rotateCommand,
+    },
+  ],
+  [
+    'revoke',
+    {
+      summary: "Revokes a local site's key: every peer drops it and its prefixes",
+      usage: 'SITE',
+      positionals: { min: 1, max: 1 },
+      run: revokeCommand,
+    },
+  ],
   ['down', { summary: 'Removes every namespace, process and file of the local mesh', usage: '', run: downCommand }],
   ['help', { summary: 'Shows this help', usage: '', run: help }],
 ]);
@@ -73,7 +136,9 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
 export function runAsProcess(): void {
   const io: CliIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
   main(process.argv.slice(2), io).then(
-    (code) => { process.exitCode = code; },
+    (code) => {
+      process.exitCode = code;
+    },
     (error: unknown) => {
       process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
       process.exitCode = EXIT_FAILURE;

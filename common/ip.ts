@@ -116,7 +116,7 @@ function formatIpv6(bytes: Uint8Array): string {
   // The first longest run of two or more zero groups becomes "::" (RFC 5952 section 4.2).
   let bestStart = -1;
   let bestLength = 1;
-  for (let start = 0; start < groups.length; ) {
+  for (let start = 0; start < groups.length;) {
     let end = start;
     while (end < groups.length && groups[end] === 0) end++;
     if (end - start > bestLength) {

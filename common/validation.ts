@@ -80,7 +80,11 @@ function narrowOneOf(errors: ErrorObject[], document: unknown, oneOf: SchemaMess
 }
 
 /** One readable line per schema problem. */
-export function schemaProblems(errors: ErrorObject[] | null | undefined, document: unknown, messages: SchemaMessages = {}): ConfigProblem[] {
+export function schemaProblems(
+  errors: ErrorObject[] | null | undefined,
+  document: unknown,
+  messages: SchemaMessages = {},
+): ConfigProblem[] {
   const problems = new Map<string, ConfigProblem>();
   for (const error of narrowOneOf(errors ?? [], document, messages.oneOf)) {
     const path = jsonPath(error.instancePath);
@@ -99,7 +103,7 @@ export function schemaProblems(errors: ErrorObject[] | null | undefined, documen
       case 'oneOf':
         message = messages.oneOf
           ? `needs "${messages.oneOf.field}": one of ${messages.oneOf.values.join(', ')}`
-          : error.message ?? 'is invalid';
+          : (error.message ?? 'is invalid');
         break;
       case 'enum':
         message = `must be one of: ${(error.params.allowedValues as unknown[]).join(', ')}`;
@@ -125,9 +129,18 @@ export function parseDocument(text: string, what: string, expected: string): unk
     document = parseYaml(text);
   } catch (error) {
     // The first line names the problem and its line and column; the rest is a code frame.
-    throw new ConfigError([{ path: '$', message: `is not valid YAML or JSON: ${(error as Error).message.split('\n')[0]!.replace(/:$/, '')}` }], what);
+    throw new ConfigError(
+      [
+        {
+          path: '$',
+          message: `is not valid YAML or JSON: ${(error as Error).message.split('\n')[0]!.replace(/:$/, '')}`,
+        },
+      ],
+      what,
+    );
   }
-  if (document === null || document === undefined) throw new ConfigError([{ path: '$', message: `is empty: expected ${expected}` }], what);
+  if (document === null || document === undefined)
+    throw new ConfigError([{ path: '$', message: `is empty: expected ${expected}` }], what);
   return document;
 }
 

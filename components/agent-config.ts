@@ -5,7 +5,13 @@
  * and refuses a document that contradicts any of them or carries key material. Pure: no resources.
  */
 import type * as pulumi from '@pulumi/pulumi';
-import type { AgentConfig, ConfigSourceConfig, DataPlaneKind, InterfaceConfig, KeySource } from '../agent/gateway/config-types';
+import type {
+  AgentConfig,
+  ConfigSourceConfig,
+  DataPlaneKind,
+  InterfaceConfig,
+  KeySource,
+} from '../agent/gateway/config-types';
 import { splitHostPort } from '../common/hostport';
 import type { BootstrapConfig } from './bootstrap';
 import { checkAgentPackage } from './bootstrap';
@@ -75,15 +81,34 @@ export function checkAgentArgs(label: string, agent: GatewayAgentArgs): void {
       throw argumentError(label, `agent.package: ${(error as Error).message}`);
     }
   }
-  if (agent.config === undefined || agent.config === null) throw argumentError(label, 'agent.config is required (interface addresses and peers)');
-  if (agent.interfaceName !== undefined && (typeof agent.interfaceName !== 'string' || !/^[A-Za-z0-9_=+.-]{1,15}$/.test(agent.interfaceName))) {
-    throw argumentError(label, `agent.interfaceName must be 1 to 15 of letters, digits, "_=+.-", got ${describe(agent.interfaceName)}`);
+  if (agent.config === undefined || agent.config === null)
+    throw argumentError(label, 'agent.config is required (interface addresses and peers)');
+  if (
+    agent.interfaceName !== undefined &&
+    (typeof agent.interfaceName !== 'string' || !/^[A-Za-z0-9_=+.-]{1,15}$/.test(agent.interfaceName))
+  ) {
+    throw argumentError(
+      label,
+      `agent.interfaceName must be 1 to 15 of letters, digits, "_=+.-", got ${describe(agent.interfaceName)}`,
+    );
   }
-  if (agent.configPollSeconds !== undefined && (!Number.isInteger(agent.configPollSeconds) || agent.configPollSeconds < 1)) {
-    throw argumentError(label, `agent.configPollSeconds must be a whole number of seconds of at least 1, got ${describe(agent.configPollSeconds)}`);
+  if (
+    agent.configPollSeconds !== undefined &&
+    (!Number.isInteger(agent.configPollSeconds) || agent.configPollSeconds < 1)
+  ) {
+    throw argumentError(
+      label,
+      `agent.configPollSeconds must be a whole number of seconds of at least 1, got ${describe(agent.configPollSeconds)}`,
+    );
   }
-  if (agent.nodeVersion !== undefined && (typeof agent.nodeVersion !== 'string' || !/^\d+$/.test(agent.nodeVersion) || Number(agent.nodeVersion) < 24)) {
-    throw argumentError(label, `agent.nodeVersion must be a Node.js major version of 24 or later, e.g. "24", got ${describe(agent.nodeVersion)}`);
+  if (
+    agent.nodeVersion !== undefined &&
+    (typeof agent.nodeVersion !== 'string' || !/^\d+$/.test(agent.nodeVersion) || Number(agent.nodeVersion) < 24)
+  ) {
+    throw argumentError(
+      label,
+      `agent.nodeVersion must be a Node.js major version of 24 or later, e.g. "24", got ${describe(agent.nodeVersion)}`,
+    );
   }
 }
 
@@ -101,31 +126,49 @@ export function completeAgentConfig(label: string, config: GatewayAgentConfig, p
   if (typeof config !== 'object' || config === null) fail('agent.config must be an object');
   const iface = config.interface;
   if (typeof iface !== 'object' || iface === null) fail('agent.config.interface is required (addresses, mtu...)');
-  for (const [field, owner] of [['privateKey', 'key'], ['configSource', 'config']] as const) {
-    if (field in config) fail(`agent.config.${field} must be left out: the gateway points the agent at its ${owner} secret`);
+  for (const [field, owner] of [
+    ['privateKey', 'key'],
+    ['configSource', 'config'],
+  ] as const) {
+    if (field in config)
+      fail(`agent.config.${field} must be left out: the gateway points the agent at its ${owner} secret`);
   }
   if (iface.name !== undefined && parts.interfaceName !== undefined && iface.name !== parts.interfaceName) {
     fail(`agent.config.interface.name "${iface.name}" differs from agent.interfaceName "${parts.interfaceName}"`);
   }
   if (iface.listenPort !== undefined && iface.listenPort !== parts.listenPort) {
-    fail(`agent.config.interface.listenPort ${describe(iface.listenPort)} differs from listenPort ${parts.listenPort} (the firewall and load balancer port)`);
+    fail(
+      `agent.config.interface.listenPort ${describe(iface.listenPort)} differs from listenPort ${parts.listenPort} (the firewall and load balancer port)`,
+    );
   }
   const healthListen = `0.0.0.0:${parts.healthPort}`;
   if (config.health?.listen !== undefined) {
     const { host, port } = splitHostPort(String(config.health.listen));
     if (port !== parts.healthPort || (host !== '0.0.0.0' && host !== '::')) {
-      fail(`agent.config.health.listen ${describe(config.health.listen)} must be ${healthListen} or [::]:${parts.healthPort}: the load balancers' health checks reach healthPort from outside`);
+      fail(
+        `agent.config.health.listen ${describe(config.health.listen)} must be ${healthListen} or [::]:${parts.healthPort}: the load balancers' health checks reach healthPort from outside`,
+      );
     }
   }
-  if (parts.metricsListen !== undefined && config.metrics !== undefined && config.metrics.listen !== parts.metricsListen) {
-    fail(`agent.config.metrics.listen "${config.metrics.listen}" differs from agent.metricsListen "${parts.metricsListen}"`);
+  if (
+    parts.metricsListen !== undefined &&
+    config.metrics !== undefined &&
+    config.metrics.listen !== parts.metricsListen
+  ) {
+    fail(
+      `agent.config.metrics.listen "${config.metrics.listen}" differs from agent.metricsListen "${parts.metricsListen}"`,
+    );
   }
   if (config.dataPlane !== undefined && parts.dataPlane !== undefined && config.dataPlane !== parts.dataPlane) {
     fail(`agent.config.dataPlane "${config.dataPlane}" differs from agent.dataPlane "${parts.dataPlane}"`);
   }
-  if (config.nextPrivateKey?.source === 'inline') fail('agent.config.nextPrivateKey is an inline key; key material may not go into the configuration document');
+  if (config.nextPrivateKey?.source === 'inline')
+    fail('agent.config.nextPrivateKey is an inline key; key material may not go into the configuration document');
   (config.peers ?? []).forEach((peer, i) => {
-    if (peer.presharedKey?.source === 'inline') fail(`agent.config.peers[${i}].presharedKey is an inline key; key material may not go into the configuration document`);
+    if (peer.presharedKey?.source === 'inline')
+      fail(
+        `agent.config.peers[${i}].presharedKey is an inline key; key material may not go into the configuration document`,
+      );
   });
   const metrics = parts.metricsListen !== undefined ? { listen: parts.metricsListen } : config.metrics;
   const dataPlane = config.dataPlane ?? parts.dataPlane;
@@ -157,7 +200,11 @@ export function bootstrapConfigOf(config: AgentConfig): BootstrapConfig {
  * Checks a document that is plain now (no Outputs), with placeholders for the secrets that do not
  * exist yet: the same messages as {@link completeAgentConfig} gives later, before anything is made.
  */
-export function checkPlainAgentConfig(label: string, config: GatewayAgentConfig, parts: Omit<AgentConfigParts, 'privateKey' | 'configSource'>): void {
+export function checkPlainAgentConfig(
+  label: string,
+  config: GatewayAgentConfig,
+  parts: Omit<AgentConfigParts, 'privateKey' | 'configSource'>,
+): void {
   completeAgentConfig(label, config, {
     ...parts,
     privateKey: { source: 'file', path: '/placeholder/key' },
@@ -166,7 +213,9 @@ export function checkPlainAgentConfig(label: string, config: GatewayAgentConfig,
 }
 
 /** The parts of a gateway's `agent` argument that the document must agree with. */
-export function agentParts(agent: GatewayAgentArgs): Pick<AgentConfigParts, 'interfaceName' | 'dataPlane' | 'metricsListen'> {
+export function agentParts(
+  agent: GatewayAgentArgs,
+): Pick<AgentConfigParts, 'interfaceName' | 'dataPlane' | 'metricsListen'> {
   return { interfaceName: agent.interfaceName, dataPlane: agent.dataPlane, metricsListen: agent.metricsListen };
 }
 

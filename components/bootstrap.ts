@@ -90,7 +90,8 @@ export interface AgentBootstrapArgs {
   bootstrapConfig: pulumi.Input<BootstrapConfig>;
 }
 
-const PINNED_SPEC = /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*@\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
+const PINNED_SPEC =
+  /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*@\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
 const TARBALL_URL = /^https:\/\/[A-Za-z0-9.-]+(:\d+)?\/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*\.(tgz|tar\.gz)$/;
 
 /** Throws unless `spec` is an exact npm version or an https tarball URL. */
@@ -110,7 +111,9 @@ export function checkAgentPackage(spec: string): string {
 export function assertNoKeyMaterial(value: unknown, what: string, path = '$'): void {
   if (typeof value === 'string') {
     if (KEY_LIKE.test(value)) {
-      throw new Error(`${what}: ${path} looks like a WireGuard key; pass a reference to a secret store or a key file, never a key`);
+      throw new Error(
+        `${what}: ${path} looks like a WireGuard key; pass a reference to a secret store or a key file, never a key`,
+      );
     }
   } else if (Buffer.isBuffer(value) || value instanceof Uint8Array) {
     throw new Error(`${what}: ${path} is binary data; pass a reference to a secret store or a key file, never a key`);
@@ -123,7 +126,9 @@ export function assertNoKeyMaterial(value: unknown, what: string, path = '$'): v
 
 function checkNodeVersion(nodeVersion: string): string {
   if (!/^\d+$/.test(nodeVersion) || Number(nodeVersion) < 24) {
-    throw new Error(`nodeVersion must be a Node.js major version of 24 or later, e.g. "24", got ${JSON.stringify(nodeVersion)}`);
+    throw new Error(
+      `nodeVersion must be a Node.js major version of 24 or later, e.g. "24", got ${JSON.stringify(nodeVersion)}`,
+    );
   }
   return nodeVersion;
 }
@@ -181,7 +186,11 @@ export interface AgentInstallScriptOptions {
  * (unless `start: false`) checks /etc/wiremesh/agent.yaml and enables and starts the agent.
  * Debian/Ubuntu (apt). It holds no key material. Used by {@link agentCloudInit} and RemoteHostAgent.
  */
-export function agentInstallScript(agentPackage: string, nodeVersion: string, options: AgentInstallScriptOptions = {}): string {
+export function agentInstallScript(
+  agentPackage: string,
+  nodeVersion: string,
+  options: AgentInstallScriptOptions = {},
+): string {
   checkAgentPackage(agentPackage);
   assertNoKeyMaterial(agentPackage, 'agentPackage');
   checkNodeVersion(nodeVersion);
@@ -244,7 +253,11 @@ export function agentInstallScript(agentPackage: string, nodeVersion: string, op
 }
 
 /** Renders the cloud-init text for plain (resolved) arguments; {@link agentCloudInit} wraps it. */
-export function renderAgentCloudInit(agentPackage: string, nodeVersion: string, bootstrapConfig: BootstrapConfig): string {
+export function renderAgentCloudInit(
+  agentPackage: string,
+  nodeVersion: string,
+  bootstrapConfig: BootstrapConfig,
+): string {
   const script = agentInstallScript(agentPackage, nodeVersion);
   const agentConfig = bootstrapAgentConfig(bootstrapConfig);
   const packages = agentHostPackages(agentConfig.dataPlane ?? 'auto');
@@ -268,7 +281,9 @@ export function renderAgentCloudInit(agentPackage: string, nodeVersion: string, 
   const text = `#cloud-config\n# wiremesh gateway bootstrap: installs Node.js ${nodeVersion} and ${agentPackage}, starts wiremesh-agent.\n${toYaml(cloudConfig, { lineWidth: 0 })}`;
   assertNoKeyMaterial(text, 'agentCloudInit');
   if (Buffer.byteLength(text) > MAX_USER_DATA_BYTES) {
-    throw new Error(`agentCloudInit: the user data is ${Buffer.byteLength(text)} bytes, over the ${MAX_USER_DATA_BYTES}-byte limit`);
+    throw new Error(
+      `agentCloudInit: the user data is ${Buffer.byteLength(text)} bytes, over the ${MAX_USER_DATA_BYTES}-byte limit`,
+    );
   }
   return text;
 }
@@ -292,7 +307,9 @@ export function agentCloudInit(args: AgentBootstrapArgs): pulumi.Output<string> 
   if (isPlainBootstrapConfig(args.bootstrapConfig)) bootstrapAgentConfig(args.bootstrapConfig);
   return pulumi
     .all([args.agentPackage, args.bootstrapConfig])
-    .apply(([agentPackage, bootstrapConfig]) => renderAgentCloudInit(agentPackage, nodeVersion, bootstrapConfig as BootstrapConfig));
+    .apply(([agentPackage, bootstrapConfig]) =>
+      renderAgentCloudInit(agentPackage, nodeVersion, bootstrapConfig as BootstrapConfig),
+    );
 }
 
 /** True when a value holds no Output or Promise anywhere (so it can be validated right away). */
@@ -308,11 +325,20 @@ function assertNoInlineKeys(config: AgentConfig): void {
   const sources: Array<[string, unknown]> = [
     ['$.privateKey', config.privateKey],
     ['$.nextPrivateKey', config.nextPrivateKey],
-    ...(Array.isArray(config.peers) ? config.peers : []).map((peer, i): [string, unknown] => [`$.peers[${i}].presharedKey`, peer?.presharedKey]),
+    ...(Array.isArray(config.peers) ? config.peers : []).map((peer, i): [string, unknown] => [
+      `$.peers[${i}].presharedKey`,
+      peer?.presharedKey,
+    ]),
   ];
   for (const [path, source] of sources) {
-    if (source && typeof source === 'object' && ((source as { source?: string }).source === 'inline' || 'key' in source)) {
-      throw new Error(`agentConfigDocument: ${path} is an inline key; store the key in a secret store or a root-only file and reference it`);
+    if (
+      source &&
+      typeof source === 'object' &&
+      ((source as { source?: string }).source === 'inline' || 'key' in source)
+    ) {
+      throw new Error(
+        `agentConfigDocument: ${path} is an inline key; store the key in a secret store or a root-only file and reference it`,
+      );
     }
   }
   // Public keys are public; any other key-shaped string (a key pasted as a path or secret id) is not.
@@ -326,7 +352,8 @@ function assertNoInlineKeys(config: AgentConfig): void {
 
 /** Renders and validates an agent configuration document for plain (resolved) input. */
 export function renderAgentConfigDocument(config: AgentConfig): string {
-  if (typeof config !== 'object' || config === null) throw new Error('agentConfigDocument: the configuration must be an object');
+  if (typeof config !== 'object' || config === null)
+    throw new Error('agentConfigDocument: the configuration must be an object');
   assertNoInlineKeys(config);
   const plain = JSON.parse(JSON.stringify(config)) as unknown;
   let valid: AgentConfig;

@@ -27,8 +27,10 @@ export function fail(component: string, name: string, message: string): never {
 
 /** A short description of a value for a message; never the value of a string longer than 64. */
 export function describe(value: unknown): string {
-  if (typeof value === 'string') return value.length > 64 ? `a string of ${value.length} characters` : JSON.stringify(value);
-  if (value === undefined || value === null || typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'string')
+    return value.length > 64 ? `a string of ${value.length} characters` : JSON.stringify(value);
+  if (value === undefined || value === null || typeof value === 'number' || typeof value === 'boolean')
+    return String(value);
   if (Array.isArray(value)) return 'an array';
   return `a ${typeof value}`;
 }
@@ -38,7 +40,10 @@ export function describe(value: unknown): string {
  * ComponentArgumentError), a plain value is checked at once. The result carries the value on, so
  * the resource it feeds fails to register with the check's message instead of being sent to the cloud.
  */
-export function checkedInput<T>(value: pulumi.Input<T>, check: (resolved: pulumi.Unwrap<T>) => void): pulumi.Output<pulumi.Unwrap<T>> {
+export function checkedInput<T>(
+  value: pulumi.Input<T>,
+  check: (resolved: pulumi.Unwrap<T>) => void,
+): pulumi.Output<pulumi.Unwrap<T>> {
   if (!pulumi.Output.isInstance(value) && !isPromiseLike(value)) check(value as pulumi.Unwrap<T>);
   return pulumi.output(value).apply((resolved) => {
     check(resolved);
@@ -50,7 +55,8 @@ export function checkedInput<T>(value: pulumi.Input<T>, check: (resolved: pulumi
 export function isPlain(value: unknown): boolean {
   if (pulumi.Output.isInstance(value) || value instanceof Promise) return false;
   if (Array.isArray(value)) return value.every(isPlain);
-  if (typeof value === 'object' && value !== null && !Buffer.isBuffer(value)) return Object.values(value).every(isPlain);
+  if (typeof value === 'object' && value !== null && !Buffer.isBuffer(value))
+    return Object.values(value).every(isPlain);
   return true;
 }
 
@@ -58,7 +64,11 @@ export function isPlain(value: unknown): boolean {
  * A secret argument (a private key): refused at once when plain (a plain value is stored
  * unencrypted in the stack state), and when it resolves if the Output was not a secret.
  */
-export function requireSecretOutput(label: string, what: string, value: pulumi.Input<string> | undefined): pulumi.Output<string> {
+export function requireSecretOutput(
+  label: string,
+  what: string,
+  value: pulumi.Input<string> | undefined,
+): pulumi.Output<string> {
   if (value === undefined || value === null) throw new ComponentArgumentError(`${label}: ${what} is required`);
   if (!pulumi.Output.isInstance(value)) {
     throw new ComponentArgumentError(
@@ -69,7 +79,10 @@ export function requireSecretOutput(label: string, what: string, value: pulumi.I
   const output = value as pulumi.Output<string>;
   // One failing Output at the top (secret, since one of its inputs is): nothing else rejects.
   return pulumi.all([pulumi.secret(output), pulumi.output(pulumi.isSecret(output))]).apply(([key, secret]) => {
-    if (!secret) throw new ComponentArgumentError(`${label}: ${what} must be a secret Output (wrap it with pulumi.secret(...)); it was a plain Output`);
+    if (!secret)
+      throw new ComponentArgumentError(
+        `${label}: ${what} must be a secret Output (wrap it with pulumi.secret(...)); it was a plain Output`,
+      );
     return key;
   });
 }

@@ -25,10 +25,16 @@ export interface ResolvedGatewayKey {
 }
 
 /** Checks `key` and `maxKeyAgeDays` (before anything is made). */
-export function checkGatewayKeyArgs(label: string, key: GatewayKeyArgs | undefined, maxKeyAgeDays: number | undefined): void {
+export function checkGatewayKeyArgs(
+  label: string,
+  key: GatewayKeyArgs | undefined,
+  maxKeyAgeDays: number | undefined,
+): void {
   if (key !== undefined) {
     if (typeof key !== 'object' || key === null || !('privateKey' in key) || !('createdAt' in key)) {
-      throw new ComponentArgumentError(`${label}: key must have privateKey (a secret Output) and createdAt, and may have publicKey (a WireGuardKey fits)`);
+      throw new ComponentArgumentError(
+        `${label}: key must have privateKey (a secret Output) and createdAt, and may have publicKey (a WireGuardKey fits)`,
+      );
     }
     if (!pulumi.Output.isInstance(key.privateKey)) {
       throw new ComponentArgumentError(
@@ -37,24 +43,41 @@ export function checkGatewayKeyArgs(label: string, key: GatewayKeyArgs | undefin
       );
     }
     if (key.createdAt === undefined || key.createdAt === null || key.createdAt === '') {
-      throw new ComponentArgumentError(`${label}: key.createdAt is required (when the key was created, ISO 8601) for the key-age tag`);
+      throw new ComponentArgumentError(
+        `${label}: key.createdAt is required (when the key was created, ISO 8601) for the key-age tag`,
+      );
     }
     if (maxKeyAgeDays !== undefined) {
-      throw new ComponentArgumentError(`${label}: maxKeyAgeDays applies only to a key the gateway creates; rotate the given key where it is created`);
+      throw new ComponentArgumentError(
+        `${label}: maxKeyAgeDays applies only to a key the gateway creates; rotate the given key where it is created`,
+      );
     }
   }
   if (maxKeyAgeDays !== undefined && (!Number.isInteger(maxKeyAgeDays) || maxKeyAgeDays < 1 || maxKeyAgeDays > 3650)) {
-    throw new ComponentArgumentError(`${label}: maxKeyAgeDays must be a whole number of days from 1 to 3650, got ${describe(maxKeyAgeDays)}`);
+    throw new ComponentArgumentError(
+      `${label}: maxKeyAgeDays must be a whole number of days from 1 to 3650, got ${describe(maxKeyAgeDays)}`,
+    );
   }
 }
 
 /** The caller's key (checked to be a secret when it resolves), or a new WireGuardKey `<name>-key` under `parent`. */
-export function gatewayKey(name: string, label: string, key: GatewayKeyArgs | undefined, maxKeyAgeDays: number | undefined, parent: pulumi.Resource): ResolvedGatewayKey {
+export function gatewayKey(
+  name: string,
+  label: string,
+  key: GatewayKeyArgs | undefined,
+  maxKeyAgeDays: number | undefined,
+  parent: pulumi.Resource,
+): ResolvedGatewayKey {
   if (key !== undefined) {
     const privateKey = requireSecretOutput(label, 'key.privateKey', key.privateKey);
-    const publicKey = key.publicKey !== undefined ? pulumi.output(key.publicKey) : pulumi.unsecret(privateKey.apply(publicKeyFromPrivateKey));
+    const publicKey =
+      key.publicKey !== undefined
+        ? pulumi.output(key.publicKey)
+        : pulumi.unsecret(privateKey.apply(publicKeyFromPrivateKey));
     return { privateKey, publicKey, createdAt: key.createdAt };
   }
-  const created = new WireGuardKey(`${name}-key`, maxKeyAgeDays === undefined ? {} : { maxAgeDays: maxKeyAgeDays }, { parent });
+  const created = new WireGuardKey(`${name}-key`, maxKeyAgeDays === undefined ? {} : { maxAgeDays: maxKeyAgeDays }, {
+    parent,
+  });
   return { privateKey: created.privateKey, publicKey: created.publicKey, createdAt: created.createdAt };
 }

@@ -46,7 +46,10 @@ export interface WireGuardPresharedKeyOutputs extends WireGuardPresharedKeyInput
  * replaces exactly when the epoch start changes, `update` keeps the key. Exported for tests and
  * the mocks of components/testing.ts.
  */
-export const wireGuardPresharedKeyProvider: pulumi.dynamic.ResourceProvider<WireGuardPresharedKeyInputs, WireGuardPresharedKeyOutputs> = {
+export const wireGuardPresharedKeyProvider: pulumi.dynamic.ResourceProvider<
+  WireGuardPresharedKeyInputs,
+  WireGuardPresharedKeyOutputs
+> = {
   async create(inputs: WireGuardPresharedKeyInputs) {
     const outs: WireGuardPresharedKeyOutputs = {
       epoch: inputs.epoch,
@@ -59,7 +62,8 @@ export const wireGuardPresharedKeyProvider: pulumi.dynamic.ResourceProvider<Wire
     return { id: `wgpsk-${randomBytes(6).toString('hex')}`, outs };
   },
   async diff(_id: string, olds: WireGuardPresharedKeyOutputs, news: WireGuardPresharedKeyInputs) {
-    if (olds.epochStart !== news.epochStart) return { changes: true, replaces: ['epochStart'], deleteBeforeReplace: false };
+    if (olds.epochStart !== news.epochStart)
+      return { changes: true, replaces: ['epochStart'], deleteBeforeReplace: false };
     return { changes: olds.epoch !== news.epoch || olds.maxAgeDays !== news.maxAgeDays };
   },
   async update(_id: string, olds: WireGuardPresharedKeyOutputs, news: WireGuardPresharedKeyInputs) {
@@ -83,7 +87,14 @@ class WireGuardPresharedKeyValue extends pulumi.dynamic.Resource {
   declare public readonly createdAt: pulumi.Output<string>;
 
   constructor(name: string, inputs: WireGuardPresharedKeyInputs, opts: pulumi.CustomResourceOptions) {
-    super(wireGuardPresharedKeyProvider, name, { ...inputs, presharedKey: undefined, createdAt: undefined }, opts, 'wiremesh', 'WireGuardPresharedKeyValue');
+    super(
+      wireGuardPresharedKeyProvider,
+      name,
+      { ...inputs, presharedKey: undefined, createdAt: undefined },
+      opts,
+      'wiremesh',
+      'WireGuardPresharedKeyValue',
+    );
   }
 }
 
@@ -120,6 +131,10 @@ export class WireGuardPresharedKey extends pulumi.ComponentResource {
     this.presharedKey = pulumi.secret(value.presharedKey);
     this.createdAt = pulumi.unsecret(value.createdAt);
     this.rotationDeadline = this.createdAt.apply((createdAt) => rotationDeadline(createdAt, maxAgeDays));
-    this.registerOutputs({ presharedKey: this.presharedKey, createdAt: this.createdAt, rotationDeadline: this.rotationDeadline });
+    this.registerOutputs({
+      presharedKey: this.presharedKey,
+      createdAt: this.createdAt,
+      rotationDeadline: this.rotationDeadline,
+    });
   }
 }

@@ -25,7 +25,15 @@ import { createHash } from 'node:crypto';
 import * as command from '@pulumi/command';
 import * as pulumi from '@pulumi/pulumi';
 import type { AgentConfig } from '../agent/gateway/config-types';
-import { AGENT_CONFIG_PATH, AGENT_INSTALL_DIR, agentHostPackages, agentInstallScript, checkAgentPackage, renderAgentConfigDocument, shellQuote } from './bootstrap';
+import {
+  AGENT_CONFIG_PATH,
+  AGENT_INSTALL_DIR,
+  agentHostPackages,
+  agentInstallScript,
+  checkAgentPackage,
+  renderAgentConfigDocument,
+  shellQuote,
+} from './bootstrap';
 import { publicKeyFromPrivateKey } from './key';
 
 /** Where {@link RemoteHostAgent} writes the private key unless `keyPath` says otherwise. */
@@ -62,7 +70,8 @@ function checkKeyPath(keyPath: string): string {
   if (typeof keyPath !== 'string' || !SAFE_PATH.test(keyPath) || keyPath.split('/').includes('..')) {
     throw new Error(`keyPath must be an absolute file path of letters, digits and ._-, got ${JSON.stringify(keyPath)}`);
   }
-  if (/^\/(tmp|var\/tmp|dev\/shm)\//.test(keyPath)) throw new Error(`keyPath must not be in a world-writable directory, got ${keyPath}`);
+  if (/^\/(tmp|var\/tmp|dev\/shm)\//.test(keyPath))
+    throw new Error(`keyPath must not be in a world-writable directory, got ${keyPath}`);
   if (keyPath === AGENT_CONFIG_PATH) throw new Error(`keyPath must not be the configuration file ${AGENT_CONFIG_PATH}`);
   return keyPath;
 }
@@ -71,10 +80,14 @@ function checkKeyPath(keyPath: string): string {
 export function remoteAgentConfigDocument(config: AgentConfig, keyPath: string): string {
   const key = config?.privateKey as { source?: string; path?: string } | undefined;
   if (!key || key.source !== 'file' || key.path !== keyPath) {
-    throw new Error(`agentConfig.privateKey must be { source: "file", path: "${keyPath}" } (the key file RemoteHostAgent writes)`);
+    throw new Error(
+      `agentConfig.privateKey must be { source: "file", path: "${keyPath}" } (the key file RemoteHostAgent writes)`,
+    );
   }
   if (config.configSource && config.configSource.source !== 'file') {
-    throw new Error('agentConfig.configSource must be absent (or a file): RemoteHostAgent writes the full configuration to the host');
+    throw new Error(
+      'agentConfig.configSource must be absent (or a file): RemoteHostAgent writes the full configuration to the host',
+    );
   }
   return renderAgentConfigDocument(config);
 }
@@ -103,30 +116,28 @@ export function remoteConfigureSteps(configDocument: string, keyPath: string): s
   checkKeyPath(keyPath);
   const keyDir = keyPath.slice(0, keyPath.lastIndexOf('/')) || '/';
   const config64 = Buffer.from(configDocument).toString('base64');
-  return (
-    [
-      'set -euo pipefail',
-      'umask 077',
-      `install -d -m 0700 -o root -g root ${shellQuote(keyDir)} /etc/wiremesh`,
-      // The key: stdin -> a 0600 temporary file beside the target -> rename (atomic).
-      `key_tmp="$(mktemp ${shellQuote(`${keyPath}.XXXXXX`)})"`,
-      'trap \'rm -f "$key_tmp" "${config_tmp:-}"\' EXIT',
-      'head -c 64 > "$key_tmp"',
-      'chown root:root "$key_tmp"',
-      'chmod 0600 "$key_tmp"',
-      `mv -f "$key_tmp" ${shellQuote(keyPath)}`,
-      // The configuration (references and public keys only), checked before it replaces the old one.
-      `config_tmp="$(mktemp ${shellQuote(`${AGENT_CONFIG_PATH}.XXXXXX`)})"`,
-      `printf %s ${shellQuote(config64)} | base64 -d > "$config_tmp"`,
-      'chown root:root "$config_tmp"',
-      'chmod 0600 "$config_tmp"',
-      `${AGENT_INSTALL_DIR}/bin/wiremesh-agent.js check --config "$config_tmp" >/dev/null`,
-      `mv -f "$config_tmp" ${AGENT_CONFIG_PATH}`,
-      'systemctl enable wiremesh-agent >/dev/null 2>&1',
-      // Reload (SIGHUP: apply the difference, peers stay up) when running, else start.
-      'systemctl reload-or-restart wiremesh-agent',
-    ].join('\n')
-  );
+  return [
+    'set -euo pipefail',
+    'umask 077',
+    `install -d -m 0700 -o root -g root ${shellQuote(keyDir)} /etc/wiremesh`,
+    // The key: stdin -> a 0600 temporary file beside the target -> rename (atomic).
+    `key_tmp="$(mktemp ${shellQuote(`${keyPath}.XXXXXX`)})"`,
+    'trap \'rm -f "$key_tmp" "${config_tmp:-}"\' EXIT',
+    'head -c 64 > "$key_tmp"',
+    'chown root:root "$key_tmp"',
+    'chmod 0600 "$key_tmp"',
+    `mv -f "$key_tmp" ${shellQuote(keyPath)}`,
+    // The configuration (references and public keys only), checked before it replaces the old one.
+    `config_tmp="$(mktemp ${shellQuote(`${AGENT_CONFIG_PATH}.XXXXXX`)})"`,
+    `printf %s ${shellQuote(config64)} | base64 -d > "$config_tmp"`,
+    'chown root:root "$config_tmp"',
+    'chmod 0600 "$config_tmp"',
+    `${AGENT_INSTALL_DIR}/bin/wiremesh-agent.js check --config "$config_tmp" >/dev/null`,
+    `mv -f "$config_tmp" ${AGENT_CONFIG_PATH}`,
+    'systemctl enable wiremesh-agent >/dev/null 2>&1',
+    // Reload (SIGHUP: apply the difference, peers stay up) when running, else start.
+    'systemctl reload-or-restart wiremesh-agent',
+  ].join('\n');
 }
 
 /** {@link remoteConfigureSteps} run as root (directly, or through `sudo -n`): the configure command. */
@@ -179,7 +190,8 @@ export class RemoteHostAgent extends pulumi.ComponentResource {
 
   constructor(name: string, args: RemoteHostAgentArgs, opts: pulumi.ComponentResourceOptions = {}) {
     // Validate before registering anything.
-    if (!args || args.connection === undefined || args.connection === null) throw new Error('RemoteHostAgent: connection is required');
+    if (!args || args.connection === undefined || args.connection === null)
+      throw new Error('RemoteHostAgent: connection is required');
     if (args.agentPackage === undefined) throw new Error('RemoteHostAgent: agentPackage is required');
     if (args.agentConfig === undefined) throw new Error('RemoteHostAgent: agentConfig is required');
     if (args.privateKey === undefined) throw new Error('RemoteHostAgent: privateKey is required');
@@ -200,7 +212,9 @@ export class RemoteHostAgent extends pulumi.ComponentResource {
 
     const connection = pulumi.secret(args.connection);
     const privateKey = pulumi.secret(pulumi.output(args.privateKey).apply(checkPrivateKey));
-    const document = pulumi.output(args.agentConfig).apply((config) => remoteAgentConfigDocument(config as AgentConfig, keyPath));
+    const document = pulumi
+      .output(args.agentConfig)
+      .apply((config) => remoteAgentConfigDocument(config as AgentConfig, keyPath));
     this.configHash = document.apply(sha256);
     // A hash of a 256-bit random key reveals nothing usable; it stays secret anyway (derived from one).
     const keyHash = privateKey.apply((key) => sha256(`wiremesh-remote-key:${key}`));
@@ -210,14 +224,12 @@ export class RemoteHostAgent extends pulumi.ComponentResource {
       `${name}-install`,
       {
         connection,
-        create: pulumi
-          .all([args.agentPackage, dataPlane])
-          .apply(([agentPackage, plane]) =>
-            asRoot(
-              // A running agent restarts on the new package; a first install leaves the start to configure.
-              `${agentInstallScript(agentPackage, '24', { aptPackages: agentHostPackages(plane), start: false })}systemctl try-restart wiremesh-agent\n`,
-            ),
+        create: pulumi.all([args.agentPackage, dataPlane]).apply(([agentPackage, plane]) =>
+          asRoot(
+            // A running agent restarts on the new package; a first install leaves the start to configure.
+            `${agentInstallScript(agentPackage, '24', { aptPackages: agentHostPackages(plane), start: false })}systemctl try-restart wiremesh-agent\n`,
           ),
+        ),
         delete: remoteUninstallScript(keyPath),
       },
       { parent: this },
@@ -242,6 +254,7 @@ export class RemoteHostAgent extends pulumi.ComponentResource {
 function containsOutput(value: unknown): boolean {
   if (pulumi.Output.isInstance(value) || value instanceof Promise) return true;
   if (Array.isArray(value)) return value.some(containsOutput);
-  if (typeof value === 'object' && value !== null && !Buffer.isBuffer(value)) return Object.values(value).some(containsOutput);
+  if (typeof value === 'object' && value !== null && !Buffer.isBuffer(value))
+    return Object.values(value).some(containsOutput);
   return false;
 }

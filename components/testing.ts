@@ -79,9 +79,13 @@ export interface SetupMocksOptions {
    * Answers registrations first; return `undefined` to fall back to the default (echo the inputs,
    * plus `arn` for aws resources and the emulated dynamic providers).
    */
-  newResource?(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult | undefined | Promise<pulumi.runtime.MockResourceResult | undefined>;
+  newResource?(
+    args: pulumi.runtime.MockResourceArgs,
+  ): pulumi.runtime.MockResourceResult | undefined | Promise<pulumi.runtime.MockResourceResult | undefined>;
   /** Answers invokes; return `undefined` for "not mocked", which throws. */
-  call?(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult | undefined | Promise<pulumi.runtime.MockCallResult | undefined>;
+  call?(
+    args: pulumi.runtime.MockCallArgs,
+  ): pulumi.runtime.MockCallResult | undefined | Promise<pulumi.runtime.MockCallResult | undefined>;
   /**
    * Dynamic providers to run on create, keyed by dynamic resource type. Default: the
    * WireGuardKeyPair provider of components/key.ts and the WireGuardPresharedKeyValue provider of
@@ -192,11 +196,10 @@ interface RegisterRequestLike {
 export function setupMocks(options: SetupMocksOptions = {}): MockRecorder {
   const resources: RecordedResource[] = [];
   const invokes: RecordedInvoke[] = [];
-  const dynamicProviders: Record<string, pulumi.dynamic.ResourceProvider> =
-    options.dynamicProviders ?? {
-      [WIREGUARD_KEY_PAIR_TYPE]: wireGuardKeyProvider as pulumi.dynamic.ResourceProvider,
-      [WIREGUARD_PRESHARED_KEY_TYPE]: wireGuardPresharedKeyProvider as pulumi.dynamic.ResourceProvider,
-    };
+  const dynamicProviders: Record<string, pulumi.dynamic.ResourceProvider> = options.dynamicProviders ?? {
+    [WIREGUARD_KEY_PAIR_TYPE]: wireGuardKeyProvider as pulumi.dynamic.ResourceProvider,
+    [WIREGUARD_PRESHARED_KEY_TYPE]: wireGuardPresharedKeyProvider as pulumi.dynamic.ResourceProvider,
+  };
   let current: RecordedResource | undefined;
 
   const mocks: pulumi.runtime.Mocks = {
@@ -218,7 +221,7 @@ export function setupMocks(options: SetupMocksOptions = {}): MockRecorder {
           if (custom && args.type.startsWith('aws:') && state.arn === undefined) {
             state.arn = `arn:aws:mock:us-east-1:123456789012:${args.type.split(':')[1] ?? 'resource'}/${args.name}`;
           }
-          answer = { id: custom ? (args.id || `${args.name}-id`) : undefined, state };
+          answer = { id: custom ? args.id || `${args.name}-id` : undefined, state };
         }
       }
       const state = { ...answer.state };
@@ -245,7 +248,10 @@ export function setupMocks(options: SetupMocksOptions = {}): MockRecorder {
   // The mock's newResource does not see the parent or the resource options: wrap the monitor's
   // registerResource to read them from the request (newResource is called synchronously from it).
   const monitor = pulumi.runtime.getMonitor() as unknown as {
-    registerResource(req: RegisterRequestLike, callback: (err: unknown, response?: { getUrn(): string }) => void): Promise<void>;
+    registerResource(
+      req: RegisterRequestLike,
+      callback: (err: unknown, response?: { getUrn(): string }) => void,
+    ): Promise<void>;
   };
   const registerResource = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, callback) => {
@@ -278,7 +284,9 @@ export function setupMocks(options: SetupMocksOptions = {}): MockRecorder {
     one(type, name) {
       const found = resources.filter((r) => r.type === type && (name === undefined || r.name === name));
       if (found.length !== 1) {
-        throw new Error(`expected one ${type}${name ? ` named ${name}` : ''}, found ${found.length}: ${resources.map((r) => `${r.type}::${r.name}`).join(', ')}`);
+        throw new Error(
+          `expected one ${type}${name ? ` named ${name}` : ''}, found ${found.length}: ${resources.map((r) => `${r.type}::${r.name}`).join(', ')}`,
+        );
       }
       return found[0]!;
     },

@@ -14,7 +14,9 @@ export interface OnceValidator<P extends unknown[], A extends object, V> {
   carry(from: A, to: A): A;
 }
 
-export function validatedOnce<P extends unknown[], A extends object, V>(check: (...params: [...P, A]) => V): OnceValidator<P, A, V> {
+export function validatedOnce<P extends unknown[], A extends object, V>(
+  check: (...params: [...P, A]) => V,
+): OnceValidator<P, A, V> {
   // Per arguments object: the result, and who it was checked for (undefined: handed on by a parent).
   const done = new WeakMap<A, { who: unknown[] | undefined; checked: V }>();
   const isObject = (args: A): boolean => typeof args === 'object' && args !== null;

@@ -20,7 +20,9 @@ export function regressionsDir(target: string): string {
 
 export function readInputs(dir: string): { name: string; input: Buffer }[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).sort().map((name) => ({ name, input: readFileSync(join(dir, name)) }));
+  return readdirSync(dir)
+    .sort()
+    .map((name) => ({ name, input: readFileSync(join(dir, name)) }));
 }
 
 export function inputName(input: Buffer): string {

@@ -73,7 +73,12 @@ export class CoverageProbe {
       for (const fn of script.functions) {
         for (const range of fn.ranges) {
           if (range.count === 0) continue;
-          const feature = (Math.imul(id, 0x9e3779b1) ^ Math.imul(range.startOffset, 0x85ebca6b) ^ Math.imul(range.endOffset, 0xc2b2ae35) ^ countClass(range.count)) >>> 0;
+          const feature =
+            (Math.imul(id, 0x9e3779b1) ^
+              Math.imul(range.startOffset, 0x85ebca6b) ^
+              Math.imul(range.endOffset, 0xc2b2ae35) ^
+              countClass(range.count)) >>>
+            0;
           if (!known.has(feature) && !into.has(feature)) fresh++;
           into.add(feature);
         }

@@ -33,9 +33,36 @@ export class Random {
   }
 }
 
-const INTERESTING_BYTES = [0, 1, 0x7f, 0x80, 0xff, 0x0a, 0x0d, 0x20, 0x22, 0x2c, 0x2d, 0x2f, 0x3a, 0x3d, 0x5b, 0x5d, 0x7b, 0x7d, 0x23, 0x25, 0x26, 0x2a];
-const INTERESTING_INTEGERS = [0, 1, 2, 3, 4, 16, 32, 64, 92, 127, 128, 148, 255, 256, 1280, 1420, 32767, 32768, 65535, 65536, 0x7fffffff, 0x80000000, 0xffffffff];
-const INTERESTING_NUMBERS = ['0', '-0', '-1', '1', '00', '32', '33', '128', '129', '255', '256', '65535', '65536', '4294967295', '4294967296', '1e3', '0x10', '99999999999999999999', 'NaN', '.5'];
+const INTERESTING_BYTES = [
+  0, 1, 0x7f, 0x80, 0xff, 0x0a, 0x0d, 0x20, 0x22, 0x2c, 0x2d, 0x2f, 0x3a, 0x3d, 0x5b, 0x5d, 0x7b, 0x7d, 0x23, 0x25,
+  0x26, 0x2a,
+];
+const INTERESTING_INTEGERS = [
+  0, 1, 2, 3, 4, 16, 32, 64, 92, 127, 128, 148, 255, 256, 1280, 1420, 32767, 32768, 65535, 65536, 0x7fffffff,
+  0x80000000, 0xffffffff,
+];
+const INTERESTING_NUMBERS = [
+  '0',
+  '-0',
+  '-1',
+  '1',
+  '00',
+  '32',
+  '33',
+  '128',
+  '129',
+  '255',
+  '256',
+  '65535',
+  '65536',
+  '4294967295',
+  '4294967296',
+  '1e3',
+  '0x10',
+  '99999999999999999999',
+  'NaN',
+  '.5',
+];
 
 export interface MutationContext {
   random: Random;
@@ -66,11 +93,14 @@ const MUTATORS: Mutator[] = [
     return copy;
   },
   // one random byte
-  (input, { random }) => (input.length === 0 ? input : overwrite(input, random.below(input.length), Buffer.from([random.below(256)]))),
+  (input, { random }) =>
+    input.length === 0 ? input : overwrite(input, random.below(input.length), Buffer.from([random.below(256)])),
   // one interesting byte, overwritten or inserted
   (input, { random }) => {
     const byte = Buffer.from([random.pick(INTERESTING_BYTES)]);
-    return random.below(2) === 0 && input.length > 0 ? overwrite(input, random.below(input.length), byte) : insert(input, random.below(input.length + 1), byte);
+    return random.below(2) === 0 && input.length > 0
+      ? overwrite(input, random.below(input.length), byte)
+      : insert(input, random.below(input.length + 1), byte);
   },
   // insert random bytes
   (input, { random }) => {
@@ -99,7 +129,9 @@ const MUTATORS: Mutator[] = [
     const bytes = Buffer.alloc(4);
     bytes.writeUInt32LE(random.pick(INTERESTING_INTEGERS) >>> 0);
     const value = random.below(2) === 0 ? bytes.subarray(0, width) : Buffer.from(bytes.subarray(0, width)).reverse();
-    return input.length >= width ? overwrite(input, random.below(input.length - width + 1), value) : insert(input, 0, value);
+    return input.length >= width
+      ? overwrite(input, random.below(input.length - width + 1), value)
+      : insert(input, 0, value);
   },
   // replace a run of digits (or insert) with an interesting number
   (input, { random }) => {
@@ -114,12 +146,17 @@ const MUTATORS: Mutator[] = [
   (input, { random, dictionary }) => {
     if (dictionary.length === 0) return input;
     const token = random.pick(dictionary);
-    return random.below(2) === 0 || input.length === 0 ? insert(input, random.below(input.length + 1), token) : overwrite(input, random.below(input.length), token);
+    return random.below(2) === 0 || input.length === 0
+      ? insert(input, random.below(input.length + 1), token)
+      : overwrite(input, random.below(input.length), token);
   },
   // crossover: a prefix of this input and a suffix of another
   (input, { random, other }) => {
     const mate = other();
-    return Buffer.concat([input.subarray(0, random.below(input.length + 1)), mate.subarray(random.below(mate.length + 1))]);
+    return Buffer.concat([
+      input.subarray(0, random.below(input.length + 1)),
+      mate.subarray(random.below(mate.length + 1)),
+    ]);
   },
   // duplicate a whole line (text formats repeat keys and sections)
   (input, { random }) => {

@@ -56,10 +56,15 @@ function currentInput(shared: SharedArrayBuffer): Buffer {
 
 /** Runs one worker; resolves with its final message, or with a hang / out-of-memory crash. */
 function runWorker(
-  job: Omit<WorkerInput, 'shared'>, timeoutMs: number, onMessage: (message: WorkerMessage) => void,
+  job: Omit<WorkerInput, 'shared'>,
+  timeoutMs: number,
+  onMessage: (message: WorkerMessage) => void,
 ): Promise<{ last?: WorkerMessage; failure?: { kind: 'hang' | 'out-of-memory'; input: Buffer; detail: string } }> {
   const shared = new SharedArrayBuffer(SHARED_HEADER + SHARED_BYTES);
-  const worker = new Worker(WORKER, { workerData: { ...job, shared }, resourceLimits: { maxOldGenerationSizeMb: 2048 } });
+  const worker = new Worker(WORKER, {
+    workerData: { ...job, shared },
+    resourceLimits: { maxOldGenerationSizeMb: 2048 },
+  });
   const executions = new Int32Array(shared, 0, 1);
   return new Promise((resolve, reject) => {
     let last: WorkerMessage | undefined;
@@ -81,7 +86,8 @@ function runWorker(
       onMessage(message);
     });
     worker.on('error', (error: Error & { code?: string }) => {
-      if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') failure = { kind: 'out-of-memory', input: currentInput(shared), detail: error.message };
+      if (error.code === 'ERR_WORKER_OUT_OF_MEMORY')
+        failure = { kind: 'out-of-memory', input: currentInput(shared), detail: error.message };
       else {
         clearInterval(watchdog);
         reject(error);
@@ -95,24 +101,43 @@ function runWorker(
 }
 
 async function measure(target: FuzzTarget, inputs: Buffer[], timeoutMs: number): Promise<Record<string, FileCoverage>> {
-  const { last } = await runWorker({ mode: 'measure', target: target.name, inputs, deadline: 0, seed: 0 }, timeoutMs * 10, () => {});
+  const { last } = await runWorker(
+    { mode: 'measure', target: target.name, inputs, deadline: 0, seed: 0 },
+    timeoutMs * 10,
+    () => {},
+  );
   return last?.type === 'measured' ? last.files : {};
 }
 
-export async function fuzzTarget(target: FuzzTarget, options: Options, log: (line: string) => void): Promise<TargetReport> {
-  const seeds = [...readInputs(corpusDir(target.name)), ...readInputs(regressionsDir(target.name))].map((entry) => entry.input);
-  if (seeds.length === 0) throw new Error(`${target.name}: no seeds in ${corpusDir(target.name)} (generated targets: --write-seeds)`);
+export async function fuzzTarget(
+  target: FuzzTarget,
+  options: Options,
+  log: (line: string) => void,
+): Promise<TargetReport> {
+  const seeds = [...readInputs(corpusDir(target.name)), ...readInputs(regressionsDir(target.name))].map(
+    (entry) => entry.input,
+  );
+  if (seeds.length === 0)
+    throw new Error(`${target.name}: no seeds in ${corpusDir(target.name)} (generated targets: --write-seeds)`);
   const crashes: Crash[] = [];
   const crashDir = join(options.crashes, target.name);
   const started = Date.now();
   const { last, failure } = await runWorker(
-    { mode: 'fuzz', target: target.name, inputs: seeds, deadline: started + options.seconds * 1000, seed: options.seed },
+    {
+      mode: 'fuzz',
+      target: target.name,
+      inputs: seeds,
+      deadline: started + options.seconds * 1000,
+      seed: options.seed,
+    },
     options.timeoutMs,
     (message) => {
       if (message.type === 'crash') {
         const file = writeInput(crashDir, Buffer.from(message.input), 'crash-');
         crashes.push({ kind: 'contract', file, detail: message.error });
-        log(`${target.name}: CRASH ${message.signature}\n  input: ${file}\n  ${message.error.split('\n').slice(0, 6).join('\n  ')}`);
+        log(
+          `${target.name}: CRASH ${message.signature}\n  input: ${file}\n  ${message.error.split('\n').slice(0, 6).join('\n  ')}`,
+        );
       } else if (message.type === 'progress') {
         log(`${target.name}: ${message.executions} inputs, corpus ${message.corpus}, features ${message.features}`);
       } else if (message.type === 'discovery' && options.saveCorpus) {
@@ -136,14 +161,19 @@ export async function fuzzTarget(target: FuzzTarget, options: Options, log: (lin
     seeds: seeds.length,
     corpus: corpus.length,
     features: fuzzed?.features ?? 0,
-    coverage: { seeds: await measure(target, seeds, options.timeoutMs), final: await measure(target, corpus.length > 0 ? corpus : seeds, options.timeoutMs) },
+    coverage: {
+      seeds: await measure(target, seeds, options.timeoutMs),
+      final: await measure(target, corpus.length > 0 ? corpus : seeds, options.timeoutMs),
+    },
     crashes,
   };
   return report;
 }
 
 function percent(file: FileCoverage | undefined): string {
-  return file && file.blocks > 0 ? `${file.covered}/${file.blocks} (${((100 * file.covered) / file.blocks).toFixed(1)}%)` : 'n/a';
+  return file && file.blocks > 0
+    ? `${file.covered}/${file.blocks} (${((100 * file.covered) / file.blocks).toFixed(1)}%)`
+    : 'n/a';
 }
 
 export function summary(report: TargetReport): string {
@@ -151,7 +181,10 @@ export function summary(report: TargetReport): string {
   return [
     `${report.target}: ${report.executions} inputs in ${report.seconds.toFixed(1)} s (${report.executionsPerSecond}/s), ` +
       `corpus ${report.seeds} seeds -> ${report.corpus}, ${report.features} features, ${report.crashes.length} crashes`,
-    ...files.map((file) => `  blocks of ${file}: seeds ${percent(report.coverage.seeds[file])} -> ${percent(report.coverage.final[file])}`),
+    ...files.map(
+      (file) =>
+        `  blocks of ${file}: seeds ${percent(report.coverage.seeds[file])} -> ${percent(report.coverage.final[file])}`,
+    ),
   ].join('\n');
 }
 
@@ -180,7 +213,13 @@ async function main(argv: string[]): Promise<number> {
   if (!(seconds > 0)) throw new Error(`--seconds: expected a positive number, got "${values.seconds}"`);
   const seed = values.seed === undefined ? Date.now() % 0x7fffffff : Number(values.seed);
   console.log(`fuzzing ${targets.map((t) => t.name).join(', ')} for ${seconds} s each, --seed ${seed}`);
-  const options: Options = { seconds, seed, timeoutMs: Number(values['timeout-ms']), crashes: values.crashes!, saveCorpus: values['save-corpus']! };
+  const options: Options = {
+    seconds,
+    seed,
+    timeoutMs: Number(values['timeout-ms']),
+    crashes: values.crashes!,
+    saveCorpus: values['save-corpus']!,
+  };
   const reports: TargetReport[] = [];
   for (const target of targets) {
     const report = await fuzzTarget(target, options, (line) => console.log(line));
@@ -189,7 +228,9 @@ async function main(argv: string[]): Promise<number> {
   }
   if (values.json) writeFileSync(values.json, `${JSON.stringify(reports, null, 2)}\n`);
   const crashes = reports.reduce((sum, r) => sum + r.crashes.length, 0);
-  console.log(crashes === 0 ? 'fuzz: no crashes' : `fuzz: ${crashes} crashes; each input is in ${options.crashes}/<target>/`);
+  console.log(
+    crashes === 0 ? 'fuzz: no crashes' : `fuzz: ${crashes} crashes; each input is in ${options.crashes}/<target>/`,
+  );
   return crashes === 0 ? 0 : 1;
 }
 

@@ -11,7 +11,6 @@ import { SHARED_HEADER, type WorkerInput, type WorkerMessage } from './protocol'
 import type { FuzzTarget } from './target';
 import { loadTarget } from './targets/index';
 
-
 const job = workerData as WorkerInput;
 // The yaml library reports odd documents as process warnings: thousands per run, all noise here.
 process.emitWarning = () => undefined;
@@ -31,7 +30,10 @@ function post(message: WorkerMessage): void {
 function signatureOf(error: unknown): string {
   if (!(error instanceof Error)) return `non-Error thrown: ${String(error).slice(0, 80)}`;
   const frame = (error.stack ?? '').split('\n').find((line) => line.trim().startsWith('at ')) ?? '';
-  return `${error.name}: ${error.message.split('\n')[0]!.replace(/"[^"]*"/g, '"…"').replace(/\d+/g, 'N')} ${frame.trim()}`;
+  return `${error.name}: ${error.message
+    .split('\n')[0]!
+    .replace(/"[^"]*"/g, '"…"')
+    .replace(/\d+/g, 'N')} ${frame.trim()}`;
 }
 
 /** Runs one input; returns the failure it caused, if any. */
@@ -64,7 +66,12 @@ function fuzz(): void {
       const signature = signatureOf(error);
       if (signatures.has(signature)) return;
       signatures.add(signature);
-      post({ type: 'crash', input, error: error instanceof Error ? (error.stack ?? error.message) : String(error), signature });
+      post({
+        type: 'crash',
+        input,
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+        signature,
+      });
       return;
     }
     const fresh = probe.features(features, features);
@@ -80,7 +87,10 @@ function fuzz(): void {
   let nextProgress = Date.now() + 2000;
   while (Date.now() < job.deadline) {
     // Favour the newest entries a little: they are where the frontier is.
-    const parent = random.below(4) === 0 ? corpus[corpus.length - 1 - random.below(Math.min(corpus.length, 16))]! : random.pick(corpus);
+    const parent =
+      random.below(4) === 0
+        ? corpus[corpus.length - 1 - random.below(Math.min(corpus.length, 16))]!
+        : random.pick(corpus);
     runAndLearn(mutate(parent, context), false);
     if (Date.now() >= nextProgress) {
       post({ type: 'progress', executions, corpus: corpus.length, features: features.size });

@@ -72,7 +72,10 @@ export class FloodLab {
     this.flooder = this.lab.namespace('f');
     this.lab.link(this.responder, this.established, { a: ['198.18.61.1/24'], b: ['198.18.61.2/24'] });
     this.lab.link(this.responder, this.newcomer, { a: ['198.18.62.1/24'], b: ['198.18.62.2/24'] });
-    this.flooderDevice = this.lab.link(this.responder, this.flooder, { a: ['198.18.63.1/24'], b: ['198.18.63.2/24'] }).deviceB;
+    this.flooderDevice = this.lab.link(this.responder, this.flooder, {
+      a: ['198.18.63.1/24'],
+      b: ['198.18.63.2/24'],
+    }).deviceB;
     this.interfaces = { r: this.lab.name('wr'), a: this.lab.name('wa'), n: this.lab.name('wn') };
   }
 
@@ -95,8 +98,12 @@ export class FloodLab {
       `[Peer]\nPublicKey = ${peerN.publicKey}\nAllowedIPs = 198.19.60.3/32`,
     ].join('\n\n');
     this.lab.wgConfig(this.responder, 'setconf', this.interfaces.r, `${responderConfig}\n`);
-    for (const [side, endpoint] of [[sides[1]!, '198.18.61.1'], [sides[2]!, '198.18.62.1']] as const) {
-      const config = `[Interface]\nPrivateKey = ${side.own.privateKey}\n\n[Peer]\nPublicKey = ${this.responderKeys.publicKey}\n` +
+    for (const [side, endpoint] of [
+      [sides[1]!, '198.18.61.1'],
+      [sides[2]!, '198.18.62.1'],
+    ] as const) {
+      const config =
+        `[Interface]\nPrivateKey = ${side.own.privateKey}\n\n[Peer]\nPublicKey = ${this.responderKeys.publicKey}\n` +
         `Endpoint = ${endpoint}:${WIREGUARD_PORT}\nAllowedIPs = 198.19.60.1/32\n`;
       this.lab.wgConfig(side.ns, 'setconf', side.iface, config);
     }
@@ -120,7 +127,11 @@ export class FloodLab {
   /** The flood from F at `rate` for `seconds`; resolves with what the generator sent. */
   flood(rate: number, seconds: number): Promise<FloodResult> {
     const child = this.lab.spawn(this.flooder, process.execPath, [
-      FLOOD_SCRIPT, `198.18.63.1:${WIREGUARD_PORT}`, this.responderKeys.publicKey, String(rate), String(seconds),
+      FLOOD_SCRIPT,
+      `198.18.63.1:${WIREGUARD_PORT}`,
+      this.responderKeys.publicKey,
+      String(rate),
+      String(seconds),
     ]);
     let output = '';
     let errors = '';
@@ -136,14 +147,25 @@ export class FloodLab {
 
   /** Packets F has received (the responder's cookie replies). */
   flooderReceived(): number {
-    return Number(this.lab.run(this.flooder, 'cat', [`/sys/class/net/${this.flooderDevice}/statistics/rx_packets`]).trim());
+    return Number(
+      this.lab.run(this.flooder, 'cat', [`/sys/class/net/${this.flooderDevice}/statistics/rx_packets`]).trim(),
+    );
   }
 
   /** Ping loss (0..1) of `count` pings from A to R through the tunnel. */
   async pingLoss(count: number): Promise<number> {
-    const { stdout } = await this.lab.runAsync(this.established, 'ping', [
-      '-q', '-c', String(count), '-i', String(PING_INTERVAL), '-W', '1', '198.19.60.1',
-    ]).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }));
+    const { stdout } = await this.lab
+      .runAsync(this.established, 'ping', [
+        '-q',
+        '-c',
+        String(count),
+        '-i',
+        String(PING_INTERVAL),
+        '-W',
+        '1',
+        '198.19.60.1',
+      ])
+      .catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }));
     const match = /(\d+) packets transmitted, (\d+) received/.exec(stdout);
     if (!match) throw new Error(`unreadable ping output: ${stdout}`);
     return 1 - Number(match[2]) / Number(match[1]);
@@ -167,7 +189,12 @@ export class FloodLab {
    * handshake (given how long to wait for it), the cookie-reply rate, and with `cpuClock` the
    * responder's CPU time.
    */
-  async measure(rate: number, seconds: number, newPeerWaitMs: number | null, cpuClock?: CpuClock): Promise<FloodFigures> {
+  async measure(
+    rate: number,
+    seconds: number,
+    newPeerWaitMs: number | null,
+    cpuClock?: CpuClock,
+  ): Promise<FloodFigures> {
     const flooding = this.flood(rate, seconds);
     await new Promise((resolve) => setTimeout(resolve, RAMP_MS));
     const receivedBefore = this.flooderReceived();
@@ -192,4 +219,3 @@ export class FloodLab {
     };
   }
 }
-

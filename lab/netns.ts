@@ -22,7 +22,10 @@ export type Implementation = 'wiremesh' | 'wireguard-go' | 'wireguard-go-modern'
  * WIREGUARD_GO_MODERN or ../shared/anchors/wireguard-go-modern beside the repository; null when absent.
  */
 export function modernWireguardGo(): string | null {
-  const candidates = [process.env.WIREGUARD_GO_MODERN, join(packageRoot(), '..', 'shared', 'anchors', 'wireguard-go-modern')];
+  const candidates = [
+    process.env.WIREGUARD_GO_MODERN,
+    join(packageRoot(), '..', 'shared', 'anchors', 'wireguard-go-modern'),
+  ];
   return candidates.find((path): path is string => !!path && existsSync(path)) ?? null;
 }
 
@@ -76,7 +79,10 @@ export class Lab {
     const deviceA = this.name('va');
     const deviceB = this.name('vb');
     execFileSync('ip', ['link', 'add', deviceA, 'netns', a, 'type', 'veth', 'peer', 'name', deviceB, 'netns', b]);
-    for (const [ns, device, list] of [[a, deviceA, addresses.a], [b, deviceB, addresses.b]] as const) {
+    for (const [ns, device, list] of [
+      [a, deviceA, addresses.a],
+      [b, deviceB, addresses.b],
+    ] as const) {
       for (const address of list) this.addAddress(ns, device, address);
       this.run(ns, 'ip', ['link', 'set', device, 'up']);
     }
@@ -121,12 +127,26 @@ export class Lab {
    * Runs a WireGuard interface named `name` in `ns` in the foreground (so its PID is ours) and waits
    * for its UAPI socket. `env` reaches the implementation (LOG_LEVEL, socket buffer settings, ...).
    */
-  async wireguard(ns: string, implementation: Implementation, name: string, env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
+  async wireguard(
+    ns: string,
+    implementation: Implementation,
+    name: string,
+    env: NodeJS.ProcessEnv = {},
+  ): Promise<ChildProcess> {
     const socket = `/var/run/wireguard/${name}.sock`;
-    const command = implementation === 'wiremesh' ? process.execPath
-      : implementation === 'wireguard-go-modern' ? modernWireguardGo() : 'wireguard-go';
+    const command =
+      implementation === 'wiremesh'
+        ? process.execPath
+        : implementation === 'wireguard-go-modern'
+          ? modernWireguardGo()
+          : 'wireguard-go';
     if (!command) throw new Error('wireguard-go-modern is not available (set WIREGUARD_GO_MODERN)');
-    const child = this.spawn(ns, command, implementation === 'wiremesh' ? [WIREMESH_WG, '-f', name] : ['-f', name], env);
+    const child = this.spawn(
+      ns,
+      command,
+      implementation === 'wiremesh' ? [WIREMESH_WG, '-f', name] : ['-f', name],
+      env,
+    );
     this.sockets.push(socket);
     let errors = '';
     child.stderr?.on('data', (chunk: Buffer) => (errors += chunk.toString()));

@@ -37,7 +37,8 @@ function v6Start(prefix: IpPrefix): bigint {
 function checked(prefix: IpPrefix): IpPrefix {
   const length = prefix.family === 4 ? 4 : prefix.family === 6 ? 16 : -1;
   if (length === -1) throw new RangeError(`unknown address family ${String(prefix.family)}`);
-  if (prefix.address.length !== length) throw new RangeError(`an IPv${prefix.family} prefix needs a ${length}-byte address`);
+  if (prefix.address.length !== length)
+    throw new RangeError(`an IPv${prefix.family} prefix needs a ${length}-byte address`);
   if (!Number.isInteger(prefix.bits) || prefix.bits < 0 || prefix.bits > length * 8) {
     throw new RangeError(`IPv${prefix.family} prefix length ${prefix.bits} is out of range`);
   }
@@ -133,7 +134,11 @@ function v6Blocks(ranges: Ranges<bigint>, emit: (start: bigint, bits: number) =>
 }
 
 function v4Prefix(start: number, bits: number): IpPrefix {
-  return { family: 4, address: Uint8Array.of(start >>> 24, (start >>> 16) & 255, (start >>> 8) & 255, start & 255), bits };
+  return {
+    family: 4,
+    address: Uint8Array.of(start >>> 24, (start >>> 16) & 255, (start >>> 8) & 255, start & 255),
+    bits,
+  };
 }
 
 function v6Prefix(start: bigint, bits: number): IpPrefix {

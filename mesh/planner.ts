@@ -30,7 +30,14 @@
 import { DEFAULT_MTU, WIREGUARD_PORT } from '../common/defaults';
 import type { IpPrefix } from '../common/ip';
 import { ConfigError, type ConfigProblem } from '../common/validation';
-import type { AgentConfig, DataPlaneKind, HealthConfig, KeySource, ListenConfig, PeerConfig } from '../agent/gateway/config-types';
+import type {
+  AgentConfig,
+  DataPlaneKind,
+  HealthConfig,
+  KeySource,
+  ListenConfig,
+  PeerConfig,
+} from '../agent/gateway/config-types';
 import { AddressSet } from './aggregate';
 import type { MeshSpec, SiteSpec } from './spec';
 import { checkMeshSpec, gatewayAddress } from './validate';
@@ -113,16 +120,26 @@ export function planMesh(spec: MeshSpec, options: PlanOptions): MeshPlan {
     const external = site.provider === 'external';
     const key = external ? site.publicKey : own(options.publicKeys, site.name);
     if (key === undefined) {
-      problems.push({ path: `publicKeys.${site.name}`, message: 'is missing: every site that is not external needs its public key' });
+      problems.push({
+        path: `publicKeys.${site.name}`,
+        message: 'is missing: every site that is not external needs its public key',
+      });
     } else {
       const other = keyOwners.get(key);
-      if (other !== undefined) problems.push({ path: external ? `sites.${site.name}.publicKey` : `publicKeys.${site.name}`, message: `is the same key as site "${other}"'s` });
+      if (other !== undefined)
+        problems.push({
+          path: external ? `sites.${site.name}.publicKey` : `publicKeys.${site.name}`,
+          message: `is the same key as site "${other}"'s`,
+        });
       keyOwners.set(key, site.name);
       keys.set(site.name, key);
     }
     const endpoint = site.behindNat ? null : (own(options.endpoints, site.name) ?? site.endpoint ?? null);
     if (endpoint === null && !site.behindNat) {
-      problems.push({ path: `endpoints.${site.name}`, message: 'is missing: a local site not behind NAT gets its endpoint from the local target' });
+      problems.push({
+        path: `endpoints.${site.name}`,
+        message: 'is missing: a local site not behind NAT gets its endpoint from the local target',
+      });
     }
     endpoints.set(site.name, endpoint);
   }
@@ -146,7 +163,9 @@ export function planMesh(spec: MeshSpec, options: PlanOptions): MeshPlan {
   const fullTunnelHub = hubSites.some((site) => site.fullTunnel === true);
   // What a spoke reaches through its primary hub, before taking its own CIDRs out.
   const primaryReach =
-    primary === undefined ? AddressSet.EMPTY : AddressSet.union([sets.get(primary)!, ...sites.filter((s) => !hubs.has(s.name)).map((s) => sets.get(s.name)!)]);
+    primary === undefined
+      ? AddressSet.EMPTY
+      : AddressSet.union([sets.get(primary)!, ...sites.filter((s) => !hubs.has(s.name)).map((s) => sets.get(s.name)!)]);
   // With one hub (or hubs without CIDRs of their own) that is everything: compute it once per spoke.
   const primaryReachesAll = primaryReach.equals(everything);
 
@@ -220,7 +239,9 @@ export function agentConfigFor(gateway: GatewayPlan, options: AgentConfigOptions
     let presharedKey: KeySource | undefined;
     if (planned.presharedKey) {
       if (options.presharedKey === undefined) {
-        throw new Error(`gateway ${gateway.id}: the tunnel to ${planned.site} has a preshared key, but no presharedKey source was given`);
+        throw new Error(
+          `gateway ${gateway.id}: the tunnel to ${planned.site} has a preshared key, but no presharedKey source was given`,
+        );
       }
       const [a, b] = [gateway.site, planned.site].sort();
       presharedKey = options.presharedKey(a!, b!);

@@ -9,7 +9,8 @@ import { WIREGUARD_KEY_SCHEMA_PATTERN } from '../common/keys';
 
 /** Site and mesh names: they name namespaces, cloud resources and agent peers. */
 export const SITE_NAME_PATTERN = '^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$';
-export const SITE_NAME_MESSAGE = 'must be 1 to 32 letters, digits or dashes, starting and ending with a letter or digit';
+export const SITE_NAME_MESSAGE =
+  'must be 1 to 32 letters, digits or dashes, starting and ending with a letter or digit';
 
 const name = { type: 'string', pattern: SITE_NAME_PATTERN } as const;
 
@@ -26,7 +27,8 @@ export const meshSpecSchema = {
   properties: {
     name: { ...name, description: 'Name of the mesh.' },
     topology: {
-      description: 'hub-and-spoke (with "hubs", site names, the first being every spoke\'s primary hub) or full-mesh (no "hubs").',
+      description:
+        'hub-and-spoke (with "hubs", site names, the first being every spoke\'s primary hub) or full-mesh (no "hubs").',
       type: 'object',
       additionalProperties: false,
       required: ['type'],
@@ -39,7 +41,12 @@ export const meshSpecSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        listenPort: { type: 'integer', minimum: 1, maximum: 65535, description: `UDP port of every gateway (default ${WIREGUARD_PORT}).` },
+        listenPort: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 65535,
+          description: `UDP port of every gateway (default ${WIREGUARD_PORT}).`,
+        },
         mtu: { type: 'integer', minimum: 1280, maximum: 65535, description: `Inner MTU (default ${DEFAULT_MTU}).` },
         persistentKeepalive: {
           type: 'integer',
@@ -63,13 +70,15 @@ export const meshSpecSchema = {
             type: 'array',
             minItems: 1,
             items: { type: 'string' },
-            description: "The site's own address ranges; never overlapping another site's. The first holds the gateways' tunnel addresses.",
+            description:
+              "The site's own address ranges; never overlapping another site's. The first holds the gateways' tunnel addresses.",
           },
           gateways: { type: 'integer', minimum: 1, description: 'Gateways at the site (default 1).' },
           endpoint: {
             type: 'string',
             pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[^:\\s\\[\\]]+):\\d{1,5}$',
-            description: 'host:port or [IPv6]:port; absent when the site is behind NAT (and for local sites, which get one from the local target).',
+            description:
+              'host:port or [IPv6]:port; absent when the site is behind NAT (and for local sites, which get one from the local target).',
           },
           behindNat: { type: 'boolean' },
           publicKey: { ...base64Key, description: 'Only for external sites: their WireGuard public key.' },

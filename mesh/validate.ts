@@ -108,7 +108,11 @@ function semanticProblems(spec: MeshSpec, parsed: IpPrefix[][]): ConfigProblem[]
     if (gateways < 2 || site.provider === 'external') return;
     for (let g = 1; g <= gateways; g++) {
       const clash = byName.get(`${site.name}-${g}`);
-      if (clash !== undefined) add(`$.sites[${clash}].name`, `is also the id of gateway ${g} of $.sites[${i}] ("${site.name}" has ${gateways} gateways)`);
+      if (clash !== undefined)
+        add(
+          `$.sites[${clash}].name`,
+          `is also the id of gateway ${g} of $.sites[${i}] ("${site.name}" has ${gateways} gateways)`,
+        );
     }
   });
 
@@ -116,14 +120,16 @@ function semanticProblems(spec: MeshSpec, parsed: IpPrefix[][]): ConfigProblem[]
   const hubs = new Set<number>();
   const hubList = (topology as { hubs?: string[] }).hubs;
   if (topology.type === 'hub-and-spoke') {
-    if (hubList === undefined || hubList.length === 0) add('$.topology.hubs', 'hub-and-spoke needs at least one hub (a site name)');
+    if (hubList === undefined || hubList.length === 0)
+      add('$.topology.hubs', 'hub-and-spoke needs at least one hub (a site name)');
     const seen = new Map<string, number>();
     (hubList ?? []).forEach((hub, k) => {
       const path = `$.topology.hubs[${k}]`;
       const i = byName.get(hub);
       if (seen.has(hub)) add(path, `duplicates $.topology.hubs[${seen.get(hub)}]`);
       else if (i === undefined) add(path, `no site is named "${hub}"`);
-      else if (sites[i]!.provider === 'external') add(path, `"${hub}" is an external site; a hub must be a wiremesh gateway (aws, gcp or local)`);
+      else if (sites[i]!.provider === 'external')
+        add(path, `"${hub}" is an external site; a hub must be a wiremesh gateway (aws, gcp or local)`);
       else hubs.add(i);
       if (!seen.has(hub)) seen.set(hub, k);
     });
@@ -138,12 +144,15 @@ function semanticProblems(spec: MeshSpec, parsed: IpPrefix[][]): ConfigProblem[]
   sites.forEach((site, i) => {
     const base = `$.sites[${i}]`;
     const external = site.provider === 'external';
-    if (external && site.publicKey === undefined) add(`${base}.publicKey`, 'is required for an external site (it runs plain WireGuard with its own key)');
-    if (!external && site.publicKey !== undefined) add(`${base}.publicKey`, `is only for external sites; wiremesh generates the keys of ${site.provider} sites`);
+    if (external && site.publicKey === undefined)
+      add(`${base}.publicKey`, 'is required for an external site (it runs plain WireGuard with its own key)');
+    if (!external && site.publicKey !== undefined)
+      add(`${base}.publicKey`, `is only for external sites; wiremesh generates the keys of ${site.provider} sites`);
 
     if (site.behindNat) {
       if (hubs.has(i)) add(`${base}.behindNat`, 'a hub cannot be behind NAT: every spoke must be able to reach it');
-      if (site.endpoint !== undefined) add(`${base}.endpoint`, 'must be absent for a site behind NAT (nothing can reach it from outside)');
+      if (site.endpoint !== undefined)
+        add(`${base}.endpoint`, 'must be absent for a site behind NAT (nothing can reach it from outside)');
       if (topology.type === 'full-mesh') {
         if (firstNat === undefined) firstNat = i;
         else {
@@ -154,13 +163,21 @@ function semanticProblems(spec: MeshSpec, parsed: IpPrefix[][]): ConfigProblem[]
         }
       }
     } else if (site.endpoint === undefined && site.provider !== 'local') {
-      add(`${base}.endpoint`, 'is required for a site not behind NAT (host:port where its peers reach it); or set "behindNat": true');
+      add(
+        `${base}.endpoint`,
+        'is required for a site not behind NAT (host:port where its peers reach it); or set "behindNat": true',
+      );
     }
     portProblem(site.endpoint, `${base}.endpoint`, problems);
 
     if (site.fullTunnel) {
-      if (!hubs.has(i)) add(`${base}.fullTunnel`, 'only a hub can be a full-tunnel egress (a site listed in $.topology.hubs)');
-      else if (fullTunnelAt !== undefined) add(`${base}.fullTunnel`, `$.sites[${fullTunnelAt}] is already the full-tunnel hub; spokes send 0.0.0.0/0 to one peer only`);
+      if (!hubs.has(i))
+        add(`${base}.fullTunnel`, 'only a hub can be a full-tunnel egress (a site listed in $.topology.hubs)');
+      else if (fullTunnelAt !== undefined)
+        add(
+          `${base}.fullTunnel`,
+          `$.sites[${fullTunnelAt}] is already the full-tunnel hub; spokes send 0.0.0.0/0 to one peer only`,
+        );
       else fullTunnelAt = i;
     }
 
@@ -182,10 +199,19 @@ function semanticProblems(spec: MeshSpec, parsed: IpPrefix[][]): ConfigProblem[]
         return;
       }
       const [start, end] = prefixBounds(prefix);
-      cidrs.push({ site: i, index: j, text: formatPrefix(prefix), start: prefix.family === 4 ? start : start + (1n << 32n), end: prefix.family === 4 ? end : end + (1n << 32n) });
+      cidrs.push({
+        site: i,
+        index: j,
+        text: formatPrefix(prefix),
+        start: prefix.family === 4 ? start : start + (1n << 32n),
+        end: prefix.family === 4 ? end : end + (1n << 32n),
+      });
       const gateways = site.gateways ?? 1;
       if (j === 0 && !external && gatewayAddress(prefix, gateways - 1) === undefined) {
-        add(`${base}.gateways`, `${gateways} gateways do not fit in ${base}.cidrs[0] (${formatPrefix(prefix)}), which holds their tunnel addresses`);
+        add(
+          `${base}.gateways`,
+          `${gateways} gateways do not fit in ${base}.cidrs[0] (${formatPrefix(prefix)}), which holds their tunnel addresses`,
+        );
       }
     });
   });
@@ -222,7 +248,8 @@ function semanticProblems(spec: MeshSpec, parsed: IpPrefix[][]): ConfigProblem[]
  * not parse them again.
  */
 export function checkMeshSpec(document: unknown): { spec: MeshSpec; prefixes: IpPrefix[][] } {
-  if (!validateSchema(document)) throw new ConfigError(schemaProblems(validateSchema.errors, document, { pattern: patternMessage }), WHAT);
+  if (!validateSchema(document))
+    throw new ConfigError(schemaProblems(validateSchema.errors, document, { pattern: patternMessage }), WHAT);
   const spec = document as unknown as MeshSpec;
   const prefixes: IpPrefix[][] = [];
   const problems = semanticProblems(spec, prefixes);

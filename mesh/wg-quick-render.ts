@@ -73,8 +73,11 @@ export function importWgQuick(files: { name: string; text: string }[]): MeshSpec
   // A site's CIDRs: what every other site routes to it, intersected (a spoke's view of the hub also
   // carries the other spokes; the intersection over all views leaves the hub's own ranges).
   const cidrsOf = (site: ImportedSite): string[] => {
-    const views = sites.flatMap((other) => other.peers.filter((p) => p.publicKey === site.publicKey)
-      .map((p) => AddressSet.of(p.allowedIps.map(parsePrefix))));
+    const views = sites.flatMap((other) =>
+      other.peers
+        .filter((p) => p.publicKey === site.publicKey)
+        .map((p) => AddressSet.of(p.allowedIps.map(parsePrefix))),
+    );
     if (views.length === 0) return [];
     const common = views.reduce((acc, view) => acc.minus(acc.minus(view)));
     return common.strings();
@@ -85,18 +88,20 @@ export function importWgQuick(files: { name: string; text: string }[]): MeshSpec
   const everyone = sites.length - 1;
   const hubs = sites.filter((site) => peersOf(site).length === everyone);
   const fullMesh = hubs.length === sites.length;
-  const specSites: SiteSpec[] = sites.map((site) => {
-    const endpoint = endpointOf(site);
-    const behindNat = !endpoint && site.peers.some((p) => p.keepalive > 0);
-    return {
-      name: site.name,
-      provider: site.provider,
-      cidrs: cidrsOf(site),
-      ...(endpoint && site.provider !== 'local' && { endpoint }),
-      ...(behindNat && { behindNat: true }),
-      ...(site.provider === 'external' && { publicKey: site.publicKey }),
-    };
-  }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const specSites: SiteSpec[] = sites
+    .map((site) => {
+      const endpoint = endpointOf(site);
+      const behindNat = !endpoint && site.peers.some((p) => p.keepalive > 0);
+      return {
+        name: site.name,
+        provider: site.provider,
+        cidrs: cidrsOf(site),
+        ...(endpoint && site.provider !== 'local' && { endpoint }),
+        ...(behindNat && { behindNat: true }),
+        ...(site.provider === 'external' && { publicKey: site.publicKey }),
+      };
+    })
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return {
     name: 'imported',
     topology: fullMesh ? { type: 'full-mesh' } : { type: 'hub-and-spoke', hubs: hubs.map((h) => h.name).sort() },

@@ -26,13 +26,23 @@ import {
   type GatewayIdentification,
 } from './common';
 import { ruleResourceKind } from './exposure';
-import { describeRule, GATEWAY_INGRESS_RULE_DEFAULTS, GATEWAY_INGRESS_RULE_SCHEMA, gatewayRuleAdvice, gatewayRuleVerdict, ingressRules, uncheckedRuleMessage, type GatewayIngressRules } from './ingress';
+import {
+  describeRule,
+  GATEWAY_INGRESS_RULE_DEFAULTS,
+  GATEWAY_INGRESS_RULE_SCHEMA,
+  gatewayRuleAdvice,
+  gatewayRuleVerdict,
+  ingressRules,
+  uncheckedRuleMessage,
+  type GatewayIngressRules,
+} from './ingress';
 import { idsOf, refersTo } from './key-secrets';
 
 export type AttachedIngressConfig = GatewayIdentification & GatewayIngressRules;
 
 const NAME = 'wiremesh-gateway-attached-ingress';
-const DESCRIPTION = 'Rules and firewalls aimed at a gateway (through its security group, network tag or service account) open only what a gateway may open.';
+const DESCRIPTION =
+  'Rules and firewalls aimed at a gateway (through its security group, network tag or service account) open only what a gateway may open.';
 
 const strs = (value: unknown): string[] => arrayOf(value).filter((v): v is string => typeof v === 'string');
 
@@ -52,7 +62,8 @@ function securityGroupRefs(machine: PolicyResource): { values: Set<string>; urns
     for (const d of machine.propertyDependencies?.[prop] ?? []) urns.add(d.urn);
   }
   // Launch templates also name them per network interface.
-  for (const nic of arrayOf(get(machine.props, 'networkInterfaces'))) for (const v of strs(get(nic, 'securityGroups'))) values.add(v);
+  for (const nic of arrayOf(get(machine.props, 'networkInterfaces')))
+    for (const v of strs(get(nic, 'securityGroups'))) values.add(v);
   for (const d of machine.propertyDependencies?.networkInterfaces ?? []) urns.add(d.urn);
   return { values, urns };
 }
@@ -76,7 +87,9 @@ function targets(resources: PolicyResource[], config: AttachedIngressConfig): Ta
     return user ? `security group "${sg.name}" of the gateway "${user.machine.name}"` : undefined;
   };
 
-  const gcpGateways = resources.filter((r) => (r.type === TYPES.gcpInstance || r.type === TYPES.gcpInstanceTemplate) && isGateway(r));
+  const gcpGateways = resources.filter(
+    (r) => (r.type === TYPES.gcpInstance || r.type === TYPES.gcpInstanceTemplate) && isGateway(r),
+  );
   const gatewayTags = new Map<string, string>();
   const gatewayAccounts = new Map<string, string>();
   const gatewayAccountUrns = new Map<string, string>();
@@ -87,7 +100,11 @@ function targets(resources: PolicyResource[], config: AttachedIngressConfig): Ta
       const email = get(a, 'email');
       if (typeof email === 'string' && !gatewayAccounts.has(email)) gatewayAccounts.set(email, g.name);
     }
-    for (const d of [...(g.propertyDependencies?.serviceAccount ?? []), ...(g.propertyDependencies?.serviceAccounts ?? [])]) if (!gatewayAccountUrns.has(d.urn)) gatewayAccountUrns.set(d.urn, g.name);
+    for (const d of [
+      ...(g.propertyDependencies?.serviceAccount ?? []),
+      ...(g.propertyDependencies?.serviceAccounts ?? []),
+    ])
+      if (!gatewayAccountUrns.has(d.urn)) gatewayAccountUrns.set(d.urn, g.name);
   }
 
   const out: Target[] = [];
@@ -98,7 +115,9 @@ function targets(resources: PolicyResource[], config: AttachedIngressConfig): Ta
         const why = gatewaySg(r);
         if (why) out.push({ rule: r, why: `attached to a gateway as ${why}` });
       } else if (r.type === TYPES.awsSecurityGroupRule || r.type === TYPES.awsVpcIngressRule) {
-        const sg = securityGroups.map((s) => ({ s, why: refersTo(r, 'securityGroupId', s) ? gatewaySg(s) : undefined })).find((x) => x.why);
+        const sg = securityGroups
+          .map((s) => ({ s, why: refersTo(r, 'securityGroupId', s) ? gatewaySg(s) : undefined }))
+          .find((x) => x.why);
         if (sg) out.push({ rule: r, why: `a rule of ${sg.why}` });
       } else if (r.type === TYPES.gcpFirewall) {
         if (strs(get(r.props, 'targetTags')).some((t) => config.gatewayNetworkTags.includes(t))) return; // wiremesh-gateway-ingress checks it
@@ -109,8 +128,13 @@ function targets(resources: PolicyResource[], config: AttachedIngressConfig): Ta
         }
         const email = strs(get(r.props, 'targetServiceAccounts')).find((e) => gatewayAccounts.has(e));
         const dep = (r.propertyDependencies?.targetServiceAccounts ?? []).find((d) => gatewayAccountUrns.has(d.urn));
-        if (email) out.push({ rule: r, why: `targets the service account ${email} of the gateway "${gatewayAccounts.get(email)}"` });
-        else if (dep) out.push({ rule: r, why: `targets the service account of the gateway "${gatewayAccountUrns.get(dep.urn)}"` });
+        if (email)
+          out.push({
+            rule: r,
+            why: `targets the service account ${email} of the gateway "${gatewayAccounts.get(email)}"`,
+          });
+        else if (dep)
+          out.push({ rule: r, why: `targets the service account of the gateway "${gatewayAccountUrns.get(dep.urn)}"` });
       }
     }, undefined);
   }
@@ -124,15 +148,28 @@ export const gatewayAttachedIngress: StackValidationPolicy = {
   severity: 'high',
   configSchema: { properties: { ...GATEWAY_IDENTIFICATION_SCHEMA, ...GATEWAY_INGRESS_RULE_SCHEMA } },
   validateStack: (args: StackValidationArgs, reportViolation: ReportViolation) => {
-    const config = configWithDefaults<AttachedIngressConfig>({ ...DEFAULT_GATEWAY_IDENTIFICATION, ...GATEWAY_INGRESS_RULE_DEFAULTS }, args.getConfig<Record<string, unknown>>());
+    const config = configWithDefaults<AttachedIngressConfig>(
+      { ...DEFAULT_GATEWAY_IDENTIFICATION, ...GATEWAY_INGRESS_RULE_DEFAULTS },
+      args.getConfig<Record<string, unknown>>(),
+    );
     for (const { rule: resource, why } of targets(args.resources, config)) {
       const rules = known(() => ingressRules(resource.type, resource.props), undefined) ?? [];
       const gcp = resource.type === TYPES.gcpFirewall;
       const what = `${ruleResourceKind(resource.type)} "${resource.name}" (${why})`;
       for (const rule of rules) {
         const verdict = gatewayRuleVerdict(rule, config, gcp);
-        if (verdict.kind === 'unknown') reportAdvisory(reportViolation, { name: NAME, description: DESCRIPTION }, uncheckedRuleMessage(what, rule, verdict.props), resource.urn);
-        else if (verdict.kind === 'violation') reportViolation(`${what} ${rule.where} opens ${describeRule(rule)}: ${gatewayRuleAdvice(config, gcp)}`, resource.urn);
+        if (verdict.kind === 'unknown')
+          reportAdvisory(
+            reportViolation,
+            { name: NAME, description: DESCRIPTION },
+            uncheckedRuleMessage(what, rule, verdict.props),
+            resource.urn,
+          );
+        else if (verdict.kind === 'violation')
+          reportViolation(
+            `${what} ${rule.where} opens ${describeRule(rule)}: ${gatewayRuleAdvice(config, gcp)}`,
+            resource.urn,
+          );
       }
     }
   },

@@ -9,7 +9,14 @@
 import { gunzipSync } from 'node:zlib';
 import type { ReportViolation } from '@pulumi/policy';
 import type { PolicyConfigJSONSchema } from '@pulumi/policy/schema';
-import { AWS_TAG_ROLE, GCP_GATEWAY_NETWORK_TAG, GCP_LABEL_ROLE, ROLE_GATEWAY, ROLE_PRESHARED_KEY, ROLE_PRIVATE_KEY } from '../common/defaults';
+import {
+  AWS_TAG_ROLE,
+  GCP_GATEWAY_NETWORK_TAG,
+  GCP_LABEL_ROLE,
+  ROLE_GATEWAY,
+  ROLE_PRESHARED_KEY,
+  ROLE_PRIVATE_KEY,
+} from '../common/defaults';
 import { WIREGUARD_KEY_EXACT, wireguardKeysIn } from '../common/keys';
 
 export { wireguardKeysIn };
@@ -195,7 +202,12 @@ export function stringMap(value: unknown): Record<string, string> {
  * Every string in a value with its path (`$.metadata.user-data`), skipping unknowns. Depth- and
  * size-bounded so a huge prop cannot stall the analyzer.
  */
-export function stringsIn(value: unknown, path = '$', out: Array<{ path: string; value: string }> = [], depth = 0): Array<{ path: string; value: string }> {
+export function stringsIn(
+  value: unknown,
+  path = '$',
+  out: Array<{ path: string; value: string }> = [],
+  depth = 0,
+): Array<{ path: string; value: string }> {
   if (depth > 32 || out.length > 10_000) return out;
   if (typeof value === 'string') {
     out.push({ path, value });
@@ -362,7 +374,8 @@ export function configWithDefaults<T extends object>(defaults: T, given: Record<
 export function clockFrom(nowConfig: unknown): Date {
   if (typeof nowConfig === 'string' && nowConfig !== '') {
     const ms = Date.parse(nowConfig);
-    if (!Number.isFinite(ms)) throw new Error(`the "now" config value must be an ISO 8601 date, got ${JSON.stringify(nowConfig)}`);
+    if (!Number.isFinite(ms))
+      throw new Error(`the "now" config value must be an ISO 8601 date, got ${JSON.stringify(nowConfig)}`);
     return new Date(ms);
   }
   return new Date();
@@ -372,8 +385,19 @@ export function clockFrom(nowConfig: unknown): Date {
  * Reports a warning at `advisory` level whatever the policy's own level (the analyzer accepts a
  * violation object with its own enforcement level; the typings only declare the string form).
  */
-export function reportAdvisory(reportViolation: ReportViolation, policy: { name: string; description: string }, message: string, urn?: string): void {
-  const info = { name: policy.name, description: policy.description, message: `${policy.description}\n${message}`, enforcementLevel: 'advisory', urn };
+export function reportAdvisory(
+  reportViolation: ReportViolation,
+  policy: { name: string; description: string },
+  message: string,
+  urn?: string,
+): void {
+  const info = {
+    name: policy.name,
+    description: policy.description,
+    message: `${policy.description}\n${message}`,
+    enforcementLevel: 'advisory',
+    urn,
+  };
   (reportViolation as unknown as (info: Record<string, unknown>) => void)(info);
 }
 

@@ -64,7 +64,11 @@ const strs = (value: unknown): string[] => arrayOf(value).filter((v): v is strin
 
 /** "firewall", "security group" or "security group rule", for messages. */
 export function ruleResourceKind(type: string): string {
-  return type === TYPES.gcpFirewall ? 'firewall' : type === TYPES.awsSecurityGroup ? 'security group' : 'security group rule';
+  return type === TYPES.gcpFirewall
+    ? 'firewall'
+    : type === TYPES.awsSecurityGroup
+      ? 'security group'
+      : 'security group rule';
 }
 
 type Scope = 'gateways' | 'all';
@@ -72,7 +76,8 @@ const SCOPE_SCHEMA = {
   type: 'string' as const,
   enum: ['gateways', 'all'],
   default: 'gateways',
-  description: '"gateways": only gateway resources (see the docs for how they are recognised); "all": every resource of the checked types.',
+  description:
+    '"gateways": only gateway resources (see the docs for how they are recognised); "all": every resource of the checked types.',
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -99,7 +104,8 @@ function gatewayOf(args: ResourceValidationArgs, ids: GatewayIdentification): st
 }
 
 export const GATEWAY_INGRESS_NAME = 'wiremesh-gateway-ingress';
-const GATEWAY_INGRESS_DESCRIPTION = 'Gateway security groups and firewalls open only the WireGuard UDP port and the agent health port.';
+const GATEWAY_INGRESS_DESCRIPTION =
+  'Gateway security groups and firewalls open only the WireGuard UDP port and the agent health port.';
 
 export const gatewayIngress: ResourceValidationPolicy = {
   name: GATEWAY_INGRESS_NAME,
@@ -124,7 +130,11 @@ export const gatewayIngress: ResourceValidationPolicy = {
     for (const rule of rules) {
       const verdict = gatewayRuleVerdict(rule, config, gcp);
       if (verdict.kind === 'unknown') {
-        reportAdvisory(reportViolation, { name: GATEWAY_INGRESS_NAME, description: GATEWAY_INGRESS_DESCRIPTION }, uncheckedRuleMessage(what, rule, verdict.props));
+        reportAdvisory(
+          reportViolation,
+          { name: GATEWAY_INGRESS_NAME, description: GATEWAY_INGRESS_DESCRIPTION },
+          uncheckedRuleMessage(what, rule, verdict.props),
+        );
       } else if (verdict.kind === 'violation') {
         reportViolation(`${what} ${rule.where} opens ${describeRule(rule)}: ${gatewayRuleAdvice(config, gcp)}`);
       }
@@ -142,7 +152,8 @@ export interface AdminPortsConfig {
 export const ADMIN_PORTS_DEFAULTS: AdminPortsConfig = { adminPorts: [22, 3389] };
 
 const ADMIN_PORTS_NAME = 'wiremesh-no-public-admin-ports';
-const ADMIN_PORTS_DESCRIPTION = 'No security group or firewall opens SSH (22) or RDP (3389) to the whole internet (0.0.0.0/0 or ::/0).';
+const ADMIN_PORTS_DESCRIPTION =
+  'No security group or firewall opens SSH (22) or RDP (3389) to the whole internet (0.0.0.0/0 or ::/0).';
 
 export const noPublicAdminPorts: ResourceValidationPolicy = {
   name: ADMIN_PORTS_NAME,
@@ -151,7 +162,12 @@ export const noPublicAdminPorts: ResourceValidationPolicy = {
   severity: 'critical',
   configSchema: {
     properties: {
-      adminPorts: { type: 'array', items: { type: 'integer', minimum: 1, maximum: 65535 }, default: [22, 3389], description: 'TCP ports never open to 0.0.0.0/0 or ::/0.' },
+      adminPorts: {
+        type: 'array',
+        items: { type: 'integer', minimum: 1, maximum: 65535 },
+        default: [22, 3389],
+        description: 'TCP ports never open to 0.0.0.0/0 or ::/0.',
+      },
     },
   },
   validateResource: (args: ResourceValidationArgs, reportViolation: ReportViolation) => {
@@ -195,14 +211,23 @@ export const gatewayImdsv2: ResourceValidationPolicy = {
   configSchema: {
     properties: {
       ...GATEWAY_IDENTIFICATION_SCHEMA,
-      maxHopLimit: { type: 'integer', minimum: 1, maximum: 64, default: 2, description: 'Largest httpPutResponseHopLimit allowed (1 on the host, 2 for an agent in a container).' },
+      maxHopLimit: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 64,
+        default: 2,
+        description: 'Largest httpPutResponseHopLimit allowed (1 on the host, 2 for an agent in a container).',
+      },
       scope: SCOPE_SCHEMA,
     },
   },
   validateResource: (args: ResourceValidationArgs, reportViolation: ReportViolation) => {
-    if (args.type !== TYPES.awsInstance && args.type !== TYPES.awsLaunchTemplate) args.notApplicable('only EC2 instances and launch templates');
+    if (args.type !== TYPES.awsInstance && args.type !== TYPES.awsLaunchTemplate)
+      args.notApplicable('only EC2 instances and launch templates');
     const config = configWithDefaults(IMDSV2_DEFAULTS, args.getConfig<Record<string, unknown>>());
-    const reason = gatewayReason(args.urn, args.props, config) ?? (args.props.sourceDestCheck === false ? 'sourceDestCheck false' : undefined);
+    const reason =
+      gatewayReason(args.urn, args.props, config) ??
+      (args.props.sourceDestCheck === false ? 'sourceDestCheck false' : undefined);
     if (config.scope !== 'all' && !reason) args.notApplicable('not a gateway instance');
     const options = args.props.metadataOptions;
     const tokens = get(options, 'httpTokens');
@@ -226,7 +251,9 @@ export const gatewayImdsv2: ResourceValidationPolicy = {
     }
     const hops = get(options, 'httpPutResponseHopLimit');
     if (typeof hops === 'number' && hops > config.maxHopLimit) {
-      reportViolation(`${what} has metadataOptions.httpPutResponseHopLimit ${hops}: set it to at most ${config.maxHopLimit} (1 unless the agent runs in a container).`);
+      reportViolation(
+        `${what} has metadataOptions.httpPutResponseHopLimit ${hops}: set it to at most ${config.maxHopLimit} (1 unless the agent runs in a container).`,
+      );
     }
   },
 };
@@ -238,7 +265,8 @@ export type ForwardingConfig = GatewayIdentification;
 
 export const forwardingOnlyOnGateways: ResourceValidationPolicy = {
   name: 'wiremesh-forwarding-only-on-gateways',
-  description: 'Only WireGuard gateways forward packets: sourceDestCheck false (EC2) and canIpForward true (GCP) are set on gateway resources only.',
+  description:
+    'Only WireGuard gateways forward packets: sourceDestCheck false (EC2) and canIpForward true (GCP) are set on gateway resources only.',
   enforcementLevel: 'mandatory',
   severity: 'medium',
   configSchema: { properties: { ...GATEWAY_IDENTIFICATION_SCHEMA } },

@@ -69,7 +69,11 @@ export function defaultRouteIn(cidrs: unknown[]): string | undefined {
 }
 
 function isAgentConfig(value: unknown): boolean {
-  return typeof get(value, 'interface') === 'object' && get(value, 'interface') !== null && Array.isArray(get(value, 'peers'));
+  return (
+    typeof get(value, 'interface') === 'object' &&
+    get(value, 'interface') !== null &&
+    Array.isArray(get(value, 'peers'))
+  );
 }
 
 function isMeshSpec(value: unknown): boolean {
@@ -93,12 +97,16 @@ export function checkAgentConfig(doc: unknown, where: string, config: HygieneCon
       report(
         `${where}: ${name} has allowedIps ${open}: that routes all traffic to one peer and accepts any source from it; ` +
           (config.allowFullTunnel
-            ? 'list the peer site\'s prefixes instead, or, for a deliberate full-tunnel egress hub, declare it with fullTunnel: true.'
-            : 'list the peer site\'s prefixes instead (full tunnels are not allowed by this policy\'s config).'),
+            ? "list the peer site's prefixes instead, or, for a deliberate full-tunnel egress hub, declare it with fullTunnel: true."
+            : "list the peer site's prefixes instead (full tunnels are not allowed by this policy's config)."),
       );
     }
     const keepalive = get(peer, 'persistentKeepalive');
-    if (typeof keepalive === 'number' && keepalive > 0 && (keepalive < config.minKeepaliveSeconds || keepalive > config.maxKeepaliveSeconds)) {
+    if (
+      typeof keepalive === 'number' &&
+      keepalive > 0 &&
+      (keepalive < config.minKeepaliveSeconds || keepalive > config.maxKeepaliveSeconds)
+    ) {
       report(
         `${where}: ${name} has persistentKeepalive ${keepalive}: set it from ${config.minKeepaliveSeconds} to ${config.maxKeepaliveSeconds} seconds ` +
           '(25 is usual): shorter wastes traffic, longer lets NAT and load balancer UDP mappings expire.',
@@ -126,11 +134,15 @@ export function checkMeshSpec(spec: unknown, where: string, config: HygieneConfi
     if (open !== undefined && (get(site, 'fullTunnel') !== true || !config.allowFullTunnel)) {
       report(
         `${where}: site "${name}" has cidrs ${open}; they become its peers' allowed IPs: list the site's own prefixes` +
-          (config.allowFullTunnel ? ', or declare a full-tunnel egress hub with fullTunnel: true (its peers then route everything to it).' : '.'),
+          (config.allowFullTunnel
+            ? ', or declare a full-tunnel egress hub with fullTunnel: true (its peers then route everything to it).'
+            : '.'),
       );
     }
     if (get(site, 'fullTunnel') === true && !config.allowFullTunnel) {
-      report(`${where}: site "${name}" is declared fullTunnel, which gives its peers allowed IPs 0.0.0.0/0 and ::/0: full tunnels are not allowed by this policy's config.`);
+      report(
+        `${where}: site "${name}" is declared fullTunnel, which gives its peers allowed IPs 0.0.0.0/0 and ::/0: full tunnels are not allowed by this policy's config.`,
+      );
     }
   }
   const natSites = sites.filter((s) => get(s, 'behindNat') === true).map((s) => String(get(s, 'name')));
@@ -166,7 +178,11 @@ const BASE64_LITERAL = /[A-Za-z0-9+/]{24,}={0,2}/g;
  * Agent configurations carried inside a command script as base64 text, which is how
  * `RemoteHostAgent` writes an on-premises host's configuration (`printf %s '<base64>' | base64 -d`).
  */
-function documentsInScript(script: string, path: string, out: Array<{ kind: 'agent' | 'mesh'; path: string; doc: unknown }>): void {
+function documentsInScript(
+  script: string,
+  path: string,
+  out: Array<{ kind: 'agent' | 'mesh'; path: string; doc: unknown }>,
+): void {
   // The same text may appear more than once (RemoteHostAgent's root-or-sudo wrapper repeats it).
   for (const literal of new Set(Array.from(script.matchAll(BASE64_LITERAL), (m) => m[0]))) {
     const text = decodeBase64Text(literal);
@@ -180,7 +196,12 @@ const COMMAND_TYPES = ['command:remote:Command', 'command:local:Command'];
 const SCRIPT_PROPS = ['create', 'update', 'delete'];
 
 /** Agent configurations and mesh specs anywhere in a value, with their paths. */
-function findDocuments(value: unknown, path: string, out: Array<{ kind: 'agent' | 'mesh'; path: string; doc: unknown }>, depth = 0): void {
+function findDocuments(
+  value: unknown,
+  path: string,
+  out: Array<{ kind: 'agent' | 'mesh'; path: string; doc: unknown }>,
+  depth = 0,
+): void {
   if (depth > 12 || typeof value !== 'object' || value === null) return;
   if (isAgentConfig(value)) {
     out.push({ kind: 'agent', path, doc: value });
@@ -199,27 +220,52 @@ function findDocuments(value: unknown, path: string, out: Array<{ kind: 'agent' 
 
 export const wireguardHygiene: ResourceValidationPolicy = {
   name: 'wiremesh-wireguard-hygiene',
-  description: 'WireGuard settings are sound: no 0.0.0.0/0 or ::/0 allowed IPs outside declared full tunnels, keepalive 15-30 s, MTU within the underlay.',
+  description:
+    'WireGuard settings are sound: no 0.0.0.0/0 or ::/0 allowed IPs outside declared full tunnels, keepalive 15-30 s, MTU within the underlay.',
   enforcementLevel: 'mandatory',
   severity: 'medium',
   configSchema: {
     properties: {
-      minKeepaliveSeconds: { type: 'integer', minimum: 1, default: HYGIENE_DEFAULTS.minKeepaliveSeconds, description: 'Smallest persistent keepalive, seconds.' },
-      maxKeepaliveSeconds: { type: 'integer', minimum: 1, default: HYGIENE_DEFAULTS.maxKeepaliveSeconds, description: 'Largest persistent keepalive, seconds.' },
-      underlayMtu: { type: 'integer', minimum: 576, default: HYGIENE_DEFAULTS.underlayMtu, description: 'MTU of the network the tunnels run over (1460 on GCP by default).' },
+      minKeepaliveSeconds: {
+        type: 'integer',
+        minimum: 1,
+        default: HYGIENE_DEFAULTS.minKeepaliveSeconds,
+        description: 'Smallest persistent keepalive, seconds.',
+      },
+      maxKeepaliveSeconds: {
+        type: 'integer',
+        minimum: 1,
+        default: HYGIENE_DEFAULTS.maxKeepaliveSeconds,
+        description: 'Largest persistent keepalive, seconds.',
+      },
+      underlayMtu: {
+        type: 'integer',
+        minimum: 576,
+        default: HYGIENE_DEFAULTS.underlayMtu,
+        description: 'MTU of the network the tunnels run over (1460 on GCP by default).',
+      },
       encapsulationOverhead: {
         type: 'integer',
         minimum: 0,
         default: HYGIENE_DEFAULTS.encapsulationOverhead,
         description: 'Bytes WireGuard adds per packet (80 over IPv6, 60 over IPv4).',
       },
-      allowFullTunnel: { type: 'boolean', default: true, description: 'Accept 0.0.0.0/0 and ::/0 for declared full tunnels (fullTunnel: true).' },
+      allowFullTunnel: {
+        type: 'boolean',
+        default: true,
+        description: 'Accept 0.0.0.0/0 and ::/0 for declared full tunnels (fullTunnel: true).',
+      },
     },
   },
   validateResource: (args: ResourceValidationArgs, reportViolation: ReportViolation) => {
     const config = configWithDefaults(HYGIENE_DEFAULTS, args.getConfig<Record<string, unknown>>());
     const docs: Array<{ kind: 'agent' | 'mesh'; path: string; doc: unknown }> = [];
-    const field = args.type === TYPES.awsSecretVersion ? 'secretString' : args.type === TYPES.gcpSecretVersion ? 'secretData' : undefined;
+    const field =
+      args.type === TYPES.awsSecretVersion
+        ? 'secretString'
+        : args.type === TYPES.gcpSecretVersion
+          ? 'secretData'
+          : undefined;
     if (field !== undefined) {
       const text = get(args.props, field);
       if (typeof text === 'string') {

@@ -58,7 +58,13 @@ function awsRule(rule: unknown, where: string, prefix: string): IngressRule {
   const unknownSources: string[] = [];
   const read = (key: string) => knownStrings(rule, key, unknownSources, `${prefix}${key}`);
   const cidrs = ['cidrBlocks', 'ipv6CidrBlocks', 'cidrIpv4', 'cidrIpv6'].flatMap(read);
-  const otherSources = ['securityGroups', 'prefixListIds', 'sourceSecurityGroupId', 'referencedSecurityGroupId', 'prefixListId'].flatMap(read);
+  const otherSources = [
+    'securityGroups',
+    'prefixListIds',
+    'sourceSecurityGroupId',
+    'referencedSecurityGroupId',
+    'prefixListId',
+  ].flatMap(read);
   if (unknownAt(rule, 'self')) unknownSources.push(`${prefix}self`);
   if (get(rule, 'self') === true) otherSources.push('self');
   return { protocol, from, to, cidrs, otherSources, unknownPorts, unknownSources, where };
@@ -79,7 +85,10 @@ function gcpRules(props: unknown): IngressRule[] | undefined {
   if (unknownAt(props, 'allows')) return [unknownRule('allows', 'allows')];
   const unknownSources: string[] = [];
   const ranges = knownStrings(props, 'sourceRanges', unknownSources);
-  const others = [...knownStrings(props, 'sourceTags', unknownSources), ...knownStrings(props, 'sourceServiceAccounts', unknownSources)];
+  const others = [
+    ...knownStrings(props, 'sourceTags', unknownSources),
+    ...knownStrings(props, 'sourceServiceAccounts', unknownSources),
+  ];
   // An ingress rule without any source applies to 0.0.0.0/0 (GCP firewall documentation) - but only
   // when the sources are known to be empty, not while they are still unknown.
   if (ranges.length === 0 && others.length === 0 && unknownSources.length === 0) ranges.push('0.0.0.0/0');
@@ -90,14 +99,33 @@ function gcpRules(props: unknown): IngressRule[] | undefined {
     const protocol = normaliseProtocol(get(allow, 'protocol'));
     const portSpecs = knownStrings(allow, 'ports', unknownPorts, `${where}.ports`);
     const ranges_ = protocol === 'all' ? [[0, 65535] as [number, number]] : gcpPortRanges(portSpecs);
-    for (const [from, to] of ranges_) rules.push({ protocol, from, to, cidrs: ranges, otherSources: others, unknownPorts: [...new Set(unknownPorts)], unknownSources, where });
+    for (const [from, to] of ranges_)
+      rules.push({
+        protocol,
+        from,
+        to,
+        cidrs: ranges,
+        otherSources: others,
+        unknownPorts: [...new Set(unknownPorts)],
+        unknownSources,
+        where,
+      });
   });
   return rules;
 }
 
 /** A rule about which nothing can be said yet (its whole list, or its direction, is unknown). */
 function unknownRule(where: string, prop: string): IngressRule {
-  return { protocol: 'all', from: 0, to: 65535, cidrs: [], otherSources: [], unknownPorts: [prop], unknownSources: [prop], where };
+  return {
+    protocol: 'all',
+    from: 0,
+    to: 65535,
+    cidrs: [],
+    otherSources: [],
+    unknownPorts: [prop],
+    unknownSources: [prop],
+    where,
+  };
 }
 
 /** The ingress rules of a resource, or `undefined` when it holds none (not a rule resource, egress). */
@@ -119,7 +147,12 @@ export function ingressRules(type: string, props: unknown): IngressRule[] | unde
 }
 
 export function describeRule(rule: IngressRule): string {
-  const ports = rule.protocol === 'all' ? 'all traffic' : rule.from === rule.to ? `${rule.protocol} ${rule.from}` : `${rule.protocol} ${rule.from}-${rule.to}`;
+  const ports =
+    rule.protocol === 'all'
+      ? 'all traffic'
+      : rule.from === rule.to
+        ? `${rule.protocol} ${rule.from}`
+        : `${rule.protocol} ${rule.from}-${rule.to}`;
   const sources = [...rule.cidrs, ...rule.otherSources];
   return `${ports} from ${sources.length > 0 ? sources.join(', ') : 'nowhere'}`;
 }
@@ -169,9 +202,14 @@ export const GATEWAY_INGRESS_RULE_SCHEMA: Record<keyof GatewayIngressRules, Poli
   allowForwarding: {
     type: 'boolean',
     default: true,
-    description: 'Accept all-protocol rules whose sources are all private ranges or security groups (local traffic the gateway forwards).',
+    description:
+      'Accept all-protocol rules whose sources are all private ranges or security groups (local traffic the gateway forwards).',
   },
-  adminPorts: { ...PORTS, default: [22, 3389], description: 'Administration TCP ports (SSH, RDP) that may be opened to allowedAdminRanges only.' },
+  adminPorts: {
+    ...PORTS,
+    default: [22, 3389],
+    description: 'Administration TCP ports (SSH, RDP) that may be opened to allowedAdminRanges only.',
+  },
   allowedAdminRanges: {
     type: 'array',
     items: { type: 'string' },
@@ -197,9 +235,16 @@ export function gatewayRuleVerdict(rule: IngressRule, config: GatewayIngressRule
   if (rule.protocol === 'udp' && single && config.wireguardPorts.includes(rule.from)) return OK;
   if (rule.protocol === 'tcp' && single && config.healthPorts.includes(rule.from)) return OK;
   const ranges = adminRanges(config, gcp);
-  const onlyAdminPorts = rule.protocol === 'tcp' && rule.to - rule.from < 16 && Array.from({ length: rule.to - rule.from + 1 }, (_, i) => rule.from + i).every((p) => config.adminPorts.includes(p));
-  if (onlyAdminPorts && ranges.length > 0) return sourcesVerdict(rule, (c) => ranges.some((r) => prefixWithin(c, r)), false);
-  if (config.allowForwarding && rule.protocol === 'all') return sourcesVerdict(rule, (c) => isPrivateCidr(c) && !isAnywhere(c), true);
+  const onlyAdminPorts =
+    rule.protocol === 'tcp' &&
+    rule.to - rule.from < 16 &&
+    Array.from({ length: rule.to - rule.from + 1 }, (_, i) => rule.from + i).every((p) =>
+      config.adminPorts.includes(p),
+    );
+  if (onlyAdminPorts && ranges.length > 0)
+    return sourcesVerdict(rule, (c) => ranges.some((r) => prefixWithin(c, r)), false);
+  if (config.allowForwarding && rule.protocol === 'all')
+    return sourcesVerdict(rule, (c) => isPrivateCidr(c) && !isAnywhere(c), true);
   return VIOLATION;
 }
 
@@ -224,11 +269,20 @@ export function uncheckedRuleMessage(subject: string, rule: IngressRule, props: 
 }
 
 /** The verdict of the no-public-admin-ports rule: the admin ports a rule opens to anywhere, if any. */
-export function publicAdminVerdict(rule: IngressRule, adminPorts: number[]): { verdict: Verdict; ports: number[]; open: string[] } {
+export function publicAdminVerdict(
+  rule: IngressRule,
+  adminPorts: number[],
+): { verdict: Verdict; ports: number[]; open: string[] } {
   const none = { verdict: OK, ports: [], open: [] };
   if (rule.unknownPorts.length > 0) {
     const couldBeOpen = rule.cidrs.some(isAnywhere) || rule.unknownSources.length > 0;
-    return couldBeOpen ? { verdict: { kind: 'unknown', props: [...rule.unknownPorts, ...rule.unknownSources] }, ports: adminPorts, open: [] } : none;
+    return couldBeOpen
+      ? {
+          verdict: { kind: 'unknown', props: [...rule.unknownPorts, ...rule.unknownSources] },
+          ports: adminPorts,
+          open: [],
+        }
+      : none;
   }
   if (rule.protocol !== 'tcp' && rule.protocol !== 'all') return none;
   const ports = adminPorts.filter((p) => rule.from <= p && p <= rule.to);

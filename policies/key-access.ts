@@ -59,9 +59,12 @@ export interface KeySecretAccessConfig extends GatewayIdentification {
 }
 
 /** AWS managed policies allowing secretsmanager:GetSecretValue on every secret (docs.aws.amazon.com/aws-managed-policy/latest/reference). */
-const SECRET_READING_MANAGED_POLICIES = ['SecretsManagerReadWrite', 'AWSSecretsManagerClientReadOnlyAccess', 'PowerUserAccess', 'AdministratorAccess'].map(
-  (name) => `arn:aws:iam::aws:policy/${name}`,
-);
+const SECRET_READING_MANAGED_POLICIES = [
+  'SecretsManagerReadWrite',
+  'AWSSecretsManagerClientReadOnlyAccess',
+  'PowerUserAccess',
+  'AdministratorAccess',
+].map((name) => `arn:aws:iam::aws:policy/${name}`);
 
 export const KEY_SECRET_ACCESS_DEFAULTS: KeySecretAccessConfig = {
   ...DEFAULT_GATEWAY_IDENTIFICATION,
@@ -98,12 +101,20 @@ export function statementsOf(policy: unknown): Statement[] {
       return [];
     }
   }
-  return asList(get(doc, 'Statement')).filter((s): s is Statement => typeof s === 'object' && s !== null) as Statement[];
+  return asList(get(doc, 'Statement')).filter(
+    (s): s is Statement => typeof s === 'object' && s !== null,
+  ) as Statement[];
 }
 
 /** IAM wildcard match (`*`, `?`), case-insensitive as IAM actions are. */
 function wildcardMatch(pattern: string, value: string, caseInsensitive: boolean): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, caseInsensitive ? 'i' : '');
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+    caseInsensitive ? 'i' : '',
+  );
   return re.test(value);
 }
 
@@ -145,7 +156,10 @@ class StackIndex {
     this.gcpKeySecrets = of(TYPES.gcpSecret).filter(keySecret);
     this.usesWiremesh =
       this.awsKeySecrets.length + this.gcpKeySecrets.length > 0 ||
-      resources.some((r) => r.type.startsWith('wiremesh:') || r.type === WIREGUARD_KEY_PAIR_TYPE || known(() => this.isGateway(r), false));
+      resources.some(
+        (r) =>
+          r.type.startsWith('wiremesh:') || r.type === WIREGUARD_KEY_PAIR_TYPE || known(() => this.isGateway(r), false),
+      );
     this.roles = of(TYPES.awsRole);
     this.profiles = of(TYPES.awsInstanceProfile);
     this.instances = of(TYPES.awsInstance);
@@ -179,16 +193,24 @@ class StackIndex {
       const profileRole = get(profile.props, 'role');
       if (typeof profileRole !== 'string' || !roleIds.includes(profileRole)) continue;
       const profileIds = idsOf(profile);
-      const instance = this.instances.find((i) => profileIds.includes(get(i.props, 'iamInstanceProfile')) && this.isGateway(i));
+      const instance = this.instances.find(
+        (i) => profileIds.includes(get(i.props, 'iamInstanceProfile')) && this.isGateway(i),
+      );
       if (instance) return `the role of gateway instance "${instance.name}"`;
     }
     return undefined;
   }
 
   gatewayServiceAccount(email: string): string | undefined {
-    const account = this.serviceAccounts.find((a) => get(a.props, 'email') === email || (typeof get(a.props, 'accountId') === 'string' && email.startsWith(`${get(a.props, 'accountId')}@`)));
+    const account = this.serviceAccounts.find(
+      (a) =>
+        get(a.props, 'email') === email ||
+        (typeof get(a.props, 'accountId') === 'string' && email.startsWith(`${get(a.props, 'accountId')}@`)),
+    );
     if (account && this.isGateway(account)) return gatewayReason(account.urn, account.props, this.config);
-    const instance = this.gcpInstances.find((i) => get(get(i.props, 'serviceAccount'), 'email') === email && this.isGateway(i));
+    const instance = this.gcpInstances.find(
+      (i) => get(get(i.props, 'serviceAccount'), 'email') === email && this.isGateway(i),
+    );
     return instance ? `the service account of gateway instance "${instance.name}"` : undefined;
   }
 }
@@ -205,7 +227,10 @@ function validateAccess(args: StackValidationArgs, reportViolation: ReportViolat
     for (const s of statementsOf(policy)) {
       if (!readsSecrets(s)) continue;
       if (get(s, 'NotResource') !== undefined) {
-        reportViolation(`${what} allows reading secrets with NotResource (every secret but some): name the key secrets' ARNs in Resource instead.`, source.urn);
+        reportViolation(
+          `${what} allows reading secrets with NotResource (every secret but some): name the key secrets' ARNs in Resource instead.`,
+          source.urn,
+        );
         continue;
       }
       for (const resource of strings(get(s, 'Resource'))) {
@@ -262,33 +287,69 @@ function validateAccess(args: StackValidationArgs, reportViolation: ReportViolat
       reportViolation(
         `"${source.name}" gives the IAM ${grantee.kind} "${grantee.ref}"${gateway ? ` (${gateway})` : grantee.kind === 'role' ? ', which is not a gateway role,' : ''} the AWS managed policy ${policyName}: ` +
           'it reads every secret of the account, WireGuard keys included. ' +
-          (gateway ? "A gateway reads only its own site's key: use the component's read policy, which names that secret's ARN." : 'Only gateway roles may read keys: remove the attachment, or grant a policy naming only the secrets it needs.'),
+          (gateway
+            ? "A gateway reads only its own site's key: use the component's read policy, which names that secret's ARN."
+            : 'Only gateway roles may read keys: remove the attachment, or grant a policy naming only the secrets it needs.'),
         source.urn,
       );
     }
   };
 
-  const attachments = args.resources.filter((r) => [TYPES.awsRolePolicyAttachment, TYPES.awsPolicyAttachment, TYPES.awsUserPolicyAttachment, TYPES.awsGroupPolicyAttachment].includes(r.type as never));
+  const attachments = args.resources.filter((r) =>
+    [
+      TYPES.awsRolePolicyAttachment,
+      TYPES.awsPolicyAttachment,
+      TYPES.awsUserPolicyAttachment,
+      TYPES.awsGroupPolicyAttachment,
+    ].includes(r.type as never),
+  );
   for (const r of args.resources) {
     known(() => {
       switch (r.type) {
         case TYPES.awsRolePolicy:
-          checkDocument(r, `role policy "${r.name}"`, get(r.props, 'policy'), strings(get(r.props, 'role')).map((ref) => ({ kind: 'role', ref })));
+          checkDocument(
+            r,
+            `role policy "${r.name}"`,
+            get(r.props, 'policy'),
+            strings(get(r.props, 'role')).map((ref) => ({ kind: 'role', ref })),
+          );
           break;
         case TYPES.awsUserPolicy:
-          checkDocument(r, `user policy "${r.name}"`, get(r.props, 'policy'), strings(get(r.props, 'user')).map((ref) => ({ kind: 'user', ref })));
+          checkDocument(
+            r,
+            `user policy "${r.name}"`,
+            get(r.props, 'policy'),
+            strings(get(r.props, 'user')).map((ref) => ({ kind: 'user', ref })),
+          );
           break;
         case TYPES.awsGroupPolicy:
-          checkDocument(r, `group policy "${r.name}"`, get(r.props, 'policy'), strings(get(r.props, 'group')).map((ref) => ({ kind: 'group', ref })));
+          checkDocument(
+            r,
+            `group policy "${r.name}"`,
+            get(r.props, 'policy'),
+            strings(get(r.props, 'group')).map((ref) => ({ kind: 'group', ref })),
+          );
           break;
         case TYPES.awsRolePolicyAttachment:
-          checkManaged(r, get(r.props, 'policyArn'), strings(get(r.props, 'role')).map((ref) => ({ kind: 'role', ref })));
+          checkManaged(
+            r,
+            get(r.props, 'policyArn'),
+            strings(get(r.props, 'role')).map((ref) => ({ kind: 'role', ref })),
+          );
           break;
         case TYPES.awsUserPolicyAttachment:
-          checkManaged(r, get(r.props, 'policyArn'), strings(get(r.props, 'user')).map((ref) => ({ kind: 'user', ref })));
+          checkManaged(
+            r,
+            get(r.props, 'policyArn'),
+            strings(get(r.props, 'user')).map((ref) => ({ kind: 'user', ref })),
+          );
           break;
         case TYPES.awsGroupPolicyAttachment:
-          checkManaged(r, get(r.props, 'policyArn'), strings(get(r.props, 'group')).map((ref) => ({ kind: 'group', ref })));
+          checkManaged(
+            r,
+            get(r.props, 'policyArn'),
+            strings(get(r.props, 'group')).map((ref) => ({ kind: 'group', ref })),
+          );
           break;
         case TYPES.awsPolicyAttachment:
           checkManaged(r, get(r.props, 'policyArn'), [
@@ -298,9 +359,12 @@ function validateAccess(args: StackValidationArgs, reportViolation: ReportViolat
           ]);
           break;
         case TYPES.awsRole:
-          for (const arn of strings(get(r.props, 'managedPolicyArns'))) checkManaged(r, arn, [{ kind: 'role', ref: r.name }]);
+          for (const arn of strings(get(r.props, 'managedPolicyArns')))
+            checkManaged(r, arn, [{ kind: 'role', ref: r.name }]);
           for (const inline of asList(get(r.props, 'inlinePolicies'))) {
-            checkDocument(r, `inline policy of role "${r.name}"`, get(inline, 'policy'), [{ kind: 'role', ref: r.name }]);
+            checkDocument(r, `inline policy of role "${r.name}"`, get(inline, 'policy'), [
+              { kind: 'role', ref: r.name },
+            ]);
           }
           break;
         case TYPES.awsPolicy: {
@@ -308,9 +372,12 @@ function validateAccess(args: StackValidationArgs, reportViolation: ReportViolat
           const grantees: Grantee[] = [];
           for (const a of attachments) {
             if (!ids.includes(get(a.props, 'policyArn'))) continue;
-            for (const ref of [...strings(get(a.props, 'role')), ...strings(get(a.props, 'roles'))]) grantees.push({ kind: 'role', ref });
-            for (const ref of [...strings(get(a.props, 'user')), ...strings(get(a.props, 'users'))]) grantees.push({ kind: 'user', ref });
-            for (const ref of [...strings(get(a.props, 'group')), ...strings(get(a.props, 'groups'))]) grantees.push({ kind: 'group', ref });
+            for (const ref of [...strings(get(a.props, 'role')), ...strings(get(a.props, 'roles'))])
+              grantees.push({ kind: 'role', ref });
+            for (const ref of [...strings(get(a.props, 'user')), ...strings(get(a.props, 'users'))])
+              grantees.push({ kind: 'user', ref });
+            for (const ref of [...strings(get(a.props, 'group')), ...strings(get(a.props, 'groups'))])
+              grantees.push({ kind: 'group', ref });
           }
           checkDocument(r, `IAM policy "${r.name}"`, get(r.props, 'policy'), grantees);
           break;
@@ -325,7 +392,10 @@ function validateAccess(args: StackValidationArgs, reportViolation: ReportViolat
             for (const p of aws) {
               if (allowed(p)) continue;
               if (p === '*') {
-                reportViolation(`secret policy "${r.name}" on the key secret "${secret.name}" allows any principal ("*"): allow only the gateway roles that read it.`, r.urn);
+                reportViolation(
+                  `secret policy "${r.name}" on the key secret "${secret.name}" allows any principal ("*"): allow only the gateway roles that read it.`,
+                  r.urn,
+                );
                 continue;
               }
               const role = /:role\//.test(p) ? index.role(p) : undefined;
@@ -351,7 +421,10 @@ function validateAccess(args: StackValidationArgs, reportViolation: ReportViolat
     if (!config.readRoles.includes(role)) return;
     if (allowed(member) || allowed(member.replace(/^serviceAccount:/, ''))) return;
     if (member === 'allUsers' || member === 'allAuthenticatedUsers') {
-      reportViolation(`"${source.name}" grants ${role} on the key secret "${secret.name}" to ${member}: grant it only to the gateway's service account.`, source.urn);
+      reportViolation(
+        `"${source.name}" grants ${role} on the key secret "${secret.name}" to ${member}: grant it only to the gateway's service account.`,
+        source.urn,
+      );
       return;
     }
     const m = /^serviceAccount:(.+)$/.exec(member);
@@ -365,11 +438,18 @@ function validateAccess(args: StackValidationArgs, reportViolation: ReportViolat
   };
   for (const r of args.resources) {
     known(() => {
-      if (r.type === TYPES.gcpSecretIamMember || r.type === TYPES.gcpSecretIamBinding || r.type === TYPES.gcpSecretIamPolicy) {
+      if (
+        r.type === TYPES.gcpSecretIamMember ||
+        r.type === TYPES.gcpSecretIamBinding ||
+        r.type === TYPES.gcpSecretIamPolicy
+      ) {
         const secret = index.gcpKeySecretFor(String(get(r.props, 'secretId') ?? ''));
         if (!secret) return;
-        if (r.type === TYPES.gcpSecretIamMember) checkMember(r, secret, String(get(r.props, 'role')), String(get(r.props, 'member')));
-        else if (r.type === TYPES.gcpSecretIamBinding) for (const member of strings(get(r.props, 'members'))) checkMember(r, secret, String(get(r.props, 'role')), member);
+        if (r.type === TYPES.gcpSecretIamMember)
+          checkMember(r, secret, String(get(r.props, 'role')), String(get(r.props, 'member')));
+        else if (r.type === TYPES.gcpSecretIamBinding)
+          for (const member of strings(get(r.props, 'members')))
+            checkMember(r, secret, String(get(r.props, 'role')), member);
         else {
           let data: unknown = get(r.props, 'policyData');
           if (typeof data === 'string') {
@@ -380,13 +460,18 @@ function validateAccess(args: StackValidationArgs, reportViolation: ReportViolat
             }
           }
           for (const binding of asList(get(data, 'bindings'))) {
-            for (const member of strings(get(binding, 'members'))) checkMember(r, secret, String(get(binding, 'role')), member);
+            for (const member of strings(get(binding, 'members')))
+              checkMember(r, secret, String(get(binding, 'role')), member);
           }
         }
-      } else if ((r.type === TYPES.gcpProjectIamMember || r.type === TYPES.gcpProjectIamBinding) && index.usesWiremesh) {
+      } else if (
+        (r.type === TYPES.gcpProjectIamMember || r.type === TYPES.gcpProjectIamBinding) &&
+        index.usesWiremesh
+      ) {
         const role = String(get(r.props, 'role'));
         if (!config.readRoles.includes(role) || role === 'roles/owner' || role === 'roles/editor') return;
-        const members = r.type === TYPES.gcpProjectIamMember ? strings(get(r.props, 'member')) : strings(get(r.props, 'members'));
+        const members =
+          r.type === TYPES.gcpProjectIamMember ? strings(get(r.props, 'member')) : strings(get(r.props, 'members'));
         if (members.every((m) => allowed(m) || allowed(m.replace(/^serviceAccount:/, '')))) return;
         reportViolation(
           `"${r.name}" grants ${role} on the whole project to ${members.join(', ')}: that reads every key secret of the project; ` +
@@ -400,25 +485,38 @@ function validateAccess(args: StackValidationArgs, reportViolation: ReportViolat
 
 export const keySecretAccess: StackValidationPolicy = {
   name: 'wiremesh-key-secret-access',
-  description: 'Key secrets are readable only by the gateways that use them: no wildcard resources or principals, no non-gateway grantees.',
+  description:
+    'Key secrets are readable only by the gateways that use them: no wildcard resources or principals, no non-gateway grantees.',
   enforcementLevel: 'mandatory',
   severity: 'high',
   configSchema: {
     properties: {
       ...GATEWAY_IDENTIFICATION_SCHEMA,
-      keySecretRoles: { type: 'array', items: { type: 'string' }, default: DEFAULT_KEY_SECRET_ROLES, description: 'Role tag/label values of secrets that hold keys.' },
+      keySecretRoles: {
+        type: 'array',
+        items: { type: 'string' },
+        default: DEFAULT_KEY_SECRET_ROLES,
+        description: 'Role tag/label values of secrets that hold keys.',
+      },
       allowedPrincipals: {
         type: 'array',
         items: { type: 'string' },
         default: [],
-        description: 'Role names/ARNs, IAM members and service account emails allowed to read key secrets besides gateways (e.g. a break-glass role).',
+        description:
+          'Role names/ARNs, IAM members and service account emails allowed to read key secrets besides gateways (e.g. a break-glass role).',
       },
-      readRoles: { type: 'array', items: { type: 'string' }, default: KEY_SECRET_ACCESS_DEFAULTS.readRoles, description: 'GCP roles that can read secret data.' },
+      readRoles: {
+        type: 'array',
+        items: { type: 'string' },
+        default: KEY_SECRET_ACCESS_DEFAULTS.readRoles,
+        description: 'GCP roles that can read secret data.',
+      },
       secretReadingManagedPolicies: {
         type: 'array',
         items: { type: 'string' },
         default: SECRET_READING_MANAGED_POLICIES,
-        description: 'ARNs of AWS managed policies that read every secret of the account (never attached in a stack holding WireGuard keys).',
+        description:
+          'ARNs of AWS managed policies that read every secret of the account (never attached in a stack holding WireGuard keys).',
       },
     },
   },

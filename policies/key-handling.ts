@@ -31,7 +31,13 @@
  * checked again, known, during the update).
  */
 import { x25519 } from '@noble/curves/ed25519';
-import type { ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy } from '@pulumi/policy';
+import type {
+  ReportViolation,
+  ResourceValidationArgs,
+  ResourceValidationPolicy,
+  StackValidationArgs,
+  StackValidationPolicy,
+} from '@pulumi/policy';
 import {
   configWithDefaults,
   decodeBase64Text,
@@ -69,7 +75,16 @@ const KEY_HOLDERS: Record<string, string[] | '*'> = {
   [WIREGUARD_PRESHARED_KEY_TYPE]: '*',
 };
 
-const TAG_PROPS = ['tags', 'tagsAll', 'labels', 'effectiveLabels', 'terraformLabels', 'pulumiLabels', 'annotations', 'effectiveAnnotations'];
+const TAG_PROPS = [
+  'tags',
+  'tagsAll',
+  'labels',
+  'effectiveLabels',
+  'terraformLabels',
+  'pulumiLabels',
+  'annotations',
+  'effectiveAnnotations',
+];
 const USER_DATA_TYPES = [TYPES.awsInstance, TYPES.awsLaunchTemplate, TYPES.awsLaunchConfiguration];
 const METADATA_TYPES = [TYPES.gcpInstance, TYPES.gcpInstanceTemplate];
 /** Path segments never holding private keys whose values look like keys. */
@@ -78,7 +93,9 @@ const SKIPPED_SEGMENT = /public_?key|hash|digest|etag|checksum|fingerprint/i;
 const SECRET_SEGMENT = /private|preshared|psk|secret/i;
 
 function strictFinding(text: string, decode: boolean): string | undefined {
-  const found = [text, ...(decode ? [decodeBase64Text(text)].filter((t): t is string => t !== undefined) : [])].map(keyMaterialIn);
+  const found = [text, ...(decode ? [decodeBase64Text(text)].filter((t): t is string => t !== undefined) : [])].map(
+    keyMaterialIn,
+  );
   for (const f of found) {
     if (f.secretLine) return `a "${f.secretLine}" line`;
     if (f.keyShaped > 0) return 'a WireGuard-shaped key (44 characters of base64)';
@@ -91,8 +108,10 @@ function looseFinding(path: string, text: string): string | undefined {
   if (segments.some((s) => SKIPPED_SEGMENT.test(s))) return undefined;
   const f = keyMaterialIn(text);
   if (f.secretLine) return `a "${f.secretLine}" line`;
-  if (f.privateLooking > 0 || (looksLikePrivateKey(text))) return 'a WireGuard private key (a clamped X25519 key in base64)';
-  if (f.keyShaped > 0 && segments.some((s) => SECRET_SEGMENT.test(s))) return 'a WireGuard-shaped key under a secret-named property';
+  if (f.privateLooking > 0 || looksLikePrivateKey(text))
+    return 'a WireGuard private key (a clamped X25519 key in base64)';
+  if (f.keyShaped > 0 && segments.some((s) => SECRET_SEGMENT.test(s)))
+    return 'a WireGuard-shaped key under a secret-named property';
   return undefined;
 }
 
@@ -121,22 +140,43 @@ function validateKeyMaterial(args: ResourceValidationArgs, reportViolation: Repo
     if (TAG_PROPS.includes(top)) {
       for (const { path, value: text } of stringsIn(value, top)) {
         const finding = strictFinding(text, false);
-        if (finding) report(top, `${label}: ${path} holds ${finding}: tags and labels are readable by anyone who can list the resource; remove it (${WHERE_TO_PUT}).`);
+        if (finding)
+          report(
+            top,
+            `${label}: ${path} holds ${finding}: tags and labels are readable by anyone who can list the resource; remove it (${WHERE_TO_PUT}).`,
+          );
       }
     } else if (USER_DATA_TYPES.includes(args.type as (typeof USER_DATA_TYPES)[number]) && /^userData/.test(top)) {
       for (const { path, value: text } of stringsIn(value, top)) {
-        const finding = strictFinding(text, top === 'userDataBase64' || args.type !== TYPES.awsInstance || decodeBase64Text(text) !== undefined);
-        if (finding) report(top, `${label}: user data (${path}) holds ${finding}: user data is readable from the instance metadata service and the console; ${WHERE_TO_PUT}.`);
+        const finding = strictFinding(
+          text,
+          top === 'userDataBase64' || args.type !== TYPES.awsInstance || decodeBase64Text(text) !== undefined,
+        );
+        if (finding)
+          report(
+            top,
+            `${label}: user data (${path}) holds ${finding}: user data is readable from the instance metadata service and the console; ${WHERE_TO_PUT}.`,
+          );
       }
-    } else if (METADATA_TYPES.includes(args.type as (typeof METADATA_TYPES)[number]) && (top === 'metadata' || top === 'metadataStartupScript')) {
+    } else if (
+      METADATA_TYPES.includes(args.type as (typeof METADATA_TYPES)[number]) &&
+      (top === 'metadata' || top === 'metadataStartupScript')
+    ) {
       for (const { path, value: text } of stringsIn(value, top)) {
         const finding = strictFinding(text, true);
-        if (finding) report(top, `${label}: instance metadata (${path}) holds ${finding}: metadata is readable by every process on the VM and by project viewers; ${WHERE_TO_PUT}.`);
+        if (finding)
+          report(
+            top,
+            `${label}: instance metadata (${path}) holds ${finding}: metadata is readable by every process on the VM and by project viewers; ${WHERE_TO_PUT}.`,
+          );
       }
     } else if (args.type === TYPES.awsSsmParameter && (top === 'value' || top === 'insecureValue')) {
       for (const { path, value: text } of stringsIn(value, top)) {
         if (isKeyShaped(text) || keyMaterialIn(text).secretLine) {
-          report(top, `${label}: ${path} holds a WireGuard-shaped key: move it to AWS Secrets Manager (AwsKeySecret) and point the agent at the secret ARN.`);
+          report(
+            top,
+            `${label}: ${path} holds a WireGuard-shaped key: move it to AWS Secrets Manager (AwsKeySecret) and point the agent at the secret ARN.`,
+          );
         }
       }
     } else {
@@ -150,7 +190,8 @@ function validateKeyMaterial(args: ResourceValidationArgs, reportViolation: Repo
 
 export const keyMaterial: ResourceValidationPolicy = {
   name: 'wiremesh-key-material',
-  description: 'No WireGuard key material outside the secret stores: none in user data, instance metadata, tags or labels, or other resource properties.',
+  description:
+    'No WireGuard key material outside the secret stores: none in user data, instance metadata, tags or labels, or other resource properties.',
   enforcementLevel: 'mandatory',
   severity: 'critical',
   configSchema: {
@@ -158,9 +199,15 @@ export const keyMaterial: ResourceValidationPolicy = {
       allowRemoteCommandStdin: {
         type: 'boolean',
         default: true,
-        description: 'Accept keys in @pulumi/command remote.Command stdin (how RemoteHostAgent hands an on-premises host its key).',
+        description:
+          'Accept keys in @pulumi/command remote.Command stdin (how RemoteHostAgent hands an on-premises host its key).',
       },
-      allowedTypes: { type: 'array', items: { type: 'string' }, default: [], description: 'Further resource types allowed to hold keys.' },
+      allowedTypes: {
+        type: 'array',
+        items: { type: 'string' },
+        default: [],
+        description: 'Further resource types allowed to hold keys.',
+      },
     },
   },
   validateResource: validateKeyMaterial,
@@ -179,7 +226,10 @@ function derivedPublicKey(privateKey: string): string {
  * (under private-, preshared- or secret-named props, secret versions, the key pair's privateKey)
  * and all of them (where a public key derived from an exported value would show up).
  */
-function keysHeldInStack(resources: StackValidationArgs['resources']): { privateHolders: Map<string, string>; all: Set<string> } {
+function keysHeldInStack(resources: StackValidationArgs['resources']): {
+  privateHolders: Map<string, string>;
+  all: Set<string>;
+} {
   const privateHolders = new Map<string, string>();
   const all = new Set<string>();
   for (const r of resources) {
@@ -189,9 +239,16 @@ function keysHeldInStack(resources: StackValidationArgs['resources']): { private
         all.add(key);
         // A secret store's value is a private key when it is the key, or a wg-quick PrivateKey line
         // (an agent configuration document stored there holds peers' public keys).
-        const stored = Array.isArray(KEY_HOLDERS[r.type]) && (KEY_HOLDERS[r.type] as string[]).some((p) => path.startsWith(`.${p}`));
-        const storedAsPrivate = stored && (value.trim() === key || new RegExp(`^\\s*PrivateKey\\s*=\\s*${key.replace(/[+/]/g, '\\$&')}`, 'm').test(value));
-        if (storedAsPrivate || (!stored && path.split(/[.[\]]+/).some((seg) => SECRET_SEGMENT.test(seg) && !SKIPPED_SEGMENT.test(seg)))) {
+        const stored =
+          Array.isArray(KEY_HOLDERS[r.type]) && (KEY_HOLDERS[r.type] as string[]).some((p) => path.startsWith(`.${p}`));
+        const storedAsPrivate =
+          stored &&
+          (value.trim() === key ||
+            new RegExp(`^\\s*PrivateKey\\s*=\\s*${key.replace(/[+/]/g, '\\$&')}`, 'm').test(value));
+        if (
+          storedAsPrivate ||
+          (!stored && path.split(/[.[\]]+/).some((seg) => SECRET_SEGMENT.test(seg) && !SKIPPED_SEGMENT.test(seg)))
+        ) {
           if (!privateHolders.has(key)) privateHolders.set(key, `${r.type.split(':').pop()} "${r.name}"${path}`);
         }
       }
@@ -218,7 +275,10 @@ export const noKeysInOutputs: StackValidationPolicy = {
         const found = keyMaterialIn(value);
         const publicNamed = segments.some((s) => /public_?key/i.test(s));
         if (found.secretLine || (found.keyShaped > 0 && !publicNamed)) {
-          reportViolation(`stack output "${name}" holds ${found.secretLine ? `a "${found.secretLine}" line` : 'a WireGuard-shaped key'}: ${NO_OUTPUT_KEYS}`, stack.urn);
+          reportViolation(
+            `stack output "${name}" holds ${found.secretLine ? `a "${found.secretLine}" line` : 'a WireGuard-shaped key'}: ${NO_OUTPUT_KEYS}`,
+            stack.urn,
+          );
           continue;
         }
         if (found.keyShaped === 0) continue;
@@ -262,7 +322,12 @@ export const keySecretKms: ResourceValidationPolicy = {
   severity: 'medium',
   configSchema: {
     properties: {
-      keySecretRoles: { type: 'array', items: { type: 'string' }, default: DEFAULT_KEY_SECRET_ROLES, description: 'Role tag values of secrets that hold keys.' },
+      keySecretRoles: {
+        type: 'array',
+        items: { type: 'string' },
+        default: DEFAULT_KEY_SECRET_ROLES,
+        description: 'Role tag values of secrets that hold keys.',
+      },
     },
   },
   validateResource: (args: ResourceValidationArgs, reportViolation: ReportViolation) => {

@@ -67,7 +67,8 @@ export const KEY_ROTATION_DEFAULTS: KeyRotationConfig = {
 };
 
 const NAME = 'wiremesh-key-rotation';
-const DESCRIPTION = 'WireGuard keys are rotated: every key has a rotation schedule and is younger than its maximum age.';
+const DESCRIPTION =
+  'WireGuard keys are rotated: every key has a rotation schedule and is younger than its maximum age.';
 
 /** A key the policy found, with what it knows about its age and schedule. */
 interface FoundKey {
@@ -118,7 +119,11 @@ function durationDays(value: unknown): number | undefined {
 function isKeyPair(r: PolicyResource): boolean {
   if (r.type === WIREGUARD_KEY_PAIR_TYPE || r.type.endsWith('/wiremesh:WireGuardKeyPair')) return true;
   // Older SDKs register every dynamic resource as pulumi-nodejs:dynamic:Resource.
-  return r.type === 'pulumi-nodejs:dynamic:Resource' && get(r.props, 'epochStart') !== undefined && get(r.props, 'maxAgeDays') !== undefined;
+  return (
+    r.type === 'pulumi-nodejs:dynamic:Resource' &&
+    get(r.props, 'epochStart') !== undefined &&
+    get(r.props, 'maxAgeDays') !== undefined
+  );
 }
 
 function sameSecond(a: Date | undefined, b: Date | undefined): boolean {
@@ -151,24 +156,41 @@ function collectKeys(resources: PolicyResource[], config: KeyRotationConfig): Fo
   /** What a secret is called in messages: an untagged one says why it counts. */
   const whatSecret = (r: PolicyResource, mark: string): string => {
     const version = untagged.get(r);
-    return version ? `untagged key secret "${r.name}" (its version "${version.name}" holds a WireGuard private key; tag it ${mark})` : `key secret "${r.name}"`;
+    return version
+      ? `untagged key secret "${r.name}" (its version "${version.name}" holds a WireGuard private key; tag it ${mark})`
+      : `key secret "${r.name}"`;
   };
   for (const r of resources) {
     known(() => {
       if (r.type === TYPES.awsSecret) {
         const tags = stringMap(get(r.props, 'tags'));
         const role = tags[AWS_TAG_ROLE];
-        if (!(role !== undefined && config.keySecretRoles.includes(role)) && tags[AWS_TAG_KEY_CREATED_AT] === undefined && !untagged.has(r)) return;
-        const key: FoundKey = { resource: r, what: whatSecret(r, `${AWS_TAG_ROLE}=${ROLE_PRIVATE_KEY}`), generated: false, createdAtField: `the ${AWS_TAG_KEY_CREATED_AT} tag` };
+        if (
+          !(role !== undefined && config.keySecretRoles.includes(role)) &&
+          tags[AWS_TAG_KEY_CREATED_AT] === undefined &&
+          !untagged.has(r)
+        )
+          return;
+        const key: FoundKey = {
+          resource: r,
+          what: whatSecret(r, `${AWS_TAG_ROLE}=${ROLE_PRIVATE_KEY}`),
+          generated: false,
+          createdAtField: `the ${AWS_TAG_KEY_CREATED_AT} tag`,
+        };
         const createdAt = parseInstant(tags[AWS_TAG_KEY_CREATED_AT]);
         if (createdAt) key.createdAt = createdAt;
-        else if (unknownAt(r.props, 'tags') || unknownAt(get(r.props, 'tags'), AWS_TAG_KEY_CREATED_AT)) key.pending = true;
+        else if (unknownAt(r.props, 'tags') || unknownAt(get(r.props, 'tags'), AWS_TAG_KEY_CREATED_AT))
+          key.pending = true;
         const ids = idsOf(r);
         const rotation = rotations.find((rot) => ids.includes(get(rot.props, 'secretId')));
         const pair = pairs.find((p) => sameSecond(p.createdAt, createdAt));
         const tagDays = positiveDays(tags[AWS_TAG_KEY_MAX_AGE_DAYS]);
         if (pair) {
-          Object.assign(key, { generated: true, scheduleSource: `the WireGuard key "${pair.resource.name}" it holds`, pairOf: pair });
+          Object.assign(key, {
+            generated: true,
+            scheduleSource: `the WireGuard key "${pair.resource.name}" it holds`,
+            pairOf: pair,
+          });
           if (pair.scheduleDays !== undefined) key.scheduleDays = pair.scheduleDays;
         } else if (rotation) {
           const rules = get(rotation.props, 'rotationRules');
@@ -186,16 +208,33 @@ function collectKeys(resources: PolicyResource[], config: KeyRotationConfig): Fo
         const labels = stringMap(get(r.props, 'labels'));
         const annotations = stringMap(get(r.props, 'annotations'));
         const role = labels[GCP_LABEL_ROLE];
-        if (!(role !== undefined && config.keySecretRoles.includes(role)) && labels[GCP_LABEL_KEY_CREATED_AT] === undefined && !untagged.has(r)) return;
-        const key: FoundKey = { resource: r, what: whatSecret(r, `${GCP_LABEL_ROLE}=${ROLE_PRIVATE_KEY}`), generated: false, createdAtField: `the ${GCP_LABEL_KEY_CREATED_AT} label` };
-        const createdAt = parseInstant(annotations[GCP_ANNOTATION_KEY_CREATED_AT]) ?? parseLabelInstant(labels[GCP_LABEL_KEY_CREATED_AT]);
+        if (
+          !(role !== undefined && config.keySecretRoles.includes(role)) &&
+          labels[GCP_LABEL_KEY_CREATED_AT] === undefined &&
+          !untagged.has(r)
+        )
+          return;
+        const key: FoundKey = {
+          resource: r,
+          what: whatSecret(r, `${GCP_LABEL_ROLE}=${ROLE_PRIVATE_KEY}`),
+          generated: false,
+          createdAtField: `the ${GCP_LABEL_KEY_CREATED_AT} label`,
+        };
+        const createdAt =
+          parseInstant(annotations[GCP_ANNOTATION_KEY_CREATED_AT]) ??
+          parseLabelInstant(labels[GCP_LABEL_KEY_CREATED_AT]);
         if (createdAt) key.createdAt = createdAt;
-        else if (unknownAt(r.props, 'labels') || unknownAt(get(r.props, 'labels'), GCP_LABEL_KEY_CREATED_AT)) key.pending = true;
+        else if (unknownAt(r.props, 'labels') || unknownAt(get(r.props, 'labels'), GCP_LABEL_KEY_CREATED_AT))
+          key.pending = true;
         const pair = pairs.find((p) => sameSecond(p.createdAt, createdAt));
         const period = durationDays(get(get(r.props, 'rotation'), 'rotationPeriod'));
         const labelDays = positiveDays(labels[GCP_LABEL_KEY_MAX_AGE_DAYS]);
         if (pair) {
-          Object.assign(key, { generated: true, scheduleSource: `the WireGuard key "${pair.resource.name}" it holds`, pairOf: pair });
+          Object.assign(key, {
+            generated: true,
+            scheduleSource: `the WireGuard key "${pair.resource.name}" it holds`,
+            pairOf: pair,
+          });
           if (pair.scheduleDays !== undefined) key.scheduleDays = pair.scheduleDays;
         } else if (period !== undefined) {
           key.storeRotated = true;
@@ -274,10 +313,30 @@ export const keyRotation: StackValidationPolicy = {
   severity: 'high',
   configSchema: {
     properties: {
-      maxAgeDays: { type: 'integer', minimum: 1, maximum: 3650, default: KEY_ROTATION_DEFAULTS.maxAgeDays, description: 'Maximum key age in days.' },
-      warnDays: { type: 'integer', minimum: 0, default: KEY_ROTATION_DEFAULTS.warnDays, description: 'Report keys this many days before their deadline, at advisory level (0: never).' },
-      now: { type: 'string', default: '', description: 'The instant to compare key ages with (ISO 8601); empty: the clock. For tests.' },
-      keySecretRoles: { type: 'array', items: { type: 'string' }, default: DEFAULT_KEY_SECRET_ROLES, description: 'Role tag/label values of secrets that hold keys.' },
+      maxAgeDays: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 3650,
+        default: KEY_ROTATION_DEFAULTS.maxAgeDays,
+        description: 'Maximum key age in days.',
+      },
+      warnDays: {
+        type: 'integer',
+        minimum: 0,
+        default: KEY_ROTATION_DEFAULTS.warnDays,
+        description: 'Report keys this many days before their deadline, at advisory level (0: never).',
+      },
+      now: {
+        type: 'string',
+        default: '',
+        description: 'The instant to compare key ages with (ISO 8601); empty: the clock. For tests.',
+      },
+      keySecretRoles: {
+        type: 'array',
+        items: { type: 'string' },
+        default: DEFAULT_KEY_SECRET_ROLES,
+        description: 'Role tag/label values of secrets that hold keys.',
+      },
     },
   },
   validateStack: (args: StackValidationArgs, reportViolation: ReportViolation) => {

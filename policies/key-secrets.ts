@@ -23,7 +23,10 @@ export function isTaggedKeySecret(r: { type: string; props: unknown }, roles: st
   return known(() => {
     const marks = stringMap(get(r.props, r.type === TYPES.gcpSecret ? 'labels' : 'tags'));
     const role = marks[r.type === TYPES.gcpSecret ? GCP_LABEL_ROLE : AWS_TAG_ROLE];
-    return (role !== undefined && roles.includes(role)) || marks[r.type === TYPES.gcpSecret ? GCP_LABEL_KEY_CREATED_AT : AWS_TAG_KEY_CREATED_AT] !== undefined;
+    return (
+      (role !== undefined && roles.includes(role)) ||
+      marks[r.type === TYPES.gcpSecret ? GCP_LABEL_KEY_CREATED_AT : AWS_TAG_KEY_CREATED_AT] !== undefined
+    );
   }, false);
 }
 
@@ -35,7 +38,9 @@ export function holdsPrivateKey(value: unknown): boolean {
   if (!text.startsWith('{')) return false;
   try {
     const doc = JSON.parse(text) as unknown;
-    return keysOf(doc).some((k) => /private_?key/i.test(k) && typeof get(doc, k) === 'string' && looksLikePrivateKey(get(doc, k)));
+    return keysOf(doc).some(
+      (k) => /private_?key/i.test(k) && typeof get(doc, k) === 'string' && looksLikePrivateKey(get(doc, k)),
+    );
   } catch {
     return false;
   }
@@ -61,13 +66,19 @@ export function gcpSecretShortId(value: string): string {
  * True when `from.props[prop]` refers to `target`: the value is one of the target's identifiers,
  * or, at preview when ids are still unknown, the engine's property dependencies say so.
  */
-export function refersTo(from: PolicyResource, prop: string, target: PolicyResource, match: (value: string, ids: string[]) => boolean = (v, ids) => ids.includes(v)): boolean {
+export function refersTo(
+  from: PolicyResource,
+  prop: string,
+  target: PolicyResource,
+  match: (value: string, ids: string[]) => boolean = (v, ids) => ids.includes(v),
+): boolean {
   if ((from.propertyDependencies?.[prop] ?? []).some((d) => d.urn === target.urn)) return true;
   const value = get(from.props, prop);
   return typeof value === 'string' && value !== '' && match(value, idsOf(target));
 }
 
-const gcpMatch = (value: string, ids: string[]) => ids.some((id) => id === value || gcpSecretShortId(id) === gcpSecretShortId(value));
+const gcpMatch = (value: string, ids: string[]) =>
+  ids.some((id) => id === value || gcpSecretShortId(id) === gcpSecretShortId(value));
 
 /**
  * Secrets that are not tagged as key secrets but whose version holds a private key, each with that
@@ -75,13 +86,21 @@ const gcpMatch = (value: string, ids: string[]) => ids.some((id) => id === value
  */
 export function untaggedKeySecrets(resources: PolicyResource[], roles: string[]): Map<PolicyResource, PolicyResource> {
   const out = new Map<PolicyResource, PolicyResource>();
-  const secrets = resources.filter((r) => (r.type === TYPES.awsSecret || r.type === TYPES.gcpSecret) && !isTaggedKeySecret(r, roles));
+  const secrets = resources.filter(
+    (r) => (r.type === TYPES.awsSecret || r.type === TYPES.gcpSecret) && !isTaggedKeySecret(r, roles),
+  );
   for (const version of resources) {
     const aws = version.type === TYPES.awsSecretVersion;
     if (!aws && version.type !== TYPES.gcpSecretVersion) continue;
     if (!known(() => holdsPrivateKey(get(version.props, aws ? 'secretString' : 'secretData')), false)) continue;
     const secret = secrets.find((s) =>
-      known(() => (aws ? s.type === TYPES.awsSecret && refersTo(version, 'secretId', s) : s.type === TYPES.gcpSecret && refersTo(version, 'secret', s, gcpMatch)), false),
+      known(
+        () =>
+          aws
+            ? s.type === TYPES.awsSecret && refersTo(version, 'secretId', s)
+            : s.type === TYPES.gcpSecret && refersTo(version, 'secret', s, gcpMatch),
+        false,
+      ),
     );
     if (secret && !out.has(secret)) out.set(secret, version);
   }

@@ -37,14 +37,18 @@ import { policies as wiremeshPolicies } from './policies';
 
 // Internal modules of @pulumi/policy whose typings are stripped: the server's own conversions.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { deserializeProperties } = require('@pulumi/policy/deserialize') as { deserializeProperties(struct: unknown, proxySecrets: boolean): Record<string, unknown> };
+const { deserializeProperties } = require('@pulumi/policy/deserialize') as {
+  deserializeProperties(struct: unknown, proxySecrets: boolean): Record<string, unknown>;
+};
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { unknownCheckingProxy, UnknownValueError } = require('@pulumi/policy/proxy') as {
   unknownCheckingProxy<T>(value: T): T;
   UnknownValueError: new (...args: any[]) => Error;
 };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { Struct } = require('google-protobuf/google/protobuf/struct_pb') as { Struct: { fromJavaScript(value: Record<string, unknown>): unknown } };
+const { Struct } = require('google-protobuf/google/protobuf/struct_pb') as {
+  Struct: { fromJavaScript(value: Record<string, unknown>): unknown };
+};
 
 /** One resource for {@link runPolicies}. */
 export interface RunnerResource {
@@ -119,7 +123,11 @@ function convertProps(props: Record<string, unknown>): Record<string, unknown> {
 }
 
 /** Builds URNs for resources given without one, from their parent chains. */
-function withUrns(resources: RunnerResource[], stack: string, project: string): Array<RunnerResource & { urn: string }> {
+function withUrns(
+  resources: RunnerResource[],
+  stack: string,
+  project: string,
+): Array<RunnerResource & { urn: string }> {
   const byName = new Map(resources.map((r) => [r.name, r]));
   const urns = new Map<RunnerResource, string>();
   const urnOf = (r: RunnerResource, seen: Set<RunnerResource>): string => {
@@ -129,7 +137,11 @@ function withUrns(resources: RunnerResource[], stack: string, project: string): 
     if (seen.has(r)) throw new Error(`runPolicies: the parent chain of "${r.name}" is a cycle`);
     seen.add(r);
     let chain = r.type;
-    const parent = r.parent?.startsWith('urn:pulumi:') ? undefined : r.parent !== undefined ? byName.get(r.parent) : undefined;
+    const parent = r.parent?.startsWith('urn:pulumi:')
+      ? undefined
+      : r.parent !== undefined
+        ? byName.get(r.parent)
+        : undefined;
     const parentUrn = parent ? urnOf(parent, seen) : r.parent?.startsWith('urn:pulumi:') ? r.parent : undefined;
     if (parentUrn) {
       const qualified = parentUrn.slice('urn:pulumi:'.length).split('::')[2];
@@ -160,9 +172,11 @@ export function runPolicies(resources: RunnerResource[], options: RunOptions = {
     let level = levelOf(given) ?? all ?? policy.enforcementLevel ?? 'advisory';
     if (level === 'disabled') continue;
     if (level === 'remediate') level = 'mandatory';
-    const params: Record<string, unknown> = typeof given === 'object' && given !== null ? { ...(given as Record<string, unknown>) } : {};
+    const params: Record<string, unknown> =
+      typeof given === 'object' && given !== null ? { ...(given as Record<string, unknown>) } : {};
     delete params.enforcementLevel;
-    if (options.now && params.now === undefined && policy.configSchema?.properties?.now) params.now = options.now.toISOString();
+    if (options.now && params.now === undefined && policy.configSchema?.properties?.now)
+      params.now = options.now.toISOString();
     const getConfig = <T extends object>() => params as T;
     const notApplicable = (reason?: string): never => {
       throw new NotApplicable(reason);
@@ -177,7 +191,8 @@ export function runPolicies(resources: RunnerResource[], options: RunOptions = {
           const info = message as { message?: string; enforcementLevel?: string; urn?: string };
           text = info.message ?? policy.description;
           if (text.startsWith(`${policy.description}\n`)) text = text.slice(policy.description.length + 1);
-          if (info.enforcementLevel === 'advisory' || info.enforcementLevel === 'mandatory') vLevel = info.enforcementLevel;
+          if (info.enforcementLevel === 'advisory' || info.enforcementLevel === 'mandatory')
+            vLevel = info.enforcementLevel;
           vUrn = info.urn ?? vUrn;
         } else {
           text = String(message ?? '');
@@ -197,7 +212,9 @@ export function runPolicies(resources: RunnerResource[], options: RunOptions = {
       try {
         const result = fn();
         if (result && typeof (result as { then?: unknown }).then === 'function') {
-          throw new Error(`runPolicies: policy ${policy.name} returned a promise; the runner runs synchronous policies only`);
+          throw new Error(
+            `runPolicies: policy ${policy.name} returned a promise; the runner runs synchronous policies only`,
+          );
         }
       } catch (error) {
         if (error instanceof NotApplicable) return;
@@ -211,7 +228,9 @@ export function runPolicies(resources: RunnerResource[], options: RunOptions = {
           });
           return;
         }
-        throw new Error(`runPolicies: policy ${policy.name} failed${defaultUrn ? ` on ${defaultUrn}` : ''}: ${(error as Error).stack ?? String(error)}`);
+        throw new Error(
+          `runPolicies: policy ${policy.name} failed${defaultUrn ? ` on ${defaultUrn}` : ''}: ${(error as Error).stack ?? String(error)}`,
+        );
       }
     };
 
@@ -223,14 +242,25 @@ export function runPolicies(resources: RunnerResource[], options: RunOptions = {
           props,
           urn: resource.urn,
           name: resource.name,
-          opts: { protect: false, ignoreChanges: [], aliases: [], customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 }, additionalSecretOutputs: [] },
+          opts: {
+            protect: false,
+            ignoreChanges: [],
+            aliases: [],
+            customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 },
+            additionalSecretOutputs: [],
+          },
           stackTags: new Map(),
           isType: (cls: unknown) => (cls as { __pulumiType?: string }).__pulumiType === resource.type,
-          asType: ((cls: unknown) => ((cls as { __pulumiType?: string }).__pulumiType === resource.type ? props : undefined)) as ResourceValidationArgs['asType'],
+          asType: ((cls: unknown) =>
+            (cls as { __pulumiType?: string }).__pulumiType === resource.type
+              ? props
+              : undefined) as ResourceValidationArgs['asType'],
           getConfig,
           notApplicable,
         };
-        if (resource.parent) args.opts.parent = byUrn.get(resource.parent)?.urn ?? list.find((r) => r.name === resource.parent)?.urn ?? resource.parent;
+        if (resource.parent)
+          args.opts.parent =
+            byUrn.get(resource.parent)?.urn ?? list.find((r) => r.name === resource.parent)?.urn ?? resource.parent;
         for (const validation of validations) run(() => validation(args, makeReport(resource.urn)), resource.urn);
       }
     }
@@ -240,13 +270,23 @@ export function runPolicies(resources: RunnerResource[], options: RunOptions = {
         props,
         urn: resource.urn,
         name: resource.name,
-        opts: { protect: false, ignoreChanges: [], aliases: [], customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 }, additionalSecretOutputs: [] },
+        opts: {
+          protect: false,
+          ignoreChanges: [],
+          aliases: [],
+          customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 },
+          additionalSecretOutputs: [],
+        },
         dependencies: [],
         propertyDependencies: {},
         isType: (cls: unknown) => (cls as { __pulumiType?: string }).__pulumiType === resource.type,
-        asType: ((cls: unknown) => ((cls as { __pulumiType?: string }).__pulumiType === resource.type ? props : undefined)) as PolicyResource['asType'],
+        asType: ((cls: unknown) =>
+          (cls as { __pulumiType?: string }).__pulumiType === resource.type
+            ? props
+            : undefined) as PolicyResource['asType'],
       }));
-      const find = (ref: string) => stackResources.find((p) => p.urn === ref) ?? stackResources.find((p) => p.name === ref);
+      const find = (ref: string) =>
+        stackResources.find((p) => p.urn === ref) ?? stackResources.find((p) => p.name === ref);
       stackResources.forEach((r, i) => {
         const parentRef = list[i]!.parent;
         const parent = parentRef === undefined ? undefined : find(parentRef);
@@ -285,7 +325,10 @@ export interface RecordedResourceLike {
  * before `$`, the engine the parent's whole qualified type (`A$B$C`), which is what lets policies
  * see every ancestor component in a URN.
  */
-export function fromRecordedResources(records: readonly RecordedResourceLike[], options: { use?: 'state' | 'inputs' } = {}): RunnerResource[] {
+export function fromRecordedResources(
+  records: readonly RecordedResourceLike[],
+  options: { use?: 'state' | 'inputs' } = {},
+): RunnerResource[] {
   const done = records.filter((r) => r.urn !== undefined);
   const byUrn = new Map(done.map((r) => [r.urn!, r]));
   const engineUrns = new Map<string, string>();
@@ -295,9 +338,14 @@ export function fromRecordedResources(records: readonly RecordedResourceLike[], 
     const parent = r.parent !== undefined ? byUrn.get(r.parent) : undefined;
     let urn = r.urn!;
     if (parent && depth < 64) {
-      const [head, rest] = [urn.slice(0, urn.indexOf('::', urn.indexOf('::') + 2) + 2), urn.slice(urn.indexOf('::', urn.indexOf('::') + 2) + 2)];
+      const [head, rest] = [
+        urn.slice(0, urn.indexOf('::', urn.indexOf('::') + 2) + 2),
+        urn.slice(urn.indexOf('::', urn.indexOf('::') + 2) + 2),
+      ];
       const name = rest.slice(rest.indexOf('::') + 2);
-      const parentQualified = engineUrn(parent, depth + 1).slice(head.length).split('::')[0]!;
+      const parentQualified = engineUrn(parent, depth + 1)
+        .slice(head.length)
+        .split('::')[0]!;
       urn = `${head}${parentQualified}$${r.type}::${name}`;
     }
     engineUrns.set(r.urn!, urn);
@@ -306,7 +354,8 @@ export function fromRecordedResources(records: readonly RecordedResourceLike[], 
   return done.map((r) => {
     const props: Record<string, unknown> = { ...(options.use === 'inputs' ? r.inputs : (r.state ?? r.inputs)) };
     if (r.custom && r.id !== undefined && props.id === undefined) props.id = r.id;
-    const parent = r.parent !== undefined ? (byUrn.has(r.parent) ? engineUrn(byUrn.get(r.parent)!) : r.parent) : undefined;
+    const parent =
+      r.parent !== undefined ? (byUrn.has(r.parent) ? engineUrn(byUrn.get(r.parent)!) : r.parent) : undefined;
     return { type: r.type, name: r.name, urn: engineUrn(r), props, ...(parent ? { parent } : {}) };
   });
 }

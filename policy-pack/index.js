@@ -12,7 +12,9 @@ function rules() {
   try {
     return require('wiremesh/policies');
   } catch (error) {
-    const notInstalled = /** @type {NodeJS.ErrnoException} */ (error).code === 'MODULE_NOT_FOUND' && /'wiremesh\/policies'/.test(String(/** @type {Error} */ (error).message));
+    const notInstalled =
+      /** @type {NodeJS.ErrnoException} */ (error).code === 'MODULE_NOT_FOUND' &&
+      /'wiremesh\/policies'/.test(String(/** @type {Error} */ (error).message));
     if (!notInstalled) throw error;
     return require('../dist/policies/policies');
   }

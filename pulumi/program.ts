@@ -66,14 +66,55 @@ export function resolveSpecPath(path: string, root = projectRoot()): string {
 }
 
 const AWS_SITE_KEYS = [
-  'vpcId', 'subnets', 'region', 'peerCidrs', 'allowFromAnywhere', 'forwardFromCidrs', 'healthCheckCidrs', 'instanceType', 'ami', 'architecture',
-  'kmsKeyId', 'secretRecoveryWindowInDays', 'permissionsBoundary', 'rootVolumeSizeGiB', 'configPollSeconds', 'nodeVersion', 'tags',
-  'loadBalancerSubnetIds', 'crossZoneLoadBalancing', 'healthCheckProtocol', 'healthCheckIntervalSeconds', 'deregistrationDelaySeconds', 'deletionProtection',
+  'vpcId',
+  'subnets',
+  'region',
+  'peerCidrs',
+  'allowFromAnywhere',
+  'forwardFromCidrs',
+  'healthCheckCidrs',
+  'instanceType',
+  'ami',
+  'architecture',
+  'kmsKeyId',
+  'secretRecoveryWindowInDays',
+  'permissionsBoundary',
+  'rootVolumeSizeGiB',
+  'configPollSeconds',
+  'nodeVersion',
+  'tags',
+  'loadBalancerSubnetIds',
+  'crossZoneLoadBalancing',
+  'healthCheckProtocol',
+  'healthCheckIntervalSeconds',
+  'deregistrationDelaySeconds',
+  'deletionProtection',
 ];
 const GCP_SITE_KEYS = [
-  'network', 'subnetwork', 'zones', 'project', 'region', 'peerCidrs', 'allowFromAnywhere', 'forwardFromCidrs', 'machineType', 'image', 'bootDiskSizeGb',
-  'routePriority', 'routeTags', 'internalLoadBalancer', 'activeStandby', 'networkTags', 'labels', 'secretReplication', 'serviceAccountId',
-  'deletionProtection', 'sessionAffinity', 'resourceName', 'configPollSeconds', 'nodeVersion',
+  'network',
+  'subnetwork',
+  'zones',
+  'project',
+  'region',
+  'peerCidrs',
+  'allowFromAnywhere',
+  'forwardFromCidrs',
+  'machineType',
+  'image',
+  'bootDiskSizeGb',
+  'routePriority',
+  'routeTags',
+  'internalLoadBalancer',
+  'activeStandby',
+  'networkTags',
+  'labels',
+  'secretReplication',
+  'serviceAccountId',
+  'deletionProtection',
+  'sessionAffinity',
+  'resourceName',
+  'configPollSeconds',
+  'nodeVersion',
 ];
 const ON_PREM_KEYS = ['host', 'user', 'port', 'hostKey', 'keyPath', 'agentPackage'];
 
@@ -105,9 +146,11 @@ export interface OnPremStackSecrets {
 }
 
 function checkKeys(what: string, value: unknown, allowed: string[]): void {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`wiremesh:${what} must be an object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new Error(`wiremesh:${what} must be an object`);
   for (const key of Object.keys(value)) {
-    if (!allowed.includes(key)) throw new Error(`wiremesh:${what}.${key} is not a known setting (allowed: ${allowed.join(', ')})`);
+    if (!allowed.includes(key))
+      throw new Error(`wiremesh:${what}.${key} is not a known setting (allowed: ${allowed.join(', ')})`);
   }
 }
 
@@ -127,7 +170,8 @@ export function meshArgsFromConfig(config: pulumi.Config, root = projectRoot()):
     checkKeys('aws', awsConfig, ['region', 'sites']);
     const providers = new Map<string, aws.Provider>();
     const providerFor = (region: string): aws.Provider => {
-      if (!providers.has(region)) providers.set(region, new aws.Provider(`aws-${region}`, { region: region as aws.Region }));
+      if (!providers.has(region))
+        providers.set(region, new aws.Provider(`aws-${region}`, { region: region as aws.Region }));
       return providers.get(region)!;
     };
     args.aws = {
@@ -147,7 +191,10 @@ export function meshArgsFromConfig(config: pulumi.Config, root = projectRoot()):
     checkKeys('gcp', gcpConfig, ['project', 'region', 'sites']);
     const provider =
       gcpConfig.project !== undefined || gcpConfig.region !== undefined
-        ? new gcp.Provider('gcp', { ...(gcpConfig.project !== undefined ? { project: gcpConfig.project } : {}), ...(gcpConfig.region !== undefined ? { region: gcpConfig.region } : {}) })
+        ? new gcp.Provider('gcp', {
+            ...(gcpConfig.project !== undefined ? { project: gcpConfig.project } : {}),
+            ...(gcpConfig.region !== undefined ? { region: gcpConfig.region } : {}),
+          })
         : undefined;
     args.gcp = {
       ...(provider !== undefined ? { provider } : {}),
@@ -171,7 +218,9 @@ export function meshArgsFromConfig(config: pulumi.Config, root = projectRoot()):
         const secret = secrets.apply((all) => {
           const entry = all?.[site];
           if (entry === undefined || typeof entry.wireguardPrivateKey !== 'string') {
-            throw new Error(`wiremesh:onPremSecrets.${site}.wireguardPrivateKey is required (the host's WireGuard private key)`);
+            throw new Error(
+              `wiremesh:onPremSecrets.${site}.wireguardPrivateKey is required (the host's WireGuard private key)`,
+            );
           }
           return entry;
         });

@@ -38,7 +38,10 @@ export function agentConfigValidatorText(): string {
 }
 
 export function writeSchemas(root = packageRoot()): string[] {
-  const files = [...SCHEMAS.map(({ file, schema }) => ({ file, text: schemaText(schema) })), { file: AGENT_CONFIG_VALIDATOR_FILE, text: agentConfigValidatorText() }];
+  const files = [
+    ...SCHEMAS.map(({ file, schema }) => ({ file, text: schemaText(schema) })),
+    { file: AGENT_CONFIG_VALIDATOR_FILE, text: agentConfigValidatorText() },
+  ];
   return files.map(({ file, text }) => {
     const path = join(root, file);
     mkdirSync(join(path, '..'), { recursive: true });

@@ -37,14 +37,22 @@ export function describePlan(config: AgentConfig, dataPlane: string): string {
     `data plane: ${dataPlane}${config.dataPlane === 'auto' || !config.dataPlane ? ' (auto)' : ''}`,
     `private key: ${describeKeySource(config.privateKey)}${config.nextPrivateKey ? `; rotating to ${describeKeySource(config.nextPrivateKey)}` : ''}`,
     `peers (${config.peers.length}):`,
-    ...config.peers.map((peer) =>
-      `  ${peer.name}  ${peer.publicKey}  endpoint ${peer.endpoint ?? '(learned)'}  allowed ${peer.allowedIps.join(', ')}` +
-      `${peer.persistentKeepalive ? `  keepalive ${peer.persistentKeepalive}s` : ''}${peer.presharedKey ? `  psk from ${describeKeySource(peer.presharedKey)}` : ''}`),
+    ...config.peers.map(
+      (peer) =>
+        `  ${peer.name}  ${peer.publicKey}  endpoint ${peer.endpoint ?? '(learned)'}  allowed ${peer.allowedIps.join(', ')}` +
+        `${peer.persistentKeepalive ? `  keepalive ${peer.persistentKeepalive}s` : ''}${peer.presharedKey ? `  psk from ${describeKeySource(peer.presharedKey)}` : ''}`,
+    ),
     `routes: ${(config.routes ?? config.peers.flatMap((p) => p.allowedIps)).map((r) => formatPrefix(parsePrefix(r))).join(', ') || '(none)'}`,
-    `forwarding: ${config.forwarding ?? true ? 'on' : 'off'}`,
+    `forwarding: ${(config.forwarding ?? true) ? 'on' : 'off'}`,
   ];
-  if (config.metrics) lines.push(`metrics: http://${config.metrics.listen ?? DEFAULT_METRICS_LISTEN}/metrics${config.metrics.allowedIpsLabel ? ' (with allowed_ips labels)' : ''}`);
-  if (config.health) lines.push(`health: http://${config.health.listen}/healthz (required peers: ${config.health.requiredPeers?.join(', ') || 'none'})`);
+  if (config.metrics)
+    lines.push(
+      `metrics: http://${config.metrics.listen ?? DEFAULT_METRICS_LISTEN}/metrics${config.metrics.allowedIpsLabel ? ' (with allowed_ips labels)' : ''}`,
+    );
+  if (config.health)
+    lines.push(
+      `health: http://${config.health.listen}/healthz (required peers: ${config.health.requiredPeers?.join(', ') || 'none'})`,
+    );
   if (config.configSource) lines.push(`config source: ${config.configSource.source}`);
   return `${lines.join('\n')}\n`;
 }
@@ -63,7 +71,11 @@ function parseInvocation(argv: string[]): Invocation | string {
       args: argv,
       strict: true,
       allowPositionals: true,
-      options: { config: { type: 'string', short: 'c' }, offline: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        config: { type: 'string', short: 'c' },
+        offline: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
   } catch (error) {
     return (error as Error).message;
@@ -71,7 +83,8 @@ function parseInvocation(argv: string[]): Invocation | string {
   const { values, positionals } = parsed;
   if (values.help) return '';
   const [command, ...extra] = positionals;
-  if (command !== 'run' && command !== 'check') return command === undefined ? 'no command given' : `unknown command "${command}"`;
+  if (command !== 'run' && command !== 'check')
+    return command === undefined ? 'no command given' : `unknown command "${command}"`;
   if (extra.length > 0) return `unexpected argument "${extra[0]}"`;
   if (values.config === undefined) return `${command} needs --config FILE`;
   if (values.offline && command !== 'check') return '--offline applies to check only';
@@ -81,7 +94,8 @@ function parseInvocation(argv: string[]): Invocation | string {
 /** Log defaults from the environment; the configuration's log.level and log.file take precedence. */
 function logDefaults(): LogSettings | string {
   const level = process.env['WIREMESH_LOG_LEVEL'] || 'info';
-  if (!LOG_LEVELS.includes(level as LevelWithSilent)) return `WIREMESH_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not "${level}"`;
+  if (!LOG_LEVELS.includes(level as LevelWithSilent))
+    return `WIREMESH_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not "${level}"`;
   const file = process.env['WIREMESH_LOG_FILE'] || undefined;
   return { level: level as LogSettings['level'], ...(file && { file }) };
 }
@@ -89,7 +103,9 @@ function logDefaults(): LogSettings | string {
 async function check(invocation: Invocation): Promise<number> {
   try {
     const config = await readConfigFile(invocation.config);
-    process.stdout.write(describePlan(config, config.dataPlane === 'auto' || !config.dataPlane ? autoDataPlane() : config.dataPlane));
+    process.stdout.write(
+      describePlan(config, config.dataPlane === 'auto' || !config.dataPlane ? autoDataPlane() : config.dataPlane),
+    );
     const checks = await checkSources(config, { offline: invocation.offline });
     process.stdout.write(formatChecks(checks));
     return checks.some((result) => result.outcome === 'failed') ? 1 : 0;
@@ -114,7 +130,11 @@ async function run(invocation: Invocation): Promise<number> {
     process.stderr.write(`wiremesh-agent: ${(error as Error).message}\n`);
     return 1;
   }
-  const logger = createLogger({ level: logging.level, name: 'wiremesh-agent', ...(logging.file && { destination: logging.file }) });
+  const logger = createLogger({
+    level: logging.level,
+    name: 'wiremesh-agent',
+    ...(logging.file && { destination: logging.file }),
+  });
   const commands = new ExecFileCommandRunner();
   const agent = new GatewayAgent({
     configPath: invocation.config,
@@ -146,7 +166,11 @@ async function run(invocation: Invocation): Promise<number> {
   process.on('SIGINT', onStopSignal);
   process.on('SIGHUP', () => {
     if (running && stopSignal === null) void agent.reload('SIGHUP');
-    else logger.info({ event: 'agent.signal-ignored', signal: 'SIGHUP' }, running ? 'stopping' : 'still starting; the configuration is being read');
+    else
+      logger.info(
+        { event: 'agent.signal-ignored', signal: 'SIGHUP' },
+        running ? 'stopping' : 'still starting; the configuration is being read',
+      );
   });
 
   try {

@@ -27,7 +27,12 @@ interface Arguments {
 export function parseArguments(argv: string[]): Arguments | string {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { foreground: { type: 'boolean', short: 'f' } }, strict: true, allowPositionals: true });
+    parsed = parseArgs({
+      args: argv,
+      options: { foreground: { type: 'boolean', short: 'f' } },
+      strict: true,
+      allowPositionals: true,
+    });
   } catch (error) {
     return (error as Error).message;
   }
@@ -67,7 +72,9 @@ export function main(argv: string[]): void {
       uapiFd = io.unixListen(socketPath);
     }
   } catch (error) {
-    process.stderr.write(`wiremesh-wg: failed to create interface ${args.interfaceName}: ${(error as Error).message}\n`);
+    process.stderr.write(
+      `wiremesh-wg: failed to create interface ${args.interfaceName}: ${(error as Error).message}\n`,
+    );
     process.exit(1);
   }
 

@@ -23,7 +23,12 @@ function maskWord(bits: number, index: number): number {
 const WORD_MASKS = Int32Array.from({ length: 129 * 4 }, (_, index) => maskWord(index >>> 2, index & 3));
 
 function maskedKey(key: Key, bits: number): Key {
-  return [key[0] & maskWord(bits, 0), key[1] & maskWord(bits, 1), key[2] & maskWord(bits, 2), key[3] & maskWord(bits, 3)];
+  return [
+    key[0] & maskWord(bits, 0),
+    key[1] & maskWord(bits, 1),
+    key[2] & maskWord(bits, 2),
+    key[3] & maskWord(bits, 3),
+  ];
 }
 
 /** Bit `index` (0 = most significant) of a key. */
@@ -145,7 +150,8 @@ class Trie<Peer extends {}> {
 
   remove(key: Key, bits: number, peer: Peer): boolean {
     let id = this.root;
-    while (id !== NONE && this.bitsOf(id) < bits && this.covers(id, key)) id = this.child(id, bitAt(key, this.bitsOf(id)));
+    while (id !== NONE && this.bitsOf(id) < bits && this.covers(id, key))
+      id = this.child(id, bitAt(key, this.bitsOf(id)));
     if (id === NONE || this.bitsOf(id) !== bits || this.peers[id] !== peer || !this.covers(id, key)) return false;
     this.clearPeer(id);
     this.removeNode(id);

@@ -9,7 +9,16 @@
  * reused buffer.
  */
 import {
-  MAC_LENGTH, XAEAD_NONCE_LENGTH, hash, isAllZero, macInto, macVerify, randomBytes, randomFill, wipe, xaeadOpen,
+  MAC_LENGTH,
+  XAEAD_NONCE_LENGTH,
+  hash,
+  isAllZero,
+  macInto,
+  macVerify,
+  randomBytes,
+  randomFill,
+  wipe,
+  xaeadOpen,
   xaeadSealInto,
 } from '../crypto/primitives';
 import { COOKIE_SECRET_LATENCY, COOKIE_SECRET_MAX_AGE } from './constants';

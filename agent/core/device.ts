@@ -10,19 +10,39 @@
  * (./handshake) and the receiver-index table (./index-table) are their own modules, as in
  * wireguard-go's device/; this class owns the peers and keypair slots and orchestrates them.
  */
-import { KEY_LENGTH, aeadOpen, aeadSeal, clampPrivateKey, constantTimeEqual, publicKeyOf, wipe } from '../crypto/primitives';
+import {
+  KEY_LENGTH,
+  aeadOpen,
+  aeadSeal,
+  clampPrivateKey,
+  constantTimeEqual,
+  publicKeyOf,
+  wipe,
+} from '../crypto/primitives';
 import { keyToHex } from '../crypto/keys';
 import { AllowedIps } from './allowedips';
 import { DEFAULT_MTU } from '../../common/defaults';
 import {
-  MAX_TIMER_HANDSHAKES, REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME, REKEY_ON_RECEIVE_AGE, REKEY_TIMEOUT,
+  MAX_TIMER_HANDSHAKES,
+  REKEY_AFTER_MESSAGES,
+  REKEY_AFTER_TIME,
+  REKEY_ON_RECEIVE_AGE,
+  REKEY_TIMEOUT,
   ZERO_KEY_MATERIAL_AFTER,
 } from './constants';
 import { CookieChecker } from './cookie';
 import { Handshakes, NEXT_KEY_ATTEMPTS, forgetStaticStatics, type IndexEntry, type LocalIdentity } from './handshake';
 import { IndexTable } from './index-table';
 import type { KeySlot, Keypair } from './keypair';
-import { MessageType, TRANSPORT_HEADER_LENGTH, Transport, classifyDatagram, readUint32, writeUint32, type DropReason } from './messages';
+import {
+  MessageType,
+  TRANSPORT_HEADER_LENGTH,
+  Transport,
+  classifyDatagram,
+  readUint32,
+  writeUint32,
+  type DropReason,
+} from './messages';
 import { WIREGUARD_PROLOGUE, type NoisePrologue } from './noise';
 import { Peer, sameEndpoint, type Endpoint } from './peer';
 import * as timers from './timers';
@@ -398,7 +418,10 @@ export class WireGuardDevice {
     const unsealed = this.outputs.transmitUnsealed;
     if (!unsealed) {
       aeadSeal(
-        keypair.sendKey, counter, out.subarray(Transport.payload, Transport.payload + padded), null,
+        keypair.sendKey,
+        counter,
+        out.subarray(Transport.payload, Transport.payload + padded),
+        null,
         out.subarray(Transport.payload, total),
       );
     }
@@ -449,7 +472,11 @@ export class WireGuardDevice {
    * another try with the next key shortly, unless the peer already ignored it twice this round.
    */
   private scheduleMoveToNextKey(peer: Peer, now: number): void {
-    if (this.identities.next && peer.localKeyInUse === 'current' && peer.unansweredNextKeyInitiations < NEXT_KEY_ATTEMPTS) {
+    if (
+      this.identities.next &&
+      peer.localKeyInUse === 'current' &&
+      peer.unansweredNextKeyInitiations < NEXT_KEY_ATTEMPTS
+    ) {
       peer.deadlines.rotateKey = now + REKEY_TIMEOUT;
     }
   }
@@ -485,11 +512,18 @@ export class WireGuardDevice {
       }
       return this.drop(admission.drop);
     }
-    if (type === MessageType.Initiation) this.receiveInitiation(admission.slot, admission.identity, message, source, now);
+    if (type === MessageType.Initiation)
+      this.receiveInitiation(admission.slot, admission.identity, message, source, now);
     else this.receiveResponse(admission.slot, admission.identity, message, source, now);
   }
 
-  private receiveInitiation(slot: KeySlot, identity: LocalIdentity, message: Buffer, source: Endpoint, now: number): void {
+  private receiveInitiation(
+    slot: KeySlot,
+    identity: LocalIdentity,
+    message: Buffer,
+    source: Endpoint,
+    now: number,
+  ): void {
     const accepted = this.handshakes.consumeInitiation(slot, identity, message, now);
     if (typeof accepted === 'string') return this.drop(accepted);
     const { peer, consumed } = accepted;
@@ -512,7 +546,13 @@ export class WireGuardDevice {
     this.outputs.transmit(response.message, peer.endpoint!);
   }
 
-  private receiveResponse(slot: KeySlot, identity: LocalIdentity, message: Buffer, source: Endpoint, now: number): void {
+  private receiveResponse(
+    slot: KeySlot,
+    identity: LocalIdentity,
+    message: Buffer,
+    source: Endpoint,
+    now: number,
+  ): void {
     const accepted = this.handshakes.consumeResponse(slot, identity, message, now);
     if (typeof accepted === 'string') return this.drop(accepted);
     const { peer, keypair } = accepted;

@@ -14,11 +14,24 @@ import { endpointAddress } from './endpoint';
 import type { IndexTable } from './index-table';
 import { Keypair, type KeySlot } from './keypair';
 import {
-  INITIATION_LENGTH, Initiation, MessageType, RESPONSE_LENGTH, Response, readUint32, writeUint32, type DropReason,
+  INITIATION_LENGTH,
+  Initiation,
+  MessageType,
+  RESPONSE_LENGTH,
+  Response,
+  readUint32,
+  writeUint32,
+  type DropReason,
 } from './messages';
 import {
-  consumeInitiation, consumeResponse, createInitiation, createResponse, wipeConsumedInitiation,
-  type ConsumedInitiation, type NoisePrologue, type StaticIdentity,
+  consumeInitiation,
+  consumeResponse,
+  createInitiation,
+  createResponse,
+  wipeConsumedInitiation,
+  type ConsumedInitiation,
+  type NoisePrologue,
+  type StaticIdentity,
 } from './noise';
 import type { Endpoint, Peer } from './peer';
 import { RateLimiter } from './ratelimiter';
@@ -44,9 +57,7 @@ export interface HandshakeOptions {
 }
 
 /** A handshake message that passed admission: which of our keys it addressed. */
-export type Admission =
-  | { slot: KeySlot; identity: LocalIdentity }
-  | { drop: DropReason; cookieReply?: Buffer };
+export type Admission = { slot: KeySlot; identity: LocalIdentity } | { drop: DropReason; cookieReply?: Buffer };
 
 const EMPTY = Buffer.alloc(0);
 const KEY_SLOTS: readonly KeySlot[] = ['current', 'next'];
@@ -141,7 +152,12 @@ export class Handshakes {
   }
 
   /** Authenticates an initiation and checks its timestamp and the peer's initiation rate. */
-  consumeInitiation(slot: KeySlot, identity: LocalIdentity, message: Buffer, now: number): { peer: Peer; consumed: ConsumedInitiation } | DropReason {
+  consumeInitiation(
+    slot: KeySlot,
+    identity: LocalIdentity,
+    message: Buffer,
+    now: number,
+  ): { peer: Peer; consumed: ConsumedInitiation } | DropReason {
     const consumed = consumeInitiation({
       prologue: this.options.prologue,
       local: identity,
@@ -165,7 +181,9 @@ export class Handshakes {
     }
     peer.latestTimestamp = timestamp;
     peer.lastInitiationConsumedAt = now;
-    peer.remoteKeyInUse = constantTimeEqual(consumed.remoteStatic, peer.publicKey) ? peer.publicKey : peer.alternatePublicKey!;
+    peer.remoteKeyInUse = constantTimeEqual(consumed.remoteStatic, peer.publicKey)
+      ? peer.publicKey
+      : peer.alternatePublicKey!;
     return { peer, consumed };
   }
 
@@ -173,7 +191,13 @@ export class Handshakes {
    * The 92-byte response to a consumed initiation and the responder's keypair, indexed. Our own
    * pending initiation, if any, is abandoned as in the kernel. Null if the DH fails.
    */
-  createResponse(peer: Peer, consumed: ConsumedInitiation, slot: KeySlot, initiation: Buffer, now: number): { keypair: Keypair; message: Buffer } | null {
+  createResponse(
+    peer: Peer,
+    consumed: ConsumedInitiation,
+    slot: KeySlot,
+    initiation: Buffer,
+    now: number,
+  ): { keypair: Keypair; message: Buffer } | null {
     this.release(peer);
     const response = createResponse({ initiation: consumed, presharedKey: peer.presharedKey, payload: EMPTY });
     wipeConsumedInitiation(consumed);
@@ -196,11 +220,22 @@ export class Handshakes {
   }
 
   /** Completes our pending initiation with its response: the initiator's keypair, indexed. */
-  consumeResponse(slot: KeySlot, identity: LocalIdentity, message: Buffer, now: number): { peer: Peer; keypair: Keypair } | DropReason {
+  consumeResponse(
+    slot: KeySlot,
+    identity: LocalIdentity,
+    message: Buffer,
+    now: number,
+  ): { peer: Peer; keypair: Keypair } | DropReason {
     const localIndex = readUint32(message, Response.receiverIndex);
     const entry = this.options.indices.get(localIndex);
     const pending = entry?.peer.handshake;
-    if (!entry || entry.keypair || pending?.kind !== 'initiation-sent' || pending.localIndex !== localIndex || pending.slot !== slot) {
+    if (
+      !entry ||
+      entry.keypair ||
+      pending?.kind !== 'initiation-sent' ||
+      pending.localIndex !== localIndex ||
+      pending.slot !== slot
+    ) {
       return 'unexpected-response';
     }
     const peer = entry.peer;

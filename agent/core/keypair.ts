@@ -28,7 +28,12 @@ export class Keypair {
   ) {}
 
   canSend(now: number): boolean {
-    return this.valid && this.sendable && now - this.createdAt < REJECT_AFTER_TIME && this.sendCounter < REJECT_AFTER_MESSAGES;
+    return (
+      this.valid &&
+      this.sendable &&
+      now - this.createdAt < REJECT_AFTER_TIME &&
+      this.sendCounter < REJECT_AFTER_MESSAGES
+    );
   }
 
   canReceive(now: number): boolean {

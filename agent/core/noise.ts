@@ -7,7 +7,16 @@
  *   <- e, ee, se, psk, {payload}      (response)
  */
 import {
-  AEAD_TAG_LENGTH, KEY_LENGTH, aeadOpen, aeadSeal, generatePrivateKey, hash, kdf, publicKeyOf, wipe, x25519,
+  AEAD_TAG_LENGTH,
+  KEY_LENGTH,
+  aeadOpen,
+  aeadSeal,
+  generatePrivateKey,
+  hash,
+  kdf,
+  publicKeyOf,
+  wipe,
+  x25519,
 } from '../crypto/primitives';
 
 const CONSTRUCTION = Buffer.from('Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s');
@@ -127,7 +136,9 @@ export function createInitiation(
   const esKey = mixDh(state, ephemeralPrivate, params.remoteStatic);
   if (!esKey) return abandon(ephemeralPrivate, state);
   const encryptedStatic = encryptAndHash(state, esKey, params.local.publicKey);
-  const staticStatic = params.staticStatic ? Buffer.from(params.staticStatic) : x25519(params.local.privateKey, params.remoteStatic);
+  const staticStatic = params.staticStatic
+    ? Buffer.from(params.staticStatic)
+    : x25519(params.local.privateKey, params.remoteStatic);
   if (!staticStatic) return abandon(ephemeralPrivate, state);
   const ssKey = mixPrecomputedDh(state, staticStatic);
   wipe(staticStatic);
@@ -155,7 +166,9 @@ export interface ConsumeInitiationParams {
   staticStaticFor: (remoteStatic: Buffer) => Buffer | undefined;
 }
 
-export function consumeInitiation(params: ConsumeInitiationParams): ConsumedInitiation | 'decrypt-failed' | 'unknown-peer' {
+export function consumeInitiation(
+  params: ConsumeInitiationParams,
+): ConsumedInitiation | 'decrypt-failed' | 'unknown-peer' {
   const { message } = params;
   const state: SymmetricState = {
     chainingKey: Buffer.from(params.prologue.initialChainingKey),

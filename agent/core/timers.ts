@@ -8,17 +8,28 @@ import { randomUint32 } from '../crypto/primitives';
 import { KEEPALIVE_TIMEOUT, REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER_MAX, ZERO_KEY_MATERIAL_AFTER } from './constants';
 
 /** The kernel's five timers, plus `rotateKey`: our retry of the next key during a key rotation. */
-export type TimerName = 'retransmitHandshake' | 'sendKeepalive' | 'newHandshake' | 'zeroKeyMaterial' | 'persistentKeepalive' | 'rotateKey';
+export type TimerName =
+  'retransmitHandshake' | 'sendKeepalive' | 'newHandshake' | 'zeroKeyMaterial' | 'persistentKeepalive' | 'rotateKey';
 
 export const TIMER_NAMES: readonly TimerName[] = [
-  'retransmitHandshake', 'sendKeepalive', 'newHandshake', 'zeroKeyMaterial', 'persistentKeepalive', 'rotateKey',
+  'retransmitHandshake',
+  'sendKeepalive',
+  'newHandshake',
+  'zeroKeyMaterial',
+  'persistentKeepalive',
+  'rotateKey',
 ];
 
 export type Deadlines = Record<TimerName, number | null>;
 
 export function noDeadlines(): Deadlines {
   return {
-    retransmitHandshake: null, sendKeepalive: null, newHandshake: null, zeroKeyMaterial: null, persistentKeepalive: null, rotateKey: null,
+    retransmitHandshake: null,
+    sendKeepalive: null,
+    newHandshake: null,
+    zeroKeyMaterial: null,
+    persistentKeepalive: null,
+    rotateKey: null,
   };
 }
 

@@ -14,7 +14,14 @@ export const MAC_LENGTH = 16;
 export interface MacBackend {
   readonly name: string;
   /** BLAKE2s(key, input[0:inputLength]) into out[outOffset : outOffset + outLength] (key <= 32, out <= 32 bytes). */
-  macInto(key: Uint8Array, input: Uint8Array, inputLength: number, out: Uint8Array, outOffset: number, outLength: number): void;
+  macInto(
+    key: Uint8Array,
+    input: Uint8Array,
+    inputLength: number,
+    out: Uint8Array,
+    outOffset: number,
+    outLength: number,
+  ): void;
   /** Whether the 16-byte MAC of message[0:length] equals message[length : length+16], in constant time. */
   macVerify(key: Uint8Array, message: Uint8Array, length: number): boolean;
 }

@@ -109,7 +109,13 @@ export function mac(key: Uint8Array, input: Uint8Array): Buffer {
 }
 
 /** MAC(key, input[0:inputLength]) written at out[outOffset], allocating nothing. */
-export function macInto(key: Uint8Array, input: Uint8Array, inputLength: number, out: Uint8Array, outOffset: number): void {
+export function macInto(
+  key: Uint8Array,
+  input: Uint8Array,
+  inputLength: number,
+  out: Uint8Array,
+  outOffset: number,
+): void {
   macBackend.macInto(key, input, inputLength, out, outOffset, MAC_LENGTH);
 }
 
@@ -133,14 +139,22 @@ function setCounterNonce(counter: bigint): Buffer {
  * `plaintext` (in-place encryption).
  */
 export function aeadSeal(
-  key: Uint8Array, counter: bigint, plaintext: Uint8Array, ad: Uint8Array | null, out: Uint8Array,
+  key: Uint8Array,
+  counter: bigint,
+  plaintext: Uint8Array,
+  ad: Uint8Array | null,
+  out: Uint8Array,
 ): void {
   sodium.crypto_aead_chacha20poly1305_ietf_encrypt(out, plaintext, ad, null, setCounterNonce(counter), key);
 }
 
 /** Opens into `out` (ciphertext.length - 16 bytes). Returns false when authentication fails. */
 export function aeadOpen(
-  key: Uint8Array, counter: bigint, ciphertext: Uint8Array, ad: Uint8Array | null, out: Uint8Array,
+  key: Uint8Array,
+  counter: bigint,
+  ciphertext: Uint8Array,
+  ad: Uint8Array | null,
+  out: Uint8Array,
 ): boolean {
   if (ciphertext.length < AEAD_TAG_LENGTH) return false;
   try {
@@ -152,7 +166,13 @@ export function aeadOpen(
 }
 
 /** XChaCha20-Poly1305 into `out`, which must be exactly plaintext.length + 16 bytes. */
-export function xaeadSealInto(out: Uint8Array, key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): void {
+export function xaeadSealInto(
+  out: Uint8Array,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  ad: Uint8Array,
+): void {
   sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(out, plaintext, ad, null, nonce, key);
 }
 

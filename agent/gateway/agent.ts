@@ -15,7 +15,12 @@ import { formatPrefix } from '../../common/ip';
 import { keyToBase64 } from '../crypto/keys';
 import { publicKeyOf } from '../crypto/primitives';
 import type { DeviceEvent } from '../core/device';
-import { DEFAULT_MAX_HANDSHAKE_AGE_SECONDS, evaluateHealth, startingHealth, type HealthReport } from '../observability/health';
+import {
+  DEFAULT_MAX_HANDSHAKE_AGE_SECONDS,
+  evaluateHealth,
+  startingHealth,
+  type HealthReport,
+} from '../observability/health';
 import { startObservabilityServer, type ObservabilityServer } from '../observability/http';
 import { logEvents } from '../observability/logger';
 import { createAgentMetrics, type AgentMetrics, type ConfigApplyResult } from '../observability/metrics';
@@ -122,9 +127,18 @@ export class GatewayAgent {
       this.startingReason = 'creating the interface';
       const hostState = new HostState(resolved.interfaceName, this.options.stateDir);
       const restored = hostState.restoreLeftovers();
-      if (restored.length > 0) this.log.warn({ event: 'host.restored', settings: restored }, 'an earlier run ended without cleaning up; restored what it changed');
+      if (restored.length > 0)
+        this.log.warn(
+          { event: 'host.restored', settings: restored },
+          'an earlier run ended without cleaning up; restored what it changed',
+        );
       const kind = this.planeKind(config.dataPlane ?? 'auto');
-      this.log.info({ event: 'agent.start', dataPlane: kind, interface: resolved.interfaceName, peers: resolved.peers.length });
+      this.log.info({
+        event: 'agent.start',
+        dataPlane: kind,
+        interface: resolved.interfaceName,
+        peers: resolved.peers.length,
+      });
       this.plane = kind === 'userspace' ? this.userspacePlane() : this.options.createPlane(kind);
       await this.plane.create(resolved.interfaceName, resolved.mtu);
       this.network = new NetworkSetup(this.options.commands, resolved.interfaceName, hostState);
@@ -177,7 +191,10 @@ export class GatewayAgent {
       this.writeStatus();
     } catch (error) {
       result = error instanceof ConfigError ? 'rejected' : 'failed';
-      this.log.error({ event: 'config.rejected', reason, error: (error as Error).message }, 'configuration not applied; the running one stays');
+      this.log.error(
+        { event: 'config.rejected', reason, error: (error as Error).message },
+        'configuration not applied; the running one stays',
+      );
     } finally {
       this.metrics?.recordConfigApply(result, (performance.now() - started) / 1000);
     }
@@ -213,7 +230,12 @@ export class GatewayAgent {
     if (!logging) return;
     const file = log?.file ?? logging.defaults.file;
     if (file !== logging.opened.file) {
-      throw new ConfigError([{ path: '$.log.file', message: `cannot change while the agent runs (it writes to ${logging.opened.file ?? 'stderr'}); restart it` }]);
+      throw new ConfigError([
+        {
+          path: '$.log.file',
+          message: `cannot change while the agent runs (it writes to ${logging.opened.file ?? 'stderr'}); restart it`,
+        },
+      ]);
     }
   }
 
@@ -248,7 +270,8 @@ export class GatewayAgent {
         retry: {
           ...(this.options.retry ?? DEFAULT_RETRY),
           onRetry: (error, attempt, delayMs) => {
-            if (this.startingReason !== null) this.startingReason = `fetching keys: ${error.message}; retry ${attempt} in ${Math.round(delayMs)} ms`;
+            if (this.startingReason !== null)
+              this.startingReason = `fetching keys: ${error.message}; retry ${attempt} in ${Math.round(delayMs)} ms`;
             this.secretStoreHealthy = false;
             this.metrics?.setSecretStoreHealthy(false);
             this.metrics?.recordSecretFetchFailure('secret-store');
@@ -286,7 +309,10 @@ export class GatewayAgent {
     if (plane.rotation) this.applyRotationState(plane.rotation, desired);
     else if (desired.nextPrivateKey) {
       // docs/key-rotation.md: the kernel and wireguard-go planes hold one key; the next key waits for promotion.
-      this.log.warn({ event: 'rotation.unsupported', dataPlane: plane.kind }, 'this data plane holds one key: nextPrivateKey is not used until it becomes privateKey');
+      this.log.warn(
+        { event: 'rotation.unsupported', dataPlane: plane.kind },
+        'this data plane holds one key: nextPrivateKey is not used until it becomes privateKey',
+      );
     }
     this.log.info({ event: 'config.applied', reason, changedPeers: change.peers.length, unchanged: empty });
     return !empty;
@@ -301,7 +327,10 @@ export class GatewayAgent {
     }
     this.keyCreatedAtUnixMs = null;
     if (this.keyAgeUnknown !== created.unknown) {
-      this.log.warn({ event: 'key.age-unknown', reason: created.unknown }, 'wiremesh_key_age_seconds is absent: the key\'s creation time is unknown');
+      this.log.warn(
+        { event: 'key.age-unknown', reason: created.unknown },
+        "wiremesh_key_age_seconds is absent: the key's creation time is unknown",
+      );
     }
     this.keyAgeUnknown = created.unknown;
   }
@@ -350,7 +379,10 @@ export class GatewayAgent {
     const status = rotation.status();
     if (status.complete && !this.rotationReported) {
       this.rotationReported = true;
-      this.log.info({ event: 'rotation.complete', peers: status.peers }, 'every peer uses the next key; set it as privateKey to finish');
+      this.log.info(
+        { event: 'rotation.complete', peers: status.peers },
+        'every peer uses the next key; set it as privateKey to finish',
+      );
     }
   }
 
@@ -471,20 +503,29 @@ export class GatewayAgent {
     });
     this.metrics.setSecretStoreHealthy(this.secretStoreHealthy);
     this.timers.push(setInterval(() => void this.pollStats().catch(() => undefined), 1000));
-    const health = (): HealthReport => this.startingReason !== null ? startingHealth(this.startingReason) : evaluateHealth({
-      stats: this.currentStats(),
-      requiredPeers: this.config?.health?.requiredPeers ?? [],
-      maxHandshakeAgeSeconds: this.config?.health?.maxHandshakeAgeSeconds ?? DEFAULT_MAX_HANDSHAKE_AGE_SECONDS,
-      secretStoreHealthy: this.secretStoreHealthy,
-      nowUnixMs: Date.now(),
-    });
+    const health = (): HealthReport =>
+      this.startingReason !== null
+        ? startingHealth(this.startingReason)
+        : evaluateHealth({
+            stats: this.currentStats(),
+            requiredPeers: this.config?.health?.requiredPeers ?? [],
+            maxHandshakeAgeSeconds: this.config?.health?.maxHandshakeAgeSeconds ?? DEFAULT_MAX_HANDSHAKE_AGE_SECONDS,
+            secretStoreHealthy: this.secretStoreHealthy,
+            nowUnixMs: Date.now(),
+          });
     const metricsListen = config.metrics ? splitHostPort(config.metrics.listen ?? DEFAULT_METRICS_LISTEN) : null;
     const healthListen = config.health ? splitHostPort(config.health.listen) : null;
-    if (metricsListen && healthListen && metricsListen.host === healthListen.host && metricsListen.port === healthListen.port) {
+    if (
+      metricsListen &&
+      healthListen &&
+      metricsListen.host === healthListen.host &&
+      metricsListen.port === healthListen.port
+    ) {
       this.servers.push(await startObservabilityServer({ ...metricsListen, registry: this.metrics.registry, health }));
       return;
     }
-    if (metricsListen) this.servers.push(await startObservabilityServer({ ...metricsListen, registry: this.metrics.registry }));
+    if (metricsListen)
+      this.servers.push(await startObservabilityServer({ ...metricsListen, registry: this.metrics.registry }));
     if (healthListen) this.servers.push(await startObservabilityServer({ ...healthListen, health }));
   }
 
@@ -499,14 +540,20 @@ export class GatewayAgent {
     if (source && source.source !== 'file') {
       const pollMs = (source.pollSeconds ?? DEFAULT_POLL_SECONDS) * 1000;
       const document = secretSource(source, this.options.secretOptions);
-      this.timers.push(setInterval(() => {
-        document.fetch().then((value) => {
-          if (value.version !== this.documentVersion) void this.reload(`new version ${value.version} of ${document.description}`);
-        }, (error: Error) => {
-          this.metrics?.recordSecretFetchFailure('config-source');
-          this.log.warn({ event: 'config.poll-failed', error: error.message });
-        });
-      }, pollMs));
+      this.timers.push(
+        setInterval(() => {
+          document.fetch().then(
+            (value) => {
+              if (value.version !== this.documentVersion)
+                void this.reload(`new version ${value.version} of ${document.description}`);
+            },
+            (error: Error) => {
+              this.metrics?.recordSecretFetchFailure('config-source');
+              this.log.warn({ event: 'config.poll-failed', error: error.message });
+            },
+          );
+        }, pollMs),
+      );
       return;
     }
     const path = source?.path ?? this.options.configPath;

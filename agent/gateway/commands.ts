@@ -56,7 +56,11 @@ export class ExecFileCommandRunner implements CommandRunner {
           const exitCode = typeof error.code === 'number' ? error.code : null;
           const cause = error.killed
             ? `killed after ${this.timeoutMs} ms`
-            : exitCode !== null ? `exit ${exitCode}` : error.signal ? `signal ${error.signal}` : String(error.code ?? error.message);
+            : exitCode !== null
+              ? `exit ${exitCode}`
+              : error.signal
+                ? `signal ${error.signal}`
+                : String(error.code ?? error.message);
           reject(new CommandError(command, args, exitCode, stderr, cause));
         },
       );

@@ -5,7 +5,14 @@
  * with the instance's identity (skipped with --offline). Results name the JSON path and the
  * source, never a value.
  */
-import { fetchWithRetry, parseWireGuardKey, secretSource, SecretAccessError, type RetryOptions, type SecretSourceOptions } from '../secrets';
+import {
+  fetchWithRetry,
+  parseWireGuardKey,
+  secretSource,
+  SecretAccessError,
+  type RetryOptions,
+  type SecretSourceOptions,
+} from '../secrets';
 import { describeSecret, gcpVersionName } from '../secrets/types';
 import { ConfigError } from '../../common/validation';
 import { parseAgentConfig } from './config';
@@ -33,10 +40,14 @@ const CHECK_RETRY: RetryOptions = { attempts: 3, baseDelayMs: 500, maxDelayMs: 2
 
 export function describeKeySource(source: KeySource): string {
   switch (source.source) {
-    case 'inline': return source.description;
-    case 'file': return describeSecret.file(source.path);
-    case 'aws-secrets-manager': return describeSecret.aws(source.secretId);
-    case 'gcp-secret-manager': return describeSecret.gcp(gcpVersionName(source.name));
+    case 'inline':
+      return source.description;
+    case 'file':
+      return describeSecret.file(source.path);
+    case 'aws-secrets-manager':
+      return describeSecret.aws(source.secretId);
+    case 'gcp-secret-manager':
+      return describeSecret.gcp(gcpVersionName(source.name));
   }
 }
 
@@ -45,7 +56,9 @@ function keySources(config: AgentConfig): { path: string; source: KeySource }[] 
   return [
     { path: '$.privateKey', source: config.privateKey },
     ...(config.nextPrivateKey ? [{ path: '$.nextPrivateKey', source: config.nextPrivateKey }] : []),
-    ...config.peers.flatMap((peer, i) => (peer.presharedKey ? [{ path: `$.peers[${i}].presharedKey`, source: peer.presharedKey }] : [])),
+    ...config.peers.flatMap((peer, i) =>
+      peer.presharedKey ? [{ path: `$.peers[${i}].presharedKey`, source: peer.presharedKey }] : [],
+    ),
   ];
 }
 
@@ -57,17 +70,20 @@ async function checkOne(
 ): Promise<SourceCheck> {
   const described = source.source === 'inline' ? source.description : describeKeySource(source);
   const result = (outcome: CheckOutcome, detail: string): SourceCheck => ({ path, source: described, outcome, detail });
-  if (source.source === 'inline') return result('ok', 'read with the file (root-owned, mode 0600), holds a WireGuard key');
+  if (source.source === 'inline')
+    return result('ok', 'read with the file (root-owned, mode 0600), holds a WireGuard key');
   if (source.source !== 'file' && options.offline) return result('skipped', 'not fetched (--offline)');
   try {
     const value = await fetchWithRetry(secretSource(source, options.secrets), options.retry ?? CHECK_RETRY);
     if (content === 'key') parseWireGuardKey(value, 'its content');
     else parseAgentConfig(value.value.toString('utf8'));
-    const access = source.source === 'file' ? 'root-owned, no group or other access' : 'fetched with this host\'s identity';
+    const access =
+      source.source === 'file' ? 'root-owned, no group or other access' : "fetched with this host's identity";
     return result('ok', `${access}, holds ${content === 'key' ? 'a WireGuard key' : 'a valid configuration'}`);
   } catch (error) {
     // The line names the source already; the errors start with it too, for the logs.
-    if (error instanceof SecretAccessError || error instanceof ConfigError) return result('failed', error.message.replace(`${described}: `, '').replace(`${described} `, ''));
+    if (error instanceof SecretAccessError || error instanceof ConfigError)
+      return result('failed', error.message.replace(`${described}: `, '').replace(`${described} `, ''));
     throw error;
   }
 }
@@ -75,7 +91,8 @@ async function checkOne(
 /** Checks every key source and a cloud configuration document, in document order. */
 export async function checkSources(config: AgentConfig, options: SourceCheckOptions): Promise<SourceCheck[]> {
   const checks = keySources(config).map(({ path, source }) => checkOne(path, source, 'key', options));
-  if (config.configSource && config.configSource.source !== 'file') checks.push(checkOne('$.configSource', config.configSource, 'config', options));
+  if (config.configSource && config.configSource.source !== 'file')
+    checks.push(checkOne('$.configSource', config.configSource, 'config', options));
   return Promise.all(checks);
 }
 

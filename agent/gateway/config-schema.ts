@@ -39,9 +39,11 @@ const secretSource = {
 
 /** A configuration document: the same stores as keys (a file, or a secret polled by version). */
 const configSource = {
-  oneOf: secretSource.oneOf.map((form) => form.properties.source.const === 'file'
-    ? form
-    : { ...form, properties: { ...form.properties, pollSeconds: { type: 'integer', minimum: 1 } } }),
+  oneOf: secretSource.oneOf.map((form) =>
+    form.properties.source.const === 'file'
+      ? form
+      : { ...form, properties: { ...form.properties, pollSeconds: { type: 'integer', minimum: 1 } } },
+  ),
 } as const;
 
 const listen = {

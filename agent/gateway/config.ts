@@ -31,7 +31,8 @@ function patternMessage(path: string): string | undefined {
   if (path.endsWith('.listen')) return 'must be host:port';
   if (path === '$.interface.name') return 'must be 1 to 15 letters, digits or _=+.-';
   if (/^\$\.peers\[\d+\]\.name$/.test(path)) return 'must be 1 to 63 letters, digits or _.:-';
-  if (path.endsWith('.name')) return 'must be projects/PROJECT/secrets/SECRET or projects/PROJECT/secrets/SECRET/versions/VERSION';
+  if (path.endsWith('.name'))
+    return 'must be projects/PROJECT/secrets/SECRET or projects/PROJECT/secrets/SECRET/versions/VERSION';
   return undefined;
 }
 
@@ -64,7 +65,8 @@ function semanticProblems(config: AgentConfig): ConfigProblem[] {
   const owners = new Map<string, number>();
   config.peers.forEach((peer, i) => {
     const base = `$.peers[${i}]`;
-    if (names.has(peer.name)) problems.push({ path: `${base}.name`, message: `duplicates $.peers[${names.get(peer.name)}].name` });
+    if (names.has(peer.name))
+      problems.push({ path: `${base}.name`, message: `duplicates $.peers[${names.get(peer.name)}].name` });
     names.set(peer.name, i);
     portProblem(peer.endpoint, `${base}.endpoint`, problems);
     for (const field of ['publicKey', 'nextPublicKey'] as const) {
@@ -76,7 +78,11 @@ function semanticProblems(config: AgentConfig): ConfigProblem[] {
         problems.push({ path: `${base}.${field}`, message: (error as Error).message });
         continue;
       }
-      if (keys.has(key)) problems.push({ path: `${base}.${field}`, message: `the same key is already used by $.peers[${keys.get(key)}]` });
+      if (keys.has(key))
+        problems.push({
+          path: `${base}.${field}`,
+          message: `the same key is already used by $.peers[${keys.get(key)}]`,
+        });
       keys.set(key, i);
     }
     const prefixes = prefixProblems(peer.allowedIps, `${base}.allowedIps`, problems);
@@ -89,7 +95,10 @@ function semanticProblems(config: AgentConfig): ConfigProblem[] {
       }
       const owner = owners.get(prefixKey(prefix));
       if (owner !== undefined && owner !== i) {
-        problems.push({ path: `${base}.allowedIps[${j}]`, message: `is also an allowed IP of $.peers[${owner}]; a prefix belongs to one peer` });
+        problems.push({
+          path: `${base}.allowedIps[${j}]`,
+          message: `is also an allowed IP of $.peers[${owner}]; a prefix belongs to one peer`,
+        });
       }
       owners.set(prefixKey(prefix), i);
     });
@@ -98,12 +107,14 @@ function semanticProblems(config: AgentConfig): ConfigProblem[] {
   if (threshold !== undefined && threshold < MIN_MAX_HANDSHAKE_AGE_SECONDS) {
     problems.push({
       path: '$.health.maxHandshakeAgeSeconds',
-      message: `${threshold} s would flap: a healthy peer's handshake is renewed every ${REKEY_AFTER_TIME / 1000} s (REKEY_AFTER_TIME), ` +
+      message:
+        `${threshold} s would flap: a healthy peer's handshake is renewed every ${REKEY_AFTER_TIME / 1000} s (REKEY_AFTER_TIME), ` +
         `up to a keepalive interval and a retry later; use at least ${MIN_MAX_HANDSHAKE_AGE_SECONDS} s (default ${DEFAULT_MAX_HANDSHAKE_AGE_SECONDS})`,
     });
   }
   for (const [j, name] of (config.health?.requiredPeers ?? []).entries()) {
-    if (!names.has(name)) problems.push({ path: `$.health.requiredPeers[${j}]`, message: `no peer is named "${name}"` });
+    if (!names.has(name))
+      problems.push({ path: `$.health.requiredPeers[${j}]`, message: `no peer is named "${name}"` });
   }
   return problems;
 }
@@ -111,7 +122,9 @@ function semanticProblems(config: AgentConfig): ConfigProblem[] {
 /** Validates a parsed document; returns the typed config or throws ConfigError listing every problem. */
 export function validateAgentConfig(document: unknown): AgentConfig {
   if (!validateSchema(document)) {
-    throw new ConfigError(schemaProblems(validateSchema.errors, document, { oneOf: SOURCE_FORMS, pattern: patternMessage }));
+    throw new ConfigError(
+      schemaProblems(validateSchema.errors, document, { oneOf: SOURCE_FORMS, pattern: patternMessage }),
+    );
   }
   const config = document as unknown as AgentConfig;
   const problems = semanticProblems(config);
@@ -136,7 +149,10 @@ export function restartOnlyChanges(running: AgentConfig, next: AgentConfig): Con
     '$.interface.mtu': config.interface.mtu ?? DEFAULT_MTU,
     '$.dataPlane': config.dataPlane ?? 'auto',
     '$.forwarding': config.forwarding ?? true,
-    '$.metrics': config.metrics && { listen: config.metrics.listen ?? DEFAULT_METRICS_LISTEN, allowedIpsLabel: config.metrics.allowedIpsLabel ?? false },
+    '$.metrics': config.metrics && {
+      listen: config.metrics.listen ?? DEFAULT_METRICS_LISTEN,
+      allowedIpsLabel: config.metrics.allowedIpsLabel ?? false,
+    },
     '$.health.listen': config.health?.listen,
     '$.configSource': config.configSource,
   });

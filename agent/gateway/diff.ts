@@ -69,7 +69,8 @@ export function planChange(previous: ResolvedConfig | null, desired: ResolvedCon
   const before = new Map(previous.peers.map((peer) => [peer.publicKey.toString('hex'), peer]));
   const after = new Set(desired.peers.map((peer) => peer.publicKey.toString('hex')));
   for (const [key, peer] of before) {
-    if (!after.has(key)) change.peers.push({ publicKey: peer.publicKey, remove: true, updateOnly: false, allowedIps: [] });
+    if (!after.has(key))
+      change.peers.push({ publicKey: peer.publicKey, remove: true, updateOnly: false, allowedIps: [] });
   }
   for (const peer of desired.peers) {
     const old = before.get(peer.publicKey.toString('hex'));
@@ -80,6 +81,11 @@ export function planChange(previous: ResolvedConfig | null, desired: ResolvedCon
 }
 
 export function isEmptyChange(change: ConfigChange): boolean {
-  return change.privateKey === undefined && change.listenPort === undefined && change.fwmark === undefined &&
-    !change.replacePeers && change.peers.length === 0;
+  return (
+    change.privateKey === undefined &&
+    change.listenPort === undefined &&
+    change.fwmark === undefined &&
+    !change.replacePeers &&
+    change.peers.length === 0
+  );
 }

@@ -19,7 +19,10 @@ export class HostState {
   readonly path: string;
   private originals: Record<string, string> = {};
 
-  constructor(readonly interfaceName: string, readonly dir = STATE_DIR) {
+  constructor(
+    readonly interfaceName: string,
+    readonly dir = STATE_DIR,
+  ) {
     this.path = join(dir, `${interfaceName}.state`);
   }
 
@@ -33,7 +36,9 @@ export class HostState {
       leftovers = JSON.parse(readFileSync(this.path, 'utf8')) as StateFile;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw new Error(`${this.path}: unreadable state of an earlier run (${(error as Error).message}); check the settings it recorded and delete it`);
+      throw new Error(
+        `${this.path}: unreadable state of an earlier run (${(error as Error).message}); check the settings it recorded and delete it`,
+      );
     }
     const restored = Object.entries(leftovers.sysctls ?? {}).filter(([path, value]) => writeSetting(path, value));
     rmSync(this.path, { force: true });

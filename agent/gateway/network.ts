@@ -12,7 +12,11 @@ export class NetworkSetup {
   private readonly undoSteps: (() => Promise<void>)[] = [];
   private readonly routes = new Set<string>();
 
-  constructor(private readonly commands: CommandRunner, private readonly device: string, private readonly hostState: HostState) {}
+  constructor(
+    private readonly commands: CommandRunner,
+    private readonly device: string,
+    private readonly hostState: HostState,
+  ) {}
 
   async addAddress(address: string): Promise<void> {
     const family = parsePrefix(address).family === 6 ? ['nodad'] : [];

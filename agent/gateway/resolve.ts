@@ -7,7 +7,13 @@ import { parsePrefix, type IpPrefix } from '../../common/ip';
 import { DEFAULT_MTU } from '../../common/defaults';
 import { joinHostPort, splitHostPort } from '../../common/hostport';
 import { keyFromBase64 } from '../crypto/keys';
-import { fetchWithRetry, parseWireGuardKey, secretSource, type RetryOptions, type SecretSourceOptions } from '../secrets';
+import {
+  fetchWithRetry,
+  parseWireGuardKey,
+  secretSource,
+  type RetryOptions,
+  type SecretSourceOptions,
+} from '../secrets';
 import { parseEndpoint } from '../wg/endpoint';
 import type { AgentConfig, KeySource } from './config-types';
 
@@ -47,7 +53,8 @@ interface FetchedKey {
 }
 
 async function fetchKey(source: KeySource, what: string, options: ResolveOptions): Promise<FetchedKey> {
-  if (source.source === 'inline') return { key: source.key, created: { unknown: `${source.description} carries no creation time` } };
+  if (source.source === 'inline')
+    return { key: source.key, created: { unknown: `${source.description} carries no creation time` } };
   const store = secretSource(source, options.secrets);
   const value = await fetchWithRetry(store, options.retry);
   const key = parseWireGuardKey(value, what);
@@ -76,15 +83,19 @@ async function resolveEndpoint(endpoint: string): Promise<string> {
 }
 
 export async function resolveConfig(config: AgentConfig, options: ResolveOptions): Promise<ResolvedConfig> {
-  const peers = await Promise.all(config.peers.map(async (peer, i): Promise<ResolvedPeer> => ({
-    name: peer.name,
-    publicKey: keyFromBase64(peer.publicKey),
-    nextPublicKey: peer.nextPublicKey ? keyFromBase64(peer.nextPublicKey) : null,
-    presharedKey: peer.presharedKey ? await resolveKey(peer.presharedKey, `preshared key of $.peers[${i}]`, options) : null,
-    endpoint: peer.endpoint ? await resolveEndpoint(peer.endpoint) : null,
-    allowedIps: peer.allowedIps.map(parsePrefix),
-    persistentKeepalive: peer.persistentKeepalive ?? 0,
-  })));
+  const peers = await Promise.all(
+    config.peers.map(async (peer, i): Promise<ResolvedPeer> => ({
+      name: peer.name,
+      publicKey: keyFromBase64(peer.publicKey),
+      nextPublicKey: peer.nextPublicKey ? keyFromBase64(peer.nextPublicKey) : null,
+      presharedKey: peer.presharedKey
+        ? await resolveKey(peer.presharedKey, `preshared key of $.peers[${i}]`, options)
+        : null,
+      endpoint: peer.endpoint ? await resolveEndpoint(peer.endpoint) : null,
+      allowedIps: peer.allowedIps.map(parsePrefix),
+      persistentKeepalive: peer.persistentKeepalive ?? 0,
+    })),
+  );
   const privateKey = await fetchKey(config.privateKey, 'private key ($.privateKey)', options);
   return {
     interfaceName: config.interface.name,
@@ -92,7 +103,9 @@ export async function resolveConfig(config: AgentConfig, options: ResolveOptions
     mtu: config.interface.mtu ?? DEFAULT_MTU,
     privateKey: privateKey.key,
     privateKeyCreated: privateKey.created,
-    nextPrivateKey: config.nextPrivateKey ? await resolveKey(config.nextPrivateKey, 'next private key ($.nextPrivateKey)', options) : null,
+    nextPrivateKey: config.nextPrivateKey
+      ? await resolveKey(config.nextPrivateKey, 'next private key ($.nextPrivateKey)', options)
+      : null,
     listenPort: config.interface.listenPort ?? 0,
     fwmark: config.interface.fwmark ?? 0,
     peers,

@@ -13,7 +13,10 @@ const PEER_KEYS = new Set(['publickey', 'presharedkey', 'allowedips', 'endpoint'
 const REFUSED = new Set(['preup', 'postup', 'predown', 'postdown', 'dns', 'table', 'saveconfig']);
 
 function list(value: string): string[] {
-  return value.split(',').map((item) => item.trim()).filter(Boolean);
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
 }
 
 /**
@@ -60,13 +63,26 @@ export function parseWgQuickConfig(text: string, name: string, file: string): Ag
     }
     // Never echo the line itself: it may hold a key.
     const equals = line.indexOf('=');
-    if (equals === -1) return void problems.push({ path: where, message: 'cannot read this line: expected [Interface], [Peer] or Name = value' });
+    if (equals === -1)
+      return void problems.push({
+        path: where,
+        message: 'cannot read this line: expected [Interface], [Peer] or Name = value',
+      });
     const name = settingName(line.slice(0, equals).trim());
-    if (section === 'none') return void problems.push({ path: `${name} (${where})`, message: 'comes before the first [Interface] or [Peer] section' });
+    if (section === 'none')
+      return void problems.push({
+        path: `${name} (${where})`,
+        message: 'comes before the first [Interface] or [Peer] section',
+      });
     const key = name.toLowerCase();
     const value = line.slice(equals + 1).trim();
     const field = `[${section === 'interface' ? 'Interface' : 'Peer'}].${name} (${where})`;
-    if (REFUSED.has(key)) return void problems.push({ path: field, message: 'is a wg-quick setting that wiremesh-agent does not support: move hooks, DNS and routing-table settings to the host configuration' });
+    if (REFUSED.has(key))
+      return void problems.push({
+        path: field,
+        message:
+          'is a wg-quick setting that wiremesh-agent does not support: move hooks, DNS and routing-table settings to the host configuration',
+      });
     const number = (max: number): number | undefined => {
       const n = Number(value);
       if (/^\d+$/.test(value) && n <= max) return n;
@@ -74,7 +90,8 @@ export function parseWgQuickConfig(text: string, name: string, file: string): Ag
       return undefined;
     };
     if (section === 'interface') {
-      if (!INTERFACE_KEYS.has(key)) return void problems.push({ path: field, message: 'is not a known [Interface] key' });
+      if (!INTERFACE_KEYS.has(key))
+        return void problems.push({ path: field, message: 'is not a known [Interface] key' });
       if (key === 'privatekey') {
         privateKeySeen = true;
         keys.privateKey = decodeKey(value, field, problems);
@@ -125,16 +142,25 @@ export function parseWgQuickConfig(text: string, name: string, file: string): Ag
   let validated: AgentConfig;
   try {
     validated = validateAgentConfig({
-      interface: { name, addresses, ...(listenPort !== undefined && { listenPort }), ...(mtu !== undefined && { mtu }), ...(fwmark !== undefined && { fwmark }) },
+      interface: {
+        name,
+        addresses,
+        ...(listenPort !== undefined && { listenPort }),
+        ...(mtu !== undefined && { mtu }),
+        ...(fwmark !== undefined && { fwmark }),
+      },
       privateKey: placeholder,
       peers: peers.map((peer, i) => ({ ...peer, ...(keys.presharedKeys.has(i) && { presharedKey: placeholder }) })),
     });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    throw new ConfigError(error.problems.map((problem) => ({
-      path: labelFor(problem.path, labels),
-      message: problem.message.replace(/\$\.peers\[\d+\](\.\w+)?/g, (peerPath) => labelFor(peerPath, labels)),
-    })), `wg-quick configuration ${file}`);
+    throw new ConfigError(
+      error.problems.map((problem) => ({
+        path: labelFor(problem.path, labels),
+        message: problem.message.replace(/\$\.peers\[\d+\](\.\w+)?/g, (peerPath) => labelFor(peerPath, labels)),
+      })),
+      `wg-quick configuration ${file}`,
+    );
   }
   return {
     ...validated,
@@ -142,7 +168,12 @@ export function parseWgQuickConfig(text: string, name: string, file: string): Ag
     privateKey: { source: 'inline', key: keys.privateKey!, description: `PrivateKey in ${file}` },
     peers: validated.peers.map((peer, i) => {
       const psk = keys.presharedKeys.get(i);
-      return psk ? { ...peer, presharedKey: { source: 'inline', key: psk, description: `PresharedKey of [Peer] ${i + 1} in ${file}` } } : peer;
+      return psk
+        ? {
+            ...peer,
+            presharedKey: { source: 'inline', key: psk, description: `PresharedKey of [Peer] ${i + 1} in ${file}` },
+          }
+        : peer;
     }),
   };
 }

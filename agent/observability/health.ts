@@ -67,7 +67,11 @@ export function evaluateHealth(inputs: HealthInputs): HealthReport {
   }
   const secretStore: HealthCheck = inputs.secretStoreHealthy
     ? { name: 'secret-store', ok: true, detail: 'reachable' }
-    : { name: 'secret-store', ok: false, detail: 'unreachable; does not affect health while the tunnels forward with the keys already applied' };
+    : {
+        name: 'secret-store',
+        ok: false,
+        detail: 'unreachable; does not affect health while the tunnels forward with the keys already applied',
+      };
   return { healthy: gating.every((check) => check.ok), checks: [...gating, secretStore] };
 }
 

@@ -50,7 +50,11 @@ export function startObservabilityServer(options: ObservabilityServerOptions): P
   });
 }
 
-async function handle(routes: Map<string, () => Promise<Reply>>, request: IncomingMessage, response: ServerResponse): Promise<void> {
+async function handle(
+  routes: Map<string, () => Promise<Reply>>,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
   const path = (request.url ?? '/').split('?', 1)[0]!;
   const route = routes.get(path);
   let reply: Reply;
@@ -85,7 +89,11 @@ function healthReply(health: () => HealthReport): Reply {
     // Not knowing is not healthy: the load balancer should try another gateway.
     report = { healthy: false, checks: [{ name: 'evaluation', ok: false, detail: errorMessage(error) }] };
   }
-  return { status: report.healthy ? 200 : 503, contentType: 'application/json; charset=utf-8', body: `${JSON.stringify(report)}\n` };
+  return {
+    status: report.healthy ? 200 : 503,
+    contentType: 'application/json; charset=utf-8',
+    body: `${JSON.stringify(report)}\n`,
+  };
 }
 
 function text(status: number, body: string): Reply {

@@ -33,8 +33,15 @@ const collectDefaultMetrics = require('prom-client/lib/defaultMetrics') as typeo
 
 /** Drop reasons where each drop is one rejected handshake message, so a drop delta is a failure count. */
 export const DROP_DERIVED_HANDSHAKE_FAILURES = [
-  'invalid-mac1', 'cookie-required', 'rate-limited', 'handshake-decrypt-failed', 'unknown-peer',
-  'replayed-timestamp', 'initiation-flood', 'unexpected-response', 'invalid-cookie-reply',
+  'invalid-mac1',
+  'cookie-required',
+  'rate-limited',
+  'handshake-decrypt-failed',
+  'unknown-peer',
+  'replayed-timestamp',
+  'initiation-flood',
+  'unexpected-response',
+  'invalid-cookie-reply',
 ] as const satisfies readonly DropReason[];
 
 /**
@@ -91,10 +98,13 @@ export function createAgentMetrics(options: AgentMetricsOptions): AgentMetrics {
 
   const identityLabels = ['peer', 'interface', 'public_key'] as const;
   const peerLabelNames = options.allowedIpsLabel ? [...identityLabels, 'allowed_ips'] : [...identityLabels];
-  const identity = (peer: PeerIdentity): Record<(typeof identityLabels)[number], string> =>
-    ({ peer: peer.name, interface: options.interfaceName, public_key: peer.publicKey });
+  const identity = (peer: PeerIdentity): Record<(typeof identityLabels)[number], string> => ({
+    peer: peer.name,
+    interface: options.interfaceName,
+    public_key: peer.publicKey,
+  });
   const peerLabels = (peer: PeerStats): Record<string, string> =>
-    (options.allowedIpsLabel ? { ...identity(peer), allowed_ips: peer.allowedIps.join(',') } : identity(peer));
+    options.allowedIpsLabel ? { ...identity(peer), allowed_ips: peer.allowedIps.join(',') } : identity(peer);
 
   // prom-client calls every metric's collect() synchronously in one registry.metrics() pass, so a
   // snapshot kept until the next microtask serves a whole scrape with one collect() call.
@@ -103,7 +113,9 @@ export function createAgentMetrics(options: AgentMetricsOptions): AgentMetrics {
     if (snapshot === null) {
       const taken = { stats: options.collect(), nowUnixMs: now(), keyCreatedAtUnixMs: options.keyCreatedAtUnixMs() };
       snapshot = taken;
-      queueMicrotask(() => { snapshot = null; });
+      queueMicrotask(() => {
+        snapshot = null;
+      });
       countDropDerivedFailures(taken.stats.drops);
     }
     return snapshot;
@@ -148,10 +160,12 @@ export function createAgentMetrics(options: AgentMetricsOptions): AgentMetrics {
     registers,
     collect() {
       const { stats, nowUnixMs } = scrape();
-      this.set(stats.peers.filter((peer) => {
-        const age = handshakeAgeMs(peer, nowUnixMs);
-        return age !== null && age < REJECT_AFTER_TIME;
-      }).length);
+      this.set(
+        stats.peers.filter((peer) => {
+          const age = handshakeAgeMs(peer, nowUnixMs);
+          return age !== null && age < REJECT_AFTER_TIME;
+        }).length,
+      );
     },
   });
 
@@ -170,7 +184,7 @@ export function createAgentMetrics(options: AgentMetricsOptions): AgentMetrics {
 
   const handshakeFailures = new Counter({
     name: 'wiremesh_handshake_failures_total',
-    help: 'Handshake messages rejected (from the plane\'s drop counters) and handshakes abandoned, by reason.',
+    help: "Handshake messages rejected (from the plane's drop counters) and handshakes abandoned, by reason.",
     labelNames: ['reason'],
     registers,
     collect() {
@@ -213,7 +227,7 @@ export function createAgentMetrics(options: AgentMetricsOptions): AgentMetrics {
 
   new Gauge({
     name: 'wiremesh_peer_last_handshake_age_seconds',
-    help: 'Seconds since the peer\'s last completed handshake; absent for peers that never completed one.',
+    help: "Seconds since the peer's last completed handshake; absent for peers that never completed one.",
     labelNames: peerLabelNames,
     registers,
     collect() {
@@ -228,7 +242,7 @@ export function createAgentMetrics(options: AgentMetricsOptions): AgentMetrics {
 
   new Gauge({
     name: 'wiremesh_peer_last_handshake_timestamp_seconds',
-    help: 'Unix time of the peer\'s last completed handshake; 0 until the first (as `wg show` and wireguard_latest_handshake_seconds).',
+    help: "Unix time of the peer's last completed handshake; 0 until the first (as `wg show` and wireguard_latest_handshake_seconds).",
     labelNames: peerLabelNames,
     registers,
     collect() {
@@ -239,7 +253,7 @@ export function createAgentMetrics(options: AgentMetricsOptions): AgentMetrics {
 
   new Gauge({
     name: 'wiremesh_peer_using_next_key',
-    help: 'Key rotation state: 1 when the peer\'s session uses the next local key, 0 for the current one; absent when the plane cannot tell.',
+    help: "Key rotation state: 1 when the peer's session uses the next local key, 0 for the current one; absent when the plane cannot tell.",
     labelNames: [...identityLabels],
     registers,
     collect() {
@@ -252,7 +266,7 @@ export function createAgentMetrics(options: AgentMetricsOptions): AgentMetrics {
 
   new Gauge({
     name: 'wiremesh_key_age_seconds',
-    help: 'Age of the interface\'s current private key, from its creation in the store (AWS version CreatedDate, GCP version createTime, a key file\'s mtime); absent when unknown.',
+    help: "Age of the interface's current private key, from its creation in the store (AWS version CreatedDate, GCP version createTime, a key file's mtime); absent when unknown.",
     registers,
     collect() {
       const { keyCreatedAtUnixMs, nowUnixMs } = scrape();
@@ -288,7 +302,7 @@ export function createAgentMetrics(options: AgentMetricsOptions): AgentMetrics {
 
   const secretStoreReachable = new Gauge({
     name: 'wiremesh_secret_store_reachable',
-    help: 'Whether the secret store was reachable at the agent\'s last check (1) or not (0); absent until the first check.',
+    help: "Whether the secret store was reachable at the agent's last check (1) or not (0); absent until the first check.",
     registers,
   });
   // Absent rather than a misleading 0 until the agent has checked the store.

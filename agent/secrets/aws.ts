@@ -15,7 +15,12 @@ export interface AwsSecretSourceOptions {
   requestTimeoutMs?: number;
 }
 
-const THROTTLING_ERRORS = new Set(['ThrottlingException', 'TooManyRequestsException', 'RequestLimitExceeded', 'Throttling']);
+const THROTTLING_ERRORS = new Set([
+  'ThrottlingException',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'Throttling',
+]);
 const ARN_REGION = /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):/;
 
 export class AwsSecretSource implements SecretSource {
@@ -38,13 +43,18 @@ export class AwsSecretSource implements SecretSource {
     try {
       await this.client.config.region();
     } catch {
-      throw new SecretAccessError(`${this.description}: no region configured (give a region or an ARN, or set AWS_REGION)`, false);
+      throw new SecretAccessError(
+        `${this.description}: no region configured (give a region or an ARN, or set AWS_REGION)`,
+        false,
+      );
     }
     let answer;
     try {
       answer = await this.client.send(
         new GetSecretValueCommand({
-          SecretId: this.options.secretId, VersionStage: this.options.versionStage, VersionId: this.options.versionId,
+          SecretId: this.options.secretId,
+          VersionStage: this.options.versionStage,
+          VersionId: this.options.versionId,
         }),
       );
     } catch (error) {
@@ -52,13 +62,20 @@ export class AwsSecretSource implements SecretSource {
       throw new SecretAccessError(`${this.description}: ${failure}`, retryable);
     }
     const value =
-      answer.SecretString !== undefined ? Buffer.from(answer.SecretString, 'utf8')
-      : answer.SecretBinary !== undefined ? Buffer.from(answer.SecretBinary)
-      : undefined;
+      answer.SecretString !== undefined
+        ? Buffer.from(answer.SecretString, 'utf8')
+        : answer.SecretBinary !== undefined
+          ? Buffer.from(answer.SecretBinary)
+          : undefined;
     if (value === undefined) throw new SecretAccessError(`${this.description}: the answer holds no value`, false);
-    if (answer.VersionId === undefined) throw new SecretAccessError(`${this.description}: the answer has no VersionId`, false);
+    if (answer.VersionId === undefined)
+      throw new SecretAccessError(`${this.description}: the answer has no VersionId`, false);
     // CreatedDate is the version's: when this key was put into the store.
-    return { value, version: answer.VersionId, ...(answer.CreatedDate && { createdAtUnixMs: answer.CreatedDate.getTime() }) };
+    return {
+      value,
+      version: answer.VersionId,
+      ...(answer.CreatedDate && { createdAtUnixMs: answer.CreatedDate.getTime() }),
+    };
   }
 }
 
@@ -74,12 +91,16 @@ function classifyAwsError(error: unknown): { failure: string; retryable: boolean
   };
   const name = typeof details.name === 'string' ? details.name : 'unknown error';
   const status = details.$metadata?.httpStatusCode;
-  if (name === 'CredentialsProviderError') return { failure: 'no AWS credentials could be obtained (CredentialsProviderError)', retryable: true };
+  if (name === 'CredentialsProviderError')
+    return { failure: 'no AWS credentials could be obtained (CredentialsProviderError)', retryable: true };
   if (status !== undefined) {
     const retryable = status >= 500 || status === 429 || THROTTLING_ERRORS.has(name);
     return { failure: `${name} (HTTP ${status})`, retryable };
   }
   // No HTTP answer at all: refused, reset, timed out. The store may come back.
-  const cause = [name === 'Error' ? undefined : name, typeof details.code === 'string' ? details.code : undefined].filter(Boolean);
+  const cause = [
+    name === 'Error' ? undefined : name,
+    typeof details.code === 'string' ? details.code : undefined,
+  ].filter(Boolean);
   return { failure: `no answer from the service${cause.length > 0 ? ` (${cause.join(' ')})` : ''}`, retryable: true };
 }

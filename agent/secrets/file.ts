@@ -45,7 +45,11 @@ export class FileSecretSource implements SecretSource {
         }
         const value = await handle.readFile();
         // The key's age is the file's: a key written once and never touched is as old as its mtime.
-        return { value, version: `mtime=${stats.mtimeNs}/size=${stats.size}/ino=${stats.ino}`, createdAtUnixMs: Number(stats.mtimeMs) };
+        return {
+          value,
+          version: `mtime=${stats.mtimeNs}/size=${stats.size}/ino=${stats.ino}`,
+          createdAtUnixMs: Number(stats.mtimeMs),
+        };
       } finally {
         await handle.close();
       }

@@ -69,13 +69,17 @@ export class GcpSecretSource implements SecretSource {
     let answer;
     try {
       // fetchWithRetry owns retrying so that every retry is reported; gax's own would be silent.
-      [answer] = await this.client.accessSecretVersion({ name: this.versionName }, { retry: null, timeout: this.requestTimeoutMs });
+      [answer] = await this.client.accessSecretVersion(
+        { name: this.versionName },
+        { retry: null, timeout: this.requestTimeoutMs },
+      );
     } catch (error) {
       const { failure, retryable } = classifyGcpError(error);
       throw new SecretAccessError(`${this.description}: ${failure}`, retryable);
     }
     const data = answer.payload?.data;
-    if (data === undefined || data === null) throw new SecretAccessError(`${this.description}: the answer holds no payload`, false);
+    if (data === undefined || data === null)
+      throw new SecretAccessError(`${this.description}: the answer holds no payload`, false);
     const value = typeof data === 'string' ? Buffer.from(data, 'base64') : Buffer.from(data);
     const expectedCrc = answer.payload?.dataCrc32c;
     if (expectedCrc !== undefined && expectedCrc !== null && BigInt(expectedCrc.toString()) !== BigInt(crc32c(value))) {
@@ -90,12 +94,19 @@ export class GcpSecretSource implements SecretSource {
     let version;
     try {
       await this.client.initialize();
-      [version] = await this.client.getSecretVersion({ name: value.version }, { retry: null, timeout: this.requestTimeoutMs });
+      [version] = await this.client.getSecretVersion(
+        { name: value.version },
+        { retry: null, timeout: this.requestTimeoutMs },
+      );
     } catch (error) {
-      throw new SecretAccessError(`${describeSecret.gcp(value.version)}: its createTime could not be read: ${classifyGcpError(error).failure}`, false);
+      throw new SecretAccessError(
+        `${describeSecret.gcp(value.version)}: its createTime could not be read: ${classifyGcpError(error).failure}`,
+        false,
+      );
     }
     const seconds = version.createTime?.seconds;
-    if (seconds === undefined || seconds === null) throw new SecretAccessError(`${describeSecret.gcp(value.version)}: the answer has no createTime`, false);
+    if (seconds === undefined || seconds === null)
+      throw new SecretAccessError(`${describeSecret.gcp(value.version)}: the answer has no createTime`, false);
     return Number(seconds) * 1000 + Math.floor((version.createTime?.nanos ?? 0) / 1e6);
   }
 }

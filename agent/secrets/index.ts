@@ -4,9 +4,22 @@ import { KeyFormatError, keyFromBase64 } from '../crypto/keys';
 import type * as AwsModule from './aws';
 import { FileSecretSource } from './file';
 import type * as GcpModule from './gcp';
-import { describeSecret, gcpVersionName, SecretAccessError, type SecretSource, type SecretSourceConfig, type SecretValue } from './types';
+import {
+  describeSecret,
+  gcpVersionName,
+  SecretAccessError,
+  type SecretSource,
+  type SecretSourceConfig,
+  type SecretValue,
+} from './types';
 
-export { describeSecret, SecretAccessError, type SecretSource, type SecretSourceConfig, type SecretValue } from './types';
+export {
+  describeSecret,
+  SecretAccessError,
+  type SecretSource,
+  type SecretSourceConfig,
+  type SecretValue,
+} from './types';
 
 export interface SecretSourceOptions {
   /** The uid a key file must be owned by; 0 (root) unless a test needs another. */
@@ -22,7 +35,10 @@ export interface SecretSourceOptions {
 class LazySecretSource implements SecretSource {
   private loaded: Promise<SecretSource> | null = null;
 
-  constructor(readonly description: string, private readonly load: () => Promise<SecretSource>) {}
+  constructor(
+    readonly description: string,
+    private readonly load: () => Promise<SecretSource>,
+  ) {}
 
   private source(): Promise<SecretSource> {
     this.loaded ??= this.load();
@@ -55,7 +71,10 @@ export function secretSource(config: SecretSourceConfig, options: SecretSourceOp
       const description = describeSecret.gcp(gcpVersionName(config.name));
       // The client logs every response, payload included, to stderr when this variable enables it.
       if (process.env['GOOGLE_SDK_NODE_LOGGING']) {
-        throw new SecretAccessError(`${description}: refusing to run with GOOGLE_SDK_NODE_LOGGING set, as it would log the secret`, false);
+        throw new SecretAccessError(
+          `${description}: refusing to run with GOOGLE_SDK_NODE_LOGGING set, as it would log the secret`,
+          false,
+        );
       }
       return new LazySecretSource(description, async () => {
         const { GcpSecretSource } = require('./gcp') as typeof GcpModule;

@@ -2,7 +2,14 @@
 
 export type SecretSourceConfig =
   | { source: 'file'; path: string }
-  | { source: 'aws-secrets-manager'; secretId: string; region?: string; endpoint?: string; versionStage?: string; versionId?: string }
+  | {
+      source: 'aws-secrets-manager';
+      secretId: string;
+      region?: string;
+      endpoint?: string;
+      versionStage?: string;
+      versionId?: string;
+    }
   /** `name` is projects/P/secrets/S (meaning the latest version) or projects/P/secrets/S/versions/V. */
   | { source: 'gcp-secret-manager'; name: string; endpoint?: string };
 
@@ -32,7 +39,8 @@ export interface SecretSource {
 /** How each store names a secret in messages; here, so naming one needs no SDK. */
 export const describeSecret = {
   file: (path: string): string => `file ${path}`,
-  aws: (secretId: string, versionId?: string): string => `AWS Secrets Manager secret ${secretId}${versionId ? ` version ${versionId}` : ''}`,
+  aws: (secretId: string, versionId?: string): string =>
+    `AWS Secrets Manager secret ${secretId}${versionId ? ` version ${versionId}` : ''}`,
   gcp: (versionName: string): string => `GCP Secret Manager secret ${versionName}`,
 };
 

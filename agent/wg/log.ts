@@ -8,7 +8,13 @@ import type { DeviceLog } from './userspace-device';
 export type LogLevel = 'verbose' | 'info' | 'error' | 'silent';
 
 export function parseLogLevel(text: string | undefined): LogLevel {
-  return text === 'verbose' || text === 'debug' ? 'verbose' : text === 'error' ? 'error' : text === 'silent' ? 'silent' : 'info';
+  return text === 'verbose' || text === 'debug'
+    ? 'verbose'
+    : text === 'error'
+      ? 'error'
+      : text === 'silent'
+        ? 'silent'
+        : 'info';
 }
 
 export function lineLogger(interfaceName: string, level: LogLevel, logFile?: string): DeviceLog {

@@ -26,7 +26,13 @@ export const TunOffload = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04, USO4: 0x20, USO6
 export const UdpOffload = { GSO: 1, GRO: 2 } as const;
 /** Indexes of the u32 offload counters (agent/native/offload.h). */
 export const OffloadStat = {
-  framesRead: 0, gsoFrames: 1, segments: 2, invalid: 3, framesWritten: 4, coalesced: 5, writeErrors: 6,
+  framesRead: 0,
+  gsoFrames: 1,
+  segments: 2,
+  invalid: 3,
+  framesWritten: 4,
+  coalesced: 5,
+  writeErrors: 6,
 } as const;
 export const OFFLOAD_STAT_COUNT = 7;
 /** sendBatch state: u32 gsoEnabled | u32 gsoRefusals | u32 gsoSends. */
@@ -47,7 +53,15 @@ export interface NativeIo {
   /** The read path's splitting of one vnet frame, for tests: packets or -1 when dropped. */
   gsoSplit(frame: Buffer, out: Buffer, spans: Buffer, stats: Buffer): number;
   /** The write path's coalescing, for tests: frames (vnet header + packet) copied out. */
-  groCoalesce(data: Buffer, spans: Buffer, count: number, udp: boolean, out: Buffer, outSpans: Buffer, stats: Buffer): number;
+  groCoalesce(
+    data: Buffer,
+    spans: Buffer,
+    count: number,
+    udp: boolean,
+    out: Buffer,
+    outSpans: Buffer,
+    stats: Buffer,
+  ): number;
   /**
    * Seals or opens a batch of transport payloads in place with one key (OpenSSL EVP
    * ChaCha20-Poly1305, WireGuard nonces from u64 counters); returns how many succeeded in a row.
@@ -57,7 +71,13 @@ export interface NativeIo {
   udpSetOffloads(fd: number): number;
   tunName(fd: number): string;
   setMtu(name: string, mtu: number): void;
-  udpOpen(family: 4 | 6, port: number, receiveBuffer: number, sendBuffer: number, fwmark: number): [fd: number, port: number];
+  udpOpen(
+    family: 4 | 6,
+    port: number,
+    receiveBuffer: number,
+    sendBuffer: number,
+    fwmark: number,
+  ): [fd: number, port: number];
   setMark(fd: number, mark: number): void;
   closeFd(fd: number): void;
   recvBatch(fd: number, data: Buffer, slotSize: number, meta: Buffer, maxCount: number): number;

@@ -36,16 +36,27 @@ export class ReceiveScheduler {
    * datagram i's length and its offset in `data`; at most `maxLength` bytes of it count), to
    * `receive` in the order above. `backlog` is the share (0..1) of the receive buffer still queued.
    */
-  run(data: Uint8Array, maxLength: number, meta: Buffer, count: number, backlog: number, receive: (index: number) => void): void {
+  run(
+    data: Uint8Array,
+    maxLength: number,
+    meta: Buffer,
+    count: number,
+    backlog: number,
+    receive: (index: number) => void,
+  ): void {
     let transport = 0;
     let preferred = 0;
     let rest = 0;
     for (let i = 0; i < count; i++) {
       const start = meta.readUInt32LE(i * RECV_META_SIZE + RECV_OFFSET_FIELD);
       const length = Math.min(meta.readUInt32LE(i * RECV_META_SIZE), maxLength);
-      const type = length >= 4 && data[start + 1] === 0 && data[start + 2] === 0 && data[start + 3] === 0 ? data[start]! : 0;
+      const type =
+        length >= 4 && data[start + 1] === 0 && data[start + 2] === 0 && data[start + 3] === 0 ? data[start]! : 0;
       if (type === MessageType.CookieReply) this.preferred[preferred++] = i;
-      else if ((type === MessageType.Initiation && length === INITIATION_LENGTH) || (type === MessageType.Response && length === RESPONSE_LENGTH)) {
+      else if (
+        (type === MessageType.Initiation && length === INITIATION_LENGTH) ||
+        (type === MessageType.Response && length === RESPONSE_LENGTH)
+      ) {
         if (!isAllZero(data, start + length - MAC_LENGTH, start + length)) this.preferred[preferred++] = i;
         else this.rest[rest++] = i;
       } else this.transport[transport++] = i;

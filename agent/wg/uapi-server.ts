@@ -4,9 +4,7 @@
  */
 import type { Server, Socket } from 'node:net';
 import { LARGE_CHANGE_PEERS, releaseMemory } from './heap';
-import {
-  Errno, UapiError, formatGetResponse, parseSetRequest, type ConfigChange, type DeviceSnapshot,
-} from './uapi';
+import { Errno, UapiError, formatGetResponse, parseSetRequest, type ConfigChange, type DeviceSnapshot } from './uapi';
 
 export interface UapiTarget {
   snapshot(): DeviceSnapshot;

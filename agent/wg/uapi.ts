@@ -15,7 +15,10 @@ export const Errno = {
 } as const;
 
 export class UapiError extends Error {
-  constructor(readonly errno: number, message: string) {
+  constructor(
+    readonly errno: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -162,7 +165,10 @@ export function parseSetRequest(lines: readonly string[]): ConfigChange {
       case 'allowed_ip': {
         const remove = value.startsWith('-');
         try {
-          peer.allowedIps.push({ kind: remove ? 'remove' : 'add', prefix: parsePrefix(remove ? value.slice(1) : value) });
+          peer.allowedIps.push({
+            kind: remove ? 'remove' : 'add',
+            prefix: parsePrefix(remove ? value.slice(1) : value),
+          });
         } catch (error) {
           throw invalid((error as Error).message);
         }
@@ -181,7 +187,8 @@ export function parseSetRequest(lines: readonly string[]): ConfigChange {
 /** The `set=1` request that performs `change`, for driving another implementation's UAPI. */
 export function formatSetRequest(change: ConfigChange): string {
   const lines = ['set=1'];
-  if (change.privateKey !== undefined) lines.push(`private_key=${(change.privateKey ?? Buffer.alloc(32)).toString('hex')}`);
+  if (change.privateKey !== undefined)
+    lines.push(`private_key=${(change.privateKey ?? Buffer.alloc(32)).toString('hex')}`);
   if (change.listenPort !== undefined) lines.push(`listen_port=${change.listenPort}`);
   if (change.fwmark !== undefined) lines.push(`fwmark=${change.fwmark}`);
   if (change.replacePeers) lines.push('replace_peers=true');
@@ -192,9 +199,11 @@ export function formatSetRequest(change: ConfigChange): string {
       continue;
     }
     if (peer.updateOnly) lines.push('update_only=true');
-    if (peer.presharedKey !== undefined) lines.push(`preshared_key=${(peer.presharedKey ?? Buffer.alloc(32)).toString('hex')}`);
+    if (peer.presharedKey !== undefined)
+      lines.push(`preshared_key=${(peer.presharedKey ?? Buffer.alloc(32)).toString('hex')}`);
     if (peer.endpoint !== undefined) lines.push(`endpoint=${peer.endpoint}`);
-    if (peer.persistentKeepaliveInterval !== undefined) lines.push(`persistent_keepalive_interval=${peer.persistentKeepaliveInterval}`);
+    if (peer.persistentKeepaliveInterval !== undefined)
+      lines.push(`persistent_keepalive_interval=${peer.persistentKeepaliveInterval}`);
     for (const allowed of peer.allowedIps) {
       if (allowed.kind === 'clear') lines.push('replace_allowed_ips=true');
       else lines.push(`allowed_ip=${allowed.kind === 'remove' ? '-' : ''}${formatPrefix(allowed.prefix)}`);
@@ -246,23 +255,52 @@ export function parseGetResponse(text: string): DeviceSnapshot {
     const name = line.slice(0, equals);
     const value = line.slice(equals + 1);
     switch (name) {
-      case 'private_key': snapshot.privateKey = key(name, value); break;
-      case 'listen_port': snapshot.listenPort = unsigned(name, value, 0xffff); break;
-      case 'fwmark': snapshot.fwmark = unsigned(name, value, 0xffffffff); break;
+      case 'private_key':
+        snapshot.privateKey = key(name, value);
+        break;
+      case 'listen_port':
+        snapshot.listenPort = unsigned(name, value, 0xffff);
+        break;
+      case 'fwmark':
+        snapshot.fwmark = unsigned(name, value, 0xffffffff);
+        break;
       case 'public_key':
         peer = {
-          publicKey: key(name, value), presharedKey: null, endpoint: null, lastHandshakeUnixMs: 0,
-          txBytes: 0, rxBytes: 0, persistentKeepaliveInterval: 0, allowedIps: [],
+          publicKey: key(name, value),
+          presharedKey: null,
+          endpoint: null,
+          lastHandshakeUnixMs: 0,
+          txBytes: 0,
+          rxBytes: 0,
+          persistentKeepaliveInterval: 0,
+          allowedIps: [],
         };
         snapshot.peers.push(peer);
         break;
-      case 'preshared_key': if (peer) { const psk = key(name, value); peer.presharedKey = isZero(psk) ? null : psk; } break;
-      case 'endpoint': if (peer) peer.endpoint = value; break;
-      case 'last_handshake_time_sec': if (peer) peer.lastHandshakeUnixMs += unsigned(name, value, Number.MAX_SAFE_INTEGER / 1000) * 1000; break;
-      case 'last_handshake_time_nsec': if (peer) peer.lastHandshakeUnixMs += unsigned(name, value, 999_999_999) / 1e6; break;
-      case 'tx_bytes': if (peer) peer.txBytes = unsigned(name, value, Number.MAX_SAFE_INTEGER); break;
-      case 'rx_bytes': if (peer) peer.rxBytes = unsigned(name, value, Number.MAX_SAFE_INTEGER); break;
-      case 'persistent_keepalive_interval': if (peer) peer.persistentKeepaliveInterval = unsigned(name, value, 0xffff); break;
+      case 'preshared_key':
+        if (peer) {
+          const psk = key(name, value);
+          peer.presharedKey = isZero(psk) ? null : psk;
+        }
+        break;
+      case 'endpoint':
+        if (peer) peer.endpoint = value;
+        break;
+      case 'last_handshake_time_sec':
+        if (peer) peer.lastHandshakeUnixMs += unsigned(name, value, Number.MAX_SAFE_INTEGER / 1000) * 1000;
+        break;
+      case 'last_handshake_time_nsec':
+        if (peer) peer.lastHandshakeUnixMs += unsigned(name, value, 999_999_999) / 1e6;
+        break;
+      case 'tx_bytes':
+        if (peer) peer.txBytes = unsigned(name, value, Number.MAX_SAFE_INTEGER);
+        break;
+      case 'rx_bytes':
+        if (peer) peer.rxBytes = unsigned(name, value, Number.MAX_SAFE_INTEGER);
+        break;
+      case 'persistent_keepalive_interval':
+        if (peer) peer.persistentKeepaliveInterval = unsigned(name, value, 0xffff);
+        break;
       case 'allowed_ip':
         if (!peer) break;
         try {
@@ -276,7 +314,8 @@ export function parseGetResponse(text: string): DeviceSnapshot {
         errno = Number(value);
         break;
       default:
-        if (name.startsWith(DROPS_KEY) && !peer) (snapshot.drops ??= {})[name.slice(DROPS_KEY.length)] = unsigned(name, value, Number.MAX_SAFE_INTEGER);
+        if (name.startsWith(DROPS_KEY) && !peer)
+          (snapshot.drops ??= {})[name.slice(DROPS_KEY.length)] = unsigned(name, value, Number.MAX_SAFE_INTEGER);
         break; // other unknown keys are ignored, as wg does
     }
   }

@@ -15,8 +15,22 @@ import { WireGuardDevice, type DeviceEvent } from '../core/device';
 import type { Peer } from '../core/peer';
 import { UdpEndpoint, parseEndpoint } from './endpoint';
 import {
-  GRO_MAX_SEGMENTS, MAX_BATCH, MAX_SEGMENTS_PER_FRAME, OFFLOAD_STAT_COUNT, OffloadStat, RECV_META_SIZE, RECV_OFFSET_FIELD, SEND_META_SIZE,
-  SEND_STATE_SIZE, TUN_READ_RESERVE, TunOffload, UdpOffload, nativeIo, offloadsWanted, type NativeError, type NativeIo,
+  GRO_MAX_SEGMENTS,
+  MAX_BATCH,
+  MAX_SEGMENTS_PER_FRAME,
+  OFFLOAD_STAT_COUNT,
+  OffloadStat,
+  RECV_META_SIZE,
+  RECV_OFFSET_FIELD,
+  SEND_META_SIZE,
+  SEND_STATE_SIZE,
+  TUN_READ_RESERVE,
+  TunOffload,
+  UdpOffload,
+  nativeIo,
+  offloadsWanted,
+  type NativeError,
+  type NativeIo,
   type PollHandle,
 } from './native';
 import { ReceiveScheduler } from './receive-scheduler';
@@ -131,8 +145,12 @@ class SendBatch {
       if (key >= 0) {
         const n = end - start;
         const sealed = io.aeadBatch(
-          true, this.keys.subarray(key * 32, key * 32 + 32), this.data,
-          this.sealSpans.subarray(start * 8), this.sealCounters.subarray(start * 8), n,
+          true,
+          this.keys.subarray(key * 32, key * 32 + 32),
+          this.data,
+          this.sealSpans.subarray(start * 8),
+          this.sealCounters.subarray(start * 8),
+          n,
         );
         for (let i = start + sealed; i < end; i++) {
           const offset = this.sealSpans.readUInt32LE(i * 8);
@@ -246,8 +264,11 @@ export class UserspaceDevice implements UapiTarget {
   start(): void {
     this.tunOffloads = this.io.tunSetOffloads(this.tunFd, this.offloads);
     this.tunIn = Buffer.alloc(this.tunOffloads < 0 ? MAX_BATCH * SLOT : TUN_READ_DATA);
-    this.log.info(this.tunOffloads < 0 ? 'TUN offloads off (no vnet header)'
-      : `TUN offloads: vnet header, ${this.offloadState.tun!.join(' ') || 'none accepted by the kernel'}`);
+    this.log.info(
+      this.tunOffloads < 0
+        ? 'TUN offloads off (no vnet header)'
+        : `TUN offloads: vnet header, ${this.offloadState.tun!.join(' ') || 'none accepted by the kernel'}`,
+    );
     this.rebind(this.configuredPort, this.fwmark);
     this.tunPoll = this.io.pollStart(this.tunFd, () => this.drainTun());
     this.ticker = setInterval(() => this.tick(), TICK_INTERVAL_MS);
@@ -279,7 +300,12 @@ export class UserspaceDevice implements UapiTarget {
     const sum = (index: number): number => sockets.reduce((total, s) => total + s.sendState.readUInt32LE(index * 4), 0);
     const mask = this.tunOffloads;
     return {
-      tun: mask < 0 ? null : Object.entries(TunOffload).filter(([, bit]) => mask & bit).map(([name]) => name.toLowerCase()),
+      tun:
+        mask < 0
+          ? null
+          : Object.entries(TunOffload)
+              .filter(([, bit]) => mask & bit)
+              .map(([name]) => name.toLowerCase()),
       udpGso: sockets.length > 0 && sockets.every((s) => s.sendState.readUInt32LE(0) === 1),
       udpGro: sockets.length > 0 && sockets.every((s) => s.gro),
       tunFramesRead: stat(OffloadStat.framesRead),
@@ -328,7 +354,8 @@ export class UserspaceDevice implements UapiTarget {
       }
       this.flush();
       // A vnet read stops with room for one more large frame, so a full one means "more may wait".
-      if (count === 0 || (!vnet && count < MAX_BATCH) || (vnet && count < TUN_READ_SPANS - MAX_SEGMENTS_PER_FRAME)) break;
+      if (count === 0 || (!vnet && count < MAX_BATCH) || (vnet && count < TUN_READ_SPANS - MAX_SEGMENTS_PER_FRAME))
+        break;
     }
   }
 
@@ -374,8 +401,13 @@ export class UserspaceDevice implements UapiTarget {
       const record = i * RECV_META_SIZE;
       const length = meta.readUInt32LE(record);
       const offset = meta.readUInt32LE(record + RECV_OFFSET_FIELD);
-      const transport = length >= TRANSPORT_HEADER_LENGTH + AEAD_TAG_LENGTH && length <= SLOT &&
-        data[offset] === 4 && data[offset + 1] === 0 && data[offset + 2] === 0 && data[offset + 3] === 0;
+      const transport =
+        length >= TRANSPORT_HEADER_LENGTH + AEAD_TAG_LENGTH &&
+        length <= SLOT &&
+        data[offset] === 4 &&
+        data[offset + 1] === 0 &&
+        data[offset + 2] === 0 &&
+        data[offset + 3] === 0;
       const recordKey = transport ? this.core.transportReceiveKey(data, offset, now) : null;
       if (recordKey !== key) {
         if (key) this.openRun(key, run);
@@ -404,7 +436,8 @@ export class UserspaceDevice implements UapiTarget {
   /** The endpoint object for a received datagram; the same object for the same source and local address. */
   private sourceOf(record: number): UdpEndpoint {
     const meta = this.rxMeta;
-    if (this.lastSource && meta.compare(this.lastSourceBytes, 0, 40, record + 4, record + 44) === 0) return this.lastSource;
+    if (this.lastSource && meta.compare(this.lastSourceBytes, 0, 40, record + 4, record + 44) === 0)
+      return this.lastSource;
     const key = meta.toString('latin1', record + 4, record + 44);
     let endpoint = this.endpointCache.get(key);
     if (!endpoint) {
@@ -501,7 +534,9 @@ export class UserspaceDevice implements UapiTarget {
         this.cookieRepliesUnlogged++;
         const now = this.now();
         if (now - this.cookieRepliesLoggedAt >= 1000) {
-          this.log.debug(`under load: sent ${this.cookieRepliesUnlogged} cookie replies, the latest to ${String(event.endpoint)}`);
+          this.log.debug(
+            `under load: sent ${this.cookieRepliesUnlogged} cookie replies, the latest to ${String(event.endpoint)}`,
+          );
           this.cookieRepliesUnlogged = 0;
           this.cookieRepliesLoggedAt = now;
         }

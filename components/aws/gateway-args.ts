@@ -4,7 +4,13 @@
  */
 import type * as pulumi from '@pulumi/pulumi';
 import { HEALTH_PORT, WIREGUARD_PORT } from '../../common/defaults';
-import { agentParts, checkAgentArgs, checkPlainAgentConfig, type GatewayAgentArgs, type GatewayAgentConfig } from '../agent-config';
+import {
+  agentParts,
+  checkAgentArgs,
+  checkPlainAgentConfig,
+  type GatewayAgentArgs,
+  type GatewayAgentConfig,
+} from '../agent-config';
 import { checkedInput, ComponentArgumentError, describe, isPlain } from '../errors';
 import { checkGatewayKeyArgs, type GatewayKeyArgs } from '../gateway-key';
 import { validatedOnce } from '../validate-once';
@@ -138,7 +144,9 @@ export const validateAwsGatewayArgs = validatedOnce(checkAwsGatewayArgs);
 function checkAwsGatewayArgs(label: string, args: AwsGatewayArgs): ValidatedAwsGatewayArgs {
   if (typeof args !== 'object' || args === null) throw new ComponentArgumentError(`${label}: args are required`);
   if (typeof args.siteName !== 'string' || !SITE_NAME.test(args.siteName)) {
-    throw new ComponentArgumentError(`${label}: siteName must be 1 to 32 lowercase letters, digits or hyphens (not at either end), got ${describe(args.siteName)}`);
+    throw new ComponentArgumentError(
+      `${label}: siteName must be 1 to 32 lowercase letters, digits or hyphens (not at either end), got ${describe(args.siteName)}`,
+    );
   }
   // The VPC: exactly one of vpcId + subnets (bring your own) and createNetwork (created here).
   const given = (value: unknown): boolean => value !== undefined && value !== null;
@@ -163,7 +171,9 @@ function checkAwsGatewayArgs(label: string, args: AwsGatewayArgs): ValidatedAwsG
   const remoteCidrs = args.remoteCidrs.map((cidr, i) => {
     const checked = checkCidr(label, `remoteCidrs[${i}]`, cidr);
     if (isAnywhere(checked)) {
-      throw new ComponentArgumentError(`${label}: remoteCidrs[${i}] ${checked.text} would route all traffic through the tunnel; list the remote prefixes instead`);
+      throw new ComponentArgumentError(
+        `${label}: remoteCidrs[${i}] ${checked.text} would route all traffic through the tunnel; list the remote prefixes instead`,
+      );
     }
     return checked;
   });
@@ -173,7 +183,12 @@ function checkAwsGatewayArgs(label: string, args: AwsGatewayArgs): ValidatedAwsG
   const healthPort = checkPort(label, 'healthPort', args.healthPort ?? HEALTH_PORT);
   const ami = checkInstanceArgs(label, args);
   checkAgentArgs(label, args.agent);
-  if (isPlain(args.agent.config)) checkPlainAgentConfig(label, args.agent.config as GatewayAgentConfig, { ...agentParts(args.agent), listenPort, healthPort });
+  if (isPlain(args.agent.config))
+    checkPlainAgentConfig(label, args.agent.config as GatewayAgentConfig, {
+      ...agentParts(args.agent),
+      listenPort,
+      healthPort,
+    });
   checkKeyArgs(label, args);
 
   const { peerCidrs, healthCheckCidrs, forwardFromCidrs } = checkSourceRanges(label, args);
@@ -191,41 +206,64 @@ function checkAwsGatewayArgs(label: string, args: AwsGatewayArgs): ValidatedAwsG
 
 /** The instance settings; returns the AMI, checked when it resolves. */
 function checkInstanceArgs(label: string, args: AwsGatewayArgs): pulumi.Output<string> | undefined {
-  if (args.rootVolumeSizeGiB !== undefined && (!Number.isInteger(args.rootVolumeSizeGiB) || args.rootVolumeSizeGiB < 1 || args.rootVolumeSizeGiB > 16384)) {
-    throw new ComponentArgumentError(`${label}: rootVolumeSizeGiB must be a whole number from 1 to 16384, got ${describe(args.rootVolumeSizeGiB)}`);
+  if (
+    args.rootVolumeSizeGiB !== undefined &&
+    (!Number.isInteger(args.rootVolumeSizeGiB) || args.rootVolumeSizeGiB < 1 || args.rootVolumeSizeGiB > 16384)
+  ) {
+    throw new ComponentArgumentError(
+      `${label}: rootVolumeSizeGiB must be a whole number from 1 to 16384, got ${describe(args.rootVolumeSizeGiB)}`,
+    );
   }
   if (args.architecture !== undefined && args.architecture !== 'x86_64' && args.architecture !== 'arm64') {
-    throw new ComponentArgumentError(`${label}: architecture must be "x86_64" or "arm64", got ${describe(args.architecture)}`);
+    throw new ComponentArgumentError(
+      `${label}: architecture must be "x86_64" or "arm64", got ${describe(args.architecture)}`,
+    );
   }
   checkRecoveryWindow(label, args.secretRecoveryWindowInDays ?? 7);
   checkCallerTags(label, args.tags);
   if (typeof args.instanceType === 'string' && !/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(args.instanceType)) {
-    throw new ComponentArgumentError(`${label}: instanceType ${describe(args.instanceType)} is not an EC2 instance type (e.g. t3.small)`);
+    throw new ComponentArgumentError(
+      `${label}: instanceType ${describe(args.instanceType)} is not an EC2 instance type (e.g. t3.small)`,
+    );
   }
-  return args.ami === undefined ? undefined : checkedInput(args.ami, (value) => {
-    if (typeof value !== 'string' || !/^ami-[0-9a-f]{8,17}$/.test(value)) throw new ComponentArgumentError(`${label}: ami must be an AMI id (ami-...), got ${describe(value)}`);
-  });
+  return args.ami === undefined
+    ? undefined
+    : checkedInput(args.ami, (value) => {
+        if (typeof value !== 'string' || !/^ami-[0-9a-f]{8,17}$/.test(value))
+          throw new ComponentArgumentError(`${label}: ami must be an AMI id (ami-...), got ${describe(value)}`);
+      });
 }
 
 /** The key: exactly one of `key`, `keySecret` and a new one. */
 function checkKeyArgs(label: string, args: AwsGatewayArgs): void {
   if (args.keySecret !== undefined) {
     if (args.key !== undefined) throw new ComponentArgumentError(`${label}: give key or keySecret, not both`);
-    if (typeof args.keySecret !== 'object' || args.keySecret === null || !(args.keySecret.secret instanceof AwsKeySecret)) {
+    if (
+      typeof args.keySecret !== 'object' ||
+      args.keySecret === null ||
+      !(args.keySecret.secret instanceof AwsKeySecret)
+    ) {
       throw new ComponentArgumentError(`${label}: keySecret.secret must be an AwsKeySecret`);
     }
     if (args.keySecret.publicKey === undefined || args.keySecret.publicKey === '') {
-      throw new ComponentArgumentError(`${label}: keySecret.publicKey is required (the public key of the key it holds)`);
+      throw new ComponentArgumentError(
+        `${label}: keySecret.publicKey is required (the public key of the key it holds)`,
+      );
     }
     if (args.maxKeyAgeDays !== undefined) {
-      throw new ComponentArgumentError(`${label}: maxKeyAgeDays applies only to a key the gateway creates; rotate the given key where it is created`);
+      throw new ComponentArgumentError(
+        `${label}: maxKeyAgeDays applies only to a key the gateway creates; rotate the given key where it is created`,
+      );
     }
   }
   checkGatewayKeyArgs(label, args.key, args.maxKeyAgeDays);
 }
 
 /** Who may talk to the gateway: WireGuard from the peers, health checks, forwarded traffic. */
-function checkSourceRanges(label: string, args: AwsGatewayArgs): Pick<ValidatedAwsGatewayArgs, 'peerCidrs' | 'healthCheckCidrs' | 'forwardFromCidrs'> {
+function checkSourceRanges(
+  label: string,
+  args: AwsGatewayArgs,
+): Pick<ValidatedAwsGatewayArgs, 'peerCidrs' | 'healthCheckCidrs' | 'forwardFromCidrs'> {
   const allowFromAnywhere = args.allowFromAnywhere === true;
   if (args.allowFromAnywhere !== undefined && typeof args.allowFromAnywhere !== 'boolean') {
     throw new ComponentArgumentError(`${label}: allowFromAnywhere must be a boolean`);
@@ -239,23 +277,37 @@ function checkSourceRanges(label: string, args: AwsGatewayArgs): Pick<ValidatedA
     }
     peerCidrs = ['0.0.0.0/0', '::/0'];
   } else {
-    peerCidrs = checkedCidrList(label, 'peerCidrs', args.peerCidrs, { anywhere: allowFromAnywhere ? 'allowed' : 'needs-allowFromAnywhere' });
+    peerCidrs = checkedCidrList(label, 'peerCidrs', args.peerCidrs, {
+      anywhere: allowFromAnywhere ? 'allowed' : 'needs-allowFromAnywhere',
+    });
   }
-  const healthCheckCidrs = args.healthCheckCidrs === undefined ? [] : checkedCidrList(label, 'healthCheckCidrs', args.healthCheckCidrs, { anywhere: 'refused' });
+  const healthCheckCidrs =
+    args.healthCheckCidrs === undefined
+      ? []
+      : checkedCidrList(label, 'healthCheckCidrs', args.healthCheckCidrs, { anywhere: 'refused' });
   if (args.healthCheckCidrs !== undefined && healthCheckCidrs.length === 0) {
-    throw new ComponentArgumentError(`${label}: healthCheckCidrs must not be empty (leave it out for the VPC's CIDR blocks)`);
+    throw new ComponentArgumentError(
+      `${label}: healthCheckCidrs must not be empty (leave it out for the VPC's CIDR blocks)`,
+    );
   }
-  const forwardFromCidrs = args.forwardFromCidrs === undefined ? [] : checkedCidrList(label, 'forwardFromCidrs', args.forwardFromCidrs, { anywhere: 'refused' });
+  const forwardFromCidrs =
+    args.forwardFromCidrs === undefined
+      ? []
+      : checkedCidrList(label, 'forwardFromCidrs', args.forwardFromCidrs, { anywhere: 'refused' });
   return { peerCidrs, healthCheckCidrs, forwardFromCidrs };
 }
 
 /** Checks `vpcId` and `subnets` (bring your own VPC). */
 function checkSubnetArgs(label: string, args: AwsGatewayArgs): void {
   if (args.vpcId === undefined || args.vpcId === null || args.vpcId === '') {
-    throw new ComponentArgumentError(`${label}: vpcId is required with subnets (or give createNetwork instead of both, for a VPC the gateway creates)`);
+    throw new ComponentArgumentError(
+      `${label}: vpcId is required with subnets (or give createNetwork instead of both, for a VPC the gateway creates)`,
+    );
   }
   if (!Array.isArray(args.subnets) || args.subnets.length === 0) {
-    throw new ComponentArgumentError(`${label}: subnets must list at least one subnet (one gateway instance runs in each)`);
+    throw new ComponentArgumentError(
+      `${label}: subnets must list at least one subnet (one gateway instance runs in each)`,
+    );
   }
   const subnetIds = new Map<string, number>();
   const routeTables = new Map<string, number>();
@@ -265,7 +317,8 @@ function checkSubnetArgs(label: string, args: AwsGatewayArgs): void {
     }
     if (typeof subnet.subnetId === 'string') {
       const first = subnetIds.get(subnet.subnetId);
-      if (first !== undefined) throw new ComponentArgumentError(`${label}: subnets[${i}] repeats subnets[${first}] (${subnet.subnetId})`);
+      if (first !== undefined)
+        throw new ComponentArgumentError(`${label}: subnets[${i}] repeats subnets[${first}] (${subnet.subnetId})`);
       subnetIds.set(subnet.subnetId, i);
     }
     if (subnet.routeTableIds !== undefined && !Array.isArray(subnet.routeTableIds)) {
@@ -315,7 +368,8 @@ export function checkedCidrList(
     if (typeof value === 'string') {
       const cidr = check(value, i);
       const first = seen.get(cidr.text);
-      if (first !== undefined) throw new ComponentArgumentError(`${label}: ${what}[${i}] repeats ${what}[${first}] (${cidr.text})`);
+      if (first !== undefined)
+        throw new ComponentArgumentError(`${label}: ${what}[${i}] repeats ${what}[${first}] (${cidr.text})`);
       seen.set(cidr.text, i);
       return cidr.text;
     }

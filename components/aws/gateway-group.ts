@@ -121,7 +121,9 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
         createdAt,
         siteName: args.siteName,
         ...(args.kmsKeyId !== undefined ? { kmsKeyId: checkedKmsKeyArn(label, 'kmsKeyId', args.kmsKeyId) } : {}),
-        ...(args.secretRecoveryWindowInDays !== undefined ? { recoveryWindowInDays: args.secretRecoveryWindowInDays } : {}),
+        ...(args.secretRecoveryWindowInDays !== undefined
+          ? { recoveryWindowInDays: args.secretRecoveryWindowInDays }
+          : {}),
         ...(args.tags !== undefined ? { tags: args.tags } : {}),
       },
       { parent: this },
@@ -146,15 +148,34 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
       agent: { ...args.agent, config: pulumi.output(args.agent.config).apply(sharedKeyDocument) },
       keySecret: { secret: keySecret, publicKey },
     };
-    const gateway = new AwsGateway(`${name}-gateway`, validateAwsGatewayArgs.seed(sharedArgs, checked.gateway), { parent: this });
+    const gateway = new AwsGateway(`${name}-gateway`, validateAwsGatewayArgs.seed(sharedArgs, checked.gateway), {
+      parent: this,
+    });
     const active = gateway.instances[ACTIVE_INDEX]!.instance;
-    const addresses = args.loadBalancerAddresses ?? checked.lbSubnets.map(
-      (_, i) => new aws.ec2.Eip(`${name}-nlb-eip-${i}`, { domain: 'vpc', tags: { ...tags, [AWS_TAG_ROLE]: 'gateway-load-balancer' } }, { parent: this }),
-    ).map((eip) => ({ allocationId: eip.allocationId, publicIp: eip.publicIp }));
+    const addresses =
+      args.loadBalancerAddresses ??
+      checked.lbSubnets
+        .map(
+          (_, i) =>
+            new aws.ec2.Eip(
+              `${name}-nlb-eip-${i}`,
+              { domain: 'vpc', tags: { ...tags, [AWS_TAG_ROLE]: 'gateway-load-balancer' } },
+              { parent: this },
+            ),
+        )
+        .map((eip) => ({ allocationId: eip.allocationId, publicIp: eip.publicIp }));
 
     const { loadBalancer, targetGroup, listener } = createNetworkLoadBalancer(
       name,
-      { ...checked, addresses, listenPort, healthPort, vpcId: args.vpcId, deletionProtection: args.deletionProtection ?? false, tags },
+      {
+        ...checked,
+        addresses,
+        listenPort,
+        healthPort,
+        vpcId: args.vpcId,
+        deletionProtection: args.deletionProtection ?? false,
+        tags,
+      },
       active.id,
       this,
     );
@@ -196,41 +217,60 @@ interface ValidatedAwsGatewayGroupArgs {
 }
 
 /** Every check of {@link AwsGatewayGroupArgs} (the gateway's under the group's name), once per arguments object. */
-export const validateAwsGatewayGroupArgs = validatedOnce((label: string, args: AwsGatewayGroupArgs): ValidatedAwsGatewayGroupArgs => {
-  const anyArgs = args as AwsGatewayArgs & Record<string, unknown>;
-  if (typeof args === 'object' && args !== null && anyArgs.keySecret !== undefined) {
-    throw new ComponentArgumentError(`${label}: keySecret is the group's own (one key for every gateway); give key or nothing`);
-  }
-  if (typeof args === 'object' && args !== null && anyArgs.createNetwork !== undefined) {
-    throw new ComponentArgumentError(`${label}: createNetwork (a created VPC) is for AwsGateway only; give the group vpcId and subnets`);
-  }
-  // The gateway's checks, under the group's name, before anything is made.
-  const gateway = validateAwsGatewayArgs(label, args as AwsGatewayArgs);
-  const crossZone = args.crossZoneLoadBalancing ?? true;
-  if (typeof crossZone !== 'boolean') throw new ComponentArgumentError(`${label}: crossZoneLoadBalancing must be a boolean`);
-  const healthCheckProtocol = args.healthCheckProtocol ?? 'TCP';
-  if (healthCheckProtocol !== 'TCP' && healthCheckProtocol !== 'HTTP') {
-    throw new ComponentArgumentError(`${label}: healthCheckProtocol must be "TCP" or "HTTP" (NLB health checks cannot use UDP), got ${describe(healthCheckProtocol)}`);
-  }
-  const interval = args.healthCheckIntervalSeconds ?? 10;
-  if (!Number.isInteger(interval) || interval < 5 || interval > 300) {
-    throw new ComponentArgumentError(`${label}: healthCheckIntervalSeconds must be a whole number from 5 to 300, got ${describe(interval)}`);
-  }
-  const deregistrationDelay = args.deregistrationDelaySeconds ?? 30;
-  if (!Number.isInteger(deregistrationDelay) || deregistrationDelay < 0 || deregistrationDelay > 3600) {
-    throw new ComponentArgumentError(`${label}: deregistrationDelaySeconds must be a whole number from 0 to 3600, got ${describe(deregistrationDelay)}`);
-  }
-  const lbSubnets = args.loadBalancerSubnetIds ?? args.subnets.map((subnet) => subnet.subnetId);
-  if (!Array.isArray(lbSubnets) || lbSubnets.length === 0) {
-    throw new ComponentArgumentError(`${label}: loadBalancerSubnetIds must list at least one subnet`);
-  }
-  const plainLbSubnets = lbSubnets.filter((id): id is string => typeof id === 'string');
-  if (new Set(plainLbSubnets).size !== plainLbSubnets.length) throw new ComponentArgumentError(`${label}: loadBalancerSubnetIds repeat a subnet`);
-  if (args.loadBalancerAddresses !== undefined && (!Array.isArray(args.loadBalancerAddresses) || args.loadBalancerAddresses.length !== lbSubnets.length)) {
-    throw new ComponentArgumentError(`${label}: loadBalancerAddresses must give one Elastic IP per load balancer subnet (${lbSubnets.length})`);
-  }
-  return { gateway, crossZone, healthCheckProtocol, interval, deregistrationDelay, lbSubnets };
-});
+export const validateAwsGatewayGroupArgs = validatedOnce(
+  (label: string, args: AwsGatewayGroupArgs): ValidatedAwsGatewayGroupArgs => {
+    const anyArgs = args as AwsGatewayArgs & Record<string, unknown>;
+    if (typeof args === 'object' && args !== null && anyArgs.keySecret !== undefined) {
+      throw new ComponentArgumentError(
+        `${label}: keySecret is the group's own (one key for every gateway); give key or nothing`,
+      );
+    }
+    if (typeof args === 'object' && args !== null && anyArgs.createNetwork !== undefined) {
+      throw new ComponentArgumentError(
+        `${label}: createNetwork (a created VPC) is for AwsGateway only; give the group vpcId and subnets`,
+      );
+    }
+    // The gateway's checks, under the group's name, before anything is made.
+    const gateway = validateAwsGatewayArgs(label, args as AwsGatewayArgs);
+    const crossZone = args.crossZoneLoadBalancing ?? true;
+    if (typeof crossZone !== 'boolean')
+      throw new ComponentArgumentError(`${label}: crossZoneLoadBalancing must be a boolean`);
+    const healthCheckProtocol = args.healthCheckProtocol ?? 'TCP';
+    if (healthCheckProtocol !== 'TCP' && healthCheckProtocol !== 'HTTP') {
+      throw new ComponentArgumentError(
+        `${label}: healthCheckProtocol must be "TCP" or "HTTP" (NLB health checks cannot use UDP), got ${describe(healthCheckProtocol)}`,
+      );
+    }
+    const interval = args.healthCheckIntervalSeconds ?? 10;
+    if (!Number.isInteger(interval) || interval < 5 || interval > 300) {
+      throw new ComponentArgumentError(
+        `${label}: healthCheckIntervalSeconds must be a whole number from 5 to 300, got ${describe(interval)}`,
+      );
+    }
+    const deregistrationDelay = args.deregistrationDelaySeconds ?? 30;
+    if (!Number.isInteger(deregistrationDelay) || deregistrationDelay < 0 || deregistrationDelay > 3600) {
+      throw new ComponentArgumentError(
+        `${label}: deregistrationDelaySeconds must be a whole number from 0 to 3600, got ${describe(deregistrationDelay)}`,
+      );
+    }
+    const lbSubnets = args.loadBalancerSubnetIds ?? args.subnets.map((subnet) => subnet.subnetId);
+    if (!Array.isArray(lbSubnets) || lbSubnets.length === 0) {
+      throw new ComponentArgumentError(`${label}: loadBalancerSubnetIds must list at least one subnet`);
+    }
+    const plainLbSubnets = lbSubnets.filter((id): id is string => typeof id === 'string');
+    if (new Set(plainLbSubnets).size !== plainLbSubnets.length)
+      throw new ComponentArgumentError(`${label}: loadBalancerSubnetIds repeat a subnet`);
+    if (
+      args.loadBalancerAddresses !== undefined &&
+      (!Array.isArray(args.loadBalancerAddresses) || args.loadBalancerAddresses.length !== lbSubnets.length)
+    ) {
+      throw new ComponentArgumentError(
+        `${label}: loadBalancerAddresses must give one Elastic IP per load balancer subnet (${lbSubnets.length})`,
+      );
+    }
+    return { gateway, crossZone, healthCheckProtocol, interval, deregistrationDelay, lbSubnets };
+  },
+);
 
 /** Where the NLB sits and how it checks its targets. */
 interface NetworkLoadBalancerSettings extends Omit<ValidatedAwsGatewayGroupArgs, 'gateway'> {
@@ -290,7 +330,11 @@ function createNetworkLoadBalancer(
     { parent },
   );
   // One target: the active holder of the key (a standby as target would get flows it has no session for).
-  new aws.lb.TargetGroupAttachment(`${name}-target`, { targetGroupArn: targetGroup.arn, targetId: activeInstanceId, port: at.listenPort }, { parent });
+  new aws.lb.TargetGroupAttachment(
+    `${name}-target`,
+    { targetGroupArn: targetGroup.arn, targetId: activeInstanceId, port: at.listenPort },
+    { parent },
+  );
   const listener = new aws.lb.Listener(
     `${name}-udp`,
     {

@@ -29,7 +29,12 @@ import { agentParts, bootstrapConfigOf, completeAgentConfig, type GatewayAgentCo
 import { agentCloudInit, agentConfigDocument } from '../bootstrap';
 import { componentLabel } from '../errors';
 import { gatewayKey } from '../gateway-key';
-import { DEFAULT_INSTANCE_TYPE, validateAwsGatewayArgs, type AwsGatewayArgs, type AwsGatewaySubnetArgs } from './gateway-args';
+import {
+  DEFAULT_INSTANCE_TYPE,
+  validateAwsGatewayArgs,
+  type AwsGatewayArgs,
+  type AwsGatewaySubnetArgs,
+} from './gateway-args';
 import { createGatewayInstance, ubuntuAmi, type AwsGatewayInstance } from './instances';
 import { AwsKeySecret, awsSecretSource, checkedKmsKeyArn } from './key-secret';
 import { createGatewayVpc, type AwsGatewayNetwork } from './network';
@@ -95,19 +100,36 @@ export class AwsGateway extends pulumi.ComponentResource {
     } else {
       const { privateKey, createdAt, publicKey } = gatewayKey(name, label, args.key, args.maxKeyAgeDays, this);
       this.publicKey = publicKey;
-      this.keySecret = new AwsKeySecret(`${name}-key`, { privateKey, createdAt, siteName: args.siteName, kmsKeyId, recoveryWindowInDays, tags: args.tags }, { parent: this });
+      this.keySecret = new AwsKeySecret(
+        `${name}-key`,
+        { privateKey, createdAt, siteName: args.siteName, kmsKeyId, recoveryWindowInDays, tags: args.tags },
+        { parent: this },
+      );
     }
     const keySecret = this.keySecret;
 
     // The agent configuration document, in its own secret.
-    const { configSecret, configVersion, agentConfig } = createAgentDocument(name, label, args, { keySecret, kmsKeyId, recoveryWindowInDays, tags, listenPort, healthPort }, this);
+    const { configSecret, configVersion, agentConfig } = createAgentDocument(
+      name,
+      label,
+      args,
+      { keySecret, kmsKeyId, recoveryWindowInDays, tags, listenPort, healthPort },
+      this,
+    );
 
     const configGrant = pulumi.all([configSecret.arn, kmsKeyId]).apply(([secretArn, kmsKeyArn]): SecretReadGrant => ({
       label: 'ConfigSecret',
       secretArn,
       ...(kmsKeyArn !== undefined ? { kmsKeyArn } : {}),
     }));
-    const role = createGatewayRole(name, args.siteName, [keySecret.readGrant('KeySecret'), configGrant, ...checkedExtraSecretReads(label, args.extraSecretReads)], args.permissionsBoundary, tags, this);
+    const role = createGatewayRole(
+      name,
+      args.siteName,
+      [keySecret.readGrant('KeySecret'), configGrant, ...checkedExtraSecretReads(label, args.extraSecretReads)],
+      args.permissionsBoundary,
+      tags,
+      this,
+    );
 
     // The VPC: the caller's, or one made here (then the same as if its subnets had been passed).
     let vpcId: pulumi.Input<string> = args.vpcId!;
@@ -118,7 +140,10 @@ export class AwsGateway extends pulumi.ComponentResource {
       const created = createGatewayVpc(name, args.siteName, checked.network, tags, this);
       this.network = created;
       vpcId = created.vpc.id;
-      subnets = created.subnets.map((subnet, i) => ({ subnetId: subnet.id, routeTableIds: [created.routeTables[i]!.id] }));
+      subnets = created.subnets.map((subnet, i) => ({
+        subnetId: subnet.id,
+        routeTableIds: [created.routeTables[i]!.id],
+      }));
       internetReady = [created.internetGateway, ...created.defaultRoutes, ...created.routeTableAssociations];
     }
     this.vpcId = pulumi.output(vpcId);
@@ -133,7 +158,11 @@ export class AwsGateway extends pulumi.ComponentResource {
       name,
       args.siteName,
       vpcId,
-      gatewayIngress(listenPort, healthPort, { peers: checked.peerCidrs, healthChecks, forwardFrom: checked.forwardFromCidrs }),
+      gatewayIngress(listenPort, healthPort, {
+        peers: checked.peerCidrs,
+        healthChecks,
+        forwardFrom: checked.forwardFromCidrs,
+      }),
       tags,
       this,
     );
@@ -212,22 +241,42 @@ function createAgentDocument(
   args: AwsGatewayArgs,
   parts: AgentDocumentParts,
   parent: pulumi.Resource,
-): { configSecret: aws.secretsmanager.Secret; configVersion: aws.secretsmanager.SecretVersion; agentConfig: pulumi.Output<AgentConfig> } {
+): {
+  configSecret: aws.secretsmanager.Secret;
+  configVersion: aws.secretsmanager.SecretVersion;
+  agentConfig: pulumi.Output<AgentConfig>;
+} {
   const { keySecret, kmsKeyId, recoveryWindowInDays, tags, listenPort, healthPort } = parts;
   const configSecret = new aws.secretsmanager.Secret(
     `${name}-config`,
-    { description: `wiremesh-agent configuration of site ${args.siteName}`, kmsKeyId, recoveryWindowInDays, tags: { ...tags, [AWS_TAG_ROLE]: 'agent-config' } },
+    {
+      description: `wiremesh-agent configuration of site ${args.siteName}`,
+      kmsKeyId,
+      recoveryWindowInDays,
+      tags: { ...tags, [AWS_TAG_ROLE]: 'agent-config' },
+    },
     { parent },
   );
   const pollSeconds = args.agent.configPollSeconds;
-  const configSource = awsSecretSource(configSecret.arn).apply(
-    (source): ConfigSourceConfig => ({ ...(source as ConfigSourceConfig), ...(pollSeconds !== undefined ? { pollSeconds } : {}) }),
-  );
+  const configSource = awsSecretSource(configSecret.arn).apply((source): ConfigSourceConfig => ({
+    ...(source as ConfigSourceConfig),
+    ...(pollSeconds !== undefined ? { pollSeconds } : {}),
+  }));
   const agentConfig = pulumi
     .all([pulumi.output(args.agent.config), keySecret.sourceConfig, configSource])
     .apply(([config, privateKey, source]): AgentConfig =>
-      completeAgentConfig(label, config as GatewayAgentConfig, { ...agentParts(args.agent), privateKey, configSource: source, listenPort, healthPort }),
+      completeAgentConfig(label, config as GatewayAgentConfig, {
+        ...agentParts(args.agent),
+        privateKey,
+        configSource: source,
+        listenPort,
+        healthPort,
+      }),
     );
-  const configVersion = new aws.secretsmanager.SecretVersion(`${name}-config-version`, { secretId: configSecret.id, secretString: agentConfigDocument(agentConfig) }, { parent });
+  const configVersion = new aws.secretsmanager.SecretVersion(
+    `${name}-config-version`,
+    { secretId: configSecret.id, secretString: agentConfigDocument(agentConfig) },
+    { parent },
+  );
   return { configSecret, configVersion, agentConfig };
 }

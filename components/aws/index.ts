@@ -11,4 +11,11 @@ export {
 export type { AwsGatewayInstance } from './instances';
 export { carveSubnetCidrs, type AwsGatewayCreateNetworkArgs, type AwsGatewayNetwork } from './network';
 export { AwsGatewayGroup, validateAwsGatewayGroupArgs, type AwsGatewayGroupArgs } from './gateway-group';
-export { ec2AssumeRolePolicy, secretReadPolicy, secretReadStatements, type IamPolicyDocument, type IamPolicyStatement, type SecretReadGrant } from './policy';
+export {
+  ec2AssumeRolePolicy,
+  secretReadPolicy,
+  secretReadStatements,
+  type IamPolicyDocument,
+  type IamPolicyStatement,
+  type SecretReadGrant,
+} from './policy';

@@ -36,14 +36,22 @@ export interface AwsGatewayInstance {
 }
 
 /** The latest Canonical Ubuntu 24.04 LTS server AMI of an architecture. */
-export function ubuntuAmi(architecture: 'x86_64' | 'arm64' | undefined, parent: pulumi.Resource): pulumi.Output<string> {
+export function ubuntuAmi(
+  architecture: 'x86_64' | 'arm64' | undefined,
+  parent: pulumi.Resource,
+): pulumi.Output<string> {
   return aws.ec2
     .getAmiOutput(
       {
         mostRecent: true,
         owners: [CANONICAL_OWNER_ID],
         filters: [
-          { name: 'name', values: [`ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-${architecture === 'arm64' ? 'arm64' : 'amd64'}-server-*`] },
+          {
+            name: 'name',
+            values: [
+              `ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-${architecture === 'arm64' ? 'arm64' : 'amd64'}-server-*`,
+            ],
+          },
           { name: 'architecture', values: [architecture ?? 'x86_64'] },
           { name: 'state', values: ['available'] },
         ],
@@ -54,9 +62,18 @@ export function ubuntuAmi(architecture: 'x86_64' | 'arm64' | undefined, parent: 
 }
 
 /** The routes of one subnet's route tables to its gateway: names and destinations (pure). */
-export function subnetRoutes(name: string, subnetIndex: number, routeTableIds: pulumi.Input<string>[], remoteCidrs: CheckedCidr[]): Array<{ name: string; routeTableId: pulumi.Input<string>; destination: CheckedCidr }> {
+export function subnetRoutes(
+  name: string,
+  subnetIndex: number,
+  routeTableIds: pulumi.Input<string>[],
+  remoteCidrs: CheckedCidr[],
+): Array<{ name: string; routeTableId: pulumi.Input<string>; destination: CheckedCidr }> {
   return routeTableIds.flatMap((routeTableId, j) =>
-    remoteCidrs.map((destination) => ({ name: `${name}-route-${subnetIndex}-${j}-${cidrSlug(destination.text)}`, routeTableId, destination })),
+    remoteCidrs.map((destination) => ({
+      name: `${name}-route-${subnetIndex}-${j}-${cidrSlug(destination.text)}`,
+      routeTableId,
+      destination,
+    })),
   );
 }
 
@@ -80,11 +97,24 @@ export interface GatewayInstanceSettings {
 }
 
 /** The ENI, Elastic IP, instance and routes of subnet `i`, replaced after `previous` (subnet i-1's instance). */
-export function createGatewayInstance(name: string, i: number, subnet: AwsGatewaySubnetArgs, s: GatewayInstanceSettings, parent: pulumi.Resource, previous?: aws.ec2.Instance): AwsGatewayInstance {
+export function createGatewayInstance(
+  name: string,
+  i: number,
+  subnet: AwsGatewaySubnetArgs,
+  s: GatewayInstanceSettings,
+  parent: pulumi.Resource,
+  previous?: aws.ec2.Instance,
+): AwsGatewayInstance {
   const tags = { ...s.tags, [AWS_TAG_ROLE]: 'gateway' };
   const networkInterface = new aws.ec2.NetworkInterface(
     `${name}-eni-${i}`,
-    { description: `wiremesh gateway ${i} of site ${s.siteName}`, subnetId: subnet.subnetId, securityGroups: [s.securityGroupId], sourceDestCheck: false, tags },
+    {
+      description: `wiremesh gateway ${i} of site ${s.siteName}`,
+      subnetId: subnet.subnetId,
+      securityGroups: [s.securityGroupId],
+      sourceDestCheck: false,
+      tags,
+    },
     { parent },
   );
   const eip = new aws.ec2.Eip(
@@ -103,8 +133,17 @@ export function createGatewayInstance(name: string, i: number, subnet: AwsGatewa
       iamInstanceProfile: s.instanceProfile,
       userData: s.userData,
       userDataReplaceOnChange: true,
-      metadataOptions: { httpEndpoint: 'enabled', httpTokens: 'required', httpPutResponseHopLimit: 1, instanceMetadataTags: 'disabled' },
-      rootBlockDevice: { encrypted: true, volumeType: 'gp3', ...(s.rootVolumeSizeGiB !== undefined ? { volumeSize: s.rootVolumeSizeGiB } : {}) },
+      metadataOptions: {
+        httpEndpoint: 'enabled',
+        httpTokens: 'required',
+        httpPutResponseHopLimit: 1,
+        instanceMetadataTags: 'disabled',
+      },
+      rootBlockDevice: {
+        encrypted: true,
+        volumeType: 'gp3',
+        ...(s.rootVolumeSizeGiB !== undefined ? { volumeSize: s.rootVolumeSizeGiB } : {}),
+      },
       tags: { ...tags, Name: `${s.siteName}-gateway-${i}` },
     },
     {
@@ -121,7 +160,9 @@ export function createGatewayInstance(name: string, i: number, subnet: AwsGatewa
         route.name,
         {
           routeTableId: route.routeTableId,
-          ...(route.destination.prefix.family === 4 ? { destinationCidrBlock: route.destination.text } : { destinationIpv6CidrBlock: route.destination.text }),
+          ...(route.destination.prefix.family === 4
+            ? { destinationCidrBlock: route.destination.text }
+            : { destinationIpv6CidrBlock: route.destination.text }),
           networkInterfaceId: networkInterface.id,
         },
         { parent },

@@ -15,7 +15,14 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import type { SecretSourceConfig } from '../../agent/secrets/types';
-import { secretArnRegion, secretReadPolicy, secretReadStatements, isKmsKeyArn, type IamPolicyStatement, type SecretReadGrant } from './policy';
+import {
+  secretArnRegion,
+  secretReadPolicy,
+  secretReadStatements,
+  isKmsKeyArn,
+  type IamPolicyStatement,
+  type SecretReadGrant,
+} from './policy';
 import { checkedInput, ComponentArgumentError, componentLabel, describe, requireSecretOutput } from '../errors';
 import { AWS_TAG_KEY_CREATED_AT, AWS_TAG_ROLE, AWS_TAG_SITE, ROLE_PRIVATE_KEY } from '../../common/defaults';
 
@@ -81,7 +88,9 @@ export class AwsKeySecret extends pulumi.ComponentResource {
     if (typeof args !== 'object' || args === null) throw new ComponentArgumentError(`${label}: args are required`);
     const privateKey = requireSecretOutput(label, 'privateKey', args.privateKey);
     if (args.createdAt === undefined || args.createdAt === null || args.createdAt === '') {
-      throw new ComponentArgumentError(`${label}: createdAt is required (the key's creation time, ISO 8601; WireGuardKey.createdAt)`);
+      throw new ComponentArgumentError(
+        `${label}: createdAt is required (the key's creation time, ISO 8601; WireGuardKey.createdAt)`,
+      );
     }
     const createdAt = checkedInput(args.createdAt, (value) => {
       if (typeof value !== 'string' || !Number.isFinite(Date.parse(value))) {
@@ -100,7 +109,8 @@ export class AwsKeySecret extends pulumi.ComponentResource {
       `${name}-secret`,
       {
         name: args.name,
-        description: args.description ?? `WireGuard private key${args.siteName ? ` of site ${args.siteName}` : ` (${name})`}`,
+        description:
+          args.description ?? `WireGuard private key${args.siteName ? ` of site ${args.siteName}` : ` (${name})`}`,
         kmsKeyId,
         recoveryWindowInDays,
         tags: {
@@ -148,7 +158,11 @@ export class AwsKeySecret extends pulumi.ComponentResource {
 
 /** The agent's source configuration for a secret ARN (the region is the ARN's). */
 export function awsSecretSource(arn: pulumi.Input<string>): pulumi.Output<SecretSourceConfig> {
-  return pulumi.output(arn).apply((secretId): SecretSourceConfig => ({ source: 'aws-secrets-manager', secretId, region: secretArnRegion(secretId) }));
+  return pulumi.output(arn).apply((secretId): SecretSourceConfig => ({
+    source: 'aws-secrets-manager',
+    secretId,
+    region: secretArnRegion(secretId),
+  }));
 }
 
 /** A KMS key ARN argument, checked now when plain and on resolution when late. */
@@ -165,13 +179,16 @@ export function checkedKmsKeyArn(label: string, what: string, value: pulumi.Inpu
 
 export function checkRecoveryWindow(label: string, days: unknown): void {
   if (typeof days !== 'number' || !Number.isInteger(days) || (days !== 0 && (days < 7 || days > 30))) {
-    throw new ComponentArgumentError(`${label}: recoveryWindowInDays must be 0 or a whole number from 7 to 30, got ${describe(days)}`);
+    throw new ComponentArgumentError(
+      `${label}: recoveryWindowInDays must be 0 or a whole number from 7 to 30, got ${describe(days)}`,
+    );
   }
 }
 
 export function checkCallerTags(label: string, tags: Record<string, unknown> | undefined): void {
   for (const key of Object.keys(tags ?? {})) {
-    if (RESERVED_TAGS.includes(key)) throw new ComponentArgumentError(`${label}: tags may not set ${key}; the component sets it`);
+    if (RESERVED_TAGS.includes(key))
+      throw new ComponentArgumentError(`${label}: tags may not set ${key}; the component sets it`);
     if (key.startsWith('aws:')) throw new ComponentArgumentError(`${label}: tag key ${key} is reserved by AWS`);
   }
 }
@@ -179,6 +196,8 @@ export function checkCallerTags(label: string, tags: Record<string, unknown> | u
 /** AWS tag values: at most 256 of letters, digits, spaces and _.:/=+-@. */
 function checkTagValue(label: string, what: string, value: unknown): void {
   if (typeof value !== 'string' || !/^[\p{L}\p{N}\s_.:/=+\-@]{1,256}$/u.test(value)) {
-    throw new ComponentArgumentError(`${label}: ${what} must be 1 to 256 letters, digits, spaces or _.:/=+-@, got ${describe(value)}`);
+    throw new ComponentArgumentError(
+      `${label}: ${what} must be 1 to 256 letters, digits, spaces or _.:/=+-@, got ${describe(value)}`,
+    );
   }
 }

@@ -47,22 +47,33 @@ export function checkNetworkArgs(label: string, network: AwsGatewayCreateNetwork
   }
   const cidr = checkCidr(label, 'createNetwork.cidr', network.cidr);
   if (cidr.prefix.family !== 4 || cidr.prefix.bits < 16 || cidr.prefix.bits > 28) {
-    throw new ComponentArgumentError(`${label}: createNetwork.cidr must be an IPv4 block from /16 to /28 (a VPC's size), got ${describe(network.cidr)}`);
+    throw new ComponentArgumentError(
+      `${label}: createNetwork.cidr must be an IPv4 block from /16 to /28 (a VPC's size), got ${describe(network.cidr)}`,
+    );
   }
   const zones = network.availabilityZones;
   if (!Array.isArray(zones) || zones.length === 0) {
-    throw new ComponentArgumentError(`${label}: createNetwork.availabilityZones must list at least one availability zone (one subnet and gateway instance in each)`);
+    throw new ComponentArgumentError(
+      `${label}: createNetwork.availabilityZones must list at least one availability zone (one subnet and gateway instance in each)`,
+    );
   }
   zones.forEach((zone, i) => {
     if (typeof zone !== 'string' || !/^[a-z]{2}(-[a-z0-9]+)+[a-z]$/.test(zone)) {
-      throw new ComponentArgumentError(`${label}: createNetwork.availabilityZones[${i}] must be an availability zone name (e.g. eu-west-1a), got ${describe(zone)}`);
+      throw new ComponentArgumentError(
+        `${label}: createNetwork.availabilityZones[${i}] must be an availability zone name (e.g. eu-west-1a), got ${describe(zone)}`,
+      );
     }
     const first = zones.indexOf(zone);
-    if (first !== i) throw new ComponentArgumentError(`${label}: createNetwork.availabilityZones[${i}] repeats createNetwork.availabilityZones[${first}] (${zone})`);
+    if (first !== i)
+      throw new ComponentArgumentError(
+        `${label}: createNetwork.availabilityZones[${i}] repeats createNetwork.availabilityZones[${first}] (${zone})`,
+      );
   });
   const subnetCidrs = carveSubnetCidrs(cidr.text, zones.length);
   if (subnetCidrs === undefined) {
-    throw new ComponentArgumentError(`${label}: createNetwork.cidr ${cidr.text} is too small for ${zones.length} subnets of at least /28; use a larger block`);
+    throw new ComponentArgumentError(
+      `${label}: createNetwork.cidr ${cidr.text} is too small for ${zones.length} subnets of at least /28; use a larger block`,
+    );
   }
   return { cidr: cidr.text, availabilityZones: [...zones], subnetCidrs };
 }
@@ -87,10 +98,21 @@ export function carveSubnetCidrs(vpcCidr: string, count: number): string[] | und
 }
 
 /** The VPC, internet gateway, per-AZ public subnets and route tables of a gateway's own VPC. */
-export function createGatewayVpc(name: string, siteName: string, network: CheckedNetwork, tags: Record<string, pulumi.Input<string>>, parent: pulumi.Resource): AwsGatewayNetwork {
+export function createGatewayVpc(
+  name: string,
+  siteName: string,
+  network: CheckedNetwork,
+  tags: Record<string, pulumi.Input<string>>,
+  parent: pulumi.Resource,
+): AwsGatewayNetwork {
   const vpc = new aws.ec2.Vpc(
     `${name}-vpc`,
-    { cidrBlock: network.cidr, enableDnsSupport: true, enableDnsHostnames: true, tags: { ...tags, [AWS_TAG_ROLE]: 'gateway-vpc', Name: `${siteName}-wiremesh` } },
+    {
+      cidrBlock: network.cidr,
+      enableDnsSupport: true,
+      enableDnsHostnames: true,
+      tags: { ...tags, [AWS_TAG_ROLE]: 'gateway-vpc', Name: `${siteName}-wiremesh` },
+    },
     { parent },
   );
   const internetGateway = new aws.ec2.InternetGateway(
@@ -117,16 +139,28 @@ export function createGatewayVpc(name: string, siteName: string, network: Checke
     );
     const routeTable = new aws.ec2.RouteTable(
       `${name}-rt-${i}`,
-      { vpcId: vpc.id, tags: { ...tags, [AWS_TAG_ROLE]: 'gateway-route-table', Name: `${siteName}-wiremesh-${availabilityZone}` } },
+      {
+        vpcId: vpc.id,
+        tags: { ...tags, [AWS_TAG_ROLE]: 'gateway-route-table', Name: `${siteName}-wiremesh-${availabilityZone}` },
+      },
       { parent },
     );
     defaultRoutes.push(
-      new aws.ec2.Route(`${name}-rt-${i}-default`, { routeTableId: routeTable.id, destinationCidrBlock: '0.0.0.0/0', gatewayId: internetGateway.id }, { parent }),
+      new aws.ec2.Route(
+        `${name}-rt-${i}-default`,
+        { routeTableId: routeTable.id, destinationCidrBlock: '0.0.0.0/0', gatewayId: internetGateway.id },
+        { parent },
+      ),
     );
-    routeTableAssociations.push(new aws.ec2.RouteTableAssociation(`${name}-rta-${i}`, { subnetId: subnet.id, routeTableId: routeTable.id }, { parent }));
+    routeTableAssociations.push(
+      new aws.ec2.RouteTableAssociation(
+        `${name}-rta-${i}`,
+        { subnetId: subnet.id, routeTableId: routeTable.id },
+        { parent },
+      ),
+    );
     subnets.push(subnet);
     routeTables.push(routeTable);
   });
   return { vpc, internetGateway, subnets, routeTables, defaultRoutes, routeTableAssociations };
 }
-

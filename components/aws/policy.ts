@@ -49,7 +49,8 @@ export function isKmsKeyArn(value: string): boolean {
 /** The partition and region of an ARN. Throws for a string that is not a regional ARN. */
 export function arnParts(arn: string): { partition: string; region: string } {
   const match = ARN.exec(arn);
-  if (!match) throw new ComponentArgumentError(`"${arn}" is not a regional ARN (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE)`);
+  if (!match)
+    throw new ComponentArgumentError(`"${arn}" is not a regional ARN (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE)`);
   return { partition: match[1]!, region: match[3]! };
 }
 
@@ -69,14 +70,16 @@ function serviceSuffix(partition: string): string {
 
 /** The statements that allow reading exactly one secret (and decrypting it, with a customer key). */
 export function secretReadStatements(grant: SecretReadGrant): IamPolicyStatement[] {
-  if (!/^[A-Za-z0-9]+$/.test(grant.label)) throw new ComponentArgumentError(`statement label "${grant.label}" must be letters and digits`);
+  if (!/^[A-Za-z0-9]+$/.test(grant.label))
+    throw new ComponentArgumentError(`statement label "${grant.label}" must be letters and digits`);
   const secret = arnParts(grant.secretArn);
   const statements: IamPolicyStatement[] = [
     { Sid: `Read${grant.label}`, Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: grant.secretArn },
   ];
   if (grant.kmsKeyArn !== undefined) {
     const key = KMS_KEY_ARN.exec(grant.kmsKeyArn);
-    if (!key) throw new ComponentArgumentError(`"${grant.kmsKeyArn}" is not a KMS key ARN (arn:...:kms:REGION:ACCOUNT:key/ID)`);
+    if (!key)
+      throw new ComponentArgumentError(`"${grant.kmsKeyArn}" is not a KMS key ARN (arn:...:kms:REGION:ACCOUNT:key/ID)`);
     if (key[2] !== secret.region || key[1] !== secret.partition) {
       throw new ComponentArgumentError(
         `the KMS key ${grant.kmsKeyArn} is not in the region of the secret ${grant.secretArn}: Secrets Manager needs a key in its own region`,
@@ -104,7 +107,11 @@ export function secretReadPolicy(grants: pulumi.Input<SecretReadGrant>[]): pulum
     const document: IamPolicyDocument = {
       Version: '2012-10-17',
       Statement: resolved.flatMap((grant) =>
-        secretReadStatements({ label: grant.label, secretArn: grant.secretArn, kmsKeyArn: grant.kmsKeyArn ?? undefined }),
+        secretReadStatements({
+          label: grant.label,
+          secretArn: grant.secretArn,
+          kmsKeyArn: grant.kmsKeyArn ?? undefined,
+        }),
       ),
     };
     return JSON.stringify(document);
@@ -115,7 +122,9 @@ export function secretReadPolicy(grants: pulumi.Input<SecretReadGrant>[]): pulum
 export function ec2AssumeRolePolicy(): string {
   const document = {
     Version: '2012-10-17',
-    Statement: [{ Sid: 'Ec2AssumeRole', Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+    Statement: [
+      { Sid: 'Ec2AssumeRole', Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' },
+    ],
   };
   return JSON.stringify(document);
 }

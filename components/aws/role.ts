@@ -30,13 +30,25 @@ export function createGatewayRole(
 ): GatewayRole {
   const role = new aws.iam.Role(
     `${name}-role`,
-    { description: `wiremesh gateway of site ${siteName}`, assumeRolePolicy: ec2AssumeRolePolicy(), permissionsBoundary, tags },
+    {
+      description: `wiremesh gateway of site ${siteName}`,
+      assumeRolePolicy: ec2AssumeRolePolicy(),
+      permissionsBoundary,
+      tags,
+    },
     { parent },
   );
-  const readSecrets = new aws.iam.RolePolicy(`${name}-read-secrets`, { role: role.id, policy: secretReadPolicy(grants) }, { parent });
+  const readSecrets = new aws.iam.RolePolicy(
+    `${name}-read-secrets`,
+    { role: role.id, policy: secretReadPolicy(grants) },
+    { parent },
+  );
   const ssm = new aws.iam.RolePolicyAttachment(
     `${name}-ssm`,
-    { role: role.name, policyArn: role.arn.apply((arn) => `arn:${arn.split(':')[1] ?? 'aws'}:iam::aws:${SSM_CORE_POLICY}`) },
+    {
+      role: role.name,
+      policyArn: role.arn.apply((arn) => `arn:${arn.split(':')[1] ?? 'aws'}:iam::aws:${SSM_CORE_POLICY}`),
+    },
     { parent },
   );
   const profile = new aws.iam.InstanceProfile(`${name}-profile`, { role: role.name, tags }, { parent });
@@ -44,7 +56,10 @@ export function createGatewayRole(
 }
 
 /** `extraSecretReads` with their labels checked (when they resolve): letters and digits, unique, not the gateway's own. */
-export function checkedExtraSecretReads(label: string, grants: pulumi.Input<SecretReadGrant>[] | undefined): pulumi.Output<SecretReadGrant>[] {
+export function checkedExtraSecretReads(
+  label: string,
+  grants: pulumi.Input<SecretReadGrant>[] | undefined,
+): pulumi.Output<SecretReadGrant>[] {
   if (grants === undefined) return [];
   if (!Array.isArray(grants)) throw new ComponentArgumentError(`${label}: extraSecretReads must be an array`);
   const all = pulumi.all(grants).apply((resolved) => {
@@ -54,7 +69,9 @@ export function checkedExtraSecretReads(label: string, grants: pulumi.Input<Secr
         throw new ComponentArgumentError(`${label}: extraSecretReads entries need a label and a secretArn`);
       }
       if (typeof grant.label !== 'string' || !/^[A-Za-z0-9]+$/.test(grant.label) || seen.has(grant.label)) {
-        throw new ComponentArgumentError(`${label}: extraSecretReads label ${describe(grant.label)} must be letters and digits, unique, and not KeySecret or ConfigSecret`);
+        throw new ComponentArgumentError(
+          `${label}: extraSecretReads label ${describe(grant.label)} must be letters and digits, unique, and not KeySecret or ConfigSecret`,
+        );
       }
       seen.add(grant.label);
     }

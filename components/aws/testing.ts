@@ -42,17 +42,33 @@ export function awsMockOptions(settings: AwsMockSettings = {}): Pick<SetupMocksO
       switch (args.type) {
         case 'aws:secretsmanager/secret:Secret': {
           const name = (args.inputs.name as string | undefined) ?? `${args.name}-${suffix(args.name)}`;
-          return { id, state: { ...args.inputs, name, arn: `arn:aws:secretsmanager:${region}:${account}:secret:${name}-${suffix(name)}` } };
+          return {
+            id,
+            state: {
+              ...args.inputs,
+              name,
+              arn: `arn:aws:secretsmanager:${region}:${account}:secret:${name}-${suffix(name)}`,
+            },
+          };
         }
         case 'aws:secretsmanager/secretVersion:SecretVersion':
           return { id, state: { ...args.inputs, arn: args.inputs.secretId, versionId: `${args.name}-version-id` } };
         case 'aws:iam/role:Role':
-          return { id: args.name, state: { ...args.inputs, name: args.name, arn: `arn:aws:iam::${account}:role/${args.name}` } };
+          return {
+            id: args.name,
+            state: { ...args.inputs, name: args.name, arn: `arn:aws:iam::${account}:role/${args.name}` },
+          };
         case 'aws:iam/instanceProfile:InstanceProfile':
-          return { id: args.name, state: { ...args.inputs, name: args.name, arn: `arn:aws:iam::${account}:instance-profile/${args.name}` } };
+          return {
+            id: args.name,
+            state: { ...args.inputs, name: args.name, arn: `arn:aws:iam::${account}:instance-profile/${args.name}` },
+          };
         case 'aws:ec2/eip:Eip':
           eips += 1;
-          return { id: `eipalloc-${args.name}`, state: { ...args.inputs, publicIp: `198.51.100.${eips}`, allocationId: `eipalloc-${args.name}` } };
+          return {
+            id: `eipalloc-${args.name}`,
+            state: { ...args.inputs, publicIp: `198.51.100.${eips}`, allocationId: `eipalloc-${args.name}` },
+          };
         case 'aws:lb/loadBalancer:LoadBalancer':
           return {
             id,
@@ -63,7 +79,13 @@ export function awsMockOptions(settings: AwsMockSettings = {}): Pick<SetupMocksO
             },
           };
         case 'aws:lb/targetGroup:TargetGroup':
-          return { id, state: { ...args.inputs, arn: `arn:aws:elasticloadbalancing:${region}:${account}:targetgroup/${args.name}/0123456789abcdef` } };
+          return {
+            id,
+            state: {
+              ...args.inputs,
+              arn: `arn:aws:elasticloadbalancing:${region}:${account}:targetgroup/${args.name}/0123456789abcdef`,
+            },
+          };
         default:
           return undefined;
       }
@@ -74,10 +96,19 @@ export function awsMockOptions(settings: AwsMockSettings = {}): Pick<SetupMocksO
           return {
             id: args.inputs.id,
             cidrBlock: vpcCidrs[0],
-            cidrBlockAssociations: vpcCidrs.map((cidrBlock, i) => ({ associationId: `vpc-cidr-assoc-${i}`, cidrBlock, state: 'associated' })),
+            cidrBlockAssociations: vpcCidrs.map((cidrBlock, i) => ({
+              associationId: `vpc-cidr-assoc-${i}`,
+              cidrBlock,
+              state: 'associated',
+            })),
           };
         case 'aws:ec2/getAmi:getAmi':
-          return { id: amiId, imageId: amiId, architecture: 'x86_64', name: 'ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20250101' };
+          return {
+            id: amiId,
+            imageId: amiId,
+            architecture: 'x86_64',
+            name: 'ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20250101',
+          };
         default:
           return undefined;
       }

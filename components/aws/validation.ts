@@ -17,8 +17,10 @@ export interface CheckedCidr {
  * `what` names the argument in the message, e.g. `remoteCidrs[2]`.
  */
 export function checkCidr(label: string, what: string, value: unknown): CheckedCidr {
-  if (typeof value !== 'string') throw new ComponentArgumentError(`${label}: ${what} must be a CIDR block string, got ${describe(value)}`);
-  if (!value.includes('/')) throw new ComponentArgumentError(`${label}: ${what} "${value}" is not a CIDR block (it has no prefix length)`);
+  if (typeof value !== 'string')
+    throw new ComponentArgumentError(`${label}: ${what} must be a CIDR block string, got ${describe(value)}`);
+  if (!value.includes('/'))
+    throw new ComponentArgumentError(`${label}: ${what} "${value}" is not a CIDR block (it has no prefix length)`);
   let prefix: IpPrefix;
   try {
     prefix = parsePrefix(value);
@@ -27,7 +29,9 @@ export function checkCidr(label: string, what: string, value: unknown): CheckedC
   }
   const unmasked = parsePrefix(`${value.slice(0, value.indexOf('/'))}/${prefix.family === 4 ? 32 : 128}`);
   if (!sameBytes(unmasked.address, prefix.address)) {
-    throw new ComponentArgumentError(`${label}: ${what} "${value}" has host bits set (did you mean ${formatPrefix(prefix)}?)`);
+    throw new ComponentArgumentError(
+      `${label}: ${what} "${value}" has host bits set (did you mean ${formatPrefix(prefix)}?)`,
+    );
   }
   return { text: formatPrefix(prefix), prefix };
 }
@@ -49,7 +53,9 @@ export function checkNoOverlap(label: string, what: string, cidrs: CheckedCidr[]
 /** A TCP/UDP port: a whole number from 1 to 65535. */
 export function checkPort(label: string, what: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65535) {
-    throw new ComponentArgumentError(`${label}: ${what} must be a whole number from 1 to 65535, got ${describe(value)}`);
+    throw new ComponentArgumentError(
+      `${label}: ${what} must be a whole number from 1 to 65535, got ${describe(value)}`,
+    );
   }
   return value;
 }

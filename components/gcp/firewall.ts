@@ -60,7 +60,16 @@ export function createFirewalls(
     (rule) =>
       new gcp.compute.Firewall(
         rule.name,
-        { project, network, description: rule.description, direction: 'INGRESS', priority: 1000, allows: rule.allows, sourceRanges: rule.sourceRanges, targetServiceAccounts: [serviceAccountEmail] },
+        {
+          project,
+          network,
+          description: rule.description,
+          direction: 'INGRESS',
+          priority: 1000,
+          allows: rule.allows,
+          sourceRanges: rule.sourceRanges,
+          targetServiceAccounts: [serviceAccountEmail],
+        },
         { parent },
       ),
   );

@@ -6,7 +6,13 @@ import { createHash } from 'node:crypto';
 import type * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import { HEALTH_PORT, WIREGUARD_PORT } from '../../common/defaults';
-import { agentParts, checkAgentArgs, checkPlainAgentConfig, type GatewayAgentArgs, type GatewayAgentConfig } from '../agent-config';
+import {
+  agentParts,
+  checkAgentArgs,
+  checkPlainAgentConfig,
+  type GatewayAgentArgs,
+  type GatewayAgentConfig,
+} from '../agent-config';
 import { componentLabel, fail, isPlain } from '../errors';
 import { checkGatewayKeyArgs, type GatewayKeyArgs } from '../gateway-key';
 import { validatedOnce } from '../validate-once';
@@ -125,7 +131,10 @@ export interface GcpGatewayArgs {
 
 /** The default service account id of a gateway: `wm-<name, at most 20>-<6 hex>`. */
 export function defaultServiceAccountId(name: string): string {
-  const hash = createHash('sha256').update(`${pulumi.getProject()}/${pulumi.getStack()}/${name}`).digest('hex').slice(0, 6);
+  const hash = createHash('sha256')
+    .update(`${pulumi.getProject()}/${pulumi.getStack()}/${name}`)
+    .digest('hex')
+    .slice(0, 6);
   const prefix = name.slice(0, 20).replace(/-+$/, '');
   return `wm-${prefix}-${hash}`;
 }
@@ -161,7 +170,11 @@ function checkGcpGatewayArgs(component: string, name: string, args: GcpGatewayAr
 
   const instanceCount = args.instanceCount ?? 1;
   if (!Number.isInteger(instanceCount) || instanceCount < 1 || instanceCount > MAX_INSTANCES) {
-    fail(component, name, `instanceCount must be an integer from 1 to ${MAX_INSTANCES}, got ${String(args.instanceCount)}`);
+    fail(
+      component,
+      name,
+      `instanceCount must be an integer from 1 to ${MAX_INSTANCES}, got ${String(args.instanceCount)}`,
+    );
   }
   checkNetworkChoice(component, name, args);
 
@@ -182,7 +195,11 @@ function checkGcpGatewayArgs(component: string, name: string, args: GcpGatewayAr
 
   const machineType = args.machineType ?? 'e2-small';
   if (typeof machineType !== 'string' || !/^[a-z0-9][a-z0-9-]*$/.test(machineType)) {
-    fail(component, name, `machineType must be a machine type name such as e2-small, got ${JSON.stringify(machineType)}`);
+    fail(
+      component,
+      name,
+      `machineType must be a machine type name such as e2-small, got ${JSON.stringify(machineType)}`,
+    );
   }
   const bootDiskSizeGb = args.bootDiskSizeGb ?? 10;
   if (!Number.isInteger(bootDiskSizeGb) || bootDiskSizeGb < 10 || bootDiskSizeGb > 65536) {
@@ -191,21 +208,38 @@ function checkGcpGatewayArgs(component: string, name: string, args: GcpGatewayAr
 
   const label = componentLabel(component, name);
   checkAgentArgs(label, args.agent);
-  if (isPlain(args.agent.config)) checkPlainAgentConfig(label, args.agent.config as GatewayAgentConfig, { ...agentParts(args.agent), listenPort, healthPort });
+  if (isPlain(args.agent.config))
+    checkPlainAgentConfig(label, args.agent.config as GatewayAgentConfig, {
+      ...agentParts(args.agent),
+      listenPort,
+      healthPort,
+    });
   checkGatewayKeyArgs(label, args.key, args.maxKeyAgeDays);
 
   const serviceAccountId = args.serviceAccountId ?? defaultServiceAccountId(name);
   if (typeof serviceAccountId !== 'string' || !/^[a-z][-a-z0-9]{4,28}[a-z0-9]$/.test(serviceAccountId)) {
-    fail(component, name, `serviceAccountId must be 6 to 30 lowercase letters, digits and hyphens, starting with a letter, got ${JSON.stringify(serviceAccountId)}`);
+    fail(
+      component,
+      name,
+      `serviceAccountId must be 6 to 30 lowercase letters, digits and hyphens, starting with a letter, got ${JSON.stringify(serviceAccountId)}`,
+    );
   }
 
   const loadBalanced = args.internalLoadBalancer === true || args.externalLoadBalancer === true;
   const activeStandby = args.activeStandby === true;
   if (activeStandby && !loadBalanced) {
-    fail(component, name, 'activeStandby needs a load balancer (internalLoadBalancer: true, or a GcpGatewayGroup): routes to instances have no health checks');
+    fail(
+      component,
+      name,
+      'activeStandby needs a load balancer (internalLoadBalancer: true, or a GcpGatewayGroup): routes to instances have no health checks',
+    );
   }
   if (activeStandby && instanceCount > args.zones.length) {
-    fail(component, name, `activeStandby takes at most one instance per zone (the first zone's is the primary), got ${instanceCount} instances in ${args.zones.length} zones`);
+    fail(
+      component,
+      name,
+      `activeStandby takes at most one instance per zone (the first zone's is the primary), got ${instanceCount} instances in ${args.zones.length} zones`,
+    );
   }
   const healthCheckRanges = [
     ...new Set([
@@ -232,7 +266,8 @@ function checkGcpGatewayArgs(component: string, name: string, args: GcpGatewayAr
 
 /** The region of the zones (all in one). */
 function regionOfZones(component: string, name: string, zones: string[]): string {
-  if (!Array.isArray(zones) || zones.length === 0) fail(component, name, 'zones must list at least one zone (e.g. ["europe-west1-b"])');
+  if (!Array.isArray(zones) || zones.length === 0)
+    fail(component, name, 'zones must list at least one zone (e.g. ["europe-west1-b"])');
   const regions = new Set<string>();
   for (const zone of zones) {
     const region = typeof zone === 'string' ? regionOfZone(zone) : undefined;
@@ -240,9 +275,9 @@ function regionOfZones(component: string, name: string, zones: string[]): string
     regions.add(region);
   }
   if (new Set(zones).size !== zones.length) fail(component, name, 'zones: a zone is listed twice');
-  if (regions.size > 1) fail(component, name, `zones must all be in one region (the subnetwork's), got ${[...regions].join(', ')}`);
+  if (regions.size > 1)
+    fail(component, name, `zones must all be in one region (the subnetwork's), got ${[...regions].join(', ')}`);
   return [...regions][0]!;
-
 }
 
 /** The network: exactly one of network + subnetwork (bring your own) and createNetwork. */
@@ -250,40 +285,77 @@ function checkNetworkChoice(component: string, name: string, args: GcpGatewayArg
   const missing = (value: unknown): boolean => value === undefined || value === null || value === '';
   if (args.createNetwork !== undefined && args.createNetwork !== null) {
     if (!missing(args.network) || !missing(args.subnetwork)) {
-      fail(component, name, 'give either network and subnetwork (bring your own VPC) or createNetwork (a network the gateway creates), not both');
+      fail(
+        component,
+        name,
+        'give either network and subnetwork (bring your own VPC) or createNetwork (a network the gateway creates), not both',
+      );
     }
     const cidr = typeof args.createNetwork === 'object' ? args.createNetwork.cidr : undefined;
     const parsed = typeof cidr === 'string' ? parseIpv4Cidr(cidr) : undefined;
     if (!parsed || parsed.prefixLength < 8 || parsed.prefixLength > 29) {
-      fail(component, name, `createNetwork.cidr must be an IPv4 CIDR from /8 to /29 with its host bits zero (e.g. 10.40.0.0/24), got ${JSON.stringify(cidr)}`);
+      fail(
+        component,
+        name,
+        `createNetwork.cidr must be an IPv4 CIDR from /8 to /29 with its host bits zero (e.g. 10.40.0.0/24), got ${JSON.stringify(cidr)}`,
+      );
     }
   } else if (missing(args.network) && missing(args.subnetwork)) {
-    fail(component, name, 'give network and subnetwork (bring your own VPC) or createNetwork: { cidr } (a network the gateway creates)');
+    fail(
+      component,
+      name,
+      'give network and subnetwork (bring your own VPC) or createNetwork: { cidr } (a network the gateway creates)',
+    );
   } else {
-    if (missing(args.network)) fail(component, name, 'network is required (bring your own VPC) with subnetwork, or give createNetwork instead of both');
-    if (missing(args.subnetwork)) fail(component, name, 'subnetwork is required (bring your own VPC) with network, or give createNetwork instead of both');
+    if (missing(args.network))
+      fail(
+        component,
+        name,
+        'network is required (bring your own VPC) with subnetwork, or give createNetwork instead of both',
+      );
+    if (missing(args.subnetwork))
+      fail(
+        component,
+        name,
+        'subnetwork is required (bring your own VPC) with network, or give createNetwork instead of both',
+      );
   }
-
 }
 
 /** Who may reach WireGuard, what is routed, what is forwarded. */
 function checkRanges(component: string, name: string, args: GcpGatewayArgs): void {
-  if (args.allowFromAnywhere !== undefined && typeof args.allowFromAnywhere !== 'boolean') fail(component, name, 'allowFromAnywhere must be a boolean');
+  if (args.allowFromAnywhere !== undefined && typeof args.allowFromAnywhere !== 'boolean')
+    fail(component, name, 'allowFromAnywhere must be a boolean');
   if (args.allowFromAnywhere) {
     if ((args.peerCidrs ?? []).length > 0) {
-      fail(component, name, 'pass either peerCidrs or allowFromAnywhere: true, not both (allowFromAnywhere opens the port to 0.0.0.0/0)');
+      fail(
+        component,
+        name,
+        'pass either peerCidrs or allowFromAnywhere: true, not both (allowFromAnywhere opens the port to 0.0.0.0/0)',
+      );
     }
   } else {
     if (args.peerCidrs === undefined || (Array.isArray(args.peerCidrs) && args.peerCidrs.length === 0)) {
-      fail(component, name, 'peerCidrs must list where peers connect from (or set allowFromAnywhere: true to open the WireGuard port to 0.0.0.0/0)');
+      fail(
+        component,
+        name,
+        'peerCidrs must list where peers connect from (or set allowFromAnywhere: true to open the WireGuard port to 0.0.0.0/0)',
+      );
     }
-    checkCidrList(component, name, 'peerCidrs', args.peerCidrs, { defaultHint: 'set allowFromAnywhere: true to open the WireGuard port to everyone' });
+    checkCidrList(component, name, 'peerCidrs', args.peerCidrs, {
+      defaultHint: 'set allowFromAnywhere: true to open the WireGuard port to everyone',
+    });
   }
 
-  if (args.remoteCidrs === undefined) fail(component, name, 'remoteCidrs must list the remote sites\' prefixes to route to the gateway');
-  checkCidrList(component, name, 'remoteCidrs', args.remoteCidrs, { defaultHint: 'a default route through the gateway is not supported' });
+  if (args.remoteCidrs === undefined)
+    fail(component, name, "remoteCidrs must list the remote sites' prefixes to route to the gateway");
+  checkCidrList(component, name, 'remoteCidrs', args.remoteCidrs, {
+    defaultHint: 'a default route through the gateway is not supported',
+  });
   if (args.forwardFromCidrs !== undefined) {
-    checkCidrList(component, name, 'forwardFromCidrs', args.forwardFromCidrs, { allowEmpty: true, defaultHint: 'list the local ranges that send through the gateway' });
+    checkCidrList(component, name, 'forwardFromCidrs', args.forwardFromCidrs, {
+      allowEmpty: true,
+      defaultHint: 'list the local ranges that send through the gateway',
+    });
   }
-
 }

@@ -34,7 +34,12 @@
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import { GcpGateway } from './gateway';
-import { MAX_GATEWAY_NAME_LENGTH, validateGcpGatewayArgs, type GcpGatewayArgs, type ValidatedGcpGatewayArgs } from './gateway-args';
+import {
+  MAX_GATEWAY_NAME_LENGTH,
+  validateGcpGatewayArgs,
+  type GcpGatewayArgs,
+  type ValidatedGcpGatewayArgs,
+} from './gateway-args';
 import { ACTIVE_STANDBY_FAILOVER_POLICY, agentHealthCheckArgs, loadBalancerBackends } from './load-balancer';
 import { validatedOnce } from '../validate-once';
 import { fail } from '../errors';
@@ -115,12 +120,22 @@ export class GcpGatewayGroup extends pulumi.ComponentResource {
     } else {
       this.address = new gcp.compute.Address(
         `${name}-nlb-ip`,
-        { project, region: v.region, addressType: 'EXTERNAL', networkTier: 'PREMIUM', description: `wiremesh gateway group ${name}: WireGuard endpoint` },
+        {
+          project,
+          region: v.region,
+          addressType: 'EXTERNAL',
+          networkTier: 'PREMIUM',
+          description: `wiremesh gateway group ${name}: WireGuard endpoint`,
+        },
         { parent: this },
       );
       ip = this.address.address;
     }
-    this.healthCheck = new gcp.compute.RegionHealthCheck(`${name}-nlb-hc`, agentHealthCheckArgs(project, v.region, `wiremesh gateway group ${name}: agent health port`, v.healthPort), { parent: this });
+    this.healthCheck = new gcp.compute.RegionHealthCheck(
+      `${name}-nlb-hc`,
+      agentHealthCheckArgs(project, v.region, `wiremesh gateway group ${name}: agent health port`, v.healthPort),
+      { parent: this },
+    );
     this.backendService = new gcp.compute.RegionBackendService(
       `${name}-nlb`,
       {
@@ -166,27 +181,52 @@ interface ValidatedGcpGatewayGroupArgs {
 }
 
 /** Every check of {@link GcpGatewayGroupArgs} (the gateway's under the group's name), once per arguments object. */
-export const validateGcpGatewayGroupArgs = validatedOnce((name: string, args: GcpGatewayGroupArgs): ValidatedGcpGatewayGroupArgs => {
-  checkComponentName(COMPONENT, name, MAX_GATEWAY_NAME_LENGTH);
-  if (typeof args !== 'object' || args === null) fail(COMPONENT, name, 'args are required');
-  if ('externalLoadBalancer' in args) fail(COMPONENT, name, 'externalLoadBalancer is set by the group itself');
-  const zones = Array.isArray(args.zones) ? args.zones : [];
-  const instanceCount = args.instanceCount ?? Math.max(2, zones.length);
-  if (!Number.isInteger(instanceCount) || instanceCount < 2) {
-    fail(COMPONENT, name, `instanceCount must be at least 2 for a load-balanced group, got ${String(args.instanceCount)} (use GcpGateway for one instance)`);
-  }
-  const sessionAffinity = args.sessionAffinity ?? 'CLIENT_IP';
-  if (!['NONE', 'CLIENT_IP', 'CLIENT_IP_PROTO', 'CLIENT_IP_PORT_PROTO'].includes(sessionAffinity)) {
-    fail(COMPONENT, name, `sessionAffinity must be NONE, CLIENT_IP, CLIENT_IP_PROTO or CLIENT_IP_PORT_PROTO, got ${JSON.stringify(sessionAffinity)}`);
-  }
-  // One active holder of the shared key: the instances do not synchronize sessions.
-  if (args.activeStandby === false) fail(COMPONENT, name, 'activeStandby: false is refused: the instances share one key and no session state, so only one may be active (see components/README.md, "Gateway groups")');
-  if (args.internalLoadBalancer === false) {
-    fail(COMPONENT, name, 'internalLoadBalancer: false is refused: routes per instance would send traffic to standbys that hold no session; the internal LB follows the active instance');
-  }
-  const { sessionAffinity: _affinity, loadBalancerAddress: _address, ...gatewayArgs } = args;
-  const gatewayFullArgs: GcpGatewayArgs = { ...gatewayArgs, instanceCount, internalLoadBalancer: true, activeStandby: true, externalLoadBalancer: true };
-  // Same checks as the gateway's, reported under the group's name, before any child exists.
-  const v = validateGcpGatewayArgs(COMPONENT, name, gatewayFullArgs);
-  return { gatewayArgs: gatewayFullArgs, sessionAffinity, v };
-});
+export const validateGcpGatewayGroupArgs = validatedOnce(
+  (name: string, args: GcpGatewayGroupArgs): ValidatedGcpGatewayGroupArgs => {
+    checkComponentName(COMPONENT, name, MAX_GATEWAY_NAME_LENGTH);
+    if (typeof args !== 'object' || args === null) fail(COMPONENT, name, 'args are required');
+    if ('externalLoadBalancer' in args) fail(COMPONENT, name, 'externalLoadBalancer is set by the group itself');
+    const zones = Array.isArray(args.zones) ? args.zones : [];
+    const instanceCount = args.instanceCount ?? Math.max(2, zones.length);
+    if (!Number.isInteger(instanceCount) || instanceCount < 2) {
+      fail(
+        COMPONENT,
+        name,
+        `instanceCount must be at least 2 for a load-balanced group, got ${String(args.instanceCount)} (use GcpGateway for one instance)`,
+      );
+    }
+    const sessionAffinity = args.sessionAffinity ?? 'CLIENT_IP';
+    if (!['NONE', 'CLIENT_IP', 'CLIENT_IP_PROTO', 'CLIENT_IP_PORT_PROTO'].includes(sessionAffinity)) {
+      fail(
+        COMPONENT,
+        name,
+        `sessionAffinity must be NONE, CLIENT_IP, CLIENT_IP_PROTO or CLIENT_IP_PORT_PROTO, got ${JSON.stringify(sessionAffinity)}`,
+      );
+    }
+    // One active holder of the shared key: the instances do not synchronize sessions.
+    if (args.activeStandby === false)
+      fail(
+        COMPONENT,
+        name,
+        'activeStandby: false is refused: the instances share one key and no session state, so only one may be active (see components/README.md, "Gateway groups")',
+      );
+    if (args.internalLoadBalancer === false) {
+      fail(
+        COMPONENT,
+        name,
+        'internalLoadBalancer: false is refused: routes per instance would send traffic to standbys that hold no session; the internal LB follows the active instance',
+      );
+    }
+    const { sessionAffinity: _affinity, loadBalancerAddress: _address, ...gatewayArgs } = args;
+    const gatewayFullArgs: GcpGatewayArgs = {
+      ...gatewayArgs,
+      instanceCount,
+      internalLoadBalancer: true,
+      activeStandby: true,
+      externalLoadBalancer: true,
+    };
+    // Same checks as the gateway's, reported under the group's name, before any child exists.
+    const v = validateGcpGatewayArgs(COMPONENT, name, gatewayFullArgs);
+    return { gatewayArgs: gatewayFullArgs, sessionAffinity, v };
+  },
+);

@@ -53,7 +53,13 @@ import { agentCloudInit, agentConfigDocument } from '../bootstrap';
 import { componentLabel } from '../errors';
 import { gatewayKey } from '../gateway-key';
 import { createFirewalls, gatewayFirewallRules } from './firewall';
-import { CLOUD_PLATFORM_SCOPE, DEFAULT_IMAGE, validateGcpGatewayArgs, type GcpGatewayArgs, type ValidatedGcpGatewayArgs } from './gateway-args';
+import {
+  CLOUD_PLATFORM_SCOPE,
+  DEFAULT_IMAGE,
+  validateGcpGatewayArgs,
+  type GcpGatewayArgs,
+  type ValidatedGcpGatewayArgs,
+} from './gateway-args';
 import { GcpKeySecret, grantSecretAccessor, secretReplication, secretResourceName } from './key-secret';
 import { createInstanceGroups } from './load-balancer';
 import { createGatewayNetwork } from './network';
@@ -141,7 +147,13 @@ export class GcpGateway extends pulumi.ComponentResource {
     let network: pulumi.Input<string> = args.network!;
     let subnetwork: pulumi.Input<string> = args.subnetwork!;
     if (args.createNetwork !== undefined) {
-      ({ network: this.network, subnetwork: this.subnetwork } = createGatewayNetwork(name, project, v.region, args.createNetwork.cidr, this));
+      ({ network: this.network, subnetwork: this.subnetwork } = createGatewayNetwork(
+        name,
+        project,
+        v.region,
+        args.createNetwork.cidr,
+        this,
+      ));
       network = this.network.id;
       subnetwork = this.subnetwork.id;
     }
@@ -151,14 +163,26 @@ export class GcpGateway extends pulumi.ComponentResource {
     this.publicKey = key.publicKey;
     this.keySecret = new GcpKeySecret(
       `${name}-key`,
-      { privateKey: key.privateKey, createdAt: key.createdAt, project, labels, ...(args.secretReplication !== undefined ? { replication: args.secretReplication } : {}), deletionProtection },
+      {
+        privateKey: key.privateKey,
+        createdAt: key.createdAt,
+        project,
+        labels,
+        ...(args.secretReplication !== undefined ? { replication: args.secretReplication } : {}),
+        deletionProtection,
+      },
       { parent: this },
     );
 
     // The service account: no role but the secret-level grants below.
     this.serviceAccount = new gcp.serviceaccount.Account(
       `${name}-sa`,
-      { project, accountId: v.serviceAccountId, displayName: `wiremesh gateway ${name}`, description: `WireGuard gateway ${name}: reads its key and configuration secrets only` },
+      {
+        project,
+        accountId: v.serviceAccountId,
+        displayName: `wiremesh gateway ${name}`,
+        description: `WireGuard gateway ${name}: reads its key and configuration secrets only`,
+      },
       { parent: this },
     );
     this.serviceAccountEmail = this.serviceAccount.email;
@@ -170,14 +194,34 @@ export class GcpGateway extends pulumi.ComponentResource {
       { parent: this },
     );
     this.configSecretName = secretResourceName(this.configSecret);
-    const fullConfig = completedDocument(componentLabel(COMPONENT, name), args, v, this.keySecret.sourceConfig, this.configSecretName);
+    const fullConfig = completedDocument(
+      componentLabel(COMPONENT, name),
+      args,
+      v,
+      this.keySecret.sourceConfig,
+      this.configSecretName,
+    );
     this.agentConfig = agentConfigDocument(fullConfig);
-    const configVersion = new gcp.secretmanager.SecretVersion(`${name}-config-version`, { secret: this.configSecret.id, secretData: this.agentConfig, enabled: true }, { parent: this });
+    const configVersion = new gcp.secretmanager.SecretVersion(
+      `${name}-config-version`,
+      { secret: this.configSecret.id, secretData: this.agentConfig, enabled: true },
+      { parent: this },
+    );
 
     this.secretGrants = [
       this.keySecret.grantAccessor(`${name}-key-read`, this.serviceAccountEmail, { parent: this }),
-      grantSecretAccessor(`${name}-config-read`, { secret: this.configSecret, serviceAccountEmail: this.serviceAccountEmail }, { parent: this }),
-      ...(args.extraSecretReads ?? []).map((secret, i) => grantSecretAccessor(`${name}-read-${i}`, { secret, serviceAccountEmail: this.serviceAccountEmail }, { parent: this })),
+      grantSecretAccessor(
+        `${name}-config-read`,
+        { secret: this.configSecret, serviceAccountEmail: this.serviceAccountEmail },
+        { parent: this },
+      ),
+      ...(args.extraSecretReads ?? []).map((secret, i) =>
+        grantSecretAccessor(
+          `${name}-read-${i}`,
+          { secret, serviceAccountEmail: this.serviceAccountEmail },
+          { parent: this },
+        ),
+      ),
     ];
     this.userData = agentCloudInit({
       agentPackage: args.agent.package,
@@ -193,7 +237,13 @@ export class GcpGateway extends pulumi.ComponentResource {
       const address = v.externalAddresses
         ? new gcp.compute.Address(
             `${name}-ip-${i}`,
-            { project, region: v.region, addressType: 'EXTERNAL', networkTier: 'PREMIUM', description: `wiremesh gateway ${name} instance ${i}` },
+            {
+              project,
+              region: v.region,
+              addressType: 'EXTERNAL',
+              networkTier: 'PREMIUM',
+              description: `wiremesh gateway ${name} instance ${i}`,
+            },
             { parent: this },
           )
         : undefined;
@@ -202,15 +252,41 @@ export class GcpGateway extends pulumi.ComponentResource {
       this.instances.push(
         createGatewayVm(
           `${name}-${i}`,
-          { project, zone, network, subnetwork, address, v, image: args.image, serviceAccountEmail: this.serviceAccountEmail, userData: this.userData, networkTags: args.networkTags, labels, deletionProtection },
+          {
+            project,
+            zone,
+            network,
+            subnetwork,
+            address,
+            v,
+            image: args.image,
+            serviceAccountEmail: this.serviceAccountEmail,
+            userData: this.userData,
+            networkTags: args.networkTags,
+            labels,
+            deletionProtection,
+          },
           // The agent reads both secrets at boot: grants and versions exist first. The previous VM
           // too, so a bootstrap change replaces one VM of the gateway at a time.
-          { parent: this, dependsOn: [...this.secretGrants, configVersion, this.keySecret.version, ...(previous !== undefined ? [previous] : [])], ...bootstrapReplacement(address !== undefined) },
+          {
+            parent: this,
+            dependsOn: [
+              ...this.secretGrants,
+              configVersion,
+              this.keySecret.version,
+              ...(previous !== undefined ? [previous] : []),
+            ],
+            ...bootstrapReplacement(address !== undefined),
+          },
         ),
       );
     }
-    this.endpoints = pulumi.all(this.addresses.map((a) => a.address)).apply((ips) => ips.map((ip) => `${ip}:${v.listenPort}`));
-    this.internalIps = pulumi.all(this.instances.map((inst) => inst.networkInterfaces.apply((nics) => nics[0]?.networkIp ?? '')));
+    this.endpoints = pulumi
+      .all(this.addresses.map((a) => a.address))
+      .apply((ips) => ips.map((ip) => `${ip}:${v.listenPort}`));
+    this.internalIps = pulumi.all(
+      this.instances.map((inst) => inst.networkInterfaces.apply((nics) => nics[0]?.networkIp ?? '')),
+    );
 
     this.firewalls = createFirewalls(
       gatewayFirewallRules(name, v, {
@@ -225,14 +301,29 @@ export class GcpGateway extends pulumi.ComponentResource {
       this,
     );
     // Instance groups (load-balanced gateways): one unmanaged group per zone in use; the routes.
-    this.instanceGroups = v.loadBalanced ? createInstanceGroups(name, project, this.instances, this.instanceZones, this) : [];
+    this.instanceGroups = v.loadBalanced
+      ? createInstanceGroups(name, project, this.instances, this.instanceZones, this)
+      : [];
     if (args.internalLoadBalancer) {
-      this.internalForwardingRule = createInternalLoadBalancer(name, { project, region: v.region, network, subnetwork, healthPort: v.healthPort, activeStandby: v.activeStandby }, this.instanceGroups, this);
+      this.internalForwardingRule = createInternalLoadBalancer(
+        name,
+        { project, region: v.region, network, subnetwork, healthPort: v.healthPort, activeStandby: v.activeStandby },
+        this.instanceGroups,
+        this,
+      );
     }
     this.routes = createGatewayRoutes(
       gatewayRouteSpecs(name, args.remoteCidrs, v.instanceCount, args.internalLoadBalancer === true),
-      { project, network, priority: v.routePriority, ...(args.routeTags !== undefined && args.routeTags.length > 0 ? { tags: [...args.routeTags] } : {}) },
-      (instance) => (instance === undefined ? { nextHopIlb: this.internalForwardingRule!.id } : { nextHopInstance: this.instances[instance]!.id }),
+      {
+        project,
+        network,
+        priority: v.routePriority,
+        ...(args.routeTags !== undefined && args.routeTags.length > 0 ? { tags: [...args.routeTags] } : {}),
+      },
+      (instance) =>
+        instance === undefined
+          ? { nextHopIlb: this.internalForwardingRule!.id }
+          : { nextHopInstance: this.instances[instance]!.id },
       this,
     );
 
@@ -290,7 +381,9 @@ interface GatewayVmSettings {
  * the key and configuration are in Secret Manager). A static external address can be on one VM
  * only, so a VM holding one is deleted before its replacement is created.
  */
-function bootstrapReplacement(holdsStaticAddress: boolean): Pick<pulumi.CustomResourceOptions, 'replaceOnChanges' | 'deleteBeforeReplace'> {
+function bootstrapReplacement(
+  holdsStaticAddress: boolean,
+): Pick<pulumi.CustomResourceOptions, 'replaceOnChanges' | 'deleteBeforeReplace'> {
   return { replaceOnChanges: [USER_DATA_PATH], deleteBeforeReplace: holdsStaticAddress };
 }
 
@@ -306,8 +399,16 @@ function createGatewayVm(name: string, s: GatewayVmSettings, opts: pulumi.Custom
       zone: s.zone,
       machineType: s.v.machineType,
       canIpForward: true,
-      bootDisk: { initializeParams: { image: s.image ?? DEFAULT_IMAGE, size: s.v.bootDiskSizeGb, type: 'pd-balanced' } },
-      networkInterfaces: [{ network: s.network, subnetwork: s.subnetwork, ...(s.address ? { accessConfigs: [{ natIp: s.address.address, networkTier: 'PREMIUM' }] } : {}) }],
+      bootDisk: {
+        initializeParams: { image: s.image ?? DEFAULT_IMAGE, size: s.v.bootDiskSizeGb, type: 'pd-balanced' },
+      },
+      networkInterfaces: [
+        {
+          network: s.network,
+          subnetwork: s.subnetwork,
+          ...(s.address ? { accessConfigs: [{ natIp: s.address.address, networkTier: 'PREMIUM' }] } : {}),
+        },
+      ],
       serviceAccount: { email: s.serviceAccountEmail, scopes: [CLOUD_PLATFORM_SCOPE] },
       shieldedInstanceConfig: { enableSecureBoot: true, enableVtpm: true, enableIntegrityMonitoring: true },
       metadata: { 'enable-oslogin': 'TRUE', 'block-project-ssh-keys': 'TRUE', 'user-data': s.userData },

@@ -4,9 +4,4 @@ export * from './gateway-args';
 export * from './gateway-group';
 export * from './key-secret';
 export { ACTIVE_STANDBY_FAILOVER_POLICY } from './load-balancer';
-export {
-  GOOGLE_HEALTH_CHECK_RANGES,
-  NETWORK_LB_HEALTH_CHECK_RANGES,
-  parseIpv4Cidr,
-  type Ipv4Cidr,
-} from './validation';
+export { GOOGLE_HEALTH_CHECK_RANGES, NETWORK_LB_HEALTH_CHECK_RANGES, parseIpv4Cidr, type Ipv4Cidr } from './validation';

@@ -20,7 +20,12 @@ import * as pulumi from '@pulumi/pulumi';
 import type { SecretSourceConfig } from '../../agent/secrets/types';
 import { componentLabel, fail, requireSecretOutput } from '../errors';
 import { checkLabels, isLabelValue, isRegionName } from './validation';
-import { GCP_ANNOTATION_KEY_CREATED_AT, GCP_LABEL_KEY_CREATED_AT, GCP_LABEL_ROLE, ROLE_PRIVATE_KEY } from '../../common/defaults';
+import {
+  GCP_ANNOTATION_KEY_CREATED_AT,
+  GCP_LABEL_KEY_CREATED_AT,
+  GCP_LABEL_ROLE,
+  ROLE_PRIVATE_KEY,
+} from '../../common/defaults';
 
 /** The role that lets a principal read a secret's versions. */
 export const SECRET_ACCESSOR_ROLE = 'roles/secretmanager.secretAccessor';
@@ -138,8 +143,13 @@ export function grantSecretAccessor(
   opts: pulumi.CustomResourceOptions = {},
 ): gcp.secretmanager.SecretIamMember {
   const member = pulumi.output(args.serviceAccountEmail).apply((email) => {
-    if (typeof email !== 'string' || !/^[^@\s]+@[^@\s]+\.iam\.gserviceaccount\.com$|^[^@\s]+@developer\.gserviceaccount\.com$/.test(email)) {
-      throw new Error(`grantSecretAccessor "${name}": serviceAccountEmail must be a service account email, got ${JSON.stringify(email)}`);
+    if (
+      typeof email !== 'string' ||
+      !/^[^@\s]+@[^@\s]+\.iam\.gserviceaccount\.com$|^[^@\s]+@developer\.gserviceaccount\.com$/.test(email)
+    ) {
+      throw new Error(
+        `grantSecretAccessor "${name}": serviceAccountEmail must be a service account email, got ${JSON.stringify(email)}`,
+      );
     }
     return `serviceAccount:${email}`;
   });
@@ -235,7 +245,8 @@ export class GcpKeySecret extends pulumi.ComponentResource {
     serviceAccountEmail: pulumi.Input<string>,
     opts: pulumi.CustomResourceOptions = {},
   ): gcp.secretmanager.SecretIamMember {
-    if (typeof name !== 'string' || name === '') fail(COMPONENT, this.componentName, 'grantAccessor needs a resource name');
+    if (typeof name !== 'string' || name === '')
+      fail(COMPONENT, this.componentName, 'grantAccessor needs a resource name');
     return grantSecretAccessor(name, { secret: this.secret, serviceAccountEmail }, { parent: this, ...opts });
   }
 }
@@ -244,8 +255,13 @@ export class GcpKeySecret extends pulumi.ComponentResource {
  * Checks a late value when it resolves (a plain value at once). The result carries the value on, so
  * a resource it feeds fails to register with the check's message instead of reaching Google.
  */
-export function checkedInput<T>(value: pulumi.Input<T>, check: (resolved: pulumi.Unwrap<T>) => void): pulumi.Output<pulumi.Unwrap<T>> {
-  const isLate = pulumi.Output.isInstance(value) || (typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function');
+export function checkedInput<T>(
+  value: pulumi.Input<T>,
+  check: (resolved: pulumi.Unwrap<T>) => void,
+): pulumi.Output<pulumi.Unwrap<T>> {
+  const isLate =
+    pulumi.Output.isInstance(value) ||
+    (typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function');
   if (!isLate) check(value as pulumi.Unwrap<T>);
   return pulumi.output(value).apply((resolved) => {
     check(resolved as pulumi.Unwrap<T>);

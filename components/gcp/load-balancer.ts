@@ -22,16 +22,29 @@ export function loadBalancerBackends(
   groups: readonly gcp.compute.InstanceGroup[],
   activeStandby: boolean,
 ): gcp.types.input.compute.RegionBackendServiceBackend[] {
-  return groups.map((group, i) => ({ group: group.id, balancingMode: 'CONNECTION', ...(activeStandby ? { failover: i > 0 } : {}) }));
+  return groups.map((group, i) => ({
+    group: group.id,
+    balancingMode: 'CONNECTION',
+    ...(activeStandby ? { failover: i > 0 } : {}),
+  }));
 }
 
 /** The instances of each zone in use, in first-use order (one unmanaged instance group each). */
-export function instancesByZone<T>(instances: readonly T[], zones: readonly string[]): Array<{ zone: string; members: T[] }> {
+export function instancesByZone<T>(
+  instances: readonly T[],
+  zones: readonly string[],
+): Array<{ zone: string; members: T[] }> {
   return [...new Set(zones)].map((zone) => ({ zone, members: instances.filter((_, i) => zones[i] === zone) }));
 }
 
 /** One unmanaged instance group per zone in use (`<name>-ig-<zone letter>`). */
-export function createInstanceGroups(name: string, project: pulumi.Input<string> | undefined, instances: gcp.compute.Instance[], zones: string[], parent: pulumi.Resource): gcp.compute.InstanceGroup[] {
+export function createInstanceGroups(
+  name: string,
+  project: pulumi.Input<string> | undefined,
+  instances: gcp.compute.Instance[],
+  zones: string[],
+  parent: pulumi.Resource,
+): gcp.compute.InstanceGroup[] {
   return instancesByZone(instances, zones).map(
     ({ zone, members }) =>
       new gcp.compute.InstanceGroup(
@@ -44,6 +57,20 @@ export function createInstanceGroups(name: string, project: pulumi.Input<string>
 }
 
 /** The TCP health check of the agent's health port (UDP cannot be health-checked). */
-export function agentHealthCheckArgs(project: pulumi.Input<string> | undefined, region: string, description: string, healthPort: number): gcp.compute.RegionHealthCheckArgs {
-  return { project, region, description, tcpHealthCheck: { port: healthPort }, checkIntervalSec: 5, timeoutSec: 5, healthyThreshold: 2, unhealthyThreshold: 2 };
+export function agentHealthCheckArgs(
+  project: pulumi.Input<string> | undefined,
+  region: string,
+  description: string,
+  healthPort: number,
+): gcp.compute.RegionHealthCheckArgs {
+  return {
+    project,
+    region,
+    description,
+    tcpHealthCheck: { port: healthPort },
+    checkIntervalSec: 5,
+    timeoutSec: 5,
+    healthyThreshold: 2,
+    unhealthyThreshold: 2,
+  };
 }

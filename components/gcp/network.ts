@@ -15,12 +15,23 @@ export function createGatewayNetwork(
 ): { network: gcp.compute.Network; subnetwork: gcp.compute.Subnetwork } {
   const network = new gcp.compute.Network(
     `${name}-net`,
-    { project, autoCreateSubnetworks: false, routingMode: 'REGIONAL', description: `wiremesh gateway ${name}: its network` },
+    {
+      project,
+      autoCreateSubnetworks: false,
+      routingMode: 'REGIONAL',
+      description: `wiremesh gateway ${name}: its network`,
+    },
     { parent },
   );
   const subnetwork = new gcp.compute.Subnetwork(
     `${name}-subnet`,
-    { project, region, network: network.id, ipCidrRange: cidr, description: `wiremesh gateway ${name}: its subnetwork` },
+    {
+      project,
+      region,
+      network: network.id,
+      ipCidrRange: cidr,
+      description: `wiremesh gateway ${name}: its subnetwork`,
+    },
     { parent },
   );
   return { network, subnetwork };

@@ -20,12 +20,26 @@ export interface RouteSpec {
   instance?: number;
 }
 
-export function gatewayRouteSpecs(name: string, remoteCidrs: string[], instanceCount: number, internalLoadBalancer: boolean): RouteSpec[] {
+export function gatewayRouteSpecs(
+  name: string,
+  remoteCidrs: string[],
+  instanceCount: number,
+  internalLoadBalancer: boolean,
+): RouteSpec[] {
   if (internalLoadBalancer) {
-    return remoteCidrs.map((cidr) => ({ name: `${name}-ilb-r-${cidrSlug(cidr)}`, destRange: cidr, description: `wiremesh: ${cidr} via gateway ${name} (internal LB)` }));
+    return remoteCidrs.map((cidr) => ({
+      name: `${name}-ilb-r-${cidrSlug(cidr)}`,
+      destRange: cidr,
+      description: `wiremesh: ${cidr} via gateway ${name} (internal LB)`,
+    }));
   }
   return Array.from({ length: instanceCount }, (_, i) =>
-    remoteCidrs.map((cidr) => ({ name: `${name}-r${i}-${cidrSlug(cidr)}`, destRange: cidr, description: `wiremesh: ${cidr} via gateway ${name} instance ${i}`, instance: i })),
+    remoteCidrs.map((cidr) => ({
+      name: `${name}-r${i}-${cidrSlug(cidr)}`,
+      destRange: cidr,
+      description: `wiremesh: ${cidr} via gateway ${name} instance ${i}`,
+      instance: i,
+    })),
   ).flat();
 }
 
@@ -40,8 +54,17 @@ export interface InternalLoadBalancerPlacement {
 }
 
 /** The internal passthrough NLB over the instance groups: health check, backend service, forwarding rule. */
-export function createInternalLoadBalancer(name: string, at: InternalLoadBalancerPlacement, groups: gcp.compute.InstanceGroup[], parent: pulumi.Resource): gcp.compute.ForwardingRule {
-  const healthCheck = new gcp.compute.RegionHealthCheck(`${name}-ilb-hc`, agentHealthCheckArgs(at.project, at.region, `wiremesh gateway ${name}: agent health port`, at.healthPort), { parent });
+export function createInternalLoadBalancer(
+  name: string,
+  at: InternalLoadBalancerPlacement,
+  groups: gcp.compute.InstanceGroup[],
+  parent: pulumi.Resource,
+): gcp.compute.ForwardingRule {
+  const healthCheck = new gcp.compute.RegionHealthCheck(
+    `${name}-ilb-hc`,
+    agentHealthCheckArgs(at.project, at.region, `wiremesh gateway ${name}: agent health port`, at.healthPort),
+    { parent },
+  );
   const backendService = new gcp.compute.RegionBackendService(
     `${name}-ilb`,
     {
@@ -80,5 +103,12 @@ export function createGatewayRoutes(
   nextHop: (instance: number | undefined) => Pick<gcp.compute.RouteArgs, 'nextHopIlb' | 'nextHopInstance'>,
   parent: pulumi.Resource,
 ): gcp.compute.Route[] {
-  return specs.map((route) => new gcp.compute.Route(route.name, { ...common, destRange: route.destRange, ...nextHop(route.instance), description: route.description }, { parent }));
+  return specs.map(
+    (route) =>
+      new gcp.compute.Route(
+        route.name,
+        { ...common, destRange: route.destRange, ...nextHop(route.instance), description: route.description },
+        { parent },
+      ),
+  );
 }

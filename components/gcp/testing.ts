@@ -39,7 +39,9 @@ function plain(value: unknown): unknown {
 }
 
 /** A `newResource` for setupMocks that fills the provider-computed outputs of GCP resources. */
-export function gcpMockNewResource(): (args: pulumi.runtime.MockResourceArgs) => pulumi.runtime.MockResourceResult | undefined {
+export function gcpMockNewResource(): (
+  args: pulumi.runtime.MockResourceArgs,
+) => pulumi.runtime.MockResourceResult | undefined {
   let externalIp = 0;
   let internalIp = 0;
   return (args) => {
@@ -52,7 +54,11 @@ export function gcpMockNewResource(): (args: pulumi.runtime.MockResourceArgs) =>
     const collection = ZONAL[args.type] ?? REGIONAL[args.type] ?? GLOBAL[args.type];
     if (collection !== undefined) {
       state.name = state.name ?? `${args.name}-mock`;
-      const where = ZONAL[args.type] ? `zones/${state.zone}` : REGIONAL[args.type] ? `regions/${state.region}` : 'global';
+      const where = ZONAL[args.type]
+        ? `zones/${state.zone}`
+        : REGIONAL[args.type]
+          ? `regions/${state.region}`
+          : 'global';
       id = `projects/${project}/${where}/${collection}/${state.name}`;
       state.selfLink = `${base}/${where}/${collection}/${state.name}`;
     }
@@ -79,13 +85,16 @@ export function gcpMockNewResource(): (args: pulumi.runtime.MockResourceArgs) =>
       case 'gcp:compute/forwardingRule:ForwardingRule':
         if (state.ipAddress === undefined) {
           internalIp += 1;
-          state.ipAddress = state.loadBalancingScheme === 'INTERNAL' ? `10.0.200.${internalIp}` : `198.51.100.${internalIp}`;
+          state.ipAddress =
+            state.loadBalancingScheme === 'INTERNAL' ? `10.0.200.${internalIp}` : `198.51.100.${internalIp}`;
         }
         break;
       case 'gcp:compute/instance:Instance': {
         internalIp += 1;
         const nics = Array.isArray(state.networkInterfaces) ? state.networkInterfaces : [];
-        state.networkInterfaces = nics.map((nic: Record<string, unknown>, i: number) => (i === 0 ? { ...nic, networkIp: `10.0.0.${internalIp}` } : nic));
+        state.networkInterfaces = nics.map((nic: Record<string, unknown>, i: number) =>
+          i === 0 ? { ...nic, networkIp: `10.0.0.${internalIp}` } : nic,
+        );
         break;
       }
       default:

@@ -22,7 +22,6 @@ export const NETWORK_LB_HEALTH_CHECK_RANGES: readonly string[] = Object.freeze([
 /** RFC 1035 names, as Compute Engine requires for instances, firewalls, routes, ... */
 const RFC1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 
-
 /**
  * The component name is the prefix of every child's logical name, and Pulumi auto-names GCP
  * resources `<logical name>-<7 hex>`: it must be RFC 1035 and short enough (`maxLength`) for the
@@ -123,10 +122,18 @@ export function checkLabels(component: string, name: string, labels: Record<stri
   if (labels === undefined) return;
   for (const [key, value] of Object.entries(labels)) {
     if (!isLabelKey(key)) {
-      fail(component, name, `label key "${key}" must be 1 to 63 lowercase letters, digits, "_" or "-", starting with a letter`);
+      fail(
+        component,
+        name,
+        `label key "${key}" must be 1 to 63 lowercase letters, digits, "_" or "-", starting with a letter`,
+      );
     }
     if (typeof value !== 'string' || !isLabelValue(value)) {
-      fail(component, name, `label "${key}": value "${String(value)}" must be at most 63 lowercase letters, digits, "_" or "-"`);
+      fail(
+        component,
+        name,
+        `label "${key}": value "${String(value)}" must be at most 63 lowercase letters, digits, "_" or "-"`,
+      );
     }
     if (key.startsWith('wiremesh-')) {
       fail(component, name, `label "${key}": the "wiremesh-" prefix is reserved for labels the component sets`);
@@ -135,11 +142,20 @@ export function checkLabels(component: string, name: string, labels: Record<stri
 }
 
 /** A network tag: RFC 1035, at most 63 characters. */
-export function checkNetworkTags(component: string, name: string, arg: string, tags: readonly string[] | undefined): void {
+export function checkNetworkTags(
+  component: string,
+  name: string,
+  arg: string,
+  tags: readonly string[] | undefined,
+): void {
   if (tags === undefined) return;
   for (const tag of tags) {
     if (typeof tag !== 'string' || !RFC1035.test(tag) || tag.length > 63) {
-      fail(component, name, `${arg}: "${String(tag)}" is not a valid network tag (1 to 63 lowercase letters, digits and hyphens, starting with a letter)`);
+      fail(
+        component,
+        name,
+        `${arg}: "${String(tag)}" is not a valid network tag (1 to 63 lowercase letters, digits and hyphens, starting with a letter)`,
+      );
     }
   }
 }

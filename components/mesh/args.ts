@@ -10,27 +10,26 @@ import type { AwsGatewayGroupArgs } from '../aws/gateway-group';
 import type { GcpGatewayGroupArgs } from '../gcp/gateway-group';
 
 /** Where one `aws` site's gateway runs, and how. Keyed by site name in {@link AwsMeshArgs.sites}. */
-export interface AwsSitePlacement
-  extends Pick<
-    AwsGatewayGroupArgs,
-    | 'vpcId'
-    | 'healthCheckCidrs'
-    | 'forwardFromCidrs'
-    | 'instanceType'
-    | 'ami'
-    | 'architecture'
-    | 'kmsKeyId'
-    | 'secretRecoveryWindowInDays'
-    | 'permissionsBoundary'
-    | 'rootVolumeSizeGiB'
-    | 'tags'
-    | 'loadBalancerSubnetIds'
-    | 'crossZoneLoadBalancing'
-    | 'healthCheckProtocol'
-    | 'healthCheckIntervalSeconds'
-    | 'deregistrationDelaySeconds'
-    | 'deletionProtection'
-  > {
+export interface AwsSitePlacement extends Pick<
+  AwsGatewayGroupArgs,
+  | 'vpcId'
+  | 'healthCheckCidrs'
+  | 'forwardFromCidrs'
+  | 'instanceType'
+  | 'ami'
+  | 'architecture'
+  | 'kmsKeyId'
+  | 'secretRecoveryWindowInDays'
+  | 'permissionsBoundary'
+  | 'rootVolumeSizeGiB'
+  | 'tags'
+  | 'loadBalancerSubnetIds'
+  | 'crossZoneLoadBalancing'
+  | 'healthCheckProtocol'
+  | 'healthCheckIntervalSeconds'
+  | 'deregistrationDelaySeconds'
+  | 'deletionProtection'
+> {
   /**
    * One subnet per gateway of the site (the spec's `gateways`, default 1), normally one per AZ,
    * each with the route tables that send the remote sites' traffic to that subnet's gateway.
@@ -59,28 +58,27 @@ export interface AwsMeshArgs {
 }
 
 /** Where one `gcp` site's gateway runs, and how. Keyed by site name in {@link GcpMeshArgs.sites}. */
-export interface GcpSitePlacement
-  extends Pick<
-    GcpGatewayGroupArgs,
-    | 'network'
-    | 'subnetwork'
-    | 'zones'
-    | 'project'
-    | 'machineType'
-    | 'image'
-    | 'bootDiskSizeGb'
-    | 'routePriority'
-    | 'routeTags'
-    | 'internalLoadBalancer'
-    | 'activeStandby'
-    | 'forwardFromCidrs'
-    | 'networkTags'
-    | 'labels'
-    | 'secretReplication'
-    | 'serviceAccountId'
-    | 'deletionProtection'
-    | 'sessionAffinity'
-  > {
+export interface GcpSitePlacement extends Pick<
+  GcpGatewayGroupArgs,
+  | 'network'
+  | 'subnetwork'
+  | 'zones'
+  | 'project'
+  | 'machineType'
+  | 'image'
+  | 'bootDiskSizeGb'
+  | 'routePriority'
+  | 'routeTags'
+  | 'internalLoadBalancer'
+  | 'activeStandby'
+  | 'forwardFromCidrs'
+  | 'networkTags'
+  | 'labels'
+  | 'secretReplication'
+  | 'serviceAccountId'
+  | 'deletionProtection'
+  | 'sessionAffinity'
+> {
   /** The GCP provider of this site; default {@link GcpMeshArgs.provider}. */
   provider?: gcp.Provider;
   /**

@@ -69,11 +69,18 @@ export type PreparedSite = () => DeployedSite;
 
 /** The peers' source ranges as inputs (a gcp site's allocated address as `<ip>/32`). */
 function peerCidrsOf(w: MeshWiring, refs: SourceRef[]): pulumi.Input<string>[] {
-  return refs.map((ref) => ('cidr' in ref ? ref.cidr : w.addressSlots[ref.site]![ref.slot]!.output.apply((ip) => `${ip}/32`)));
+  return refs.map((ref) =>
+    'cidr' in ref ? ref.cidr : w.addressSlots[ref.site]![ref.slot]!.output.apply((ip) => `${ip}/32`),
+  );
 }
 
 /** The agent argument of a cloud site's gateways. */
-function agentOf(w: MeshWiring, site: SitePlan, cloud: 'aws' | 'gcp', extra: { configPollSeconds?: number | undefined; nodeVersion?: string | undefined }): GatewayAgentArgs {
+function agentOf(
+  w: MeshWiring,
+  site: SitePlan,
+  cloud: 'aws' | 'gcp',
+  extra: { configPollSeconds?: number | undefined; nodeVersion?: string | undefined },
+): GatewayAgentArgs {
   const args = w.args;
   return {
     package: args[cloud]?.agentPackage ?? args.agentPackage,
@@ -104,7 +111,14 @@ export function deployAwsSite(w: MeshWiring, site: SitePlan): PreparedSite {
     deletionProtection: _f,
     ...passThrough
   } = placement;
-  const groupOnly = { loadBalancerSubnetIds: _a, crossZoneLoadBalancing: _b, healthCheckProtocol: _c, healthCheckIntervalSeconds: _d, deregistrationDelaySeconds: _e, deletionProtection: _f };
+  const groupOnly = {
+    loadBalancerSubnetIds: _a,
+    crossZoneLoadBalancing: _b,
+    healthCheckProtocol: _c,
+    healthCheckIntervalSeconds: _d,
+    deregistrationDelaySeconds: _e,
+    deletionProtection: _f,
+  };
   const ranges = site.peerSources !== undefined ? peerCidrsOf(w, site.peerSources) : peerCidrs;
   const gatewayArgs: AwsGatewayArgs = {
     ...passThrough,
@@ -118,22 +132,36 @@ export function deployAwsSite(w: MeshWiring, site: SitePlan): PreparedSite {
     listenPort: w.plan.listenPort,
     healthPort: w.plan.healthPort,
   };
-  const componentOpts = (): pulumi.ComponentResourceOptions => ({ parent: w.parent, ...(provider !== undefined ? { providers: [provider] } : {}) });
-  const reads = (): { extraSecretReads?: pulumi.Output<SecretReadGrant>[] } => (w.awsPskReads[site.site.name]?.length ? { extraSecretReads: w.awsPskReads[site.site.name] } : {});
+  const componentOpts = (): pulumi.ComponentResourceOptions => ({
+    parent: w.parent,
+    ...(provider !== undefined ? { providers: [provider] } : {}),
+  });
+  const reads = (): { extraSecretReads?: pulumi.Output<SecretReadGrant>[] } =>
+    w.awsPskReads[site.site.name]?.length ? { extraSecretReads: w.awsPskReads[site.site.name] } : {};
   if (site.kind === 'aws-gateway-group') {
     const groupArgs: AwsGatewayGroupArgs = { ...(gatewayArgs as AwsGatewayGroupArgs), ...dropUndefined(groupOnly) };
     validateAwsGatewayGroupArgs(componentLabel('AwsGatewayGroup', site.componentName), groupArgs);
     return () => {
-      const component = new AwsGatewayGroup(site.componentName, validateAwsGatewayGroupArgs.carry(groupArgs, { ...groupArgs, ...reads() }), componentOpts());
+      const component = new AwsGatewayGroup(
+        site.componentName,
+        validateAwsGatewayGroupArgs.carry(groupArgs, { ...groupArgs, ...reads() }),
+        componentOpts(),
+      );
       w.endpointOf[site.site.name]?.resolve(component.endpoint);
       // Peers see the group at its NLB's Elastic IPs (its instances never initiate): those are its sources.
-      w.addressSlots[site.site.name]?.forEach((slot, i) => slot.resolve(component.loadBalancerAddresses.apply((ips) => ips[i]!)));
+      w.addressSlots[site.site.name]?.forEach((slot, i) =>
+        slot.resolve(component.loadBalancerAddresses.apply((ips) => ips[i]!)),
+      );
       return { component, instanceIds: component.instanceIds, publicIps: component.loadBalancerAddresses };
     };
   }
   validateAwsGatewayArgs(componentLabel('AwsGateway', site.componentName), gatewayArgs);
   return () => {
-    const component = new AwsGateway(site.componentName, validateAwsGatewayArgs.carry(gatewayArgs, { ...gatewayArgs, ...reads() }), componentOpts());
+    const component = new AwsGateway(
+      site.componentName,
+      validateAwsGatewayArgs.carry(gatewayArgs, { ...gatewayArgs, ...reads() }),
+      componentOpts(),
+    );
     w.endpointOf[site.site.name]?.resolve(component.endpoints.apply((endpoints) => endpoints[0]!));
     return { component, instanceIds: component.instanceIds, publicIps: component.publicIps };
   };
@@ -144,7 +172,16 @@ export function deployGcpSite(w: MeshWiring, site: SitePlan): PreparedSite {
   const name = site.site.name;
   const placement = w.args.gcp!.sites[name]!;
   const provider = placement.provider ?? w.args.gcp?.provider;
-  const { provider: _provider, resourceName: _resourceName, peerCidrs, allowFromAnywhere, configPollSeconds, nodeVersion, sessionAffinity, ...passThrough } = placement;
+  const {
+    provider: _provider,
+    resourceName: _resourceName,
+    peerCidrs,
+    allowFromAnywhere,
+    configPollSeconds,
+    nodeVersion,
+    sessionAffinity,
+    ...passThrough
+  } = placement;
   const project = placement.project ?? w.args.gcp?.project;
   const ranges = site.peerSources !== undefined ? (peerCidrsOf(w, site.peerSources) as string[]) : peerCidrs;
   const gateways = site.gatewayIds.length;
@@ -160,34 +197,64 @@ export function deployGcpSite(w: MeshWiring, site: SitePlan): PreparedSite {
     key: w.keyOf(name),
     agent: agentOf(w, site, 'gcp', { configPollSeconds, nodeVersion }),
   };
-  const opts = (): pulumi.ComponentResourceOptions => ({ parent: w.parent, ...(provider !== undefined ? { providers: [provider] } : {}) });
-  const reads = (): { extraSecretReads?: gcp.secretmanager.Secret[] } => (w.gcpPskReads[name]?.length ? { extraSecretReads: w.gcpPskReads[name] } : {});
+  const opts = (): pulumi.ComponentResourceOptions => ({
+    parent: w.parent,
+    ...(provider !== undefined ? { providers: [provider] } : {}),
+  });
+  const reads = (): { extraSecretReads?: gcp.secretmanager.Secret[] } =>
+    w.gcpPskReads[name]?.length ? { extraSecretReads: w.gcpPskReads[name] } : {};
   const slots = w.addressSlots[name];
   if (site.kind === 'gcp-gateway-group') {
     // Validated with the address placeholder: the group's own endpoint waits for its instances, so the mesh makes the address.
-    const probe: GcpGatewayGroupArgs = { ...gatewayArgs, ...(sessionAffinity !== undefined ? { sessionAffinity } : {}) };
+    const probe: GcpGatewayGroupArgs = {
+      ...gatewayArgs,
+      ...(sessionAffinity !== undefined ? { sessionAffinity } : {}),
+    };
     validateGcpGatewayGroupArgs(site.componentName, probe);
     return () => {
       const address = new gcp.compute.Address(
         `${w.name}-${name}-lb-ip`,
-        { project, region: regionOfZone(placement.zones[0]!)!, addressType: 'EXTERNAL', networkTier: 'PREMIUM', description: `wiremesh mesh ${w.name}: WireGuard endpoint of site ${name}` },
+        {
+          project,
+          region: regionOfZone(placement.zones[0]!)!,
+          addressType: 'EXTERNAL',
+          networkTier: 'PREMIUM',
+          description: `wiremesh mesh ${w.name}: WireGuard endpoint of site ${name}`,
+        },
         { parent: w.parent, ...(provider !== undefined ? { provider } : {}) },
       );
-      const groupArgs = validateGcpGatewayGroupArgs.carry(probe, { ...gatewayArgs, ...reads(), loadBalancerAddress: address.address, ...(sessionAffinity !== undefined ? { sessionAffinity } : {}) });
+      const groupArgs = validateGcpGatewayGroupArgs.carry(probe, {
+        ...gatewayArgs,
+        ...reads(),
+        loadBalancerAddress: address.address,
+        ...(sessionAffinity !== undefined ? { sessionAffinity } : {}),
+      });
       const component = new GcpGatewayGroup(site.componentName, groupArgs, opts());
       w.endpointOf[name]?.resolve(pulumi.interpolate`${address.address}:${w.plan.listenPort}`);
       const ips = [...component.gateway.addresses.map((a) => a.address), address.address];
       slots?.forEach((slot, i) => slot.resolve(ips[i]!));
-      return { component, instanceIds: pulumi.all(component.gateway.instances.map((instance) => instance.id)), publicIps: pulumi.all(ips) };
+      return {
+        component,
+        instanceIds: pulumi.all(component.gateway.instances.map((instance) => instance.id)),
+        publicIps: pulumi.all(ips),
+      };
     };
   }
   validateGcpGatewayArgs('GcpGateway', site.componentName, gatewayArgs);
   return () => {
-    const component = new GcpGateway(site.componentName, validateGcpGatewayArgs.carry(gatewayArgs, { ...gatewayArgs, ...reads() }), opts());
+    const component = new GcpGateway(
+      site.componentName,
+      validateGcpGatewayArgs.carry(gatewayArgs, { ...gatewayArgs, ...reads() }),
+      opts(),
+    );
     w.endpointOf[name]?.resolve(component.endpoints.apply((endpoints) => endpoints[0]!));
     const ips = component.addresses.map((a) => a.address);
     slots?.forEach((slot, i) => slot.resolve(ips[i]!));
-    return { component, instanceIds: pulumi.all(component.instances.map((instance) => instance.id)), publicIps: pulumi.all(ips) };
+    return {
+      component,
+      instanceIds: pulumi.all(component.instances.map((instance) => instance.id)),
+      publicIps: pulumi.all(ips),
+    };
   };
 }
 
@@ -198,7 +265,10 @@ export function deployOnPremSite(w: MeshWiring, site: SitePlan): PreparedSite {
   const label = componentLabel('WireGuardMesh', w.name);
   return () => {
     const agentConfig = w.externalPlan.apply((plan): AgentConfig => ({
-      ...planAgentConfig(plan.gateways.find((g) => g.site === site.site.name)!, meshAgentOptions(w.plan.interfaceName, w.args)),
+      ...planAgentConfig(
+        plan.gateways.find((g) => g.site === site.site.name)!,
+        meshAgentOptions(w.plan.interfaceName, w.args),
+      ),
       privateKey: { source: 'file', path: keyPath },
     }));
     const component = new RemoteHostAgent(
@@ -207,7 +277,9 @@ export function deployOnPremSite(w: MeshWiring, site: SitePlan): PreparedSite {
         connection: host.connection,
         agentPackage: host.agentPackage ?? w.args.agentPackage,
         agentConfig,
-        privateKey: pulumi.secret(pulumi.output(host.privateKey).apply((key) => onPremKeyMatchesSpec(label, site.site, key))),
+        privateKey: pulumi.secret(
+          pulumi.output(host.privateKey).apply((key) => onPremKeyMatchesSpec(label, site.site, key)),
+        ),
         keyPath,
       },
       { parent: w.parent },
@@ -217,7 +289,10 @@ export function deployOnPremSite(w: MeshWiring, site: SitePlan): PreparedSite {
 }
 
 /** The planner options every agent of the mesh shares. */
-export function meshAgentOptions(interfaceName: string, args: WireGuardMeshArgs): { interfaceName: string; metricsListen?: string; dataPlane?: DataPlaneKind } {
+export function meshAgentOptions(
+  interfaceName: string,
+  args: WireGuardMeshArgs,
+): { interfaceName: string; metricsListen?: string; dataPlane?: DataPlaneKind } {
   return {
     interfaceName,
     ...(args.metricsListen !== undefined ? { metricsListen: args.metricsListen } : {}),

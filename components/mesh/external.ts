@@ -21,7 +21,11 @@ export const EXTERNAL_PRIVATE_KEY_PLACEHOLDER = '<your key>';
  * of the other sites are unchanged: the planner treats external sites differently only in not
  * planning them.
  */
-export function planForExternalSites(planning: MeshSpec, publicKeys: Record<string, string>, endpoints: Record<string, string>): MeshPlan {
+export function planForExternalSites(
+  planning: MeshSpec,
+  publicKeys: Record<string, string>,
+  endpoints: Record<string, string>,
+): MeshPlan {
   const keys: Record<string, string> = { ...publicKeys };
   const sites = planning.sites.map((site): SiteSpec => {
     if (site.provider !== 'external') return site;
@@ -33,7 +37,12 @@ export function planForExternalSites(planning: MeshSpec, publicKeys: Record<stri
 }
 
 /** The wg-quick configuration of an external site: the planner's view of it, key left to the owner. */
-export function renderExternalSiteConfig(plan: MeshPlan, gateway: GatewayPlan, spec: MeshSpec, presharedKeys: Record<string, PresharedKeySources> = {}): string {
+export function renderExternalSiteConfig(
+  plan: MeshPlan,
+  gateway: GatewayPlan,
+  spec: MeshSpec,
+  presharedKeys: Record<string, PresharedKeySources> = {},
+): string {
   const site = spec.sites.find((s) => s.name === gateway.site)!;
   const text = renderGateway(plan, gateway, spec, EXTERNAL_PRIVATE_KEY_PLACEHOLDER).replace(
     `PrivateKey = ${EXTERNAL_PRIVATE_KEY_PLACEHOLDER}`,
@@ -88,7 +97,12 @@ export function pairKey(a: string, b: string): string {
 /** The agent configuration of a planned gateway without its private key (the components fill it in). */
 export function planAgentConfig(
   gateway: GatewayPlan,
-  options: { interfaceName: string; metricsListen?: string; dataPlane?: DataPlaneKind; presharedKey?: (siteA: string, siteB: string) => KeySource },
+  options: {
+    interfaceName: string;
+    metricsListen?: string;
+    dataPlane?: DataPlaneKind;
+    presharedKey?: (siteA: string, siteB: string) => KeySource;
+  },
 ): Omit<AgentConfig, 'privateKey'> {
   const { privateKey: _privateKey, ...rest } = agentConfigFor(gateway, {
     interfaceName: options.interfaceName,

@@ -19,8 +19,24 @@ import { WireGuardKey } from '../key';
 import type { WireGuardPresharedKey } from '../preshared-key';
 import type { RemoteHostAgent } from '../remote-host';
 import type { MeshSiteSummary, WireGuardMeshArgs } from './args';
-import { deferred, deployAwsSite, deployGcpSite, deployOnPremSite, meshAgentOptions, type Deferred, type DeployedSite, type MeshWiring, type PreparedSite } from './deploy';
-import { pairKey, planAgentConfig, planForExternalSites, renderExternalSiteConfig, type PresharedKeySources } from './external';
+import {
+  deferred,
+  deployAwsSite,
+  deployGcpSite,
+  deployOnPremSite,
+  meshAgentOptions,
+  type Deferred,
+  type DeployedSite,
+  type MeshWiring,
+  type PreparedSite,
+} from './deploy';
+import {
+  pairKey,
+  planAgentConfig,
+  planForExternalSites,
+  renderExternalSiteConfig,
+  type PresharedKeySources,
+} from './external';
 import { planMeshDeployment, type SitePlan } from './plan';
 import { deployPresharedKeys } from './preshared-keys';
 import { CLOUD } from './spec';
@@ -79,7 +95,10 @@ export class WireGuardMesh extends pulumi.ComponentResource {
     for (const site of spec.sites.filter((s) => CLOUD.has(s.provider))) {
       const key = new WireGuardKey(
         `${name}-${site.name}-key`,
-        { ...(args.maxKeyAgeDays !== undefined ? { maxAgeDays: args.maxKeyAgeDays } : {}), ...(args.now !== undefined ? { now: args.now } : {}) },
+        {
+          ...(args.maxKeyAgeDays !== undefined ? { maxAgeDays: args.maxKeyAgeDays } : {}),
+          ...(args.now !== undefined ? { now: args.now } : {}),
+        },
         { parent: this },
       );
       this.keys[site.name] = key;
@@ -95,8 +114,12 @@ export class WireGuardMesh extends pulumi.ComponentResource {
       this.record(site, deployed[site.site.name]!.component);
     }
 
-    const publicKeys = pulumi.all(Object.fromEntries(Object.entries(this.keys).map(([site, key]) => [site, key.publicKey])));
-    const endpoints = pulumi.all(Object.fromEntries(Object.entries(wiring.w.endpointOf).map(([site, d]) => [site, d.output])));
+    const publicKeys = pulumi.all(
+      Object.fromEntries(Object.entries(this.keys).map(([site, key]) => [site, key.publicKey])),
+    );
+    const endpoints = pulumi.all(
+      Object.fromEntries(Object.entries(wiring.w.endpointOf).map(([site, d]) => [site, d.output])),
+    );
     const plans = pulumi.all([publicKeys, endpoints]).apply(([keys, eps]) => ({
       plan: planMesh(planning, { publicKeys: keys, endpoints: eps }),
       external: planForExternalSites(planning, keys, eps),
@@ -110,7 +133,15 @@ export class WireGuardMesh extends pulumi.ComponentResource {
         Object.fromEntries(
           plan.sites
             .filter((s) => s.kind === 'external')
-            .map((s) => [s.site.name, renderExternalSiteConfig(p.external, p.external.gateways.find((g) => g.site === s.site.name)!, spec, sources)]),
+            .map((s) => [
+              s.site.name,
+              renderExternalSiteConfig(
+                p.external,
+                p.external.gateways.find((g) => g.site === s.site.name)!,
+                spec,
+                sources,
+              ),
+            ]),
         ),
       ),
     );
@@ -119,7 +150,14 @@ export class WireGuardMesh extends pulumi.ComponentResource {
   }
 
   private record(site: SitePlan, component: DeployedSite['component']): void {
-    const table = { 'aws-gateway': this.awsGateways, 'aws-gateway-group': this.awsGatewayGroups, 'gcp-gateway': this.gcpGateways, 'gcp-gateway-group': this.gcpGatewayGroups, 'on-prem': this.remoteHosts, external: undefined }[site.kind];
+    const table = {
+      'aws-gateway': this.awsGateways,
+      'aws-gateway-group': this.awsGatewayGroups,
+      'gcp-gateway': this.gcpGateways,
+      'gcp-gateway-group': this.gcpGatewayGroups,
+      'on-prem': this.remoteHosts,
+      external: undefined,
+    }[site.kind];
     if (table !== undefined && component !== undefined) (table as Record<string, unknown>)[site.site.name] = component;
   }
 }
@@ -146,13 +184,21 @@ function prepareSite(w: MeshWiring, site: SitePlan): PreparedSite {
  */
 function meshWiring(name: string, args: WireGuardMeshArgs, plan: ReturnType<typeof planMeshDeployment>) {
   const label = componentLabel('WireGuardMesh', name);
-  const keys: Record<string, { privateKey: Deferred<string>; publicKey: Deferred<string>; createdAt: Deferred<string> }> = {};
+  const keys: Record<
+    string,
+    { privateKey: Deferred<string>; publicKey: Deferred<string>; createdAt: Deferred<string> }
+  > = {};
   const endpointOf: Record<string, Deferred<string>> = {};
   for (const site of plan.spec.sites.filter((s) => CLOUD.has(s.provider))) {
     keys[site.name] = { privateKey: deferred(), publicKey: deferred(), createdAt: deferred() };
     if (!site.behindNat) endpointOf[site.name] = deferred();
   }
-  const addressSlots = Object.fromEntries(Object.entries(plan.addressSlots).map(([site, count]) => [site, Array.from({ length: count }, () => deferred<string>())]));
+  const addressSlots = Object.fromEntries(
+    Object.entries(plan.addressSlots).map(([site, count]) => [
+      site,
+      Array.from({ length: count }, () => deferred<string>()),
+    ]),
+  );
   const planOutput = deferred<MeshPlan>();
   const externalPlanOutput = deferred<MeshPlan>();
   const pskSources = deferred<Record<string, PresharedKeySources>>();
@@ -175,7 +221,11 @@ function meshWiring(name: string, args: WireGuardMeshArgs, plan: ReturnType<type
     parent: undefined as unknown as pulumi.Resource,
     args,
     plan,
-    keyOf: (site) => ({ privateKey: keys[site]!.privateKey.output, publicKey: keys[site]!.publicKey.output, createdAt: keys[site]!.createdAt.output }),
+    keyOf: (site) => ({
+      privateKey: keys[site]!.privateKey.output,
+      publicKey: keys[site]!.publicKey.output,
+      createdAt: keys[site]!.createdAt.output,
+    }),
     endpointOf,
     addressSlots,
     agentConfigOf,

@@ -53,7 +53,14 @@ export interface MeshDeploymentPlan {
   addressSlots: Record<string, number>;
 }
 
-const GROUP_ONLY_AWS = ['loadBalancerSubnetIds', 'crossZoneLoadBalancing', 'healthCheckProtocol', 'healthCheckIntervalSeconds', 'deregistrationDelaySeconds', 'deletionProtection'] as const;
+const GROUP_ONLY_AWS = [
+  'loadBalancerSubnetIds',
+  'crossZoneLoadBalancing',
+  'healthCheckProtocol',
+  'healthCheckIntervalSeconds',
+  'deregistrationDelaySeconds',
+  'deletionProtection',
+] as const;
 
 /** Everything WireGuardMesh decides before registering; throws naming the argument. */
 export function planMeshDeployment(name: string, args: WireGuardMeshArgs): MeshDeploymentPlan {
@@ -64,10 +71,13 @@ export function planMeshDeployment(name: string, args: WireGuardMeshArgs): MeshD
   checkMeshArgs(label, args);
   const { spec, planning } = loadMeshSpecForDeployment(args.spec);
   const interfaceName = args.interfaceName ?? GATEWAY_INTERFACE;
-  if (!/^[A-Za-z0-9_=+.-]{1,15}$/.test(interfaceName)) fail('interfaceName must be 1 to 15 of letters, digits, "_=+.-"');
+  if (!/^[A-Za-z0-9_=+.-]{1,15}$/.test(interfaceName))
+    fail('interfaceName must be 1 to 15 of letters, digits, "_=+.-"');
 
   // Peers and routes need no keys or endpoints: plan with placeholder keys.
-  const shapeKeys = Object.fromEntries(spec.sites.filter((s) => s.provider !== 'external').map((s) => [s.name, `placeholder-key-of-${s.name}`]));
+  const shapeKeys = Object.fromEntries(
+    spec.sites.filter((s) => s.provider !== 'external').map((s) => [s.name, `placeholder-key-of-${s.name}`]),
+  );
   const shape = planMesh(planning, { publicKeys: shapeKeys });
   const externalShape = planForExternalSites(planning, shapeKeys, {});
   checkFullTunnel(spec, shape);
@@ -75,7 +85,8 @@ export function planMeshDeployment(name: string, args: WireGuardMeshArgs): MeshD
 
   const addressSlots: Record<string, number> = {};
   for (const site of spec.sites) {
-    if (site.provider === 'gcp' && args.sourceCidrs?.[site.name] === undefined) addressSlots[site.name] = (site.gateways ?? 1) + ((site.gateways ?? 1) > 1 ? 1 : 0);
+    if (site.provider === 'gcp' && args.sourceCidrs?.[site.name] === undefined)
+      addressSlots[site.name] = (site.gateways ?? 1) + ((site.gateways ?? 1) > 1 ? 1 : 0);
     // An AWS group's peers see it at its NLB's Elastic IPs, which depend on nothing (no cycle); a single AWS gateway's EIP sits on its ENI, behind its security group.
     if (site.provider === 'aws' && (site.gateways ?? 1) > 1 && args.sourceCidrs?.[site.name] === undefined) {
       addressSlots[site.name] = args.aws?.sites[site.name]?.loadBalancerSubnetIds?.length ?? site.gateways!;
@@ -89,17 +100,40 @@ export function planMeshDeployment(name: string, args: WireGuardMeshArgs): MeshD
       );
     }
   }
-  const peersOf = (site: string): string[] => (shape.gateways.find((g) => g.site === site) ?? externalShape.gateways.find((g) => g.site === site))!.peers.map((p) => p.site);
+  const peersOf = (site: string): string[] =>
+    (shape.gateways.find((g) => g.site === site) ?? externalShape.gateways.find((g) => g.site === site))!.peers.map(
+      (p) => p.site,
+    );
   const sources = (peer: SiteSpec, plainOnly: boolean): SourceRef[] | undefined => {
     const explicit = args.sourceCidrs?.[peer.name];
     if (explicit !== undefined) return explicit.map((cidr) => ({ cidr }));
-    if (addressSlots[peer.name] !== undefined) return plainOnly ? undefined : Array.from({ length: addressSlots[peer.name]! }, (_, slot) => ({ site: peer.name, slot }));
+    if (addressSlots[peer.name] !== undefined)
+      return plainOnly
+        ? undefined
+        : Array.from({ length: addressSlots[peer.name]! }, (_, slot) => ({ site: peer.name, slot }));
     const cidr = peer.provider === 'external' ? endpointSourceCidr(peer.endpoint) : undefined;
     return cidr === undefined ? undefined : [{ cidr }];
   };
-  const context: SiteContext = { label, spec, args, firstPlan: (site) => shape.gateways.find((g) => g.site === site)!, peersOf, sources, name };
+  const context: SiteContext = {
+    label,
+    spec,
+    args,
+    firstPlan: (site) => shape.gateways.find((g) => g.site === site)!,
+    peersOf,
+    sources,
+    name,
+  };
   const sites = spec.sites.map((site) => planSite(context, site));
-  return { spec, planning, interfaceName, healthPort: args.healthPort ?? HEALTH_PORT, listenPort: spec.defaults?.listenPort ?? WIREGUARD_PORT, sites, presharedKeyPairs, addressSlots };
+  return {
+    spec,
+    planning,
+    interfaceName,
+    healthPort: args.healthPort ?? HEALTH_PORT,
+    listenPort: spec.defaults?.listenPort ?? WIREGUARD_PORT,
+    sites,
+    presharedKeyPairs,
+    addressSlots,
+  };
 }
 
 interface SiteContext {
@@ -123,12 +157,30 @@ function planSite(c: SiteContext, site: SiteSpec): SitePlan {
     const placement = c.args.aws!.sites[site.name]!;
     const path = `aws.sites["${site.name}"]`;
     if (!Array.isArray(placement.subnets) || placement.subnets.length !== gateways) {
-      fail(`${path}.subnets must list ${gateways} subnet${gateways > 1 ? 's' : ''}, one per gateway of site "${site.name}" (the spec's gateways: ${gateways})`);
+      fail(
+        `${path}.subnets must list ${gateways} subnet${gateways > 1 ? 's' : ''}, one per gateway of site "${site.name}" (the spec's gateways: ${gateways})`,
+      );
     }
-    const peerSources = peerSourcesOf(c, site, path, placement.peerCidrs !== undefined || placement.allowFromAnywhere === true, false);
-    if (!group) for (const k of GROUP_ONLY_AWS) if (placement[k] !== undefined) fail(`${path}.${k} is for load-balanced sites (gateways > 1); site "${site.name}" has one gateway`);
+    const peerSources = peerSourcesOf(
+      c,
+      site,
+      path,
+      placement.peerCidrs !== undefined || placement.allowFromAnywhere === true,
+      false,
+    );
+    if (!group)
+      for (const k of GROUP_ONLY_AWS)
+        if (placement[k] !== undefined)
+          fail(`${path}.${k} is for load-balanced sites (gateways > 1); site "${site.name}" has one gateway`);
     const kind = group ? 'aws-gateway-group' : 'aws-gateway';
-    return { site, kind, gatewayIds, componentName: `${c.name}-${site.name}`, remoteCidrs: [...c.firstPlan(site.name).routes], ...(peerSources ? { peerSources } : {}) };
+    return {
+      site,
+      kind,
+      gatewayIds,
+      componentName: `${c.name}-${site.name}`,
+      remoteCidrs: [...c.firstPlan(site.name).routes],
+      ...(peerSources ? { peerSources } : {}),
+    };
   }
   if (site.provider === 'gcp') {
     const placement = c.args.gcp!.sites[site.name]!;
@@ -137,12 +189,28 @@ function planSite(c: SiteContext, site: SiteSpec): SitePlan {
     try {
       checkComponentName(group ? 'GcpGatewayGroup' : 'GcpGateway', componentName, MAX_GATEWAY_NAME_LENGTH);
     } catch {
-      fail(`the GCP resources of site "${site.name}" would be named "${componentName}", which is not 1 to 30 lowercase letters, digits and hyphens starting with a letter; set ${path}.resourceName`);
+      fail(
+        `the GCP resources of site "${site.name}" would be named "${componentName}", which is not 1 to 30 lowercase letters, digits and hyphens starting with a letter; set ${path}.resourceName`,
+      );
     }
-    const peerSources = peerSourcesOf(c, site, path, placement.peerCidrs !== undefined || placement.allowFromAnywhere === true, true);
-    if (!group && placement.sessionAffinity !== undefined) fail(`${path}.sessionAffinity is for load-balanced sites (gateways > 1); site "${site.name}" has one gateway`);
+    const peerSources = peerSourcesOf(
+      c,
+      site,
+      path,
+      placement.peerCidrs !== undefined || placement.allowFromAnywhere === true,
+      true,
+    );
+    if (!group && placement.sessionAffinity !== undefined)
+      fail(`${path}.sessionAffinity is for load-balanced sites (gateways > 1); site "${site.name}" has one gateway`);
     const kind = group ? 'gcp-gateway-group' : 'gcp-gateway';
-    return { site, kind, gatewayIds, componentName, remoteCidrs: [...c.firstPlan(site.name).routes], ...(peerSources ? { peerSources } : {}) };
+    return {
+      site,
+      kind,
+      gatewayIds,
+      componentName,
+      remoteCidrs: [...c.firstPlan(site.name).routes],
+      ...(peerSources ? { peerSources } : {}),
+    };
   }
   if (site.provider === 'external' && has(c.args.onPrem, site.name)) {
     checkOnPremHost(c.label, site, c.args);
@@ -152,7 +220,13 @@ function planSite(c: SiteContext, site: SiteSpec): SitePlan {
 }
 
 /** The WireGuard source ranges of a cloud site's gateway (its peers' sources), or a thrown explanation. */
-function peerSourcesOf(c: SiteContext, site: SiteSpec, placementPath: string, given: boolean, plainOnly: boolean): SourceRef[] | undefined {
+function peerSourcesOf(
+  c: SiteContext,
+  site: SiteSpec,
+  placementPath: string,
+  given: boolean,
+  plainOnly: boolean,
+): SourceRef[] | undefined {
   if (given) return undefined;
   const refs: SourceRef[] = [];
   const missing: string[] = [];
@@ -188,9 +262,15 @@ function peerSourcesOf(c: SiteContext, site: SiteSpec, placementPath: string, gi
 function checkMeshArgs(label: string, args: WireGuardMeshArgs): void {
   if (typeof args !== 'object' || args === null) throw new ComponentArgumentError(`${label}: args are required`);
   if (args.agentPackage === undefined || args.agentPackage === null || args.agentPackage === '') {
-    throw new ComponentArgumentError(`${label}: agentPackage is required (the pinned wiremesh package every gateway installs)`);
+    throw new ComponentArgumentError(
+      `${label}: agentPackage is required (the pinned wiremesh package every gateway installs)`,
+    );
   }
-  for (const [what, value] of [['agentPackage', args.agentPackage], ['aws.agentPackage', args.aws?.agentPackage], ['gcp.agentPackage', args.gcp?.agentPackage]] as const) {
+  for (const [what, value] of [
+    ['agentPackage', args.agentPackage],
+    ['aws.agentPackage', args.aws?.agentPackage],
+    ['gcp.agentPackage', args.gcp?.agentPackage],
+  ] as const) {
     if (typeof value !== 'string') continue;
     try {
       checkAgentPackage(value);
@@ -204,7 +284,10 @@ function checkMeshArgs(label: string, args: WireGuardMeshArgs): void {
 function checkFullTunnel(spec: MeshSpec, shape: MeshPlan): void {
   const problems: ConfigProblem[] = [];
   spec.sites.forEach((site, i) => {
-    if (CLOUD.has(site.provider) && shape.gateways.find((g) => g.site === site.name)!.routes.some((r) => r === '0.0.0.0/0' || r === '::/0')) {
+    if (
+      CLOUD.has(site.provider) &&
+      shape.gateways.find((g) => g.site === site.name)!.routes.some((r) => r === '0.0.0.0/0' || r === '::/0')
+    ) {
       problems.push({
         path: `$.sites[${i}]`,
         message: `an ${site.provider} spoke of a fullTunnel hub would route 0.0.0.0/0 through its gateway, which the ${site.provider} gateway components refuse; WireGuardMesh supports fullTunnel hubs only with external spokes`,
@@ -217,11 +300,20 @@ function checkFullTunnel(spec: MeshSpec, shape: MeshPlan): void {
 /** Placement: exactly the sites of each provider; sourceCidrs of known sites. */
 function checkPlacement(label: string, spec: MeshSpec, args: WireGuardMeshArgs): void {
   const bySite = new Map(spec.sites.map((s) => [s.name, s]));
-  const checkKeys = (what: string, record: Record<string, unknown> | undefined, ok: (site: SiteSpec) => boolean, expected: string): void => {
+  const checkKeys = (
+    what: string,
+    record: Record<string, unknown> | undefined,
+    ok: (site: SiteSpec) => boolean,
+    expected: string,
+  ): void => {
     for (const key of Object.keys(record ?? {})) {
       const site = bySite.get(key);
-      if (site === undefined) throw new ComponentArgumentError(`${label}: ${what}["${key}"]: the spec has no site "${key}"`);
-      if (!ok(site)) throw new ComponentArgumentError(`${label}: ${what}["${key}"]: site "${key}" is ${site.provider}; ${what} is for ${expected} sites`);
+      if (site === undefined)
+        throw new ComponentArgumentError(`${label}: ${what}["${key}"]: the spec has no site "${key}"`);
+      if (!ok(site))
+        throw new ComponentArgumentError(
+          `${label}: ${what}["${key}"]: site "${key}" is ${site.provider}; ${what} is for ${expected} sites`,
+        );
     }
   };
   checkKeys('aws.sites', args.aws?.sites, (s) => s.provider === 'aws', 'aws');
@@ -230,10 +322,14 @@ function checkPlacement(label: string, spec: MeshSpec, args: WireGuardMeshArgs):
   checkKeys('sourceCidrs', args.sourceCidrs, () => true, 'any');
   for (const site of spec.sites) {
     if (site.provider === 'aws' && !has(args.aws?.sites, site.name)) {
-      throw new ComponentArgumentError(`${label}: aws.sites["${site.name}"] is required: the spec's aws site "${site.name}" needs a VPC and subnets`);
+      throw new ComponentArgumentError(
+        `${label}: aws.sites["${site.name}"] is required: the spec's aws site "${site.name}" needs a VPC and subnets`,
+      );
     }
     if (site.provider === 'gcp' && !has(args.gcp?.sites, site.name)) {
-      throw new ComponentArgumentError(`${label}: gcp.sites["${site.name}"] is required: the spec's gcp site "${site.name}" needs a network, subnetwork and zones`);
+      throw new ComponentArgumentError(
+        `${label}: gcp.sites["${site.name}"] is required: the spec's gcp site "${site.name}" needs a network, subnetwork and zones`,
+      );
     }
   }
   for (const [site, cidrs] of Object.entries(args.sourceCidrs ?? {})) {
@@ -251,7 +347,9 @@ function checkOnPremHost(label: string, site: SiteSpec, args: WireGuardMeshArgs)
     throw new ComponentArgumentError(`${label}: ${path}.connection is required (how to reach the host over SSH)`);
   }
   if (host.privateKey === undefined || host.privateKey === null || host.privateKey === '') {
-    throw new ComponentArgumentError(`${label}: ${path}.privateKey is required (the host's WireGuard private key, whose public key is the spec's publicKey)`);
+    throw new ComponentArgumentError(
+      `${label}: ${path}.privateKey is required (the host's WireGuard private key, whose public key is the spec's publicKey)`,
+    );
   }
   if (typeof host.privateKey === 'string') onPremKeyMatchesSpec(label, site, host.privateKey);
   if (typeof host.agentPackage === 'string') {
@@ -273,7 +371,9 @@ export function onPremKeyMatchesSpec(label: string, site: SiteSpec, key: string)
     throw new ComponentArgumentError(`${label}: ${path}.privateKey: ${(error as Error).message}`);
   }
   if (derived !== site.publicKey) {
-    throw new ComponentArgumentError(`${label}: ${path}.privateKey belongs to public key ${derived}, but the spec gives site "${site.name}" the public key ${site.publicKey}`);
+    throw new ComponentArgumentError(
+      `${label}: ${path}.privateKey belongs to public key ${derived}, but the spec gives site "${site.name}" the public key ${site.publicKey}`,
+    );
   }
   return key;
 }

@@ -33,7 +33,10 @@ export function deployPresharedKeys(w: MeshWiring): DeployedPresharedKeys {
     const pair = pairKey(a, b);
     const psk = new WireGuardPresharedKey(
       `${name}-${a}-${b}-psk`,
-      { ...(args.maxKeyAgeDays !== undefined ? { maxAgeDays: args.maxKeyAgeDays } : {}), ...(args.now !== undefined ? { now: args.now } : {}) },
+      {
+        ...(args.maxKeyAgeDays !== undefined ? { maxAgeDays: args.maxKeyAgeDays } : {}),
+        ...(args.now !== undefined ? { now: args.now } : {}),
+      },
       { parent },
     );
     keys[pair] = psk;
@@ -52,7 +55,9 @@ export function deployPresharedKeys(w: MeshWiring): DeployedPresharedKeys {
           role: ROLE_PRESHARED_KEY,
           description,
           ...(placement.kmsKeyId !== undefined ? { kmsKeyId: placement.kmsKeyId } : {}),
-          ...(placement.secretRecoveryWindowInDays !== undefined ? { recoveryWindowInDays: placement.secretRecoveryWindowInDays } : {}),
+          ...(placement.secretRecoveryWindowInDays !== undefined
+            ? { recoveryWindowInDays: placement.secretRecoveryWindowInDays }
+            : {}),
           ...(placement.tags !== undefined ? { tags: placement.tags } : {}),
         },
         { parent, ...(provider !== undefined ? { providers: [provider] } : {}) },
@@ -87,5 +92,9 @@ export function deployPresharedKeys(w: MeshWiring): DeployedPresharedKeys {
     }
     sources[pair] = pulumi.all(found) as pulumi.Output<PresharedKeySources>;
   });
-  return { keys, secrets, sources: pulumi.output(pulumi.all(sources)) as pulumi.Output<Record<string, PresharedKeySources>> };
+  return {
+    keys,
+    secrets,
+    sources: pulumi.output(pulumi.all(sources)) as pulumi.Output<Record<string, PresharedKeySources>>,
+  };
 }

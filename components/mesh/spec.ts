@@ -9,7 +9,8 @@ import { parseMeshSpec, validateMeshSpec } from '../../mesh/validate';
 
 /** The providers WireGuardMesh deploys gateways on. */
 export const CLOUD = new Set(['aws', 'gcp']);
-const placeholderEndpoint = (site: string, port: number): string => `${site.toLowerCase()}.endpoint.wiremesh.invalid:${port}`;
+const placeholderEndpoint = (site: string, port: number): string =>
+  `${site.toLowerCase()}.endpoint.wiremesh.invalid:${port}`;
 
 /** Reads a spec file (YAML or JSON text); `path` is relative to `cwd`. */
 export function readMeshSpecFile(path: string, cwd = process.cwd()): string {
@@ -17,7 +18,15 @@ export function readMeshSpecFile(path: string, cwd = process.cwd()): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ConfigError([{ path: '$', message: `cannot read the mesh spec file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` }], 'mesh spec');
+    throw new ConfigError(
+      [
+        {
+          path: '$',
+          message: `cannot read the mesh spec file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+        },
+      ],
+      'mesh spec',
+    );
   }
 }
 
@@ -32,7 +41,12 @@ function withPlaceholderEndpoints(document: unknown): unknown {
     sites: doc.sites.map((site: unknown) => {
       if (typeof site !== 'object' || site === null) return site;
       const s = site as Record<string, unknown>;
-      if (CLOUD.has(s.provider as string) && s.endpoint === undefined && s.behindNat !== true && typeof s.name === 'string') {
+      if (
+        CLOUD.has(s.provider as string) &&
+        s.endpoint === undefined &&
+        s.behindNat !== true &&
+        typeof s.name === 'string'
+      ) {
         return { ...s, endpoint: placeholderEndpoint(s.name, port) };
       }
       return s;
@@ -45,7 +59,10 @@ function withPlaceholderEndpoints(document: unknown): unknown {
  * the planner is given (`planning`: placeholder endpoints on cloud sites, overridden by the
  * deployed ones). Throws the validator's ConfigError, then one for what WireGuardMesh refuses.
  */
-export function loadMeshSpecForDeployment(spec: MeshSpec | string, cwd = process.cwd()): { spec: MeshSpec; planning: MeshSpec } {
+export function loadMeshSpecForDeployment(
+  spec: MeshSpec | string,
+  cwd = process.cwd(),
+): { spec: MeshSpec; planning: MeshSpec } {
   let document: unknown;
   if (typeof spec === 'string') {
     const text = readMeshSpecFile(spec, cwd);
@@ -59,7 +76,10 @@ export function loadMeshSpecForDeployment(spec: MeshSpec | string, cwd = process
   } else if (typeof spec === 'object' && spec !== null) {
     document = JSON.parse(JSON.stringify(spec)) as unknown;
   } else {
-    throw new ConfigError([{ path: '$', message: 'must be a mesh spec object or the path of a YAML/JSON file' }], 'mesh spec');
+    throw new ConfigError(
+      [{ path: '$', message: 'must be a mesh spec object or the path of a YAML/JSON file' }],
+      'mesh spec',
+    );
   }
   // The validator's checks, with the endpoints the deployment assigns standing in for the missing ones.
   const planning = validateMeshSpec(withPlaceholderEndpoints(document));
@@ -69,14 +89,24 @@ export function loadMeshSpecForDeployment(spec: MeshSpec | string, cwd = process
   written.sites.forEach((site, i) => {
     const base = `$.sites[${i}]`;
     if (site.provider === 'local') {
-      problems.push({ path: `${base}.provider`, message: '"local" sites run on the local target (`wiremesh up`); WireGuardMesh deploys aws, gcp and external sites' });
+      problems.push({
+        path: `${base}.provider`,
+        message:
+          '"local" sites run on the local target (`wiremesh up`); WireGuardMesh deploys aws, gcp and external sites',
+      });
     }
     if (CLOUD.has(site.provider)) {
       if (site.endpoint !== undefined) {
-        problems.push({ path: `${base}.endpoint`, message: `is assigned by WireGuardMesh (the ${site.provider} gateway's address or load balancer); leave it out` });
+        problems.push({
+          path: `${base}.endpoint`,
+          message: `is assigned by WireGuardMesh (the ${site.provider} gateway's address or load balancer); leave it out`,
+        });
       }
       if (!/^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/.test(site.name)) {
-        problems.push({ path: `${base}.name`, message: `must be lowercase letters, digits and dashes for an ${site.provider} site (it names cloud resources)` });
+        problems.push({
+          path: `${base}.name`,
+          message: `must be lowercase letters, digits and dashes for an ${site.provider} site (it names cloud resources)`,
+        });
       }
     }
   });
@@ -85,7 +115,8 @@ export function loadMeshSpecForDeployment(spec: MeshSpec | string, cwd = process
     if (providers.every((provider) => provider === 'external')) {
       problems.push({
         path: `$.presharedKeys[${k}].sites`,
-        message: 'names two external sites: WireGuardMesh deploys neither end, so it has nowhere to store their preshared key (configure it on both hosts yourself)',
+        message:
+          'names two external sites: WireGuardMesh deploys neither end, so it has nowhere to store their preshared key (configure it on both hosts yourself)',
       });
     }
   });

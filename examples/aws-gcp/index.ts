@@ -27,7 +27,9 @@ const { spec } = loadMeshSpecForDeployment(specPath);
 const cidrsOf = (site: string): string[] => spec.sites.find((s) => s.name === site)!.cidrs;
 const awsSourceCidrs = config.getObject<string[]>('awsSourceCidrs');
 if (awsSourceCidrs === undefined) {
-  pulumi.log.warn('awsSourceCidrs is not set: the GCP gateway accepts WireGuard from anywhere until it is (see index.ts)');
+  pulumi.log.warn(
+    'awsSourceCidrs is not set: the GCP gateway accepts WireGuard from anywhere until it is (see index.ts)',
+  );
 }
 
 const mesh = new WireGuardMesh('aws-gcp', {
@@ -37,7 +39,12 @@ const mesh = new WireGuardMesh('aws-gcp', {
     sites: {
       'aws-eu': {
         vpcId: config.require('awsVpcId'),
-        subnets: [{ subnetId: config.require('awsSubnetId'), routeTableIds: config.requireObject<string[]>('awsRouteTableIds') }],
+        subnets: [
+          {
+            subnetId: config.require('awsSubnetId'),
+            routeTableIds: config.requireObject<string[]>('awsRouteTableIds'),
+          },
+        ],
         forwardFromCidrs: cidrsOf('aws-eu'),
       },
     },

@@ -23,13 +23,25 @@ import { AwsGateway, endpointSourceCidr, type AwsGatewaySubnetArgs, type Gateway
 
 export = async () => {
   const config = new pulumi.Config();
-  const vpc = await aws.ec2.getVpc(config.get('vpcId') !== undefined ? { id: config.require('vpcId') } : { tags: { Name: config.get('vpcName') ?? 'main' } });
+  const vpc = await aws.ec2.getVpc(
+    config.get('vpcId') !== undefined
+      ? { id: config.require('vpcId') }
+      : { tags: { Name: config.get('vpcName') ?? 'main' } },
+  );
   const vpcCidrs = [...new Set([vpc.cidrBlock, ...(vpc.cidrBlockAssociations ?? []).map((a) => a.cidrBlock)])];
 
   const subnetIds =
     config.getObject<string[]>('subnetIds') ??
-    (await aws.ec2.getSubnets({ filters: [{ name: 'vpc-id', values: [vpc.id] }, { name: 'tag:wiremesh-gateway', values: ['true'] }] })).ids;
-  if (subnetIds.length === 0) throw new Error('no gateway subnets: set subnetIds, or tag one public subnet per AZ with wiremesh-gateway=true');
+    (
+      await aws.ec2.getSubnets({
+        filters: [
+          { name: 'vpc-id', values: [vpc.id] },
+          { name: 'tag:wiremesh-gateway', values: ['true'] },
+        ],
+      })
+    ).ids;
+  if (subnetIds.length === 0)
+    throw new Error('no gateway subnets: set subnetIds, or tag one public subnet per AZ with wiremesh-gateway=true');
 
   const givenTables = config.getObject<Record<string, string[]>>('routeTableIds');
   const claimed = new Set<string>();
@@ -37,8 +49,20 @@ export = async () => {
   for (const subnetId of subnetIds) {
     let tables = givenTables?.[subnetId];
     if (tables === undefined) {
-      const associated = await aws.ec2.getRouteTables({ filters: [{ name: 'association.subnet-id', values: [subnetId] }] });
-      tables = associated.ids.length > 0 ? associated.ids : (await aws.ec2.getRouteTables({ filters: [{ name: 'vpc-id', values: [vpc.id] }, { name: 'association.main', values: ['true'] }] })).ids;
+      const associated = await aws.ec2.getRouteTables({
+        filters: [{ name: 'association.subnet-id', values: [subnetId] }],
+      });
+      tables =
+        associated.ids.length > 0
+          ? associated.ids
+          : (
+              await aws.ec2.getRouteTables({
+                filters: [
+                  { name: 'vpc-id', values: [vpc.id] },
+                  { name: 'association.main', values: ['true'] },
+                ],
+              })
+            ).ids;
     }
     const own = tables.filter((id) => !claimed.has(id));
     own.forEach((id) => claimed.add(id));
@@ -49,15 +73,26 @@ export = async () => {
   const remoteEndpoint = config.require('remoteEndpoint');
   const remoteCidrs = config.requireObject<string[]>('remoteCidrs');
   const derivedSource = endpointSourceCidr(remoteEndpoint);
-  const remoteSourceCidrs = config.getObject<string[]>('remoteSourceCidrs') ?? (derivedSource !== undefined ? [derivedSource] : undefined);
-  if (remoteSourceCidrs === undefined) throw new Error(`remoteEndpoint ${remoteEndpoint} is not an IP address: set remoteSourceCidrs (where the remote site sends from)`);
+  const remoteSourceCidrs =
+    config.getObject<string[]>('remoteSourceCidrs') ?? (derivedSource !== undefined ? [derivedSource] : undefined);
+  if (remoteSourceCidrs === undefined)
+    throw new Error(
+      `remoteEndpoint ${remoteEndpoint} is not an IP address: set remoteSourceCidrs (where the remote site sends from)`,
+    );
   const tunnelAddress = config.get('tunnelAddress') ?? '10.255.0.1/32';
 
   // Written by hand: one peer, its ranges routed into the tunnel. The gateway fills in the
   // interface name (wm0), its key secret, its config secret, the listen port and the health listener.
   const agentConfig: GatewayAgentConfig = {
     interface: { addresses: [tunnelAddress], mtu: 1420 },
-    peers: [{ name: remoteName, publicKey: config.require('remotePublicKey'), endpoint: remoteEndpoint, allowedIps: remoteCidrs }],
+    peers: [
+      {
+        name: remoteName,
+        publicKey: config.require('remotePublicKey'),
+        endpoint: remoteEndpoint,
+        allowedIps: remoteCidrs,
+      },
+    ],
     routes: remoteCidrs,
     forwarding: true,
   };
@@ -81,7 +116,14 @@ export = async () => {
     remotePeerConfig: pulumi
       .all([gateway.publicKey, gateway.endpoints])
       .apply(([publicKey, endpoints]) =>
-        ['[Peer]', `# wiremesh gateway "edge" in ${vpc.id}`, `PublicKey = ${publicKey}`, `Endpoint = ${endpoints[0]}`, `AllowedIPs = ${[tunnelAddress, ...vpcCidrs].join(', ')}`, ''].join('\n'),
+        [
+          '[Peer]',
+          `# wiremesh gateway "edge" in ${vpc.id}`,
+          `PublicKey = ${publicKey}`,
+          `Endpoint = ${endpoints[0]}`,
+          `AllowedIPs = ${[tunnelAddress, ...vpcCidrs].join(', ')}`,
+          '',
+        ].join('\n'),
       ),
   };
 };

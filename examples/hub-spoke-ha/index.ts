@@ -25,7 +25,9 @@ import { WireGuardMesh, type AwsGatewaySubnetArgs } from '../../index';
 const config = new pulumi.Config();
 const hubSourceCidrs = config.getObject<string[]>('hubSourceCidrs');
 if (hubSourceCidrs === undefined) {
-  pulumi.log.warn('hubSourceCidrs is not set: the GCP spoke accepts WireGuard from anywhere until it is (see index.ts)');
+  pulumi.log.warn(
+    'hubSourceCidrs is not set: the GCP spoke accepts WireGuard from anywhere until it is (see index.ts)',
+  );
 }
 
 const mesh = new WireGuardMesh('hs', {
@@ -54,7 +56,11 @@ const mesh = new WireGuardMesh('hs', {
   },
   onPrem: {
     branch: {
-      connection: { host: config.require('branchHost'), user: config.require('branchUser'), privateKey: config.requireSecret('branchSshKey') },
+      connection: {
+        host: config.require('branchHost'),
+        user: config.require('branchUser'),
+        privateKey: config.requireSecret('branchSshKey'),
+      },
       privateKey: config.requireSecret('branchWireguardKey'),
     },
   },

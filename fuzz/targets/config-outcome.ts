@@ -16,7 +16,8 @@ export function expectConfigOutcome(text: string, parse: (text: string) => unkno
     if (!(error instanceof ConfigError)) throw error;
     if (error.problems.length === 0) throw new ContractViolation('ConfigError without problems');
     for (const problem of error.problems) {
-      if (!locationPattern.test(problem.path)) throw new ContractViolation(`problem path ${JSON.stringify(problem.path)} is not a location`);
+      if (!locationPattern.test(problem.path))
+        throw new ContractViolation(`problem path ${JSON.stringify(problem.path)} is not a location`);
       if (problem.message.trim() === '') throw new ContractViolation(`problem at ${problem.path} has no message`);
     }
     for (const [key] of wireguardKeysIn(text)) {

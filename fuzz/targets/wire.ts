@@ -15,7 +15,13 @@ import { parsePrefix } from '../../common/ip';
 import { CookieGenerator } from '../../agent/core/cookie';
 import { WireGuardDevice } from '../../agent/core/device';
 import {
-  COOKIE_REPLY_LENGTH, INITIATION_LENGTH, MessageType, RESPONSE_LENGTH, TRANSPORT_HEADER_LENGTH, Transport, writeUint32,
+  COOKIE_REPLY_LENGTH,
+  INITIATION_LENGTH,
+  MessageType,
+  RESPONSE_LENGTH,
+  TRANSPORT_HEADER_LENGTH,
+  Transport,
+  writeUint32,
 } from '../../agent/core/messages';
 import type { Endpoint, Peer } from '../../agent/core/peer';
 import { aeadSeal, clampPrivateKey } from '../../agent/crypto/primitives';
@@ -69,7 +75,8 @@ function establish(): { responder: Side; initiator: Side; peerOfInitiator: Peer;
   responder.device.receiveDatagram(initiator.sent.shift()!, INITIATOR, START);
   initiator.device.receiveDatagram(responder.sent.shift()!, RESPONDER, START);
   for (const datagram of initiator.sent.splice(0)) responder.device.receiveDatagram(datagram, INITIATOR, START);
-  if (responder.delivered !== 1 || !peerOfInitiator.current) throw new Error('wire target: the session did not come up');
+  if (responder.delivered !== 1 || !peerOfInitiator.current)
+    throw new Error('wire target: the session did not come up');
   return { responder, initiator, peerOfInitiator, peerOfResponder };
 }
 
@@ -81,7 +88,13 @@ function sealed(peer: Peer, plaintext: Buffer): Buffer {
   writeUint32(out, Transport.receiverIndex, keypair.remoteIndex);
   out.writeBigUInt64LE(counter, Transport.counter);
   plaintext.copy(out, Transport.payload);
-  aeadSeal(keypair.sendKey, counter, out.subarray(Transport.payload, Transport.payload + plaintext.length), null, out.subarray(Transport.payload));
+  aeadSeal(
+    keypair.sendKey,
+    counter,
+    out.subarray(Transport.payload, Transport.payload + plaintext.length),
+    null,
+    out.subarray(Transport.payload),
+  );
   return out;
 }
 
@@ -119,7 +132,13 @@ function total(drops: Map<string, number>): number {
 
 export const wire: FuzzTarget = {
   name: 'wire',
-  modules: ['agent/core/device.js', 'agent/core/messages.js', 'agent/core/cookie.js', 'agent/core/noise.js', 'agent/core/replay.js'],
+  modules: [
+    'agent/core/device.js',
+    'agent/core/messages.js',
+    'agent/core/cookie.js',
+    'agent/core/noise.js',
+    'agent/core/replay.js',
+  ],
   dictionary: [],
   maxLength: 4096,
   run(input) {
@@ -127,7 +146,7 @@ export const wire: FuzzTarget = {
     let now = START;
     for (const { op, body } of records(input)) {
       if (op === 4) {
-        now += (body.length >= 2 ? body.readUInt16LE(0) : body[0] ?? 0) * 10;
+        now += (body.length >= 2 ? body.readUInt16LE(0) : (body[0] ?? 0)) * 10;
         responder.device.tick(now);
         initiator.device.tick(now);
         responder.sent.length = 0;
@@ -142,20 +161,38 @@ export const wire: FuzzTarget = {
         if (!peerOfInitiator.current?.canSend(now)) continue;
         datagram = sealed(peerOfInitiator, body);
       } else {
-        datagram = withMac1(body, op === 2 ? MessageType.Initiation : MessageType.Response, op === 2 ? INITIATION_LENGTH : RESPONSE_LENGTH, responder.device.publicKey!, now);
+        datagram = withMac1(
+          body,
+          op === 2 ? MessageType.Initiation : MessageType.Response,
+          op === 2 ? INITIATION_LENGTH : RESPONSE_LENGTH,
+          responder.device.publicKey!,
+          now,
+        );
       }
-      const before = { drops: total(responder.device.drops), sent: responder.sent.length, delivered: responder.delivered, rx: peerOfResponder.rxBytes };
+      const before = {
+        drops: total(responder.device.drops),
+        sent: responder.sent.length,
+        delivered: responder.delivered,
+        rx: peerOfResponder.rxBytes,
+      };
       responder.device.receiveDatagram(datagram, source, now);
       const accounted =
-        total(responder.device.drops) > before.drops || responder.sent.length > before.sent || responder.delivered > before.delivered ||
-        peerOfResponder.rxBytes > before.rx || (datagram.length === COOKIE_REPLY_LENGTH && datagram[0] === MessageType.CookieReply);
-      if (!accounted) throw new ContractViolation(`a ${datagram.length}-byte datagram was neither accepted nor counted as a drop`);
+        total(responder.device.drops) > before.drops ||
+        responder.sent.length > before.sent ||
+        responder.delivered > before.delivered ||
+        peerOfResponder.rxBytes > before.rx ||
+        (datagram.length === COOKIE_REPLY_LENGTH && datagram[0] === MessageType.CookieReply);
+      if (!accounted)
+        throw new ContractViolation(`a ${datagram.length}-byte datagram was neither accepted nor counted as a drop`);
       responder.sent.length = 0;
     }
   },
   seeds() {
     // A transport message of another session: to this responder, an unknown index.
-    const transport = sealed(establish().peerOfInitiator, ipv4Packet('10.0.1.1', '10.0.2.1', Buffer.from('old session')));
+    const transport = sealed(
+      establish().peerOfInitiator,
+      ipv4Packet('10.0.1.1', '10.0.2.1', Buffer.from('old session')),
+    );
     const initiation = (() => {
       // A fresh initiation from the peer: a new pair's first message.
       const pair = side(INITIATOR_KEY, 1_000_000);
@@ -166,12 +203,28 @@ export const wire: FuzzTarget = {
     const v6 = ipv6Packet('fd00:1::1', 'fd00:2::1', Buffer.from('six'));
     return [
       record(2, initiation),
-      Buffer.concat([record(1, ipv4Packet('10.0.1.1', '10.0.2.1', Buffer.from('data'))), record(1, v6), record(1, Buffer.alloc(0))]),
+      Buffer.concat([
+        record(1, ipv4Packet('10.0.1.1', '10.0.2.1', Buffer.from('data'))),
+        record(1, v6),
+        record(1, Buffer.alloc(0)),
+      ]),
       record(1, ipv4Packet('10.0.9.1', '10.0.2.1', Buffer.from('spoofed source'))),
       record(0, transport),
-      Buffer.concat([record(0, Buffer.from([MessageType.CookieReply, 0, 0, 0, ...Buffer.alloc(COOKIE_REPLY_LENGTH - 4)])), record(3, Buffer.alloc(RESPONSE_LENGTH))]),
-      Buffer.concat([record(2, initiation), record(2, initiation), record(2, initiation), record(2, initiation), record(2, initiation)]),
-      Buffer.concat([record(4, Buffer.from([0xff, 0xff])), record(1, ipv4Packet('10.0.1.1', '10.0.2.1', Buffer.from('late')))]),
+      Buffer.concat([
+        record(0, Buffer.from([MessageType.CookieReply, 0, 0, 0, ...Buffer.alloc(COOKIE_REPLY_LENGTH - 4)])),
+        record(3, Buffer.alloc(RESPONSE_LENGTH)),
+      ]),
+      Buffer.concat([
+        record(2, initiation),
+        record(2, initiation),
+        record(2, initiation),
+        record(2, initiation),
+        record(2, initiation),
+      ]),
+      Buffer.concat([
+        record(4, Buffer.from([0xff, 0xff])),
+        record(1, ipv4Packet('10.0.1.1', '10.0.2.1', Buffer.from('late'))),
+      ]),
     ];
   },
 };

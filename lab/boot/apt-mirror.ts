@@ -22,9 +22,18 @@ export interface AptMirror {
 /** A gpg home holding the lab's apt signing key (made when absent); returns the public key (binary). */
 export function labAptKey(gnupgHome: string): Buffer {
   mkdirSync(gnupgHome, { recursive: true, mode: 0o700 });
-  const gpg = (args: string[], input?: string) => execFileSync('gpg', ['--homedir', gnupgHome, '--batch', ...args], { input, stdio: ['pipe', 'pipe', 'pipe'] });
+  const gpg = (args: string[], input?: string) =>
+    execFileSync('gpg', ['--homedir', gnupgHome, '--batch', ...args], { input, stdio: ['pipe', 'pipe', 'pipe'] });
   if (!existsSync(join(gnupgHome, 'public.gpg'))) {
-    gpg(['--passphrase', '', '--quick-generate-key', 'wiremesh boot lab apt <lab@wiremesh.invalid>', 'ed25519', 'sign', 'never']);
+    gpg([
+      '--passphrase',
+      '',
+      '--quick-generate-key',
+      'wiremesh boot lab apt <lab@wiremesh.invalid>',
+      'ed25519',
+      'sign',
+      'never',
+    ]);
     writeFileSync(join(gnupgHome, 'public.gpg'), gpg(['--export']));
   }
   return readFileSync(join(gnupgHome, 'public.gpg'));
@@ -57,7 +66,11 @@ export function knownReleaseIdentities(imageRoot: string): Record<string, string
  * Builds the index of `poolDirectory` (cached next to it) and signs Release files with the lab key;
  * suites in `identities` keep the identity the image knows them by.
  */
-export function aptMirror(poolDirectory: string, gnupgHome: string, identities: Record<string, string[]> = {}): AptMirror {
+export function aptMirror(
+  poolDirectory: string,
+  gnupgHome: string,
+  identities: Record<string, string[]> = {},
+): AptMirror {
   const indexPath = join(poolDirectory, '..', 'Packages');
   if (!existsSync(indexPath)) {
     const stanzas = readdirSync(poolDirectory)
@@ -86,7 +99,12 @@ export function aptMirror(poolDirectory: string, gnupgHome: string, identities: 
         const size = Buffer.byteLength(packages);
         const sha = createHash('sha256').update(packages).digest('hex');
         const release = [
-          ...(identities[suite] ?? ['Origin: Debian', `Label: ${suite.endsWith('-security') ? 'Debian-Security' : 'Debian'}`, `Suite: ${suite}`, `Codename: ${suite}`]),
+          ...(identities[suite] ?? [
+            'Origin: Debian',
+            `Label: ${suite.endsWith('-security') ? 'Debian-Security' : 'Debian'}`,
+            `Suite: ${suite}`,
+            `Codename: ${suite}`,
+          ]),
           `Date: ${new Date().toUTCString()}`,
           'Architectures: amd64',
           'Components: main',
@@ -94,7 +112,10 @@ export function aptMirror(poolDirectory: string, gnupgHome: string, identities: 
           ` ${sha} ${size} main/binary-amd64/Packages`,
           '',
         ].join('\n');
-        text = execFileSync('gpg', ['--homedir', gnupgHome, '--batch', '--clearsign', '--digest-algo', 'SHA256'], { input: release, encoding: 'utf8' });
+        text = execFileSync('gpg', ['--homedir', gnupgHome, '--batch', '--clearsign', '--digest-algo', 'SHA256'], {
+          input: release,
+          encoding: 'utf8',
+        });
         signed.set(suite, text);
       }
       return text;

@@ -32,7 +32,12 @@ export async function checkMesh(lab: BootLab, gateways = lab.gateways): Promise<
     for (const to of sites.filter((s) => s !== from)) {
       // The first ping starts the handshake; allow for it.
       await lab.ping(from.lanHost, to.lanAddress, 2);
-      report.pings.push({ from: from.site, to: to.site, received: await lab.ping(from.lanHost, to.lanAddress, 5), sent: 5 });
+      report.pings.push({
+        from: from.site,
+        to: to.site,
+        received: await lab.ping(from.lanHost, to.lanAddress, 5),
+        sent: 5,
+      });
     }
   }
   for (const g of gateways) {
@@ -41,7 +46,8 @@ export async function checkMesh(lab: BootLab, gateways = lab.gateways): Promise<
     if (report.handshakes[name]) await lab.follow(g, 'handshake', 5_000);
     report.health[name] = await lab.httpFrom(g.network.site.router, lab.healthUrl(g.network));
     const metrics = await lab.httpFrom(g.network.site.router, lab.metricsUrl(g.network));
-    report.metricsFromOutside[name] = metrics.status !== undefined ? { status: metrics.status } : { error: metrics.error! };
+    report.metricsFromOutside[name] =
+      metrics.status !== undefined ? { status: metrics.status } : { error: metrics.error! };
   }
   return report;
 }
@@ -83,12 +89,36 @@ function eventAfter(log: string, event: string, since: number, after = since): n
 export async function measureRotation(lab: BootLab, observeSeconds = 120): Promise<RotationReport> {
   const [from, to] = lab.network.sites;
   if (!from || !to) throw new Error('rotation needs two sites');
-  const next = await runDeployment(lab.deployment.example, lab.agentPackage(), DEFAULT_MAX_KEY_AGE_DAYS * 86_400_000, lab.workDirectory);
+  const next = await runDeployment(
+    lab.deployment.example,
+    lab.agentPackage(),
+    DEFAULT_MAX_KEY_AGE_DAYS * 86_400_000,
+    lab.workDirectory,
+  );
   const interval = 0.2;
   const count = Math.round(observeSeconds / interval);
-  const ping = spawn('ip', ['netns', 'exec', from.lanHost, 'ping', '-n', '-D', '-O', '-i', String(interval), '-W', '1', '-c', String(count), to.lanAddress], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
+  const ping = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      from.lanHost,
+      'ping',
+      '-n',
+      '-D',
+      '-O',
+      '-i',
+      String(interval),
+      '-W',
+      '1',
+      '-c',
+      String(count),
+      to.lanAddress,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    },
+  );
   let output = '';
   ping.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const done = new Promise<void>((resolve) => ping.on('exit', () => resolve()));

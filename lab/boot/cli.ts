@@ -32,7 +32,9 @@ async function main(): Promise<number> {
   try {
     await lab.start();
     const report = await checkMesh(lab);
-    console.log(JSON.stringify({ timings: lab.timings, gateways: lab.gateways.map((g) => g.timings), checks: report }, null, 2));
+    console.log(
+      JSON.stringify({ timings: lab.timings, gateways: lab.gateways.map((g) => g.timings), checks: report }, null, 2),
+    );
     if (values.rotation) console.log(JSON.stringify({ rotation: await measureRotation(lab) }, null, 2));
     return 0;
   } catch (error) {

@@ -101,11 +101,19 @@ function projectName(example: ExampleName): string {
 export async function deployExample(example: ExampleName, agentPackage: string): Promise<LabDeployment> {
   const project = projectName(example);
   const config = Object.fromEntries(
-    Object.entries(stackConfig(example, agentPackage)).map(([k, v]) => [`${project}:${k}`, typeof v === 'string' ? v : JSON.stringify(v)]),
+    Object.entries(stackConfig(example, agentPackage)).map(([k, v]) => [
+      `${project}:${k}`,
+      typeof v === 'string' ? v : JSON.stringify(v),
+    ]),
   );
   const aws = awsMockOptions({ region: AWS_REGION, vpcCidrs: ['10.10.0.0/16'] });
   const gcp = gcpMockNewResource();
-  const mocks = setupMocks({ project, config, newResource: (args) => aws.newResource!(args) ?? gcp(args), call: (args) => aws.call!(args) });
+  const mocks = setupMocks({
+    project,
+    config,
+    newResource: (args) => aws.newResource!(args) ?? gcp(args),
+    call: (args) => aws.call!(args),
+  });
   const directory = join(packageRoot(), 'examples', example);
   const program = require(join(directory, 'index')) as Record<string, unknown>;
   for (const output of Object.values(program)) await resolve(output as never);
@@ -114,7 +122,11 @@ export async function deployExample(example: ExampleName, agentPackage: string):
   return readDeployment(example, mocks, spec.sites);
 }
 
-function readDeployment(example: ExampleName, mocks: MockRecorder, sites: Array<{ name: string; cidrs: string[] }>): LabDeployment {
+function readDeployment(
+  example: ExampleName,
+  mocks: MockRecorder,
+  sites: Array<{ name: string; cidrs: string[] }>,
+): LabDeployment {
   const siteOf = (instanceName: string) => {
     const site = sites.find((s) => instanceName.includes(`-${s.name}-`));
     if (!site) throw new Error(`lab: no site of the spec matches instance ${instanceName}`);
@@ -133,7 +145,11 @@ function readDeployment(example: ExampleName, mocks: MockRecorder, sites: Array<
   const gcpSecrets = mocks.byType(T.gcpSecretVersion).map((version): GcpSecretRecord => {
     const secret = mocks.byType(T.gcpSecret).find((s) => s.id === version.inputs.secret);
     if (!secret) throw new Error(`lab: secret version ${version.name} has no secret`);
-    return { name: secret.id!, secretId: secret.state!.secretId as string, value: unwrapSecrets<string>(version.inputs.secretData) };
+    return {
+      name: secret.id!,
+      secretId: secret.state!.secretId as string,
+      value: unwrapSecrets<string>(version.inputs.secretData),
+    };
   });
   const gateways: LabGateway[] = [];
   for (const instance of mocks.byType(T.awsInstance)) {
@@ -142,7 +158,8 @@ function readDeployment(example: ExampleName, mocks: MockRecorder, sites: Array<
     const eip = mocks.byType(T.eip).find((e) => e.inputs.networkInterface === eni);
     const profile = mocks.byType(T.profile).find((p) => p.state!.name === instance.inputs.iamInstanceProfile);
     const role = mocks.byType(T.role).find((r) => r.id === profile?.inputs.role);
-    if (!eip || !profile || !role) throw new Error(`lab: instance ${instance.name} lacks its Elastic IP, instance profile or role`);
+    if (!eip || !profile || !role)
+      throw new Error(`lab: instance ${instance.name} lacks its Elastic IP, instance profile or role`);
     gateways.push({
       name: instance.name,
       cloud: 'aws',
@@ -150,7 +167,10 @@ function readDeployment(example: ExampleName, mocks: MockRecorder, sites: Array<
       siteCidrs: site.cidrs,
       userData: unwrapSecrets<string>(instance.inputs.userData),
       publicIp: eip.state!.publicIp as string,
-      role: { name: role.state!.name as string, readableSecretArns: readableArns(mocks.byType(T.rolePolicy).filter((p) => p.inputs.role === role.id)) },
+      role: {
+        name: role.state!.name as string,
+        readableSecretArns: readableArns(mocks.byType(T.rolePolicy).filter((p) => p.inputs.role === role.id)),
+      },
     });
   }
   for (const instance of mocks.byType(T.gcpInstance)) {
@@ -168,7 +188,11 @@ function readDeployment(example: ExampleName, mocks: MockRecorder, sites: Array<
         email,
         readableSecretIds: mocks
           .byType(T.gcpSecretIam)
-          .filter((g) => g.inputs.role === 'roles/secretmanager.secretAccessor' && unwrapSecrets(g.inputs.member) === `serviceAccount:${email}`)
+          .filter(
+            (g) =>
+              g.inputs.role === 'roles/secretmanager.secretAccessor' &&
+              unwrapSecrets(g.inputs.member) === `serviceAccount:${email}`,
+          )
           .map((g) => g.inputs.secretId as string),
       },
     });
@@ -186,7 +210,8 @@ function readableArns(policies: RecordedResource[]): string[] {
     };
     for (const statement of document.Statement) {
       const actions = [statement.Action].flat();
-      if (statement.Effect === 'Allow' && actions.includes('secretsmanager:GetSecretValue')) arns.push(...[statement.Resource].flat());
+      if (statement.Effect === 'Allow' && actions.includes('secretsmanager:GetSecretValue'))
+        arns.push(...[statement.Resource].flat());
     }
   }
   return arns;

@@ -16,7 +16,17 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export const SUITE = 'bookworm';
@@ -59,7 +69,9 @@ function sha256(data: Buffer | string): string {
 }
 
 export function imageKey(inputs: ImageInputs): string {
-  const npmVersion = (JSON.parse(readFileSync(join(inputs.npmDirectory, 'package.json'), 'utf8')) as { version: string }).version;
+  const npmVersion = (
+    JSON.parse(readFileSync(join(inputs.npmDirectory, 'package.json'), 'utf8')) as { version: string }
+  ).version;
   return sha256(
     JSON.stringify({
       suite: SUITE,
@@ -75,7 +87,10 @@ export function imageKey(inputs: ImageInputs): string {
 }
 
 function chroot(root: string, command: string[]): void {
-  execFileSync('chroot', [root, ...command], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' } });
+  execFileSync('chroot', [root, ...command], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' },
+  });
 }
 
 /** The cached image for `inputs`, built first when absent (debootstrap needs the network: run it before sealing). */
@@ -91,10 +106,14 @@ export function ensureImage(inputs: ImageInputs, log: (line: string) => void = (
   mkdirSync(partial, { recursive: true });
   const partialRoot = join(partial, 'root');
   log(`image ${key}: debootstrap ${SUITE} (${IMAGE_PACKAGES.join(', ')})`);
-  execFileSync('debootstrap', ['--variant=minbase', `--include=${IMAGE_PACKAGES.join(',')}`, SUITE, partialRoot, MIRROR], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    maxBuffer: 64 * 1024 * 1024,
-  });
+  execFileSync(
+    'debootstrap',
+    ['--variant=minbase', `--include=${IMAGE_PACKAGES.join(',')}`, SUITE, partialRoot, MIRROR],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
   customize(partialRoot, join(partial, 'pool', 'main'), inputs);
   writeFileSync(join(partial, 'complete'), `${new Date().toISOString()}\n`);
   rmSync(directory, { recursive: true, force: true });
@@ -114,7 +133,8 @@ function customize(root: string, pool: string, inputs: ImageInputs): void {
   // The mirror's pool: the exact files debootstrap installed.
   const archives = join(root, 'var', 'cache', 'apt', 'archives');
   mkdirSync(pool, { recursive: true });
-  for (const file of readdirSync(archives).filter((f) => f.endsWith('.deb'))) renameSync(join(archives, file), join(pool, file));
+  for (const file of readdirSync(archives).filter((f) => f.endsWith('.deb')))
+    renameSync(join(archives, file), join(pool, file));
 
   // Node.js 24 and npm where NodeSource's nodejs package puts them.
   cpSync(inputs.nodeBinary, join(root, 'usr', 'bin', 'node'));
@@ -125,7 +145,11 @@ function customize(root: string, pool: string, inputs: ImageInputs): void {
   // Trust the lab CA (system store) and make Node use that store in every unit.
   write(root, 'usr/local/share/ca-certificates/wiremesh-lab-ca.crt', readFileSync(inputs.caCertificatePath));
   chroot(root, ['update-ca-certificates']);
-  write(root, 'etc/systemd/system.conf.d/wiremesh-lab.conf', '[Manager]\nDefaultEnvironment=NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt\n');
+  write(
+    root,
+    'etc/systemd/system.conf.d/wiremesh-lab.conf',
+    '[Manager]\nDefaultEnvironment=NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt\n',
+  );
   write(root, 'etc/apt/trusted.gpg.d/wiremesh-lab.gpg', inputs.aptPublicKey);
 
   mkdirSync(join(root, 'var', 'log', 'journal'), { recursive: true });

@@ -81,7 +81,12 @@ function nodeCommand(file: string, args: string[], ns?: string): [string, string
   return ns === undefined ? [node[0]!, node.slice(1)] : ['ip', ['netns', 'exec', ns, ...node]];
 }
 
-export async function runDeployment(example: ExampleName, agentPackage: string, clockOffsetMs: number, directory: string): Promise<LabDeployment> {
+export async function runDeployment(
+  example: ExampleName,
+  agentPackage: string,
+  clockOffsetMs: number,
+  directory: string,
+): Promise<LabDeployment> {
   const out = join(directory, `deployment-${clockOffsetMs}.json`);
   const [command, args] = nodeCommand('deployment-main.ts', [example, agentPackage, String(clockOffsetMs), out]);
   await execFileAsync(command, args, { maxBuffer: 16 * 1024 * 1024 });
@@ -107,9 +112,17 @@ function withDeniedGateway(deployment: LabDeployment, of: string): LabDeployment
     ...original,
     name: deniedName(of),
     publicIp: '',
-    ...(original.role && { role: { name: `${original.role.name}-denied`, readableSecretArns: original.role.readableSecretArns.filter((arn) => !isKey(arn)) } }),
+    ...(original.role && {
+      role: {
+        name: `${original.role.name}-denied`,
+        readableSecretArns: original.role.readableSecretArns.filter((arn) => !isKey(arn)),
+      },
+    }),
     ...(original.serviceAccount && {
-      serviceAccount: { email: `denied-${original.serviceAccount.email}`, readableSecretIds: original.serviceAccount.readableSecretIds.filter((id) => !isKey(id)) },
+      serviceAccount: {
+        email: `denied-${original.serviceAccount.email}`,
+        readableSecretIds: original.serviceAccount.readableSecretIds.filter((id) => !isKey(id)),
+      },
     }),
   };
   return { ...deployment, gateways: [...deployment.gateways, denied] };
@@ -149,32 +162,61 @@ export class BootLab {
   }
 
   agentPackage(): string {
-    const { name, version } = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { name: string; version: string };
+    const { name, version } = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
+      name: string;
+      version: string;
+    };
     return `${name}@${version}`;
   }
 
   /** Everything up to booted gateways (not yet waited for). */
   async start(): Promise<void> {
-    const deployed = await this.timed('deploy (example under mocks)', () => runDeployment(this.options.example, this.agentPackage(), 0, this.workDirectory));
-    this.deployment = this.options.deniedGatewayBeside ? withDeniedGateway(deployed, this.options.deniedGatewayBeside) : deployed;
+    const deployed = await this.timed('deploy (example under mocks)', () =>
+      runDeployment(this.options.example, this.agentPackage(), 0, this.workDirectory),
+    );
+    this.deployment = this.options.deniedGatewayBeside
+      ? withDeniedGateway(deployed, this.options.deniedGatewayBeside)
+      : deployed;
     this.tarball = await this.timed('pack', async () => {
-      const { stdout } = await execFileAsync(join(packageRoot(), 'scripts', 'pack-package.sh'), [this.workDirectory], { maxBuffer: 16 * 1024 * 1024 });
+      const { stdout } = await execFileAsync(join(packageRoot(), 'scripts', 'pack-package.sh'), [this.workDirectory], {
+        maxBuffer: 16 * 1024 * 1024,
+      });
       return stdout.trim().split('\n').pop()!;
     });
     const ca = labCa(join(this.cache, 'pki'));
     const gnupgHome = join(this.cache, 'apt-gnupg');
     const aptPublicKey = labAptKey(gnupgHome);
-    const npmDirectory = dirname(dirname(realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim())));
+    const npmDirectory = dirname(
+      dirname(realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim())),
+    );
     this.image = await this.timed('image (debootstrap, cached)', () =>
-      ensureImage({ cacheDirectory: this.cache, nodeBinary: process.execPath, npmDirectory, caCertificatePath: ca.certificatePath, aptPublicKey }, this.log),
+      ensureImage(
+        {
+          cacheDirectory: this.cache,
+          nodeBinary: process.execPath,
+          npmDirectory,
+          caCertificatePath: ca.certificatePath,
+          aptPublicKey,
+        },
+        this.log,
+      ),
     );
     this.network = await this.timed('network', () => buildNetwork(this.lab, this.deployment));
-    this.world = worldOf(this.deployment, Object.fromEntries(this.network.gateways.map((g) => [g.gateway.name, g.privateIp])));
-    const names = [`secretsmanager.${this.deployment.awsRegion}.amazonaws.com`, 'secretmanager.googleapis.com', 'registry.npmjs.org'];
+    this.world = worldOf(
+      this.deployment,
+      Object.fromEntries(this.network.gateways.map((g) => [g.gateway.name, g.privateIp])),
+    );
+    const names = [
+      `secretsmanager.${this.deployment.awsRegion}.amazonaws.com`,
+      'secretmanager.googleapis.com',
+      'registry.npmjs.org',
+    ];
     const tls = issueServerCertificate(ca, this.workDirectory, names);
     this.controlSocket = join(this.workDirectory, 'edge.sock');
     await this.timed('services', async () => {
-      const manifest = JSON.parse(execFileSync('tar', ['-xzOf', this.tarball, 'package/package.json'], { encoding: 'utf8' })) as Record<string, unknown>;
+      const manifest = JSON.parse(
+        execFileSync('tar', ['-xzOf', this.tarball, 'package/package.json'], { encoding: 'utf8' }),
+      ) as Record<string, unknown>;
       await this.startService(this.network.edge, {
         role: 'edge',
         world: this.world,
@@ -183,8 +225,17 @@ export class BootLab {
         edge: {
           awsRegion: this.deployment.awsRegion,
           tls,
-          registry: { tarball: this.tarball, manifest, projectRoot: packageRoot(), cacheDirectory: join(this.cache, 'npm') },
-          apt: { poolDirectory: this.image.poolDirectory, gnupgHome, identities: knownReleaseIdentities(this.image.root) },
+          registry: {
+            tarball: this.tarball,
+            manifest,
+            projectRoot: packageRoot(),
+            cacheDirectory: join(this.cache, 'npm'),
+          },
+          apt: {
+            poolDirectory: this.image.poolDirectory,
+            gnupgHome,
+            identities: knownReleaseIdentities(this.image.root),
+          },
         },
       });
       for (const site of this.network.sites) {
@@ -232,7 +283,13 @@ export class BootLab {
       hosts,
     });
     vm.boot();
-    this.gateways.push({ network, vm, artifacts, bootedAt: Date.now(), timings: { gateway: gateway.name, steps: {}, cloudInitStages: {} } });
+    this.gateways.push({
+      network,
+      vm,
+      artifacts,
+      bootedAt: Date.now(),
+      timings: { gateway: gateway.name, steps: {}, cloudInitStages: {} },
+    });
   }
 
   /** Follows one gateway to `until` (default agent.ready); throws a StepFailure naming the step. */
@@ -262,16 +319,24 @@ export class BootLab {
       const state = (await vm.exec(['systemctl', 'is-system-running']))?.trim();
       if (state !== undefined) mark('boot');
       const status = parseJson(await vm.exec(['cat', '/run/cloud-init/status.json']));
-      const stages = (status?.v1 ?? {}) as Record<string, { start?: number; finished?: number; errors?: string[] } | null>;
+      const stages = (status?.v1 ?? {}) as Record<
+        string,
+        { start?: number; finished?: number; errors?: string[] } | null
+      >;
       for (const [stage, value] of Object.entries(stages)) {
-        if (value && typeof value === 'object' && value.start && value.finished) timings.cloudInitStages[stage] = value.finished - value.start;
+        if (value && typeof value === 'object' && value.start && value.finished)
+          timings.cloudInitStages[stage] = value.finished - value.start;
       }
-      const moduleErrors = Object.entries(stages).flatMap(([stage, value]) => (value && typeof value === 'object' ? (value.errors ?? []).map((e) => `${stage}: ${e}`) : []));
+      const moduleErrors = Object.entries(stages).flatMap(([stage, value]) =>
+        value && typeof value === 'object' ? (value.errors ?? []).map((e) => `${stage}: ${e}`) : [],
+      );
       lastModuleErrors = moduleErrors;
       if (stages['modules-config']?.finished) mark('cloud-init modules');
       // /opt/wiremesh is an absolute symlink: look from inside.
       if ((await vm.exec(['test', '-x', '/opt/wiremesh/bin/wiremesh-agent.js'])) !== undefined) mark('install');
-      const unit = unitState(await vm.exec(['systemctl', 'show', '-p', 'ActiveState', '-p', 'NRestarts', 'wiremesh-agent']));
+      const unit = unitState(
+        await vm.exec(['systemctl', 'show', '-p', 'ActiveState', '-p', 'NRestarts', 'wiremesh-agent']),
+      );
       if (unit.ActiveState === 'active') mark('unit start');
       const agentLog = (await vm.exec(['journalctl', '-u', 'wiremesh-agent', '-o', 'cat', '--no-pager'])) ?? '';
       if (agentLog.includes('"agent.ready"')) mark('agent.ready');
@@ -279,7 +344,8 @@ export class BootLab {
       // A module error is fatal once cloud-init has nothing left to run (or at the deadline).
       const cloudInitDone = Boolean(stages['modules-final']?.finished);
       const diagnosis = diagnose(agentLog, cloudInitDone ? moduleErrors : [], unit, timings);
-      if (diagnosis && !order.every((s) => timings.steps[s] !== undefined)) return fail(diagnosis.step, diagnosis.detail);
+      if (diagnosis && !order.every((s) => timings.steps[s] !== undefined))
+        return fail(diagnosis.step, diagnosis.detail);
       await sleep(1000);
     }
   }
@@ -287,7 +353,11 @@ export class BootLab {
   /** Latest handshake per peer (unix seconds; 0 = none), from the VM's `wg`. */
   async handshakes(running: RunningGateway): Promise<number[]> {
     const out = (await running.vm.exec(['wg', 'show', 'wm0', 'latest-handshakes'])) ?? '';
-    const times = out.trim().split('\n').filter(Boolean).map((line) => Number(line.split(/\s+/)[1]));
+    const times = out
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => Number(line.split(/\s+/)[1]));
     return times.length > 0 ? times : [0];
   }
 
@@ -309,7 +379,19 @@ export class BootLab {
   /** Pings `to` from `ns`; the number of replies out of `count`. */
   async ping(ns: string, to: string, count = 3): Promise<number> {
     try {
-      const { stdout } = await execFileAsync('ip', ['netns', 'exec', ns, 'ping', '-c', String(count), '-i', '0.5', '-W', '2', to]);
+      const { stdout } = await execFileAsync('ip', [
+        'netns',
+        'exec',
+        ns,
+        'ping',
+        '-c',
+        String(count),
+        '-i',
+        '0.5',
+        '-W',
+        '2',
+        to,
+      ]);
       return Number(/(\d+) received/.exec(stdout)?.[1] ?? 0);
     } catch (error) {
       return Number(/(\d+) received/.exec(String((error as { stdout?: string }).stdout))?.[1] ?? 0);
@@ -325,21 +407,35 @@ export class BootLab {
   async pushSecrets(next: LabDeployment): Promise<string[]> {
     const changed: string[] = [];
     for (const secret of next.awsSecrets) {
-      if ((JSON.parse(await this.control('POST', '/aws', { arn: secret.arn, value: secret.value })) as { added: boolean }).added) changed.push(secret.arn);
+      if (
+        (JSON.parse(await this.control('POST', '/aws', { arn: secret.arn, value: secret.value })) as { added: boolean })
+          .added
+      )
+        changed.push(secret.arn);
     }
     for (const secret of next.gcpSecrets) {
-      if ((JSON.parse(await this.control('POST', '/gcp', { name: secret.name, value: secret.value })) as { added: boolean }).added) changed.push(secret.name);
+      if (
+        (
+          JSON.parse(await this.control('POST', '/gcp', { name: secret.name, value: secret.value })) as {
+            added: boolean;
+          }
+        ).added
+      )
+        changed.push(secret.name);
     }
     return changed;
   }
 
   private async control(method: string, path: string, body?: unknown): Promise<string> {
     return new Promise((resolve, reject) => {
-      const req = request({ socketPath: this.controlSocket, method, path, headers: { 'content-type': 'application/json' } }, (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => resolve(text));
-      });
+      const req = request(
+        { socketPath: this.controlSocket, method, path, headers: { 'content-type': 'application/json' } },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve(text));
+        },
+      );
       req.on('error', reject);
       req.end(body === undefined ? undefined : JSON.stringify(body));
     });
@@ -357,7 +453,11 @@ export class BootLab {
 
   /** Stops the VMs (keeping their logs), the services (by PID) and removes the namespaces. */
   async stop(): Promise<void> {
-    await Promise.all(this.gateways.map((g) => g.vm.destroy().catch((error: unknown) => this.log(`${g.network.gateway.name}: ${String(error)}`))));
+    await Promise.all(
+      this.gateways.map((g) =>
+        g.vm.destroy().catch((error: unknown) => this.log(`${g.network.gateway.name}: ${String(error)}`)),
+      ),
+    );
     for (const child of this.services) {
       if (child.exitCode === null) {
         child.kill('SIGTERM');
@@ -371,7 +471,12 @@ export class BootLab {
 
 /** `systemctl show` output (KEY=VALUE lines; systemd picks their order). */
 function unitState(text: string | undefined): Record<string, string> {
-  return Object.fromEntries((text ?? '').split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    (text ?? '')
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
 }
 
 function parseJson(text: string | undefined): Record<string, any> | undefined {
@@ -392,18 +497,26 @@ export function diagnose(
 ): { step: StepFailure['step']; detail: string } | undefined {
   const denied = /(AccessDeniedException|PERMISSION_DENIED)[^"]*/.exec(agentLog);
   if (denied) return { step: 'secret read', detail: `the agent's secret read was refused: ${denied[0]}` };
-  if (/no AWS credentials could be obtained|no GCP credentials could be obtained/.test(agentLog) && /secret\.retry/.test(agentLog)) {
+  if (
+    /no AWS credentials could be obtained|no GCP credentials could be obtained/.test(agentLog) &&
+    /secret\.retry/.test(agentLog)
+  ) {
     const repeated = (agentLog.match(/credentials could be obtained/g) ?? []).length;
-    if (repeated >= 3) return { step: 'IMDS', detail: 'the agent obtained no credentials from the instance metadata service' };
+    if (repeated >= 3)
+      return { step: 'IMDS', detail: 'the agent obtained no credentials from the instance metadata service' };
   }
   if (moduleErrors.length > 0) {
     const module = /\('?([a-z_-]+)'?/.exec(moduleErrors[0]!)?.[1] ?? 'unknown';
-    const step = timings.steps.install === undefined ? (`cloud-init module ${module}` as const) : ('unit start' as const);
+    const step =
+      timings.steps.install === undefined ? (`cloud-init module ${module}` as const) : ('unit start' as const);
     return { step, detail: moduleErrors.join('; ') };
   }
   if (unit?.ActiveState === 'failed') {
     const last = [...agentLog.matchAll(/"event":"agent\.failed","error":"([^"]*)"/g)].pop()?.[1];
-    return { step: 'unit start', detail: `wiremesh-agent.service failed after ${unit.NRestarts ?? '?'} restarts${last ? `; the agent's last error: ${last}` : ''}` };
+    return {
+      step: 'unit start',
+      detail: `wiremesh-agent.service failed after ${unit.NRestarts ?? '?'} restarts${last ? `; the agent's last error: ${last}` : ''}`,
+    };
   }
   return undefined;
 }

@@ -62,7 +62,8 @@ export function buildNetwork(lab: Lab, deployment: LabDeployment): LabNetwork {
   const edge = lab.namespace('edge');
   lab.link(inet, edge, { a: ['198.18.200.1/24'], b: [`${EDGE_IP}/24`] });
   lab.run(edge, 'ip', ['route', 'add', '198.18.0.0/15', 'via', '198.18.200.1']);
-  for (const prefix of LAB_PUBLIC_PREFIXES.slice(1)) lab.run(edge, 'ip', ['route', 'add', prefix, 'via', '198.18.200.1']);
+  for (const prefix of LAB_PUBLIC_PREFIXES.slice(1))
+    lab.run(edge, 'ip', ['route', 'add', prefix, 'via', '198.18.200.1']);
   sysctl(lab, inet, { 'net.ipv4.ip_forward': '1' });
 
   const siteNames = [...new Set(deployment.gateways.map((g) => g.site))];
@@ -87,7 +88,15 @@ export function buildNetwork(lab: Lab, deployment: LabDeployment): LabNetwork {
     const lanAddress = subnetOf(siteCidrs[0]!, 2, 10);
     const lanRouter = subnetOf(siteCidrs[0]!, 2, 1);
     lab.link(router, lanHost, { a: [`${lanRouter}/24`], b: [`${lanAddress}/24`] });
-    const site: SiteNetwork = { site: siteName, cloud, cidrs: siteCidrs, router, lanHost, lanAddress, routerGatewaySide };
+    const site: SiteNetwork = {
+      site: siteName,
+      cloud,
+      cidrs: siteCidrs,
+      router,
+      lanHost,
+      lanAddress,
+      routerGatewaySide,
+    };
     sites.push(site);
     for (const prefix of LAB_PUBLIC_PREFIXES.slice(1)) lab.run(router, 'ip', ['route', 'add', prefix, 'via', inetSide]);
     lab.run(router, 'nft', ['-f', '-'], NAT_TABLE);
@@ -107,7 +116,21 @@ export function buildNetwork(lab: Lab, deployment: LabDeployment): LabNetwork {
       lab.run(router, 'nft', ['-f', '-'], oneToOneNat(gateway.publicIp, privateIp, uplink.deviceB));
     });
     // Instances without a public address reach the internet through the VPC's NAT gateway.
-    lab.run(router, 'nft', ['add', 'rule', 'ip', 'wiremesh_lab_nat', 'postrouting', 'oifname', uplink.deviceB, 'ip', 'saddr', `${subnetOf(siteCidrs[0]!, 1, 0)}/24`, 'snat', 'to', routerSide]);
+    lab.run(router, 'nft', [
+      'add',
+      'rule',
+      'ip',
+      'wiremesh_lab_nat',
+      'postrouting',
+      'oifname',
+      uplink.deviceB,
+      'ip',
+      'saddr',
+      `${subnetOf(siteCidrs[0]!, 1, 0)}/24`,
+      'snat',
+      'to',
+      routerSide,
+    ]);
     // The route table entries the components create: the other sites' ranges via this site's gateway.
     const first = gateways.find((g) => g.site === site && g.gateway.publicIp !== '')!;
     for (const other of deployment.gateways.filter((g) => g.site !== siteName)) {

@@ -56,7 +56,19 @@ function tarballIdentity(path: string): { integrity: string; shasum: string } {
 /** Packs an installed package directory the way `npm pack` lays it out (package/...), without its node_modules. */
 function packDirectory(directory: string, out: string): void {
   const partial = `${out}.partial`;
-  execFileSync('tar', ['-czf', partial, '--owner=0', '--group=0', '--numeric-owner', '--exclude=./node_modules', '--transform', 's,^\\.,package,', '-C', directory, '.']);
+  execFileSync('tar', [
+    '-czf',
+    partial,
+    '--owner=0',
+    '--group=0',
+    '--numeric-owner',
+    '--exclude=./node_modules',
+    '--transform',
+    's,^\\.,package,',
+    '-C',
+    directory,
+    '.',
+  ]);
   renameSync(partial, out);
 }
 
@@ -68,12 +80,21 @@ function fileName(name: string, version: string): string {
  * The registry content for the package `tarball` (a packed wiremesh) whose dependencies are
  * resolved in `projectRoot`'s node_modules. Dependency tarballs are cached in `cacheDirectory`.
  */
-export function npmRegistryContent(tarball: string, manifest: PackageJson, projectRoot: string, cacheDirectory: string): NpmRegistryContent {
+export function npmRegistryContent(
+  tarball: string,
+  manifest: PackageJson,
+  projectRoot: string,
+  cacheDirectory: string,
+): NpmRegistryContent {
   mkdirSync(cacheDirectory, { recursive: true });
   const packages = new Map<string, Map<string, RegistryVersion>>();
   const add = (pkg: PackageJson, tarballPath: string) => {
     const versions = packages.get(pkg.name) ?? new Map<string, RegistryVersion>();
-    versions.set(pkg.version, { manifest: pkg as unknown as Record<string, unknown>, tarballPath, ...tarballIdentity(tarballPath) });
+    versions.set(pkg.version, {
+      manifest: pkg as unknown as Record<string, unknown>,
+      tarballPath,
+      ...tarballIdentity(tarballPath),
+    });
     packages.set(pkg.name, versions);
   };
   add(manifest, tarball);
@@ -100,7 +121,11 @@ export function npmRegistryContent(tarball: string, manifest: PackageJson, proje
 }
 
 /** The packument of `name` (the full document npm reads), tarball URLs under `baseUrl`. */
-export function packument(content: NpmRegistryContent, name: string, baseUrl: string): Record<string, unknown> | undefined {
+export function packument(
+  content: NpmRegistryContent,
+  name: string,
+  baseUrl: string,
+): Record<string, unknown> | undefined {
   const versions = content.packages.get(name);
   if (versions === undefined) return undefined;
   const entries = [...versions.entries()];
@@ -111,7 +136,14 @@ export function packument(content: NpmRegistryContent, name: string, baseUrl: st
     versions: Object.fromEntries(
       entries.map(([version, v]) => [
         version,
-        { ...v.manifest, dist: { tarball: `${baseUrl}/${name}/-/${fileName(name, version)}`, integrity: v.integrity, shasum: v.shasum } },
+        {
+          ...v.manifest,
+          dist: {
+            tarball: `${baseUrl}/${name}/-/${fileName(name, version)}`,
+            integrity: v.integrity,
+            shasum: v.shasum,
+          },
+        },
       ]),
     ),
   };

@@ -29,8 +29,24 @@ export function labCa(directory: string): LabCa {
   const certificatePath = join(directory, 'lab-ca.crt');
   if (!existsSync(certificatePath)) {
     openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', keyPath]);
-    openssl(['req', '-x509', '-new', '-key', keyPath, '-sha256', '-days', '3650', '-subj', '/CN=wiremesh boot lab CA', '-out', certificatePath,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    openssl([
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      keyPath,
+      '-sha256',
+      '-days',
+      '3650',
+      '-subj',
+      '/CN=wiremesh boot lab CA',
+      '-out',
+      certificatePath,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ]);
   }
   return { certificatePath, keyPath };
 }
@@ -44,6 +60,23 @@ export function issueServerCertificate(ca: LabCa, directory: string, names: stri
   writeFileSync(extensions, `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\nextendedKeyUsage=serverAuth\n`);
   openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key]);
   openssl(['req', '-new', '-key', key, '-subj', `/CN=${names[0]}`, '-out', csr]);
-  openssl(['x509', '-req', '-in', csr, '-CA', ca.certificatePath, '-CAkey', ca.keyPath, '-CAcreateserial', '-days', '7', '-sha256', '-extfile', extensions, '-out', cert]);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    ca.certificatePath,
+    '-CAkey',
+    ca.keyPath,
+    '-CAcreateserial',
+    '-days',
+    '7',
+    '-sha256',
+    '-extfile',
+    extensions,
+    '-out',
+    cert,
+  ]);
   return { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
 }

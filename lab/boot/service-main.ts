@@ -55,34 +55,44 @@ async function main(): Promise<void> {
   } else {
     const edge = config.edge!;
     stores = new SecretStores(config.world);
-    const registry = npmRegistryContent(edge.registry.tarball, edge.registry.manifest as never, edge.registry.projectRoot, edge.registry.cacheDirectory);
+    const registry = npmRegistryContent(
+      edge.registry.tarball,
+      edge.registry.manifest as never,
+      edge.registry.projectRoot,
+      edge.registry.cacheDirectory,
+    );
     const byHost: Record<string, Handler> = {
       [`secretsmanager.${edge.awsRegion}.amazonaws.com`]: stores.secretsManager(),
       'secretmanager.googleapis.com': stores.secretManager(),
       'registry.npmjs.org': npmRegistryHandler(registry, 'https://registry.npmjs.org'),
     };
-    const https = createHttpsServer({ cert: edge.tls.cert, key: edge.tls.key }, serve((request, response) => {
-      const handler = byHost[request.host];
-      if (handler === undefined) return sendText(response, 421, `the lab serves no ${request.host}`);
-      return handler(request, response);
-    }));
+    const https = createHttpsServer(
+      { cert: edge.tls.cert, key: edge.tls.key },
+      serve((request, response) => {
+        const handler = byHost[request.host];
+        if (handler === undefined) return sendText(response, 421, `the lab serves no ${request.host}`);
+        return handler(request, response);
+      }),
+    );
     await listen(https as unknown as ReturnType<typeof createHttpServer>, 443, config.listenAddress);
     const apt = aptMirrorHandler(aptMirror(edge.apt.poolDirectory, edge.apt.gnupgHome, edge.apt.identities));
     await listen(createHttpServer(serve(apt)), 80, config.listenAddress);
   }
   rmSync(config.controlSocket, { force: true });
-  const control = createHttpServer(serve((request, response) => {
-    if (stores === undefined) return sendJson(response, 404, { error: 'no stores here' });
-    if (request.method === 'GET' && request.path === '/accesses') return sendJson(response, 200, stores.accesses);
-    const body = JSON.parse(request.body || '{}') as { arn?: string; name?: string; value?: string };
-    if (request.method === 'POST' && request.path === '/aws' && body.arn && body.value !== undefined) {
-      return sendJson(response, 200, { added: stores.putAws(body.arn, body.value) });
-    }
-    if (request.method === 'POST' && request.path === '/gcp' && body.name && body.value !== undefined) {
-      return sendJson(response, 200, { added: stores.putGcp(body.name, body.value) });
-    }
-    sendJson(response, 400, { error: 'unknown control request' });
-  }));
+  const control = createHttpServer(
+    serve((request, response) => {
+      if (stores === undefined) return sendJson(response, 404, { error: 'no stores here' });
+      if (request.method === 'GET' && request.path === '/accesses') return sendJson(response, 200, stores.accesses);
+      const body = JSON.parse(request.body || '{}') as { arn?: string; name?: string; value?: string };
+      if (request.method === 'POST' && request.path === '/aws' && body.arn && body.value !== undefined) {
+        return sendJson(response, 200, { added: stores.putAws(body.arn, body.value) });
+      }
+      if (request.method === 'POST' && request.path === '/gcp' && body.name && body.value !== undefined) {
+        return sendJson(response, 200, { added: stores.putGcp(body.name, body.value) });
+      }
+      sendJson(response, 400, { error: 'unknown control request' });
+    }),
+  );
   await new Promise<void>((resolve) => control.listen(config.controlSocket, resolve));
   process.stdout.write('ready\n');
 }

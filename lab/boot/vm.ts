@@ -50,13 +50,27 @@ export class Vm {
   boot(): void {
     const { workDirectory, imageRoot } = this.options;
     for (const d of ['upper', 'work', 'merged']) mkdirSync(join(workDirectory, d), { recursive: true });
-    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${imageRoot},upperdir=${join(workDirectory, 'upper')},workdir=${join(workDirectory, 'work')}`, this.merged]);
+    execFileSync('mount', [
+      '-t',
+      'overlay',
+      'overlay',
+      '-o',
+      `lowerdir=${imageRoot},upperdir=${join(workDirectory, 'upper')},workdir=${join(workDirectory, 'work')}`,
+      this.merged,
+    ]);
     this.mounted = true;
     const seed = join(this.merged, 'var', 'lib', 'cloud', 'seed', 'nocloud');
     mkdirSync(seed, { recursive: true });
     writeFileSync(join(seed, 'user-data'), this.options.userData);
-    writeFileSync(join(seed, 'meta-data'), `instance-id: ${this.options.instanceId}\nlocal-hostname: ${this.options.hostname}\n`);
-    const hosts = ['127.0.0.1 localhost', `127.0.1.1 ${this.options.hostname}`, ...this.options.hosts.map(([a, names]) => `${a} ${names.join(' ')}`)];
+    writeFileSync(
+      join(seed, 'meta-data'),
+      `instance-id: ${this.options.instanceId}\nlocal-hostname: ${this.options.hostname}\n`,
+    );
+    const hosts = [
+      '127.0.0.1 localhost',
+      `127.0.1.1 ${this.options.hostname}`,
+      ...this.options.hosts.map(([a, names]) => `${a} ${names.join(' ')}`),
+    ];
     writeFileSync(join(this.merged, 'etc', 'hosts'), `${hosts.join('\n')}\n`);
     writeFileSync(join(this.merged, 'etc', 'resolv.conf'), '# the lab has no DNS: /etc/hosts names the edge\n');
     writeFileSync(join(this.merged, 'etc', 'cloud', 'cloud.cfg.d', '90-wiremesh-lab.cfg'), CLOUD_CONFIG);
@@ -67,11 +81,21 @@ export class Vm {
     const child = spawn(
       'systemd-nspawn',
       [
-        '-D', this.merged, '--register=no', '--keep-unit', '--boot', `--machine=${this.options.hostname}`,
+        '-D',
+        this.merged,
+        '--register=no',
+        '--keep-unit',
+        '--boot',
+        `--machine=${this.options.hostname}`,
         // nspawn keeps CAP_NET_ADMIN only with --private-network, not for a namespace it is handed;
         // the VM owns this namespace as a cloud VM owns its network stack.
-        `--network-namespace-path=/run/netns/${this.options.networkNamespace}`, '--capability=CAP_NET_ADMIN', '--bind=/dev/net/tun',
-        '--resolv-conf=off', '--timezone=off', '--link-journal=no', '--console=pipe',
+        `--network-namespace-path=/run/netns/${this.options.networkNamespace}`,
+        '--capability=CAP_NET_ADMIN',
+        '--bind=/dev/net/tun',
+        '--resolv-conf=off',
+        '--timezone=off',
+        '--link-journal=no',
+        '--console=pipe',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -98,7 +122,11 @@ export class Vm {
     const pid = this.initPid();
     if (pid === undefined) return undefined;
     try {
-      const { stdout } = await execFileAsync('nsenter', ['-t', String(pid), '-m', '-u', '-i', '-n', '-p', '--', ...command], { timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024 });
+      const { stdout } = await execFileAsync(
+        'nsenter',
+        ['-t', String(pid), '-m', '-u', '-i', '-n', '-p', '--', ...command],
+        { timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024 },
+      );
       return stdout;
     } catch (error) {
       const out = (error as { stdout?: string }).stdout;
@@ -116,14 +144,22 @@ export class Vm {
   async collectLogs(): Promise<void> {
     const out = this.options.artifactsDirectory;
     mkdirSync(out, { recursive: true });
-    for (const path of ['var/log/cloud-init.log', 'var/log/cloud-init-output.log', 'var/lib/cloud/data/result.json', 'var/lib/cloud/data/status.json']) {
+    for (const path of [
+      'var/log/cloud-init.log',
+      'var/log/cloud-init-output.log',
+      'var/lib/cloud/data/result.json',
+      'var/lib/cloud/data/status.json',
+    ]) {
       const text = this.readFile(path);
       if (text !== undefined) writeFileSync(join(out, path.split('/').pop()!), text);
     }
     const journal = join(this.merged, 'var', 'log', 'journal');
     if (existsSync(journal)) {
       try {
-        const text = execFileSync('journalctl', ['-D', journal, '--no-pager', '-o', 'short-precise'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+        const text = execFileSync('journalctl', ['-D', journal, '--no-pager', '-o', 'short-precise'], {
+          encoding: 'utf8',
+          maxBuffer: 64 * 1024 * 1024,
+        });
         writeFileSync(join(out, 'journal.log'), text);
       } catch (error) {
         writeFileSync(join(out, 'journal.log'), `journalctl failed: ${(error as Error).message}\n`);

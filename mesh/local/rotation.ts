@@ -37,11 +37,18 @@ async function waitFor(what: string, done: () => boolean): Promise<void> {
 
 /** The sites whose documents list `site` as a peer (by its current public key). */
 function peersOf(state: LocalState, site: LocalSiteState): LocalSiteState[] {
-  return state.sites.filter((other) => other !== site && !other.revoked &&
-    readAgentConfig(other).peers.some((peer) => peer.publicKey === site.publicKey));
+  return state.sites.filter(
+    (other) =>
+      other !== site &&
+      !other.revoked &&
+      readAgentConfig(other).peers.some((peer) => peer.publicKey === site.publicKey),
+  );
 }
 
-function peerStatus(status: AgentStatusDocument | null, publicKey: string): AgentStatusDocument['peers'][number] | undefined {
+function peerStatus(
+  status: AgentStatusDocument | null,
+  publicKey: string,
+): AgentStatusDocument['peers'][number] | undefined {
   return status?.peers.find((peer) => peer.publicKey === publicKey);
 }
 
@@ -63,40 +70,58 @@ export async function rotateSite(target: LocalTarget, siteName: string, progress
     timings.push({ site: site.site, phase: name, seconds: (Date.now() - started) / 1000 });
   };
 
-  await phase('next', `key version ${nextVersion} created; its public key sent to ${peers.map((p) => p.site).join(', ')}`, () => {
-    writeKeyVersion(target.stateDir, site.site, nextVersion, nextPrivateKey);
-    for (const peer of peers) {
-      const config = readAgentConfig(peer);
-      for (const entry of config.peers) if (entry.publicKey === oldPublicKey) entry.nextPublicKey = nextPublicKey;
-      writeAgentConfig(peer, config);
-    }
-  }, () => peers.every((peer) => peerStatus(readStatusDocument(peer), oldPublicKey)?.nextPublicKey === nextPublicKey));
-
-  await phase('switch', `gateway ${site.site} offers key version ${nextVersion}; waiting for every peer to handshake on it`, () => {
-    const config = readAgentConfig(site);
-    config.nextPrivateKey = { source: 'file', path: keyFile(target.stateDir, site.site, nextVersion) };
-    writeAgentConfig(site, config);
-  }, () => readStatusDocument(site)?.rotation === 'complete');
-
-  await phase('retire', `key version ${nextVersion} becomes the key; version ${site.keyVersion} retired`, () => {
-    const config = readAgentConfig(site);
-    config.privateKey = { source: 'file', path: keyFile(target.stateDir, site.site, nextVersion) };
-    delete config.nextPrivateKey;
-    writeAgentConfig(site, config);
-    for (const peer of peers) {
-      const peerConfig = readAgentConfig(peer);
-      for (const entry of peerConfig.peers) {
-        if (entry.publicKey !== oldPublicKey) continue;
-        entry.publicKey = nextPublicKey;
-        delete entry.nextPublicKey;
+  await phase(
+    'next',
+    `key version ${nextVersion} created; its public key sent to ${peers.map((p) => p.site).join(', ')}`,
+    () => {
+      writeKeyVersion(target.stateDir, site.site, nextVersion, nextPrivateKey);
+      for (const peer of peers) {
+        const config = readAgentConfig(peer);
+        for (const entry of config.peers) if (entry.publicKey === oldPublicKey) entry.nextPublicKey = nextPublicKey;
+        writeAgentConfig(peer, config);
       }
-      writeAgentConfig(peer, peerConfig);
-    }
-  }, () => {
-    const own = readStatusDocument(site);
-    return own?.publicKey === nextPublicKey && own.rotation === 'none' &&
-      peers.every((peer) => peerStatus(readStatusDocument(peer), nextPublicKey)?.phase === 'steady');
-  });
+    },
+    () => peers.every((peer) => peerStatus(readStatusDocument(peer), oldPublicKey)?.nextPublicKey === nextPublicKey),
+  );
+
+  await phase(
+    'switch',
+    `gateway ${site.site} offers key version ${nextVersion}; waiting for every peer to handshake on it`,
+    () => {
+      const config = readAgentConfig(site);
+      config.nextPrivateKey = { source: 'file', path: keyFile(target.stateDir, site.site, nextVersion) };
+      writeAgentConfig(site, config);
+    },
+    () => readStatusDocument(site)?.rotation === 'complete',
+  );
+
+  await phase(
+    'retire',
+    `key version ${nextVersion} becomes the key; version ${site.keyVersion} retired`,
+    () => {
+      const config = readAgentConfig(site);
+      config.privateKey = { source: 'file', path: keyFile(target.stateDir, site.site, nextVersion) };
+      delete config.nextPrivateKey;
+      writeAgentConfig(site, config);
+      for (const peer of peers) {
+        const peerConfig = readAgentConfig(peer);
+        for (const entry of peerConfig.peers) {
+          if (entry.publicKey !== oldPublicKey) continue;
+          entry.publicKey = nextPublicKey;
+          delete entry.nextPublicKey;
+        }
+        writeAgentConfig(peer, peerConfig);
+      }
+    },
+    () => {
+      const own = readStatusDocument(site);
+      return (
+        own?.publicKey === nextPublicKey &&
+        own.rotation === 'none' &&
+        peers.every((peer) => peerStatus(readStatusDocument(peer), nextPublicKey)?.phase === 'steady')
+      );
+    },
+  );
 
   rmSync(keyFile(target.stateDir, site.site, site.keyVersion), { force: true });
   target.updateSite({ ...site, publicKey: nextPublicKey, keyVersion: nextVersion });
@@ -113,7 +138,9 @@ export async function revokeSite(target: LocalTarget, siteName: string, progress
   const site = state.sites.find((s) => s.site === siteName)!;
   const peers = state.sites.filter((other) => other !== site && !other.revoked);
   const revokedPrefixes = new Set(site.cidrs);
-  progress.step(`site ${site.site}: removing its key and ${site.cidrs.join(', ')} from ${peers.map((p) => p.site).join(', ')}`);
+  progress.step(
+    `site ${site.site}: removing its key and ${site.cidrs.join(', ')} from ${peers.map((p) => p.site).join(', ')}`,
+  );
   const started = Date.now();
   for (const peer of peers) {
     const config = readAgentConfig(peer);
@@ -124,9 +151,11 @@ export async function revokeSite(target: LocalTarget, siteName: string, progress
     writeAgentConfig(peer, config);
   }
   target.updateSite({ ...site, revoked: true });
-  await waitFor(`every peer to drop ${site.site}`, () => peers.every((peer) => {
-    const status = readStatusDocument(peer);
-    return status !== null && !status.peers.some((entry) => entry.publicKey === site.publicKey);
-  }));
+  await waitFor(`every peer to drop ${site.site}`, () =>
+    peers.every((peer) => {
+      const status = readStatusDocument(peer);
+      return status !== null && !status.peers.some((entry) => entry.publicKey === site.publicKey);
+    }),
+  );
   return (Date.now() - started) / 1000;
 }

@@ -87,7 +87,10 @@ function byName(a: string, b: string): number {
 
 /** The WAN endpoints the local target gives its sites: 198.18.250.N, by site name order. */
 export function localEndpoints(spec: MeshSpec): Record<string, string> {
-  const names = spec.sites.filter((site) => site.provider === 'local').map((site) => site.name).sort(byName);
+  const names = spec.sites
+    .filter((site) => site.provider === 'local')
+    .map((site) => site.name)
+    .sort(byName);
   return Object.fromEntries(names.map((name, i) => [name, joinHostPort(`${WAN_SUBNET}.${i + 1}`, WIREGUARD_PORT)]));
 }
 
@@ -97,7 +100,9 @@ export class LocalTarget {
     private readonly namespacePrefix: string = process.env.WIREMESH_NAMESPACE_PREFIX ?? NAMESPACE_PREFIX,
   ) {
     if (!/^[a-z0-9]{1,8}-$/.test(namespacePrefix)) {
-      throw new Error(`WIREMESH_NAMESPACE_PREFIX: "${namespacePrefix}" must be 1 to 8 lowercase letters or digits followed by "-"`);
+      throw new Error(
+        `WIREMESH_NAMESPACE_PREFIX: "${namespacePrefix}" must be 1 to 8 lowercase letters or digits followed by "-"`,
+      );
     }
   }
 
@@ -127,11 +132,14 @@ export class LocalTarget {
 
   /** Brings up every `local` site of `spec`; on any failure removes what it created and rethrows. */
   async up(spec: MeshSpec, progress: Progress): Promise<LocalState> {
-    if (this.readState()) throw new Error(`a local mesh is already up (state in ${this.stateDir}); run \`wiremesh down\` first`);
+    if (this.readState())
+      throw new Error(`a local mesh is already up (state in ${this.stateDir}); run \`wiremesh down\` first`);
     const remote = spec.sites.filter((site) => site.provider !== 'local');
     if (remote.length > 0) {
-      throw new Error(`the local target runs only provider "local" sites; ${remote.map((s) => `${s.name} (${s.provider})`).join(', ')} ` +
-        'need the Pulumi components');
+      throw new Error(
+        `the local target runs only provider "local" sites; ${remote.map((s) => `${s.name} (${s.provider})`).join(', ')} ` +
+          'need the Pulumi components',
+      );
     }
     mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
     const state: LocalState = { mesh: spec.name, namespacePrefix: this.namespacePrefix, namespaces: [], sites: [] };
@@ -161,7 +169,9 @@ export class LocalTarget {
 
     const sites = [...spec.sites].sort((a, b) => byName(a.name, b.name));
     const keys = new Map(sites.map((site) => [site.name, generatePrivateKey()]));
-    const publicKeys = Object.fromEntries(sites.map((site) => [site.name, keyToBase64(publicKeyOf(keys.get(site.name)!))]));
+    const publicKeys = Object.fromEntries(
+      sites.map((site) => [site.name, keyToBase64(publicKeyOf(keys.get(site.name)!))]),
+    );
     const plan = planMesh(spec, { publicKeys, endpoints: localEndpoints(spec) });
 
     for (const [i, site] of sites.entries()) {
@@ -174,7 +184,13 @@ export class LocalTarget {
   }
 
   private createSite(
-    state: LocalState, site: string, cidrs: string[], index: number, gateway: GatewayPlan, publicKey: string, progress: Progress,
+    state: LocalState,
+    site: string,
+    cidrs: string[],
+    index: number,
+    gateway: GatewayPlan,
+    publicKey: string,
+    progress: Progress,
   ): LocalSiteState {
     const gatewayNamespace = `${this.namespacePrefix}${site}-gw`;
     const lanNamespace = `${this.namespacePrefix}${site}-lan`;
@@ -202,12 +218,38 @@ export class LocalTarget {
     state.sites.push(siteState);
     this.writeState(state);
     // WAN: gateway <-> bridge.
-    ip(['link', 'add', 'wan0', 'netns', gatewayNamespace, 'type', 'veth', 'peer', 'name', `wan-${index}`, 'netns', this.wanNamespace]);
+    ip([
+      'link',
+      'add',
+      'wan0',
+      'netns',
+      gatewayNamespace,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      `wan-${index}`,
+      'netns',
+      this.wanNamespace,
+    ]);
     ip(['link', 'set', `wan-${index}`, 'master', 'wan', 'up'], this.wanNamespace);
     ip(['addr', 'add', `${siteState.wanAddress}/24`, 'dev', 'wan0'], gatewayNamespace);
     ip(['link', 'set', 'wan0', 'up'], gatewayNamespace);
     // LAN: host <-> gateway, on the site's first CIDR; the host reaches other sites through the gateway.
-    ip(['link', 'add', 'lan0', 'netns', gatewayNamespace, 'type', 'veth', 'peer', 'name', 'lan0', 'netns', lanNamespace]);
+    ip([
+      'link',
+      'add',
+      'lan0',
+      'netns',
+      gatewayNamespace,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'lan0',
+      'netns',
+      lanNamespace,
+    ]);
     ip(['addr', 'add', `${siteState.gatewayAddress}/${bits}`, 'dev', 'lan0'], gatewayNamespace);
     ip(['addr', 'add', `${siteState.lanHost}/${bits}`, 'dev', 'lan0'], lanNamespace);
     ip(['link', 'set', 'lan0', 'up'], gatewayNamespace);
@@ -227,11 +269,23 @@ export class LocalTarget {
     });
     writeAgentConfig(site, { ...config, statusFile: site.statusFile });
     const log = openSync(site.logFile, 'a');
-    const child = spawn('ip', ['netns', 'exec', site.gatewayNamespace, process.execPath,
-      join(packageRoot(), 'bin', 'wiremesh-agent.js'), 'run', '--config', site.configFile], {
-      detached: true,
-      stdio: ['ignore', log, log],
-    });
+    const child = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        site.gatewayNamespace,
+        process.execPath,
+        join(packageRoot(), 'bin', 'wiremesh-agent.js'),
+        'run',
+        '--config',
+        site.configFile,
+      ],
+      {
+        detached: true,
+        stdio: ['ignore', log, log],
+      },
+    );
     child.unref();
     site.agentPid = child.pid ?? null;
     this.updateSite(site);
@@ -253,8 +307,11 @@ export class LocalTarget {
         for (const to of state.sites) {
           if (to === from) continue;
           await new Promise<void>((resolve) => {
-            spawn('ip', ['netns', 'exec', from.lanNamespace, 'ping', '-c', '1', '-W', '1', to.lanHost], { stdio: 'ignore' })
-              .on('exit', () => resolve()).on('error', () => resolve());
+            spawn('ip', ['netns', 'exec', from.lanNamespace, 'ping', '-c', '1', '-W', '1', to.lanHost], {
+              stdio: 'ignore',
+            })
+              .on('exit', () => resolve())
+              .on('error', () => resolve());
           });
         }
       }
@@ -262,7 +319,8 @@ export class LocalTarget {
       for (const gateway of gateways) {
         const site = state.sites.find((s) => s.site === gateway.site)!;
         const handshakes = this.latestHandshakes(site);
-        for (const peer of gateway.peers) if (!handshakes.get(peer.publicKey)) missing.push(`${gateway.site} -> ${peer.site}`);
+        for (const peer of gateway.peers)
+          if (!handshakes.get(peer.publicKey)) missing.push(`${gateway.site} -> ${peer.site}`);
       }
       if (missing.length === 0) return;
       if (Date.now() > deadline) throw new Error(`tunnels did not come up: ${missing.join(', ')}`);
@@ -274,25 +332,33 @@ export class LocalTarget {
     return new Map(this.peerDump(site).map((peer) => [peer.publicKey, peer.latestHandshake]));
   }
 
-  peerDump(site: LocalSiteState): { publicKey: string; endpoint: string | null; latestHandshake: number; rxBytes: number; txBytes: number }[] {
+  peerDump(
+    site: LocalSiteState,
+  ): { publicKey: string; endpoint: string | null; latestHandshake: number; rxBytes: number; txBytes: number }[] {
     let dump: string;
     try {
       dump = execFileSync('ip', ['netns', 'exec', site.gatewayNamespace, 'wg', 'show', site.interfaceName, 'dump'], {
-        encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'],
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
       });
     } catch {
       return [];
     }
-    return dump.trim().split('\n').slice(1).filter(Boolean).map((line) => {
-      const [publicKey, , endpoint, , latest, rx, tx] = line.split('\t');
-      return {
-        publicKey: publicKey!,
-        endpoint: endpoint === '(none)' ? null : endpoint!,
-        latestHandshake: Number(latest),
-        rxBytes: Number(rx),
-        txBytes: Number(tx),
-      };
-    });
+    return dump
+      .trim()
+      .split('\n')
+      .slice(1)
+      .filter(Boolean)
+      .map((line) => {
+        const [publicKey, , endpoint, , latest, rx, tx] = line.split('\t');
+        return {
+          publicKey: publicKey!,
+          endpoint: endpoint === '(none)' ? null : endpoint!,
+          latestHandshake: Number(latest),
+          rxBytes: Number(rx),
+          txBytes: Number(tx),
+        };
+      });
   }
 
   /** Removes every process, namespace and file of the local mesh. Safe to run twice or after a crash. */
@@ -303,7 +369,10 @@ export class LocalTarget {
       progress.step(`site ${site.site}: stopping wiremesh-agent (pid ${site.agentPid})`);
       await stopProcess(site.agentPid);
     }
-    const namespaces = new Set([...(state?.namespaces ?? []), ...leftoverNamespaces(state?.namespacePrefix ?? this.namespacePrefix)]);
+    const namespaces = new Set([
+      ...(state?.namespaces ?? []),
+      ...leftoverNamespaces(state?.namespacePrefix ?? this.namespacePrefix),
+    ]);
     for (const ns of namespaces) {
       progress.step(`removing namespace ${ns}`);
       killNamespaceProcesses(ns);
@@ -322,7 +391,9 @@ export class LocalTarget {
 function leftoverNamespaces(prefix: string): string[] {
   try {
     return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-      .split('\n').map((line) => line.split(' ')[0]!).filter((name) => name.startsWith(prefix));
+      .split('\n')
+      .map((line) => line.split(' ')[0]!)
+      .filter((name) => name.startsWith(prefix));
   } catch {
     return [];
   }
@@ -349,6 +420,7 @@ function alive(pid: number): boolean {
 async function stopProcess(pid: number): Promise<void> {
   if (!alive(pid)) return;
   process.kill(pid, 'SIGTERM');
-  for (let waited = 0; waited < 5000 && alive(pid); waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+  for (let waited = 0; waited < 5000 && alive(pid); waited += 100)
+    await new Promise((resolve) => setTimeout(resolve, 100));
   if (alive(pid)) process.kill(pid, 'SIGKILL');
 }

@@ -13,7 +13,6 @@ import { awsMockOptions } from '../../components/aws/testing';
 import { resolve, setupMocks, type MockRecorder, type RecordedResource } from '../../components/testing';
 import { agentConfig } from './aws-support';
 
-
 function createdArgs(overrides: Partial<AwsGatewayArgs> = {}): AwsGatewayArgs {
   return {
     siteName: 'site-a',
@@ -38,7 +37,10 @@ const T = {
   sg: 'aws:ec2/securityGroup:SecurityGroup',
 };
 
-async function build(overrides: Partial<AwsGatewayArgs> = {}, opts = {}): Promise<{ mocks: MockRecorder; gateway: AwsGateway }> {
+async function build(
+  overrides: Partial<AwsGatewayArgs> = {},
+  opts = {},
+): Promise<{ mocks: MockRecorder; gateway: AwsGateway }> {
   const mocks = setupMocks(awsMockOptions());
   const gateway = new AwsGateway('site-a', createdArgs(overrides), opts);
   await resolve(gateway.endpoints);
@@ -47,7 +49,8 @@ async function build(overrides: Partial<AwsGatewayArgs> = {}, opts = {}): Promis
   return { mocks, gateway };
 }
 
-const byName = (resources: RecordedResource[]) => [...resources].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+const byName = (resources: RecordedResource[]) =>
+  [...resources].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
 
 describe('AwsGateway with a created VPC', () => {
   test('creates the VPC, the internet gateway, and per AZ a public subnet and a route table to the internet gateway', async () => {
@@ -61,7 +64,15 @@ describe('AwsGateway with a created VPC', () => {
     expect(igw.inputs.vpcId).toBe(vpc.id);
 
     const subnets = byName(mocks.byType(T.subnet));
-    expect(subnets.map((s) => [s.name, s.inputs.vpcId, s.inputs.cidrBlock, s.inputs.availabilityZone, s.inputs.mapPublicIpOnLaunch])).toEqual([
+    expect(
+      subnets.map((s) => [
+        s.name,
+        s.inputs.vpcId,
+        s.inputs.cidrBlock,
+        s.inputs.availabilityZone,
+        s.inputs.mapPublicIpOnLaunch,
+      ]),
+    ).toEqual([
       ['site-a-subnet-0', vpc.id, '10.40.0.0/24', 'eu-west-1a', false],
       ['site-a-subnet-1', vpc.id, '10.40.1.0/24', 'eu-west-1b', false],
     ]);
@@ -72,7 +83,9 @@ describe('AwsGateway with a created VPC', () => {
     ]);
     // 0.0.0.0/0 -> the internet gateway in each table, and each table associated with its subnet.
     const defaults = byName(mocks.byType(T.route).filter((r) => r.inputs.destinationCidrBlock === '0.0.0.0/0'));
-    expect(defaults.map((r) => [r.name, r.inputs.routeTableId, r.inputs.gatewayId, r.inputs.networkInterfaceId])).toEqual([
+    expect(
+      defaults.map((r) => [r.name, r.inputs.routeTableId, r.inputs.gatewayId, r.inputs.networkInterfaceId]),
+    ).toEqual([
       ['site-a-rt-0-default', tables[0]!.id, igw.id, undefined],
       ['site-a-rt-1-default', tables[1]!.id, igw.id, undefined],
     ]);
@@ -99,7 +112,9 @@ describe('AwsGateway with a created VPC', () => {
     ]);
     expect(mocks.byType(T.instance)).toHaveLength(2);
     const remote = byName(mocks.byType(T.route).filter((r) => r.inputs.destinationCidrBlock !== '0.0.0.0/0'));
-    expect(remote.map((r) => [r.name, r.inputs.routeTableId, r.inputs.destinationCidrBlock, r.inputs.networkInterfaceId])).toEqual([
+    expect(
+      remote.map((r) => [r.name, r.inputs.routeTableId, r.inputs.destinationCidrBlock, r.inputs.networkInterfaceId]),
+    ).toEqual([
       ['site-a-route-0-0-10-20-0-0-16', tables[0]!.id, '10.20.0.0/16', enis[0]!.id],
       ['site-a-route-0-0-10-30-0-0-16', tables[0]!.id, '10.30.0.0/16', enis[0]!.id],
       ['site-a-route-1-0-10-20-0-0-16', tables[1]!.id, '10.20.0.0/16', enis[1]!.id],
@@ -133,9 +148,12 @@ describe('AwsGateway with a created VPC', () => {
     const gateway = new AwsGateway('site-a', createdArgs(), { providers: [provider] });
     await resolve(gateway.endpoints);
     await mocks.settle();
-    const created = [T.vpc, T.igw, T.subnet, T.routeTable, T.route, T.association].flatMap((type) => mocks.byType(type));
+    const created = [T.vpc, T.igw, T.subnet, T.routeTable, T.route, T.association].flatMap((type) =>
+      mocks.byType(type),
+    );
     expect(created).toHaveLength(1 + 1 + 2 + 2 + 2 + 4 + 2);
-    for (const r of created) expect(`${r.name} ${r.provider}`).toMatch(new RegExp(`^${r.name} .*::pulumi:providers:aws::euw1::`));
+    for (const r of created)
+      expect(`${r.name} ${r.provider}`).toMatch(new RegExp(`^${r.name} .*::pulumi:providers:aws::euw1::`));
   });
 });
 
@@ -148,22 +166,66 @@ describe('AwsGateway VPC argument checks', () => {
   const byo = { vpcId: 'vpc-0a', subnets: [{ subnetId: 'subnet-a' }] };
 
   test.each<[string, Partial<AwsGatewayArgs>, string]>([
-    ['network with vpcId and subnets', byo, `${label}: give either vpcId and subnets (bring your own VPC) or createNetwork (a VPC the gateway creates), not both`],
-    ['network with vpcId', { vpcId: 'vpc-0a' }, `${label}: give either vpcId and subnets (bring your own VPC) or createNetwork (a VPC the gateway creates), not both`],
-    ['network with subnets', { subnets: byo.subnets }, `${label}: give either vpcId and subnets (bring your own VPC) or createNetwork (a VPC the gateway creates), not both`],
+    [
+      'network with vpcId and subnets',
+      byo,
+      `${label}: give either vpcId and subnets (bring your own VPC) or createNetwork (a VPC the gateway creates), not both`,
+    ],
+    [
+      'network with vpcId',
+      { vpcId: 'vpc-0a' },
+      `${label}: give either vpcId and subnets (bring your own VPC) or createNetwork (a VPC the gateway creates), not both`,
+    ],
+    [
+      'network with subnets',
+      { subnets: byo.subnets },
+      `${label}: give either vpcId and subnets (bring your own VPC) or createNetwork (a VPC the gateway creates), not both`,
+    ],
     [
       'neither network nor vpcId and subnets',
       { createNetwork: undefined },
       `${label}: give vpcId and subnets (bring your own VPC) or createNetwork: { cidr, availabilityZones } (a VPC the gateway creates)`,
     ],
-    ['subnets without vpcId', { createNetwork: undefined, subnets: byo.subnets }, `${label}: vpcId is required with subnets (or give createNetwork instead of both, for a VPC the gateway creates)`],
-    ['vpcId without subnets', { createNetwork: undefined, vpcId: 'vpc-0a' }, `${label}: subnets must list at least one subnet (one gateway instance runs in each)`],
-    ['an IPv6 VPC block', { createNetwork: { cidr: 'fd00::/56', availabilityZones: ['eu-west-1a'] } }, `${label}: createNetwork.cidr must be an IPv4 block from /16 to /28 (a VPC's size), got "fd00::/56"`],
-    ['a /8 VPC block', { createNetwork: { cidr: '10.0.0.0/8', availabilityZones: ['eu-west-1a'] } }, `${label}: createNetwork.cidr must be an IPv4 block from /16 to /28 (a VPC's size), got "10.0.0.0/8"`],
-    ['host bits in the VPC block', { createNetwork: { cidr: '10.40.0.1/16', availabilityZones: ['eu-west-1a'] } }, `${label}: createNetwork.cidr "10.40.0.1/16" has host bits set`],
-    ['no availability zones', { createNetwork: { cidr: '10.40.0.0/16', availabilityZones: [] } }, `${label}: createNetwork.availabilityZones must list at least one availability zone`],
-    ['a repeated zone', { createNetwork: { cidr: '10.40.0.0/16', availabilityZones: ['eu-west-1a', 'eu-west-1a'] } }, `${label}: createNetwork.availabilityZones[1] repeats createNetwork.availabilityZones[0] (eu-west-1a)`],
-    ['a region as a zone', { createNetwork: { cidr: '10.40.0.0/16', availabilityZones: ['eu-west-1'] } }, `${label}: createNetwork.availabilityZones[0] must be an availability zone name (e.g. eu-west-1a), got "eu-west-1"`],
+    [
+      'subnets without vpcId',
+      { createNetwork: undefined, subnets: byo.subnets },
+      `${label}: vpcId is required with subnets (or give createNetwork instead of both, for a VPC the gateway creates)`,
+    ],
+    [
+      'vpcId without subnets',
+      { createNetwork: undefined, vpcId: 'vpc-0a' },
+      `${label}: subnets must list at least one subnet (one gateway instance runs in each)`,
+    ],
+    [
+      'an IPv6 VPC block',
+      { createNetwork: { cidr: 'fd00::/56', availabilityZones: ['eu-west-1a'] } },
+      `${label}: createNetwork.cidr must be an IPv4 block from /16 to /28 (a VPC's size), got "fd00::/56"`,
+    ],
+    [
+      'a /8 VPC block',
+      { createNetwork: { cidr: '10.0.0.0/8', availabilityZones: ['eu-west-1a'] } },
+      `${label}: createNetwork.cidr must be an IPv4 block from /16 to /28 (a VPC's size), got "10.0.0.0/8"`,
+    ],
+    [
+      'host bits in the VPC block',
+      { createNetwork: { cidr: '10.40.0.1/16', availabilityZones: ['eu-west-1a'] } },
+      `${label}: createNetwork.cidr "10.40.0.1/16" has host bits set`,
+    ],
+    [
+      'no availability zones',
+      { createNetwork: { cidr: '10.40.0.0/16', availabilityZones: [] } },
+      `${label}: createNetwork.availabilityZones must list at least one availability zone`,
+    ],
+    [
+      'a repeated zone',
+      { createNetwork: { cidr: '10.40.0.0/16', availabilityZones: ['eu-west-1a', 'eu-west-1a'] } },
+      `${label}: createNetwork.availabilityZones[1] repeats createNetwork.availabilityZones[0] (eu-west-1a)`,
+    ],
+    [
+      'a region as a zone',
+      { createNetwork: { cidr: '10.40.0.0/16', availabilityZones: ['eu-west-1'] } },
+      `${label}: createNetwork.availabilityZones[0] must be an availability zone name (e.g. eu-west-1a), got "eu-west-1"`,
+    ],
     [
       'a block too small for its zones',
       { createNetwork: { cidr: '10.40.0.0/28', availabilityZones: ['eu-west-1a', 'eu-west-1b'] } },
@@ -177,7 +239,9 @@ describe('AwsGateway VPC argument checks', () => {
 
   test('AwsGatewayGroup refuses createNetwork (bring your own VPC there)', async () => {
     const args = { ...createdArgs(), vpcId: undefined, subnets: undefined } as unknown as AwsGatewayGroupArgs;
-    expect(() => new AwsGatewayGroup('gw', args)).toThrow('AwsGatewayGroup "gw": createNetwork (a created VPC) is for AwsGateway only; give the group vpcId and subnets');
+    expect(() => new AwsGatewayGroup('gw', args)).toThrow(
+      'AwsGatewayGroup "gw": createNetwork (a created VPC) is for AwsGateway only; give the group vpcId and subnets',
+    );
     await mocks.settle();
   });
 });

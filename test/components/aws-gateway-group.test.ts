@@ -11,8 +11,6 @@ import { WIREGUARD_KEY_PAIR_TYPE, wireGuardKeyPairFromEntropy } from '../../comp
 import { isSecretInput, resolve, setupMocks, unwrapSecrets, type MockRecorder } from '../../components/testing';
 import { agentConfig } from './aws-support';
 
-
-
 function groupArgs(overrides: Partial<AwsGatewayGroupArgs> = {}): AwsGatewayGroupArgs {
   return {
     siteName: 'site-a',
@@ -29,7 +27,10 @@ function groupArgs(overrides: Partial<AwsGatewayGroupArgs> = {}): AwsGatewayGrou
   };
 }
 
-async function build(overrides: Partial<AwsGatewayGroupArgs> = {}, opts: pulumi.ComponentResourceOptions = {}): Promise<{ mocks: MockRecorder; group: AwsGatewayGroup }> {
+async function build(
+  overrides: Partial<AwsGatewayGroupArgs> = {},
+  opts: pulumi.ComponentResourceOptions = {},
+): Promise<{ mocks: MockRecorder; group: AwsGatewayGroup }> {
   const mocks = setupMocks(awsMockOptions());
   const group = new AwsGatewayGroup('site-a', groupArgs(overrides), opts);
   await Promise.all([resolve(group.endpoint), resolve(group.instanceIds), resolve(group.gateway.configSecretArn)]);
@@ -49,23 +50,39 @@ describe('AwsGatewayGroup', () => {
 
   test('the shared document has no peer endpoints: no instance of the group initiates', async () => {
     const { mocks } = await build({
-      agent: { package: 'wiremesh@0.1.0', config: { ...agentConfig, peers: agentConfig.peers.map((peer) => ({ ...peer, endpoint: '192.0.2.9:51820' })) } },
+      agent: {
+        package: 'wiremesh@0.1.0',
+        config: { ...agentConfig, peers: agentConfig.peers.map((peer) => ({ ...peer, endpoint: '192.0.2.9:51820' })) },
+      },
     });
-    const documents = mocks.byType('aws:secretsmanager/secretVersion:SecretVersion').filter((v) => v.name.endsWith('-config-version'));
+    const documents = mocks
+      .byType('aws:secretsmanager/secretVersion:SecretVersion')
+      .filter((v) => v.name.endsWith('-config-version'));
     expect(documents).toHaveLength(1);
-    const document = JSON.parse(unwrapSecrets(documents[0]!.inputs.secretString) as string) as { peers: Array<Record<string, unknown>> };
+    const document = JSON.parse(unwrapSecrets(documents[0]!.inputs.secretString) as string) as {
+      peers: Array<Record<string, unknown>>;
+    };
     expect(document.peers.length).toBeGreaterThan(0);
     for (const peer of document.peers) expect(peer.endpoint).toBeUndefined();
   });
 
   test('given NLB Elastic IPs are mapped, and must be one per NLB subnet', async () => {
-    const loadBalancerAddresses = ['a', 'b', 'c'].map((x) => ({ allocationId: `eipalloc-kept-${x}`, publicIp: `192.0.2.${x.charCodeAt(0)}` }));
+    const loadBalancerAddresses = ['a', 'b', 'c'].map((x) => ({
+      allocationId: `eipalloc-kept-${x}`,
+      publicIp: `192.0.2.${x.charCodeAt(0)}`,
+    }));
     const { mocks, group } = await build({ loadBalancerAddresses });
     expect(mocks.byType('aws:ec2/eip:Eip').filter((e) => e.name.includes('-nlb-eip-'))).toHaveLength(0);
-    expect((mocks.one('aws:lb/loadBalancer:LoadBalancer').inputs.subnetMappings as Array<{ allocationId: string }>).map((m) => m.allocationId)).toEqual(loadBalancerAddresses.map((a) => a.allocationId));
+    expect(
+      (mocks.one('aws:lb/loadBalancer:LoadBalancer').inputs.subnetMappings as Array<{ allocationId: string }>).map(
+        (m) => m.allocationId,
+      ),
+    ).toEqual(loadBalancerAddresses.map((a) => a.allocationId));
     expect(await resolve(group.loadBalancerAddresses)).toEqual(loadBalancerAddresses.map((a) => a.publicIp));
     setupMocks(awsMockOptions());
-    expect(() => new AwsGatewayGroup('site-a', groupArgs({ loadBalancerAddresses: loadBalancerAddresses.slice(1) }))).toThrow('loadBalancerAddresses must give one Elastic IP per load balancer subnet (3)');
+    expect(
+      () => new AwsGatewayGroup('site-a', groupArgs({ loadBalancerAddresses: loadBalancerAddresses.slice(1) })),
+    ).toThrow('loadBalancerAddresses must give one Elastic IP per load balancer subnet (3)');
   });
 
   test('the gateways of the group share one key: one WireGuardKey, one AwsKeySecret', async () => {
@@ -74,7 +91,9 @@ describe('AwsGatewayGroup', () => {
     expect(mocks.byType(WIREGUARD_KEY_PAIR_TYPE)).toHaveLength(1);
     expect(mocks.byType('wiremesh:aws:AwsKeySecret')).toHaveLength(1);
     expect(mocks.byType('wiremesh:aws:AwsGateway')).toHaveLength(1);
-    const keyVersions = mocks.byType('aws:secretsmanager/secretVersion:SecretVersion').filter((v) => v.name.endsWith('-key-version'));
+    const keyVersions = mocks
+      .byType('aws:secretsmanager/secretVersion:SecretVersion')
+      .filter((v) => v.name.endsWith('-key-version'));
     expect(keyVersions).toHaveLength(1);
     expect(isSecretInput(keyVersions[0]!.inputs.secretString)).toBe(true);
     // Every instance boots from the same key secret (and the same config secret).
@@ -101,11 +120,22 @@ describe('AwsGatewayGroup', () => {
     // Static addresses: one Elastic IP per NLB subnet through subnet mappings.
     const nlbEips = mocks.byType('aws:ec2/eip:Eip').filter((e) => e.name.startsWith('site-a-nlb-eip-'));
     expect(nlbEips.map((e) => e.name)).toEqual(['site-a-nlb-eip-0', 'site-a-nlb-eip-1', 'site-a-nlb-eip-2']);
-    expect(nlb.inputs.subnetMappings).toEqual(['subnet-a', 'subnet-b', 'subnet-c'].map((subnetId, i) => ({ subnetId, allocationId: nlbEips[i]!.state!.allocationId })));
+    expect(nlb.inputs.subnetMappings).toEqual(
+      ['subnet-a', 'subnet-b', 'subnet-c'].map((subnetId, i) => ({
+        subnetId,
+        allocationId: nlbEips[i]!.state!.allocationId,
+      })),
+    );
     expect(nlb.inputs.subnets).toBeUndefined();
     expect(await resolve(group.loadBalancerAddresses)).toEqual(nlbEips.map((e) => e.state!.publicIp));
     const targetGroup = mocks.one('aws:lb/targetGroup:TargetGroup');
-    expect(targetGroup.inputs).toMatchObject({ protocol: 'UDP', port: 51820, targetType: 'instance', vpcId: 'vpc-0a', connectionTermination: true });
+    expect(targetGroup.inputs).toMatchObject({
+      protocol: 'UDP',
+      port: 51820,
+      targetType: 'instance',
+      vpcId: 'vpc-0a',
+      connectionTermination: true,
+    });
     expect(targetGroup.inputs.healthCheck).toEqual({
       enabled: true,
       protocol: 'TCP',
@@ -118,7 +148,9 @@ describe('AwsGatewayGroup', () => {
     const instanceIds = mocks.byType('aws:ec2/instance:Instance').map((i) => i.id);
     const attachments = mocks.byType('aws:lb/targetGroupAttachment:TargetGroupAttachment');
     // Active/standby: one target, the first gateway (the one holder of the key's sessions).
-    expect(attachments.map((a) => a.inputs)).toEqual([{ targetGroupArn: targetGroup.state!.arn, targetId: instanceIds[0], port: 51820 }]);
+    expect(attachments.map((a) => a.inputs)).toEqual([
+      { targetGroupArn: targetGroup.state!.arn, targetId: instanceIds[0], port: 51820 },
+    ]);
     expect(await resolve(group.activeInstanceId)).toBe(instanceIds[0]);
     expect(await resolve(group.instanceIds)).toEqual(instanceIds);
     const listener = mocks.one('aws:lb/listener:Listener');
@@ -148,18 +180,33 @@ describe('AwsGatewayGroup', () => {
       loadBalancerSubnetIds: ['subnet-pa', 'subnet-pb'],
     });
     expect(mocks.one('aws:lb/loadBalancer:LoadBalancer').inputs).toMatchObject({ enableCrossZoneLoadBalancing: false });
-    expect((mocks.one('aws:lb/loadBalancer:LoadBalancer').inputs.subnetMappings as Array<{ subnetId: string }>).map((m) => m.subnetId)).toEqual(['subnet-pa', 'subnet-pb']);
+    expect(
+      (mocks.one('aws:lb/loadBalancer:LoadBalancer').inputs.subnetMappings as Array<{ subnetId: string }>).map(
+        (m) => m.subnetId,
+      ),
+    ).toEqual(['subnet-pa', 'subnet-pb']);
     const targetGroup = mocks.one('aws:lb/targetGroup:TargetGroup');
     expect(targetGroup.inputs.port).toBe(51999);
-    expect(targetGroup.inputs.healthCheck).toMatchObject({ protocol: 'HTTP', port: '8080', path: '/healthz', matcher: '200', interval: 5, timeout: 4 });
-    expect(mocks.byType('aws:lb/targetGroupAttachment:TargetGroupAttachment').map((a) => a.inputs.port)).toEqual([51999]);
+    expect(targetGroup.inputs.healthCheck).toMatchObject({
+      protocol: 'HTTP',
+      port: '8080',
+      path: '/healthz',
+      matcher: '200',
+      interval: 5,
+      timeout: 4,
+    });
+    expect(mocks.byType('aws:lb/targetGroupAttachment:TargetGroupAttachment').map((a) => a.inputs.port)).toEqual([
+      51999,
+    ]);
     expect(mocks.one('aws:lb/listener:Listener').inputs.port).toBe(51999);
     expect(await resolve(group.endpoint)).toMatch(/:51999$/);
   });
 
   test('a given private key: no WireGuardKey, still one secret, secret everywhere', async () => {
     const pair = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(3));
-    const { mocks, group } = await build({ key: { privateKey: pulumi.secret(pair.privateKey), createdAt: '2025-03-01T00:00:00.000Z' } });
+    const { mocks, group } = await build({
+      key: { privateKey: pulumi.secret(pair.privateKey), createdAt: '2025-03-01T00:00:00.000Z' },
+    });
     expect(mocks.byType('wiremesh:keys:WireGuardKey')).toEqual([]);
     expect(mocks.byType('wiremesh:aws:AwsKeySecret')).toHaveLength(1);
     for (const resource of mocks.resources) {
@@ -188,7 +235,8 @@ describe('AwsGatewayGroup', () => {
         'aws:secretsmanager/secretVersion:SecretVersion',
       ]),
     );
-    for (const child of children) expect(`${child.name} ${child.provider}`).toMatch(/ urn:pulumi:stack::project::pulumi:providers:aws::euw1::/);
+    for (const child of children)
+      expect(`${child.name} ${child.provider}`).toMatch(/ urn:pulumi:stack::project::pulumi:providers:aws::euw1::/);
     for (const invoke of mocks.invokes) expect(invoke.provider).toMatch(/::pulumi:providers:aws::euw1::/);
   });
 
@@ -197,12 +245,36 @@ describe('AwsGatewayGroup', () => {
     const label = 'AwsGatewayGroup "g"';
 
     test.each<[string, Partial<AwsGatewayGroupArgs> & Record<string, unknown>, string]>([
-      ['no subnets', { subnets: [] }, `${label}: subnets must list at least one subnet (one gateway instance runs in each)`],
-      ['a UDP health check', { healthCheckProtocol: 'UDP' as never }, `${label}: healthCheckProtocol must be "TCP" or "HTTP" (NLB health checks cannot use UDP), got "UDP"`],
-      ['a 1-second health check interval', { healthCheckIntervalSeconds: 1 }, `${label}: healthCheckIntervalSeconds must be a whole number from 5 to 300, got 1`],
-      ['a deregistration delay of a day', { deregistrationDelaySeconds: 86400 }, `${label}: deregistrationDelaySeconds must be a whole number from 0 to 3600, got 86400`],
-      ['repeated NLB subnets', { loadBalancerSubnetIds: ['subnet-a', 'subnet-a'] }, `${label}: loadBalancerSubnetIds repeat a subnet`],
-      ['a port out of range', { listenPort: 65536 }, `${label}: listenPort must be a whole number from 1 to 65535, got 65536`],
+      [
+        'no subnets',
+        { subnets: [] },
+        `${label}: subnets must list at least one subnet (one gateway instance runs in each)`,
+      ],
+      [
+        'a UDP health check',
+        { healthCheckProtocol: 'UDP' as never },
+        `${label}: healthCheckProtocol must be "TCP" or "HTTP" (NLB health checks cannot use UDP), got "UDP"`,
+      ],
+      [
+        'a 1-second health check interval',
+        { healthCheckIntervalSeconds: 1 },
+        `${label}: healthCheckIntervalSeconds must be a whole number from 5 to 300, got 1`,
+      ],
+      [
+        'a deregistration delay of a day',
+        { deregistrationDelaySeconds: 86400 },
+        `${label}: deregistrationDelaySeconds must be a whole number from 0 to 3600, got 86400`,
+      ],
+      [
+        'repeated NLB subnets',
+        { loadBalancerSubnetIds: ['subnet-a', 'subnet-a'] },
+        `${label}: loadBalancerSubnetIds repeat a subnet`,
+      ],
+      [
+        'a port out of range',
+        { listenPort: 65536 },
+        `${label}: listenPort must be a whole number from 1 to 65535, got 65536`,
+      ],
       [
         'overlapping remote CIDRs',
         { remoteCidrs: ['10.20.0.0/16', '10.20.5.0/24'] },

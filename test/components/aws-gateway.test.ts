@@ -16,14 +16,29 @@ import { AwsKeySecret } from '../../components/aws/key-secret';
 import type { IamPolicyDocument } from '../../components/aws/policy';
 import { awsMockOptions } from '../../components/aws/testing';
 import { WIREGUARD_KEY_PAIR_TYPE, wireGuardKeyPairFromEntropy } from '../../components/key';
-import { isSecretInput, resolve, setupMocks, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
+import {
+  isSecretInput,
+  resolve,
+  setupMocks,
+  unwrapSecrets,
+  type MockRecorder,
+  type RecordedResource,
+} from '../../components/testing';
 import { PEER_KEY } from './aws-support';
 
 const KMS_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 
 const agentConfig: GatewayAgentConfig = {
   interface: { name: 'wm0', addresses: ['10.99.0.1/24'] },
-  peers: [{ name: 'site-b', publicKey: PEER_KEY, endpoint: '203.0.113.7:51820', allowedIps: ['10.20.0.0/16', 'fd20::/48'], persistentKeepalive: 25 }],
+  peers: [
+    {
+      name: 'site-b',
+      publicKey: PEER_KEY,
+      endpoint: '203.0.113.7:51820',
+      allowedIps: ['10.20.0.0/16', 'fd20::/48'],
+      persistentKeepalive: 25,
+    },
+  ],
   metrics: { listen: '127.0.0.1:9586' },
 };
 
@@ -42,7 +57,10 @@ function baseArgs(overrides: Partial<AwsGatewayArgs> = {}): AwsGatewayArgs {
   };
 }
 
-async function build(overrides: Partial<AwsGatewayArgs> = {}, opts: pulumi.ComponentResourceOptions = {}): Promise<{ mocks: MockRecorder; gateway: AwsGateway }> {
+async function build(
+  overrides: Partial<AwsGatewayArgs> = {},
+  opts: pulumi.ComponentResourceOptions = {},
+): Promise<{ mocks: MockRecorder; gateway: AwsGateway }> {
   const mocks = setupMocks(awsMockOptions({ vpcCidrs: ['10.0.0.0/16', '10.1.0.0/16'] }));
   const gateway = new AwsGateway('site-a', baseArgs(overrides), opts);
   await resolve(gateway.endpoints);
@@ -60,7 +78,8 @@ function plainOccurrences(value: unknown, needle: string, path = '$'): string[] 
   if (isSecretInput(value)) return [];
   if (typeof value === 'string') return value.includes(needle) ? [path] : [];
   if (Array.isArray(value)) return value.flatMap((v, i) => plainOccurrences(v, needle, `${path}[${i}]`));
-  if (typeof value === 'object' && value !== null) return Object.entries(value).flatMap(([k, v]) => plainOccurrences(v, needle, `${path}.${k}`));
+  if (typeof value === 'object' && value !== null)
+    return Object.entries(value).flatMap(([k, v]) => plainOccurrences(v, needle, `${path}.${k}`));
   return [];
 }
 
@@ -91,11 +110,14 @@ describe('AwsGateway security group', () => {
       expect(rule.ipv6CidrBlocks).not.toContain('::/0');
     }
     // The VPC's CIDRs came from a lookup of exactly this VPC, made as a child of the gateway.
-    expect(mocks.invokes.filter((i) => i.token === 'aws:ec2/getVpc:getVpc').map((i) => i.inputs)).toEqual([{ id: 'vpc-0a' }]);
+    expect(mocks.invokes.filter((i) => i.token === 'aws:ec2/getVpc:getVpc').map((i) => i.inputs)).toEqual([
+      { id: 'vpc-0a' },
+    ]);
     // The group is on every ENI, and nothing else is.
     const sg = mocks.one('aws:ec2/securityGroup:SecurityGroup');
     expect(sg.inputs.vpcId).toBe('vpc-0a');
-    for (const eni of mocks.byType('aws:ec2/networkInterface:NetworkInterface')) expect(eni.inputs.securityGroups).toEqual([sg.id]);
+    for (const eni of mocks.byType('aws:ec2/networkInterface:NetworkInterface'))
+      expect(eni.inputs.securityGroups).toEqual([sg.id]);
     expect(mocks.byType('aws:ec2/securityGroupRule:SecurityGroupRule')).toEqual([]);
     expect(mocks.byType('aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule')).toEqual([]);
     expect(mocks.byType('aws:ec2/keyPair:KeyPair')).toEqual([]);
@@ -121,7 +143,12 @@ describe('AwsGateway security group', () => {
   test('allowFromAnywhere opens the WireGuard port, and only it, to everyone', async () => {
     const { mocks } = await build({ peerCidrs: undefined, allowFromAnywhere: true });
     const [wireguard, health] = ingressOf(mocks);
-    expect([wireguard!.protocol, wireguard!.fromPort, wireguard!.cidrBlocks, wireguard!.ipv6CidrBlocks]).toEqual(['udp', 51820, ['0.0.0.0/0'], ['::/0']]);
+    expect([wireguard!.protocol, wireguard!.fromPort, wireguard!.cidrBlocks, wireguard!.ipv6CidrBlocks]).toEqual([
+      'udp',
+      51820,
+      ['0.0.0.0/0'],
+      ['::/0'],
+    ]);
     expect(health!.cidrBlocks).toEqual(['10.0.0.0/16', '10.1.0.0/16']);
   });
 });
@@ -135,7 +162,10 @@ describe('AwsGateway keys and secrets', () => {
     const holders: RecordedResource[] = [];
     for (const resource of mocks.resources) {
       if (resource === pair) continue;
-      expect({ resource: `${resource.type}::${resource.name}`, plain: plainOccurrences(resource.inputs, privateKey) }).toEqual({
+      expect({
+        resource: `${resource.type}::${resource.name}`,
+        plain: plainOccurrences(resource.inputs, privateKey),
+      }).toEqual({
         resource: `${resource.type}::${resource.name}`,
         plain: [],
       });
@@ -150,12 +180,16 @@ describe('AwsGateway keys and secrets', () => {
 
   test('a given key: secret in the SecretVersion, public key derived', async () => {
     const pair = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(9));
-    const { mocks, gateway } = await build({ key: { privateKey: pulumi.secret(pair.privateKey), createdAt: '2025-02-01T00:00:00.000Z' } });
+    const { mocks, gateway } = await build({
+      key: { privateKey: pulumi.secret(pair.privateKey), createdAt: '2025-02-01T00:00:00.000Z' },
+    });
     expect(mocks.byType(WIREGUARD_KEY_PAIR_TYPE)).toEqual([]);
     const version = mocks.one('aws:secretsmanager/secretVersion:SecretVersion', 'site-a-key-version');
     expect(isSecretInput(version.inputs.secretString)).toBe(true);
     for (const resource of mocks.resources) expect(plainOccurrences(resource.inputs, pair.privateKey)).toEqual([]);
-    expect(mocks.one('aws:secretsmanager/secret:Secret', 'site-a-key-secret').inputs.tags['wiremesh:key-created-at']).toBe('2025-02-01T00:00:00.000Z');
+    expect(
+      mocks.one('aws:secretsmanager/secret:Secret', 'site-a-key-secret').inputs.tags['wiremesh:key-created-at'],
+    ).toBe('2025-02-01T00:00:00.000Z');
     expect(await resolve(gateway.publicKey)).toBe(pair.publicKey);
   });
 
@@ -181,7 +215,8 @@ describe('AwsGateway keys and secrets', () => {
     ]);
     const profile = mocks.one('aws:iam/instanceProfile:InstanceProfile');
     expect(profile.inputs.role).toBe(role.state!.name);
-    for (const instance of mocks.byType('aws:ec2/instance:Instance')) expect(instance.inputs.iamInstanceProfile).toBe(profile.state!.name);
+    for (const instance of mocks.byType('aws:ec2/instance:Instance'))
+      expect(instance.inputs.iamInstanceProfile).toBe(profile.state!.name);
   });
 
   test('with a customer KMS key both secrets use it and the role may decrypt only through Secrets Manager, for them', async () => {
@@ -194,7 +229,12 @@ describe('AwsGateway keys and secrets', () => {
       Effect: 'Allow',
       Action: 'kms:Decrypt',
       Resource: KMS_KEY,
-      Condition: { StringEquals: { 'kms:ViaService': 'secretsmanager.eu-west-1.amazonaws.com', 'kms:EncryptionContext:SecretARN': arn } },
+      Condition: {
+        StringEquals: {
+          'kms:ViaService': 'secretsmanager.eu-west-1.amazonaws.com',
+          'kms:EncryptionContext:SecretARN': arn,
+        },
+      },
     });
     expect(policy.Statement).toEqual([
       { Sid: 'ReadKeySecret', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: keyArn },
@@ -207,18 +247,29 @@ describe('AwsGateway keys and secrets', () => {
   test('two gateways: each role reads only its own secrets', async () => {
     const mocks = setupMocks(awsMockOptions());
     const a = new AwsGateway('site-a', baseArgs());
-    const b = new AwsGateway('site-c', baseArgs({ siteName: 'site-c', subnets: [{ subnetId: 'subnet-c', routeTableIds: ['rtb-c'] }] }));
-    const arns = await Promise.all([a.keySecretArn, a.configSecretArn, b.keySecretArn, b.configSecretArn].map((o) => resolve(o)));
+    const b = new AwsGateway(
+      'site-c',
+      baseArgs({ siteName: 'site-c', subnets: [{ subnetId: 'subnet-c', routeTableIds: ['rtb-c'] }] }),
+    );
+    const arns = await Promise.all(
+      [a.keySecretArn, a.configSecretArn, b.keySecretArn, b.configSecretArn].map((o) => resolve(o)),
+    );
     await mocks.settle();
     const resourcesOf = (name: string) =>
-      (JSON.parse(mocks.one('aws:iam/rolePolicy:RolePolicy', `${name}-read-secrets`).inputs.policy) as IamPolicyDocument).Statement.map((s) => s.Resource);
+      (
+        JSON.parse(
+          mocks.one('aws:iam/rolePolicy:RolePolicy', `${name}-read-secrets`).inputs.policy,
+        ) as IamPolicyDocument
+      ).Statement.map((s) => s.Resource);
     expect(resourcesOf('site-a')).toEqual([arns[0], arns[1]]);
     expect(resourcesOf('site-c')).toEqual([arns[2], arns[3]]);
     expect(new Set(arns).size).toBe(4);
   });
 
   test('the config document: the agent parses it; it points at the key and config secrets', async () => {
-    const { mocks, gateway } = await build({ agent: { package: 'wiremesh@0.1.0', config: agentConfig, configPollSeconds: 60 } });
+    const { mocks, gateway } = await build({
+      agent: { package: 'wiremesh@0.1.0', config: agentConfig, configPollSeconds: 60 },
+    });
     const [keyArn, configArn] = await Promise.all([resolve(gateway.keySecretArn), resolve(gateway.configSecretArn)]);
     const version = mocks.one('aws:secretsmanager/secretVersion:SecretVersion', 'site-a-config-version');
     const configSecret = mocks.one('aws:secretsmanager/secret:Secret', 'site-a-config');
@@ -226,7 +277,12 @@ describe('AwsGateway keys and secrets', () => {
     expect(configSecret.inputs.tags).toEqual({ 'wiremesh:site': 'site-a', 'wiremesh:role': 'agent-config' });
     const document: AgentConfig = parseAgentConfig(unwrapSecrets<string>(version.inputs.secretString));
     expect(document.privateKey).toEqual({ source: 'aws-secrets-manager', secretId: keyArn, region: 'eu-west-1' });
-    expect(document.configSource).toEqual({ source: 'aws-secrets-manager', secretId: configArn, region: 'eu-west-1', pollSeconds: 60 });
+    expect(document.configSource).toEqual({
+      source: 'aws-secrets-manager',
+      secretId: configArn,
+      region: 'eu-west-1',
+      pollSeconds: 60,
+    });
     expect(document.interface).toEqual({ name: 'wm0', addresses: ['10.99.0.1/24'], listenPort: 51820 });
     expect(document.health).toEqual({ listen: '0.0.0.0:9587' });
     expect(document.peers).toEqual(agentConfig.peers);
@@ -234,7 +290,7 @@ describe('AwsGateway keys and secrets', () => {
 });
 
 describe('AwsGateway instances and routes', () => {
-  test('one route per remote CIDR per route table, targeting that subnet\'s ENI', async () => {
+  test("one route per remote CIDR per route table, targeting that subnet's ENI", async () => {
     const { mocks, gateway } = await build();
     const enis = mocks.byType('aws:ec2/networkInterface:NetworkInterface');
     expect(enis.map((e) => e.inputs.subnetId)).toEqual(['subnet-a', 'subnet-b']);
@@ -243,7 +299,9 @@ describe('AwsGateway instances and routes', () => {
       destination: r.inputs.destinationCidrBlock ?? r.inputs.destinationIpv6CidrBlock,
       ipv6: r.inputs.destinationIpv6CidrBlock !== undefined,
       eni: r.inputs.networkInterfaceId,
-      targets: ['instanceId', 'gatewayId', 'natGatewayId', 'transitGatewayId', 'vpcPeeringConnectionId'].filter((k) => r.inputs[k] !== undefined),
+      targets: ['instanceId', 'gatewayId', 'natGatewayId', 'transitGatewayId', 'vpcPeeringConnectionId'].filter(
+        (k) => r.inputs[k] !== undefined,
+      ),
     }));
     const expected = [
       ['rtb-a1', enis[0]!.id],
@@ -269,7 +327,12 @@ describe('AwsGateway instances and routes', () => {
     const instances = mocks.byType('aws:ec2/instance:Instance');
     expect(instances).toHaveLength(2);
     instances.forEach((instance, i) => {
-      expect(instance.inputs.metadataOptions).toEqual({ httpEndpoint: 'enabled', httpTokens: 'required', httpPutResponseHopLimit: 1, instanceMetadataTags: 'disabled' });
+      expect(instance.inputs.metadataOptions).toEqual({
+        httpEndpoint: 'enabled',
+        httpTokens: 'required',
+        httpPutResponseHopLimit: 1,
+        instanceMetadataTags: 'disabled',
+      });
       expect(instance.inputs.sourceDestCheck).toBe(false);
       expect(instance.inputs.primaryNetworkInterface).toEqual({ networkInterfaceId: enis[i]!.id });
       expect(instance.inputs.subnetId).toBeUndefined();
@@ -281,7 +344,11 @@ describe('AwsGateway instances and routes', () => {
       expect(instance.deleteBeforeReplace).toBe(true);
       expect(instance.ignoreChanges).toEqual(['ami']);
       expect(instance.dependencies).toEqual(
-        expect.arrayContaining([eips[i]!.urn, mocks.one('aws:iam/rolePolicy:RolePolicy').urn, mocks.one('aws:secretsmanager/secretVersion:SecretVersion', 'site-a-config-version').urn]),
+        expect.arrayContaining([
+          eips[i]!.urn,
+          mocks.one('aws:iam/rolePolicy:RolePolicy').urn,
+          mocks.one('aws:secretsmanager/secretVersion:SecretVersion', 'site-a-config-version').urn,
+        ]),
       );
     });
     enis.forEach((eni, i) => {
@@ -303,7 +370,9 @@ describe('AwsGateway instances and routes', () => {
     instances.forEach((instance, i) => {
       const others = instances.filter((_, j) => j !== i);
       // Instance i is registered (created, or replaced) only after instance i-1, and after no other.
-      expect(others.filter((o) => instance.dependencies.includes(o.urn!)).map((o) => o.name)).toEqual(i === 0 ? [] : [instances[i - 1]!.name]);
+      expect(others.filter((o) => instance.dependencies.includes(o.urn!)).map((o) => o.name)).toEqual(
+        i === 0 ? [] : [instances[i - 1]!.name],
+      );
       // No input of it comes from another instance: the engine does not delete it along with a
       // replaced predecessor (only property dependents cascade a delete-before-replace).
       for (const o of others) expect(JSON.stringify(instance.inputs)).not.toContain(o.id!);
@@ -367,7 +436,8 @@ describe('AwsGateway providers', () => {
     const gateway = new AwsGateway('site-a', baseArgs(), { provider });
     await resolve(gateway.endpoints);
     await mocks.settle();
-    for (const child of mocks.resources.filter((r) => r.type.startsWith('aws:'))) expect(child.provider).toMatch(/::pulumi:providers:aws::use2::/);
+    for (const child of mocks.resources.filter((r) => r.type.startsWith('aws:')))
+      expect(child.provider).toMatch(/::pulumi:providers:aws::use2::/);
   });
 });
 
@@ -376,23 +446,68 @@ describe('AwsGateway argument checks', () => {
   const label = 'AwsGateway "gw"';
 
   test.each<[string, Partial<AwsGatewayArgs>, string]>([
-    ['no subnets', { subnets: [] }, `${label}: subnets must list at least one subnet (one gateway instance runs in each)`],
-    ['a repeated subnet', { subnets: [{ subnetId: 'subnet-a' }, { subnetId: 'subnet-a' }] }, `${label}: subnets[1] repeats subnets[0] (subnet-a)`],
+    [
+      'no subnets',
+      { subnets: [] },
+      `${label}: subnets must list at least one subnet (one gateway instance runs in each)`,
+    ],
+    [
+      'a repeated subnet',
+      { subnets: [{ subnetId: 'subnet-a' }, { subnetId: 'subnet-a' }] },
+      `${label}: subnets[1] repeats subnets[0] (subnet-a)`,
+    ],
     [
       'a route table for two subnets',
-      { subnets: [{ subnetId: 'subnet-a', routeTableIds: ['rtb-1'] }, { subnetId: 'subnet-b', routeTableIds: ['rtb-1'] }] },
+      {
+        subnets: [
+          { subnetId: 'subnet-a', routeTableIds: ['rtb-1'] },
+          { subnetId: 'subnet-b', routeTableIds: ['rtb-1'] },
+        ],
+      },
       `${label}: route table rtb-1 is listed for subnets[0] and subnets[1]; VPC route tables have no ECMP (one target per destination), so each route table points at one gateway`,
     ],
     ['no remote CIDRs', { remoteCidrs: [] }, `${label}: remoteCidrs must list at least one remote prefix`],
-    ['overlapping remote CIDRs', { remoteCidrs: ['10.20.0.0/16', '10.30.0.0/16', '10.20.128.0/17'] }, `${label}: remoteCidrs overlap: remoteCidrs[0] 10.20.0.0/16 and remoteCidrs[2] 10.20.128.0/17`],
-    ['repeated remote CIDRs', { remoteCidrs: ['fd20::/48', 'FD20:0::/48'] }, `${label}: remoteCidrs repeat: remoteCidrs[0] fd20::/48 and remoteCidrs[1] fd20::/48`],
-    ['a remote CIDR with host bits', { remoteCidrs: ['10.20.1.0/16'] }, `${label}: remoteCidrs[0] "10.20.1.0/16" has host bits set (did you mean 10.20.0.0/16?)`],
-    ['a remote address without a length', { remoteCidrs: ['10.20.0.1'] }, `${label}: remoteCidrs[0] "10.20.0.1" is not a CIDR block (it has no prefix length)`],
-    ['a malformed remote CIDR', { remoteCidrs: ['10.20.0.0/33'] }, `${label}: remoteCidrs[0] "10.20.0.0/33" is not a CIDR block`],
-    ['a default route as remote CIDR', { remoteCidrs: ['0.0.0.0/0'] }, `${label}: remoteCidrs[0] 0.0.0.0/0 would route all traffic through the tunnel; list the remote prefixes instead`],
+    [
+      'overlapping remote CIDRs',
+      { remoteCidrs: ['10.20.0.0/16', '10.30.0.0/16', '10.20.128.0/17'] },
+      `${label}: remoteCidrs overlap: remoteCidrs[0] 10.20.0.0/16 and remoteCidrs[2] 10.20.128.0/17`,
+    ],
+    [
+      'repeated remote CIDRs',
+      { remoteCidrs: ['fd20::/48', 'FD20:0::/48'] },
+      `${label}: remoteCidrs repeat: remoteCidrs[0] fd20::/48 and remoteCidrs[1] fd20::/48`,
+    ],
+    [
+      'a remote CIDR with host bits',
+      { remoteCidrs: ['10.20.1.0/16'] },
+      `${label}: remoteCidrs[0] "10.20.1.0/16" has host bits set (did you mean 10.20.0.0/16?)`,
+    ],
+    [
+      'a remote address without a length',
+      { remoteCidrs: ['10.20.0.1'] },
+      `${label}: remoteCidrs[0] "10.20.0.1" is not a CIDR block (it has no prefix length)`,
+    ],
+    [
+      'a malformed remote CIDR',
+      { remoteCidrs: ['10.20.0.0/33'] },
+      `${label}: remoteCidrs[0] "10.20.0.0/33" is not a CIDR block`,
+    ],
+    [
+      'a default route as remote CIDR',
+      { remoteCidrs: ['0.0.0.0/0'] },
+      `${label}: remoteCidrs[0] 0.0.0.0/0 would route all traffic through the tunnel; list the remote prefixes instead`,
+    ],
     ['listenPort 0', { listenPort: 0 }, `${label}: listenPort must be a whole number from 1 to 65535, got 0`],
-    ['listenPort 70000', { listenPort: 70000 }, `${label}: listenPort must be a whole number from 1 to 65535, got 70000`],
-    ['a fractional healthPort', { healthPort: 9587.5 }, `${label}: healthPort must be a whole number from 1 to 65535, got 9587.5`],
+    [
+      'listenPort 70000',
+      { listenPort: 70000 },
+      `${label}: listenPort must be a whole number from 1 to 65535, got 70000`,
+    ],
+    [
+      'a fractional healthPort',
+      { healthPort: 9587.5 },
+      `${label}: healthPort must be a whole number from 1 to 65535, got 9587.5`,
+    ],
     [
       'no peer ranges',
       { peerCidrs: undefined },
@@ -403,10 +518,26 @@ describe('AwsGateway argument checks', () => {
       { peerCidrs: ['203.0.113.7/32', '0.0.0.0/0'] },
       `${label}: peerCidrs[1] 0.0.0.0/0 opens the WireGuard port to the whole internet; set allowFromAnywhere: true to mean it`,
     ],
-    ['::/0 among the peers', { peerCidrs: ['::/0'] }, `${label}: peerCidrs[0] ::/0 opens the WireGuard port to the whole internet; set allowFromAnywhere: true to mean it`],
-    ['a repeated peer range', { peerCidrs: ['203.0.113.7/32', '203.0.113.7/32'] }, `${label}: peerCidrs[1] repeats peerCidrs[0] (203.0.113.7/32)`],
-    ['health checks from anywhere', { healthCheckCidrs: ['0.0.0.0/0'] }, `${label}: healthCheckCidrs[0] 0.0.0.0/0 is not allowed here; list the actual source ranges`],
-    ['forwarding from anywhere', { forwardFromCidrs: ['0.0.0.0/0'] }, `${label}: forwardFromCidrs[0] 0.0.0.0/0 is not allowed here; list the actual source ranges`],
+    [
+      '::/0 among the peers',
+      { peerCidrs: ['::/0'] },
+      `${label}: peerCidrs[0] ::/0 opens the WireGuard port to the whole internet; set allowFromAnywhere: true to mean it`,
+    ],
+    [
+      'a repeated peer range',
+      { peerCidrs: ['203.0.113.7/32', '203.0.113.7/32'] },
+      `${label}: peerCidrs[1] repeats peerCidrs[0] (203.0.113.7/32)`,
+    ],
+    [
+      'health checks from anywhere',
+      { healthCheckCidrs: ['0.0.0.0/0'] },
+      `${label}: healthCheckCidrs[0] 0.0.0.0/0 is not allowed here; list the actual source ranges`,
+    ],
+    [
+      'forwarding from anywhere',
+      { forwardFromCidrs: ['0.0.0.0/0'] },
+      `${label}: forwardFromCidrs[0] 0.0.0.0/0 is not allowed here; list the actual source ranges`,
+    ],
     [
       'a plain private key',
       { key: { privateKey: 'gJqVbqkFAfHpSbTcvG5mbw0dH3xFt0HdQe3E6LwT8Wc=', createdAt: '2025-01-01T00:00:00Z' } },
@@ -417,23 +548,47 @@ describe('AwsGateway argument checks', () => {
       { key: { privateKey: pulumi.secret('k') } as never },
       `${label}: key must have privateKey (a secret Output) and createdAt, and may have publicKey (a WireGuardKey fits)`,
     ],
-    ['an invalid site name', { siteName: 'Site A' }, `${label}: siteName must be 1 to 32 lowercase letters, digits or hyphens (not at either end), got "Site A"`],
+    [
+      'an invalid site name',
+      { siteName: 'Site A' },
+      `${label}: siteName must be 1 to 32 lowercase letters, digits or hyphens (not at either end), got "Site A"`,
+    ],
     ['no VPC', { vpcId: '' }, `${label}: vpcId is required`],
-    ['no agent package', { agent: { package: '', config: agentConfig } }, `${label}: agent.package is required (a pinned agent package, e.g. "wiremesh@0.1.0")`],
+    [
+      'no agent package',
+      { agent: { package: '', config: agentConfig } },
+      `${label}: agent.package is required (a pinned agent package, e.g. "wiremesh@0.1.0")`,
+    ],
     [
       'an unpinned agent package',
       { agent: { package: 'wiremesh@latest', config: agentConfig } },
       `${label}: agent.package: agentPackage must be pinned: an exact version like "wiremesh@0.1.0" or an https URL of a .tgz, got "wiremesh@latest"`,
     ],
-    ['Node.js 22', { agent: { package: 'wiremesh@0.1.0', config: agentConfig, nodeVersion: '22' } }, `${label}: agent.nodeVersion must be a Node.js major version of 24 or later, e.g. "24", got "22"`],
-    ['an AMI that is not an AMI id', { ami: 'ubuntu-24.04' }, `${label}: ami must be an AMI id (ami-...), got "ubuntu-24.04"`],
-    ['an instance type that is not one', { instanceType: 'large' }, `${label}: instanceType "large" is not an EC2 instance type (e.g. t3.small)`],
+    [
+      'Node.js 22',
+      { agent: { package: 'wiremesh@0.1.0', config: agentConfig, nodeVersion: '22' } },
+      `${label}: agent.nodeVersion must be a Node.js major version of 24 or later, e.g. "24", got "22"`,
+    ],
+    [
+      'an AMI that is not an AMI id',
+      { ami: 'ubuntu-24.04' },
+      `${label}: ami must be an AMI id (ami-...), got "ubuntu-24.04"`,
+    ],
+    [
+      'an instance type that is not one',
+      { instanceType: 'large' },
+      `${label}: instanceType "large" is not an EC2 instance type (e.g. t3.small)`,
+    ],
     [
       'a KMS alias',
       { kmsKeyId: 'alias/aws/secretsmanager' },
       `${label}: kmsKeyId must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), got "alias/aws/secretsmanager": the read policy grants kms:Decrypt on the key ARN, which an alias or a bare key id cannot name`,
     ],
-    ['a reserved tag', { tags: { 'wiremesh:site': 'other' } }, `${label}: tags may not set wiremesh:site; the component sets it`],
+    [
+      'a reserved tag',
+      { tags: { 'wiremesh:site': 'other' } },
+      `${label}: tags may not set wiremesh:site; the component sets it`,
+    ],
   ])('refuses %s', (_what, overrides, message) => {
     expect(() => new AwsGateway('gw', baseArgs(overrides))).toThrow(message);
   });
@@ -441,20 +596,33 @@ describe('AwsGateway argument checks', () => {
   test('refuses key together with keySecret, and keySecret without publicKey', async () => {
     const mocks = setupMocks(awsMockOptions());
     const secret = new AwsKeySecret('shared', { privateKey: pulumi.secret('k'), createdAt: '2025-01-01T00:00:00Z' });
-    expect(() => new AwsGateway('gw', baseArgs({ keySecret: { secret, publicKey: 'p' }, key: { privateKey: pulumi.secret('k'), createdAt: '2025-01-01T00:00:00Z' } }))).toThrow(
-      `${label}: give key or keySecret, not both`,
+    expect(
+      () =>
+        new AwsGateway(
+          'gw',
+          baseArgs({
+            keySecret: { secret, publicKey: 'p' },
+            key: { privateKey: pulumi.secret('k'), createdAt: '2025-01-01T00:00:00Z' },
+          }),
+        ),
+    ).toThrow(`${label}: give key or keySecret, not both`);
+    expect(() => new AwsGateway('gw', baseArgs({ keySecret: { secret } as never }))).toThrow(
+      `${label}: keySecret.publicKey is required (the public key of the key it holds)`,
     );
-    expect(() => new AwsGateway('gw', baseArgs({ keySecret: { secret } as never }))).toThrow(`${label}: keySecret.publicKey is required (the public key of the key it holds)`);
     await mocks.settle();
   });
 
   test('nothing is registered when the arguments are refused', async () => {
     const mocks = setupMocks(awsMockOptions());
-    expect(() => new AwsGateway('gw', baseArgs({ remoteCidrs: ['10.0.0.0/8', '10.1.0.0/16'] }))).toThrow(/remoteCidrs overlap/);
-    expect(() => new AwsGateway('gw2', baseArgs({ agent: { package: 'wiremesh', config: agentConfig } }))).toThrow(/agentPackage must be pinned/);
-    expect(() => new AwsGateway('gw3', baseArgs({ subnets: [{ subnetId: 'subnet-a', routeTableIds: ['rtb-1', 'rtb-1'] }] }))).toThrow(
-      `AwsGateway "gw3": subnets[0].routeTableIds repeats rtb-1`,
+    expect(() => new AwsGateway('gw', baseArgs({ remoteCidrs: ['10.0.0.0/8', '10.1.0.0/16'] }))).toThrow(
+      /remoteCidrs overlap/,
     );
+    expect(() => new AwsGateway('gw2', baseArgs({ agent: { package: 'wiremesh', config: agentConfig } }))).toThrow(
+      /agentPackage must be pinned/,
+    );
+    expect(
+      () => new AwsGateway('gw3', baseArgs({ subnets: [{ subnetId: 'subnet-a', routeTableIds: ['rtb-1', 'rtb-1'] }] })),
+    ).toThrow(`AwsGateway "gw3": subnets[0].routeTableIds repeats rtb-1`);
     await mocks.settle();
     expect(mocks.resources.filter((r) => r.custom)).toEqual([]);
   });

@@ -16,7 +16,12 @@ const CREATED_AT = '2025-01-01T00:00:00.000Z';
 describe('AwsKeySecret', () => {
   test('stores the key as a secret SecretVersion of a tagged secret', async () => {
     const mocks = setupMocks(awsMockOptions());
-    const secret = new AwsKeySecret('gw-key', { privateKey: pulumi.secret(PRIVATE_KEY), createdAt: CREATED_AT, siteName: 'site-a', tags: { team: 'net' } });
+    const secret = new AwsKeySecret('gw-key', {
+      privateKey: pulumi.secret(PRIVATE_KEY),
+      createdAt: CREATED_AT,
+      siteName: 'site-a',
+      tags: { team: 'net' },
+    });
     const arn = await resolve(secret.arn);
     await mocks.settle();
 
@@ -38,7 +43,11 @@ describe('AwsKeySecret', () => {
     }
     expect(mocks.one('wiremesh:aws:AwsKeySecret').urn).toBe(stored.parent);
     expect(arn).toMatch(/^arn:aws:secretsmanager:eu-west-1:123456789012:secret:/);
-    await expect(resolve(secret.sourceConfig)).resolves.toEqual({ source: 'aws-secrets-manager', secretId: arn, region: 'eu-west-1' });
+    await expect(resolve(secret.sourceConfig)).resolves.toEqual({
+      source: 'aws-secrets-manager',
+      secretId: arn,
+      region: 'eu-west-1',
+    });
   });
 
   test('read policy without a customer KMS key: GetSecretValue on this ARN only', async () => {
@@ -53,7 +62,11 @@ describe('AwsKeySecret', () => {
 
   test('read policy with a customer KMS key: kms:Decrypt scoped by encryption context and service', async () => {
     const mocks = setupMocks(awsMockOptions());
-    const secret = new AwsKeySecret('gw-key', { privateKey: pulumi.secret(PRIVATE_KEY), createdAt: CREATED_AT, kmsKeyId: KMS_KEY });
+    const secret = new AwsKeySecret('gw-key', {
+      privateKey: pulumi.secret(PRIVATE_KEY),
+      createdAt: CREATED_AT,
+      kmsKeyId: KMS_KEY,
+    });
     const [arn, policy] = await Promise.all([resolve(secret.arn), resolve(secret.readPolicyDocument())]);
     await mocks.settle();
     expect(mocks.one('aws:secretsmanager/secret:Secret').inputs.kmsKeyId).toBe(KMS_KEY);
@@ -78,9 +91,15 @@ describe('AwsKeySecret', () => {
   test('a provider passed in options reaches the secret and its version', async () => {
     const mocks = setupMocks(awsMockOptions());
     const provider = new aws.Provider('use1', { region: 'us-east-1' });
-    new AwsKeySecret('gw-key', { privateKey: pulumi.secret(PRIVATE_KEY), createdAt: CREATED_AT }, { providers: [provider] });
+    new AwsKeySecret(
+      'gw-key',
+      { privateKey: pulumi.secret(PRIVATE_KEY), createdAt: CREATED_AT },
+      { providers: [provider] },
+    );
     await mocks.settle();
-    const children = mocks.resources.filter((r) => r.custom && r.type.startsWith('aws:') && !r.type.startsWith('pulumi:providers'));
+    const children = mocks.resources.filter(
+      (r) => r.custom && r.type.startsWith('aws:') && !r.type.startsWith('pulumi:providers'),
+    );
     expect(children.length).toBe(2);
     for (const child of children) expect(child.provider).toMatch(/::pulumi:providers:aws::use1::/);
   });
@@ -98,7 +117,7 @@ describe('AwsKeySecret', () => {
       [
         'no creation time',
         { privateKey: pulumi.secret(PRIVATE_KEY) },
-        "AwsKeySecret \"k\": createdAt is required (the key's creation time, ISO 8601; WireGuardKey.createdAt)",
+        'AwsKeySecret "k": createdAt is required (the key\'s creation time, ISO 8601; WireGuardKey.createdAt)',
       ],
       [
         'a creation time that is not a date',
@@ -131,7 +150,11 @@ describe('secret read policies', () => {
 
   test('a KMS key in another region than the secret is refused', () => {
     expect(() =>
-      secretReadStatements({ label: 'KeySecret', secretArn: SECRET, kmsKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab' }),
+      secretReadStatements({
+        label: 'KeySecret',
+        secretArn: SECRET,
+        kmsKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+      }),
     ).toThrow(
       'the KMS key arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab is not in the region of the secret ' +
         `${SECRET}: Secrets Manager needs a key in its own region`,
@@ -140,14 +163,25 @@ describe('secret read policies', () => {
 
   test('the China partition uses its own service suffix', () => {
     const secretArn = 'arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:k-AbCdEf';
-    const [, decrypt] = secretReadStatements({ label: 'K', secretArn, kmsKeyArn: 'arn:aws-cn:kms:cn-north-1:123456789012:key/abcd' });
+    const [, decrypt] = secretReadStatements({
+      label: 'K',
+      secretArn,
+      kmsKeyArn: 'arn:aws-cn:kms:cn-north-1:123456789012:key/abcd',
+    });
     expect(decrypt!.Condition!.StringEquals!['kms:ViaService']).toBe('secretsmanager.cn-north-1.amazonaws.com.cn');
   });
 
   test('several grants make one document, one statement per permission', async () => {
     setupMocks();
     const other = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:site-a-config-GhIjKl';
-    const policy = JSON.parse(await resolve(secretReadPolicy([{ label: 'KeySecret', secretArn: SECRET }, { label: 'ConfigSecret', secretArn: other }]))) as IamPolicyDocument;
+    const policy = JSON.parse(
+      await resolve(
+        secretReadPolicy([
+          { label: 'KeySecret', secretArn: SECRET },
+          { label: 'ConfigSecret', secretArn: other },
+        ]),
+      ),
+    ) as IamPolicyDocument;
     expect(policy.Statement.map((s) => [s.Sid, s.Action, s.Resource])).toEqual([
       ['ReadKeySecret', 'secretsmanager:GetSecretValue', SECRET],
       ['ReadConfigSecret', 'secretsmanager:GetSecretValue', other],

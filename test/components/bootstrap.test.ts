@@ -68,7 +68,11 @@ describe('agentCloudInit rendering', () => {
 
   it('GCP references, kernel plane, tarball package: snapshot', async () => {
     const text = await resolve(
-      agentCloudInit({ agentPackage: 'https://releases.example.com/wiremesh/wiremesh-0.1.0.tgz', nodeVersion: '24', bootstrapConfig: gcpBootstrap }),
+      agentCloudInit({
+        agentPackage: 'https://releases.example.com/wiremesh/wiremesh-0.1.0.tgz',
+        nodeVersion: '24',
+        bootstrapConfig: gcpBootstrap,
+      }),
     );
     expect(text).toMatchSnapshot();
   });
@@ -106,12 +110,20 @@ describe('agentCloudInit rendering', () => {
     expect(script.content).toContain('https://deb.nodesource.com/node_${NODE_MAJOR}.x nodistro main');
     expect(script.content).toContain('signed-by=/etc/apt/keyrings/nodesource.gpg');
     expect(lines).toContain("AGENT_PACKAGE='wiremesh@0.1.0'");
-    expect(lines).toContain('npm install --prefix /opt/wiremesh-install --omit=dev --no-audit --no-fund "$AGENT_PACKAGE"');
+    expect(lines).toContain(
+      'npm install --prefix /opt/wiremesh-install --omit=dev --no-audit --no-fund "$AGENT_PACKAGE"',
+    );
     expect(lines).toContain('ln -sfn "$PACKAGE_DIR" /opt/wiremesh');
-    expect(lines).toContain('install -m 0644 -o root -g root /opt/wiremesh/agent/systemd/wiremesh-agent.service /etc/systemd/system/wiremesh-agent.service');
+    expect(lines).toContain(
+      'install -m 0644 -o root -g root /opt/wiremesh/agent/systemd/wiremesh-agent.service /etc/systemd/system/wiremesh-agent.service',
+    );
     expect(lines).toContain('/opt/wiremesh/bin/wiremesh-agent.js check --offline --config /etc/wiremesh/agent.yaml');
     expect(lines).toContain('systemctl daemon-reload');
-    expect(lines.slice(-3)).toEqual(['/opt/wiremesh/bin/wiremesh-agent.js check --offline --config /etc/wiremesh/agent.yaml', 'systemctl enable --now wiremesh-agent', '']);
+    expect(lines.slice(-3)).toEqual([
+      '/opt/wiremesh/bin/wiremesh-agent.js check --offline --config /etc/wiremesh/agent.yaml',
+      'systemctl enable --now wiremesh-agent',
+      '',
+    ]);
     // Forwarding is the agent's job.
     expect(script.content).not.toMatch(/ip_forward|sysctl/);
     expect(file(cloud, '/etc/modules-load.d/wireguard.conf').content).toBe('wireguard\n');
@@ -119,7 +131,9 @@ describe('agentCloudInit rendering', () => {
 
   it('the bootstrap script is valid bash', () => {
     const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
-    const cloud = parseCloudInit(renderAgentCloudInit('@acme/wiremesh@1.2.3-rc.1', '26', { ...awsBootstrap, dataPlane: 'wireguard-go' }));
+    const cloud = parseCloudInit(
+      renderAgentCloudInit('@acme/wiremesh@1.2.3-rc.1', '26', { ...awsBootstrap, dataPlane: 'wireguard-go' }),
+    );
     expect(cloud.packages).toContain('wireguard-go');
     execFileSync('bash', ['-n'], { input: file(cloud, '/usr/local/sbin/wiremesh-bootstrap').content });
   });
@@ -129,7 +143,10 @@ describe('agentCloudInit rendering', () => {
     const text = await resolve(
       agentCloudInit({
         agentPackage: pulumi.output('wiremesh@0.1.0'),
-        bootstrapConfig: arn.apply((secretId) => ({ ...awsBootstrap, privateKey: { source: 'aws-secrets-manager' as const, secretId } })),
+        bootstrapConfig: arn.apply((secretId) => ({
+          ...awsBootstrap,
+          privateKey: { source: 'aws-secrets-manager' as const, secretId },
+        })),
       }),
     );
     expect(text).toContain(KEY_ARN);
@@ -144,17 +161,25 @@ describe('no key material in the user data', () => {
     const mocks = setupMocks();
     const key = new WireGuardKey('gw-a-key', { now: () => new Date(Date.UTC(2025, 6, 1)) });
     const keySecret = new aws.secretsmanager.Secret('gw-a-private-key', { name: 'wiremesh/gw-a/private-key' });
-    const keyVersion = new aws.secretsmanager.SecretVersion('gw-a-private-key', { secretId: keySecret.id, secretString: key.privateKey });
+    const keyVersion = new aws.secretsmanager.SecretVersion('gw-a-private-key', {
+      secretId: keySecret.id,
+      secretString: key.privateKey,
+    });
     const configSecret = new aws.secretsmanager.Secret('gw-a-agent-config', { name: 'wiremesh/gw-a/agent-config' });
     const peer = generateWireGuardKeyPair();
     const document = agentConfigDocument(
-      keySecret.arn.apply(
-        (secretId): AgentConfig => ({
-          interface: { name: 'wm0', addresses: ['10.99.0.1/24'], listenPort: 51820 },
-          privateKey: { source: 'aws-secrets-manager', secretId },
-          peers: [{ name: 'site-b', publicKey: peer.publicKey, endpoint: 'gw-b.example.net:51820', allowedIps: ['10.99.0.2/32', '10.20.0.0/16'] }],
-        }),
-      ),
+      keySecret.arn.apply((secretId): AgentConfig => ({
+        interface: { name: 'wm0', addresses: ['10.99.0.1/24'], listenPort: 51820 },
+        privateKey: { source: 'aws-secrets-manager', secretId },
+        peers: [
+          {
+            name: 'site-b',
+            publicKey: peer.publicKey,
+            endpoint: 'gw-b.example.net:51820',
+            allowedIps: ['10.99.0.2/32', '10.20.0.0/16'],
+          },
+        ],
+      })),
     );
     new aws.secretsmanager.SecretVersion('gw-a-agent-config', { secretId: configSecret.id, secretString: document });
     const userData = agentCloudInit({
@@ -193,7 +218,8 @@ describe('no key material in the user data', () => {
     }
     expect(rendered.secret).toBe(false);
     // The configuration document holds the reference and the peer's public key only.
-    const storedInput = mocks.one('aws:secretsmanager/secretVersion:SecretVersion', 'gw-a-agent-config').inputs.secretString;
+    const storedInput = mocks.one('aws:secretsmanager/secretVersion:SecretVersion', 'gw-a-agent-config').inputs
+      .secretString;
     expect(isSecretInput(storedInput)).toBe(true);
     const stored = unwrapSecrets<string>(storedInput);
     expect(stored).not.toContain(privateKey.value);
@@ -221,42 +247,75 @@ describe('no key material in the user data', () => {
     }
     // Late inputs are checked when they resolve.
     await expect(
-      resolve(agentCloudInit({ agentPackage: 'wiremesh@0.1.0', bootstrapConfig: pulumi.secret({ ...awsBootstrap, privateKey: { source: 'file' as const, path: privateKey } }) })),
+      resolve(
+        agentCloudInit({
+          agentPackage: 'wiremesh@0.1.0',
+          bootstrapConfig: pulumi.secret({
+            ...awsBootstrap,
+            privateKey: { source: 'file' as const, path: privateKey },
+          }),
+        }),
+      ),
     ).rejects.toThrow('$.privateKey.path looks like a WireGuard key');
-    expect(() => agentCloudInit({ agentPackage: `https://example.com/${privateKey}.tgz`, bootstrapConfig: awsBootstrap })).toThrow(
-      'agentPackage: $ looks like a WireGuard key',
+    expect(() =>
+      agentCloudInit({ agentPackage: `https://example.com/${privateKey}.tgz`, bootstrapConfig: awsBootstrap }),
+    ).toThrow('agentPackage: $ looks like a WireGuard key');
+    expect(() => renderAgentCloudInit(`https://example.com/${privateKey}.tgz`, '24', awsBootstrap)).toThrow(
+      'looks like a WireGuard key',
     );
-    expect(() => renderAgentCloudInit(`https://example.com/${privateKey}.tgz`, '24', awsBootstrap)).toThrow('looks like a WireGuard key');
     expect(() => assertNoKeyMaterial({ a: [{ b: Buffer.alloc(32) }] }, 'x')).toThrow('x: $.a[0].b is binary data');
   });
 });
 
 describe('agentCloudInit validation', () => {
-  it.each(['wiremesh', 'wiremesh@latest', 'wiremesh@^0.1.0', 'wiremesh@0.1', 'http://example.com/wiremesh-0.1.0.tgz', 'git+https://github.com/x/wiremesh', "wiremesh@0.1.0';reboot;'"])(
-    'refuses the unpinned package %s',
+  it.each([
+    'wiremesh',
+    'wiremesh@latest',
+    'wiremesh@^0.1.0',
+    'wiremesh@0.1',
+    'http://example.com/wiremesh-0.1.0.tgz',
+    'git+https://github.com/x/wiremesh',
+    "wiremesh@0.1.0';reboot;'",
+  ])('refuses the unpinned package %s', (spec) => {
+    expect(() => agentCloudInit({ agentPackage: spec, bootstrapConfig: awsBootstrap })).toThrow(
+      'agentPackage must be pinned',
+    );
+  });
+
+  it.each(['wiremesh@0.1.0', '@acme/wiremesh@10.0.0-beta.2', 'https://npm.example.com/wiremesh/-/wiremesh-0.1.0.tgz'])(
+    'accepts %s',
     (spec) => {
-      expect(() => agentCloudInit({ agentPackage: spec, bootstrapConfig: awsBootstrap })).toThrow('agentPackage must be pinned');
+      expect(checkAgentPackage(spec)).toBe(spec);
     },
   );
 
-  it.each(['wiremesh@0.1.0', '@acme/wiremesh@10.0.0-beta.2', 'https://npm.example.com/wiremesh/-/wiremesh-0.1.0.tgz'])('accepts %s', (spec) => {
-    expect(checkAgentPackage(spec)).toBe(spec);
-  });
-
   it('refuses Node.js below 24, a file configSource and an invalid agent configuration', () => {
-    expect(() => agentCloudInit({ agentPackage: 'wiremesh@0.1.0', nodeVersion: '22', bootstrapConfig: awsBootstrap })).toThrow(
-      'nodeVersion must be a Node.js major version of 24 or later',
-    );
-    expect(() => agentCloudInit({ agentPackage: 'wiremesh@0.1.0', nodeVersion: '24.1', bootstrapConfig: awsBootstrap })).toThrow('nodeVersion');
     expect(() =>
-      agentCloudInit({ agentPackage: 'wiremesh@0.1.0', bootstrapConfig: { ...awsBootstrap, configSource: { source: 'file', path: '/etc/wiremesh/full.yaml' } } }),
+      agentCloudInit({ agentPackage: 'wiremesh@0.1.0', nodeVersion: '22', bootstrapConfig: awsBootstrap }),
+    ).toThrow('nodeVersion must be a Node.js major version of 24 or later');
+    expect(() =>
+      agentCloudInit({ agentPackage: 'wiremesh@0.1.0', nodeVersion: '24.1', bootstrapConfig: awsBootstrap }),
+    ).toThrow('nodeVersion');
+    expect(() =>
+      agentCloudInit({
+        agentPackage: 'wiremesh@0.1.0',
+        bootstrapConfig: { ...awsBootstrap, configSource: { source: 'file', path: '/etc/wiremesh/full.yaml' } },
+      }),
     ).toThrow('bootstrapConfig.configSource must be a secret store');
-    expect(() => agentCloudInit({ agentPackage: 'wiremesh@0.1.0', bootstrapConfig: { ...awsBootstrap, interfaceName: 'this-name-is-too-long' } })).toThrow(
+    expect(() =>
+      agentCloudInit({
+        agentPackage: 'wiremesh@0.1.0',
+        bootstrapConfig: { ...awsBootstrap, interfaceName: 'this-name-is-too-long' },
+      }),
+    ).toThrow(
       /bootstrapConfig does not make a valid agent configuration: invalid configuration:\n {2}\$\.interface\.name: must be 1 to 15/,
     );
-    expect(() => agentCloudInit({ agentPackage: 'wiremesh@0.1.0', bootstrapConfig: { ...awsBootstrap, healthListen: '0.0.0.0:99999' } })).toThrow(
-      '$.health.listen: port 99999 is out of range',
-    );
+    expect(() =>
+      agentCloudInit({
+        agentPackage: 'wiremesh@0.1.0',
+        bootstrapConfig: { ...awsBootstrap, healthListen: '0.0.0.0:99999' },
+      }),
+    ).toThrow('$.health.listen: port 99999 is out of range');
   });
 });
 
@@ -289,17 +348,29 @@ describe('agentConfigDocument', () => {
   });
 
   it('refuses inline keys and key-shaped strings outside publicKey', async () => {
-    const inline = { ...full, privateKey: { source: 'inline', key: Buffer.alloc(32), description: 'x' } } as AgentConfig;
+    const inline = {
+      ...full,
+      privateKey: { source: 'inline', key: Buffer.alloc(32), description: 'x' },
+    } as AgentConfig;
     expect(() => agentConfigDocument(inline)).toThrow('agentConfigDocument: $.privateKey is an inline key');
-    const psk = { ...full, peers: [{ ...full.peers[0]!, presharedKey: { source: 'inline', key: Buffer.alloc(32), description: 'x' } }] } as AgentConfig;
+    const psk = {
+      ...full,
+      peers: [{ ...full.peers[0]!, presharedKey: { source: 'inline', key: Buffer.alloc(32), description: 'x' } }],
+    } as AgentConfig;
     expect(() => agentConfigDocument(psk)).toThrow('$.peers[0].presharedKey is an inline key');
     const pasted = { ...full, privateKey: { source: 'aws-secrets-manager' as const, secretId: peer.privateKey } };
-    expect(() => agentConfigDocument(pasted)).toThrow('agentConfigDocument: $.privateKey.secretId looks like a WireGuard key');
+    expect(() => agentConfigDocument(pasted)).toThrow(
+      'agentConfigDocument: $.privateKey.secretId looks like a WireGuard key',
+    );
     await expect(resolve(agentConfigDocument(pulumi.output(pasted)))).rejects.toThrow('looks like a WireGuard key');
   });
 
   it('validates with the agent rules (every problem with its path)', () => {
-    const bad = { ...full, peers: [{ ...full.peers[0]!, allowedIps: ['0.0.0.0/0'] }], health: { listen: '0.0.0.0:9587', requiredPeers: ['nobody'] } };
+    const bad = {
+      ...full,
+      peers: [{ ...full.peers[0]!, allowedIps: ['0.0.0.0/0'] }],
+      health: { listen: '0.0.0.0:9587', requiredPeers: ['nobody'] },
+    };
     expect(() => agentConfigDocument(bad)).toThrow(
       /agentConfigDocument: invalid configuration:\n {2}\$\.peers\[0\]\.allowedIps\[0\]: a default route .*\n {2}\$\.health\.requiredPeers\[0\]: no peer is named "nobody"/,
     );

@@ -1,12 +1,22 @@
 /** components/errors.ts: the one error type and the helpers of every argument check. */
 import * as pulumi from '@pulumi/pulumi';
-import { checkedInput, ComponentArgumentError, componentLabel, describe as describeValue, fail, isPlain, requireSecretOutput } from '../../components/errors';
+import {
+  checkedInput,
+  ComponentArgumentError,
+  componentLabel,
+  describe as describeValue,
+  fail,
+  isPlain,
+  requireSecretOutput,
+} from '../../components/errors';
 import { resolve } from '../../components/testing';
 
 const PRIVATE_KEY = 'gJqVbqkFAfHpSbTcvG5mbw0dH3xFt0HdQe3E6LwT8Wc=';
 
 test('fail: a ComponentArgumentError prefixed with the component and its name', () => {
-  expect(() => fail('GcpGateway', 'gw', 'zones must list at least one zone')).toThrow(new ComponentArgumentError('GcpGateway "gw": zones must list at least one zone'));
+  expect(() => fail('GcpGateway', 'gw', 'zones must list at least one zone')).toThrow(
+    new ComponentArgumentError('GcpGateway "gw": zones must list at least one zone'),
+  );
   expect(componentLabel('AwsGateway', 'site-a')).toBe('AwsGateway "site-a"');
   try {
     fail('X', 'y', 'z');
@@ -17,7 +27,13 @@ test('fail: a ComponentArgumentError prefixed with the component and its name', 
 
 test('describe never echoes a long string (keys, secrets)', () => {
   expect(describeValue(PRIVATE_KEY + PRIVATE_KEY)).toBe('a string of 88 characters');
-  expect([describeValue('ami-1'), describeValue(3), describeValue(undefined), describeValue([1]), describeValue({})]).toEqual(['"ami-1"', '3', 'undefined', 'an array', 'a object']);
+  expect([
+    describeValue('ami-1'),
+    describeValue(3),
+    describeValue(undefined),
+    describeValue([1]),
+    describeValue({}),
+  ]).toEqual(['"ami-1"', '3', 'undefined', 'an array', 'a object']);
 });
 
 describe('requireSecretOutput', () => {
@@ -25,11 +41,15 @@ describe('requireSecretOutput', () => {
     expect(() => requireSecretOutput('AwsKeySecret "k"', 'privateKey', PRIVATE_KEY)).toThrow(
       'AwsKeySecret "k": privateKey must be a secret Output (WireGuardKey.privateKey or pulumi.secret(...)), not a plain string: a plain value is stored unencrypted in the stack state',
     );
-    expect(() => requireSecretOutput('AwsKeySecret "k"', 'privateKey', undefined)).toThrow('AwsKeySecret "k": privateKey is required');
+    expect(() => requireSecretOutput('AwsKeySecret "k"', 'privateKey', undefined)).toThrow(
+      'AwsKeySecret "k": privateKey is required',
+    );
   });
 
   test('refuses an Output that is not secret, when it resolves; passes a secret on, still secret', async () => {
-    await expect(resolve(requireSecretOutput('AwsKeySecret "k"', 'privateKey', pulumi.output(PRIVATE_KEY)))).rejects.toThrow(
+    await expect(
+      resolve(requireSecretOutput('AwsKeySecret "k"', 'privateKey', pulumi.output(PRIVATE_KEY))),
+    ).rejects.toThrow(
       'AwsKeySecret "k": privateKey must be a secret Output (wrap it with pulumi.secret(...)); it was a plain Output',
     );
     const ok = requireSecretOutput('x', 'privateKey', pulumi.secret(PRIVATE_KEY));

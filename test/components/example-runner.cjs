@@ -21,7 +21,13 @@ require(loader === 'vendored' ? require.resolve('@pulumi/pulumi/vendor/ts-node@7
   transpileOnly: compilerOptions.noCheck,
   project: tsConfigPath,
   skipProject: !fs.existsSync(tsConfigPath),
-  compilerOptions: { target: 'ES2020', module: 'nodenext', moduleResolution: 'nodenext', sourceMap: 'true', ...compilerOptions },
+  compilerOptions: {
+    target: 'ES2020',
+    module: 'nodenext',
+    moduleResolution: 'nodenext',
+    sourceMap: 'true',
+    ...compilerOptions,
+  },
 });
 
 (async () => {

@@ -12,7 +12,9 @@ export const BRANCH = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(11));
 export const DC = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(12));
 
 export function stackConfig(project: string, values: Record<string, unknown>): Record<string, string> {
-  return Object.fromEntries(Object.entries(values).map(([k, v]) => [`${project}:${k}`, typeof v === 'string' ? v : JSON.stringify(v)]));
+  return Object.fromEntries(
+    Object.entries(values).map(([k, v]) => [`${project}:${k}`, typeof v === 'string' ? v : JSON.stringify(v)]),
+  );
 }
 
 /** Installs the mocks (with the example's stack configuration) for each example, by directory name. */

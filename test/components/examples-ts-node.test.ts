@@ -12,18 +12,29 @@ import { parse as parseYaml } from 'yaml';
 const root = join(__dirname, '../..');
 const examples = ['aws-gcp', 'hub-spoke-ha', 'existing-vpc'];
 
-describe.each(examples)('examples/%s under Pulumi\'s TypeScript loader', (example) => {
+describe.each(examples)("examples/%s under Pulumi's TypeScript loader", (example) => {
   const dir = join(root, 'examples', example);
 
   test('Pulumi.yaml runs index.ts with TypeScript on', () => {
-    const project = parseYaml(readFileSync(join(dir, 'Pulumi.yaml'), 'utf8')) as { main?: string; runtime: { name: string; options?: Record<string, unknown> } };
+    const project = parseYaml(readFileSync(join(dir, 'Pulumi.yaml'), 'utf8')) as {
+      main?: string;
+      runtime: { name: string; options?: Record<string, unknown> };
+    };
     expect(project.main).toBe('index.ts');
     expect(project.runtime).toEqual({ name: 'nodejs', options: { typescript: true } });
   });
 
-  test.each(['project', 'vendored'])('type-checks and registers its gateways (%s ts-node)', (loader) => {
-    const stdout = execFileSync(process.execPath, [join(__dirname, 'example-runner.cjs'), dir, loader], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    const types = JSON.parse(stdout.trim().split('\n').at(-1)!) as string[];
-    expect(types.some((t) => t === 'aws:ec2/instance:Instance')).toBe(true);
-  }, 120_000);
+  test.each(['project', 'vendored'])(
+    'type-checks and registers its gateways (%s ts-node)',
+    (loader) => {
+      const stdout = execFileSync(process.execPath, [join(__dirname, 'example-runner.cjs'), dir, loader], {
+        cwd: dir,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const types = JSON.parse(stdout.trim().split('\n').at(-1)!) as string[];
+      expect(types.some((t) => t === 'aws:ec2/instance:Instance')).toBe(true);
+    },
+    120_000,
+  );
 });

@@ -15,25 +15,50 @@ import type * as pulumi from '@pulumi/pulumi';
 import type { AgentConfig } from '../../agent/gateway/config-types';
 import type { IamPolicyDocument } from '../../components/aws/policy';
 import { loadMeshSpecForDeployment, planAgentConfig } from '../../components/mesh';
-import { isSecretInput, resolve, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
+import {
+  isSecretInput,
+  resolve,
+  unwrapSecrets,
+  type MockRecorder,
+  type RecordedResource,
+} from '../../components/testing';
 import { planMesh, type MeshPlan } from '../../mesh/planner';
 import { fromRecordedResources, mandatory, runPolicies } from '../../policies/run';
 import type { MeshSpec } from '../../mesh/spec';
 import { BRANCH, DC, exampleStacks, stackConfig } from './example-stacks';
-import { awsStoredConfig, componentTree, gcpStoredConfig, generatedPrivateKeys, meshMocks, plainOccurrences, remoteStoredConfig, T } from './mesh-support';
+import {
+  awsStoredConfig,
+  componentTree,
+  gcpStoredConfig,
+  generatedPrivateKeys,
+  meshMocks,
+  plainOccurrences,
+  remoteStoredConfig,
+  T,
+} from './mesh-support';
 
 const KEY_LIKE = /[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=/;
 const HEALTH = 9587;
 const WG = 51820;
 
 function ingress(sg: RecordedResource): Array<[string, number, number, string[], string[]]> {
-  return (sg.inputs.ingress as Array<Record<string, any>>).map((r) => [r.protocol, r.fromPort, r.toPort, r.cidrBlocks ?? [], r.ipv6CidrBlocks ?? []]);
+  return (sg.inputs.ingress as Array<Record<string, any>>).map((r) => [
+    r.protocol,
+    r.fromPort,
+    r.toPort,
+    r.cidrBlocks ?? [],
+    r.ipv6CidrBlocks ?? [],
+  ]);
 }
 
 function firewalls(all: RecordedResource[]): Array<[unknown, string[], string[]]> {
   return all
     .filter((r) => r.type === T.firewall)
-    .map((f): [unknown, string[], string[]] => [unwrapSecrets(f.inputs.allows), f.inputs.sourceRanges as string[], f.inputs.targetServiceAccounts as string[]])
+    .map((f): [unknown, string[], string[]] => [
+      unwrapSecrets(f.inputs.allows),
+      f.inputs.sourceRanges as string[],
+      f.inputs.targetServiceAccounts as string[],
+    ])
     .sort((a, b) => JSON.stringify(a[0]).localeCompare(JSON.stringify(b[0])));
 }
 
@@ -42,7 +67,10 @@ function expectKeysSecret(mocks: MockRecorder, keys: string[]): void {
   expect(keys.length).toBeGreaterThan(0);
   for (const key of keys) {
     for (const r of mocks.resources) {
-      expect({ resource: `${r.type}::${r.name}`, plain: plainOccurrences(r.inputs, key) }).toEqual({ resource: `${r.type}::${r.name}`, plain: [] });
+      expect({ resource: `${r.type}::${r.name}`, plain: plainOccurrences(r.inputs, key) }).toEqual({
+        resource: `${r.type}::${r.name}`,
+        plain: [],
+      });
     }
     const holders = mocks.resources.filter((r) => JSON.stringify(unwrapSecrets(r.inputs)).includes(key));
     expect(holders.length).toBeGreaterThan(0);
@@ -50,7 +78,11 @@ function expectKeysSecret(mocks: MockRecorder, keys: string[]): void {
 }
 
 /** What an AWS gateway's role may do: exactly GetSecretValue on its two secrets, plus SSM core. */
-function expectAwsRoleReadsExactly(mocks: MockRecorder, gatewayName: string, tree: { of(type: string): RecordedResource[] }): void {
+function expectAwsRoleReadsExactly(
+  mocks: MockRecorder,
+  gatewayName: string,
+  tree: { of(type: string): RecordedResource[] },
+): void {
   const keySecret = mocks.one(T.awsSecret, `${gatewayName.replace(/-gateway$/, '')}-key-secret`);
   const configSecret = mocks.one(T.awsSecret, `${gatewayName}-config`);
   const policies = tree.of(T.rolePolicy);
@@ -62,15 +94,23 @@ function expectAwsRoleReadsExactly(mocks: MockRecorder, gatewayName: string, tre
     ['Allow', 'secretsmanager:GetSecretValue', keySecret.state!.arn],
     ['Allow', 'secretsmanager:GetSecretValue', configSecret.state!.arn],
   ]);
-  expect(tree.of(T.rolePolicyAttachment).map((a) => a.inputs.policyArn)).toEqual(['arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore']);
+  expect(tree.of(T.rolePolicyAttachment).map((a) => a.inputs.policyArn)).toEqual([
+    'arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore',
+  ]);
 }
 
 /** What a GCP gateway's service account may read: exactly its key and config secrets. */
-function expectGcpAccountReadsExactly(tree: { all: RecordedResource[]; of(type: string): RecordedResource[] }, gatewayName: string): void {
+function expectGcpAccountReadsExactly(
+  tree: { all: RecordedResource[]; of(type: string): RecordedResource[] },
+  gatewayName: string,
+): void {
   const account = tree.of(T.gcpAccount);
   expect(account).toHaveLength(1);
   const email = account[0]!.state!.email as string;
-  const grants = tree.of(T.gcpSecretIam).map((g) => [g.inputs.role, unwrapSecrets(g.inputs.member), g.inputs.secretId]).sort();
+  const grants = tree
+    .of(T.gcpSecretIam)
+    .map((g) => [g.inputs.role, unwrapSecrets(g.inputs.member), g.inputs.secretId])
+    .sort();
   const keySecret = tree.all.find((r) => r.type === T.gcpSecret && r.name === `${gatewayName}-key-secret`)!;
   const configSecret = tree.all.find((r) => r.type === T.gcpSecret && r.name === `${gatewayName}-config`)!;
   expect(grants).toEqual(
@@ -98,18 +138,29 @@ function expectNoKeyMaterial(texts: Record<string, string>, keys: string[]): voi
 }
 
 /** The planner's output for the mesh as deployed: the recorded public keys and endpoints. */
-function plannedFromRecording(mocks: MockRecorder, spec: MeshSpec, meshName: string, endpoints: Record<string, string>): MeshPlan {
+function plannedFromRecording(
+  mocks: MockRecorder,
+  spec: MeshSpec,
+  meshName: string,
+  endpoints: Record<string, string>,
+): MeshPlan {
   const publicKeys: Record<string, string> = {};
   for (const site of spec.sites.filter((s) => s.provider !== 'external')) {
     publicKeys[site.name] = mocks.one(T.keyPair, `${meshName}-${site.name}-key-pair`).state!.publicKey as string;
   }
-  const deployed = { ...spec, sites: spec.sites.map((s) => (endpoints[s.name] !== undefined ? { ...s, endpoint: endpoints[s.name] } : s)) };
+  const deployed = {
+    ...spec,
+    sites: spec.sites.map((s) => (endpoints[s.name] !== undefined ? { ...s, endpoint: endpoints[s.name] } : s)),
+  };
   return planMesh(deployed, { publicKeys });
 }
 
 /** The stored document of gateway `id`; a group's (`sharedKey`) has no peer endpoints (components/shared-key.ts). */
 function expectedDocument(plan: MeshPlan, id: string, stored: AgentConfig, sharedKey = false): AgentConfig {
-  const planned = planAgentConfig(plan.gateways.find((g) => g.id === id)!, { interfaceName: 'wm0' });
+  const planned = planAgentConfig(
+    plan.gateways.find((g) => g.id === id)!,
+    { interfaceName: 'wm0' },
+  );
   return {
     ...planned,
     ...(sharedKey ? { peers: planned.peers.map(({ endpoint: _endpoint, ...peer }) => peer) } : {}),
@@ -119,7 +170,10 @@ function expectedDocument(plan: MeshPlan, id: string, stored: AgentConfig, share
   } as AgentConfig;
 }
 
-async function settleOutputs(mocks: MockRecorder, outputs: Record<string, pulumi.Input<unknown>>): Promise<Record<string, unknown>> {
+async function settleOutputs(
+  mocks: MockRecorder,
+  outputs: Record<string, pulumi.Input<unknown>>,
+): Promise<Record<string, unknown>> {
   const values: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(outputs)) values[k] = await resolve(v);
   await mocks.settle();
@@ -147,7 +201,12 @@ describe('examples/aws-gcp', () => {
   test('deploys one AwsGateway and one GcpGateway, each reached at its own static address', () => {
     expect(mocks.byType(T.awsGateway).map((r) => r.name)).toEqual(['aws-gcp-aws-eu']);
     expect(mocks.byType(T.gcpGateway).map((r) => r.name)).toEqual(['aws-gcp-gcp-eu']);
-    expect(mocks.byType(T.key).map((r) => r.name).sort()).toEqual(['aws-gcp-aws-eu-key', 'aws-gcp-gcp-eu-key']);
+    expect(
+      mocks
+        .byType(T.key)
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual(['aws-gcp-aws-eu-key', 'aws-gcp-gcp-eu-key']);
     expect(outputs.awsEndpoint).toBe('198.51.100.1:51820');
     expect(outputs.gcpEndpoint).toBe('203.0.113.1:51820');
   });
@@ -175,7 +234,10 @@ describe('examples/aws-gcp', () => {
 
   test('private keys are secret in every input they reach', () => {
     expectKeysSecret(mocks, generatedPrivateKeys(mocks));
-    for (const v of [...mocks.byType(T.awsSecretVersion).filter((r) => r.name.endsWith('-key-version')), ...mocks.byType(T.gcpSecretVersion).filter((r) => r.name.includes('-key-'))]) {
+    for (const v of [
+      ...mocks.byType(T.awsSecretVersion).filter((r) => r.name.endsWith('-key-version')),
+      ...mocks.byType(T.gcpSecretVersion).filter((r) => r.name.includes('-key-')),
+    ]) {
       expect(isSecretInput(v.inputs.secretString ?? v.inputs.secretData)).toBe(true);
     }
   });
@@ -187,21 +249,34 @@ describe('examples/aws-gcp', () => {
 
   test('one route per remote CIDR per route table / instance, at that gateway', () => {
     const eni = mocks.one(T.eni);
-    expect(mocks.byType(T.route).map((r) => [r.inputs.routeTableId, r.inputs.destinationCidrBlock, r.inputs.networkInterfaceId])).toEqual([
+    expect(
+      mocks
+        .byType(T.route)
+        .map((r) => [r.inputs.routeTableId, r.inputs.destinationCidrBlock, r.inputs.networkInterfaceId]),
+    ).toEqual([
       ['rtb-0private', '10.20.0.0/16', eni.id],
       ['rtb-0public', '10.20.0.0/16', eni.id],
     ]);
     const instance = mocks.one(T.gcpInstance);
-    expect(mocks.byType(T.gcpRoute).map((r) => [r.inputs.destRange, r.inputs.nextHopInstance])).toEqual([['10.10.0.0/16', instance.id]]);
+    expect(mocks.byType(T.gcpRoute).map((r) => [r.inputs.destRange, r.inputs.nextHopInstance])).toEqual([
+      ['10.10.0.0/16', instance.id],
+    ]);
   });
 
   test('each gateway stores the planner output for it', () => {
-    const plan = plannedFromRecording(mocks, spec, 'aws-gcp', { 'aws-eu': '198.51.100.1:51820', 'gcp-eu': '203.0.113.1:51820' });
+    const plan = plannedFromRecording(mocks, spec, 'aws-gcp', {
+      'aws-eu': '198.51.100.1:51820',
+      'gcp-eu': '203.0.113.1:51820',
+    });
     const aws = awsStoredConfig(mocks, 'aws-gcp-aws-eu');
     expect(aws).toEqual(expectedDocument(plan, 'aws-eu', aws));
     const gcp = gcpStoredConfig(mocks, 'aws-gcp-gcp-eu');
     expect(gcp).toEqual(expectedDocument(plan, 'gcp-eu', gcp));
-    expect(gcp.configSource).toEqual({ source: 'gcp-secret-manager', name: `projects/mock-project/secrets/${mocks.one(T.gcpSecret, 'aws-gcp-gcp-eu-config').state!.secretId}`, pollSeconds: 60 });
+    expect(gcp.configSource).toEqual({
+      source: 'gcp-secret-manager',
+      name: `projects/mock-project/secrets/${mocks.one(T.gcpSecret, 'aws-gcp-gcp-eu-config').state!.secretId}`,
+      pollSeconds: 60,
+    });
   });
 
   test('user data holds references only', () => {
@@ -237,21 +312,37 @@ describe('examples/hub-spoke-ha', () => {
     expect(outputs.gateways).toEqual(['gcp-spoke', 'hub-1', 'hub-2']);
     // One key for the group.
     expect(group.of(T.key)).toHaveLength(0);
-    expect(mocks.byType(T.key).map((k) => k.name).sort()).toEqual(['hs-gcp-spoke-key', 'hs-hub-key']);
+    expect(
+      mocks
+        .byType(T.key)
+        .map((k) => k.name)
+        .sort(),
+    ).toEqual(['hs-gcp-spoke-key', 'hs-hub-key']);
     expect(group.of(T.awsSecret).filter((s) => s.name.endsWith('-key-secret'))).toHaveLength(1);
   });
 
   test('the load balancer targets the active gateway of the group on the WireGuard port, from its own Elastic IPs', () => {
     const group = componentTree(mocks, T.awsGroup, 'hs-hub');
     const tg = group.of(T.targetGroup)[0]!;
-    expect([tg.inputs.protocol, tg.inputs.port, tg.inputs.healthCheck.protocol, tg.inputs.healthCheck.port]).toEqual(['UDP', WG, 'TCP', String(HEALTH)]);
+    expect([tg.inputs.protocol, tg.inputs.port, tg.inputs.healthCheck.protocol, tg.inputs.healthCheck.port]).toEqual([
+      'UDP',
+      WG,
+      'TCP',
+      String(HEALTH),
+    ]);
     const attachments = group.of(T.targetAttachment);
     expect(attachments.map((a) => a.inputs.targetId)).toEqual([group.of(T.instance)[0]!.id]);
     for (const a of attachments) expect([a.inputs.targetGroupArn, a.inputs.port]).toEqual([tg.state!.arn, WG]);
     const listener = group.of(T.listener)[0]!;
-    expect([listener.inputs.protocol, listener.inputs.port, listener.inputs.defaultActions[0].targetGroupArn]).toEqual(['UDP', WG, tg.state!.arn]);
+    expect([listener.inputs.protocol, listener.inputs.port, listener.inputs.defaultActions[0].targetGroupArn]).toEqual([
+      'UDP',
+      WG,
+      tg.state!.arn,
+    ]);
     const eips = group.of(T.eip).filter((e) => e.name.includes('-nlb-eip-'));
-    expect(group.of(T.lb)[0]!.inputs.subnetMappings).toEqual(['subnet-0a', 'subnet-0b'].map((subnetId, i) => ({ subnetId, allocationId: eips[i]!.state!.allocationId })));
+    expect(group.of(T.lb)[0]!.inputs.subnetMappings).toEqual(
+      ['subnet-0a', 'subnet-0b'].map((subnetId, i) => ({ subnetId, allocationId: eips[i]!.state!.allocationId })),
+    );
   });
 
   test('the hub accepts WireGuard from the GCP spoke and the branch office only', () => {
@@ -263,7 +354,7 @@ describe('examples/hub-spoke-ha', () => {
     ]);
   });
 
-  test('the GCP spoke accepts WireGuard from the hub NLB\'s addresses only (hubSourceCidrs)', () => {
+  test("the GCP spoke accepts WireGuard from the hub NLB's addresses only (hubSourceCidrs)", () => {
     const tree = componentTree(mocks, T.gcpGateway, 'hs-gcp-spoke');
     const email = tree.of(T.gcpAccount)[0]!.state!.email as string;
     expect(firewalls(tree.all)).toEqual([
@@ -272,9 +363,13 @@ describe('examples/hub-spoke-ha', () => {
     ]);
   });
 
-  test('one route per remote CIDR per route table, every AZ\'s at the active gateway; GCP routes at its instance', () => {
+  test("one route per remote CIDR per route table, every AZ's at the active gateway; GCP routes at its instance", () => {
     const enis = mocks.byType(T.eni);
-    expect(mocks.byType(T.route).map((r) => [r.inputs.routeTableId, r.inputs.destinationCidrBlock, r.inputs.networkInterfaceId])).toEqual([
+    expect(
+      mocks
+        .byType(T.route)
+        .map((r) => [r.inputs.routeTableId, r.inputs.destinationCidrBlock, r.inputs.networkInterfaceId]),
+    ).toEqual([
       ['rtb-0a', '10.30.0.0/16', enis[0]!.id],
       ['rtb-0a', '192.168.50.0/24', enis[0]!.id],
       ['rtb-0b1', '10.30.0.0/16', enis[0]!.id],
@@ -289,7 +384,7 @@ describe('examples/hub-spoke-ha', () => {
     ]);
   });
 
-  test('private keys (generated and the branch host\'s) are secret in every input they reach', () => {
+  test("private keys (generated and the branch host's) are secret in every input they reach", () => {
     expectKeysSecret(mocks, [...generatedPrivateKeys(mocks), BRANCH.privateKey]);
     const configure = mocks.one(T.command, 'hs-branch-configure');
     expect(isSecretInput(configure.inputs.stdin)).toBe(true);
@@ -302,7 +397,7 @@ describe('examples/hub-spoke-ha', () => {
     expectGcpAccountReadsExactly(componentTree(mocks, T.gcpGateway, 'hs-gcp-spoke'), 'hs-gcp-spoke');
   });
 
-  test('the stored configurations are the planner\'s: the hub group gets hub-1\'s, the branch host its own', () => {
+  test("the stored configurations are the planner's: the hub group gets hub-1's, the branch host its own", () => {
     const spec = loadMeshSpecForDeployment(`${__dirname}/../../examples/hub-spoke-ha/mesh.yaml`).spec;
     const endpoints = { hub: outputs.hubEndpoint as string, 'gcp-spoke': '203.0.113.1:51820' };
     const plan = plannedFromRecording(mocks, spec, 'hs', endpoints);
@@ -311,7 +406,10 @@ describe('examples/hub-spoke-ha', () => {
     const gcp = gcpStoredConfig(mocks, 'hs-gcp-spoke');
     expect(gcp).toEqual(expectedDocument(plan, 'gcp-spoke', gcp));
     // The hub's shared-key document has no endpoints: the branch and the GCP spoke dial the NLB.
-    expect(hub.peers.map((p) => [p.name, p.endpoint])).toEqual([['branch', undefined], ['gcp-spoke', undefined]]);
+    expect(hub.peers.map((p) => [p.name, p.endpoint])).toEqual([
+      ['branch', undefined],
+      ['gcp-spoke', undefined],
+    ]);
     expect(gcp.peers.map((p) => p.endpoint)).toEqual([expect.stringMatching(/\.elb\..*:51820$/)]);
     const branch = remoteStoredConfig(mocks, 'hs-branch');
     expect(branch.peers).toEqual([
@@ -330,7 +428,11 @@ describe('examples/hub-spoke-ha', () => {
 
   test('user data holds references only', () => {
     const userData = userDataOf(mocks);
-    expect(Object.keys(userData).sort()).toEqual(['hs-gcp-spoke-0', 'hs-hub-gateway-instance-0', 'hs-hub-gateway-instance-1']);
+    expect(Object.keys(userData).sort()).toEqual([
+      'hs-gcp-spoke-0',
+      'hs-hub-gateway-instance-0',
+      'hs-hub-gateway-instance-1',
+    ]);
     expectNoKeyMaterial(userData, [...generatedPrivateKeys(mocks), BRANCH.privateKey]);
     // The instances of a gateway boot alike (one key, one configuration): one snapshot per gateway.
     expect(userData['hs-hub-gateway-instance-1']).toBe(userData['hs-hub-gateway-instance-0']);
@@ -347,7 +449,9 @@ describe('examples/existing-vpc', () => {
 
   beforeAll(async () => {
     mocks = exampleStacks['existing-vpc']();
-    const program = require('../../examples/existing-vpc/index') as () => Promise<Record<string, pulumi.Output<unknown>>>;
+    const program = require('../../examples/existing-vpc/index') as () => Promise<
+      Record<string, pulumi.Output<unknown>>
+    >;
     outputs = await settleOutputs(mocks, await program());
   });
 
@@ -360,7 +464,12 @@ describe('examples/existing-vpc', () => {
     expect(calls[0]).toEqual(['aws:ec2/getVpc:getVpc', { tags: { Name: 'production' } }]);
     expect(calls[1]).toEqual([
       'aws:ec2/getSubnets:getSubnets',
-      { filters: [{ name: 'vpc-id', values: ['vpc-0existing'] }, { name: 'tag:wiremesh-gateway', values: ['true'] }] },
+      {
+        filters: [
+          { name: 'vpc-id', values: ['vpc-0existing'] },
+          { name: 'tag:wiremesh-gateway', values: ['true'] },
+        ],
+      },
     ]);
     expect(outputs.vpcId).toBe('vpc-0existing');
     expect(mocks.one(T.awsGateway).name).toBe('edge');
@@ -375,10 +484,14 @@ describe('examples/existing-vpc', () => {
     ]);
   });
 
-  test('one route per remote CIDR per route table, at its subnet\'s gateway (the main table for the unassociated subnet)', () => {
+  test("one route per remote CIDR per route table, at its subnet's gateway (the main table for the unassociated subnet)", () => {
     const enis = mocks.byType(T.eni);
     expect(enis.map((e) => e.inputs.subnetId)).toEqual(['subnet-0a', 'subnet-0b']);
-    expect(mocks.byType(T.route).map((r) => [r.inputs.routeTableId, r.inputs.destinationCidrBlock, r.inputs.networkInterfaceId])).toEqual([
+    expect(
+      mocks
+        .byType(T.route)
+        .map((r) => [r.inputs.routeTableId, r.inputs.destinationCidrBlock, r.inputs.networkInterfaceId]),
+    ).toEqual([
       ['rtb-0a', '172.16.0.0/16', enis[0]!.id],
       ['rtb-0a', '172.20.0.0/16', enis[0]!.id],
       ['rtb-0main', '172.16.0.0/16', enis[1]!.id],
@@ -386,15 +499,30 @@ describe('examples/existing-vpc', () => {
     ]);
   });
 
-  test('the hand-built configuration is stored as written, completed with the gateway\'s references', () => {
+  test("the hand-built configuration is stored as written, completed with the gateway's references", () => {
     const stored = awsStoredConfig(mocks, 'edge');
     expect(stored).toEqual({
       interface: { name: 'wm0', addresses: ['10.255.0.1/32'], mtu: 1420, listenPort: WG },
-      peers: [{ name: 'dc', publicKey: DC.publicKey, endpoint: '192.0.2.50:51820', allowedIps: ['172.16.0.0/16', '172.20.0.0/16'] }],
+      peers: [
+        {
+          name: 'dc',
+          publicKey: DC.publicKey,
+          endpoint: '192.0.2.50:51820',
+          allowedIps: ['172.16.0.0/16', '172.20.0.0/16'],
+        },
+      ],
       routes: ['172.16.0.0/16', '172.20.0.0/16'],
       forwarding: true,
-      privateKey: { source: 'aws-secrets-manager', secretId: mocks.one(T.awsSecret, 'edge-key-secret').state!.arn, region: 'eu-west-1' },
-      configSource: { source: 'aws-secrets-manager', secretId: mocks.one(T.awsSecret, 'edge-config').state!.arn, region: 'eu-west-1' },
+      privateKey: {
+        source: 'aws-secrets-manager',
+        secretId: mocks.one(T.awsSecret, 'edge-key-secret').state!.arn,
+        region: 'eu-west-1',
+      },
+      configSource: {
+        source: 'aws-secrets-manager',
+        secretId: mocks.one(T.awsSecret, 'edge-config').state!.arn,
+        region: 'eu-west-1',
+      },
       health: { listen: `0.0.0.0:${HEALTH}` },
     });
     expect(outputs.remotePeerConfig).toBe(
@@ -427,13 +555,25 @@ describe('the root program (pulumi/program.ts, Pulumi.yaml main dist/pulumi/prog
       config: stackConfig(project, {
         // wiremesh:spec left out: the default, examples/aws-gcp/mesh.yaml.
         agentPackage: 'wiremesh@0.1.0',
-        aws: { region: 'eu-central-1', sites: { 'aws-eu': { vpcId: 'vpc-0root', subnets: [{ subnetId: 'subnet-0root', routeTableIds: ['rtb-0root'] }] } } },
-        gcp: { project: 'root-project', sites: { 'gcp-eu': { network: 'n', subnetwork: 's', zones: ['europe-west1-b'] } } },
+        aws: {
+          region: 'eu-central-1',
+          sites: {
+            'aws-eu': { vpcId: 'vpc-0root', subnets: [{ subnetId: 'subnet-0root', routeTableIds: ['rtb-0root'] }] },
+          },
+        },
+        gcp: {
+          project: 'root-project',
+          sites: { 'gcp-eu': { network: 'n', subnetwork: 's', zones: ['europe-west1-b'] } },
+        },
         sourceCidrs: { 'aws-eu': ['198.51.100.1/32'] },
       }),
     });
     program = require('../../pulumi/program') as typeof import('../../pulumi/program');
-    outputs = await settleOutputs(mocks, { sites: program.sites, externalConfigs: program.externalConfigs, gateways: program.gateways });
+    outputs = await settleOutputs(mocks, {
+      sites: program.sites,
+      externalConfigs: program.externalConfigs,
+      gateways: program.gateways,
+    });
   });
 
   test('deploys the default spec with the placement of the stack configuration, through explicit providers', async () => {
@@ -445,19 +585,34 @@ describe('the root program (pulumi/program.ts, Pulumi.yaml main dist/pulumi/prog
     expect(awsProvider.inputs.region).toBe('eu-central-1');
     const gcpProvider = mocks.one('pulumi:providers:gcp', 'gcp');
     expect(gcpProvider.inputs.project).toBe('root-project');
-    for (const r of mocks.resources.filter((x) => x.custom && x.type.startsWith('aws:'))) expect(r.provider).toMatch(/::pulumi:providers:aws::aws-eu-central-1::/);
-    for (const r of mocks.resources.filter((x) => x.custom && x.type.startsWith('gcp:'))) expect(r.provider).toMatch(/::pulumi:providers:gcp::gcp::/);
+    for (const r of mocks.resources.filter((x) => x.custom && x.type.startsWith('aws:')))
+      expect(r.provider).toMatch(/::pulumi:providers:aws::aws-eu-central-1::/);
+    for (const r of mocks.resources.filter((x) => x.custom && x.type.startsWith('gcp:')))
+      expect(r.provider).toMatch(/::pulumi:providers:gcp::gcp::/);
     expect(ingress(mocks.one(T.sg))[0]).toEqual(['udp', WG, WG, ['203.0.113.1/32'], []]);
-    expect(firewalls(mocks.byType(T.firewall))[0]).toEqual([[{ protocol: 'udp', ports: [String(WG)] }], ['198.51.100.1/32'], [expect.stringContaining('@root-project.iam.gserviceaccount.com')]]);
+    expect(firewalls(mocks.byType(T.firewall))[0]).toEqual([
+      [{ protocol: 'udp', ports: [String(WG)] }],
+      ['198.51.100.1/32'],
+      [expect.stringContaining('@root-project.iam.gserviceaccount.com')],
+    ]);
   });
 
   test('resolves a relative spec path against the project directory, and refuses unknown placement keys', () => {
     const root = program.projectRoot();
     expect(root).toBe(require('node:path').resolve(__dirname, '../..'));
-    expect(program.resolveSpecPath('examples/hub-spoke-ha/mesh.yaml', '/srv/proj')).toBe('/srv/proj/examples/hub-spoke-ha/mesh.yaml');
+    expect(program.resolveSpecPath('examples/hub-spoke-ha/mesh.yaml', '/srv/proj')).toBe(
+      '/srv/proj/examples/hub-spoke-ha/mesh.yaml',
+    );
     expect(program.resolveSpecPath('/abs/mesh.yaml', '/srv/proj')).toBe('/abs/mesh.yaml');
     const pulumiSdk = require('@pulumi/pulumi') as typeof pulumi;
-    pulumiSdk.runtime.setAllConfig(stackConfig(project, { agentPackage: 'wiremesh@0.1.0', aws: { sites: { 'aws-eu': { vpcId: 'v', subnets: [], privateKey: 'x' } } } }));
-    expect(() => program.meshArgsFromConfig(new pulumiSdk.Config('wiremesh'))).toThrow(/^wiremesh:aws\.sites\.aws-eu\.privateKey is not a known setting/);
+    pulumiSdk.runtime.setAllConfig(
+      stackConfig(project, {
+        agentPackage: 'wiremesh@0.1.0',
+        aws: { sites: { 'aws-eu': { vpcId: 'v', subnets: [], privateKey: 'x' } } },
+      }),
+    );
+    expect(() => program.meshArgsFromConfig(new pulumiSdk.Config('wiremesh'))).toThrow(
+      /^wiremesh:aws\.sites\.aws-eu\.privateKey is not a known setting/,
+    );
   });
 });

@@ -35,7 +35,14 @@ function createdArgs(overrides: Partial<GcpGatewayArgs> = {}): GcpGatewayArgs {
       package: 'wiremesh@0.1.0',
       config: {
         interface: { addresses: ['10.99.0.2/24'] },
-        peers: [{ name: 'site-a', publicKey: PEER_PUBLIC_KEY, endpoint: 'gw-a.example.net:51820', allowedIps: ['10.99.0.1/32', '10.10.0.0/16'] }],
+        peers: [
+          {
+            name: 'site-a',
+            publicKey: PEER_PUBLIC_KEY,
+            endpoint: 'gw-a.example.net:51820',
+            allowedIps: ['10.99.0.1/32', '10.10.0.0/16'],
+          },
+        ],
       },
     },
     ...overrides,
@@ -47,19 +54,27 @@ beforeEach(() => {
   mocks = setupMocks({ newResource: gcpMockNewResource() });
 });
 
-async function build(args: GcpGatewayArgs, opts: pulumi.ComponentResourceOptions = {}): Promise<{ gw: GcpGateway; all: RecordedResource[]; of(type: string): RecordedResource[] }> {
+async function build(
+  args: GcpGatewayArgs,
+  opts: pulumi.ComponentResourceOptions = {},
+): Promise<{ gw: GcpGateway; all: RecordedResource[]; of(type: string): RecordedResource[] }> {
   const gw = new GcpGateway('gw', args, opts);
   await resolve(gw.agentConfig);
-  await Promise.all([...gw.routes.map((r) => resolve(r.id)), ...gw.instances.map((i) => resolve(i.id)), ...gw.firewalls.map((f) => resolve(f.id))]);
+  await Promise.all([
+    ...gw.routes.map((r) => resolve(r.id)),
+    ...gw.instances.map((i) => resolve(i.id)),
+    ...gw.firewalls.map((f) => resolve(f.id)),
+  ]);
   await mocks.settle();
   const root = mocks.resources.find((r) => r.type === T.gateway && r.name === 'gw')!;
   const all = descendantsOf(mocks.resources, root.urn!);
-  const of = (type: string) => all.filter((r) => r.type === type).sort((x, y) => x.name.localeCompare(y.name, 'en', { numeric: true }));
+  const of = (type: string) =>
+    all.filter((r) => r.type === type).sort((x, y) => x.name.localeCompare(y.name, 'en', { numeric: true }));
   return { gw, all, of };
 }
 
 describe('GcpGateway with a created network', () => {
-  it('creates a custom-mode network and one subnetwork of the range in the zones\' region, children of the gateway', async () => {
+  it("creates a custom-mode network and one subnetwork of the range in the zones' region, children of the gateway", async () => {
     const b = await build(createdArgs({ project: 'p1' }));
     const [network] = b.of(T.network);
     expect(b.of(T.network)).toHaveLength(1);
@@ -68,7 +83,12 @@ describe('GcpGateway with a created network', () => {
     const [subnetwork] = b.of(T.subnetwork);
     expect(b.of(T.subnetwork)).toHaveLength(1);
     expect(subnetwork!.name).toBe('gw-subnet');
-    expect(subnetwork!.inputs).toMatchObject({ project: 'p1', region: 'europe-west1', network: network!.id, ipCidrRange: '10.40.0.0/24' });
+    expect(subnetwork!.inputs).toMatchObject({
+      project: 'p1',
+      region: 'europe-west1',
+      network: network!.id,
+      ipCidrRange: '10.40.0.0/24',
+    });
     const root = mocks.resources.find((r) => r.type === T.gateway)!;
     expect(network!.parent).toBe(root.urn);
     expect(subnetwork!.parent).toBe(root.urn);
@@ -99,12 +119,23 @@ describe('GcpGateway with a created network', () => {
     const network = b.of(T.network)[0]!;
     const subnetwork = b.of(T.subnetwork)[0]!;
     const [rule] = b.of(T.forwardingRule);
-    expect(rule!.inputs).toMatchObject({ loadBalancingScheme: 'INTERNAL', network: network.id, subnetwork: subnetwork.id });
-    for (const route of b.of(T.route)) expect(route.inputs).toMatchObject({ network: network.id, nextHopIlb: rule!.id });
+    expect(rule!.inputs).toMatchObject({
+      loadBalancingScheme: 'INTERNAL',
+      network: network.id,
+      subnetwork: subnetwork.id,
+    });
+    for (const route of b.of(T.route))
+      expect(route.inputs).toMatchObject({ network: network.id, nextHopIlb: rule!.id });
   });
 
   it('bring your own VPC creates no network', async () => {
-    const b = await build(createdArgs({ createNetwork: undefined, network: 'projects/net/global/networks/vpc', subnetwork: 'projects/net/regions/europe-west1/subnetworks/gw' }));
+    const b = await build(
+      createdArgs({
+        createNetwork: undefined,
+        network: 'projects/net/global/networks/vpc',
+        subnetwork: 'projects/net/regions/europe-west1/subnetworks/gw',
+      }),
+    );
     expect(b.of(T.network)).toEqual([]);
     expect(b.of(T.subnetwork)).toEqual([]);
     expect(b.gw.network).toBeUndefined();
@@ -114,7 +145,8 @@ describe('GcpGateway with a created network', () => {
     const provider = new gcp.Provider('net-project', { project: 'net' });
     const b = await build(createdArgs(), { providers: { gcp: provider } });
     const providerRef = `${await resolve(provider.urn)}::net-project-id`;
-    for (const r of [...b.of(T.network), ...b.of(T.subnetwork)]) expect(`${r.name} ${r.provider}`).toBe(`${r.name} ${providerRef}`);
+    for (const r of [...b.of(T.network), ...b.of(T.subnetwork)])
+      expect(`${r.name} ${r.provider}`).toBe(`${r.name} ${providerRef}`);
   });
 
   it('GcpGatewayGroup passes createNetwork to its gateway', async () => {
@@ -124,12 +156,14 @@ describe('GcpGateway with a created network', () => {
     await mocks.settle();
     const network = mocks.one(T.network, 'grp-net');
     const subnetwork = mocks.one(T.subnetwork, 'grp-subnet');
-    for (const instance of mocks.byType(T.instance)) expect(instance.inputs.networkInterfaces[0]).toMatchObject({ network: network.id, subnetwork: subnetwork.id });
+    for (const instance of mocks.byType(T.instance))
+      expect(instance.inputs.networkInterfaces[0]).toMatchObject({ network: network.id, subnetwork: subnetwork.id });
   });
 });
 
 describe('GcpGateway network argument checks', () => {
-  const both = 'GcpGateway "gw": give either network and subnetwork (bring your own VPC) or createNetwork (a network the gateway creates), not both';
+  const both =
+    'GcpGateway "gw": give either network and subnetwork (bring your own VPC) or createNetwork (a network the gateway creates), not both';
   it.each<[string, Partial<GcpGatewayArgs>, string]>([
     ['createNetwork with network and subnetwork', { network: 'vpc', subnetwork: 'gw' }, both],
     ['createNetwork with network', { network: 'vpc' }, both],
@@ -139,12 +173,36 @@ describe('GcpGateway network argument checks', () => {
       { createNetwork: undefined },
       'GcpGateway "gw": give network and subnetwork (bring your own VPC) or createNetwork: { cidr } (a network the gateway creates)',
     ],
-    ['network without subnetwork', { createNetwork: undefined, network: 'vpc' }, 'GcpGateway "gw": subnetwork is required (bring your own VPC) with network, or give createNetwork instead of both'],
-    ['subnetwork without network', { createNetwork: undefined, subnetwork: 'gw' }, 'GcpGateway "gw": network is required (bring your own VPC) with subnetwork, or give createNetwork instead of both'],
-    ['a range with host bits', { createNetwork: { cidr: '10.40.0.1/24' } }, 'GcpGateway "gw": createNetwork.cidr must be an IPv4 CIDR from /8 to /29 with its host bits zero (e.g. 10.40.0.0/24), got "10.40.0.1/24"'],
-    ['a /30 range', { createNetwork: { cidr: '10.40.0.0/30' } }, 'GcpGateway "gw": createNetwork.cidr must be an IPv4 CIDR from /8 to /29 with its host bits zero (e.g. 10.40.0.0/24), got "10.40.0.0/30"'],
-    ['an IPv6 range', { createNetwork: { cidr: 'fd00::/64' } }, 'GcpGateway "gw": createNetwork.cidr must be an IPv4 CIDR from /8 to /29 with its host bits zero (e.g. 10.40.0.0/24), got "fd00::/64"'],
-    ['no range', { createNetwork: {} as never }, 'GcpGateway "gw": createNetwork.cidr must be an IPv4 CIDR from /8 to /29 with its host bits zero (e.g. 10.40.0.0/24), got undefined'],
+    [
+      'network without subnetwork',
+      { createNetwork: undefined, network: 'vpc' },
+      'GcpGateway "gw": subnetwork is required (bring your own VPC) with network, or give createNetwork instead of both',
+    ],
+    [
+      'subnetwork without network',
+      { createNetwork: undefined, subnetwork: 'gw' },
+      'GcpGateway "gw": network is required (bring your own VPC) with subnetwork, or give createNetwork instead of both',
+    ],
+    [
+      'a range with host bits',
+      { createNetwork: { cidr: '10.40.0.1/24' } },
+      'GcpGateway "gw": createNetwork.cidr must be an IPv4 CIDR from /8 to /29 with its host bits zero (e.g. 10.40.0.0/24), got "10.40.0.1/24"',
+    ],
+    [
+      'a /30 range',
+      { createNetwork: { cidr: '10.40.0.0/30' } },
+      'GcpGateway "gw": createNetwork.cidr must be an IPv4 CIDR from /8 to /29 with its host bits zero (e.g. 10.40.0.0/24), got "10.40.0.0/30"',
+    ],
+    [
+      'an IPv6 range',
+      { createNetwork: { cidr: 'fd00::/64' } },
+      'GcpGateway "gw": createNetwork.cidr must be an IPv4 CIDR from /8 to /29 with its host bits zero (e.g. 10.40.0.0/24), got "fd00::/64"',
+    ],
+    [
+      'no range',
+      { createNetwork: {} as never },
+      'GcpGateway "gw": createNetwork.cidr must be an IPv4 CIDR from /8 to /29 with its host bits zero (e.g. 10.40.0.0/24), got undefined',
+    ],
   ])('refuses %s, registering nothing', async (_what, overrides, message) => {
     expect(() => new GcpGateway('gw', createdArgs(overrides))).toThrow(message);
     await mocks.settle();

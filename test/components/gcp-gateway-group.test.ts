@@ -10,7 +10,14 @@ import * as pulumi from '@pulumi/pulumi';
 import { GcpGatewayGroup, type GcpGatewayGroupArgs } from '../../components/gcp/gateway-group';
 import { descendantsOf, gcpMockNewResource, plainOccurrences } from '../../components/gcp/testing';
 import { WIREGUARD_KEY_PAIR_TYPE } from '../../components/key';
-import { isSecretInput, resolve, setupMocks, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
+import {
+  isSecretInput,
+  resolve,
+  setupMocks,
+  unwrapSecrets,
+  type MockRecorder,
+  type RecordedResource,
+} from '../../components/testing';
 
 const T = {
   firewall: 'gcp:compute/firewall:Firewall',
@@ -41,7 +48,14 @@ function groupArgs(overrides: Partial<GcpGatewayGroupArgs> = {}): GcpGatewayGrou
       package: 'wiremesh@0.1.0',
       config: {
         interface: { addresses: ['10.99.0.2/24'] },
-        peers: [{ name: 'site-a', publicKey: PEER_PUBLIC_KEY, allowedIps: ['10.99.0.1/32', '10.10.0.0/16'], persistentKeepalive: 25 }],
+        peers: [
+          {
+            name: 'site-a',
+            publicKey: PEER_PUBLIC_KEY,
+            allowedIps: ['10.99.0.1/32', '10.10.0.0/16'],
+            persistentKeepalive: 25,
+          },
+        ],
       },
     },
     ...overrides,
@@ -57,7 +71,10 @@ async function build(name: string, args: GcpGatewayGroupArgs, opts: pulumi.Compo
   const group = new GcpGatewayGroup(name, args, opts);
   await resolve(group.endpoint);
   await resolve(group.gateway.userData);
-  await Promise.all([...group.gateway.routes.map((r) => resolve(r.id)), ...group.gateway.firewalls.map((f) => resolve(f.id))]);
+  await Promise.all([
+    ...group.gateway.routes.map((r) => resolve(r.id)),
+    ...group.gateway.firewalls.map((f) => resolve(f.id)),
+  ]);
   await mocks.settle();
   const root = mocks.resources.find((r) => r.type === T.root && r.name === name)!;
   const all = descendantsOf(mocks.resources, root.urn!);
@@ -94,8 +111,12 @@ describe('GcpGatewayGroup', () => {
       sessionAffinity: 'CLIENT_IP',
       healthChecks: hc!.id,
     });
-    expect((backend!.inputs.backends as Array<{ group: string; balancingMode: string }>).map((x) => x.group).sort()).toEqual(groups.map((g) => g.id!).sort());
-    expect(new Set((backend!.inputs.backends as Array<{ balancingMode: string }>).map((x) => x.balancingMode))).toEqual(new Set(['CONNECTION']));
+    expect(
+      (backend!.inputs.backends as Array<{ group: string; balancingMode: string }>).map((x) => x.group).sort(),
+    ).toEqual(groups.map((g) => g.id!).sort());
+    expect(new Set((backend!.inputs.backends as Array<{ balancingMode: string }>).map((x) => x.balancingMode))).toEqual(
+      new Set(['CONNECTION']),
+    );
 
     const [fr, ...moreFr] = b.of(T.forwardingRule).filter((f) => f.inputs.loadBalancingScheme === 'EXTERNAL');
     expect(moreFr).toEqual([]);
@@ -126,7 +147,9 @@ describe('GcpGatewayGroup', () => {
     expect(new Set(instances.map((i) => i.inputs.metadata['user-data'])).size).toBe(1);
     const keyName = await resolve(b.group.gateway.keySecret.secretName);
     expect(instances[0]!.inputs.metadata['user-data']).toContain(`name: ${keyName}`);
-    expect(await resolve(b.group.publicKey)).toBe(unwrapSecrets<Record<string, string>>(b.of(WIREGUARD_KEY_PAIR_TYPE)[0]!.state).publicKey);
+    expect(await resolve(b.group.publicKey)).toBe(
+      unwrapSecrets<Record<string, string>>(b.of(WIREGUARD_KEY_PAIR_TYPE)[0]!.state).publicKey,
+    );
 
     const privateKey = unwrapSecrets<Record<string, string>>(b.of(WIREGUARD_KEY_PAIR_TYPE)[0]!.state).privateKey!;
     const keyVersion = b.of(T.version).find((v) => unwrapSecrets(v.inputs.secretData) === privateKey)!;
@@ -140,15 +163,27 @@ describe('GcpGatewayGroup', () => {
     const both = await build('edge2', groupArgs({ healthPort: 9600 }));
     const health2 = both.all.find((r) => r.type === T.firewall && r.name === 'edge2-health')!;
     expect(health2.inputs.allows).toEqual([{ protocol: 'tcp', ports: ['9600'] }]);
-    expect(health2.inputs.sourceRanges).toEqual(['130.211.0.0/22', '209.85.152.0/22', '209.85.204.0/22', '35.191.0.0/16']);
+    expect(health2.inputs.sourceRanges).toEqual([
+      '130.211.0.0/22',
+      '209.85.152.0/22',
+      '209.85.204.0/22',
+      '35.191.0.0/16',
+    ]);
     expect(both.of(T.firewall).map((r) => r.name)).toEqual(['edge2-health', 'edge2-wg']);
     const wg = both.all.find((r) => r.type === T.firewall && r.name === 'edge2-wg')!;
-    expect(wg.inputs).toMatchObject({ allows: [{ protocol: 'udp', ports: ['51820'] }], sourceRanges: ['198.51.100.0/24'] });
+    expect(wg.inputs).toMatchObject({
+      allows: [{ protocol: 'udp', ports: ['51820'] }],
+      sourceRanges: ['198.51.100.0/24'],
+    });
     // The same instance groups back both load balancers; routes go to the internal one.
     const backends = both.of(T.backend);
     expect(backends.map((x) => x.inputs.loadBalancingScheme).sort()).toEqual(['EXTERNAL', 'INTERNAL']);
-    const groupIds = both.of(T.group).map((g) => g.id).sort();
-    for (const backend of backends) expect((backend.inputs.backends as Array<{ group: string }>).map((x) => x.group).sort()).toEqual(groupIds);
+    const groupIds = both
+      .of(T.group)
+      .map((g) => g.id)
+      .sort();
+    for (const backend of backends)
+      expect((backend.inputs.backends as Array<{ group: string }>).map((x) => x.group).sort()).toEqual(groupIds);
     const ilb = both.of(T.forwardingRule).find((f) => f.inputs.loadBalancingScheme === 'INTERNAL')!;
     expect(both.of(T.route).map((r) => r.inputs.nextHopIlb)).toEqual([ilb.id]);
     expect(both.of(T.healthCheck).map((h) => h.inputs.tcpHealthCheck)).toEqual([{ port: 9600 }, { port: 9600 }]);
@@ -157,8 +192,17 @@ describe('GcpGatewayGroup', () => {
   it('the shared document has no peer endpoints: no instance of the group initiates', async () => {
     const args = groupArgs();
     const config = args.agent.config as unknown as { peers: Array<Record<string, unknown>> };
-    const b = await build('edge', { ...args, agent: { ...args.agent, config: { ...config, peers: config.peers.map((p) => ({ ...p, endpoint: '192.0.2.9:51820' })) } as never } });
-    const documents = b.of(T.version).map((v) => unwrapSecrets(v.inputs.secretData) as string).filter((d) => d.startsWith('{'));
+    const b = await build('edge', {
+      ...args,
+      agent: {
+        ...args.agent,
+        config: { ...config, peers: config.peers.map((p) => ({ ...p, endpoint: '192.0.2.9:51820' })) } as never,
+      },
+    });
+    const documents = b
+      .of(T.version)
+      .map((v) => unwrapSecrets(v.inputs.secretData) as string)
+      .filter((d) => d.startsWith('{'));
     expect(documents).toHaveLength(1);
     const document = JSON.parse(documents[0]!) as { peers: Array<Record<string, unknown>> };
     expect(document.peers).toHaveLength(1);
@@ -173,7 +217,11 @@ describe('GcpGatewayGroup', () => {
     const backends = b.of(T.backend);
     expect(backends.map((x) => x.inputs.loadBalancingScheme).sort()).toEqual(['EXTERNAL', 'INTERNAL']);
     for (const backend of backends) {
-      expect(backend.inputs.failoverPolicy).toEqual({ failoverRatio: 1, disableConnectionDrainOnFailover: true, dropTrafficIfUnhealthy: false });
+      expect(backend.inputs.failoverPolicy).toEqual({
+        failoverRatio: 1,
+        disableConnectionDrainOnFailover: true,
+        dropTrafficIfUnhealthy: false,
+      });
       expect(backend.inputs.backends).toEqual([
         { group: primary, balancingMode: 'CONNECTION', failover: false },
         { group: standby, balancingMode: 'CONNECTION', failover: true },
@@ -182,10 +230,18 @@ describe('GcpGatewayGroup', () => {
   });
 
   it('uses a given address for the forwarding rule instead of creating one', async () => {
-    const b = await build('edge', groupArgs({ loadBalancerAddress: '34.1.2.3', sessionAffinity: 'NONE', listenPort: 443 }));
+    const b = await build(
+      'edge',
+      groupArgs({ loadBalancerAddress: '34.1.2.3', sessionAffinity: 'NONE', listenPort: 443 }),
+    );
     expect(b.all.find((r) => r.name === 'edge-nlb-ip')).toBeUndefined();
-    expect(b.of(T.forwardingRule).find((f) => f.inputs.loadBalancingScheme === 'EXTERNAL')!.inputs).toMatchObject({ ipAddress: '34.1.2.3', portRange: '443' });
-    expect(b.of(T.backend).find((x) => x.inputs.loadBalancingScheme === 'EXTERNAL')!.inputs.sessionAffinity).toBe('NONE');
+    expect(b.of(T.forwardingRule).find((f) => f.inputs.loadBalancingScheme === 'EXTERNAL')!.inputs).toMatchObject({
+      ipAddress: '34.1.2.3',
+      portRange: '443',
+    });
+    expect(b.of(T.backend).find((x) => x.inputs.loadBalancingScheme === 'EXTERNAL')!.inputs.sessionAffinity).toBe(
+      'NONE',
+    );
     expect(await resolve(b.group.endpoint)).toBe('34.1.2.3:443');
   });
 
@@ -199,14 +255,42 @@ describe('GcpGatewayGroup', () => {
   });
 
   it.each<[string, Partial<GcpGatewayGroupArgs>, string]>([
-    ['a single instance', { instanceCount: 1 }, 'GcpGatewayGroup "edge": instanceCount must be at least 2 for a load-balanced group, got 1 (use GcpGateway for one instance)'],
-    ['an unknown session affinity', { sessionAffinity: 'COOKIE' as never }, 'GcpGatewayGroup "edge": sessionAffinity must be NONE, CLIENT_IP, CLIENT_IP_PROTO or CLIENT_IP_PORT_PROTO, got "COOKIE"'],
-    ['externalLoadBalancer', { externalLoadBalancer: false } as never, 'GcpGatewayGroup "edge": externalLoadBalancer is set by the group itself'],
-    ['gateway arguments (reported under the group)', { peerCidrs: ['0.0.0.0/0'] }, 'GcpGatewayGroup "edge": peerCidrs: 0.0.0.0/0 is not allowed; set allowFromAnywhere: true to open the WireGuard port to everyone'],
-    ['active-active (no state sync)', { activeStandby: false }, 'GcpGatewayGroup "edge": activeStandby: false is refused: the instances share one key and no session state'],
-    ['routes at every instance', { internalLoadBalancer: false }, 'GcpGatewayGroup "edge": internalLoadBalancer: false is refused'],
+    [
+      'a single instance',
+      { instanceCount: 1 },
+      'GcpGatewayGroup "edge": instanceCount must be at least 2 for a load-balanced group, got 1 (use GcpGateway for one instance)',
+    ],
+    [
+      'an unknown session affinity',
+      { sessionAffinity: 'COOKIE' as never },
+      'GcpGatewayGroup "edge": sessionAffinity must be NONE, CLIENT_IP, CLIENT_IP_PROTO or CLIENT_IP_PORT_PROTO, got "COOKIE"',
+    ],
+    [
+      'externalLoadBalancer',
+      { externalLoadBalancer: false } as never,
+      'GcpGatewayGroup "edge": externalLoadBalancer is set by the group itself',
+    ],
+    [
+      'gateway arguments (reported under the group)',
+      { peerCidrs: ['0.0.0.0/0'] },
+      'GcpGatewayGroup "edge": peerCidrs: 0.0.0.0/0 is not allowed; set allowFromAnywhere: true to open the WireGuard port to everyone',
+    ],
+    [
+      'active-active (no state sync)',
+      { activeStandby: false },
+      'GcpGatewayGroup "edge": activeStandby: false is refused: the instances share one key and no session state',
+    ],
+    [
+      'routes at every instance',
+      { internalLoadBalancer: false },
+      'GcpGatewayGroup "edge": internalLoadBalancer: false is refused',
+    ],
     ['more instances than zones', { instanceCount: 4 }, 'activeStandby takes at most one instance per zone'],
-    ['zones across regions', { zones: ['europe-west1-b', 'europe-west4-a'] }, "GcpGatewayGroup \"edge\": zones must all be in one region (the subnetwork's), got europe-west1, europe-west4"],
+    [
+      'zones across regions',
+      { zones: ['europe-west1-b', 'europe-west4-a'] },
+      'GcpGatewayGroup "edge": zones must all be in one region (the subnetwork\'s), got europe-west1, europe-west4',
+    ],
   ])('refuses %s', async (_what, overrides, message) => {
     expect(() => new GcpGatewayGroup('edge', groupArgs(overrides))).toThrow(message);
     await mocks.settle();

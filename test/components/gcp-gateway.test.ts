@@ -14,7 +14,14 @@ import { CLOUD_PLATFORM_SCOPE, type GcpGatewayArgs } from '../../components/gcp/
 import { SECRET_ACCESSOR_ROLE } from '../../components/gcp/key-secret';
 import { MOCK_GCP_PROJECT, descendantsOf, gcpMockNewResource, plainOccurrences } from '../../components/gcp/testing';
 import { WIREGUARD_KEY_PAIR_TYPE } from '../../components/key';
-import { isSecretInput, resolve, setupMocks, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
+import {
+  isSecretInput,
+  resolve,
+  setupMocks,
+  unwrapSecrets,
+  type MockRecorder,
+  type RecordedResource,
+} from '../../components/testing';
 
 const T = {
   firewall: 'gcp:compute/firewall:Firewall',
@@ -47,7 +54,14 @@ function baseArgs(overrides: Partial<GcpGatewayArgs> = {}): GcpGatewayArgs {
       package: 'wiremesh@0.1.0',
       config: {
         interface: { addresses: ['10.99.0.2/24'] },
-        peers: [{ name: 'site-a', publicKey: PEER_PUBLIC_KEY, endpoint: 'gw-a.example.net:51820', allowedIps: ['10.99.0.1/32', '10.10.0.0/16'] }],
+        peers: [
+          {
+            name: 'site-a',
+            publicKey: PEER_PUBLIC_KEY,
+            endpoint: 'gw-a.example.net:51820',
+            allowedIps: ['10.99.0.1/32', '10.10.0.0/16'],
+          },
+        ],
       },
     },
     ...overrides,
@@ -71,7 +85,11 @@ async function build(name: string, args: GcpGatewayArgs, opts: pulumi.ComponentR
   const gw = new GcpGateway(name, args, opts);
   await resolve(gw.userData);
   await resolve(gw.agentConfig);
-  await Promise.all([...gw.routes.map((r) => resolve(r.id)), ...gw.instances.map((i) => resolve(i.id)), ...gw.firewalls.map((f) => resolve(f.id))]);
+  await Promise.all([
+    ...gw.routes.map((r) => resolve(r.id)),
+    ...gw.instances.map((i) => resolve(i.id)),
+    ...gw.firewalls.map((f) => resolve(f.id)),
+  ]);
   await mocks.settle();
   const root = mocks.resources.find((r) => r.type === T.gateway && r.name === name)!;
   const all = descendantsOf(mocks.resources, root.urn!);
@@ -83,7 +101,8 @@ async function build(name: string, args: GcpGatewayArgs, opts: pulumi.ComponentR
     return found[0]!;
   };
   // Registration order follows input resolution: sort by name for stable lookups.
-  const of = (type: string): RecordedResource[] => all.filter((r) => r.type === type).sort((x, y) => x.name.localeCompare(y.name, 'en', { numeric: true }));
+  const of = (type: string): RecordedResource[] =>
+    all.filter((r) => r.type === type).sort((x, y) => x.name.localeCompare(y.name, 'en', { numeric: true }));
   return { gw, all, of, named, privateKey };
 }
 
@@ -114,14 +133,21 @@ describe('GcpGateway firewall', () => {
     const email = await resolve(b.gw.serviceAccountEmail);
     const rules = b.of(T.firewall).map((r) => r.inputs);
     expect(rules).toHaveLength(2);
-    expect(b.named(T.firewall, 'gw-wg').inputs).toMatchObject({ allows: [{ protocol: 'udp', ports: ['51821'] }], sourceRanges: ['198.51.100.7/32', '203.0.113.0/24'] });
+    expect(b.named(T.firewall, 'gw-wg').inputs).toMatchObject({
+      allows: [{ protocol: 'udp', ports: ['51821'] }],
+      sourceRanges: ['198.51.100.7/32', '203.0.113.0/24'],
+    });
     expect(b.named(T.firewall, 'gw-health').inputs).toMatchObject({
       direction: 'INGRESS',
       allows: [{ protocol: 'tcp', ports: ['8080'] }],
       sourceRanges: ['130.211.0.0/22', '35.191.0.0/16'],
       targetServiceAccounts: [email],
     });
-    const opened = rules.flatMap((r) => (r.allows as Array<{ protocol: string; ports?: string[] }>).map((a) => `${a.protocol}/${(a.ports ?? ['all']).join(',')}`));
+    const opened = rules.flatMap((r) =>
+      (r.allows as Array<{ protocol: string; ports?: string[] }>).map(
+        (a) => `${a.protocol}/${(a.ports ?? ['all']).join(',')}`,
+      ),
+    );
     expect(opened.sort()).toEqual(['tcp/8080', 'udp/51821']);
   });
 
@@ -133,7 +159,10 @@ describe('GcpGateway firewall', () => {
   it('adds a forwarding rule from the given local ranges only when asked', async () => {
     const b = await build('gw', baseArgs({ forwardFromCidrs: ['10.20.0.0/16'] }));
     expect(b.of(T.firewall)).toHaveLength(2);
-    expect(b.named(T.firewall, 'gw-fwd').inputs).toMatchObject({ allows: [{ protocol: 'all' }], sourceRanges: ['10.20.0.0/16'] });
+    expect(b.named(T.firewall, 'gw-fwd').inputs).toMatchObject({
+      allows: [{ protocol: 'all' }],
+      sourceRanges: ['10.20.0.0/16'],
+    });
   });
 });
 
@@ -148,7 +177,10 @@ describe('GcpGateway secrets and identity', () => {
     expect(isSecretInput(keyVersion.inputs.secretData)).toBe(true);
     for (const r of mocks.resources) {
       if (r.type === WIREGUARD_KEY_PAIR_TYPE) continue; // the generator itself (outputs secret via additionalSecretOutputs)
-      expect({ r: `${r.type}::${r.name}`, paths: plainOccurrences(r.inputs, b.privateKey) }).toEqual({ r: `${r.type}::${r.name}`, paths: [] });
+      expect({ r: `${r.type}::${r.name}`, paths: plainOccurrences(r.inputs, b.privateKey) }).toEqual({
+        r: `${r.type}::${r.name}`,
+        paths: [],
+      });
     }
     const pair = mocks.one(WIREGUARD_KEY_PAIR_TYPE);
     expect(isSecretInput(pair.state!.privateKey)).toBe(true);
@@ -158,7 +190,12 @@ describe('GcpGateway secrets and identity', () => {
   });
 
   it('stores a key given by the caller (no key generated)', async () => {
-    const b = await build('gw', baseArgs({ key: { privateKey: pulumi.secret('c2VjcmV0'), publicKey: PEER_PUBLIC_KEY, createdAt: '2025-06-01T00:00:00Z' } }));
+    const b = await build(
+      'gw',
+      baseArgs({
+        key: { privateKey: pulumi.secret('c2VjcmV0'), publicKey: PEER_PUBLIC_KEY, createdAt: '2025-06-01T00:00:00Z' },
+      }),
+    );
     expect(b.all.filter((r) => r.type === WIREGUARD_KEY_PAIR_TYPE)).toEqual([]);
     const keyVersion = b.of(T.version).find((v) => unwrapSecrets(v.inputs.secretData) === 'c2VjcmV0')!;
     expect(isSecretInput(keyVersion.inputs.secretData)).toBe(true);
@@ -178,7 +215,8 @@ describe('GcpGateway secrets and identity', () => {
       expect(grants.map((m) => m.inputs.secretId).sort()).toEqual(own);
       expect(grants.every((m) => m.inputs.project === MOCK_GCP_PROJECT)).toBe(true);
       // Each instance runs as it, with the cloud-platform scope only.
-      for (const inst of g.of(T.instance)) expect(inst.inputs.serviceAccount).toEqual({ email, scopes: [CLOUD_PLATFORM_SCOPE] });
+      for (const inst of g.of(T.instance))
+        expect(inst.inputs.serviceAccount).toEqual({ email, scopes: [CLOUD_PLATFORM_SCOPE] });
     }
     expect(mocks.byType(T.secretIam)).toHaveLength(4);
     expect(mocks.byType(T.account).map((x) => x.inputs.accountId)).toEqual([
@@ -190,7 +228,10 @@ describe('GcpGateway secrets and identity', () => {
   });
 
   it('stores the agent document in a second secret, pointing at both secrets by name', async () => {
-    const b = await build('gw', baseArgs({ agent: { ...baseArgs().agent, configPollSeconds: 30, metricsListen: '127.0.0.1:9586' } }));
+    const b = await build(
+      'gw',
+      baseArgs({ agent: { ...baseArgs().agent, configPollSeconds: 30, metricsListen: '127.0.0.1:9586' } }),
+    );
     const doc = JSON.parse(await resolve(b.gw.agentConfig));
     const keyName = await resolve(b.gw.keySecret.secretName);
     const configName = await resolve(b.gw.configSecretName);
@@ -203,9 +244,14 @@ describe('GcpGateway secrets and identity', () => {
       health: { listen: '0.0.0.0:9587' },
       metrics: { listen: '127.0.0.1:9586' },
     });
-    const configVersion = b.of(T.version).find((v) => unwrapSecrets(v.inputs.secret) === `projects/${MOCK_GCP_PROJECT}/secrets/gw-config-mock`)!;
+    const configVersion = b
+      .of(T.version)
+      .find((v) => unwrapSecrets(v.inputs.secret) === `projects/${MOCK_GCP_PROJECT}/secrets/gw-config-mock`)!;
     expect(unwrapSecrets(configVersion.inputs.secretData)).toBe(await resolve(b.gw.agentConfig));
-    const labels = b.of(T.secret).map((s) => s.inputs.labels['wiremesh-role']).sort();
+    const labels = b
+      .of(T.secret)
+      .map((s) => s.inputs.labels['wiremesh-role'])
+      .sort();
     expect(labels).toEqual(['agent-config', 'wireguard-private-key']);
   });
 });
@@ -219,11 +265,21 @@ describe('GcpGateway instances', () => {
     expect(addresses).toHaveLength(3);
     instances.forEach((inst, i) => {
       expect(inst.inputs.canIpForward).toBe(true);
-      expect(inst.inputs.shieldedInstanceConfig).toEqual({ enableSecureBoot: true, enableVtpm: true, enableIntegrityMonitoring: true });
+      expect(inst.inputs.shieldedInstanceConfig).toEqual({
+        enableSecureBoot: true,
+        enableVtpm: true,
+        enableIntegrityMonitoring: true,
+      });
       expect(inst.inputs.metadata['enable-oslogin']).toBe('TRUE');
       expect(inst.inputs.metadata['block-project-ssh-keys']).toBe('TRUE');
-      expect(Object.keys(inst.inputs.metadata).sort()).toEqual(['block-project-ssh-keys', 'enable-oslogin', 'user-data']);
-      expect(inst.inputs.networkInterfaces[0].accessConfigs).toEqual([{ natIp: addresses[i]!.state!.address, networkTier: 'PREMIUM' }]);
+      expect(Object.keys(inst.inputs.metadata).sort()).toEqual([
+        'block-project-ssh-keys',
+        'enable-oslogin',
+        'user-data',
+      ]);
+      expect(inst.inputs.networkInterfaces[0].accessConfigs).toEqual([
+        { natIp: addresses[i]!.state!.address, networkTier: 'PREMIUM' },
+      ]);
       expect(inst.inputs.networkInterfaces[0].subnetwork).toBe('projects/net/regions/europe-west1/subnetworks/gw');
       expect(inst.inputs.bootDisk.initializeParams.image).toBe('ubuntu-os-cloud/ubuntu-2404-lts-amd64');
       expect(inst.inputs.tags).toEqual(['wiremesh-gateway']);
@@ -249,7 +305,9 @@ describe('GcpGateway instances', () => {
     const instances = first.of(T.instance);
     instances.forEach((inst, i) => {
       const others = instances.filter((_, j) => j !== i);
-      expect(others.filter((o) => inst.dependencies.includes(o.urn!)).map((o) => o.name)).toEqual(i === 0 ? [] : [instances[i - 1]!.name]);
+      expect(others.filter((o) => inst.dependencies.includes(o.urn!)).map((o) => o.name)).toEqual(
+        i === 0 ? [] : [instances[i - 1]!.name],
+      );
     });
     mocks.reset();
     const upgraded = await build('gw', baseArgs({ agent: { ...baseArgs().agent, package: 'wiremesh@0.2.0' } }));
@@ -330,7 +388,12 @@ describe('GcpGateway routes', () => {
     });
     const fr = b.of(T.forwardingRule);
     expect(fr).toHaveLength(1);
-    expect(fr[0]!.inputs).toMatchObject({ loadBalancingScheme: 'INTERNAL', ipProtocol: 'L3_DEFAULT', allPorts: true, backendService: backend[0]!.id });
+    expect(fr[0]!.inputs).toMatchObject({
+      loadBalancingScheme: 'INTERNAL',
+      ipProtocol: 'L3_DEFAULT',
+      allPorts: true,
+      backendService: backend[0]!.id,
+    });
     const routes = b.of(T.route);
     expect(routes.map((r) => [r.inputs.destRange, r.inputs.nextHopIlb, r.inputs.priority])).toEqual([
       ['10.10.0.0/16', fr[0]!.id, 500],
@@ -345,7 +408,11 @@ describe('GcpGateway active/standby', () => {
     const b = await build('gw', baseArgs({ internalLoadBalancer: true, activeStandby: true }));
     const groups = b.of(T.group);
     const [backend] = b.of(T.backend);
-    expect(backend!.inputs.failoverPolicy).toEqual({ failoverRatio: 1, disableConnectionDrainOnFailover: true, dropTrafficIfUnhealthy: false });
+    expect(backend!.inputs.failoverPolicy).toEqual({
+      failoverRatio: 1,
+      disableConnectionDrainOnFailover: true,
+      dropTrafficIfUnhealthy: false,
+    });
     const byZone = Object.fromEntries(groups.map((g) => [g.inputs.zone, g.id]));
     expect(backend!.inputs.backends).toEqual([
       { group: byZone['europe-west1-b'], balancingMode: 'CONNECTION', failover: false },
@@ -355,11 +422,15 @@ describe('GcpGateway active/standby', () => {
   });
 
   it.each<[string, Partial<GcpGatewayArgs>, string]>([
-    ['without a load balancer', { activeStandby: true }, 'GcpGateway "gw": activeStandby needs a load balancer (internalLoadBalancer: true, or a GcpGatewayGroup): routes to instances have no health checks'],
+    [
+      'without a load balancer',
+      { activeStandby: true },
+      'GcpGateway "gw": activeStandby needs a load balancer (internalLoadBalancer: true, or a GcpGatewayGroup): routes to instances have no health checks',
+    ],
     [
       'with two instances in one zone',
       { activeStandby: true, internalLoadBalancer: true, instanceCount: 3 },
-      "GcpGateway \"gw\": activeStandby takes at most one instance per zone (the first zone's is the primary), got 3 instances in 2 zones",
+      'GcpGateway "gw": activeStandby takes at most one instance per zone (the first zone\'s is the primary), got 3 instances in 2 zones',
     ],
   ])('refuses active/standby %s', async (_what, overrides, message) => {
     expect(() => new GcpGateway('gw', baseArgs(overrides))).toThrow(message);
@@ -375,7 +446,8 @@ describe('GcpGateway providers', () => {
     const providerRef = `${await resolve(provider.urn)}::net-project-id`;
     const gcpChildren = b.all.filter((r) => r.custom && r.type.startsWith('gcp:'));
     expect(gcpChildren.length).toBeGreaterThan(15);
-    for (const r of gcpChildren) expect(`${r.type}::${r.name} ${r.provider}`).toBe(`${r.type}::${r.name} ${providerRef}`);
+    for (const r of gcpChildren)
+      expect(`${r.type}::${r.name} ${r.provider}`).toBe(`${r.type}::${r.name} ${providerRef}`);
   });
 
   it('accepts a provider as `provider` too', async () => {
@@ -389,33 +461,105 @@ describe('GcpGateway providers', () => {
 describe('GcpGateway argument validation', () => {
   const agent = baseArgs().agent;
   it.each<[string, Partial<GcpGatewayArgs>, string]>([
-    ['no peer ranges', { peerCidrs: [] }, 'GcpGateway "gw": peerCidrs must list where peers connect from (or set allowFromAnywhere: true to open the WireGuard port to 0.0.0.0/0)'],
-    ['0.0.0.0/0 as a peer range', { peerCidrs: ['0.0.0.0/0'] }, 'GcpGateway "gw": peerCidrs: 0.0.0.0/0 is not allowed; set allowFromAnywhere: true to open the WireGuard port to everyone'],
-    ['both peer ranges and anywhere', { allowFromAnywhere: true }, 'GcpGateway "gw": pass either peerCidrs or allowFromAnywhere: true, not both (allowFromAnywhere opens the port to 0.0.0.0/0)'],
-    ['a CIDR with host bits', { peerCidrs: ['10.0.0.1/8'] }, 'GcpGateway "gw": peerCidrs: "10.0.0.1/8" is not an IPv4 CIDR with its host bits zero (e.g. 10.20.0.0/16)'],
-    ['a duplicate remote CIDR', { remoteCidrs: ['10.10.0.0/16', '10.10.0.0/16'] }, 'GcpGateway "gw": remoteCidrs: "10.10.0.0/16" is listed twice'],
-    ['a default route', { remoteCidrs: ['0.0.0.0/0'] }, 'GcpGateway "gw": remoteCidrs: 0.0.0.0/0 is not allowed; a default route through the gateway is not supported'],
+    [
+      'no peer ranges',
+      { peerCidrs: [] },
+      'GcpGateway "gw": peerCidrs must list where peers connect from (or set allowFromAnywhere: true to open the WireGuard port to 0.0.0.0/0)',
+    ],
+    [
+      '0.0.0.0/0 as a peer range',
+      { peerCidrs: ['0.0.0.0/0'] },
+      'GcpGateway "gw": peerCidrs: 0.0.0.0/0 is not allowed; set allowFromAnywhere: true to open the WireGuard port to everyone',
+    ],
+    [
+      'both peer ranges and anywhere',
+      { allowFromAnywhere: true },
+      'GcpGateway "gw": pass either peerCidrs or allowFromAnywhere: true, not both (allowFromAnywhere opens the port to 0.0.0.0/0)',
+    ],
+    [
+      'a CIDR with host bits',
+      { peerCidrs: ['10.0.0.1/8'] },
+      'GcpGateway "gw": peerCidrs: "10.0.0.1/8" is not an IPv4 CIDR with its host bits zero (e.g. 10.20.0.0/16)',
+    ],
+    [
+      'a duplicate remote CIDR',
+      { remoteCidrs: ['10.10.0.0/16', '10.10.0.0/16'] },
+      'GcpGateway "gw": remoteCidrs: "10.10.0.0/16" is listed twice',
+    ],
+    [
+      'a default route',
+      { remoteCidrs: ['0.0.0.0/0'] },
+      'GcpGateway "gw": remoteCidrs: 0.0.0.0/0 is not allowed; a default route through the gateway is not supported',
+    ],
     ['no remote CIDRs', { remoteCidrs: [] }, 'GcpGateway "gw": remoteCidrs must not be empty'],
     ['no zones', { zones: [] }, 'GcpGateway "gw": zones must list at least one zone (e.g. ["europe-west1-b"])'],
-    ['a region as zone', { zones: ['europe-west1'] }, 'GcpGateway "gw": zones: "europe-west1" is not a zone name (e.g. europe-west1-b)'],
-    ['zones in two regions', { zones: ['europe-west1-b', 'us-east1-b'] }, 'GcpGateway "gw": zones must all be in one region (the subnetwork\'s), got europe-west1, us-east1'],
+    [
+      'a region as zone',
+      { zones: ['europe-west1'] },
+      'GcpGateway "gw": zones: "europe-west1" is not a zone name (e.g. europe-west1-b)',
+    ],
+    [
+      'zones in two regions',
+      { zones: ['europe-west1-b', 'us-east1-b'] },
+      'GcpGateway "gw": zones must all be in one region (the subnetwork\'s), got europe-west1, us-east1',
+    ],
     ['zero instances', { instanceCount: 0 }, 'GcpGateway "gw": instanceCount must be an integer from 1 to 16, got 0'],
-    ['a port out of range', { listenPort: 70000 }, 'GcpGateway "gw": listenPort must be an integer from 1 to 65535, got 70000'],
-    ['a fractional health port', { healthPort: 80.5 }, 'GcpGateway "gw": healthPort must be an integer from 1 to 65535, got 80.5'],
-    ['a negative route priority', { routePriority: -1 }, 'GcpGateway "gw": routePriority must be an integer from 0 to 65535, got -1'],
+    [
+      'a port out of range',
+      { listenPort: 70000 },
+      'GcpGateway "gw": listenPort must be an integer from 1 to 65535, got 70000',
+    ],
+    [
+      'a fractional health port',
+      { healthPort: 80.5 },
+      'GcpGateway "gw": healthPort must be an integer from 1 to 65535, got 80.5',
+    ],
+    [
+      'a negative route priority',
+      { routePriority: -1 },
+      'GcpGateway "gw": routePriority must be an integer from 0 to 65535, got -1',
+    ],
     ['no network', { network: '' }, 'GcpGateway "gw": network is required (bring your own VPC)'],
-    ['no subnetwork', { subnetwork: undefined as never }, 'GcpGateway "gw": subnetwork is required (bring your own VPC)'],
-    ['a bad route tag', { routeTags: ['Web_Servers'] }, 'GcpGateway "gw": routeTags: "Web_Servers" is not a valid network tag (1 to 63 lowercase letters, digits and hyphens, starting with a letter)'],
-    ['a small boot disk', { bootDiskSizeGb: 5 }, 'GcpGateway "gw": bootDiskSizeGb must be an integer from 10 to 65536, got 5'],
-    ['an unpinned agent package', { agent: { ...agent, package: '' } }, 'GcpGateway "gw": agent.package is required (a pinned agent package, e.g. "wiremesh@0.1.0")'],
-    ['a long interface name', { agent: { ...agent, interfaceName: 'wiremesh-interface0' } }, 'GcpGateway "gw": agent.interfaceName must be 1 to 15 of letters, digits, "_=+.-", got "wiremesh-interface0"'],
+    [
+      'no subnetwork',
+      { subnetwork: undefined as never },
+      'GcpGateway "gw": subnetwork is required (bring your own VPC)',
+    ],
+    [
+      'a bad route tag',
+      { routeTags: ['Web_Servers'] },
+      'GcpGateway "gw": routeTags: "Web_Servers" is not a valid network tag (1 to 63 lowercase letters, digits and hyphens, starting with a letter)',
+    ],
+    [
+      'a small boot disk',
+      { bootDiskSizeGb: 5 },
+      'GcpGateway "gw": bootDiskSizeGb must be an integer from 10 to 65536, got 5',
+    ],
+    [
+      'an unpinned agent package',
+      { agent: { ...agent, package: '' } },
+      'GcpGateway "gw": agent.package is required (a pinned agent package, e.g. "wiremesh@0.1.0")',
+    ],
+    [
+      'a long interface name',
+      { agent: { ...agent, interfaceName: 'wiremesh-interface0' } },
+      'GcpGateway "gw": agent.interfaceName must be 1 to 15 of letters, digits, "_=+.-", got "wiremesh-interface0"',
+    ],
     [
       'a plain private key',
       { key: { privateKey: 'aGVsbG8=', publicKey: PEER_PUBLIC_KEY, createdAt: '2025-01-01T00:00:00Z' } },
       'GcpGateway "gw": key.privateKey must be a secret Output (WireGuardKey.privateKey or pulumi.secret(...)), not a plain string: a plain value is stored unencrypted in the stack state',
     ],
-    ['a zero key age', { maxKeyAgeDays: 0 }, 'GcpGateway "gw": maxKeyAgeDays must be a whole number of days from 1 to 3650, got 0'],
-    ['a bad service account id', { serviceAccountId: 'gw' }, 'GcpGateway "gw": serviceAccountId must be 6 to 30 lowercase letters, digits and hyphens, starting with a letter, got "gw"'],
+    [
+      'a zero key age',
+      { maxKeyAgeDays: 0 },
+      'GcpGateway "gw": maxKeyAgeDays must be a whole number of days from 1 to 3650, got 0',
+    ],
+    [
+      'a bad service account id',
+      { serviceAccountId: 'gw' },
+      'GcpGateway "gw": serviceAccountId must be 6 to 30 lowercase letters, digits and hyphens, starting with a letter, got "gw"',
+    ],
     [
       'a config that sets its own key',
       { agent: { ...agent, config: { ...agent.config, privateKey: { source: 'file', path: '/k' } } as never } },
@@ -428,7 +572,12 @@ describe('GcpGateway argument validation', () => {
     ],
     [
       'a config with another health port',
-      { agent: { ...agent, config: { interface: { addresses: ['10.99.0.2/24'] }, peers: [], health: { listen: '0.0.0.0:9000' } } } },
+      {
+        agent: {
+          ...agent,
+          config: { interface: { addresses: ['10.99.0.2/24'] }, peers: [], health: { listen: '0.0.0.0:9000' } },
+        },
+      },
       'GcpGateway "gw": agent.config.health.listen "0.0.0.0:9000" must be 0.0.0.0:9587 or [::]:9587: the load balancers\' health checks reach healthPort from outside',
     ],
   ])('refuses %s', async (_what, overrides, message) => {
@@ -438,24 +587,31 @@ describe('GcpGateway argument validation', () => {
   });
 
   it('refuses names that cannot prefix GCP resource names', async () => {
-    const message = 'the name must be 1 to 30 characters of lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen (it prefixes the names of GCP resources)';
+    const message =
+      'the name must be 1 to 30 characters of lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen (it prefixes the names of GCP resources)';
     expect(() => new GcpGateway('Gateway', baseArgs())).toThrow(`GcpGateway "Gateway": ${message}`);
-    expect(() => new GcpGateway('a-very-long-gateway-name-for-site-b', baseArgs())).toThrow(`GcpGateway "a-very-long-gateway-name-for-site-b": ${message}`);
+    expect(() => new GcpGateway('a-very-long-gateway-name-for-site-b', baseArgs())).toThrow(
+      `GcpGateway "a-very-long-gateway-name-for-site-b": ${message}`,
+    );
     await mocks.settle();
     expect(mocks.resources).toEqual([]);
   });
 
   it('checks a late agent config with the same rules (components/agent-config.ts)', () => {
     expect(() =>
-      completeAgentConfig('GcpGateway "gw"', { interface: { addresses: [], name: 'wg1' }, peers: [] }, {
-        interfaceName: 'wm0',
-        listenPort: 51820,
-        healthPort: 9587,
-        privateKey: { source: 'gcp-secret-manager', name: 'projects/p/secrets/k' },
-        configSource: { source: 'gcp-secret-manager', name: 'projects/p/secrets/c', pollSeconds: 60 },
-        dataPlane: undefined,
-        metricsListen: undefined,
-      }),
+      completeAgentConfig(
+        'GcpGateway "gw"',
+        { interface: { addresses: [], name: 'wg1' }, peers: [] },
+        {
+          interfaceName: 'wm0',
+          listenPort: 51820,
+          healthPort: 9587,
+          privateKey: { source: 'gcp-secret-manager', name: 'projects/p/secrets/k' },
+          configSource: { source: 'gcp-secret-manager', name: 'projects/p/secrets/c', pollSeconds: 60 },
+          dataPlane: undefined,
+          metricsListen: undefined,
+        },
+      ),
     ).toThrow('GcpGateway "gw": agent.config.interface.name "wg1" differs from agent.interfaceName "wm0"');
   });
 });

@@ -42,7 +42,11 @@ describe('label-safe key creation time', () => {
 describe('GcpKeySecret', () => {
   it('stores the key as a secret, with role and created-at labels and automatic replication', async () => {
     const key = new WireGuardKey('k', { now: FIXED_NOW });
-    const ks = new GcpKeySecret('gw-key', { privateKey: key.privateKey, createdAt: key.createdAt, labels: { team: 'net' } });
+    const ks = new GcpKeySecret('gw-key', {
+      privateKey: key.privateKey,
+      createdAt: key.createdAt,
+      labels: { team: 'net' },
+    });
     const name = await resolve(ks.secretName);
     await mocks.settle();
 
@@ -51,7 +55,11 @@ describe('GcpKeySecret', () => {
     expect(secret.parent).toBe(mocks.one('wiremesh:gcp:GcpKeySecret').urn);
     expect(secret.inputs.replication).toEqual({ auto: {} });
     const createdAt = await resolve(key.createdAt);
-    expect(secret.inputs.labels).toEqual({ team: 'net', [GCP_LABEL_ROLE]: 'wireguard-private-key', [GCP_LABEL_KEY_CREATED_AT]: keyCreatedAtLabel(createdAt) });
+    expect(secret.inputs.labels).toEqual({
+      team: 'net',
+      [GCP_LABEL_ROLE]: 'wireguard-private-key',
+      [GCP_LABEL_KEY_CREATED_AT]: keyCreatedAtLabel(createdAt),
+    });
     expect(secret.inputs.annotations).toEqual({ [GCP_ANNOTATION_KEY_CREATED_AT]: createdAt });
     expect(name).toBe(`projects/${MOCK_GCP_PROJECT}/secrets/gw-key-secret-mock`);
     expect(await resolve(ks.sourceConfig)).toEqual({ source: 'gcp-secret-manager', name });
@@ -63,7 +71,10 @@ describe('GcpKeySecret', () => {
     expect(version.inputs.secret).toBe(`projects/${MOCK_GCP_PROJECT}/secrets/gw-key-secret-mock`);
     // Nowhere in any input or state is the key plain.
     for (const r of mocks.resources) {
-      expect({ r: `${r.type}::${r.name}`, paths: plainOccurrences(r.inputs, privateKey) }).toEqual({ r: `${r.type}::${r.name}`, paths: [] });
+      expect({ r: `${r.type}::${r.name}`, paths: plainOccurrences(r.inputs, privateKey) }).toEqual({
+        r: `${r.type}::${r.name}`,
+        paths: [],
+      });
     }
     expect(await pulumi.isSecret(ks.secretName)).toBe(false);
   });
@@ -79,14 +90,20 @@ describe('GcpKeySecret', () => {
     expect(await resolve(ks.secretName)).toBe('projects/p1/secrets/wiremesh-gw-key');
     await mocks.settle();
     const secret = mocks.one(SECRET);
-    expect(secret.inputs.replication).toEqual({ userManaged: { replicas: [{ location: 'europe-west1' }, { location: 'europe-west4' }] } });
+    expect(secret.inputs.replication).toEqual({
+      userManaged: { replicas: [{ location: 'europe-west1' }, { location: 'europe-west4' }] },
+    });
     expect(secret.inputs.secretId).toBe('wiremesh-gw-key');
     expect(secret.deleteBeforeReplace).toBe(true);
     expect(secret.inputs.labels[GCP_LABEL_KEY_CREATED_AT]).toBe('2025-01-01t00-00-00z');
   });
 
   it('grants secretAccessor on exactly this secret to one service account', async () => {
-    const ks = new GcpKeySecret('gw-key', { privateKey: pulumi.secret('x'), createdAt: '2025-01-01T00:00:00Z', project: 'p1' });
+    const ks = new GcpKeySecret('gw-key', {
+      privateKey: pulumi.secret('x'),
+      createdAt: '2025-01-01T00:00:00Z',
+      project: 'p1',
+    });
     const member = ks.grantAccessor('gw-key-read', 'gw@p1.iam.gserviceaccount.com');
     await resolve(member.id);
     await mocks.settle();
@@ -104,7 +121,11 @@ describe('GcpKeySecret', () => {
 
   it('passes a provider given to the component down to its children', async () => {
     const provider = new gcp.Provider('other-project', { project: 'other' });
-    const ks = new GcpKeySecret('gw-key', { privateKey: pulumi.secret('x'), createdAt: '2025-01-01T00:00:00Z' }, { providers: { gcp: provider } });
+    const ks = new GcpKeySecret(
+      'gw-key',
+      { privateKey: pulumi.secret('x'), createdAt: '2025-01-01T00:00:00Z' },
+      { providers: { gcp: provider } },
+    );
     ks.grantAccessor('read', 'gw@other.iam.gserviceaccount.com');
     await resolve(ks.secretName);
     await mocks.settle();
@@ -120,13 +141,21 @@ describe('GcpKeySecret', () => {
       () => new GcpKeySecret('k', { privateKey: 'aGVsbG8=', createdAt: '2025-01-01T00:00:00Z' }),
       'GcpKeySecret "k": privateKey must be a secret Output (WireGuardKey.privateKey or pulumi.secret(...)), not a plain string: a plain value is stored unencrypted in the stack state',
     ],
-    ['no key', () => new GcpKeySecret('k', { createdAt: '2025-01-01T00:00:00Z' } as never), 'GcpKeySecret "k": privateKey is required'],
+    [
+      'no key',
+      () => new GcpKeySecret('k', { createdAt: '2025-01-01T00:00:00Z' } as never),
+      'GcpKeySecret "k": privateKey is required',
+    ],
     [
       'no createdAt',
       () => new GcpKeySecret('k', { privateKey: pulumi.secret('x') } as never),
-      "GcpKeySecret \"k\": createdAt is required (the key's creation time, ISO 8601; WireGuardKey.createdAt)",
+      'GcpKeySecret "k": createdAt is required (the key\'s creation time, ISO 8601; WireGuardKey.createdAt)',
     ],
-    ['a bad createdAt', () => new GcpKeySecret('k', { privateKey: pulumi.secret('x'), createdAt: 'soon' }), 'GcpKeySecret "k": createdAt must be an ISO 8601 date, got "soon"'],
+    [
+      'a bad createdAt',
+      () => new GcpKeySecret('k', { privateKey: pulumi.secret('x'), createdAt: 'soon' }),
+      'GcpKeySecret "k": createdAt must be an ISO 8601 date, got "soon"',
+    ],
     [
       'an upper-case role',
       () => new GcpKeySecret('k', { privateKey: pulumi.secret('x'), createdAt: '2025-01-01T00:00:00Z', role: 'Key' }),
@@ -134,27 +163,48 @@ describe('GcpKeySecret', () => {
     ],
     [
       'a reserved label',
-      () => new GcpKeySecret('k', { privateKey: pulumi.secret('x'), createdAt: '2025-01-01T00:00:00Z', labels: { 'wiremesh-role': 'x' } }),
+      () =>
+        new GcpKeySecret('k', {
+          privateKey: pulumi.secret('x'),
+          createdAt: '2025-01-01T00:00:00Z',
+          labels: { 'wiremesh-role': 'x' },
+        }),
       'GcpKeySecret "k": label "wiremesh-role": the "wiremesh-" prefix is reserved for labels the component sets',
     ],
     [
       'a bad label value',
-      () => new GcpKeySecret('k', { privateKey: pulumi.secret('x'), createdAt: '2025-01-01T00:00:00Z', labels: { team: 'Net Ops' } }),
+      () =>
+        new GcpKeySecret('k', {
+          privateKey: pulumi.secret('x'),
+          createdAt: '2025-01-01T00:00:00Z',
+          labels: { team: 'Net Ops' },
+        }),
       'GcpKeySecret "k": label "team": value "Net Ops" must be at most 63 lowercase letters, digits, "_" or "-"',
     ],
     [
       'a bad secret id',
-      () => new GcpKeySecret('k', { privateKey: pulumi.secret('x'), createdAt: '2025-01-01T00:00:00Z', secretId: 'a/b' }),
+      () =>
+        new GcpKeySecret('k', { privateKey: pulumi.secret('x'), createdAt: '2025-01-01T00:00:00Z', secretId: 'a/b' }),
       'GcpKeySecret "k": secretId must be 1 to 255 letters, digits, "_" or "-", got "a/b"',
     ],
     [
       'a zone as replica location',
-      () => new GcpKeySecret('k', { privateKey: pulumi.secret('x'), createdAt: '2025-01-01T00:00:00Z', replication: { locations: ['europe-west1-b'] } }),
+      () =>
+        new GcpKeySecret('k', {
+          privateKey: pulumi.secret('x'),
+          createdAt: '2025-01-01T00:00:00Z',
+          replication: { locations: ['europe-west1-b'] },
+        }),
       'GcpKeySecret "k": replication.locations: "europe-west1-b" is not a region name (e.g. europe-west1)',
     ],
     [
       'a duplicate replica location',
-      () => new GcpKeySecret('k', { privateKey: pulumi.secret('x'), createdAt: '2025-01-01T00:00:00Z', replication: { locations: ['us-east1', 'us-east1'] } }),
+      () =>
+        new GcpKeySecret('k', {
+          privateKey: pulumi.secret('x'),
+          createdAt: '2025-01-01T00:00:00Z',
+          replication: { locations: ['us-east1', 'us-east1'] },
+        }),
       'GcpKeySecret "k": replication.locations: "us-east1" is listed twice',
     ],
   ])('refuses %s', async (_what, build, message) => {
@@ -185,7 +235,11 @@ describe('GcpKeySecret', () => {
         process.exit(0);
       }, 1500);
     `;
-    const out = execFileSync(process.execPath, ['--no-experimental-strip-types', '-e', script], { cwd: process.cwd(), encoding: 'utf8', timeout: 60_000 });
+    const out = execFileSync(process.execPath, ['--no-experimental-strip-types', '-e', script], {
+      cwd: process.cwd(),
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(JSON.parse(out)).toEqual({
       rejections: [
         'error serializing property "secretData": GcpKeySecret "k": privateKey must be a secret Output (wrap it with pulumi.secret(...)); it was a plain Output',
@@ -197,7 +251,9 @@ describe('GcpKeySecret', () => {
 
   it('refuses a grant without a resource name', async () => {
     const ks = new GcpKeySecret('gw-key', { privateKey: pulumi.secret('x'), createdAt: '2025-01-01T00:00:00Z' });
-    expect(() => ks.grantAccessor('', 'a@b.iam.gserviceaccount.com')).toThrow('GcpKeySecret "gw-key": grantAccessor needs a resource name');
+    expect(() => ks.grantAccessor('', 'a@b.iam.gserviceaccount.com')).toThrow(
+      'GcpKeySecret "gw-key": grantAccessor needs a resource name',
+    );
     await mocks.settle();
   });
 });

@@ -2,7 +2,9 @@
 import { agentHealthCheckArgs, instancesByZone } from '../../components/gcp/load-balancer';
 
 test('instancesByZone: one group per zone in use, in first-use order, round-robin members', () => {
-  expect(instancesByZone(['i0', 'i1', 'i2', 'i3'], ['europe-west1-c', 'europe-west1-b', 'europe-west1-c', 'europe-west1-b'])).toEqual([
+  expect(
+    instancesByZone(['i0', 'i1', 'i2', 'i3'], ['europe-west1-c', 'europe-west1-b', 'europe-west1-c', 'europe-west1-b']),
+  ).toEqual([
     { zone: 'europe-west1-c', members: ['i0', 'i2'] },
     { zone: 'europe-west1-b', members: ['i1', 'i3'] },
   ]);

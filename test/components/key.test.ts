@@ -84,7 +84,11 @@ describe('pure key generation', () => {
   (existsSync(wg) ? it : it.skip)('matches wg pubkey for generated keys', () => {
     for (let i = 0; i < 3; i++) {
       const pair = generateWireGuardKeyPair();
-      expect(execFileSync(wg, ['pubkey'], { input: `${pair.privateKey}\n` }).toString().trim()).toBe(pair.publicKey);
+      expect(
+        execFileSync(wg, ['pubkey'], { input: `${pair.privateKey}\n` })
+          .toString()
+          .trim(),
+      ).toBe(pair.publicKey);
     }
   });
 });
@@ -108,7 +112,9 @@ describe('rotation epoch and deadline', () => {
   });
 
   it('validates its arguments', () => {
-    expect(() => rotationEpoch(new Date(start), 0)).toThrow('maxAgeDays must be a whole number of days from 1 to 3650, got 0');
+    expect(() => rotationEpoch(new Date(start), 0)).toThrow(
+      'maxAgeDays must be a whole number of days from 1 to 3650, got 0',
+    );
     expect(() => rotationEpoch(new Date(start), 1.5)).toThrow('got 1.5');
     expect(() => rotationEpoch(new Date('nope'), 90)).toThrow('now() must return a valid Date');
     expect(() => rotationDeadline('yesterday', 90)).toThrow('createdAt must be an ISO 8601 date');
@@ -133,7 +139,8 @@ describe('wireGuardKeyProvider (driven as the engine does)', () => {
 
   it('keeps the key on day 89 and replaces it on day 91 (and exactly at day 90)', async () => {
     const { outs } = await wireGuardKeyProvider.create(inputs(epochStart));
-    const diff = (day: number) => wireGuardKeyProvider.diff!('id', outs as WireGuardKeyPairOutputs, inputs(epochStart + day * DAY));
+    const diff = (day: number) =>
+      wireGuardKeyProvider.diff!('id', outs as WireGuardKeyPairOutputs, inputs(epochStart + day * DAY));
     expect(await diff(0)).toEqual({ changes: false });
     expect(await diff(89)).toEqual({ changes: false });
     expect(await diff(89.999)).toEqual({ changes: false });
@@ -143,7 +150,10 @@ describe('wireGuardKeyProvider (driven as the engine does)', () => {
 
   it('update never changes the key', async () => {
     const { outs } = await wireGuardKeyProvider.create(inputs(epochStart));
-    const updated = await wireGuardKeyProvider.update!('id', outs as WireGuardKeyPairOutputs, { ...inputs(epochStart), epoch: 7 });
+    const updated = await wireGuardKeyProvider.update!('id', outs as WireGuardKeyPairOutputs, {
+      ...inputs(epochStart),
+      epoch: 7,
+    });
     expect(updated.outs?.privateKey).toBe((outs as WireGuardKeyPairOutputs).privateKey);
     expect(updated.outs?.epoch).toBe(7);
   });
@@ -211,8 +221,12 @@ describe('WireGuardKey under mocks', () => {
     expect(created % (7 * DAY)).toBe(0);
     expect(await resolve(key.rotationDeadline)).toBe(new Date(created + 7 * DAY).toISOString());
     expect(key.maxAgeDays).toBe(7);
-    expect(() => new WireGuardKey('bad', { maxAgeDays: 0 })).toThrow('maxAgeDays must be a whole number of days from 1 to 3650, got 0');
-    expect(() => new WireGuardKey('bad2', { now: () => 'today' as unknown as Date })).toThrow('now() must return a Date');
+    expect(() => new WireGuardKey('bad', { maxAgeDays: 0 })).toThrow(
+      'maxAgeDays must be a whole number of days from 1 to 3650, got 0',
+    );
+    expect(() => new WireGuardKey('bad2', { now: () => 'today' as unknown as Date })).toThrow(
+      'now() must return a Date',
+    );
     await mocks.settle();
     // Nothing was registered for the refused keys.
     expect(mocks.resources.filter((r) => r.name.startsWith('bad'))).toEqual([]);

@@ -93,7 +93,11 @@ export function descendants(mocks: MockRecorder, root: string): RecordedResource
 }
 
 /** The component of `type` named `name`, and what lies under it. */
-export function componentTree(mocks: MockRecorder, type: string, name: string): { root: RecordedResource; all: RecordedResource[]; of(type: string): RecordedResource[] } {
+export function componentTree(
+  mocks: MockRecorder,
+  type: string,
+  name: string,
+): { root: RecordedResource; all: RecordedResource[]; of(type: string): RecordedResource[] } {
   const root = mocks.one(type, name);
   const all = descendants(mocks, root.urn!);
   return { root, all, of: (t) => all.filter((r) => r.type === t) };
@@ -145,8 +149,20 @@ export const fullMesh: MeshSpec = {
     { name: 'aws-b', provider: 'aws', gateways: 2, cidrs: ['10.11.0.0/16'] },
     { name: 'gcp-c', provider: 'gcp', gateways: 2, cidrs: ['10.20.0.0/16'] },
     { name: 'gcp-d', provider: 'gcp', cidrs: ['10.21.0.0/16'] },
-    { name: 'office', provider: 'external', cidrs: ['192.168.10.0/24'], endpoint: '192.0.2.10:51820', publicKey: OFFICE.publicKey },
-    { name: 'partner', provider: 'external', cidrs: ['172.16.0.0/16'], endpoint: 'vpn.partner.example:51820', publicKey: PARTNER.publicKey },
+    {
+      name: 'office',
+      provider: 'external',
+      cidrs: ['192.168.10.0/24'],
+      endpoint: '192.0.2.10:51820',
+      publicKey: OFFICE.publicKey,
+    },
+    {
+      name: 'partner',
+      provider: 'external',
+      cidrs: ['172.16.0.0/16'],
+      endpoint: 'vpn.partner.example:51820',
+      publicKey: PARTNER.publicKey,
+    },
   ],
 };
 
@@ -172,7 +188,12 @@ export function fullMeshArgs(overrides: Partial<WireGuardMeshArgs> = {}): WireGu
         'gcp-d': { network: 'net-d', subnetwork: 'sub-d', zones: ['us-central1-a'] },
       },
     },
-    onPrem: { office: { connection: { host: '192.0.2.10', user: 'admin', privateKey: pulumi.secret('ssh-key') }, privateKey: pulumi.secret(OFFICE.privateKey) } },
+    onPrem: {
+      office: {
+        connection: { host: '192.0.2.10', user: 'admin', privateKey: pulumi.secret('ssh-key') },
+        privateKey: pulumi.secret(OFFICE.privateKey),
+      },
+    },
     sourceCidrs: {
       'aws-a': ['198.51.100.1/32'],
       'aws-b': ['198.51.100.2/32', '198.51.100.3/32'],

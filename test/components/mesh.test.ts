@@ -29,13 +29,38 @@ import {
   planAgentConfig,
   type WireGuardMeshArgs,
 } from '../../components/mesh';
-import { isSecretInput, resolve, resolveWithSecret, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
+import {
+  isSecretInput,
+  resolve,
+  resolveWithSecret,
+  unwrapSecrets,
+  type MockRecorder,
+  type RecordedResource,
+} from '../../components/testing';
 import { fromRecordedResources, mandatory, runPolicies } from '../../policies/run';
 import { agentConfigFor, planMesh, type MeshPlan } from '../../mesh/planner';
 import type { MeshSpec, SiteSpec } from '../../mesh/spec';
-import { awsStoredConfig, componentTree, fullMesh, fullMeshArgs, gcpStoredConfig, meshMocks, OFFICE, OTHER, PACKAGE, PARTNER, plainOccurrences, remoteStoredConfig, T } from './mesh-support';
+import {
+  awsStoredConfig,
+  componentTree,
+  fullMesh,
+  fullMeshArgs,
+  gcpStoredConfig,
+  meshMocks,
+  OFFICE,
+  OTHER,
+  PACKAGE,
+  PARTNER,
+  plainOccurrences,
+  remoteStoredConfig,
+  T,
+} from './mesh-support';
 
-async function deploy(name: string, args: WireGuardMeshArgs, mocks: MockRecorder): Promise<{ mesh: WireGuardMesh; sites: Awaited<ReturnType<typeof resolve<WireGuardMesh['sites']>>> }> {
+async function deploy(
+  name: string,
+  args: WireGuardMeshArgs,
+  mocks: MockRecorder,
+): Promise<{ mesh: WireGuardMesh; sites: Awaited<ReturnType<typeof resolve<WireGuardMesh['sites']>>> }> {
   const mesh = new WireGuardMesh(name, args);
   const sites = await resolve(mesh.sites);
   await resolve(mesh.externalConfigs);
@@ -45,11 +70,21 @@ async function deploy(name: string, args: WireGuardMeshArgs, mocks: MockRecorder
 }
 
 /** The plan, computed here: the recorded public keys, the deployed endpoints in the spec. */
-function expectedPlan(mocks: MockRecorder, spec: MeshSpec, meshName: string, endpoints: Record<string, string>): MeshPlan {
+function expectedPlan(
+  mocks: MockRecorder,
+  spec: MeshSpec,
+  meshName: string,
+  endpoints: Record<string, string>,
+): MeshPlan {
   const publicKeys = Object.fromEntries(
-    spec.sites.filter((s) => s.provider !== 'external').map((s) => [s.name, mocks.one(T.keyPair, `${meshName}-${s.name}-key-pair`).state!.publicKey as string]),
+    spec.sites
+      .filter((s) => s.provider !== 'external')
+      .map((s) => [s.name, mocks.one(T.keyPair, `${meshName}-${s.name}-key-pair`).state!.publicKey as string]),
   );
-  return planMesh({ ...spec, sites: spec.sites.map((s) => (endpoints[s.name] ? { ...s, endpoint: endpoints[s.name] } : s)) }, { publicKeys });
+  return planMesh(
+    { ...spec, sites: spec.sites.map((s) => (endpoints[s.name] ? { ...s, endpoint: endpoints[s.name] } : s)) },
+    { publicKeys },
+  );
 }
 
 /** The stored document of a cloud gateway: the planner's, plus the references the component fills in. */
@@ -57,8 +92,14 @@ function expectedPlan(mocks: MockRecorder, spec: MeshSpec, meshName: string, end
 function expectPlanned(stored: AgentConfig, plan: MeshPlan, id: string, sharedKey = false): void {
   const gateway = plan.gateways.find((g) => g.id === id)!;
   const { configSource, privateKey, health, ...rest } = stored;
-  const { privateKey: _planKey, ...planned } = agentConfigFor(gateway, { interfaceName: 'wm0', privateKey: { source: 'file', path: '/unused' }, tunnelAddress: false });
-  expect(rest).toEqual(sharedKey ? { ...planned, peers: planned.peers.map(({ endpoint: _endpoint, ...peer }) => peer) } : planned);
+  const { privateKey: _planKey, ...planned } = agentConfigFor(gateway, {
+    interfaceName: 'wm0',
+    privateKey: { source: 'file', path: '/unused' },
+    tunnelAddress: false,
+  });
+  expect(rest).toEqual(
+    sharedKey ? { ...planned, peers: planned.peers.map(({ endpoint: _endpoint, ...peer }) => peer) } : planned,
+  );
   expect(health).toEqual({ listen: '0.0.0.0:9587' });
   expect(['aws-secrets-manager', 'gcp-secret-manager']).toContain((privateKey as { source: string }).source);
   expect(configSource!.source).toBe((privateKey as { source: string }).source);
@@ -97,14 +138,33 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
   });
 
   test('deploys each site with the component of its kind', () => {
-    expect(mocks.byType(T.awsGateway).map((r) => r.name).sort()).toEqual(['corp-aws-a', 'corp-aws-b-gateway']);
+    expect(
+      mocks
+        .byType(T.awsGateway)
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual(['corp-aws-a', 'corp-aws-b-gateway']);
     expect(mocks.byType(T.awsGroup).map((r) => r.name)).toEqual(['corp-aws-b']);
     expect(mocks.byType(T.gcpGroup).map((r) => r.name)).toEqual(['corp-gcp-c']);
-    expect(mocks.byType(T.gcpGateway).map((r) => r.name).sort()).toEqual(['corp-gcp-c', 'corp-gcp-d']);
+    expect(
+      mocks
+        .byType(T.gcpGateway)
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual(['corp-gcp-c', 'corp-gcp-d']);
     expect(mocks.byType(T.remoteHost).map((r) => r.name)).toEqual(['corp-office']);
     const meshUrn = mocks.one(T.mesh, 'corp').urn!;
-    const topLevel = [...mocks.byType(T.awsGroup), ...mocks.byType(T.gcpGroup), ...mocks.byType(T.remoteHost), ...mocks.byType(T.key)];
-    topLevel.push(mocks.one(T.awsGateway, 'corp-aws-a'), mocks.one(T.gcpGateway, 'corp-gcp-d'), mocks.one(T.gcpAddress, 'corp-gcp-c-lb-ip'));
+    const topLevel = [
+      ...mocks.byType(T.awsGroup),
+      ...mocks.byType(T.gcpGroup),
+      ...mocks.byType(T.remoteHost),
+      ...mocks.byType(T.key),
+    ];
+    topLevel.push(
+      mocks.one(T.awsGateway, 'corp-aws-a'),
+      mocks.one(T.gcpGateway, 'corp-gcp-d'),
+      mocks.one(T.gcpAddress, 'corp-gcp-c-lb-ip'),
+    );
     for (const r of topLevel) expect([r.name, r.parent]).toEqual([r.name, meshUrn]);
     // The groups' gateways are theirs.
     expect(mocks.one(T.awsGateway, 'corp-aws-b-gateway').parent).toBe(mocks.one(T.awsGroup, 'corp-aws-b').urn);
@@ -117,10 +177,27 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
   });
 
   test('one key per aws/gcp site, under the mesh; the gateways of a load-balanced site share it', () => {
-    expect(mocks.byType(T.key).map((k) => k.name).sort()).toEqual(['corp-aws-a-key', 'corp-aws-b-key', 'corp-gcp-c-key', 'corp-gcp-d-key']);
+    expect(
+      mocks
+        .byType(T.key)
+        .map((k) => k.name)
+        .sort(),
+    ).toEqual(['corp-aws-a-key', 'corp-aws-b-key', 'corp-gcp-c-key', 'corp-gcp-d-key']);
     // The group's gateway got the group's key secret, and nobody made a key of their own.
-    expect(mocks.byType(T.awsSecret).filter((s) => s.name.endsWith('-key-secret')).map((s) => s.name).sort()).toEqual(['corp-aws-a-key-secret', 'corp-aws-b-key-secret']);
-    expect(mocks.byType(T.gcpSecret).filter((s) => s.name.endsWith('-key-secret')).map((s) => s.name).sort()).toEqual(['corp-gcp-c-key-secret', 'corp-gcp-d-key-secret']);
+    expect(
+      mocks
+        .byType(T.awsSecret)
+        .filter((s) => s.name.endsWith('-key-secret'))
+        .map((s) => s.name)
+        .sort(),
+    ).toEqual(['corp-aws-a-key-secret', 'corp-aws-b-key-secret']);
+    expect(
+      mocks
+        .byType(T.gcpSecret)
+        .filter((s) => s.name.endsWith('-key-secret'))
+        .map((s) => s.name)
+        .sort(),
+    ).toEqual(['corp-gcp-c-key-secret', 'corp-gcp-d-key-secret']);
     expect(componentTree(mocks, T.awsGroup, 'corp-aws-b').of(T.instance)).toHaveLength(2);
     expect(componentTree(mocks, T.gcpGroup, 'corp-gcp-c').of(T.gcpInstance)).toHaveLength(2);
     for (const site of ['aws-a', 'aws-b', 'gcp-c', 'gcp-d']) {
@@ -137,12 +214,22 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
     expect(endpoints['aws-b']).toMatch(/^corp-aws-b-nlb-.*\.elb\..*\.amazonaws\.com:51820$/);
     // The group's forwarding rule uses the address the mesh made (no group-made address).
     const group = componentTree(mocks, T.gcpGroup, 'corp-gcp-c');
-    expect(group.of(T.forwardingRule).find((f) => f.inputs.loadBalancingScheme === 'EXTERNAL')!.inputs.ipAddress).toBe(endpoints['gcp-c']!.split(':')[0]);
-    expect(group.of(T.gcpAddress).map((a) => a.name).sort()).toEqual(['corp-gcp-c-ip-0', 'corp-gcp-c-ip-1']);
-    expect(mocks.one(T.gcpAddress, 'corp-gcp-c-lb-ip').inputs).toMatchObject({ region: 'europe-west1', addressType: 'EXTERNAL' });
+    expect(group.of(T.forwardingRule).find((f) => f.inputs.loadBalancingScheme === 'EXTERNAL')!.inputs.ipAddress).toBe(
+      endpoints['gcp-c']!.split(':')[0],
+    );
+    expect(
+      group
+        .of(T.gcpAddress)
+        .map((a) => a.name)
+        .sort(),
+    ).toEqual(['corp-gcp-c-ip-0', 'corp-gcp-c-ip-1']);
+    expect(mocks.one(T.gcpAddress, 'corp-gcp-c-lb-ip').inputs).toMatchObject({
+      region: 'europe-west1',
+      addressType: 'EXTERNAL',
+    });
   });
 
-  test('each cloud gateway stores exactly the planner output for it (a group: its first gateway\'s)', () => {
+  test("each cloud gateway stores exactly the planner output for it (a group: its first gateway's)", () => {
     expectPlanned(awsStoredConfig(mocks, 'corp-aws-a'), plan, 'aws-a');
     expectPlanned(awsStoredConfig(mocks, 'corp-aws-b-gateway'), plan, 'aws-b-1', true);
     expectPlanned(gcpStoredConfig(mocks, 'corp-gcp-c'), plan, 'gcp-c-1', true);
@@ -169,24 +256,53 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
     const gcpGroup = componentTree(mocks, T.gcpGroup, 'corp-gcp-c');
     const external = gcpGroup.of(T.backend).find((b) => b.inputs.loadBalancingScheme === 'EXTERNAL')!;
     const groups = gcpGroup.of(T.instanceGroup);
-    expect((external.inputs.backends as Array<{ group: string }>).map((b) => b.group).sort()).toEqual(groups.map((g) => g.id).sort());
-    expect(groups.flatMap((g) => g.inputs.instances as string[]).sort()).toEqual(gcpGroup.of(T.gcpInstance).map((i) => i.id).sort());
+    expect((external.inputs.backends as Array<{ group: string }>).map((b) => b.group).sort()).toEqual(
+      groups.map((g) => g.id).sort(),
+    );
+    expect(groups.flatMap((g) => g.inputs.instances as string[]).sort()).toEqual(
+      gcpGroup
+        .of(T.gcpInstance)
+        .map((i) => i.id)
+        .sort(),
+    );
     const rule = gcpGroup.of(T.forwardingRule).find((f) => f.inputs.loadBalancingScheme === 'EXTERNAL')!;
-    expect([rule.inputs.ipProtocol, rule.inputs.portRange, rule.inputs.backendService]).toEqual(['UDP', '51820', external.id]);
+    expect([rule.inputs.ipProtocol, rule.inputs.portRange, rule.inputs.backendService]).toEqual([
+      'UDP',
+      '51820',
+      external.id,
+    ]);
   });
 
-  test('the mesh plan output is the planner\'s', async () => {
+  test("the mesh plan output is the planner's", async () => {
     expect(await resolve(mesh.plan)).toEqual(plan);
   });
 
   test('the on-prem host gets what the planner computes for its site planned as a gateway, with its key file', () => {
     const { spec, keys } = externalsAsGateways(fullMesh);
-    const publicKeys = Object.fromEntries(plan.gateways.map((g) => [g.site, mocks.resources.find((r) => r.type === T.keyPair && r.name === `corp-${g.site}-key-pair`)!.state!.publicKey as string]));
-    const asGateways = planMesh({ ...spec, sites: spec.sites.map((s) => (endpoints[s.name] ? { ...s, endpoint: endpoints[s.name] } : s)) }, { publicKeys: { ...publicKeys, ...keys } });
+    const publicKeys = Object.fromEntries(
+      plan.gateways.map((g) => [
+        g.site,
+        mocks.resources.find((r) => r.type === T.keyPair && r.name === `corp-${g.site}-key-pair`)!.state!
+          .publicKey as string,
+      ]),
+    );
+    const asGateways = planMesh(
+      { ...spec, sites: spec.sites.map((s) => (endpoints[s.name] ? { ...s, endpoint: endpoints[s.name] } : s)) },
+      { publicKeys: { ...publicKeys, ...keys } },
+    );
     // Planning the external sites as gateways changes nobody else's plan.
     expect(asGateways.gateways.filter((g) => g.site !== 'office' && g.site !== 'partner')).toEqual(plan.gateways);
     const stored = remoteStoredConfig(mocks, 'corp-office');
-    expect(stored).toEqual(agentConfigFor(asGateways.gateways.find((g) => g.id === 'office')!, { interfaceName: 'wm0', privateKey: { source: 'file', path: '/etc/wiremesh/private.key' }, tunnelAddress: false }));
+    expect(stored).toEqual(
+      agentConfigFor(
+        asGateways.gateways.find((g) => g.id === 'office')!,
+        {
+          interfaceName: 'wm0',
+          privateKey: { source: 'file', path: '/etc/wiremesh/private.key' },
+          tunnelAddress: false,
+        },
+      ),
+    );
     expect(stored.peers.map((p) => p.name)).toEqual(['aws-a', 'aws-b', 'gcp-c', 'gcp-d', 'partner']);
     const configure = mocks.one(T.command, 'corp-office-configure');
     expect(unwrapSecrets<string>(configure.inputs.stdin)).toBe(`${OFFICE.privateKey}\n`);
@@ -203,40 +319,89 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
     // No private key of any site in it.
     for (const r of mocks.byType(T.keyPair)) expect(text).not.toContain(unwrapSecrets<string>(r.state!.privateKey));
     // Filled in, it is a valid wg-quick file with the planner's peers for the partner.
-    const parsed = parseWgQuickConfig(text.replace(`PrivateKey = ${EXTERNAL_PRIVATE_KEY_PLACEHOLDER}`, `PrivateKey = ${PARTNER.privateKey}`), 'wg0', 'partner.conf');
+    const parsed = parseWgQuickConfig(
+      text.replace(`PrivateKey = ${EXTERNAL_PRIVATE_KEY_PLACEHOLDER}`, `PrivateKey = ${PARTNER.privateKey}`),
+      'wg0',
+      'partner.conf',
+    );
     const { spec, keys } = externalsAsGateways(fullMesh);
-    const publicKeys = Object.fromEntries(plan.gateways.map((g) => [g.site, mocks.one(T.keyPair, `corp-${g.site}-key-pair`).state!.publicKey as string]));
-    const asGateways = planMesh({ ...spec, sites: spec.sites.map((s) => (endpoints[s.name] ? { ...s, endpoint: endpoints[s.name] } : s)) }, { publicKeys: { ...publicKeys, ...keys } });
+    const publicKeys = Object.fromEntries(
+      plan.gateways.map((g) => [g.site, mocks.one(T.keyPair, `corp-${g.site}-key-pair`).state!.publicKey as string]),
+    );
+    const asGateways = planMesh(
+      { ...spec, sites: spec.sites.map((s) => (endpoints[s.name] ? { ...s, endpoint: endpoints[s.name] } : s)) },
+      { publicKeys: { ...publicKeys, ...keys } },
+    );
     const partner = asGateways.gateways.find((g) => g.id === 'partner')!;
     expect(parsed.interface.addresses).toEqual([partner.address]);
-    expect(parsed.peers.map((p) => [p.publicKey, p.endpoint, p.allowedIps])).toEqual(partner.peers.map((p) => [p.publicKey, p.endpoint ?? undefined, p.allowedIps]));
+    expect(parsed.peers.map((p) => [p.publicKey, p.endpoint, p.allowedIps])).toEqual(
+      partner.peers.map((p) => [p.publicKey, p.endpoint ?? undefined, p.allowedIps]),
+    );
   });
 
   test('WireGuard source ranges: the declared ones of each peer', () => {
     const sgOf = (gateway: string): unknown[] =>
-      componentTree(mocks, T.awsGateway, gateway).of(T.sg)[0]!.inputs.ingress.filter((r: any) => r.protocol === 'udp').map((r: any) => r.cidrBlocks);
-    expect(sgOf('corp-aws-a')).toEqual([['198.51.100.2/32', '198.51.100.3/32', '203.0.113.0/28', '203.0.113.16/28', '192.0.2.10/32', '192.0.2.128/25']]);
+      componentTree(mocks, T.awsGateway, gateway)
+        .of(T.sg)[0]!
+        .inputs.ingress.filter((r: any) => r.protocol === 'udp')
+        .map((r: any) => r.cidrBlocks);
+    expect(sgOf('corp-aws-a')).toEqual([
+      ['198.51.100.2/32', '198.51.100.3/32', '203.0.113.0/28', '203.0.113.16/28', '192.0.2.10/32', '192.0.2.128/25'],
+    ]);
     const wgRule = (gateway: string): unknown =>
-      componentTree(mocks, T.gcpGateway, gateway).of(T.firewall).find((f) => f.name.endsWith('-wg'))!.inputs.sourceRanges;
-    expect(wgRule('corp-gcp-d')).toEqual(['198.51.100.1/32', '198.51.100.2/32', '198.51.100.3/32', '203.0.113.0/28', '192.0.2.10/32', '192.0.2.128/25']);
+      componentTree(mocks, T.gcpGateway, gateway)
+        .of(T.firewall)
+        .find((f) => f.name.endsWith('-wg'))!.inputs.sourceRanges;
+    expect(wgRule('corp-gcp-d')).toEqual([
+      '198.51.100.1/32',
+      '198.51.100.2/32',
+      '198.51.100.3/32',
+      '203.0.113.0/28',
+      '192.0.2.10/32',
+      '192.0.2.128/25',
+    ]);
   });
 
-  test('the summary names every site\'s gateways, instances, addresses and ranges', () => {
-    expect(sites['aws-b']).toMatchObject({ kind: 'aws-gateway-group', provider: 'aws', gatewayIds: ['aws-b-1', 'aws-b-2'], cidrs: ['10.11.0.0/16'] });
-    expect(sites['aws-b'].instanceIds).toEqual(componentTree(mocks, T.awsGroup, 'corp-aws-b').of(T.instance).map((i) => i.id));
+  test("the summary names every site's gateways, instances, addresses and ranges", () => {
+    expect(sites['aws-b']).toMatchObject({
+      kind: 'aws-gateway-group',
+      provider: 'aws',
+      gatewayIds: ['aws-b-1', 'aws-b-2'],
+      cidrs: ['10.11.0.0/16'],
+    });
+    expect(sites['aws-b'].instanceIds).toEqual(
+      componentTree(mocks, T.awsGroup, 'corp-aws-b')
+        .of(T.instance)
+        .map((i) => i.id),
+    );
     // A group's addresses are its NLB's Elastic IPs (what its peers see), not its instances'.
-    expect(sites['aws-b'].publicIps).toEqual(componentTree(mocks, T.awsGroup, 'corp-aws-b').of(T.eip).filter((e) => e.name.includes('-nlb-eip-')).map((e) => e.state!.publicIp));
+    expect(sites['aws-b'].publicIps).toEqual(
+      componentTree(mocks, T.awsGroup, 'corp-aws-b')
+        .of(T.eip)
+        .filter((e) => e.name.includes('-nlb-eip-'))
+        .map((e) => e.state!.publicIp),
+    );
     expect(sites['aws-b'].publicIps).toHaveLength(2);
     expect(sites['gcp-c']).toMatchObject({ kind: 'gcp-gateway-group', gatewayIds: ['gcp-c-1', 'gcp-c-2'] });
     expect(sites['gcp-c'].publicIps).toHaveLength(3);
-    expect(sites.office).toMatchObject({ kind: 'on-prem', publicKey: OFFICE.publicKey, gatewayIds: ['office'], instanceIds: [] });
-    expect(sites.partner).toMatchObject({ kind: 'external', publicKey: PARTNER.publicKey, gatewayIds: [], endpoint: 'vpn.partner.example:51820' });
+    expect(sites.office).toMatchObject({
+      kind: 'on-prem',
+      publicKey: OFFICE.publicKey,
+      gatewayIds: ['office'],
+      instanceIds: [],
+    });
+    expect(sites.partner).toMatchObject({
+      kind: 'external',
+      publicKey: PARTNER.publicKey,
+      gatewayIds: [],
+      endpoint: 'vpn.partner.example:51820',
+    });
   });
 });
 
 // -------------------------------------------------------------------------------------------------
 
-describe('WireGuardMesh: an AWS group hub, its NLB addresses as its peers\' sources', () => {
+describe("WireGuardMesh: an AWS group hub, its NLB addresses as its peers' sources", () => {
   const spec: MeshSpec = {
     name: 'ha',
     topology: { type: 'hub-and-spoke', hubs: ['hub'] },
@@ -251,7 +416,13 @@ describe('WireGuardMesh: an AWS group hub, its NLB addresses as its peers\' sour
     agentPackage: PACKAGE,
     aws: {
       sites: {
-        hub: { vpcId: 'vpc-hub', subnets: [{ subnetId: 'subnet-h1', routeTableIds: ['rtb-h1'] }, { subnetId: 'subnet-h2', routeTableIds: ['rtb-h2'] }] },
+        hub: {
+          vpcId: 'vpc-hub',
+          subnets: [
+            { subnetId: 'subnet-h1', routeTableIds: ['rtb-h1'] },
+            { subnetId: 'subnet-h2', routeTableIds: ['rtb-h2'] },
+          ],
+        },
         spoke: { vpcId: 'vpc-spoke', subnets: [{ subnetId: 'subnet-s', routeTableIds: ['rtb-s'] }] },
       },
     },
@@ -259,24 +430,36 @@ describe('WireGuardMesh: an AWS group hub, its NLB addresses as its peers\' sour
     sourceCidrs: { spoke: ['198.51.100.77/32'] },
   });
 
-  test('the AWS spoke admits WireGuard from the hub NLB\'s Elastic IPs (the source of its replies), not the hub instances\'', async () => {
+  test("the AWS spoke admits WireGuard from the hub NLB's Elastic IPs (the source of its replies), not the hub instances'", async () => {
     const mocks = meshMocks();
     await deploy('ha', args(), mocks);
     const hub = componentTree(mocks, T.awsGroup, 'ha-hub');
-    const nlbIps = hub.of(T.eip).filter((e) => e.name.includes('-nlb-eip-')).map((e) => `${e.state!.publicIp}/32`);
+    const nlbIps = hub
+      .of(T.eip)
+      .filter((e) => e.name.includes('-nlb-eip-'))
+      .map((e) => `${e.state!.publicIp}/32`);
     expect(nlbIps).toHaveLength(2);
-    const instanceIps = hub.of(T.eip).filter((e) => !e.name.includes('-nlb-eip-')).map((e) => `${e.state!.publicIp}/32`);
-    const spokeUdp = componentTree(mocks, T.awsGateway, 'ha-spoke').of(T.sg)[0]!.inputs.ingress.filter((r: any) => r.protocol === 'udp');
+    const instanceIps = hub
+      .of(T.eip)
+      .filter((e) => !e.name.includes('-nlb-eip-'))
+      .map((e) => `${e.state!.publicIp}/32`);
+    const spokeUdp = componentTree(mocks, T.awsGateway, 'ha-spoke')
+      .of(T.sg)[0]!
+      .inputs.ingress.filter((r: any) => r.protocol === 'udp');
     expect(spokeUdp.map((r: any) => r.cidrBlocks)).toEqual([nlbIps]);
     for (const ip of instanceIps) expect(spokeUdp[0].cidrBlocks).not.toContain(ip);
     // The spoke dials the NLB; the hub's shared document dials nobody.
-    expect(awsStoredConfig(mocks, 'ha-spoke').peers.map((p) => p.endpoint)).toEqual([expect.stringMatching(/\.elb\..*:51820$/)]);
+    expect(awsStoredConfig(mocks, 'ha-spoke').peers.map((p) => p.endpoint)).toEqual([
+      expect.stringMatching(/\.elb\..*:51820$/),
+    ]);
     expect(awsStoredConfig(mocks, 'ha-hub-gateway').peers.map((p) => p.endpoint)).toEqual([undefined, undefined]);
   });
 
   test('a GCP spoke needs the NLB addresses as plain CIDRs: the error says so', () => {
     meshMocks();
-    expect(() => new WireGuardMesh('ha', args({}))).toThrow('the source addresses of "hub" (its NLB\'s Elastic IPs are allocated by this deployment and GcpGateway takes plain peerCidrs)');
+    expect(() => new WireGuardMesh('ha', args({}))).toThrow(
+      'the source addresses of "hub" (its NLB\'s Elastic IPs are allocated by this deployment and GcpGateway takes plain peerCidrs)',
+    );
   });
 });
 
@@ -287,7 +470,13 @@ describe('WireGuardMesh: hub and spoke, derived source ranges', () => {
     sites: [
       { name: 'hub', provider: 'aws', cidrs: ['10.0.0.0/16'] },
       { name: 'spoke-gcp', provider: 'gcp', gateways: 2, cidrs: ['10.1.0.0/16'] },
-      { name: 'office', provider: 'external', cidrs: ['192.168.1.0/24'], endpoint: '192.0.2.7:51820', publicKey: OFFICE.publicKey },
+      {
+        name: 'office',
+        provider: 'external',
+        cidrs: ['192.168.1.0/24'],
+        endpoint: '192.0.2.7:51820',
+        publicKey: OFFICE.publicKey,
+      },
       { name: 'home', provider: 'external', cidrs: ['192.168.2.0/24'], behindNat: true, publicKey: OTHER.publicKey },
     ],
   };
@@ -295,31 +484,58 @@ describe('WireGuardMesh: hub and spoke, derived source ranges', () => {
     spec,
     agentPackage: PACKAGE,
     aws: { sites: { hub: { vpcId: 'vpc-hub', subnets: [{ subnetId: 'subnet-hub', routeTableIds: ['rtb-hub'] }] } } },
-    gcp: { sites: { 'spoke-gcp': { network: 'n', subnetwork: 's', zones: ['europe-west1-b', 'europe-west1-c'], allowFromAnywhere: true } } },
+    gcp: {
+      sites: {
+        'spoke-gcp': {
+          network: 'n',
+          subnetwork: 's',
+          zones: ['europe-west1-b', 'europe-west1-c'],
+          allowFromAnywhere: true,
+        },
+      },
+    },
     sourceCidrs: { home: ['203.0.113.99/32'] },
     ...overrides,
   });
 
-  test('the hub accepts the GCP spoke\'s instance and LB addresses, the office\'s endpoint and the declared home address', async () => {
+  test("the hub accepts the GCP spoke's instance and LB addresses, the office's endpoint and the declared home address", async () => {
     const mocks = meshMocks();
     await deploy('hs', baseArgs(), mocks);
     const spokeIps = [
-      ...componentTree(mocks, T.gcpGroup, 'hs-spoke-gcp').of(T.gcpAddress).map((a) => a.state!.address as string),
+      ...componentTree(mocks, T.gcpGroup, 'hs-spoke-gcp')
+        .of(T.gcpAddress)
+        .map((a) => a.state!.address as string),
       mocks.one(T.gcpAddress, 'hs-spoke-gcp-lb-ip').state!.address as string,
     ];
     const udp = mocks.one(T.sg).inputs.ingress.filter((r: any) => r.protocol === 'udp');
-    expect(udp.map((r: any) => r.cidrBlocks)).toEqual([['203.0.113.99/32', '192.0.2.7/32', ...spokeIps.map((ip) => `${ip}/32`)]]);
+    expect(udp.map((r: any) => r.cidrBlocks)).toEqual([
+      ['203.0.113.99/32', '192.0.2.7/32', ...spokeIps.map((ip) => `${ip}/32`)],
+    ]);
     // The GCP spoke peers only with the hub: allowFromAnywhere opens just the WireGuard port.
     const firewalls = mocks.byType(T.firewall).map((f) => [unwrapSecrets(f.inputs.allows), f.inputs.sourceRanges]);
     expect(firewalls).toContainEqual([[{ protocol: 'udp', ports: ['51820'] }], ['0.0.0.0/0']]);
-    expect(firewalls.filter(([allows]) => JSON.stringify(allows).includes('"tcp"'))).toEqual([[[{ protocol: 'tcp', ports: ['9587'] }], ['130.211.0.0/22', '209.85.152.0/22', '209.85.204.0/22', '35.191.0.0/16']]]);
+    expect(firewalls.filter(([allows]) => JSON.stringify(allows).includes('"tcp"'))).toEqual([
+      [
+        [{ protocol: 'tcp', ports: ['9587'] }],
+        ['130.211.0.0/22', '209.85.152.0/22', '209.85.204.0/22', '35.191.0.0/16'],
+      ],
+    ]);
     // Spokes route everything else via the hub; the hub routes the spokes.
-    expect(mocks.byType(T.route).map((r) => r.inputs.destinationCidrBlock)).toEqual(['10.1.0.0/16', '192.168.1.0/24', '192.168.2.0/24']);
+    expect(mocks.byType(T.route).map((r) => r.inputs.destinationCidrBlock)).toEqual([
+      '10.1.0.0/16',
+      '192.168.1.0/24',
+      '192.168.2.0/24',
+    ]);
     // The GCP spoke group routes through its internal LB (which follows the active instance): one route per CIDR.
-    expect(mocks.byType(T.gcpRoute).map((r) => r.inputs.destRange).sort()).toEqual(['10.0.0.0/16', '192.168.1.0/24', '192.168.2.0/24']);
+    expect(
+      mocks
+        .byType(T.gcpRoute)
+        .map((r) => r.inputs.destRange)
+        .sort(),
+    ).toEqual(['10.0.0.0/16', '192.168.1.0/24', '192.168.2.0/24']);
   });
 
-  test('a GCP gateway cannot take an AWS site\'s addresses: the error names the ways out, and nothing is registered', () => {
+  test("a GCP gateway cannot take an AWS site's addresses: the error names the ways out, and nothing is registered", () => {
     const mocks = meshMocks();
     const args = baseArgs();
     args.gcp!.sites['spoke-gcp'] = { network: 'n', subnetwork: 's', zones: ['europe-west1-b', 'europe-west1-c'] };
@@ -332,7 +548,9 @@ describe('WireGuardMesh: hub and spoke, derived source ranges', () => {
 
   test('a peer behind NAT needs declared sources', () => {
     meshMocks();
-    expect(() => new WireGuardMesh('hs', baseArgs({ sourceCidrs: {} }))).toThrow(/the source addresses of "home" \(it is behind NAT\) are not known before deployment/);
+    expect(() => new WireGuardMesh('hs', baseArgs({ sourceCidrs: {} }))).toThrow(
+      /the source addresses of "home" \(it is behind NAT\) are not known before deployment/,
+    );
   });
 
   test('explicit peerCidrs are used as given', async () => {
@@ -340,7 +558,12 @@ describe('WireGuardMesh: hub and spoke, derived source ranges', () => {
     const args = baseArgs({ sourceCidrs: {} });
     args.aws!.sites.hub!.peerCidrs = ['0.0.0.0/1'];
     await deploy('hs', args, mocks);
-    expect(mocks.one(T.sg).inputs.ingress.filter((r: any) => r.protocol === 'udp').map((r: any) => r.cidrBlocks)).toEqual([['0.0.0.0/1']]);
+    expect(
+      mocks
+        .one(T.sg)
+        .inputs.ingress.filter((r: any) => r.protocol === 'udp')
+        .map((r: any) => r.cidrBlocks),
+    ).toEqual([['0.0.0.0/1']]);
   });
 });
 
@@ -352,7 +575,13 @@ describe('WireGuardMesh: preshared keys', () => {
     ...fullMesh,
     name: 'psk',
     sites: fullMesh.sites.filter((s) => s.name !== 'office'),
-    presharedKeys: [{ sites: ['gcp-d', 'aws-a'] }, { sites: ['aws-a', 'aws-b'] }, { sites: ['gcp-c', 'gcp-d'] }, { sites: ['partner', 'aws-b'] }, { sites: ['gcp-c', 'partner'] }],
+    presharedKeys: [
+      { sites: ['gcp-d', 'aws-a'] },
+      { sites: ['aws-a', 'aws-b'] },
+      { sites: ['gcp-c', 'gcp-d'] },
+      { sites: ['partner', 'aws-b'] },
+      { sites: ['gcp-c', 'partner'] },
+    ],
   };
   /** Sorted pair -> the clouds its key is stored in, and the gateway components (AWS role policy / GCP service account owner) that read it. */
   const expected: Record<string, { aws: string[]; gcp: string[] }> = {
@@ -381,7 +610,12 @@ describe('WireGuardMesh: preshared keys', () => {
   });
 
   test('one 32-byte key per listed pair, generated by the dynamic resource, a secret output of the mesh', async () => {
-    expect(mocks.byType(T.psk).map((r) => r.name).sort()).toEqual(Object.keys(expected).map(resourceName).sort());
+    expect(
+      mocks
+        .byType(T.psk)
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual(Object.keys(expected).map(resourceName).sort());
     expect(Object.keys(mesh.presharedKeys).sort()).toEqual(Object.keys(expected).sort());
     for (const pair of Object.keys(expected)) {
       expect(Buffer.from(psk[pair]!, 'base64')).toHaveLength(32);
@@ -397,8 +631,12 @@ describe('WireGuardMesh: preshared keys', () => {
 
   test('the key is secret in every input it reaches, and stored once per cloud of the pair', () => {
     for (const [pair, key] of Object.entries(psk)) {
-      for (const r of mocks.resources) expect([r.type, r.name, plainOccurrences(r.inputs, key)]).toEqual([r.type, r.name, []]);
-      const holders = mocks.resources.filter((r) => JSON.stringify(unwrapSecrets(r.inputs)).includes(key)).map((r) => r.name).sort();
+      for (const r of mocks.resources)
+        expect([r.type, r.name, plainOccurrences(r.inputs, key)]).toEqual([r.type, r.name, []]);
+      const holders = mocks.resources
+        .filter((r) => JSON.stringify(unwrapSecrets(r.inputs)).includes(key))
+        .map((r) => r.name)
+        .sort();
       const stores = [
         ...(expected[pair]!.aws.length > 0 ? [`${resourceName(pair)}-aws-version`] : []),
         ...(expected[pair]!.gcp.length > 0 ? [`${resourceName(pair)}-gcp-version`] : []),
@@ -412,13 +650,17 @@ describe('WireGuardMesh: preshared keys', () => {
       }
       // The secrets carry the preshared-key role and its creation time, and no site tag (they belong to both ends).
       if (expected[pair]!.aws.length > 0) {
-        const tags = unwrapSecrets<Record<string, string>>(mocks.one(T.awsSecret, `${resourceName(pair)}-aws-secret`).inputs.tags);
+        const tags = unwrapSecrets<Record<string, string>>(
+          mocks.one(T.awsSecret, `${resourceName(pair)}-aws-secret`).inputs.tags,
+        );
         expect(tags['wiremesh:role']).toBe('wireguard-preshared-key');
         expect(tags['wiremesh:key-created-at']).toMatch(/^\d{4}-\d{2}-\d{2}T00:00:00\.000Z$/);
         expect(tags['wiremesh:site']).toBeUndefined();
       }
       if (expected[pair]!.gcp.length > 0) {
-        const labels = unwrapSecrets<Record<string, string>>(mocks.one(T.gcpSecret, `${resourceName(pair)}-gcp-secret`).inputs.labels);
+        const labels = unwrapSecrets<Record<string, string>>(
+          mocks.one(T.gcpSecret, `${resourceName(pair)}-gcp-secret`).inputs.labels,
+        );
         expect(labels['wiremesh-role']).toBe('wireguard-preshared-key');
       }
     }
@@ -426,13 +668,18 @@ describe('WireGuardMesh: preshared keys', () => {
     expect(mocks.byType(T.gcpSecret).filter((r) => r.name.endsWith('-psk-gcp-secret'))).toHaveLength(3);
   });
 
-  test('exactly the two sites\' gateway roles and service accounts may read it', () => {
-    const rolePolicies = mocks.byType(T.rolePolicy).map((r) => ({ name: r.name, document: JSON.parse(unwrapSecrets<string>(r.inputs.policy)) as IamPolicyDocument }));
+  test("exactly the two sites' gateway roles and service accounts may read it", () => {
+    const rolePolicies = mocks.byType(T.rolePolicy).map((r) => ({
+      name: r.name,
+      document: JSON.parse(unwrapSecrets<string>(r.inputs.policy)) as IamPolicyDocument,
+    }));
     for (const pair of Object.keys(expected)) {
       if (expected[pair]!.aws.length > 0) {
         const arn = mocks.one(T.awsSecret, `${resourceName(pair)}-aws-secret`).state!.arn as string;
         const readers = rolePolicies
-          .filter((p) => p.document.Statement.some((s) => s.Action === 'secretsmanager:GetSecretValue' && s.Resource === arn))
+          .filter((p) =>
+            p.document.Statement.some((s) => s.Action === 'secretsmanager:GetSecretValue' && s.Resource === arn),
+          )
           .map((p) => p.name)
           .sort();
         expect([pair, readers]).toEqual([pair, expected[pair]!.aws.map((g) => `${g}-read-secrets`).sort()]);
@@ -443,8 +690,12 @@ describe('WireGuardMesh: preshared keys', () => {
           .byType(T.gcpSecretIam)
           .filter((m) => m.inputs.secretId === secretId)
           .map((m) => [m.inputs.role, m.inputs.member]);
-        const accountOf = (gateway: string): string => `serviceAccount:${mocks.one(T.gcpAccount, `${gateway}-sa`).state!.email as string}`;
-        expect([pair, members.sort()]).toEqual([pair, expected[pair]!.gcp.map((g) => ['roles/secretmanager.secretAccessor', accountOf(g)]).sort()]);
+        const accountOf = (gateway: string): string =>
+          `serviceAccount:${mocks.one(T.gcpAccount, `${gateway}-sa`).state!.email as string}`;
+        expect([pair, members.sort()]).toEqual([
+          pair,
+          expected[pair]!.gcp.map((g) => ['roles/secretmanager.secretAccessor', accountOf(g)]).sort(),
+        ]);
       }
     }
     // The instances wait for their grants (GCP) and their role policy (AWS).
@@ -453,7 +704,7 @@ describe('WireGuardMesh: preshared keys', () => {
     expect(instance.dependencies).toContain(grant.urn);
   });
 
-  test('both ends\' agent configurations reference the key in their own cloud\'s store, never the key', () => {
+  test("both ends' agent configurations reference the key in their own cloud's store, never the key", () => {
     const stored: Record<string, AgentConfig> = {
       'aws-a': awsStoredConfig(mocks, 'psk-aws-a'),
       'aws-b': awsStoredConfig(mocks, 'psk-aws-b-gateway'),
@@ -469,7 +720,9 @@ describe('WireGuardMesh: preshared keys', () => {
       return { source: 'gcp-secret-manager', name: `projects/${secret.project}/secrets/${secret.secretId}` };
     };
     const publicKeyOf = (site: string): string =>
-      site === 'partner' ? PARTNER.publicKey : (mocks.one(T.keyPair, `psk-${site}-key-pair`).state!.publicKey as string);
+      site === 'partner'
+        ? PARTNER.publicKey
+        : (mocks.one(T.keyPair, `psk-${site}-key-pair`).state!.publicKey as string);
     for (const [site, config] of Object.entries(stored)) {
       const cloud = site.startsWith('aws') ? 'aws' : 'gcp';
       for (const peer of config.peers) {
@@ -482,13 +735,21 @@ describe('WireGuardMesh: preshared keys', () => {
     }
     // The same references as the planner's, given the same source callback.
     const plan = planMesh(
-      { ...spec, sites: spec.sites.map((s) => (s.provider === 'external' ? s : { ...s, endpoint: `${s.name}.invalid:51820` })) },
+      {
+        ...spec,
+        sites: spec.sites.map((s) => (s.provider === 'external' ? s : { ...s, endpoint: `${s.name}.invalid:51820` })),
+      },
       { publicKeys: Object.fromEntries(['aws-a', 'aws-b', 'gcp-c', 'gcp-d'].map((s) => [s, publicKeyOf(s)])) },
     );
     for (const [site, config] of Object.entries(stored)) {
       const gateway = plan.gateways.find((g) => g.site === site)!;
       const cloud = site.startsWith('aws') ? 'aws' : 'gcp';
-      const planned = agentConfigFor(gateway, { interfaceName: 'wm0', privateKey: { source: 'file', path: '/unused' }, tunnelAddress: false, presharedKey: (a, b) => sourceOf(`${a}|${b}`, cloud) as never });
+      const planned = agentConfigFor(gateway, {
+        interfaceName: 'wm0',
+        privateKey: { source: 'file', path: '/unused' },
+        tunnelAddress: false,
+        presharedKey: (a, b) => sourceOf(`${a}|${b}`, cloud) as never,
+      });
       expect(config.peers.map((p) => p.presharedKey)).toEqual(planned.peers.map((p) => p.presharedKey));
     }
   });
@@ -500,8 +761,12 @@ describe('WireGuardMesh: preshared keys', () => {
     for (const key of Object.values(psk)) expect(text).not.toContain(key);
     const awsArn = mocks.one(T.awsSecret, `${resourceName('aws-b|partner')}-aws-secret`).state!.arn as string;
     const gcpSecret = mocks.one(T.gcpSecret, `${resourceName('gcp-c|partner')}-gcp-secret`).state!;
-    expect(text).toContain(`kept in AWS Secrets Manager secret ${awsArn}: replace <preshared key with aws-b> with its value`);
-    expect(text).toContain(`kept in GCP Secret Manager secret projects/${gcpSecret.project}/secrets/${gcpSecret.secretId}: replace <preshared key with gcp-c>`);
+    expect(text).toContain(
+      `kept in AWS Secrets Manager secret ${awsArn}: replace <preshared key with aws-b> with its value`,
+    );
+    expect(text).toContain(
+      `kept in GCP Secret Manager secret projects/${gcpSecret.project}/secrets/${gcpSecret.secretId}: replace <preshared key with gcp-c>`,
+    );
     expect(text.match(/^PresharedKey = /gm)).toHaveLength(2);
     // Filled in, a valid wg-quick file whose preshared keys sit with the right peers.
     const filled = text
@@ -509,8 +774,16 @@ describe('WireGuardMesh: preshared keys', () => {
       .replace(`PresharedKey = ${presharedKeyPlaceholder('aws-b')}`, `PresharedKey = ${psk['aws-b|partner']!}`)
       .replace(`PresharedKey = ${presharedKeyPlaceholder('gcp-c')}`, `PresharedKey = ${psk['gcp-c|partner']!}`);
     const parsed = parseWgQuickConfig(filled, 'wg0', 'partner.conf');
-    const withPsk = parsed.peers.filter((p) => p.presharedKey !== undefined).map((p) => p.publicKey).sort();
-    expect(withPsk).toEqual([mocks.one(T.keyPair, 'psk-aws-b-key-pair').state!.publicKey, mocks.one(T.keyPair, 'psk-gcp-c-key-pair').state!.publicKey].sort());
+    const withPsk = parsed.peers
+      .filter((p) => p.presharedKey !== undefined)
+      .map((p) => p.publicKey)
+      .sort();
+    expect(withPsk).toEqual(
+      [
+        mocks.one(T.keyPair, 'psk-aws-b-key-pair').state!.publicKey,
+        mocks.one(T.keyPair, 'psk-gcp-c-key-pair').state!.publicKey,
+      ].sort(),
+    );
   });
 
   test('passes every mandatory policy of the wiremesh pack (policies/), key handling and access included', () => {
@@ -520,12 +793,27 @@ describe('WireGuardMesh: preshared keys', () => {
 });
 
 describe('WireGuardMesh: spec errors throw early, with their messages, registering nothing', () => {
-  const twoSites = (sites: SiteSpec[], extra: Partial<MeshSpec> = {}): MeshSpec => ({ name: 'bad', topology: { type: 'full-mesh' }, sites, ...extra });
+  const twoSites = (sites: SiteSpec[], extra: Partial<MeshSpec> = {}): MeshSpec => ({
+    name: 'bad',
+    topology: { type: 'full-mesh' },
+    sites,
+    ...extra,
+  });
   const awsA: SiteSpec = { name: 'aws-a', provider: 'aws', cidrs: ['10.10.0.0/16'] };
   const awsPlacement = { sites: { 'aws-a': { vpcId: 'vpc-a', subnets: [{ subnetId: 'subnet-a' }] } } };
-  const partner: SiteSpec = { name: 'partner', provider: 'external', cidrs: ['172.16.0.0/16'], endpoint: '192.0.2.1:51820', publicKey: PARTNER.publicKey };
+  const partner: SiteSpec = {
+    name: 'partner',
+    provider: 'external',
+    cidrs: ['172.16.0.0/16'],
+    endpoint: '192.0.2.1:51820',
+    publicKey: PARTNER.publicKey,
+  };
 
-  function refused(args: Partial<WireGuardMeshArgs>, message: string | RegExp, type: new (...a: any[]) => Error = Error): void {
+  function refused(
+    args: Partial<WireGuardMeshArgs>,
+    message: string | RegExp,
+    type: new (...a: any[]) => Error = Error,
+  ): void {
     const mocks = meshMocks();
     let error: unknown;
     try {
@@ -539,13 +827,17 @@ describe('WireGuardMesh: spec errors throw early, with their messages, registeri
     expect(mocks.resources).toEqual([]);
   }
 
-  test('the validator\'s ConfigError, as is', () => {
+  test("the validator's ConfigError, as is", () => {
     refused(
       { spec: twoSites([awsA, { ...partner, cidrs: ['10.10.1.0/24'] }]) },
       'invalid mesh spec:\n  $.sites[1].cidrs[0]: overlaps $.sites[0].cidrs[0] (10.10.0.0/16 of site "aws-a"); sites\' CIDRs must be disjoint',
       ConfigError,
     );
-    refused({ spec: twoSites([awsA, { ...partner, publicKey: undefined as never }]) }, /\$\.sites\[1\]\.publicKey: is required for an external site/, ConfigError);
+    refused(
+      { spec: twoSites([awsA, { ...partner, publicKey: undefined as never }]) },
+      /\$\.sites\[1\]\.publicKey: is required for an external site/,
+      ConfigError,
+    );
   });
 
   test('what WireGuardMesh refuses: local sites, preshared keys it cannot store, endpoints on cloud sites, uppercase cloud names', () => {
@@ -554,7 +846,13 @@ describe('WireGuardMesh: spec errors throw early, with their messages, registeri
       'invalid mesh spec for WireGuardMesh:\n  $.sites[1].provider: "local" sites run on the local target (`wiremesh up`); WireGuardMesh deploys aws, gcp and external sites',
       ConfigError,
     );
-    const office: SiteSpec = { name: 'office', provider: 'external', cidrs: ['192.168.10.0/24'], endpoint: '192.0.2.10:51820', publicKey: OFFICE.publicKey };
+    const office: SiteSpec = {
+      name: 'office',
+      provider: 'external',
+      cidrs: ['192.168.10.0/24'],
+      endpoint: '192.0.2.10:51820',
+      publicKey: OFFICE.publicKey,
+    };
     refused(
       { spec: twoSites([awsA, partner, office], { presharedKeys: [{ sites: ['partner', 'office'] }] }) },
       'invalid mesh spec for WireGuardMesh:\n  $.presharedKeys[0].sites: names two external sites: WireGuardMesh deploys neither end, so it has nowhere to store their preshared key (configure it on both hosts yourself)',
@@ -563,7 +861,9 @@ describe('WireGuardMesh: spec errors throw early, with their messages, registeri
     refused(
       {
         spec: twoSites([awsA, partner], { presharedKeys: [{ sites: ['aws-a', 'partner'] }] }),
-        onPrem: { partner: { connection: { host: '192.0.2.1', user: 'u' }, privateKey: pulumi.secret(PARTNER.privateKey) } },
+        onPrem: {
+          partner: { connection: { host: '192.0.2.1', user: 'u' }, privateKey: pulumi.secret(PARTNER.privateKey) },
+        },
       },
       'WireGuardMesh "bad": presharedKeys: site "partner" is an on-prem host (onPrem["partner"]); WireGuardMesh stores preshared keys only for aws, gcp and plain external sites (remove the pair, or configure that host\'s tunnel outside the mesh)',
     );
@@ -573,7 +873,10 @@ describe('WireGuardMesh: spec errors throw early, with their messages, registeri
       ConfigError,
     );
     refused(
-      { spec: twoSites([{ ...awsA, name: 'AWS-A' }, partner]), aws: { sites: { 'AWS-A': awsPlacement.sites['aws-a'] } } },
+      {
+        spec: twoSites([{ ...awsA, name: 'AWS-A' }, partner]),
+        aws: { sites: { 'AWS-A': awsPlacement.sites['aws-a'] } },
+      },
       /\$\.sites\[0\]\.name: must be lowercase letters, digits and dashes for an aws site/,
       ConfigError,
     );
@@ -596,16 +899,27 @@ describe('WireGuardMesh: spec errors throw early, with their messages, registeri
 
   test('a spec file: read as YAML relative to the working directory; unreadable or invalid files', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wiremesh-mesh-'));
-    writeFileSync(join(dir, 'mesh.yaml'), 'name: file\ntopology: { type: full-mesh }\nsites:\n  - { name: aws-a, provider: aws, cidrs: [10.10.0.0/16] }\n  - { name: partner, provider: external, cidrs: [172.16.0.0/16], endpoint: "192.0.2.1:51820", publicKey: "' + PARTNER.publicKey + '" }\n');
+    writeFileSync(
+      join(dir, 'mesh.yaml'),
+      'name: file\ntopology: { type: full-mesh }\nsites:\n  - { name: aws-a, provider: aws, cidrs: [10.10.0.0/16] }\n  - { name: partner, provider: external, cidrs: [172.16.0.0/16], endpoint: "192.0.2.1:51820", publicKey: "' +
+        PARTNER.publicKey +
+        '" }\n',
+    );
     writeFileSync(join(dir, 'broken.yaml'), 'name: [unclosed\n');
     writeFileSync(join(dir, 'empty.yaml'), '');
     const loaded = loadMeshSpecForDeployment('mesh.yaml', dir);
     expect(loaded.spec.sites.map((s) => s.name)).toEqual(['aws-a', 'partner']);
     expect(loaded.spec.sites[0]!.endpoint).toBeUndefined();
     expect(loaded.planning.sites[0]!.endpoint).toBe('aws-a.endpoint.wiremesh.invalid:51820');
-    expect(() => loadMeshSpecForDeployment('missing.yaml', dir)).toThrow(`invalid mesh spec:\n  $: cannot read the mesh spec file ${join(dir, 'missing.yaml')}: ENOENT`);
-    expect(() => loadMeshSpecForDeployment('broken.yaml', dir)).toThrow(/^invalid mesh spec:\n {2}\$: is not valid YAML or JSON/);
-    expect(() => loadMeshSpecForDeployment('empty.yaml', dir)).toThrow('invalid mesh spec:\n  $: is empty: expected an object with name, topology and sites');
+    expect(() => loadMeshSpecForDeployment('missing.yaml', dir)).toThrow(
+      `invalid mesh spec:\n  $: cannot read the mesh spec file ${join(dir, 'missing.yaml')}: ENOENT`,
+    );
+    expect(() => loadMeshSpecForDeployment('broken.yaml', dir)).toThrow(
+      /^invalid mesh spec:\n {2}\$: is not valid YAML or JSON/,
+    );
+    expect(() => loadMeshSpecForDeployment('empty.yaml', dir)).toThrow(
+      'invalid mesh spec:\n  $: is empty: expected an object with name, topology and sites',
+    );
 
     const mocks = meshMocks();
     const mesh = new WireGuardMesh('file', { spec: join(dir, 'mesh.yaml'), agentPackage: PACKAGE, aws: awsPlacement });
@@ -615,20 +929,38 @@ describe('WireGuardMesh: spec errors throw early, with their messages, registeri
   });
 
   test('placement errors', () => {
-    refused({ aws: undefined }, 'WireGuardMesh "bad": aws.sites["aws-a"] is required: the spec\'s aws site "aws-a" needs a VPC and subnets');
-    refused({ aws: { sites: { ...awsPlacement.sites, ghost: awsPlacement.sites['aws-a'] } } }, 'WireGuardMesh "bad": aws.sites["ghost"]: the spec has no site "ghost"');
-    refused({ gcp: { sites: { 'aws-a': { network: 'n', subnetwork: 's', zones: ['europe-west1-b'] } } } }, 'WireGuardMesh "bad": gcp.sites["aws-a"]: site "aws-a" is aws; gcp.sites is for gcp sites');
-    refused({ onPrem: { 'aws-a': { connection: { host: 'h' }, privateKey: pulumi.secret(OFFICE.privateKey) } } }, 'WireGuardMesh "bad": onPrem["aws-a"]: site "aws-a" is aws; onPrem is for external sites');
+    refused(
+      { aws: undefined },
+      'WireGuardMesh "bad": aws.sites["aws-a"] is required: the spec\'s aws site "aws-a" needs a VPC and subnets',
+    );
+    refused(
+      { aws: { sites: { ...awsPlacement.sites, ghost: awsPlacement.sites['aws-a'] } } },
+      'WireGuardMesh "bad": aws.sites["ghost"]: the spec has no site "ghost"',
+    );
+    refused(
+      { gcp: { sites: { 'aws-a': { network: 'n', subnetwork: 's', zones: ['europe-west1-b'] } } } },
+      'WireGuardMesh "bad": gcp.sites["aws-a"]: site "aws-a" is aws; gcp.sites is for gcp sites',
+    );
+    refused(
+      { onPrem: { 'aws-a': { connection: { host: 'h' }, privateKey: pulumi.secret(OFFICE.privateKey) } } },
+      'WireGuardMesh "bad": onPrem["aws-a"]: site "aws-a" is aws; onPrem is for external sites',
+    );
     refused(
       { aws: { sites: { 'aws-a': { vpcId: 'vpc-a', subnets: [{ subnetId: 'a' }, { subnetId: 'b' }] } } } },
       'WireGuardMesh "bad": aws.sites["aws-a"].subnets must list 1 subnet, one per gateway of site "aws-a" (the spec\'s gateways: 1)',
     );
     refused({ agentPackage: 'wiremesh@latest' }, /^WireGuardMesh "bad": agentPackage: agentPackage must be pinned/);
-    refused({ aws: { sites: { 'aws-a': { ...awsPlacement.sites['aws-a'], instanceType: 'huge' } } } }, /AwsGateway "bad-aws-a": instanceType "huge" is not an EC2 instance type/);
-    refused({ aws: { sites: { 'aws-a': { ...awsPlacement.sites['aws-a'], crossZoneLoadBalancing: false } } } }, /crossZoneLoadBalancing is for load-balanced sites/);
+    refused(
+      { aws: { sites: { 'aws-a': { ...awsPlacement.sites['aws-a'], instanceType: 'huge' } } } },
+      /AwsGateway "bad-aws-a": instanceType "huge" is not an EC2 instance type/,
+    );
+    refused(
+      { aws: { sites: { 'aws-a': { ...awsPlacement.sites['aws-a'], crossZoneLoadBalancing: false } } } },
+      /crossZoneLoadBalancing is for load-balanced sites/,
+    );
   });
 
-  test('an on-prem key that does not belong to the spec\'s public key', () => {
+  test("an on-prem key that does not belong to the spec's public key", () => {
     refused(
       { onPrem: { partner: { connection: { host: '192.0.2.1', user: 'u' }, privateKey: OTHER.privateKey } } },
       `WireGuardMesh "bad": onPrem["partner"].privateKey belongs to public key ${OTHER.publicKey}, but the spec gives site "partner" the public key ${PARTNER.publicKey}`,
@@ -651,20 +983,40 @@ describe('WireGuardMesh: providers and helpers', () => {
         { name: 'g', provider: 'gcp', gateways: 2, cidrs: ['10.20.0.0/16'] },
       ],
     };
-    await deploy('p', {
-      spec,
-      agentPackage: PACKAGE,
-      aws: { provider: euw1, sites: { a: { vpcId: 'v', subnets: [{ subnetId: 's', routeTableIds: ['r'] }] } } },
-      gcp: { sites: { g: { provider: project, network: 'n', subnetwork: 's', zones: ['europe-west1-b', 'europe-west1-c'], allowFromAnywhere: true } } },
-    }, mocks);
+    await deploy(
+      'p',
+      {
+        spec,
+        agentPackage: PACKAGE,
+        aws: { provider: euw1, sites: { a: { vpcId: 'v', subnets: [{ subnetId: 's', routeTableIds: ['r'] }] } } },
+        gcp: {
+          sites: {
+            g: {
+              provider: project,
+              network: 'n',
+              subnetwork: 's',
+              zones: ['europe-west1-b', 'europe-west1-c'],
+              allowFromAnywhere: true,
+            },
+          },
+        },
+      },
+      mocks,
+    );
     const providerOf = (r: RecordedResource): string => r.provider!.split('::').slice(0, -1).join('::');
-    const custom = mocks.resources.filter((r) => r.custom && !r.type.startsWith('pulumi:providers:') && !r.type.startsWith('pulumi-nodejs:'));
+    const custom = mocks.resources.filter(
+      (r) => r.custom && !r.type.startsWith('pulumi:providers:') && !r.type.startsWith('pulumi-nodejs:'),
+    );
     const awsUrn = await resolve(euw1.urn);
     const gcpUrn = await resolve(project.urn);
-    for (const r of custom.filter((x) => x.type.startsWith('aws:'))) expect([r.name, providerOf(r)]).toEqual([r.name, awsUrn]);
-    for (const r of custom.filter((x) => x.type.startsWith('gcp:'))) expect([r.name, providerOf(r)]).toEqual([r.name, gcpUrn]);
+    for (const r of custom.filter((x) => x.type.startsWith('aws:')))
+      expect([r.name, providerOf(r)]).toEqual([r.name, awsUrn]);
+    for (const r of custom.filter((x) => x.type.startsWith('gcp:')))
+      expect([r.name, providerOf(r)]).toEqual([r.name, gcpUrn]);
     expect(custom.filter((x) => x.type.startsWith('gcp:')).map((r) => r.name)).toContain('p-g-lb-ip');
-    expect(mocks.invokes.filter((i) => i.token.startsWith('aws:')).every((i) => i.provider?.startsWith(awsUrn))).toBe(true);
+    expect(mocks.invokes.filter((i) => i.token.startsWith('aws:')).every((i) => i.provider?.startsWith(awsUrn))).toBe(
+      true,
+    );
   });
 
   test('endpointSourceCidr: IP literals only', () => {
@@ -676,11 +1028,23 @@ describe('WireGuardMesh: providers and helpers', () => {
 
   test('planAgentConfig is agentConfigFor without the private key', () => {
     const plan = planMesh(
-      { name: 'x', topology: { type: 'full-mesh' }, sites: [{ name: 'a', provider: 'aws', cidrs: ['10.0.0.0/24'], endpoint: 'a.example:51820' }, { name: 'b', provider: 'aws', cidrs: ['10.0.1.0/24'], endpoint: 'b.example:51820' }] },
+      {
+        name: 'x',
+        topology: { type: 'full-mesh' },
+        sites: [
+          { name: 'a', provider: 'aws', cidrs: ['10.0.0.0/24'], endpoint: 'a.example:51820' },
+          { name: 'b', provider: 'aws', cidrs: ['10.0.1.0/24'], endpoint: 'b.example:51820' },
+        ],
+      },
       { publicKeys: { a: OFFICE.publicKey, b: OTHER.publicKey } },
     );
     const gateway = plan.gateways[0]!;
-    const { privateKey: _k, ...expected } = agentConfigFor(gateway, { interfaceName: 'wm0', privateKey: { source: 'file', path: '/k' }, metrics: { listen: '127.0.0.1:9586' }, tunnelAddress: false });
+    const { privateKey: _k, ...expected } = agentConfigFor(gateway, {
+      interfaceName: 'wm0',
+      privateKey: { source: 'file', path: '/k' },
+      metrics: { listen: '127.0.0.1:9586' },
+      tunnelAddress: false,
+    });
     expect(planAgentConfig(gateway, { interfaceName: 'wm0', metricsListen: '127.0.0.1:9586' })).toEqual(expected);
   });
 });

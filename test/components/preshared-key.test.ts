@@ -28,14 +28,32 @@ describe('the preshared-key provider', () => {
   });
 
   test('diff replaces exactly when the epoch start changes; update keeps the key', async () => {
-    const olds: WireGuardPresharedKeyOutputs = { epoch: 1, epochStart: '1970-04-01T00:00:00.000Z', maxAgeDays: 90, createdAt: '1970-04-01T00:00:00.000Z', presharedKey: generatePresharedKey() };
-    expect(await wireGuardPresharedKeyProvider.diff!('id', olds, { epoch: 2, epochStart: '1970-06-30T00:00:00.000Z', maxAgeDays: 90 })).toEqual({
+    const olds: WireGuardPresharedKeyOutputs = {
+      epoch: 1,
+      epochStart: '1970-04-01T00:00:00.000Z',
+      maxAgeDays: 90,
+      createdAt: '1970-04-01T00:00:00.000Z',
+      presharedKey: generatePresharedKey(),
+    };
+    expect(
+      await wireGuardPresharedKeyProvider.diff!('id', olds, {
+        epoch: 2,
+        epochStart: '1970-06-30T00:00:00.000Z',
+        maxAgeDays: 90,
+      }),
+    ).toEqual({
       changes: true,
       replaces: ['epochStart'],
       deleteBeforeReplace: false,
     });
-    expect(await wireGuardPresharedKeyProvider.diff!('id', olds, { epoch: 1, epochStart: olds.epochStart, maxAgeDays: 90 })).toEqual({ changes: false });
-    const updated = await wireGuardPresharedKeyProvider.update!('id', olds, { epoch: 9, epochStart: olds.epochStart, maxAgeDays: 10 });
+    expect(
+      await wireGuardPresharedKeyProvider.diff!('id', olds, { epoch: 1, epochStart: olds.epochStart, maxAgeDays: 90 }),
+    ).toEqual({ changes: false });
+    const updated = await wireGuardPresharedKeyProvider.update!('id', olds, {
+      epoch: 9,
+      epochStart: olds.epochStart,
+      maxAgeDays: 10,
+    });
     expect(updated.outs).toEqual({ ...olds, epoch: 9, maxAgeDays: 10 });
   });
 });

@@ -4,30 +4,65 @@
  * validation, and the configure steps run for real against a scratch directory (root only).
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { parseAgentConfig } from '../../agent/gateway/config';
 import type { AgentConfig } from '../../agent/gateway/config-types';
 import { generateWireGuardKeyPair, WireGuardKey } from '../../components/key';
-import { RemoteHostAgent, remoteAgentConfigDocument, remoteConfigureScript, remoteConfigureSteps } from '../../components/remote-host';
-import { isSecretInput, resolve, resolveWithSecret, setupMocks, unwrapSecrets, type MockRecorder } from '../../components/testing';
+import {
+  RemoteHostAgent,
+  remoteAgentConfigDocument,
+  remoteConfigureScript,
+  remoteConfigureSteps,
+} from '../../components/remote-host';
+import {
+  isSecretInput,
+  resolve,
+  resolveWithSecret,
+  setupMocks,
+  unwrapSecrets,
+  type MockRecorder,
+} from '../../components/testing';
 
 const COMMAND = 'command:remote:Command';
 const hostKey = generateWireGuardKeyPair();
 const peer = generateWireGuardKeyPair();
-const sshKey = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----\n';
+const sshKey =
+  '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----\n';
 
 const config = (allowed = '192.168.50.0/24'): AgentConfig => ({
   interface: { name: 'wm0', addresses: ['10.99.0.3/32'], listenPort: 51820 },
   privateKey: { source: 'file', path: '/etc/wiremesh/private.key' },
-  peers: [{ name: 'site-a', publicKey: peer.publicKey, endpoint: 'gw-a.example.net:51820', allowedIps: ['10.99.0.1/32', allowed], persistentKeepalive: 25 }],
+  peers: [
+    {
+      name: 'site-a',
+      publicKey: peer.publicKey,
+      endpoint: 'gw-a.example.net:51820',
+      allowedIps: ['10.99.0.1/32', allowed],
+      persistentKeepalive: 25,
+    },
+  ],
   health: { listen: '127.0.0.1:9587' },
 });
 
 const connection = { host: '203.0.113.10', user: 'admin', privateKey: sshKey };
 
-async function build(mocks: MockRecorder, name: string, args: Partial<ConstructorParameters<typeof RemoteHostAgent>[1]> = {}) {
+async function build(
+  mocks: MockRecorder,
+  name: string,
+  args: Partial<ConstructorParameters<typeof RemoteHostAgent>[1]> = {},
+) {
   const agent = new RemoteHostAgent(name, {
     connection,
     agentPackage: 'wiremesh@0.1.0',
@@ -74,15 +109,21 @@ describe('RemoteHostAgent under mocks', () => {
     expect(create).toContain('head -c 64 > "$key_tmp"');
     expect(create).toContain('chmod 0600 "$key_tmp"');
     expect(create).toContain('chown root:root "$key_tmp"');
-    expect(create).toContain('mv -f "$key_tmp" \'\\\'\'/etc/wiremesh/private.key\'\\\'\'');
-    expect(create).toMatch(/^if \[ "\$\(id -u\)" -eq 0 \]; then \/bin\/bash -c '.*'; else sudo -n \/bin\/bash -c '.*'; fi$/s);
+    expect(create).toContain("mv -f \"$key_tmp\" '\\''/etc/wiremesh/private.key'\\''");
+    expect(create).toMatch(
+      /^if \[ "\$\(id -u\)" -eq 0 \]; then \/bin\/bash -c '.*'; else sudo -n \/bin\/bash -c '.*'; fi$/s,
+    );
   });
 
   it('keeps the connection secret on both commands', async () => {
     const { install, configure } = await build(mocks, 'branch');
     for (const cmd of [install, configure]) {
       expect(isSecretInput(cmd.inputs.connection)).toBe(true);
-      expect(unwrapSecrets(cmd.inputs.connection)).toMatchObject({ host: '203.0.113.10', user: 'admin', privateKey: sshKey });
+      expect(unwrapSecrets(cmd.inputs.connection)).toMatchObject({
+        host: '203.0.113.10',
+        user: 'admin',
+        privateKey: sshKey,
+      });
       expect(cmd.additionalSecretOutputs).toContain('connection');
     }
   });
@@ -104,14 +145,16 @@ describe('RemoteHostAgent under mocks', () => {
     // The first trigger is the hash of the document the script writes.
     expect(triggers(base)[0]).toBe(await resolve(base.agent.configHash));
     // The key hash is derived from a secret, so it stays secret.
-    expect(isSecretInput(base.configure.inputs.triggers) || isSecretInput(base.configure.inputs.triggers[1])).toBe(true);
+    expect(isSecretInput(base.configure.inputs.triggers) || isSecretInput(base.configure.inputs.triggers[1])).toBe(
+      true,
+    );
     expect(otherConfig.configure.inputs.create).not.toBe(base.configure.inputs.create);
   });
 
   it('installs the pinned package with the shared install script and removes everything on destroy', async () => {
     const { install } = await build(mocks, 'branch');
     const create = install.inputs.create as string;
-    expect(create).toContain("AGENT_PACKAGE=");
+    expect(create).toContain('AGENT_PACKAGE=');
     expect(create).toContain('wiremesh@0.1.0');
     expect(create).toContain('apt-get install -y ca-certificates curl gnupg iproute2 wireguard-tools');
     expect(create).toContain('deb.nodesource.com/node_${NODE_MAJOR}.x');
@@ -125,7 +168,12 @@ describe('RemoteHostAgent under mocks', () => {
 
   it('outputs the public key (plain) derived from the secret private key', async () => {
     const key = new WireGuardKey('branch-key');
-    const agent = new RemoteHostAgent('branch', { connection, agentPackage: 'wiremesh@0.1.0', agentConfig: config(), privateKey: key.privateKey });
+    const agent = new RemoteHostAgent('branch', {
+      connection,
+      agentPackage: 'wiremesh@0.1.0',
+      agentConfig: config(),
+      privateKey: key.privateKey,
+    });
     const pub = await resolveWithSecret(agent.publicKey);
     expect(pub.secret).toBe(false);
     expect(pub.value).toBe(await resolve(key.publicKey));
@@ -161,9 +209,15 @@ describe('RemoteHostAgent validation', () => {
       message = (error as Error).message;
     }
     expect(message).toBe('a WireGuard private key must be 32 bytes in base64 (44 characters ending in "=")');
-    expect(() => new RemoteHostAgent('x2', { ...args, agentPackage: 'wiremesh@latest' })).toThrow('agentPackage must be pinned');
-    expect(() => new RemoteHostAgent('x3', { ...args, keyPath: 'relative/key' })).toThrow('keyPath must be an absolute file path');
-    expect(() => new RemoteHostAgent('x4', { ...args, keyPath: '/etc/wiremesh/key; rm -rf /' })).toThrow('keyPath must be an absolute file path');
+    expect(() => new RemoteHostAgent('x2', { ...args, agentPackage: 'wiremesh@latest' })).toThrow(
+      'agentPackage must be pinned',
+    );
+    expect(() => new RemoteHostAgent('x3', { ...args, keyPath: 'relative/key' })).toThrow(
+      'keyPath must be an absolute file path',
+    );
+    expect(() => new RemoteHostAgent('x4', { ...args, keyPath: '/etc/wiremesh/key; rm -rf /' })).toThrow(
+      'keyPath must be an absolute file path',
+    );
     expect(() => new RemoteHostAgent('x5', { ...args, keyPath: '/tmp/key' })).toThrow('world-writable');
   });
 
@@ -171,16 +225,31 @@ describe('RemoteHostAgent validation', () => {
     expect(() => new RemoteHostAgent('y1', { ...args, keyPath: '/etc/wiremesh/other.key' })).toThrow(
       'agentConfig.privateKey must be { source: "file", path: "/etc/wiremesh/other.key" }',
     );
-    expect(() =>
-      new RemoteHostAgent('y2', { ...args, agentConfig: { ...config(), privateKey: { source: 'aws-secrets-manager', secretId: 'x' } } }),
+    expect(
+      () =>
+        new RemoteHostAgent('y2', {
+          ...args,
+          agentConfig: { ...config(), privateKey: { source: 'aws-secrets-manager', secretId: 'x' } },
+        }),
     ).toThrow('agentConfig.privateKey must be { source: "file"');
-    expect(() =>
-      new RemoteHostAgent('y3', { ...args, agentConfig: { ...config(), configSource: { source: 'aws-secrets-manager', secretId: 'cfg' } } }),
+    expect(
+      () =>
+        new RemoteHostAgent('y3', {
+          ...args,
+          agentConfig: { ...config(), configSource: { source: 'aws-secrets-manager', secretId: 'cfg' } },
+        }),
     ).toThrow('agentConfig.configSource must be absent');
-    expect(() =>
-      new RemoteHostAgent('y4', { ...args, agentConfig: { ...config(), peers: [{ ...config().peers[0]!, allowedIps: ['0.0.0.0/0'] }] } }),
+    expect(
+      () =>
+        new RemoteHostAgent('y4', {
+          ...args,
+          agentConfig: { ...config(), peers: [{ ...config().peers[0]!, allowedIps: ['0.0.0.0/0'] }] },
+        }),
     ).toThrow('a default route');
-    const withKey = { ...config(), peers: [{ ...config().peers[0]!, presharedKey: { source: 'file' as const, path: hostKey.privateKey } }] };
+    const withKey = {
+      ...config(),
+      peers: [{ ...config().peers[0]!, presharedKey: { source: 'file' as const, path: hostKey.privateKey } }],
+    };
     expect(() => new RemoteHostAgent('y5', { ...args, agentConfig: withKey })).toThrow('looks like a WireGuard key');
   });
 });
@@ -207,7 +276,10 @@ describe('the configure steps on a real file system', () => {
       const steps = remoteConfigureSteps(document, '/etc/wiremesh/private.key')
         .replaceAll('/etc/wiremesh', `${scratch}/etc/wiremesh`)
         .replace('/opt/wiremesh/bin/wiremesh-agent.js', agentCli);
-      execFileSync('/bin/bash', ['-c', steps], { input: `${hostKey.privateKey}\n`, env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+      execFileSync('/bin/bash', ['-c', steps], {
+        input: `${hostKey.privateKey}\n`,
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+      });
 
       const keyFile = join(scratch, 'etc', 'wiremesh', 'private.key');
       expect(readFileSync(keyFile, 'utf8')).toBe(`${hostKey.privateKey}\n`);
@@ -217,7 +289,9 @@ describe('the configure steps on a real file system', () => {
       expect(statSync(configFile).mode & 0o777).toBe(0o600);
       expect(parseAgentConfig(readFileSync(configFile, 'utf8'))).toEqual(written);
       expect(readdirSync(join(scratch, 'etc', 'wiremesh')).sort()).toEqual(['agent.yaml', 'private.key']);
-      expect(readFileSync(join(scratch, 'systemctl.log'), 'utf8')).toBe('enable wiremesh-agent\nreload-or-restart wiremesh-agent\n');
+      expect(readFileSync(join(scratch, 'systemctl.log'), 'utf8')).toBe(
+        'enable wiremesh-agent\nreload-or-restart wiremesh-agent\n',
+      );
       // The whole command (with the sudo wrapper) is valid bash.
       execFileSync('/bin/bash', ['-n', '-c', remoteConfigureScript(document, '/etc/wiremesh/private.key')]);
     } finally {

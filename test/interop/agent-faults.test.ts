@@ -35,14 +35,17 @@ describeWithRoot('the agent fault tests', [])('wiremesh-agent after faults', () 
     const keyFile = join(dir, 'private.key');
     writeFileSync(keyFile, `${keyToBase64(generatePrivateKey())}\n`, { mode: 0o600 });
     configPath = join(dir, 'agent.yaml');
-    writeFileSync(configPath, [
-      `interface: { name: ${iface}, addresses: [198.19.80.1/24] }`,
-      `privateKey: { source: file, path: ${keyFile} }`,
-      'dataPlane: userspace',
-      'peers:',
-      `  - { name: remote, publicKey: "${keyToBase64(publicKeyOf(generatePrivateKey()))}", allowedIps: [198.19.81.0/24] }`,
-      '',
-    ].join('\n'));
+    writeFileSync(
+      configPath,
+      [
+        `interface: { name: ${iface}, addresses: [198.19.80.1/24] }`,
+        `privateKey: { source: file, path: ${keyFile} }`,
+        'dataPlane: userspace',
+        'peers:',
+        `  - { name: remote, publicKey: "${keyToBase64(publicKeyOf(generatePrivateKey()))}", allowedIps: [198.19.81.0/24] }`,
+        '',
+      ].join('\n'),
+    );
   });
 
   afterAll(async () => {
@@ -53,7 +56,10 @@ describeWithRoot('the agent fault tests', [])('wiremesh-agent after faults', () 
 
   const forwarding = (): string[] => FORWARDING.map((path) => lab.run(ns, 'cat', [path]).trim());
 
-  function spawnAgent(config: string, env: NodeJS.ProcessEnv = {}): { child: ChildProcess; log: () => string; ready: () => Promise<void> } {
+  function spawnAgent(
+    config: string,
+    env: NodeJS.ProcessEnv = {},
+  ): { child: ChildProcess; log: () => string; ready: () => Promise<void> } {
     const child = lab.spawn(ns, process.execPath, [AGENT, 'run', '--config', config], env);
     let log = '';
     child.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString()));
@@ -107,7 +113,9 @@ describeWithRoot('the agent fault tests', [])('wiremesh-agent after faults', () 
     expect(second.log()).toContain('"host.restored"');
     expect(forwarding()).toEqual(['1', '1']);
     // The second run recorded the real original (0), not the 1 the killed run left.
-    expect(JSON.parse(readFileSync(state.path, 'utf8')).sysctls).toEqual(Object.fromEntries(FORWARDING.map((path) => [path, '0'])));
+    expect(JSON.parse(readFileSync(state.path, 'utf8')).sysctls).toEqual(
+      Object.fromEntries(FORWARDING.map((path) => [path, '0'])),
+    );
 
     second.child.kill('SIGTERM');
     expect(await waitForExit(second.child, 10_000)).toBe(true);
@@ -117,42 +125,59 @@ describeWithRoot('the agent fault tests', [])('wiremesh-agent after faults', () 
 
   it('answers /healthz with 503 "starting" and the reason while the secret store is down, then comes up and counts the first apply', async () => {
     const privateKey = keyToBase64(generatePrivateKey());
-    const [storePort, healthPort, metricsPort] = [18_000 + (process.pid % 1000), 19_000 + (process.pid % 1000), 20_000 + (process.pid % 1000)];
+    const [storePort, healthPort, metricsPort] = [
+      18_000 + (process.pid % 1000),
+      19_000 + (process.pid % 1000),
+      20_000 + (process.pid % 1000),
+    ];
     const storeConfig = join(dir, 'store.yaml');
-    writeFileSync(storeConfig, [
-      `interface: { name: ${lab.name('ws')}, addresses: [198.19.82.1/24] }`,
-      `privateKey: { source: aws-secrets-manager, secretId: gw-key, region: eu-west-1, endpoint: "http://127.0.0.1:${storePort}" }`,
-      'dataPlane: userspace',
-      'forwarding: false',
-      `health: { listen: "127.0.0.1:${healthPort}" }`,
-      `metrics: { listen: "127.0.0.1:${metricsPort}" }`,
-      'peers: []',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      storeConfig,
+      [
+        `interface: { name: ${lab.name('ws')}, addresses: [198.19.82.1/24] }`,
+        `privateKey: { source: aws-secrets-manager, secretId: gw-key, region: eu-west-1, endpoint: "http://127.0.0.1:${storePort}" }`,
+        'dataPlane: userspace',
+        'forwarding: false',
+        `health: { listen: "127.0.0.1:${healthPort}" }`,
+        `metrics: { listen: "127.0.0.1:${metricsPort}" }`,
+        'peers: []',
+        '',
+      ].join('\n'),
+    );
     // Nothing listens on the store's port yet: every fetch is refused, as in a store outage.
-    const agent = spawnAgent(storeConfig, { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_EC2_METADATA_DISABLED: 'true' });
+    const agent = spawnAgent(storeConfig, {
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    });
 
     let answer = get(healthPort, '/healthz');
     const deadline = Date.now() + 30_000;
     while (!answer?.body.includes('no answer from the service')) {
-      if (agent.child.exitCode !== null || Date.now() > deadline) throw new Error(`no "starting" answer: ${JSON.stringify(answer)}\n${agent.log()}`);
+      if (agent.child.exitCode !== null || Date.now() > deadline)
+        throw new Error(`no "starting" answer: ${JSON.stringify(answer)}\n${agent.log()}`);
       await sleep(200);
       answer = get(healthPort, '/healthz');
     }
     expect(answer.status).toBe(503);
     const report = JSON.parse(answer.body) as { status: string; reason: string; healthy: boolean };
     expect(report).toMatchObject({ status: 'starting', healthy: false });
-    expect(report.reason).toMatch(/^fetching keys: AWS Secrets Manager secret gw-key: no answer from the service .*; retry \d+ in \d+ ms$/);
+    expect(report.reason).toMatch(
+      /^fetching keys: AWS Secrets Manager secret gw-key: no answer from the service .*; retry \d+ in \d+ ms$/,
+    );
     expect(answer.body).not.toContain(privateKey);
 
     // The store comes back (a minimal GetSecretValue answer); the agent's next retry gets the key.
-    lab.spawn(ns, process.execPath, ['-e', `require('node:http').createServer((request, response) => {
+    lab.spawn(ns, process.execPath, [
+      '-e',
+      `require('node:http').createServer((request, response) => {
       request.resume();
       request.on('end', () => {
         response.writeHead(200, { 'Content-Type': 'application/x-amz-json-1.1' });
         response.end(JSON.stringify({ Name: 'gw-key', SecretString: ${JSON.stringify(privateKey)}, VersionId: 'v1' }));
       });
-    }).listen(${storePort}, '127.0.0.1')`]);
+    }).listen(${storePort}, '127.0.0.1')`,
+    ]);
     await agent.ready();
     expect(get(healthPort, '/healthz')!.status).toBe(200);
     const metrics = get(metricsPort, '/metrics')!.body;

@@ -90,7 +90,11 @@ class StopLab {
    * Starts the agent as the leader of its own process group, so the group can be signalled.
    * `logFile`: where the configuration sends the log (else stderr), read to know it is ready.
    */
-  async start(how: Start, logFile?: string, ready?: () => boolean): Promise<{ child: ChildProcess; log: () => string }> {
+  async start(
+    how: Start,
+    logFile?: string,
+    ready?: () => boolean,
+  ): Promise<{ child: ChildProcess; log: () => string }> {
     const command = how === 'direct exec of the bin' ? [AGENT] : [SYSTEM_NODE, AGENT];
     const child = spawn('ip', ['netns', 'exec', this.ns, ...command, 'run', '--config', this.configPath], {
       detached: true,
@@ -104,7 +108,8 @@ class StopLab {
     const log = (): string => (logFile ? (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '') : output);
     const deadline = Date.now() + 30_000;
     while (!(ready ? ready() : log().includes('"agent.ready"'))) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the agent did not become ready: ${output}${log()}`);
+      if (child.exitCode !== null || Date.now() > deadline)
+        throw new Error(`the agent did not become ready: ${output}${log()}`);
       await sleep(50);
     }
     return { child, log };
@@ -120,7 +125,8 @@ function exitOf(child: ChildProcess): { code: number | null; signal: NodeJS.Sign
   return { code: child.exitCode, signal: child.signalCode };
 }
 
-const stopEvents = (log: string): number => log.split('\n').filter((line) => line.includes('"event":"agent.stop"')).length;
+const stopEvents = (log: string): number =>
+  log.split('\n').filter((line) => line.includes('"event":"agent.stop"')).length;
 
 describeWithRoot('the agent stop path', ['ip', 'wg'])('wiremesh-agent stop path', () => {
   let env: StopLab;
@@ -132,46 +138,60 @@ describeWithRoot('the agent stop path', ['ip', 'wg'])('wiremesh-agent stop path'
   });
 
   const starts: Start[] = ['system node (launcher relaunches)', 'direct exec of the bin'];
-  it.each(starts)('%s: SIGTERM to the process group, then another during cleanup: cleaned once, exit 0', async (how) => {
-    const major = systemNodeMajor();
-    if (how === 'system node (launcher relaunches)' && (major === null || major >= 24)) {
-      console.warn(`skipped: ${SYSTEM_NODE} is ${major === null ? 'absent' : `Node ${major}`}, so the launcher would not relaunch`);
-      return;
-    }
-    expect(env.forwarding()).toBe('0');
-    for (let trial = 0; trial < TRIALS; trial++) {
-      const { child, log } = await env.start(how);
-      expect(env.installed()).toEqual({ link: true, route: true, forwarding: '1' });
-      // Executed directly, /bin/sh replaced itself with the project's Node: no launcher in between.
-      const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim();
-      expect({ how, children: children === '' ? 0 : children.split(' ').length }).toEqual({ how, children: how === 'direct exec of the bin' ? 0 : 1 });
-      // What systemd's KillMode=control-group does: every process of the service gets SIGTERM.
-      process.kill(-child.pid!, 'SIGTERM');
-      // An impatient operator (or a second `systemctl stop`) while cleanup runs.
-      await sleep(trial * 15);
-      try {
-        process.kill(-child.pid!, 'SIGTERM');
-      } catch {
-        // already gone: the fast case
+  it.each(starts)(
+    '%s: SIGTERM to the process group, then another during cleanup: cleaned once, exit 0',
+    async (how) => {
+      const major = systemNodeMajor();
+      if (how === 'system node (launcher relaunches)' && (major === null || major >= 24)) {
+        console.warn(
+          `skipped: ${SYSTEM_NODE} is ${major === null ? 'absent' : `Node ${major}`}, so the launcher would not relaunch`,
+        );
+        return;
       }
-      expect(await waitForExit(child, 20_000)).toBe(true);
-      expect({ trial, ...exitOf(child) }).toEqual({ trial, code: 0, signal: null });
-      expect({ trial, ...env.installed() }).toEqual({ trial, link: false, route: false, forwarding: '0' });
-      expect({ trial, stops: stopEvents(log()) }).toEqual({ trial, stops: 1 });
-    }
-  });
+      expect(env.forwarding()).toBe('0');
+      for (let trial = 0; trial < TRIALS; trial++) {
+        const { child, log } = await env.start(how);
+        expect(env.installed()).toEqual({ link: true, route: true, forwarding: '1' });
+        // Executed directly, /bin/sh replaced itself with the project's Node: no launcher in between.
+        const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim();
+        expect({ how, children: children === '' ? 0 : children.split(' ').length }).toEqual({
+          how,
+          children: how === 'direct exec of the bin' ? 0 : 1,
+        });
+        // What systemd's KillMode=control-group does: every process of the service gets SIGTERM.
+        process.kill(-child.pid!, 'SIGTERM');
+        // An impatient operator (or a second `systemctl stop`) while cleanup runs.
+        await sleep(trial * 15);
+        try {
+          process.kill(-child.pid!, 'SIGTERM');
+        } catch {
+          // already gone: the fast case
+        }
+        expect(await waitForExit(child, 20_000)).toBe(true);
+        expect({ trial, ...exitOf(child) }).toEqual({ trial, code: 0, signal: null });
+        expect({ trial, ...env.installed() }).toEqual({ trial, link: false, route: false, forwarding: '0' });
+        expect({ trial, stops: stopEvents(log()) }).toEqual({ trial, stops: 1 });
+      }
+    },
+  );
 
   it('a SIGHUP to the launcher alone reaches the agent once (systemctl reload sends it to MAINPID only)', async () => {
     const major = systemNodeMajor();
     if (major === null || major >= 24) {
-      console.warn(`skipped: ${SYSTEM_NODE} is ${major === null ? 'absent' : `Node ${major}`}, so the launcher would not relaunch`);
+      console.warn(
+        `skipped: ${SYSTEM_NODE} is ${major === null ? 'absent' : `Node ${major}`}, so the launcher would not relaunch`,
+      );
       return;
     }
     const { child, log } = await env.start('system node (launcher relaunches)');
     process.kill(child.pid!, 'SIGHUP');
     await until(() => log().includes('"reason":"SIGHUP"'));
     await sleep(500);
-    expect(log().split('\n').filter((line) => line.includes('"event":"config.applied"') && line.includes('"reason":"SIGHUP"'))).toHaveLength(1);
+    expect(
+      log()
+        .split('\n')
+        .filter((line) => line.includes('"event":"config.applied"') && line.includes('"reason":"SIGHUP"')),
+    ).toHaveLength(1);
     process.kill(child.pid!, 'SIGTERM');
     expect(await waitForExit(child, 20_000)).toBe(true);
     expect(exitOf(child)).toEqual({ code: 0, signal: null });
@@ -182,7 +202,12 @@ describeWithRoot('the agent stop path', ['ip', 'wg'])('wiremesh-agent stop path'
     const logFile = join(env.dir, 'logs', 'agent.log');
     env.writeConfig(`log: { level: warn, file: ${logFile} }`);
     const { child, log } = await env.start('direct exec of the bin', logFile, () => env.installed().route);
-    const lines = (): { level: number; event?: string }[] => log().trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
+    const lines = (): { level: number; event?: string }[] =>
+      log()
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line));
     // The file exists and holds nothing below warn: no agent.start or agent.ready (info).
     expect(existsSync(logFile)).toBe(true);
     expect(lines()).toEqual([]);
@@ -203,7 +228,7 @@ describeWithRoot('the agent stop path', ['ip', 'wg'])('wiremesh-agent stop path'
     expect(lines().map((line) => line.event)).toContain('agent.stop');
   });
 
-  it('metrics: {} listens on 127.0.0.1:9588; wiremesh_key_age_seconds is the key file\'s age (mtime), not the time since start', async () => {
+  it("metrics: {} listens on 127.0.0.1:9588; wiremesh_key_age_seconds is the key file's age (mtime), not the time since start", async () => {
     const tenDaysAgo = new Date(Date.now() - 10 * 86_400_000);
     utimesSync(join(env.dir, 'private.key'), tenDaysAgo, tenDaysAgo);
     env.writeConfig('metrics: {}');
@@ -213,7 +238,12 @@ describeWithRoot('the agent stop path', ['ip', 'wg'])('wiremesh-agent stop path'
     const age = Number(/^wiremesh_key_age_seconds (\S+)$/m.exec(text)?.[1]);
     expect(age).toBeGreaterThan(10 * 86_400 - 60);
     expect(age).toBeLessThan(10 * 86_400 + 60);
-    expect(text).toMatch(new RegExp(`^wiremesh_peer_last_handshake_timestamp_seconds\\{peer="far",interface="${env.iface}",public_key="[^"]+"\\} 0$`, 'm'));
+    expect(text).toMatch(
+      new RegExp(
+        `^wiremesh_peer_last_handshake_timestamp_seconds\\{peer="far",interface="${env.iface}",public_key="[^"]+"\\} 0$`,
+        'm',
+      ),
+    );
     expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
     process.kill(child.pid!, 'SIGTERM');
     expect(await waitForExit(child, 20_000)).toBe(true);
@@ -227,8 +257,19 @@ describeWithRoot('the agent stop path', ['ip', 'wg'])('wiremesh-agent stop path'
     const unit = `wiremesh-stop-test-${process.pid}`;
     const systemctl = (...args: string[]): string => execFileSync('systemctl', args, { encoding: 'utf8' });
     execFileSync('systemd-run', [
-      `--unit=${unit}`, '--property=KillMode=control-group', '--property=TimeoutStopSec=30s', '--service-type=exec',
-      'ip', 'netns', 'exec', env.ns, existsSync(SYSTEM_NODE) ? SYSTEM_NODE : process.execPath, AGENT, 'run', '--config', env.configPath,
+      `--unit=${unit}`,
+      '--property=KillMode=control-group',
+      '--property=TimeoutStopSec=30s',
+      '--service-type=exec',
+      'ip',
+      'netns',
+      'exec',
+      env.ns,
+      existsSync(SYSTEM_NODE) ? SYSTEM_NODE : process.execPath,
+      AGENT,
+      'run',
+      '--config',
+      env.configPath,
     ]);
     try {
       const deadline = Date.now() + 30_000;

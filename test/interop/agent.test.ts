@@ -29,7 +29,12 @@ function genkey(): Keys {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function eventually<T>(what: string, probe: () => T | Promise<T>, ok: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
+async function eventually<T>(
+  what: string,
+  probe: () => T | Promise<T>,
+  ok: (value: T) => boolean,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
   while (Date.now() < deadline) {
@@ -94,11 +99,22 @@ class AgentLab {
     const ns = this.lab.namespace('r');
     const wan = `198.18.71.${this.wanHost++}`;
     this.joinWan(ns, `${wan}/24`);
-    const peer: RemotePeer = { name: `site${index}`, ns, iface: this.lab.name('rw'), keys: genkey(), wan, inner: `198.19.7${2 + (index >> 2)}.${1 + (index & 3) * 64}` };
+    const peer: RemotePeer = {
+      name: `site${index}`,
+      ns,
+      iface: this.lab.name('rw'),
+      keys: genkey(),
+      wan,
+      inner: `198.19.7${2 + (index >> 2)}.${1 + (index & 3) * 64}`,
+    };
     await this.lab.wireguard(ns, implementation, peer.iface);
-    this.lab.wgConfig(ns, 'setconf', peer.iface,
+    this.lab.wgConfig(
+      ns,
+      'setconf',
+      peer.iface,
       `[Interface]\nPrivateKey = ${peer.keys.privateKey}\nListenPort = 51820\n\n` +
-      `[Peer]\nPublicKey = ${this.gatewayKeys.publicKey}\nAllowedIPs = 198.19.70.0/24\nEndpoint = 198.18.71.1:51820\n`);
+        `[Peer]\nPublicKey = ${this.gatewayKeys.publicKey}\nAllowedIPs = 198.19.70.0/24\nEndpoint = 198.18.71.1:51820\n`,
+    );
     this.lab.addAddress(ns, peer.iface, `${peer.inner}/32`);
     this.lab.run(ns, 'ip', ['link', 'set', peer.iface, 'up']);
     this.lab.run(ns, 'ip', ['route', 'add', '198.19.70.0/24', 'dev', peer.iface]);
@@ -107,12 +123,22 @@ class AgentLab {
   }
 
   /** A remote site run by its own agent (userspace plane), whose one peer is the gateway. */
-  async remoteAgent(index: number, gatewayNextPublicKey?: string): Promise<RemotePeer & { configure(next?: string, primary?: string): void }> {
+  async remoteAgent(
+    index: number,
+    gatewayNextPublicKey?: string,
+  ): Promise<RemotePeer & { configure(next?: string, primary?: string): void }> {
     const ns = this.lab.namespace('ra');
     const wan = `198.18.71.${this.wanHost++}`;
     this.joinWan(ns, `${wan}/24`);
     const keys = genkey();
-    const peer = { name: `site${index}`, ns, iface: this.lab.name('ra'), keys, wan, inner: `198.19.72.${1 + index * 64}` };
+    const peer = {
+      name: `site${index}`,
+      ns,
+      iface: this.lab.name('ra'),
+      keys,
+      wan,
+      inner: `198.19.72.${1 + index * 64}`,
+    };
     const keyFile = join(this.dir, `remote${index}.key`);
     writeFileSync(keyFile, `${keys.privateKey}\n`, { mode: 0o600 });
     const configFile = join(this.dir, `remote${index}.yaml`);
@@ -132,7 +158,11 @@ class AgentLab {
     const child = this.lab.spawn(ns, process.execPath, [AGENT, 'run', '--config', configFile]);
     let log = '';
     child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
-    await eventually('the remote agent', () => log, (l) => l.includes('"agent.ready"') || child.exitCode !== null);
+    await eventually(
+      'the remote agent',
+      () => log,
+      (l) => l.includes('"agent.ready"') || child.exitCode !== null,
+    );
     return { ...peer, configure };
   }
 
@@ -146,7 +176,10 @@ class AgentLab {
       `health: { listen: "127.0.0.1:${options.metricsPort + 1}" }`,
       options.extra ?? '',
       'peers:',
-      ...peers.map((p) => `  - { name: ${p.name}, publicKey: "${p.keys.publicKey}", endpoint: "${p.wan}:51820", allowedIps: [${p.inner}/32] }`),
+      ...peers.map(
+        (p) =>
+          `  - { name: ${p.name}, publicKey: "${p.keys.publicKey}", endpoint: "${p.wan}:51820", allowedIps: [${p.inner}/32] }`,
+      ),
       '',
     ].join('\n');
   }
@@ -159,10 +192,16 @@ class AgentLab {
   }
 
   async startAgent(configPath: string): Promise<void> {
-    this.agent = this.lab.spawn(this.gateway, process.execPath, [AGENT, 'run', '--config', configPath], { WIREMESH_LOG_LEVEL: 'debug' });
+    this.agent = this.lab.spawn(this.gateway, process.execPath, [AGENT, 'run', '--config', configPath], {
+      WIREMESH_LOG_LEVEL: 'debug',
+    });
     this.agent.stdout!.on('data', (chunk: Buffer) => (this.agentLog += chunk.toString()));
     this.agent.stderr!.on('data', (chunk: Buffer) => (this.agentLog += chunk.toString()));
-    await eventually('the agent to be ready', () => this.agentLog, (log) => log.includes('"agent.ready"') || this.agent!.exitCode !== null);
+    await eventually(
+      'the agent to be ready',
+      () => this.agentLog,
+      (log) => log.includes('"agent.ready"') || this.agent!.exitCode !== null,
+    );
     if (this.agent.exitCode !== null) throw new Error(`agent exited: ${this.agentLog}`);
   }
 
@@ -173,7 +212,8 @@ class AgentLab {
   }
 
   ping(target: string, count: number, intervalSeconds = 0.2): Promise<{ sent: number; received: number }> {
-    return this.lab.runAsync(this.host, 'ping', ['-c', String(count), '-i', String(intervalSeconds), '-W', '1', target], 120_000)
+    return this.lab
+      .runAsync(this.host, 'ping', ['-c', String(count), '-i', String(intervalSeconds), '-W', '1', target], 120_000)
       .catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '', stderr: '' }))
       .then(({ stdout }) => {
         const match = /(\d+) packets transmitted, (\d+) received/.exec(stdout);
@@ -205,46 +245,59 @@ describeAgent('wiremesh-agent in namespaces', () => {
     await env.cleanup();
   });
 
-  it.each(['userspace', 'wireguard-go'])('the %s data plane: tunnel up, host behind it routed, metrics moving', async (dataPlane) => {
-    const remote = await env.remote('wiremesh', 0);
-    await env.startAgent(env.writeConfig(env.config([remote], { dataPlane, metricsPort: 9586 })));
-    const first = await env.ping(remote.inner, 3);
-    expect(first.received).toBe(3);
-    const before = env.http(9586, '/metrics');
-    await env.ping(remote.inner, 5, 0.05);
-    // Out-of-process planes are polled once a second.
-    if (dataPlane !== 'userspace') await sleep(1500);
-    const after = env.http(9586, '/metrics');
-    expect(before.startsWith('200')).toBe(true);
-    const rx = (text: string): number => metric(text, 'wiremesh_peer_receive_bytes_total', 'peer="site0"');
-    expect(rx(after)).toBeGreaterThan(rx(before));
-    expect(metric(after, 'wiremesh_active_peers')).toBe(1);
-    if (dataPlane === 'userspace') {
-      expect(metric(after, 'wiremesh_handshakes_total', 'peer="site0"')).toBeGreaterThanOrEqual(1);
-      // One line per handshake (each rekey too): the agent's structured event, not also the device's text.
-      const completions = env.agentLog.split('\n').filter((line) => /handshake complete/.test(line));
-      expect(completions.length).toBeGreaterThanOrEqual(1);
-      expect(completions.filter((line) => !line.includes('"event":"handshake.complete"'))).toEqual([]);
-    }
-    expect(env.http(9587, '/healthz').startsWith('200')).toBe(true);
-    // SIGTERM removes everything the agent added.
-    env.agent!.kill('SIGTERM');
-    expect(await waitForExit(env.agent!, 10_000)).toBe(true);
-    expect(env.lab.run(env.gateway, 'ip', ['-o', 'link'])).not.toContain(env.iface);
-    expect(env.lab.run(env.gateway, 'ip', ['route'])).not.toContain('198.19.72');
-  });
+  it.each(['userspace', 'wireguard-go'])(
+    'the %s data plane: tunnel up, host behind it routed, metrics moving',
+    async (dataPlane) => {
+      const remote = await env.remote('wiremesh', 0);
+      await env.startAgent(env.writeConfig(env.config([remote], { dataPlane, metricsPort: 9586 })));
+      const first = await env.ping(remote.inner, 3);
+      expect(first.received).toBe(3);
+      const before = env.http(9586, '/metrics');
+      await env.ping(remote.inner, 5, 0.05);
+      // Out-of-process planes are polled once a second.
+      if (dataPlane !== 'userspace') await sleep(1500);
+      const after = env.http(9586, '/metrics');
+      expect(before.startsWith('200')).toBe(true);
+      const rx = (text: string): number => metric(text, 'wiremesh_peer_receive_bytes_total', 'peer="site0"');
+      expect(rx(after)).toBeGreaterThan(rx(before));
+      expect(metric(after, 'wiremesh_active_peers')).toBe(1);
+      if (dataPlane === 'userspace') {
+        expect(metric(after, 'wiremesh_handshakes_total', 'peer="site0"')).toBeGreaterThanOrEqual(1);
+        // One line per handshake (each rekey too): the agent's structured event, not also the device's text.
+        const completions = env.agentLog.split('\n').filter((line) => /handshake complete/.test(line));
+        expect(completions.length).toBeGreaterThanOrEqual(1);
+        expect(completions.filter((line) => !line.includes('"event":"handshake.complete"'))).toEqual([]);
+      }
+      expect(env.http(9587, '/healthz').startsWith('200')).toBe(true);
+      // SIGTERM removes everything the agent added.
+      env.agent!.kill('SIGTERM');
+      expect(await waitForExit(env.agent!, 10_000)).toBe(true);
+      expect(env.lab.run(env.gateway, 'ip', ['-o', 'link'])).not.toContain(env.iface);
+      expect(env.lab.run(env.gateway, 'ip', ['route'])).not.toContain('198.19.72');
+    },
+  );
 
   it('applies peer changes live: an untouched peer loses no packet', async () => {
-    const [a, b, c] = [await env.remote('wiremesh', 0), await env.remote('wireguard-go', 1), await env.remote('wiremesh', 2)];
+    const [a, b, c] = [
+      await env.remote('wiremesh', 0),
+      await env.remote('wireguard-go', 1),
+      await env.remote('wiremesh', 2),
+    ];
     await env.startAgent(env.writeConfig(env.config([a, b], { dataPlane: 'userspace', metricsPort: 9590 })));
     expect((await env.ping(a.inner, 2)).received).toBe(2);
     const continuous = env.ping(a.inner, 60, 0.05);
     await sleep(500);
     env.writeConfig(env.config([a, b, c], { dataPlane: 'userspace', metricsPort: 9590 })); // add c
-    await eventually('c to be reachable', () => env.ping(c.inner, 1), (r) => r.received === 1);
+    await eventually(
+      'c to be reachable',
+      () => env.ping(c.inner, 1),
+      (r) => r.received === 1,
+    );
     env.writeConfig(env.config([a, c], { dataPlane: 'userspace', metricsPort: 9590 })); // remove b
     await sleep(500);
-    const widened = env.config([a, c], { dataPlane: 'userspace', metricsPort: 9590 }).replace(`${c.inner}/32`, `${c.inner}/32, 198.19.75.0/24`);
+    const widened = env
+      .config([a, c], { dataPlane: 'userspace', metricsPort: 9590 })
+      .replace(`${c.inner}/32`, `${c.inner}/32, 198.19.75.0/24`);
     env.writeConfig(widened); // change c's allowed IPs
     const result = await continuous;
     expect(result).toEqual({ sent: 60, received: 60 });
@@ -258,12 +311,20 @@ describeAgent('wiremesh-agent in namespaces', () => {
     const a = await env.remote('wiremesh', 0);
     await env.startAgent(env.writeConfig(env.config([a], { dataPlane: 'userspace', metricsPort: 9592 })));
     env.writeConfig('interface: { name: x }\npeers: "nope"\n');
-    await eventually('the rejection', () => env.agentLog, (log) => log.includes('config.rejected'));
+    await eventually(
+      'the rejection',
+      () => env.agentLog,
+      (log) => log.includes('config.rejected'),
+    );
     expect((await env.ping(a.inner, 2)).received).toBe(2);
     expect(metric(env.http(9592, '/metrics'), 'wiremesh_config_applies_total', 'result="rejected"')).toBe(1);
     // SIGHUP re-reads it too; still refused, still running.
     env.agent!.kill('SIGHUP');
-    await eventually('the SIGHUP reload', () => env.agentLog, (log) => log.includes('"reason":"SIGHUP"'));
+    await eventually(
+      'the SIGHUP reload',
+      () => env.agentLog,
+      (log) => log.includes('"reason":"SIGHUP"'),
+    );
     expect((await env.ping(a.inner, 2)).received).toBe(2);
   });
 
@@ -273,7 +334,8 @@ describeAgent('wiremesh-agent in namespaces', () => {
     chmodSync(join(env.dir, 'gateway.key'), 0o644);
     const result = await env.lab.runAsync(env.gateway, process.execPath, [AGENT, 'run', '--config', path]).then(
       () => ({ code: 0, stderr: '' }),
-      (error: { code: number; stderr: string }) => ({ code: error.code, stderr: error.stderr }));
+      (error: { code: number; stderr: string }) => ({ code: error.code, stderr: error.stderr }),
+    );
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('gateway.key');
     expect(result.stderr).not.toContain(env.gatewayKeys.privateKey);
@@ -281,7 +343,8 @@ describeAgent('wiremesh-agent in namespaces', () => {
 
   it('rotates the key with zero lost packets on the userspace data plane', async () => {
     const remote = await env.remoteAgent(0);
-    const configFor = (extra: string): string => env.config([remote], { dataPlane: 'userspace', metricsPort: 9596, extra });
+    const configFor = (extra: string): string =>
+      env.config([remote], { dataPlane: 'userspace', metricsPort: 9596, extra });
     await env.startAgent(env.writeConfig(configFor('')));
     expect((await env.ping(remote.inner, 3)).received).toBe(3);
     const next = genkey();
@@ -292,14 +355,20 @@ describeAgent('wiremesh-agent in namespaces', () => {
     remote.configure(next.publicKey); // the mesh tells the remote our next key first
     await sleep(600);
     env.writeConfig(configFor(`nextPrivateKey: { source: file, path: ${nextFile} }`));
-    await eventually('the rotation to complete', () => env.agentLog, (log) => log.includes('"rotation.complete"'));
+    await eventually(
+      'the rotation to complete',
+      () => env.agentLog,
+      (log) => log.includes('"rotation.complete"'),
+    );
     const movedAfter = Date.now() - started;
     // Finish: the next key becomes the key on both sides.
     env.writeKey('gateway.key', next.privateKey);
     env.writeConfig(configFor(''));
     remote.configure(undefined, next.publicKey);
     const result = await continuous;
-    console.log(`userspace key rotation: ${result.sent - result.received} of ${result.sent} pings lost; every peer moved ${movedAfter} ms after the rotation started`);
+    console.log(
+      `userspace key rotation: ${result.sent - result.received} of ${result.sent} pings lost; every peer moved ${movedAfter} ms after the rotation started`,
+    );
     expect(result.received).toBe(result.sent);
     expect(env.lab.wg(env.gateway, ['show', env.iface, 'public-key']).trim()).toBe(next.publicKey);
     expect((await env.ping(remote.inner, 2)).received).toBe(2);
@@ -318,12 +387,27 @@ describeAgent('wiremesh-agent in namespaces', () => {
     env.writeConfig(configFor());
     // The remote learns the new public key (a plain WireGuard peer has no alternate keys).
     env.lab.wg(remote.ns, ['set', remote.iface, 'peer', env.gatewayKeys.publicKey, 'remove']);
-    env.lab.wg(remote.ns, ['set', remote.iface, 'peer', next.publicKey, 'allowed-ips', '198.19.70.0/24', 'endpoint', '198.18.71.1:51820']);
-    await eventually('traffic again', () => env.ping(remote.inner, 1, 0.2), (r) => r.received === 1);
+    env.lab.wg(remote.ns, [
+      'set',
+      remote.iface,
+      'peer',
+      next.publicKey,
+      'allowed-ips',
+      '198.19.70.0/24',
+      'endpoint',
+      '198.18.71.1:51820',
+    ]);
+    await eventually(
+      'traffic again',
+      () => env.ping(remote.inner, 1, 0.2),
+      (r) => r.received === 1,
+    );
     const recoveredAfter = Date.now() - changedAt;
     const result = await continuous;
     const lost = result.sent - result.received;
-    console.log(`wireguard-go key rotation: ${lost} of ${result.sent} pings lost (50 ms apart); traffic back ${recoveredAfter} ms after the change`);
+    console.log(
+      `wireguard-go key rotation: ${lost} of ${result.sent} pings lost (50 ms apart); traffic back ${recoveredAfter} ms after the change`,
+    );
     expect(result.received).toBeGreaterThan(0);
   });
 });

@@ -68,11 +68,13 @@ async function tunnel(
     b: [`${responder.outer.v4}/24`, `${responder.outer.v6}/64`],
   });
   const psk = options.presharedKey ? execFileSync('wg', ['genpsk'], { encoding: 'utf8' }).trim() : null;
-  for (const [self, other] of [[initiator, responder], [responder, initiator]] as const) {
+  for (const [self, other] of [
+    [initiator, responder],
+    [responder, initiator],
+  ] as const) {
     await lab.wireguard(self.ns, self.implementation, self.iface, options.env);
-    const endpoint = self === initiator
-      ? `Endpoint = ${options.outer === 4 ? other.outer.v4 : `[${other.outer.v6}]`}:51820\n`
-      : '';
+    const endpoint =
+      self === initiator ? `Endpoint = ${options.outer === 4 ? other.outer.v4 : `[${other.outer.v6}]`}:51820\n` : '';
     const config =
       `[Interface]\nPrivateKey = ${self.privateKey}\nListenPort = 51820\n\n` +
       `[Peer]\nPublicKey = ${other.publicKey}\n${psk ? `PresharedKey = ${psk}\n` : ''}` +
@@ -110,7 +112,10 @@ async function transfer(lab: Lab, from: Side, to: Side, address: string, duringT
   if (duringTransfer) setTimeout(duringTransfer, 300);
   const sent = JSON.parse((await sending).stdout) as { bytes: number; sha256: string };
   await new Promise((resolve) => (server.exitCode === null ? server.once('exit', resolve) : resolve(null)));
-  const result = JSON.parse(received.split('\n').find((line) => line.startsWith('{'))!) as { bytes: number; sha256: string };
+  const result = JSON.parse(received.split('\n').find((line) => line.startsWith('{'))!) as {
+    bytes: number;
+    sha256: string;
+  };
   return { sent, received: result };
 }
 
@@ -131,7 +136,9 @@ const VARIANTS = [
 const PLAIN = { WIREMESH_OFFLOADS: '0' };
 const modern = modernWireguardGo();
 if (!modern) {
-  console.log('wireguard-go-modern not found (WIREGUARD_GO_MODERN or ../shared/anchors/wireguard-go-modern): its interop tests are skipped');
+  console.log(
+    'wireguard-go-modern not found (WIREGUARD_GO_MODERN or ../shared/anchors/wireguard-go-modern): its interop tests are skipped',
+  );
 }
 const itModern = modern ? it : it.skip;
 
@@ -148,7 +155,8 @@ describeInterop('wiremesh-wg data plane interop (namespaces)', () => {
   ];
   for (const { pair, env, mode, test } of cases) {
     for (const variant of VARIANTS) {
-      const label = `${pair.initiator} initiates to ${pair.responder}, outer IPv${variant.outer}, inner IPv${variant.inner}, ` +
+      const label =
+        `${pair.initiator} initiates to ${pair.responder}, outer IPv${variant.outer}, inner IPv${variant.inner}, ` +
         `${variant.presharedKey ? 'with' : 'without'} preshared key${mode}`;
       test(`${label}: ping both families and a checksummed 100 MB transfer`, async () => {
         const t = await tunnel(lab, pair, { ...variant, env });
@@ -182,7 +190,11 @@ describeInterop('wiremesh-wg data plane interop (namespaces)', () => {
   }
 
   it('sticky source: on a multi-homed responder, replies leave from the address the initiator used', async () => {
-    const t = await tunnel(lab, { initiator: 'wireguard-go', responder: 'wiremesh' }, { outer: 4, presharedKey: false });
+    const t = await tunnel(
+      lab,
+      { initiator: 'wireguard-go', responder: 'wiremesh' },
+      { outer: 4, presharedKey: false },
+    );
     // A second address on the responder; the initiator is told to use it.
     const second = t.responder.outer.v4.replace(/\.2$/, '.12');
     lab.addAddress(t.responder.ns, t.veth.responder, `${second}/24`);
@@ -192,8 +204,12 @@ describeInterop('wiremesh-wg data plane interop (namespaces)', () => {
     expect(lab.wg(t.initiator.ns, ['show', t.initiator.iface, 'endpoints'])).toContain(`${second}:51820`);
   });
 
-  it('cryptokey routing: a packet whose inner source is outside the peer\'s allowed IPs is dropped', async () => {
-    const t = await tunnel(lab, { initiator: 'wireguard-go', responder: 'wiremesh' }, { outer: 4, presharedKey: false });
+  it("cryptokey routing: a packet whose inner source is outside the peer's allowed IPs is dropped", async () => {
+    const t = await tunnel(
+      lab,
+      { initiator: 'wireguard-go', responder: 'wiremesh' },
+      { outer: 4, presharedKey: false },
+    );
     expect(ping(lab, t.initiator, t.responder.inner.v4)).toBe(true);
     // Packets wiremesh-wg delivers show up as received on its TUN interface.
     const delivered = (): number =>

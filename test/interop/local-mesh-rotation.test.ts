@@ -28,8 +28,14 @@ function wiremesh(...args: string[]): { status: number; stdout: string; stderr: 
 }
 
 interface StatusJson {
-  sites: { site: string; lanHost: string; keyVersion: number; revoked: boolean; gateway: { namespace: string };
-    peers: { site: string; keyPhase: string }[] }[];
+  sites: {
+    site: string;
+    lanHost: string;
+    keyVersion: number;
+    revoked: boolean;
+    gateway: { namespace: string };
+    peers: { site: string; keyPhase: string }[];
+  }[];
 }
 
 interface Phases {
@@ -47,10 +53,20 @@ class Pinger {
   private errors = '';
   private readonly exited: Promise<void>;
 
-  constructor(readonly from: string, fromNamespace: string, readonly to: string) {
-    this.child = spawn('ip', ['netns', 'exec', fromNamespace, 'ping', '-n', '-i', '0.05', '-W', '1', to], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.stdout!.on('data', (chunk: Buffer) => { this.output += chunk.toString(); });
-    this.child.stderr!.on('data', (chunk: Buffer) => { this.errors += chunk.toString(); });
+  constructor(
+    readonly from: string,
+    fromNamespace: string,
+    readonly to: string,
+  ) {
+    this.child = spawn('ip', ['netns', 'exec', fromNamespace, 'ping', '-n', '-i', '0.05', '-W', '1', to], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout!.on('data', (chunk: Buffer) => {
+      this.output += chunk.toString();
+    });
+    this.child.stderr!.on('data', (chunk: Buffer) => {
+      this.errors += chunk.toString();
+    });
     this.exited = new Promise((resolve) => this.child.on('exit', () => resolve()));
   }
 
@@ -67,7 +83,9 @@ class Pinger {
 }
 
 function pingOnce(fromNamespace: string, to: string): boolean {
-  return spawnSync('ip', ['netns', 'exec', fromNamespace, 'ping', '-n', '-c', '2', '-i', '0.2', '-W', '1', to]).status === 0;
+  return (
+    spawnSync('ip', ['netns', 'exec', fromNamespace, 'ping', '-n', '-c', '2', '-i', '0.2', '-W', '1', to]).status === 0
+  );
 }
 
 function lanNamespace(site: string): string {
@@ -86,32 +104,54 @@ describeMesh('key rotation on the local mesh (wiremesh rotate / status / revoke)
     const sites = status().sites;
     for (const site of sites) for (const peer of site.peers) expect(peer.keyPhase).toBe('steady');
 
-    const pingers = sites.flatMap((from) => sites.filter((to) => to !== from)
-      .map((to) => new Pinger(from.site, lanNamespace(from.site), to.lanHost)));
+    const pingers = sites.flatMap((from) =>
+      sites.filter((to) => to !== from).map((to) => new Pinger(from.site, lanNamespace(from.site), to.lanHost)),
+    );
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const one = wiremesh('rotate', 'spoke-a', '--json');
     const all = wiremesh('rotate', '--json');
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    const results = await Promise.all(pingers.map(async (pinger) => ({ from: pinger.from, to: pinger.to, ...(await pinger.stop()) })));
+    const results = await Promise.all(
+      pingers.map(async (pinger) => ({ from: pinger.from, to: pinger.to, ...(await pinger.stop()) })),
+    );
     if (one.status !== 0 || all.status !== 0) throw new Error(`wiremesh rotate failed:\n${one.stderr}\n${all.stderr}`);
 
     const phases = [...(JSON.parse(one.stdout) as Phases).phases, ...(JSON.parse(all.stdout) as Phases).phases];
-    process.stdout.write(`rotation phases (s):\n${phases.map((p) => `  ${p.site} ${p.phase} ${p.seconds.toFixed(2)}`).join('\n')}\n` +
-      `pings: ${results.map((r) => `${r.from}->${r.to} ${r.lost}/${r.sent} lost`).join(', ')}\n`);
+    process.stdout.write(
+      `rotation phases (s):\n${phases.map((p) => `  ${p.site} ${p.phase} ${p.seconds.toFixed(2)}`).join('\n')}\n` +
+        `pings: ${results.map((r) => `${r.from}->${r.to} ${r.lost}/${r.sent} lost`).join(', ')}\n`,
+    );
     expect(phases.map((p) => `${p.site}:${p.phase}`)).toEqual([
-      'spoke-a:next', 'spoke-a:switch', 'spoke-a:retire',
-      'hub:next', 'hub:switch', 'hub:retire', 'spoke-a:next', 'spoke-a:switch', 'spoke-a:retire', 'spoke-b:next', 'spoke-b:switch', 'spoke-b:retire',
+      'spoke-a:next',
+      'spoke-a:switch',
+      'spoke-a:retire',
+      'hub:next',
+      'hub:switch',
+      'hub:retire',
+      'spoke-a:next',
+      'spoke-a:switch',
+      'spoke-a:retire',
+      'spoke-b:next',
+      'spoke-b:switch',
+      'spoke-b:retire',
     ]);
     for (const result of results) {
-      expect(`${result.from}->${result.to}: ${result.sent > 20 ? 'pinged' : `${result.sent} sent (${result.errors})`}`)
-        .toBe(`${result.from}->${result.to}: pinged`);
+      expect(
+        `${result.from}->${result.to}: ${result.sent > 20 ? 'pinged' : `${result.sent} sent (${result.errors})`}`,
+      ).toBe(`${result.from}->${result.to}: pinged`);
       expect(`${result.from}->${result.to}: ${result.lost} lost`).toBe(`${result.from}->${result.to}: 0 lost`);
     }
     for (const phase of phases) expect(phase.seconds).toBeLessThan(2 * RELOAD_INTERVAL_S);
 
     const rotated = status().sites;
-    expect(Object.fromEntries(rotated.map((s) => [s.site, s.keyVersion]))).toEqual({ hub: 2, 'spoke-a': 3, 'spoke-b': 2 });
-    for (const site of rotated) for (const peer of site.peers) expect(`${site.site}->${peer.site} ${peer.keyPhase}`).toBe(`${site.site}->${peer.site} steady`);
+    expect(Object.fromEntries(rotated.map((s) => [s.site, s.keyVersion]))).toEqual({
+      hub: 2,
+      'spoke-a': 3,
+      'spoke-b': 2,
+    });
+    for (const site of rotated)
+      for (const peer of site.peers)
+        expect(`${site.site}->${peer.site} ${peer.keyPhase}`).toBe(`${site.site}->${peer.site} steady`);
 
     const hub = rotated.find((s) => s.site === 'hub')!;
     const spokeA = rotated.find((s) => s.site === 'spoke-a')!;
@@ -129,7 +169,9 @@ describeMesh('key rotation on the local mesh (wiremesh rotate / status / revoke)
     expect(wiremesh('rotate', 'spoke-b').status).toBe(1); // a revoked site is not rotated
 
     expect(wiremesh('down').status).toBe(0);
-    const left = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((line) => line.startsWith(prefix));
+    const left = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((line) => line.startsWith(prefix));
     expect(left).toEqual([]);
   });
 });

@@ -24,7 +24,10 @@ function wiremesh(...args: string[]): { status: number; stdout: string; stderr: 
 }
 
 function ourNamespaces(): string[] {
-  return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith('wmesh-'));
+  return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n.startsWith('wmesh-'));
 }
 
 function agentProcesses(): string {
@@ -80,7 +83,10 @@ describeMesh('the local mesh (wiremesh up / status / exec / down)', () => {
 
   it('refuses a bad spec before creating anything, listing every error by JSON path', () => {
     const bad = join(mkdtempSync(join(tmpdir(), 'wiremesh-spec-')), 'bad.yaml');
-    writeFileSync(bad, 'name: x\ntopology: { type: hub-and-spoke, hubs: [nowhere] }\nsites:\n  - { name: a, provider: local, cidrs: [198.19.1.0/24] }\n  - { name: a, provider: local, cidrs: [198.19.1.128/25] }\n');
+    writeFileSync(
+      bad,
+      'name: x\ntopology: { type: hub-and-spoke, hubs: [nowhere] }\nsites:\n  - { name: a, provider: local, cidrs: [198.19.1.0/24] }\n  - { name: a, provider: local, cidrs: [198.19.1.128/25] }\n',
+    );
     const up = wiremesh('up', bad);
     expect(up.status).toBe(1);
     expect(up.stderr).toContain('$.');

@@ -39,13 +39,15 @@ function cli(...args: string[]): string {
 function essence(spec: MeshSpec): unknown {
   return {
     topology: spec.topology,
-    sites: spec.sites.map((site) => ({
-      name: site.name,
-      provider: site.provider,
-      cidrs: AddressSet.of(site.cidrs.map(parsePrefix)).strings(),
-      endpoint: site.provider === 'local' ? undefined : site.endpoint,
-      behindNat: site.behindNat ?? false,
-    })).sort((a, b) => a.name.localeCompare(b.name)),
+    sites: spec.sites
+      .map((site) => ({
+        name: site.name,
+        provider: site.provider,
+        cidrs: AddressSet.of(site.cidrs.map(parsePrefix)).strings(),
+        endpoint: site.provider === 'local' ? undefined : site.endpoint,
+        behindNat: site.behindNat ?? false,
+      }))
+      .sort((a, b) => a.name.localeCompare(b.name)),
   };
 }
 
@@ -79,9 +81,18 @@ describeRender('wiremesh render and import', () => {
       lab.wgConfig(ns, 'setconf', iface, stripped);
       const shown = lab.wg(ns, ['showconf', iface]);
       expect(shown).toContain('PrivateKey');
-      expect(shown.match(/\[Peer\]/g)).toHaveLength(spec.topology.type === 'full-mesh' ? spec.sites.length - 1 : (file.includes('hub') ? 2 : 1));
+      expect(shown.match(/\[Peer\]/g)).toHaveLength(
+        spec.topology.type === 'full-mesh' ? spec.sites.length - 1 : file.includes('hub') ? 2 : 1,
+      );
     }
-    const imported = parseYaml(cli('import', ...readdirSync(out).filter((f) => f.endsWith('.conf')).map((f) => join(out, f)))) as MeshSpec;
+    const imported = parseYaml(
+      cli(
+        'import',
+        ...readdirSync(out)
+          .filter((f) => f.endsWith('.conf'))
+          .map((f) => join(out, f)),
+      ),
+    ) as MeshSpec;
     expect(essence(imported)).toEqual(essence(spec));
     expect(() => parseMeshSpec(JSON.stringify(imported))).not.toThrow();
   });

@@ -33,8 +33,16 @@ describeWithRoot('the wiremesh-wg drop counter tests', ['wg'])('wiremesh-wg drop
         let i = 0; const next = () => i < list.length ? s.send(Buffer.from(list[i++], 'hex'), 51820, '127.0.0.1', next) : s.close(); next();`;
       lab.run(ns, process.execPath, ['-e', script]);
     };
-    const initiation = (length: number): Buffer => Buffer.concat([Buffer.from([1, 0, 0, 0]), Buffer.alloc(length - 4, 0x5a)]);
-    send([...Array.from({ length: 5 }, () => Buffer.from([9, 0, 0, 0, 1, 2, 3])), initiation(100), initiation(100), initiation(100), initiation(148), initiation(148)]);
+    const initiation = (length: number): Buffer =>
+      Buffer.concat([Buffer.from([1, 0, 0, 0]), Buffer.alloc(length - 4, 0x5a)]);
+    send([
+      ...Array.from({ length: 5 }, () => Buffer.from([9, 0, 0, 0, 1, 2, 3])),
+      initiation(100),
+      initiation(100),
+      initiation(100),
+      initiation(148),
+      initiation(148),
+    ]);
 
     const socket = `/var/run/wireguard/${iface}.sock`;
     let drops: Record<string, number> = {};
@@ -55,6 +63,8 @@ describeWithRoot('the wiremesh-wg drop counter tests', ['wg'])('wiremesh-wg drop
     expect(showconf).toContain('AllowedIPs = 198.19.90.0/24');
     expect(showconf).not.toContain('wiremesh');
     expect(lab.wg(ns, ['show', iface, 'listen-port']).trim()).toBe('51820');
-    expect(execFileSync('ip', ['netns', 'exec', ns, 'wg', 'show', 'all', 'dump'], { encoding: 'utf8' })).toContain(peer);
+    expect(execFileSync('ip', ['netns', 'exec', ns, 'wg', 'show', 'all', 'dump'], { encoding: 'utf8' })).toContain(
+      peer,
+    );
   });
 });

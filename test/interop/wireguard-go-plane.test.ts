@@ -25,9 +25,7 @@ import { peer, prefixes } from '../support/uapi-changes';
 import { uapiGet, uapiRequest, uapiSet } from '../../agent/wg/uapi-client';
 import { SOCKET_DIRECTORY, serveUapi, type UapiTarget } from '../../agent/wg/uapi-server';
 
-
 // ---- helpers -------------------------------------------------------------------------------------
-
 
 interface ReadablePeer {
   publicKey: string;
@@ -38,7 +36,12 @@ interface ReadablePeer {
 }
 
 /** The configured part of a snapshot (no counters), keys in base64, peers in key order. */
-function configured(snapshot: DeviceSnapshot): { privateKey: string | null; listenPort: number; fwmark: number; peers: ReadablePeer[] } {
+function configured(snapshot: DeviceSnapshot): {
+  privateKey: string | null;
+  listenPort: number;
+  fwmark: number;
+  peers: ReadablePeer[];
+} {
   return {
     privateKey: snapshot.privateKey?.toString('base64') ?? null,
     listenPort: snapshot.listenPort,
@@ -57,8 +60,12 @@ function configured(snapshot: DeviceSnapshot): { privateKey: string | null; list
 
 function readablePeer(key: Buffer, fields: Partial<ReadablePeer>): ReadablePeer {
   return {
-    publicKey: key.toString('base64'), presharedKey: null, endpoint: null, persistentKeepaliveInterval: 0,
-    ...fields, allowedIps: [...(fields.allowedIps ?? [])].sort(),
+    publicKey: key.toString('base64'),
+    presharedKey: null,
+    endpoint: null,
+    persistentKeepaliveInterval: 0,
+    ...fields,
+    allowedIps: [...(fields.allowedIps ?? [])].sort(),
   };
 }
 
@@ -115,10 +122,18 @@ describe('UAPI client', () => {
     privateKey: generatePrivateKey(),
     listenPort: 51820,
     fwmark: 7,
-    peers: [{
-      publicKey: randomBytes(32), presharedKey: randomBytes(32), endpoint: '[fd18::2]:4500', lastHandshakeUnixMs: 1_700_000_000_500,
-      txBytes: 10, rxBytes: 20, persistentKeepaliveInterval: 25, allowedIps: [parsePrefix('10.0.0.0/8')],
-    }],
+    peers: [
+      {
+        publicKey: randomBytes(32),
+        presharedKey: randomBytes(32),
+        endpoint: '[fd18::2]:4500',
+        lastHandshakeUnixMs: 1_700_000_000_500,
+        txBytes: 10,
+        rxBytes: 20,
+        persistentKeepaliveInterval: 25,
+        allowedIps: [parsePrefix('10.0.0.0/8')],
+      },
+    ],
   };
 
   function target(apply: UapiTarget['apply']): UapiTarget {
@@ -127,18 +142,30 @@ describe('UAPI client', () => {
 
   test('get returns the served snapshot; set delivers the change', async () => {
     const applied: ConfigChange[] = [];
-    serveUapi(server, target((change) => applied.push(change)), { error: () => undefined });
+    serveUapi(
+      server,
+      target((change) => applied.push(change)),
+      { error: () => undefined },
+    );
     await listen(server, socketPath);
     expect(await uapiGet(socketPath)).toEqual(snapshot);
-    const change: ConfigChange = { listenPort: 1234, replacePeers: true, peers: [peer(randomBytes(32), { allowedIps: prefixes('clear', '10.1.0.0/16') })] };
+    const change: ConfigChange = {
+      listenPort: 1234,
+      replacePeers: true,
+      peers: [peer(randomBytes(32), { allowedIps: prefixes('clear', '10.1.0.0/16') })],
+    };
     await uapiSet(socketPath, change);
     expect(applied).toEqual([change]);
   });
 
   test('a refused set rejects with UapiError carrying the errno', async () => {
-    serveUapi(server, target(() => {
-      throw new UapiError(Errno.EADDRINUSE, 'port in use');
-    }), { error: () => undefined });
+    serveUapi(
+      server,
+      target(() => {
+        throw new UapiError(Errno.EADDRINUSE, 'port in use');
+      }),
+      { error: () => undefined },
+    );
     await listen(server, socketPath);
     const refusal = uapiSet(socketPath, { listenPort: 1, replacePeers: false, peers: [] });
     await expect(refusal).rejects.toBeInstanceOf(UapiError);
@@ -148,22 +175,28 @@ describe('UAPI client', () => {
   test('a positive errno on set (as boringtun sent) is read as the negative errno', async () => {
     server.on('connection', (socket) => socket.once('data', () => socket.write('errno=22\n\n')));
     await listen(server, socketPath);
-    await expect(uapiSet(socketPath, { replacePeers: false, peers: [] })).rejects.toEqual(expect.objectContaining({ errno: Errno.EINVAL }));
+    await expect(uapiSet(socketPath, { replacePeers: false, peers: [] })).rejects.toEqual(
+      expect.objectContaining({ errno: Errno.EINVAL }),
+    );
   });
 
   test('an answer in many small pieces is read to its errno line', async () => {
-    server.on('connection', (socket) => socket.once('data', async () => {
-      for (const piece of ['listen_port=5', '1820\n', 'errno=', '0\n', '\n']) {
-        socket.write(piece);
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-    }));
+    server.on('connection', (socket) =>
+      socket.once('data', async () => {
+        for (const piece of ['listen_port=5', '1820\n', 'errno=', '0\n', '\n']) {
+          socket.write(piece);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      }),
+    );
     await listen(server, socketPath);
     expect(await uapiRequest(socketPath, 'get=1\n\n')).toBe('listen_port=51820\nerrno=0\n\n');
   });
 
   test('a missing socket is named in the error', async () => {
-    await expect(uapiGet(socketPath)).rejects.toThrow(`UAPI socket ${socketPath} does not exist: is the interface running?`);
+    await expect(uapiGet(socketPath)).rejects.toThrow(
+      `UAPI socket ${socketPath} does not exist: is the interface running?`,
+    );
   });
 
   test('a connection closed before errno is EPROTO', async () => {
@@ -175,7 +208,9 @@ describe('UAPI client', () => {
   test('a server that never answers times out', async () => {
     server.on('connection', (socket) => socket.resume());
     await listen(server, socketPath);
-    await expect(uapiRequest(socketPath, 'get=1\n\n', 200)).rejects.toThrow(`UAPI ${socketPath}: no complete answer after 200 ms`);
+    await expect(uapiRequest(socketPath, 'get=1\n\n', 200)).rejects.toThrow(
+      `UAPI ${socketPath}: no complete answer after 200 ms`,
+    );
   });
 });
 
@@ -198,12 +233,18 @@ describe('ExecFileCommandRunner', () => {
   test('a failure rejects with CommandError carrying the exit code and stderr', async () => {
     const failure = new ExecFileCommandRunner().run('sh', ['-c', 'echo \'Cannot find device "gpx0"\' >&2; exit 1']);
     await expect(failure).rejects.toBeInstanceOf(CommandError);
-    await expect(failure).rejects.toEqual(expect.objectContaining({ exitCode: 1, stderr: 'Cannot find device "gpx0"\n' }));
-    await expect(failure).rejects.toThrow('sh -c echo \'Cannot find device "gpx0"\' >&2; exit 1 failed (exit 1): Cannot find device "gpx0"');
+    await expect(failure).rejects.toEqual(
+      expect.objectContaining({ exitCode: 1, stderr: 'Cannot find device "gpx0"\n' }),
+    );
+    await expect(failure).rejects.toThrow(
+      'sh -c echo \'Cannot find device "gpx0"\' >&2; exit 1 failed (exit 1): Cannot find device "gpx0"',
+    );
   });
 
   test('a command that runs too long is killed', async () => {
-    await expect(new ExecFileCommandRunner({ timeoutMs: 200 }).run('sleep', ['30'])).rejects.toThrow('sleep 30 failed (killed after 200 ms)');
+    await expect(new ExecFileCommandRunner({ timeoutMs: 200 }).run('sleep', ['30'])).rejects.toThrow(
+      'sleep 30 failed (killed after 200 ms)',
+    );
   });
 });
 
@@ -280,8 +321,14 @@ describe('WireguardGoPlane process handling (stand-in daemon)', () => {
   });
 
   test('a missing binary fails create with the reason', async () => {
-    const plane = new WireguardGoPlane({ runner: new RecordingRunner(), binary: join(directory, 'no-such-wireguard-go'), socketDirectory: directory });
-    await expect(plane.create('gpst2', 1420)).rejects.toThrow(/cannot start .*no-such-wireguard-go for gpst2: spawn .* ENOENT/);
+    const plane = new WireguardGoPlane({
+      runner: new RecordingRunner(),
+      binary: join(directory, 'no-such-wireguard-go'),
+      socketDirectory: directory,
+    });
+    await expect(plane.create('gpst2', 1420)).rejects.toThrow(
+      /cannot start .*no-such-wireguard-go for gpst2: spawn .* ENOENT/,
+    );
     await plane.destroy();
   });
 
@@ -291,7 +338,9 @@ describe('WireguardGoPlane process handling (stand-in daemon)', () => {
       spawnPrefix: ['sh', '-c', 'echo "Failed to create TUN device: operation not permitted" >&2; exit 1', 'sh'],
       socketDirectory: directory,
     });
-    await expect(plane.create('gpst3', 1420)).rejects.toThrow(/exited \(1\) before its UAPI socket was ready: Failed to create TUN device/);
+    await expect(plane.create('gpst3', 1420)).rejects.toThrow(
+      /exited \(1\) before its UAPI socket was ready: Failed to create TUN device/,
+    );
   });
 
   test('a daemon that never makes its socket times out and is stopped', async () => {
@@ -361,7 +410,11 @@ namespaced(`WireguardGoPlane with wireguard-go in a namespace${skipReason ? ` (s
 
   // A private key as wg stores it (clamped), so it reads back byte for byte.
   const privateKey = generatePrivateKey();
-  const [keyA, keyB, keyC] = [publicKeyOf(generatePrivateKey()), publicKeyOf(generatePrivateKey()), publicKeyOf(generatePrivateKey())];
+  const [keyA, keyB, keyC] = [
+    publicKeyOf(generatePrivateKey()),
+    publicKeyOf(generatePrivateKey()),
+    publicKeyOf(generatePrivateKey()),
+  ];
   const presharedKey = randomBytes(32);
   const twoPeers: ConfigChange = {
     privateKey,
@@ -370,7 +423,9 @@ namespaced(`WireguardGoPlane with wireguard-go in a namespace${skipReason ? ` (s
     replacePeers: true,
     peers: [
       peer(keyA, {
-        presharedKey, endpoint: '198.18.0.2:51820', persistentKeepaliveInterval: 25,
+        presharedKey,
+        endpoint: '198.18.0.2:51820',
+        persistentKeepaliveInterval: 25,
         allowedIps: prefixes('clear', '10.0.1.0/24', 'fd00:1::/64'),
       }),
       peer(keyB, { endpoint: '[fd18::2]:4500', allowedIps: prefixes('clear', '10.0.2.1/32', '10.0.3.0/24') }),
@@ -382,7 +437,9 @@ namespaced(`WireguardGoPlane with wireguard-go in a namespace${skipReason ? ` (s
     fwmark: 0x1234,
     peers: peersInKeyOrder(
       readablePeer(keyA, {
-        presharedKey: presharedKey.toString('base64'), endpoint: '198.18.0.2:51820', persistentKeepaliveInterval: 25,
+        presharedKey: presharedKey.toString('base64'),
+        endpoint: '198.18.0.2:51820',
+        persistentKeepaliveInterval: 25,
         allowedIps: ['10.0.1.0/24', 'fd00:1::/64'],
       }),
       readablePeer(keyB, { endpoint: '[fd18::2]:4500', allowedIps: ['10.0.2.1/32', '10.0.3.0/24'] }),
@@ -398,11 +455,15 @@ namespaced(`WireguardGoPlane with wireguard-go in a namespace${skipReason ? ` (s
     await plane.apply(twoPeers);
     expect(configured(await plane.snapshot())).toEqual(twoPeersApplied);
     // `wg` in the namespace sees the same interface
-    expect(lab.wg(ns, ['show', name, 'peers']).split('\n').filter(Boolean).sort())
-      .toEqual([keyA.toString('base64'), keyB.toString('base64')].sort());
+    expect(lab.wg(ns, ['show', name, 'peers']).split('\n').filter(Boolean).sort()).toEqual(
+      [keyA.toString('base64'), keyB.toString('base64')].sort(),
+    );
 
     // Live: one peer goes, the other's allowed IPs are replaced (this wireguard-go predates `-prefix`).
-    await plane.apply({ replacePeers: false, peers: [peer(keyA, { remove: true }), peer(keyB, { allowedIps: prefixes('clear', '10.0.4.0/24') })] });
+    await plane.apply({
+      replacePeers: false,
+      peers: [peer(keyA, { remove: true }), peer(keyB, { allowedIps: prefixes('clear', '10.0.4.0/24') })],
+    });
     expect(configured(await plane.snapshot())).toEqual({
       ...twoPeersApplied,
       peers: [readablePeer(keyB, { endpoint: '[fd18::2]:4500', allowedIps: ['10.0.4.0/24'] })],
@@ -424,13 +485,19 @@ namespaced(`WireguardGoPlane with wireguard-go in a namespace${skipReason ? ` (s
     const deadline = Date.now() + 5000;
     let failure = '';
     while (!failure.includes('refused the connection') && Date.now() < deadline) {
-      failure = await plane.snapshot().then(() => '', (error: Error) => error.message);
+      failure = await plane.snapshot().then(
+        () => '',
+        (error: Error) => error.message,
+      );
     }
     expect(failure).toContain('refused the connection');
     expect(existsSync(`${SOCKET_DIRECTORY}/${name}.sock`)).toBe(true);
     await plane.destroy();
 
-    const restarted = new WireguardGoPlane({ runner: new ExecFileCommandRunner({ commandPrefix: ['ip', 'netns', 'exec', ns] }), spawnPrefix: ['ip', 'netns', 'exec', ns] });
+    const restarted = new WireguardGoPlane({
+      runner: new ExecFileCommandRunner({ commandPrefix: ['ip', 'netns', 'exec', ns] }),
+      spawnPrefix: ['ip', 'netns', 'exec', ns],
+    });
     planes.push(restarted);
     await restarted.create(name, 1420);
     expect((await restarted.snapshot()).peers).toEqual([]);
@@ -451,9 +518,10 @@ namespaced(`WireguardGoPlane with wireguard-go in a namespace${skipReason ? ` (s
     await wireguardGo.create(name, 1420);
     // wireguard-go stands in for the kernel module, so the link the kernel plane would add exists already.
     const standInForModule: CommandRunner = {
-      run: (command, args, options) => (command === 'ip' && args.join(' ') === `link add dev ${name} type wireguard`
-        ? Promise.resolve('')
-        : runner.run(command, args, options)),
+      run: (command, args, options) =>
+        command === 'ip' && args.join(' ') === `link add dev ${name} type wireguard`
+          ? Promise.resolve('')
+          : runner.run(command, args, options),
     };
     const kernel = new KernelPlane({ runner: standInForModule });
     await kernel.create(name, 1380);
@@ -471,7 +539,11 @@ namespaced(`WireguardGoPlane with wireguard-go in a namespace${skipReason ? ` (s
     const afterUpdate = {
       ...twoPeersApplied,
       peers: peersInKeyOrder(
-        readablePeer(keyA, { endpoint: '198.18.0.2:51820', persistentKeepaliveInterval: 25, allowedIps: ['10.0.1.0/24', 'fd00:1::/64'] }),
+        readablePeer(keyA, {
+          endpoint: '198.18.0.2:51820',
+          persistentKeepaliveInterval: 25,
+          allowedIps: ['10.0.1.0/24', 'fd00:1::/64'],
+        }),
         readablePeer(keyB, { endpoint: '[fd18::2]:4500', allowedIps: ['10.0.3.0/24', '10.0.5.0/24'] }),
       ),
     };

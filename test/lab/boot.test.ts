@@ -20,7 +20,15 @@ const ARTIFACTS = join(packageRoot(), 'artifacts', 'test-lab-boot');
 const AWS_GATEWAY = 'aws-gcp-aws-eu-instance-0';
 const DENIED = deniedName(AWS_GATEWAY);
 
-describeWithRoot('boot lab: examples/aws-gcp booted end to end', ['debootstrap', 'systemd-nspawn', 'nft', 'nsenter', 'gpg', 'openssl', 'ping'])('boot lab', () => {
+describeWithRoot('boot lab: examples/aws-gcp booted end to end', [
+  'debootstrap',
+  'systemd-nspawn',
+  'nft',
+  'nsenter',
+  'gpg',
+  'openssl',
+  'ping',
+])('boot lab', () => {
   let lab: BootLab;
   const healthy = () => lab.gateways.filter((g) => g.network.gateway.name !== DENIED);
 
@@ -37,7 +45,10 @@ describeWithRoot('boot lab: examples/aws-gcp booted end to end', ['debootstrap',
     const timings = await waitForGateways(lab, healthy());
     writeFileSync(join(ARTIFACTS, 'timings.json'), JSON.stringify({ lab: lab.timings, gateways: timings }, null, 2));
     expect(timings.map((t) => t.gateway).sort()).toEqual([AWS_GATEWAY, 'aws-gcp-gcp-eu-0']);
-    for (const t of timings) expect(Object.keys(t.steps)).toEqual(expect.arrayContaining(['boot', 'cloud-init modules', 'install', 'unit start', 'agent.ready']));
+    for (const t of timings)
+      expect(Object.keys(t.steps)).toEqual(
+        expect.arrayContaining(['boot', 'cloud-init modules', 'install', 'unit start', 'agent.ready']),
+      );
   }, 300_000);
 
   test('LAN hosts ping across the sites, tunnels handshake, /healthz answers the router, /metrics does not', async () => {
@@ -72,14 +83,20 @@ describeWithRoot('boot lab: examples/aws-gcp booted end to end', ['debootstrap',
     const log = (await denied.vm.exec(['journalctl', '-u', 'wiremesh-agent', '-o', 'cat', '--no-pager'])) ?? '';
     expect(log).toMatch(/AccessDeniedException/);
     const privateKeys = lab.deployment.awsSecrets.filter((s) => /-key-secret-/.test(s.arn)).map((s) => s.value);
-    for (const key of [...privateKeys, ...lab.deployment.gcpSecrets.filter((s) => /-key-secret-/.test(s.name)).map((s) => s.value)]) {
+    for (const key of [
+      ...privateKeys,
+      ...lab.deployment.gcpSecrets.filter((s) => /-key-secret-/.test(s.name)).map((s) => s.value),
+    ]) {
       expect(log.includes(key)).toBe(false);
     }
     // No tunnel, and no healthy /healthz (today the agent exits before its health listener starts).
     expect(await denied.vm.exec(['ip', 'link', 'show', 'wm0'])).toBeUndefined();
     const health = await lab.httpFrom(denied.network.site.router, lab.healthUrl(denied.network));
     expect(health.status).not.toBe(200);
-    writeFileSync(join(ARTIFACTS, 'denied.json'), JSON.stringify({ failure: (failure as Error).message, health, refusals: refusals.length }, null, 2));
+    writeFileSync(
+      join(ARTIFACTS, 'denied.json'),
+      JSON.stringify({ failure: (failure as Error).message, health, refusals: refusals.length }, null, 2),
+    );
     // Nothing else noticed.
     expect(await lab.ping(lab.network.sites[0]!.lanHost, lab.network.sites[1]!.lanAddress, 3)).toBe(3);
   }, 240_000);

@@ -50,18 +50,31 @@ test('the tarball holds the agent, components, schemas, unit and prebuilds, and 
       'package/schemas/agent-config.schema.json',
     ]),
   );
-  expect(files.filter((f) => /^package\/(test|examples|bench|lab|scripts)\/|^package\/dist\/(test|bench|lab|scripts)\/|\.map$|\.ts$(?<!\.d\.ts)/.test(f))).toEqual([]);
-  const manifest = JSON.parse(execFileSync('tar', ['-xzOf', tarball, 'package/package.json'], { encoding: 'utf8' })) as Record<string, any>;
+  expect(
+    files.filter((f) =>
+      /^package\/(test|examples|bench|lab|scripts)\/|^package\/dist\/(test|bench|lab|scripts)\/|\.map$|\.ts$(?<!\.d\.ts)/.test(
+        f,
+      ),
+    ),
+  ).toEqual([]);
+  const manifest = JSON.parse(
+    execFileSync('tar', ['-xzOf', tarball, 'package/package.json'], { encoding: 'utf8' }),
+  ) as Record<string, any>;
   expect(manifest.private).toBeUndefined();
   expect(manifest.scripts.install).toBe('node-gyp-build');
-  expect(Object.keys(manifest.peerDependencies).every((name) => manifest.peerDependenciesMeta[name]?.optional === true)).toBe(true);
+  expect(
+    Object.keys(manifest.peerDependencies).every((name) => manifest.peerDependenciesMeta[name]?.optional === true),
+  ).toBe(true);
 });
 
 test('installs without a compiler and `wiremesh-agent check` works, with the prebuilt addon', async () => {
   const manifest = JSON.parse(execFileSync('tar', ['-xzOf', tarball, 'package/package.json'], { encoding: 'utf8' }));
   const content = npmRegistryContent(tarball, manifest, root, join(work, 'registry'));
   let url = '';
-  server = createServer((incoming, response) => void readRequest(incoming).then((request) => npmRegistryHandler(content, url)(request, response)));
+  server = createServer(
+    (incoming, response) =>
+      void readRequest(incoming).then((request) => npmRegistryHandler(content, url)(request, response)),
+  );
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const prefix = join(work, 'install');
@@ -69,19 +82,35 @@ test('installs without a compiler and `wiremesh-agent check` works, with the pre
   const keyPath = join(work, 'private.key');
   writeFileSync(keyPath, `${Buffer.alloc(32, 7).toString('base64')}\n`, { mode: 0o600 });
   const config = join(work, 'gateway.yaml');
-  writeFileSync(config, readFileSync(join(root, 'examples', 'agent', 'gateway.yaml'), 'utf8').replace('/etc/wiremesh/private.key', keyPath));
-  const { stdout, stderr } = await run(join(root, 'scripts', 'install-without-toolchain.sh'), [tarball, config, prefix], {
-    env: { ...process.env, npm_config_registry: `${url}/`, npm_config_cache: join(work, 'npm-cache') },
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  writeFileSync(
+    config,
+    readFileSync(join(root, 'examples', 'agent', 'gateway.yaml'), 'utf8').replace('/etc/wiremesh/private.key', keyPath),
+  );
+  const { stdout, stderr } = await run(
+    join(root, 'scripts', 'install-without-toolchain.sh'),
+    [tarball, config, prefix],
+    {
+      env: { ...process.env, npm_config_registry: `${url}/`, npm_config_cache: join(work, 'npm-cache') },
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  );
   expect(stdout).toMatch(/^interface wm0:/m);
   expect(stderr).toMatch(/installed into .*KiB/);
   const installed = join(prefix, 'node_modules');
   expect(existsSync(join(installed, 'wiremesh', 'build'))).toBe(false);
   expect(existsSync(join(installed, '@pulumi'))).toBe(false);
   // The addon loads from prebuilds/ on this machine.
-  const loaded = execFileSync(process.execPath, ['-e', `console.log(require(${JSON.stringify(join(installed, 'node-gyp-build'))}).path(${JSON.stringify(join(installed, 'wiremesh'))}))`], { encoding: 'utf8' });
+  const loaded = execFileSync(
+    process.execPath,
+    [
+      '-e',
+      `console.log(require(${JSON.stringify(join(installed, 'node-gyp-build'))}).path(${JSON.stringify(join(installed, 'wiremesh'))}))`,
+    ],
+    { encoding: 'utf8' },
+  );
   expect(loaded.trim()).toBe(join(installed, 'wiremesh', 'prebuilds', `linux-${process.arch}`, 'wiremesh.node'));
-  const lock = JSON.parse(readFileSync(join(installed, '.package-lock.json'), 'utf8')) as { packages: Record<string, unknown> };
+  const lock = JSON.parse(readFileSync(join(installed, '.package-lock.json'), 'utf8')) as {
+    packages: Record<string, unknown>;
+  };
   console.log(`installed package: ${Object.keys(lock.packages).length} packages; ${stderr.trim().split('\n').pop()}`);
 }, 300_000);

@@ -25,7 +25,9 @@ import { SecretStores } from '../../lab/boot/services/stores';
 import type { World } from '../../lab/boot/services/world';
 import { hasCommand } from '../../lab/netns';
 
-jest.mock('gaxios', () => (require('../support/gaxios-fetch') as typeof import('../support/gaxios-fetch')).builtInFetchGaxios());
+jest.mock('gaxios', () =>
+  (require('../support/gaxios-fetch') as typeof import('../support/gaxios-fetch')).builtInFetchGaxios(),
+);
 
 const ARN = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`;
 const world: World = {
@@ -67,7 +69,9 @@ const world: World = {
 
 const servers: Server[] = [];
 async function serve(handler: Handler): Promise<string> {
-  const server = createServer((incoming, response) => void readRequest(incoming).then((request) => handler(request, response)));
+  const server = createServer(
+    (incoming, response) => void readRequest(incoming).then((request) => handler(request, response)),
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   servers.push(server);
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -90,7 +94,8 @@ describe('EC2 IMDSv2 and Secrets Manager (AWS SDK through AwsSecretSource)', () 
     const imds = await serve(ec2MetadataHandler(world.awsInstances));
     stores = new SecretStores(world);
     endpoint = await serve(stores.secretsManager());
-    for (const key of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE']) delete process.env[key];
+    for (const key of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE'])
+      delete process.env[key];
     process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT = imds;
     process.env.AWS_CONFIG_FILE = '/nonexistent';
     process.env.AWS_SHARED_CREDENTIALS_FILE = '/nonexistent';
@@ -99,24 +104,48 @@ describe('EC2 IMDSv2 and Secrets Manager (AWS SDK through AwsSecretSource)', () 
   test('IMDSv2 refuses a GET without a session token', async () => {
     const imds = process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT!;
     expect((await fetch(`${imds}/latest/meta-data/iam/security-credentials/`)).status).toBe(401);
-    const token = await (await fetch(`${imds}/latest/api/token`, { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' } })).text();
-    const region = await fetch(`${imds}/latest/meta-data/placement/region`, { headers: { 'x-aws-ec2-metadata-token': token } });
+    const token = await (
+      await fetch(`${imds}/latest/api/token`, {
+        method: 'PUT',
+        headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' },
+      })
+    ).text();
+    const region = await fetch(`${imds}/latest/meta-data/placement/region`, {
+      headers: { 'x-aws-ec2-metadata-token': token },
+    });
     expect(await region.text()).toBe('eu-west-1');
-    const identity = await fetch(`${imds}/latest/dynamic/instance-identity/document`, { headers: { 'x-aws-ec2-metadata-token': token } });
-    expect(await identity.json()).toMatchObject({ instanceId: 'i-0lab000000000000', region: 'eu-west-1', accountId: '123456789012' });
+    const identity = await fetch(`${imds}/latest/dynamic/instance-identity/document`, {
+      headers: { 'x-aws-ec2-metadata-token': token },
+    });
+    expect(await identity.json()).toMatchObject({
+      instanceId: 'i-0lab000000000000',
+      region: 'eu-west-1',
+      accountId: '123456789012',
+    });
   });
 
   test('GetSecretValue by ARN, signed with the role credentials the IMDS handed out', async () => {
     const source = new AwsSecretSource({ secretId: ARN('gw-key'), region: 'eu-west-1', endpoint });
-    expect(await source.fetch()).toEqual({ value: Buffer.from('first-value'), version: 'v1', createdAtUnixMs: expect.any(Number) });
+    expect(await source.fetch()).toEqual({
+      value: Buffer.from('first-value'),
+      version: 'v1',
+      createdAtUnixMs: expect.any(Number),
+    });
     expect(stores.accesses.at(-1)).toMatchObject({ instance: 'aws-gw', status: 200, secret: ARN('gw-key') });
   });
 
   test('a new version becomes AWSCURRENT, the old one AWSPREVIOUS', async () => {
     expect(stores.putAws(ARN('gw-key'), 'second-value')).toBe(true);
     expect(stores.putAws(ARN('gw-key'), 'second-value')).toBe(false);
-    expect((await new AwsSecretSource({ secretId: ARN('gw-key'), region: 'eu-west-1', endpoint }).fetch()).value.toString()).toBe('second-value');
-    const previous = await new AwsSecretSource({ secretId: ARN('gw-key'), region: 'eu-west-1', endpoint, versionStage: 'AWSPREVIOUS' }).fetch();
+    expect(
+      (await new AwsSecretSource({ secretId: ARN('gw-key'), region: 'eu-west-1', endpoint }).fetch()).value.toString(),
+    ).toBe('second-value');
+    const previous = await new AwsSecretSource({
+      secretId: ARN('gw-key'),
+      region: 'eu-west-1',
+      endpoint,
+      versionStage: 'AWSPREVIOUS',
+    }).fetch();
     expect(previous).toEqual({ value: Buffer.from('first-value'), version: 'v1', createdAtUnixMs: expect.any(Number) });
   });
 
@@ -130,9 +159,15 @@ describe('EC2 IMDSv2 and Secrets Manager (AWS SDK through AwsSecretSource)', () 
     const client = new SecretsManagerClient({
       region: 'eu-west-1',
       endpoint,
-      credentials: { accessKeyId: world.awsInstances[0]!.accessKeyId, secretAccessKey: 'wrong', sessionToken: world.awsInstances[0]!.sessionToken },
+      credentials: {
+        accessKeyId: world.awsInstances[0]!.accessKeyId,
+        secretAccessKey: 'wrong',
+        sessionToken: world.awsInstances[0]!.sessionToken,
+      },
     });
-    await expect(client.send(new GetSecretValueCommand({ SecretId: ARN('gw-key') }))).rejects.toMatchObject({ name: 'InvalidSignatureException' });
+    await expect(client.send(new GetSecretValueCommand({ SecretId: ARN('gw-key') }))).rejects.toMatchObject({
+      name: 'InvalidSignatureException',
+    });
   });
 });
 
@@ -151,22 +186,35 @@ describe('GCE metadata server and Secret Manager (GCP client through GcpSecretSo
 
   test('the metadata server answers only Metadata-Flavor: Google, and says so', async () => {
     expect((await fetch(`${metadata}/computeMetadata/v1/instance/service-accounts/default/email`)).status).toBe(403);
-    const answer = await fetch(`${metadata}/computeMetadata/v1/instance/service-accounts/default/email`, { headers: { 'metadata-flavor': 'Google' } });
+    const answer = await fetch(`${metadata}/computeMetadata/v1/instance/service-accounts/default/email`, {
+      headers: { 'metadata-flavor': 'Google' },
+    });
     expect(answer.headers.get('metadata-flavor')).toBe('Google');
     expect(await answer.text()).toBe('gw@lab-project.iam.gserviceaccount.com');
   });
 
   test('AccessSecretVersion with the service account token, latest and by number', async () => {
     const latest = await new GcpSecretSource({ name: 'projects/lab-project/secrets/gw-key', endpoint }).fetch();
-    expect(latest).toEqual({ value: Buffer.from('gcp-first'), version: 'projects/lab-project/secrets/gw-key/versions/1' });
+    expect(latest).toEqual({
+      value: Buffer.from('gcp-first'),
+      version: 'projects/lab-project/secrets/gw-key/versions/1',
+    });
     stores.putGcp('projects/lab-project/secrets/gw-key', 'gcp-second');
-    expect((await new GcpSecretSource({ name: 'projects/lab-project/secrets/gw-key', endpoint }).fetch()).value.toString()).toBe('gcp-second');
-    expect((await new GcpSecretSource({ name: 'projects/lab-project/secrets/gw-key/versions/1', endpoint }).fetch()).value.toString()).toBe('gcp-first');
+    expect(
+      (await new GcpSecretSource({ name: 'projects/lab-project/secrets/gw-key', endpoint }).fetch()).value.toString(),
+    ).toBe('gcp-second');
+    expect(
+      (
+        await new GcpSecretSource({ name: 'projects/lab-project/secrets/gw-key/versions/1', endpoint }).fetch()
+      ).value.toString(),
+    ).toBe('gcp-first');
     expect(stores.accesses.at(-1)).toMatchObject({ instance: 'gcp-gw', status: 200 });
   });
 
   test('a secret without an accessor binding for the account is PERMISSION_DENIED', async () => {
-    await expect(new GcpSecretSource({ name: 'projects/lab-project/secrets/other-key', endpoint }).fetch()).rejects.toThrow(/PERMISSION_DENIED \(gRPC status 7\)/);
+    await expect(
+      new GcpSecretSource({ name: 'projects/lab-project/secrets/other-key', endpoint }).fetch(),
+    ).rejects.toThrow(/PERMISSION_DENIED \(gRPC status 7\)/);
     expect(stores.accesses.at(-1)).toMatchObject({ instance: 'gcp-gw', status: 403, error: 'PERMISSION_DENIED' });
   });
 });
@@ -184,14 +232,33 @@ describe('the edge: npm registry and Debian mirror', () => {
     writeFileSync(join(probe, 'package', 'package.json'), JSON.stringify(manifest));
     execFileSync('tar', ['-czf', join(work, 'lab-probe-1.0.0.tgz'), '-C', probe, 'package']);
     const content = npmRegistryContent(join(work, 'lab-probe-1.0.0.tgz'), manifest, root, join(work, 'cache'));
-    expect([...content.packages.keys()].sort()).toEqual(['@opentelemetry/api', 'bintrees', 'lab-probe', 'prom-client', 'tdigest']);
+    expect([...content.packages.keys()].sort()).toEqual([
+      '@opentelemetry/api',
+      'bintrees',
+      'lab-probe',
+      'prom-client',
+      'tdigest',
+    ]);
     let registry = '';
     registry = await serve((request, response) => npmRegistryHandler(content, registry)(request, response));
     const target = join(work, 'install');
     mkdirSync(target);
     // Asynchronously: the registry answers from this process.
-    await promisify(execFile)('npm', ['install', '--prefix', target, '--registry', `${registry}/`, '--cache', join(work, 'npm-cache'), '--no-audit', '--no-fund', 'lab-probe@1.0.0']);
-    const installed = JSON.parse(readFileSync(join(target, 'node_modules', 'prom-client', 'package.json'), 'utf8')) as { version: string };
+    await promisify(execFile)('npm', [
+      'install',
+      '--prefix',
+      target,
+      '--registry',
+      `${registry}/`,
+      '--cache',
+      join(work, 'npm-cache'),
+      '--no-audit',
+      '--no-fund',
+      'lab-probe@1.0.0',
+    ]);
+    const installed = JSON.parse(readFileSync(join(target, 'node_modules', 'prom-client', 'package.json'), 'utf8')) as {
+      version: string;
+    };
     expect(installed.version).toBe('15.1.3');
   }, 60_000);
 
@@ -200,7 +267,10 @@ describe('the edge: npm registry and Debian mirror', () => {
     const pool = join(work, 'pool', 'main');
     mkdirSync(join(work, 'deb', 'DEBIAN'), { recursive: true });
     mkdirSync(pool, { recursive: true });
-    writeFileSync(join(work, 'deb', 'DEBIAN', 'control'), 'Package: lab-probe\nVersion: 1.0\nArchitecture: all\nMaintainer: lab <lab@wiremesh.invalid>\nDescription: probe\n');
+    writeFileSync(
+      join(work, 'deb', 'DEBIAN', 'control'),
+      'Package: lab-probe\nVersion: 1.0\nArchitecture: all\nMaintainer: lab <lab@wiremesh.invalid>\nDescription: probe\n',
+    );
     execFileSync('dpkg-deb', ['--build', join(work, 'deb'), join(pool, 'lab-probe_1.0_all.deb')], { stdio: 'pipe' });
     const gnupg = join(work, 'gnupg');
     const key = labAptKey(gnupg);
@@ -209,7 +279,9 @@ describe('the edge: npm registry and Debian mirror', () => {
     writeFileSync(join(work, 'InRelease'), mirror.inRelease('bookworm'));
     execFileSync('gpgv', ['--keyring', join(work, 'keyring.gpg'), join(work, 'InRelease')], { stdio: 'pipe' });
     const sha = createHash('sha256').update(mirror.packages).digest('hex');
-    expect(mirror.inRelease('bookworm')).toContain(` ${sha} ${Buffer.byteLength(mirror.packages)} main/binary-amd64/Packages`);
+    expect(mirror.inRelease('bookworm')).toContain(
+      ` ${sha} ${Buffer.byteLength(mirror.packages)} main/binary-amd64/Packages`,
+    );
     expect(mirror.packages).toContain('Package: lab-probe\n');
     expect(mirror.packages).toContain('Filename: pool/main/lab-probe_1.0_all.deb');
     const base = await serve(aptMirrorHandler(mirror));

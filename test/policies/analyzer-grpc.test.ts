@@ -72,13 +72,21 @@ describe('the packed analyzer, launched as the engine launches it', () => {
       level: EnforcementLevel.MANDATORY,
       params: ['keySecretRoles', 'maxAgeDays', 'now', 'warnDays'],
     });
-    expect(listed.find((p: { name: string }) => p.name === 'wiremesh-key-secret-kms').level).toBe(EnforcementLevel.DISABLED);
+    expect(listed.find((p: { name: string }) => p.name === 'wiremesh-key-secret-kms').level).toBe(
+      EnforcementLevel.DISABLED,
+    );
 
     // Analyze a recorded gateway instance: compliant; the policies for other types are not applicable.
     const instance = resources.find((r) => r.name === 'site-a-instance-0')!;
     const clean: any = await call(client, 'analyze', analyzeRequest(instance));
     expect(diagnostics(clean)).toEqual([]);
-    expect(notApplicable(clean)).toEqual(expect.arrayContaining(['wiremesh-gateway-ingress', 'wiremesh-no-public-admin-ports', 'wiremesh-wireguard-hygiene']));
+    expect(notApplicable(clean)).toEqual(
+      expect.arrayContaining([
+        'wiremesh-gateway-ingress',
+        'wiremesh-no-public-admin-ports',
+        'wiremesh-wireguard-hygiene',
+      ]),
+    );
 
     // Analyze the recorded gateway security group with SSH from anywhere added: two mandatory diagnostics.
     const sshOpen = withProps(resources, 'site-a-sg', (p) => ({
@@ -100,15 +108,25 @@ describe('the packed analyzer, launched as the engine launches it', () => {
     // AnalyzeStack with the clock at createdAt + 91 days: every key expired; the KMS policy still disabled.
     const createdAt = firstKeyCreatedAt(resources);
     const late = new Date(createdAt.getTime() + 91 * DAY).toISOString();
-    await call(client, 'configure', configureRequest({ 'wiremesh-key-rotation': { level: EnforcementLevel.MANDATORY, props: { now: late, warnDays: 0 } } }));
+    await call(
+      client,
+      'configure',
+      configureRequest({
+        'wiremesh-key-rotation': { level: EnforcementLevel.MANDATORY, props: { now: late, warnDays: 0 } },
+      }),
+    );
     const stackLate = diagnostics(await call(client, 'analyzeStack', analyzeStackRequest(resources)));
     const rotation = stackLate.filter((d) => d.policy === 'wiremesh-key-rotation');
     expect(rotation).toHaveLength(4); // site-a, site-b, site-c, site-d
     expect(rotation.every((d) => d.level === EnforcementLevel.MANDATORY)).toBe(true);
     const siteA = rotation.find((d) => d.urn.endsWith('::site-a-key-pair'))!;
     expect(siteA.message).toContain('run `pulumi up` to rotate: the WireGuard key "site-a-key-pair"');
-    expect(siteA.message).toContain(`expired on ${new Date(createdAt.getTime() + 90 * DAY).toISOString().slice(0, 10)}`);
-    expect(siteA.urn).toBe('urn:pulumi:stack::project::wiremesh:aws:AwsGateway$wiremesh:keys:WireGuardKey$pulumi-nodejs:dynamic/wiremesh:WireGuardKeyPair::site-a-key-pair');
+    expect(siteA.message).toContain(
+      `expired on ${new Date(createdAt.getTime() + 90 * DAY).toISOString().slice(0, 10)}`,
+    );
+    expect(siteA.urn).toBe(
+      'urn:pulumi:stack::project::wiremesh:aws:AwsGateway$wiremesh:keys:WireGuardKey$pulumi-nodejs:dynamic/wiremesh:WireGuardKeyPair::site-a-key-pair',
+    );
     expect(stackLate.filter((d) => d.policy !== 'wiremesh-key-rotation')).toEqual([]);
 
     // Configure again (it replaces the whole config): 89 days passes; the KMS policy enabled reports the AWS key secrets.
@@ -129,10 +147,17 @@ describe('the packed analyzer, launched as the engine launches it', () => {
     expect(kms[0]!.message).toContain('set kmsKeyId to a customer-managed KMS key ARN');
 
     // A preview unknown: the server turns the policy's UnknownValueError into an advisory.
-    const unknownKms = { ...keySecret, props: { ...keySecret.props, kmsKeyId: '04da6b54-80e4-46f7-96ec-b56ff0331ba9' } };
+    const unknownKms = {
+      ...keySecret,
+      props: { ...keySecret.props, kmsKeyId: '04da6b54-80e4-46f7-96ec-b56ff0331ba9' },
+    };
     const preview = diagnostics(await call(client, 'analyze', analyzeRequest(unknownKms)));
     expect(preview).toEqual([
-      expect.objectContaining({ policy: 'wiremesh-key-secret-kms', level: EnforcementLevel.ADVISORY, message: expect.stringContaining("can't run policy 'wiremesh-key-secret-kms'") }),
+      expect.objectContaining({
+        policy: 'wiremesh-key-secret-kms',
+        level: EnforcementLevel.ADVISORY,
+        message: expect.stringContaining("can't run policy 'wiremesh-key-secret-kms'"),
+      }),
     ]);
 
     // At preview, a hand-written rule on a gateway's security group (id unknown) is found through the
@@ -141,15 +166,30 @@ describe('the packed analyzer, launched as the engine launches it', () => {
       type: 'aws:ec2/securityGroupRule:SecurityGroupRule',
       name: 'extra-ssh',
       urn: 'urn:pulumi:stack::project::aws:ec2/securityGroupRule:SecurityGroupRule::extra-ssh',
-      props: { type: 'ingress', protocol: 'tcp', fromPort: 22, toPort: 22, cidrBlocks: ['198.51.100.0/24'], securityGroupId: '04da6b54-80e4-46f7-96ec-b56ff0331ba9' },
+      props: {
+        type: 'ingress',
+        protocol: 'tcp',
+        fromPort: 22,
+        toPort: 22,
+        cidrBlocks: ['198.51.100.0/24'],
+        securityGroupId: '04da6b54-80e4-46f7-96ec-b56ff0331ba9',
+      },
       propertyDependencies: { securityGroupId: ['site-a-sg'] },
     };
     const attached = diagnostics(await call(client, 'analyzeStack', analyzeStackRequest([...resources, previewRule])));
-    expect(attached.map((d) => [d.policy, d.level, d.urn])).toEqual([['wiremesh-gateway-attached-ingress', EnforcementLevel.MANDATORY, previewRule.urn]]);
-    expect(attached[0]!.message).toContain('security group rule "extra-ssh" (a rule of the gateway security group "site-a-sg") rule opens tcp 22 from 198.51.100.0/24');
+    expect(attached.map((d) => [d.policy, d.level, d.urn])).toEqual([
+      ['wiremesh-gateway-attached-ingress', EnforcementLevel.MANDATORY, previewRule.urn],
+    ]);
+    expect(attached[0]!.message).toContain(
+      'security group rule "extra-ssh" (a rule of the gateway security group "site-a-sg") rule opens tcp 22 from 198.51.100.0/24',
+    );
 
     // Disabled through Configure: the policy no longer runs.
-    await call(client, 'configure', configureRequest({ 'wiremesh-key-rotation': { level: EnforcementLevel.DISABLED, props: { now: late } } }));
+    await call(
+      client,
+      'configure',
+      configureRequest({ 'wiremesh-key-rotation': { level: EnforcementLevel.DISABLED, props: { now: late } } }),
+    );
     expect(diagnostics(await call(client, 'analyzeStack', analyzeStackRequest(resources)))).toEqual([]);
     expect(analyzer.stderr.join('')).toBe('');
   }, 60_000);

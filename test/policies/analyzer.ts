@@ -43,7 +43,12 @@ export function ensureBuilt(): void {
     const out = path.join(ROOT, 'dist/policies', f.replace(/\.ts$/, '.js'));
     return !existsSync(out) || statSync(out).mtimeMs < statSync(path.join(SOURCES, f)).mtimeMs;
   });
-  if (stale) execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit', timeout: 300_000 });
+  if (stale)
+    execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
+      cwd: ROOT,
+      stdio: 'inherit',
+      timeout: 300_000,
+    });
 }
 
 export interface Analyzer {
@@ -89,7 +94,9 @@ export async function stop(analyzer: Analyzer | undefined): Promise<void> {
 }
 
 export function call<T>(client: any, method: string, request: unknown): Promise<T> {
-  return new Promise((resolve, reject) => client[method](request, (err: Error | null, res: T) => (err ? reject(err) : resolve(res))));
+  return new Promise((resolve, reject) =>
+    client[method](request, (err: Error | null, res: T) => (err ? reject(err) : resolve(res))),
+  );
 }
 
 function options(parent?: string): any {
@@ -124,7 +131,9 @@ export function analyzeStackRequest(resources: RunnerResource[]): any {
       // The engine sends the URNs each prop's value came from (references known at preview); given here by URN or name.
       for (const [prop, refs] of Object.entries(r.propertyDependencies ?? {})) {
         const deps = new analyzerPb.AnalyzerPropertyDependencies();
-        deps.setUrnsList(refs.map((ref) => (ref.startsWith('urn:') ? ref : resources.find((x) => x.name === ref)!.urn!)));
+        deps.setUrnsList(
+          refs.map((ref) => (ref.startsWith('urn:') ? ref : resources.find((x) => x.name === ref)!.urn!)),
+        );
         res.getPropertydependenciesMap().set(prop, deps);
       }
       return res;
@@ -152,7 +161,12 @@ export interface Diagnostic {
 }
 
 export function diagnostics(response: any): Diagnostic[] {
-  return response.getDiagnosticsList().map((d: any) => ({ policy: d.getPolicyname(), level: d.getEnforcementlevel(), message: d.getMessage(), urn: d.getUrn() }));
+  return response.getDiagnosticsList().map((d: any) => ({
+    policy: d.getPolicyname(),
+    level: d.getEnforcementlevel(),
+    message: d.getMessage(),
+    urn: d.getUrn(),
+  }));
 }
 
 export function notApplicable(response: any): string[] {
@@ -170,7 +184,6 @@ export const ENGINE_ENV = {
   PULUMI_STACK: 'stack',
   PULUMI_DRY_RUN: 'false',
 };
-
 
 /** Launches the pack in `packDir` as the engine does: `node <run-policy-pack resolved from packDir> <engine> .`. */
 export function launchAsEngine(packDir: string): Promise<Analyzer> {

@@ -24,14 +24,22 @@ beforeAll(async () => {
   ({ resources: stack } = await recordComponentStack());
   const mocks = setupMocks(awsMockOptions());
   const key = new WireGuardKey('k', { maxAgeDays: 90, now: () => new Date('2025-01-10T12:00:00Z') });
-  const secret = new AwsKeySecret('k-secret', { privateKey: key.privateKey, createdAt: key.createdAt, siteName: 'site-k' });
+  const secret = new AwsKeySecret('k-secret', {
+    privateKey: key.privateKey,
+    createdAt: key.createdAt,
+    siteName: 'site-k',
+  });
   await Promise.all([resolve(key.publicKey), resolve(secret.arn)]);
   await mocks.settle();
   keyStack = fromRecordedResources(mocks.resources);
 }, 60_000);
 
 function awsKeySecret(name: string, tags: Record<string, string>): RunnerResource {
-  return { type: 'aws:secretsmanager/secret:Secret', name, props: { name, arn: `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`, tags } };
+  return {
+    type: 'aws:secretsmanager/secret:Secret',
+    name,
+    props: { name, arn: `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`, tags },
+  };
 }
 
 describe('wiremesh-key-rotation', () => {
@@ -60,19 +68,27 @@ describe('wiremesh-key-rotation', () => {
     expect(warned).toEqual([
       expect.objectContaining({
         enforcementLevel: 'advisory',
-        message: expect.stringContaining('expires on 2025-03-13 (in 10 days): the first `pulumi up` on or after that day rotates it'),
+        message: expect.stringContaining(
+          'expires on 2025-03-13 (in 10 days): the first `pulumi up` on or after that day rotates it',
+        ),
       }),
     ]);
     expect(only(runPolicies(keyStack, { now: at(KEY_CREATED, 70) }))).toEqual([]); // before the 14-day window
-    expect(only(runPolicies(keyStack, { now: at(KEY_CREATED, 70), config: { [POLICY]: { warnDays: 30 } } }))).toHaveLength(1);
+    expect(
+      only(runPolicies(keyStack, { now: at(KEY_CREATED, 70), config: { [POLICY]: { warnDays: 30 } } })),
+    ).toHaveLength(1);
     const advisory = only(runPolicies(keyStack, { now: at(KEY_CREATED, 91), config: { [POLICY]: 'advisory' } }));
     expect(advisory.map((v) => v.enforcementLevel)).toEqual(['advisory']);
     expect(only(runPolicies(keyStack, { now: at(KEY_CREATED, 91), config: { [POLICY]: 'disabled' } }))).toEqual([]);
   });
 
-  test('the clock can also be set with the policy\'s now parameter; maxAgeDays is configurable', () => {
-    expect(mandatory(only(runPolicies(keyStack, { config: { [POLICY]: { now: at(KEY_CREATED, 91).toISOString() } } })))).toHaveLength(1);
-    const strict = only(runPolicies(keyStack, { now: at(KEY_CREATED, 31), config: { [POLICY]: { maxAgeDays: 30, warnDays: 0 } } }));
+  test("the clock can also be set with the policy's now parameter; maxAgeDays is configurable", () => {
+    expect(
+      mandatory(only(runPolicies(keyStack, { config: { [POLICY]: { now: at(KEY_CREATED, 91).toISOString() } } }))),
+    ).toHaveLength(1);
+    const strict = only(
+      runPolicies(keyStack, { now: at(KEY_CREATED, 31), config: { [POLICY]: { maxAgeDays: 30, warnDays: 0 } } }),
+    );
     expect(strict.map((v) => v.message)).toEqual([
       'WireGuard key "k-pair" rotates every 90 days (its maxAgeDays), more than the maximum of 30: set maxAgeDays to at most 30.',
       'run `pulumi up` to rotate: the WireGuard key "k-pair" (created 2024-12-13T00:00:00.000Z, 31 days old) expired on 2025-01-12 (maximum age 30 days).',
@@ -80,14 +96,20 @@ describe('wiremesh-key-rotation', () => {
   });
 
   test('a key pair without maxAgeDays has no rotation schedule', () => {
-    const noSchedule = keyStack.map((r) => (r.name === 'k-pair' ? { ...r, props: { ...r.props, maxAgeDays: undefined } } : r));
+    const noSchedule = keyStack.map((r) =>
+      r.name === 'k-pair' ? { ...r, props: { ...r.props, maxAgeDays: undefined } } : r,
+    );
     expect(only(runPolicies(noSchedule, { now: at(KEY_CREATED, 1) })).map((v) => v.message)).toEqual([
       'WireGuard key "k-pair" has no rotation schedule: create it with WireGuardKey and a maxAgeDays (at most 90).',
     ]);
   });
 
   test('a hand-written AWS key secret with created-at and max-age tags: 89 days passes, 91 fails', () => {
-    const secret = awsKeySecret('manual-key', { 'wiremesh:role': 'wireguard-private-key', 'wiremesh:key-created-at': '2025-01-01T00:00:00Z', 'wiremesh:key-max-age-days': '90' });
+    const secret = awsKeySecret('manual-key', {
+      'wiremesh:role': 'wireguard-private-key',
+      'wiremesh:key-created-at': '2025-01-01T00:00:00Z',
+      'wiremesh:key-max-age-days': '90',
+    });
     const config = { [POLICY]: { warnDays: 0 } };
     expect(only(runPolicies([secret], { now: new Date('2025-03-31T00:00:00Z'), config }))).toEqual([]); // 89 days
     expect(only(runPolicies([secret], { now: new Date('2025-04-02T00:00:00Z'), config }))).toEqual([
@@ -105,31 +127,56 @@ describe('wiremesh-key-rotation', () => {
     const secret: RunnerResource = {
       type: 'gcp:secretmanager/secret:Secret',
       name: 'gcp-key',
-      props: { secretId: 'gcp-key', labels: { 'wiremesh-role': 'wireguard-private-key', 'wiremesh-key-created-at': '2025-01-01t00-00-00z', 'wiremesh-key-max-age-days': '90' } },
+      props: {
+        secretId: 'gcp-key',
+        labels: {
+          'wiremesh-role': 'wireguard-private-key',
+          'wiremesh-key-created-at': '2025-01-01t00-00-00z',
+          'wiremesh-key-max-age-days': '90',
+        },
+      },
     };
     const config = { [POLICY]: { warnDays: 0 } };
     expect(only(runPolicies([secret], { now: new Date('2025-03-31T00:00:00Z'), config }))).toEqual([]);
-    expect(only(runPolicies([secret], { now: new Date('2025-04-02T00:00:00Z'), config })).map((v) => v.message)).toEqual([
-      expect.stringMatching(/^rotate the key secret "gcp-key": .* expired on 2025-04-01 .* update the wiremesh-key-created-at label/),
+    expect(
+      only(runPolicies([secret], { now: new Date('2025-04-02T00:00:00Z'), config })).map((v) => v.message),
+    ).toEqual([
+      expect.stringMatching(
+        /^rotate the key secret "gcp-key": .* expired on 2025-04-01 .* update the wiremesh-key-created-at label/,
+      ),
     ]);
   });
 
   test('a key secret without a schedule, or without a creation time, is reported with what to add', () => {
     const unscheduled = awsKeySecret('unscheduled', { 'wiremesh:key-created-at': '2025-01-01T00:00:00Z' });
-    const undated = awsKeySecret('undated', { 'wiremesh:role': 'wireguard-preshared-key', 'wiremesh:key-max-age-days': '30' });
-    const messages = only(runPolicies([unscheduled, undated], { now: new Date('2025-01-02T00:00:00Z') })).map((v) => v.message);
+    const undated = awsKeySecret('undated', {
+      'wiremesh:role': 'wireguard-preshared-key',
+      'wiremesh:key-max-age-days': '30',
+    });
+    const messages = only(runPolicies([unscheduled, undated], { now: new Date('2025-01-02T00:00:00Z') })).map(
+      (v) => v.message,
+    );
     expect(messages).toEqual([
       expect.stringContaining('key secret "unscheduled" has no rotation schedule: generate the key with WireGuardKey'),
-      expect.stringContaining('key secret "undated" has no creation time: set the wiremesh:key-created-at tag (ISO 8601)'),
+      expect.stringContaining(
+        'key secret "undated" has no creation time: set the wiremesh:key-created-at tag (ISO 8601)',
+      ),
     ]);
   });
 
   test('a key secret rotated by the store (SecretRotation, GCP rotation period) needs a period within the maximum', () => {
-    const secret = awsKeySecret('rotated', { 'wiremesh:role': 'wireguard-private-key', 'wiremesh:key-created-at': '2020-01-01T00:00:00Z' });
+    const secret = awsKeySecret('rotated', {
+      'wiremesh:role': 'wireguard-private-key',
+      'wiremesh:key-created-at': '2020-01-01T00:00:00Z',
+    });
     const rotation = (days: number): RunnerResource => ({
       type: 'aws:secretsmanager/secretRotation:SecretRotation',
       name: 'rotation',
-      props: { secretId: secret.props.arn, rotationLambdaArn: 'arn:aws:lambda:eu-west-1:123456789012:function:rotate', rotationRules: { automaticallyAfterDays: days } },
+      props: {
+        secretId: secret.props.arn,
+        rotationLambdaArn: 'arn:aws:lambda:eu-west-1:123456789012:function:rotate',
+        rotationRules: { automaticallyAfterDays: days },
+      },
     });
     const now = new Date('2025-06-01T00:00:00Z');
     expect(only(runPolicies([secret, rotation(30)], { now }))).toEqual([]); // the tag is old, but the store rotates it
@@ -139,7 +186,11 @@ describe('wiremesh-key-rotation', () => {
     const gcpSecret: RunnerResource = {
       type: 'gcp:secretmanager/secret:Secret',
       name: 'gcp-rotated',
-      props: { secretId: 'gcp-rotated', labels: { 'wiremesh-role': 'wireguard-private-key' }, rotation: { rotationPeriod: `${30 * 86_400}s` } },
+      props: {
+        secretId: 'gcp-rotated',
+        labels: { 'wiremesh-role': 'wireguard-private-key' },
+        rotation: { rotationPeriod: `${30 * 86_400}s` },
+      },
     };
     expect(only(runPolicies([gcpSecret], { now }))).toEqual([]);
   });
@@ -147,8 +198,13 @@ describe('wiremesh-key-rotation', () => {
   test('preview of a rotation: a key pair and secret whose creation time is unknown are skipped until the update', () => {
     const UNKNOWN = '04da6b54-80e4-46f7-96ec-b56ff0331ba9';
     const preview = keyStack.map((r) => {
-      if (r.name === 'k-pair') return { ...r, props: { maxAgeDays: 90, createdAt: UNKNOWN, privateKey: UNKNOWN, publicKey: UNKNOWN } };
-      if (r.name === 'k-secret-secret') return { ...r, props: { ...r.props, tags: { ...(r.props.tags as object), 'wiremesh:key-created-at': UNKNOWN } } };
+      if (r.name === 'k-pair')
+        return { ...r, props: { maxAgeDays: 90, createdAt: UNKNOWN, privateKey: UNKNOWN, publicKey: UNKNOWN } };
+      if (r.name === 'k-secret-secret')
+        return {
+          ...r,
+          props: { ...r.props, tags: { ...(r.props.tags as object), 'wiremesh:key-created-at': UNKNOWN } },
+        };
       return r;
     });
     expect(only(runPolicies(preview, { now: at(KEY_CREATED, 200) }))).toEqual([]);

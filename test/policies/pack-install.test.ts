@@ -15,7 +15,21 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { policies } from '../../policies/policies';
 import type { RunnerResource } from '../../policies/run';
-import { type Analyzer, analyzeRequest, analyzeStackRequest, call, configureRequest, diagnostics, Empty, EnforcementLevel, ensureBuilt, launchAsEngine, PACK_DIR, ROOT, stop } from './analyzer';
+import {
+  type Analyzer,
+  analyzeRequest,
+  analyzeStackRequest,
+  call,
+  configureRequest,
+  diagnostics,
+  Empty,
+  EnforcementLevel,
+  ensureBuilt,
+  launchAsEngine,
+  PACK_DIR,
+  ROOT,
+  stop,
+} from './analyzer';
 import { firstKeyCreatedAt, recordComponentStack, withProps } from './stacks';
 
 const UNKNOWN = '04da6b54-80e4-46f7-96ec-b56ff0331ba9';
@@ -25,7 +39,12 @@ let resources: RunnerResource[];
 let analyzer: Analyzer | undefined;
 
 function npm(args: string[], cwd: string): string {
-  return execFileSync('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd, encoding: 'utf8', timeout: 600_000, env: { ...process.env, npm_config_update_notifier: 'false' } });
+  return execFileSync('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], {
+    cwd,
+    encoding: 'utf8',
+    timeout: 600_000,
+    env: { ...process.env, npm_config_update_notifier: 'false' },
+  });
 }
 
 /** The file names inside a tarball. */
@@ -41,7 +60,8 @@ beforeAll(async () => {
   // As installRequiredPolicy does: extract (the files are under package/), then install the dependencies there.
   execFileSync('tar', ['-xzf', path.join(work, 'wiremesh-policy-pack-0.1.0.tgz'), '-C', work]);
   installed = path.join(work, 'package');
-  const install = (mode: string) => npm(['install', mode, '--ignore-scripts', '--no-save', path.join(work, 'wiremesh-0.1.0.tgz')], installed);
+  const install = (mode: string) =>
+    npm(['install', mode, '--ignore-scripts', '--no-save', path.join(work, 'wiremesh-0.1.0.tgz')], installed);
   try {
     install('--offline');
   } catch {
@@ -61,15 +81,29 @@ afterAll(() => {
 
 describe('the pack installed from npm pack output', () => {
   test('the tarballs: the pack is self-contained (its own main and dependencies), the library ships the rules without a pack entry point', () => {
-    expect(tarList(path.join(work, 'wiremesh-policy-pack-0.1.0.tgz')).sort()).toEqual(['package/PulumiPolicy.yaml', 'package/README.md', 'package/index.js', 'package/package.json']);
+    expect(tarList(path.join(work, 'wiremesh-policy-pack-0.1.0.tgz')).sort()).toEqual([
+      'package/PulumiPolicy.yaml',
+      'package/README.md',
+      'package/index.js',
+      'package/package.json',
+    ]);
     const pack = JSON.parse(readFileSync(path.join(installed, 'package.json'), 'utf8'));
     expect(pack.main).toBe('index.js');
     expect(Object.keys(pack.dependencies).sort()).toEqual(['@pulumi/policy', '@pulumi/pulumi', 'wiremesh']);
     const library = tarList(path.join(work, 'wiremesh-0.1.0.tgz'));
-    expect(library).toEqual(expect.arrayContaining(['package/dist/policies/policies.js', 'package/dist/policies/run.js', 'package/dist/common/defaults.js', 'package/policy-pack/index.js']));
+    expect(library).toEqual(
+      expect.arrayContaining([
+        'package/dist/policies/policies.js',
+        'package/dist/policies/run.js',
+        'package/dist/common/defaults.js',
+        'package/policy-pack/index.js',
+      ]),
+    );
     // One @pulumi/policy for the pack and the rules (the rules' unknown checks need the server's own classes).
     expect(existsSync(path.join(installed, 'node_modules/wiremesh/node_modules/@pulumi/policy'))).toBe(false);
-    expect(readdirSync(path.join(installed, 'node_modules/@pulumi')).sort()).toEqual(expect.arrayContaining(['policy', 'pulumi']));
+    expect(readdirSync(path.join(installed, 'node_modules/@pulumi')).sort()).toEqual(
+      expect.arrayContaining(['policy', 'pulumi']),
+    );
   });
 
   test('launched as the engine launches it, it gives the same verdicts as the checkout', async () => {
@@ -79,13 +113,20 @@ describe('the pack installed from npm pack output', () => {
     expect([info.getName(), info.getVersion()]).toEqual(['wiremesh', '0.1.0']);
     expect(info.getPoliciesList().map((p: any) => p.getName())).toEqual(policies.map((p) => p.name));
 
-    const sshOpen = withProps(resources, 'site-a-sg', (p) => ({ ...p, ingress: [...p.ingress, { protocol: 'tcp', fromPort: 22, toPort: 22, cidrBlocks: ['0.0.0.0/0'] }] })).find((r) => r.name === 'site-a-sg')!;
-    expect(diagnostics(await call(client, 'analyze', analyzeRequest(sshOpen))).map((d) => [d.policy, d.level])).toEqual([
-      ['wiremesh-gateway-ingress', EnforcementLevel.MANDATORY],
-      ['wiremesh-no-public-admin-ports', EnforcementLevel.MANDATORY],
-    ]);
+    const sshOpen = withProps(resources, 'site-a-sg', (p) => ({
+      ...p,
+      ingress: [...p.ingress, { protocol: 'tcp', fromPort: 22, toPort: 22, cidrBlocks: ['0.0.0.0/0'] }],
+    })).find((r) => r.name === 'site-a-sg')!;
+    expect(diagnostics(await call(client, 'analyze', analyzeRequest(sshOpen))).map((d) => [d.policy, d.level])).toEqual(
+      [
+        ['wiremesh-gateway-ingress', EnforcementLevel.MANDATORY],
+        ['wiremesh-no-public-admin-ports', EnforcementLevel.MANDATORY],
+      ],
+    );
     // A preview unknown: the rules' own advisory, which needs the same @pulumi/policy as the server.
-    const preview = withProps(resources, 'site-b-fwd', (p) => ({ ...p, sourceRanges: UNKNOWN })).find((r) => r.name === 'site-b-fwd')!;
+    const preview = withProps(resources, 'site-b-fwd', (p) => ({ ...p, sourceRanges: UNKNOWN })).find(
+      (r) => r.name === 'site-b-fwd',
+    )!;
     const unknown = diagnostics(await call(client, 'analyze', analyzeRequest(preview)));
     expect(unknown.map((d) => [d.policy, d.level])).toEqual([
       ['wiremesh-gateway-ingress', EnforcementLevel.ADVISORY],
@@ -94,7 +135,13 @@ describe('the pack installed from npm pack output', () => {
     expect(unknown[0]!.message).toContain('could not check gateway firewall "site-b-fwd"');
 
     const late = new Date(firstKeyCreatedAt(resources).getTime() + 91 * 86_400_000).toISOString();
-    await call(client, 'configure', configureRequest({ 'wiremesh-key-rotation': { level: EnforcementLevel.MANDATORY, props: { now: late, warnDays: 0 } } }));
+    await call(
+      client,
+      'configure',
+      configureRequest({
+        'wiremesh-key-rotation': { level: EnforcementLevel.MANDATORY, props: { now: late, warnDays: 0 } },
+      }),
+    );
     const stack = diagnostics(await call(client, 'analyzeStack', analyzeStackRequest(resources)));
     expect(stack.map((d) => d.policy)).toEqual(Array(4).fill('wiremesh-key-rotation'));
     expect(analyzer.stderr.join('')).toBe('');

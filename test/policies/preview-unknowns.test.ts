@@ -37,14 +37,21 @@ describe('preview unknowns are skipped with an advisory, never read as the worst
 
   test('a recorded AWS gateway forwarding rule with unknown CIDRs (whole list or one element) is not "from nowhere"', () => {
     const forwarding = (cidrBlocks: unknown) =>
-      withProps(stack, 'site-a-sg', (p) => ({ ...p, ingress: p.ingress.map((rule: Record<string, unknown>) => (rule.protocol === '-1' ? { ...rule, cidrBlocks } : rule)) }));
+      withProps(stack, 'site-a-sg', (p) => ({
+        ...p,
+        ingress: p.ingress.map((rule: Record<string, unknown>) =>
+          rule.protocol === '-1' ? { ...rule, cidrBlocks } : rule,
+        ),
+      }));
     for (const cidrBlocks of [UNKNOWN, ['10.0.0.0/16', UNKNOWN]]) {
       const found = run(forwarding(cidrBlocks));
       expect(summary(found)).toEqual([
         ['wiremesh-gateway-ingress', 'advisory', 'site-a-sg'],
         ['wiremesh-no-public-admin-ports', 'advisory', 'site-a-sg'],
       ]);
-      expect(found[0]!.message).toMatch(/^could not check gateway security group "site-a-sg" .* \(ingress\[\d\]\) at preview: ingress\[\d\]\.cidrBlocks is not known yet/);
+      expect(found[0]!.message).toMatch(
+        /^could not check gateway security group "site-a-sg" .* \(ingress\[\d\]\) at preview: ingress\[\d\]\.cidrBlocks is not known yet/,
+      );
     }
     // A known public source next to an unknown one is a violation whatever the unknown turns out to be.
     expect(summary(run(forwarding(['0.0.0.0/0', UNKNOWN])))).toEqual([
@@ -55,11 +62,27 @@ describe('preview unknowns are skipped with an advisory, never read as the worst
 
   test('SSH with unknown sources or ports: an advisory from no-public-admin-ports, not a violation', () => {
     const resources: RunnerResource[] = [
-      { type: 'gcp:compute/firewall:Firewall', name: 'admin', props: { network: 'vpc', allows: [{ protocol: 'tcp', ports: ['22'] }], sourceRanges: UNKNOWN } },
-      { type: 'aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule', name: 'ssh', props: { ipProtocol: 'tcp', fromPort: 22, toPort: 22, cidrIpv4: UNKNOWN } },
-      { type: 'aws:ec2/securityGroupRule:SecurityGroupRule', name: 'ports', props: { type: 'ingress', protocol: 'tcp', fromPort: UNKNOWN, toPort: UNKNOWN, cidrBlocks: ['0.0.0.0/0'] } },
+      {
+        type: 'gcp:compute/firewall:Firewall',
+        name: 'admin',
+        props: { network: 'vpc', allows: [{ protocol: 'tcp', ports: ['22'] }], sourceRanges: UNKNOWN },
+      },
+      {
+        type: 'aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule',
+        name: 'ssh',
+        props: { ipProtocol: 'tcp', fromPort: 22, toPort: 22, cidrIpv4: UNKNOWN },
+      },
+      {
+        type: 'aws:ec2/securityGroupRule:SecurityGroupRule',
+        name: 'ports',
+        props: { type: 'ingress', protocol: 'tcp', fromPort: UNKNOWN, toPort: UNKNOWN, cidrBlocks: ['0.0.0.0/0'] },
+      },
       // Unknown ports but a private source: SSH from the internet is ruled out, nothing to say.
-      { type: 'aws:ec2/securityGroupRule:SecurityGroupRule', name: 'private', props: { type: 'ingress', protocol: 'tcp', fromPort: UNKNOWN, toPort: UNKNOWN, cidrBlocks: ['10.0.0.0/8'] } },
+      {
+        type: 'aws:ec2/securityGroupRule:SecurityGroupRule',
+        name: 'private',
+        props: { type: 'ingress', protocol: 'tcp', fromPort: UNKNOWN, toPort: UNKNOWN, cidrBlocks: ['10.0.0.0/8'] },
+      },
     ];
     const found = run(resources);
     expect(summary(found)).toEqual([
@@ -67,16 +90,31 @@ describe('preview unknowns are skipped with an advisory, never read as the worst
       ['wiremesh-no-public-admin-ports', 'advisory', 'ssh'],
       ['wiremesh-no-public-admin-ports', 'advisory', 'ports'],
     ]);
-    expect(found[0]!.message).toMatch(/^could not check whether "admin" opens SSH \(22\) to the internet \(allows\[0\]\) at preview: sourceRanges is not known yet/);
+    expect(found[0]!.message).toMatch(
+      /^could not check whether "admin" opens SSH \(22\) to the internet \(allows\[0\]\) at preview: sourceRanges is not known yet/,
+    );
     // Known: still reported (a source-less GCP rule is open to everyone).
-    const known = run([{ type: 'gcp:compute/firewall:Firewall', name: 'admin', props: { network: 'vpc', allows: [{ protocol: 'tcp', ports: ['22'] }] } }]);
+    const known = run([
+      {
+        type: 'gcp:compute/firewall:Firewall',
+        name: 'admin',
+        props: { network: 'vpc', allows: [{ protocol: 'tcp', ports: ['22'] }] },
+      },
+    ]);
     expect(summary(known)).toEqual([['wiremesh-no-public-admin-ports', 'mandatory', 'admin']]);
   });
 
   test('IMDSv2 and forwarding: unknown httpTokens or tags are not "IMDSv1" or "not a gateway"', () => {
-    const instance = withProps(stack, 'site-a-instance-0', (p) => ({ ...p, metadataOptions: { ...p.metadataOptions, httpTokens: UNKNOWN } }));
+    const instance = withProps(stack, 'site-a-instance-0', (p) => ({
+      ...p,
+      metadataOptions: { ...p.metadataOptions, httpTokens: UNKNOWN },
+    }));
     expect(summary(run(instance))).toEqual([['wiremesh-gateway-imdsv2', 'advisory', 'site-a-instance-0']]);
-    const router: RunnerResource = { type: 'aws:ec2/instance:Instance', name: 'router', props: { sourceDestCheck: false, tags: UNKNOWN, metadataOptions: { httpTokens: 'required' } } };
+    const router: RunnerResource = {
+      type: 'aws:ec2/instance:Instance',
+      name: 'router',
+      props: { sourceDestCheck: false, tags: UNKNOWN, metadataOptions: { httpTokens: 'required' } },
+    };
     expect(summary(run([router]))).toEqual([['wiremesh-forwarding-only-on-gateways', 'advisory', 'router']]);
   });
 });

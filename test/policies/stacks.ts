@@ -55,7 +55,15 @@ export async function recordComponentStack(): Promise<RecordedStack> {
       package: 'wiremesh@0.1.0',
       config: {
         interface: { name: 'wm0', addresses: ['10.99.0.1/24'], mtu: 1420 },
-        peers: [{ name: 'site-b', publicKey: PEER_PUBLIC_KEY, endpoint: '203.0.113.7:51820', allowedIps: ['10.20.0.0/16', '10.30.0.0/16'], persistentKeepalive: 25 }],
+        peers: [
+          {
+            name: 'site-b',
+            publicKey: PEER_PUBLIC_KEY,
+            endpoint: '203.0.113.7:51820',
+            allowedIps: ['10.20.0.0/16', '10.30.0.0/16'],
+            persistentKeepalive: 25,
+          },
+        ],
       },
     },
   });
@@ -72,7 +80,9 @@ export async function recordComponentStack(): Promise<RecordedStack> {
       package: 'wiremesh@0.1.0',
       config: {
         interface: { name: 'wm0', addresses: ['10.99.0.3/24'] },
-        peers: [{ name: 'site-a', publicKey: PEER_PUBLIC_KEY, endpoint: '198.51.100.7:51820', allowedIps: ['10.10.0.0/16'] }],
+        peers: [
+          { name: 'site-a', publicKey: PEER_PUBLIC_KEY, endpoint: '198.51.100.7:51820', allowedIps: ['10.10.0.0/16'] },
+        ],
       },
     },
   });
@@ -90,7 +100,14 @@ export async function recordComponentStack(): Promise<RecordedStack> {
       package: 'wiremesh@0.1.0',
       config: {
         interface: { addresses: ['10.99.0.2/24'] },
-        peers: [{ name: 'site-a', publicKey: PEER_PUBLIC_KEY, endpoint: 'gw-a.example.net:51820', allowedIps: ['10.10.0.0/16'] }],
+        peers: [
+          {
+            name: 'site-a',
+            publicKey: PEER_PUBLIC_KEY,
+            endpoint: 'gw-a.example.net:51820',
+            allowedIps: ['10.10.0.0/16'],
+          },
+        ],
       },
     },
   });
@@ -104,7 +121,14 @@ export async function recordComponentStack(): Promise<RecordedStack> {
       package: 'wiremesh@0.1.0',
       config: {
         interface: { addresses: ['10.99.0.4/24'] },
-        peers: [{ name: 'site-a', publicKey: PEER_PUBLIC_KEY, endpoint: 'gw-a.example.net:51820', allowedIps: ['10.10.0.0/16'] }],
+        peers: [
+          {
+            name: 'site-a',
+            publicKey: PEER_PUBLIC_KEY,
+            endpoint: 'gw-a.example.net:51820',
+            allowedIps: ['10.10.0.0/16'],
+          },
+        ],
       },
     },
   } as ConstructorParameters<typeof GcpGatewayGroup>[1]);
@@ -115,7 +139,15 @@ export async function recordComponentStack(): Promise<RecordedStack> {
     agentConfig: {
       interface: { name: 'wm0', addresses: ['10.99.0.9/24'] },
       privateKey: { source: 'file', path: '/etc/wiremesh/private.key' },
-      peers: [{ name: 'site-a', publicKey: PEER_PUBLIC_KEY, endpoint: '198.51.100.7:51820', allowedIps: ['10.10.0.0/16'], persistentKeepalive: 25 }],
+      peers: [
+        {
+          name: 'site-a',
+          publicKey: PEER_PUBLIC_KEY,
+          endpoint: '198.51.100.7:51820',
+          allowedIps: ['10.10.0.0/16'],
+          persistentKeepalive: 25,
+        },
+      ],
     },
   });
   await Promise.all([
@@ -132,7 +164,11 @@ export async function recordComponentStack(): Promise<RecordedStack> {
 }
 
 /** A copy of `resources` with the props of the resource `name` changed by `change`. */
-export function withProps(resources: RunnerResource[], name: string, change: (props: Record<string, any>) => Record<string, any>): RunnerResource[] {
+export function withProps(
+  resources: RunnerResource[],
+  name: string,
+  change: (props: Record<string, any>) => Record<string, any>,
+): RunnerResource[] {
   let found = false;
   const out = resources.map((r) => {
     if (r.name !== name) return r;

@@ -53,7 +53,12 @@ export async function startLoopbackServer(
   };
 }
 
-export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  response: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   response.writeHead(status, { 'content-type': 'application/json', ...headers });
   response.end(JSON.stringify(body));
 }
@@ -124,7 +129,9 @@ export async function startFakeSecretsManager(region = 'eu-west-1'): Promise<Fak
       ARN: secret.arn,
       Name: secret.name,
       VersionId: secret.versionId,
-      ...(typeof secret.value === 'string' ? { SecretString: secret.value } : { SecretBinary: secret.value.toString('base64') }),
+      ...(typeof secret.value === 'string'
+        ? { SecretString: secret.value }
+        : { SecretBinary: secret.value.toString('base64') }),
       VersionStages: ['AWSCURRENT'],
       CreatedDate: 1_700_000_000,
     });

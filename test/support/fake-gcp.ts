@@ -21,13 +21,17 @@ export async function startFakeGceMetadata(): Promise<LoopbackServer & { readonl
     ['/computeMetadata/v1/universe/universe-domain', { type: 'text/plain', body: 'googleapis.com' }],
     [
       TOKEN_PATH,
-      { type: 'application/json', body: JSON.stringify({ access_token: FAKE_ACCESS_TOKEN, expires_in: 3599, token_type: 'Bearer' }) },
+      {
+        type: 'application/json',
+        body: JSON.stringify({ access_token: FAKE_ACCESS_TOKEN, expires_in: 3599, token_type: 'Bearer' }),
+      },
     ],
   ]);
   const server = await startLoopbackServer((request, response) => {
     const path = request.path.split('?')[0] ?? '';
     const failure = path === TOKEN_PATH ? failures.take() : undefined;
-    if (failure === 'status-500') return sendJson(response, 500, { error: 'fake outage' }, { 'metadata-flavor': 'Google' });
+    if (failure === 'status-500')
+      return sendJson(response, 500, { error: 'fake outage' }, { 'metadata-flavor': 'Google' });
     if (failure !== undefined) return failConnection(failure, response);
     const answer = answers.get(path);
     const flavored = request.headers['metadata-flavor'] === 'Google';
@@ -42,7 +46,11 @@ export interface FakeSecretManager extends LoopbackServer {
   readonly failures: FailureSwitch;
   /** Adds a version to projects/P/secrets/S; returns the new version's resource name. */
   /** createTime: what GetSecretVersion answers (default: when added); denyGet: it answers PERMISSION_DENIED. */
-  addVersion(secretName: string, value: string, options?: { wrongChecksum?: boolean; createTime?: string; denyGet?: boolean }): string;
+  addVersion(
+    secretName: string,
+    value: string,
+    options?: { wrongChecksum?: boolean; createTime?: string; denyGet?: boolean },
+  ): string;
   /** The bearer token of every access call, in order. */
   bearerTokens(): string[];
 }
@@ -52,7 +60,10 @@ function googleError(code: number, status: string, message: string) {
 }
 
 export async function startFakeSecretManager(): Promise<FakeSecretManager> {
-  const versions = new Map<string, Array<{ data: Buffer; wrongChecksum: boolean; createTime: string; denyGet: boolean }>>();
+  const versions = new Map<
+    string,
+    Array<{ data: Buffer; wrongChecksum: boolean; createTime: string; denyGet: boolean }>
+  >();
   const failures = new FailureSwitch();
   const access = /^\/v1\/(projects\/[^/]+\/secrets\/[^/]+)\/versions\/([^/:?]+)(:access)?(\?.*)?$/;
   const server = await startLoopbackServer((request, response) => {
@@ -60,37 +71,64 @@ export async function startFakeSecretManager(): Promise<FakeSecretManager> {
     if (failure === 'status-500') return sendJson(response, 503, googleError(503, 'UNAVAILABLE', 'fake outage'));
     if (failure !== undefined) return failConnection(failure, response);
     if (request.headers.authorization !== `Bearer ${FAKE_ACCESS_TOKEN}`) {
-      return sendJson(response, 401, googleError(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials.'));
+      return sendJson(
+        response,
+        401,
+        googleError(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials.'),
+      );
     }
     const match = request.method === 'GET' ? access.exec(request.path) : null;
-    if (match === null) return sendJson(response, 404, googleError(404, 'NOT_FOUND', 'only AccessSecretVersion is faked'));
+    if (match === null)
+      return sendJson(response, 404, googleError(404, 'NOT_FOUND', 'only AccessSecretVersion is faked'));
     const [, secretName = '', versionId = '', accessCall] = match;
     const stored = versions.get(secretName) ?? [];
     const number = versionId === 'latest' ? stored.length : Number(versionId);
     const version = stored[number - 1];
     if (version === undefined) {
-      return sendJson(response, 404, googleError(404, 'NOT_FOUND', `Secret Version [${secretName}/versions/${versionId}] not found.`));
+      return sendJson(
+        response,
+        404,
+        googleError(404, 'NOT_FOUND', `Secret Version [${secretName}/versions/${versionId}] not found.`),
+      );
     }
     if (accessCall === undefined) {
       // GetSecretVersion: the version's metadata, which needs secretmanager.versions.get.
-      if (version.denyGet) return sendJson(response, 403, googleError(403, 'PERMISSION_DENIED', "Permission 'secretmanager.versions.get' denied"));
-      return sendJson(response, 200, { name: `${secretName}/versions/${number}`, createTime: version.createTime, state: 'ENABLED' });
+      if (version.denyGet)
+        return sendJson(
+          response,
+          403,
+          googleError(403, 'PERMISSION_DENIED', "Permission 'secretmanager.versions.get' denied"),
+        );
+      return sendJson(response, 200, {
+        name: `${secretName}/versions/${number}`,
+        createTime: version.createTime,
+        state: 'ENABLED',
+      });
     }
     sendJson(response, 200, {
       name: `${secretName}/versions/${number}`,
-      payload: { data: version.data.toString('base64'), dataCrc32c: String((crc32c(version.data) ^ (version.wrongChecksum ? 1 : 0)) >>> 0) },
+      payload: {
+        data: version.data.toString('base64'),
+        dataCrc32c: String((crc32c(version.data) ^ (version.wrongChecksum ? 1 : 0)) >>> 0),
+      },
     });
   });
   return {
     ...server,
     failures,
-    addVersion(secretName, value, { wrongChecksum = false, createTime = new Date().toISOString(), denyGet = false } = {}) {
+    addVersion(
+      secretName,
+      value,
+      { wrongChecksum = false, createTime = new Date().toISOString(), denyGet = false } = {},
+    ) {
       const stored = versions.get(secretName) ?? [];
       stored.push({ data: Buffer.from(value, 'utf8'), wrongChecksum, createTime, denyGet });
       versions.set(secretName, stored);
       return `${secretName}/versions/${stored.length}`;
     },
     bearerTokens: () =>
-      server.requests.flatMap((request) => (request.headers.authorization?.startsWith('Bearer ') ? [request.headers.authorization.slice(7)] : [])),
+      server.requests.flatMap((request) =>
+        request.headers.authorization?.startsWith('Bearer ') ? [request.headers.authorization.slice(7)] : [],
+      ),
   };
 }

@@ -19,7 +19,12 @@ export class Node {
   readonly events: DeviceEvent[] = [];
   readonly privateKey = generatePrivateKey();
 
-  constructor(readonly network: FakeNetwork, readonly name: string, readonly endpoint: Endpoint, options: Partial<DeviceOptions> = {}) {
+  constructor(
+    readonly network: FakeNetwork,
+    readonly name: string,
+    readonly endpoint: Endpoint,
+    options: Partial<DeviceOptions> = {},
+  ) {
     this.device = new WireGuardDevice({
       ...options,
       outputs: {

@@ -11,7 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../agent/package-root';
 import { isRoot } from '../../lab/netns';
-import { startFakeImds, startFakeSecretsManager, type FakeSecretsManager, type LoopbackServer } from '../support/fake-aws';
+import {
+  startFakeImds,
+  startFakeSecretsManager,
+  type FakeSecretsManager,
+  type LoopbackServer,
+} from '../support/fake-aws';
 
 const AGENT = join(packageRoot(), 'bin', 'wiremesh-agent.js');
 const REGION = 'eu-west-1';
@@ -26,9 +31,14 @@ interface Run {
 /** Asynchronous, so the fake stores in this process can answer while the CLI runs. */
 function agent(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [AGENT, ...args], { env, encoding: 'utf8', timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ status: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [AGENT, ...args],
+      { env, encoding: 'utf8', timeout: 30_000 },
+      (error, stdout, stderr) => {
+        resolve({ status: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -62,17 +72,21 @@ async function keyFile(name: string, content: string, mode = 0o600): Promise<str
 
 async function configWith(name: string, privateKey: string, extra = ''): Promise<string> {
   const path = join(scratch, `${name}.yaml`);
-  await writeFile(path, [
-    'interface: { name: wm0, addresses: [10.99.0.1/24] }',
-    `privateKey: ${privateKey}`,
-    `peers: [{ name: site-b, publicKey: "${PEER_KEY}", allowedIps: [10.20.0.0/16]${extra} }]`,
-    '',
-  ].join('\n'));
+  await writeFile(
+    path,
+    [
+      'interface: { name: wm0, addresses: [10.99.0.1/24] }',
+      `privateKey: ${privateKey}`,
+      `peers: [{ name: site-b, publicKey: "${PEER_KEY}", allowedIps: [10.20.0.0/16]${extra} }]`,
+      '',
+    ].join('\n'),
+  );
   return path;
 }
 
 const fileKey = (path: string): string => `{ source: file, path: ${path} }`;
-const sourceLine = (run: Run, path: string): string | undefined => run.stdout.split('\n').find((line) => line.includes(` ${path}: `));
+const sourceLine = (run: Run, path: string): string | undefined =>
+  run.stdout.split('\n').find((line) => line.includes(` ${path}: `));
 
 // The file rules are root's (a key file must be owned by uid 0), so the verdicts need a root run.
 const describeAsRoot = isRoot() ? describe : describe.skip;
@@ -83,20 +97,33 @@ describeAsRoot('wiremesh-agent check verifies key files like run does', () => {
     const path = await keyFile('good.key', `${key}\n`);
     const run = await agent(['check', '--config', await configWith('good', fileKey(path))]);
     expect(run).toMatchObject({ status: 0, stderr: '' });
-    expect(sourceLine(run, '$.privateKey')).toBe(`  ok  $.privateKey: file ${path}: root-owned, no group or other access, holds a WireGuard key`);
+    expect(sourceLine(run, '$.privateKey')).toBe(
+      `  ok  $.privateKey: file ${path}: root-owned, no group or other access, holds a WireGuard key`,
+    );
     expect(run.stdout).not.toContain(key);
   });
 
   test.each([
     ['missing', async () => join(scratch, 'absent.key'), (path: string) => `file ${path}: could not be read (ENOENT)`],
-    ['mode 0644', async () => keyFile('open.key', `${randomBytes(32).toString('base64')}\n`, 0o644),
-      (path: string) => `file ${path}: has mode 0644: a key file must not be accessible to group or others (chmod 600)`],
-    ['not owned by root', async () => {
-      const path = await keyFile('foreign.key', `${randomBytes(32).toString('base64')}\n`);
-      await chown(path, 1000, 1000);
-      return path;
-    }, (path: string) => `file ${path}: is owned by uid 1000: a key file must be owned by uid 0`],
-    ['not a key', async () => keyFile('notakey.key', 'hunter2-not-a-key\n'), (path: string) => `file ${path}: its content (version mtime=`],
+    [
+      'mode 0644',
+      async () => keyFile('open.key', `${randomBytes(32).toString('base64')}\n`, 0o644),
+      (path: string) => `file ${path}: has mode 0644: a key file must not be accessible to group or others (chmod 600)`,
+    ],
+    [
+      'not owned by root',
+      async () => {
+        const path = await keyFile('foreign.key', `${randomBytes(32).toString('base64')}\n`);
+        await chown(path, 1000, 1000);
+        return path;
+      },
+      (path: string) => `file ${path}: is owned by uid 1000: a key file must be owned by uid 0`,
+    ],
+    [
+      'not a key',
+      async () => keyFile('notakey.key', 'hunter2-not-a-key\n'),
+      (path: string) => `file ${path}: its content (version mtime=`,
+    ],
   ])('a key file that is %s fails check (exit 1), naming the field and the file', async (_what, make, message) => {
     const path = await make();
     const run = await agent(['check', '--config', await configWith(`bad-${_what.replace(/\W/g, '')}`, fileKey(path))]);
@@ -111,24 +138,37 @@ describeAsRoot('wiremesh-agent check verifies key files like run does', () => {
     const psk = randomBytes(32).toString('base64');
     store.putSecret('wiremesh/site-a/psk', `${psk}\n`, 'v1');
     const path = await keyFile('with-psk.key', `${randomBytes(32).toString('base64')}\n`);
-    const aws = (secretId: string): string => `, presharedKey: { source: aws-secrets-manager, secretId: ${secretId}, region: ${REGION}, endpoint: "${store.url}" }`;
+    const aws = (secretId: string): string =>
+      `, presharedKey: { source: aws-secrets-manager, secretId: ${secretId}, region: ${REGION}, endpoint: "${store.url}" }`;
 
-    const fetched = await agent(['check', '--config', await configWith('psk', fileKey(path), aws('wiremesh/site-a/psk'))], awsEnv);
+    const fetched = await agent(
+      ['check', '--config', await configWith('psk', fileKey(path), aws('wiremesh/site-a/psk'))],
+      awsEnv,
+    );
     expect(fetched.status).toBe(0);
     expect(sourceLine(fetched, '$.peers[0].presharedKey')).toBe(
-      "  ok  $.peers[0].presharedKey: AWS Secrets Manager secret wiremesh/site-a/psk: fetched with this host's identity, holds a WireGuard key");
+      "  ok  $.peers[0].presharedKey: AWS Secrets Manager secret wiremesh/site-a/psk: fetched with this host's identity, holds a WireGuard key",
+    );
     expect(fetched.stdout).not.toContain(psk);
 
-    const missing = await agent(['check', '--config', await configWith('psk-missing', fileKey(path), aws('wiremesh/site-a/nope'))], awsEnv);
+    const missing = await agent(
+      ['check', '--config', await configWith('psk-missing', fileKey(path), aws('wiremesh/site-a/nope'))],
+      awsEnv,
+    );
     expect(missing.status).toBe(1);
     expect(sourceLine(missing, '$.peers[0].presharedKey')).toBe(
-      '  failed  $.peers[0].presharedKey: AWS Secrets Manager secret wiremesh/site-a/nope: ResourceNotFoundException (HTTP 400)');
+      '  failed  $.peers[0].presharedKey: AWS Secrets Manager secret wiremesh/site-a/nope: ResourceNotFoundException (HTTP 400)',
+    );
 
     const requestsBefore = store.requests.length;
-    const offline = await agent(['check', '--offline', '--config', await configWith('psk-offline', fileKey(path), aws('wiremesh/site-a/nope'))], awsEnv);
+    const offline = await agent(
+      ['check', '--offline', '--config', await configWith('psk-offline', fileKey(path), aws('wiremesh/site-a/nope'))],
+      awsEnv,
+    );
     expect(offline.status).toBe(0);
     expect(sourceLine(offline, '$.peers[0].presharedKey')).toBe(
-      '  skipped  $.peers[0].presharedKey: AWS Secrets Manager secret wiremesh/site-a/nope: not fetched (--offline)');
+      '  skipped  $.peers[0].presharedKey: AWS Secrets Manager secret wiremesh/site-a/nope: not fetched (--offline)',
+    );
     expect(store.requests.length).toBe(requestsBefore);
   });
 });

@@ -43,7 +43,9 @@ function loadedModules(plane: 'kernel' | 'wireguard-go' | 'userspace', configPat
       const builtins = process.moduleLoadList.filter((entry) => entry.startsWith('NativeModule ')).map((entry) => 'node:' + entry.slice(13));
       process.stdout.write(JSON.stringify([...Object.keys(require.cache), ...builtins]));
     });`;
-  return JSON.parse(execFileSync(process.execPath, ['-e', script, configPath, plane], { encoding: 'utf8' })) as string[];
+  return JSON.parse(
+    execFileSync(process.execPath, ['-e', script, configPath, plane], { encoding: 'utf8' }),
+  ) as string[];
 }
 
 describe('the idle agent module graph', () => {
@@ -51,31 +53,40 @@ describe('the idle agent module graph', () => {
   let configPath: string;
 
   beforeAll(() => {
-    if (!existsSync(join(DIST, 'cli', 'wiremesh-agent.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+    if (!existsSync(join(DIST, 'cli', 'wiremesh-agent.js')))
+      throw new Error('dist/ is missing: run `npm run build` first');
     dir = mkdtempSync(join(tmpdir(), 'wiremesh-idle-modules-'));
     configPath = join(dir, 'agent.yaml');
-    writeFileSync(configPath, [
-      'interface: { name: wm0, addresses: [198.19.97.1/24] }',
-      `privateKey: { source: file, path: ${join(dir, 'agent.key')} }`,
-      'metrics: {}',
-      'peers:',
-      `  - { name: p0, publicKey: "${KEY}", allowedIps: [10.0.0.1/32] }`,
-      '',
-    ].join('\n'));
+    writeFileSync(
+      configPath,
+      [
+        'interface: { name: wm0, addresses: [198.19.97.1/24] }',
+        `privateKey: { source: file, path: ${join(dir, 'agent.key')} }`,
+        'metrics: {}',
+        'peers:',
+        `  - { name: p0, publicKey: "${KEY}", allowedIps: [10.0.0.1/32] }`,
+        '',
+      ].join('\n'),
+    );
   });
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it.each(['kernel', 'wireguard-go'] as const)('on the %s plane holds no SDK, compiler, planner, components or userspace engine', (plane) => {
-    const modules = loadedModules(plane, configPath);
-    expect(modules.some((path) => path.endsWith('/dist/agent/gateway/agent.js'))).toBe(true);
-    for (const [what, pattern] of NEVER_AT_IDLE) expect({ what, loaded: modules.filter((path) => pattern.test(path)) }).toEqual({ what, loaded: [] });
-    expect(modules.filter((path) => USERSPACE_ENGINE.test(path))).toEqual([]);
-  });
+  it.each(['kernel', 'wireguard-go'] as const)(
+    'on the %s plane holds no SDK, compiler, planner, components or userspace engine',
+    (plane) => {
+      const modules = loadedModules(plane, configPath);
+      expect(modules.some((path) => path.endsWith('/dist/agent/gateway/agent.js'))).toBe(true);
+      for (const [what, pattern] of NEVER_AT_IDLE)
+        expect({ what, loaded: modules.filter((path) => pattern.test(path)) }).toEqual({ what, loaded: [] });
+      expect(modules.filter((path) => USERSPACE_ENGINE.test(path))).toEqual([]);
+    },
+  );
 
   it('on the userspace plane adds the engine and nothing of the excluded', () => {
     const modules = loadedModules('userspace', configPath);
     expect(modules.filter((path) => USERSPACE_ENGINE.test(path)).length).toBeGreaterThan(0);
-    for (const [what, pattern] of NEVER_AT_IDLE) expect({ what, loaded: modules.filter((path) => pattern.test(path)) }).toEqual({ what, loaded: [] });
+    for (const [what, pattern] of NEVER_AT_IDLE)
+      expect({ what, loaded: modules.filter((path) => pattern.test(path)) }).toEqual({ what, loaded: [] });
   });
 });

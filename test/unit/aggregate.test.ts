@@ -11,17 +11,22 @@ const ALL = ['0.0.0.0/0', '::/0'];
 
 /** Prefixes inside 10.0.0.0/23 (512 addresses) or fd00::/119, as drawn. */
 const smallPrefix = (v6: boolean) =>
-  fc.record({ offset: fc.integer({ min: 0, max: 511 }), bits: fc.integer({ min: 0, max: 9 }) }).map(({ offset, bits }) => {
-    const text = v6 ? `fd00::${offset.toString(16)}/${119 + bits}` : `10.0.${offset >> 8}.${offset & 255}/${23 + bits}`;
-    return parsePrefix(text);
-  });
+  fc
+    .record({ offset: fc.integer({ min: 0, max: 511 }), bits: fc.integer({ min: 0, max: 9 }) })
+    .map(({ offset, bits }) => {
+      const text = v6
+        ? `fd00::${offset.toString(16)}/${119 + bits}`
+        : `10.0.${offset >> 8}.${offset & 255}/${23 + bits}`;
+      return parsePrefix(text);
+    });
 const prefixList = fc.array(fc.oneof(smallPrefix(false), smallPrefix(true)), { maxLength: 12 });
 
 /** Address set: "4:n" / "6:n" for the offset n from the region's base. */
 function addresses(prefixes: readonly IpPrefix[]): Set<string> {
   const out = new Set<string>();
   for (const p of prefixes) {
-    const low = p.family === 4 ? ((p.address[2]! & 1) << 8) | p.address[3]! : ((p.address[14]! & 1) << 8) | p.address[15]!;
+    const low =
+      p.family === 4 ? ((p.address[2]! & 1) << 8) | p.address[3]! : ((p.address[14]! & 1) << 8) | p.address[15]!;
     const size = 2 ** ((p.family === 4 ? 32 : 128) - p.bits);
     for (let i = 0; i < size; i++) out.add(`${p.family}:${low + i}`);
   }
@@ -39,9 +44,18 @@ function naiveBlocks(set: Set<string>): string[] {
         continue;
       }
       let size = 1;
-      while (size < 512 && n % (size * 2) === 0 && [...Array(size * 2).keys()].every((i) => set.has(`${family}:${n + i}`))) size *= 2;
+      while (
+        size < 512 &&
+        n % (size * 2) === 0 &&
+        [...Array(size * 2).keys()].every((i) => set.has(`${family}:${n + i}`))
+      )
+        size *= 2;
       const bits = (family === 4 ? 32 : 128) - Math.log2(size);
-      out.push(family === 4 ? `10.0.${n >> 8}.${n & 255}/${bits}` : formatPrefix(parsePrefix(`fd00::${n.toString(16)}/${bits}`)));
+      out.push(
+        family === 4
+          ? `10.0.${n >> 8}.${n & 255}/${bits}`
+          : formatPrefix(parsePrefix(`fd00::${n.toString(16)}/${bits}`)),
+      );
       n += size;
     }
   }
@@ -82,13 +96,21 @@ describe('aggregate and subtract', () => {
     const f = (list: IpPrefix[]) => list.map(formatPrefix);
     expect(aggregate([])).toEqual([]);
     expect(f(aggregate(p(['0.0.0.0/1', '128.0.0.0/1', '::/0', '2001:db8::/32'])))).toEqual(['0.0.0.0/0', '::/0']);
-    expect(f(aggregate(p(['255.255.255.255/32', '255.255.255.254/32', '10.0.0.3/32', '10.0.0.2/31'])))).toEqual(['10.0.0.2/31', '255.255.255.254/31']);
+    expect(f(aggregate(p(['255.255.255.255/32', '255.255.255.254/32', '10.0.0.3/32', '10.0.0.2/31'])))).toEqual([
+      '10.0.0.2/31',
+      '255.255.255.254/31',
+    ]);
     expect(f(subtract(p(['0.0.0.0/0']), p(['128.0.0.0/1', '0.0.0.0/2'])))).toEqual(['64.0.0.0/2']);
     expect(f(subtract(p(['10.0.0.0/30']), p(['10.0.0.1/32'])))).toEqual(['10.0.0.0/32', '10.0.0.2/31']);
     expect(f(subtract(p(['::/0']), p(['::/1'])))).toEqual(['8000::/1']);
-    expect(f(subtract(p(['ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127']), p(['ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128'])))).toEqual([
-      'ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/128',
-    ]);
+    expect(
+      f(
+        subtract(
+          p(['ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127']),
+          p(['ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128']),
+        ),
+      ),
+    ).toEqual(['ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/128']);
     // Host bits are ignored, as parsePrefix would have masked them.
     expect(f(aggregate([{ family: 4, address: Uint8Array.of(10, 0, 0, 7), bits: 30 }]))).toEqual(['10.0.0.4/30']);
     expect(() => aggregate([{ family: 4, address: Uint8Array.of(10, 0, 0), bits: 8 }])).toThrow(RangeError);

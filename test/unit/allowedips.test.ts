@@ -83,7 +83,8 @@ describe('AllowedIps', () => {
 
   it('removePeer drops every prefix of that peer and nothing else', () => {
     const table = new AllowedIps<string>();
-    for (const text of ['10.0.0.0/8', '10.1.0.0/16', '10.1.1.0/24', 'fd00::/8', 'fd00:1::/32']) table.insert(p(text), 'alice');
+    for (const text of ['10.0.0.0/8', '10.1.0.0/16', '10.1.1.0/24', 'fd00::/8', 'fd00:1::/32'])
+      table.insert(p(text), 'alice');
     table.insert(p('10.1.0.0/24'), 'bob');
     table.insert(p('fd00:1:2::/48'), 'bob');
     table.removePeer('alice');
@@ -98,7 +99,8 @@ describe('AllowedIps', () => {
 
   it('lists prefixes IPv4 first, then by address, then shorter first', () => {
     const table = new AllowedIps<string>();
-    for (const text of ['fd00::/8', '10.1.0.0/16', '::/0', '10.0.0.0/8', '9.0.0.0/8', '10.0.0.0/16']) table.insert(p(text), 'alice');
+    for (const text of ['fd00::/8', '10.1.0.0/16', '::/0', '10.0.0.0/8', '9.0.0.0/8', '10.0.0.0/16'])
+      table.insert(p(text), 'alice');
     expect(table.prefixesOf('alice').map(formatPrefix)).toEqual([
       '9.0.0.0/8',
       '10.0.0.0/8',
@@ -129,7 +131,9 @@ describe('AllowedIps', () => {
     expect(() => table.insert({ family: 4, address: new Uint8Array(16), bits: 8 }, 'x')).toThrow(RangeError);
     expect(() => table.insert({ family: 6, address: new Uint8Array(16), bits: 129 }, 'x')).toThrow(RangeError);
     expect(() => table.insert({ family: 4, address: new Uint8Array(4), bits: 1.5 }, 'x')).toThrow(RangeError);
-    expect(() => table.insert({ family: 5 as IpFamily, address: new Uint8Array(4), bits: 8 }, 'x')).toThrow('unknown address family 5');
+    expect(() => table.insert({ family: 5 as IpFamily, address: new Uint8Array(4), bits: 8 }, 'x')).toThrow(
+      'unknown address family 5',
+    );
   });
 
   it('clear empties the table', () => {
@@ -163,7 +167,10 @@ describe('AllowedIps', () => {
 
 /** Bytes drawn mostly from a few values, so random prefixes nest and collide often. */
 const ipv4Byte = fc.oneof(fc.constantFrom(0, 10, 128, 255), fc.integer({ min: 0, max: 255 }));
-const ipv6Byte = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(0, 0xfd, 0x80, 0xff) }, fc.integer({ min: 0, max: 255 }));
+const ipv6Byte = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom(0, 0xfd, 0x80, 0xff) },
+  fc.integer({ min: 0, max: 255 }),
+);
 
 function arbitraryPrefix(family: IpFamily, byte: fc.Arbitrary<number>): fc.Arbitrary<IpPrefix> {
   const length = family === 4 ? 4 : 16;
@@ -316,18 +323,22 @@ function nextAddressAfter(prefix: IpPrefix): Uint8Array {
 function comparePrefixText(x: string, y: string): number {
   const px = parsePrefix(x);
   const py = parsePrefix(y);
-  for (let i = 0; i < px.address.length; i++) if (px.address[i] !== py.address[i]) return px.address[i]! - py.address[i]!;
+  for (let i = 0; i < px.address.length; i++)
+    if (px.address[i] !== py.address[i]) return px.address[i]! - py.address[i]!;
   return px.bits - py.bits;
 }
 
-describe('canonical prefix text (common/ip) on the trie\'s random prefixes', () => {
+describe("canonical prefix text (common/ip) on the trie's random prefixes", () => {
   it('round-trips random IPv4 and IPv6 prefixes through canonical text', () => {
     fc.assert(
-      fc.property(fc.oneof(arbitraryPrefix(4, fc.integer({ min: 0, max: 255 })), arbitraryPrefix(6, ipv6Byte)), (prefix) => {
-        const text = formatPrefix(prefix);
-        expect(p(text)).toEqual(prefix);
-        expect(formatPrefix(p(text))).toBe(text);
-      }),
+      fc.property(
+        fc.oneof(arbitraryPrefix(4, fc.integer({ min: 0, max: 255 })), arbitraryPrefix(6, ipv6Byte)),
+        (prefix) => {
+          const text = formatPrefix(prefix);
+          expect(p(text)).toEqual(prefix);
+          expect(formatPrefix(p(text))).toBe(text);
+        },
+      ),
     );
   });
 });

@@ -28,7 +28,10 @@ function batch(seal: boolean, key: Uint8Array, message: Buffer, counter: bigint)
 
 describeNative('batched transport AEAD through the core hooks', () => {
   const now = 1_000_000;
-  const endpoints: Record<'a' | 'b', Endpoint> = { a: { address: '198.18.0.1', port: 51820 }, b: { address: '198.18.0.2', port: 51820 } };
+  const endpoints: Record<'a' | 'b', Endpoint> = {
+    a: { address: '198.18.0.1', port: 51820 },
+    b: { address: '198.18.0.2', port: 51820 },
+  };
   const wire: { to: 'a' | 'b'; datagram: Buffer }[] = [];
   const delivered: Buffer[] = [];
   const keys = { a: generatePrivateKey(), b: generatePrivateKey() };
@@ -79,7 +82,14 @@ describeNative('batched transport AEAD through the core hooks', () => {
     flush();
     for (let i = 0; i < 5; i++) a.sendPacket(ipv4Packet('10.0.1.1', '10.0.2.1', Buffer.from(`packet ${i}`)), now);
     flush();
-    expect(delivered.map((p) => p.subarray(20).toString())).toEqual(['first', 'packet 0', 'packet 1', 'packet 2', 'packet 3', 'packet 4']);
+    expect(delivered.map((p) => p.subarray(20).toString())).toEqual([
+      'first',
+      'packet 0',
+      'packet 1',
+      'packet 2',
+      'packet 3',
+      'packet 4',
+    ]);
   });
 
   it('drops and counts a forged transport message the shell could not open', () => {

@@ -63,7 +63,7 @@ describe('wiremesh genkey', () => {
 });
 
 describe('wiremesh pubkey', () => {
-  it('prints the RFC 7748 6.1 public key for Alice\'s private key', () => {
+  it("prints the RFC 7748 6.1 public key for Alice's private key", () => {
     const result = wiremesh(['pubkey'], `${ALICE_PRIVATE.toString('base64')}\n`);
     expect(result).toEqual({ status: 0, stdout: `${ALICE_PUBLIC.toString('base64')}\n`, stderr: '' });
   });
@@ -98,8 +98,9 @@ describe('wiremesh pubkey', () => {
     expect(result.status).toBe(1);
     expect(result.stdout).toBe('');
     expect(result.stderr).toMatch(/^error: .+\n$/);
-    const keyTexts = [ALICE_PRIVATE.toString('base64'), ALICE_PRIVATE.toString('hex'), input.trim()]
-      .filter((text) => text.length > 0);
+    const keyTexts = [ALICE_PRIVATE.toString('base64'), ALICE_PRIVATE.toString('hex'), input.trim()].filter(
+      (text) => text.length > 0,
+    );
     // Any 8-character run of the input would already be a leak.
     for (const text of keyTexts) {
       for (let start = 0; start + 8 <= text.length; start++) {

@@ -34,12 +34,19 @@ describe('wiremesh: strict flags', () => {
   });
 
   it('--help after a subcommand prints its usage on stdout, exit 0', async () => {
-    expect(await wiremesh('render', '--help')).toEqual({ status: 0, stdout: 'Usage: wiremesh render [SPEC] [--out DIR]\n', stderr: '' });
+    expect(await wiremesh('render', '--help')).toEqual({
+      status: 0,
+      stdout: 'Usage: wiremesh render [SPEC] [--out DIR]\n',
+      stderr: '',
+    });
   });
 
   it('exec passes the command after -- (or after SITE) through unparsed', async () => {
     // No mesh is up in a unit test: the command reaches exec, which names the missing mesh.
-    for (const argv of [['exec', 'spoke-a', '--', 'ping', '-c', '3', 'x'], ['exec', 'spoke-a', 'ping', '-c', '3', 'x']]) {
+    for (const argv of [
+      ['exec', 'spoke-a', '--', 'ping', '-c', '3', 'x'],
+      ['exec', 'spoke-a', 'ping', '-c', '3', 'x'],
+    ]) {
       const result = await wiremesh(...argv);
       expect(result.stderr).not.toContain('error:');
       expect(result.stderr).toContain('Usage: wiremesh exec SITE -- COMMAND...');

@@ -47,7 +47,13 @@ describe('CookieChecker', () => {
     const retry = withCookie(checker, source, 1000);
     expect(checker.hasValidMac2(retry, source, 1000 + COOKIE_SECRET_MAX_AGE - 1)).toBe(true);
     expect(checker.hasValidMac2(retry, source, 1000 + COOKIE_SECRET_MAX_AGE)).toBe(false);
-    expect(checker.hasValidMac2(withCookie(checker, source, 1000 + COOKIE_SECRET_MAX_AGE), source, 1000 + COOKIE_SECRET_MAX_AGE)).toBe(true);
+    expect(
+      checker.hasValidMac2(
+        withCookie(checker, source, 1000 + COOKIE_SECRET_MAX_AGE),
+        source,
+        1000 + COOKIE_SECRET_MAX_AGE,
+      ),
+    ).toBe(true);
   });
 
   it('rejects a tampered mac2 and makes no cookie for an address it cannot read', () => {

@@ -5,9 +5,27 @@
 import { createCipheriv, randomBytes as nodeRandomBytes } from 'node:crypto';
 import { blake2s } from '@noble/hashes/blake2s';
 import {
-  AEAD_TAG_LENGTH, KEY_LENGTH, MAC_LENGTH, XAEAD_NONCE_LENGTH,
-  aeadOpen, aeadSeal, clampPrivateKey, constantTimeEqual, generatePrivateKey, hash, hmac, isAllZero, kdf,
-  mac, publicKeyOf, randomBytes, randomUint32, wipe, x25519, xaeadOpen, xaeadSealInto,
+  AEAD_TAG_LENGTH,
+  KEY_LENGTH,
+  MAC_LENGTH,
+  XAEAD_NONCE_LENGTH,
+  aeadOpen,
+  aeadSeal,
+  clampPrivateKey,
+  constantTimeEqual,
+  generatePrivateKey,
+  hash,
+  hmac,
+  isAllZero,
+  kdf,
+  mac,
+  publicKeyOf,
+  randomBytes,
+  randomUint32,
+  wipe,
+  x25519,
+  xaeadOpen,
+  xaeadSealInto,
 } from '../../agent/crypto/primitives';
 import { javascriptMac, nativeMac, type MacBackend } from '../../agent/crypto/mac';
 
@@ -41,7 +59,8 @@ describe('ChaCha20-Poly1305 (aeadSeal / aeadOpen)', () => {
   const rfc8439Section282 = {
     plaintext: Buffer.from(
       "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.",
-      'ascii'),
+      'ascii',
+    ),
     aad: hex('50 51 52 53 c0 c1 c2 c3 c4 c5 c6 c7'),
     key: hex(`80 81 82 83 84 85 86 87 88 89 8a 8b 8c 8d 8e 8f
               90 91 92 93 94 95 96 97 98 99 9a 9b 9c 9d 9e 9f`),
@@ -261,7 +280,7 @@ describe('X25519 (x25519, publicKeyOf, clampPrivateKey)', () => {
     }
   });
 
-  it('RFC 7748 6.1: publicKeyOf gives Alice\'s and Bob\'s public keys from their private keys', () => {
+  it("RFC 7748 6.1: publicKeyOf gives Alice's and Bob's public keys from their private keys", () => {
     expect(toHex(publicKeyOf(rfc7748Section61.alicePrivate))).toBe(rfc7748Section61.alicePublic);
     expect(toHex(publicKeyOf(rfc7748Section61.bobPrivate))).toBe(rfc7748Section61.bobPublic);
   });
@@ -483,7 +502,11 @@ describe('helpers (constantTimeEqual, wipe, isAllZero, randomBytes, randomUint32
     const backing = Buffer.alloc(8, 0xaa);
     wipe(backing.subarray(2, 6));
     expect(toHex(backing)).toBe('aaaa00000000aaaa');
-    expect(() => { wipe(null); wipe(undefined); wipe(Buffer.alloc(0)); }).not.toThrow();
+    expect(() => {
+      wipe(null);
+      wipe(undefined);
+      wipe(Buffer.alloc(0));
+    }).not.toThrow();
   });
 
   it('isAllZero', () => {

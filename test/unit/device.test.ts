@@ -1,6 +1,10 @@
 import { randomBytes } from '../../agent/crypto/primitives';
 import {
-  KEEPALIVE_TIMEOUT, MAX_TIMER_HANDSHAKES, REJECT_AFTER_TIME, REKEY_AFTER_MESSAGES, REKEY_TIMEOUT,
+  KEEPALIVE_TIMEOUT,
+  MAX_TIMER_HANDSHAKES,
+  REJECT_AFTER_TIME,
+  REKEY_AFTER_MESSAGES,
+  REKEY_TIMEOUT,
   ZERO_KEY_MATERIAL_AFTER,
 } from '../../agent/core/constants';
 import { paddedLength } from '../../agent/core/device';
@@ -267,7 +271,7 @@ describe('what is dropped', () => {
     expect(b.drops('replayed-counter')).toBe(1);
   });
 
-  it('drops a decrypted packet whose inner source is outside the sender\'s allowed IPs', () => {
+  it("drops a decrypted packet whose inner source is outside the sender's allowed IPs", () => {
     const { net, a, b } = established();
     a.send(ipv4Packet('10.9.9.9', '10.0.2.1', Buffer.from('spoofed')));
     net.flush();

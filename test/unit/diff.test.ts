@@ -7,15 +7,30 @@ const bytes = (byte: number): Buffer => Buffer.alloc(32, byte);
 
 function peer(byte: number, overrides: Partial<ResolvedPeer> = {}): ResolvedPeer {
   return {
-    name: `peer-${byte}`, publicKey: bytes(byte), nextPublicKey: null, presharedKey: null,
-    endpoint: `198.18.0.${byte}:51820`, allowedIps: [parsePrefix(`10.0.${byte}.0/24`)], persistentKeepalive: 0, ...overrides,
+    name: `peer-${byte}`,
+    publicKey: bytes(byte),
+    nextPublicKey: null,
+    presharedKey: null,
+    endpoint: `198.18.0.${byte}:51820`,
+    allowedIps: [parsePrefix(`10.0.${byte}.0/24`)],
+    persistentKeepalive: 0,
+    ...overrides,
   };
 }
 
 function config(peers: ResolvedPeer[], overrides: Partial<ResolvedConfig> = {}): ResolvedConfig {
   return {
-    interfaceName: 'wg0', addresses: [], mtu: 1420, privateKey: bytes(1), privateKeyCreated: { unknown: 'test' }, nextPrivateKey: null,
-    listenPort: 51820, fwmark: 0, peers, routes: [], ...overrides,
+    interfaceName: 'wg0',
+    addresses: [],
+    mtu: 1420,
+    privateKey: bytes(1),
+    privateKeyCreated: { unknown: 'test' },
+    nextPrivateKey: null,
+    listenPort: 51820,
+    fwmark: 0,
+    peers,
+    routes: [],
+    ...overrides,
   };
 }
 
@@ -23,10 +38,17 @@ describe('planChange', () => {
   it('first apply replaces everything: interface fields and every peer in full', () => {
     const change = planChange(null, config([peer(2)]));
     expect(change).toMatchObject({ privateKey: bytes(1), listenPort: 51820, fwmark: 0, replacePeers: true });
-    expect(change.peers).toEqual([{
-      publicKey: bytes(2), remove: false, updateOnly: false, presharedKey: null, endpoint: '198.18.0.2:51820',
-      persistentKeepaliveInterval: 0, allowedIps: [{ kind: 'clear' }, { kind: 'add', prefix: parsePrefix('10.0.2.0/24') }],
-    }]);
+    expect(change.peers).toEqual([
+      {
+        publicKey: bytes(2),
+        remove: false,
+        updateOnly: false,
+        presharedKey: null,
+        endpoint: '198.18.0.2:51820',
+        persistentKeepaliveInterval: 0,
+        allowedIps: [{ kind: 'clear' }, { kind: 'add', prefix: parsePrefix('10.0.2.0/24') }],
+      },
+    ]);
   });
 
   it('the same configuration again is an empty change', () => {
@@ -38,15 +60,25 @@ describe('planChange', () => {
 
   it('adds and removes peers without touching the others', () => {
     const change = planChange(config([peer(2), peer(3)]), config([peer(3), peer(4)]));
-    expect(change.peers.map((p) => [p.publicKey[0], p.remove, p.updateOnly])).toEqual([[2, true, false], [4, false, false]]);
+    expect(change.peers.map((p) => [p.publicKey[0], p.remove, p.updateOnly])).toEqual([
+      [2, true, false],
+      [4, false, false],
+    ]);
   });
 
   it('a changed peer gets only its changed fields, update-only', () => {
     const psk = bytes(9);
     const change = planChange(config([peer(2)]), config([peer(2, { presharedKey: psk, persistentKeepalive: 25 })]));
-    expect(change.peers).toEqual([{
-      publicKey: bytes(2), remove: false, updateOnly: true, allowedIps: [], presharedKey: psk, persistentKeepaliveInterval: 25,
-    }]);
+    expect(change.peers).toEqual([
+      {
+        publicKey: bytes(2),
+        remove: false,
+        updateOnly: true,
+        allowedIps: [],
+        presharedKey: psk,
+        persistentKeepaliveInterval: 25,
+      },
+    ]);
   });
 
   it('a changed allowed-IP set is replaced as a whole; the same set in another order is no change', () => {
@@ -59,7 +91,9 @@ describe('planChange', () => {
 
   it('a roamed endpoint we did not configure is left alone; a changed configured one is set', () => {
     expect(planChange(config([peer(2)]), config([peer(2, { endpoint: null })])).peers).toEqual([]);
-    expect(planChange(config([peer(2)]), config([peer(2, { endpoint: '198.18.9.9:51820' })])).peers[0]).toMatchObject({ endpoint: '198.18.9.9:51820' });
+    expect(planChange(config([peer(2)]), config([peer(2, { endpoint: '198.18.9.9:51820' })])).peers[0]).toMatchObject({
+      endpoint: '198.18.9.9:51820',
+    });
   });
 
   it('interface fields are set only when they differ', () => {

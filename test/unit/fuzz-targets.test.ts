@@ -29,14 +29,17 @@ describe.each(TARGETS.map((target) => [target.name, target] as const))('fuzz tar
 
   it('passes every seed and every past crash', () => {
     for (const { name: file, input } of [...readInputs(corpusDir(name)), ...readInputs(regressionsDir(name))]) {
-      expect([file, (() => {
-        try {
-          target.run(input);
-          return 'ok';
-        } catch (error) {
-          return String((error as Error).stack ?? error);
-        }
-      })()]).toEqual([file, 'ok']);
+      expect([
+        file,
+        (() => {
+          try {
+            target.run(input);
+            return 'ok';
+          } catch (error) {
+            return String((error as Error).stack ?? error);
+          }
+        })(),
+      ]).toEqual([file, 'ok']);
     }
   });
 });
@@ -78,7 +81,9 @@ describe('findings of the fuzzer, pinned', () => {
       }
       return [];
     };
-    expect(problems('interface: {name: wm0, "a.b\\n[c]": 1}\nprivateKey: {source: file, path: /k}\npeers: []\n')).toContain('$.interface["a.b\\n[c]"]');
+    expect(
+      problems('interface: {name: wm0, "a.b\\n[c]": 1}\nprivateKey: {source: file, path: /k}\npeers: []\n'),
+    ).toContain('$.interface["a.b\\n[c]"]');
     const key = 'vfQY4oAbuC/Hb+FIGfvHVfDZLYKVl+wr/T4CNefRaV0=';
     const paths = problems(`interface: {name: wm0, "${key}": 1}\nprivateKey: {source: file, path: /k}\npeers: []\n`);
     expect(paths).toContain('$.interface["(a key)"]');
@@ -111,7 +116,10 @@ describe('a short fuzz run, every target', () => {
     expect(existsSync(RUNNER)).toBe(true); // `npm test` builds dist/ first
     const crashes = mkdtempSync(join(tmpdir(), 'wiremesh-fuzz-'));
     try {
-      const result = spawnSync(process.execPath, [RUNNER, '--seconds', String(CI_SECONDS), '--crashes', crashes], { encoding: 'utf8', timeout: 120_000 });
+      const result = spawnSync(process.execPath, [RUNNER, '--seconds', String(CI_SECONDS), '--crashes', crashes], {
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
       const output = `${result.stdout}\n${result.stderr}`;
       expect([result.status, output.includes('fuzz: no crashes')]).toEqual([0, true]);
       for (const target of TARGETS) expect(output).toMatch(new RegExp(`^${target.name}: [1-9]\\d* inputs`, 'm'));

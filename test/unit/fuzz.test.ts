@@ -14,7 +14,9 @@ function scenario(): { net: FakeNetwork; a: Node; b: Node; samples: InFlight[] }
   b.send(ipv4Packet('10.0.2.1', '10.0.1.1'));
   net.flush();
   const samples = net.log.filter((f) => f.to === b);
-  expect(new Set(samples.map((f) => messageType(f.datagram)))).toEqual(new Set([MessageType.Initiation, MessageType.Transport]));
+  expect(new Set(samples.map((f) => messageType(f.datagram)))).toEqual(
+    new Set([MessageType.Initiation, MessageType.Transport]),
+  );
   return { net, a, b, samples };
 }
 
@@ -41,7 +43,11 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
   fc.record({ kind: fc.constant('extend' as const), extra: fc.uint8Array({ minLength: 1, maxLength: 40 }) }),
-  fc.record({ kind: fc.constant('overwrite' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }),
+  fc.record({
+    kind: fc.constant('overwrite' as const),
+    at: fc.nat(),
+    bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }),
+  }),
 );
 
 function mutate(datagram: Buffer, m: Mutation): Buffer {
@@ -68,12 +74,18 @@ describe('hostile input never throws, never answers, never changes state', () =>
     const header = fc.constantFrom(1, 2, 3, 4, 0, 5, 0x01000001);
     const length = fc.oneof(fc.constantFrom(148, 92, 64, 32, 48, 0, 1, 3, 4, 1500), fc.nat({ max: 2000 }));
     fc.assert(
-      fc.property(header, length, fc.uint8Array({ maxLength: 2000 }), fc.nat({ max: 65535 }), (type, size, noise, port) => {
-        const datagram = Buffer.alloc(size);
-        Buffer.from(noise.subarray(0, size)).copy(datagram);
-        if (size >= 4) datagram.writeUInt32LE(type >>> 0, 0);
-        b.device.receiveDatagram(datagram, { address: '198.18.9.9', port }, net.now);
-      }),
+      fc.property(
+        header,
+        length,
+        fc.uint8Array({ maxLength: 2000 }),
+        fc.nat({ max: 65535 }),
+        (type, size, noise, port) => {
+          const datagram = Buffer.alloc(size);
+          Buffer.from(noise.subarray(0, size)).copy(datagram);
+          if (size >= 4) datagram.writeUInt32LE(type >>> 0, 0);
+          b.device.receiveDatagram(datagram, { address: '198.18.9.9', port }, net.now);
+        },
+      ),
       { numRuns: 3000 },
     );
     expect(snapshot(b, a)).toEqual(before);

@@ -70,13 +70,17 @@ describe('Handshakes (WireGuard framing around Noise)', () => {
     if ('drop' in admitted) throw new Error(admitted.drop);
     const first = b.handshakes.consumeInitiation(admitted.slot, admitted.identity, initiation, 1000);
     expect(typeof first).toBe('object');
-    expect(b.handshakes.consumeInitiation(admitted.slot, admitted.identity, initiation, 5000)).toBe('replayed-timestamp');
+    expect(b.handshakes.consumeInitiation(admitted.slot, admitted.identity, initiation, 5000)).toBe(
+      'replayed-timestamp',
+    );
 
     a.handshakes.release(bAtA);
     expect(a.indices.size).toBe(0);
     const stray = Buffer.alloc(92);
     stray.writeUInt32LE(2, 0);
-    expect(a.handshakes.consumeResponse('current', a.handshakes.identities.current!, stray, 1000)).toBe('unexpected-response');
+    expect(a.handshakes.consumeResponse('current', a.handshakes.identities.current!, stray, 1000)).toBe(
+      'unexpected-response',
+    );
   });
 
   it('drops a message whose mac1 was made for another key', () => {
@@ -105,7 +109,11 @@ describe('Handshakes (WireGuard framing around Noise)', () => {
     const { a, bAtA } = pair();
     const nextPrivate = generatePrivateKey();
     const nextPublic = publicKeyOf(nextPrivate);
-    a.handshakes.identities.next = { privateKey: nextPrivate, publicKey: nextPublic, cookies: new CookieChecker(nextPublic) };
+    a.handshakes.identities.next = {
+      privateKey: nextPrivate,
+      publicKey: nextPublic,
+      cookies: new CookieChecker(nextPublic),
+    };
     expect(a.handshakes.initiationSlot(bAtA)).toBe('next');
     expect(a.handshakes.isOwnKey(nextPublic)).toBe(true);
     bAtA.unansweredNextKeyInitiations = 2;

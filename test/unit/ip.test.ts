@@ -1,5 +1,12 @@
 import {
-  formatAddress, formatPrefix, parseAddress, parsePrefix, prefixContains, prefixesOverlap, tryParsePrefix, PrefixFormatError,
+  formatAddress,
+  formatPrefix,
+  parseAddress,
+  parsePrefix,
+  prefixContains,
+  prefixesOverlap,
+  tryParsePrefix,
+  PrefixFormatError,
 } from '../../common/ip';
 
 const p = parsePrefix;

@@ -32,9 +32,12 @@ interface Recorded {
 
 /** A command line with key file paths (random) shown as KEY_FILE. */
 function displayed(command: string, args: string[]): string {
-  return [command, ...args.map((arg, index) => (
-    ['private-key', 'preshared-key'].includes(args[index - 1] ?? '') && arg !== '/dev/null' ? KEY_FILE : arg
-  ))].join(' ');
+  return [
+    command,
+    ...args.map((arg, index) =>
+      ['private-key', 'preshared-key'].includes(args[index - 1] ?? '') && arg !== '/dev/null' ? KEY_FILE : arg,
+    ),
+  ].join(' ');
 }
 
 class RecordingRunner implements CommandRunner {
@@ -91,7 +94,6 @@ function b64(key: Buffer): string {
   return key.toString('base64');
 }
 
-
 function change(fields: Partial<ConfigChange>): ConfigChange {
   return { replacePeers: false, peers: [], ...fields };
 }
@@ -126,10 +128,7 @@ describe('KernelPlane create and destroy', () => {
   test('create adds a wireguard link and sets its MTU', async () => {
     const runner = new RecordingRunner();
     await new KernelPlane({ runner }).create(IFACE, 1380);
-    expect(runner.lines()).toEqual([
-      `ip link add dev ${IFACE} type wireguard`,
-      `ip link set dev ${IFACE} mtu 1380`,
-    ]);
+    expect(runner.lines()).toEqual([`ip link add dev ${IFACE} type wireguard`, `ip link set dev ${IFACE} mtu 1380`]);
   });
 
   test('create deletes the link again when the MTU cannot be set', async () => {
@@ -192,24 +191,34 @@ describe('KernelPlane apply', () => {
     const { plane, runner } = await createdPlane();
     const key = publicKey();
     const presharedKey = secret();
-    await plane.apply(change({
-      peers: [peer(key, {
-        presharedKey, endpoint: '198.18.0.2:51820', persistentKeepaliveInterval: 25,
-        allowedIps: prefixes('10.0.1.0/24', 'fd00:1::/64'),
-      })],
-    }));
+    await plane.apply(
+      change({
+        peers: [
+          peer(key, {
+            presharedKey,
+            endpoint: '198.18.0.2:51820',
+            persistentKeepaliveInterval: 25,
+            allowedIps: prefixes('10.0.1.0/24', 'fd00:1::/64'),
+          }),
+        ],
+      }),
+    );
     // Additions need the peer's current list (wg set replaces it); the peer does not exist yet.
     expect(runner.lines()).toEqual([
       `wg show ${IFACE} allowed-ips`,
       `wg set ${IFACE} peer ${b64(key)} preshared-key ${KEY_FILE} endpoint 198.18.0.2:51820 persistent-keepalive 25 allowed-ips 10.0.1.0/24,fd00:1::/64`,
     ]);
-    expect(runner.keyFiles()).toEqual([expect.objectContaining({ content: `${b64(presharedKey)}\n`, mode: 0o600, directoryMode: 0o700 })]);
+    expect(runner.keyFiles()).toEqual([
+      expect.objectContaining({ content: `${b64(presharedKey)}\n`, mode: 0o600, directoryMode: 0o700 }),
+    ]);
   });
 
   test('two preshared keys in one change get two files', async () => {
     const { plane, runner } = await createdPlane();
     const [first, second] = [secret(), secret()];
-    await plane.apply(change({ peers: [peer(publicKey(), { presharedKey: first }), peer(publicKey(), { presharedKey: second })] }));
+    await plane.apply(
+      change({ peers: [peer(publicKey(), { presharedKey: first }), peer(publicKey(), { presharedKey: second })] }),
+    );
     expect(runner.keyFiles().map((file) => file.content)).toEqual([`${b64(first)}\n`, `${b64(second)}\n`]);
     expect(new Set(runner.keyFiles().map((file) => file.path)).size).toBe(2);
   });
@@ -239,7 +248,9 @@ describe('KernelPlane apply', () => {
     const { plane, runner } = await createdPlane();
     const key = publicKey();
     await plane.apply(change({ peers: [peer(key, { allowedIps: prefixes('clear') })] }));
-    expect(runner.recorded.map((command) => command.args)).toEqual([['set', IFACE, 'peer', b64(key), 'allowed-ips', '']]);
+    expect(runner.recorded.map((command) => command.args)).toEqual([
+      ['set', IFACE, 'peer', b64(key), 'allowed-ips', ''],
+    ]);
   });
 
   test('adding allowed IPs to an existing peer keeps its current ones', async () => {
@@ -268,9 +279,11 @@ describe('KernelPlane apply', () => {
   test('a prefix moved to another peer is not handed back by a later addition', async () => {
     const [a, b] = [publicKey(), publicKey()];
     const { plane, runner } = await createdPlane(`${b64(a)}\t10.1.0.0/16\n${b64(b)}\t10.2.0.0/16\n`);
-    await plane.apply(change({
-      peers: [peer(a, { allowedIps: prefixes('10.2.0.0/16') }), peer(b, { allowedIps: prefixes('10.3.0.0/16') })],
-    }));
+    await plane.apply(
+      change({
+        peers: [peer(a, { allowedIps: prefixes('10.2.0.0/16') }), peer(b, { allowedIps: prefixes('10.3.0.0/16') })],
+      }),
+    );
     expect(runner.lines()[1]).toBe(
       `wg set ${IFACE} peer ${b64(a)} allowed-ips 10.1.0.0/16,10.2.0.0/16 peer ${b64(b)} allowed-ips 10.3.0.0/16`,
     );
@@ -281,21 +294,23 @@ describe('KernelPlane apply', () => {
     const { plane, runner } = await createdPlane(
       `${b64(kept)}\t10.0.1.0/24\n${b64(dropped)}\t10.0.2.0/24\n${b64(removedFirst)}\t(none)\n`,
     );
-    await plane.apply(change({
-      replacePeers: true,
-      peers: [
-        peer(kept, { endpoint: '[fd18::2]:4500', allowedIps: prefixes('10.0.3.0/24') }),
-        peer(added, { allowedIps: prefixes('clear', '10.0.4.0/24') }),
-        peer(removedFirst, { remove: true }),
-      ],
-    }));
+    await plane.apply(
+      change({
+        replacePeers: true,
+        peers: [
+          peer(kept, { endpoint: '[fd18::2]:4500', allowedIps: prefixes('10.0.3.0/24') }),
+          peer(added, { allowedIps: prefixes('clear', '10.0.4.0/24') }),
+          peer(removedFirst, { remove: true }),
+        ],
+      }),
+    );
     expect(runner.lines()).toEqual([
       `wg show ${IFACE} allowed-ips`,
-      `wg set ${IFACE} peer ${b64(dropped)} remove peer ${b64(removedFirst)} remove`
+      `wg set ${IFACE} peer ${b64(dropped)} remove peer ${b64(removedFirst)} remove` +
         // kept: as if created afresh, so only the change's allowed IPs and no psk or keepalive
-        + ` peer ${b64(kept)} preshared-key /dev/null endpoint [fd18::2]:4500 persistent-keepalive 0 allowed-ips 10.0.3.0/24`
-        + ` peer ${b64(added)} allowed-ips 10.0.4.0/24`
-        + ` peer ${b64(removedFirst)} remove`,
+        ` peer ${b64(kept)} preshared-key /dev/null endpoint [fd18::2]:4500 persistent-keepalive 0 allowed-ips 10.0.3.0/24` +
+        ` peer ${b64(added)} allowed-ips 10.0.4.0/24` +
+        ` peer ${b64(removedFirst)} remove`,
     ]);
   });
 
@@ -303,7 +318,9 @@ describe('KernelPlane apply', () => {
     const kept = publicKey();
     const presharedKey = secret();
     const { plane, runner } = await createdPlane(`${b64(kept)}\t10.0.1.0/24\n`);
-    await plane.apply(change({ replacePeers: true, peers: [peer(kept, { presharedKey, persistentKeepaliveInterval: 15 })] }));
+    await plane.apply(
+      change({ replacePeers: true, peers: [peer(kept, { presharedKey, persistentKeepaliveInterval: 15 })] }),
+    );
     expect(runner.lines()[1]).toBe(
       `wg set ${IFACE} peer ${b64(kept)} preshared-key ${KEY_FILE} persistent-keepalive 15 allowed-ips `,
     );
@@ -319,12 +336,14 @@ describe('KernelPlane apply', () => {
   test('update_only updates an existing peer and skips a missing one', async () => {
     const [present, missing] = [publicKey(), publicKey()];
     const { plane, runner } = await createdPlane(`${b64(present)}\t(none)\n`);
-    await plane.apply(change({
-      peers: [
-        peer(present, { updateOnly: true, endpoint: '198.18.0.9:1' }),
-        peer(missing, { updateOnly: true, endpoint: '198.18.0.9:2' }),
-      ],
-    }));
+    await plane.apply(
+      change({
+        peers: [
+          peer(present, { updateOnly: true, endpoint: '198.18.0.9:1' }),
+          peer(missing, { updateOnly: true, endpoint: '198.18.0.9:2' }),
+        ],
+      }),
+    );
     expect(runner.lines()).toEqual([
       `wg show ${IFACE} allowed-ips`,
       `wg set ${IFACE} peer ${b64(present)} endpoint 198.18.0.9:1`,
@@ -340,9 +359,14 @@ describe('KernelPlane apply', () => {
   test('a refused wg set rejects with UapiError, EADDRINUSE for a port in use', async () => {
     const { plane, runner } = await createdPlane();
     runner.failures.set(`wg set ${IFACE} listen-port 51820`, 'Unable to modify interface: Address already in use');
-    await expect(plane.apply(change({ listenPort: 51820 }))).rejects.toEqual(expect.objectContaining({ errno: Errno.EADDRINUSE }));
+    await expect(plane.apply(change({ listenPort: 51820 }))).rejects.toEqual(
+      expect.objectContaining({ errno: Errno.EADDRINUSE }),
+    );
     const key = publicKey();
-    runner.failures.set(`wg set ${IFACE} peer ${b64(key)} endpoint nowhere`, 'Unable to find port of endpoint: `nowhere\'');
+    runner.failures.set(
+      `wg set ${IFACE} peer ${b64(key)} endpoint nowhere`,
+      "Unable to find port of endpoint: `nowhere'",
+    );
     const refusal = plane.apply(change({ peers: [peer(key, { endpoint: 'nowhere' })] }));
     await expect(refusal).rejects.toBeInstanceOf(UapiError);
     await expect(refusal).rejects.toEqual(expect.objectContaining({ errno: Errno.EINVAL }));
@@ -359,11 +383,21 @@ describe('KernelPlane apply', () => {
 /** `wg show IFACE dump` of a wireguard-go interface after a handshake (peer 1), fwmark 0x1234. */
 const DUMP = [
   ['0Nl/AvUoZBXtv8eziq0xWoZ1jTpF8V4VeFNYAGJIWWk=', '+900+O855QwFqdu82tdmWdi66IFUB8Ueoms0u5Ozkhg=', '51820', '0x1234'],
-  ['ez5451OwAOsNm9mVoT7zocPCOP+SeFwQkdbxCdC6dzI=', 'QwNpG0NW3h9Mf5YlCUO7E51fRYLtJdtAD5LOn9+cVRM=', '198.18.0.2:51820',
-    '10.0.1.0/24,fd00:1::/64', '1796132912', '476', '564', '25'],
+  [
+    'ez5451OwAOsNm9mVoT7zocPCOP+SeFwQkdbxCdC6dzI=',
+    'QwNpG0NW3h9Mf5YlCUO7E51fRYLtJdtAD5LOn9+cVRM=',
+    '198.18.0.2:51820',
+    '10.0.1.0/24,fd00:1::/64',
+    '1796132912',
+    '476',
+    '564',
+    '25',
+  ],
   ['/KLLRrj4PDvcSWrXh+S9sIYBAGgBmuq1iGJJIxi+MkM=', '(none)', '[fd18::2]:4500', '10.0.2.1/32', '0', '0', '0', 'off'],
   ['eto4XKRgX+yd/Le+DqEW66eo5CkLdwLOopCD61D2JlY=', '(none)', '(none)', '(none)', '0', '0', '0', 'off'],
-].map((fields) => `${fields.join('\t')}\n`).join('');
+]
+  .map((fields) => `${fields.join('\t')}\n`)
+  .join('');
 
 /** A snapshot with keys in base64 and prefixes as text, for readable comparisons. */
 function readable(snapshot: DeviceSnapshot): unknown {
@@ -399,12 +433,24 @@ describe('KernelPlane snapshot', () => {
           persistentKeepaliveInterval: 25,
         },
         {
-          publicKey: '/KLLRrj4PDvcSWrXh+S9sIYBAGgBmuq1iGJJIxi+MkM=', presharedKey: null, endpoint: '[fd18::2]:4500',
-          allowedIps: ['10.0.2.1/32'], lastHandshakeUnixMs: 0, rxBytes: 0, txBytes: 0, persistentKeepaliveInterval: 0,
+          publicKey: '/KLLRrj4PDvcSWrXh+S9sIYBAGgBmuq1iGJJIxi+MkM=',
+          presharedKey: null,
+          endpoint: '[fd18::2]:4500',
+          allowedIps: ['10.0.2.1/32'],
+          lastHandshakeUnixMs: 0,
+          rxBytes: 0,
+          txBytes: 0,
+          persistentKeepaliveInterval: 0,
         },
         {
-          publicKey: 'eto4XKRgX+yd/Le+DqEW66eo5CkLdwLOopCD61D2JlY=', presharedKey: null, endpoint: null,
-          allowedIps: [], lastHandshakeUnixMs: 0, rxBytes: 0, txBytes: 0, persistentKeepaliveInterval: 0,
+          publicKey: 'eto4XKRgX+yd/Le+DqEW66eo5CkLdwLOopCD61D2JlY=',
+          presharedKey: null,
+          endpoint: null,
+          allowedIps: [],
+          lastHandshakeUnixMs: 0,
+          rxBytes: 0,
+          txBytes: 0,
+          persistentKeepaliveInterval: 0,
         },
       ],
     });
@@ -445,8 +491,10 @@ describe('kernelModuleAvailable', () => {
 
   test('loadable: modules.dep lists wireguard.ko (compressed or not)', () => {
     mkdirSync(locations().modulesDirectory, { recursive: true });
-    writeFileSync(join(locations().modulesDirectory, 'modules.dep'),
-      'kernel/net/ipv4/udp_tunnel.ko.zst:\nkernel/drivers/net/wireguard/wireguard.ko.zst: kernel/net/ipv4/udp_tunnel.ko.zst\n');
+    writeFileSync(
+      join(locations().modulesDirectory, 'modules.dep'),
+      'kernel/net/ipv4/udp_tunnel.ko.zst:\nkernel/drivers/net/wireguard/wireguard.ko.zst: kernel/net/ipv4/udp_tunnel.ko.zst\n',
+    );
     expect(kernelModuleAvailable(locations())).toBe(true);
   });
 

@@ -16,7 +16,13 @@ function base(): Record<string, any> {
       { name: 'hub', provider: 'aws', cidrs: ['10.0.0.0/16'], endpoint: 'hub.example.net:51820' },
       { name: 'branch', provider: 'gcp', cidrs: ['10.1.0.0/16'], endpoint: '203.0.113.7:51820' },
       { name: 'home', provider: 'local', cidrs: ['10.2.0.0/24'], behindNat: true },
-      { name: 'partner', provider: 'external', cidrs: ['192.168.50.0/24'], endpoint: 'vpn.partner.example:51820', publicKey: key(9) },
+      {
+        name: 'partner',
+        provider: 'external',
+        cidrs: ['192.168.50.0/24'],
+        endpoint: 'vpn.partner.example:51820',
+        publicKey: key(9),
+      },
     ],
   };
 }
@@ -35,10 +41,15 @@ function problemsOf(change: (d: Record<string, any>) => void): { path: string; m
 
 const NAT_PAIR =
   'is behind NAT like $.sites[1] ("branch"): full-mesh makes them peer directly and neither can reach the other; give one an endpoint, or use hub-and-spoke';
-const NO_ENDPOINT = 'is required for a site not behind NAT (host:port where its peers reach it); or set "behindNat": true';
+const NO_ENDPOINT =
+  'is required for a site not behind NAT (host:port where its peers reach it); or set "behindNat": true';
 
 const ROWS: [string, (d: Record<string, any>) => void, { path: string; message: string }[]][] = [
-  ['duplicate site names', (d) => (d.sites[2].name = 'branch'), [{ path: '$.sites[2].name', message: 'duplicates $.sites[1].name' }]],
+  [
+    'duplicate site names',
+    (d) => (d.sites[2].name = 'branch'),
+    [{ path: '$.sites[2].name', message: 'duplicates $.sites[1].name' }],
+  ],
   [
     'a CIDR that does not parse',
     (d) => (d.sites[1].cidrs = ['10.1.0.0/33', 'lan']),
@@ -47,34 +58,73 @@ const ROWS: [string, (d: Record<string, any>) => void, { path: string; message: 
       { path: '$.sites[1].cidrs[1]', message: 'invalid IP prefix "lan": not an IPv4 or IPv6 address' },
     ],
   ],
-  ['a CIDR with host bits', (d) => (d.sites[1].cidrs = ['10.1.0.1/16']), [{ path: '$.sites[1].cidrs[0]', message: 'has host bits set: the network is 10.1.0.0/16' }]],
+  [
+    'a CIDR with host bits',
+    (d) => (d.sites[1].cidrs = ['10.1.0.1/16']),
+    [{ path: '$.sites[1].cidrs[0]', message: 'has host bits set: the network is 10.1.0.0/16' }],
+  ],
   [
     'CIDRs overlapping between sites',
     (d) => (d.sites[1].cidrs = ['10.1.0.0/16', '10.0.128.0/17']),
-    [{ path: '$.sites[1].cidrs[1]', message: 'overlaps $.sites[0].cidrs[0] (10.0.0.0/16 of site "hub"); sites\' CIDRs must be disjoint' }],
+    [
+      {
+        path: '$.sites[1].cidrs[1]',
+        message: 'overlaps $.sites[0].cidrs[0] (10.0.0.0/16 of site "hub"); sites\' CIDRs must be disjoint',
+      },
+    ],
   ],
   [
-    'a CIDR containing another site\'s, and equal IPv6 CIDRs',
+    "a CIDR containing another site's, and equal IPv6 CIDRs",
     (d) => {
       d.sites[0].cidrs = ['10.0.0.0/16', 'fd00::/64'];
       d.sites[1].cidrs = ['10.0.0.0/8'];
       d.sites[2].cidrs = ['10.2.0.0/24', 'FD00::/64'];
     },
     [
-      { path: '$.sites[0].cidrs[0]', message: 'overlaps $.sites[1].cidrs[0] (10.0.0.0/8 of site "branch"); sites\' CIDRs must be disjoint' },
-      { path: '$.sites[2].cidrs[0]', message: 'overlaps $.sites[1].cidrs[0] (10.0.0.0/8 of site "branch"); sites\' CIDRs must be disjoint' },
-      { path: '$.sites[2].cidrs[1]', message: 'overlaps $.sites[0].cidrs[1] (fd00::/64 of site "hub"); sites\' CIDRs must be disjoint' },
+      {
+        path: '$.sites[0].cidrs[0]',
+        message: 'overlaps $.sites[1].cidrs[0] (10.0.0.0/8 of site "branch"); sites\' CIDRs must be disjoint',
+      },
+      {
+        path: '$.sites[2].cidrs[0]',
+        message: 'overlaps $.sites[1].cidrs[0] (10.0.0.0/8 of site "branch"); sites\' CIDRs must be disjoint',
+      },
+      {
+        path: '$.sites[2].cidrs[1]',
+        message: 'overlaps $.sites[0].cidrs[1] (fd00::/64 of site "hub"); sites\' CIDRs must be disjoint',
+      },
     ],
   ],
-  ['an unknown hub', (d) => d.topology.hubs.push('nowhere'), [{ path: '$.topology.hubs[1]', message: 'no site is named "nowhere"' }]],
-  ['a hub listed twice', (d) => d.topology.hubs.push('hub'), [{ path: '$.topology.hubs[1]', message: 'duplicates $.topology.hubs[0]' }]],
+  [
+    'an unknown hub',
+    (d) => d.topology.hubs.push('nowhere'),
+    [{ path: '$.topology.hubs[1]', message: 'no site is named "nowhere"' }],
+  ],
+  [
+    'a hub listed twice',
+    (d) => d.topology.hubs.push('hub'),
+    [{ path: '$.topology.hubs[1]', message: 'duplicates $.topology.hubs[0]' }],
+  ],
   [
     'an external hub',
     (d) => d.topology.hubs.push('partner'),
-    [{ path: '$.topology.hubs[1]', message: '"partner" is an external site; a hub must be a wiremesh gateway (aws, gcp or local)' }],
+    [
+      {
+        path: '$.topology.hubs[1]',
+        message: '"partner" is an external site; a hub must be a wiremesh gateway (aws, gcp or local)',
+      },
+    ],
   ],
-  ['hub-and-spoke with no hubs', (d) => (d.topology.hubs = []), [{ path: '$.topology.hubs', message: 'hub-and-spoke needs at least one hub (a site name)' }]],
-  ['hub-and-spoke without hubs', (d) => delete d.topology.hubs, [{ path: '$.topology.hubs', message: 'hub-and-spoke needs at least one hub (a site name)' }]],
+  [
+    'hub-and-spoke with no hubs',
+    (d) => (d.topology.hubs = []),
+    [{ path: '$.topology.hubs', message: 'hub-and-spoke needs at least one hub (a site name)' }],
+  ],
+  [
+    'hub-and-spoke without hubs',
+    (d) => delete d.topology.hubs,
+    [{ path: '$.topology.hubs', message: 'hub-and-spoke needs at least one hub (a site name)' }],
+  ],
   [
     'full-mesh with hubs',
     (d) => {
@@ -95,7 +145,12 @@ const ROWS: [string, (d: Record<string, any>) => void, { path: string; message: 
   [
     'an external site without publicKey',
     (d) => delete d.sites[3].publicKey,
-    [{ path: '$.sites[3].publicKey', message: 'is required for an external site (it runs plain WireGuard with its own key)' }],
+    [
+      {
+        path: '$.sites[3].publicKey',
+        message: 'is required for an external site (it runs plain WireGuard with its own key)',
+      },
+    ],
   ],
   [
     'a non-external site with a publicKey',
@@ -114,11 +169,28 @@ const ROWS: [string, (d: Record<string, any>) => void, { path: string; message: 
   [
     'a NATed site with an endpoint',
     (d) => (d.sites[2].endpoint = 'home.example:51820'),
-    [{ path: '$.sites[2].endpoint', message: 'must be absent for a site behind NAT (nothing can reach it from outside)' }],
+    [
+      {
+        path: '$.sites[2].endpoint',
+        message: 'must be absent for a site behind NAT (nothing can reach it from outside)',
+      },
+    ],
   ],
-  ['a cloud site without an endpoint', (d) => delete d.sites[1].endpoint, [{ path: '$.sites[1].endpoint', message: NO_ENDPOINT }]],
-  ['an external site without an endpoint', (d) => delete d.sites[3].endpoint, [{ path: '$.sites[3].endpoint', message: NO_ENDPOINT }]],
-  ['an endpoint on port 0', (d) => (d.sites[1].endpoint = '203.0.113.7:0'), [{ path: '$.sites[1].endpoint', message: 'port 0 is out of range (1 to 65535)' }]],
+  [
+    'a cloud site without an endpoint',
+    (d) => delete d.sites[1].endpoint,
+    [{ path: '$.sites[1].endpoint', message: NO_ENDPOINT }],
+  ],
+  [
+    'an external site without an endpoint',
+    (d) => delete d.sites[3].endpoint,
+    [{ path: '$.sites[3].endpoint', message: NO_ENDPOINT }],
+  ],
+  [
+    'an endpoint on port 0',
+    (d) => (d.sites[1].endpoint = '203.0.113.7:0'),
+    [{ path: '$.sites[1].endpoint', message: 'port 0 is out of range (1 to 65535)' }],
+  ],
   [
     'presharedKeys naming an unknown site',
     (d) => (d.presharedKeys = [{ sites: ['hub', 'ghost'] }]),
@@ -127,7 +199,12 @@ const ROWS: [string, (d: Record<string, any>) => void, { path: string; message: 
   [
     'presharedKeys naming a site with itself',
     (d) => (d.presharedKeys = [{ sites: ['hub', 'hub'] }]),
-    [{ path: '$.presharedKeys[0].sites[1]', message: 'names the same site twice; a preshared key is for a pair of sites' }],
+    [
+      {
+        path: '$.presharedKeys[0].sites[1]',
+        message: 'names the same site twice; a preshared key is for a pair of sites',
+      },
+    ],
   ],
   [
     'presharedKeys listing a pair twice',
@@ -137,7 +214,12 @@ const ROWS: [string, (d: Record<string, any>) => void, { path: string; message: 
   [
     'presharedKeys for two spokes',
     (d) => (d.presharedKeys = [{ sites: ['branch', 'home'] }]),
-    [{ path: '$.presharedKeys[0].sites', message: '"branch" and "home" are both spokes, which have no tunnel between them' }],
+    [
+      {
+        path: '$.presharedKeys[0].sites',
+        message: '"branch" and "home" are both spokes, which have no tunnel between them',
+      },
+    ],
   ],
   ['gateways < 1', (d) => (d.sites[1].gateways = 0), [{ path: '$.sites[1].gateways', message: 'must be >= 1' }]],
   [
@@ -146,7 +228,12 @@ const ROWS: [string, (d: Record<string, any>) => void, { path: string; message: 
       d.sites[1].cidrs = ['10.1.0.0/30', '10.1.1.0/24'];
       d.sites[1].gateways = 3;
     },
-    [{ path: '$.sites[1].gateways', message: '3 gateways do not fit in $.sites[1].cidrs[0] (10.1.0.0/30), which holds their tunnel addresses' }],
+    [
+      {
+        path: '$.sites[1].gateways',
+        message: '3 gateways do not fit in $.sites[1].cidrs[0] (10.1.0.0/30), which holds their tunnel addresses',
+      },
+    ],
   ],
   [
     'a site named like the gateway of another',
@@ -159,7 +246,12 @@ const ROWS: [string, (d: Record<string, any>) => void, { path: string; message: 
   [
     'fullTunnel on a non-hub',
     (d) => (d.sites[1].fullTunnel = true),
-    [{ path: '$.sites[1].fullTunnel', message: 'only a hub can be a full-tunnel egress (a site listed in $.topology.hubs)' }],
+    [
+      {
+        path: '$.sites[1].fullTunnel',
+        message: 'only a hub can be a full-tunnel egress (a site listed in $.topology.hubs)',
+      },
+    ],
   ],
   [
     'two full-tunnel hubs',
@@ -168,10 +260,19 @@ const ROWS: [string, (d: Record<string, any>) => void, { path: string; message: 
       d.sites[0].fullTunnel = true;
       d.sites[1].fullTunnel = true;
     },
-    [{ path: '$.sites[1].fullTunnel', message: '$.sites[0] is already the full-tunnel hub; spokes send 0.0.0.0/0 to one peer only' }],
+    [
+      {
+        path: '$.sites[1].fullTunnel',
+        message: '$.sites[0] is already the full-tunnel hub; spokes send 0.0.0.0/0 to one peer only',
+      },
+    ],
   ],
   // The schema's own problems.
-  ['a site name with an underscore', (d) => (d.sites[1].name = 'branch_1'), [{ path: '$.sites[1].name', message: SITE_NAME_MESSAGE }]],
+  [
+    'a site name with an underscore',
+    (d) => (d.sites[1].name = 'branch_1'),
+    [{ path: '$.sites[1].name', message: SITE_NAME_MESSAGE }],
+  ],
   ['a mesh name too long', (d) => (d.name = 'a'.repeat(33)), [{ path: '$.name', message: SITE_NAME_MESSAGE }]],
   [
     'an unknown provider, a missing field and an unknown field',
@@ -186,14 +287,26 @@ const ROWS: [string, (d: Record<string, any>) => void, { path: string; message: 
       { path: '$.sites[3].region', message: 'is not a known field' },
     ],
   ],
-  ['a malformed endpoint', (d) => (d.sites[1].endpoint = 'no-port'), [{ path: '$.sites[1].endpoint', message: 'must be host:port or [IPv6]:port' }]],
+  [
+    'a malformed endpoint',
+    (d) => (d.sites[1].endpoint = 'no-port'),
+    [{ path: '$.sites[1].endpoint', message: 'must be host:port or [IPv6]:port' }],
+  ],
   [
     'a malformed external key',
     (d) => (d.sites[3].publicKey = 'short'),
     [{ path: '$.sites[3].publicKey', message: 'must be a base64 WireGuard key (44 characters ending in "=")' }],
   ],
-  ['a site without CIDRs', (d) => (d.sites[1].cidrs = []), [{ path: '$.sites[1].cidrs', message: 'must NOT have fewer than 1 items' }]],
-  ['an unknown topology', (d) => (d.topology.type = 'ring'), [{ path: '$.topology.type', message: 'must be one of: hub-and-spoke, full-mesh' }]],
+  [
+    'a site without CIDRs',
+    (d) => (d.sites[1].cidrs = []),
+    [{ path: '$.sites[1].cidrs', message: 'must NOT have fewer than 1 items' }],
+  ],
+  [
+    'an unknown topology',
+    (d) => (d.topology.type = 'ring'),
+    [{ path: '$.topology.type', message: 'must be one of: hub-and-spoke, full-mesh' }],
+  ],
   [
     'several semantic problems at once, all listed',
     (d) => {
@@ -206,7 +319,10 @@ const ROWS: [string, (d: Record<string, any>) => void, { path: string; message: 
       { path: '$.sites[2].name', message: 'duplicates $.sites[1].name' },
       { path: '$.topology.hubs[1]', message: 'no site is named "ghost"' },
       { path: '$.sites[1].endpoint', message: NO_ENDPOINT },
-      { path: '$.sites[3].cidrs[0]', message: 'overlaps $.sites[1].cidrs[0] (10.1.0.0/16 of site "branch"); sites\' CIDRs must be disjoint' },
+      {
+        path: '$.sites[3].cidrs[0]',
+        message: 'overlaps $.sites[1].cidrs[0] (10.1.0.0/16 of site "branch"); sites\' CIDRs must be disjoint',
+      },
     ],
   ],
 ];
@@ -241,19 +357,35 @@ describe('validateMeshSpec', () => {
     try {
       parseMeshSpec('');
     } catch (error) {
-      expect((error as ConfigError).problems).toEqual([{ path: '$', message: 'is empty: expected an object with name, topology and sites' }]);
+      expect((error as ConfigError).problems).toEqual([
+        { path: '$', message: 'is empty: expected an object with name, topology and sites' },
+      ]);
     }
-    expect(() => parseMeshSpec('{"name": "x"}')).toThrow('invalid mesh spec:\n  $.topology: is required\n  $.sites: is required');
+    expect(() => parseMeshSpec('{"name": "x"}')).toThrow(
+      'invalid mesh spec:\n  $.topology: is required\n  $.sites: is required',
+    );
   });
 
   it('reports, for every two overlapping CIDRs of different sites, the contained one against a container', () => {
-    const prefix = fc.record({ word: fc.integer({ min: 0, max: 255 }), bits: fc.integer({ min: 20, max: 28 }), site: fc.integer({ min: 0, max: 3 }) });
+    const prefix = fc.record({
+      word: fc.integer({ min: 0, max: 255 }),
+      bits: fc.integer({ min: 20, max: 28 }),
+      site: fc.integer({ min: 0, max: 3 }),
+    });
     fc.assert(
       fc.property(fc.array(prefix, { minLength: 1, maxLength: 12 }), (drawn) => {
         const sites = [0, 1, 2, 3].map((s) => ({ name: `s${s}`, provider: 'local', cidrs: [] as string[] }));
-        drawn.forEach(({ word, bits, site }) => sites[site]!.cidrs.push(formatPrefix(parsePrefix(`10.0.${word}.0/${bits}`))));
+        drawn.forEach(({ word, bits, site }) =>
+          sites[site]!.cidrs.push(formatPrefix(parsePrefix(`10.0.${word}.0/${bits}`))),
+        );
         const spec = { name: 'm', topology: { type: 'full-mesh' }, sites: sites.filter((s) => s.cidrs.length > 0) };
-        const cidrs = spec.sites.flatMap((site, i) => site.cidrs.map((text, j) => ({ path: `$.sites[${i}].cidrs[${j}]`, site: i, set: AddressSet.of([parsePrefix(text)]) })));
+        const cidrs = spec.sites.flatMap((site, i) =>
+          site.cidrs.map((text, j) => ({
+            path: `$.sites[${i}].cidrs[${j}]`,
+            site: i,
+            set: AddressSet.of([parsePrefix(text)]),
+          })),
+        );
         const byPath = new Map(cidrs.map((c) => [c.path, c]));
         const reports = new Map<string, string>();
         try {
@@ -271,7 +403,8 @@ describe('validateMeshSpec', () => {
         }
         for (const x of cidrs) {
           for (const y of cidrs) {
-            if (x.site < y.site && x.set.intersects(y.set)) expect(reports.has(x.path) || reports.has(y.path)).toBe(true);
+            if (x.site < y.site && x.set.intersects(y.set))
+              expect(reports.has(x.path) || reports.has(y.path)).toBe(true);
           }
         }
       }),
@@ -279,4 +412,3 @@ describe('validateMeshSpec', () => {
     );
   });
 });
-

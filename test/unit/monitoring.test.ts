@@ -20,8 +20,13 @@ interface Panel {
   targets: { expr: string; refId: string }[];
 }
 
-const dashboard = JSON.parse(readFileSync(join(DIR, 'grafana-dashboard.json'), 'utf8')) as { panels: Panel[]; templating: { list: { name: string; definition?: string }[] } };
-const rules = (parseYaml(readFileSync(join(DIR, 'alerts.yml'), 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] }).groups.flatMap((group) => group.rules);
+const dashboard = JSON.parse(readFileSync(join(DIR, 'grafana-dashboard.json'), 'utf8')) as {
+  panels: Panel[];
+  templating: { list: { name: string; definition?: string }[] };
+};
+const rules = (
+  parseYaml(readFileSync(join(DIR, 'alerts.yml'), 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] }
+).groups.flatMap((group) => group.rules);
 
 /** Every series name the agent's registry exposes, histogram and summary suffixes included. */
 async function exportedNames(): Promise<Set<string>> {
@@ -29,7 +34,17 @@ async function exportedNames(): Promise<Set<string>> {
     collect: () => ({
       interfaceUp: true,
       drops: { 'invalid-mac1': 1 },
-      peers: [{ name: 'a', publicKey: KEY, allowedIps: ['10.0.0.0/24'], endpoint: null, rxBytes: 1, txBytes: 1, lastHandshakeUnixMs: Date.now() }],
+      peers: [
+        {
+          name: 'a',
+          publicKey: KEY,
+          allowedIps: ['10.0.0.0/24'],
+          endpoint: null,
+          rxBytes: 1,
+          txBytes: 1,
+          lastHandshakeUnixMs: Date.now(),
+        },
+      ],
     }),
     interfaceName: 'wm0',
     keyCreatedAtUnixMs: () => Date.now(),
@@ -38,7 +53,12 @@ async function exportedNames(): Promise<Set<string>> {
   metrics.recordSecretFetchFailure('aws-secrets-manager');
   metrics.setSecretStoreHealthy(true);
   const text = await metrics.registry.metrics();
-  return new Set(text.split('\n').filter((line) => line && !line.startsWith('#')).map((line) => /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(line)![0]));
+  return new Set(
+    text
+      .split('\n')
+      .filter((line) => line && !line.startsWith('#'))
+      .map((line) => /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(line)![0]),
+  );
 }
 
 /** The metric names in a PromQL expression: ours and the process/runtime defaults. */
@@ -54,8 +74,12 @@ describe('examples/monitoring', () => {
 
   const expressions = [
     ...rules.map((rule) => [`alert ${rule.alert}`, rule.expr] as const),
-    ...dashboard.panels.flatMap((panel) => panel.targets.map((target) => [`panel "${panel.title}" ${target.refId}`, target.expr] as const)),
-    ...dashboard.templating.list.filter((variable) => variable.definition).map((variable) => [`variable ${variable.name}`, variable.definition!] as const),
+    ...dashboard.panels.flatMap((panel) =>
+      panel.targets.map((target) => [`panel "${panel.title}" ${target.refId}`, target.expr] as const),
+    ),
+    ...dashboard.templating.list
+      .filter((variable) => variable.definition)
+      .map((variable) => [`variable ${variable.name}`, variable.definition!] as const),
   ];
 
   test.each(expressions)('%s names only exported metrics', (_where, expr) => {
@@ -66,14 +90,28 @@ describe('examples/monitoring', () => {
 
   test('the dashboard covers what operators watch, every panel on the chosen data source', () => {
     const titles = dashboard.panels.map((panel) => panel.title);
-    for (const wanted of ['Handshake failures by reason', 'Seconds since last handshake', 'Packet drops by reason', 'Bytes received per peer', 'Bytes sent per peer']) {
+    for (const wanted of [
+      'Handshake failures by reason',
+      'Seconds since last handshake',
+      'Packet drops by reason',
+      'Bytes received per peer',
+      'Bytes sent per peer',
+    ]) {
       expect(titles).toContain(wanted);
     }
     for (const panel of dashboard.panels) expect(panel.datasource?.uid).toBe('${datasource}');
-    expect(new Set(dashboard.panels.map((panel) => (panel as unknown as { id: number }).id)).size).toBe(dashboard.panels.length);
+    expect(new Set(dashboard.panels.map((panel) => (panel as unknown as { id: number }).id)).size).toBe(
+      dashboard.panels.length,
+    );
   });
 
-  const describePromtool = hasCommand('promtool') ? describe : process.env.CI === 'true' ? (() => { throw new Error('CI must run promtool (Debian package prometheus)'); })() : describe.skip;
+  const describePromtool = hasCommand('promtool')
+    ? describe
+    : process.env.CI === 'true'
+      ? (() => {
+          throw new Error('CI must run promtool (Debian package prometheus)');
+        })()
+      : describe.skip;
   describePromtool('promtool', () => {
     test.each([
       ['check rules', ['check', 'rules', 'alerts.yml']],

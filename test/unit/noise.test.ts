@@ -1,7 +1,12 @@
 import vectors from '../fixtures/noise-ikpsk2-vectors.json';
 import { aeadSeal, publicKeyOf, x25519 } from '../../agent/crypto/primitives';
 import {
-  consumeInitiation, consumeResponse, createInitiation, createResponse, noisePrologue, type TransportKeys,
+  consumeInitiation,
+  consumeResponse,
+  createInitiation,
+  createResponse,
+  noisePrologue,
+  type TransportKeys,
 } from '../../agent/core/noise';
 
 const hex = (text: string): Buffer => Buffer.from(text, 'hex');
@@ -23,14 +28,19 @@ describe('Noise_IKpsk2 against the cacophony vector (test/fixtures/noise-ikpsk2-
   it('reproduces both handshake messages, the handshake hash and all transport messages', () => {
     expect(responder.publicKey.toString('hex')).toBe(v.init_remote_static);
     const initiation = createInitiation({
-      prologue, local: initiator, remoteStatic: responder.publicKey,
-      payload: messages[0]!.payload, ephemeralPrivate: hex(v.init_ephemeral),
+      prologue,
+      local: initiator,
+      remoteStatic: responder.publicKey,
+      payload: messages[0]!.payload,
+      ephemeralPrivate: hex(v.init_ephemeral),
     });
     expect(initiation).not.toBeNull();
     expect(initiation!.message.toString('hex')).toBe(messages[0]!.ciphertext);
 
     const consumed = consumeInitiation({
-      prologue, local: responder, message: initiation!.message,
+      prologue,
+      local: responder,
+      message: initiation!.message,
       staticStaticFor: (remote) => x25519(responder.privateKey, remote) ?? undefined,
     });
     if (typeof consumed === 'string') throw new Error(consumed);
@@ -38,13 +48,19 @@ describe('Noise_IKpsk2 against the cacophony vector (test/fixtures/noise-ikpsk2-
     expect(consumed.remoteStatic).toEqual(initiator.publicKey);
 
     const response = createResponse({
-      initiation: consumed, presharedKey: psk, payload: messages[1]!.payload, ephemeralPrivate: hex(v.resp_ephemeral),
+      initiation: consumed,
+      presharedKey: psk,
+      payload: messages[1]!.payload,
+      ephemeralPrivate: hex(v.resp_ephemeral),
     });
     expect(response!.message.toString('hex')).toBe(messages[1]!.ciphertext);
     expect(response!.keys.handshakeHash.toString('hex')).toBe(v.handshake_hash);
 
     const finished = consumeResponse({
-      handshake: initiation!.handshake, local: initiator, presharedKey: psk, message: response!.message,
+      handshake: initiation!.handshake,
+      local: initiator,
+      presharedKey: psk,
+      message: response!.message,
     });
     expect(finished!.payload).toEqual(messages[1]!.payload);
     expect(finished!.keys.handshakeHash.toString('hex')).toBe(v.handshake_hash);
@@ -57,21 +73,37 @@ describe('Noise_IKpsk2 against the cacophony vector (test/fixtures/noise-ikpsk2-
   });
 
   it('refuses a response under the wrong preshared key and an initiation for an unknown peer', () => {
-    const initiation = createInitiation({ prologue, local: initiator, remoteStatic: responder.publicKey, payload: Buffer.alloc(12) });
-    expect(consumeInitiation({ prologue, local: responder, message: initiation!.message, staticStaticFor: () => undefined }))
-      .toBe('unknown-peer');
+    const initiation = createInitiation({
+      prologue,
+      local: initiator,
+      remoteStatic: responder.publicKey,
+      payload: Buffer.alloc(12),
+    });
+    expect(
+      consumeInitiation({ prologue, local: responder, message: initiation!.message, staticStaticFor: () => undefined }),
+    ).toBe('unknown-peer');
     const consumed = consumeInitiation({
-      prologue, local: responder, message: initiation!.message,
+      prologue,
+      local: responder,
+      message: initiation!.message,
       staticStaticFor: (remote) => x25519(responder.privateKey, remote) ?? undefined,
     });
     if (typeof consumed === 'string') throw new Error(consumed);
     const response = createResponse({ initiation: consumed, presharedKey: psk, payload: Buffer.alloc(0) });
-    expect(consumeResponse({ handshake: initiation!.handshake, local: initiator, presharedKey: null, message: response!.message }))
-      .toBeNull();
+    expect(
+      consumeResponse({
+        handshake: initiation!.handshake,
+        local: initiator,
+        presharedKey: null,
+        message: response!.message,
+      }),
+    ).toBeNull();
   });
 
   it('aborts when the peer sends a low-order ephemeral (all-zero DH)', () => {
     const message = Buffer.alloc(32 + 48 + 28); // ephemeral u = 0
-    expect(consumeInitiation({ prologue, local: responder, message, staticStaticFor: () => undefined })).toBe('decrypt-failed');
+    expect(consumeInitiation({ prologue, local: responder, message, staticStaticFor: () => undefined })).toBe(
+      'decrypt-failed',
+    );
   });
 });

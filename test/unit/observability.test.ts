@@ -10,7 +10,13 @@ import { Keypair } from '../../agent/core/keypair';
 import { Peer } from '../../agent/core/peer';
 import { evaluateHealth, type HealthInputs, type HealthReport } from '../../agent/observability/health';
 import { startObservabilityServer, type ObservabilityServer } from '../../agent/observability/http';
-import { REDACTED_CENSOR, REDACTION_DEPTH, createLogger, logEvents, shortPublicKey } from '../../agent/observability/logger';
+import {
+  REDACTED_CENSOR,
+  REDACTION_DEPTH,
+  createLogger,
+  logEvents,
+  shortPublicKey,
+} from '../../agent/observability/logger';
 import { createAgentMetrics, type AgentMetrics } from '../../agent/observability/metrics';
 import type { PlaneStats } from '../../agent/observability/stats';
 
@@ -29,7 +35,9 @@ function fetchLocal(port: number, path: string, method = 'GET'): Promise<HttpAns
     const outgoing = request({ host: '127.0.0.1', port, path, method, agent: false }, (incoming) => {
       let body = '';
       incoming.setEncoding('utf8');
-      incoming.on('data', (chunk: string) => { body += chunk; });
+      incoming.on('data', (chunk: string) => {
+        body += chunk;
+      });
       incoming.on('end', () => resolve({ status: incoming.statusCode ?? 0, headers: incoming.headers, body }));
     });
     outgoing.on('error', reject);
@@ -44,13 +52,16 @@ interface Sample {
 }
 
 function parseExposition(text: string): Sample[] {
-  return text.split('\n').filter((line) => line !== '' && !line.startsWith('#')).map((line) => {
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match) throw new Error(`unparsable sample line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const [, key, value] of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[key!] = value!;
-    return { name: match[1]!, labels, value: Number(match[3]) };
-  });
+  return text
+    .split('\n')
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((line) => {
+      const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+      if (!match) throw new Error(`unparsable sample line: ${line}`);
+      const labels: Record<string, string> = {};
+      for (const [, key, value] of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[key!] = value!;
+      return { name: match[1]!, labels, value: Number(match[3]) };
+    });
 }
 
 /** The value of the one sample with this name and exactly these labels; undefined when absent. */
@@ -67,8 +78,25 @@ function planeStats(): PlaneStats {
   return {
     interfaceUp: true,
     peers: [
-      { name: 'alpha', publicKey: ALPHA_KEY, allowedIps: ['10.1.0.0/16', 'fd00:1::/64'], endpoint: '192.0.2.1:51820', rxBytes: 100, txBytes: 200, lastHandshakeUnixMs: START_UNIX_MS - 10_000, localKey: 'current' },
-      { name: 'beta', publicKey: BETA_KEY, allowedIps: ['10.2.0.0/16'], endpoint: null, rxBytes: 0, txBytes: 0, lastHandshakeUnixMs: 0 },
+      {
+        name: 'alpha',
+        publicKey: ALPHA_KEY,
+        allowedIps: ['10.1.0.0/16', 'fd00:1::/64'],
+        endpoint: '192.0.2.1:51820',
+        rxBytes: 100,
+        txBytes: 200,
+        lastHandshakeUnixMs: START_UNIX_MS - 10_000,
+        localKey: 'current',
+      },
+      {
+        name: 'beta',
+        publicKey: BETA_KEY,
+        allowedIps: ['10.2.0.0/16'],
+        endpoint: null,
+        rxBytes: 0,
+        txBytes: 0,
+        lastHandshakeUnixMs: 0,
+      },
     ],
     drops: { 'invalid-mac1': 2, 'decrypt-failed': 5 },
   };
@@ -90,7 +118,10 @@ describe('metrics', () => {
     keyCreatedAtUnixMs = START_UNIX_MS - 3_600_000;
     collectCalls = 0;
     metrics = createAgentMetrics({
-      collect: () => { collectCalls++; return stats; },
+      collect: () => {
+        collectCalls++;
+        return stats;
+      },
       interfaceName: 'wm0',
       keyCreatedAtUnixMs: () => keyCreatedAtUnixMs,
       now: () => nowUnixMs,
@@ -148,7 +179,9 @@ describe('metrics', () => {
     expect(valueOf(s1, 'wiremesh_config_applies_total', { result: 'applied' })).toBe(0);
     expect(valueOf(s1, 'wiremesh_config_applies_total', { result: 'failed' })).toBe(0);
     expect(valueOf(s1, 'wiremesh_secret_store_reachable')).toBeUndefined();
-    expect(s1.filter((sample) => sample.name.startsWith('wiremesh_')).every((sample) => Number.isFinite(sample.value))).toBe(true);
+    expect(
+      s1.filter((sample) => sample.name.startsWith('wiremesh_')).every((sample) => Number.isFinite(sample.value)),
+    ).toBe(true);
 
     metrics.recordHandshake({ name: 'alpha', publicKey: ALPHA_KEY }, 'initiator');
     metrics.recordHandshake({ name: 'beta', publicKey: BETA_KEY }, 'responder');
@@ -184,33 +217,49 @@ describe('metrics', () => {
     expect(valueOf(s2, 'wiremesh_secret_store_reachable')).toBe(0);
   });
 
-  test('per-peer series carry interface and public_key (the WireGuard exporter\'s labels) beside the peer name', async () => {
+  test("per-peer series carry interface and public_key (the WireGuard exporter's labels) beside the peer name", async () => {
     const { samples } = await scrape();
     const wiremesh = samples.filter((sample) => sample.name.startsWith('wiremesh_'));
     const labelNames = new Set(wiremesh.flatMap((sample) => Object.keys(sample.labels)));
     expect([...labelNames].sort()).toEqual(['interface', 'le', 'peer', 'public_key', 'reason', 'result', 'role']);
-    for (const name of ['wiremesh_peer_receive_bytes_total', 'wiremesh_peer_transmit_bytes_total', 'wiremesh_peer_last_handshake_timestamp_seconds']) {
+    for (const name of [
+      'wiremesh_peer_receive_bytes_total',
+      'wiremesh_peer_transmit_bytes_total',
+      'wiremesh_peer_last_handshake_timestamp_seconds',
+    ]) {
       expect(wiremesh.filter((sample) => sample.name === name).map((sample) => sample.labels)).toEqual([alpha, beta]);
     }
   });
 
   test('the latest handshake is a Unix timestamp, 0 before the first (as wg show); the age is absent then', async () => {
     const { samples } = await scrape();
-    expect(valueOf(samples, 'wiremesh_peer_last_handshake_timestamp_seconds', alpha)).toBe((START_UNIX_MS - 10_000) / 1000);
+    expect(valueOf(samples, 'wiremesh_peer_last_handshake_timestamp_seconds', alpha)).toBe(
+      (START_UNIX_MS - 10_000) / 1000,
+    );
     expect(valueOf(samples, 'wiremesh_peer_last_handshake_timestamp_seconds', beta)).toBe(0);
     expect(valueOf(samples, 'wiremesh_peer_last_handshake_age_seconds', beta)).toBeUndefined();
   });
 
   test('allowed_ips is a label only when enabled (cardinality)', async () => {
-    const withAllowedIps = createAgentMetrics({ collect: () => stats, interfaceName: 'wm0', allowedIpsLabel: true, keyCreatedAtUnixMs: () => null, now: () => nowUnixMs });
+    const withAllowedIps = createAgentMetrics({
+      collect: () => stats,
+      interfaceName: 'wm0',
+      allowedIpsLabel: true,
+      keyCreatedAtUnixMs: () => null,
+      now: () => nowUnixMs,
+    });
     const samples = parseExposition(await withAllowedIps.registry.metrics());
-    expect(valueOf(samples, 'wiremesh_peer_receive_bytes_total', { ...alpha, allowed_ips: '10.1.0.0/16,fd00:1::/64' })).toBe(100);
-    expect(valueOf(samples, 'wiremesh_peer_last_handshake_timestamp_seconds', { ...beta, allowed_ips: '10.2.0.0/16' })).toBe(0);
+    expect(
+      valueOf(samples, 'wiremesh_peer_receive_bytes_total', { ...alpha, allowed_ips: '10.1.0.0/16,fd00:1::/64' }),
+    ).toBe(100);
+    expect(
+      valueOf(samples, 'wiremesh_peer_last_handshake_timestamp_seconds', { ...beta, allowed_ips: '10.2.0.0/16' }),
+    ).toBe(0);
     // Handshake counts and rotation state stay per peer, without it.
     expect(valueOf(samples, 'wiremesh_handshakes_total', { ...alpha, role: 'initiator' })).toBe(0);
   });
 
-  test('prom-client\'s default process metrics are exported', async () => {
+  test("prom-client's default process metrics are exported", async () => {
     const { text, samples } = await scrape();
     expect(typesOf(text).get('process_resident_memory_bytes')).toBe('gauge');
     expect(valueOf(samples, 'process_resident_memory_bytes')).toBeGreaterThan(0);
@@ -316,7 +365,10 @@ describe('healthz', () => {
     inputs.requiredPeers = ['alpha', 'beta', 'gamma'];
     const { status, report } = await health();
     expect(status).toBe(503);
-    expect(failing(report)).toEqual({ 'peer:beta': 'no handshake completed yet', 'peer:gamma': 'not configured on the interface' });
+    expect(failing(report)).toEqual({
+      'peer:beta': 'no handshake completed yet',
+      'peer:gamma': 'not configured on the interface',
+    });
   });
 
   test('no required peers: healthy exactly when the interface is up', async () => {
@@ -357,7 +409,11 @@ describe('healthz', () => {
   });
 
   test('two listeners for one agent: metrics and health on separate ports', async () => {
-    const metrics = createAgentMetrics({ collect: () => inputs.stats, interfaceName: 'wm0', keyCreatedAtUnixMs: () => null });
+    const metrics = createAgentMetrics({
+      collect: () => inputs.stats,
+      interfaceName: 'wm0',
+      keyCreatedAtUnixMs: () => null,
+    });
     const metricsServer = await startObservabilityServer({ host: '127.0.0.1', port: 0, registry: metrics.registry });
     try {
       expect(metricsServer.port).not.toBe(server.port);
@@ -370,8 +426,9 @@ describe('healthz', () => {
   });
 
   test('a port in use rejects the start', async () => {
-    await expect(startObservabilityServer({ host: '127.0.0.1', port: server.port, health: () => evaluateHealth(inputs) }))
-      .rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await expect(
+      startObservabilityServer({ host: '127.0.0.1', port: server.port, health: () => evaluateHealth(inputs) }),
+    ).rejects.toMatchObject({ code: 'EADDRINUSE' });
   });
 });
 
@@ -387,7 +444,10 @@ describe('logger', () => {
   afterEach(() => rmSync(directory, { recursive: true, force: true }));
 
   function lines(): Record<string, unknown>[] {
-    return readFileSync(logFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    return readFileSync(logFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
   }
 
   test('secret-bearing fields are censored at every level, in objects and arrays and child bindings', () => {
@@ -469,7 +529,13 @@ describe('logger', () => {
     expect(parsed.every((line) => typeof line.msg === 'string' && typeof line.time === 'string')).toBe(true);
 
     const text = readFileSync(logFile, 'utf8');
-    for (const key of [alpha.publicKey, stranger.publicKey, alpha.presharedKey, alpha.current.sendKey, alpha.current.receiveKey]) {
+    for (const key of [
+      alpha.publicKey,
+      stranger.publicKey,
+      alpha.presharedKey,
+      alpha.current.sendKey,
+      alpha.current.receiveKey,
+    ]) {
       expect(text).not.toContain(key.toString('base64'));
       expect(text).not.toContain(key.toString('hex'));
     }

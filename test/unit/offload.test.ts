@@ -6,7 +6,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../agent/package-root';
-import { MAX_SEGMENTS_PER_FRAME, OFFLOAD_STAT_COUNT, OffloadStat, TUN_READ_RESERVE, nativeIo } from '../../agent/wg/native';
+import {
+  MAX_SEGMENTS_PER_FRAME,
+  OFFLOAD_STAT_COUNT,
+  OffloadStat,
+  TUN_READ_RESERVE,
+  nativeIo,
+} from '../../agent/wg/native';
 
 const built = existsSync(join(packageRoot(), 'build', 'Release', 'wiremesh_io.node'));
 const describeNative = built || process.env.CI === 'true' ? describe : describe.skip;
@@ -136,7 +142,10 @@ function tsoFrame(spec: PacketSpec, gsoSize: number): Buffer {
   // CHECKSUM_PARTIAL: the field holds the pseudo-header sum only.
   big.writeUInt16BE(pseudo(big, v6, proto, big.length - iphlen), iphlen + (proto === TCP ? 16 : 6));
   const gsoType = proto === UDP ? GSO.udp : v6 ? GSO.tcp6 : GSO.tcp4;
-  return frame({ gsoType, hdrLen: iphlen + l4hlen, gsoSize, csumStart: iphlen, csumOffset: proto === TCP ? 16 : 6 }, big);
+  return frame(
+    { gsoType, hdrLen: iphlen + l4hlen, gsoSize, csumStart: iphlen, csumOffset: proto === TCP ? 16 : 6 },
+    big,
+  );
 }
 
 function stats(): Buffer {
@@ -148,7 +157,9 @@ function split(input: Buffer, counters = stats()): Buffer[] | null {
   const spans = Buffer.alloc(MAX_SEGMENTS_PER_FRAME * 8);
   const count = nativeIo().gsoSplit(input, out, spans, counters);
   if (count < 0) return null;
-  return Array.from({ length: count }, (_, i) => Buffer.from(out.subarray(spans.readUInt32LE(i * 8), spans.readUInt32LE(i * 8) + spans.readUInt32LE(i * 8 + 4))));
+  return Array.from({ length: count }, (_, i) =>
+    Buffer.from(out.subarray(spans.readUInt32LE(i * 8), spans.readUInt32LE(i * 8) + spans.readUInt32LE(i * 8 + 4))),
+  );
 }
 
 function coalesce(packets: Buffer[], udp = false, counters = stats()): Buffer[] {
@@ -163,7 +174,11 @@ function coalesce(packets: Buffer[], udp = false, counters = stats()): Buffer[] 
   const out = Buffer.alloc(data.length + packets.length * 10);
   const outSpans = Buffer.alloc(packets.length * 8);
   const frames = nativeIo().groCoalesce(data, spans, packets.length, udp, out, outSpans, counters);
-  return Array.from({ length: frames }, (_, i) => Buffer.from(out.subarray(outSpans.readUInt32LE(i * 8), outSpans.readUInt32LE(i * 8) + outSpans.readUInt32LE(i * 8 + 4))));
+  return Array.from({ length: frames }, (_, i) =>
+    Buffer.from(
+      out.subarray(outSpans.readUInt32LE(i * 8), outSpans.readUInt32LE(i * 8) + outSpans.readUInt32LE(i * 8 + 4)),
+    ),
+  );
 }
 
 const payloadOf = (p: Buffer, hl: number): Buffer => p.subarray(hl);
@@ -173,7 +188,10 @@ describeNative('TUN offload: splitting virtio_net_hdr segments (gsoSplit)', () =
   it('splits a TCPv4 segment with options into MSS-sized packets: lengths, ids, seq, flags on the last, checksums', () => {
     const payload = Buffer.from(Array.from({ length: 3 * 1000 + 345 }, (_, i) => i & 0xff));
     const counters = stats();
-    const packets = split(tsoFrame({ payload, seq: 0xfffffc00, flags: ACK | PSH | FIN | CWR, options: timestamps, id: 0xfffe }, 1000), counters)!;
+    const packets = split(
+      tsoFrame({ payload, seq: 0xfffffc00, flags: ACK | PSH | FIN | CWR, options: timestamps, id: 0xfffe }, 1000),
+      counters,
+    )!;
     expect(packets).toHaveLength(4);
     const hl = 20 + 32;
     packets.forEach((p, i) => {
@@ -227,35 +245,53 @@ describeNative('TUN offload: splitting virtio_net_hdr segments (gsoSplit)', () =
   });
 
   const malformed: [string, () => Buffer][] = [
-    ['a csum_start that is not the transport header', () => {
-      const f = tsoFrame({ payload: Buffer.alloc(3000) }, 1000);
-      f.writeUInt16LE(24, 6);
-      return f;
-    }],
+    [
+      'a csum_start that is not the transport header',
+      () => {
+        const f = tsoFrame({ payload: Buffer.alloc(3000) }, 1000);
+        f.writeUInt16LE(24, 6);
+        return f;
+      },
+    ],
     ['gso_size 0', () => tsoFrame({ payload: Buffer.alloc(3000) }, 0)],
     ['a gso_size that would make more than 1024 segments', () => tsoFrame({ payload: Buffer.alloc(60000) }, 8)],
-    ['a TCPv4 gso_type on an IPv6 packet', () => {
-      const f = tsoFrame({ v6: true, payload: Buffer.alloc(3000) }, 1000);
-      f[1] = GSO.tcp4;
-      return f;
-    }],
-    ['a UDP gso_type on a TCP packet', () => {
-      const f = tsoFrame({ payload: Buffer.alloc(3000) }, 1000);
-      f[1] = GSO.udp;
-      return f;
-    }],
-    ['a TCP data offset beyond the packet', () => {
-      const f = tsoFrame({ payload: Buffer.alloc(0) }, 1000);
-      f[10 + 32] = 0xf0;
-      return f;
-    }],
+    [
+      'a TCPv4 gso_type on an IPv6 packet',
+      () => {
+        const f = tsoFrame({ v6: true, payload: Buffer.alloc(3000) }, 1000);
+        f[1] = GSO.tcp4;
+        return f;
+      },
+    ],
+    [
+      'a UDP gso_type on a TCP packet',
+      () => {
+        const f = tsoFrame({ payload: Buffer.alloc(3000) }, 1000);
+        f[1] = GSO.udp;
+        return f;
+      },
+    ],
+    [
+      'a TCP data offset beyond the packet',
+      () => {
+        const f = tsoFrame({ payload: Buffer.alloc(0) }, 1000);
+        f[10 + 32] = 0xf0;
+        return f;
+      },
+    ],
     ['a frame shorter than an IP header', () => Buffer.alloc(15)],
-    ['a csum_offset beyond a non-GSO packet', () => frame({ gsoType: GSO.none, csumStart: 20, csumOffset: 500 }, packet({ payload: Buffer.alloc(10) }))],
-    ['an unknown IP version', () => {
-      const f = tsoFrame({ payload: Buffer.alloc(3000) }, 1000);
-      f[10] = 0x75;
-      return f;
-    }],
+    [
+      'a csum_offset beyond a non-GSO packet',
+      () => frame({ gsoType: GSO.none, csumStart: 20, csumOffset: 500 }, packet({ payload: Buffer.alloc(10) })),
+    ],
+    [
+      'an unknown IP version',
+      () => {
+        const f = tsoFrame({ payload: Buffer.alloc(3000) }, 1000);
+        f[10] = 0x75;
+        return f;
+      },
+    ],
   ];
   for (const [what, make] of malformed) {
     it(`drops and counts a frame with ${what}`, () => {

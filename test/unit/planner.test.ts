@@ -31,9 +31,10 @@ function gateway(plan: MeshPlan, id: string): GatewayPlan {
 
 /** id -> peer site -> allowed IPs, the shape most assertions compare. */
 function allowed(plan: MeshPlan): Record<string, Record<string, string[]>> {
-  return Object.fromEntries(plan.gateways.map((g) => [g.id, Object.fromEntries(g.peers.map((p) => [p.site, p.allowedIps]))]));
+  return Object.fromEntries(
+    plan.gateways.map((g) => [g.id, Object.fromEntries(g.peers.map((p) => [p.site, p.allowedIps]))]),
+  );
 }
-
 
 describe('planMesh: hub-and-spoke', () => {
   const spec: MeshSpec = {
@@ -70,15 +71,36 @@ describe('planMesh: hub-and-spoke', () => {
       mtu: 1420,
       forwards: true,
       peers: [
-        { site: 'a', publicKey: key(2), endpoint: '203.0.113.7:51820', allowedIps: ['10.1.0.0/16'], persistentKeepalive: 0, presharedKey: false },
-        { site: 'b', publicKey: key(3), endpoint: null, allowedIps: ['10.2.0.0/15'], persistentKeepalive: 0, presharedKey: false },
+        {
+          site: 'a',
+          publicKey: key(2),
+          endpoint: '203.0.113.7:51820',
+          allowedIps: ['10.1.0.0/16'],
+          persistentKeepalive: 0,
+          presharedKey: false,
+        },
+        {
+          site: 'b',
+          publicKey: key(3),
+          endpoint: null,
+          allowedIps: ['10.2.0.0/15'],
+          persistentKeepalive: 0,
+          presharedKey: false,
+        },
       ],
       routes: ['10.1.0.0/16', '10.2.0.0/15'],
     });
     // b is behind NAT: it keeps its mapping open; its first CIDR is 10.3.0.0/16.
     expect(gateway(plan, 'b')).toMatchObject({ address: '10.3.0.1/32', forwards: false });
     expect(gateway(plan, 'b').peers).toEqual([
-      { site: 'hub', publicKey: key(1), endpoint: 'hub.example.net:51820', allowedIps: ['10.0.0.0/15'], persistentKeepalive: 25, presharedKey: false },
+      {
+        site: 'hub',
+        publicKey: key(1),
+        endpoint: 'hub.example.net:51820',
+        allowedIps: ['10.0.0.0/15'],
+        persistentKeepalive: 25,
+        presharedKey: false,
+      },
     ]);
     expect(gateway(plan, 'a').peers[0]!.persistentKeepalive).toBe(0);
   });
@@ -104,7 +126,15 @@ describe('planMesh: hub-and-spoke', () => {
     });
     expect(validateAgentConfig(config)).toBe(config);
     const spoke = agentConfigFor(gateway(plan, 'b'), { interfaceName: 'wm0', privateKey: fileKey('/k') });
-    expect(spoke.peers).toEqual([{ name: 'hub', publicKey: key(1), endpoint: 'hub.example.net:51820', allowedIps: ['10.0.0.0/15'], persistentKeepalive: 25 }]);
+    expect(spoke.peers).toEqual([
+      {
+        name: 'hub',
+        publicKey: key(1),
+        endpoint: 'hub.example.net:51820',
+        allowedIps: ['10.0.0.0/15'],
+        persistentKeepalive: 25,
+      },
+    ]);
     expect(() => validateAgentConfig(spoke)).not.toThrow();
   });
 
@@ -122,13 +152,24 @@ describe('planMesh: hub-and-spoke', () => {
     };
     const p = planMesh(two, { publicKeys: keysFor(two) });
     expect(allowed(p)).toEqual({
-      h1: { h2: ['10.0.1.0/24', 'fd00:2::/48'], s1: ['10.1.0.0/24'], s2: ['10.1.1.0/24'], s3: ['10.1.2.0/24', 'fd00:3::/48'] },
+      h1: {
+        h2: ['10.0.1.0/24', 'fd00:2::/48'],
+        s1: ['10.1.0.0/24'],
+        s2: ['10.1.1.0/24'],
+        s3: ['10.1.2.0/24', 'fd00:3::/48'],
+      },
       h2: { h1: ['10.0.0.0/24'], s1: ['10.1.0.0/24'], s2: ['10.1.1.0/24'], s3: ['10.1.2.0/24', 'fd00:3::/48'] },
       s1: { h1: ['10.0.0.0/24'], h2: ['10.0.1.0/24', '10.1.1.0/24', '10.1.2.0/24', 'fd00:2::/48', 'fd00:3::/48'] },
       s2: { h1: ['10.0.0.0/24'], h2: ['10.0.1.0/24', '10.1.0.0/24', '10.1.2.0/24', 'fd00:2::/48', 'fd00:3::/48'] },
       s3: { h1: ['10.0.0.0/24'], h2: ['10.0.1.0/24', '10.1.0.0/23', 'fd00:2::/48'] },
     });
-    expect(gateway(p, 'h1').routes).toEqual(['10.0.1.0/24', '10.1.0.0/23', '10.1.2.0/24', 'fd00:2::/48', 'fd00:3::/48']);
+    expect(gateway(p, 'h1').routes).toEqual([
+      '10.0.1.0/24',
+      '10.1.0.0/23',
+      '10.1.2.0/24',
+      'fd00:2::/48',
+      'fd00:3::/48',
+    ]);
     expect(gateway(p, 's3').routes).toEqual(['10.0.0.0/23', '10.1.0.0/23', 'fd00:2::/48']);
     expect(p.gateways.filter((g) => g.forwards).map((g) => g.id)).toEqual(['h1', 'h2']);
     expect(gateway(p, 's2').peers.map((peer) => peer.persistentKeepalive)).toEqual([25, 25]);
@@ -154,7 +195,16 @@ describe('planMesh: hub-and-spoke', () => {
   it('takes external sites as peers with their own key and no plan', () => {
     const withPartner: MeshSpec = {
       ...spec,
-      sites: [...spec.sites, { name: 'partner', provider: 'external', cidrs: ['192.168.50.0/24'], endpoint: 'vpn.partner.example:51820', publicKey: key(9) }],
+      sites: [
+        ...spec.sites,
+        {
+          name: 'partner',
+          provider: 'external',
+          cidrs: ['192.168.50.0/24'],
+          endpoint: 'vpn.partner.example:51820',
+          publicKey: key(9),
+        },
+      ],
     };
     const p = planMesh(withPartner, { publicKeys });
     expect(p.gateways.map((g) => g.id)).toEqual(['a', 'b', 'hub']);
@@ -238,8 +288,16 @@ describe('planMesh: full-mesh and inputs', () => {
       asked.push(`${a}+${b}`);
       return fileKey(`/etc/wiremesh/psk-${a}-${b}`);
     };
-    const x = agentConfigFor(gateway(plan, 'x'), { interfaceName: 'wm0', privateKey: fileKey('/k'), presharedKey: psk });
-    const z = agentConfigFor(gateway(plan, 'z'), { interfaceName: 'wm0', privateKey: fileKey('/k'), presharedKey: psk });
+    const x = agentConfigFor(gateway(plan, 'x'), {
+      interfaceName: 'wm0',
+      privateKey: fileKey('/k'),
+      presharedKey: psk,
+    });
+    const z = agentConfigFor(gateway(plan, 'z'), {
+      interfaceName: 'wm0',
+      privateKey: fileKey('/k'),
+      presharedKey: psk,
+    });
     expect(asked).toEqual(['x+z', 'x+z']);
     expect(x.peers[1]!.presharedKey).toEqual(fileKey('/etc/wiremesh/psk-x-z'));
     expect(z.peers[0]!.presharedKey).toEqual(fileKey('/etc/wiremesh/psk-x-z'));
@@ -255,14 +313,20 @@ describe('planMesh: full-mesh and inputs', () => {
   });
 
   it('reports missing public keys, reused keys and local sites without an endpoint', () => {
-    const local: MeshSpec = { ...spec, sites: [...spec.sites, { name: 'w', provider: 'local', cidrs: ['10.40.0.0/24'] }] };
+    const local: MeshSpec = {
+      ...spec,
+      sites: [...spec.sites, { name: 'w', provider: 'local', cidrs: ['10.40.0.0/24'] }],
+    };
     expect(() => planMesh(local, { publicKeys: { x: key(1), y: key(1) } })).toThrow(ConfigError);
     try {
       planMesh(local, { publicKeys: { x: key(1), y: key(1) } });
     } catch (error) {
       expect((error as ConfigError).problems).toEqual([
         { path: 'publicKeys.w', message: 'is missing: every site that is not external needs its public key' },
-        { path: 'endpoints.w', message: 'is missing: a local site not behind NAT gets its endpoint from the local target' },
+        {
+          path: 'endpoints.w',
+          message: 'is missing: a local site not behind NAT gets its endpoint from the local target',
+        },
         { path: 'publicKeys.y', message: 'is the same key as site "x"\'s' },
         { path: 'publicKeys.z', message: 'is missing: every site that is not external needs its public key' },
       ]);
@@ -273,7 +337,9 @@ describe('planMesh: full-mesh and inputs', () => {
   });
 
   it('validates the spec it plans', () => {
-    expect(() => planMesh({ ...spec, sites: [spec.sites[0]!, { ...spec.sites[1]!, name: 'x' }] }, { publicKeys })).toThrow(ConfigError);
+    expect(() =>
+      planMesh({ ...spec, sites: [spec.sites[0]!, { ...spec.sites[1]!, name: 'x' }] }, { publicKeys }),
+    ).toThrow(ConfigError);
   });
 });
 
@@ -309,10 +375,14 @@ interface Drawn {
 /** A random valid spec: disjoint random CIDRs, random providers, NAT, topology, hubs, full tunnel. */
 function drawSpec(g: fc.GeneratorValue): Drawn {
   // Disjoint CIDRs: random candidates, kept greedily when they miss every kept one.
-  const candidates = g(fc.array, fc.record({ v6: fc.boolean(), word: fc.integer({ min: 0, max: 0xffff }), bits: fc.integer({ min: 0, max: 10 }) }), {
-    minLength: 2,
-    maxLength: 40,
-  });
+  const candidates = g(
+    fc.array,
+    fc.record({ v6: fc.boolean(), word: fc.integer({ min: 0, max: 0xffff }), bits: fc.integer({ min: 0, max: 10 }) }),
+    {
+      minLength: 2,
+      maxLength: 40,
+    },
+  );
   const kept: { text: string; set: AddressSet }[] = [];
   for (const { v6, word, bits } of candidates) {
     const text = v6
@@ -321,7 +391,8 @@ function drawSpec(g: fc.GeneratorValue): Drawn {
     const set = AddressSet.of([parsePrefix(text)]);
     if (kept.every((k) => !k.set.intersects(set))) kept.push({ text, set });
   }
-  if (kept.length < 2) kept.push({ text: '192.168.0.0/24', set: AddressSet.EMPTY }, { text: '192.168.1.0/24', set: AddressSet.EMPTY });
+  if (kept.length < 2)
+    kept.push({ text: '192.168.0.0/24', set: AddressSet.EMPTY }, { text: '192.168.1.0/24', set: AddressSet.EMPTY });
   const count = g(fc.integer, { min: 2, max: Math.min(8, kept.length) });
   const owners = kept.map((_, i) => (i < count ? i : g(fc.integer, { min: 0, max: count - 1 })));
   const order = g(fc.shuffledSubarray, [...Array(count).keys()], { minLength: count, maxLength: count });
@@ -337,7 +408,9 @@ function drawSpec(g: fc.GeneratorValue): Drawn {
   for (let s = 0; s < count; s++) {
     const name = `site-${String.fromCharCode(97 + ((s * 5) % 26))}${s}`;
     const isHub = hubs.includes(s);
-    const provider = isHub ? g(fc.constantFrom, 'aws', 'gcp', 'local') : g(fc.constantFrom, 'aws', 'gcp', 'local', 'external');
+    const provider = isHub
+      ? g(fc.constantFrom, 'aws', 'gcp', 'local')
+      : g(fc.constantFrom, 'aws', 'gcp', 'local', 'external');
     const behindNat = !isHub && natLeft > 0 && g(fc.boolean);
     if (behindNat) natLeft--;
     const site: SiteSpec = { name, provider, cidrs: kept.filter((_, i) => owners[i] === s).map((k) => k.text) };
@@ -355,7 +428,8 @@ function drawSpec(g: fc.GeneratorValue): Drawn {
     topology: fullMesh ? { type: 'full-mesh' } : { type: 'hub-and-spoke', hubs: hubs.map((h) => sites[h]!.name) },
     sites: g(fc.shuffledSubarray, sites, { minLength: count, maxLength: count }),
   };
-  if (!fullMesh && hubCount > 0 && g(fc.boolean)) spec.presharedKeys = [{ sites: [sites[hubs[0]!]!.name, sites[order[count - 1]!]!.name] }];
+  if (!fullMesh && hubCount > 0 && g(fc.boolean))
+    spec.presharedKeys = [{ sites: [sites[hubs[0]!]!.name, sites[order[count - 1]!]!.name] }];
   if (spec.presharedKeys?.[0]?.sites[0] === spec.presharedKeys?.[0]?.sites[1]) delete spec.presharedKeys;
   return { spec, publicKeys, endpoints };
 }
@@ -375,7 +449,9 @@ describe('planMesh properties', () => {
         const expectedIds = [...spec.sites]
           .filter((s) => s.provider !== 'external')
           .sort((a, b) => (a.name < b.name ? -1 : 1))
-          .flatMap((s) => ((s.gateways ?? 1) > 1 ? Array.from({ length: s.gateways! }, (_, i) => `${s.name}-${i + 1}`) : [s.name]));
+          .flatMap((s) =>
+            (s.gateways ?? 1) > 1 ? Array.from({ length: s.gateways! }, (_, i) => `${s.name}-${i + 1}`) : [s.name],
+          );
         expect(plan.gateways.map((gw) => gw.id)).toEqual(expectedIds);
 
         for (const gw of plan.gateways) {
@@ -398,7 +474,8 @@ describe('planMesh properties', () => {
             // Never wider (nor narrower) than the raw CIDRs the rules assign.
             let raw: string[];
             if (spoke && to.fullTunnel) raw = ALL;
-            else if (spoke && peer.site === hubs[0]) raw = [...to.cidrs, ...spokes.filter((s) => s.name !== gw.site).flatMap((s) => s.cidrs)];
+            else if (spoke && peer.site === hubs[0])
+              raw = [...to.cidrs, ...spokes.filter((s) => s.name !== gw.site).flatMap((s) => s.cidrs)];
             else raw = to.cidrs;
             expect(ranges(peer.allowedIps)).toBe(ranges(raw));
             // Aggregated: canonical and minimal.
@@ -411,7 +488,11 @@ describe('planMesh properties', () => {
             for (const other of seen) expect(set.intersects(other)).toBe(false);
             seen.push(set);
           }
-          const config = agentConfigFor(gw, { interfaceName: 'wm0', privateKey: fileKey('/k'), presharedKey: (a, b) => fileKey(`/psk/${a}-${b}`) });
+          const config = agentConfigFor(gw, {
+            interfaceName: 'wm0',
+            privateKey: fileKey('/k'),
+            presharedKey: (a, b) => fileKey(`/psk/${a}-${b}`),
+          });
           expect(() => validateAgentConfig(config)).not.toThrow();
         }
       }),
@@ -424,7 +505,9 @@ describe('planMesh properties', () => {
       fc.property(fc.gen(), (g) => {
         const { spec, publicKeys, endpoints } = drawSpec(g);
         const plan = planMesh(spec, { publicKeys, endpoints });
-        expect(planMesh(structuredClone(spec), { publicKeys: { ...publicKeys }, endpoints: { ...endpoints } })).toEqual(plan);
+        expect(planMesh(structuredClone(spec), { publicKeys: { ...publicKeys }, endpoints: { ...endpoints } })).toEqual(
+          plan,
+        );
         const shuffled = { ...spec, sites: [...spec.sites].reverse() };
         expect(planMesh(shuffled, { publicKeys, endpoints })).toEqual(plan);
         expect(JSON.stringify(planMesh(spec, { publicKeys, endpoints }))).toBe(JSON.stringify(plan));

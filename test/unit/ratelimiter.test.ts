@@ -1,7 +1,11 @@
 import { isIPv4 } from 'node:net';
 import fc from 'fast-check';
 import {
-  PACKETS_BURSTABLE, PACKETS_PER_SECOND, RATE_LIMITER_IDLE_TIMEOUT, RATE_LIMITER_MAX_ENTRIES, RateLimiter,
+  PACKETS_BURSTABLE,
+  PACKETS_PER_SECOND,
+  RATE_LIMITER_IDLE_TIMEOUT,
+  RATE_LIMITER_MAX_ENTRIES,
+  RateLimiter,
 } from '../../agent/core/ratelimiter';
 
 const PACKET_INTERVAL = 1000 / PACKETS_PER_SECOND;
@@ -41,10 +45,19 @@ const SCHEDULE: ReadonlyArray<{ waitMs: number; allowed: boolean; what: string }
 describe('RateLimiter: burst and refill (kernel and wireguard-go selftests, fake clock)', () => {
   it('follows the schedule for each of the wireguard-go test addresses', () => {
     const addresses = [
-      '127.0.0.1', '192.168.1.1', '172.167.2.3', '97.231.252.215', '248.97.91.167', '188.208.233.47',
-      '104.2.183.179', '72.129.46.120', '2001:0db8:0a0b:12f0:0000:0000:0000:0001',
-      'f5c2:818f:c052:655a:9860:b136:6894:25f0', 'b2d7:15ab:48a7:b07c:a541:f144:a9fe:54fc',
-      'a47b:786e:1671:a22b:d6f9:4ab0:abc7:c918', 'ea1e:d155:7f7a:98fb:2bf5:9483:80f6:5445',
+      '127.0.0.1',
+      '192.168.1.1',
+      '172.167.2.3',
+      '97.231.252.215',
+      '248.97.91.167',
+      '188.208.233.47',
+      '104.2.183.179',
+      '72.129.46.120',
+      '2001:0db8:0a0b:12f0:0000:0000:0000:0001',
+      'f5c2:818f:c052:655a:9860:b136:6894:25f0',
+      'b2d7:15ab:48a7:b07c:a541:f144:a9fe:54fc',
+      'a47b:786e:1671:a22b:d6f9:4ab0:abc7:c918',
+      'ea1e:d155:7f7a:98fb:2bf5:9483:80f6:5445',
       '3f0e:54a2:f5b4:cd19:a21d:58e1:3746:84c4',
     ].map((text) => ({ text, bytes: address(text) }));
     const limiter = new RateLimiter();
@@ -192,14 +205,24 @@ describe('RateLimiter: garbage collection and bounds', () => {
   it('behaves exactly like token buckets that are never swept (sweeping is unobservable)', () => {
     // Each address with the bucket it must share: mapped IPv4 joins its IPv4, a /64 ignores its low half.
     const pool: ReadonlyArray<readonly [string, string]> = [
-      ['192.0.2.1', 'A'], ['::ffff:c000:201', 'A'], ['192.0.2.2', 'B'], ['::ffff:c000:202', 'B'],
-      ['2001:db8:0:1::1', 'C'], ['2001:db8:0:1:ffff::2', 'C'], ['2001:db8:0:2::1', 'D'], ['0.0.0.0', 'E'],
+      ['192.0.2.1', 'A'],
+      ['::ffff:c000:201', 'A'],
+      ['192.0.2.2', 'B'],
+      ['::ffff:c000:202', 'B'],
+      ['2001:db8:0:1::1', 'C'],
+      ['2001:db8:0:1:ffff::2', 'C'],
+      ['2001:db8:0:2::1', 'D'],
+      ['0.0.0.0', 'E'],
     ];
     const addresses = pool.map(([text]) => address(text));
     const packet = fc.record({
       source: fc.integer({ min: 0, max: pool.length - 1 }),
-      waitMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 120 }), fc.integer({ min: 900, max: 2500 }),
-        fc.double({ min: 0, max: 60, noNaN: true })),
+      waitMs: fc.oneof(
+        fc.constant(0),
+        fc.integer({ min: 0, max: 120 }),
+        fc.integer({ min: 900, max: 2500 }),
+        fc.double({ min: 0, max: 60, noNaN: true }),
+      ),
     });
     fc.assert(
       fc.property(fc.array(packet, { maxLength: 300 }), (packets) => {

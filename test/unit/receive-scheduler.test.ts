@@ -12,8 +12,22 @@ function batch(kinds: Kind[]): { data: Buffer; meta: Buffer } {
   const data = Buffer.alloc(MAX_BATCH * SLOT);
   const meta = Buffer.alloc(MAX_BATCH * RECV_META_SIZE);
   kinds.forEach((kind, i) => {
-    const type = { transport: MessageType.Transport, initiation: 1, 'initiation+mac2': 1, response: 2, cookie: 3, garbage: 9 }[kind];
-    const length = { transport: 60, initiation: INITIATION_LENGTH, 'initiation+mac2': INITIATION_LENGTH, response: RESPONSE_LENGTH, cookie: COOKIE_REPLY_LENGTH, garbage: 20 }[kind];
+    const type = {
+      transport: MessageType.Transport,
+      initiation: 1,
+      'initiation+mac2': 1,
+      response: 2,
+      cookie: 3,
+      garbage: 9,
+    }[kind];
+    const length = {
+      transport: 60,
+      initiation: INITIATION_LENGTH,
+      'initiation+mac2': INITIATION_LENGTH,
+      response: RESPONSE_LENGTH,
+      cookie: COOKIE_REPLY_LENGTH,
+      garbage: 20,
+    }[kind];
     data[i * SLOT] = type;
     if (kind === 'initiation+mac2') data[i * SLOT + length - 1] = 0x5a;
     meta.writeUInt32LE(length, i * RECV_META_SIZE);

@@ -162,8 +162,15 @@ describe('ReplayWindow: edges', () => {
     expect(window.validate(REJECT_AFTER_MESSAGES - 1n)).toBe(true);
     expect(window.validate(5n)).toBe(false);
     window.reset();
-    expect(mismatches(window, [[5n, true], [5n, false], [0n, true], [REJECT_AFTER_MESSAGES - 1n, true], [5n, false]]))
-      .toEqual([]);
+    expect(
+      mismatches(window, [
+        [5n, true],
+        [5n, false],
+        [0n, true],
+        [REJECT_AFTER_MESSAGES - 1n, true],
+        [5n, false],
+      ]),
+    ).toEqual([]);
   });
 });
 
@@ -198,10 +205,14 @@ describe('ReplayWindow: properties', () => {
   /** Steps are relative to the greatest counter accepted so far (or the base before any). */
   function counterFor(s: Step, greatest: bigint, sent: readonly bigint[]): bigint {
     switch (s.kind) {
-      case 'ahead': return greatest + BigInt(s.amount);
-      case 'behind': return greatest >= BigInt(s.amount) ? greatest - BigInt(s.amount) : 0n;
-      case 'replay': return sent.length > 0 ? sent[s.pick % sent.length]! : greatest;
-      case 'anywhere': return s.counter;
+      case 'ahead':
+        return greatest + BigInt(s.amount);
+      case 'behind':
+        return greatest >= BigInt(s.amount) ? greatest - BigInt(s.amount) : 0n;
+      case 'replay':
+        return sent.length > 0 ? sent[s.pick % sent.length]! : greatest;
+      case 'anywhere':
+        return s.counter;
     }
   }
 
@@ -229,7 +240,8 @@ describe('ReplayWindow: properties', () => {
   it('agrees with the reference over long runs that lap the ring many times', () => {
     fc.assert(
       fc.property(start, fc.array(step, { minLength: 2_000, maxLength: 5_000 }), (base, steps) =>
-        runAgainstReference(base, steps)),
+        runAgainstReference(base, steps),
+      ),
       { numRuns: 20 },
     );
   });
@@ -247,8 +259,14 @@ describe('ReplayWindow: properties', () => {
         fc.shuffledSubarray(windowSpan, { minLength: windowSpan.length }),
         (base, order) => {
           const window = new ReplayWindow();
-          const firstPass = mismatches(window, order.map((offset): Case => [base + offset, true]));
-          const replays = mismatches(window, order.map((offset): Case => [base + offset, false]));
+          const firstPass = mismatches(
+            window,
+            order.map((offset): Case => [base + offset, true]),
+          );
+          const replays = mismatches(
+            window,
+            order.map((offset): Case => [base + offset, false]),
+          );
           return firstPass.length === 0 && replays.length === 0 && (base === 0n || !window.validate(base - 1n));
         },
       ),

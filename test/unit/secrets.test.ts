@@ -20,10 +20,17 @@ import {
   type FakeSecretsManager,
   type LoopbackServer,
 } from '../support/fake-aws';
-import { FAKE_ACCESS_TOKEN, startFakeGceMetadata, startFakeSecretManager, type FakeSecretManager } from '../support/fake-gcp';
+import {
+  FAKE_ACCESS_TOKEN,
+  startFakeGceMetadata,
+  startFakeSecretManager,
+  type FakeSecretManager,
+} from '../support/fake-gcp';
 
 // The real GCP client with Node's built-in fetch under Jest (see the helper).
-jest.mock('gaxios', () => (require('../support/gaxios-fetch') as typeof import('../support/gaxios-fetch')).builtInFetchGaxios());
+jest.mock('gaxios', () =>
+  (require('../support/gaxios-fetch') as typeof import('../support/gaxios-fetch')).builtInFetchGaxios(),
+);
 
 const REGION = 'eu-west-1';
 const savedEnv = { ...process.env };
@@ -100,9 +107,15 @@ describe('AWS Secrets Manager through the real SDK with IMDSv2 credentials', () 
   });
 
   /** A plain secret name needs the region; an ARN carries it. */
-  function awsSource(secretId: string, { withRegion = true, versionStage }: { withRegion?: boolean; versionStage?: string } = {}): SecretSource {
+  function awsSource(
+    secretId: string,
+    { withRegion = true, versionStage }: { withRegion?: boolean; versionStage?: string } = {},
+  ): SecretSource {
     const region = withRegion ? REGION : undefined;
-    return secretSource({ source: 'aws-secrets-manager', secretId, region, versionStage, endpoint: store.url }, { requestTimeoutMs: 500 });
+    return secretSource(
+      { source: 'aws-secrets-manager', secretId, region, versionStage, endpoint: store.url },
+      { requestTimeoutMs: 500 },
+    );
   }
 
   test('fetches a key signed with the role credentials from IMDSv2, region taken from the ARN', async () => {
@@ -142,20 +155,33 @@ describe('AWS Secrets Manager through the real SDK with IMDSv2 credentials', () 
 
     // CreatedDate is the version's creation: the key's age (wiremesh_key_age_seconds) counts from it.
     expect(secret).toEqual({ value: key, version: 'version-2', createdAtUnixMs: 1_700_000_000_000 });
-    expect(JSON.parse(store.requests[0]?.body ?? '{}')).toEqual({ SecretId: 'wiremesh/site-a/psk', VersionStage: 'AWSPENDING' });
+    expect(JSON.parse(store.requests[0]?.body ?? '{}')).toEqual({
+      SecretId: 'wiremesh/site-a/psk',
+      VersionStage: 'AWSPENDING',
+    });
   });
 
   test('asks for the exact version a key rotation names (versionId)', async () => {
     const key = newKey();
     store.putSecret('wiremesh/site-a/private-key', key, 'version-7');
 
-    const source = secretSource({
-      source: 'aws-secrets-manager', secretId: 'wiremesh/site-a/private-key', region: REGION, versionId: 'version-7', endpoint: store.url,
-    }, { requestTimeoutMs: 500 });
+    const source = secretSource(
+      {
+        source: 'aws-secrets-manager',
+        secretId: 'wiremesh/site-a/private-key',
+        region: REGION,
+        versionId: 'version-7',
+        endpoint: store.url,
+      },
+      { requestTimeoutMs: 500 },
+    );
 
     expect((await source.fetch()).version).toBe('version-7');
     expect(source.description).toBe('AWS Secrets Manager secret wiremesh/site-a/private-key version version-7');
-    expect(JSON.parse(store.requests[0]?.body ?? '{}')).toEqual({ SecretId: 'wiremesh/site-a/private-key', VersionId: 'version-7' });
+    expect(JSON.parse(store.requests[0]?.body ?? '{}')).toEqual({
+      SecretId: 'wiremesh/site-a/private-key',
+      VersionId: 'version-7',
+    });
   });
 
   test('a missing secret is not retried, and the error names the secret and the failure class', async () => {
@@ -169,10 +195,14 @@ describe('AWS Secrets Manager through the real SDK with IMDSv2 credentials', () 
   });
 
   test('a plain secret name without a region is a configuration error, not retried', async () => {
-    const error = await expectSecretAccessError(fetchWithRetry(awsSource('wiremesh/anything', { withRegion: false }), retryRecorder(5)));
+    const error = await expectSecretAccessError(
+      fetchWithRetry(awsSource('wiremesh/anything', { withRegion: false }), retryRecorder(5)),
+    );
 
     expect(error.retryable).toBe(false);
-    expect(error.message).toBe('AWS Secrets Manager secret wiremesh/anything: no region configured (give a region or an ARN, or set AWS_REGION)');
+    expect(error.message).toBe(
+      'AWS Secrets Manager secret wiremesh/anything: no region configured (give a region or an ARN, or set AWS_REGION)',
+    );
     expect(store.requests).toHaveLength(0);
   });
 
@@ -209,7 +239,9 @@ describe('AWS Secrets Manager through the real SDK with IMDSv2 credentials', () 
     store.failures.failNext(1, 'hang');
     const unanswered = await expectSecretAccessError(source.fetch(), key);
     expect(unanswered.retryable).toBe(true);
-    expect(unanswered.message).toBe('AWS Secrets Manager secret wiremesh/unreachable: no answer from the service (TimeoutError ETIMEDOUT)');
+    expect(unanswered.message).toBe(
+      'AWS Secrets Manager secret wiremesh/unreachable: no answer from the service (TimeoutError ETIMEDOUT)',
+    );
 
     expect((await source.fetch()).value.toString()).toBe(key);
   });
@@ -223,7 +255,9 @@ describe('AWS Secrets Manager through the real SDK with IMDSv2 credentials', () 
     const error = await expectSecretAccessError(fetchWithRetry(awsSource('wiremesh/down'), retry), key);
 
     expect(error.retryable).toBe(true);
-    expect(error.message).toBe('gave up after 3 attempts: AWS Secrets Manager secret wiremesh/down: InternalServiceError (HTTP 500)');
+    expect(error.message).toBe(
+      'gave up after 3 attempts: AWS Secrets Manager secret wiremesh/down: InternalServiceError (HTTP 500)',
+    );
     expect(retry.retries).toHaveLength(2);
   });
 
@@ -234,7 +268,9 @@ describe('AWS Secrets Manager through the real SDK with IMDSv2 credentials', () 
     try {
       const error = await expectSecretAccessError(awsSource('wiremesh/anything').fetch());
       expect(error.retryable).toBe(true);
-      expect(error.message).toBe('AWS Secrets Manager secret wiremesh/anything: no AWS credentials could be obtained (CredentialsProviderError)');
+      expect(error.message).toBe(
+        'AWS Secrets Manager secret wiremesh/anything: no AWS credentials could be obtained (CredentialsProviderError)',
+      );
       expect(store.requests).toHaveLength(0);
     } finally {
       process.env['AWS_EC2_METADATA_SERVICE_ENDPOINT'] = imds.url;
@@ -281,12 +317,16 @@ describe('GCP Secret Manager through the real client (REST transport) with a met
 
     expect(parseWireGuardKey(secret, 'the private key')).toEqual(Buffer.from(key, 'base64'));
     expect(secret.version).toBe(latest);
-    expect(source.description).toBe('GCP Secret Manager secret projects/wiremesh-test/secrets/site-b-key/versions/latest');
+    expect(source.description).toBe(
+      'GCP Secret Manager secret projects/wiremesh-test/secrets/site-b-key/versions/latest',
+    );
     expect(store.requests.map((request) => `${request.method} ${request.path.split('?')[0]}`)).toEqual([
       'GET /v1/projects/wiremesh-test/secrets/site-b-key/versions/latest:access',
     ]);
     expect(store.bearerTokens()).toEqual([FAKE_ACCESS_TOKEN]);
-    const tokenRequests = metadata.requests.filter((request) => request.path.startsWith('/computeMetadata/v1/instance/service-accounts/default/token'));
+    const tokenRequests = metadata.requests.filter((request) =>
+      request.path.startsWith('/computeMetadata/v1/instance/service-accounts/default/token'),
+    );
     expect(tokenRequests).toHaveLength(1);
     expect(tokenRequests[0]?.headers['metadata-flavor']).toBe('Google');
   });
@@ -300,8 +340,10 @@ describe('GCP Secret Manager through the real client (REST transport) with a met
     expect(secret).toEqual({ value: Buffer.from('first'), version: pinned });
   });
 
-  test('reads a version\'s createTime (the key\'s age), which AccessSecretVersion does not return', async () => {
-    const version = store.addVersion('projects/wiremesh-test/secrets/aged-key', newKey(), { createTime: '2026-01-02T03:04:05.678Z' });
+  test("reads a version's createTime (the key's age), which AccessSecretVersion does not return", async () => {
+    const version = store.addVersion('projects/wiremesh-test/secrets/aged-key', newKey(), {
+      createTime: '2026-01-02T03:04:05.678Z',
+    });
     const source = gcpSource('projects/wiremesh-test/secrets/aged-key');
     const secret = await source.fetch();
     expect(secret.createdAtUnixMs).toBeUndefined();
@@ -319,15 +361,21 @@ describe('GCP Secret Manager through the real client (REST transport) with a met
     const source = gcpSource('projects/wiremesh-test/secrets/unreadable-age');
     const secret = await source.fetch();
     const error = await expectSecretAccessError(source.createdAt!(secret), key);
-    expect(error.message).toBe('GCP Secret Manager secret projects/wiremesh-test/secrets/unreadable-age/versions/1: its createTime could not be read: PERMISSION_DENIED (gRPC status 7)');
+    expect(error.message).toBe(
+      'GCP Secret Manager secret projects/wiremesh-test/secrets/unreadable-age/versions/1: its createTime could not be read: PERMISSION_DENIED (gRPC status 7)',
+    );
   });
 
   test('a missing secret is not retried', async () => {
     const retry = retryRecorder(5);
-    const error = await expectSecretAccessError(fetchWithRetry(gcpSource('projects/wiremesh-test/secrets/missing'), retry));
+    const error = await expectSecretAccessError(
+      fetchWithRetry(gcpSource('projects/wiremesh-test/secrets/missing'), retry),
+    );
 
     expect(error.retryable).toBe(false);
-    expect(error.message).toBe('GCP Secret Manager secret projects/wiremesh-test/secrets/missing/versions/latest: NOT_FOUND (gRPC status 5)');
+    expect(error.message).toBe(
+      'GCP Secret Manager secret projects/wiremesh-test/secrets/missing/versions/latest: NOT_FOUND (gRPC status 5)',
+    );
     expect(store.requests).toHaveLength(1);
     expect(retry.retries).toEqual([]);
   });
@@ -336,12 +384,16 @@ describe('GCP Secret Manager through the real client (REST transport) with a met
     const key = newKey();
     store.addVersion('projects/wiremesh-test/secrets/flaky', key);
     const source = gcpSource('projects/wiremesh-test/secrets/flaky');
-    const failure = (what: string) => `GCP Secret Manager secret projects/wiremesh-test/secrets/flaky/versions/latest: ${what}`;
+    const failure = (what: string) =>
+      `GCP Secret Manager secret projects/wiremesh-test/secrets/flaky/versions/latest: ${what}`;
 
     store.failures.failNext(2, 'status-500');
     const retry = retryRecorder(5);
     expect((await fetchWithRetry(source, retry)).value.toString()).toBe(key);
-    expect(retry.retries.map(({ message }) => message)).toEqual([failure('UNAVAILABLE (gRPC status 14)'), failure('UNAVAILABLE (gRPC status 14)')]);
+    expect(retry.retries.map(({ message }) => message)).toEqual([
+      failure('UNAVAILABLE (gRPC status 14)'),
+      failure('UNAVAILABLE (gRPC status 14)'),
+    ]);
 
     store.failures.failNext(1, 'hang');
     const unanswered = await expectSecretAccessError(source.fetch(), key);
@@ -359,7 +411,9 @@ describe('GCP Secret Manager through the real client (REST transport) with a met
     const error = await expectSecretAccessError(gcpSource('projects/wiremesh-test/secrets/corrupted').fetch(), key);
 
     expect(error).toMatchObject({ retryable: true });
-    expect(error.message).toBe('GCP Secret Manager secret projects/wiremesh-test/secrets/corrupted/versions/latest: the payload does not match its CRC32C checksum');
+    expect(error.message).toBe(
+      'GCP Secret Manager secret projects/wiremesh-test/secrets/corrupted/versions/latest: the payload does not match its CRC32C checksum',
+    );
     expect(crc32c(Buffer.from('123456789'))).toBe(0xe3069283);
   });
 
@@ -370,9 +424,13 @@ describe('GCP Secret Manager through the real client (REST transport) with a met
     metadata.failures.failNext(4, 'status-500');
     const retry = retryRecorder(5);
 
-    expect((await fetchWithRetry(gcpSource('projects/wiremesh-test/secrets/token-outage'), retry)).value.toString()).toBe(key);
+    expect(
+      (await fetchWithRetry(gcpSource('projects/wiremesh-test/secrets/token-outage'), retry)).value.toString(),
+    ).toBe(key);
     expect(retry.retries.length).toBeGreaterThanOrEqual(1);
-    expect(retry.retries[0]?.message).toMatch(/^GCP Secret Manager secret projects\/wiremesh-test\/secrets\/token-outage\/versions\/latest: /);
+    expect(retry.retries[0]?.message).toMatch(
+      /^GCP Secret Manager secret projects\/wiremesh-test\/secrets\/token-outage\/versions\/latest: /,
+    );
   });
 
   test('no credentials at all is a retryable failure that neither crashes the process nor sticks', async () => {
@@ -384,7 +442,9 @@ describe('GCP Secret Manager through the real client (REST transport) with a met
     try {
       const error = await expectSecretAccessError(source.fetch(), key);
       expect(error).toMatchObject({ retryable: true });
-      expect(error.message).toBe('GCP Secret Manager secret projects/wiremesh-test/secrets/no-credentials/versions/latest: no GCP credentials could be obtained');
+      expect(error.message).toBe(
+        'GCP Secret Manager secret projects/wiremesh-test/secrets/no-credentials/versions/latest: no GCP credentials could be obtained',
+      );
       expect(store.requests).toHaveLength(0);
     } finally {
       delete process.env['METADATA_SERVER_DETECTION'];
@@ -451,10 +511,15 @@ describe('local key files', () => {
     const key = newKey();
     const path = await keyFile('loose.key', key, 0o644);
 
-    const error = await expectSecretAccessError(secretSource({ source: 'file', path }, { fileOwnerUid: ownUid }).fetch(), key);
+    const error = await expectSecretAccessError(
+      secretSource({ source: 'file', path }, { fileOwnerUid: ownUid }).fetch(),
+      key,
+    );
 
     expect(error.retryable).toBe(false);
-    expect(error.message).toBe(`file ${path} has mode 0644: a key file must not be accessible to group or others (chmod 600)`);
+    expect(error.message).toBe(
+      `file ${path} has mode 0644: a key file must not be accessible to group or others (chmod 600)`,
+    );
   });
 
   test('refuses a file owned by another uid, without echoing its content', async () => {
@@ -481,7 +546,9 @@ describe('local key files', () => {
 describe('parseWireGuardKey', () => {
   test('accepts base64 with surrounding whitespace', () => {
     const key = newKey();
-    expect(parseWireGuardKey({ value: Buffer.from(`  ${key}\r\n`), version: 'v1' }, 'the private key')).toEqual(Buffer.from(key, 'base64'));
+    expect(parseWireGuardKey({ value: Buffer.from(`  ${key}\r\n`), version: 'v1' }, 'the private key')).toEqual(
+      Buffer.from(key, 'base64'),
+    );
   });
 
   test.each([
@@ -489,7 +556,9 @@ describe('parseWireGuardKey', () => {
     ['a JSON document', JSON.stringify({ privateKey: newKey() })],
     ['a hex key', randomBytes(32).toString('hex')],
   ])('refuses %s, naming what it is for but not the content', async (_, content) => {
-    const parsing = Promise.resolve().then(() => parseWireGuardKey({ value: Buffer.from(content), version: 'v3' }, 'the preshared key for peer site-b'));
+    const parsing = Promise.resolve().then(() =>
+      parseWireGuardKey({ value: Buffer.from(content), version: 'v3' }, 'the preshared key for peer site-b'),
+    );
 
     const error = await expectSecretAccessError(parsing, content);
 

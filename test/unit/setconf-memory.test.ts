@@ -18,25 +18,35 @@ function fullSet(): string {
   const change: ConfigChange = {
     replacePeers: true,
     peers: Array.from({ length: PEERS }, (_, i) => ({
-      publicKey: randomBytes(32), remove: false, updateOnly: false, endpoint: `198.18.${(i >> 8) & 255}.${i & 255}:51820`,
-      allowedIps: [{ kind: 'add' as const, prefix: parsePrefix(`10.${(i >> 8) & 255}.${i & 255}.0/24`) }, { kind: 'add' as const, prefix: parsePrefix(`fd00:${i.toString(16)}::/64`) }],
+      publicKey: randomBytes(32),
+      remove: false,
+      updateOnly: false,
+      endpoint: `198.18.${(i >> 8) & 255}.${i & 255}:51820`,
+      allowedIps: [
+        { kind: 'add' as const, prefix: parsePrefix(`10.${(i >> 8) & 255}.${i & 255}.0/24`) },
+        { kind: 'add' as const, prefix: parsePrefix(`fd00:${i.toString(16)}::/64`) },
+      ],
     })),
   };
   return formatSetRequest(change).replace(/\n\n$/, '');
 }
 
-const newSpaceBytes = (): number => getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')!.space_size;
+const newSpaceBytes = (): number =>
+  getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')!.space_size;
 
 it('keeps only the configured peers, and gives the young generation back, after each full set', async () => {
   const device = new WireGuardDevice({ outputs: { transmit: () => undefined, deliver: () => undefined } });
   device.setPrivateKey(generatePrivateKey());
   const target = {
-    snapshot: () => { throw new Error('not asked'); },
+    snapshot: () => {
+      throw new Error('not asked');
+    },
     apply(change: ConfigChange): void {
       if (change.replacePeers) device.removeAllPeers();
       for (const peerChange of change.peers) {
         const peer = device.addPeer(peerChange.publicKey)!;
-        for (const allowed of peerChange.allowedIps) if (allowed.kind === 'add') device.allowedIps.insert(allowed.prefix, peer);
+        for (const allowed of peerChange.allowedIps)
+          if (allowed.kind === 'add') device.allowedIps.insert(allowed.prefix, peer);
       }
     },
   };

@@ -24,11 +24,21 @@ describe('writeStatusDocument', () => {
   it('replaces the file whole, writable by its owner only (it holds public keys only), leaving no temporary file', () => {
     const path = join(dir, 'wm0.status.json');
     const document: AgentStatusDocument = {
-      interface: 'wm0', dataPlane: 'userspace', documentVersion: null, publicKey: 'A', nextPublicKey: null, rotation: 'none', peers: [],
+      interface: 'wm0',
+      dataPlane: 'userspace',
+      documentVersion: null,
+      publicKey: 'A',
+      nextPublicKey: null,
+      rotation: 'none',
+      peers: [],
     };
     writeStatusDocument(path, document);
     writeStatusDocument(path, { ...document, rotation: 'in-progress', nextPublicKey: 'B' });
-    expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({ ...document, rotation: 'in-progress', nextPublicKey: 'B' });
+    expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({
+      ...document,
+      rotation: 'in-progress',
+      nextPublicKey: 'B',
+    });
     expect(statSync(path).mode & 0o622).toBe(0o600); // 0644 under the umask: nobody else may write it
     expect(readdirSync(dir)).toEqual(['wm0.status.json']);
   });

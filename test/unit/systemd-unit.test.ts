@@ -130,10 +130,15 @@ describe('wiremesh-agent.service', () => {
   });
 
   it('uses only IP, netlink and unix sockets', () => {
-    expect(value('RestrictAddressFamilies')!.split(/\s+/).sort()).toEqual(['AF_INET', 'AF_INET6', 'AF_NETLINK', 'AF_UNIX']);
+    expect(value('RestrictAddressFamilies')!.split(/\s+/).sort()).toEqual([
+      'AF_INET',
+      'AF_INET6',
+      'AF_NETLINK',
+      'AF_UNIX',
+    ]);
   });
 
-  it('leaves MemoryDenyWriteExecute off, and says why (V8\'s JIT)', () => {
+  it("leaves MemoryDenyWriteExecute off, and says why (V8's JIT)", () => {
     expect(value('MemoryDenyWriteExecute') ?? 'no').toBe('no');
     expect(commentAbove('MemoryDenyWriteExecute')).toMatch(/JIT/);
   });
@@ -141,7 +146,14 @@ describe('wiremesh-agent.service', () => {
   it('filters system calls and restricts the rest', () => {
     expect(value('SystemCallFilter')).toBe('@system-service');
     expect(value('SystemCallArchitectures')).toBe('native');
-    for (const key of ['RestrictNamespaces', 'RestrictRealtime', 'RestrictSUIDSGID', 'LockPersonality', 'ProtectClock', 'ProtectHostname']) {
+    for (const key of [
+      'RestrictNamespaces',
+      'RestrictRealtime',
+      'RestrictSUIDSGID',
+      'LockPersonality',
+      'ProtectClock',
+      'ProtectHostname',
+    ]) {
       expect([key, value(key)]).toEqual([key, 'yes']);
     }
   });
@@ -160,7 +172,9 @@ describe('wiremesh-agent.service', () => {
       const copy = join(dir, 'wiremesh-agent.service');
       writeFileSync(copy, text.split(EXEC_START).join(agent));
       const result = spawnSync('systemd-analyze', ['verify', copy], { encoding: 'utf8' });
-      const aboutUnit = `${result.stdout}\n${result.stderr}`.split('\n').filter((line) => line.includes('wiremesh-agent.service'));
+      const aboutUnit = `${result.stdout}\n${result.stderr}`
+        .split('\n')
+        .filter((line) => line.includes('wiremesh-agent.service'));
       expect(aboutUnit).toEqual([]);
       expect(result.status).toBe(0);
     } finally {

@@ -57,8 +57,11 @@ describe('tai64nFromUnixMs', () => {
         const nanoseconds = stamp.readUInt32BE(8);
         const wholeMs = BigInt(Math.floor(unixMs));
         const seconds = wholeMs >= 0n ? wholeMs / 1000n : -((999n - wholeMs) / 1000n);
-        return stamp.readBigUInt64BE(0) === TAI64_UNIX_EPOCH + seconds &&
-          nanoseconds % WHITENING_NS === 0 && nanoseconds < 1e9;
+        return (
+          stamp.readBigUInt64BE(0) === TAI64_UNIX_EPOCH + seconds &&
+          nanoseconds % WHITENING_NS === 0 &&
+          nanoseconds < 1e9
+        );
       }),
       { numRuns: 2_000 },
     );

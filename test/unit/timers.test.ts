@@ -1,12 +1,20 @@
 import {
-  KEEPALIVE_TIMEOUT, REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER_MAX, ZERO_KEY_MATERIAL_AFTER,
+  KEEPALIVE_TIMEOUT,
+  REKEY_TIMEOUT,
+  REKEY_TIMEOUT_JITTER_MAX,
+  ZERO_KEY_MATERIAL_AFTER,
 } from '../../agent/core/constants';
 import * as timers from '../../agent/core/timers';
 
 function state(overrides: Partial<timers.TimerState> = {}): timers.TimerState {
   return {
-    deadlines: timers.noDeadlines(), persistentKeepaliveInterval: 0, handshakeAttempts: 0,
-    needAnotherKeepalive: false, sentLastMinuteHandshake: false, lastHandshakeUnixMs: 0, ...overrides,
+    deadlines: timers.noDeadlines(),
+    persistentKeepaliveInterval: 0,
+    handshakeAttempts: 0,
+    needAnotherKeepalive: false,
+    sentLastMinuteHandshake: false,
+    lastHandshakeUnixMs: 0,
+    ...overrides,
   };
 }
 

@@ -5,8 +5,15 @@
 import fc from 'fast-check';
 import { formatPrefix, parsePrefix } from '../../common/ip';
 import {
-  Errno, UapiError, formatGetResponse, formatSetRequest, parseGetResponse, parseSetRequest,
-  type ConfigChange, type DeviceSnapshot, type PeerChange,
+  Errno,
+  UapiError,
+  formatGetResponse,
+  formatSetRequest,
+  parseGetResponse,
+  parseSetRequest,
+  type ConfigChange,
+  type DeviceSnapshot,
+  type PeerChange,
 } from '../../agent/wg/uapi';
 import { answerRequest, type UapiTarget } from '../../agent/wg/uapi-server';
 
@@ -36,7 +43,12 @@ describe('parseSetRequest: device keys', () => {
   });
 
   test('private_key, listen_port, fwmark and replace_peers', () => {
-    const change = parseSetRequest([`private_key=${KEY_B}`, 'listen_port=51820', 'fwmark=4294967295', 'replace_peers=true']);
+    const change = parseSetRequest([
+      `private_key=${KEY_B}`,
+      'listen_port=51820',
+      'fwmark=4294967295',
+      'replace_peers=true',
+    ]);
     expect(hex(change.privateKey)).toBe(KEY_B);
     expect(change.listenPort).toBe(51820);
     expect(change.fwmark).toBe(0xffffffff);
@@ -104,8 +116,12 @@ describe('parseSetRequest: peer keys', () => {
   });
 
   test('allowed_ip host bits are masked off, and a bare address is a host prefix', () => {
-    const peer = parseSetRequest([`public_key=${KEY_A}`, 'allowed_ip=198.18.7.9/24', 'allowed_ip=fd00::5', 'allowed_ip=-198.18.8.1/16'])
-      .peers[0]!;
+    const peer = parseSetRequest([
+      `public_key=${KEY_A}`,
+      'allowed_ip=198.18.7.9/24',
+      'allowed_ip=fd00::5',
+      'allowed_ip=-198.18.8.1/16',
+    ]).peers[0]!;
     expect(peer.allowedIps.map((a) => (a.kind === 'clear' ? 'clear' : `${a.kind} ${formatPrefix(a.prefix)}`))).toEqual([
       'add 198.18.7.0/24',
       'add fd00::5/128',
@@ -114,7 +130,11 @@ describe('parseSetRequest: peer keys', () => {
   });
 
   test('an all-zero preshared key clears it; an absent one stays undefined', () => {
-    const [cleared, untouched] = parseSetRequest([`public_key=${KEY_A}`, `preshared_key=${ZERO_KEY}`, `public_key=${KEY_B}`]).peers;
+    const [cleared, untouched] = parseSetRequest([
+      `public_key=${KEY_A}`,
+      `preshared_key=${ZERO_KEY}`,
+      `public_key=${KEY_B}`,
+    ]).peers;
     expect(cleared!.presharedKey).toBeNull();
     expect(untouched!.presharedKey).toBeUndefined();
     expect(untouched!.endpoint).toBeUndefined();
@@ -123,8 +143,13 @@ describe('parseSetRequest: peer keys', () => {
   });
 
   test('remove and update_only', () => {
-    const [removed, updated] = parseSetRequest([`public_key=${KEY_A}`, 'remove=true', `public_key=${KEY_B}`, 'update_only=true', 'persistent_keepalive_interval=0'])
-      .peers;
+    const [removed, updated] = parseSetRequest([
+      `public_key=${KEY_A}`,
+      'remove=true',
+      `public_key=${KEY_B}`,
+      'update_only=true',
+      'persistent_keepalive_interval=0',
+    ]).peers;
     expect(removed!.remove).toBe(true);
     expect(removed!.updateOnly).toBe(false);
     expect(updated!.remove).toBe(false);
@@ -134,9 +159,12 @@ describe('parseSetRequest: peer keys', () => {
 
   test('endpoints: IPv4, IPv6 in brackets, an IPv6 zone (xplatform example)', () => {
     const peers = parseSetRequest([
-      `public_key=${KEY_A}`, 'endpoint=198.18.0.1:1',
-      `public_key=${KEY_B}`, 'endpoint=[fd00::1]:65535',
-      `public_key=${KEY_C}`, 'endpoint=[abcd:23::33%2]:51820',
+      `public_key=${KEY_A}`,
+      'endpoint=198.18.0.1:1',
+      `public_key=${KEY_B}`,
+      'endpoint=[fd00::1]:65535',
+      `public_key=${KEY_C}`,
+      'endpoint=[abcd:23::33%2]:51820',
     ]).peers;
     expect(peers.map((p) => p.endpoint)).toEqual(['198.18.0.1:1', '[fd00::1]:65535', '[abcd:23::33%2]:51820']);
   });
@@ -144,8 +172,11 @@ describe('parseSetRequest: peer keys', () => {
   test('several peers, each opened by public_key, keep their order', () => {
     const change = parseSetRequest([
       'replace_peers=true',
-      `public_key=${KEY_A}`, 'allowed_ip=198.18.1.0/24',
-      `public_key=${KEY_B}`, 'replace_allowed_ips=true', 'allowed_ip=198.18.2.0/24',
+      `public_key=${KEY_A}`,
+      'allowed_ip=198.18.1.0/24',
+      `public_key=${KEY_B}`,
+      'replace_allowed_ips=true',
+      'allowed_ip=198.18.2.0/24',
     ]);
     expect(change.peers.map((p) => hex(p.publicKey))).toEqual([KEY_A, KEY_B]);
     expect(change.peers[0]!.allowedIps).toHaveLength(1);
@@ -226,7 +257,12 @@ describe('parseSetRequest: invalid values are EINVAL and refuse the whole reques
     ['nonsense', '1'],
   ];
   const validDevicePrefix = [`private_key=${KEY_B}`, 'listen_port=51820', 'fwmark=0', 'replace_peers=true'];
-  const validPeerPrefix = [...validDevicePrefix, `public_key=${KEY_A}`, 'endpoint=198.18.0.1:51820', 'allowed_ip=198.18.1.0/24'];
+  const validPeerPrefix = [
+    ...validDevicePrefix,
+    `public_key=${KEY_A}`,
+    'endpoint=198.18.0.1:51820',
+    'allowed_ip=198.18.1.0/24',
+  ];
   const validSuffix = [`public_key=${KEY_C}`, 'allowed_ip=198.18.3.0/24'];
 
   test.each(device)('device %s=%j', (key, value) => {
@@ -264,7 +300,10 @@ function samplePeer(overrides: Partial<DeviceSnapshot['peers'][number]> = {}): D
 }
 
 function keysOf(response: string): string[] {
-  return response.split('\n').filter(Boolean).map((line) => line.slice(0, line.indexOf('=')));
+  return response
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => line.slice(0, line.indexOf('=')));
 }
 
 describe('formatGetResponse', () => {
@@ -291,52 +330,72 @@ describe('formatGetResponse', () => {
     expect(response.endsWith('errno=0\n\n')).toBe(true);
     expect(response.split('\n\n')).toHaveLength(2);
     const peerKeys = [
-      'public_key', 'preshared_key', 'protocol_version', 'endpoint', 'last_handshake_time_sec', 'last_handshake_time_nsec',
-      'tx_bytes', 'rx_bytes', 'persistent_keepalive_interval',
+      'public_key',
+      'preshared_key',
+      'protocol_version',
+      'endpoint',
+      'last_handshake_time_sec',
+      'last_handshake_time_nsec',
+      'tx_bytes',
+      'rx_bytes',
+      'persistent_keepalive_interval',
     ];
     expect(keysOf(response)).toEqual([
-      'private_key', 'listen_port', 'fwmark',
-      ...peerKeys, 'allowed_ip', 'allowed_ip',
+      'private_key',
+      'listen_port',
+      'fwmark',
+      ...peerKeys,
+      'allowed_ip',
+      'allowed_ip',
       ...peerKeys.filter((k) => k !== 'endpoint'),
       'errno',
     ]);
-    expect(response).toBe([
-      `private_key=${KEY_B}`,
-      'listen_port=51820',
-      'fwmark=4660',
-      `public_key=${KEY_A}`,
-      `preshared_key=${KEY_C}`,
-      'protocol_version=1',
-      'endpoint=198.18.0.1:51820',
-      'last_handshake_time_sec=1700000000',
-      'last_handshake_time_nsec=250000000',
-      'tx_bytes=148',
-      'rx_bytes=92',
-      'persistent_keepalive_interval=25',
-      'allowed_ip=198.18.1.0/24',
-      'allowed_ip=fd00:1::/64',
-      `public_key=${KEY_C}`,
-      `preshared_key=${ZERO_KEY}`,
-      'protocol_version=1',
-      'last_handshake_time_sec=0',
-      'last_handshake_time_nsec=0',
-      'tx_bytes=0',
-      'rx_bytes=0',
-      'persistent_keepalive_interval=0',
-      'errno=0',
-      '',
-      '',
-    ].join('\n'));
+    expect(response).toBe(
+      [
+        `private_key=${KEY_B}`,
+        'listen_port=51820',
+        'fwmark=4660',
+        `public_key=${KEY_A}`,
+        `preshared_key=${KEY_C}`,
+        'protocol_version=1',
+        'endpoint=198.18.0.1:51820',
+        'last_handshake_time_sec=1700000000',
+        'last_handshake_time_nsec=250000000',
+        'tx_bytes=148',
+        'rx_bytes=92',
+        'persistent_keepalive_interval=25',
+        'allowed_ip=198.18.1.0/24',
+        'allowed_ip=fd00:1::/64',
+        `public_key=${KEY_C}`,
+        `preshared_key=${ZERO_KEY}`,
+        'protocol_version=1',
+        'last_handshake_time_sec=0',
+        'last_handshake_time_nsec=0',
+        'tx_bytes=0',
+        'rx_bytes=0',
+        'persistent_keepalive_interval=0',
+        'errno=0',
+        '',
+        '',
+      ].join('\n'),
+    );
   });
 
   test('an unset private key, port 0 and fwmark 0 are omitted', () => {
     expect(formatGetResponse({ privateKey: null, listenPort: 0, fwmark: 0, peers: [] })).toBe('errno=0\n\n');
-    expect(keysOf(formatGetResponse({ privateKey: null, listenPort: 0, fwmark: 0, peers: [samplePeer()] }))[0]).toBe('public_key');
+    expect(keysOf(formatGetResponse({ privateKey: null, listenPort: 0, fwmark: 0, peers: [samplePeer()] }))[0]).toBe(
+      'public_key',
+    );
   });
 
   test('last_handshake_time_nsec is always 0..999999999', () => {
     for (const ms of [1_999.999_999_9, 1_700_000_000_999.999_9, 1_700_000_000_000.000_1, 0.000_000_1]) {
-      const response = formatGetResponse({ privateKey: null, listenPort: 0, fwmark: 0, peers: [samplePeer({ lastHandshakeUnixMs: ms })] });
+      const response = formatGetResponse({
+        privateKey: null,
+        listenPort: 0,
+        fwmark: 0,
+        peers: [samplePeer({ lastHandshakeUnixMs: ms })],
+      });
       const sec = Number(/last_handshake_time_sec=(\d+)/.exec(response)![1]);
       const nsec = Number(/last_handshake_time_nsec=(\d+)/.exec(response)![1]);
       expect(nsec).toBeGreaterThanOrEqual(0);
@@ -354,8 +413,12 @@ describe('parseGetResponse', () => {
       fwmark: 0xffffffff,
       peers: [
         samplePeer({
-          presharedKey: Buffer.from(KEY_C, 'hex'), endpoint: '[fd00::1]:51820', lastHandshakeUnixMs: 1_700_000_000_250,
-          txBytes: 2 ** 40, rxBytes: 7, persistentKeepaliveInterval: 65535,
+          presharedKey: Buffer.from(KEY_C, 'hex'),
+          endpoint: '[fd00::1]:51820',
+          lastHandshakeUnixMs: 1_700_000_000_250,
+          txBytes: 2 ** 40,
+          rxBytes: 7,
+          persistentKeepaliveInterval: 65535,
           allowedIps: [parsePrefix('0.0.0.0/0'), parsePrefix('::/0'), parsePrefix('198.18.0.1/32')],
         }),
         samplePeer({ publicKey: Buffer.from(KEY_C, 'hex') }),
@@ -366,10 +429,22 @@ describe('parseGetResponse', () => {
 
   test("reads wireguard-go's answer and ignores unknown keys (boringtun's own_public_key)", () => {
     const answer = [
-      `private_key=${KEY_B}`, 'listen_port=40000', `own_public_key=${KEY_C}`,
-      `public_key=${KEY_A}`, `preshared_key=${ZERO_KEY}`, 'protocol_version=1', 'endpoint=198.18.0.2:1',
-      'last_handshake_time_sec=5', 'last_handshake_time_nsec=500000000', 'tx_bytes=1', 'rx_bytes=2',
-      'persistent_keepalive_interval=0', 'allowed_ip=198.18.0.0/15', 'errno=0', '', '',
+      `private_key=${KEY_B}`,
+      'listen_port=40000',
+      `own_public_key=${KEY_C}`,
+      `public_key=${KEY_A}`,
+      `preshared_key=${ZERO_KEY}`,
+      'protocol_version=1',
+      'endpoint=198.18.0.2:1',
+      'last_handshake_time_sec=5',
+      'last_handshake_time_nsec=500000000',
+      'tx_bytes=1',
+      'rx_bytes=2',
+      'persistent_keepalive_interval=0',
+      'allowed_ip=198.18.0.0/15',
+      'errno=0',
+      '',
+      '',
     ].join('\n');
     const parsed = parseGetResponse(answer);
     expect(parsed.listenPort).toBe(40000);
@@ -381,9 +456,17 @@ describe('parseGetResponse', () => {
   });
 
   test("reads wiremesh-wg's drop counters (device keys that wg skips), and writes them before the peers", () => {
-    const snapshot: DeviceSnapshot = { privateKey: null, listenPort: 51820, fwmark: 0, drops: { 'invalid-mac1': 2, 'unknown-type': 5 }, peers: [samplePeer({})] };
+    const snapshot: DeviceSnapshot = {
+      privateKey: null,
+      listenPort: 51820,
+      fwmark: 0,
+      drops: { 'invalid-mac1': 2, 'unknown-type': 5 },
+      peers: [samplePeer({})],
+    };
     const text = formatGetResponse(snapshot);
-    expect(text.indexOf('wiremesh_drops_invalid-mac1=2\nwiremesh_drops_unknown-type=5\n')).toBeLessThan(text.indexOf('public_key='));
+    expect(text.indexOf('wiremesh_drops_invalid-mac1=2\nwiremesh_drops_unknown-type=5\n')).toBeLessThan(
+      text.indexOf('public_key='),
+    );
     expect(parseGetResponse(text)).toEqual(snapshot);
     // A peer's section cannot hold device counters.
     expect(parseGetResponse(`public_key=${KEY_A}\nwiremesh_drops_invalid-mac1=2\nerrno=0\n\n`).drops).toBeUndefined();
@@ -409,10 +492,16 @@ describe('parseGetResponse', () => {
 
 const keyArb = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((bytes) => Buffer.from(bytes));
 const prefixArb = fc.oneof(
-  fc.tuple(fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.integer({ min: 0, max: 32 }))
+  fc
+    .tuple(fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.integer({ min: 0, max: 32 }))
     .map(([bytes, bits]) => parsePrefix(`${[...bytes].join('.')}/${bits}`)),
-  fc.tuple(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.integer({ min: 0, max: 128 }))
-    .map(([bytes, bits]) => parsePrefix(`${Buffer.from(bytes).toString('hex').replace(/(.{4})(?!$)/g, '$1:')}/${bits}`)),
+  fc.tuple(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.integer({ min: 0, max: 128 })).map(([bytes, bits]) =>
+    parsePrefix(
+      `${Buffer.from(bytes)
+        .toString('hex')
+        .replace(/(.{4})(?!$)/g, '$1:')}/${bits}`,
+    ),
+  ),
 );
 const endpointArb = fc.oneof(
   fc.tuple(fc.ipV4(), fc.integer({ min: 1, max: 65535 })).map(([ip, port]) => `${ip}:${port}`),
@@ -420,26 +509,47 @@ const endpointArb = fc.oneof(
 );
 const peerChangeArb: fc.Arbitrary<PeerChange> = fc.oneof(
   keyArb.map((publicKey) => ({ publicKey, remove: true, updateOnly: false, allowedIps: [] })),
-  fc.record({
-    publicKey: keyArb,
-    remove: fc.constant(false),
-    updateOnly: fc.boolean(),
-    presharedKey: fc.option(fc.oneof(keyArb.filter((k) => k.some((b) => b !== 0)), fc.constant(null)), { nil: undefined }),
-    endpoint: fc.option(endpointArb, { nil: undefined }),
-    persistentKeepaliveInterval: fc.option(fc.integer({ min: 0, max: 65535 }), { nil: undefined }),
-    allowedIps: fc.array(fc.oneof(
-      fc.constant({ kind: 'clear' as const }),
-      fc.record({ kind: fc.constantFrom('add' as const, 'remove' as const), prefix: prefixArb }),
-    ), { maxLength: 6 }),
-  }, { requiredKeys: ['publicKey', 'remove', 'updateOnly', 'allowedIps'] }),
+  fc.record(
+    {
+      publicKey: keyArb,
+      remove: fc.constant(false),
+      updateOnly: fc.boolean(),
+      presharedKey: fc.option(
+        fc.oneof(
+          keyArb.filter((k) => k.some((b) => b !== 0)),
+          fc.constant(null),
+        ),
+        { nil: undefined },
+      ),
+      endpoint: fc.option(endpointArb, { nil: undefined }),
+      persistentKeepaliveInterval: fc.option(fc.integer({ min: 0, max: 65535 }), { nil: undefined }),
+      allowedIps: fc.array(
+        fc.oneof(
+          fc.constant({ kind: 'clear' as const }),
+          fc.record({ kind: fc.constantFrom('add' as const, 'remove' as const), prefix: prefixArb }),
+        ),
+        { maxLength: 6 },
+      ),
+    },
+    { requiredKeys: ['publicKey', 'remove', 'updateOnly', 'allowedIps'] },
+  ),
 );
-const changeArb: fc.Arbitrary<ConfigChange> = fc.record({
-  privateKey: fc.option(fc.oneof(keyArb.filter((k) => k.some((b) => b !== 0)), fc.constant(null)), { nil: undefined }),
-  listenPort: fc.option(fc.integer({ min: 0, max: 65535 }), { nil: undefined }),
-  fwmark: fc.option(fc.integer({ min: 0, max: 0xffffffff }), { nil: undefined }),
-  replacePeers: fc.boolean(),
-  peers: fc.array(peerChangeArb, { maxLength: 4 }),
-}, { requiredKeys: ['replacePeers', 'peers'] });
+const changeArb: fc.Arbitrary<ConfigChange> = fc.record(
+  {
+    privateKey: fc.option(
+      fc.oneof(
+        keyArb.filter((k) => k.some((b) => b !== 0)),
+        fc.constant(null),
+      ),
+      { nil: undefined },
+    ),
+    listenPort: fc.option(fc.integer({ min: 0, max: 65535 }), { nil: undefined }),
+    fwmark: fc.option(fc.integer({ min: 0, max: 0xffffffff }), { nil: undefined }),
+    replacePeers: fc.boolean(),
+    peers: fc.array(peerChangeArb, { maxLength: 4 }),
+  },
+  { requiredKeys: ['replacePeers', 'peers'] },
+);
 
 /** The request body as the server hands it to parseSetRequest: without `set=1` and the blank line. */
 function bodyLines(request: string): string[] {
@@ -450,62 +560,105 @@ function bodyLines(request: string): string[] {
 }
 
 function normalized(change: ConfigChange): unknown {
-  return JSON.parse(JSON.stringify(change, (_key, value) => {
-    if (value && typeof value === 'object' && value.type === 'Buffer') return Buffer.from(value.data).toString('hex');
-    if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');
-    return value;
-  }));
+  return JSON.parse(
+    JSON.stringify(change, (_key, value) => {
+      if (value && typeof value === 'object' && value.type === 'Buffer') return Buffer.from(value.data).toString('hex');
+      if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');
+      return value;
+    }),
+  );
 }
 
 describe('round trips', () => {
   test('formatSetRequest -> parseSetRequest gives the same change', () => {
-    fc.assert(fc.property(changeArb, (change) => {
-      const parsed = parseSetRequest(bodyLines(formatSetRequest(change)));
-      expect(normalized(parsed)).toEqual(normalized(change));
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(changeArb, (change) => {
+        const parsed = parseSetRequest(bodyLines(formatSetRequest(change)));
+        expect(normalized(parsed)).toEqual(normalized(change));
+      }),
+      { numRuns: 300 },
+    );
   });
 
   test('formatGetResponse -> parseGetResponse gives the same snapshot', () => {
     const snapshotArb: fc.Arbitrary<DeviceSnapshot> = fc.record({
-      privateKey: fc.option(keyArb.filter((k) => k.some((b) => b !== 0)), { nil: null }),
+      privateKey: fc.option(
+        keyArb.filter((k) => k.some((b) => b !== 0)),
+        { nil: null },
+      ),
       listenPort: fc.integer({ min: 0, max: 65535 }),
       fwmark: fc.integer({ min: 0, max: 0xffffffff }),
-      peers: fc.array(fc.record({
-        publicKey: keyArb,
-        presharedKey: fc.option(keyArb.filter((k) => k.some((b) => b !== 0)), { nil: null }),
-        endpoint: fc.option(endpointArb, { nil: null }),
-        lastHandshakeUnixMs: fc.integer({ min: 0, max: 4_000_000_000_000 }),
-        txBytes: fc.maxSafeNat(),
-        rxBytes: fc.maxSafeNat(),
-        persistentKeepaliveInterval: fc.integer({ min: 0, max: 65535 }),
-        allowedIps: fc.array(prefixArb, { maxLength: 5 }),
-      }), { maxLength: 4 }),
+      peers: fc.array(
+        fc.record({
+          publicKey: keyArb,
+          presharedKey: fc.option(
+            keyArb.filter((k) => k.some((b) => b !== 0)),
+            { nil: null },
+          ),
+          endpoint: fc.option(endpointArb, { nil: null }),
+          lastHandshakeUnixMs: fc.integer({ min: 0, max: 4_000_000_000_000 }),
+          txBytes: fc.maxSafeNat(),
+          rxBytes: fc.maxSafeNat(),
+          persistentKeepaliveInterval: fc.integer({ min: 0, max: 65535 }),
+          allowedIps: fc.array(prefixArb, { maxLength: 5 }),
+        }),
+        { maxLength: 4 },
+      ),
     });
-    fc.assert(fc.property(snapshotArb, (snapshot) => {
-      expect(normalized(parseGetResponse(formatGetResponse(snapshot)) as unknown as ConfigChange))
-        .toEqual(normalized(snapshot as unknown as ConfigChange));
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(snapshotArb, (snapshot) => {
+        expect(normalized(parseGetResponse(formatGetResponse(snapshot)) as unknown as ConfigChange)).toEqual(
+          normalized(snapshot as unknown as ConfigChange),
+        );
+      }),
+      { numRuns: 300 },
+    );
   });
 
   test('a get answer turned into a set request reproduces the configuration', () => {
     const snapshot: DeviceSnapshot = {
-      privateKey: Buffer.from(KEY_B, 'hex'), listenPort: 51820, fwmark: 7,
-      peers: [samplePeer({ endpoint: '198.18.0.1:9', persistentKeepaliveInterval: 5, allowedIps: [parsePrefix('198.18.4.0/22')] })],
+      privateKey: Buffer.from(KEY_B, 'hex'),
+      listenPort: 51820,
+      fwmark: 7,
+      peers: [
+        samplePeer({
+          endpoint: '198.18.0.1:9',
+          persistentKeepaliveInterval: 5,
+          allowedIps: [parsePrefix('198.18.4.0/22')],
+        }),
+      ],
     };
     const parsed = parseGetResponse(formatGetResponse(snapshot));
-    const change = parseSetRequest(bodyLines(formatSetRequest({
-      privateKey: parsed.privateKey, listenPort: parsed.listenPort, fwmark: parsed.fwmark, replacePeers: true,
-      peers: parsed.peers.map((p) => ({
-        publicKey: p.publicKey, remove: false, updateOnly: false, presharedKey: p.presharedKey,
-        endpoint: p.endpoint ?? undefined, persistentKeepaliveInterval: p.persistentKeepaliveInterval,
-        allowedIps: [{ kind: 'clear' as const }, ...p.allowedIps.map((prefix) => ({ kind: 'add' as const, prefix }))],
-      })),
-    })));
+    const change = parseSetRequest(
+      bodyLines(
+        formatSetRequest({
+          privateKey: parsed.privateKey,
+          listenPort: parsed.listenPort,
+          fwmark: parsed.fwmark,
+          replacePeers: true,
+          peers: parsed.peers.map((p) => ({
+            publicKey: p.publicKey,
+            remove: false,
+            updateOnly: false,
+            presharedKey: p.presharedKey,
+            endpoint: p.endpoint ?? undefined,
+            persistentKeepaliveInterval: p.persistentKeepaliveInterval,
+            allowedIps: [
+              { kind: 'clear' as const },
+              ...p.allowedIps.map((prefix) => ({ kind: 'add' as const, prefix })),
+            ],
+          })),
+        }),
+      ),
+    );
     expect(hex(change.privateKey)).toBe(KEY_B);
     expect(change.listenPort).toBe(51820);
     expect(change.fwmark).toBe(7);
     expect(change.peers[0]!.endpoint).toBe('198.18.0.1:9');
-    expect(change.peers[0]!.allowedIps.map((a) => (a.kind === 'add' ? formatPrefix(a.prefix) : a.kind))).toEqual(['clear', '198.18.4.0/22']);
+    expect(change.peers[0]!.allowedIps.map((a) => (a.kind === 'add' ? formatPrefix(a.prefix) : a.kind))).toEqual([
+      'clear',
+      '198.18.4.0/22',
+    ]);
   });
 });
 
@@ -533,7 +686,9 @@ function fakeLog(): { error: jest.Mock; messages: string[] } {
 
 describe('answerRequest', () => {
   const state: DeviceSnapshot = {
-    privateKey: Buffer.from(KEY_B, 'hex'), listenPort: 51820, fwmark: 0,
+    privateKey: Buffer.from(KEY_B, 'hex'),
+    listenPort: 51820,
+    fwmark: 0,
     peers: [samplePeer({ allowedIps: [parsePrefix('198.18.1.0/24')] })],
   };
 
@@ -597,11 +752,14 @@ describe('answerRequest', () => {
     expect(answerRequest('get=1', target, fakeLog())).toMatch(/^errno=-?\d+\n\n$/);
   });
 
-  test.each(['frob=1', 'get=2', 'set=true', 'GET=1', '', 'get', 'set'])('unknown operation %j is errno=-22', (request) => {
-    const target = new FakeTarget(state);
-    const log = fakeLog();
-    expect(answerRequest(`${request}\nlisten_port=1`, target, log)).toBe('errno=-22\n\n');
-    expect(answerRequest(request, target, log)).toBe('errno=-22\n\n');
-    expect(target.applied).toEqual([]);
-  });
+  test.each(['frob=1', 'get=2', 'set=true', 'GET=1', '', 'get', 'set'])(
+    'unknown operation %j is errno=-22',
+    (request) => {
+      const target = new FakeTarget(state);
+      const log = fakeLog();
+      expect(answerRequest(`${request}\nlisten_port=1`, target, log)).toBe('errno=-22\n\n');
+      expect(answerRequest(request, target, log)).toBe('errno=-22\n\n');
+      expect(target.applied).toEqual([]);
+    },
+  );
 });

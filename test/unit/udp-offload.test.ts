@@ -6,7 +6,15 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../agent/package-root';
-import { GRO_MAX_SEGMENTS, MAX_BATCH, RECV_META_SIZE, SEND_META_SIZE, SEND_STATE_SIZE, UdpOffload, nativeIo } from '../../agent/wg/native';
+import {
+  GRO_MAX_SEGMENTS,
+  MAX_BATCH,
+  RECV_META_SIZE,
+  SEND_META_SIZE,
+  SEND_STATE_SIZE,
+  UdpOffload,
+  nativeIo,
+} from '../../agent/wg/native';
 
 const built = existsSync(join(packageRoot(), 'build', 'Release', 'wiremesh_io.node'));
 const describeNative = built || process.env.CI === 'true' ? describe : describe.skip;
@@ -23,7 +31,12 @@ describeNative('UDP GSO and GRO on loopback', () => {
   }
 
   /** Datagrams i = 0..count-1 of `size` bytes (the last `last` bytes), back to back, all to `port`. */
-  function batch(count: number, size: number, last: number, port: number): { data: Buffer; meta: Buffer; payloads: Buffer[] } {
+  function batch(
+    count: number,
+    size: number,
+    last: number,
+    port: number,
+  ): { data: Buffer; meta: Buffer; payloads: Buffer[] } {
     const data = Buffer.alloc(count * size);
     const meta = Buffer.alloc(MAX_BATCH * SEND_META_SIZE);
     const payloads: Buffer[] = [];

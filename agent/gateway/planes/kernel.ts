@@ -26,7 +26,14 @@ import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatPrefix, parsePrefix } from '../../../common/ip';
 import { keyFromBase64, keyToBase64 } from '../../crypto/keys';
-import { Errno, UapiError, type ConfigChange, type DeviceSnapshot, type PeerChange, type PeerSnapshot } from '../../wg/uapi';
+import {
+  Errno,
+  UapiError,
+  type ConfigChange,
+  type DeviceSnapshot,
+  type PeerChange,
+  type PeerSnapshot,
+} from '../../wg/uapi';
 import type { CommandRunner, DataPlane } from '../plane';
 
 export interface KernelPlaneOptions {
@@ -120,7 +127,10 @@ export class KernelPlane implements DataPlane {
       args.push('peer', key);
       const presharedKey = peer.presharedKey === undefined && resetting ? null : peer.presharedKey;
       if (presharedKey !== undefined) {
-        args.push('preshared-key', presharedKey ? keyFiles.write(`preshared-key-${args.length}`, presharedKey) : NO_KEY);
+        args.push(
+          'preshared-key',
+          presharedKey ? keyFiles.write(`preshared-key-${args.length}`, presharedKey) : NO_KEY,
+        );
       }
       if (peer.endpoint !== undefined) args.push('endpoint', peer.endpoint);
       const keepalive = peer.persistentKeepaliveInterval ?? (resetting ? 0 : undefined);
@@ -129,7 +139,10 @@ export class KernelPlane implements DataPlane {
         const allowedIps = resultingAllowedIps(device?.get(key) ?? [], peer);
         const list = allowedIps.join(',');
         if (list.length >= MAX_ARGUMENT_BYTES) {
-          throw new UapiError(Errno.EINVAL, `peer ${key}: ${allowedIps.length} allowed IPs do not fit in one wg argument`);
+          throw new UapiError(
+            Errno.EINVAL,
+            `peer ${key}: ${allowedIps.length} allowed IPs do not fit in one wg argument`,
+          );
         }
         args.push('allowed-ips', list);
         if (device) moveAllowedIps(device, key, allowedIps);
@@ -178,9 +191,13 @@ export class KernelPlane implements DataPlane {
 }
 
 function needsDeviceState(change: ConfigChange): boolean {
-  return change.replacePeers || change.peers.some((peer) => !peer.remove && (
-    peer.updateOnly || (peer.allowedIps.length > 0 && peer.allowedIps[0]?.kind !== 'clear')
-  ));
+  return (
+    change.replacePeers ||
+    change.peers.some(
+      (peer) =>
+        !peer.remove && (peer.updateOnly || (peer.allowedIps.length > 0 && peer.allowedIps[0]?.kind !== 'clear')),
+    )
+  );
 }
 
 /** Applies the section's allowed-IP changes, in order, to the peer's current list. */
@@ -202,7 +219,11 @@ function resultingAllowedIps(current: readonly string[], peer: PeerChange): stri
 function moveAllowedIps(device: Map<string, string[]>, key: string, allowedIps: string[]): void {
   const taken = new Set(allowedIps);
   for (const [other, prefixes] of device) {
-    if (other !== key) device.set(other, prefixes.filter((prefix) => !taken.has(prefix)));
+    if (other !== key)
+      device.set(
+        other,
+        prefixes.filter((prefix) => !taken.has(prefix)),
+      );
   }
   device.set(key, allowedIps);
 }
@@ -241,8 +262,16 @@ function parseDump(name: string, dump: string): DeviceSnapshot {
   const [privateKey, , listenPort, fwmark] = fieldsOf(0, 4) as [string, string, string, string];
   const peers: PeerSnapshot[] = [];
   for (let index = 1; index < lines.length; index++) {
-    const [publicKey, presharedKey, endpoint, allowedIps, latestHandshake, rx, tx, keepalive] =
-      fieldsOf(index, 8) as [string, string, string, string, string, string, string, string];
+    const [publicKey, presharedKey, endpoint, allowedIps, latestHandshake, rx, tx, keepalive] = fieldsOf(index, 8) as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
     peers.push({
       publicKey: keyFromBase64(publicKey),
       presharedKey: optionalKey(presharedKey),

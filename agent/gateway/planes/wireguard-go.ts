@@ -67,7 +67,8 @@ export class WireguardGoPlane implements DataPlane {
     if (this.child) throw new Error(`wireguard-go plane already runs ${this.socketPath}; destroy() it first`);
     const socketPath = join(this.socketDirectory, `${name}.sock`);
     // Otherwise the readiness check below would find the other process, and destroy() take its socket.
-    if (await acceptsConnection(socketPath)) throw new Error(`interface ${name} is already served by another process (${socketPath})`);
+    if (await acceptsConnection(socketPath))
+      throw new Error(`interface ${name} is already served by another process (${socketPath})`);
     const [file = this.binary, ...args] = [...this.spawnPrefix, this.binary, '-f', name];
     const child = spawn(file, args, { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
@@ -95,7 +96,12 @@ export class WireguardGoPlane implements DataPlane {
    * Waits until the socket accepts a connection, not merely exists: a socket left by a daemon that
    * was killed exists too (wireguard-go replaces it when it starts).
    */
-  private async waitForSocket(name: string, child: ChildProcess, outputClosed: Promise<void>, spawnError: () => Error | null): Promise<void> {
+  private async waitForSocket(
+    name: string,
+    child: ChildProcess,
+    outputClosed: Promise<void>,
+    spawnError: () => Error | null,
+  ): Promise<void> {
     const deadline = Date.now() + this.startTimeoutMs;
     for (;;) {
       const error = spawnError();
@@ -103,11 +109,15 @@ export class WireguardGoPlane implements DataPlane {
       if (hasExited(child)) {
         // 'exit' can come before the last output; the reason is usually in it
         await Promise.race([outputClosed, delay(OUTPUT_DRAIN_MS)]);
-        throw new Error(`${this.binary} ${name} exited (${child.exitCode ?? child.signalCode}) before its UAPI socket was ready: ${this.output.trim()}`);
+        throw new Error(
+          `${this.binary} ${name} exited (${child.exitCode ?? child.signalCode}) before its UAPI socket was ready: ${this.output.trim()}`,
+        );
       }
       if (await acceptsConnection(this.requireSocket())) return;
       if (Date.now() > deadline) {
-        throw new Error(`${this.binary} ${name}: no UAPI socket after ${this.startTimeoutMs} ms: ${this.output.trim()}`);
+        throw new Error(
+          `${this.binary} ${name}: no UAPI socket after ${this.startTimeoutMs} ms: ${this.output.trim()}`,
+        );
       }
       await delay(POLL_INTERVAL_MS);
     }

@@ -17,7 +17,8 @@ function sendFile(response: ServerResponse, path: string, type: string): void {
 
 export function npmRegistryHandler(content: NpmRegistryContent, baseUrl: string): Handler {
   return (request: LabRequest, response: ServerResponse) => {
-    if (request.method !== 'GET' && request.method !== 'HEAD') return sendJson(response, 405, { error: 'method not allowed' });
+    if (request.method !== 'GET' && request.method !== 'HEAD')
+      return sendJson(response, 405, { error: 'method not allowed' });
     const path = request.path.split('?')[0]!;
     const tarball = tarballFor(content, path);
     if (tarball !== undefined) return sendFile(response, tarball, 'application/octet-stream');

@@ -22,15 +22,18 @@ export function ec2MetadataHandler(instances: AwsInstanceIdentity[], now: () => 
     const path = request.path.split('?')[0]!;
     if (request.method === 'PUT' && path === '/latest/api/token') {
       const ttl = Number(request.headers['x-aws-ec2-metadata-token-ttl-seconds']);
-      if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TOKEN_TTL_SECONDS) return sendText(response, 400, 'invalid TTL');
-      if (request.headers['x-forwarded-for'] !== undefined) return sendText(response, 403, 'forwarded requests are refused');
+      if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TOKEN_TTL_SECONDS)
+        return sendText(response, 400, 'invalid TTL');
+      if (request.headers['x-forwarded-for'] !== undefined)
+        return sendText(response, 403, 'forwarded requests are refused');
       const token = randomBytes(32).toString('base64url');
       tokens.set(token, { instance: instance.name, expires: now() + ttl * 1000 });
       return sendText(response, 200, token, { 'x-aws-ec2-metadata-token-ttl-seconds': String(ttl) });
     }
     if (request.method !== 'GET') return sendText(response, 405, 'method not allowed');
     const session = tokens.get(String(request.headers['x-aws-ec2-metadata-token'] ?? ''));
-    if (session === undefined || session.instance !== instance.name || session.expires < now()) return sendText(response, 401, 'Unauthorized');
+    if (session === undefined || session.instance !== instance.name || session.expires < now())
+      return sendText(response, 401, 'Unauthorized');
     const credentials = '/latest/meta-data/iam/security-credentials/';
     const answers: Record<string, () => void> = {
       [credentials]: () => sendText(response, 200, instance.roleName),
@@ -82,13 +85,15 @@ export function gceMetadataHandler(instances: GcpInstanceIdentity[]): Handler {
       '/computeMetadata/v1': () => sendText(response, 200, 'instance/\nproject/\nuniverse/\n', flavor),
       '/computeMetadata/v1/instance': () => sendText(response, 200, 'id\nservice-accounts/\nzone\n', flavor),
       '/computeMetadata/v1/instance/id': () => sendText(response, 200, instance.instanceId, flavor),
-      '/computeMetadata/v1/instance/zone': () => sendText(response, 200, `projects/${instance.project}/zones/${instance.zone}`, flavor),
+      '/computeMetadata/v1/instance/zone': () =>
+        sendText(response, 200, `projects/${instance.project}/zones/${instance.zone}`, flavor),
       '/computeMetadata/v1/instance/network-interfaces/0/ip': () => sendText(response, 200, instance.privateIp, flavor),
       '/computeMetadata/v1/project/project-id': () => sendText(response, 200, instance.project, flavor),
       '/computeMetadata/v1/universe/universe-domain': () => sendText(response, 200, 'googleapis.com', flavor),
       [`${account}/email`]: () => sendText(response, 200, instance.email, flavor),
       [`${account}/scopes`]: () => sendText(response, 200, 'https://www.googleapis.com/auth/cloud-platform\n', flavor),
-      [`${account}/token`]: () => sendJson(response, 200, { access_token: instance.accessToken, expires_in: 3599, token_type: 'Bearer' }, flavor),
+      [`${account}/token`]: () =>
+        sendJson(response, 200, { access_token: instance.accessToken, expires_in: 3599, token_type: 'Bearer' }, flavor),
     };
     const answer = answers[path];
     if (answer === undefined) return sendText(response, 404, 'Not Found', flavor);

@@ -19,7 +19,8 @@ export type SigV4Result =
   | { ok: true; accessKeyId: string; region: string; service: string }
   | { ok: false; reason: string; accessKeyId?: string };
 
-const AUTHORIZATION = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/;
+const AUTHORIZATION =
+  /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/;
 const MAX_SKEW_MS = 5 * 60_000;
 
 const sha256 = (data: string) => createHash('sha256').update(data, 'utf8').digest('hex');
@@ -47,7 +48,11 @@ function canonicalQuery(query: string): string {
 }
 
 /** Verifies `request` against `secretFor(accessKeyId)` (undefined: unknown key). */
-export function verifySigV4(request: SignedRequest, secretFor: (accessKeyId: string) => string | undefined, now = Date.now()): SigV4Result {
+export function verifySigV4(
+  request: SignedRequest,
+  secretFor: (accessKeyId: string) => string | undefined,
+  now = Date.now(),
+): SigV4Result {
   const match = AUTHORIZATION.exec(header(request.headers, 'authorization') ?? '');
   if (!match) return { ok: false, reason: 'missing or malformed SigV4 Authorization header' };
   const [, accessKeyId = '', date = '', region = '', service = '', signedHeaders = '', signature = ''] = match;
@@ -57,16 +62,27 @@ export function verifySigV4(request: SignedRequest, secretFor: (accessKeyId: str
   const stamp = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(amzDate);
   if (!stamp || !amzDate.startsWith(date)) return { ok: false, reason: 'bad X-Amz-Date', accessKeyId };
   const signedAt = Date.UTC(+stamp[1]!, +stamp[2]! - 1, +stamp[3]!, +stamp[4]!, +stamp[5]!, +stamp[6]!);
-  if (Math.abs(now - signedAt) > MAX_SKEW_MS) return { ok: false, reason: 'signature expired (clock skew)', accessKeyId };
+  if (Math.abs(now - signedAt) > MAX_SKEW_MS)
+    return { ok: false, reason: 'signature expired (clock skew)', accessKeyId };
   const names = signedHeaders.split(';');
   if (!names.includes('host')) return { ok: false, reason: 'host is not signed', accessKeyId };
-  const canonicalHeaders = names.map((name) => `${name}:${(header(request.headers, name) ?? '').trim().replace(/\s+/g, ' ')}\n`).join('');
+  const canonicalHeaders = names
+    .map((name) => `${name}:${(header(request.headers, name) ?? '').trim().replace(/\s+/g, ' ')}\n`)
+    .join('');
   const [path = '/', query = ''] = request.path.split('?', 2) as [string, string?];
-  const canonicalRequest = [request.method, path, canonicalQuery(query), canonicalHeaders, signedHeaders, sha256(request.body)].join('\n');
+  const canonicalRequest = [
+    request.method,
+    path,
+    canonicalQuery(query),
+    canonicalHeaders,
+    signedHeaders,
+    sha256(request.body),
+  ].join('\n');
   const scope = `${date}/${region}/${service}/aws4_request`;
   const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonicalRequest)].join('\n');
   const key = hmac(hmac(hmac(hmac(`AWS4${secret}`, date), region), service), 'aws4_request');
   const expected = createHmac('sha256', key).update(stringToSign, 'utf8').digest();
-  if (!timingSafeEqual(expected, Buffer.from(signature, 'hex'))) return { ok: false, reason: 'signature does not match', accessKeyId };
+  if (!timingSafeEqual(expected, Buffer.from(signature, 'hex')))
+    return { ok: false, reason: 'signature does not match', accessKeyId };
   return { ok: true, accessKeyId, region, service };
 }

@@ -83,17 +83,33 @@ export class SecretStores {
         return fail(400, 'SerializationException', 'the body is not JSON', '');
       }
       const secretId = input.SecretId ?? '';
-      const signature = verifySigV4(request, (key) => this.world.awsInstances.find((i) => i.accessKeyId === key)?.secretAccessKey);
+      const signature = verifySigV4(
+        request,
+        (key) => this.world.awsInstances.find((i) => i.accessKeyId === key)?.secretAccessKey,
+      );
       if (!signature.ok) {
-        const type = signature.reason === 'unknown access key' ? 'UnrecognizedClientException' : 'InvalidSignatureException';
+        const type =
+          signature.reason === 'unknown access key' ? 'UnrecognizedClientException' : 'InvalidSignatureException';
         return fail(400, type, `The request signature we calculated does not match: ${signature.reason}`, secretId);
       }
       const caller = this.world.awsInstances.find((i) => i.accessKeyId === signature.accessKeyId)!;
       if (request.headers['x-amz-security-token'] !== caller.sessionToken) {
-        return fail(400, 'UnrecognizedClientException', 'The security token included in the request is invalid.', secretId, caller.name);
+        return fail(
+          400,
+          'UnrecognizedClientException',
+          'The security token included in the request is invalid.',
+          secretId,
+          caller.name,
+        );
       }
       if (signature.service !== 'secretsmanager' || signature.region !== caller.region) {
-        return fail(400, 'InvalidSignatureException', `Credential should be scoped to a valid region and service secretsmanager`, secretId, caller.name);
+        return fail(
+          400,
+          'InvalidSignatureException',
+          `Credential should be scoped to a valid region and service secretsmanager`,
+          secretId,
+          caller.name,
+        );
       }
       const secret = [...this.aws.values()].find((s) => s.arn === secretId || s.name === secretId);
       const resource = secret?.arn ?? `arn:aws:secretsmanager:${caller.region}:${AWS_ACCOUNT}:secret:${secretId}`;
@@ -106,18 +122,39 @@ export class SecretStores {
           caller.name,
         );
       }
-      if (secret === undefined) return fail(400, 'ResourceNotFoundException', "Secrets Manager can't find the specified secret.", secretId, caller.name);
+      if (secret === undefined)
+        return fail(
+          400,
+          'ResourceNotFoundException',
+          "Secrets Manager can't find the specified secret.",
+          secretId,
+          caller.name,
+        );
       const version =
-        input.VersionId !== undefined ? secret.versions.find((v) => v.versionId === input.VersionId)
-        : secret.versions.find((v) => v.stages.includes(input.VersionStage ?? 'AWSCURRENT'));
+        input.VersionId !== undefined
+          ? secret.versions.find((v) => v.versionId === input.VersionId)
+          : secret.versions.find((v) => v.stages.includes(input.VersionStage ?? 'AWSCURRENT'));
       if (version === undefined) {
-        return fail(400, 'ResourceNotFoundException', "Secrets Manager can't find the specified secret value for staging label or version.", secretId, caller.name);
+        return fail(
+          400,
+          'ResourceNotFoundException',
+          "Secrets Manager can't find the specified secret value for staging label or version.",
+          secretId,
+          caller.name,
+        );
       }
       this.record({ store: 'aws-secrets-manager', secret: secret.arn, status: 200, instance: caller.name });
       sendJson(
         response,
         200,
-        { ARN: secret.arn, Name: secret.name, VersionId: version.versionId, SecretString: version.value, VersionStages: version.stages, CreatedDate: version.created / 1000 },
+        {
+          ARN: secret.arn,
+          Name: secret.name,
+          VersionId: version.versionId,
+          SecretString: version.value,
+          VersionStages: version.stages,
+          CreatedDate: version.created / 1000,
+        },
         { 'content-type': 'application/x-amz-json-1.1' },
       );
     };
@@ -128,24 +165,41 @@ export class SecretStores {
     return (request: LabRequest, response: ServerResponse) => {
       const match = request.method === 'GET' ? access.exec(request.path.split('?')[0]!) : null;
       const fail = (code: number, status: string, message: string, secret: string, instance?: string) => {
-        this.record({ store: 'gcp-secret-manager', secret, status: code, error: status, ...(instance ? { instance } : {}) });
+        this.record({
+          store: 'gcp-secret-manager',
+          secret,
+          status: code,
+          error: status,
+          ...(instance ? { instance } : {}),
+        });
         sendJson(response, code, { error: { code, message, status } });
       };
       if (match === null) return fail(404, 'NOT_FOUND', 'the lab serves AccessSecretVersion only', request.path);
       const [, name = '', , secretId = '', versionId = ''] = match;
       const bearer = /^Bearer (.+)$/.exec(String(request.headers.authorization ?? ''))?.[1];
       const caller = this.world.gcpInstances.find((i) => i.accessToken === bearer);
-      if (caller === undefined) return fail(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials.', name);
+      if (caller === undefined)
+        return fail(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials.', name);
       if (!caller.readableSecretIds.includes(secretId)) {
-        return fail(403, 'PERMISSION_DENIED', `Permission 'secretmanager.versions.access' denied for resource '${name}/versions/${versionId}' (or it may not exist).`, name, caller.name);
+        return fail(
+          403,
+          'PERMISSION_DENIED',
+          `Permission 'secretmanager.versions.access' denied for resource '${name}/versions/${versionId}' (or it may not exist).`,
+          name,
+          caller.name,
+        );
       }
       const versions = this.gcp.get(name) ?? [];
       const number = versionId === 'latest' ? versions.length : Number(versionId);
       const version = versions[number - 1];
-      if (version === undefined) return fail(404, 'NOT_FOUND', `Secret Version [${name}/versions/${versionId}] not found.`, name, caller.name);
+      if (version === undefined)
+        return fail(404, 'NOT_FOUND', `Secret Version [${name}/versions/${versionId}] not found.`, name, caller.name);
       this.record({ store: 'gcp-secret-manager', secret: name, status: 200, instance: caller.name });
       const data = Buffer.from(version.value, 'utf8');
-      sendJson(response, 200, { name: `${name}/versions/${number}`, payload: { data: data.toString('base64'), dataCrc32c: String(crc32c(data)) } });
+      sendJson(response, 200, {
+        name: `${name}/versions/${number}`,
+        payload: { data: data.toString('base64'), dataCrc32c: String(crc32c(data)) },
+      });
     };
   }
 }
