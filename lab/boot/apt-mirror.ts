@@ -19,6 +19,11 @@ export interface AptMirror {
   inRelease(suite: string): string;
 }
 
+/** gpg starts a gpg-agent daemon for its home on first use; the lab leaves no process behind. */
+function stopGpgAgent(gnupgHome: string): void {
+  execFileSync('gpgconf', ['--homedir', gnupgHome, '--kill', 'gpg-agent'], { stdio: 'ignore' });
+}
+
 /** A gpg home holding the lab's apt signing key (made when absent); returns the public key (binary). */
 export function labAptKey(gnupgHome: string): Buffer {
   mkdirSync(gnupgHome, { recursive: true, mode: 0o700 });
@@ -35,6 +40,7 @@ export function labAptKey(gnupgHome: string): Buffer {
       'never',
     ]);
     writeFileSync(join(gnupgHome, 'public.gpg'), gpg(['--export']));
+    stopGpgAgent(gnupgHome);
   }
   return readFileSync(join(gnupgHome, 'public.gpg'));
 }
@@ -116,6 +122,7 @@ export function aptMirror(
           input: release,
           encoding: 'utf8',
         });
+        stopGpgAgent(gnupgHome);
         signed.set(suite, text);
       }
       return text;
