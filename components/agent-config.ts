@@ -14,7 +14,7 @@ import type {
 } from '../agent/gateway/config-types';
 import { splitHostPort } from '../common/hostport';
 import type { BootstrapConfig } from './bootstrap';
-import { checkAgentPackage } from './bootstrap';
+import { agentCloudInit, checkAgentPackage } from './bootstrap';
 import { ComponentArgumentError, describe } from './errors';
 
 /** The WireGuard interface name of gateways unless `agent.interfaceName` (or the document) says otherwise. */
@@ -221,4 +221,13 @@ export function agentParts(
 
 function argumentError(label: string, message: string): ComponentArgumentError {
   return new ComponentArgumentError(`${label}: ${message}`);
+}
+
+/** A gateway instance's user data: the pinned agent and Node, and the bootstrap part of its document (references only). */
+export function gatewayUserData(agent: GatewayAgentArgs, config: pulumi.Output<AgentConfig>): pulumi.Output<string> {
+  return agentCloudInit({
+    agentPackage: agent.package,
+    ...(agent.nodeVersion !== undefined ? { nodeVersion: agent.nodeVersion } : {}),
+    bootstrapConfig: config.apply(bootstrapConfigOf),
+  });
 }

@@ -25,19 +25,14 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import type { AgentConfig, ConfigSourceConfig } from '../../agent/gateway/config-types';
 import { AWS_TAG_ROLE, AWS_TAG_SITE } from '../../common/defaults';
-import { agentParts, bootstrapConfigOf, completeAgentConfig, type GatewayAgentConfig } from '../agent-config';
-import { agentCloudInit, agentConfigDocument } from '../bootstrap';
+import { agentParts, completeAgentConfig, gatewayUserData, type GatewayAgentConfig } from '../agent-config';
+import { agentConfigDocument } from '../bootstrap';
 import { componentLabel } from '../errors';
 import { gatewayKey } from '../gateway-key';
-import {
-  DEFAULT_INSTANCE_TYPE,
-  validateAwsGatewayArgs,
-  type AwsGatewayArgs,
-  type AwsGatewaySubnetArgs,
-} from './gateway-args';
-import { createGatewayInstance, ubuntuAmi, type AwsGatewayInstance } from './instances';
+import { DEFAULT_INSTANCE_TYPE, validateAwsGatewayArgs, type AwsGatewayArgs } from './gateway-args';
+import { createGatewayInstances, ubuntuAmi, type AwsGatewayInstance } from './instances';
 import { AwsKeySecret, awsSecretSource, checkedKmsKeyArn } from './key-secret';
-import { createGatewayVpc, type AwsGatewayNetwork } from './network';
+import { gatewayVpc, type AwsGatewayNetwork } from './network';
 import type { SecretReadGrant } from './policy';
 import { checkedExtraSecretReads, createGatewayRole } from './role';
 import { createGatewaySecurityGroup, gatewayIngress, vpcCidrBlocks } from './security-group';
@@ -92,21 +87,12 @@ export class AwsGateway extends pulumi.ComponentResource {
     const tags = { ...(args.tags ?? {}), [AWS_TAG_SITE]: args.siteName };
     const kmsKeyId = args.kmsKeyId === undefined ? undefined : checkedKmsKeyArn(label, 'kmsKeyId', args.kmsKeyId);
     const recoveryWindowInDays = args.secretRecoveryWindowInDays ?? 7;
+    const storage = { kmsKeyId, recoveryWindowInDays };
 
     // The key: one per gateway, shared by its instances.
-    if (args.keySecret !== undefined) {
-      this.keySecret = args.keySecret.secret;
-      this.publicKey = pulumi.output(args.keySecret.publicKey);
-    } else {
-      const { privateKey, createdAt, publicKey } = gatewayKey(name, label, args.key, args.maxKeyAgeDays, this);
-      this.publicKey = publicKey;
-      this.keySecret = new AwsKeySecret(
-        `${name}-key`,
-        { privateKey, createdAt, siteName: args.siteName, kmsKeyId, recoveryWindowInDays, tags: args.tags },
-        { parent: this },
-      );
-    }
-    const keySecret = this.keySecret;
+    const { keySecret, publicKey } = gatewayKeySecret(name, label, args, storage, this);
+    this.keySecret = keySecret;
+    this.publicKey = publicKey;
 
     // The agent configuration document, in its own secret.
     const { configSecret, configVersion, agentConfig } = createAgentDocument(
@@ -132,20 +118,15 @@ export class AwsGateway extends pulumi.ComponentResource {
     );
 
     // The VPC: the caller's, or one made here (then the same as if its subnets had been passed).
-    let vpcId: pulumi.Input<string> = args.vpcId!;
-    let subnets: AwsGatewaySubnetArgs[] = args.subnets!;
-    /** What the instances wait for in a created VPC: the internet route (the bootstrap downloads). */
-    let internetReady: pulumi.Resource[] = [];
-    if (checked.network !== undefined) {
-      const created = createGatewayVpc(name, args.siteName, checked.network, tags, this);
-      this.network = created;
-      vpcId = created.vpc.id;
-      subnets = created.subnets.map((subnet, i) => ({
-        subnetId: subnet.id,
-        routeTableIds: [created.routeTables[i]!.id],
-      }));
-      internetReady = [created.internetGateway, ...created.defaultRoutes, ...created.routeTableAssociations];
-    }
+    const { vpcId, subnets, internetReady, created } = gatewayVpc(
+      name,
+      args.siteName,
+      args,
+      checked.network,
+      tags,
+      this,
+    );
+    this.network = created;
     this.vpcId = pulumi.output(vpcId);
 
     const healthChecks =
@@ -169,38 +150,27 @@ export class AwsGateway extends pulumi.ComponentResource {
     this.role = role.role;
 
     // What the instances boot with: references only.
-    const userData = agentCloudInit({
-      agentPackage: args.agent.package,
-      ...(args.agent.nodeVersion !== undefined ? { nodeVersion: args.agent.nodeVersion } : {}),
-      bootstrapConfig: agentConfig.apply(bootstrapConfigOf),
-    });
+    const userData = gatewayUserData(args.agent, agentConfig);
     const ami = checked.ami ?? ubuntuAmi(args.architecture, this);
-    this.instances = [];
-    for (const [i, subnet] of subnets.entries()) {
-      this.instances.push(
-        createGatewayInstance(
-          name,
-          i,
-          subnet,
-          {
-            siteName: args.siteName,
-            tags,
-            securityGroupId: this.securityGroup.id,
-            ami,
-            lookedUpAmi: args.ami === undefined,
-            instanceType: args.instanceType ?? DEFAULT_INSTANCE_TYPE,
-            instanceProfile: role.profile.name,
-            userData,
-            rootVolumeSizeGiB: args.rootVolumeSizeGiB,
-            remoteCidrs: checked.remoteCidrs,
-            eipDependsOn: this.network !== undefined ? [this.network.internetGateway] : [],
-            instanceDependsOn: [role.readSecrets, role.ssm, configVersion, keySecret, ...internetReady],
-          },
-          this,
-          this.instances[i - 1]?.instance,
-        ),
-      );
-    }
+    this.instances = createGatewayInstances(
+      name,
+      subnets,
+      {
+        siteName: args.siteName,
+        tags,
+        securityGroupId: this.securityGroup.id,
+        ami,
+        lookedUpAmi: args.ami === undefined,
+        instanceType: args.instanceType ?? DEFAULT_INSTANCE_TYPE,
+        instanceProfile: role.profile.name,
+        userData,
+        rootVolumeSizeGiB: args.rootVolumeSizeGiB,
+        remoteCidrs: checked.remoteCidrs,
+        eipDependsOn: created !== undefined ? [created.internetGateway] : [],
+        instanceDependsOn: [role.readSecrets, role.ssm, configVersion, keySecret, ...internetReady],
+      },
+      this,
+    );
 
     this.publicIps = pulumi.all(this.instances.map((g) => g.eip.publicIp));
     this.endpoints = this.publicIps.apply((ips) => ips.map((ip) => `${ip}:${listenPort}`));
@@ -279,4 +249,24 @@ function createAgentDocument(
     { parent },
   );
   return { configSecret, configVersion, agentConfig };
+}
+
+/** The caller's key secret, or a key made for the gateway (a caller's key or a new one) stored in Secrets Manager. */
+function gatewayKeySecret(
+  name: string,
+  label: string,
+  args: AwsGatewayArgs,
+  storage: { kmsKeyId: pulumi.Input<string> | undefined; recoveryWindowInDays: number },
+  parent: pulumi.Resource,
+): { keySecret: AwsKeySecret; publicKey: pulumi.Output<string> } {
+  if (args.keySecret !== undefined) {
+    return { keySecret: args.keySecret.secret, publicKey: pulumi.output(args.keySecret.publicKey) };
+  }
+  const { privateKey, createdAt, publicKey } = gatewayKey(name, label, args.key, args.maxKeyAgeDays, parent);
+  const keySecret = new AwsKeySecret(
+    `${name}-key`,
+    { privateKey, createdAt, siteName: args.siteName, ...storage, tags: args.tags },
+    { parent },
+  );
+  return { keySecret, publicKey };
 }

@@ -170,3 +170,17 @@ export function createGatewayInstance(
   );
   return { subnetIndex: i, networkInterface, eip, instance, routes };
 }
+
+/** One instance per subnet; instance i waits for instance i-1, so a replacement rolls one gateway at a time. */
+export function createGatewayInstances(
+  name: string,
+  subnets: AwsGatewaySubnetArgs[],
+  settings: GatewayInstanceSettings,
+  parent: pulumi.Resource,
+): AwsGatewayInstance[] {
+  const instances: AwsGatewayInstance[] = [];
+  for (const [i, subnet] of subnets.entries()) {
+    instances.push(createGatewayInstance(name, i, subnet, settings, parent, instances[i - 1]?.instance));
+  }
+  return instances;
+}

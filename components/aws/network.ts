@@ -164,3 +164,31 @@ export function createGatewayVpc(
   });
   return { vpc, internetGateway, subnets, routeTables, defaultRoutes, routeTableAssociations };
 }
+
+/** Where an AwsGateway runs: the caller's VPC and subnets, or a VPC made here (then the same as if its subnets had been passed). */
+export interface GatewayVpc {
+  vpcId: pulumi.Input<string>;
+  subnets: { subnetId: pulumi.Input<string>; routeTableIds?: pulumi.Input<string>[] }[];
+  /** What the instances wait for in a created VPC: the internet route (the bootstrap downloads). */
+  internetReady: pulumi.Resource[];
+  created: AwsGatewayNetwork | undefined;
+}
+
+export function gatewayVpc(
+  name: string,
+  siteName: string,
+  given: { vpcId?: pulumi.Input<string>; subnets?: GatewayVpc['subnets'] },
+  network: CheckedNetwork | undefined,
+  tags: Record<string, pulumi.Input<string>>,
+  parent: pulumi.Resource,
+): GatewayVpc {
+  if (network === undefined)
+    return { vpcId: given.vpcId!, subnets: given.subnets!, internetReady: [], created: undefined };
+  const created = createGatewayVpc(name, siteName, network, tags, parent);
+  return {
+    vpcId: created.vpc.id,
+    subnets: created.subnets.map((subnet, i) => ({ subnetId: subnet.id, routeTableIds: [created.routeTables[i]!.id] })),
+    internetReady: [created.internetGateway, ...created.defaultRoutes, ...created.routeTableAssociations],
+    created,
+  };
+}

@@ -22,7 +22,7 @@
  * - OS Login on, project-wide SSH keys blocked; no SSH firewall rule is created (use IAP or the
  *   serial console if you must, with your own rules);
  * - `metadata["user-data"]`: the cloud-init of `agentCloudInit`, holding references only (the two
- *   secret names), never key material. A change to it replaces the VM ({@link bootstrapReplacement}):
+ *   secret names), never key material. A change to it replaces the VM (see instances.ts):
  *   cloud-init would not run it again on the running one. VM `i` depends on VM `i-1`, so the
  *   replacements are rolling, one VM at a time.
  *
@@ -47,19 +47,14 @@ import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import type { AgentConfig } from '../../agent/gateway/config-types';
 import type { SecretSourceConfig } from '../../agent/secrets/types';
-import { GCP_GATEWAY_NETWORK_TAG, GCP_LABEL_ROLE, ROLE_GATEWAY } from '../../common/defaults';
-import { agentParts, bootstrapConfigOf, completeAgentConfig, type GatewayAgentConfig } from '../agent-config';
-import { agentCloudInit, agentConfigDocument } from '../bootstrap';
+import { GCP_LABEL_ROLE } from '../../common/defaults';
+import { agentParts, completeAgentConfig, gatewayUserData, type GatewayAgentConfig } from '../agent-config';
+import { agentConfigDocument } from '../bootstrap';
 import { componentLabel } from '../errors';
 import { gatewayKey } from '../gateway-key';
 import { createFirewalls, gatewayFirewallRules } from './firewall';
-import {
-  CLOUD_PLATFORM_SCOPE,
-  DEFAULT_IMAGE,
-  validateGcpGatewayArgs,
-  type GcpGatewayArgs,
-  type ValidatedGcpGatewayArgs,
-} from './gateway-args';
+import { validateGcpGatewayArgs, type GcpGatewayArgs, type ValidatedGcpGatewayArgs } from './gateway-args';
+import { createGatewayInstances } from './instances';
 import { GcpKeySecret, grantSecretAccessor, secretReplication, secretResourceName } from './key-secret';
 import { createInstanceGroups } from './load-balancer';
 import { createGatewayNetwork } from './network';
@@ -144,143 +139,66 @@ export class GcpGateway extends pulumi.ComponentResource {
     const deletionProtection = args.deletionProtection ?? false;
 
     // The network: the caller's, or a custom-mode one with one subnetwork, made here.
-    let network: pulumi.Input<string> = args.network!;
-    let subnetwork: pulumi.Input<string> = args.subnetwork!;
-    if (args.createNetwork !== undefined) {
-      ({ network: this.network, subnetwork: this.subnetwork } = createGatewayNetwork(
-        name,
-        project,
-        v.region,
-        args.createNetwork.cidr,
-        this,
-      ));
-      network = this.network.id;
-      subnetwork = this.subnetwork.id;
-    }
+    const created = args.createNetwork && createGatewayNetwork(name, project, v.region, args.createNetwork.cidr, this);
+    if (created) ({ network: this.network, subnetwork: this.subnetwork } = created);
+    const network: pulumi.Input<string> = created ? created.network.id : args.network!;
+    const subnetwork: pulumi.Input<string> = created ? created.subnetwork.id : args.subnetwork!;
 
-    // Key: the caller's, or a new one; stored in Secret Manager.
-    const key = gatewayKey(name, componentLabel(COMPONENT, name), args.key, args.maxKeyAgeDays, this);
-    this.publicKey = key.publicKey;
-    this.keySecret = new GcpKeySecret(
-      `${name}-key`,
-      {
-        privateKey: key.privateKey,
-        createdAt: key.createdAt,
-        project,
-        labels,
-        ...(args.secretReplication !== undefined ? { replication: args.secretReplication } : {}),
-        deletionProtection,
-      },
-      { parent: this },
-    );
-
-    // The service account: no role but the secret-level grants below.
-    this.serviceAccount = new gcp.serviceaccount.Account(
-      `${name}-sa`,
-      {
-        project,
-        accountId: v.serviceAccountId,
-        displayName: `wiremesh gateway ${name}`,
-        description: `WireGuard gateway ${name}: reads its key and configuration secrets only`,
-      },
-      { parent: this },
-    );
+    // Key (the caller's, or a new one) in Secret Manager; the service account that reads it.
+    ({
+      publicKey: this.publicKey,
+      keySecret: this.keySecret,
+      serviceAccount: this.serviceAccount,
+    } = createGatewayIdentity(name, args, v, { project, labels, deletionProtection }, this));
     this.serviceAccountEmail = this.serviceAccount.email;
 
     // The agent configuration document, in its own secret.
-    this.configSecret = new gcp.secretmanager.Secret(
-      `${name}-config`,
-      { project, replication, labels: { ...labels, [GCP_LABEL_ROLE]: 'agent-config' }, deletionProtection },
-      { parent: this },
-    );
-    this.configSecretName = secretResourceName(this.configSecret);
-    const fullConfig = completedDocument(
-      componentLabel(COMPONENT, name),
+    const config = createConfigSecret(
+      name,
       args,
       v,
-      this.keySecret.sourceConfig,
-      this.configSecretName,
+      { project, replication, labels, deletionProtection },
+      this.keySecret,
+      this,
     );
-    this.agentConfig = agentConfigDocument(fullConfig);
-    const configVersion = new gcp.secretmanager.SecretVersion(
-      `${name}-config-version`,
-      { secret: this.configSecret.id, secretData: this.agentConfig, enabled: true },
-      { parent: this },
-    );
+    ({
+      configSecret: this.configSecret,
+      configSecretName: this.configSecretName,
+      agentConfig: this.agentConfig,
+    } = config);
+    const { fullConfig, configVersion } = config;
 
-    this.secretGrants = [
-      this.keySecret.grantAccessor(`${name}-key-read`, this.serviceAccountEmail, { parent: this }),
-      grantSecretAccessor(
-        `${name}-config-read`,
-        { secret: this.configSecret, serviceAccountEmail: this.serviceAccountEmail },
-        { parent: this },
-      ),
-      ...(args.extraSecretReads ?? []).map((secret, i) =>
-        grantSecretAccessor(
-          `${name}-read-${i}`,
-          { secret, serviceAccountEmail: this.serviceAccountEmail },
-          { parent: this },
-        ),
-      ),
-    ];
-    this.userData = agentCloudInit({
-      agentPackage: args.agent.package,
-      ...(args.agent.nodeVersion !== undefined ? { nodeVersion: args.agent.nodeVersion } : {}),
-      bootstrapConfig: fullConfig.apply(bootstrapConfigOf),
-    });
+    this.secretGrants = grantSecretReads(
+      name,
+      this.serviceAccountEmail,
+      this.keySecret,
+      this.configSecret,
+      args.extraSecretReads ?? [],
+      this,
+    );
+    this.userData = gatewayUserData(args.agent, fullConfig);
 
     // Instances, each with a static external address.
     this.instanceZones = Array.from({ length: v.instanceCount }, (_, i) => args.zones[i % args.zones.length]!);
-    this.addresses = [];
-    this.instances = [];
-    for (const [i, zone] of this.instanceZones.entries()) {
-      const address = v.externalAddresses
-        ? new gcp.compute.Address(
-            `${name}-ip-${i}`,
-            {
-              project,
-              region: v.region,
-              addressType: 'EXTERNAL',
-              networkTier: 'PREMIUM',
-              description: `wiremesh gateway ${name} instance ${i}`,
-            },
-            { parent: this },
-          )
-        : undefined;
-      if (address !== undefined) this.addresses.push(address);
-      const previous = this.instances[i - 1];
-      this.instances.push(
-        createGatewayVm(
-          `${name}-${i}`,
-          {
-            project,
-            zone,
-            network,
-            subnetwork,
-            address,
-            v,
-            image: args.image,
-            serviceAccountEmail: this.serviceAccountEmail,
-            userData: this.userData,
-            networkTags: args.networkTags,
-            labels,
-            deletionProtection,
-          },
-          // The agent reads both secrets at boot: grants and versions exist first. The previous VM
-          // too, so a bootstrap change replaces one VM of the gateway at a time.
-          {
-            parent: this,
-            dependsOn: [
-              ...this.secretGrants,
-              configVersion,
-              this.keySecret.version,
-              ...(previous !== undefined ? [previous] : []),
-            ],
-            ...bootstrapReplacement(address !== undefined),
-          },
-        ),
-      );
-    }
+    ({ addresses: this.addresses, instances: this.instances } = createGatewayInstances(
+      name,
+      this.instanceZones,
+      {
+        project,
+        network,
+        subnetwork,
+        v,
+        image: args.image,
+        serviceAccountEmail: this.serviceAccountEmail,
+        userData: this.userData,
+        networkTags: args.networkTags,
+        labels,
+        deletionProtection,
+      },
+      // The agent reads both secrets at boot: grants and versions exist first.
+      [...this.secretGrants, configVersion, this.keySecret.version],
+      this,
+    ));
     this.endpoints = pulumi
       .all(this.addresses.map((a) => a.address))
       .apply((ips) => ips.map((ip) => `${ip}:${v.listenPort}`));
@@ -300,32 +218,20 @@ export class GcpGateway extends pulumi.ComponentResource {
       this.serviceAccountEmail,
       this,
     );
-    // Instance groups (load-balanced gateways): one unmanaged group per zone in use; the routes.
-    this.instanceGroups = v.loadBalanced
-      ? createInstanceGroups(name, project, this.instances, this.instanceZones, this)
-      : [];
-    if (args.internalLoadBalancer) {
-      this.internalForwardingRule = createInternalLoadBalancer(
-        name,
-        { project, region: v.region, network, subnetwork, healthPort: v.healthPort, activeStandby: v.activeStandby },
-        this.instanceGroups,
-        this,
-      );
-    }
-    this.routes = createGatewayRoutes(
-      gatewayRouteSpecs(name, args.remoteCidrs, v.instanceCount, args.internalLoadBalancer === true),
-      {
-        project,
-        network,
-        priority: v.routePriority,
-        ...(args.routeTags !== undefined && args.routeTags.length > 0 ? { tags: [...args.routeTags] } : {}),
-      },
-      (instance) =>
-        instance === undefined
-          ? { nextHopIlb: this.internalForwardingRule!.id }
-          : { nextHopInstance: this.instances[instance]!.id },
+    // Instance groups (load-balanced gateways), the internal load balancer, the routes.
+    ({
+      instanceGroups: this.instanceGroups,
+      internalForwardingRule: this.internalForwardingRule,
+      routes: this.routes,
+    } = createGatewayTraffic(
+      name,
+      args,
+      v,
+      { project, network, subnetwork },
+      this.instances,
+      this.instanceZones,
       this,
-    );
+    ));
 
     this.registerOutputs({
       publicKey: this.publicKey,
@@ -336,6 +242,41 @@ export class GcpGateway extends pulumi.ComponentResource {
       internalIps: this.internalIps,
     });
   }
+}
+
+/** The gateway's key in Secret Manager and its service account, which has no role but the secret-level grants. */
+function createGatewayIdentity(
+  name: string,
+  args: GcpGatewayArgs,
+  v: ValidatedGcpGatewayArgs,
+  where: { project: pulumi.Input<string> | undefined; labels: Record<string, string>; deletionProtection: boolean },
+  parent: pulumi.Resource,
+): { publicKey: pulumi.Output<string>; keySecret: GcpKeySecret; serviceAccount: gcp.serviceaccount.Account } {
+  const { project, labels, deletionProtection } = where;
+  const key = gatewayKey(name, componentLabel(COMPONENT, name), args.key, args.maxKeyAgeDays, parent);
+  const keySecret = new GcpKeySecret(
+    `${name}-key`,
+    {
+      privateKey: key.privateKey,
+      createdAt: key.createdAt,
+      project,
+      labels,
+      ...(args.secretReplication !== undefined ? { replication: args.secretReplication } : {}),
+      deletionProtection,
+    },
+    { parent },
+  );
+  const serviceAccount = new gcp.serviceaccount.Account(
+    `${name}-sa`,
+    {
+      project,
+      accountId: v.serviceAccountId,
+      displayName: `wiremesh gateway ${name}`,
+      description: `WireGuard gateway ${name}: reads its key and configuration secrets only`,
+    },
+    { parent },
+  );
+  return { publicKey: key.publicKey, keySecret, serviceAccount };
 }
 
 /** The gateway's document completed with its key and config secrets and its ports. */
@@ -358,66 +299,108 @@ function completedDocument(
   );
 }
 
-/** Where and how one gateway VM runs. */
-interface GatewayVmSettings {
-  project: pulumi.Input<string> | undefined;
-  zone: string;
-  network: pulumi.Input<string>;
-  subnetwork: pulumi.Input<string>;
-  address: gcp.compute.Address | undefined;
-  v: ValidatedGcpGatewayArgs;
-  image: pulumi.Input<string> | undefined;
-  serviceAccountEmail: pulumi.Input<string>;
-  userData: pulumi.Input<string>;
-  networkTags: string[] | undefined;
-  labels: Record<string, string>;
-  deletionProtection: boolean;
+/** The service account's reads: its key secret, its config secret, and the extra secrets it was given. */
+function grantSecretReads(
+  name: string,
+  serviceAccountEmail: pulumi.Output<string>,
+  keySecret: GcpKeySecret,
+  configSecret: gcp.secretmanager.Secret,
+  extraSecretReads: NonNullable<GcpGatewayArgs['extraSecretReads']>,
+  parent: pulumi.Resource,
+): gcp.secretmanager.SecretIamMember[] {
+  return [
+    keySecret.grantAccessor(`${name}-key-read`, serviceAccountEmail, { parent }),
+    grantSecretAccessor(`${name}-config-read`, { secret: configSecret, serviceAccountEmail }, { parent }),
+    ...extraSecretReads.map((secret, i) =>
+      grantSecretAccessor(`${name}-read-${i}`, { secret, serviceAccountEmail }, { parent }),
+    ),
+  ];
 }
 
 /**
- * How a VM takes a changed bootstrap (agent package, secret names): by being replaced. GCP updates
- * metadata in place and cloud-init runs `user-data` once per instance, so an in-place change
- * would never reach the agent; a new VM boots the new bootstrap from scratch (no state to carry:
- * the key and configuration are in Secret Manager). A static external address can be on one VM
- * only, so a VM holding one is deleted before its replacement is created.
+ * Where traffic for the remote CIDRs goes: one unmanaged instance group per zone in use when the
+ * gateway is load-balanced, the internal passthrough load balancer when asked for, and the routes
+ * (next hop the load balancer, or each instance at equal priority).
  */
-function bootstrapReplacement(
-  holdsStaticAddress: boolean,
-): Pick<pulumi.CustomResourceOptions, 'replaceOnChanges' | 'deleteBeforeReplace'> {
-  return { replaceOnChanges: [USER_DATA_PATH], deleteBeforeReplace: holdsStaticAddress };
+function createGatewayTraffic(
+  name: string,
+  args: GcpGatewayArgs,
+  v: ValidatedGcpGatewayArgs,
+  where: { project: pulumi.Input<string> | undefined; network: pulumi.Input<string>; subnetwork: pulumi.Input<string> },
+  instances: gcp.compute.Instance[],
+  zones: string[],
+  parent: pulumi.Resource,
+): {
+  instanceGroups: gcp.compute.InstanceGroup[];
+  internalForwardingRule: gcp.compute.ForwardingRule | undefined;
+  routes: gcp.compute.Route[];
+} {
+  const { project, network, subnetwork } = where;
+  const instanceGroups = v.loadBalanced ? createInstanceGroups(name, project, instances, zones, parent) : [];
+  const internalForwardingRule = args.internalLoadBalancer
+    ? createInternalLoadBalancer(
+        name,
+        { project, region: v.region, network, subnetwork, healthPort: v.healthPort, activeStandby: v.activeStandby },
+        instanceGroups,
+        parent,
+      )
+    : undefined;
+  const routes = createGatewayRoutes(
+    gatewayRouteSpecs(name, args.remoteCidrs, v.instanceCount, args.internalLoadBalancer === true),
+    {
+      project,
+      network,
+      priority: v.routePriority,
+      ...(args.routeTags !== undefined && args.routeTags.length > 0 ? { tags: [...args.routeTags] } : {}),
+    },
+    (instance) =>
+      instance === undefined
+        ? { nextHopIlb: internalForwardingRule!.id }
+        : { nextHopInstance: instances[instance]!.id },
+    parent,
+  );
+  return { instanceGroups, internalForwardingRule, routes };
 }
 
-/** The property path of the cloud-init user data in an instance's metadata. */
-const USER_DATA_PATH = 'metadata["user-data"]';
-
-/** One gateway VM: shielded, forwarding, OS Login, the dedicated service account, references-only user data. */
-function createGatewayVm(name: string, s: GatewayVmSettings, opts: pulumi.CustomResourceOptions): gcp.compute.Instance {
-  return new gcp.compute.Instance(
-    name,
-    {
-      project: s.project,
-      zone: s.zone,
-      machineType: s.v.machineType,
-      canIpForward: true,
-      bootDisk: {
-        initializeParams: { image: s.image ?? DEFAULT_IMAGE, size: s.v.bootDiskSizeGb, type: 'pd-balanced' },
-      },
-      networkInterfaces: [
-        {
-          network: s.network,
-          subnetwork: s.subnetwork,
-          ...(s.address ? { accessConfigs: [{ natIp: s.address.address, networkTier: 'PREMIUM' }] } : {}),
-        },
-      ],
-      serviceAccount: { email: s.serviceAccountEmail, scopes: [CLOUD_PLATFORM_SCOPE] },
-      shieldedInstanceConfig: { enableSecureBoot: true, enableVtpm: true, enableIntegrityMonitoring: true },
-      metadata: { 'enable-oslogin': 'TRUE', 'block-project-ssh-keys': 'TRUE', 'user-data': s.userData },
-      tags: [GCP_GATEWAY_NETWORK_TAG, ...(s.networkTags ?? [])],
-      labels: { ...s.labels, [GCP_LABEL_ROLE]: ROLE_GATEWAY },
-      allowStoppingForUpdate: true,
-      deletionProtection: s.deletionProtection,
-      scheduling: { automaticRestart: true, onHostMaintenance: 'MIGRATE' },
-    },
-    opts,
+/** The agent configuration document's secret and its one version: the completed document, stored. */
+function createConfigSecret(
+  name: string,
+  args: GcpGatewayArgs,
+  v: ValidatedGcpGatewayArgs,
+  where: {
+    project: pulumi.Input<string> | undefined;
+    replication: ReturnType<typeof secretReplication>;
+    labels: Record<string, string>;
+    deletionProtection: boolean;
+  },
+  keySecret: GcpKeySecret,
+  parent: pulumi.Resource,
+): {
+  configSecret: gcp.secretmanager.Secret;
+  configSecretName: pulumi.Output<string>;
+  fullConfig: pulumi.Output<AgentConfig>;
+  agentConfig: pulumi.Output<string>;
+  configVersion: gcp.secretmanager.SecretVersion;
+} {
+  const { project, replication, labels, deletionProtection } = where;
+  const configSecret = new gcp.secretmanager.Secret(
+    `${name}-config`,
+    { project, replication, labels: { ...labels, [GCP_LABEL_ROLE]: 'agent-config' }, deletionProtection },
+    { parent },
   );
+  const configSecretName = secretResourceName(configSecret);
+  const fullConfig = completedDocument(
+    componentLabel(COMPONENT, name),
+    args,
+    v,
+    keySecret.sourceConfig,
+    configSecretName,
+  );
+  const agentConfig = agentConfigDocument(fullConfig);
+  const configVersion = new gcp.secretmanager.SecretVersion(
+    `${name}-config-version`,
+    { secret: configSecret.id, secretData: agentConfig, enabled: true },
+    { parent },
+  );
+  return { configSecret, configSecretName, fullConfig, agentConfig, configVersion };
 }

@@ -112,10 +112,12 @@ describeWithRoot('the agent fault tests', [])('wiremesh-agent after faults', () 
     const second = await startAgent();
     expect(second.log()).toContain('"host.restored"');
     expect(forwarding()).toEqual(['1', '1']);
-    // The second run recorded the real original (0), not the 1 the killed run left.
-    expect(JSON.parse(readFileSync(state.path, 'utf8')).sysctls).toEqual(
-      Object.fromEntries(FORWARDING.map((path) => [path, '0'])),
-    );
+    // The second run recorded the real originals (forwarding 0), not what the killed run left.
+    expect(JSON.parse(readFileSync(state.path, 'utf8')).sysctls).toEqual({
+      ...Object.fromEntries(FORWARDING.map((path) => [path, '0'])),
+      '/proc/sys/net/ipv4/conf/all/send_redirects': '1',
+      [`/proc/sys/net/ipv4/conf/${iface}/send_redirects`]: '1',
+    });
 
     second.child.kill('SIGTERM');
     expect(await waitForExit(second.child, 10_000)).toBe(true);
