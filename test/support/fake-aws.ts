@@ -3,15 +3,14 @@
  * instance metadata service (IMDSv2 only: every GET needs the session token). Both record every
  * request so tests can check how the real SDK authenticated.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readRequest, sendJson, type LabRequest } from '../../lab/boot/services/http';
 
-export interface RecordedRequest {
-  method: string;
-  path: string;
-  headers: IncomingMessage['headers'];
-  body: string;
-}
+export { sendJson };
+
+/** What the fakes record: the lab's buffered request (tests read method, path, headers and body). */
+export type RecordedRequest = LabRequest;
 
 export interface LoopbackServer {
   /** http://127.0.0.1:PORT */
@@ -26,18 +25,13 @@ export async function startLoopbackServer(
 ): Promise<LoopbackServer> {
   const requests: RecordedRequest[] = [];
   const server = createServer((incoming, response) => {
-    const chunks: Buffer[] = [];
-    incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
-    incoming.on('end', () => {
-      const request = {
-        method: incoming.method ?? '',
-        path: incoming.url ?? '',
-        headers: incoming.headers,
-        body: Buffer.concat(chunks).toString('utf8'),
-      };
-      requests.push(request);
-      handle(request, response);
-    });
+    readRequest(incoming).then(
+      (request) => {
+        requests.push(request);
+        handle(request, response);
+      },
+      () => response.destroy(),
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -51,16 +45,6 @@ export async function startLoopbackServer(
         server.close((error) => (error ? reject(error) : resolve()));
       }),
   };
-}
-
-export function sendJson(
-  response: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  response.writeHead(status, { 'content-type': 'application/json', ...headers });
-  response.end(JSON.stringify(body));
 }
 
 /** How the next requests fail: a 500 answer, a connection closed without an answer, or no answer at all. */
