@@ -18,9 +18,10 @@
  * alike), so a busy shared host does not decide how much CPU the responder gets.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { nativeAddonAvailable } from '../agent/native-addon';
-import { FLOOD_SCRIPT, FloodLab, type Contender, type CpuClock, type FloodFigures } from '../lab/flood-lab';
+import { floodGenerator } from '../lab/flood';
+import { FloodLab, type Contender, type CpuClock, type FloodFigures } from '../lab/flood-lab';
 import { hasCommand, isRoot, modernWireguardGo } from '../lab/netns';
 import { devicePid, processTicks } from './dataplane';
 
@@ -45,10 +46,14 @@ function missingPrerequisite(): string | null {
   if (process.env.WIREMESH_BENCH_FLOOD === '0') return 'WIREMESH_BENCH_FLOOD=0';
   if (process.platform !== 'linux') return 'not Linux';
   if (!isRoot()) return 'not running as root (network namespaces need it)';
-  for (const command of ['ip', 'wg', 'wireguard-go', 'ping'])
+  for (const command of ['ip', 'wg', 'wireguard-go', 'ping', 'cc'])
     if (!hasCommand(command)) return `${command} is not installed`;
   if (!nativeAddonAvailable()) return 'the native addon is not built (npm install)';
-  if (!existsSync(FLOOD_SCRIPT)) return `${FLOOD_SCRIPT} is not built (npm run build)`;
+  try {
+    floodGenerator();
+  } catch (error) {
+    return `lab/flood-generator.c does not compile: ${(error as Error).message}`;
+  }
   return null;
 }
 
@@ -102,11 +107,13 @@ const cores = (x: number | null): string => (x === null ? '-' : x.toFixed(2));
 
 const ROWS: Row[] = [
   {
-    label: `flood sent (target ${perSecond(GOAL_RATE)})`,
-    value: (p) => p.goal.offered,
+    label: `flood asked for ${perSecond(GOAL_RATE)}: sent (kernel accepted)`,
+    value: (p) => p.goal.sent,
     format: perSecond,
     ratio: false,
   },
+  { label: '  arrived at the responder', value: (p) => p.goal.arrived, format: perSecond, ratio: false },
+  { label: '  generator cores busy', value: (p) => p.goal.generatorCores, format: cores, ratio: false },
   {
     label: '  established session ping loss (goal <= 10%)',
     value: (p) => p.goal.pingLoss,
@@ -128,11 +135,13 @@ const ROWS: Row[] = [
     ratio: true,
   },
   {
-    label: `flood sent (target ${perSecond(CAPACITY_RATE)})`,
-    value: (p) => p.capacity.offered,
+    label: `flood asked for ${perSecond(CAPACITY_RATE)}: sent (kernel accepted)`,
+    value: (p) => p.capacity.sent,
     format: perSecond,
     ratio: false,
   },
+  { label: '  arrived at the responder', value: (p) => p.capacity.arrived, format: perSecond, ratio: false },
+  { label: '  generator cores busy', value: (p) => p.capacity.generatorCores, format: cores, ratio: false },
   { label: '  established session ping loss', value: (p) => p.capacity.pingLoss, format: percent, ratio: false },
   {
     label: '  handshake messages processed (goal >= 100,000/s)',

@@ -6,15 +6,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { generatePrivateKey, publicKeyOf } from '../agent/crypto/primitives';
-import { packageRoot } from '../agent/package-root';
 import { WIREGUARD_PORT } from '../common/defaults';
-import type { FloodResult } from './flood';
+import { floodArguments, floodGenerator, floodPacketFile, type FloodResult } from './flood';
 import { Lab, type Implementation } from './netns';
 
-export const FLOOD_SCRIPT = join(packageRoot(), 'dist', 'lab', 'flood.js');
 /** The flood runs this long before anything is measured, so the responder is under load. */
 const RAMP_MS = 1000;
 const PING_INTERVAL = 0.02;
@@ -25,8 +22,12 @@ export interface Contender {
 }
 
 export interface FloodFigures {
-  /** Initiations per second the generator sent. */
-  offered: number;
+  /** Initiations per second the generator's kernel accepted. */
+  sent: number;
+  /** Initiations per second that reached the responder's interface during the window. */
+  arrived: number;
+  /** CPU seconds the generator used per second it ran. */
+  generatorCores: number;
   /** Of the pings A sent to R through the tunnel during the flood. */
   pingLoss: number;
   /** Cookie replies per second reaching F: every initiation the responder gets to costs it one. */
@@ -61,7 +62,7 @@ export class FloodLab {
   readonly flooder: string;
   readonly responderKeys = keys();
   private readonly interfaces: Record<'r' | 'a' | 'n', string>;
-  private readonly flooderDevice: string;
+  private readonly responderFloodDevice: string;
   private responderPid = 0;
 
   constructor(prefix: string) {
@@ -72,10 +73,10 @@ export class FloodLab {
     this.flooder = this.lab.namespace('f');
     this.lab.link(this.responder, this.established, { a: ['198.18.61.1/24'], b: ['198.18.61.2/24'] });
     this.lab.link(this.responder, this.newcomer, { a: ['198.18.62.1/24'], b: ['198.18.62.2/24'] });
-    this.flooderDevice = this.lab.link(this.responder, this.flooder, {
+    this.responderFloodDevice = this.lab.link(this.responder, this.flooder, {
       a: ['198.18.63.1/24'],
       b: ['198.18.63.2/24'],
-    }).deviceB;
+    }).deviceA;
     this.interfaces = { r: this.lab.name('wr'), a: this.lab.name('wa'), n: this.lab.name('wn') };
   }
 
@@ -124,32 +125,43 @@ export class FloodLab {
     }
   }
 
-  /** The flood from F at `rate` for `seconds`; resolves with what the generator sent. */
+  /** The flood from F at `rate` for `seconds` (lab/flood.ts); resolves with what the generator sent. */
   flood(rate: number, seconds: number): Promise<FloodResult> {
-    const child = this.lab.spawn(this.flooder, process.execPath, [
-      FLOOD_SCRIPT,
-      `198.18.63.1:${WIREGUARD_PORT}`,
-      this.responderKeys.publicKey,
-      String(rate),
-      String(seconds),
-    ]);
+    const packets = floodPacketFile(Buffer.from(this.responderKeys.publicKey, 'base64'));
+    const target = `198.18.63.1:${WIREGUARD_PORT}`;
+    const child = this.lab.spawn(this.flooder, floodGenerator(), floodArguments(target, packets.path, rate, seconds));
     let output = '';
     let errors = '';
     child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (errors += chunk.toString()));
     return new Promise((resolve, reject) => {
       child.once('exit', (code) => {
+        packets.remove();
         if (code === 0) resolve(JSON.parse(output) as FloodResult);
         else reject(new Error(`flood generator exited with ${code}: ${errors.trim()}`));
       });
     });
   }
 
-  /** Packets F has received (the responder's cookie replies). */
+  /**
+   * Datagrams F's UDP layer has received (the responder's cookie replies), whether or not a socket
+   * kept them. Counted per datagram in the namespace's UDP MIB, not per packet on the device: a
+   * responder that sends its replies with UDP GSO hands the link one packet for many replies.
+   */
   flooderReceived(): number {
-    return Number(
-      this.lab.run(this.flooder, 'cat', [`/sys/class/net/${this.flooderDevice}/statistics/rx_packets`]).trim(),
-    );
+    const lines = this.lab.run(this.flooder, 'cat', ['/proc/net/snmp']).split('\n');
+    const [names, values] = lines.filter((line) => line.startsWith('Udp:')).map((line) => line.split(/\s+/));
+    const field = (name: string): number => Number(values?.[names?.indexOf(name) ?? -1] ?? Number.NaN);
+    return field('InDatagrams') + field('InErrors') + field('NoPorts');
+  }
+
+  /** Packets R has received from F (the flood as it arrived). */
+  responderFloodReceived(): number {
+    return this.packetsReceived(this.responder, this.responderFloodDevice);
+  }
+
+  private packetsReceived(ns: string, device: string): number {
+    return Number(this.lab.run(ns, 'cat', [`/sys/class/net/${device}/statistics/rx_packets`]).trim());
   }
 
   /** Ping loss (0..1) of `count` pings from A to R through the tunnel. */
@@ -198,6 +210,7 @@ export class FloodLab {
     const flooding = this.flood(rate, seconds);
     await new Promise((resolve) => setTimeout(resolve, RAMP_MS));
     const receivedBefore = this.flooderReceived();
+    const arrivedBefore = this.responderFloodReceived();
     const cpuBefore = cpuClock?.(this.responderPid);
     const windowStarted = performance.now();
     const pingSeconds = seconds - RAMP_MS / 1000 - 1;
@@ -206,11 +219,14 @@ export class FloodLab {
       newPeerWaitMs !== null ? this.newPeerHandshake(newPeerWaitMs) : Promise.resolve(null),
     ]);
     const received = this.flooderReceived() - receivedBefore;
+    const arrived = this.responderFloodReceived() - arrivedBefore;
     const cpu = cpuClock && cpuBefore !== undefined ? cpuClock(this.responderPid) - cpuBefore : null;
     const windowSeconds = (performance.now() - windowStarted) / 1000;
     const sent = await flooding;
     return {
-      offered: sent.rate,
+      sent: sent.rate,
+      arrived: arrived / windowSeconds,
+      generatorCores: sent.cpuSeconds / sent.seconds,
       pingLoss,
       processedPerSecond: received / windowSeconds,
       newPeerHandshakeSeconds: handshake,

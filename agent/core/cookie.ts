@@ -47,9 +47,18 @@ interface CachedCookie {
   secretGeneration: number;
 }
 
+/** What an I/O shell needs to seal cookie replies for a whole batch itself (agent/native/cookie_batch.c). */
+export interface CookieReplyKeys {
+  /** HASH("cookie--" || our public key): the key cookie replies are sealed with. */
+  cookieKey: Buffer;
+  /** The current secret: a source's cookie is MAC(secret, address || port). */
+  secret: Buffer;
+}
+
 /** Responder side: validates macs on incoming handshakes and issues cookie replies under load. */
 export class CookieChecker {
-  private readonly mac1Key: Buffer;
+  /** HASH("mac1----" || our public key), for an I/O shell's batch mac1 check. */
+  readonly mac1Key: Buffer;
   private readonly cookieKey: Buffer;
   private secret: Buffer = Buffer.alloc(32);
   private secretBornAt = -Infinity;
@@ -101,6 +110,12 @@ export class CookieChecker {
     return this.reply;
   }
 
+  /** The reply keys as of `now` (the secret rotated when due), for sealing replies in batches. */
+  replyKeys(now: number): CookieReplyKeys {
+    this.rotateSecret(now);
+    return { cookieKey: this.cookieKey, secret: this.secret };
+  }
+
   /** A fresh random nonce into the reply, each one used once. */
   private nextNonce(): void {
     if (this.noncesUsed === NONCES_PER_DRAW) {
@@ -113,12 +128,7 @@ export class CookieChecker {
 
   /** The cookie for a source: MAC(secret, address || port), the secret regenerated every 120 s. */
   private cookieFor(source: Endpoint, now: number): Buffer | null {
-    if (now - this.secretBornAt >= COOKIE_SECRET_MAX_AGE) {
-      wipe(this.secret);
-      this.secret = randomBytes(32);
-      this.secretBornAt = now;
-      this.secretGeneration++;
-    }
+    this.rotateSecret(now);
     const cached = this.cookies.get(source);
     if (cached && cached.secretGeneration === this.secretGeneration) return cached.cookie;
     const address = endpointAddress(source);
@@ -131,6 +141,14 @@ export class CookieChecker {
     entry.secretGeneration = this.secretGeneration;
     if (!cached) this.cookies.set(source, entry);
     return entry.cookie;
+  }
+
+  private rotateSecret(now: number): void {
+    if (now - this.secretBornAt < COOKIE_SECRET_MAX_AGE) return;
+    wipe(this.secret);
+    this.secret = randomBytes(32);
+    this.secretBornAt = now;
+    this.secretGeneration++;
   }
 }
 

@@ -30,7 +30,7 @@ import {
   REKEY_TIMEOUT,
   ZERO_KEY_MATERIAL_AFTER,
 } from './constants';
-import { CookieChecker } from './cookie';
+import { CookieChecker, type CookieReplyKeys } from './cookie';
 import { Handshakes, NEXT_KEY_ATTEMPTS, forgetStaticStatics, type IndexEntry, type LocalIdentity } from './handshake';
 import { IndexTable } from './index-table';
 import type { KeySlot, Keypair } from './keypair';
@@ -591,6 +591,36 @@ export class WireGuardDevice {
   transportReceiveKey(data: Uint8Array, offset: number, now: number): Uint8Array | null {
     const keypair = this.indices.get(readUint32(data, offset + Transport.receiverIndex))?.keypair;
     return keypair && keypair.canReceive(now) ? keypair.receiveKey : null;
+  }
+
+  /**
+   * For an I/O shell that checks mac1 for a whole batch at once: our keys' mac1 keys, current then
+   * next, into `out` (64 bytes); returns the mask of those that exist (bit 0 current, bit 1 next).
+   */
+  mac1Keys(out: Buffer): number {
+    let mask = 0;
+    for (const [bit, slot] of [[0, 'current'], [1, 'next']] as const) {
+      const identity = this.identities[slot];
+      if (!identity) continue;
+      identity.cookies.mac1Key.copy(out, bit * 32);
+      mask |= 1 << bit;
+    }
+    return mask;
+  }
+
+  /**
+   * For an I/O shell that answers valid-mac1 handshakes without a mac2 itself: under load, the keys to
+   * seal cookie replies from our key in `slot` with; otherwise null, and they go to receiveDatagram.
+   */
+  cookieReplyKeys(slot: KeySlot, now: number): CookieReplyKeys | null {
+    const identity = this.identities[slot];
+    return identity && this.handshakes.isUnderLoad(now, 0) ? identity.cookies.replyKeys(now) : null;
+  }
+
+  /** Counts `count` handshakes the I/O shell answered with cookie replies (arrivals, cookie-required drops). */
+  countCookieReplies(count: number, now: number): void {
+    this.handshakes.isUnderLoad(now, count);
+    this.countDrops('cookie-required', count);
   }
 
   private receiveTransport(datagram: Buffer, source: Endpoint, now: number, opened: boolean): void {

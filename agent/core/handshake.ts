@@ -271,13 +271,17 @@ export class Handshakes {
     peer.clearHandshake();
   }
 
-  /** Decides whether handshakes are arriving faster than we want to do DH for. */
-  private isUnderLoad(now: number): boolean {
+  /**
+   * Counts `arrivals` handshake messages arriving now (0: only asks) and decides whether handshakes
+   * are arriving faster than we want to do DH for.
+   */
+  isUnderLoad(now: number, arrivals = 1): boolean {
     if (now - this.windowStart >= 1000) {
       this.windowStart = now;
       this.inWindow = 0;
     }
-    if (++this.inWindow > this.options.underLoadThreshold) this.underLoadUntil = now + UNDER_LOAD_HOLD;
+    this.inWindow += arrivals;
+    if (this.inWindow > this.options.underLoadThreshold) this.underLoadUntil = now + UNDER_LOAD_HOLD;
     return now < this.underLoadUntil;
   }
 }

@@ -89,8 +89,8 @@ static void wipe(void *p, size_t n) {
   while (n--) *b++ = 0;
 }
 
-static void blake2s(uint8_t *out, size_t out_length, const uint8_t *key, size_t key_length,
-                    const uint8_t *in, size_t in_length) {
+void blake2s(uint8_t *out, size_t out_length, const uint8_t *key, size_t key_length, const uint8_t *in,
+             size_t in_length) {
   uint32_t h[8];
   uint8_t block[BLOCK];
   uint64_t bytes = 0;

@@ -2,6 +2,12 @@
 #ifndef WIREMESH_BLAKE2S_H
 #define WIREMESH_BLAKE2S_H
 #include <node_api.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Keyed BLAKE2s: out_length <= 32 bytes of MAC, key_length <= 32 (0: unkeyed hash). */
+void blake2s(uint8_t *out, size_t out_length, const uint8_t *key, size_t key_length, const uint8_t *in,
+             size_t in_length);
 
 napi_value blake2s_mac_into(napi_env env, napi_callback_info info);
 napi_value blake2s_mac_verify(napi_env env, napi_callback_info info);

@@ -21,6 +21,7 @@
 
 #include "blake2s.h"
 #include "socket-backlog.h"
+#include "cookie_batch.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -951,6 +952,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"macInto", NULL, blake2s_mac_into, NULL, NULL, NULL, napi_default, NULL},
     {"macVerify", NULL, blake2s_mac_verify, NULL, NULL, NULL, napi_default, NULL},
     {"receiveBacklog", NULL, socket_receive_backlog, NULL, NULL, NULL, napi_default, NULL},
+    {"handshakeTriage", NULL, handshake_triage, NULL, NULL, NULL, napi_default, NULL},
+    {"cookieReplies", NULL, cookie_replies, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions);
   return exports;

@@ -89,7 +89,52 @@ export interface NativeIo {
   pollStop(handle: PollHandle): void;
   /** The share (0..1) of a socket's receive buffer taken by queued datagrams. */
   receiveBacklog(fd: number): number;
+  /**
+   * Classifies a recvBatch's datagrams into `classes` (DatagramClass, one byte each), checking mac1
+   * against `mac1Keys` (two 32-byte keys, `keyMask` bit k: key k exists); returns how many are
+   * handshakes with a valid mac1 and no mac2 (agent/native/cookie_batch.c).
+   */
+  handshakeTriage(
+    data: Buffer,
+    slotSize: number,
+    meta: Buffer,
+    count: number,
+    mac1Keys: Buffer,
+    keyMask: number,
+    classes: Buffer,
+  ): number;
+  /**
+   * Cookie replies (64 bytes each) to the datagrams of class `wanted` into `out`, with sendBatch meta
+   * records back to their sources in `outMeta`; returns how many.
+   */
+  cookieReplies(
+    data: Buffer,
+    slotSize: number,
+    meta: Buffer,
+    count: number,
+    classes: Buffer,
+    wanted: number,
+    cookieKey: Buffer,
+    secret: Buffer,
+    out: Buffer,
+    outMeta: Buffer,
+  ): number;
 }
+
+/** What handshakeTriage finds a received datagram to be. */
+export const DatagramClass = {
+  /** Transport data and anything else that is not a handshake (the core drops what is invalid). */
+  other: 0,
+  cookieReply: 1,
+  /** An initiation or response whose mac1 is valid for none of our keys. */
+  badMac1: 2,
+  /** Valid mac1 and a non-zero mac2: the core checks it against the source's cookie. */
+  withMac2: 3,
+  /** Valid mac1 for our current key, no mac2. */
+  withoutMac2Current: 4,
+  /** Valid mac1 for our next key (during a rotation), no mac2. */
+  withoutMac2Next: 5,
+} as const;
 
 declare const pollHandleBrand: unique symbol;
 export interface PollHandle {

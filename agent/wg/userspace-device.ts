@@ -33,6 +33,7 @@ import {
   type NativeIo,
   type PollHandle,
 } from './native';
+import { HandshakeFastPath } from './handshake-fast-path';
 import { ReceiveScheduler } from './receive-scheduler';
 import { AEAD_TAG_LENGTH } from '../crypto/primitives';
 import { TRANSPORT_HEADER_LENGTH } from '../core/messages';
@@ -228,6 +229,7 @@ export class UserspaceDevice implements UapiTarget {
   private readonly sendBatches = { 4: new SendBatch(), 6: new SendBatch() };
   private readonly endpointCache = new Map<string, UdpEndpoint>();
   private readonly scheduler = new ReceiveScheduler();
+  private readonly handshakeFastPath: HandshakeFastPath;
   private cookieRepliesUnlogged = 0;
   private cookieRepliesLoggedAt = -Infinity;
   /** The source part (bytes 4..44) of the last receive record and its endpoint: most records repeat it. */
@@ -258,6 +260,7 @@ export class UserspaceDevice implements UapiTarget {
         forgetSourceAddress: (endpoint) => (endpoint as UdpEndpoint).withoutLocalAddress(),
       },
     });
+    this.handshakeFastPath = new HandshakeFastPath(this.io, this.core);
   }
 
   /** Binds the sockets (random port until one is configured) and starts reading and ticking. */
@@ -378,9 +381,21 @@ export class UserspaceDevice implements UapiTarget {
         break;
       }
       this.openTransports(count, now);
-      // Transport first, handshakes shed when far behind (receive-scheduler.ts).
-      this.scheduler.run(this.rxData, SLOT, this.rxMeta, count, this.io.receiveBacklog(socket.fd), receive);
+      // Transport first, handshakes shed when far behind (receive-scheduler.ts); under load the
+      // valid-mac1 handshakes without mac2 get their cookie replies in one go (handshake-fast-path.ts).
+      const fastPath = this.handshakeFastPath;
+      fastPath.triage(this.rxData, SLOT, this.rxMeta, count);
+      const answer = (): boolean => {
+        const replies = fastPath.answer(this.rxData, SLOT, this.rxMeta, count, socket, now);
+        if (replies === null) return false;
+        this.sendDrops[socket.family] += fastPath.refused;
+        this.noteCookieReplies(replies, now);
+        return true;
+      };
+      this.scheduler.run(fastPath.classes, count, this.io.receiveBacklog(socket.fd), receive, answer);
       if (this.scheduler.dropped > 0) this.core.countDrops('handshake-over-budget', this.scheduler.dropped);
+      const invalid = this.scheduler.invalidMac1;
+      if (invalid > 0) this.core.countDrops(fastPath.noKey ? 'no-private-key' : 'invalid-mac1', invalid);
       this.flush();
       if (count < MAX_BATCH) break;
     }
@@ -529,20 +544,19 @@ export class UserspaceDevice implements UapiTarget {
       case 'endpoint-changed':
         this.log.debug(`${peerName(event.peer)}: endpoint now ${String(event.endpoint)}`);
         break;
-      case 'cookie-sent': {
-        // Under a flood this fires for every packet: one line per second at most.
-        this.cookieRepliesUnlogged++;
-        const now = this.now();
-        if (now - this.cookieRepliesLoggedAt >= 1000) {
-          this.log.debug(
-            `under load: sent ${this.cookieRepliesUnlogged} cookie replies, the latest to ${String(event.endpoint)}`,
-          );
-          this.cookieRepliesUnlogged = 0;
-          this.cookieRepliesLoggedAt = now;
-        }
+      case 'cookie-sent':
+        this.noteCookieReplies(1, this.now());
         break;
-      }
     }
+  }
+
+  /** Under a flood cookie replies go out for every packet: one log line per second at most. */
+  private noteCookieReplies(count: number, now: number): void {
+    this.cookieRepliesUnlogged += count;
+    if (now - this.cookieRepliesLoggedAt < 1000) return;
+    this.log.debug(`under load: sent ${this.cookieRepliesUnlogged} cookie replies in the last second or so`);
+    this.cookieRepliesUnlogged = 0;
+    this.cookieRepliesLoggedAt = now;
   }
 
   // ---- sockets --------------------------------------------------------------------------------
