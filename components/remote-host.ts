@@ -44,8 +44,8 @@ export interface RemoteHostAgentArgs {
   /** How to reach the host over SSH (host, user, privateKey or password, ...). Kept secret. */
   connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
   /**
-   * The agent package, pinned: an exact npm version spec (`wiremesh@0.1.0`) or an https URL of a
-   * package tarball.
+   * The agent package, pinned: an exact npm version spec (`@acme/wiremesh@1.2.3`, a package you
+   * publish) or an https URL of a package tarball.
    */
   agentPackage: pulumi.Input<string>;
   /**
@@ -166,7 +166,7 @@ function remoteUninstallScript(keyPath: string): string {
  * const key = new WireGuardKey("branch");
  * new RemoteHostAgent("branch", {
  *   connection: { host: "203.0.113.10", user: "admin", privateKey: sshKey },
- *   agentPackage: "wiremesh@0.1.0",
+ *   agentPackage: "https://artifacts.example.com/wiremesh-0.1.0.tgz", // a tarball you host
  *   privateKey: key.privateKey,
  *   agentConfig: {
  *     interface: { name: "wm0", addresses: ["10.99.0.3/32"] },

@@ -127,8 +127,17 @@ export interface OnPremSiteArgs {
 export interface WireGuardMeshArgs {
   /** The mesh spec: an object, or the path of a YAML/JSON file (relative to the working directory). */
   spec: MeshSpec | string;
-  /** The pinned agent package every gateway installs (`wiremesh@0.1.0` or an https `.tgz` URL). */
-  agentPackage: pulumi.Input<string>;
+  /**
+   * Path of the agent tarball every cloud gateway installs (`npm pack` of the wiremesh package this
+   * program uses; see GatewayAgentArgs.artifact): each gateway uploads it to its own bucket and its
+   * VMs install it after checking its sha256. Exclusive with `agentPackage`.
+   */
+  agentArtifact?: string;
+  /**
+   * Instead of `agentArtifact`: a package you publish yourself, pinned (an exact version like
+   * `@acme/wiremesh@1.2.3`, or an https `.tgz` URL). On-prem hosts need one (they have no bucket).
+   */
+  agentPackage?: pulumi.Input<string>;
   /** Placement of the `aws` sites. */
   aws?: AwsMeshArgs;
   /** Placement of the `gcp` sites. */

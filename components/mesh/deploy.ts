@@ -82,8 +82,9 @@ function agentOf(
   extra: { configPollSeconds?: number | undefined; nodeVersion?: string | undefined },
 ): GatewayAgentArgs {
   const args = w.args;
+  const agentPackage = args[cloud]?.agentPackage ?? args.agentPackage;
   return {
-    package: args[cloud]?.agentPackage ?? args.agentPackage,
+    ...(agentPackage !== undefined ? { package: agentPackage } : { artifact: args.agentArtifact! }),
     interfaceName: w.plan.interfaceName,
     config: w.agentConfigOf(site.gatewayIds[0]!, cloud) as pulumi.Output<GatewayAgentConfig>,
     ...(extra.configPollSeconds !== undefined ? { configPollSeconds: extra.configPollSeconds } : {}),
@@ -275,7 +276,8 @@ export function deployOnPremSite(w: MeshWiring, site: SitePlan): PreparedSite {
       site.componentName,
       {
         connection: host.connection,
-        agentPackage: host.agentPackage ?? w.args.agentPackage,
+        // Checked in plan.ts: an on-prem host has a package of its own or the mesh's.
+        agentPackage: (host.agentPackage ?? w.args.agentPackage)!,
         agentConfig,
         privateKey: pulumi.secret(
           pulumi.output(host.privateKey).apply((key) => onPremKeyMatchesSpec(label, site.site, key)),

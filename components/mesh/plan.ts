@@ -261,9 +261,12 @@ function peerSourcesOf(
 /** The arguments that do not depend on the spec. */
 function checkMeshArgs(label: string, args: WireGuardMeshArgs): void {
   if (typeof args !== 'object' || args === null) throw new ComponentArgumentError(`${label}: args are required`);
-  if (args.agentPackage === undefined || args.agentPackage === null || args.agentPackage === '') {
+  const hasPackage = args.agentPackage !== undefined && args.agentPackage !== null && args.agentPackage !== '';
+  if (hasPackage === (args.agentArtifact !== undefined)) {
     throw new ComponentArgumentError(
-      `${label}: agentPackage is required (the pinned wiremesh package every gateway installs)`,
+      hasPackage
+        ? `${label}: agentArtifact and agentPackage are exclusive: give one`
+        : `${label}: agentArtifact is required (the path of the agent tarball every gateway installs, made with \`npm pack\`), or agentPackage (a pinned package you publish)`,
     );
   }
   for (const [what, value] of [
@@ -352,6 +355,11 @@ function checkOnPremHost(label: string, site: SiteSpec, args: WireGuardMeshArgs)
     );
   }
   if (typeof host.privateKey === 'string') onPremKeyMatchesSpec(label, site, host.privateKey);
+  if ((host.agentPackage ?? args.agentPackage) === undefined) {
+    throw new ComponentArgumentError(
+      `${label}: ${path}.agentPackage (or agentPackage) is required: an existing host has no bucket to install the agentArtifact from`,
+    );
+  }
   if (typeof host.agentPackage === 'string') {
     try {
       checkAgentPackage(host.agentPackage);
