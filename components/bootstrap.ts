@@ -89,7 +89,9 @@ export interface BootstrapConfig {
  */
 export type AgentArtifactLocation =
   | { store: 's3'; region: string; bucket: string; key: string; sha256: string }
-  | { store: 'gcs'; bucket: string; object: string; sha256: string };
+  | { store: 'gcs'; bucket: string; object: string; sha256: string }
+  /** A file already on the host (copied there over SSH by RemoteHostAgent). */
+  | { store: 'file'; path: string; sha256: string };
 
 /**
  * What a VM installs: a pinned package spec (an exact npm version like `@acme/wiremesh@1.2.3`, or an
@@ -141,13 +143,16 @@ export function checkAgentSource(source: AgentSource): AgentSource {
     if (!OBJECT_NAME.test(String(source.key)))
       fail(`S3 key ${JSON.stringify(source.key)} must be letters, digits, "._/-"`);
     if (!AWS_REGION.test(String(source.region))) fail(`${JSON.stringify(source.region)} is not an AWS region`);
+  } else if (source.store === 'file') {
+    if (!/^\/[A-Za-z0-9._/-]+$/.test(String(source.path)))
+      fail(`file ${JSON.stringify(source.path)} must be an absolute path of letters, digits, "._/-"`);
   } else if (source.store === 'gcs') {
     if (!GCS_BUCKET.test(String(source.bucket)))
       fail(`GCS bucket ${JSON.stringify(source.bucket)} is not a dotless bucket name`);
     if (!OBJECT_NAME.test(String(source.object)))
       fail(`GCS object ${JSON.stringify(source.object)} must be letters, digits, "._/-"`);
   } else {
-    fail(`store must be "s3" or "gcs", got ${JSON.stringify((source as { store?: unknown }).store)}`);
+    fail(`store must be "s3", "gcs" or "file", got ${JSON.stringify((source as { store?: unknown }).store)}`);
   }
   return source;
 }
@@ -155,6 +160,7 @@ export function checkAgentSource(source: AgentSource): AgentSource {
 /** A short description of what a VM installs, for the user data's header comment. */
 function describeSource(source: AgentSource): string {
   if (typeof source === 'string') return source;
+  if (source.store === 'file') return `the agent artifact ${source.path}`;
   return source.store === 's3'
     ? `the agent artifact s3://${source.bucket}/${source.key}`
     : `the agent artifact gs://${source.bucket}/${source.object}`;
@@ -324,11 +330,24 @@ function curlConfigFromJson(lines: string): string {
 }
 
 /**
- * Bash lines that download the artifact to ARTIFACT_PATH with the instance's own identity, retrying
- * for up to five minutes (a new role or grant takes a while to reach the storage service), and
- * refuse it unless its sha256 is the pinned one.
+ * Bash lines that put the artifact at ARTIFACT_PATH (root's own directory) and refuse it unless
+ * its sha256 is the pinned one: downloaded with the instance's own identity, retrying for up to five
+ * minutes (a new role or grant takes a while to reach the storage service), or copied from the file
+ * an SSH upload left (checked after the copy, so nobody can swap it between check and install).
  */
 function artifactDownload(artifact: AgentArtifactLocation): string[] {
+  const verify = [
+    `AGENT_SHA256=${artifact.sha256}`,
+    'echo "$AGENT_SHA256  $AGENT_PACKAGE" | sha256sum --check --status || { echo "wiremesh: the agent artifact is not the deployed one (sha256 differs from $AGENT_SHA256)" >&2; exit 1; }',
+    '',
+  ];
+  if (artifact.store === 'file') {
+    return [
+      `install -d -m 0755 ${ARTIFACT_DIRECTORY}`,
+      `install -m 0600 -o root -g root ${shellQuote(artifact.path)} "$AGENT_PACKAGE"`,
+      ...verify,
+    ];
+  }
   const fetchLines =
     artifact.store === 's3'
       ? [
@@ -354,14 +373,12 @@ function artifactDownload(artifact: AgentArtifactLocation): string[] {
   return [
     `install -d -m 0755 ${ARTIFACT_DIRECTORY}`,
     ...fetchLines,
-    `AGENT_SHA256=${artifact.sha256}`,
     'for attempt in $(seq 1 30); do',
     '  if fetch_artifact; then break; fi',
     '  [ "$attempt" -lt 30 ] || { echo "wiremesh: could not download the agent artifact" >&2; exit 1; }',
     '  sleep 10',
     'done',
-    'echo "$AGENT_SHA256  $AGENT_PACKAGE" | sha256sum --check --status || { echo "wiremesh: the agent artifact is not the deployed one (sha256 differs from $AGENT_SHA256)" >&2; exit 1; }',
-    '',
+    ...verify,
   ];
 }
 

@@ -119,7 +119,7 @@ export interface OnPremSiteArgs {
   privateKey: pulumi.Input<string>;
   /** Key file on the host; default /etc/wiremesh/private.key. */
   keyPath?: string;
-  /** The agent package on this host; default {@link WireGuardMeshArgs.agentPackage}. */
+  /** The agent package on this host; default {@link WireGuardMeshArgs.agentPackage}, else the mesh's `agentArtifact`. */
   agentPackage?: pulumi.Input<string>;
 }
 
@@ -135,7 +135,7 @@ export interface WireGuardMeshArgs {
   agentArtifact?: string;
   /**
    * Instead of `agentArtifact`: a package you publish yourself, pinned (an exact version like
-   * `@acme/wiremesh@1.2.3`, or an https `.tgz` URL). On-prem hosts need one (they have no bucket).
+   * `@acme/wiremesh@1.2.3`, or an https `.tgz` URL).
    */
   agentPackage?: pulumi.Input<string>;
   /** Placement of the `aws` sites. */

@@ -355,11 +355,6 @@ function checkOnPremHost(label: string, site: SiteSpec, args: WireGuardMeshArgs)
     );
   }
   if (typeof host.privateKey === 'string') onPremKeyMatchesSpec(label, site, host.privateKey);
-  if ((host.agentPackage ?? args.agentPackage) === undefined) {
-    throw new ComponentArgumentError(
-      `${label}: ${path}.agentPackage (or agentPackage) is required: an existing host has no bucket to install the agentArtifact from`,
-    );
-  }
   if (typeof host.agentPackage === 'string') {
     try {
       checkAgentPackage(host.agentPackage);

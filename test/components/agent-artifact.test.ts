@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as pulumi from '@pulumi/pulumi';
 import { readAgentArtifact } from '../../components/artifact';
 import { AwsGateway } from '../../components/aws/gateway';
 import type { AwsGatewayArgs } from '../../components/aws/gateway-args';
@@ -20,6 +21,8 @@ import { OBJECT_VIEWER_ROLE } from '../../components/gcp/artifact';
 import { GcpGateway } from '../../components/gcp/gateway';
 import type { GcpGatewayArgs } from '../../components/gcp/gateway-args';
 import { gcpMockNewResource } from '../../components/gcp/testing';
+import { generateWireGuardKeyPair } from '../../components/key';
+import { RemoteHostAgent } from '../../components/remote-host';
 import { resolve, setupMocks, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
 import { PEER_KEY } from './aws-support';
 
@@ -244,6 +247,39 @@ describe('GcpGateway with agent.artifact', () => {
       expect(userData).not.toMatch(/wiremesh@/);
       expect(instance.dependencies).toContain(grant.urn);
     }
+  });
+});
+
+describe('RemoteHostAgent with agentArtifact', () => {
+  it('copies the tarball over SSH, then installs it only after checking its sha256 as root', async () => {
+    const mocks = setupMocks();
+    const tarball = agentTarball('remote');
+    const host = generateWireGuardKeyPair();
+    const agent = new RemoteHostAgent('branch', {
+      connection: { host: '203.0.113.10', user: 'admin', password: pulumi.secret('x') },
+      agentArtifact: tarball,
+      agentConfig: {
+        interface: { name: 'wm0', addresses: ['10.99.0.3/32'] },
+        privateKey: { source: 'file', path: '/etc/wiremesh/private.key' },
+        peers: [{ name: 'hub', publicKey: PEER_KEY, endpoint: '203.0.113.7:51820', allowedIps: ['10.99.0.1/32'] }],
+      },
+      privateKey: host.privateKey,
+    });
+    await resolve(agent.install.urn);
+    await mocks.settle();
+    const uploaded = `/tmp/wiremesh-agent-${sha256Of(tarball)}.tgz`;
+    const copy = mocks.one('command:remote:CopyToRemote');
+    expect(copy.inputs).toMatchObject({ remotePath: uploaded, triggers: [sha256Of(tarball)] });
+    expect(await assetPath(copy)).toBe(tarball);
+    const install = mocks.one('command:remote:Command', 'branch-install');
+    expect(install.dependencies).toContain(copy.urn);
+    const script = unwrapSecrets<string>(install.inputs.create);
+    const copied = script.indexOf(`install -m 0600 -o root -g root '\\''${uploaded}'\\''`);
+    const checked = script.indexOf(`AGENT_SHA256=${sha256Of(tarball)}`);
+    const installed = script.indexOf('npm install');
+    expect(copied).toBeGreaterThan(-1);
+    expect(copied < checked && checked < installed).toBe(true);
+    expect(script).not.toMatch(/wiremesh@/);
   });
 });
 
