@@ -6,13 +6,14 @@
  * service account's objectViewer conditioned on exactly that object, the media download; a mesh
  * with `agentArtifact`; no user data pointing at a registry package.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { readAgentArtifact } from '../../components/artifact';
+import { agentInstallScript } from '../../components/bootstrap';
 import { AwsGateway } from '../../components/aws/gateway';
 import type { AwsGatewayArgs } from '../../components/aws/gateway-args';
 import type { IamPolicyDocument } from '../../components/aws/policy';
@@ -24,6 +25,7 @@ import { gcpMockNewResource } from '../../components/gcp/testing';
 import { generateWireGuardKeyPair } from '../../components/key';
 import { RemoteHostAgent } from '../../components/remote-host';
 import { resolve, setupMocks, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
+import { describeWithRoot } from '../support/root-only';
 import { PEER_KEY } from './aws-support';
 
 const workDirectory = mkdtempSync(join(tmpdir(), 'wiremesh-artifact-test-'));
@@ -282,6 +284,47 @@ describe('RemoteHostAgent with agentArtifact', () => {
     expect(script).not.toMatch(/wiremesh@/);
   });
 });
+
+describeWithRoot('the artifact check of the install script, run', ['bash', 'sha256sum'])(
+  'the artifact check of the install script, run',
+  () => {
+    /** The script's own artifact lines (root's directory moved into the scratch directory), run with bash. */
+    function runArtifactLines(uploaded: string, sha256: string): { status: number; stderr: string; copy: string } {
+      const state = mkdtempSync(join(workDirectory, 'state-'));
+      const lines = agentInstallScript({ store: 'file', path: uploaded, sha256 }, '24').split('\n');
+      const start = lines.findIndex((l) => l.startsWith('install -d -m 0755 /var/lib/wiremesh'));
+      const end = lines.findIndex((l) => l.startsWith('# The pinned agent package'));
+      const script = [
+        'set -euo pipefail',
+        lines.find((l) => l.startsWith('AGENT_PACKAGE='))!,
+        ...lines.slice(start, end),
+      ]
+        .join('\n')
+        .replaceAll('/var/lib/wiremesh', state);
+      const run = spawnSync('bash', ['-c', script], { encoding: 'utf8' });
+      return { status: run.status ?? -1, stderr: run.stderr, copy: join(state, 'wiremesh-agent.tgz') };
+    }
+
+    it('keeps a root-only copy of the uploaded tarball when its sha256 is the pinned one', () => {
+      const tarball = agentTarball('checked');
+      const run = runArtifactLines(tarball, sha256Of(tarball));
+      expect(run).toMatchObject({ status: 0, stderr: '' });
+      expect(statSync(run.copy).mode & 0o777).toBe(0o600);
+      expect(sha256Of(run.copy)).toBe(sha256Of(tarball));
+    });
+
+    it('stops before installing a tarball whose sha256 differs', () => {
+      const tarball = agentTarball('tampered');
+      const pinned = sha256Of(tarball);
+      writeFileSync(tarball, Buffer.concat([readFileSync(tarball), Buffer.from('x')]));
+      const run = runArtifactLines(tarball, pinned);
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain(
+        `wiremesh: the agent artifact is not the deployed one (sha256 differs from ${pinned})`,
+      );
+    });
+  },
+);
 
 describe('agent.artifact and agent.package', () => {
   it('refuses both at once and neither, naming the fields', () => {
