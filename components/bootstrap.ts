@@ -323,10 +323,11 @@ const EMPTY_PAYLOAD_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca4
 
 /**
  * Turns a JSON document on stdin into curl `--config` lines on stdout: the credentials reach curl
- * through a pipe, never its argv (visible in /proc), a file or the log.
+ * through a pipe, never its argv (visible in /proc), a file or the log. A document that does not
+ * parse exits 1 without a message (a JSON.parse error would quote the text).
  */
 function curlConfigFromJson(lines: string): string {
-  return `node -e 'let t="";process.stdin.on("data",(d)=>(t+=d)).on("end",()=>{const c=JSON.parse(t);process.stdout.write(${lines})})'`;
+  return `node -e 'let t="";process.stdin.on("data",(d)=>(t+=d)).on("end",()=>{let c;try{c=JSON.parse(t)}catch{process.exit(1)}process.stdout.write(${lines})})'`;
 }
 
 /**
