@@ -13,7 +13,7 @@ import type {
   KeySource,
 } from '../agent/gateway/config-types';
 import { splitHostPort } from '../common/hostport';
-import type { BootstrapConfig } from './bootstrap';
+import type { AgentSource, BootstrapConfig } from './bootstrap';
 import { agentCloudInit, checkAgentPackage } from './bootstrap';
 import { ComponentArgumentError, describe } from './errors';
 
@@ -35,10 +35,23 @@ export interface GatewayAgentConfig extends Omit<AgentConfig, 'interface' | 'pri
   interface: GatewayInterfaceConfig;
 }
 
-/** How a gateway installs and configures wiremesh-agent (`agent` of AwsGateway and GcpGateway). */
+/**
+ * How a gateway installs and configures wiremesh-agent (`agent` of AwsGateway and GcpGateway).
+ * Exactly one of `artifact` (the default way: see artifact.ts) and `package`.
+ */
 export interface GatewayAgentArgs {
-  /** The pinned agent package (`wiremesh@0.1.0` or an https `.tgz` URL), see `agentCloudInit`. */
-  package: pulumi.Input<string>;
+  /**
+   * Path (on the deploying machine) of the agent tarball, made with `npm pack` of the wiremesh
+   * package the program uses (`npm run pack:package` in a checkout). The gateway uploads it to its
+   * own bucket (S3 / Cloud Storage), lets exactly its instances read exactly that object, and the
+   * VMs install it after checking its sha256: the VMs run what the program deployed.
+   */
+  artifact?: string;
+  /**
+   * Instead of `artifact`: a package you publish yourself, pinned: an exact version
+   * (`@acme/wiremesh@1.2.3`) or an https `.tgz` URL, see `agentCloudInit`.
+   */
+  package?: pulumi.Input<string>;
   /** Peers, addresses, routes... (see {@link GatewayAgentConfig}). */
   config: pulumi.Input<GatewayAgentConfig>;
   /** WireGuard interface name; default the document's `interface.name`, else `wm0`. */
@@ -69,12 +82,19 @@ export interface AgentConfigParts {
 
 /** Checks `agent` apart from its document (see {@link completeAgentConfig}); `label` prefixes the messages. */
 export function checkAgentArgs(label: string, agent: GatewayAgentArgs): void {
-  if (typeof agent !== 'object' || agent === null) throw argumentError(label, 'agent is required (package and config)');
-  if (agent.package === undefined || agent.package === null || agent.package === '') {
-    throw argumentError(label, 'agent.package is required (a pinned agent package, e.g. "wiremesh@0.1.0")');
+  if (typeof agent !== 'object' || agent === null)
+    throw argumentError(label, 'agent is required (artifact or package, and config)');
+  const hasPackage = agent.package !== undefined && agent.package !== null && agent.package !== '';
+  if (hasPackage === (agent.artifact !== undefined)) {
+    throw argumentError(
+      label,
+      hasPackage
+        ? 'agent.artifact and agent.package are exclusive: give one'
+        : 'agent.artifact is required (the path of the agent tarball made with `npm pack`), or agent.package (a pinned package you publish)',
+    );
   }
   // agentCloudInit checks it too, but only after the secrets and the role exist: check first.
-  if (typeof agent.package === 'string') {
+  if (hasPackage && typeof agent.package === 'string') {
     try {
       checkAgentPackage(agent.package);
     } catch (error) {
@@ -223,10 +243,17 @@ function argumentError(label: string, message: string): ComponentArgumentError {
   return new ComponentArgumentError(`${label}: ${message}`);
 }
 
-/** A gateway instance's user data: the pinned agent and Node, and the bootstrap part of its document (references only). */
-export function gatewayUserData(agent: GatewayAgentArgs, config: pulumi.Output<AgentConfig>): pulumi.Output<string> {
+/**
+ * A gateway instance's user data: what it installs (`source`: the uploaded artifact's location, or
+ * `agent.package`), Node, and the bootstrap part of its document (references only).
+ */
+export function gatewayUserData(
+  agent: GatewayAgentArgs,
+  source: pulumi.Input<AgentSource>,
+  config: pulumi.Output<AgentConfig>,
+): pulumi.Output<string> {
   return agentCloudInit({
-    agentPackage: agent.package,
+    agentPackage: source,
     ...(agent.nodeVersion !== undefined ? { nodeVersion: agent.nodeVersion } : {}),
     bootstrapConfig: config.apply(bootstrapConfigOf),
   });

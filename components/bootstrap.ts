@@ -21,8 +21,13 @@
  *      key from https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key, dearmored), the method
  *      NodeSource documents for manual installs (skipped when a node of that major or later is
  *      already installed); it then checks the installed major;
- *    - installs the pinned `agentPackage` with `npm install --omit=dev --prefix /opt/wiremesh-install`
- *      and points /opt/wiremesh (the path in the unit) at the installed package;
+ *    - with an agent artifact (the packed package in the gateway's bucket, see artifact.ts): downloads
+ *      it with the instance's own identity (AWS: IMDSv2 role credentials and SigV4 through
+ *      `curl --aws-sigv4`; GCP: the metadata server's service-account token and the Cloud Storage
+ *      JSON API, `alt=media`), the credentials passed to curl on stdin (never in argv, files or the
+ *      log), and refuses it unless its sha256 is the one in the user data;
+ *    - installs the artifact (or the pinned `agentPackage`) with `npm install --omit=dev --prefix
+ *      /opt/wiremesh-install` and points /opt/wiremesh (the path in the unit) at the installed package;
  *    - installs the package's own agent/systemd/wiremesh-agent.service into /etc/systemd/system;
  *    - runs `wiremesh-agent check --offline --config /etc/wiremesh/agent.yaml` (validates the document
  *      and its local files, fetches nothing: a secret the role may not read is the running agent's to
@@ -77,13 +82,27 @@ export interface BootstrapConfig {
   dataPlane?: DataPlaneKind;
 }
 
+/**
+ * Where a gateway's agent artifact is (the packed package in its cloud's object store) and its
+ * sha256, which the bootstrap checks before installing it. Names only: the instance reads the
+ * object with its own identity.
+ */
+export type AgentArtifactLocation =
+  | { store: 's3'; region: string; bucket: string; key: string; sha256: string }
+  | { store: 'gcs'; bucket: string; object: string; sha256: string }
+  /** A file already on the host (copied there over SSH by RemoteHostAgent). */
+  | { store: 'file'; path: string; sha256: string };
+
+/**
+ * What a VM installs: a pinned package spec (an exact npm version like `@acme/wiremesh@1.2.3`, or an
+ * https URL of a tarball; ranges and tags are refused) or an {@link AgentArtifactLocation}.
+ */
+export type AgentSource = string | AgentArtifactLocation;
+
 /** Arguments of {@link agentCloudInit}. */
 export interface AgentBootstrapArgs {
-  /**
-   * The agent package, pinned: an exact npm version spec (`wiremesh@0.1.0`, `@scope/wiremesh@1.2.3`)
-   * or an https URL of a package tarball (`https://…/wiremesh-0.1.0.tgz`). Ranges and tags are refused.
-   */
-  agentPackage: pulumi.Input<string>;
+  /** What the VM installs: the agent artifact in the gateway's bucket, or a pinned package spec (see {@link AgentSource}). */
+  agentPackage: pulumi.Input<AgentSource>;
   /** Node.js major version installed from NodeSource; default "24" (the agent needs 24 or later). */
   nodeVersion?: string;
   /** The references the bootstrap writes to /etc/wiremesh/agent.yaml. */
@@ -98,10 +117,53 @@ const TARBALL_URL = /^https:\/\/[A-Za-z0-9.-]+(:\d+)?\/[A-Za-z0-9._~%!$&'()*+,;=
 export function checkAgentPackage(spec: string): string {
   if (typeof spec !== 'string' || !(PINNED_SPEC.test(spec) || TARBALL_URL.test(spec))) {
     throw new Error(
-      `agentPackage must be pinned: an exact version like "wiremesh@0.1.0" or an https URL of a .tgz, got ${JSON.stringify(spec)}`,
+      `agentPackage must be pinned: an exact version like "@acme/wiremesh@1.2.3" or an https URL of a .tgz, got ${JSON.stringify(spec)}`,
     );
   }
   return spec;
+}
+
+/** S3 bucket names usable in a virtual-hosted https URL (no dots: the wildcard certificate). */
+const S3_BUCKET = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
+const GCS_BUCKET = /^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$/;
+const OBJECT_NAME = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,500}$/;
+const AWS_REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+
+/** Throws unless `source` is a pinned package spec or a well-formed artifact location. */
+export function checkAgentSource(source: AgentSource): AgentSource {
+  if (typeof source === 'string') return checkAgentPackage(source);
+  const fail = (message: string): never => {
+    throw new Error(`agent artifact: ${message}`);
+  };
+  if (typeof source !== 'object' || source === null) return fail('must be a package spec or an artifact location');
+  if (!/^[0-9a-f]{64}$/.test(String(source.sha256))) fail('sha256 must be 64 lowercase hex digits');
+  if (source.store === 's3') {
+    if (!S3_BUCKET.test(String(source.bucket)))
+      fail(`S3 bucket ${JSON.stringify(source.bucket)} is not a dotless bucket name`);
+    if (!OBJECT_NAME.test(String(source.key)))
+      fail(`S3 key ${JSON.stringify(source.key)} must be letters, digits, "._/-"`);
+    if (!AWS_REGION.test(String(source.region))) fail(`${JSON.stringify(source.region)} is not an AWS region`);
+  } else if (source.store === 'file') {
+    if (!/^\/[A-Za-z0-9._/-]+$/.test(String(source.path)))
+      fail(`file ${JSON.stringify(source.path)} must be an absolute path of letters, digits, "._/-"`);
+  } else if (source.store === 'gcs') {
+    if (!GCS_BUCKET.test(String(source.bucket)))
+      fail(`GCS bucket ${JSON.stringify(source.bucket)} is not a dotless bucket name`);
+    if (!OBJECT_NAME.test(String(source.object)))
+      fail(`GCS object ${JSON.stringify(source.object)} must be letters, digits, "._/-"`);
+  } else {
+    fail(`store must be "s3", "gcs" or "file", got ${JSON.stringify((source as { store?: unknown }).store)}`);
+  }
+  return source;
+}
+
+/** A short description of what a VM installs, for the user data's header comment. */
+function describeSource(source: AgentSource): string {
+  if (typeof source === 'string') return source;
+  if (source.store === 'file') return `the agent artifact ${source.path}`;
+  return source.store === 's3'
+    ? `the agent artifact s3://${source.bucket}/${source.key}`
+    : `the agent artifact gs://${source.bucket}/${source.object}`;
 }
 
 /**
@@ -187,12 +249,12 @@ export interface AgentInstallScriptOptions {
  * Debian/Ubuntu (apt). It holds no key material. Used by {@link agentCloudInit} and RemoteHostAgent.
  */
 export function agentInstallScript(
-  agentPackage: string,
+  agent: AgentSource,
   nodeVersion: string,
   options: AgentInstallScriptOptions = {},
 ): string {
-  checkAgentPackage(agentPackage);
-  assertNoKeyMaterial(agentPackage, 'agentPackage');
+  checkAgentSource(agent);
+  assertNoKeyMaterial(agent, 'agent');
   checkNodeVersion(nodeVersion);
   const aptPackages = options.aptPackages ?? [];
   for (const name of aptPackages) {
@@ -206,7 +268,7 @@ export function agentInstallScript(
     '# cloud-init may run this without HOME; npm needs one for its cache.',
     'export HOME="${HOME:-/root}"',
     `NODE_MAJOR=${nodeVersion}`,
-    `AGENT_PACKAGE=${shellQuote(agentPackage)}`,
+    `AGENT_PACKAGE=${shellQuote(typeof agent === 'string' ? agent : ARTIFACT_PATH)}`,
     '',
   ];
   if (aptPackages.length > 0) {
@@ -224,6 +286,7 @@ export function agentInstallScript(
     'fi',
     '[ "$(node -p \'process.versions.node.split(".")[0]\')" -ge "$NODE_MAJOR" ] || { echo "wiremesh: Node.js $NODE_MAJOR or later is required" >&2; exit 1; }',
     '',
+    ...(typeof agent === 'string' ? [] : artifactDownload(agent)),
     '# The pinned agent package and its dependencies (its native addon comes prebuilt).',
     'install -d -m 0755 /opt/wiremesh-install',
     'npm install --prefix /opt/wiremesh-install --omit=dev --no-audit --no-fund "$AGENT_PACKAGE"',
@@ -252,13 +315,81 @@ export function agentInstallScript(
   return lines.join('\n');
 }
 
+/** Where the bootstrap puts the downloaded artifact before installing it. */
+const ARTIFACT_DIRECTORY = '/var/lib/wiremesh';
+const ARTIFACT_PATH = `${ARTIFACT_DIRECTORY}/wiremesh-agent.tgz`;
+/** The sha256 of an empty payload: what a GET's SigV4 signs (curl 7.88 does not add this header for S3 itself). */
+const EMPTY_PAYLOAD_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+/**
+ * Turns a JSON document on stdin into curl `--config` lines on stdout: the credentials reach curl
+ * through a pipe, never its argv (visible in /proc), a file or the log. A document that does not
+ * parse exits 1 without a message (a JSON.parse error would quote the text).
+ */
+function curlConfigFromJson(lines: string): string {
+  return `node -e 'let t="";process.stdin.on("data",(d)=>(t+=d)).on("end",()=>{let c;try{c=JSON.parse(t)}catch{process.exit(1)}process.stdout.write(${lines})})'`;
+}
+
+/**
+ * Bash lines that put the artifact at ARTIFACT_PATH (root's own directory) and refuse it unless
+ * its sha256 is the pinned one: downloaded with the instance's own identity, retrying for up to five
+ * minutes (a new role or grant takes a while to reach the storage service), or copied from the file
+ * an SSH upload left (checked after the copy, so nobody can swap it between check and install).
+ */
+function artifactDownload(artifact: AgentArtifactLocation): string[] {
+  const verify = [
+    `AGENT_SHA256=${artifact.sha256}`,
+    'echo "$AGENT_SHA256  $AGENT_PACKAGE" | sha256sum --check --status || { echo "wiremesh: the agent artifact is not the deployed one (sha256 differs from $AGENT_SHA256)" >&2; exit 1; }',
+    '',
+  ];
+  if (artifact.store === 'file') {
+    return [
+      `install -d -m 0755 ${ARTIFACT_DIRECTORY}`,
+      `install -m 0600 -o root -g root ${shellQuote(artifact.path)} "$AGENT_PACKAGE"`,
+      ...verify,
+    ];
+  }
+  const fetchLines =
+    artifact.store === 's3'
+      ? [
+          "# S3 GetObject signed (SigV4) with the instance role's credentials from IMDSv2.",
+          'fetch_artifact() {',
+          '  local token role',
+          '  token="$(curl -fsS -X PUT -H \'X-aws-ec2-metadata-token-ttl-seconds: 300\' http://169.254.169.254/latest/api/token)" || return 1',
+          '  role="$(curl -fsS -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254/latest/meta-data/iam/security-credentials/)" || return 1',
+          '  curl -fsS -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/iam/security-credentials/$role" |',
+          `    ${curlConfigFromJson('"user = "+JSON.stringify(c.AccessKeyId+":"+c.SecretAccessKey)+"\\nheader = "+JSON.stringify("x-amz-security-token: "+c.Token)+"\\n"')} |`,
+          `    curl -fsS -K - --aws-sigv4 ${shellQuote(`aws:amz:${artifact.region}:s3`)} -H 'x-amz-content-sha256: ${EMPTY_PAYLOAD_SHA256}' \\`,
+          `      -o "$AGENT_PACKAGE" ${shellQuote(`https://${artifact.bucket}.s3.${artifact.region}.amazonaws.com/${artifact.key}`)}`,
+          '}',
+        ]
+      : [
+          "# Cloud Storage JSON API media download with the service account's token from the metadata server.",
+          'fetch_artifact() {',
+          "  curl -fsS -H 'Metadata-Flavor: Google' http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token |",
+          `    ${curlConfigFromJson('"header = "+JSON.stringify("Authorization: Bearer "+c.access_token)+"\\n"')} |`,
+          `    curl -fsS -K - -o "$AGENT_PACKAGE" ${shellQuote(`https://storage.googleapis.com/storage/v1/b/${artifact.bucket}/o/${encodeURIComponent(artifact.object)}?alt=media`)}`,
+          '}',
+        ];
+  return [
+    `install -d -m 0755 ${ARTIFACT_DIRECTORY}`,
+    ...fetchLines,
+    'for attempt in $(seq 1 30); do',
+    '  if fetch_artifact; then break; fi',
+    '  [ "$attempt" -lt 30 ] || { echo "wiremesh: could not download the agent artifact" >&2; exit 1; }',
+    '  sleep 10',
+    'done',
+    ...verify,
+  ];
+}
+
 /** Renders the cloud-init text for plain (resolved) arguments; {@link agentCloudInit} wraps it. */
 export function renderAgentCloudInit(
-  agentPackage: string,
+  agent: AgentSource,
   nodeVersion: string,
   bootstrapConfig: BootstrapConfig,
 ): string {
-  const script = agentInstallScript(agentPackage, nodeVersion);
+  const script = agentInstallScript(agent, nodeVersion);
   const agentConfig = bootstrapAgentConfig(bootstrapConfig);
   const packages = agentHostPackages(agentConfig.dataPlane ?? 'auto');
 
@@ -278,7 +409,7 @@ export function renderAgentCloudInit(
     ],
     runcmd: [['/usr/local/sbin/wiremesh-bootstrap']],
   };
-  const text = `#cloud-config\n# wiremesh gateway bootstrap: installs Node.js ${nodeVersion} and ${agentPackage}, starts wiremesh-agent.\n${toYaml(cloudConfig, { lineWidth: 0 })}`;
+  const text = `#cloud-config\n# wiremesh gateway bootstrap: installs Node.js ${nodeVersion} and ${describeSource(agent)}, starts wiremesh-agent.\n${toYaml(cloudConfig, { lineWidth: 0 })}`;
   assertNoKeyMaterial(text, 'agentCloudInit');
   if (Buffer.byteLength(text) > MAX_USER_DATA_BYTES) {
     throw new Error(
@@ -289,26 +420,26 @@ export function renderAgentCloudInit(
 }
 
 /**
- * The cloud-init user data (`#cloud-config` YAML) that installs Node.js and the pinned agent
- * package, writes /etc/wiremesh/agent.yaml with references only, installs the package's systemd
+ * The cloud-init user data (`#cloud-config` YAML) that installs Node.js and the agent (the artifact
+ * from the gateway's bucket, checksum verified, or a pinned package), writes /etc/wiremesh/agent.yaml with references only, installs the package's systemd
  * unit and starts `wiremesh-agent`. Pass it as `aws.ec2.Instance.userData` or GCP
  * `metadata["user-data"]`.
  *
  * Throws at once (plain arguments) or when the Output resolves (late ones) if the package is not
- * pinned, the Node.js version is below 24, the configuration is not a valid agent configuration,
+ * pinned or the artifact location is malformed, the Node.js version is below 24, the configuration is not a valid agent configuration,
  * `configSource` is not a secret store, or any input looks like a WireGuard key.
  */
 export function agentCloudInit(args: AgentBootstrapArgs): pulumi.Output<string> {
   const nodeVersion = checkNodeVersion(args.nodeVersion ?? '24');
-  if (typeof args.agentPackage === 'string') {
-    checkAgentPackage(args.agentPackage);
+  if (isPlainBootstrapConfig(args.agentPackage)) {
+    checkAgentSource(args.agentPackage as AgentSource);
     assertNoKeyMaterial(args.agentPackage, 'agentPackage');
   }
   if (isPlainBootstrapConfig(args.bootstrapConfig)) bootstrapAgentConfig(args.bootstrapConfig);
   return pulumi
     .all([args.agentPackage, args.bootstrapConfig])
-    .apply(([agentPackage, bootstrapConfig]) =>
-      renderAgentCloudInit(agentPackage, nodeVersion, bootstrapConfig as BootstrapConfig),
+    .apply(([agent, bootstrapConfig]) =>
+      renderAgentCloudInit(agent as AgentSource, nodeVersion, bootstrapConfig as BootstrapConfig),
     );
 }
 

@@ -3,10 +3,13 @@
  * SSH with `@pulumi/command` `remote.Command`.
  *
  * Two commands, children of the component:
- * - `${name}-install` installs Node.js 24 (NodeSource, unless already there), the pinned agent
- *   package and its systemd unit, with the same script as the cloud-init bootstrap
- *   (components/bootstrap.ts `agentInstallScript`). Its `create` text embeds the package spec, so
- *   a new package version updates it (re-runs the script). Its `delete` (destroy) stops and
+ * - `${name}-artifact` (with `agentArtifact`) copies the agent tarball to the host over SFTP
+ *   (`remote.CopyToRemote`), as /tmp/wiremesh-agent-<sha256>.tgz;
+ * - `${name}-install` installs Node.js 24 (NodeSource, unless already there), the agent (that
+ *   tarball, copied into a root-owned directory and checked against its sha256 first, or the pinned
+ *   package) and its systemd unit, with the same script as the cloud-init bootstrap
+ *   (components/bootstrap.ts `agentInstallScript`). Its `create` text embeds the package spec or the
+ *   artifact's sha256, so a new version updates it (re-runs the script). Its `delete` (destroy) stops and
  *   disables the agent and removes the unit, the configuration, the key file and the package.
  * - `${name}-configure` writes the private key to `keyPath` (root-owned, 0600) from the command's
  *   **stdin** (a secret; never on a command line, in the environment or in a file on the
@@ -31,9 +34,11 @@ import {
   agentHostPackages,
   agentInstallScript,
   checkAgentPackage,
+  type AgentArtifactLocation,
   renderAgentConfigDocument,
   shellQuote,
 } from './bootstrap';
+import { readAgentArtifact } from './artifact';
 import { publicKeyFromPrivateKey } from './key';
 
 /** Where {@link RemoteHostAgent} writes the private key unless `keyPath` says otherwise. */
@@ -44,10 +49,16 @@ export interface RemoteHostAgentArgs {
   /** How to reach the host over SSH (host, user, privateKey or password, ...). Kept secret. */
   connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
   /**
-   * The agent package, pinned: an exact npm version spec (`wiremesh@0.1.0`) or an https URL of a
-   * package tarball.
+   * Path (on the deploying machine) of the agent tarball (`npm pack` of the wiremesh package, see
+   * components/README.md "The agent artifact"), copied to the host over SSH and checked there
+   * against its sha256. Exclusive with `agentPackage`.
    */
-  agentPackage: pulumi.Input<string>;
+  agentArtifact?: string;
+  /**
+   * Instead of `agentArtifact`: the agent package, pinned: an exact npm version spec
+   * (`@acme/wiremesh@1.2.3`, a package you publish) or an https URL of a package tarball.
+   */
+  agentPackage?: pulumi.Input<string>;
   /**
    * The full agent configuration written to /etc/wiremesh/agent.yaml. Its `privateKey` must be
    * `{ source: "file", path: keyPath }` (the file this component writes); other keys (preshared,
@@ -166,7 +177,7 @@ function remoteUninstallScript(keyPath: string): string {
  * const key = new WireGuardKey("branch");
  * new RemoteHostAgent("branch", {
  *   connection: { host: "203.0.113.10", user: "admin", privateKey: sshKey },
- *   agentPackage: "wiremesh@0.1.0",
+ *   agentArtifact: "wiremesh-0.1.0.tgz", // npm pack of the wiremesh package
  *   privateKey: key.privateKey,
  *   agentConfig: {
  *     interface: { name: "wm0", addresses: ["10.99.0.3/32"] },
@@ -192,12 +203,17 @@ export class RemoteHostAgent extends pulumi.ComponentResource {
     // Validate before registering anything.
     if (!args || args.connection === undefined || args.connection === null)
       throw new Error('RemoteHostAgent: connection is required');
-    if (args.agentPackage === undefined) throw new Error('RemoteHostAgent: agentPackage is required');
+    if ((args.agentPackage === undefined) === (args.agentArtifact === undefined))
+      throw new Error('RemoteHostAgent: one of agentArtifact (the agent tarball) and agentPackage is required');
     if (args.agentConfig === undefined) throw new Error('RemoteHostAgent: agentConfig is required');
     if (args.privateKey === undefined) throw new Error('RemoteHostAgent: privateKey is required');
     const keyPath = checkKeyPath(args.keyPath ?? DEFAULT_REMOTE_KEY_PATH);
     if (typeof args.agentPackage === 'string') checkAgentPackage(args.agentPackage);
     if (typeof args.privateKey === 'string') checkPrivateKey(args.privateKey);
+    const artifact =
+      args.agentArtifact === undefined
+        ? undefined
+        : readAgentArtifact(`RemoteHostAgent "${name}"`, 'agentArtifact', args.agentArtifact);
     if (!pulumi.Output.isInstance(args.agentConfig) && !(args.agentConfig instanceof Promise)) {
       try {
         remoteAgentConfigDocument(args.agentConfig as AgentConfig, keyPath);
@@ -220,19 +236,37 @@ export class RemoteHostAgent extends pulumi.ComponentResource {
     const keyHash = privateKey.apply((key) => sha256(`wiremesh-remote-key:${key}`));
 
     const dataPlane = pulumi.output(args.agentConfig).apply((config) => (config as AgentConfig).dataPlane ?? 'auto');
+    // The artifact goes over SFTP first; the install checks it (as root) before using it.
+    const uploaded: AgentArtifactLocation | undefined = artifact && {
+      store: 'file',
+      path: `/tmp/wiremesh-agent-${artifact.sha256}.tgz`,
+      sha256: artifact.sha256,
+    };
+    const upload =
+      uploaded &&
+      new command.remote.CopyToRemote(
+        `${name}-artifact`,
+        {
+          connection,
+          source: new pulumi.asset.FileAsset(artifact!.path),
+          remotePath: uploaded.path,
+          triggers: [uploaded.sha256],
+        },
+        { parent: this },
+      );
     this.install = new command.remote.Command(
       `${name}-install`,
       {
         connection,
-        create: pulumi.all([args.agentPackage, dataPlane]).apply(([agentPackage, plane]) =>
+        create: pulumi.all([uploaded ?? args.agentPackage!, dataPlane]).apply(([agent, plane]) =>
           asRoot(
             // A running agent restarts on the new package; a first install leaves the start to configure.
-            `${agentInstallScript(agentPackage, '24', { aptPackages: agentHostPackages(plane), start: false })}systemctl try-restart wiremesh-agent\n`,
+            `${agentInstallScript(agent, '24', { aptPackages: agentHostPackages(plane), start: false })}systemctl try-restart wiremesh-agent\n`,
           ),
         ),
         delete: remoteUninstallScript(keyPath),
       },
-      { parent: this },
+      { parent: this, ...(upload ? { dependsOn: [upload] } : {}) },
     );
 
     this.configure = new command.remote.Command(

@@ -6,7 +6,8 @@
  * ```yaml
  * config:
  *   wiremesh:spec: examples/aws-gcp/mesh.yaml        # default; relative to the project directory
- *   wiremesh:agentPackage: wiremesh@0.1.0             # required, pinned
+ *   wiremesh:agentArtifact: wiremesh-0.1.0.tgz        # the agent tarball (npm run pack:package);
+ *                                                     # or wiremesh:agentPackage, a pinned package you publish
  *   wiremesh:aws:                                     # the spec's aws sites
  *     region: eu-west-1                               # optional: an explicit provider
  *     sites:
@@ -60,7 +61,7 @@ export function projectRoot(from = __dirname): string {
   return dir;
 }
 
-/** A relative spec path is the project directory's (where Pulumi.yaml is), like the default. */
+/** A relative spec (or artifact) path is the project directory's (where Pulumi.yaml is), like the default. */
 export function resolveSpecPath(path: string, root = projectRoot()): string {
   return isAbsolute(path) ? path : resolve(root, path);
 }
@@ -158,8 +159,12 @@ function checkKeys(what: string, value: unknown, allowed: string[]): void {
 export function meshArgsFromConfig(config: pulumi.Config, root = projectRoot()): WireGuardMeshArgs {
   const args: WireGuardMeshArgs = {
     spec: resolveSpecPath(config.get('spec') ?? DEFAULT_SPEC_PATH, root),
-    agentPackage: config.require('agentPackage'),
   };
+  // The agent: the artifact (relative to the project directory, like the spec), or a pinned package.
+  const agentArtifact = config.get('agentArtifact');
+  if (agentArtifact !== undefined) args.agentArtifact = resolveSpecPath(agentArtifact, root);
+  const agentPackage = config.get('agentPackage');
+  if (agentPackage !== undefined) args.agentPackage = agentPackage;
   const sourceCidrs = config.getObject<Record<string, string[]>>('sourceCidrs');
   if (sourceCidrs !== undefined) args.sourceCidrs = sourceCidrs;
   const maxKeyAgeDays = config.getNumber('maxKeyAgeDays');

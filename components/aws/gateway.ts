@@ -8,6 +8,8 @@
  * - the security group (WireGuard from `peerCidrs`, health from `healthCheckCidrs`, default the
  *   VPC's CIDRs, forwarding from `forwardFromCidrs`): aws/security-group.ts;
  * - the IAM role reading exactly the key and config secrets: aws/role.ts;
+ * - with `agent.artifact`, the agent tarball in the gateway's S3 bucket, readable by exactly its
+ *   role: aws/artifact.ts;
  * - the agent document (../agent-config.ts), completed with the key secret (an `AwsKeySecret` made
  *   from `key`, from a new `WireGuardKey`, or given as `keySecret`) and the config secret (`-config`),
  *   which the agent polls for later versions.
@@ -26,9 +28,11 @@ import * as pulumi from '@pulumi/pulumi';
 import type { AgentConfig, ConfigSourceConfig } from '../../agent/gateway/config-types';
 import { AWS_TAG_ROLE, AWS_TAG_SITE } from '../../common/defaults';
 import { agentParts, completeAgentConfig, gatewayUserData, type GatewayAgentConfig } from '../agent-config';
+import { readAgentArtifact } from '../artifact';
 import { agentConfigDocument } from '../bootstrap';
 import { componentLabel } from '../errors';
 import { gatewayKey } from '../gateway-key';
+import { createAwsAgentArtifact, type AwsAgentArtifact } from './artifact';
 import { DEFAULT_INSTANCE_TYPE, validateAwsGatewayArgs, type AwsGatewayArgs } from './gateway-args';
 import { createGatewayInstances, ubuntuAmi, type AwsGatewayInstance } from './instances';
 import { AwsKeySecret, awsSecretSource, checkedKmsKeyArn } from './key-secret';
@@ -45,7 +49,7 @@ import { createGatewaySecurityGroup, gatewayIngress, vpcCidrBlocks } from './sec
  *   siteName: "site-a", vpcId,
  *   subnets: [{ subnetId: pubA, routeTableIds: [rtA] }, { subnetId: pubB, routeTableIds: [rtB] }],
  *   remoteCidrs: ["10.20.0.0/16"], peerCidrs: ["203.0.113.7/32"],
- *   agent: { package: "wiremesh@0.1.0", config: { interface: { addresses: ["10.99.0.1/24"] }, peers: [...] } },
+ *   agent: { artifact: "wiremesh-0.1.0.tgz", config: { interface: { addresses: ["10.99.0.1/24"] }, peers: [...] } },
  * }, { provider: euWest1 });
  * ```
  */
@@ -76,10 +80,21 @@ export class AwsGateway extends pulumi.ComponentResource {
   public readonly vpcId: pulumi.Output<string>;
   /** The created VPC and its parts; only with `createNetwork`. */
   public readonly network?: AwsGatewayNetwork;
+  /** The agent artifact's bucket, object and read grant; only with `agent.artifact`. */
+  public readonly agentArtifact?: AwsAgentArtifact;
 
   constructor(name: string, args: AwsGatewayArgs, opts: pulumi.ComponentResourceOptions = {}) {
     const label = componentLabel('AwsGateway', name);
     const checked = validateAwsGatewayArgs(label, args);
+    const artifact =
+      args.agent.artifact === undefined
+        ? undefined
+        : readAgentArtifact(
+            label,
+            'agent.artifact',
+            args.agent.artifact,
+            args.architecture === 'arm64' ? 'arm64' : 'x64',
+          );
     super('wiremesh:aws:AwsGateway', name, {}, opts);
     const { listenPort, healthPort } = checked;
     this.listenPort = listenPort;
@@ -149,8 +164,10 @@ export class AwsGateway extends pulumi.ComponentResource {
     );
     this.role = role.role;
 
+    // The agent they install: the artifact in the gateway's bucket, or the caller's package.
+    this.agentArtifact = artifact && createAwsAgentArtifact(name, artifact, role.role, tags, this);
     // What the instances boot with: references only.
-    const userData = gatewayUserData(args.agent, agentConfig);
+    const userData = gatewayUserData(args.agent, this.agentArtifact?.location ?? args.agent.package!, agentConfig);
     const ami = checked.ami ?? ubuntuAmi(args.architecture, this);
     this.instances = createGatewayInstances(
       name,
@@ -167,7 +184,14 @@ export class AwsGateway extends pulumi.ComponentResource {
         rootVolumeSizeGiB: args.rootVolumeSizeGiB,
         remoteCidrs: checked.remoteCidrs,
         eipDependsOn: created !== undefined ? [created.internetGateway] : [],
-        instanceDependsOn: [role.readSecrets, role.ssm, configVersion, keySecret, ...internetReady],
+        instanceDependsOn: [
+          role.readSecrets,
+          role.ssm,
+          configVersion,
+          keySecret,
+          ...internetReady,
+          ...(this.agentArtifact ? [this.agentArtifact.object, this.agentArtifact.readPolicy] : []),
+        ],
       },
       this,
     );

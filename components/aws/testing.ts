@@ -69,6 +69,12 @@ export function awsMockOptions(settings: AwsMockSettings = {}): Pick<SetupMocksO
             id: `eipalloc-${args.name}`,
             state: { ...args.inputs, publicIp: `198.51.100.${eips}`, allocationId: `eipalloc-${args.name}` },
           };
+        case 'aws:s3/bucket:Bucket': {
+          const bucket =
+            (args.inputs.bucket as string | undefined) ??
+            `${args.inputs.bucketPrefix ?? `${args.name}-`}${suffix(args.name)}`;
+          return { id: bucket, state: { ...args.inputs, bucket, arn: `arn:aws:s3:::${bucket}`, region } };
+        }
         case 'aws:lb/loadBalancer:LoadBalancer':
           return {
             id,

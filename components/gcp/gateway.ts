@@ -26,6 +26,9 @@
  *   cloud-init would not run it again on the running one. VM `i` depends on VM `i-1`, so the
  *   replacements are rolling, one VM at a time.
  *
+ * With `agent.artifact`, the agent tarball goes into a bucket of the gateway that its service account
+ * may read exactly that object of (gcp/artifact.ts).
+ *
  * Firewall rules: gcp/firewall.ts. Routes (per instance, or through an internal LB): gcp/routes.ts.
  * Arguments and their checks: gcp/gateway-args.ts (run once, before anything is registered).
  *
@@ -49,9 +52,11 @@ import type { AgentConfig } from '../../agent/gateway/config-types';
 import type { SecretSourceConfig } from '../../agent/secrets/types';
 import { GCP_LABEL_ROLE } from '../../common/defaults';
 import { agentParts, completeAgentConfig, gatewayUserData, type GatewayAgentConfig } from '../agent-config';
+import { readAgentArtifact } from '../artifact';
 import { agentConfigDocument } from '../bootstrap';
 import { componentLabel } from '../errors';
 import { gatewayKey } from '../gateway-key';
+import { createGcpAgentArtifact, type GcpAgentArtifact } from './artifact';
 import { createFirewalls, gatewayFirewallRules } from './firewall';
 import { validateGcpGatewayArgs, type GcpGatewayArgs, type ValidatedGcpGatewayArgs } from './gateway-args';
 import { createGatewayInstances } from './instances';
@@ -72,7 +77,7 @@ const DEFAULT_POLL_SECONDS = 60;
  * const gw = new GcpGateway("site-b", {
  *   zones: ["europe-west1-b"], network: vpc.id, subnetwork: subnet.id,
  *   peerCidrs: ["203.0.113.10/32"], remoteCidrs: ["10.10.0.0/16"],
- *   agent: { package: "wiremesh@0.1.0", config: { interface: { addresses: ["10.99.0.2/24"] }, peers: [...] } },
+ *   agent: { artifact: "wiremesh-0.1.0.tgz", config: { interface: { addresses: ["10.99.0.2/24"] }, peers: [...] } },
  * });
  * gw.publicKey; gw.endpoints; // for the peers
  * ```
@@ -120,6 +125,8 @@ export class GcpGateway extends pulumi.ComponentResource {
   public readonly healthPort: number;
   /** True when the first zone's instance is the only active backend of the load balancers. */
   public readonly activeStandby: boolean;
+  /** The agent artifact's bucket, object and read grant; only with `agent.artifact`. */
+  public readonly agentArtifact?: GcpAgentArtifact;
   /** The created network (`createNetwork` only). */
   public readonly network?: gcp.compute.Network;
   /** The created subnetwork (`createNetwork` only). */
@@ -129,6 +136,15 @@ export class GcpGateway extends pulumi.ComponentResource {
     // Validate before registering: a refused argument registers nothing.
     const v = validateGcpGatewayArgs(COMPONENT, name, args);
     const replication = secretReplication(COMPONENT, name, args.secretReplication);
+    const artifact =
+      args.agent.artifact === undefined
+        ? undefined
+        : readAgentArtifact(
+            componentLabel(COMPONENT, name),
+            'agent.artifact',
+            args.agent.artifact,
+            /^(t2a|c4a)-/.test(v.machineType) ? 'arm64' : 'x64',
+          );
     super('wiremesh:gcp:GcpGateway', name, {}, opts);
     this.region = v.region;
     this.listenPort = v.listenPort;
@@ -176,7 +192,11 @@ export class GcpGateway extends pulumi.ComponentResource {
       args.extraSecretReads ?? [],
       this,
     );
-    this.userData = gatewayUserData(args.agent, fullConfig);
+    // The agent the VMs install: the artifact in the gateway's bucket, or the caller's package.
+    this.agentArtifact =
+      artifact &&
+      createGcpAgentArtifact(name, artifact, { project, region: v.region, labels }, this.serviceAccountEmail, this);
+    this.userData = gatewayUserData(args.agent, this.agentArtifact?.location ?? args.agent.package!, fullConfig);
 
     // Instances, each with a static external address.
     this.instanceZones = Array.from({ length: v.instanceCount }, (_, i) => args.zones[i % args.zones.length]!);
@@ -195,8 +215,13 @@ export class GcpGateway extends pulumi.ComponentResource {
         labels,
         deletionProtection,
       },
-      // The agent reads both secrets at boot: grants and versions exist first.
-      [...this.secretGrants, configVersion, this.keySecret.version],
+      // The agent reads both secrets at boot, the bootstrap the artifact: grants and versions exist first.
+      [
+        ...this.secretGrants,
+        configVersion,
+        this.keySecret.version,
+        ...(this.agentArtifact ? [this.agentArtifact.object, this.agentArtifact.readGrant] : []),
+      ],
       this,
     ));
     this.endpoints = pulumi

@@ -73,6 +73,11 @@ export function gcpMockNewResource(): (
         state.name = id;
         state.version = '1';
         break;
+      case 'gcp:storage/bucket:Bucket':
+        state.name = state.name ?? `${args.name}-mock`;
+        id = state.name;
+        state.url = `gs://${state.name}`;
+        break;
       case 'gcp:serviceaccount/account:Account':
         state.email = `${state.accountId}@${project}.iam.gserviceaccount.com`;
         state.member = `serviceAccount:${state.email}`;

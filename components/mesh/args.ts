@@ -119,7 +119,7 @@ export interface OnPremSiteArgs {
   privateKey: pulumi.Input<string>;
   /** Key file on the host; default /etc/wiremesh/private.key. */
   keyPath?: string;
-  /** The agent package on this host; default {@link WireGuardMeshArgs.agentPackage}. */
+  /** The agent package on this host; default {@link WireGuardMeshArgs.agentPackage}, else the mesh's `agentArtifact`. */
   agentPackage?: pulumi.Input<string>;
 }
 
@@ -127,8 +127,17 @@ export interface OnPremSiteArgs {
 export interface WireGuardMeshArgs {
   /** The mesh spec: an object, or the path of a YAML/JSON file (relative to the working directory). */
   spec: MeshSpec | string;
-  /** The pinned agent package every gateway installs (`wiremesh@0.1.0` or an https `.tgz` URL). */
-  agentPackage: pulumi.Input<string>;
+  /**
+   * Path of the agent tarball every cloud gateway installs (`npm pack` of the wiremesh package this
+   * program uses; see GatewayAgentArgs.artifact): each gateway uploads it to its own bucket and its
+   * VMs install it after checking its sha256. Exclusive with `agentPackage`.
+   */
+  agentArtifact?: string;
+  /**
+   * Instead of `agentArtifact`: a package you publish yourself, pinned (an exact version like
+   * `@acme/wiremesh@1.2.3`, or an https `.tgz` URL).
+   */
+  agentPackage?: pulumi.Input<string>;
   /** Placement of the `aws` sites. */
   aws?: AwsMeshArgs;
   /** Placement of the `gcp` sites. */

@@ -74,6 +74,16 @@ function peerCidrsOf(w: MeshWiring, refs: SourceRef[]): pulumi.Input<string>[] {
   );
 }
 
+/** What a site installs: its package when it has one, else the mesh's artifact (plan.ts checked that one is given). */
+function agentSourceOf(
+  agentPackage: pulumi.Input<string> | undefined,
+  agentArtifact: string | undefined,
+):
+  | { agentPackage: pulumi.Input<string>; agentArtifact?: undefined }
+  | { agentPackage?: undefined; agentArtifact: string } {
+  return agentPackage !== undefined ? { agentPackage } : { agentArtifact: agentArtifact! };
+}
+
 /** The agent argument of a cloud site's gateways. */
 function agentOf(
   w: MeshWiring,
@@ -82,8 +92,12 @@ function agentOf(
   extra: { configPollSeconds?: number | undefined; nodeVersion?: string | undefined },
 ): GatewayAgentArgs {
   const args = w.args;
+  const { agentPackage, agentArtifact } = agentSourceOf(
+    args[cloud]?.agentPackage ?? args.agentPackage,
+    args.agentArtifact,
+  );
   return {
-    package: args[cloud]?.agentPackage ?? args.agentPackage,
+    ...(agentPackage !== undefined ? { package: agentPackage } : { artifact: agentArtifact }),
     interfaceName: w.plan.interfaceName,
     config: w.agentConfigOf(site.gatewayIds[0]!, cloud) as pulumi.Output<GatewayAgentConfig>,
     ...(extra.configPollSeconds !== undefined ? { configPollSeconds: extra.configPollSeconds } : {}),
@@ -275,7 +289,7 @@ export function deployOnPremSite(w: MeshWiring, site: SitePlan): PreparedSite {
       site.componentName,
       {
         connection: host.connection,
-        agentPackage: host.agentPackage ?? w.args.agentPackage,
+        ...agentSourceOf(host.agentPackage ?? w.args.agentPackage, w.args.agentArtifact),
         agentConfig,
         privateKey: pulumi.secret(
           pulumi.output(host.privateKey).apply((key) => onPremKeyMatchesSpec(label, site.site, key)),

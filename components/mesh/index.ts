@@ -52,7 +52,7 @@ export { loadMeshSpecForDeployment, readMeshSpecFile } from './spec';
  * ```ts
  * const mesh = new WireGuardMesh("corp", {
  *   spec: "mesh.yaml",
- *   agentPackage: "wiremesh@0.1.0",
+ *   agentArtifact: "wiremesh-0.1.0.tgz", // npm pack of the wiremesh package
  *   aws: { sites: { "aws-eu": { vpcId, subnets: [{ subnetId, routeTableIds: [rtb] }] } } },
  *   gcp: { sites: { "gcp-eu": { network, subnetwork, zones: ["europe-west1-b"] } } },
  *   sourceCidrs: { "aws-eu": ["198.51.100.7/32"] },

@@ -261,9 +261,12 @@ function peerSourcesOf(
 /** The arguments that do not depend on the spec. */
 function checkMeshArgs(label: string, args: WireGuardMeshArgs): void {
   if (typeof args !== 'object' || args === null) throw new ComponentArgumentError(`${label}: args are required`);
-  if (args.agentPackage === undefined || args.agentPackage === null || args.agentPackage === '') {
+  const hasPackage = args.agentPackage !== undefined && args.agentPackage !== null && args.agentPackage !== '';
+  if (hasPackage === (args.agentArtifact !== undefined)) {
     throw new ComponentArgumentError(
-      `${label}: agentPackage is required (the pinned wiremesh package every gateway installs)`,
+      hasPackage
+        ? `${label}: agentArtifact and agentPackage are exclusive: give one`
+        : `${label}: agentArtifact is required (the path of the agent tarball every gateway installs, made with \`npm pack\`), or agentPackage (a pinned package you publish)`,
     );
   }
   for (const [what, value] of [

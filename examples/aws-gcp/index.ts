@@ -4,7 +4,10 @@
  *
  * Stack configuration (`pulumi config set wiremesh-aws-gcp:<key> ...`; `aws:region` and
  * `gcp:project`/`gcp:region` for the default providers):
- * - agentPackage: the pinned agent package, e.g. wiremesh@0.1.0
+ * - agentArtifact: the path of the agent tarball (`npm run pack:package` in this repository, or
+ *   `npm pack` of the wiremesh package your program installs): each gateway uploads it to its own
+ *   bucket and its VMs install it, checksum verified. Or agentPackage: a pinned package you publish
+ *   (an exact version of your scope, or an https .tgz URL) instead.
  * - awsVpcId, awsSubnetId (a public subnet: the gateway has an Elastic IP), awsRouteTableIds
  *   (JSON list: the route tables that send 10.20.0.0/16 to the gateway)
  * - gcpNetwork, gcpSubnetwork, gcpZone
@@ -34,7 +37,8 @@ if (awsSourceCidrs === undefined) {
 
 const mesh = new WireGuardMesh('aws-gcp', {
   spec: specPath,
-  agentPackage: config.require('agentPackage'),
+  agentArtifact: config.get('agentArtifact'),
+  agentPackage: config.get('agentPackage'),
   aws: {
     sites: {
       'aws-eu': {

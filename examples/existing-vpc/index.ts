@@ -5,7 +5,9 @@
  * hand here, and the remote side's [Peer] section is an output.
  *
  * Stack configuration (`pulumi config set wiremesh-existing-vpc:<key> ...`):
- * - agentPackage: e.g. wiremesh@0.1.0
+ * - agentArtifact: the path of the agent tarball (`npm run pack:package` in this repository, or
+ *   `npm pack` of the wiremesh package your program installs), uploaded to the gateway's bucket;
+ *   or agentPackage: a pinned package you publish (exact version or https .tgz URL) instead
  * - the VPC: vpcId, or vpcName (its Name tag; default "main")
  * - the gateway subnets: subnetIds (JSON list), or the VPC's subnets tagged
  *   `wiremesh-gateway=true` (one per AZ: each gets an instance)
@@ -104,7 +106,7 @@ export = async () => {
     remoteCidrs,
     peerCidrs: remoteSourceCidrs,
     forwardFromCidrs: vpcCidrs,
-    agent: { package: config.require('agentPackage'), config: agentConfig },
+    agent: { artifact: config.get('agentArtifact'), package: config.get('agentPackage'), config: agentConfig },
   });
 
   return {

@@ -6,7 +6,9 @@
  * the agent installed and configured over SSH, the key written through the command's stdin).
  *
  * Stack configuration (`pulumi config set wiremesh-hub-spoke-ha:<key> ...`):
- * - agentPackage: e.g. wiremesh@0.1.0
+ * - agentArtifact: the path of the agent tarball (`npm run pack:package` in this repository, or
+ *   `npm pack` of the wiremesh package your program installs): the gateways' buckets get it, the
+ *   branch host gets it over SSH; or agentPackage: a pinned package you publish instead
  * - hubVpcId; hubSubnets: JSON list of two `{ subnetId, routeTableIds }` (public subnets in two
  *   AZs; each AZ's route tables send the spokes' ranges to that AZ's gateway)
  * - gcpNetwork, gcpSubnetwork, gcpZone
@@ -32,7 +34,8 @@ if (hubSourceCidrs === undefined) {
 
 const mesh = new WireGuardMesh('hs', {
   spec: join(__dirname, 'mesh.yaml'),
-  agentPackage: config.require('agentPackage'),
+  agentArtifact: config.get('agentArtifact'),
+  agentPackage: config.get('agentPackage'),
   aws: {
     sites: {
       hub: {

@@ -91,7 +91,7 @@ export async function measureRotation(lab: BootLab, observeSeconds = 120): Promi
   if (!from || !to) throw new Error('rotation needs two sites');
   const next = await runDeployment(
     lab.deployment.example,
-    lab.agentPackage(),
+    lab.agentArtifact(),
     DEFAULT_MAX_KEY_AGE_DAYS * 86_400_000,
     lab.workDirectory,
   );

@@ -2,7 +2,8 @@
  * Step 1 of the boot lab: run an example program under Pulumi mocks and take, from the recorded
  * resource graph, what the clouds would hold after `pulumi up`: the exact user data of each
  * gateway instance, every secret value the program stores (with its ARN / resource name and
- * version), and who may read which secret (the AWS role policies, the GCP accessor bindings).
+ * version), the objects it uploads (the agent artifacts, with their local files), and who may read
+ * which secret and object (the AWS role policies, the GCP accessor and objectViewer bindings).
  *
  * Runs in its own process (deployment-main.ts): the Pulumi runtime is global and an example
  * program is a module, so each deploy needs a fresh one. `clockOffsetMs` moves the program's
@@ -32,6 +33,11 @@ export interface GcpSecretRecord {
   value: string;
 }
 
+/** An uploaded object (an agent artifact) and the local file it holds. */
+export type ArtifactObjectRecord =
+  | { store: 's3'; region: string; bucket: string; key: string; path: string }
+  | { store: 'gcs'; bucket: string; object: string; path: string };
+
 export interface LabGateway {
   /** The instance's logical name, e.g. aws-gcp-aws-eu-instance-0. */
   name: string;
@@ -43,10 +49,16 @@ export interface LabGateway {
   userData: string;
   /** The instance's public address (Elastic IP / static external address). */
   publicIp: string;
-  /** AWS: the role of the instance profile and the secret ARNs its policies allow GetSecretValue on. */
-  role?: { name: string; readableSecretArns: string[] };
-  /** GCP: the service account and the secret ids it holds roles/secretmanager.secretAccessor on. */
-  serviceAccount?: { email: string; readableSecretIds: string[] };
+  /**
+   * AWS: the role of the instance profile, the secret ARNs its policies allow GetSecretValue on and
+   * the object ARNs they allow s3:GetObject on.
+   */
+  role?: { name: string; readableSecretArns: string[]; readableObjectArns: string[] };
+  /**
+   * GCP: the service account, the secret ids it holds roles/secretmanager.secretAccessor on and the
+   * objects (`projects/_/buckets/B/objects/O`) its roles/storage.objectViewer bindings reach.
+   */
+  serviceAccount?: { email: string; readableSecretIds: string[]; readableObjects: string[] };
 }
 
 export interface LabDeployment {
@@ -56,6 +68,7 @@ export interface LabDeployment {
   gateways: LabGateway[];
   awsSecrets: AwsSecretRecord[];
   gcpSecrets: GcpSecretRecord[];
+  artifacts: ArtifactObjectRecord[];
 }
 
 const T = {
@@ -70,16 +83,20 @@ const T = {
   gcpSecret: 'gcp:secretmanager/secret:Secret',
   gcpSecretVersion: 'gcp:secretmanager/secretVersion:SecretVersion',
   gcpSecretIam: 'gcp:secretmanager/secretIamMember:SecretIamMember',
+  s3Bucket: 'aws:s3/bucket:Bucket',
+  s3Object: 'aws:s3/bucketObjectv2:BucketObjectv2',
+  gcsObject: 'gcp:storage/bucketObject:BucketObject',
+  gcsIam: 'gcp:storage/bucketIAMMember:BucketIAMMember',
 } as const;
 
 const AWS_REGION = 'eu-west-1';
 
-/** Stack configuration per example: the lab's own cloud resources (VPC, subnets, routes). */
-function stackConfig(example: ExampleName, agentPackage: string): Record<string, unknown> {
+/** Stack configuration per example: the agent artifact, the lab's own cloud resources (VPC, subnets, routes). */
+function stackConfig(example: ExampleName, agentArtifact: string): Record<string, unknown> {
   switch (example) {
     case 'aws-gcp':
       return {
-        agentPackage,
+        agentArtifact,
         awsVpcId: 'vpc-0lab',
         awsSubnetId: 'subnet-0lab',
         awsRouteTableIds: ['rtb-0lab'],
@@ -97,11 +114,11 @@ function projectName(example: ExampleName): string {
   return `wiremesh-${example}`;
 }
 
-/** Runs the example under mocks and returns what the clouds would hold. */
-export async function deployExample(example: ExampleName, agentPackage: string): Promise<LabDeployment> {
+/** Runs the example under mocks with `agentArtifact` (the packed tarball) and returns what the clouds would hold. */
+export async function deployExample(example: ExampleName, agentArtifact: string): Promise<LabDeployment> {
   const project = projectName(example);
   const config = Object.fromEntries(
-    Object.entries(stackConfig(example, agentPackage)).map(([k, v]) => [
+    Object.entries(stackConfig(example, agentArtifact)).map(([k, v]) => [
       `${project}:${k}`,
       typeof v === 'string' ? v : JSON.stringify(v),
     ]),
@@ -122,11 +139,11 @@ export async function deployExample(example: ExampleName, agentPackage: string):
   return readDeployment(example, mocks, spec.sites);
 }
 
-function readDeployment(
+async function readDeployment(
   example: ExampleName,
   mocks: MockRecorder,
   sites: Array<{ name: string; cidrs: string[] }>,
-): LabDeployment {
+): Promise<LabDeployment> {
   const siteOf = (instanceName: string) => {
     const site = sites.find((s) => instanceName.includes(`-${s.name}-`));
     if (!site) throw new Error(`lab: no site of the spec matches instance ${instanceName}`);
@@ -151,6 +168,7 @@ function readDeployment(
       value: unwrapSecrets<string>(version.inputs.secretData),
     };
   });
+  const policiesOf = (role: RecordedResource) => mocks.byType(T.rolePolicy).filter((p) => p.inputs.role === role.id);
   const gateways: LabGateway[] = [];
   for (const instance of mocks.byType(T.awsInstance)) {
     const site = siteOf(instance.name);
@@ -169,7 +187,8 @@ function readDeployment(
       publicIp: eip.state!.publicIp as string,
       role: {
         name: role.state!.name as string,
-        readableSecretArns: readableArns(mocks.byType(T.rolePolicy).filter((p) => p.inputs.role === role.id)),
+        readableSecretArns: allowedResources(policiesOf(role), 'secretsmanager:GetSecretValue'),
+        readableObjectArns: allowedResources(policiesOf(role), 's3:GetObject'),
       },
     });
   }
@@ -194,15 +213,61 @@ function readDeployment(
               unwrapSecrets(g.inputs.member) === `serviceAccount:${email}`,
           )
           .map((g) => g.inputs.secretId as string),
+        readableObjects: readableObjects(mocks, email),
       },
     });
   }
   const gcpProject = (mocks.byType(T.gcpSecret)[0]?.state?.project as string | undefined) ?? 'mock-project';
-  return { example, awsRegion: AWS_REGION, gcpProject, gateways, awsSecrets, gcpSecrets };
+  const artifacts = await artifactObjects(mocks);
+  return { example, awsRegion: AWS_REGION, gcpProject, gateways, awsSecrets, gcpSecrets, artifacts };
 }
 
-/** The secret ARNs that Allow statements grant secretsmanager:GetSecretValue on (no wildcards in our policies). */
-function readableArns(policies: RecordedResource[]): string[] {
+/** The uploaded objects: bucket, key / name, and the file of their FileAsset (a promise in the mock's inputs). */
+async function artifactObjects(mocks: MockRecorder): Promise<ArtifactObjectRecord[]> {
+  const fileOf = (object: RecordedResource) => (object.inputs.source as { path: Promise<string> }).path;
+  const records: ArtifactObjectRecord[] = [];
+  for (const object of mocks.byType(T.s3Object)) {
+    const bucket = mocks.byType(T.s3Bucket).find((b) => b.id === object.inputs.bucket);
+    if (!bucket) throw new Error(`lab: S3 object ${object.name} has no bucket`);
+    const region = bucket.state!.region as string;
+    records.push({
+      store: 's3',
+      region,
+      bucket: bucket.state!.bucket,
+      key: object.inputs.key,
+      path: await fileOf(object),
+    });
+  }
+  for (const object of mocks.byType(T.gcsObject)) {
+    records.push({
+      store: 'gcs',
+      bucket: object.inputs.bucket,
+      object: object.inputs.name,
+      path: await fileOf(object),
+    });
+  }
+  return records;
+}
+
+/**
+ * The objects a service account's roles/storage.objectViewer bindings reach: the one object of an
+ * IAM condition `resource.name == "projects/_/buckets/B/objects/O"` (what the components write).
+ */
+function readableObjects(mocks: MockRecorder, email: string): string[] {
+  return mocks
+    .byType(T.gcsIam)
+    .filter(
+      (g) =>
+        g.inputs.role === 'roles/storage.objectViewer' && unwrapSecrets(g.inputs.member) === `serviceAccount:${email}`,
+    )
+    .flatMap((g) => {
+      const condition = /^resource\.name == "([^"]+)"$/.exec(String(g.inputs.condition?.expression ?? ''));
+      return condition ? [condition[1]!] : [];
+    });
+}
+
+/** The resources that Allow statements grant `action` on (no wildcards in our policies). */
+function allowedResources(policies: RecordedResource[], action: string): string[] {
   const arns: string[] = [];
   for (const policy of policies) {
     const document = JSON.parse(unwrapSecrets<string>(policy.inputs.policy)) as {
@@ -210,8 +275,7 @@ function readableArns(policies: RecordedResource[]): string[] {
     };
     for (const statement of document.Statement) {
       const actions = [statement.Action].flat();
-      if (statement.Effect === 'Allow' && actions.includes('secretsmanager:GetSecretValue'))
-        arns.push(...[statement.Resource].flat());
+      if (statement.Effect === 'Allow' && actions.includes(action)) arns.push(...[statement.Resource].flat());
     }
   }
   return arns;

@@ -1,7 +1,8 @@
 /**
  * The boot lab: an example program's gateways booted end to end on one machine.
- * 1. the example runs under Pulumi mocks (deployment.ts): user data, secrets, grants;
- * 2. the package is packed (scripts/pack-package.sh) and served by the lab's npm registry;
+ * 1. the example runs under Pulumi mocks (deployment.ts): user data, secrets, objects, grants;
+ * 2. the package is packed (scripts/pack-package.sh): the example's agent artifact, which the
+ *    deployment uploads to the emulated S3 / Cloud Storage; the lab's npm registry serves its dependencies;
  * 3. the Debian 12 image is built once and cached (image.ts);
  * 4. the cloud networks, the metadata services and the edge (cloud APIs, npm, Debian mirror) start in
  *    namespaces (network.ts, service-main.ts);
@@ -23,6 +24,7 @@ import { ensureImage, type Image } from './image';
 import { buildNetwork, EDGE_IP, METADATA_IP, type GatewayNetwork, type LabNetwork } from './network';
 import { issueServerCertificate, labCa } from './pki';
 import type { ServiceConfig } from './service-main';
+import { objectStoreHosts, type ObjectAccess } from './services/objects';
 import type { StoreAccess } from './services/stores';
 import { worldOf, type World } from './services/world';
 import { Vm } from './vm';
@@ -83,12 +85,12 @@ function nodeCommand(file: string, args: string[], ns?: string): [string, string
 
 export async function runDeployment(
   example: ExampleName,
-  agentPackage: string,
+  agentArtifact: string,
   clockOffsetMs: number,
   directory: string,
 ): Promise<LabDeployment> {
   const out = join(directory, `deployment-${clockOffsetMs}.json`);
-  const [command, args] = nodeCommand('deployment-main.ts', [example, agentPackage, String(clockOffsetMs), out]);
+  const [command, args] = nodeCommand('deployment-main.ts', [example, agentArtifact, String(clockOffsetMs), out]);
   await execFileAsync(command, args, { maxBuffer: 16 * 1024 * 1024 });
   const deployment = JSON.parse(readFileSync(out, 'utf8')) as LabDeployment;
   rmSync(out);
@@ -114,12 +116,14 @@ function withDeniedGateway(deployment: LabDeployment, of: string): LabDeployment
     publicIp: '',
     ...(original.role && {
       role: {
+        ...original.role,
         name: `${original.role.name}-denied`,
         readableSecretArns: original.role.readableSecretArns.filter((arn) => !isKey(arn)),
       },
     }),
     ...(original.serviceAccount && {
       serviceAccount: {
+        ...original.serviceAccount,
         email: `denied-${original.serviceAccount.email}`,
         readableSecretIds: original.serviceAccount.readableSecretIds.filter((id) => !isKey(id)),
       },
@@ -161,28 +165,25 @@ export class BootLab {
     }
   }
 
-  agentPackage(): string {
-    const { name, version } = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
-      name: string;
-      version: string;
-    };
-    return `${name}@${version}`;
+  /** The packed agent tarball: the example's agent artifact. */
+  agentArtifact(): string {
+    return this.tarball;
   }
 
   /** Everything up to booted gateways (not yet waited for). */
   async start(): Promise<void> {
-    const deployed = await this.timed('deploy (example under mocks)', () =>
-      runDeployment(this.options.example, this.agentPackage(), 0, this.workDirectory),
-    );
-    this.deployment = this.options.deniedGatewayBeside
-      ? withDeniedGateway(deployed, this.options.deniedGatewayBeside)
-      : deployed;
     this.tarball = await this.timed('pack', async () => {
       const { stdout } = await execFileAsync(join(packageRoot(), 'scripts', 'pack-package.sh'), [this.workDirectory], {
         maxBuffer: 16 * 1024 * 1024,
       });
       return stdout.trim().split('\n').pop()!;
     });
+    const deployed = await this.timed('deploy (example under mocks)', () =>
+      runDeployment(this.options.example, this.tarball, 0, this.workDirectory),
+    );
+    this.deployment = this.options.deniedGatewayBeside
+      ? withDeniedGateway(deployed, this.options.deniedGatewayBeside)
+      : deployed;
     const ca = labCa(join(this.cache, 'pki'));
     const gnupgHome = join(this.cache, 'apt-gnupg');
     const aptPublicKey = labAptKey(gnupgHome);
@@ -210,6 +211,7 @@ export class BootLab {
       `secretsmanager.${this.deployment.awsRegion}.amazonaws.com`,
       'secretmanager.googleapis.com',
       'registry.npmjs.org',
+      ...objectStoreHosts(this.deployment.artifacts),
     ];
     const tls = issueServerCertificate(ca, this.workDirectory, names);
     this.controlSocket = join(this.workDirectory, 'edge.sock');
@@ -401,6 +403,11 @@ export class BootLab {
   /** Store accesses so far (who read which secret, with which answer). */
   async accesses(): Promise<StoreAccess[]> {
     return JSON.parse(await this.control('GET', '/accesses')) as StoreAccess[];
+  }
+
+  /** Object store accesses so far (who downloaded which artifact, with which answer). */
+  async objectAccesses(): Promise<ObjectAccess[]> {
+    return JSON.parse(await this.control('GET', '/object-accesses')) as ObjectAccess[];
   }
 
   /** Writes new secret versions as the engine would on an update; returns the secrets that changed. */

@@ -2,7 +2,8 @@
  * One of the lab's service hosts, run inside its network namespace:
  *   service-main.ts CONFIG_FILE
  * Roles: `ec2-metadata` / `gce-metadata` (169.254.169.254:80 in a cloud network), `edge` (the cloud
- * APIs and the npm registry over HTTPS on 443, the Debian mirror over HTTP on 80). A control API on
+ * APIs, the object stores with the agent artifacts and the npm registry over HTTPS on 443, the
+ * Debian mirror over HTTP on 80). A control API on
  * a unix socket (reachable from the host, which is in another network namespace) takes new secret
  * versions and reports store accesses. Prints "ready" once listening.
  */
@@ -14,6 +15,7 @@ import { npmRegistryContent } from './npm-registry';
 import { aptMirrorHandler, npmRegistryHandler } from './services/edge';
 import { readRequest, sendJson, sendText, type Handler } from './services/http';
 import { ec2MetadataHandler, gceMetadataHandler } from './services/metadata';
+import { ObjectStores, objectStoreHandler } from './services/objects';
 import { SecretStores } from './services/stores';
 import type { World } from './services/world';
 
@@ -48,6 +50,7 @@ function listen(server: ReturnType<typeof createHttpServer>, port: number, host:
 async function main(): Promise<void> {
   const config = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as ServiceConfig;
   let stores: SecretStores | undefined;
+  let objects: ObjectStores | undefined;
   if (config.role === 'ec2-metadata') {
     await listen(createHttpServer(serve(ec2MetadataHandler(config.world.awsInstances))), 80, config.listenAddress);
   } else if (config.role === 'gce-metadata') {
@@ -55,6 +58,8 @@ async function main(): Promise<void> {
   } else {
     const edge = config.edge!;
     stores = new SecretStores(config.world);
+    objects = new ObjectStores(config.world);
+    const objectStore = objectStoreHandler(objects);
     const registry = npmRegistryContent(
       edge.registry.tarball,
       edge.registry.manifest as never,
@@ -69,7 +74,7 @@ async function main(): Promise<void> {
     const https = createHttpsServer(
       { cert: edge.tls.cert, key: edge.tls.key },
       serve((request, response) => {
-        const handler = byHost[request.host];
+        const handler = byHost[request.host] ?? objectStore(request.host);
         if (handler === undefined) return sendText(response, 421, `the lab serves no ${request.host}`);
         return handler(request, response);
       }),
@@ -83,6 +88,8 @@ async function main(): Promise<void> {
     serve((request, response) => {
       if (stores === undefined) return sendJson(response, 404, { error: 'no stores here' });
       if (request.method === 'GET' && request.path === '/accesses') return sendJson(response, 200, stores.accesses);
+      if (request.method === 'GET' && request.path === '/object-accesses')
+        return sendJson(response, 200, objects?.accesses ?? []);
       const body = JSON.parse(request.body || '{}') as { arn?: string; name?: string; value?: string };
       if (request.method === 'POST' && request.path === '/aws' && body.arn && body.value !== undefined) {
         return sendJson(response, 200, { added: stores.putAws(body.arn, body.value) });

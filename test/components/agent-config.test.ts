@@ -139,7 +139,7 @@ describe('completeAgentConfig', () => {
 
 describe('checkAgentArgs', () => {
   test.each([
-    ['no package', { package: '', config }, 'agent.package is required'],
+    ['no package', { package: '', config }, 'agent.artifact is required'],
     ['an unpinned package', { package: 'wiremesh@latest', config }, 'agent.package: agentPackage must be pinned'],
     ['no config', { package: 'wiremesh@0.1.0' } as never, 'agent.config is required'],
     [

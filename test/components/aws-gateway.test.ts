@@ -557,12 +557,12 @@ describe('AwsGateway argument checks', () => {
     [
       'no agent package',
       { agent: { package: '', config: agentConfig } },
-      `${label}: agent.package is required (a pinned agent package, e.g. "wiremesh@0.1.0")`,
+      `${label}: agent.artifact is required (the path of the agent tarball made with \`npm pack\`), or agent.package (a pinned package you publish)`,
     ],
     [
       'an unpinned agent package',
       { agent: { package: 'wiremesh@latest', config: agentConfig } },
-      `${label}: agent.package: agentPackage must be pinned: an exact version like "wiremesh@0.1.0" or an https URL of a .tgz, got "wiremesh@latest"`,
+      `${label}: agent.package: agentPackage must be pinned: an exact version like "@acme/wiremesh@1.2.3" or an https URL of a .tgz, got "wiremesh@latest"`,
     ],
     [
       'Node.js 22',

@@ -3,6 +3,7 @@
  * shared by the graph checks (examples.test.ts) and the run through Pulumi's TypeScript loader
  * (examples-ts-node.test.ts, example-runner.cjs).
  */
+import { join } from 'node:path';
 import { wireGuardKeyPairFromEntropy } from '../../components/key';
 import type { MockRecorder } from '../../components/testing';
 import { meshMocks } from './mesh-support';
@@ -10,6 +11,12 @@ import { meshMocks } from './mesh-support';
 /** The branch host's key of examples/hub-spoke-ha/mesh.yaml (the example key pair). */
 export const BRANCH = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(11));
 export const DC = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(12));
+
+/**
+ * The examples' `agentArtifact`: a minimal tarball shaped like `npm pack` of the agent (package.json,
+ * bin/wiremesh-agent.js, the unit, a linux-x64 file under prebuilds/), made with tar and gzip -n.
+ */
+export const AGENT_ARTIFACT = join(__dirname, '..', 'fixtures', 'agent-artifact.tgz');
 
 export function stackConfig(project: string, values: Record<string, unknown>): Record<string, string> {
   return Object.fromEntries(
@@ -23,7 +30,7 @@ export const exampleStacks: Record<'aws-gcp' | 'hub-spoke-ha' | 'existing-vpc', 
     meshMocks({
       project: 'wiremesh-aws-gcp',
       config: stackConfig('wiremesh-aws-gcp', {
-        agentPackage: 'wiremesh@0.1.0',
+        agentArtifact: AGENT_ARTIFACT,
         awsVpcId: 'vpc-0aws',
         awsSubnetId: 'subnet-0aws',
         awsRouteTableIds: ['rtb-0private', 'rtb-0public'],
@@ -37,7 +44,7 @@ export const exampleStacks: Record<'aws-gcp' | 'hub-spoke-ha' | 'existing-vpc', 
     meshMocks({
       project: 'wiremesh-hub-spoke-ha',
       config: stackConfig('wiremesh-hub-spoke-ha', {
-        agentPackage: 'wiremesh@0.1.0',
+        agentArtifact: AGENT_ARTIFACT,
         hubVpcId: 'vpc-0hub',
         hubSubnets: [
           { subnetId: 'subnet-0a', routeTableIds: ['rtb-0a'] },
@@ -60,7 +67,7 @@ export const exampleStacks: Record<'aws-gcp' | 'hub-spoke-ha' | 'existing-vpc', 
     meshMocks({
       project: 'wiremesh-existing-vpc',
       config: stackConfig('wiremesh-existing-vpc', {
-        agentPackage: 'wiremesh@0.1.0',
+        agentArtifact: AGENT_ARTIFACT,
         vpcName: 'production',
         remotePublicKey: DC.publicKey,
         remoteEndpoint: '192.0.2.50:51820',

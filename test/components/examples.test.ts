@@ -77,7 +77,10 @@ function expectKeysSecret(mocks: MockRecorder, keys: string[]): void {
   }
 }
 
-/** What an AWS gateway's role may do: exactly GetSecretValue on its two secrets, plus SSM core. */
+/**
+ * What an AWS gateway's role may do: exactly GetSecretValue on its two secrets, s3:GetObject on
+ * exactly its agent artifact object, plus SSM core.
+ */
 function expectAwsRoleReadsExactly(
   mocks: MockRecorder,
   gatewayName: string,
@@ -86,14 +89,21 @@ function expectAwsRoleReadsExactly(
   const keySecret = mocks.one(T.awsSecret, `${gatewayName.replace(/-gateway$/, '')}-key-secret`);
   const configSecret = mocks.one(T.awsSecret, `${gatewayName}-config`);
   const policies = tree.of(T.rolePolicy);
-  expect(policies).toHaveLength(1);
+  expect(policies.map((p) => p.name).sort()).toEqual([`${gatewayName}-read-agent`, `${gatewayName}-read-secrets`]);
   const role = mocks.one(T.role, `${gatewayName}-role`);
-  expect(policies[0]!.inputs.role).toBe(role.id);
-  const document = JSON.parse(policies[0]!.inputs.policy as string) as IamPolicyDocument;
-  expect(document.Statement.map((s) => [s.Effect, s.Action, s.Resource])).toEqual([
+  const statements = (policy: string) => {
+    const found = policies.find((p) => p.name === `${gatewayName}-${policy}`)!;
+    expect(found.inputs.role).toBe(role.id);
+    const document = JSON.parse(found.inputs.policy as string) as IamPolicyDocument;
+    return document.Statement.map((s) => [s.Effect, s.Action, s.Resource]);
+  };
+  expect(statements('read-secrets')).toEqual([
     ['Allow', 'secretsmanager:GetSecretValue', keySecret.state!.arn],
     ['Allow', 'secretsmanager:GetSecretValue', configSecret.state!.arn],
   ]);
+  const bucket = tree.of(T.s3Bucket)[0]!;
+  const object = tree.of(T.s3Object)[0]!;
+  expect(statements('read-agent')).toEqual([['Allow', 's3:GetObject', `${bucket.state!.arn}/${object.inputs.key}`]]);
   expect(tree.of(T.rolePolicyAttachment).map((a) => a.inputs.policyArn)).toEqual([
     'arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore',
   ]);
@@ -119,8 +129,18 @@ function expectGcpAccountReadsExactly(
       ['roles/secretmanager.secretAccessor', `serviceAccount:${email}`, configSecret.state!.secretId],
     ].sort(),
   );
-  // No project-level or other IAM.
-  expect(tree.all.filter((r) => /iam/i.test(r.type) && r.type !== T.gcpSecretIam)).toEqual([]);
+  // Its agent artifact: objectViewer conditioned on exactly that object. No project-level or other IAM.
+  const object = tree.of(T.gcsObject)[0]!;
+  expect(
+    tree.of(T.gcsIam).map((g) => [g.inputs.role, unwrapSecrets(g.inputs.member), g.inputs.condition?.expression]),
+  ).toEqual([
+    [
+      'roles/storage.objectViewer',
+      `serviceAccount:${email}`,
+      `resource.name == "projects/_/buckets/${object.inputs.bucket}/objects/${object.inputs.name}"`,
+    ],
+  ]);
+  expect(tree.all.filter((r) => /iam/i.test(r.type) && r.type !== T.gcpSecretIam && r.type !== T.gcsIam)).toEqual([]);
 }
 
 function userDataOf(mocks: MockRecorder): Record<string, string> {

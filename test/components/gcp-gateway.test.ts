@@ -538,7 +538,7 @@ describe('GcpGateway argument validation', () => {
     [
       'an unpinned agent package',
       { agent: { ...agent, package: '' } },
-      'GcpGateway "gw": agent.package is required (a pinned agent package, e.g. "wiremesh@0.1.0")',
+      'GcpGateway "gw": agent.artifact is required (the path of the agent tarball made with `npm pack`), or agent.package (a pinned package you publish)',
     ],
     [
       'a long interface name',

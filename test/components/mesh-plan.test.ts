@@ -99,7 +99,7 @@ describe('planMeshDeployment', () => {
   });
 
   test.each<[string, () => ReturnType<typeof fullMeshArgs>, string]>([
-    ['no agent package', () => fullMeshArgs({ agentPackage: '' }), 'agentPackage is required'],
+    ['no agent package', () => fullMeshArgs({ agentPackage: '' }), 'agentArtifact is required'],
     [
       'an unpinned gcp agent package',
       () => fullMeshArgs({ gcp: { ...fullMeshArgs().gcp!, agentPackage: 'wiremesh' } }),

@@ -52,6 +52,10 @@ export const T = {
   instanceGroup: 'gcp:compute/instanceGroup:InstanceGroup',
   backend: 'gcp:compute/regionBackendService:RegionBackendService',
   forwardingRule: 'gcp:compute/forwardingRule:ForwardingRule',
+  s3Bucket: 'aws:s3/bucket:Bucket',
+  s3Object: 'aws:s3/bucketObjectv2:BucketObjectv2',
+  gcsObject: 'gcp:storage/bucketObject:BucketObject',
+  gcsIam: 'gcp:storage/bucketIAMMember:BucketIAMMember',
 } as const;
 
 export interface MeshMockOptions {

@@ -1,7 +1,9 @@
 /**
  * The boot lab for examples/aws-gcp (lab/boot/): the gateways' real bootstrap, booted end to end.
  * The example runs under Pulumi mocks; its exact user data boots a cached Debian 12 image under
- * systemd-nspawn; cloud-init installs the packed package from the lab's npm registry; the agent gets
+ * systemd-nspawn; cloud-init downloads the packed package (the agent artifact) from the emulated S3 /
+ * Cloud Storage with the instance's own credentials, checks its sha256 and installs it (its
+ * dependencies from the lab's npm registry); the agent gets
  * credentials from the emulated metadata services and its key and configuration from the emulated
  * secret stores. Beside the two gateways, a third instance with the AWS gateway's user data but a
  * role that may not read the key secret must fail visibly without disturbing the others. Last, a
@@ -9,7 +11,8 @@
  * Needs root, debootstrap (network on the first run; the image is cached), systemd-nspawn, nft.
  * Logs of every VM stay under artifacts/test-lab-boot/.
  */
-import { writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../agent/package-root';
 import { checkMesh, measureRotation, waitForGateways } from '../../lab/boot/checks';
@@ -50,6 +53,19 @@ describeWithRoot('boot lab: examples/aws-gcp booted end to end', [
         expect.arrayContaining(['boot', 'cloud-init modules', 'install', 'unit start', 'agent.ready']),
       );
   }, 300_000);
+
+  test('each gateway installed the agent artifact from its bucket, read with its own identity, sha256 checked', async () => {
+    const packed = createHash('sha256').update(readFileSync(lab.agentArtifact())).digest('hex');
+    for (const gateway of lab.deployment.gateways) expect(gateway.userData).toContain(`AGENT_SHA256=${packed}`);
+    const downloads = (await lab.objectAccesses()).filter((a) => a.status === 200);
+    expect(new Set(downloads.map((a) => `${a.instance} ${a.store}`))).toEqual(
+      new Set([`${AWS_GATEWAY} s3`, `${DENIED} s3`, 'aws-gcp-gcp-eu-0 gcs']),
+    );
+    for (const gateway of healthy()) {
+      const installed = await gateway.vm.exec(['sha256sum', '/var/lib/wiremesh/wiremesh-agent.tgz']);
+      expect(installed?.split(' ')[0]).toBe(packed);
+    }
+  });
 
   test('LAN hosts ping across the sites, tunnels handshake, /healthz answers the router, /metrics does not', async () => {
     const report = await checkMesh(lab, healthy());

@@ -43,6 +43,7 @@ const world: World = {
       secretAccessKey: 'lab-secret-access-key',
       sessionToken: 'lab-session-token',
       readableSecretArns: [ARN('gw-key')],
+      readableObjectArns: [],
     },
   ],
   gcpInstances: [
@@ -55,6 +56,7 @@ const world: World = {
       email: 'gw@lab-project.iam.gserviceaccount.com',
       accessToken: 'ya29.lab-test-token',
       readableSecretIds: ['gw-key'],
+      readableObjects: [],
     },
   ],
   awsSecrets: [
@@ -65,6 +67,7 @@ const world: World = {
     { name: 'projects/lab-project/secrets/gw-key', secretId: 'gw-key', value: 'gcp-first' },
     { name: 'projects/lab-project/secrets/other-key', secretId: 'other-key', value: 'gcp-not-yours' },
   ],
+  artifacts: [],
 };
 
 const servers: Server[] = [];

@@ -1,5 +1,6 @@
 /**
- * Server side of AWS Signature Version 4 (header form), as the AWS SDK signs a JSON 1.1 call:
+ * Server side of AWS Signature Version 4 (header form), as the AWS SDK signs a JSON 1.1 call and
+ * as S3 checks a GetObject (the SDK's, or `curl --aws-sigv4`'s):
  * rebuild the canonical request from what arrived, derive the signing key from the secret access
  * key, compare signatures in constant time. Source: the SigV4 documentation
  * (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html).
@@ -47,11 +48,16 @@ function canonicalQuery(query: string): string {
     .join('&');
 }
 
-/** Verifies `request` against `secretFor(accessKeyId)` (undefined: unknown key). */
+/**
+ * Verifies `request` against `secretFor(accessKeyId)` (undefined: unknown key). `payloadHash` is
+ * what the canonical request ends with: the body's sha256 for JSON services; S3 signs the value of
+ * its `x-amz-content-sha256` header instead (which may be `UNSIGNED-PAYLOAD`).
+ */
 export function verifySigV4(
   request: SignedRequest,
   secretFor: (accessKeyId: string) => string | undefined,
   now = Date.now(),
+  payloadHash = sha256(request.body),
 ): SigV4Result {
   const match = AUTHORIZATION.exec(header(request.headers, 'authorization') ?? '');
   if (!match) return { ok: false, reason: 'missing or malformed SigV4 Authorization header' };
@@ -76,7 +82,7 @@ export function verifySigV4(
     canonicalQuery(query),
     canonicalHeaders,
     signedHeaders,
-    sha256(request.body),
+    payloadHash,
   ].join('\n');
   const scope = `${date}/${region}/${service}/aws4_request`;
   const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonicalRequest)].join('\n');

@@ -4,7 +4,7 @@
  * by the lab from the mocks graph (deployment.ts), passed to each service process as a 0600 file.
  */
 import { randomBytes } from 'node:crypto';
-import type { AwsSecretRecord, GcpSecretRecord, LabDeployment } from '../deployment';
+import type { ArtifactObjectRecord, AwsSecretRecord, GcpSecretRecord, LabDeployment } from '../deployment';
 
 export const AWS_ACCOUNT = '123456789012';
 
@@ -19,6 +19,8 @@ export interface AwsInstanceIdentity {
   secretAccessKey: string;
   sessionToken: string;
   readableSecretArns: string[];
+  /** The S3 object ARNs its role policies allow s3:GetObject on. */
+  readableObjectArns: string[];
 }
 
 export interface GcpInstanceIdentity {
@@ -30,6 +32,8 @@ export interface GcpInstanceIdentity {
   email: string;
   accessToken: string;
   readableSecretIds: string[];
+  /** The Cloud Storage objects (`projects/_/buckets/B/objects/O`) it may read. */
+  readableObjects: string[];
 }
 
 export interface World {
@@ -37,6 +41,8 @@ export interface World {
   gcpInstances: GcpInstanceIdentity[];
   awsSecrets: AwsSecretRecord[];
   gcpSecrets: GcpSecretRecord[];
+  /** The objects the deployment uploaded (the agent artifacts), with the local file each holds. */
+  artifacts: ArtifactObjectRecord[];
 }
 
 const token = (bytes: number) => randomBytes(bytes).toString('base64url');
@@ -60,6 +66,7 @@ export function worldOf(deployment: LabDeployment, privateIps: Record<string, st
         secretAccessKey: token(30),
         sessionToken: token(48),
         readableSecretArns: gateway.role!.readableSecretArns,
+        readableObjectArns: gateway.role!.readableObjectArns,
       });
     } else {
       gcpInstances.push({
@@ -71,8 +78,15 @@ export function worldOf(deployment: LabDeployment, privateIps: Record<string, st
         email: gateway.serviceAccount!.email,
         accessToken: `ya29.lab-${token(32)}`,
         readableSecretIds: gateway.serviceAccount!.readableSecretIds,
+        readableObjects: gateway.serviceAccount!.readableObjects,
       });
     }
   });
-  return { awsInstances, gcpInstances, awsSecrets: deployment.awsSecrets, gcpSecrets: deployment.gcpSecrets };
+  return {
+    awsInstances,
+    gcpInstances,
+    awsSecrets: deployment.awsSecrets,
+    gcpSecrets: deployment.gcpSecrets,
+    artifacts: deployment.artifacts,
+  };
 }
