@@ -8,7 +8,8 @@
  *              everywhere and the old version is deleted.
  * Each phase ends when every agent's status document says it applied it (a file reload, not a
  * timer), so the phases are the same on every run and a stuck agent stops the rotation with an
- * error naming it, with nothing retired.
+ * error naming it, with nothing retired. The rotating site may run any data plane; its peers must
+ * accept two keys of one peer (the userspace plane), which is checked first.
  */
 import { rmSync } from 'node:fs';
 import { keyToBase64 } from '../../agent/crypto/keys';
@@ -57,6 +58,16 @@ export async function rotateSite(target: LocalTarget, siteName: string, progress
   const state = target.readState()!;
   const site = state.sites.find((s) => s.site === siteName)!;
   const peers = peersOf(state, site);
+  // A kernel or wireguard-go peer holds one key per peer entry: it would refuse our next key at the
+  // switch and the rotation could not complete (docs/key-rotation.md). Refused before any change.
+  const oneKeyPeers = peers.filter((peer) => readStatusDocument(peer)?.acceptsPeerNextKeys === false);
+  if (oneKeyPeers.length > 0) {
+    throw new Error(
+      `site ${site.site} cannot rotate without a tunnel down: its peers ${oneKeyPeers
+        .map((peer) => `${peer.site} (${peer.dataPlane})`)
+        .join(', ')} accept one key per peer, not its current and next keys at once`,
+    );
+  }
   const oldPublicKey = site.publicKey;
   const nextVersion = site.keyVersion + 1;
   const nextPrivateKey = generatePrivateKey();
