@@ -64,6 +64,11 @@ export interface AgentOptions {
 
 const DEFAULT_RETRY: RetryOptions = { attempts: 8, baseDelayMs: 500, maxDelayMs: 30_000 };
 const ROTATION_CHECK_MS = 1000;
+/**
+ * While a rotation is in progress, how often an out-of-process plane (which tells of handshakes
+ * only in a snapshot) is asked whether peers moved, so the status document says so promptly.
+ */
+const ROTATION_POLL_MS = 200;
 const RELOAD_DEBOUNCE_MS = 200;
 const DEFAULT_POLL_SECONDS = 60;
 
@@ -151,7 +156,8 @@ export class GatewayAgent {
       if (config.forwarding ?? true) this.network.enableForwarding();
       await this.pollStats();
       this.watchConfig(config.configSource);
-      this.timers.push(setInterval(() => void this.checkRotation().catch(() => undefined), ROTATION_CHECK_MS));
+      this.timers.push(setInterval(() => this.checkRotation(), ROTATION_CHECK_MS));
+      this.timers.push(setInterval(() => void this.pollRotation().catch(() => undefined), ROTATION_POLL_MS));
       this.writeStatus();
       this.startingReason = null;
       this.log.info({ event: 'agent.ready', interface: resolved.interfaceName, routes: resolved.routes.length });
@@ -367,13 +373,17 @@ export class GatewayAgent {
     }
   }
 
-  private async checkRotation(): Promise<void> {
+  private async pollRotation(): Promise<void> {
+    const plane = this.plane;
+    if (!plane?.rotation.nextPublicKey || plane.liveSnapshot) return;
+    await this.pollStats();
+    this.checkRotation();
+  }
+
+  private checkRotation(): void {
+    this.writeStatus();
     const rotation = this.plane?.rotation;
     if (!rotation) return;
-    // An out-of-process plane tells of handshakes only in a snapshot: take one now, so a peer's
-    // move shows within this check rather than a stats poll later.
-    if (rotation.nextPublicKey) await this.pollStats();
-    this.writeStatus();
     const status = rotation.status();
     if (status.complete && !this.rotationReported) {
       this.rotationReported = true;
