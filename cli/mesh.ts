@@ -11,7 +11,13 @@ import { generatePrivateKey, publicKeyOf } from '../agent/crypto/primitives';
 import { packageRoot } from '../agent/package-root';
 import { revokeSite, rotateSite, type PhaseTiming } from '../mesh/local/rotation';
 import { readStatusDocument } from '../mesh/local/site-files';
-import { LocalTarget, localEndpoints, type LocalSiteState, type LocalState } from '../mesh/local/target';
+import {
+  LocalTarget,
+  localEndpoints,
+  parseDataPlanes,
+  type LocalSiteState,
+  type LocalState,
+} from '../mesh/local/target';
 import { planMesh, type MeshPlan } from '../mesh/planner';
 import type { MeshSpec } from '../mesh/spec';
 import { parseMeshSpec } from '../mesh/validate';
@@ -131,6 +137,7 @@ function siteStatus(target: LocalTarget, state: LocalState, site: LocalSiteState
     lanHost: site.lanHost,
     keyVersion: site.keyVersion,
     revoked: site.revoked === true,
+    dataPlane: site.dataPlane,
     gateway: {
       namespace: site.gatewayNamespace,
       interface: site.interfaceName,
@@ -156,13 +163,14 @@ function writeStatus(target: LocalTarget, state: LocalState, json: boolean, io: 
     io.stdout.write(`${JSON.stringify({ mesh: state.mesh, sites }, null, 2)}\n`);
     return;
   }
-  const rows = [['SITE', 'KEY', 'LAN HOST', 'PEER', 'KEY PHASE', 'ENDPOINT', 'LATEST HANDSHAKE', 'RX', 'TX']];
+  const rows = [['SITE', 'KEY', 'PLANE', 'LAN HOST', 'PEER', 'KEY PHASE', 'ENDPOINT', 'LATEST HANDSHAKE', 'RX', 'TX']];
   for (const site of sites) {
     const key = `v${site.keyVersion}${site.revoked ? ' (revoked)' : ''}`;
     for (const peer of site.peers) {
       rows.push([
         site.site,
         key,
+        site.dataPlane,
         site.lanHost,
         peer.site,
         peer.keyPhase,
@@ -176,15 +184,23 @@ function writeStatus(target: LocalTarget, state: LocalState, json: boolean, io: 
   io.stdout.write(`local mesh ${state.mesh}\n${table(rows)}\n`);
 }
 
-export async function upCommand({ positionals }: ParsedArguments, io: CliIo): Promise<number> {
+export async function upCommand({ flags, positionals }: ParsedArguments, io: CliIo): Promise<number> {
   const spec = readSpec(positionals[0]);
+  const planeFlag = flags['data-plane'];
+  const dataPlanes =
+    typeof planeFlag === 'string'
+      ? parseDataPlanes(
+          planeFlag,
+          spec.sites.map((site) => site.name),
+        )
+      : {};
   if (process.getuid?.() !== 0) {
     io.stderr.write('wiremesh up: the local target creates network namespaces and needs root (run it with sudo)\n');
     return 1;
   }
   const target = new LocalTarget();
   const started = Date.now();
-  const state = await target.up(spec, { step: (message) => io.stderr.write(`==> ${message}\n`) });
+  const state = await target.up(spec, { step: (message) => io.stderr.write(`==> ${message}\n`) }, dataPlanes);
   io.stderr.write(`==> mesh ${spec.name} is up in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   writeStatus(target, state, false, io);
   const [first, second] = state.sites.filter(

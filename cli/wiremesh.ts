@@ -59,8 +59,10 @@ const SUBCOMMANDS: ReadonlyMap<string, Subcommand> = new Map<string, Subcommand>
   [
     'up',
     {
-      summary: "Brings up a mesh spec's local sites in network namespaces (root)",
-      usage: '[SPEC]',
+      summary:
+        "Brings up a mesh spec's local sites in network namespaces (root); --data-plane PLANE or SITE=PLANE,... (default userspace)",
+      usage: '[SPEC] [--data-plane PLANE|SITE=PLANE,...]',
+      options: { 'data-plane': { type: 'string' } },
       positionals: SPEC,
       run: upCommand,
     },

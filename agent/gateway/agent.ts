@@ -2,7 +2,7 @@
  * wiremesh-agent: brings up a gateway's WireGuard interface from its configuration and keeps it
  * right. It fetches keys from their stores, applies the configuration through the chosen data
  * plane, installs addresses and routes, re-applies changes as diffs (file watch, cloud polling,
- * SIGHUP), drives zero-downtime key rotation on the userspace plane, and reports through metrics,
+ * SIGHUP), drives zero-downtime key rotation on every data plane, and reports through metrics,
  * health checks and structured logs. Everything it added is removed by `stop()`.
  */
 import { rmSync, watch, type FSWatcher } from 'node:fs';
@@ -36,7 +36,7 @@ import type { CommandRunner, DataPlane, DataPlaneName, KeyRotation } from './pla
 import type { DeviceSnapshot } from '../wg/uapi';
 import type * as UserspaceModule from './planes/userspace';
 import type * as WgQuickModule from './wg-quick';
-import { resolveConfig, type ResolvedConfig } from './resolve';
+import { resolveConfig, type ResolvedConfig, type ResolvedPeer } from './resolve';
 import { peerKeyPhase, writeStatusDocument, type AgentStatusDocument } from './status-document';
 
 /** The logger's settings: a level, and the file it writes to (absent: stderr). */
@@ -64,6 +64,11 @@ export interface AgentOptions {
 
 const DEFAULT_RETRY: RetryOptions = { attempts: 8, baseDelayMs: 500, maxDelayMs: 30_000 };
 const ROTATION_CHECK_MS = 1000;
+/**
+ * While a rotation is in progress, how often an out-of-process plane (which tells of handshakes
+ * only in a snapshot) is asked whether peers moved, so the status document says so promptly.
+ */
+const ROTATION_POLL_MS = 200;
 const RELOAD_DEBOUNCE_MS = 200;
 const DEFAULT_POLL_SECONDS = 60;
 
@@ -152,6 +157,7 @@ export class GatewayAgent {
       await this.pollStats();
       this.watchConfig(config.configSource);
       this.timers.push(setInterval(() => this.checkRotation(), ROTATION_CHECK_MS));
+      this.timers.push(setInterval(() => void this.pollRotation().catch(() => undefined), ROTATION_POLL_MS));
       this.writeStatus();
       this.startingReason = null;
       this.log.info({ event: 'agent.ready', interface: resolved.interfaceName, routes: resolved.routes.length });
@@ -295,7 +301,7 @@ export class GatewayAgent {
   /** Applies `desired` as a diff against what was applied; returns false when nothing changed. */
   private async applyResolved(desired: ResolvedConfig, reason: string): Promise<boolean> {
     const plane = this.plane!;
-    const previous = this.applied ? this.prepareRotation(this.applied, desired) : null;
+    const previous = this.applied ? await this.prepareRotation(plane.rotation, this.applied, desired) : null;
     const change = planChange(previous, desired);
     this.peerNames.clear();
     for (const peer of desired.peers) {
@@ -306,14 +312,7 @@ export class GatewayAgent {
     if (!empty) await plane.apply(change);
     this.trackKeyAge(desired.privateKeyCreated);
     this.applied = desired;
-    if (plane.rotation) this.applyRotationState(plane.rotation, desired);
-    else if (desired.nextPrivateKey) {
-      // docs/key-rotation.md: the kernel and wireguard-go planes hold one key; the next key waits for promotion.
-      this.log.warn(
-        { event: 'rotation.unsupported', dataPlane: plane.kind },
-        'this data plane holds one key: nextPrivateKey is not used until it becomes privateKey',
-      );
-    }
+    await this.applyRotationState(plane.rotation, desired);
     this.log.info({ event: 'config.applied', reason, changedPeers: change.peers.length, unchanged: empty });
     return !empty;
   }
@@ -336,40 +335,49 @@ export class GatewayAgent {
   }
 
   /**
-   * On a plane with key rotation, a key that completes a rotation is not a new key: our next key
+   * A key that completes a rotation is not a new key: our next key
    * becoming the private key, or a peer's next key becoming its public key, keeps the sessions.
    * This rewrites the applied state accordingly before the diff.
    */
-  private prepareRotation(applied: ResolvedConfig, desired: ResolvedConfig): ResolvedConfig {
-    const rotation = this.plane?.rotation;
-    if (!rotation) return applied;
+  private async prepareRotation(
+    rotation: KeyRotation,
+    applied: ResolvedConfig,
+    desired: ResolvedConfig,
+  ): Promise<ResolvedConfig> {
     let privateKey = applied.privateKey;
     if (applied.nextPrivateKey && desired.privateKey.equals(applied.nextPrivateKey)) {
-      rotation.complete();
+      await rotation.complete();
       privateKey = desired.privateKey;
       this.log.info({ event: 'rotation.promoted' }, 'the next private key is now the private key');
     }
-    const peers = applied.peers.map((peer) => {
+    const peers: ResolvedPeer[] = [];
+    for (const peer of applied.peers) {
       const renamed = desired.peers.find((d) => peer.nextPublicKey && d.publicKey.equals(peer.nextPublicKey));
-      if (!renamed) return peer;
-      rotation.promotePeerNextKey(peer.publicKey);
-      return { ...peer, publicKey: renamed.publicKey, nextPublicKey: null };
-    });
+      if (renamed) await rotation.promotePeerNextKey(peer.publicKey);
+      peers.push(renamed ? { ...peer, publicKey: renamed.publicKey, nextPublicKey: null } : peer);
+    }
     return { ...applied, privateKey, peers };
   }
 
-  private applyRotationState(rotation: KeyRotation, desired: ResolvedConfig): void {
-    for (const peer of desired.peers) rotation.setPeerNextKey(peer.publicKey, peer.nextPublicKey);
+  private async applyRotationState(rotation: KeyRotation, desired: ResolvedConfig): Promise<void> {
+    for (const peer of desired.peers) await rotation.setPeerNextKey(peer.publicKey, peer.nextPublicKey);
     if (desired.nextPrivateKey) {
       if (!sameKey(rotation.nextPublicKey, publicKeyOf(desired.nextPrivateKey))) {
         this.rotationReported = false;
-        rotation.begin(desired.nextPrivateKey);
+        await rotation.begin(desired.nextPrivateKey);
         this.log.info({ event: 'rotation.begin', nextPublicKey: keyToBase64(rotation.nextPublicKey!).slice(0, 8) });
       }
     } else if (rotation.nextPublicKey) {
-      rotation.abort();
+      await rotation.abort();
       this.log.info({ event: 'rotation.aborted' });
     }
+  }
+
+  private async pollRotation(): Promise<void> {
+    const plane = this.plane;
+    if (!plane?.rotation.nextPublicKey || plane.liveSnapshot) return;
+    await this.pollStats();
+    this.checkRotation();
   }
 
   private checkRotation(): void {
@@ -392,11 +400,11 @@ export class GatewayAgent {
     const plane = this.plane;
     if (!applied || !plane) return null;
     const rotation = plane.rotation;
-    const nextPublicKey = rotation?.nextPublicKey ?? null; // a plane without rotation offers no next key
+    const nextPublicKey = rotation.nextPublicKey;
     const stats = new Map(this.currentStats().peers.map((peer) => [peer.publicKey, peer]));
     const peers = applied.peers.map((peer) => {
       const key = keyToBase64(peer.publicKey);
-      const localKey = rotation?.localKeyOf(peer.publicKey) ?? null;
+      const localKey = rotation.localKeyOf(peer.publicKey) ?? null;
       return {
         name: peer.name,
         publicKey: key,
@@ -413,6 +421,7 @@ export class GatewayAgent {
       documentVersion: this.documentVersion,
       publicKey: keyToBase64(publicKeyOf(applied.privateKey)),
       nextPublicKey: nextPublicKey && keyToBase64(nextPublicKey),
+      acceptsPeerNextKeys: rotation.acceptsPeerNextKeys,
       rotation: nextPublicKey === null ? 'none' : done ? 'complete' : 'in-progress',
       peers,
     };
@@ -452,7 +461,7 @@ export class GatewayAgent {
     if (event.type === 'handshake-complete') {
       const publicKey = keyToBase64(event.peer.publicKey);
       this.metrics?.recordHandshake({ name: this.peerNames.get(publicKey) ?? 'unknown', publicKey }, event.role);
-      if (this.plane?.rotation?.nextPublicKey) this.writeStatus(); // a peer may have moved: say so now, not within a second
+      if (this.plane?.rotation.nextPublicKey) this.writeStatus(); // a peer may have moved: say so now, not within a second
     } else if (event.type === 'handshake-gave-up') {
       this.metrics?.recordHandshakeFailure('handshake-gave-up');
     }

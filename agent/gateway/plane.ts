@@ -9,25 +9,34 @@ import type { ConfigChange, DeviceSnapshot } from '../wg/uapi';
 export type DataPlaneName = 'userspace' | 'kernel' | 'wireguard-go';
 
 /**
- * Zero-downtime key rotation: the plane holds two static keys at once, answers handshakes to
- * either and moves each peer to the next one. An optional capability beside the plane, the way
- * wireguard-go's optional interfaces sit beside conn.Bind: only the userspace plane has it.
+ * Zero-downtime key rotation, one shape on every plane (docs/key-rotation.md): the userspace plane
+ * holds two static keys at once, answers handshakes to either and moves each peer to the next one;
+ * the kernel and wireguard-go planes, one key per device, switch in place without losing a packet
+ * (planes/single-key-rotation.ts).
  */
 export interface KeyRotation {
   /** Our next public key while a rotation is in progress, else null. */
   readonly nextPublicKey: Buffer | null;
+  /**
+   * Whether setPeerNextKey makes the plane accept a peer's next key beside its current one (the
+   * userspace plane); otherwise a peer's next key takes effect at promotion.
+   */
+  readonly acceptsPeerNextKeys: boolean;
   /** Starts a rotation to `nextPrivateKey` (replacing one in progress). */
-  begin(nextPrivateKey: Buffer): void;
-  /** Drops the next key; peers that moved to it keep their sessions until their next rekey. */
-  abort(): void;
+  begin(nextPrivateKey: Buffer): Promise<void>;
+  /**
+   * Drops the next key. Userspace: peers that moved to it keep their sessions until their next
+   * rekey; a single-key device switches back and its peers handshake again on the current key.
+   */
+  abort(): Promise<void>;
   /** Makes the next key the private key, keeping every session. */
-  complete(): void;
+  complete(): Promise<void>;
   /** Whether every peer's current session uses the next key, and how many peers there are. */
   status(): { complete: boolean; peers: number };
   /** Also accepts handshakes from the peer's own next key (null: stop), during its rotation. */
-  setPeerNextKey(publicKey: Buffer, nextPublicKey: Buffer | null): void;
-  /** The peer finished its rotation: its next key becomes its public key, sessions untouched. */
-  promotePeerNextKey(publicKey: Buffer): void;
+  setPeerNextKey(publicKey: Buffer, nextPublicKey: Buffer | null): Promise<void>;
+  /** The peer finished its rotation: its next key becomes its public key. */
+  promotePeerNextKey(publicKey: Buffer): Promise<void>;
   /** Which of our keys the peer's current session uses; undefined for an unknown peer. */
   localKeyOf(publicKey: Buffer): KeySlot | undefined;
 }
@@ -43,8 +52,8 @@ export interface DataPlane {
   drops(): Record<string, number>;
   /** Present on a plane whose snapshot needs no round trip (in process): stats read it live. */
   liveSnapshot?(): DeviceSnapshot;
-  /** Present on a plane that supports zero-downtime key rotation. */
-  readonly rotation?: KeyRotation;
+  /** Zero-downtime key rotation. */
+  readonly rotation: KeyRotation;
   /** Removes the interface and anything the plane started. Safe to call twice. */
   destroy(): Promise<void>;
 }

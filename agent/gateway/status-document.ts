@@ -31,6 +31,11 @@ export interface AgentStatusDocument {
   documentVersion: string | null;
   publicKey: string;
   nextPublicKey: string | null;
+  /**
+   * Whether a peer's `nextPublicKey` is accepted beside its current key (the userspace plane), or
+   * only once it becomes its `publicKey` (kernel, wireguard-go: one key per peer entry).
+   */
+  acceptsPeerNextKeys: boolean;
   /** `none`, `in-progress` (a next key is held) or `complete` (every peer uses it). */
   rotation: 'none' | 'in-progress' | 'complete';
   peers: PeerKeyStatus[];

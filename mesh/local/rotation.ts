@@ -8,7 +8,8 @@
  *              everywhere and the old version is deleted.
  * Each phase ends when every agent's status document says it applied it (a file reload, not a
  * timer), so the phases are the same on every run and a stuck agent stops the rotation with an
- * error naming it, with nothing retired.
+ * error naming it, with nothing retired. Any data plane may rotate; a peer that holds one key per
+ * peer (kernel, wireguard-go) takes the next key in phase switch, once the rotating site holds it.
  */
 import { rmSync } from 'node:fs';
 import { keyToBase64 } from '../../agent/crypto/keys';
@@ -52,20 +53,39 @@ function peerStatus(
   return status?.peers.find((peer) => peer.publicKey === publicKey);
 }
 
+/** In `peer`'s document, the rotating site's next key becomes its public key. */
+function promotePeerKey(peer: LocalSiteState, oldPublicKey: string, nextPublicKey: string): void {
+  const config = readAgentConfig(peer);
+  for (const entry of config.peers) {
+    if (entry.publicKey !== oldPublicKey) continue;
+    entry.publicKey = nextPublicKey;
+    delete entry.nextPublicKey;
+  }
+  writeAgentConfig(peer, config);
+}
+
 /** Rotates one site's key through the three phases; returns the seconds each took. */
 export async function rotateSite(target: LocalTarget, siteName: string, progress: Progress): Promise<PhaseTiming[]> {
   const state = target.readState()!;
   const site = state.sites.find((s) => s.site === siteName)!;
   const peers = peersOf(state, site);
+  // Kernel and wireguard-go peers hold one key per peer: they take our next key at the switch, once
+  // we hold it, instead of beside the current one (docs/key-rotation.md).
+  const oneKeyPeers = new Set(peers.filter((peer) => readStatusDocument(peer)?.acceptsPeerNextKeys === false));
   const oldPublicKey = site.publicKey;
   const nextVersion = site.keyVersion + 1;
   const nextPrivateKey = generatePrivateKey();
   const nextPublicKey = keyToBase64(publicKeyOf(nextPrivateKey));
   const timings: PhaseTiming[] = [];
-  const phase = async (name: RotationPhase, what: string, change: () => void, done: () => boolean): Promise<void> => {
+  const phase = async (
+    name: RotationPhase,
+    what: string,
+    change: () => Promise<void> | void,
+    done: () => boolean,
+  ): Promise<void> => {
     progress.step(`site ${site.site}: phase ${name}: ${what}`);
     const started = Date.now();
-    change();
+    await change();
     await waitFor(`site ${site.site} phase ${name} (${what})`, done);
     timings.push({ site: site.site, phase: name, seconds: (Date.now() - started) / 1000 });
   };
@@ -87,10 +107,16 @@ export async function rotateSite(target: LocalTarget, siteName: string, progress
   await phase(
     'switch',
     `gateway ${site.site} offers key version ${nextVersion}; waiting for every peer to handshake on it`,
-    () => {
+    async () => {
       const config = readAgentConfig(site);
       config.nextPrivateKey = { source: 'file', path: keyFile(target.stateDir, site.site, nextVersion) };
       writeAgentConfig(site, config);
+      if (oneKeyPeers.size === 0) return;
+      await waitFor(
+        `site ${site.site} to hold key version ${nextVersion}`,
+        () => readStatusDocument(site)?.nextPublicKey === nextPublicKey,
+      );
+      for (const peer of oneKeyPeers) promotePeerKey(peer, oldPublicKey, nextPublicKey);
     },
     () => readStatusDocument(site)?.rotation === 'complete',
   );
@@ -103,15 +129,7 @@ export async function rotateSite(target: LocalTarget, siteName: string, progress
       config.privateKey = { source: 'file', path: keyFile(target.stateDir, site.site, nextVersion) };
       delete config.nextPrivateKey;
       writeAgentConfig(site, config);
-      for (const peer of peers) {
-        const peerConfig = readAgentConfig(peer);
-        for (const entry of peerConfig.peers) {
-          if (entry.publicKey !== oldPublicKey) continue;
-          entry.publicKey = nextPublicKey;
-          delete entry.nextPublicKey;
-        }
-        writeAgentConfig(peer, peerConfig);
-      }
+      for (const peer of peers) if (!oneKeyPeers.has(peer)) promotePeerKey(peer, oldPublicKey, nextPublicKey);
     },
     () => {
       const own = readStatusDocument(site);

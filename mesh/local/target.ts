@@ -1,6 +1,7 @@
 /**
  * The local target: a whole mesh on one machine, in network namespaces. Each `local` site gets a
- * gateway namespace running wiremesh-agent (userspace data plane) and a LAN host namespace behind
+ * gateway namespace running wiremesh-agent (userspace data plane unless `up --data-plane` says
+ * otherwise) and a LAN host namespace behind
  * it on the site's first CIDR; the gateways meet on a bridge in a WAN namespace. Nothing is
  * addressed outside these namespaces, and none of them has a default route.
  *
@@ -15,6 +16,7 @@ import { joinHostPort } from '../../common/hostport';
 import { formatAddress, parsePrefix } from '../../common/ip';
 import { keyToBase64 } from '../../agent/crypto/keys';
 import { generatePrivateKey, publicKeyOf } from '../../agent/crypto/primitives';
+import type { DataPlaneName } from '../../agent/gateway/plane';
 import { packageRoot } from '../../agent/package-root';
 import { agentConfigFor, planMesh, type GatewayPlan } from '../planner';
 import type { MeshSpec } from '../spec';
@@ -35,6 +37,8 @@ export interface LocalSiteState {
   gatewayNamespace: string;
   lanNamespace: string;
   interfaceName: string;
+  /** The agent's data plane. */
+  dataPlane: DataPlaneName;
   /** The LAN host's address, e.g. 198.19.20.2. */
   lanHost: string;
   /** The gateway's address on the LAN (and tunnel). */
@@ -61,6 +65,32 @@ export interface LocalState {
 
 export interface Progress {
   step(message: string): void;
+}
+
+const DATA_PLANES: readonly DataPlaneName[] = ['userspace', 'wireguard-go', 'kernel'];
+
+/**
+ * `up --data-plane`: one plane for every site (`wireguard-go`), or per site
+ * (`spoke-a=wireguard-go,spoke-b=wireguard-go`; sites not named get the userspace plane).
+ */
+export function parseDataPlanes(text: string, sites: readonly string[]): Record<string, DataPlaneName> {
+  const isPlane = (plane: string): plane is DataPlaneName => (DATA_PLANES as readonly string[]).includes(plane);
+  const planeOf = (plane: string): DataPlaneName => {
+    if (!isPlane(plane)) throw new Error(`--data-plane: "${plane}" is not one of ${DATA_PLANES.join(', ')}`);
+    return plane;
+  };
+  if (!text.includes('=')) {
+    const plane = planeOf(text);
+    return Object.fromEntries(sites.map((site) => [site, plane]));
+  }
+  const planes: Record<string, DataPlaneName> = {};
+  for (const entry of text.split(',')) {
+    const [site = '', plane = ''] = entry.split('=');
+    if (!sites.includes(site))
+      throw new Error(`--data-plane: "${site}" is not a site of the mesh (${sites.join(', ')})`);
+    planes[site] = planeOf(plane);
+  }
+  return planes;
 }
 
 function ip(args: string[], ns?: string): string {
@@ -130,8 +160,11 @@ export class LocalTarget {
     this.writeState(state);
   }
 
-  /** Brings up every `local` site of `spec`; on any failure removes what it created and rethrows. */
-  async up(spec: MeshSpec, progress: Progress): Promise<LocalState> {
+  /**
+   * Brings up every `local` site of `spec`, each on its plane in `dataPlanes` (default userspace);
+   * on any failure removes what it created and rethrows.
+   */
+  async up(spec: MeshSpec, progress: Progress, dataPlanes: Record<string, DataPlaneName> = {}): Promise<LocalState> {
     if (this.readState())
       throw new Error(`a local mesh is already up (state in ${this.stateDir}); run \`wiremesh down\` first`);
     const remote = spec.sites.filter((site) => site.provider !== 'local');
@@ -145,7 +178,7 @@ export class LocalTarget {
     const state: LocalState = { mesh: spec.name, namespacePrefix: this.namespacePrefix, namespaces: [], sites: [] };
     this.writeState(state);
     try {
-      await this.build(spec, state, progress);
+      await this.build(spec, state, progress, dataPlanes);
       return state;
     } catch (error) {
       progress.step(`failed: ${(error as Error).message}; removing what was created`);
@@ -161,7 +194,12 @@ export class LocalTarget {
     ip(['link', 'set', 'lo', 'up'], name);
   }
 
-  private async build(spec: MeshSpec, state: LocalState, progress: Progress): Promise<void> {
+  private async build(
+    spec: MeshSpec,
+    state: LocalState,
+    progress: Progress,
+    dataPlanes: Record<string, DataPlaneName>,
+  ): Promise<void> {
     progress.step(`creating the WAN namespace ${this.wanNamespace}`);
     this.addNamespace(state, this.wanNamespace);
     ip(['link', 'add', 'wan', 'type', 'bridge'], this.wanNamespace);
@@ -176,7 +214,17 @@ export class LocalTarget {
 
     for (const [i, site] of sites.entries()) {
       const gateway = plan.gateways.find((g) => g.site === site.name && g.index === 0)!;
-      const siteState = this.createSite(state, site.name, site.cidrs, i, gateway, publicKeys[site.name]!, progress);
+      const plane = dataPlanes[site.name] ?? 'userspace';
+      const siteState = this.createSite(
+        state,
+        site.name,
+        site.cidrs,
+        i,
+        gateway,
+        publicKeys[site.name]!,
+        plane,
+        progress,
+      );
       this.startAgent(siteState, gateway, keys.get(site.name)!, progress);
     }
     progress.step('waiting for every tunnel to handshake');
@@ -190,6 +238,7 @@ export class LocalTarget {
     index: number,
     gateway: GatewayPlan,
     publicKey: string,
+    dataPlane: DataPlaneName,
     progress: Progress,
   ): LocalSiteState {
     const gatewayNamespace = `${this.namespacePrefix}${site}-gw`;
@@ -205,6 +254,7 @@ export class LocalTarget {
       gatewayNamespace,
       lanNamespace,
       interfaceName: `${this.namespacePrefix.slice(0, -1)}${index}`,
+      dataPlane,
       lanHost: nthHost(lanCidr, 2),
       gatewayAddress: nthHost(lanCidr, 1),
       wanAddress: `${WAN_SUBNET}.${index + 1}`,
@@ -259,12 +309,12 @@ export class LocalTarget {
   }
 
   private startAgent(site: LocalSiteState, gateway: GatewayPlan, privateKey: Buffer, progress: Progress): void {
-    progress.step(`site ${site.site}: starting wiremesh-agent (userspace data plane) as ${site.interfaceName}`);
+    progress.step(`site ${site.site}: starting wiremesh-agent (${site.dataPlane} data plane) as ${site.interfaceName}`);
     writeKeyVersion(this.stateDir, site.site, site.keyVersion, privateKey);
     const config = agentConfigFor(gateway, {
       interfaceName: site.interfaceName,
       privateKey: { source: 'file', path: keyFile(this.stateDir, site.site, site.keyVersion) },
-      dataPlane: 'userspace',
+      dataPlane: site.dataPlane,
       health: { listen: joinHostPort('127.0.0.1', HEALTH_PORT) },
     });
     writeAgentConfig(site, { ...config, statusFile: site.statusFile });

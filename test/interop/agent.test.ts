@@ -341,10 +341,13 @@ describeAgent('wiremesh-agent in namespaces', () => {
     expect(result.stderr).not.toContain(env.gatewayKeys.privateKey);
   });
 
-  it('rotates the key with zero lost packets on the userspace data plane', async () => {
+  // Two static keys at once on the userspace plane; an in-place switch on wireguard-go (docs/key-rotation.md).
+  it.each([
+    ['userspace', 9596],
+    ['wireguard-go', 9597],
+  ] as const)('rotates the key with zero lost packets on the %s data plane', async (dataPlane, metricsPort) => {
     const remote = await env.remoteAgent(0);
-    const configFor = (extra: string): string =>
-      env.config([remote], { dataPlane: 'userspace', metricsPort: 9596, extra });
+    const configFor = (extra: string): string => env.config([remote], { dataPlane, metricsPort, extra });
     await env.startAgent(env.writeConfig(configFor('')));
     expect((await env.ping(remote.inner, 3)).received).toBe(3);
     const next = genkey();
@@ -367,14 +370,14 @@ describeAgent('wiremesh-agent in namespaces', () => {
     remote.configure(undefined, next.publicKey);
     const result = await continuous;
     console.log(
-      `userspace key rotation: ${result.sent - result.received} of ${result.sent} pings lost; every peer moved ${movedAfter} ms after the rotation started`,
+      `${dataPlane} key rotation: ${result.sent - result.received} of ${result.sent} pings lost; every peer moved ${movedAfter} ms after the rotation started`,
     );
     expect(result.received).toBe(result.sent);
     expect(env.lab.wg(env.gateway, ['show', env.iface, 'public-key']).trim()).toBe(next.publicKey);
     expect((await env.ping(remote.inner, 2)).received).toBe(2);
   });
 
-  it('rotates the key on the wireguard-go data plane with a short, counted interruption', async () => {
+  it('replaces the key on the wireguard-go data plane, the peer told afterwards: a short, counted interruption', async () => {
     const remote = await env.remote('wiremesh', 0);
     const configFor = (): string => env.config([remote], { dataPlane: 'wireguard-go', metricsPort: 9598 });
     await env.startAgent(env.writeConfig(configFor()));

@@ -5,14 +5,13 @@
  * every peer steady on the new key versions. Then `wiremesh revoke spoke-b` cuts spoke-b off while
  * hub and spoke-a keep talking. The mesh gets a namespace prefix of its own (WIREMESH_NAMESPACE_PREFIX).
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot } from '../../agent/package-root';
+import { Pinger, wiremeshCli, type CliResult } from '../support/local-mesh';
 import { describeWithRoot } from '../support/root-only';
 
-const CLI = join(packageRoot(), 'bin', 'wiremesh.js');
 const describeMesh = describeWithRoot('local mesh rotation tests', ['wg', 'ping']);
 jest.setTimeout(180_000);
 
@@ -22,9 +21,8 @@ const env = { ...process.env, WIREMESH_STATE_DIR: stateDir, WIREMESH_NAMESPACE_P
 /** The agents reload a changed document within RELOAD_DEBOUNCE_MS and report in their status document every second. */
 const RELOAD_INTERVAL_S = 1;
 
-function wiremesh(...args: string[]): { status: number; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [CLI, ...args], { env, encoding: 'utf8', timeout: 150_000 });
-  return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+function wiremesh(...args: string[]): CliResult {
+  return wiremeshCli(env, ...args);
 }
 
 interface StatusJson {
@@ -44,42 +42,6 @@ interface Phases {
 
 function status(): StatusJson {
   return JSON.parse(wiremesh('status', '--json').stdout) as StatusJson;
-}
-
-/** A ping every 50 ms from one LAN host to another, counted by sequence number. */
-class Pinger {
-  private readonly child: ChildProcess;
-  private output = '';
-  private errors = '';
-  private readonly exited: Promise<void>;
-
-  constructor(
-    readonly from: string,
-    fromNamespace: string,
-    readonly to: string,
-  ) {
-    this.child = spawn('ip', ['netns', 'exec', fromNamespace, 'ping', '-n', '-i', '0.05', '-W', '1', to], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child.stdout!.on('data', (chunk: Buffer) => {
-      this.output += chunk.toString();
-    });
-    this.child.stderr!.on('data', (chunk: Buffer) => {
-      this.errors += chunk.toString();
-    });
-    this.exited = new Promise((resolve) => this.child.on('exit', () => resolve()));
-  }
-
-  /** Stops it; every ping but the one possibly in flight at the stop must have had its reply. */
-  async stop(): Promise<{ sent: number; lost: number; errors: string }> {
-    this.child.kill('SIGINT');
-    await this.exited;
-    const replied = new Set([...this.output.matchAll(/icmp_seq=(\d+)/g)].map((m) => Number(m[1])));
-    const sent = Number(/(\d+) packets transmitted/.exec(this.output)?.[1] ?? 0);
-    let lost = 0;
-    for (let seq = 1; seq < sent; seq++) if (!replied.has(seq)) lost++;
-    return { sent, lost, errors: this.errors.trim() };
-  }
 }
 
 function pingOnce(fromNamespace: string, to: string): boolean {

@@ -17,7 +17,7 @@ import { Lab, hasCommand, isRoot } from '../../lab/netns';
 import { formatPrefix, parsePrefix } from '../../common/ip';
 import { generatePrivateKey, publicKeyOf, randomBytes } from '../../agent/crypto/primitives';
 import { CommandError, ExecFileCommandRunner } from '../../agent/gateway/commands';
-import type { CommandRunner } from '../../agent/gateway/plane';
+import type { CommandRunner, DataPlane } from '../../agent/gateway/plane';
 import { KernelPlane } from '../../agent/gateway/planes/kernel';
 import { WireguardGoPlane } from '../../agent/gateway/planes/wireguard-go';
 import { Errno, UapiError, type ConfigChange, type DeviceSnapshot } from '../../agent/wg/uapi';
@@ -570,5 +570,75 @@ namespaced(`WireguardGoPlane with wireguard-go in a namespace${skipReason ? ` (s
     await kernel.destroy();
     await wireguardGo.destroy();
     expectGone(ns, name);
+  });
+
+  test("the kernel plane's key rotation, run against wireguard-go: switch, abort and peer promotion each handshake at once", async () => {
+    const a = inNamespace();
+    const b = inNamespace();
+    lab.link(a.ns, b.ns, { a: ['198.18.77.1/24'], b: ['198.18.77.2/24'] });
+    await a.plane.create(a.name, 1420);
+    const kernel = new KernelPlane({
+      runner: {
+        run: (command, args, options) =>
+          command === 'ip' && args.join(' ') === `link add dev ${a.name} type wireguard`
+            ? Promise.resolve('')
+            : a.runner.run(command, args, options),
+      },
+    });
+    await kernel.create(a.name, 1420);
+    await b.plane.create(b.name, 1420);
+    const [current, next, peerKey, peerNextKey] = [1, 2, 3, 4].map(() => generatePrivateKey()) as [
+      Buffer,
+      Buffer,
+      Buffer,
+      Buffer,
+    ];
+    const peerOfB = (key: Buffer): ConfigChange['peers'][number] =>
+      peer(publicKeyOf(key), { endpoint: '198.18.77.2:51820', allowedIps: prefixes('clear', '10.77.2.0/24') });
+    const peerOfA = (key: Buffer): ConfigChange['peers'][number] =>
+      peer(publicKeyOf(key), { endpoint: '198.18.77.1:51820', allowedIps: prefixes('clear', '10.77.1.0/24') });
+    await kernel.apply({ privateKey: current, listenPort: 51820, replacePeers: true, peers: [peerOfB(peerKey)] });
+    // B accepts only A's next key: a device holds one key per peer, so nothing answers A before the switch.
+    await b.plane.apply({ privateKey: peerKey, listenPort: 51820, replacePeers: true, peers: [peerOfA(next)] });
+    for (const { ns, name } of [a, b]) lab.run(ns, 'ip', ['link', 'set', 'dev', name, 'up']);
+
+    const handshakeWith = async (plane: DataPlane, key: Buffer): Promise<void> => {
+      const deadline = Date.now() + 10_000;
+      while (!(await plane.snapshot()).peers.some((p) => p.publicKey.equals(key) && p.lastHandshakeUnixMs > 0)) {
+        if (Date.now() > deadline) throw new Error(`no handshake with ${key.toString('base64')}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+
+    // Switch: no traffic at all, yet the idle peer handshakes on the next key at once.
+    await kernel.snapshot(); // what the agent's stats poll does every second
+    expect(kernel.rotation.localKeyOf(publicKeyOf(peerKey))).toBe('current');
+    await kernel.rotation.begin(next);
+    expect(kernel.rotation.nextPublicKey).toEqual(publicKeyOf(next));
+    expect(kernel.rotation.status()).toEqual({ complete: false, peers: 1 });
+    await handshakeWith(kernel, publicKeyOf(peerKey));
+    expect(kernel.rotation.localKeyOf(publicKeyOf(peerKey))).toBe('next');
+    expect(kernel.rotation.status()).toEqual({ complete: true, peers: 1 });
+    const switched = await kernel.snapshot();
+    expect(switched.privateKey).toEqual(next);
+    expect(switched.peers[0]!.persistentKeepaliveInterval).toBe(0); // the keepalive that made it handshake is gone
+
+    // Abort: the current key again, and a handshake with it at once.
+    await b.plane.apply({ replacePeers: true, peers: [peerOfA(current)] });
+    await kernel.rotation.abort();
+    expect(kernel.rotation.nextPublicKey).toBeNull();
+    expect((await kernel.snapshot()).privateKey).toEqual(current);
+    await handshakeWith(b.plane, publicKeyOf(current));
+
+    // Peer promotion: B's next key replaces its entry, with its endpoint and allowed IPs, and handshakes.
+    await kernel.rotation.setPeerNextKey(publicKeyOf(peerKey), publicKeyOf(peerNextKey));
+    await b.plane.apply({ privateKey: peerNextKey, replacePeers: false, peers: [] });
+    await kernel.rotation.promotePeerNextKey(publicKeyOf(peerKey));
+    expect(configured(await kernel.snapshot()).peers).toEqual([
+      readablePeer(publicKeyOf(peerNextKey), { endpoint: '198.18.77.2:51820', allowedIps: ['10.77.2.0/24'] }),
+    ]);
+    await handshakeWith(kernel, publicKeyOf(peerNextKey));
+
+    await kernel.destroy();
   });
 });

@@ -29,6 +29,7 @@ describe('writeStatusDocument', () => {
       documentVersion: null,
       publicKey: 'A',
       nextPublicKey: null,
+      acceptsPeerNextKeys: true,
       rotation: 'none',
       peers: [],
     };

@@ -3,10 +3,8 @@
  * be tested up to the commands it runs.
  *
  * Key rotation: the kernel holds one static private key per interface, not the two the userspace
- * plane keeps during a rotation. A rotation here is therefore a plain private-key replacement:
- * every session ends, and each peer handshakes again once it has the new public key. That is a
- * short interruption per peer, which the agent counts and reports; the userspace plane rotates
- * without one.
+ * plane keeps during a rotation, so it switches that key in place, which the kernel does without
+ * losing a packet (single-key-rotation.ts; the same code as the wireguard-go plane, proven there).
  *
  * `wg set` is not the UAPI, and this plane bridges the differences:
  * - `allowed-ips` replaces a peer's list, so additions and `-prefix` removals are applied to the
@@ -35,6 +33,7 @@ import {
   type PeerSnapshot,
 } from '../../wg/uapi';
 import type { CommandRunner, DataPlane } from '../plane';
+import { SingleKeyRotation } from './single-key-rotation';
 
 export interface KernelPlaneOptions {
   runner: CommandRunner;
@@ -50,6 +49,10 @@ export class KernelPlane implements DataPlane {
   readonly kind = 'kernel' as const;
   private readonly runner: CommandRunner;
   private name: string | null = null;
+  readonly rotation = new SingleKeyRotation({
+    apply: (change) => this.apply(change),
+    snapshot: () => this.snapshot(),
+  });
 
   constructor(options: KernelPlaneOptions) {
     this.runner = options.runner;
@@ -167,7 +170,9 @@ export class KernelPlane implements DataPlane {
 
   async snapshot(): Promise<DeviceSnapshot> {
     const name = this.requireName();
-    return parseDump(name, await this.runner.run('wg', ['show', name, 'dump']));
+    const snapshot = parseDump(name, await this.runner.run('wg', ['show', name, 'dump']));
+    this.rotation.observe(snapshot);
+    return snapshot;
   }
 
   drops(): Record<string, number> {

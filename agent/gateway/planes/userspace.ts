@@ -17,21 +17,23 @@ import type { DataPlane, KeyRotation } from '../plane';
 
 /** Key rotation on the sans-IO core the engine runs. */
 class CoreKeyRotation implements KeyRotation {
+  readonly acceptsPeerNextKeys = true;
+
   constructor(private readonly core: () => WireGuardDevice) {}
 
   get nextPublicKey(): Buffer | null {
     return this.core().nextPublicKey;
   }
 
-  begin(nextPrivateKey: Buffer): void {
+  async begin(nextPrivateKey: Buffer): Promise<void> {
     this.core().beginKeyRotation(nextPrivateKey, performance.now());
   }
 
-  abort(): void {
+  async abort(): Promise<void> {
     this.core().abortKeyRotation();
   }
 
-  complete(): void {
+  async complete(): Promise<void> {
     this.core().completeKeyRotation();
   }
 
@@ -40,13 +42,13 @@ class CoreKeyRotation implements KeyRotation {
     return { complete: status.complete, peers: status.peers.length };
   }
 
-  setPeerNextKey(publicKey: Buffer, nextPublicKey: Buffer | null): void {
+  async setPeerNextKey(publicKey: Buffer, nextPublicKey: Buffer | null): Promise<void> {
     const core = this.core();
     const live = core.peer(publicKey);
     if (live && !sameKey(live.alternatePublicKey, nextPublicKey)) core.setAlternatePublicKey(live, nextPublicKey);
   }
 
-  promotePeerNextKey(publicKey: Buffer): void {
+  async promotePeerNextKey(publicKey: Buffer): Promise<void> {
     const core = this.core();
     const live = core.peer(publicKey);
     if (live) core.promoteAlternatePublicKey(live);

@@ -1,6 +1,7 @@
 /**
  * The wireguard-go data plane: a `wireguard-go -f NAME` child per interface (foreground, so the PID
  * we hold is the daemon's and it dies with a signal from us), configured over its UAPI socket.
+ * Key rotation switches its one private key in place (single-key-rotation.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { uapiGet, uapiSet, UAPI_TIMEOUT_MS } from '../../wg/uapi-client';
 import { SOCKET_DIRECTORY } from '../../wg/uapi-server';
 import type { ConfigChange, DeviceSnapshot } from '../../wg/uapi';
 import type { CommandRunner, DataPlane } from '../plane';
+import { SingleKeyRotation } from './single-key-rotation';
 
 export interface WireguardGoPlaneOptions {
   /** Runs `ip link set ... mtu`; must run in the same network namespace as the spawned daemon. */
@@ -51,6 +53,10 @@ export class WireguardGoPlane implements DataPlane {
   private child: ChildProcess | null = null;
   private socketPath: string | null = null;
   private output = '';
+  readonly rotation = new SingleKeyRotation({
+    apply: (change) => this.apply(change),
+    snapshot: () => this.snapshot(),
+  });
 
   constructor(options: WireguardGoPlaneOptions) {
     this.runner = options.runner;
@@ -128,7 +134,9 @@ export class WireguardGoPlane implements DataPlane {
   }
 
   async snapshot(): Promise<DeviceSnapshot> {
-    return uapiGet(this.requireSocket(), this.uapiTimeoutMs);
+    const snapshot = await uapiGet(this.requireSocket(), this.uapiTimeoutMs);
+    this.rotation.observe(snapshot);
+    return snapshot;
   }
 
   drops(): Record<string, number> {
