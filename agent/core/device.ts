@@ -406,7 +406,7 @@ export class WireGuardDevice {
   private encryptAndTransmit(peer: Peer, keypair: Keypair, plaintext: Uint8Array, now: number): void {
     const endpoint = peer.endpoint;
     if (!endpoint) return this.drop('no-endpoint');
-    const counter = keypair.sendCounter++;
+    const counter = keypair.takeSendCounter();
     const padded = paddedLength(plaintext.length, this.mtu);
     const total = TRANSPORT_HEADER_LENGTH + padded + 16;
     const out = this.txScratch;
@@ -431,6 +431,17 @@ export class WireGuardDevice {
     if (plaintext.length > 0) timers.onDataSent(peer, now);
     if (unsealed) unsealed(out.subarray(0, total), keypair.sendKey, counter, endpoint);
     else this.outputs.transmit(out.subarray(0, total), endpoint);
+  }
+
+  /**
+   * Data packets for `peer` that data-plane worker threads sent under its current keypair since the
+   * last call: the timers and the rekey-on-send check our own sends would have run.
+   */
+  noteDataSentByWorkers(peer: Peer, now: number): void {
+    timers.onAuthenticatedPacketTraversal(peer, now);
+    timers.onAuthenticatedPacketSent(peer);
+    timers.onDataSent(peer, now);
+    this.keepKeyFreshOnSend(peer, now);
   }
 
   /** Rekey on send: after REKEY_AFTER_MESSAGES, or REKEY_AFTER_TIME for the initiator (docs/protocol.md 1.7). */

@@ -6,18 +6,31 @@ import { ReplayWindow } from './replay';
 /** Which of our static keys: the current one, or the next one during a key rotation. */
 export type KeySlot = 'current' | 'next';
 
+/**
+ * The sending half of a keypair lives in shared memory, so data-plane worker threads can send
+ * under it too: u64 send counter (taken with Atomics, so nonces stay unique across threads) |
+ * i32 sendable (1 while it may send) | pad | 32-byte send key (zeroed in place on wipe).
+ */
+export const SEND_STATE_BYTES = 48;
+export const SEND_STATE_COUNTER = 0;
+/** Index of the sendable flag in an Int32Array over the send state. */
+export const SEND_STATE_SENDABLE = 2;
+export const SEND_STATE_KEY_OFFSET = 16;
+
 export class Keypair {
-  sendCounter = 0n;
   readonly replay = new ReplayWindow();
+  /** Shared with the data-plane workers: see SEND_STATE_BYTES. */
+  readonly sendState = new SharedArrayBuffer(SEND_STATE_BYTES);
+  readonly sendKey: Buffer;
+  private readonly counter = new BigUint64Array(this.sendState, SEND_STATE_COUNTER, 1);
+  private readonly flags = new Int32Array(this.sendState);
   /** False once the keys are wiped. */
   valid = true;
-  /** False once a new private key retired this keypair for sending (it may still receive). */
-  private sendable = true;
   /** Which of our static keys the handshake behind this session used. */
   localKey: KeySlot = 'current';
 
   constructor(
-    readonly sendKey: Buffer,
+    sendKey: Buffer,
     readonly receiveKey: Buffer,
     /** Our index: the receiver index of packets the peer sends us under this keypair. */
     readonly localIndex: number,
@@ -25,12 +38,31 @@ export class Keypair {
     readonly remoteIndex: number,
     readonly isInitiator: boolean,
     readonly createdAt: number,
-  ) {}
+  ) {
+    this.sendKey = Buffer.from(this.sendState, SEND_STATE_KEY_OFFSET, 32);
+    this.sendKey.set(sendKey);
+    wipe(sendKey);
+    Atomics.store(this.flags, SEND_STATE_SENDABLE, 1);
+  }
+
+  /** Messages sent (or counters reserved by worker threads) so far. */
+  get sendCounter(): bigint {
+    return Atomics.load(this.counter, 0);
+  }
+
+  set sendCounter(value: bigint) {
+    Atomics.store(this.counter, 0, value);
+  }
+
+  /** The next send counter (the nonce), taken atomically. */
+  takeSendCounter(): bigint {
+    return Atomics.add(this.counter, 0, 1n);
+  }
 
   canSend(now: number): boolean {
     return (
       this.valid &&
-      this.sendable &&
+      Atomics.load(this.flags, SEND_STATE_SENDABLE) === 1 &&
       now - this.createdAt < REJECT_AFTER_TIME &&
       this.sendCounter < REJECT_AFTER_MESSAGES
     );
@@ -45,11 +77,12 @@ export class Keypair {
   }
 
   expireForSending(): void {
-    this.sendable = false;
+    Atomics.store(this.flags, SEND_STATE_SENDABLE, 0);
   }
 
   wipe(): void {
     this.valid = false;
+    Atomics.store(this.flags, SEND_STATE_SENDABLE, 0);
     wipe(this.sendKey);
     wipe(this.receiveKey);
   }
