@@ -60,6 +60,8 @@ export interface DeviceOutputs {
   transmit(datagram: Uint8Array, endpoint: Endpoint): void;
   /** Hand a decrypted, source-checked IP packet to the TUN. The buffer is reused after return. */
   deliver(packet: Uint8Array, peer: Peer): void;
+  /** Optional, instead of deliver: the packet as data[offset, offset + length), so no view is made per packet. */
+  deliverSpan?(data: Buffer, offset: number, length: number, peer: Peer): void;
   /** Notable protocol events, for logs and metrics. */
   event?(event: DeviceEvent): void;
   /**
@@ -609,19 +611,23 @@ export class WireGuardDevice {
     const keypair = entry?.keypair;
     if (!entry || !keypair) return this.drop('unknown-index');
     if (!keypair.canReceive(now)) return this.drop('expired-keypair');
-    const counter = datagram.readBigUInt64LE(Transport.counter);
     const plaintextLength = datagram.length - TRANSPORT_HEADER_LENGTH - 16;
-    let plaintext: Buffer;
-    if (opened) {
-      plaintext = datagram.subarray(Transport.payload, Transport.payload + plaintextLength);
-    } else {
-      plaintext = this.rxScratch.subarray(0, plaintextLength);
-      if (!aeadOpen(keypair.receiveKey, counter, datagram.subarray(Transport.payload), null, plaintext)) {
+    // Batch-opened payloads are read in place: no copy, no view and no BigInt per packet.
+    let plaintext = datagram;
+    let start: number = Transport.payload;
+    if (!opened) {
+      plaintext = this.rxScratch;
+      start = 0;
+      const counter = datagram.readBigUInt64LE(Transport.counter);
+      const into = this.rxScratch.subarray(0, plaintextLength);
+      if (!aeadOpen(keypair.receiveKey, counter, datagram.subarray(Transport.payload), null, into)) {
         return this.drop('decrypt-failed');
       }
     }
     // Only now, after authentication, may the packet move the replay window (docs/protocol.md 1.8).
-    if (!keypair.replay.validate(counter)) return this.drop('replayed-counter');
+    const low = datagram.readUInt32LE(Transport.counter);
+    const high = datagram.readUInt32LE(Transport.counter + 4);
+    if (!keypair.replay.validateHalves(low, high)) return this.drop('replayed-counter');
     const peer = entry.peer;
     this.updateEndpoint(peer, source);
     peer.rxBytes += datagram.length;
@@ -632,12 +638,16 @@ export class WireGuardDevice {
     if (plaintextLength === 0) return; // keepalive
     timers.onDataReceived(peer, now);
 
-    const innerLength = innerPacketLength(plaintext);
+    const innerLength = innerPacketLength(plaintext, start, plaintextLength);
     if (innerLength === 0) return this.drop('invalid-inner-packet');
-    const version = plaintext[0]! >> 4;
-    const owner = version === 4 ? this.allowedIps.lookupIPv4(plaintext, 12) : this.allowedIps.lookupIPv6(plaintext, 8);
+    const version = plaintext[start]! >> 4;
+    const owner =
+      version === 4
+        ? this.allowedIps.lookupIPv4(plaintext, start + 12)
+        : this.allowedIps.lookupIPv6(plaintext, start + 8);
     if (owner !== peer) return this.drop('source-not-allowed');
-    this.outputs.deliver(plaintext.subarray(0, innerLength), peer);
+    if (this.outputs.deliverSpan) this.outputs.deliverSpan(plaintext, start, innerLength, peer);
+    else this.outputs.deliver(plaintext.subarray(start, start + innerLength), peer);
   }
 
   /** The responder's first packet under `next`: it becomes current (kernel wg_noise_received_with_keypair). */
@@ -684,12 +694,15 @@ export class WireGuardDevice {
   }
 }
 
-/** The IP total length of a decrypted packet, or 0 if it is not a well-formed IPv4/IPv6 header. */
-function innerPacketLength(packet: Uint8Array): number {
-  const version = packet.length > 0 ? packet[0]! >> 4 : 0;
+/**
+ * The IP total length of the decrypted packet at data[start, start + available), or 0 if it is not
+ * a well-formed IPv4/IPv6 header.
+ */
+function innerPacketLength(data: Uint8Array, start: number, available: number): number {
+  const version = available > 0 ? data[start]! >> 4 : 0;
   let length = 0;
-  if (version === 4 && packet.length >= 20) length = (packet[2]! << 8) | packet[3]!;
-  else if (version === 6 && packet.length >= 40) length = 40 + ((packet[4]! << 8) | packet[5]!);
+  if (version === 4 && available >= 20) length = (data[start + 2]! << 8) | data[start + 3]!;
+  else if (version === 6 && available >= 40) length = 40 + ((data[start + 4]! << 8) | data[start + 5]!);
   const minimum = version === 4 ? 20 : 40;
-  return length >= minimum && length <= packet.length ? length : 0;
+  return length >= minimum && length <= available ? length : 0;
 }

@@ -161,7 +161,8 @@ export class UserspaceDevice implements UapiTarget {
           batch.addUnsealed(message, key, to);
           if (batch.isFull()) this.flushDatagrams(to.family);
         },
-        deliver: (packet) => this.queueTunWrite(packet),
+        deliver: (packet) => this.queueTunWrite(Buffer.from(packet.buffer, packet.byteOffset, packet.length), 0, packet.length),
+        deliverSpan: (data, offset, length) => this.queueTunWrite(data, offset, length),
         event: (event) => this.logEvent(event),
         forgetSourceAddress: (endpoint) => (endpoint as UdpEndpoint).withoutLocalAddress(),
       },
@@ -382,12 +383,12 @@ export class UserspaceDevice implements UapiTarget {
     if (batch.isFull()) this.flushDatagrams(to.family);
   }
 
-  private queueTunWrite(packet: Uint8Array): void {
-    this.tunOut.set(packet, this.tunOutUsed);
+  private queueTunWrite(data: Buffer, offset: number, length: number): void {
+    data.copy(this.tunOut, this.tunOutUsed, offset, offset + length);
     this.tunSpans.writeUInt32LE(this.tunOutUsed, this.tunOutCount * 8);
-    this.tunSpans.writeUInt32LE(packet.length, this.tunOutCount * 8 + 4);
+    this.tunSpans.writeUInt32LE(length, this.tunOutCount * 8 + 4);
     this.tunOutCount++;
-    this.tunOutUsed += packet.length;
+    this.tunOutUsed += length;
     if (this.tunOutCount === TUN_WRITE_BATCH || this.tunOutUsed > TX_CAPACITY - SLOT) this.flushTun();
   }
 
