@@ -457,13 +457,10 @@ interface GcPauses {
   maxMs: number;
 }
 
-/** What bench/gc-probe.ts wrote for `pid` (after the process exited), if anything. */
+/** What bench/gc-probe.ts wrote for `pid`'s threads (after the process exited), summed. */
 function readGcPauses(directory: string, pid: number | undefined): GcPauses {
-  try {
-    return JSON.parse(readFileSync(join(directory, `${pid}.json`), 'utf8')) as GcPauses;
-  } catch {
-    return { count: 0, totalMs: 0, maxMs: 0 };
-  }
+  const files = readdirSync(directory).filter((file) => file.startsWith(`${pid}-`));
+  return sumGc(files.map((file) => JSON.parse(readFileSync(join(directory, file), 'utf8')) as GcPauses));
 }
 
 class PathRunner {
