@@ -70,12 +70,13 @@ export interface DeviceOutputs {
    */
   forgetSourceAddress?(endpoint: Endpoint): Endpoint;
   /**
-   * Optional: send a transport message whose payload (bytes 16 .. length - 16) is still plaintext,
-   * to be sealed with ChaCha20-Poly1305 under `key` and `counter` (WireGuard's nonce) before it
-   * leaves, so an I/O shell can seal a whole batch in one call. Without it the core seals each
-   * message itself and calls transmit. `key` may be zeroed once the call returns: copy it.
+   * Optional: send the transport message data[0, length) whose payload (bytes 16 .. length - 16)
+   * is still plaintext, to be sealed with ChaCha20-Poly1305 under `key` and the counter in its
+   * header (bytes 8..16, WireGuard's nonce) before it leaves, so an I/O shell can seal a whole
+   * batch in one call. Without it the core seals each message itself and calls transmit. `key` may
+   * be zeroed once the call returns: copy it. `data` is reused after the call.
    */
-  transmitUnsealed?(message: Uint8Array, key: Uint8Array, counter: bigint, endpoint: Endpoint): void;
+  transmitUnsealed?(data: Buffer, length: number, key: Uint8Array, endpoint: Endpoint): void;
 }
 
 export interface DeviceOptions {
@@ -363,23 +364,28 @@ export class WireGuardDevice {
 
   /** An IP packet read from the TUN: route it by destination, encrypt it or queue it. */
   sendPacket(packet: Buffer, now: number): void {
-    const peer = this.routeOutbound(packet);
+    this.sendPacketAt(packet, 0, packet.length, now);
+  }
+
+  /** sendPacket for the packet at data[start, start + length): no view is made for it. */
+  sendPacketAt(data: Buffer, start: number, length: number, now: number): void {
+    const peer = this.routeOutbound(data, start, length);
     if (!peer) return this.drop('no-route');
     if (!peer.endpoint) return this.drop('no-endpoint');
     const keypair = peer.current;
     if (peer.staged.length === 0 && keypair && keypair.canSend(now)) {
-      this.encryptAndTransmit(peer, keypair, packet, now);
+      this.encryptAndTransmit(peer, keypair, data, start, length, now);
       this.keepKeyFreshOnSend(peer, now);
       return;
     }
-    if (!peer.stage(Buffer.from(packet))) this.drop('staged-overflow');
+    if (!peer.stage(Buffer.from(data.subarray(start, start + length)))) this.drop('staged-overflow');
     this.sendStaged(peer, now);
   }
 
-  private routeOutbound(packet: Buffer): Peer | undefined {
-    const version = packet.length > 0 ? packet[0]! >> 4 : 0;
-    if (version === 4 && packet.length >= 20) return this.allowedIps.lookupIPv4(packet, 16);
-    if (version === 6 && packet.length >= 40) return this.allowedIps.lookupIPv6(packet, 24);
+  private routeOutbound(data: Buffer, start: number, length: number): Peer | undefined {
+    const version = length > 0 ? data[start]! >> 4 : 0;
+    if (version === 4 && length >= 20) return this.allowedIps.lookupIPv4(data, start + 16);
+    if (version === 6 && length >= 40) return this.allowedIps.lookupIPv6(data, start + 24);
     return undefined;
   }
 
@@ -395,7 +401,8 @@ export class WireGuardDevice {
         this.sendInitiation(peer, now, false);
         return;
       }
-      this.encryptAndTransmit(peer, keypair, peer.staged.shift()!, now);
+      const packet = peer.staged.shift()!;
+      this.encryptAndTransmit(peer, keypair, packet, 0, packet.length, now);
     }
     this.keepKeyFreshOnSend(peer, now);
   }
@@ -405,23 +412,36 @@ export class WireGuardDevice {
     this.sendStaged(peer, now);
   }
 
-  private encryptAndTransmit(peer: Peer, keypair: Keypair, plaintext: Uint8Array, now: number): void {
+  /** Encrypts data[start, start + length) under `keypair`; with transmitUnsealed, no object is made per packet. */
+  private encryptAndTransmit(
+    peer: Peer,
+    keypair: Keypair,
+    data: Buffer,
+    start: number,
+    length: number,
+    now: number,
+  ): void {
     const endpoint = peer.endpoint;
     if (!endpoint) return this.drop('no-endpoint');
     const counter = keypair.takeSendCounter();
-    const padded = paddedLength(plaintext.length, this.mtu);
+    const padded = paddedLength(length, this.mtu);
     const total = TRANSPORT_HEADER_LENGTH + padded + 16;
     const out = this.txScratch;
     writeUint32(out, 0, MessageType.Transport);
     writeUint32(out, Transport.receiverIndex, keypair.remoteIndex);
-    out.writeBigUInt64LE(counter, Transport.counter);
-    out.set(plaintext, Transport.payload);
-    out.fill(0, Transport.payload + plaintext.length, Transport.payload + padded);
+    if (typeof counter === 'number') {
+      out.writeUInt32LE(counter >>> 0, Transport.counter);
+      out.writeUInt32LE(Math.floor(counter / 0x100000000), Transport.counter + 4);
+    } else {
+      out.writeBigUInt64LE(counter, Transport.counter);
+    }
+    data.copy(out, Transport.payload, start, start + length);
+    out.fill(0, Transport.payload + length, Transport.payload + padded);
     const unsealed = this.outputs.transmitUnsealed;
     if (!unsealed) {
       aeadSeal(
         keypair.sendKey,
-        counter,
+        BigInt(counter),
         out.subarray(Transport.payload, Transport.payload + padded),
         null,
         out.subarray(Transport.payload, total),
@@ -430,8 +450,8 @@ export class WireGuardDevice {
     peer.txBytes += total;
     timers.onAuthenticatedPacketTraversal(peer, now);
     timers.onAuthenticatedPacketSent(peer);
-    if (plaintext.length > 0) timers.onDataSent(peer, now);
-    if (unsealed) unsealed(out.subarray(0, total), keypair.sendKey, counter, endpoint);
+    if (length > 0) timers.onDataSent(peer, now);
+    if (unsealed) unsealed(out, total, keypair.sendKey, endpoint);
     else this.outputs.transmit(out.subarray(0, total), endpoint);
   }
 

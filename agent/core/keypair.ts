@@ -16,6 +16,38 @@ export const SEND_STATE_COUNTER = 0;
 /** Index of the sendable flag in an Int32Array over the send state. */
 export const SEND_STATE_SENDABLE = 2;
 export const SEND_STATE_KEY_OFFSET = 16;
+/** Counters a thread reserves from the shared counter per Atomics.add (fewer atomics, no BigInt per packet). */
+export const SEND_COUNTER_BLOCK = 64;
+/** Below this a counter is exact in a double; above it, counters are taken one at a time as BigInts. */
+export const SEND_COUNTER_NUMBER_LIMIT = 2 ** 52;
+
+/** One thread's use of a keypair's shared send counter (a one-element BigUint64Array). */
+export class SendCounters {
+  /** Reserved counters: next .. end - 1. */
+  private next = 0;
+  private end = 0;
+
+  constructor(private readonly shared: BigUint64Array) {}
+
+  /**
+   * The next counter: a Number from a block of SEND_COUNTER_BLOCK this thread reserved, or (from
+   * 2^52 on, which no session reaches in practice) a BigInt taken alone. A reserved block left
+   * unused only skips counters, which the receiver allows.
+   */
+  take(): number | bigint {
+    if (this.next < this.end) return this.next++;
+    if (Atomics.load(this.shared, 0) >= SEND_COUNTER_NUMBER_LIMIT) return Atomics.add(this.shared, 0, 1n);
+    const base = Number(Atomics.add(this.shared, 0, BigInt(SEND_COUNTER_BLOCK)));
+    this.next = base + 1;
+    this.end = base + SEND_COUNTER_BLOCK;
+    return base;
+  }
+
+  /** Drops the reservation (the shared counter was set). */
+  forget(): void {
+    this.end = 0;
+  }
+}
 
 export class Keypair {
   readonly replay = new ReplayWindow();
@@ -24,6 +56,8 @@ export class Keypair {
   readonly sendKey: Buffer;
   private readonly counter = new BigUint64Array(this.sendState, SEND_STATE_COUNTER, 1);
   private readonly flags = new Int32Array(this.sendState);
+  /** This thread's share of the send counter. */
+  private readonly counters = new SendCounters(this.counter);
   /** False once the keys are wiped. */
   valid = true;
   /** Which of our static keys the handshake behind this session used. */
@@ -52,11 +86,12 @@ export class Keypair {
 
   set sendCounter(value: bigint) {
     Atomics.store(this.counter, 0, value);
+    this.counters.forget();
   }
 
-  /** The next send counter (the nonce), taken atomically. */
-  takeSendCounter(): bigint {
-    return Atomics.add(this.counter, 0, 1n);
+  /** The next send counter (the nonce), unique across threads: see SendCounters. */
+  takeSendCounter(): number | bigint {
+    return this.counters.take();
   }
 
   canSend(now: number): boolean {

@@ -42,12 +42,13 @@ export class SendBatch {
     this.append(datagram.length, to);
   }
 
-  addUnsealed(message: Uint8Array, key: Uint8Array, to: UdpEndpoint): void {
-    this.markUnsealed(message.length, key);
+  /** The unsealed transport message source[0, length). */
+  addUnsealed(source: Buffer, length: number, key: Uint8Array, to: UdpEndpoint): void {
+    this.markUnsealed(length, key);
     // The counter is already in the header (bytes 8..16, little-endian): copy it, no BigInt work.
-    for (let i = 0; i < 8; i++) this.sealCounters[this.count * 8 + i] = message[8 + i]!;
-    this.data.set(message, this.used);
-    this.append(message.length, to);
+    source.copy(this.sealCounters, this.count * 8, Transport.counter, Transport.counter + 8);
+    source.copy(this.data, this.used, 0, length);
+    this.append(length, to);
   }
 
   /**

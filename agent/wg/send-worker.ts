@@ -5,14 +5,15 @@
  * thread, which keeps the handshakes, timers and receive path (./send-threads).
  *
  * Per packet there is no allocation: the plaintext is copied from the TUN read buffer straight into
- * the send batch, counters are Numbers reserved from the keypair's shared counter 64 at a time.
+ * the send batch, counters are Numbers reserved from the keypair's shared counter 64 at a time
+ * (SendCounters).
  */
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { AllowedIps } from '../core/allowedips';
 import { REJECT_AFTER_TIME } from '../core/constants';
 import { paddedLength } from '../core/device';
-import { SEND_STATE_COUNTER, SEND_STATE_KEY_OFFSET, SEND_STATE_SENDABLE } from '../core/keypair';
+import { SEND_STATE_COUNTER, SEND_STATE_KEY_OFFSET, SEND_STATE_SENDABLE, SendCounters } from '../core/keypair';
 import { UdpEndpoint } from './endpoint';
 import { OFFLOAD_STAT_COUNT, nativeIo, type PollHandle } from './native';
 import { SendBatch, type SendSocket } from './send-batch';
@@ -30,22 +31,16 @@ import {
 import { MAX_STAGED_PACKETS } from '../core/constants';
 import { TunReader } from './tun-reader';
 
-/** Counters taken from a keypair's shared counter per Atomics.add. */
-const COUNTER_BLOCK = 64;
-/** Above this a counter is not exact in a double: such sessions are left to the main thread. */
-const COUNTER_LIMIT = 2 ** 52;
 const FORWARD_WINDOW_MS = 1000;
 
 interface PeerEntry {
   endpoint: UdpEndpoint | null;
   key: Buffer | null;
   flags: Int32Array | null;
-  counter: BigUint64Array | null;
+  counters: SendCounters | null;
   remoteIndex: number;
   /** In this thread's performance.now() clock. */
   expiresAt: number;
-  nextCounter: number;
-  counterEnd: number;
   txBytes: Float64Array;
   dataPackets: Uint32Array;
   /** Packets handed to the main thread in the current window (at most MAX_STAGED_PACKETS). */
@@ -115,24 +110,17 @@ class SendWorker {
       this.stats[WorkerStat.noEndpoint]!++;
       return;
     }
-    if (!this.usable(peer)) return this.forward(peer, data, start, length);
+    if (!peer.flags || Atomics.load(peer.flags, SEND_STATE_SENDABLE) !== 1 || this.now >= peer.expiresAt)
+      return this.forward(peer, data, start, length);
+    // Counters from 2^52 on come as BigInts: such a session (never seen in practice) is left to the main thread.
+    const counter = peer.counters!.take();
+    if (typeof counter !== 'number') return this.forward(peer, data, start, length);
     const padded = paddedLength(length, this.mtu);
     const batch = this.batches[endpoint.family];
-    batch.addTransport(data, start, length, padded, peer.remoteIndex, peer.nextCounter++, peer.key!, endpoint);
+    batch.addTransport(data, start, length, padded, peer.remoteIndex, counter, peer.key!, endpoint);
     peer.txBytes[this.setup.index]! += 32 + padded;
     peer.dataPackets[this.setup.index]!++;
     if (batch.isFull()) this.flushFamily(endpoint.family);
-  }
-
-  /** The session may carry one more packet: valid, not expired, and a counter reserved for it. */
-  private usable(peer: PeerEntry): boolean {
-    if (!peer.flags || Atomics.load(peer.flags, SEND_STATE_SENDABLE) !== 1 || this.now >= peer.expiresAt) return false;
-    if (peer.nextCounter < peer.counterEnd) return true;
-    const base = Number(Atomics.add(peer.counter!, 0, BigInt(COUNTER_BLOCK)));
-    if (base >= COUNTER_LIMIT) return false;
-    peer.nextCounter = base;
-    peer.counterEnd = base + COUNTER_BLOCK;
-    return true;
   }
 
   /** No usable session: the main thread stages the packet and starts a handshake (bounded per second). */
@@ -202,11 +190,9 @@ function entryOf(shared: SharedPeer): PeerEntry {
     endpoint: e ? new UdpEndpoint(e.family, e.address, e.port, e.local, e.interfaceIndex) : null,
     key: keypair ? Buffer.from(keypair.sendState, SEND_STATE_KEY_OFFSET, 32) : null,
     flags: keypair ? new Int32Array(keypair.sendState) : null,
-    counter: keypair ? new BigUint64Array(keypair.sendState, SEND_STATE_COUNTER, 1) : null,
+    counters: keypair ? new SendCounters(new BigUint64Array(keypair.sendState, SEND_STATE_COUNTER, 1)) : null,
     remoteIndex: keypair?.remoteIndex ?? 0,
     expiresAt: keypair ? keypair.createdAtUnixMs + REJECT_AFTER_TIME - performance.timeOrigin : 0,
-    nextCounter: 0,
-    counterEnd: 0,
     txBytes: peerTxBytes(shared.stats),
     dataPackets: peerDataPackets(shared.stats),
     forwarded: 0,

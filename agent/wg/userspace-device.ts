@@ -155,10 +155,10 @@ export class UserspaceDevice implements UapiTarget {
       wallClockOffsetMs: Date.now() - performance.now(),
       outputs: {
         transmit: (datagram, endpoint) => this.queueDatagram(datagram, endpoint as UdpEndpoint),
-        transmitUnsealed: (message, key, _counter, endpoint) => {
+        transmitUnsealed: (data, length, key, endpoint) => {
           const to = endpoint as UdpEndpoint;
           const batch = this.sendBatches[to.family];
-          batch.addUnsealed(message, key, to);
+          batch.addUnsealed(data, length, key, to);
           if (batch.isFull()) this.flushDatagrams(to.family);
         },
         deliver: (packet) => this.queueTunWrite(Buffer.from(packet.buffer, packet.byteOffset, packet.length), 0, packet.length),
@@ -269,7 +269,7 @@ export class UserspaceDevice implements UapiTarget {
     const now = this.now();
     try {
       this.tunReader!.drain(
-        (data, start, length) => this.core.sendPacket(data.subarray(start, start + length), now),
+        (data, start, length) => this.core.sendPacketAt(data, start, length, now),
         () => this.flush(),
       );
     } catch (error) {
