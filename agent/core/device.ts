@@ -522,15 +522,20 @@ export class WireGuardDevice {
    * already authenticated and decrypted this transport datagram's payload in place.
    */
   receiveDatagram(datagram: Buffer, source: Endpoint, now: number, opened = false): void {
-    const type = classifyDatagram(datagram);
+    this.receiveDatagramAt(datagram, 0, datagram.length, source, now, opened);
+  }
+
+  /** receiveDatagram for the datagram at data[offset, offset + length): transport makes no view. */
+  receiveDatagramAt(data: Buffer, offset: number, length: number, source: Endpoint, now: number, opened = false): void {
+    const type = classifyDatagram(data, offset, length);
     switch (type) {
       case MessageType.Transport:
-        return this.receiveTransport(datagram, source, now, opened);
+        return this.receiveTransport(data, offset, length, source, now, opened);
       case MessageType.Initiation:
       case MessageType.Response:
-        return this.receiveHandshake(type, datagram, source, now);
+        return this.receiveHandshake(type, data.subarray(offset, offset + length), source, now);
       case MessageType.CookieReply:
-        return this.receiveCookieReply(datagram, now);
+        return this.receiveCookieReply(data.subarray(offset, offset + length), now);
       default:
         return this.drop(type as DropReason);
     }
@@ -626,31 +631,37 @@ export class WireGuardDevice {
     return keypair && keypair.canReceive(now) ? keypair.receiveKey : null;
   }
 
-  private receiveTransport(datagram: Buffer, source: Endpoint, now: number, opened: boolean): void {
-    const entry = this.indices.get(readUint32(datagram, Transport.receiverIndex));
+  private receiveTransport(
+    data: Buffer,
+    offset: number,
+    length: number,
+    source: Endpoint,
+    now: number,
+    opened: boolean,
+  ): void {
+    const entry = this.indices.get(readUint32(data, offset + Transport.receiverIndex));
     const keypair = entry?.keypair;
     if (!entry || !keypair) return this.drop('unknown-index');
     if (!keypair.canReceive(now)) return this.drop('expired-keypair');
-    const plaintextLength = datagram.length - TRANSPORT_HEADER_LENGTH - 16;
+    const plaintextLength = length - TRANSPORT_HEADER_LENGTH - 16;
     // Batch-opened payloads are read in place: no copy, no view and no BigInt per packet.
-    let plaintext = datagram;
-    let start: number = Transport.payload;
+    let plaintext = data;
+    let start = offset + Transport.payload;
     if (!opened) {
       plaintext = this.rxScratch;
       start = 0;
-      const counter = datagram.readBigUInt64LE(Transport.counter);
+      const counter = data.readBigUInt64LE(offset + Transport.counter);
       const into = this.rxScratch.subarray(0, plaintextLength);
-      if (!aeadOpen(keypair.receiveKey, counter, datagram.subarray(Transport.payload), null, into)) {
-        return this.drop('decrypt-failed');
-      }
+      const sealed = data.subarray(offset + Transport.payload, offset + length);
+      if (!aeadOpen(keypair.receiveKey, counter, sealed, null, into)) return this.drop('decrypt-failed');
     }
     // Only now, after authentication, may the packet move the replay window (docs/protocol.md 1.8).
-    const low = datagram.readUInt32LE(Transport.counter);
-    const high = datagram.readUInt32LE(Transport.counter + 4);
+    const low = data.readUInt32LE(offset + Transport.counter);
+    const high = data.readUInt32LE(offset + Transport.counter + 4);
     if (!keypair.replay.validateHalves(low, high)) return this.drop('replayed-counter');
     const peer = entry.peer;
     this.updateEndpoint(peer, source);
-    peer.rxBytes += datagram.length;
+    peer.rxBytes += length;
     if (keypair === peer.next) this.confirmNextKeypair(peer, now);
     this.keepKeyFreshOnReceive(peer, now);
     timers.onAuthenticatedPacketReceived(peer);

@@ -78,18 +78,18 @@ export type DropReason =
  * Returns the message type when the datagram has a known type with zero reserved bytes and the
  * exact (or, for transport data, minimum) length of that type; otherwise the reason to drop it.
  */
-export function classifyDatagram(datagram: Uint8Array): number | DropReason {
-  if (datagram.length < 4) return 'truncated';
-  const type = datagram[0]! | (datagram[1]! << 8) | (datagram[2]! << 16) | (datagram[3]! << 24);
+export function classifyDatagram(bytes: Uint8Array, offset = 0, length = bytes.length): number | DropReason {
+  if (length < 4) return 'truncated';
+  const type = readUint32(bytes, offset);
   switch (type) {
     case MessageType.Initiation:
-      return datagram.length === INITIATION_LENGTH ? type : 'invalid-size';
+      return length === INITIATION_LENGTH ? type : 'invalid-size';
     case MessageType.Response:
-      return datagram.length === RESPONSE_LENGTH ? type : 'invalid-size';
+      return length === RESPONSE_LENGTH ? type : 'invalid-size';
     case MessageType.CookieReply:
-      return datagram.length === COOKIE_REPLY_LENGTH ? type : 'invalid-size';
+      return length === COOKIE_REPLY_LENGTH ? type : 'invalid-size';
     case MessageType.Transport:
-      return datagram.length >= TRANSPORT_MINIMUM_LENGTH ? type : 'invalid-size';
+      return length >= TRANSPORT_MINIMUM_LENGTH ? type : 'invalid-size';
     default:
       return 'unknown-type';
   }

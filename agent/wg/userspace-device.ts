@@ -283,8 +283,8 @@ export class UserspaceDevice implements UapiTarget {
       const record = i * RECV_META_SIZE;
       const length = this.rxMeta.readUInt32LE(record);
       const start = this.rxMeta.readUInt32LE(record + RECV_OFFSET_FIELD);
-      const datagram = this.rxData.subarray(start, start + Math.min(length, SLOT));
-      this.core.receiveDatagram(datagram, this.sourceOf(record), now, this.rxOpened[i] === 1);
+      const size = Math.min(length, SLOT);
+      this.core.receiveDatagramAt(this.rxData, start, size, this.sourceOf(record), now, this.rxOpened[i] === 1);
     };
     for (let round = 0; round < MAX_ROUNDS_PER_WAKEUP; round++) {
       let count: number;
