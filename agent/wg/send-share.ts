@@ -66,8 +66,7 @@ export type ToWorker =
 
 export type FromWorker =
   /** A packet the worker could not send (no usable session): the main thread stages it and shakes hands. */
-  | { type: 'packet'; packet: Uint8Array }
-  | { type: 'log'; level: 'debug' | 'info' | 'error'; message: string };
+  { type: 'packet'; packet: Uint8Array } | { type: 'log'; level: 'debug' | 'info' | 'error'; message: string };
 
 export interface WorkerSetup {
   index: number;

@@ -90,7 +90,8 @@ class SendWorker {
     } catch (error) {
       post({ type: 'log', level: 'error', message: `TUN read failed: ${(error as Error).message}` });
     }
-    for (let i = 0; i < OFFLOAD_STAT_COUNT; i++) this.stats[WorkerStat.offload + i] = this.offloadStats.readUInt32LE(i * 4);
+    for (let i = 0; i < OFFLOAD_STAT_COUNT; i++)
+      this.stats[WorkerStat.offload + i] = this.offloadStats.readUInt32LE(i * 4);
   }
 
   private send(data: Buffer, start: number, length: number): void {
@@ -142,7 +143,11 @@ class SendWorker {
     const gsoSends = socket?.sendState.readUInt32LE(8) ?? 0;
     this.stats[WorkerStat.sendBufferFull]! += this.batches[family].send(this.io, socket, () => {
       this.stats[WorkerStat.gsoRefusals]!++;
-      post({ type: 'log', level: 'info', message: `UDP GSO refused by the kernel on the IPv${family} socket (send thread)` });
+      post({
+        type: 'log',
+        level: 'info',
+        message: `UDP GSO refused by the kernel on the IPv${family} socket (send thread)`,
+      });
     });
     if (socket) this.stats[WorkerStat.gsoSends]! += socket.sendState.readUInt32LE(8) - gsoSends;
   }

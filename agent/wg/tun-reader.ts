@@ -3,12 +3,7 @@
  * MTU-sized packets by the native layer. Owned by one thread: the main thread's device, or a
  * data-plane worker.
  */
-import {
-  MAX_BATCH,
-  MAX_SEGMENTS_PER_FRAME,
-  TUN_READ_RESERVE,
-  type NativeIo,
-} from './native';
+import { MAX_BATCH, MAX_SEGMENTS_PER_FRAME, TUN_READ_RESERVE, type NativeIo } from './native';
 import { SLOT } from './send-batch';
 
 /** Span room per tunReadSegments call: it reads until about 256 packets are in (a 64 KB segment splits into about 45). */

@@ -161,7 +161,8 @@ export class UserspaceDevice implements UapiTarget {
           batch.addUnsealed(data, length, key, to);
           if (batch.isFull()) this.flushDatagrams(to.family);
         },
-        deliver: (packet) => this.queueTunWrite(Buffer.from(packet.buffer, packet.byteOffset, packet.length), 0, packet.length),
+        deliver: (packet) =>
+          this.queueTunWrite(Buffer.from(packet.buffer, packet.byteOffset, packet.length), 0, packet.length),
         deliverSpan: (data, offset, length) => this.queueTunWrite(data, offset, length),
         event: (event) => this.logEvent(event),
         forgetSourceAddress: (endpoint) => (endpoint as UdpEndpoint).withoutLocalAddress(),

@@ -198,7 +198,11 @@ describeInterop('wiremesh-wg data plane interop (namespaces)', () => {
     it(`threads=${threads}: wg shows the handshake and transfer counters that match wireguard-go's`, async () => {
       const logFile = join(mkdtempSync(join(tmpdir(), 'wiremesh-threads-')), 'wiremesh-wg.log');
       const env = { WIREMESH_THREADS: String(threads), LOG_LEVEL: 'verbose', WG_LOG_FILE: logFile };
-      const t = await tunnel(lab, { initiator: 'wiremesh', responder: 'wireguard-go' }, { outer: 4, presharedKey: false, env });
+      const t = await tunnel(
+        lab,
+        { initiator: 'wiremesh', responder: 'wireguard-go' },
+        { outer: 4, presharedKey: false, env },
+      );
       const { sent, received } = await transfer(lab, t.initiator, t.responder, t.responder.inner.v4);
       expect(received.sha256).toBe(sent.sha256);
       const counters = (side: Side): { rx: number; tx: number } => {

@@ -302,7 +302,10 @@ describe('ReplayWindow: counters as two 32-bit halves (the receive path reads th
     counters.push(REJECT_AFTER_MESSAGES - 1n, REJECT_AFTER_MESSAGES, U64_MAX, 3n);
     const reference = new ReplayWindow();
     const split = new ReplayWindow();
-    const decisions = counters.map((counter) => [reference.validate(counter), split.validateHalves(...halves(counter))]);
+    const decisions = counters.map((counter) => [
+      reference.validate(counter),
+      split.validateHalves(...halves(counter)),
+    ]);
     expect(decisions.filter(([a, b]) => a !== b)).toEqual([]);
     expect(decisions.some(([a]) => a) && decisions.some(([a]) => !a)).toBe(true);
   });
