@@ -39,6 +39,7 @@ import {
   TRANSPORT_HEADER_LENGTH,
   Transport,
   classifyDatagram,
+  paddedLength,
   readUint32,
   writeUint32,
   type DropReason,
@@ -94,13 +95,6 @@ export interface DeviceOptions {
 const MAX_DATAGRAM = 65535 + 64;
 const EMPTY = Buffer.alloc(0);
 const DEFAULT_UNDER_LOAD_HANDSHAKES_PER_SECOND = 512;
-
-/** Plaintext length after padding to a multiple of 16, capped at the MTU (kernel calculate_skb_padding). */
-export function paddedLength(length: number, mtu: number): number {
-  const lastUnit = length > mtu ? length % mtu : length;
-  const padded = Math.min((lastUnit + 15) & ~15, mtu);
-  return length + Math.max(0, padded - lastUnit);
-}
 
 export class WireGuardDevice {
   readonly allowedIps = new AllowedIps<Peer>();

@@ -13,8 +13,17 @@ export const INITIATION_LENGTH = 148;
 export const RESPONSE_LENGTH = 92;
 export const COOKIE_REPLY_LENGTH = 64;
 export const TRANSPORT_HEADER_LENGTH = 16;
+/** The Poly1305 tag after a transport payload. */
+export const TRANSPORT_TAG_LENGTH = 16;
 /** Header plus the Poly1305 tag: the size of a keepalive. */
-const TRANSPORT_MINIMUM_LENGTH = 32;
+const TRANSPORT_MINIMUM_LENGTH = TRANSPORT_HEADER_LENGTH + TRANSPORT_TAG_LENGTH;
+
+/** Plaintext length after padding to a multiple of 16, capped at the MTU (kernel calculate_skb_padding). */
+export function paddedLength(length: number, mtu: number): number {
+  const lastUnit = length > mtu ? length % mtu : length;
+  const padded = Math.min((lastUnit + 15) & ~15, mtu);
+  return length + Math.max(0, padded - lastUnit);
+}
 
 export const Initiation = {
   senderIndex: 4,

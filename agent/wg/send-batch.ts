@@ -2,8 +2,7 @@
  * Outgoing datagrams for one UDP socket, batched for one sealing pass and one sendmmsg. Used by the
  * main thread's device and by each data-plane worker thread (each owns its batches).
  */
-import { AEAD_TAG_LENGTH } from '../crypto/primitives';
-import { MessageType, TRANSPORT_HEADER_LENGTH, Transport } from '../core/messages';
+import { MessageType, TRANSPORT_HEADER_LENGTH, TRANSPORT_TAG_LENGTH, Transport } from '../core/messages';
 import type { UdpEndpoint } from './endpoint';
 import { MAX_BATCH, SEND_META_SIZE, type NativeIo } from './native';
 
@@ -66,7 +65,7 @@ export class SendBatch {
     key: Uint8Array,
     to: UdpEndpoint,
   ): void {
-    const total = TRANSPORT_HEADER_LENGTH + padded + AEAD_TAG_LENGTH;
+    const total = TRANSPORT_HEADER_LENGTH + padded + TRANSPORT_TAG_LENGTH;
     this.markUnsealed(total, key);
     const data = this.data;
     const at = this.used;
@@ -92,7 +91,7 @@ export class SendBatch {
     }
     this.keyOf[record] = this.keyCount - 1;
     this.sealSpans.writeUInt32LE(this.used + TRANSPORT_HEADER_LENGTH, record * 8);
-    this.sealSpans.writeUInt32LE(length - TRANSPORT_HEADER_LENGTH - AEAD_TAG_LENGTH, record * 8 + 4);
+    this.sealSpans.writeUInt32LE(length - TRANSPORT_HEADER_LENGTH - TRANSPORT_TAG_LENGTH, record * 8 + 4);
   }
 
   /** Seals every unsealed message; one that cannot be sealed is zeroed (the peer drops it) rather than leaving in clear. */
@@ -113,7 +112,7 @@ export class SendBatch {
         );
         for (let i = start + sealed; i < end; i++) {
           const offset = this.sealSpans.readUInt32LE(i * 8);
-          this.data.fill(0, offset, offset + this.sealSpans.readUInt32LE(i * 8 + 4) + AEAD_TAG_LENGTH);
+          this.data.fill(0, offset, offset + this.sealSpans.readUInt32LE(i * 8 + 4) + TRANSPORT_TAG_LENGTH);
         }
       }
       start = end;

@@ -46,7 +46,7 @@ export interface SharedPeer {
   slot: number;
   stats: SharedArrayBuffer;
   endpoint: SharedEndpoint | null;
-  /** The current keypair, if it may send: its shared send state (agent/core/keypair.ts). */
+  /** The current keypair, if it may send: its shared send state (agent/core/send-state.ts). */
   keypair: { sendState: SharedArrayBuffer; remoteIndex: number; createdAtUnixMs: number } | null;
   allowedIps: IpPrefix[];
 }

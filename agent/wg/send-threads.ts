@@ -6,7 +6,7 @@
  * own TUN queue is detached (it writes received packets through a duplicate of a worker's queue).
  *
  * Shared safely: each keypair's send counter, sendable flag and key are in shared memory
- * (agent/core/keypair.ts), so nonces stay unique across threads and a retired session stops at
+ * (agent/core/send-state.ts), so nonces stay unique across threads and a retired session stops at
  * once; per-peer send counters are per-worker cells the main thread sums; everything else (allowed
  * IPs, endpoints, which keypair is current) is posted as a snapshot when it changes.
  */
