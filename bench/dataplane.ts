@@ -33,7 +33,8 @@
  * Environment knobs: WIREMESH_BENCH_DATAPLANE=0 skips the suite; WIREMESH_BENCH_DATAPLANE_PATHS=1,3
  * runs only some paths; WIREMESH_BENCH_DATAPLANE_ROUNDS=N runs the selected paths N times,
  * alternating (path 1..k, then again), and reports per metric the round with the median value;
- * WIREMESH_BENCH_SOCKET_BUFFER_BYTES overrides the 4 MiB request of path 6.
+ * WIREMESH_BENCH_SOCKET_BUFFER_BYTES overrides the 4 MiB request of path 6. Paths 12 and 13 vary
+ * wiremesh-wg's data-plane threads (WIREMESH_THREADS=1, 2); the other wiremesh paths use the default.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -150,6 +151,24 @@ const PATHS: PathSpec[] = [
     b: 'wiremesh',
     buffers: 'modern',
     wiremeshEnv: { WIREMESH_OFFLOADS: '0' },
+  },
+  {
+    id: 12,
+    column: 'wm t=1',
+    title: 'wiremesh-wg -> wiremesh-wg, 7 MiB buffers, WIREMESH_THREADS=1 (everything on the main thread)',
+    a: 'wiremesh',
+    b: 'wiremesh',
+    buffers: 'modern',
+    wiremeshEnv: { WIREMESH_THREADS: '1' },
+  },
+  {
+    id: 13,
+    column: 'wm t=2',
+    title: 'wiremesh-wg -> wiremesh-wg, 7 MiB buffers, WIREMESH_THREADS=2 (one send thread on its own TUN queue)',
+    a: 'wiremesh',
+    b: 'wiremesh',
+    buffers: 'modern',
+    wiremeshEnv: { WIREMESH_THREADS: '2' },
   },
 ];
 
@@ -438,13 +457,10 @@ interface GcPauses {
   maxMs: number;
 }
 
-/** What bench/gc-probe.ts wrote for `pid` (after the process exited), if anything. */
+/** What bench/gc-probe.ts wrote for `pid`'s threads (after the process exited), summed. */
 function readGcPauses(directory: string, pid: number | undefined): GcPauses {
-  try {
-    return JSON.parse(readFileSync(join(directory, `${pid}.json`), 'utf8')) as GcPauses;
-  } catch {
-    return { count: 0, totalMs: 0, maxMs: 0 };
-  }
+  const files = readdirSync(directory).filter((file) => file.startsWith(`${pid}-`));
+  return sumGc(files.map((file) => JSON.parse(readFileSync(join(directory, file), 'utf8')) as GcPauses));
 }
 
 class PathRunner {
@@ -1079,23 +1095,37 @@ function render(environment: Record<string, string>, paths: PathResult[]): strin
   const mixed = byId(4);
   const modern = byId(7);
   const wmModern = byId(8);
+  const oneThread = byId(12);
+  const twoThreads = byId(13);
   const lines: string[] = ['', 'Data plane (iperf3 and ping through two namespaces on this host; side A sends)'];
   for (const [key, value] of Object.entries(environment)) lines.push(`  ${key}: ${value}`);
   lines.push('');
-  const header = ['metric', ...paths.map((p) => p.spec.column), 'wiremesh/wg-go', 'mixed/wg-go', 'wm 7MiB/modern'];
+  const header = [
+    'metric',
+    ...paths.map((p) => p.spec.column),
+    'wiremesh/wg-go',
+    'mixed/wg-go',
+    'wm 7MiB/modern',
+    't=1/modern',
+    't=2/modern',
+    't=2/t=1',
+  ];
   const mainRows = MAIN_ROWS.map((row) => {
     const ratios = row.better
       ? [
           ratio(wm && row.value(wm), wggo && row.value(wggo)),
           ratio(mixed && row.value(mixed), wggo && row.value(wggo)),
           ratio(wmModern && row.value(wmModern), modern && row.value(modern)),
+          ratio(oneThread && row.value(oneThread), modern && row.value(modern)),
+          ratio(twoThreads && row.value(twoThreads), modern && row.value(modern)),
+          ratio(twoThreads && row.value(twoThreads), oneThread && row.value(oneThread)),
         ]
-      : ['-', '-', '-'];
+      : ['-', '-', '-', '-', '-', '-'];
     return [row.label, ...paths.map((p) => formatNumber(row.value(p), row.digits)), ...ratios];
   });
   lines.push(...renderTable(header, mainRows));
   lines.push(
-    '  ratios = path 3 / path 2, path 4 / path 2 and path 8 / path 7: above 1x is better for Gbit/s and kpps, below 1x for RTT and CPU.',
+    '  ratios = path 3 / path 2, path 4 / path 2, path 8 / path 7, paths 12 and 13 / path 7 and path 13 / path 12: above 1x is better for Gbit/s and kpps, below 1x for RTT and CPU.',
   );
   lines.push('');
   lines.push(

@@ -39,6 +39,7 @@ import {
   TRANSPORT_HEADER_LENGTH,
   Transport,
   classifyDatagram,
+  paddedLength,
   readUint32,
   writeUint32,
   type DropReason,
@@ -60,6 +61,8 @@ export interface DeviceOutputs {
   transmit(datagram: Uint8Array, endpoint: Endpoint): void;
   /** Hand a decrypted, source-checked IP packet to the TUN. The buffer is reused after return. */
   deliver(packet: Uint8Array, peer: Peer): void;
+  /** Optional, instead of deliver: the packet as data[offset, offset + length), so no view is made per packet. */
+  deliverSpan?(data: Buffer, offset: number, length: number, peer: Peer): void;
   /** Notable protocol events, for logs and metrics. */
   event?(event: DeviceEvent): void;
   /**
@@ -68,12 +71,13 @@ export interface DeviceOutputs {
    */
   forgetSourceAddress?(endpoint: Endpoint): Endpoint;
   /**
-   * Optional: send a transport message whose payload (bytes 16 .. length - 16) is still plaintext,
-   * to be sealed with ChaCha20-Poly1305 under `key` and `counter` (WireGuard's nonce) before it
-   * leaves, so an I/O shell can seal a whole batch in one call. Without it the core seals each
-   * message itself and calls transmit. `key` may be zeroed once the call returns: copy it.
+   * Optional: send the transport message data[0, length) whose payload (bytes 16 .. length - 16)
+   * is still plaintext, to be sealed with ChaCha20-Poly1305 under `key` and the counter in its
+   * header (bytes 8..16, WireGuard's nonce) before it leaves, so an I/O shell can seal a whole
+   * batch in one call. Without it the core seals each message itself and calls transmit. `key` may
+   * be zeroed once the call returns: copy it. `data` is reused after the call.
    */
-  transmitUnsealed?(message: Uint8Array, key: Uint8Array, counter: bigint, endpoint: Endpoint): void;
+  transmitUnsealed?(data: Buffer, length: number, key: Uint8Array, endpoint: Endpoint): void;
 }
 
 export interface DeviceOptions {
@@ -91,13 +95,6 @@ export interface DeviceOptions {
 const MAX_DATAGRAM = 65535 + 64;
 const EMPTY = Buffer.alloc(0);
 const DEFAULT_UNDER_LOAD_HANDSHAKES_PER_SECOND = 512;
-
-/** Plaintext length after padding to a multiple of 16, capped at the MTU (kernel calculate_skb_padding). */
-export function paddedLength(length: number, mtu: number): number {
-  const lastUnit = length > mtu ? length % mtu : length;
-  const padded = Math.min((lastUnit + 15) & ~15, mtu);
-  return length + Math.max(0, padded - lastUnit);
-}
 
 export class WireGuardDevice {
   readonly allowedIps = new AllowedIps<Peer>();
@@ -361,23 +358,28 @@ export class WireGuardDevice {
 
   /** An IP packet read from the TUN: route it by destination, encrypt it or queue it. */
   sendPacket(packet: Buffer, now: number): void {
-    const peer = this.routeOutbound(packet);
+    this.sendPacketAt(packet, 0, packet.length, now);
+  }
+
+  /** sendPacket for the packet at data[start, start + length): no view is made for it. */
+  sendPacketAt(data: Buffer, start: number, length: number, now: number): void {
+    const peer = this.routeOutbound(data, start, length);
     if (!peer) return this.drop('no-route');
     if (!peer.endpoint) return this.drop('no-endpoint');
     const keypair = peer.current;
     if (peer.staged.length === 0 && keypair && keypair.canSend(now)) {
-      this.encryptAndTransmit(peer, keypair, packet, now);
+      this.encryptAndTransmit(peer, keypair, data, start, length, now);
       this.keepKeyFreshOnSend(peer, now);
       return;
     }
-    if (!peer.stage(Buffer.from(packet))) this.drop('staged-overflow');
+    if (!peer.stage(Buffer.from(data.subarray(start, start + length)))) this.drop('staged-overflow');
     this.sendStaged(peer, now);
   }
 
-  private routeOutbound(packet: Buffer): Peer | undefined {
-    const version = packet.length > 0 ? packet[0]! >> 4 : 0;
-    if (version === 4 && packet.length >= 20) return this.allowedIps.lookupIPv4(packet, 16);
-    if (version === 6 && packet.length >= 40) return this.allowedIps.lookupIPv6(packet, 24);
+  private routeOutbound(data: Buffer, start: number, length: number): Peer | undefined {
+    const version = length > 0 ? data[start]! >> 4 : 0;
+    if (version === 4 && length >= 20) return this.allowedIps.lookupIPv4(data, start + 16);
+    if (version === 6 && length >= 40) return this.allowedIps.lookupIPv6(data, start + 24);
     return undefined;
   }
 
@@ -393,7 +395,8 @@ export class WireGuardDevice {
         this.sendInitiation(peer, now, false);
         return;
       }
-      this.encryptAndTransmit(peer, keypair, peer.staged.shift()!, now);
+      const packet = peer.staged.shift()!;
+      this.encryptAndTransmit(peer, keypair, packet, 0, packet.length, now);
     }
     this.keepKeyFreshOnSend(peer, now);
   }
@@ -403,23 +406,36 @@ export class WireGuardDevice {
     this.sendStaged(peer, now);
   }
 
-  private encryptAndTransmit(peer: Peer, keypair: Keypair, plaintext: Uint8Array, now: number): void {
+  /** Encrypts data[start, start + length) under `keypair`; with transmitUnsealed, no object is made per packet. */
+  private encryptAndTransmit(
+    peer: Peer,
+    keypair: Keypair,
+    data: Buffer,
+    start: number,
+    length: number,
+    now: number,
+  ): void {
     const endpoint = peer.endpoint;
     if (!endpoint) return this.drop('no-endpoint');
-    const counter = keypair.sendCounter++;
-    const padded = paddedLength(plaintext.length, this.mtu);
+    const counter = keypair.takeSendCounter();
+    const padded = paddedLength(length, this.mtu);
     const total = TRANSPORT_HEADER_LENGTH + padded + 16;
     const out = this.txScratch;
     writeUint32(out, 0, MessageType.Transport);
     writeUint32(out, Transport.receiverIndex, keypair.remoteIndex);
-    out.writeBigUInt64LE(counter, Transport.counter);
-    out.set(plaintext, Transport.payload);
-    out.fill(0, Transport.payload + plaintext.length, Transport.payload + padded);
+    if (typeof counter === 'number') {
+      out.writeUInt32LE(counter >>> 0, Transport.counter);
+      out.writeUInt32LE(Math.floor(counter / 0x100000000), Transport.counter + 4);
+    } else {
+      out.writeBigUInt64LE(counter, Transport.counter);
+    }
+    data.copy(out, Transport.payload, start, start + length);
+    out.fill(0, Transport.payload + length, Transport.payload + padded);
     const unsealed = this.outputs.transmitUnsealed;
     if (!unsealed) {
       aeadSeal(
         keypair.sendKey,
-        counter,
+        BigInt(counter),
         out.subarray(Transport.payload, Transport.payload + padded),
         null,
         out.subarray(Transport.payload, total),
@@ -428,9 +444,20 @@ export class WireGuardDevice {
     peer.txBytes += total;
     timers.onAuthenticatedPacketTraversal(peer, now);
     timers.onAuthenticatedPacketSent(peer);
-    if (plaintext.length > 0) timers.onDataSent(peer, now);
-    if (unsealed) unsealed(out.subarray(0, total), keypair.sendKey, counter, endpoint);
+    if (length > 0) timers.onDataSent(peer, now);
+    if (unsealed) unsealed(out, total, keypair.sendKey, endpoint);
     else this.outputs.transmit(out.subarray(0, total), endpoint);
+  }
+
+  /**
+   * Data packets for `peer` that data-plane worker threads sent under its current keypair since the
+   * last call: the timers and the rekey-on-send check our own sends would have run.
+   */
+  noteDataSentByWorkers(peer: Peer, now: number): void {
+    timers.onAuthenticatedPacketTraversal(peer, now);
+    timers.onAuthenticatedPacketSent(peer);
+    timers.onDataSent(peer, now);
+    this.keepKeyFreshOnSend(peer, now);
   }
 
   /** Rekey on send: after REKEY_AFTER_MESSAGES, or REKEY_AFTER_TIME for the initiator (docs/protocol.md 1.7). */
@@ -489,15 +516,20 @@ export class WireGuardDevice {
    * already authenticated and decrypted this transport datagram's payload in place.
    */
   receiveDatagram(datagram: Buffer, source: Endpoint, now: number, opened = false): void {
-    const type = classifyDatagram(datagram);
+    this.receiveDatagramAt(datagram, 0, datagram.length, source, now, opened);
+  }
+
+  /** receiveDatagram for the datagram at data[offset, offset + length): transport makes no view. */
+  receiveDatagramAt(data: Buffer, offset: number, length: number, source: Endpoint, now: number, opened = false): void {
+    const type = classifyDatagram(data, offset, length);
     switch (type) {
       case MessageType.Transport:
-        return this.receiveTransport(datagram, source, now, opened);
+        return this.receiveTransport(data, offset, length, source, now, opened);
       case MessageType.Initiation:
       case MessageType.Response:
-        return this.receiveHandshake(type, datagram, source, now);
+        return this.receiveHandshake(type, data.subarray(offset, offset + length), source, now);
       case MessageType.CookieReply:
-        return this.receiveCookieReply(datagram, now);
+        return this.receiveCookieReply(data.subarray(offset, offset + length), now);
       default:
         return this.drop(type as DropReason);
     }
@@ -623,27 +655,37 @@ export class WireGuardDevice {
     this.countDrops('cookie-required', count);
   }
 
-  private receiveTransport(datagram: Buffer, source: Endpoint, now: number, opened: boolean): void {
-    const entry = this.indices.get(readUint32(datagram, Transport.receiverIndex));
+  private receiveTransport(
+    data: Buffer,
+    offset: number,
+    length: number,
+    source: Endpoint,
+    now: number,
+    opened: boolean,
+  ): void {
+    const entry = this.indices.get(readUint32(data, offset + Transport.receiverIndex));
     const keypair = entry?.keypair;
     if (!entry || !keypair) return this.drop('unknown-index');
     if (!keypair.canReceive(now)) return this.drop('expired-keypair');
-    const counter = datagram.readBigUInt64LE(Transport.counter);
-    const plaintextLength = datagram.length - TRANSPORT_HEADER_LENGTH - 16;
-    let plaintext: Buffer;
-    if (opened) {
-      plaintext = datagram.subarray(Transport.payload, Transport.payload + plaintextLength);
-    } else {
-      plaintext = this.rxScratch.subarray(0, plaintextLength);
-      if (!aeadOpen(keypair.receiveKey, counter, datagram.subarray(Transport.payload), null, plaintext)) {
-        return this.drop('decrypt-failed');
-      }
+    const plaintextLength = length - TRANSPORT_HEADER_LENGTH - 16;
+    // Batch-opened payloads are read in place: no copy, no view and no BigInt per packet.
+    let plaintext = data;
+    let start = offset + Transport.payload;
+    if (!opened) {
+      plaintext = this.rxScratch;
+      start = 0;
+      const counter = data.readBigUInt64LE(offset + Transport.counter);
+      const into = this.rxScratch.subarray(0, plaintextLength);
+      const sealed = data.subarray(offset + Transport.payload, offset + length);
+      if (!aeadOpen(keypair.receiveKey, counter, sealed, null, into)) return this.drop('decrypt-failed');
     }
     // Only now, after authentication, may the packet move the replay window (docs/protocol.md 1.8).
-    if (!keypair.replay.validate(counter)) return this.drop('replayed-counter');
+    const low = data.readUInt32LE(offset + Transport.counter);
+    const high = data.readUInt32LE(offset + Transport.counter + 4);
+    if (!keypair.replay.validateHalves(low, high)) return this.drop('replayed-counter');
     const peer = entry.peer;
     this.updateEndpoint(peer, source);
-    peer.rxBytes += datagram.length;
+    peer.rxBytes += length;
     if (keypair === peer.next) this.confirmNextKeypair(peer, now);
     this.keepKeyFreshOnReceive(peer, now);
     timers.onAuthenticatedPacketReceived(peer);
@@ -651,12 +693,16 @@ export class WireGuardDevice {
     if (plaintextLength === 0) return; // keepalive
     timers.onDataReceived(peer, now);
 
-    const innerLength = innerPacketLength(plaintext);
+    const innerLength = innerPacketLength(plaintext, start, plaintextLength);
     if (innerLength === 0) return this.drop('invalid-inner-packet');
-    const version = plaintext[0]! >> 4;
-    const owner = version === 4 ? this.allowedIps.lookupIPv4(plaintext, 12) : this.allowedIps.lookupIPv6(plaintext, 8);
+    const version = plaintext[start]! >> 4;
+    const owner =
+      version === 4
+        ? this.allowedIps.lookupIPv4(plaintext, start + 12)
+        : this.allowedIps.lookupIPv6(plaintext, start + 8);
     if (owner !== peer) return this.drop('source-not-allowed');
-    this.outputs.deliver(plaintext.subarray(0, innerLength), peer);
+    if (this.outputs.deliverSpan) this.outputs.deliverSpan(plaintext, start, innerLength, peer);
+    else this.outputs.deliver(plaintext.subarray(start, start + innerLength), peer);
   }
 
   /** The responder's first packet under `next`: it becomes current (kernel wg_noise_received_with_keypair). */
@@ -703,12 +749,15 @@ export class WireGuardDevice {
   }
 }
 
-/** The IP total length of a decrypted packet, or 0 if it is not a well-formed IPv4/IPv6 header. */
-function innerPacketLength(packet: Uint8Array): number {
-  const version = packet.length > 0 ? packet[0]! >> 4 : 0;
+/**
+ * The IP total length of the decrypted packet at data[start, start + available), or 0 if it is not
+ * a well-formed IPv4/IPv6 header.
+ */
+function innerPacketLength(data: Uint8Array, start: number, available: number): number {
+  const version = available > 0 ? data[start]! >> 4 : 0;
   let length = 0;
-  if (version === 4 && packet.length >= 20) length = (packet[2]! << 8) | packet[3]!;
-  else if (version === 6 && packet.length >= 40) length = 40 + ((packet[4]! << 8) | packet[5]!);
+  if (version === 4 && available >= 20) length = (data[start + 2]! << 8) | data[start + 3]!;
+  else if (version === 6 && available >= 40) length = 40 + ((data[start + 4]! << 8) | data[start + 5]!);
   const minimum = version === 4 ? 20 : 40;
-  return length >= minimum && length <= packet.length ? length : 0;
+  return length >= minimum && length <= available ? length : 0;
 }

@@ -2,22 +2,33 @@
 import { wipe } from '../crypto/primitives';
 import { REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME } from './constants';
 import { ReplayWindow } from './replay';
+import {
+  SEND_STATE_BYTES,
+  SEND_STATE_COUNTER,
+  SEND_STATE_KEY_OFFSET,
+  SEND_STATE_SENDABLE,
+  SendCounters,
+} from './send-state';
 
 /** Which of our static keys: the current one, or the next one during a key rotation. */
 export type KeySlot = 'current' | 'next';
 
 export class Keypair {
-  sendCounter = 0n;
   readonly replay = new ReplayWindow();
+  /** Shared with the data-plane workers: see ./send-state. */
+  readonly sendState = new SharedArrayBuffer(SEND_STATE_BYTES);
+  readonly sendKey: Buffer;
+  private readonly counter = new BigUint64Array(this.sendState, SEND_STATE_COUNTER, 1);
+  private readonly flags = new Int32Array(this.sendState);
+  /** This thread's share of the send counter. */
+  private readonly counters = new SendCounters(this.counter);
   /** False once the keys are wiped. */
   valid = true;
-  /** False once a new private key retired this keypair for sending (it may still receive). */
-  private sendable = true;
   /** Which of our static keys the handshake behind this session used. */
   localKey: KeySlot = 'current';
 
   constructor(
-    readonly sendKey: Buffer,
+    sendKey: Buffer,
     readonly receiveKey: Buffer,
     /** Our index: the receiver index of packets the peer sends us under this keypair. */
     readonly localIndex: number,
@@ -25,12 +36,32 @@ export class Keypair {
     readonly remoteIndex: number,
     readonly isInitiator: boolean,
     readonly createdAt: number,
-  ) {}
+  ) {
+    this.sendKey = Buffer.from(this.sendState, SEND_STATE_KEY_OFFSET, 32);
+    this.sendKey.set(sendKey);
+    wipe(sendKey);
+    Atomics.store(this.flags, SEND_STATE_SENDABLE, 1);
+  }
+
+  /** Messages sent (or counters reserved by worker threads) so far. */
+  get sendCounter(): bigint {
+    return Atomics.load(this.counter, 0);
+  }
+
+  set sendCounter(value: bigint) {
+    Atomics.store(this.counter, 0, value);
+    this.counters.forget();
+  }
+
+  /** The next send counter (the nonce), unique across threads: see SendCounters. */
+  takeSendCounter(): number | bigint {
+    return this.counters.take();
+  }
 
   canSend(now: number): boolean {
     return (
       this.valid &&
-      this.sendable &&
+      Atomics.load(this.flags, SEND_STATE_SENDABLE) === 1 &&
       now - this.createdAt < REJECT_AFTER_TIME &&
       this.sendCounter < REJECT_AFTER_MESSAGES
     );
@@ -45,11 +76,12 @@ export class Keypair {
   }
 
   expireForSending(): void {
-    this.sendable = false;
+    Atomics.store(this.flags, SEND_STATE_SENDABLE, 0);
   }
 
   wipe(): void {
     this.valid = false;
+    Atomics.store(this.flags, SEND_STATE_SENDABLE, 0);
     wipe(this.sendKey);
     wipe(this.receiveKey);
   }

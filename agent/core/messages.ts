@@ -13,8 +13,17 @@ export const INITIATION_LENGTH = 148;
 export const RESPONSE_LENGTH = 92;
 export const COOKIE_REPLY_LENGTH = 64;
 export const TRANSPORT_HEADER_LENGTH = 16;
+/** The Poly1305 tag after a transport payload. */
+export const TRANSPORT_TAG_LENGTH = 16;
 /** Header plus the Poly1305 tag: the size of a keepalive. */
-const TRANSPORT_MINIMUM_LENGTH = 32;
+const TRANSPORT_MINIMUM_LENGTH = TRANSPORT_HEADER_LENGTH + TRANSPORT_TAG_LENGTH;
+
+/** Plaintext length after padding to a multiple of 16, capped at the MTU (kernel calculate_skb_padding). */
+export function paddedLength(length: number, mtu: number): number {
+  const lastUnit = length > mtu ? length % mtu : length;
+  const padded = Math.min((lastUnit + 15) & ~15, mtu);
+  return length + Math.max(0, padded - lastUnit);
+}
 
 export const Initiation = {
   senderIndex: 4,
@@ -78,18 +87,18 @@ export type DropReason =
  * Returns the message type when the datagram has a known type with zero reserved bytes and the
  * exact (or, for transport data, minimum) length of that type; otherwise the reason to drop it.
  */
-export function classifyDatagram(datagram: Uint8Array): number | DropReason {
-  if (datagram.length < 4) return 'truncated';
-  const type = datagram[0]! | (datagram[1]! << 8) | (datagram[2]! << 16) | (datagram[3]! << 24);
+export function classifyDatagram(bytes: Uint8Array, offset = 0, length = bytes.length): number | DropReason {
+  if (length < 4) return 'truncated';
+  const type = readUint32(bytes, offset);
   switch (type) {
     case MessageType.Initiation:
-      return datagram.length === INITIATION_LENGTH ? type : 'invalid-size';
+      return length === INITIATION_LENGTH ? type : 'invalid-size';
     case MessageType.Response:
-      return datagram.length === RESPONSE_LENGTH ? type : 'invalid-size';
+      return length === RESPONSE_LENGTH ? type : 'invalid-size';
     case MessageType.CookieReply:
-      return datagram.length === COOKIE_REPLY_LENGTH ? type : 'invalid-size';
+      return length === COOKIE_REPLY_LENGTH ? type : 'invalid-size';
     case MessageType.Transport:
-      return datagram.length >= TRANSPORT_MINIMUM_LENGTH ? type : 'invalid-size';
+      return length >= TRANSPORT_MINIMUM_LENGTH ? type : 'invalid-size';
     default:
       return 'unknown-type';
   }

@@ -23,6 +23,8 @@ const RING_MASK_BIG = BigInt(RING_MASK);
  * numbers: bigint arithmetic allocates and is about 5x slower per packet.
  */
 const NUMBER_PATH_LIMIT = 1n << 52n;
+/** NUMBER_PATH_LIMIT as the high 32-bit half of a counter. */
+const SMALL_HIGH_LIMIT = 1 << 20;
 
 export class ReplayWindow {
   /** Each 64-bit block is two 32-bit words, low word first. */
@@ -38,17 +40,32 @@ export class ReplayWindow {
    */
   validate(counter: bigint): boolean {
     if (counter < 0n || counter >= REJECT_AFTER_MESSAGES) return false;
-    if (counter < NUMBER_PATH_LIMIT && this.bigTop === null) {
-      const next = Number(counter) + 1;
-      if (next + REPLAY_WINDOW_SIZE < this.top) return false;
-      const block = Math.floor(next / BITS_PER_BLOCK);
-      let advance = 0;
-      if (next > this.top) {
-        advance = block - Math.floor(this.top / BITS_PER_BLOCK);
-        this.top = next;
-      }
-      return this.testAndSet(advance, block % RING_BLOCKS, next % BITS_PER_BLOCK);
+    if (counter < NUMBER_PATH_LIMIT && this.bigTop === null) return this.validateSmall(Number(counter));
+    return this.validateBig(counter);
+  }
+
+  /**
+   * `validate` for a counter given as its two 32-bit halves, as read from the header: no BigInt
+   * unless the counter is at or above 2^52.
+   */
+  validateHalves(low: number, high: number): boolean {
+    if (high < SMALL_HIGH_LIMIT && this.bigTop === null) return this.validateSmall(high * 0x100000000 + low);
+    return this.validate((BigInt(high) << 32n) | BigInt(low));
+  }
+
+  private validateSmall(counter: number): boolean {
+    const next = counter + 1;
+    if (next + REPLAY_WINDOW_SIZE < this.top) return false;
+    const block = Math.floor(next / BITS_PER_BLOCK);
+    let advance = 0;
+    if (next > this.top) {
+      advance = block - Math.floor(this.top / BITS_PER_BLOCK);
+      this.top = next;
     }
+    return this.testAndSet(advance, block % RING_BLOCKS, next % BITS_PER_BLOCK);
+  }
+
+  private validateBig(counter: bigint): boolean {
     const top = this.bigTop ?? BigInt(this.top);
     const next = counter + 1n;
     if (next + WINDOW_BIG < top) return false;

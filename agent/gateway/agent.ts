@@ -144,7 +144,7 @@ export class GatewayAgent {
         interface: resolved.interfaceName,
         peers: resolved.peers.length,
       });
-      this.plane = kind === 'userspace' ? this.userspacePlane() : this.options.createPlane(kind);
+      this.plane = kind === 'userspace' ? this.userspacePlane(config.threads) : this.options.createPlane(kind);
       await this.plane.create(resolved.interfaceName, resolved.mtu);
       this.network = new NetworkSetup(this.options.commands, resolved.interfaceName, hostState);
       for (const address of resolved.addresses) await this.network.addAddress(address);
@@ -170,9 +170,9 @@ export class GatewayAgent {
   // Loaded only for this plane: the engine (protocol core, device, batch buffers) is no part
   // of an agent that drives the kernel module or wireguard-go. require() rather than import(): the
   // build emits CommonJS (as in agent/secrets).
-  private userspacePlane(): DataPlane {
+  private userspacePlane(threads: number | undefined): DataPlane {
     const { UserspacePlane } = require('./planes/userspace') as typeof UserspaceModule;
-    return new UserspacePlane(this.deviceLog(), (event) => this.onDeviceEvent(event));
+    return new UserspacePlane(this.deviceLog(), (event) => this.onDeviceEvent(event), threads);
   }
 
   /** Re-reads the configuration and applies the difference; a bad one is refused and changes nothing. */

@@ -3,6 +3,7 @@
  * schemas/agent-config.schema.json by `npm run schemas`; a test keeps the two identical.
  */
 import { WIREGUARD_KEY_SCHEMA_PATTERN } from '../../common/keys';
+import { MAX_THREADS } from '../wg/send-share';
 const secretSource = {
   oneOf: [
     {
@@ -97,6 +98,7 @@ export const agentConfigSchema = {
     },
     routes: { type: 'array', items: { type: 'string' } },
     dataPlane: { enum: ['auto', 'userspace', 'kernel', 'wireguard-go'] },
+    threads: { type: 'integer', minimum: 1, maximum: MAX_THREADS },
     forwarding: { type: 'boolean' },
     metrics: {
       type: 'object',

@@ -80,6 +80,8 @@ export interface AgentConfig {
   /** Prefixes routed into the tunnel; default: every peer's allowed IPs. */
   routes?: string[];
   dataPlane?: DataPlaneKind;
+  /** The userspace data plane's threads (1 = all on the main thread); default: one per CPU, up to 4. */
+  threads?: number;
   /** Enable IP forwarding (gateways forward between their LAN and the tunnel). Default true. */
   forwarding?: boolean;
   metrics?: MetricsConfig;

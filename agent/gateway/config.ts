@@ -148,6 +148,7 @@ export function restartOnlyChanges(running: AgentConfig, next: AgentConfig): Con
     '$.interface.addresses': config.interface.addresses,
     '$.interface.mtu': config.interface.mtu ?? DEFAULT_MTU,
     '$.dataPlane': config.dataPlane ?? 'auto',
+    '$.threads': config.threads,
     '$.forwarding': config.forwarding ?? true,
     '$.metrics': config.metrics && {
       listen: config.metrics.listen ?? DEFAULT_METRICS_LISTEN,

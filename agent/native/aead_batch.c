@@ -14,7 +14,7 @@
 #include "aead_batch.h"
 
 static EVP_CIPHER_CTX *context(void) {
-  static EVP_CIPHER_CTX *ctx;
+  static __thread EVP_CIPHER_CTX *ctx; /* one per data-plane thread */
   if (!ctx) ctx = EVP_CIPHER_CTX_new();
   return ctx;
 }

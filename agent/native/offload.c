@@ -335,8 +335,9 @@ static void finish_group(group_t *g, packet_t *packets, gro_frame_t *frame, stru
 
 uint32_t gro_plan(uint8_t *data, size_t data_length, const uint32_t *spans, uint32_t count, int udp, gro_frame_t *frames,
                   struct iovec *iov, uint32_t *stats) {
-  static packet_t packets[GRO_MAX_PACKETS];
-  static group_t groups[GRO_MAX_PACKETS];
+  /* Per thread: each data-plane worker thread coalesces its own writes. */
+  static __thread packet_t packets[GRO_MAX_PACKETS];
+  static __thread group_t groups[GRO_MAX_PACKETS];
   if (count > GRO_MAX_PACKETS) count = GRO_MAX_PACKETS;
   uint32_t group_count = 0;
   for (uint32_t i = 0; i < count; i++) {

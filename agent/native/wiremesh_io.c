@@ -96,7 +96,10 @@ static napi_value make_int(napi_env env, int64_t value) {
     return NULL;                                                             \
   }
 
-/* tunOpen(name, vnetHeader = false) -> [fd, name] */
+/*
+ * tunOpen(name, vnetHeader = false) -> [fd, name]. The TUN is multi-queue: opening it again by name
+ * attaches another queue (one per data-plane thread); the kernel spreads flows over the queues.
+ */
 static napi_value tun_open(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -116,7 +119,7 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
   if (fd < 0) return throw_errno(env, "open /dev/net/tun", errno);
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE | (vnet ? IFF_VNET_HDR : 0);
   memcpy(ifr.ifr_name, name, strnlen(name, IFNAMSIZ - 1));
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
@@ -251,10 +254,11 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static struct mmsghdr messages[MAX_BATCH];
-static struct iovec iovecs[MAX_BATCH];
-static struct sockaddr_storage addresses[MAX_BATCH];
-static uint8_t controls[MAX_BATCH][CONTROL_SPACE];
+/* Per thread: data-plane worker threads (worker_threads) call these at the same time. */
+static __thread struct mmsghdr messages[MAX_BATCH];
+static __thread struct iovec iovecs[MAX_BATCH];
+static __thread struct sockaddr_storage addresses[MAX_BATCH];
+static __thread uint8_t controls[MAX_BATCH][CONTROL_SPACE];
 
 /*
  * recvBatch(fd, data, slotSize, meta, maxCount) -> record count. Message i lands at data[i*slotSize];
@@ -395,7 +399,7 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
     return NULL;
   }
   /* first[m] and runs[m]: the records message m carries (runs > 1 only with GSO). */
-  static int first[MAX_BATCH], runs[MAX_BATCH];
+  static __thread int first[MAX_BATCH], runs[MAX_BATCH];
   int message_count = 0;
   for (int r = 0; r < count;) {
     uint8_t *record = meta + r * SEND_META;
@@ -677,8 +681,8 @@ static napi_value tun_read_segments(napi_env env, napi_callback_info info) {
   return make_int(env, count);
 }
 
-static gro_frame_t gro_frames[GRO_MAX_PACKETS];
-static struct iovec gro_iov[2 * GRO_MAX_PACKETS + 1];
+static __thread gro_frame_t gro_frames[GRO_MAX_PACKETS];
+static __thread struct iovec gro_iov[2 * GRO_MAX_PACKETS + 1];
 
 /* The spans/count arguments shared by tunWriteFrames and groCoalesce. */
 static int gro_args(napi_env env, napi_value *argv, uint8_t **data, size_t *data_length, uint32_t **spans, int64_t *count,
@@ -927,6 +931,28 @@ static napi_value poll_stop(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* dupFd(fd) -> a new descriptor for the same socket or TUN queue, close-on-exec: a worker thread owns its copy. */
+static napi_value dup_fd(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int64_t fd;
+  if (!arg_int(env, argv[0], &fd)) return NULL;
+  int copy = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return throw_errno(env, "fcntl F_DUPFD_CLOEXEC", errno);
+  return make_int(env, copy);
+}
+
+/* tunDetachQueue(fd): the kernel stops steering packets to this queue; it can no longer be read or written. */
+static napi_value tun_detach_queue(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int64_t fd;
+  if (!arg_int(env, argv[0], &fd)) return NULL;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = IFF_DETACH_QUEUE;
+  if (ioctl((int)fd, TUNSETQUEUE, &ifr) < 0) return throw_errno(env, "ioctl TUNSETQUEUE", errno);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor functions[] = {
     {"tunOpen", NULL, tun_open, NULL, NULL, NULL, napi_default, NULL},
@@ -935,6 +961,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"udpOpen", NULL, udp_open, NULL, NULL, NULL, napi_default, NULL},
     {"setMark", NULL, set_mark, NULL, NULL, NULL, napi_default, NULL},
     {"closeFd", NULL, close_fd, NULL, NULL, NULL, napi_default, NULL},
+    {"dupFd", NULL, dup_fd, NULL, NULL, NULL, napi_default, NULL},
+    {"tunDetachQueue", NULL, tun_detach_queue, NULL, NULL, NULL, napi_default, NULL},
     {"recvBatch", NULL, recv_batch, NULL, NULL, NULL, napi_default, NULL},
     {"sendBatch", NULL, send_batch, NULL, NULL, NULL, napi_default, NULL},
     {"tunReadBatch", NULL, tun_read_batch, NULL, NULL, NULL, napi_default, NULL},

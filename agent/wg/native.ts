@@ -42,8 +42,15 @@ export const TUN_READ_RESERVE = 10 + 65535 + 65535 + 1024 * 120;
 /** tunReadSegments stops when fewer spans than this are left (one frame's worst case). */
 export const MAX_SEGMENTS_PER_FRAME = 1024;
 export interface NativeIo {
-  /** With vnetHeader the TUN carries virtio_net_hdr frames (IFF_VNET_HDR), for offloads. */
+  /**
+   * With vnetHeader the TUN carries virtio_net_hdr frames (IFF_VNET_HDR), for offloads. The TUN is
+   * multi-queue: opening an existing one by name attaches another queue.
+   */
   tunOpen(name: string, vnetHeader?: boolean): [fd: number, name: string];
+  /** Detaches a TUN queue: the kernel no longer steers packets to it (nor accepts writes on it). */
+  tunDetachQueue(fd: number): void;
+  /** A close-on-exec duplicate of a descriptor, for a worker thread to own. */
+  dupFd(fd: number): number;
   /** The TUN_F_* offloads now enabled, 0 if refused, -1 when the TUN has no vnet header. */
   tunSetOffloads(fd: number, udp: boolean): number;
   /** Reads and splits vnet frames into packets: spans of u32 (offset, length) into data. */

@@ -17,24 +17,23 @@ import { UdpEndpoint, parseEndpoint } from './endpoint';
 import {
   GRO_MAX_SEGMENTS,
   MAX_BATCH,
-  MAX_SEGMENTS_PER_FRAME,
   OFFLOAD_STAT_COUNT,
   OffloadStat,
   RECV_META_SIZE,
   RECV_OFFSET_FIELD,
-  SEND_META_SIZE,
   SEND_STATE_SIZE,
-  TUN_READ_RESERVE,
   TunOffload,
   UdpOffload,
   nativeIo,
   offloadsWanted,
   type NativeError,
-  type NativeIo,
   type PollHandle,
 } from './native';
 import { HandshakeFastPath } from './handshake-fast-path';
 import { ReceiveScheduler } from './receive-scheduler';
+import { SLOT, SendBatch, TX_CAPACITY, type SendSocket } from './send-batch';
+import { SendThreads, WorkerStat, threadsWanted } from './send-threads';
+import { TunReader } from './tun-reader';
 import { AEAD_TAG_LENGTH } from '../crypto/primitives';
 import { TRANSPORT_HEADER_LENGTH } from '../core/messages';
 import { Errno, UapiError, type ConfigChange, type DeviceSnapshot, type PeerChange } from './uapi';
@@ -56,6 +55,11 @@ export interface UserspaceDeviceOptions {
   onEvent?: (event: DeviceEvent) => void;
   /** UDP GSO/GRO and (on a vnet_hdr TUN) TUN offloads; default: on unless WIREMESH_OFFLOADS=0. */
   offloads?: boolean;
+  /**
+   * Data-plane threads: 1 runs everything on the main thread; N > 1 adds N - 1 send threads, each
+   * on its own TUN queue (./send-threads). Default: WIREMESH_THREADS, else one per CPU up to 4.
+   */
+  threads?: number;
 }
 
 /** Which offloads are in use: for logs and metrics. */
@@ -75,13 +79,8 @@ export interface OffloadState {
   udpGsoRefusals: number;
 }
 
-const SLOT = 65536;
-const TX_CAPACITY = 1 << 20;
 /** Packets per TUN write call: on a vnet TUN, more packets per call coalesce better. */
 const TUN_WRITE_BATCH = 512;
-/** Span room per tunReadSegments call: it reads until about 256 packets are in (a 64 KB segment splits into about 45). */
-const TUN_READ_SPANS = MAX_SEGMENTS_PER_FRAME + 256;
-const TUN_READ_DATA = TUN_READ_SPANS * 1500 + TUN_READ_RESERVE;
 const TICK_INTERVAL_MS = 100;
 const MAX_ROUNDS_PER_WAKEUP = 4;
 const EAFNOSUPPORT = 97;
@@ -89,107 +88,9 @@ const EADDRINUSE = 98;
 const EADDRNOTAVAIL = 99;
 const DEFAULT_SOCKET_BUFFER = 7 * 1024 * 1024;
 
-interface UdpSocket {
-  fd: number;
-  family: 4 | 6;
+interface UdpSocket extends SendSocket {
   poll: PollHandle;
-  /** sendBatch state: GSO on/off, refusals, GSO sends. */
-  sendState: Buffer;
   gro: boolean;
-}
-
-/**
- * A batch of outgoing datagrams for one socket. Transport messages may arrive unsealed: they are
- * sealed together, one native call per run of messages under the same key, just before sending.
- */
-class SendBatch {
-  readonly data = Buffer.alloc(TX_CAPACITY);
-  readonly meta = Buffer.alloc(MAX_BATCH * SEND_META_SIZE);
-  count = 0;
-  used = 0;
-  /** Per record: index into keys of the key to seal it with, or -1 when it is sent as is. */
-  private readonly keyOf = new Int32Array(MAX_BATCH);
-  /** Copies of the keys (the core may zero its own once a message is handed over). */
-  private readonly keys = Buffer.alloc(MAX_BATCH * 32);
-  private keyCount = 0;
-  private lastKey: Uint8Array | null = null;
-  /** aeadBatch spans (payload offset, plaintext length) and counters, per record. */
-  private readonly sealSpans = Buffer.alloc(MAX_BATCH * 8);
-  private readonly sealCounters = Buffer.alloc(MAX_BATCH * 8);
-
-  add(datagram: Uint8Array, to: UdpEndpoint): void {
-    this.keyOf[this.count] = -1;
-    this.append(datagram, to);
-  }
-
-  addUnsealed(message: Uint8Array, key: Uint8Array, to: UdpEndpoint): void {
-    const record = this.count;
-    if (key !== this.lastKey) {
-      this.keys.set(key, this.keyCount * 32);
-      this.keyCount++;
-      this.lastKey = key;
-    }
-    this.keyOf[record] = this.keyCount - 1;
-    this.sealSpans.writeUInt32LE(this.used + TRANSPORT_HEADER_LENGTH, record * 8);
-    this.sealSpans.writeUInt32LE(message.length - TRANSPORT_HEADER_LENGTH - AEAD_TAG_LENGTH, record * 8 + 4);
-    // The counter is already in the header (bytes 8..16, little-endian): copy it, no BigInt work.
-    for (let i = 0; i < 8; i++) this.sealCounters[record * 8 + i] = message[8 + i]!;
-    this.append(message, to);
-  }
-
-  /** Seals every unsealed message; one that cannot be sealed is zeroed (the peer drops it) rather than leaving in clear. */
-  seal(io: NativeIo): void {
-    for (let start = 0; start < this.count;) {
-      const key = this.keyOf[start]!;
-      let end = start + 1;
-      while (end < this.count && this.keyOf[end] === key) end++;
-      if (key >= 0) {
-        const n = end - start;
-        const sealed = io.aeadBatch(
-          true,
-          this.keys.subarray(key * 32, key * 32 + 32),
-          this.data,
-          this.sealSpans.subarray(start * 8),
-          this.sealCounters.subarray(start * 8),
-          n,
-        );
-        for (let i = start + sealed; i < end; i++) {
-          const offset = this.sealSpans.readUInt32LE(i * 8);
-          this.data.fill(0, offset, offset + this.sealSpans.readUInt32LE(i * 8 + 4) + AEAD_TAG_LENGTH);
-        }
-      }
-      start = end;
-    }
-  }
-
-  private append(datagram: Uint8Array, to: UdpEndpoint): void {
-    const offset = this.used;
-    this.data.set(datagram, offset);
-    const record = this.count * SEND_META_SIZE;
-    const meta = this.meta;
-    meta.writeUInt32LE(offset, record);
-    meta.writeUInt32LE(datagram.length, record + 4);
-    meta[record + 8] = to.family;
-    meta[record + 9] = to.localBytes ? 1 : 0;
-    meta.writeUInt16LE(to.port, record + 10);
-    meta.set(to.addressBytes, record + 12);
-    if (to.localBytes) meta.set(to.localBytes, record + 28);
-    meta.writeUInt32LE(to.interfaceIndex, record + 44);
-    this.count++;
-    this.used += datagram.length;
-  }
-
-  isFull(): boolean {
-    return this.count === MAX_BATCH || this.used > TX_CAPACITY - SLOT;
-  }
-
-  reset(): void {
-    this.count = 0;
-    this.used = 0;
-    this.keys.fill(0, 0, this.keyCount * 32);
-    this.keyCount = 0;
-    this.lastKey = null;
-  }
 }
 
 export class UserspaceDevice implements UapiTarget {
@@ -198,6 +99,14 @@ export class UserspaceDevice implements UapiTarget {
   private readonly io = nativeIo();
   private readonly log: DeviceLog;
   private readonly tunFd: number;
+  private readonly threads: number;
+  /** The send threads when threads > 1; the main thread then neither reads the TUN nor sends its data. */
+  private sendThreads: SendThreads | null = null;
+  /** Where received packets are written: the device's queue, or a send thread's with threads > 1. */
+  private tunWriteFd: number;
+  private tunReader: TunReader | null = null;
+  /** Sessions or endpoints changed: the send threads get a fresh snapshot after this event. */
+  private republish = false;
   private readonly socketBufferBytes: number;
   private readonly onEvent: ((event: DeviceEvent) => void) | undefined;
   private tunPoll: PollHandle | null = null;
@@ -219,9 +128,6 @@ export class UserspaceDevice implements UapiTarget {
   private readonly openSpans = Buffer.alloc(MAX_BATCH * GRO_MAX_SEGMENTS * 8);
   private readonly openCounters = Buffer.alloc(MAX_BATCH * GRO_MAX_SEGMENTS * 8);
   private readonly openRecords = new Int32Array(MAX_BATCH * GRO_MAX_SEGMENTS);
-  private tunIn = Buffer.alloc(0);
-  private readonly tunLengths = Buffer.alloc(MAX_BATCH * 4);
-  private readonly tunInSpans = Buffer.alloc(TUN_READ_SPANS * 8);
   private readonly tunOut = Buffer.alloc(TX_CAPACITY);
   private readonly tunSpans = Buffer.alloc(TUN_WRITE_BATCH * 8);
   private tunOutCount = 0;
@@ -240,6 +146,8 @@ export class UserspaceDevice implements UapiTarget {
 
   constructor(options: UserspaceDeviceOptions) {
     this.tunFd = options.tunFd;
+    this.tunWriteFd = options.tunFd;
+    this.threads = options.threads ?? threadsWanted();
     this.interfaceName = options.interfaceName;
     this.log = options.log;
     this.socketBufferBytes = options.socketBufferBytes ?? DEFAULT_SOCKET_BUFFER;
@@ -249,13 +157,15 @@ export class UserspaceDevice implements UapiTarget {
       wallClockOffsetMs: Date.now() - performance.now(),
       outputs: {
         transmit: (datagram, endpoint) => this.queueDatagram(datagram, endpoint as UdpEndpoint),
-        transmitUnsealed: (message, key, _counter, endpoint) => {
+        transmitUnsealed: (data, length, key, endpoint) => {
           const to = endpoint as UdpEndpoint;
           const batch = this.sendBatches[to.family];
-          batch.addUnsealed(message, key, to);
+          batch.addUnsealed(data, length, key, to);
           if (batch.isFull()) this.flushDatagrams(to.family);
         },
-        deliver: (packet) => this.queueTunWrite(packet),
+        deliver: (packet) =>
+          this.queueTunWrite(Buffer.from(packet.buffer, packet.byteOffset, packet.length), 0, packet.length),
+        deliverSpan: (data, offset, length) => this.queueTunWrite(data, offset, length),
         event: (event) => this.logEvent(event),
         forgetSourceAddress: (endpoint) => (endpoint as UdpEndpoint).withoutLocalAddress(),
       },
@@ -266,14 +176,31 @@ export class UserspaceDevice implements UapiTarget {
   /** Binds the sockets (random port until one is configured) and starts reading and ticking. */
   start(): void {
     this.tunOffloads = this.io.tunSetOffloads(this.tunFd, this.offloads);
-    this.tunIn = Buffer.alloc(this.tunOffloads < 0 ? MAX_BATCH * SLOT : TUN_READ_DATA);
     this.log.info(
       this.tunOffloads < 0
         ? 'TUN offloads off (no vnet header)'
         : `TUN offloads: vnet header, ${this.offloadState.tun!.join(' ') || 'none accepted by the kernel'}`,
     );
+    if (this.threads > 1) {
+      this.sendThreads = new SendThreads({
+        io: this.io,
+        count: this.threads - 1,
+        interfaceName: this.interfaceName,
+        tunFd: this.tunFd,
+        vnet: this.tunOffloads >= 0,
+        mtu: this.core.mtu,
+        log: this.log,
+        onPacket: (packet) => {
+          this.core.sendPacket(packet, this.now());
+          this.flush();
+        },
+      });
+      this.tunWriteFd = this.sendThreads.tunWriteFd;
+    } else {
+      this.tunReader = new TunReader(this.io, this.tunFd, this.tunOffloads >= 0, this.offloadStats);
+      this.tunPoll = this.io.pollStart(this.tunFd, () => this.drainTun());
+    }
     this.rebind(this.configuredPort, this.fwmark);
-    this.tunPoll = this.io.pollStart(this.tunFd, () => this.drainTun());
     this.ticker = setInterval(() => this.tick(), TICK_INTERVAL_MS);
   }
 
@@ -282,6 +209,8 @@ export class UserspaceDevice implements UapiTarget {
     this.ticker = null;
     if (this.tunPoll) this.io.pollStop(this.tunPoll);
     this.tunPoll = null;
+    this.sendThreads?.close();
+    this.sendThreads = null;
     this.closeSockets(this.sockets);
     this.sockets = [];
     this.core.removeAllPeers();
@@ -291,6 +220,7 @@ export class UserspaceDevice implements UapiTarget {
 
   setMtu(mtu: number): void {
     this.core.mtu = mtu;
+    this.sendThreads?.setMtu(mtu);
   }
 
   get listenPort(): number {
@@ -298,9 +228,12 @@ export class UserspaceDevice implements UapiTarget {
   }
 
   get offloadState(): OffloadState {
-    const stat = (index: number): number => this.offloadStats.readUInt32LE(index * 4);
+    const threads = this.sendThreads;
+    const stat = (index: number): number =>
+      this.offloadStats.readUInt32LE(index * 4) + (threads?.stat(WorkerStat.offload + index) ?? 0);
     const sockets = this.sockets;
-    const sum = (index: number): number => sockets.reduce((total, s) => total + s.sendState.readUInt32LE(index * 4), 0);
+    const sum = (index: number, worker: number): number =>
+      sockets.reduce((total, s) => total + s.sendState.readUInt32LE(index * 4), 0) + (threads?.stat(worker) ?? 0);
     const mask = this.tunOffloads;
     return {
       tun:
@@ -316,8 +249,8 @@ export class UserspaceDevice implements UapiTarget {
       tunFramesWritten: stat(OffloadStat.framesWritten),
       tunPacketsCoalesced: stat(OffloadStat.coalesced),
       tunInvalidFrames: stat(OffloadStat.invalid),
-      udpGsoSends: sum(2),
-      udpGsoRefusals: sum(1),
+      udpGsoSends: sum(2, WorkerStat.gsoSends),
+      udpGsoRefusals: sum(1, WorkerStat.gsoRefusals),
     };
   }
 
@@ -330,35 +263,21 @@ export class UserspaceDevice implements UapiTarget {
   private tick(): void {
     const now = this.now();
     this.core.wallClockOffsetMs = Date.now() - now;
+    this.sendThreads?.reportSends(this.core, now);
     this.core.tick(now);
     this.flush();
+    this.sendThreads?.publish(this.core, now);
   }
 
   private drainTun(): void {
     const now = this.now();
-    // A few batches per wakeup, then back to the event loop: the sockets (ACKs, handshakes) get
-    // their turn; the poll is level-triggered, so what is left wakes us again.
-    const vnet = this.tunOffloads >= 0;
-    for (let round = 0; round < MAX_ROUNDS_PER_WAKEUP; round++) {
-      let count: number;
-      try {
-        count = vnet
-          ? this.io.tunReadSegments(this.tunFd, this.tunIn, this.tunInSpans, TUN_READ_SPANS, this.offloadStats)
-          : this.io.tunReadBatch(this.tunFd, this.tunIn, SLOT, this.tunLengths, MAX_BATCH);
-      } catch (error) {
-        this.log.error(`TUN read failed: ${(error as Error).message}`);
-        break;
-      }
-      const spans = this.tunInSpans;
-      for (let i = 0; i < count; i++) {
-        const start = vnet ? spans.readUInt32LE(i * 8) : i * SLOT;
-        const length = vnet ? spans.readUInt32LE(i * 8 + 4) : this.tunLengths.readUInt32LE(i * 4);
-        this.core.sendPacket(this.tunIn.subarray(start, start + length), now);
-      }
-      this.flush();
-      // A vnet read stops with room for one more large frame, so a full one means "more may wait".
-      if (count === 0 || (!vnet && count < MAX_BATCH) || (vnet && count < TUN_READ_SPANS - MAX_SEGMENTS_PER_FRAME))
-        break;
+    try {
+      this.tunReader!.drain(
+        (data, start, length) => this.core.sendPacketAt(data, start, length, now),
+        () => this.flush(),
+      );
+    } catch (error) {
+      this.log.error(`TUN read failed: ${(error as Error).message}`);
     }
   }
 
@@ -368,8 +287,8 @@ export class UserspaceDevice implements UapiTarget {
       const record = i * RECV_META_SIZE;
       const length = this.rxMeta.readUInt32LE(record);
       const start = this.rxMeta.readUInt32LE(record + RECV_OFFSET_FIELD);
-      const datagram = this.rxData.subarray(start, start + Math.min(length, SLOT));
-      this.core.receiveDatagram(datagram, this.sourceOf(record), now, this.rxOpened[i] === 1);
+      const size = Math.min(length, SLOT);
+      this.core.receiveDatagramAt(this.rxData, start, size, this.sourceOf(record), now, this.rxOpened[i] === 1);
     };
     for (let round = 0; round < MAX_ROUNDS_PER_WAKEUP; round++) {
       let count: number;
@@ -480,36 +399,29 @@ export class UserspaceDevice implements UapiTarget {
     if (batch.isFull()) this.flushDatagrams(to.family);
   }
 
-  private queueTunWrite(packet: Uint8Array): void {
-    this.tunOut.set(packet, this.tunOutUsed);
+  private queueTunWrite(data: Buffer, offset: number, length: number): void {
+    data.copy(this.tunOut, this.tunOutUsed, offset, offset + length);
     this.tunSpans.writeUInt32LE(this.tunOutUsed, this.tunOutCount * 8);
-    this.tunSpans.writeUInt32LE(packet.length, this.tunOutCount * 8 + 4);
+    this.tunSpans.writeUInt32LE(length, this.tunOutCount * 8 + 4);
     this.tunOutCount++;
-    this.tunOutUsed += packet.length;
+    this.tunOutUsed += length;
     if (this.tunOutCount === TUN_WRITE_BATCH || this.tunOutUsed > TX_CAPACITY - SLOT) this.flushTun();
   }
 
   private flushDatagrams(family: 4 | 6): void {
-    const batch = this.sendBatches[family];
-    if (batch.count === 0) return;
     const socket = this.sockets.find((s) => s.family === family);
-    batch.seal(this.io);
-    const refusals = socket?.sendState.readUInt32LE(4) ?? 0;
-    const sent = socket ? this.io.sendBatch(socket.fd, batch.data, batch.meta, batch.count, socket.sendState) : 0;
-    this.sendDrops[family] += batch.count - sent;
-    batch.reset();
-    if (socket && socket.sendState.readUInt32LE(4) !== refusals) {
-      this.log.info(`UDP GSO refused by the kernel on the IPv${family} socket; sending datagrams one by one`);
-    }
+    this.sendDrops[family] += this.sendBatches[family].send(this.io, socket, () =>
+      this.log.info(`UDP GSO refused by the kernel on the IPv${family} socket; sending datagrams one by one`),
+    );
   }
 
   private flushTun(): void {
     if (this.tunOutCount === 0) return;
     if (this.tunOffloads >= 0) {
       const udp = (this.tunOffloads & (TunOffload.USO4 | TunOffload.USO6)) === (TunOffload.USO4 | TunOffload.USO6);
-      this.io.tunWriteFrames(this.tunFd, this.tunOut, this.tunSpans, this.tunOutCount, udp, this.offloadStats);
+      this.io.tunWriteFrames(this.tunWriteFd, this.tunOut, this.tunSpans, this.tunOutCount, udp, this.offloadStats);
     } else {
-      this.io.tunWriteBatch(this.tunFd, this.tunOut, this.tunSpans, this.tunOutCount);
+      this.io.tunWriteBatch(this.tunWriteFd, this.tunOut, this.tunSpans, this.tunOutCount);
     }
     this.tunOutCount = 0;
     this.tunOutUsed = 0;
@@ -520,9 +432,15 @@ export class UserspaceDevice implements UapiTarget {
     this.flushDatagrams(4);
     this.flushDatagrams(6);
     this.flushTun();
+    if (this.republish && this.sendThreads) {
+      this.republish = false;
+      this.sendThreads.publish(this.core, this.now());
+    }
   }
 
   private logEvent(event: DeviceEvent): void {
+    if (event.type === 'handshake-complete' || event.type === 'keys-zeroed' || event.type === 'endpoint-changed')
+      this.republish = true;
     // One line per event: the agent logs its own structured ones, so two here would double each rekey.
     if (this.onEvent) {
       this.onEvent(event);
@@ -612,6 +530,7 @@ export class UserspaceDevice implements UapiTarget {
     this.closeSockets(this.sockets);
     for (const socket of fresh) socket.poll = this.io.pollStart(socket.fd, () => this.drainSocket(socket));
     this.sockets = fresh;
+    this.sendThreads?.setSockets(fresh.map((s) => ({ ...s, gso: s.sendState.readUInt32LE(0) === 1 })));
     this.configuredPort = port;
     this.fwmark = fwmark;
     this.boundPort = bound;
@@ -629,8 +548,23 @@ export class UserspaceDevice implements UapiTarget {
   drops(): Record<string, number> {
     return {
       ...Object.fromEntries(this.core.drops),
-      'udp-send-buffer-full': this.sendDrops[4] + this.sendDrops[6],
+      'udp-send-buffer-full': this.sendDrops[4] + this.sendDrops[6] + this.workerStat(WorkerStat.sendBufferFull),
       'tun-invalid-frame': this.offloadState.tunInvalidFrames,
+      ...(this.sendThreads && this.workerDrops()),
+    };
+  }
+
+  private workerStat(index: number): number {
+    return this.sendThreads?.stat(index) ?? 0;
+  }
+
+  /** Drops in the send threads, added to the core's of the same reason. */
+  private workerDrops(): Record<string, number> {
+    const core = this.core.drops;
+    return {
+      'no-route': (core.get('no-route') ?? 0) + this.workerStat(WorkerStat.noRoute),
+      'no-endpoint': (core.get('no-endpoint') ?? 0) + this.workerStat(WorkerStat.noEndpoint),
+      'staged-overflow': (core.get('staged-overflow') ?? 0) + this.workerStat(WorkerStat.stagedOverflow),
     };
   }
 
@@ -645,7 +579,7 @@ export class UserspaceDevice implements UapiTarget {
         presharedKey: peer.presharedKey,
         endpoint: peer.endpoint ? String(peer.endpoint) : null,
         lastHandshakeUnixMs: peer.lastHandshakeUnixMs,
-        txBytes: peer.txBytes,
+        txBytes: peer.txBytes + (this.sendThreads?.txBytesOf(peer) ?? 0),
         rxBytes: peer.rxBytes,
         persistentKeepaliveInterval: peer.persistentKeepaliveInterval,
         allowedIps: this.core.allowedIps.prefixesOf(peer),
@@ -670,6 +604,7 @@ export class UserspaceDevice implements UapiTarget {
     if (change.replacePeers) this.core.removeAllPeers();
     for (const peerChange of change.peers) this.applyPeer(peerChange, now);
     this.flush();
+    this.sendThreads?.publish(this.core, now, true);
   }
 
   private setMark(fwmark: number): void {

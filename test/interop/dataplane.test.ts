@@ -6,8 +6,11 @@
  * inside, with and without a preshared key; roaming; cryptokey routing. wiremesh-wg runs with its
  * offloads (TUN vnet_hdr, UDP GSO/GRO) as by default, and once more on the plain path
  * (WIREMESH_OFFLOADS=0); setting WIREMESH_OFFLOADS=0 for the whole run puts every test on it.
+ * WIREMESH_THREADS=N for the whole run sets wiremesh-wg's data-plane threads (default: one per CPU, up to 4).
  */
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../agent/package-root';
 import { Lab, modernWireguardGo, type Implementation } from '../../lab/netns';
@@ -186,6 +189,39 @@ describeInterop('wiremesh-wg data plane interop (namespaces)', () => {
       expect(received.sha256).toBe(sent.sha256);
       expect(received.bytes).toBe(TRANSFER_BYTES);
       expect(endpoints()).toContain(`${moved}:51820`);
+    });
+  }
+
+  // With threads > 1 the send path runs in worker threads (agent/wg/send-threads.ts): the counters
+  // `wg` shows must still add up, checked against wireguard-go's own count of what it received.
+  for (const threads of [1, 2]) {
+    it(`threads=${threads}: wg shows the handshake and transfer counters that match wireguard-go's`, async () => {
+      const logFile = join(mkdtempSync(join(tmpdir(), 'wiremesh-threads-')), 'wiremesh-wg.log');
+      const env = { WIREMESH_THREADS: String(threads), LOG_LEVEL: 'verbose', WG_LOG_FILE: logFile };
+      const t = await tunnel(
+        lab,
+        { initiator: 'wiremesh', responder: 'wireguard-go' },
+        { outer: 4, presharedKey: false, env },
+      );
+      const { sent, received } = await transfer(lab, t.initiator, t.responder, t.responder.inner.v4);
+      expect(received.sha256).toBe(sent.sha256);
+      const counters = (side: Side): { rx: number; tx: number } => {
+        const [, rx, tx] = lab.wg(side.ns, ['show', side.iface, 'transfer']).trim().split('\t');
+        return { rx: Number(rx), tx: Number(tx) };
+      };
+      const ours = counters(t.initiator);
+      const theirs = counters(t.responder);
+      // Each side received what the other sent, less datagrams lost to full socket buffers (which
+      // TCP then sent again), and at least the payload.
+      expect(theirs.rx).toBeGreaterThan(TRANSFER_BYTES);
+      expect(theirs.rx).toBeLessThanOrEqual(ours.tx);
+      expect(ours.rx).toBeLessThanOrEqual(theirs.tx);
+      expect(ours.rx).toBeGreaterThan(theirs.tx * 0.9);
+      const [, handshake] = lab.wg(t.initiator.ns, ['show', t.initiator.iface, 'latest-handshakes']).trim().split('\t');
+      expect(Math.abs(Number(handshake) - Date.now() / 1000)).toBeLessThan(120);
+      const log = readFileSync(logFile, 'utf8');
+      if (threads > 1) expect(log).toContain(`data plane: ${threads - 1} send thread`);
+      else expect(log).not.toContain('send thread');
     });
   }
 

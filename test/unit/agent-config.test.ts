@@ -297,6 +297,7 @@ peers:
       doc((d) => (d.dataPlane = 'ebpf')),
       invalid('$.dataPlane: must be one of: auto, userspace, kernel, wireguard-go'),
     ],
+    ['zero data-plane threads', doc((d) => (d.threads = 0)), invalid('$.threads: must be >= 1')],
     ['peers as a map', doc((d) => (d.peers = { 'site-b': d.peers[0] })), invalid('$.peers: must be array')],
   ])('rejects %s', (_what, text, message) => {
     expect(errorOf(() => parseAgentConfig(text))).toBe(message);

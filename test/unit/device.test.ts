@@ -7,7 +7,7 @@ import {
   REKEY_TIMEOUT,
   ZERO_KEY_MATERIAL_AFTER,
 } from '../../agent/core/constants';
-import { paddedLength } from '../../agent/core/device';
+import { paddedLength } from '../../agent/core/messages';
 import { MessageType } from '../../agent/core/messages';
 import { FakeNetwork, ipv4Packet, ipv6Packet, messageType, type Node } from '../support/fake-network';
 

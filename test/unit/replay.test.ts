@@ -290,3 +290,23 @@ describe('ReplayWindow: properties', () => {
     );
   });
 });
+
+describe('ReplayWindow: counters as two 32-bit halves (the receive path reads them so, without a BigInt)', () => {
+  const halves = (counter: bigint): [number, number] => [Number(counter & 0xffffffffn), Number(counter >> 32n)];
+
+  it('decides exactly as validate, across the 2^32 boundary and into the bigint path at 2^52', () => {
+    const counters: bigint[] = [];
+    for (const base of [0n, (1n << 32n) - 40n, (1n << 52n) - 40n]) {
+      for (let i = 0n; i < 80n; i++) counters.push(base + ((i * 37n) % 80n), base + i);
+    }
+    counters.push(REJECT_AFTER_MESSAGES - 1n, REJECT_AFTER_MESSAGES, U64_MAX, 3n);
+    const reference = new ReplayWindow();
+    const split = new ReplayWindow();
+    const decisions = counters.map((counter) => [
+      reference.validate(counter),
+      split.validateHalves(...halves(counter)),
+    ]);
+    expect(decisions.filter(([a, b]) => a !== b)).toEqual([]);
+    expect(decisions.some(([a]) => a) && decisions.some(([a]) => !a)).toBe(true);
+  });
+});

@@ -69,13 +69,21 @@ export class UserspacePlane implements DataPlane {
   constructor(
     private readonly log: DeviceLog,
     private readonly onEvent: (event: DeviceEvent) => void,
+    /** Data-plane threads (the agent configuration's `threads`); default: the device's. */
+    private readonly threads?: number,
   ) {}
 
   async create(name: string, mtu: number): Promise<void> {
     const io = nativeIo();
     const [tunFd, interfaceName] = io.tunOpen(name, offloadsWanted());
     io.setMtu(interfaceName, mtu);
-    const device = new UserspaceDevice({ tunFd, interfaceName, log: this.log, onEvent: this.onEvent });
+    const device = new UserspaceDevice({
+      tunFd,
+      interfaceName,
+      log: this.log,
+      onEvent: this.onEvent,
+      ...(this.threads !== undefined && { threads: this.threads }),
+    });
     device.setMtu(mtu);
     device.start();
     this.device = device;
