@@ -159,6 +159,7 @@ async function run(invocation: Invocation): Promise<number> {
     }
     stopSignal = signal;
     logger.info({ event: 'agent.stopping', signal });
+    agent.cancelStart();
     requestStop();
   };
   let running = false;

@@ -9,6 +9,7 @@ import { rmSync, watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { splitHostPort } from '../../common/hostport';
 import { formatPrefix } from '../../common/ip';
@@ -69,6 +70,8 @@ const ROTATION_CHECK_MS = 1000;
  * only in a snapshot) is asked whether peers moved, so the status document says so promptly.
  */
 const ROTATION_POLL_MS = 200;
+/** How often a gateway whose secret read was refused tries again: fixing the grant needs no restart. */
+const REFUSED_READ_RETRY_MS = 30_000;
 const RELOAD_DEBOUNCE_MS = 200;
 const DEFAULT_POLL_SECONDS = 60;
 
@@ -102,6 +105,9 @@ export class GatewayAgent {
   private writtenStatus: string | null = null;
   /** What start() is doing, while it has not finished; null once the agent is ready. */
   private startingReason: string | null = null;
+  /** True while start() waits on a refused secret read (reported as such on /healthz). */
+  private startRefused = false;
+  private readonly startCancel = new AbortController();
   private readonly peerNames = new Map<string, string>();
   private readonly log: Logger;
 
@@ -128,7 +134,11 @@ export class GatewayAgent {
     this.startingReason = 'fetching keys from their stores';
     await this.startObservability(config);
     try {
-      const resolved = await this.resolve(config);
+      const resolved = await this.resolveUntilReadable(config);
+      if (resolved === null) {
+        await this.stop();
+        return;
+      }
       this.startingReason = 'creating the interface';
       const hostState = new HostState(resolved.interfaceName, this.options.stateDir);
       const restored = hostState.restoreLeftovers();
@@ -164,6 +174,43 @@ export class GatewayAgent {
     } catch (error) {
       await this.stop();
       throw error;
+    }
+  }
+
+  /**
+   * A stop requested while start() waits to retry a refused secret read: start() cleans up and
+   * returns without a tunnel (a stop during any other part of start waits for it to finish).
+   */
+  cancelStart(): void {
+    this.startCancel.abort();
+  }
+
+  /**
+   * A refused read (access denied, no such secret, a value that is not a key) does not pass on a
+   * quick retry, but an operator may fix the grant: the agent stays up without a tunnel, /healthz
+   * answers 503 with the refusal, and it tries again every REFUSED_READ_RETRY_MS until stopped.
+   * Null when start was cancelled meanwhile.
+   */
+  private async resolveUntilReadable(config: AgentConfig): Promise<ResolvedConfig | null> {
+    for (;;) {
+      try {
+        const resolved = await this.resolve(config);
+        this.startRefused = false;
+        return resolved;
+      } catch (error) {
+        if (!(error instanceof SecretAccessError) || error.retryable) throw error;
+        this.startRefused = true;
+        this.startingReason = `${error.message}; no tunnel; trying again every ${REFUSED_READ_RETRY_MS / 1000} s`;
+        this.log.error(
+          { event: 'secret.refused', error: error.message, retryInMs: REFUSED_READ_RETRY_MS },
+          'a secret read was refused: no tunnel until it can be read',
+        );
+        try {
+          await delay(REFUSED_READ_RETRY_MS, undefined, { signal: this.startCancel.signal });
+        } catch {
+          return null;
+        }
+      }
     }
   }
 
@@ -514,7 +561,7 @@ export class GatewayAgent {
     this.timers.push(setInterval(() => void this.pollStats().catch(() => undefined), 1000));
     const health = (): HealthReport =>
       this.startingReason !== null
-        ? startingHealth(this.startingReason)
+        ? startingHealth(this.startingReason, this.startRefused ? 'refused' : 'starting')
         : evaluateHealth({
             stats: this.currentStats(),
             requiredPeers: this.config?.health?.requiredPeers ?? [],

@@ -77,8 +77,12 @@ export function evaluateHealth(inputs: HealthInputs): HealthReport {
 
 /**
  * Before the interface is up: not healthy (503), with what the agent is waiting for, so a store
- * outage at boot reads as "starting: fetching keys: ..." rather than a refused connection.
+ * outage at boot reads as "starting: fetching keys: ..." rather than a refused connection, and a
+ * refused secret read (access denied) as "refused" with the store's answer.
  */
-export function startingHealth(reason: string): HealthReport & { status: 'starting'; reason: string } {
-  return { status: 'starting', reason, healthy: false, checks: [{ name: 'start', ok: false, detail: reason }] };
+export function startingHealth(
+  reason: string,
+  status: 'starting' | 'refused' = 'starting',
+): HealthReport & { status: 'starting' | 'refused'; reason: string } {
+  return { status, reason, healthy: false, checks: [{ name: 'start', ok: false, detail: reason }] };
 }

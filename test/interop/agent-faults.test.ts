@@ -2,7 +2,8 @@
  * wiremesh-agent after faults, in a network namespace of its own (so ip_forward is that
  * namespace's): killed with SIGKILL, it has left forwarding on, and the next start and stop put
  * the original value back; with its secret store down at boot, /healthz already answers (503,
- * starting, and why), and once the store is back the agent comes up and counts that first apply.
+ * starting, and why), and once the store is back the agent comes up and counts that first apply;
+ * with its key read refused, it stays up without a tunnel and /healthz says why.
  */
 import { type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -187,5 +188,67 @@ describeWithRoot('the agent fault tests', [])('wiremesh-agent after faults', () 
     expect(agent.log()).not.toContain(privateKey);
     agent.child.kill('SIGTERM');
     expect(await waitForExit(agent.child, 10_000)).toBe(true);
+  });
+
+  it('with its key read refused, stays up without a tunnel, answers /healthz 503 "refused" with the reason, and stops at once', async () => {
+    const [storePort, healthPort] = [21_000 + (process.pid % 1000), 22_000 + (process.pid % 1000)];
+    const name = lab.name('wr');
+    const refusedConfig = join(dir, 'refused.yaml');
+    writeFileSync(
+      refusedConfig,
+      [
+        `interface: { name: ${name}, addresses: [198.19.83.1/24] }`,
+        `privateKey: { source: aws-secrets-manager, secretId: gw-key, region: eu-west-1, endpoint: "http://127.0.0.1:${storePort}" }`,
+        'dataPlane: userspace',
+        'forwarding: false',
+        `health: { listen: "127.0.0.1:${healthPort}" }`,
+        'peers: []',
+        '',
+      ].join('\n'),
+    );
+    // The store's answer to a caller whose policy does not grant the secret.
+    const store = lab.spawn(ns, process.execPath, [
+      '-e',
+      `require('node:http').createServer((request, response) => {
+      request.resume();
+      request.on('end', () => {
+        response.writeHead(400, { 'Content-Type': 'application/x-amz-json-1.1' });
+        response.end(JSON.stringify({ __type: 'AccessDeniedException', Message: 'not authorized to perform secretsmanager:GetSecretValue' }));
+      });
+    }).listen(${storePort}, '127.0.0.1')`,
+    ]);
+    const agent = spawnAgent(refusedConfig, {
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    });
+    try {
+      let answer = get(healthPort, '/healthz');
+      const deadline = Date.now() + 30_000;
+      while (!answer?.body.includes('AccessDeniedException')) {
+        if (agent.child.exitCode !== null || Date.now() > deadline)
+          throw new Error(`no "refused" answer: ${JSON.stringify(answer)}\n${agent.log()}`);
+        await sleep(200);
+        answer = get(healthPort, '/healthz');
+      }
+      expect(answer.status).toBe(503);
+      expect(JSON.parse(answer.body)).toMatchObject({
+        status: 'refused',
+        healthy: false,
+        reason:
+          'AWS Secrets Manager secret gw-key: AccessDeniedException (HTTP 400); no tunnel; trying again every 30 s',
+      });
+      expect(agent.log()).toContain('"event":"secret.refused"');
+      expect(agent.log()).not.toContain('"agent.ready"');
+      expect(lab.run(ns, 'ip', ['-o', 'link', 'show'])).not.toContain(name);
+      // A stop while it waits to retry is not held up by the wait.
+      const stopped = Date.now();
+      agent.child.kill('SIGTERM');
+      expect(await waitForExit(agent.child, 10_000)).toBe(true);
+      expect(Date.now() - stopped).toBeLessThan(5000);
+      expect(agent.child.exitCode).toBe(0);
+    } finally {
+      store.kill('SIGTERM');
+    }
   });
 });

@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { parseDocument } from 'yaml';
 import { packageRoot } from '../../agent/package-root';
 import { npmRegistryContent } from '../../lab/boot/npm-registry';
 import { npmRegistryHandler } from '../../lab/boot/services/edge';
@@ -67,8 +68,7 @@ test('the tarball holds the agent, components, schemas, unit and prebuilds, and 
   ).toBe(true);
 });
 
-// Skipped: in a fresh clone the installed wiremesh-agent check exits non-zero after the install (see the closing note); to fix next session.
-test.skip('installs without a compiler and `wiremesh-agent check` works, with the prebuilt addon', async () => {
+test('installs without a compiler and `wiremesh-agent check` works, with the prebuilt addon', async () => {
   const manifest = JSON.parse(execFileSync('tar', ['-xzOf', tarball, 'package/package.json'], { encoding: 'utf8' }));
   const content = npmRegistryContent(tarball, manifest, root, join(work, 'registry'));
   let url = '';
@@ -80,13 +80,14 @@ test.skip('installs without a compiler and `wiremesh-agent check` works, with th
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const prefix = join(work, 'install');
   // The example configuration, with its key file made real: check verifies owner, mode and content.
+  // The path is set in the parsed document (the example's comments name the default path too).
   const keyPath = join(work, 'private.key');
   writeFileSync(keyPath, `${Buffer.alloc(32, 7).toString('base64')}\n`, { mode: 0o600 });
   const config = join(work, 'gateway.yaml');
-  writeFileSync(
-    config,
-    readFileSync(join(root, 'examples', 'agent', 'gateway.yaml'), 'utf8').replace('/etc/wiremesh/private.key', keyPath),
-  );
+  const example = parseDocument(readFileSync(join(root, 'examples', 'agent', 'gateway.yaml'), 'utf8'));
+  example.setIn(['privateKey', 'path'], keyPath);
+  writeFileSync(config, example.toString());
+  // A failure shows the script's whole output and exit status: `check` reports on stdout.
   const { stdout, stderr } = await run(
     join(root, 'scripts', 'install-without-toolchain.sh'),
     [tarball, config, prefix],
@@ -94,7 +95,11 @@ test.skip('installs without a compiler and `wiremesh-agent check` works, with th
       env: { ...process.env, npm_config_registry: `${url}/`, npm_config_cache: join(work, 'npm-cache') },
       maxBuffer: 16 * 1024 * 1024,
     },
-  );
+  ).catch((error: { code?: number; signal?: string; stdout?: string; stderr?: string }) => {
+    throw new Error(
+      `install-without-toolchain.sh exited ${error.code ?? error.signal}\n--- stdout\n${error.stdout}\n--- stderr\n${error.stderr}`,
+    );
+  });
   expect(stdout).toMatch(/^interface wm0:/m);
   expect(stderr).toMatch(/installed into .*KiB/);
   const installed = join(prefix, 'node_modules');
