@@ -5,7 +5,7 @@
  * ReplaceRoute is allowed only on the route tables the emulated IAM policy names, as the gateway
  * role grants it: anything else is AuthFailure or UnauthorizedOperation, as EC2 answers.
  *
- * Run as a script (`node dist/test/support/fake-ec2.js LISTEN STATE_JSON`) it serves inside a
+ * Run as a script (`node -r ./lab/boot/ts-register.js test/support/fake-ec2.ts LISTEN STATE_JSON`) it serves inside a
  * network namespace and prints one JSON line per route change, so a namespace test can apply
  * the change to the emulated VPC router (`onReplace`).
  */
