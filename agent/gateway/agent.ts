@@ -37,6 +37,7 @@ import type { CommandRunner, DataPlane, DataPlaneName, KeyRotation } from './pla
 import type { DeviceSnapshot } from '../wg/uapi';
 import type * as UserspaceModule from './planes/userspace';
 import type * as WgQuickModule from './wg-quick';
+import type * as FailoverModule from './failover/runner';
 import { resolveConfig, type ResolvedConfig, type ResolvedPeer } from './resolve';
 import { peerKeyPhase, writeStatusDocument, type AgentStatusDocument } from './status-document';
 
@@ -108,6 +109,7 @@ export class GatewayAgent {
   /** True while start() waits on a refused secret read (reported as such on /healthz). */
   private startRefused = false;
   private readonly startCancel = new AbortController();
+  private failover: FailoverModule.FailoverRunner | null = null;
   private readonly peerNames = new Map<string, string>();
   private readonly log: Logger;
 
@@ -166,6 +168,7 @@ export class GatewayAgent {
       if (config.forwarding ?? true) this.network.enableForwarding();
       await this.pollStats();
       this.watchConfig(config.configSource);
+      this.startFailover(config);
       this.timers.push(setInterval(() => this.checkRotation(), ROTATION_CHECK_MS));
       this.timers.push(setInterval(() => void this.pollRotation().catch(() => undefined), ROTATION_POLL_MS));
       this.writeStatus();
@@ -240,7 +243,9 @@ export class GatewayAgent {
       result = (await this.applyResolved(resolved, reason)) ? 'applied' : 'unchanged';
       this.applyLogConfig(config.log);
       await this.network!.setRoutes(resolved.routes);
+      const failoverChanged = JSON.stringify(config.failover) !== JSON.stringify(this.config!.failover);
       this.config = config;
+      if (failoverChanged) this.startFailover(config);
       this.writeStatus();
     } catch (error) {
       result = error instanceof ConfigError ? 'rejected' : 'failed';
@@ -267,6 +272,8 @@ export class GatewayAgent {
     this.timers = [];
     this.watcher?.close();
     this.watcher = null;
+    this.failover?.stop();
+    this.failover = null;
     await Promise.all(this.servers.map((server) => server.close()));
     this.servers = [];
     await this.network?.undo();
@@ -305,6 +312,37 @@ export class GatewayAgent {
     if (!louder) announce();
     this.log.level = level;
     if (louder) announce();
+  }
+
+  /**
+   * (Re)starts the failover runner of a group member (docs/failover.md), loaded only when the
+   * configuration has a `failover` section. A member that cannot tell which member it is keeps
+   * running as a plain gateway and says so.
+   */
+  private startFailover(config: AgentConfig): void {
+    this.failover?.stop();
+    this.failover = null;
+    const failover = config.failover;
+    if (!failover || !config.health) return;
+    const { FailoverRunner } = require('./failover/runner') as typeof FailoverModule;
+    try {
+      this.failover = new FailoverRunner(failover, {
+        log: this.log,
+        healthPort: splitHostPort(config.health.listen).port,
+        onRole: (role) => this.metrics?.setFailoverRole(role),
+        onTakeover: (result) => this.metrics?.recordFailoverTakeover(result),
+      });
+    } catch (error) {
+      this.log.error({ event: 'failover.disabled', error: (error as Error).message }, 'failover not started');
+      return;
+    }
+    this.metrics?.setFailoverRole('unknown');
+    this.failover.start();
+  }
+
+  /** This member's failover role; null without failover. */
+  get failoverRole(): FailoverModule.FailoverRunner['role'] | null {
+    return this.failover?.role ?? null;
   }
 
   get dataPlane(): DataPlane | null {
@@ -569,6 +607,14 @@ export class GatewayAgent {
             secretStoreHealthy: this.secretStoreHealthy,
             nowUnixMs: Date.now(),
           });
+    // /active: for a group's load balancer, which must send peers to the route holder only. Not
+    // gated on peer handshakes: a member that just took over has none until peers reach it.
+    const active = config.failover
+      ? () => {
+          const role = this.failover?.role ?? 'unknown';
+          return { active: role === 'active' && this.startingReason === null && this.plane !== null, role };
+        }
+      : undefined;
     const metricsListen = config.metrics ? splitHostPort(config.metrics.listen ?? DEFAULT_METRICS_LISTEN) : null;
     const healthListen = config.health ? splitHostPort(config.health.listen) : null;
     if (
@@ -577,12 +623,14 @@ export class GatewayAgent {
       metricsListen.host === healthListen.host &&
       metricsListen.port === healthListen.port
     ) {
-      this.servers.push(await startObservabilityServer({ ...metricsListen, registry: this.metrics.registry, health }));
+      this.servers.push(
+        await startObservabilityServer({ ...metricsListen, registry: this.metrics.registry, health, active }),
+      );
       return;
     }
     if (metricsListen)
       this.servers.push(await startObservabilityServer({ ...metricsListen, registry: this.metrics.registry }));
-    if (healthListen) this.servers.push(await startObservabilityServer({ ...healthListen, health }));
+    if (healthListen) this.servers.push(await startObservabilityServer({ ...healthListen, health, active }));
   }
 
   /** Ports actually listened on (metrics first), for tests that ask for port 0. */

@@ -117,6 +117,35 @@ export const agentConfigSchema = {
     },
     configSource: configSource,
     statusFile: { type: 'string', minLength: 1 },
+    failover: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['provider', 'members', 'routeTableIds', 'destinations'],
+      properties: {
+        provider: { const: 'aws-ec2' },
+        region: { type: 'string', minLength: 1 },
+        endpoint: { type: 'string', minLength: 1 },
+        members: {
+          type: 'array',
+          minItems: 2,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['networkInterfaceId', 'address'],
+            properties: {
+              networkInterfaceId: { type: 'string', pattern: '^eni-[0-9a-f]{8,17}$' },
+              address: { type: 'string', minLength: 1 },
+            },
+          },
+        },
+        routeTableIds: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^rtb-[0-9a-f]{8,17}$' } },
+        destinations: { type: 'array', minItems: 1, items: { type: 'string' } },
+        probeIntervalSeconds: { type: 'integer', minimum: 1, maximum: 60 },
+        failedProbes: { type: 'integer', minimum: 1, maximum: 20 },
+        probeTimeoutMs: { type: 'integer', minimum: 100, maximum: 10000 },
+        routeCheckSeconds: { type: 'integer', minimum: 1, maximum: 3600 },
+      },
+    },
     log: {
       type: 'object',
       additionalProperties: false,

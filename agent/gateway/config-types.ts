@@ -91,6 +91,38 @@ export interface AgentConfig {
   /** Where the agent keeps its status document (JSON: keys held, per-peer key phase), e.g. /run/wiremesh/wg0.status.json. */
   statusFile?: string;
   log?: LogConfig;
+  /** Active/standby failover of a gateway group: the standbys move the group's routes off a failed active. */
+  failover?: FailoverConfig;
+}
+
+/** One gateway of a group: its network interface (the routes' target) and its address in the VPC. */
+export interface FailoverMember {
+  networkInterfaceId: string;
+  /** The member's private address: where its /healthz is probed, and how an agent finds itself. */
+  address: string;
+}
+
+export interface FailoverConfig {
+  /** The cloud API that moves the routes (EC2 ReplaceRoute). */
+  provider: 'aws-ec2';
+  /** Default: the SDK's resolution (AWS_REGION, or the instance's region through IMDS). */
+  region?: string;
+  /** Overrides the EC2 endpoint, e.g. a VPC endpoint or a local emulator. */
+  endpoint?: string;
+  /** Every gateway of the group, in order: the first live standby in this order takes over. */
+  members: FailoverMember[];
+  /** The route tables whose routes to `destinations` point at the active member. */
+  routeTableIds: string[];
+  /** The remote sites' prefixes routed through the group. */
+  destinations: string[];
+  /** Seconds between probes of the other members' /healthz; default 2. */
+  probeIntervalSeconds?: number;
+  /** Probes in a row that must fail before a member counts as down; default 3. */
+  failedProbes?: number;
+  /** Milliseconds a probe waits for an answer; default 1000. */
+  probeTimeoutMs?: number;
+  /** Seconds between reads of the routes (to see another member's takeover); default 10. */
+  routeCheckSeconds?: number;
 }
 
 export interface LogConfig {

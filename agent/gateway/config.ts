@@ -7,14 +7,14 @@
 import type { ValidateFunction } from 'ajv';
 import { DEFAULT_MTU, METRICS_PORT } from '../../common/defaults';
 import { HOST_PORT_MESSAGE } from '../../common/hostport';
-import { parsePrefix, type IpPrefix } from '../../common/ip';
+import { parseAddress, parsePrefix, type IpPrefix } from '../../common/ip';
 import { WIREGUARD_KEY_MESSAGE } from '../../common/keys';
 import { ConfigError, parseDocument, portProblem, schemaProblems, type ConfigProblem } from '../../common/validation';
 import { REKEY_AFTER_TIME } from '../core/constants';
 import { keyFromBase64 } from '../crypto/keys';
 import { DEFAULT_MAX_HANDSHAKE_AGE_SECONDS, MIN_MAX_HANDSHAKE_AGE_SECONDS } from '../observability/health';
 import compiledValidator from './config-validator.generated';
-import type { AgentConfig } from './config-types';
+import type { AgentConfig, FailoverConfig } from './config-types';
 
 /** agentConfigSchema compiled ahead of time by `npm run schemas`: ajv's compiler is not loaded at run time. */
 const validateSchema = compiledValidator as unknown as ValidateFunction;
@@ -30,6 +30,8 @@ function patternMessage(path: string): string | undefined {
   if (path.endsWith('.endpoint')) return HOST_PORT_MESSAGE;
   if (path.endsWith('.listen')) return 'must be host:port';
   if (path === '$.interface.name') return 'must be 1 to 15 letters, digits or _=+.-';
+  if (path.endsWith('.networkInterfaceId')) return 'must be an ENI id (eni- and 8 to 17 hex digits)';
+  if (path.startsWith('$.failover.routeTableIds')) return 'must be a route table id (rtb- and 8 to 17 hex digits)';
   if (/^\$\.peers\[\d+\]\.name$/.test(path)) return 'must be 1 to 63 letters, digits or _.:-';
   if (path.endsWith('.name'))
     return 'must be projects/PROJECT/secrets/SECRET or projects/PROJECT/secrets/SECRET/versions/VERSION';
@@ -116,7 +118,33 @@ function semanticProblems(config: AgentConfig): ConfigProblem[] {
     if (!names.has(name))
       problems.push({ path: `$.health.requiredPeers[${j}]`, message: `no peer is named "${name}"` });
   }
+  if (config.failover) failoverProblems(config, config.failover, problems);
   return problems;
+}
+
+/** A failover section: members that probe each other on the health port, each listed once, and prefixes that parse. */
+function failoverProblems(config: AgentConfig, failover: FailoverConfig, problems: ConfigProblem[]): void {
+  if (!config.health)
+    problems.push({ path: '$.failover', message: "needs $.health: the members probe each other's /healthz" });
+  prefixProblems(failover.destinations, '$.failover.destinations', problems);
+  const seen = { networkInterfaceId: new Map<string, number>(), address: new Map<string, number>() };
+  failover.members.forEach((member, i) => {
+    const base = `$.failover.members[${i}]`;
+    try {
+      parseAddress(member.address);
+    } catch (error) {
+      problems.push({ path: `${base}.address`, message: (error as Error).message });
+    }
+    for (const field of ['networkInterfaceId', 'address'] as const) {
+      const first = seen[field].get(member[field]);
+      if (first !== undefined)
+        problems.push({ path: `${base}.${field}`, message: `duplicates $.failover.members[${first}].${field}` });
+      else seen[field].set(member[field], i);
+    }
+  });
+  const duplicateTable = failover.routeTableIds.findIndex((id, i) => failover.routeTableIds.indexOf(id) !== i);
+  if (duplicateTable >= 0)
+    problems.push({ path: `$.failover.routeTableIds[${duplicateTable}]`, message: 'is listed twice' });
 }
 
 /** Validates a parsed document; returns the typed config or throws ConfigError listing every problem. */

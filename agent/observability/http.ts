@@ -1,6 +1,6 @@
 /**
- * The agent's observability listener: `GET /metrics` for Prometheus and `GET /healthz` for load
- * balancers (HEAD too). Either can be left out, so one listener can serve both or the agent can put
+ * The agent's observability listener: `GET /metrics` for Prometheus and `GET /healthz` (and, in a
+ * failover group, `GET /active`) for load balancers (HEAD too). Either can be left out, so one listener can serve both or the agent can put
  * health on the load balancer's network and metrics somewhere narrower.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -16,6 +16,11 @@ export interface ObservabilityServerOptions {
   registry?: Registry;
   /** Serves /healthz when given. */
   health?: () => HealthReport;
+  /**
+   * Serves /active when given: 200 while this member of a gateway group holds the group's routes
+   * and is healthy, else 503. A group's load balancer checks it, so it sends peers to the active only.
+   */
+  active?: () => { active: boolean; role: string };
 }
 
 export interface ObservabilityServer {
@@ -34,6 +39,12 @@ export function startObservabilityServer(options: ObservabilityServerOptions): P
   const { registry, health } = options;
   if (registry) routes.set('/metrics', () => metricsReply(registry));
   if (health) routes.set('/healthz', async () => healthReply(health));
+  const active = options.active;
+  if (active)
+    routes.set('/active', async () => {
+      const state = active();
+      return { status: state.active ? 200 : 503, contentType: 'application/json; charset=utf-8', body: `${JSON.stringify(state)}\n` };
+    });
 
   const server = createServer((request, response) => {
     void handle(routes, request, response);

@@ -73,6 +73,10 @@ export interface AgentMetrics {
   /** `source` names a secret store backend (a handful of values), never a secret's name or path. */
   recordSecretFetchFailure(source: string): void;
   setSecretStoreHealthy(healthy: boolean): void;
+  /** A takeover of a gateway group's routes by this member, or an attempt the cloud refused. */
+  recordFailoverTakeover(result: 'succeeded' | 'failed'): void;
+  /** This member's failover role; the series is absent on agents without failover. */
+  setFailoverRole(role: 'unknown' | 'active' | 'standby'): void;
 }
 
 /** What names a peer in handshake counts, which are recorded as they happen. */
@@ -308,6 +312,17 @@ export function createAgentMetrics(options: AgentMetricsOptions): AgentMetrics {
   // Absent rather than a misleading 0 until the agent has checked the store.
   secretStoreReachable.remove();
 
+  // Created on first use: an agent without a failover section has no such series.
+  let failoverTakeovers: PromClient.Counter | null = null;
+  let failoverActive: PromClient.Gauge | null = null;
+  const takeovers = (): PromClient.Counter =>
+    (failoverTakeovers ??= new Counter({
+      name: 'wiremesh_failover_takeovers_total',
+      help: "Takeovers of the gateway group's routes by this member, by result (failed: the cloud API refused).",
+      labelNames: ['result'],
+      registers,
+    }));
+
   return {
     registry,
     recordHandshake: (peer, role) => handshakes.inc({ ...identity(peer), role }),
@@ -318,5 +333,19 @@ export function createAgentMetrics(options: AgentMetricsOptions): AgentMetrics {
     },
     recordSecretFetchFailure: (source) => secretFetchFailures.inc({ source }),
     setSecretStoreHealthy: (healthy) => secretStoreReachable.set(healthy ? 1 : 0),
+    recordFailoverTakeover: (result) => takeovers().inc({ result }),
+    setFailoverRole: (role) => {
+      const counter = takeovers();
+      if (failoverActive === null) {
+        for (const result of ['succeeded', 'failed']) counter.inc({ result }, 0);
+        failoverActive = new Gauge({
+          name: 'wiremesh_failover_active',
+          help: "Whether this member holds the gateway group's routes (1), is a standby (0); absent while unknown.",
+          registers,
+        });
+      }
+      if (role === 'unknown') failoverActive.remove();
+      else failoverActive.set(role === 'active' ? 1 : 0);
+    },
   };
 }

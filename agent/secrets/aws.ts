@@ -1,5 +1,6 @@
 /** A secret in AWS Secrets Manager, read with the SDK's default credential chain (IMDSv2 on EC2). */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { classifyAwsError } from './aws-errors';
 import { describeSecret, SecretAccessError, type SecretSource, type SecretValue } from './types';
 
 export interface AwsSecretSourceOptions {
@@ -15,12 +16,6 @@ export interface AwsSecretSourceOptions {
   requestTimeoutMs?: number;
 }
 
-const THROTTLING_ERRORS = new Set([
-  'ThrottlingException',
-  'TooManyRequestsException',
-  'RequestLimitExceeded',
-  'Throttling',
-]);
 const ARN_REGION = /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):/;
 
 export class AwsSecretSource implements SecretSource {
@@ -77,30 +72,4 @@ export class AwsSecretSource implements SecretSource {
       ...(answer.CreatedDate && { createdAtUnixMs: answer.CreatedDate.getTime() }),
     };
   }
-}
-
-/**
- * Names the failure from the error's class, HTTP status or errno only: SDK errors keep the raw
- * response in hidden fields, so neither the error nor its message is passed on.
- */
-function classifyAwsError(error: unknown): { failure: string; retryable: boolean } {
-  const details = (typeof error === 'object' && error !== null ? error : {}) as {
-    name?: unknown;
-    code?: unknown;
-    $metadata?: { httpStatusCode?: number };
-  };
-  const name = typeof details.name === 'string' ? details.name : 'unknown error';
-  const status = details.$metadata?.httpStatusCode;
-  if (name === 'CredentialsProviderError')
-    return { failure: 'no AWS credentials could be obtained (CredentialsProviderError)', retryable: true };
-  if (status !== undefined) {
-    const retryable = status >= 500 || status === 429 || THROTTLING_ERRORS.has(name);
-    return { failure: `${name} (HTTP ${status})`, retryable };
-  }
-  // No HTTP answer at all: refused, reset, timed out. The store may come back.
-  const cause = [
-    name === 'Error' ? undefined : name,
-    typeof details.code === 'string' ? details.code : undefined,
-  ].filter(Boolean);
-  return { failure: `no answer from the service${cause.length > 0 ? ` (${cause.join(' ')})` : ''}`, retryable: true };
 }
