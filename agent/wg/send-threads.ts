@@ -105,21 +105,24 @@ export class SendThreads {
     this.io = io;
     const file = sendWorkerFile();
     const queues: number[] = [];
+    let writeFd = -1;
     try {
       for (let i = 0; i < count; i++) queues.push(io.tunOpen(interfaceName, vnet)[0]);
-      this.tunWriteFd = io.dupFd(queues[0]!);
+      writeFd = io.dupFd(queues[0]!);
       io.tunDetachQueue(options.tunFd);
     } catch (error) {
-      for (const fd of queues) io.closeFd(fd);
+      for (const fd of [...queues, writeFd]) if (fd >= 0) io.closeFd(fd);
       throw error;
     }
+    this.tunWriteFd = writeFd;
     for (let index = 0; index < count; index++) {
       const stats = new SharedArrayBuffer(WORKER_STAT_CELLS * 8);
       const closed = new SharedArrayBuffer(4);
       const setup: WorkerSetup = { index, tunFd: queues[index]!, vnet, mtu: options.mtu, stats, closed };
       const worker = new Worker(file, { workerData: setup });
       worker.on('message', (message: FromWorker) => {
-        if (message.type === 'packet') options.onPacket(Buffer.from(message.packet.buffer, 0, message.packet.length));
+        if (message.type === 'packet')
+          options.onPacket(Buffer.from(message.packet.buffer, message.packet.byteOffset, message.packet.length));
         else log[message.level](message.message);
       });
       worker.on('error', (error) => log.error(`send thread ${index + 1} failed: ${error.message}`));

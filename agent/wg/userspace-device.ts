@@ -181,8 +181,21 @@ export class UserspaceDevice implements UapiTarget {
         ? 'TUN offloads off (no vnet header)'
         : `TUN offloads: vnet header, ${this.offloadState.tun!.join(' ') || 'none accepted by the kernel'}`,
     );
-    if (this.threads > 1) {
-      this.sendThreads = new SendThreads({
+    this.sendThreads = this.threads > 1 ? this.startSendThreads() : null;
+    if (this.sendThreads) {
+      this.tunWriteFd = this.sendThreads.tunWriteFd;
+    } else {
+      this.tunReader = new TunReader(this.io, this.tunFd, this.tunOffloads >= 0, this.offloadStats);
+      this.tunPoll = this.io.pollStart(this.tunFd, () => this.drainTun());
+    }
+    this.rebind(this.configuredPort, this.fwmark);
+    this.ticker = setInterval(() => this.tick(), TICK_INTERVAL_MS);
+  }
+
+  /** The send threads, or null (logged) when the TUN cannot take more queues: everything then runs here. */
+  private startSendThreads(): SendThreads | null {
+    try {
+      return new SendThreads({
         io: this.io,
         count: this.threads - 1,
         interfaceName: this.interfaceName,
@@ -195,13 +208,10 @@ export class UserspaceDevice implements UapiTarget {
           this.flush();
         },
       });
-      this.tunWriteFd = this.sendThreads.tunWriteFd;
-    } else {
-      this.tunReader = new TunReader(this.io, this.tunFd, this.tunOffloads >= 0, this.offloadStats);
-      this.tunPoll = this.io.pollStart(this.tunFd, () => this.drainTun());
+    } catch (error) {
+      this.log.error(`data-plane threads unavailable, running on one thread: ${(error as Error).message}`);
+      return null;
     }
-    this.rebind(this.configuredPort, this.fwmark);
-    this.ticker = setInterval(() => this.tick(), TICK_INTERVAL_MS);
   }
 
   close(): void {
