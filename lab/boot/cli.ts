@@ -1,13 +1,14 @@
 /**
- * `npm run lab:boot [-- --example aws-gcp|hub-spoke-ha|existing-vpc] [--artifacts DIR] [--rotation]`:
+ * `npm run lab:boot [-- --example aws-gcp|hub-spoke-ha|existing-vpc] [--artifacts DIR] [--rotation] [--failover]`:
  * boots the example's gateways end to end (lab.ts), checks the mesh (checks.ts) and prints the
- * timings per step; with --rotation, also measures a key rotation across two deploys.
+ * timings per step; with --rotation, also measures a key rotation across two deploys; with
+ * --failover (hub-spoke-ha), the seconds without traffic when the group's active gateway dies.
  */
 import { parseArgs } from 'node:util';
 import { isRoot } from '../netns';
 import { EXAMPLES, type ExampleName } from './deployment';
 import { BootLab } from './lab';
-import { checkMesh, measureRotation } from './checks';
+import { checkMesh, measureFailover, measureRotation, meshProblems } from './checks';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -15,6 +16,7 @@ async function main(): Promise<number> {
       example: { type: 'string', default: 'aws-gcp' },
       artifacts: { type: 'string', default: 'artifacts/lab-boot' },
       rotation: { type: 'boolean', default: false },
+      failover: { type: 'boolean', default: false },
     },
   });
   if (!isRoot()) {
@@ -32,10 +34,20 @@ async function main(): Promise<number> {
   try {
     await lab.start();
     const report = await checkMesh(lab);
+    const problems = meshProblems(lab, report);
     console.log(
-      JSON.stringify({ timings: lab.timings, gateways: lab.gateways.map((g) => g.timings), checks: report }, null, 2),
+      JSON.stringify(
+        { timings: lab.timings, gateways: lab.gateways.map((g) => g.timings), checks: report, problems },
+        null,
+        2,
+      ),
     );
+    if (problems.length > 0) {
+      console.error(`lab:boot: ${problems.length} check(s) failed:\n  ${problems.join('\n  ')}`);
+      return 1;
+    }
     if (values.rotation) console.log(JSON.stringify({ rotation: await measureRotation(lab) }, null, 2));
+    if (values.failover) console.log(JSON.stringify({ failover: await measureFailover(lab) }, null, 2));
     return 0;
   } catch (error) {
     console.error(String((error as Error).message ?? error));

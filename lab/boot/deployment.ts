@@ -13,8 +13,10 @@ import { join } from 'node:path';
 import { awsMockOptions } from '../../components/aws/testing';
 import { gcpMockNewResource } from '../../components/gcp/testing';
 import { resolve, setupMocks, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
+import { wireGuardKeyPairFromEntropy } from '../../components/key';
 import { loadMeshSpecForDeployment } from '../../components/mesh';
 import { packageRoot } from '../../agent/package-root';
+import { AWS_TAG_SITE } from '../../common/defaults';
 
 export const EXAMPLES = ['aws-gcp', 'hub-spoke-ha', 'existing-vpc'] as const;
 export type ExampleName = (typeof EXAMPLES)[number];
@@ -59,6 +61,32 @@ export interface LabGateway {
    * objects (`projects/_/buckets/B/objects/O`) its roles/storage.objectViewer bindings reach.
    */
   serviceAccount?: { email: string; readableSecretIds: string[]; readableObjects: string[] };
+  /**
+   * A group's standby: no load balancer target and no route table entry points at it, and it
+   * holds the key without dialling (the active member does), so it has no tunnel of its own.
+   */
+  standby?: boolean;
+}
+
+/** A network load balancer in front of a group (AWS NLB): its DNS name, Elastic IPs and target. */
+export interface LabLoadBalancer {
+  site: string;
+  dnsName: string;
+  publicIps: string[];
+  port: number;
+  /** The instance (logical name) its target group attachment names. */
+  target: string;
+}
+
+/** A site outside the clouds running plain WireGuard (the lab runs it, as the remote party would). */
+export interface LabRemoteSite {
+  name: string;
+  cidrs: string[];
+  publicIp: string;
+  listenPort: number;
+  privateKey: string;
+  /** The [Peer] section(s) the program outputs for it, in wg-quick form. */
+  peerConfig: string;
 }
 
 export interface LabDeployment {
@@ -66,6 +94,10 @@ export interface LabDeployment {
   awsRegion: string;
   gcpProject: string;
   gateways: LabGateway[];
+  loadBalancers: LabLoadBalancer[];
+  remoteSites: LabRemoteSite[];
+  /** Public keys of peers the lab does not run (hub-spoke-ha's branch office): no handshake expected. */
+  absentPeers: string[];
   awsSecrets: AwsSecretRecord[];
   gcpSecrets: GcpSecretRecord[];
   artifacts: ArtifactObjectRecord[];
@@ -87,26 +119,93 @@ const T = {
   s3Object: 'aws:s3/bucketObjectv2:BucketObjectv2',
   gcsObject: 'gcp:storage/bucketObject:BucketObject',
   gcsIam: 'gcp:storage/bucketIAMMember:BucketIAMMember',
+  loadBalancer: 'aws:lb/loadBalancer:LoadBalancer',
+  listener: 'aws:lb/listener:Listener',
+  targetAttachment: 'aws:lb/targetGroupAttachment:TargetGroupAttachment',
+  awsRoute: 'aws:ec2/route:Route',
 } as const;
 
 const AWS_REGION = 'eu-west-1';
 
-/** Stack configuration per example: the agent artifact, the lab's own cloud resources (VPC, subnets, routes). */
-function stackConfig(example: ExampleName, agentArtifact: string): Record<string, unknown> {
+/**
+ * The lab's stack for an example: its configuration (the lab's own cloud resources: VPC, subnets,
+ * route tables, addresses in the lab's public ranges), the VPC ranges the AWS lookups answer, the
+ * sites when the program has no mesh.yaml, and the remote plain-WireGuard site it peers with.
+ */
+interface LabStack {
+  config: Record<string, unknown>;
+  awsVpcCidrs: string[];
+  sites?: Array<{ name: string; cidrs: string[] }>;
+  remote?: Omit<LabRemoteSite, 'peerConfig'> & { peerConfigOutput: string };
+  absentPeers?: string[];
+}
+
+/** Fixed lab keys of the parties outside the clouds (not secrets: the lab's own test parties). */
+const BRANCH_KEY = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(11));
+const REMOTE_KEY = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(12));
+
+function labStack(example: ExampleName, agentArtifact: string): LabStack {
   switch (example) {
     case 'aws-gcp':
       return {
-        agentArtifact,
-        awsVpcId: 'vpc-0lab',
-        awsSubnetId: 'subnet-0lab',
-        awsRouteTableIds: ['rtb-0lab'],
-        gcpNetwork: 'lab-vpc',
-        gcpSubnetwork: 'lab-gateways',
-        gcpZone: 'europe-west1-b',
-        awsSourceCidrs: ['198.51.100.1/32'],
+        awsVpcCidrs: ['10.10.0.0/16'],
+        config: {
+          agentArtifact,
+          awsVpcId: 'vpc-0lab',
+          awsSubnetId: 'subnet-0lab',
+          awsRouteTableIds: ['rtb-0lab'],
+          gcpNetwork: 'lab-vpc',
+          gcpSubnetwork: 'lab-gateways',
+          gcpZone: 'europe-west1-b',
+          awsSourceCidrs: ['198.51.100.1/32'],
+        },
       };
-    default:
-      throw new Error(`the boot lab has no stack configuration for example ${example} yet (only aws-gcp)`);
+    case 'hub-spoke-ha':
+      // The branch office (an on-prem host the program reaches over SSH) is not booted: its two
+      // remote commands are recorded in the graph, and the hub and the GCP spoke are the gateways.
+      return {
+        awsVpcCidrs: ['10.0.0.0/16'],
+        absentPeers: [BRANCH_KEY.publicKey],
+        config: {
+          agentArtifact,
+          hubVpcId: 'vpc-0lab',
+          hubSubnets: [
+            { subnetId: 'subnet-0lab-a', routeTableIds: ['rtb-0lab-a'] },
+            { subnetId: 'subnet-0lab-b', routeTableIds: ['rtb-0lab-b'] },
+          ],
+          gcpNetwork: 'lab-vpc',
+          gcpSubnetwork: 'lab-gateways',
+          gcpZone: 'europe-west4-a',
+          branchHost: '203.0.113.10',
+          branchUser: 'admin',
+          branchSshKey: 'lab: the branch host is not booted',
+          branchWireguardKey: BRANCH_KEY.privateKey,
+          branchSourceCidrs: ['203.0.113.10/32'],
+          hubSourceCidrs: ['198.51.100.1/32', '198.51.100.2/32'],
+        },
+      };
+    case 'existing-vpc':
+      return {
+        awsVpcCidrs: ['10.50.0.0/16'],
+        sites: [{ name: 'edge', cidrs: ['10.50.0.0/16'] }],
+        config: {
+          agentArtifact,
+          vpcId: 'vpc-0lab',
+          subnetIds: ['subnet-0lab'],
+          routeTableIds: { 'subnet-0lab': ['rtb-0lab'] },
+          remotePublicKey: REMOTE_KEY.publicKey,
+          remoteEndpoint: '203.0.113.50:51820',
+          remoteCidrs: ['172.16.0.0/16'],
+        },
+        remote: {
+          name: 'dc',
+          cidrs: ['172.16.0.0/16'],
+          publicIp: '203.0.113.50',
+          listenPort: 51820,
+          privateKey: REMOTE_KEY.privateKey,
+          peerConfigOutput: 'remotePeerConfig',
+        },
+      };
   }
 }
 
@@ -117,13 +216,11 @@ function projectName(example: ExampleName): string {
 /** Runs the example under mocks with `agentArtifact` (the packed tarball) and returns what the clouds would hold. */
 export async function deployExample(example: ExampleName, agentArtifact: string): Promise<LabDeployment> {
   const project = projectName(example);
+  const stack = labStack(example, agentArtifact);
   const config = Object.fromEntries(
-    Object.entries(stackConfig(example, agentArtifact)).map(([k, v]) => [
-      `${project}:${k}`,
-      typeof v === 'string' ? v : JSON.stringify(v),
-    ]),
+    Object.entries(stack.config).map(([k, v]) => [`${project}:${k}`, typeof v === 'string' ? v : JSON.stringify(v)]),
   );
-  const aws = awsMockOptions({ region: AWS_REGION, vpcCidrs: ['10.10.0.0/16'] });
+  const aws = awsMockOptions({ region: AWS_REGION, vpcCidrs: stack.awsVpcCidrs });
   const gcp = gcpMockNewResource();
   const mocks = setupMocks({
     project,
@@ -132,20 +229,29 @@ export async function deployExample(example: ExampleName, agentArtifact: string)
     call: (args) => aws.call!(args),
   });
   const directory = join(packageRoot(), 'examples', example);
-  const program = require(join(directory, 'index')) as Record<string, unknown>;
-  for (const output of Object.values(program)) await resolve(output as never);
+  // A program is a module of outputs, or (existing-vpc) a function returning them.
+  const loaded = require(join(directory, 'index')) as
+    Record<string, unknown> | (() => Promise<Record<string, unknown>>);
+  const program = typeof loaded === 'function' ? await loaded() : loaded;
+  const outputs: Record<string, unknown> = {};
+  for (const [name, output] of Object.entries(program)) outputs[name] = await resolve(output as never);
   await mocks.settle();
-  const { spec } = loadMeshSpecForDeployment(join(directory, 'mesh.yaml'));
-  return readDeployment(example, mocks, spec.sites);
+  const sites = stack.sites ?? loadMeshSpecForDeployment(join(directory, 'mesh.yaml')).spec.sites;
+  const remoteSites: LabRemoteSite[] = [];
+  if (stack.remote) {
+    const { peerConfigOutput, ...remote } = stack.remote;
+    remoteSites.push({ ...remote, peerConfig: unwrapSecrets<string>(outputs[peerConfigOutput]) });
+  }
+  return { ...(await readDeployment(example, mocks, sites)), remoteSites, absentPeers: stack.absentPeers ?? [] };
 }
 
 async function readDeployment(
   example: ExampleName,
   mocks: MockRecorder,
   sites: Array<{ name: string; cidrs: string[] }>,
-): Promise<LabDeployment> {
+): Promise<Omit<LabDeployment, 'remoteSites' | 'absentPeers'>> {
   const siteOf = (instanceName: string) => {
-    const site = sites.find((s) => instanceName.includes(`-${s.name}-`));
+    const site = sites.find((s) => instanceName.startsWith(`${s.name}-`) || instanceName.includes(`-${s.name}-`));
     if (!site) throw new Error(`lab: no site of the spec matches instance ${instanceName}`);
     return site;
   };
@@ -170,6 +276,9 @@ async function readDeployment(
   });
   const policiesOf = (role: RecordedResource) => mocks.byType(T.rolePolicy).filter((p) => p.inputs.role === role.id);
   const gateways: LabGateway[] = [];
+  const loadBalancers = readLoadBalancers(mocks);
+  // Group members: the instances that share a site's key (more than one instance in the site).
+  const routedEnis = new Set(mocks.byType(T.awsRoute).map((r) => r.inputs.networkInterfaceId as string));
   for (const instance of mocks.byType(T.awsInstance)) {
     const site = siteOf(instance.name);
     const eni = (instance.inputs.primaryNetworkInterface as { networkInterfaceId: string }).networkInterfaceId;
@@ -178,6 +287,7 @@ async function readDeployment(
     const role = mocks.byType(T.role).find((r) => r.id === profile?.inputs.role);
     if (!eip || !profile || !role)
       throw new Error(`lab: instance ${instance.name} lacks its Elastic IP, instance profile or role`);
+    const grouped = loadBalancers.some((lb) => lb.site === site.name);
     gateways.push({
       name: instance.name,
       cloud: 'aws',
@@ -185,6 +295,9 @@ async function readDeployment(
       siteCidrs: site.cidrs,
       userData: unwrapSecrets<string>(instance.inputs.userData),
       publicIp: eip.state!.publicIp as string,
+      ...(grouped &&
+        !routedEnis.has(eni) &&
+        !loadBalancers.some((lb) => lb.target === instance.name) && { standby: true }),
       role: {
         name: role.state!.name as string,
         readableSecretArns: allowedResources(policiesOf(role), 'secretsmanager:GetSecretValue'),
@@ -219,7 +332,36 @@ async function readDeployment(
   }
   const gcpProject = (mocks.byType(T.gcpSecret)[0]?.state?.project as string | undefined) ?? 'mock-project';
   const artifacts = await artifactObjects(mocks);
-  return { example, awsRegion: AWS_REGION, gcpProject, gateways, awsSecrets, gcpSecrets, artifacts };
+  return { example, awsRegion: AWS_REGION, gcpProject, gateways, loadBalancers, awsSecrets, gcpSecrets, artifacts };
+}
+
+/** The NLBs: their Elastic IPs (subnet mappings), listener port and the attached instance. */
+function readLoadBalancers(mocks: MockRecorder): LabLoadBalancer[] {
+  return mocks.byType(T.loadBalancer).map((lb) => {
+    const mappings = lb.inputs.subnetMappings as Array<{ allocationId: string }>;
+    const publicIps = mappings.map((m) => {
+      const eip = mocks.byType(T.eip).find((e) => e.state!.allocationId === m.allocationId);
+      if (!eip) throw new Error(`lab: load balancer ${lb.name} maps an unknown Elastic IP ${m.allocationId}`);
+      return eip.state!.publicIp as string;
+    });
+    const listener = mocks.byType(T.listener).find((l) => l.inputs.loadBalancerArn === lb.state!.arn);
+    const attachment = mocks
+      .byType(T.targetAttachment)
+      .find(
+        (a) =>
+          a.inputs.targetGroupArn ===
+          (listener?.inputs.defaultActions as Array<{ targetGroupArn?: string }>)?.[0]?.targetGroupArn,
+      );
+    const target = mocks.byType(T.awsInstance).find((i) => i.id === attachment?.inputs.targetId);
+    if (!listener || !target) throw new Error(`lab: load balancer ${lb.name} lacks its listener or target`);
+    return {
+      site: (lb.inputs.tags as Record<string, string>)[AWS_TAG_SITE]!,
+      dnsName: lb.state!.dnsName as string,
+      publicIps,
+      port: listener.inputs.port as number,
+      target: target.name,
+    };
+  });
 }
 
 /** The uploaded objects: bucket, key / name, and the file of their FileAsset (a promise in the mock's inputs). */

@@ -21,7 +21,14 @@ import { Lab } from '../netns';
 import { knownReleaseIdentities, labAptKey } from './apt-mirror';
 import type { ExampleName, LabDeployment, LabGateway } from './deployment';
 import { ensureImage, type Image } from './image';
-import { buildNetwork, EDGE_IP, METADATA_IP, type GatewayNetwork, type LabNetwork } from './network';
+import {
+  buildNetwork,
+  EDGE_IP,
+  METADATA_IP,
+  type GatewayNetwork,
+  type LabNetwork,
+  type RemoteSiteNetwork,
+} from './network';
 import { issueServerCertificate, labCa } from './pki';
 import type { ServiceConfig } from './service-main';
 import { objectStoreHosts, type ObjectAccess } from './services/objects';
@@ -144,6 +151,8 @@ export class BootLab {
   readonly workDirectory: string;
   private readonly cache: string;
   private tarball = '';
+  /** The WireGuard interface of each remote site, by site name. */
+  readonly remoteInterfaces = new Map<string, string>();
   private controlSocket = '';
   private readonly log: (line: string) => void;
 
@@ -203,6 +212,7 @@ export class BootLab {
       ),
     );
     this.network = await this.timed('network', () => buildNetwork(this.lab, this.deployment));
+    for (const remote of this.network.remotes) await this.startRemoteSite(remote);
     this.world = worldOf(
       this.deployment,
       Object.fromEntries(this.network.gateways.map((g) => [g.gateway.name, g.privateIp])),
@@ -253,6 +263,27 @@ export class BootLab {
     for (const network of this.network.gateways) this.bootGateway(network, edgeNames);
   }
 
+  /**
+   * The remote party's side, as its operator would set it up from the program's output: plain
+   * WireGuard (wireguard-go and `wg`) on its router with the [Peer] section(s), routes to the peers'
+   * allowed ranges through the tunnel.
+   */
+  private async startRemoteSite(network: RemoteSiteNetwork): Promise<void> {
+    const { remote, router } = network;
+    const iface = this.lab.name('wg');
+    await this.lab.wireguard(router, 'wireguard-go', iface);
+    this.lab.wgConfig(
+      router,
+      'setconf',
+      iface,
+      `[Interface]\nPrivateKey = ${remote.privateKey}\nListenPort = ${remote.listenPort}\n\n${remote.peerConfig}`,
+    );
+    this.lab.run(router, 'ip', ['link', 'set', iface, 'up']);
+    const allowed = [...remote.peerConfig.matchAll(/^AllowedIPs\s*=\s*(.+)$/gm)].flatMap((m) => m[1]!.split(/\s*,\s*/));
+    for (const cidr of allowed) this.lab.run(router, 'ip', ['route', 'replace', cidr.trim(), 'dev', iface]);
+    this.remoteInterfaces.set(remote.name, iface);
+  }
+
   private async startService(ns: string, config: ServiceConfig): Promise<void> {
     const file = join(this.workDirectory, `service-${config.role}-${this.services.length}.json`);
     writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
@@ -273,6 +304,8 @@ export class BootLab {
     const artifacts = join(this.options.artifactsDirectory, gateway.name);
     const hosts: Array<[string, string[]]> = [[EDGE_IP, edgeNames]];
     if (gateway.cloud === 'gcp') hosts.push([METADATA_IP, ['metadata.google.internal', 'metadata']]);
+    // Public DNS of the load balancers the peers dial (first Elastic IP).
+    for (const lb of this.deployment.loadBalancers) hosts.push([lb.publicIps[0]!, [lb.dnsName]]);
     const vm = new Vm({
       name: gateway.name,
       hostname: gateway.name.slice(0, 60),
@@ -352,14 +385,16 @@ export class BootLab {
     }
   }
 
-  /** Latest handshake per peer (unix seconds; 0 = none), from the VM's `wg`. */
+  /** Latest handshake per peer the lab runs (unix seconds; 0 = none), from the VM's `wg`. */
   async handshakes(running: RunningGateway): Promise<number[]> {
     const out = (await running.vm.exec(['wg', 'show', 'wm0', 'latest-handshakes'])) ?? '';
     const times = out
       .trim()
       .split('\n')
       .filter(Boolean)
-      .map((line) => Number(line.split(/\s+/)[1]));
+      .map((line) => line.split(/\s+/))
+      .filter(([key]) => !this.deployment.absentPeers.includes(key!))
+      .map(([, time]) => Number(time));
     return times.length > 0 ? times : [0];
   }
 

@@ -17,7 +17,7 @@
  * for the lab's own prefixes only, and none is linked to the host's network.
  */
 import { Lab } from '../netns';
-import type { LabDeployment, LabGateway } from './deployment';
+import type { LabDeployment, LabGateway, LabRemoteSite } from './deployment';
 
 export const EDGE_IP = '198.18.200.10';
 export const METADATA_IP = '169.254.169.254';
@@ -41,11 +41,22 @@ export interface GatewayNetwork {
   site: SiteNetwork;
 }
 
+/** A site outside the clouds: its router holds the public address and runs WireGuard (lab.ts). */
+export interface RemoteSiteNetwork {
+  remote: LabRemoteSite;
+  site: string;
+  router: string;
+  lanHost: string;
+  lanAddress: string;
+  lanRouter: string;
+}
+
 export interface LabNetwork {
   inet: string;
   edge: string;
   sites: SiteNetwork[];
   gateways: GatewayNetwork[];
+  remotes: RemoteSiteNetwork[];
 }
 
 function subnetOf(cidr: string, third: number, host: number): string {
@@ -115,6 +126,28 @@ export function buildNetwork(lab: Lab, deployment: LabDeployment): LabNetwork {
       lab.run(inet, 'ip', ['route', 'add', `${gateway.publicIp}/32`, 'via', routerSide]);
       lab.run(router, 'nft', ['-f', '-'], oneToOneNat(gateway.publicIp, privateIp, uplink.deviceB));
     });
+    // The site's network load balancer: its Elastic IPs forward the listener's port to the attached
+    // instance; conntrack answers from the address the peer dialled, as the NLB does.
+    for (const lb of deployment.loadBalancers.filter((l) => l.site === siteName)) {
+      const target = gateways.find((g) => g.gateway.name === lb.target)!;
+      for (const ip of lb.publicIps) lab.run(inet, 'ip', ['route', 'add', `${ip}/32`, 'via', routerSide]);
+      lab.run(router, 'nft', [
+        'add',
+        'rule',
+        'ip',
+        'wiremesh_lab_nat',
+        'prerouting',
+        'ip',
+        'daddr',
+        `{ ${lb.publicIps.join(', ')} }`,
+        'udp',
+        'dport',
+        String(lb.port),
+        'dnat',
+        'to',
+        target.privateIp,
+      ]);
+    }
     // Instances without a public address reach the internet through the VPC's NAT gateway.
     lab.run(router, 'nft', [
       'add',
@@ -131,17 +164,50 @@ export function buildNetwork(lab: Lab, deployment: LabDeployment): LabNetwork {
       'to',
       routerSide,
     ]);
-    // The route table entries the components create: the other sites' ranges via this site's gateway.
-    const first = gateways.find((g) => g.site === site && g.gateway.publicIp !== '')!;
-    for (const other of deployment.gateways.filter((g) => g.site !== siteName)) {
-      for (const cidr of other.siteCidrs) lab.run(router, 'ip', ['route', 'replace', cidr, 'via', first.privateIp]);
-    }
-    for (const cidr of deployment.gateways.filter((g) => g.site !== siteName).flatMap((g) => g.siteCidrs)) {
+    // The route table entries the components create: the other sites' ranges (cloud and remote)
+    // via this site's active gateway.
+    const first = gateways.find((g) => g.site === site && g.gateway.publicIp !== '' && !g.gateway.standby)!;
+    const elsewhere = [
+      ...deployment.gateways.filter((g) => g.site !== siteName).flatMap((g) => g.siteCidrs),
+      ...deployment.remoteSites.flatMap((r) => r.cidrs),
+    ];
+    for (const cidr of elsewhere) {
+      lab.run(router, 'ip', ['route', 'replace', cidr, 'via', first.privateIp]);
       lab.run(lanHost, 'ip', ['route', 'replace', cidr, 'via', lanRouter]);
     }
     lab.run(router, 'ip', ['route', 'add', '198.18.200.0/24', 'via', inetSide]);
   });
-  return { inet, edge, sites, gateways };
+  const remotes = deployment.remoteSites.map((remote, index) => buildRemoteSite(lab, inet, remote, index, deployment));
+  return { inet, edge, sites, gateways, remotes };
+}
+
+/**
+ * A remote site: a router namespace with its public address (sending from it), a LAN host behind it
+ * in the site's first range (a.b.2.10), routes to the clouds' sites through the router. The tunnel
+ * itself is the router's WireGuard interface, which lab.ts starts.
+ */
+function buildRemoteSite(
+  lab: Lab,
+  inet: string,
+  remote: LabRemoteSite,
+  index: number,
+  deployment: LabDeployment,
+): RemoteSiteNetwork {
+  const router = lab.namespace(`rem${index}`);
+  sysctl(lab, router, { 'net.ipv4.ip_forward': '1' });
+  const inetSide = `198.18.${30 + index}.1`;
+  const routerSide = `198.18.${30 + index}.2`;
+  lab.link(inet, router, { a: [`${inetSide}/30`], b: [`${routerSide}/30`, `${remote.publicIp}/32`] });
+  lab.run(inet, 'ip', ['route', 'add', `${remote.publicIp}/32`, 'via', routerSide]);
+  for (const prefix of LAB_PUBLIC_PREFIXES)
+    lab.run(router, 'ip', ['route', 'add', prefix, 'via', inetSide, 'src', remote.publicIp]);
+  const lanHost = lab.namespace(`rlan${index}`);
+  const lanAddress = subnetOf(remote.cidrs[0]!, 2, 10);
+  const lanRouter = subnetOf(remote.cidrs[0]!, 2, 1);
+  lab.link(router, lanHost, { a: [`${lanRouter}/24`], b: [`${lanAddress}/24`] });
+  for (const cidr of deployment.gateways.flatMap((g) => g.siteCidrs))
+    lab.run(lanHost, 'ip', ['route', 'replace', cidr, 'via', lanRouter]);
+  return { remote, site: remote.name, router, lanHost, lanAddress, lanRouter };
 }
 
 const NAT_TABLE = [

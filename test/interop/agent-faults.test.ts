@@ -20,6 +20,13 @@ const AGENT = join(packageRoot(), 'bin', 'wiremesh-agent.js');
 const FORWARDING = ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/ipv6/conf/all/forwarding'];
 jest.setTimeout(120_000);
 
+/** Credentials for the SDK without a metadata service (the test stores do not check them). */
+const AWS_STATIC_CREDENTIALS = {
+  AWS_ACCESS_KEY_ID: 'test',
+  AWS_SECRET_ACCESS_KEY: 'test',
+  AWS_EC2_METADATA_DISABLED: 'true',
+};
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describeWithRoot('the agent fault tests', [])('wiremesh-agent after faults', () => {
@@ -87,6 +94,23 @@ describeWithRoot('the agent fault tests', [])('wiremesh-agent after faults', () 
     return JSON.parse(lab.run(ns, process.execPath, ['-e', script])) as { status: number; body: string } | null;
   }
 
+  /** The agent's /healthz answer once its body holds `text` (within 30 s, while the agent runs). */
+  async function healthzSaying(
+    agent: { child: ChildProcess; log: () => string },
+    port: number,
+    text: string,
+  ): Promise<{ status: number; body: string }> {
+    let answer = get(port, '/healthz');
+    const deadline = Date.now() + 30_000;
+    while (!answer?.body.includes(text)) {
+      if (agent.child.exitCode !== null || Date.now() > deadline)
+        throw new Error(`no /healthz answer with "${text}": ${JSON.stringify(answer)}\n${agent.log()}`);
+      await sleep(200);
+      answer = get(port, '/healthz');
+    }
+    return answer;
+  }
+
   it('after kill -9, the next start and its stop restore forwarding to its original value', async () => {
     for (const path of FORWARDING) lab.run(ns, 'sh', ['-c', `echo 0 > ${path}`]);
     const state = new HostState(iface);
@@ -148,20 +172,8 @@ describeWithRoot('the agent fault tests', [])('wiremesh-agent after faults', () 
       ].join('\n'),
     );
     // Nothing listens on the store's port yet: every fetch is refused, as in a store outage.
-    const agent = spawnAgent(storeConfig, {
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      AWS_EC2_METADATA_DISABLED: 'true',
-    });
-
-    let answer = get(healthPort, '/healthz');
-    const deadline = Date.now() + 30_000;
-    while (!answer?.body.includes('no answer from the service')) {
-      if (agent.child.exitCode !== null || Date.now() > deadline)
-        throw new Error(`no "starting" answer: ${JSON.stringify(answer)}\n${agent.log()}`);
-      await sleep(200);
-      answer = get(healthPort, '/healthz');
-    }
+    const agent = spawnAgent(storeConfig, AWS_STATIC_CREDENTIALS);
+    const answer = await healthzSaying(agent, healthPort, 'no answer from the service');
     expect(answer.status).toBe(503);
     const report = JSON.parse(answer.body) as { status: string; reason: string; healthy: boolean };
     expect(report).toMatchObject({ status: 'starting', healthy: false });
@@ -217,20 +229,9 @@ describeWithRoot('the agent fault tests', [])('wiremesh-agent after faults', () 
       });
     }).listen(${storePort}, '127.0.0.1')`,
     ]);
-    const agent = spawnAgent(refusedConfig, {
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      AWS_EC2_METADATA_DISABLED: 'true',
-    });
+    const agent = spawnAgent(refusedConfig, AWS_STATIC_CREDENTIALS);
     try {
-      let answer = get(healthPort, '/healthz');
-      const deadline = Date.now() + 30_000;
-      while (!answer?.body.includes('AccessDeniedException')) {
-        if (agent.child.exitCode !== null || Date.now() > deadline)
-          throw new Error(`no "refused" answer: ${JSON.stringify(answer)}\n${agent.log()}`);
-        await sleep(200);
-        answer = get(healthPort, '/healthz');
-      }
+      const answer = await healthzSaying(agent, healthPort, 'AccessDeniedException');
       expect(answer.status).toBe(503);
       expect(JSON.parse(answer.body)).toMatchObject({
         status: 'refused',

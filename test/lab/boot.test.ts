@@ -16,37 +16,24 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../agent/package-root';
 import { checkMesh, measureRotation, waitForGateways } from '../../lab/boot/checks';
-import { BootLab, deniedName, StepFailure } from '../../lab/boot/lab';
+import { deniedName, StepFailure } from '../../lab/boot/lab';
 import { describeWithRoot } from '../support/root-only';
+import { BOOT_LAB_COMMANDS, bootedLab } from './lab-support';
 
 const ARTIFACTS = join(packageRoot(), 'artifacts', 'test-lab-boot');
 const AWS_GATEWAY = 'aws-gcp-aws-eu-instance-0';
 const DENIED = deniedName(AWS_GATEWAY);
 
-describeWithRoot('boot lab: examples/aws-gcp booted end to end', [
-  'debootstrap',
-  'systemd-nspawn',
-  'nft',
-  'nsenter',
-  'gpg',
-  'openssl',
-  'ping',
-])('boot lab', () => {
-  let lab: BootLab;
-  const healthy = () => lab.gateways.filter((g) => g.network.gateway.name !== DENIED);
-
-  beforeAll(async () => {
-    lab = new BootLab({ example: 'aws-gcp', artifactsDirectory: ARTIFACTS, deniedGatewayBeside: AWS_GATEWAY });
-    await lab.start();
-  }, 900_000);
-
-  afterAll(async () => {
-    await lab?.stop();
-  }, 120_000);
+describeWithRoot('boot lab: examples/aws-gcp booted end to end', BOOT_LAB_COMMANDS)('boot lab', () => {
+  const booted = bootedLab({ example: 'aws-gcp', artifactsDirectory: ARTIFACTS, deniedGatewayBeside: AWS_GATEWAY });
+  const healthy = () => booted.lab.gateways.filter((g) => g.network.gateway.name !== DENIED);
 
   test('every gateway boots through cloud-init, installs the package and reaches agent.ready', async () => {
-    const timings = await waitForGateways(lab, healthy());
-    writeFileSync(join(ARTIFACTS, 'timings.json'), JSON.stringify({ lab: lab.timings, gateways: timings }, null, 2));
+    const timings = await waitForGateways(booted.lab, healthy());
+    writeFileSync(
+      join(ARTIFACTS, 'timings.json'),
+      JSON.stringify({ lab: booted.lab.timings, gateways: timings }, null, 2),
+    );
     expect(timings.map((t) => t.gateway).sort()).toEqual([AWS_GATEWAY, 'aws-gcp-gcp-eu-0']);
     for (const t of timings)
       expect(Object.keys(t.steps)).toEqual(
@@ -55,9 +42,9 @@ describeWithRoot('boot lab: examples/aws-gcp booted end to end', [
   }, 300_000);
 
   test('each gateway installed the agent artifact from its bucket, read with its own identity, sha256 checked', async () => {
-    const packed = createHash('sha256').update(readFileSync(lab.agentArtifact())).digest('hex');
-    for (const gateway of lab.deployment.gateways) expect(gateway.userData).toContain(`AGENT_SHA256=${packed}`);
-    const downloads = (await lab.objectAccesses()).filter((a) => a.status === 200);
+    const packed = createHash('sha256').update(readFileSync(booted.lab.agentArtifact())).digest('hex');
+    for (const gateway of booted.lab.deployment.gateways) expect(gateway.userData).toContain(`AGENT_SHA256=${packed}`);
+    const downloads = (await booted.lab.objectAccesses()).filter((a) => a.status === 200);
     expect(new Set(downloads.map((a) => `${a.instance} ${a.store}`))).toEqual(
       new Set([`${AWS_GATEWAY} s3`, `${DENIED} s3`, 'aws-gcp-gcp-eu-0 gcs']),
     );
@@ -68,7 +55,7 @@ describeWithRoot('boot lab: examples/aws-gcp booted end to end', [
   });
 
   test('LAN hosts ping across the sites, tunnels handshake, /healthz answers the router, /metrics does not', async () => {
-    const report = await checkMesh(lab, healthy());
+    const report = await checkMesh(booted.lab, healthy());
     writeFileSync(join(ARTIFACTS, 'mesh.json'), JSON.stringify(report, null, 2));
     expect(report.pings).toEqual([
       { from: 'aws-eu', to: 'gcp-eu', received: 5, sent: 5 },
@@ -83,15 +70,15 @@ describeWithRoot('boot lab: examples/aws-gcp booted end to end', [
   }, 120_000);
 
   test('the instance whose role may not read its key secret fails at "secret read": logged without key, /healthz 503 with the reason, no tunnel, alone', async () => {
-    const denied = lab.gatewayNamed(DENIED);
-    const failure = await lab.follow(denied, 'agent.ready', 180_000).then(
+    const denied = booted.lab.gatewayNamed(DENIED);
+    const failure = await booted.lab.follow(denied, 'agent.ready', 180_000).then(
       () => undefined,
       (error: unknown) => error,
     );
     expect(failure).toBeInstanceOf(StepFailure);
     expect((failure as StepFailure).step).toBe('secret read');
     // The store refused exactly that instance's read of the key secret.
-    const refusals = (await lab.accesses()).filter((a) => a.instance === DENIED && a.status !== 200);
+    const refusals = (await booted.lab.accesses()).filter((a) => a.instance === DENIED && a.status !== 200);
     expect(refusals.length).toBeGreaterThan(0);
     expect(new Set(refusals.map((a) => a.error))).toEqual(new Set(['AccessDeniedException']));
     expect(refusals.every((a) => /-key-secret-/.test(a.secret))).toBe(true);
@@ -99,14 +86,14 @@ describeWithRoot('boot lab: examples/aws-gcp booted end to end', [
     const log = (await denied.vm.exec(['journalctl', '-u', 'wiremesh-agent', '-o', 'cat', '--no-pager'])) ?? '';
     expect(log).toMatch(/AccessDeniedException/);
     const privateKeys = [
-      ...lab.deployment.awsSecrets.filter((s) => /-key-secret-/.test(s.arn)).map((s) => s.value),
-      ...lab.deployment.gcpSecrets.filter((s) => /-key-secret-/.test(s.name)).map((s) => s.value),
+      ...booted.lab.deployment.awsSecrets.filter((s) => /-key-secret-/.test(s.arn)).map((s) => s.value),
+      ...booted.lab.deployment.gcpSecrets.filter((s) => /-key-secret-/.test(s.name)).map((s) => s.value),
     ];
     for (const key of privateKeys) expect(log.includes(key)).toBe(false);
     expect(log).toContain('"event":"secret.refused"');
     // No tunnel; /healthz, where the load balancer probes, says 503 and why (and holds no key).
     expect(await denied.vm.exec(['ip', 'link', 'show', 'wm0'])).toBeUndefined();
-    const health = await lab.httpFrom(denied.network.site.router, lab.healthUrl(denied.network));
+    const health = await booted.lab.httpFrom(denied.network.site.router, booted.lab.healthUrl(denied.network));
     expect(health.status).toBe(503);
     const report = JSON.parse(health.body!) as { status: string; healthy: boolean; reason: string };
     expect(report).toMatchObject({ status: 'refused', healthy: false });
@@ -119,15 +106,17 @@ describeWithRoot('boot lab: examples/aws-gcp booted end to end', [
       JSON.stringify({ failure: (failure as Error).message, health, refusals: refusals.length }, null, 2),
     );
     // Nothing else noticed: the LANs still ping, the other gateways stay healthy with their tunnels.
-    expect(await lab.ping(lab.network.sites[0]!.lanHost, lab.network.sites[1]!.lanAddress, 3)).toBe(3);
+    expect(
+      await booted.lab.ping(booted.lab.network.sites[0]!.lanHost, booted.lab.network.sites[1]!.lanAddress, 3),
+    ).toBe(3);
     for (const g of healthy()) {
-      expect((await lab.httpFrom(g.network.site.router, lab.healthUrl(g.network))).status).toBe(200);
-      expect((await lab.handshakes(g)).every((t) => t > 0)).toBe(true);
+      expect((await booted.lab.httpFrom(g.network.site.router, booted.lab.healthUrl(g.network))).status).toBe(200);
+      expect((await booted.lab.handshakes(g)).every((t) => t > 0)).toBe(true);
     }
   }, 240_000);
 
   test('rotation across two deploys: new keys pushed to the stores, the running mesh measured', async () => {
-    const report = await measureRotation(lab, 90);
+    const report = await measureRotation(booted.lab, 90);
     writeFileSync(join(ARTIFACTS, 'rotation.json'), JSON.stringify(report, null, 2));
     console.log(`boot lab rotation: ${JSON.stringify(report)}`);
     // Both private keys and both configuration documents change.
