@@ -3,7 +3,7 @@
  * touching only what differs: adding, removing or changing one peer leaves every other peer's
  * sessions alone. A pure function, so the same change drives every data plane.
  */
-import { formatPrefix } from '../../common/ip';
+import { formatPrefix, type IpPrefix } from '../../common/ip';
 import type { ConfigChange, PeerChange } from '../wg/uapi';
 import type { ResolvedConfig, ResolvedPeer } from './resolve';
 
@@ -15,16 +15,27 @@ function prefixSet(peer: ResolvedPeer): string {
   return peer.allowedIps.map(formatPrefix).sort().join(',');
 }
 
-function fullPeer(peer: ResolvedPeer): PeerChange {
+/** A section that creates the peer, or resets it, with exactly these settings. */
+export function fullPeerChange(peer: {
+  publicKey: Buffer;
+  presharedKey: Buffer | null;
+  endpoint: string | null;
+  persistentKeepaliveInterval: number;
+  allowedIps: readonly IpPrefix[];
+}): PeerChange {
   return {
     publicKey: peer.publicKey,
     remove: false,
     updateOnly: false,
     presharedKey: peer.presharedKey,
     ...(peer.endpoint !== null && { endpoint: peer.endpoint }),
-    persistentKeepaliveInterval: peer.persistentKeepalive,
+    persistentKeepaliveInterval: peer.persistentKeepaliveInterval,
     allowedIps: [{ kind: 'clear' }, ...peer.allowedIps.map((prefix) => ({ kind: 'add' as const, prefix }))],
   };
+}
+
+function fullPeer(peer: ResolvedPeer): PeerChange {
+  return fullPeerChange({ ...peer, persistentKeepaliveInterval: peer.persistentKeepalive });
 }
 
 /** Only the fields of `desired` that differ from `previous`; null when nothing does. */

@@ -2,7 +2,7 @@
  * Driving a local mesh from a test: the `wiremesh` CLI with a state directory and namespace prefix
  * of the test's own, and pings every 50 ms between LAN hosts, counted by sequence number.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { packageRoot } from '../../agent/package-root';
 
@@ -66,4 +66,68 @@ export class Pinger {
     for (let seq = 1; seq < sent; seq++) if (!replied.has(seq)) lost++;
     return { sent, lost, errors: this.errors.trim() };
   }
+}
+
+export interface PingResult {
+  from: string;
+  to: string;
+  sent: number;
+  lost: number;
+  errors: string;
+}
+
+export interface PhaseTimingJson {
+  site: string;
+  phase: string;
+  seconds: number;
+}
+
+export async function stopPingers(pingers: Pinger[]): Promise<PingResult[]> {
+  return Promise.all(pingers.map(async (pinger) => ({ from: pinger.from, to: pinger.to, ...(await pinger.stop()) })));
+}
+
+/** `site:next`, `site:switch`, `site:retire` for each site in turn: the order `wiremesh rotate` runs them. */
+export function rotationOrder(...sites: string[]): string[] {
+  return sites.flatMap((site) => ['next', 'switch', 'retire'].map((phase) => `${site}:${phase}`));
+}
+
+/**
+ * Prints the phases and ping counts, then expects the phases in `order`, each shorter than
+ * `maxPhaseSeconds`, and every pair pinged without one ping lost.
+ */
+export function expectRotationLosingNoPing(
+  label: string,
+  phases: PhaseTimingJson[],
+  results: PingResult[],
+  expected: { order: string[]; maxPhaseSeconds: number },
+): void {
+  process.stdout.write(
+    `${label}: rotation phases (s):\n${phases.map((p) => `  ${p.site} ${p.phase} ${p.seconds.toFixed(2)}`).join('\n')}\n` +
+      `pings: ${results.map((r) => `${r.from}->${r.to} ${r.lost}/${r.sent} lost`).join(', ')}\n`,
+  );
+  for (const result of results) {
+    const pair = `${result.from}->${result.to}`;
+    expect(`${pair}: ${result.sent > 20 ? 'pinged' : `${result.sent} sent (${result.errors})`}`).toBe(
+      `${pair}: pinged`,
+    );
+    expect(`${pair}: ${result.lost} lost`).toBe(`${pair}: 0 lost`);
+  }
+  expect(phases.map((p) => `${p.site}:${p.phase}`)).toEqual(expected.order);
+  for (const phase of phases) expect(phase.seconds).toBeLessThan(expected.maxPhaseSeconds);
+}
+
+/** Expects every peer of every site steady (no rotation in progress). */
+export function expectAllSteady(sites: { site: string; peers: { site: string; keyPhase: string }[] }[]): void {
+  for (const site of sites)
+    for (const peer of site.peers)
+      expect(`${site.site}->${peer.site} ${peer.keyPhase}`).toBe(`${site.site}->${peer.site} steady`);
+}
+
+/** `wiremesh down` succeeds and leaves no namespace of the mesh behind. */
+export function expectDownLeavesNothing(env: NodeJS.ProcessEnv, namespacePrefix: string): void {
+  expect(wiremeshCli(env, 'down').status).toBe(0);
+  const left = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line.startsWith(namespacePrefix));
+  expect(left).toEqual([]);
 }

@@ -24,6 +24,7 @@ import { keyToBase64 } from '../../crypto/keys';
 import { publicKeyOf } from '../../crypto/primitives';
 import type { KeySlot } from '../../core/keypair';
 import type { ConfigChange, DeviceSnapshot, PeerChange, PeerSnapshot } from '../../wg/uapi';
+import { fullPeerChange } from '../diff';
 import type { KeyRotation } from '../plane';
 
 /** The device's own configuration interface, below the plane. */
@@ -109,18 +110,7 @@ export class SingleKeyRotation implements KeyRotation {
     const renamed: PeerSnapshot = { ...entry, publicKey: nextPublicKey };
     await this.device.apply({
       replacePeers: false,
-      peers: [
-        { publicKey, remove: true, updateOnly: false, allowedIps: [] },
-        {
-          publicKey: nextPublicKey,
-          remove: false,
-          updateOnly: false,
-          presharedKey: entry.presharedKey,
-          ...(entry.endpoint !== null && { endpoint: entry.endpoint }),
-          persistentKeepaliveInterval: entry.persistentKeepaliveInterval,
-          allowedIps: [{ kind: 'clear' }, ...entry.allowedIps.map((prefix) => ({ kind: 'add' as const, prefix }))],
-        },
-      ],
+      peers: [{ publicKey, remove: true, updateOnly: false, allowedIps: [] }, fullPeerChange(renamed)],
     });
     await this.device.apply(handshakeNow([renamed]));
   }

@@ -1,7 +1,7 @@
 /**
  * The userspace data plane: the wiremesh-wg engine inside the agent's own process. It also serves
  * the UAPI socket, so `wg show` works on the interface, reads its state without a round trip, and
- * alone supports zero-downtime key rotation (two static keys at once).
+ * rotates keys with two static keys at once (the other planes switch their one key in place).
  */
 import { mkdirSync, unlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
