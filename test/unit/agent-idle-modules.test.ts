@@ -4,15 +4,19 @@
  * Neither secret-store SDK, nor ajv's compiler, nor the planner, components, policies or CLI may be
  * among them, and the userspace engine (protocol core, device, batch buffers) only when that
  * plane is chosen. Memory itself is measured in the bench (bench/memory.ts), not asserted here.
+ * The bin starts the single-file bundle of the same code (scripts/bundle-agent.ts): run through the
+ * bin, the agent loads that one file and, from node_modules, only the native addons' loaders.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../agent/package-root';
+import { AGENT_BUNDLE } from '../../scripts/bundle-agent';
 
 const ROOT = packageRoot();
 const DIST = join(ROOT, 'dist', 'agent');
+const BIN = join(ROOT, 'bin', 'wiremesh-agent.js');
 const KEY = 'YAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=';
 
 const NEVER_AT_IDLE: [string, RegExp][] = [
@@ -48,6 +52,26 @@ function loadedModules(plane: 'kernel' | 'wireguard-go' | 'userspace', configPat
   ) as string[];
 }
 
+/** What `bin/wiremesh-agent.js ARGS` had loaded when it exited, recorded by a preloaded script. */
+function loadedThroughBin(dir: string, args: string[]): string[] {
+  const record = join(dir, 'record.js');
+  const out = join(dir, 'loaded.json');
+  writeFileSync(
+    record,
+    `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify([
+      ...Object.keys(require.cache),
+      ...process.moduleLoadList.filter((entry) => entry.startsWith('NativeModule ')).map((entry) => 'node:' + entry.slice(13)),
+    ])));`,
+  );
+  rmSync(out, { force: true });
+  try {
+    execFileSync(BIN, args, { env: { ...process.env, NODE_OPTIONS: `--require ${record}` }, stdio: 'pipe' });
+  } catch {
+    // The exit status is `check`'s verdict on this host (key file owner), not what is examined here.
+  }
+  return JSON.parse(readFileSync(out, 'utf8')) as string[];
+}
+
 describe('the idle agent module graph', () => {
   let dir: string;
   let configPath: string;
@@ -57,6 +81,7 @@ describe('the idle agent module graph', () => {
       throw new Error('dist/ is missing: run `npm run build` first');
     dir = mkdtempSync(join(tmpdir(), 'wiremesh-idle-modules-'));
     configPath = join(dir, 'agent.yaml');
+    writeFileSync(join(dir, 'agent.key'), `${KEY}\n`, { mode: 0o600 });
     writeFileSync(
       configPath,
       [
@@ -86,6 +111,22 @@ describe('the idle agent module graph', () => {
   it('on the userspace plane adds the engine and nothing of the excluded', () => {
     const modules = loadedModules('userspace', configPath);
     expect(modules.filter((path) => USERSPACE_ENGINE.test(path)).length).toBeGreaterThan(0);
+    for (const [what, pattern] of NEVER_AT_IDLE)
+      expect({ what, loaded: modules.filter((path) => pattern.test(path)) }).toEqual({ what, loaded: [] });
+  });
+
+  it('through the bin is the bundle alone, with node_modules only for native addons', () => {
+    if (!existsSync(AGENT_BUNDLE)) throw new Error('the agent bundle is missing: run `npm run build` first');
+    const modules = loadedThroughBin(dir, ['check', '--offline', '--config', configPath]);
+    expect(modules).toContain(AGENT_BUNDLE);
+    expect(modules.filter((path) => path.includes('/dist/') && path !== AGENT_BUNDLE)).toEqual([]);
+    // node-gyp-build finds both addons (ours, libsodium's prebuild) from their package directories.
+    const fromNodeModules = modules
+      .filter((path) => path.includes('/node_modules/'))
+      .map((path) => path.slice(path.lastIndexOf('/node_modules/') + 14));
+    expect(fromNodeModules.filter((path) => !/^(node-gyp-build\/|sodium-native\/(package\.json$|prebuilds\/))/.test(path))).toEqual(
+      [],
+    );
     for (const [what, pattern] of NEVER_AT_IDLE)
       expect({ what, loaded: modules.filter((path) => pattern.test(path)) }).toEqual({ what, loaded: [] });
   });
