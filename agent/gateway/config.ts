@@ -30,8 +30,8 @@ function patternMessage(path: string): string | undefined {
   if (path.endsWith('.endpoint')) return HOST_PORT_MESSAGE;
   if (path.endsWith('.listen')) return 'must be host:port';
   if (path === '$.interface.name') return 'must be 1 to 15 letters, digits or _=+.-';
-  if (path.endsWith('.networkInterfaceId')) return 'must be an ENI id (eni- and 8 to 17 hex digits)';
-  if (path.startsWith('$.failover.routeTableIds')) return 'must be a route table id (rtb- and 8 to 17 hex digits)';
+  if (path.endsWith('.networkInterfaceId')) return 'must be an ENI id (eni- and letters or digits)';
+  if (path.startsWith('$.failover.routeTableIds')) return 'must be a route table id (rtb- and letters or digits)';
   if (/^\$\.peers\[\d+\]\.name$/.test(path)) return 'must be 1 to 63 letters, digits or _.:-';
   if (path.endsWith('.name'))
     return 'must be projects/PROJECT/secrets/SECRET or projects/PROJECT/secrets/SECRET/versions/VERSION';

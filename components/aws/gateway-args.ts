@@ -2,6 +2,7 @@
  * The arguments of `AwsGateway` and their checks (pure: no resources). The component and the mesh
  * run {@link validateAwsGatewayArgs} once per arguments object, before anything is registered.
  */
+import type { AwsGroupFailoverArgs } from './failover';
 import type * as pulumi from '@pulumi/pulumi';
 import { HEALTH_PORT, WIREGUARD_PORT } from '../../common/defaults';
 import {
@@ -118,6 +119,12 @@ export interface AwsGatewayArgs {
    * `ConfigSecret`, each used once. Default none.
    */
   extraSecretReads?: pulumi.Input<SecretReadGrant>[];
+  /**
+   * Set by AwsGatewayGroup (checked there): the instances are one active/standby failover group.
+   * The document gets the `failover` section, the role ReplaceRoute on the route tables, and the
+   * routes are the agents' to move (see aws/failover.ts).
+   */
+  failover?: AwsGroupFailoverArgs;
 }
 
 /** The arguments after the checks that can run while the program runs. */

@@ -38,6 +38,7 @@ import { validatedOnce } from '../validate-once';
 import { AwsGateway } from './gateway';
 import { validateAwsGatewayArgs, type AwsGatewayArgs, type ValidatedAwsGatewayArgs } from './gateway-args';
 import { AwsKeySecret, checkedKmsKeyArn } from './key-secret';
+import { checkedFailoverArgs, type AwsGroupFailoverArgs } from './failover';
 import { AWS_TAG_ROLE, AWS_TAG_SITE } from '../../common/defaults';
 import { ACTIVE_INDEX, routeTablesAtActive, sharedKeyDocument } from '../shared-key';
 
@@ -48,7 +49,8 @@ export interface LoadBalancerAddress {
 }
 
 /** Arguments of {@link AwsGatewayGroup}: those of {@link AwsGateway} (the key is the group's) and the load balancer's. */
-export interface AwsGatewayGroupArgs extends Omit<AwsGatewayArgs, 'keySecret' | 'vpcId' | 'subnets' | 'createNetwork'> {
+export interface AwsGatewayGroupArgs
+  extends Omit<AwsGatewayArgs, 'keySecret' | 'vpcId' | 'subnets' | 'createNetwork' | 'failover'> {
   /** The VPC the gateways run in (bring your own VPC; a group does not create one yet). */
   vpcId: pulumi.Input<string>;
   /** One gateway instance per entry; at least one. Use one subnet per AZ. */
@@ -65,7 +67,18 @@ export interface AwsGatewayGroupArgs extends Omit<AwsGatewayArgs, 'keySecret' | 
   loadBalancerAddresses?: LoadBalancerAddress[];
   /** Cross-zone load balancing; default true (see the file header). */
   crossZoneLoadBalancing?: boolean;
-  /** `TCP` (default): the health port accepts connections. `HTTP`: `GET /healthz` answers 200. */
+  /**
+   * Automatic failover by the agents (default on with two or more subnets; see components/README.md
+   * "AWS failover"): a standby that sees the active fail moves the routes to its ENI, and the NLB,
+   * which checks every gateway's `GET /active`, follows. `false`: one fixed NLB target and fixed
+   * routes, a failed active is replaced by hand.
+   */
+  failover?: AwsGroupFailoverArgs | false;
+  /**
+   * Without failover: `TCP` (default), the health port accepts connections; `HTTP`, `GET /healthz`
+   * answers 200. With failover the NLB checks `GET /active` over HTTP (only the route holder
+   * answers 200), so only `HTTP` is accepted.
+   */
   healthCheckProtocol?: 'TCP' | 'HTTP';
   /** Seconds between health checks, 5 to 300; default 10. */
   healthCheckIntervalSeconds?: number;
@@ -137,6 +150,7 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
       healthCheckIntervalSeconds: _interval,
       deregistrationDelaySeconds: _delay,
       deletionProtection: _protection,
+      failover: _failover,
       key: _key,
       maxKeyAgeDays: _maxAge,
       ...gatewayArgs
@@ -147,6 +161,7 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
       subnets: routeTablesAtActive(args.subnets),
       agent: { ...args.agent, config: pulumi.output(args.agent.config).apply(sharedKeyDocument) },
       keySecret: { secret: keySecret, publicKey },
+      ...(checked.failover !== false ? { failover: checked.failover } : {}),
     };
     const gateway = new AwsGateway(`${name}-gateway`, validateAwsGatewayArgs.seed(sharedArgs, checked.gateway), {
       parent: this,
@@ -176,7 +191,7 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
         deletionProtection: args.deletionProtection ?? false,
         tags,
       },
-      active.id,
+      checked.failover !== false ? gateway.instances.map((g) => g.instance.id) : [active.id],
       this,
     );
 
@@ -214,6 +229,7 @@ interface ValidatedAwsGatewayGroupArgs {
   interval: number;
   deregistrationDelay: number;
   lbSubnets: pulumi.Input<string>[];
+  failover: AwsGroupFailoverArgs | false;
 }
 
 /** Every check of {@link AwsGatewayGroupArgs} (the gateway's under the group's name), once per arguments object. */
@@ -235,7 +251,16 @@ export const validateAwsGatewayGroupArgs = validatedOnce(
     const crossZone = args.crossZoneLoadBalancing ?? true;
     if (typeof crossZone !== 'boolean')
       throw new ComponentArgumentError(`${label}: crossZoneLoadBalancing must be a boolean`);
-    const healthCheckProtocol = args.healthCheckProtocol ?? 'TCP';
+    const failover =
+      args.failover === false || args.subnets.length < 2
+        ? false
+        : checkedFailoverArgs(label, args.failover ?? {});
+    if (failover !== false && args.healthCheckProtocol === 'TCP') {
+      throw new ComponentArgumentError(
+        `${label}: healthCheckProtocol "TCP" cannot tell the active gateway from a standby; with failover the NLB checks GET /active over HTTP (leave healthCheckProtocol out, or set failover: false)`,
+      );
+    }
+    const healthCheckProtocol = args.healthCheckProtocol ?? (failover !== false ? 'HTTP' : 'TCP');
     if (healthCheckProtocol !== 'TCP' && healthCheckProtocol !== 'HTTP') {
       throw new ComponentArgumentError(
         `${label}: healthCheckProtocol must be "TCP" or "HTTP" (NLB health checks cannot use UDP), got ${describe(healthCheckProtocol)}`,
@@ -268,7 +293,7 @@ export const validateAwsGatewayGroupArgs = validatedOnce(
         `${label}: loadBalancerAddresses must give one Elastic IP per load balancer subnet (${lbSubnets.length})`,
       );
     }
-    return { gateway, crossZone, healthCheckProtocol, interval, deregistrationDelay, lbSubnets };
+    return { gateway, crossZone, healthCheckProtocol, interval, deregistrationDelay, lbSubnets, failover };
   },
 );
 
@@ -290,7 +315,7 @@ interface NetworkLoadBalancerSettings extends Omit<ValidatedAwsGatewayGroupArgs,
 function createNetworkLoadBalancer(
   name: string,
   at: NetworkLoadBalancerSettings,
-  activeInstanceId: pulumi.Input<string>,
+  targetInstanceIds: pulumi.Input<string>[],
   parent: pulumi.Resource,
 ): { loadBalancer: aws.lb.LoadBalancer; targetGroup: aws.lb.TargetGroup; listener: aws.lb.Listener } {
   const loadBalancer = new aws.lb.LoadBalancer(
@@ -319,7 +344,7 @@ function createNetworkLoadBalancer(
         enabled: true,
         protocol: at.healthCheckProtocol,
         port: String(at.healthPort),
-        ...(at.healthCheckProtocol === 'HTTP' ? { path: '/healthz', matcher: '200' } : {}),
+        ...(at.healthCheckProtocol === 'HTTP' ? { path: at.failover !== false ? '/active' : '/healthz', matcher: '200' } : {}),
         interval: at.interval,
         timeout: Math.min(5, at.interval - 1),
         healthyThreshold: 2,
@@ -329,11 +354,15 @@ function createNetworkLoadBalancer(
     },
     { parent },
   );
-  // One target: the active holder of the key (a standby as target would get flows it has no session for).
-  new aws.lb.TargetGroupAttachment(
-    `${name}-target`,
-    { targetGroupArn: targetGroup.arn, targetId: activeInstanceId, port: at.listenPort },
-    { parent },
+  // Without failover one target, the active holder of the key (a standby as target would get flows it
+  // has no session for). With failover every gateway, of which only the route holder passes GET /active.
+  targetInstanceIds.forEach(
+    (targetId, i) =>
+      new aws.lb.TargetGroupAttachment(
+        i === 0 ? `${name}-target` : `${name}-target-${i}`,
+        { targetGroupArn: targetGroup.arn, targetId, port: at.listenPort },
+        { parent },
+      ),
   );
   const listener = new aws.lb.Listener(
     `${name}-udp`,

@@ -25,7 +25,7 @@
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import type { AgentConfig, ConfigSourceConfig } from '../../agent/gateway/config-types';
+import type { AgentConfig, ConfigSourceConfig, FailoverConfig } from '../../agent/gateway/config-types';
 import { AWS_TAG_ROLE, AWS_TAG_SITE } from '../../common/defaults';
 import { agentParts, completeAgentConfig, gatewayUserData, type GatewayAgentConfig } from '../agent-config';
 import { readAgentArtifact } from '../artifact';
@@ -34,7 +34,10 @@ import { componentLabel } from '../errors';
 import { gatewayKey } from '../gateway-key';
 import { createAwsAgentArtifact, type AwsAgentArtifact } from './artifact';
 import { DEFAULT_INSTANCE_TYPE, validateAwsGatewayArgs, type AwsGatewayArgs } from './gateway-args';
-import { createGatewayInstances, ubuntuAmi, type AwsGatewayInstance } from './instances';
+import { arnParts, createFailoverPolicy, failoverSection, type AwsGroupFailoverArgs } from './failover';
+import type { AwsGatewaySubnetArgs } from './gateway-args';
+import { createGatewayInstances, createGatewayInterface, ubuntuAmi, type AwsGatewayInstance } from './instances';
+import type { CheckedCidr } from './validation';
 import { AwsKeySecret, awsSecretSource, checkedKmsKeyArn } from './key-secret';
 import { gatewayVpc, type AwsGatewayNetwork } from './network';
 import type { SecretReadGrant } from './policy';
@@ -109,29 +112,6 @@ export class AwsGateway extends pulumi.ComponentResource {
     this.keySecret = keySecret;
     this.publicKey = publicKey;
 
-    // The agent configuration document, in its own secret.
-    const { configSecret, configVersion, agentConfig } = createAgentDocument(
-      name,
-      label,
-      args,
-      { keySecret, kmsKeyId, recoveryWindowInDays, tags, listenPort, healthPort },
-      this,
-    );
-
-    const configGrant = pulumi.all([configSecret.arn, kmsKeyId]).apply(([secretArn, kmsKeyArn]): SecretReadGrant => ({
-      label: 'ConfigSecret',
-      secretArn,
-      ...(kmsKeyArn !== undefined ? { kmsKeyArn } : {}),
-    }));
-    const role = createGatewayRole(
-      name,
-      args.siteName,
-      [keySecret.readGrant('KeySecret'), configGrant, ...checkedExtraSecretReads(label, args.extraSecretReads)],
-      args.permissionsBoundary,
-      tags,
-      this,
-    );
-
     // The VPC: the caller's, or one made here (then the same as if its subnets had been passed).
     const { vpcId, subnets, internetReady, created } = gatewayVpc(
       name,
@@ -162,7 +142,62 @@ export class AwsGateway extends pulumi.ComponentResource {
       tags,
       this,
     );
+    // The ENIs first: a failover group's document names them.
+    const interfaces = subnets.map((subnet, i) =>
+      createGatewayInterface(
+        name,
+        i,
+        subnet,
+        {
+          siteName: args.siteName,
+          tags,
+          securityGroupId: this.securityGroup.id,
+          eipDependsOn: created !== undefined ? [created.internetGateway] : [],
+        },
+        this,
+      ),
+    );
+    const failover =
+      args.failover === undefined
+        ? undefined
+        : groupFailoverSection(interfaces, subnets, checked.remoteCidrs, args.failover);
+
+    // The agent configuration document, in its own secret.
+    const { configSecret, configVersion, agentConfig } = createAgentDocument(
+      name,
+      label,
+      args,
+      { keySecret, kmsKeyId, recoveryWindowInDays, tags, listenPort, healthPort, failover },
+      this,
+    );
+
+    const configGrant = pulumi.all([configSecret.arn, kmsKeyId]).apply(([secretArn, kmsKeyArn]): SecretReadGrant => ({
+      label: 'ConfigSecret',
+      secretArn,
+      ...(kmsKeyArn !== undefined ? { kmsKeyArn } : {}),
+    }));
+    const role = createGatewayRole(
+      name,
+      args.siteName,
+      [keySecret.readGrant('KeySecret'), configGrant, ...checkedExtraSecretReads(label, args.extraSecretReads)],
+      args.permissionsBoundary,
+      tags,
+      this,
+    );
+
     this.role = role.role;
+    const failoverPolicy =
+      args.failover === undefined
+        ? []
+        : [
+            createFailoverPolicy(
+              name,
+              role.role,
+              interfaces[0]!.networkInterface.arn,
+              subnets.flatMap((subnet) => subnet.routeTableIds ?? []),
+              this,
+            ),
+          ];
 
     // The agent they install: the artifact in the gateway's bucket, or the caller's package.
     this.agentArtifact = artifact && createAwsAgentArtifact(name, artifact, role.role, tags, this);
@@ -172,6 +207,7 @@ export class AwsGateway extends pulumi.ComponentResource {
     this.instances = createGatewayInstances(
       name,
       subnets,
+      interfaces,
       {
         siteName: args.siteName,
         tags,
@@ -187,11 +223,13 @@ export class AwsGateway extends pulumi.ComponentResource {
         instanceDependsOn: [
           role.readSecrets,
           role.ssm,
+          ...failoverPolicy,
           configVersion,
           keySecret,
           ...internetReady,
           ...(this.agentArtifact ? [this.agentArtifact.object, this.agentArtifact.readPolicy] : []),
         ],
+        routesMovedByAgent: args.failover !== undefined,
       },
       this,
     );
@@ -226,6 +264,36 @@ interface AgentDocumentParts {
   tags: Record<string, pulumi.Input<string>>;
   listenPort: number;
   healthPort: number;
+  /** A failover group's section of the document. */
+  failover: pulumi.Output<FailoverConfig> | undefined;
+}
+
+/** The `failover` section of a group's document: every instance's ENI and private address, every route table. */
+function groupFailoverSection(
+  interfaces: Array<Pick<AwsGatewayInstance, 'networkInterface'>>,
+  subnets: AwsGatewaySubnetArgs[],
+  remoteCidrs: CheckedCidr[],
+  settings: AwsGroupFailoverArgs,
+): pulumi.Output<FailoverConfig> {
+  const members = pulumi.all(
+    interfaces.map(({ networkInterface }) =>
+      pulumi.all([networkInterface.id, networkInterface.privateIp]).apply(([networkInterfaceId, address]) => ({
+        networkInterfaceId,
+        address,
+      })),
+    ),
+  );
+  return pulumi
+    .all([interfaces[0]!.networkInterface.arn, members, pulumi.all(subnets.flatMap((s) => s.routeTableIds ?? []))])
+    .apply(([arn, resolved, routeTableIds]) =>
+      failoverSection(
+        arnParts(arn).region,
+        resolved,
+        routeTableIds,
+        remoteCidrs.map((cidr) => cidr.text),
+        settings,
+      ),
+    );
 }
 
 /** The config secret (`-config`, which the agent polls) and the completed document in its version. */
@@ -240,7 +308,7 @@ function createAgentDocument(
   configVersion: aws.secretsmanager.SecretVersion;
   agentConfig: pulumi.Output<AgentConfig>;
 } {
-  const { keySecret, kmsKeyId, recoveryWindowInDays, tags, listenPort, healthPort } = parts;
+  const { keySecret, kmsKeyId, recoveryWindowInDays, tags, listenPort, healthPort, failover } = parts;
   const configSecret = new aws.secretsmanager.Secret(
     `${name}-config`,
     {
@@ -257,9 +325,9 @@ function createAgentDocument(
     ...(pollSeconds !== undefined ? { pollSeconds } : {}),
   }));
   const agentConfig = pulumi
-    .all([pulumi.output(args.agent.config), keySecret.sourceConfig, configSource])
-    .apply(([config, privateKey, source]): AgentConfig =>
-      completeAgentConfig(label, config as GatewayAgentConfig, {
+    .all([pulumi.output(args.agent.config), keySecret.sourceConfig, configSource, failover])
+    .apply(([config, privateKey, source, section]): AgentConfig =>
+      completeAgentConfig(label, { ...(config as GatewayAgentConfig), ...(section && { failover: section }) }, {
         ...agentParts(args.agent),
         privateKey,
         configSource: source,

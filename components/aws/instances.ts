@@ -94,17 +94,21 @@ export interface GatewayInstanceSettings {
   eipDependsOn: pulumi.Resource[];
   /** What the instances wait for: the public address, the permissions and the configuration. */
   instanceDependsOn: pulumi.Resource[];
+  /** True in a failover group: the routes' target is the agents' to change. */
+  routesMovedByAgent?: boolean;
 }
 
-/** The ENI, Elastic IP, instance and routes of subnet `i`, replaced after `previous` (subnet i-1's instance). */
-export function createGatewayInstance(
+/** What an ENI and its Elastic IP need. */
+export type GatewayInterfaceSettings = Pick<GatewayInstanceSettings, 'siteName' | 'tags' | 'securityGroupId' | 'eipDependsOn'>;
+
+/** The ENI and Elastic IP of subnet `i`: made before the instances, since the group's document names the ENIs. */
+export function createGatewayInterface(
   name: string,
   i: number,
   subnet: AwsGatewaySubnetArgs,
-  s: GatewayInstanceSettings,
+  s: GatewayInterfaceSettings,
   parent: pulumi.Resource,
-  previous?: aws.ec2.Instance,
-): AwsGatewayInstance {
+): Pick<AwsGatewayInstance, 'networkInterface' | 'eip'> {
   const tags = { ...s.tags, [AWS_TAG_ROLE]: 'gateway' };
   const networkInterface = new aws.ec2.NetworkInterface(
     `${name}-eni-${i}`,
@@ -123,6 +127,20 @@ export function createGatewayInstance(
     // An Elastic IP needs the VPC's internet gateway attached.
     { parent, ...(s.eipDependsOn.length > 0 ? { dependsOn: s.eipDependsOn } : {}) },
   );
+  return { networkInterface, eip };
+}
+
+/** The instance and routes of subnet `i` on its ENI, replaced after `previous` (subnet i-1's instance). */
+export function createGatewayInstance(
+  name: string,
+  i: number,
+  subnet: AwsGatewaySubnetArgs,
+  { networkInterface, eip }: Pick<AwsGatewayInstance, 'networkInterface' | 'eip'>,
+  s: GatewayInstanceSettings,
+  parent: pulumi.Resource,
+  previous?: aws.ec2.Instance,
+): AwsGatewayInstance {
+  const tags = { ...s.tags, [AWS_TAG_ROLE]: 'gateway' };
   const instance = new aws.ec2.Instance(
     `${name}-instance-${i}`,
     {
@@ -165,7 +183,8 @@ export function createGatewayInstance(
             : { destinationIpv6CidrBlock: route.destination.text }),
           networkInterfaceId: networkInterface.id,
         },
-        { parent },
+        // In a failover group the agents move the routes (ReplaceRoute); an update must not move them back.
+        { parent, ...(s.routesMovedByAgent ? { ignoreChanges: ['networkInterfaceId'] } : {}) },
       ),
   );
   return { subnetIndex: i, networkInterface, eip, instance, routes };
@@ -175,12 +194,15 @@ export function createGatewayInstance(
 export function createGatewayInstances(
   name: string,
   subnets: AwsGatewaySubnetArgs[],
+  interfaces: Array<Pick<AwsGatewayInstance, 'networkInterface' | 'eip'>>,
   settings: GatewayInstanceSettings,
   parent: pulumi.Resource,
 ): AwsGatewayInstance[] {
   const instances: AwsGatewayInstance[] = [];
   for (const [i, subnet] of subnets.entries()) {
-    instances.push(createGatewayInstance(name, i, subnet, settings, parent, instances[i - 1]?.instance));
+    instances.push(
+      createGatewayInstance(name, i, subnet, interfaces[i]!, settings, parent, instances[i - 1]?.instance),
+    );
   }
   return instances;
 }

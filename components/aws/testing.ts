@@ -36,6 +36,7 @@ export function awsMockOptions(settings: AwsMockSettings = {}): Pick<SetupMocksO
   const vpcCidrs = settings.vpcCidrs ?? ['10.0.0.0/16'];
   const amiId = settings.amiId ?? 'ami-0123456789abcdef0';
   let eips = 0;
+  let interfaces = 0;
   return {
     newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult | undefined {
       const id = `${args.name}-id`;
@@ -63,6 +64,18 @@ export function awsMockOptions(settings: AwsMockSettings = {}): Pick<SetupMocksO
             id: args.name,
             state: { ...args.inputs, name: args.name, arn: `arn:aws:iam::${account}:instance-profile/${args.name}` },
           };
+        case 'aws:ec2/networkInterface:NetworkInterface': {
+          // ENI ids and private addresses as EC2 gives them (a failover document is validated).
+          interfaces++;
+          return {
+            id: `eni-0${interfaces.toString(16).padStart(16, '0')}`,
+            state: {
+              ...args.inputs,
+              privateIp: `10.0.${interfaces}.10`,
+              arn: `arn:aws:ec2:${region}:${account}:network-interface/eni-0${interfaces.toString(16).padStart(16, '0')}`,
+            },
+          };
+        }
         case 'aws:ec2/eip:Eip':
           eips += 1;
           return {

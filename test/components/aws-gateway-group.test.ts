@@ -39,8 +39,71 @@ async function build(
 }
 
 describe('AwsGatewayGroup', () => {
-  test('one active holder of the key: every route table points at the first gateway, one NLB target', async () => {
+  test('failover (the default): one document naming every member, ReplaceRoute on exactly the route tables, /active checks, every gateway a target', async () => {
+    const { mocks, group } = await build({ failover: { probeIntervalSeconds: 1 } });
+    const enis = mocks.byType('aws:ec2/networkInterface:NetworkInterface');
+    const document = JSON.parse(
+      unwrapSecrets(
+        mocks.byType('aws:secretsmanager/secretVersion:SecretVersion').find((v) => v.name.endsWith('-config-version'))!
+          .inputs.secretString,
+      ) as string,
+    ) as { failover: Record<string, unknown> };
+    expect(document.failover).toEqual({
+      provider: 'aws-ec2',
+      region: 'eu-west-1',
+      members: enis.map((eni) => ({ networkInterfaceId: eni.id, address: eni.state!.privateIp })),
+      routeTableIds: ['rtb-a', 'rtb-b', 'rtb-c'],
+      destinations: ['10.20.0.0/16'],
+      probeIntervalSeconds: 1,
+    });
+    // Least IAM: ReplaceRoute on exactly the group's route tables; DescribeRouteTables has no resource scoping.
+    const policy = mocks.one('aws:iam/rolePolicy:RolePolicy', 'site-a-gateway-failover');
+    expect(JSON.parse(policy.inputs.policy as string)).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'MoveGroupRoutes',
+          Effect: 'Allow',
+          Action: 'ec2:ReplaceRoute',
+          Resource: ['rtb-a', 'rtb-b', 'rtb-c'].map((id) => `arn:aws:ec2:eu-west-1:123456789012:route-table/${id}`),
+        },
+        { Sid: 'ReadRouteTables', Effect: 'Allow', Action: 'ec2:DescribeRouteTables', Resource: '*' },
+      ],
+    });
+    expect(policy.inputs.role).toBe(mocks.one('aws:iam/role:Role', 'site-a-gateway-role').id);
+    // Every instance waits for the grant; the routes (at the first ENI at creation) are the agents' to move.
+    for (const instance of mocks.byType('aws:ec2/instance:Instance')) expect(instance.dependencies).toContain(policy.urn);
+    for (const route of mocks.byType('aws:ec2/route:Route')) {
+      expect(route.inputs.networkInterfaceId).toBe(enis[0]!.id);
+      expect(route.ignoreChanges).toEqual(['networkInterfaceId']);
+    }
+    const targetGroup = mocks.one('aws:lb/targetGroup:TargetGroup');
+    expect(targetGroup.inputs.healthCheck).toMatchObject({ protocol: 'HTTP', path: '/active', matcher: '200' });
+    expect(mocks.byType('aws:lb/targetGroupAttachment:TargetGroupAttachment').map((a) => a.inputs.targetId)).toEqual(
+      await resolve(group.instanceIds),
+    );
+  });
+
+  test('failover: TCP health checks and bad settings are refused, naming the argument', async () => {
+    await expect(build({ healthCheckProtocol: 'TCP' })).rejects.toThrow(/healthCheckProtocol "TCP" cannot tell the active/);
+    await expect(build({ failover: { failedProbes: 0 } })).rejects.toThrow(
+      /failover\.failedProbes must be a whole number from 1 to 20, got 0/,
+    );
+    await expect(build({ failover: { probeEvery: 1 } as never })).rejects.toThrow(/failover\.probeEvery is not a failover setting/);
+  });
+
+  test('rolling replacement: instance i waits for instance i-1, each delete-first on its fixed ENI', async () => {
     const { mocks } = await build();
+    const instances = mocks.byType('aws:ec2/instance:Instance');
+    instances.forEach((instance, i) => {
+      expect(instance.deleteBeforeReplace).toBe(true);
+      if (i > 0) expect(instance.dependencies).toContain(instances[i - 1]!.urn);
+    });
+    expect(instances[0]!.dependencies.some((urn) => urn.includes('gateway-instance-'))).toBe(false);
+  });
+
+  test('without failover: every route table points at the first gateway, one NLB target', async () => {
+    const { mocks } = await build({ failover: false });
     const enis = mocks.byType('aws:ec2/networkInterface:NetworkInterface');
     const routes = mocks.byType('aws:ec2/route:Route');
     expect(routes.map((r) => r.inputs.routeTableId).sort()).toEqual(['rtb-a', 'rtb-b', 'rtb-c']);
@@ -108,8 +171,8 @@ describe('AwsGatewayGroup', () => {
     expect(mocks.one('wiremesh:aws:AwsKeySecret').parent).toBe(mocks.one('wiremesh:aws:AwsGatewayGroup').urn);
   });
 
-  test('an internet-facing NLB with a UDP listener forwarding to a UDP target group of every gateway', async () => {
-    const { mocks, group } = await build();
+  test('an internet-facing NLB with a UDP listener forwarding to a UDP target group (without failover: TCP checks, one target)', async () => {
+    const { mocks, group } = await build({ failover: false });
     const nlb = mocks.one('aws:lb/loadBalancer:LoadBalancer');
     expect(nlb.inputs).toMatchObject({
       loadBalancerType: 'network',
@@ -147,7 +210,7 @@ describe('AwsGatewayGroup', () => {
     });
     const instanceIds = mocks.byType('aws:ec2/instance:Instance').map((i) => i.id);
     const attachments = mocks.byType('aws:lb/targetGroupAttachment:TargetGroupAttachment');
-    // Active/standby: one target, the first gateway (the one holder of the key's sessions).
+    // Without failover: one target, the first gateway (the one holder of the key's sessions).
     expect(attachments.map((a) => a.inputs)).toEqual([
       { targetGroupArn: targetGroup.state!.arn, targetId: instanceIds[0], port: 51820 },
     ]);
@@ -177,6 +240,7 @@ describe('AwsGatewayGroup', () => {
       healthCheckProtocol: 'HTTP',
       healthCheckIntervalSeconds: 5,
       crossZoneLoadBalancing: false,
+      failover: false,
       loadBalancerSubnetIds: ['subnet-pa', 'subnet-pb'],
     });
     expect(mocks.one('aws:lb/loadBalancer:LoadBalancer').inputs).toMatchObject({ enableCrossZoneLoadBalancing: false });

@@ -88,7 +88,8 @@ function expectAwsRoleReadsExactly(
 ): void {
   const keySecret = mocks.one(T.awsSecret, `${gatewayName.replace(/-gateway$/, '')}-key-secret`);
   const configSecret = mocks.one(T.awsSecret, `${gatewayName}-config`);
-  const policies = tree.of(T.rolePolicy);
+  // A failover group's role also has its -failover policy (ReplaceRoute), checked in aws-gateway-group.test.ts.
+  const policies = tree.of(T.rolePolicy).filter((p) => !p.name.endsWith('-failover'));
   expect(policies.map((p) => p.name).sort()).toEqual([`${gatewayName}-read-agent`, `${gatewayName}-read-secrets`]);
   const role = mocks.one(T.role, `${gatewayName}-role`);
   const statements = (policy: string) => {
@@ -187,6 +188,7 @@ function expectedDocument(plan: MeshPlan, id: string, stored: AgentConfig, share
     privateKey: stored.privateKey,
     configSource: stored.configSource!,
     health: { listen: `0.0.0.0:${HEALTH}` },
+    ...(stored.failover && { failover: stored.failover }),
   } as AgentConfig;
 }
 
@@ -341,17 +343,18 @@ describe('examples/hub-spoke-ha', () => {
     expect(group.of(T.awsSecret).filter((s) => s.name.endsWith('-key-secret'))).toHaveLength(1);
   });
 
-  test('the load balancer targets the active gateway of the group on the WireGuard port, from its own Elastic IPs', () => {
+  test('the load balancer sends the WireGuard port to the active gateway of the group (GET /active), from its own Elastic IPs', () => {
     const group = componentTree(mocks, T.awsGroup, 'hs-hub');
     const tg = group.of(T.targetGroup)[0]!;
-    expect([tg.inputs.protocol, tg.inputs.port, tg.inputs.healthCheck.protocol, tg.inputs.healthCheck.port]).toEqual([
-      'UDP',
-      WG,
-      'TCP',
-      String(HEALTH),
-    ]);
+    expect([
+      tg.inputs.protocol,
+      tg.inputs.port,
+      tg.inputs.healthCheck.protocol,
+      tg.inputs.healthCheck.port,
+      tg.inputs.healthCheck.path,
+    ]).toEqual(['UDP', WG, 'HTTP', String(HEALTH), '/active']);
     const attachments = group.of(T.targetAttachment);
-    expect(attachments.map((a) => a.inputs.targetId)).toEqual([group.of(T.instance)[0]!.id]);
+    expect(attachments.map((a) => a.inputs.targetId)).toEqual(group.of(T.instance).map((i) => i.id));
     for (const a of attachments) expect([a.inputs.targetGroupArn, a.inputs.port]).toEqual([tg.state!.arn, WG]);
     const listener = group.of(T.listener)[0]!;
     expect([listener.inputs.protocol, listener.inputs.port, listener.inputs.defaultActions[0].targetGroupArn]).toEqual([

@@ -91,7 +91,8 @@ function expectedPlan(
 /** A group's shared document is its first gateway's plan without peer endpoints (components/shared-key.ts). */
 function expectPlanned(stored: AgentConfig, plan: MeshPlan, id: string, sharedKey = false): void {
   const gateway = plan.gateways.find((g) => g.id === id)!;
-  const { configSource, privateKey, health, ...rest } = stored;
+  // An AWS group's document also holds its failover section (test/components/aws-gateway-group.test.ts).
+  const { configSource, privateKey, health, failover: _failover, ...rest } = stored;
   const { privateKey: _planKey, ...planned } = agentConfigFor(gateway, {
     interfaceName: 'wm0',
     privateKey: { source: 'file', path: '/unused' },
@@ -250,9 +251,9 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
     ]);
   });
 
-  test('the load balancers of both groups: the AWS NLB targets its active gateway only; the GCP NLB backs onto every instance group', () => {
+  test('the load balancers of both groups: the AWS NLB targets every gateway (only the active passes /active); the GCP NLB backs onto every instance group', () => {
     const awsGroup = componentTree(mocks, T.awsGroup, 'corp-aws-b');
-    expect(awsGroup.of(T.targetAttachment).map((a) => a.inputs.targetId)).toEqual([awsGroup.of(T.instance)[0]!.id]);
+    expect(awsGroup.of(T.targetAttachment).map((a) => a.inputs.targetId)).toEqual(awsGroup.of(T.instance).map((i) => i.id));
     const gcpGroup = componentTree(mocks, T.gcpGroup, 'corp-gcp-c');
     const external = gcpGroup.of(T.backend).find((b) => b.inputs.loadBalancingScheme === 'EXTERNAL')!;
     const groups = gcpGroup.of(T.instanceGroup);
