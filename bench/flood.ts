@@ -1,5 +1,6 @@
 /**
- * Handshake flood benchmark: a responder under a flood of valid-mac1 initiations (lab/flood.ts) from a
+ * Handshake flood benchmark: a responder under a flood of valid-mac1 initiations (lab/flood.ts, sent by
+ * lab/flood-generator.c from 64 source ports; the rows show what it sent and what arrived) from a
  * third namespace, while an established peer pings it and a new peer tries to handshake. For each
  * implementation, in the same run: wiremesh-wg, Debian wireguard-go, and the modern wireguard-go when
  * WIREGUARD_GO_MODERN (or ../shared/anchors/wireguard-go-modern) names one.
@@ -9,8 +10,8 @@
  * Figures: ping loss of A -> R through the tunnel during the flood; time from N's first packet to a
  * completed handshake (a responder under load answers the first initiation with a cookie reply, so the
  * expected value is one retry, REKEY_TIMEOUT = 5 s plus jitter); handshake messages per second the
- * responder processes = cookie replies per second arriving back at F (every initiation it gets to
- * costs it one), and the responder's CPU time per message (utime+stime over the same window, the
+ * responder processes = cookie replies per second arriving back at F, counted per datagram in F's
+ * UDP MIB (every initiation it gets to costs it one), and the responder's CPU time per message (utime+stime over the same window, the
  * figure a busy host does not distort). Each implementation ships its own socket buffers (wiremesh-wg
  * 7 MiB, wireguard-go the namespace default). WIREMESH_BENCH_FLOOD=0 skips the suite;
  * WIREMESH_BENCH_FLOOD_ROUNDS=N runs N alternating rounds and reports medians (default 1);

@@ -631,7 +631,10 @@ export class WireGuardDevice {
    */
   mac1Keys(out: Buffer): number {
     let mask = 0;
-    for (const [bit, slot] of [[0, 'current'], [1, 'next']] as const) {
+    for (const [bit, slot] of [
+      [0, 'current'],
+      [1, 'next'],
+    ] as const) {
       const identity = this.identities[slot];
       if (!identity) continue;
       identity.cookies.mac1Key.copy(out, bit * 32);

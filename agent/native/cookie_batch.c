@@ -72,9 +72,9 @@ static int handshake_length(const uint8_t *message, uint32_t length) {
   return (message[0] == 1 && length == INITIATION_LENGTH) || (message[0] == 2 && length == RESPONSE_LENGTH);
 }
 
-static int mac1_valid(const uint8_t *key, const uint8_t *message, uint32_t length) {
+static int mac1_valid(const blake2s_keyed *key, const uint8_t *message, uint32_t length) {
   uint8_t computed[MAC_LENGTH];
-  blake2s(computed, MAC_LENGTH, key, KEY_LENGTH, message, length - 2 * MAC_LENGTH);
+  blake2s_keyed_mac(computed, key, message, length - 2 * MAC_LENGTH);
   uint8_t difference = 0;
   for (int i = 0; i < MAC_LENGTH; i++) difference |= computed[i] ^ message[length - 2 * MAC_LENGTH + i];
   return difference == 0;
@@ -95,6 +95,9 @@ napi_value handshake_triage(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "handshakeTriage(data, slot, meta, count, mac1Keys, keyMask, classes)");
     return NULL;
   }
+  /* The key blocks once per batch: each mac1 is then two compressions, not three. */
+  blake2s_keyed mac1_keys[2];
+  for (int k = 0; k < 2; k++) blake2s_keyed_init(&mac1_keys[k], MAC_LENGTH, keys + k * KEY_LENGTH, KEY_LENGTH);
   int64_t without_mac2 = 0;
   for (int64_t i = 0; i < count; i++) {
     uint32_t length;
@@ -108,7 +111,7 @@ napi_value handshake_triage(napi_env env, napi_callback_info info) {
     if (!handshake_length(message, length)) continue;
     int key = -1;
     for (int k = 0; k < 2 && key < 0; k++)
-      if ((mask >> k & 1) && mac1_valid(keys + k * KEY_LENGTH, message, length)) key = k;
+      if ((mask >> k & 1) && mac1_valid(&mac1_keys[k], message, length)) key = k;
     if (key < 0) {
       classes[i] = CLASS_BAD_MAC1;
       continue;
@@ -122,6 +125,7 @@ napi_value handshake_triage(napi_env env, napi_callback_info info) {
       without_mac2++;
     }
   }
+  wipe(mac1_keys, sizeof mac1_keys);
   return number(env, without_mac2);
 }
 
@@ -161,7 +165,7 @@ static int seal_cookie(EVP_CIPHER_CTX *ctx, uint8_t out[2 * MAC_LENGTH], const u
   uint8_t ietf_nonce[12] = {0};
   hchacha20(subkey, key, nonce);
   memcpy(ietf_nonce + 4, nonce + 16, 8);
-  int n, ok = EVP_EncryptInit_ex(ctx, EVP_chacha20_poly1305(), NULL, subkey, ietf_nonce) &&
+  int n, ok = EVP_EncryptInit_ex(ctx, NULL, NULL, subkey, ietf_nonce) &&
               EVP_EncryptUpdate(ctx, NULL, &n, ad, MAC_LENGTH) && EVP_EncryptUpdate(ctx, out, &n, cookie, MAC_LENGTH) &&
               EVP_EncryptFinal_ex(ctx, out + n, &n) &&
               EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, MAC_LENGTH, out + MAC_LENGTH);
@@ -188,9 +192,10 @@ napi_value cookie_replies(napi_env env, napi_callback_info info) {
                           "cookieReplies(data, slot, meta, count, classes, wanted, cookieKey, secret, out, outMeta)");
     return NULL;
   }
+  /* The cipher is set up once; each reply then sets only its own key and nonce. */
   static EVP_CIPHER_CTX *ctx;
   if (!ctx) ctx = EVP_CIPHER_CTX_new();
-  if (!ctx) return number(env, 0);
+  if (!ctx || !EVP_EncryptInit_ex(ctx, EVP_chacha20_poly1305(), NULL, NULL, NULL)) return number(env, 0);
   uint8_t nonces[MAX_NONCES * NONCE_LENGTH];
   int nonces_left = 0;
   uint8_t cookie[MAC_LENGTH], source[18], last_source[20];

@@ -5,18 +5,19 @@
  * CookieChecker would send: an initiator's CookieGenerator opens them (XChaCha20-Poly1305, mac1 as
  * associated data), and the mac2 it then makes passes the checker for that source.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { CookieChecker, CookieGenerator } from '../../agent/core/cookie';
 import { WireGuardDevice } from '../../agent/core/device';
-import { COOKIE_REPLY_LENGTH, INITIATION_LENGTH, MessageType, RESPONSE_LENGTH, writeUint32 } from '../../agent/core/messages';
+import {
+  COOKIE_REPLY_LENGTH,
+  INITIATION_LENGTH,
+  MessageType,
+  RESPONSE_LENGTH,
+  writeUint32,
+} from '../../agent/core/messages';
 import { generatePrivateKey, publicKeyOf, randomBytes } from '../../agent/crypto/primitives';
-import { packageRoot } from '../../agent/package-root';
 import { HandshakeFastPath } from '../../agent/wg/handshake-fast-path';
 import { DatagramClass, MAX_BATCH, RECV_META_SIZE, RECV_OFFSET_FIELD, nativeIo } from '../../agent/wg/native';
-
-const built = existsSync(join(packageRoot(), 'build', 'Release', 'wiremesh_io.node'));
-const describeNative = built || process.env.CI === 'true' ? describe : describe.skip;
+import { describeNative } from '../support/native-only';
 
 const SLOT = 256;
 const NOW = 5_000;
@@ -135,7 +136,9 @@ describeNative('handshake fast path (native triage and cookie replies)', () => {
         const { core, fastPath } = responder(underLoad);
         const initiator = new CookieGenerator(publicKey);
         const from = { address: [127, 0, 0, 1] as [number, number, number, number], port };
-        const { data, meta } = batch([{ bytes: handshake(MessageType.Initiation, INITIATION_LENGTH, initiator), ...from }]);
+        const { data, meta } = batch([
+          { bytes: handshake(MessageType.Initiation, INITIATION_LENGTH, initiator), ...from },
+        ]);
         // One handshake through the core's own path puts a core with threshold 0 under load.
         const other = { address: '127.0.0.2', port: 1 };
         core.receiveDatagram(handshake(MessageType.Initiation, INITIATION_LENGTH, initiator), other, NOW);
