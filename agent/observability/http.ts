@@ -43,7 +43,11 @@ export function startObservabilityServer(options: ObservabilityServerOptions): P
   if (active)
     routes.set('/active', async () => {
       const state = active();
-      return { status: state.active ? 200 : 503, contentType: 'application/json; charset=utf-8', body: `${JSON.stringify(state)}\n` };
+      return {
+        status: state.active ? 200 : 503,
+        contentType: 'application/json; charset=utf-8',
+        body: `${JSON.stringify(state)}\n`,
+      };
     });
 
   const server = createServer((request, response) => {

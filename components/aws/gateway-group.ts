@@ -49,8 +49,10 @@ export interface LoadBalancerAddress {
 }
 
 /** Arguments of {@link AwsGatewayGroup}: those of {@link AwsGateway} (the key is the group's) and the load balancer's. */
-export interface AwsGatewayGroupArgs
-  extends Omit<AwsGatewayArgs, 'keySecret' | 'vpcId' | 'subnets' | 'createNetwork' | 'failover'> {
+export interface AwsGatewayGroupArgs extends Omit<
+  AwsGatewayArgs,
+  'keySecret' | 'vpcId' | 'subnets' | 'createNetwork' | 'failover'
+> {
   /** The VPC the gateways run in (bring your own VPC; a group does not create one yet). */
   vpcId: pulumi.Input<string>;
   /** One gateway instance per entry; at least one. Use one subnet per AZ. */
@@ -252,9 +254,7 @@ export const validateAwsGatewayGroupArgs = validatedOnce(
     if (typeof crossZone !== 'boolean')
       throw new ComponentArgumentError(`${label}: crossZoneLoadBalancing must be a boolean`);
     const failover =
-      args.failover === false || args.subnets.length < 2
-        ? false
-        : checkedFailoverArgs(label, args.failover ?? {});
+      args.failover === false || args.subnets.length < 2 ? false : checkedFailoverArgs(label, args.failover ?? {});
     if (failover !== false && args.healthCheckProtocol === 'TCP') {
       throw new ComponentArgumentError(
         `${label}: healthCheckProtocol "TCP" cannot tell the active gateway from a standby; with failover the NLB checks GET /active over HTTP (leave healthCheckProtocol out, or set failover: false)`,
@@ -344,7 +344,9 @@ function createNetworkLoadBalancer(
         enabled: true,
         protocol: at.healthCheckProtocol,
         port: String(at.healthPort),
-        ...(at.healthCheckProtocol === 'HTTP' ? { path: at.failover !== false ? '/active' : '/healthz', matcher: '200' } : {}),
+        ...(at.healthCheckProtocol === 'HTTP'
+          ? { path: at.failover !== false ? '/active' : '/healthz', matcher: '200' }
+          : {}),
         interval: at.interval,
         timeout: Math.min(5, at.interval - 1),
         healthyThreshold: 2,

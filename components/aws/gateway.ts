@@ -327,13 +327,17 @@ function createAgentDocument(
   const agentConfig = pulumi
     .all([pulumi.output(args.agent.config), keySecret.sourceConfig, configSource, failover])
     .apply(([config, privateKey, source, section]): AgentConfig =>
-      completeAgentConfig(label, { ...(config as GatewayAgentConfig), ...(section && { failover: section }) }, {
-        ...agentParts(args.agent),
-        privateKey,
-        configSource: source,
-        listenPort,
-        healthPort,
-      }),
+      completeAgentConfig(
+        label,
+        { ...(config as GatewayAgentConfig), ...(section && { failover: section }) },
+        {
+          ...agentParts(args.agent),
+          privateKey,
+          configSource: source,
+          listenPort,
+          healthPort,
+        },
+      ),
     );
   const configVersion = new aws.secretsmanager.SecretVersion(
     `${name}-config-version`,

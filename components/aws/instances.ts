@@ -99,7 +99,10 @@ export interface GatewayInstanceSettings {
 }
 
 /** What an ENI and its Elastic IP need. */
-export type GatewayInterfaceSettings = Pick<GatewayInstanceSettings, 'siteName' | 'tags' | 'securityGroupId' | 'eipDependsOn'>;
+export type GatewayInterfaceSettings = Pick<
+  GatewayInstanceSettings,
+  'siteName' | 'tags' | 'securityGroupId' | 'eipDependsOn'
+>;
 
 /** The ENI and Elastic IP of subnet `i`: made before the instances, since the group's document names the ENIs. */
 export function createGatewayInterface(

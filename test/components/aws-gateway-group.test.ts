@@ -72,7 +72,8 @@ describe('AwsGatewayGroup', () => {
     });
     expect(policy.inputs.role).toBe(mocks.one('aws:iam/role:Role', 'site-a-gateway-role').id);
     // Every instance waits for the grant; the routes (at the first ENI at creation) are the agents' to move.
-    for (const instance of mocks.byType('aws:ec2/instance:Instance')) expect(instance.dependencies).toContain(policy.urn);
+    for (const instance of mocks.byType('aws:ec2/instance:Instance'))
+      expect(instance.dependencies).toContain(policy.urn);
     for (const route of mocks.byType('aws:ec2/route:Route')) {
       expect(route.inputs.networkInterfaceId).toBe(enis[0]!.id);
       expect(route.ignoreChanges).toEqual(['networkInterfaceId']);
@@ -85,11 +86,15 @@ describe('AwsGatewayGroup', () => {
   });
 
   test('failover: TCP health checks and bad settings are refused, naming the argument', async () => {
-    await expect(build({ healthCheckProtocol: 'TCP' })).rejects.toThrow(/healthCheckProtocol "TCP" cannot tell the active/);
+    await expect(build({ healthCheckProtocol: 'TCP' })).rejects.toThrow(
+      /healthCheckProtocol "TCP" cannot tell the active/,
+    );
     await expect(build({ failover: { failedProbes: 0 } })).rejects.toThrow(
       /failover\.failedProbes must be a whole number from 1 to 20, got 0/,
     );
-    await expect(build({ failover: { probeEvery: 1 } as never })).rejects.toThrow(/failover\.probeEvery is not a failover setting/);
+    await expect(build({ failover: { probeEvery: 1 } as never })).rejects.toThrow(
+      /failover\.probeEvery is not a failover setting/,
+    );
   });
 
   test('rolling replacement: instance i waits for instance i-1, each delete-first on its fixed ENI', async () => {

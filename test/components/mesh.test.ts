@@ -253,7 +253,9 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
 
   test('the load balancers of both groups: the AWS NLB targets every gateway (only the active passes /active); the GCP NLB backs onto every instance group', () => {
     const awsGroup = componentTree(mocks, T.awsGroup, 'corp-aws-b');
-    expect(awsGroup.of(T.targetAttachment).map((a) => a.inputs.targetId)).toEqual(awsGroup.of(T.instance).map((i) => i.id));
+    expect(awsGroup.of(T.targetAttachment).map((a) => a.inputs.targetId)).toEqual(
+      awsGroup.of(T.instance).map((i) => i.id),
+    );
     const gcpGroup = componentTree(mocks, T.gcpGroup, 'corp-gcp-c');
     const external = gcpGroup.of(T.backend).find((b) => b.inputs.loadBalancingScheme === 'EXTERNAL')!;
     const groups = gcpGroup.of(T.instanceGroup);

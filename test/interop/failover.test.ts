@@ -121,7 +121,11 @@ describeWithRoot('gateway group failover through the EC2 API', ['ip', 'wg', 'wir
       }
       lab.link(remote, wan, { a: ['198.18.30.1/24'], b: ['198.18.30.254/24'] });
       lab.run(remote, 'ip', ['route', 'add', `${NLB_ADDRESS}/32`, 'via', '198.18.30.254']);
-      for (const setting of ['net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0'])
+      for (const setting of [
+        'net.ipv4.ip_forward=1',
+        'net.ipv4.conf.all.rp_filter=0',
+        'net.ipv4.conf.default.rp_filter=0',
+      ])
         lab.run(wan, 'sysctl', ['-qw', setting]);
 
       // Keys: the group's one key, the remote site's.
@@ -136,10 +140,17 @@ describeWithRoot('gateway group failover through the EC2 API', ['ip', 'wg', 'wir
       const state: Ec2EmulatorState = {
         region: REGION,
         credentials: CREDENTIALS,
-        routeTables: { [ROUTE_TABLE]: [{ destination: REMOTE_CIDR, networkInterfaceId: MEMBERS[0].networkInterfaceId }] },
+        routeTables: {
+          [ROUTE_TABLE]: [{ destination: REMOTE_CIDR, networkInterfaceId: MEMBERS[0].networkInterfaceId }],
+        },
         replaceAllowed: [ROUTE_TABLE],
       };
-      const ec2 = lab.spawn(vpc, process.execPath, [...TS_REGISTER, EC2_EMULATOR, `${EC2_ADDRESS}:${EC2_PORT}`, JSON.stringify(state)]);
+      const ec2 = lab.spawn(vpc, process.execPath, [
+        ...TS_REGISTER,
+        EC2_EMULATOR,
+        `${EC2_ADDRESS}:${EC2_PORT}`,
+        JSON.stringify(state),
+      ]);
       const ec2Output = output(ec2);
       const switchedAt: number[] = [];
       let applied = 0;
@@ -213,9 +224,18 @@ describeWithRoot('gateway group failover through the EC2 API', ['ip', 'wg', 'wir
       };
       const agents = gateways.map(startAgent);
       const [a, b] = agents as [(typeof agents)[0], (typeof agents)[0]];
-      await until('both agents ready', () => agents.every((agent) => agent.log.text().includes('"agent.ready"')), 30_000);
-      await until('a active, b standby', () => events(a.log.text(), 'failover.role').some((e) => e.role === 'active') &&
-        events(b.log.text(), 'failover.role').some((e) => e.role === 'standby'), 15_000);
+      await until(
+        'both agents ready',
+        () => agents.every((agent) => agent.log.text().includes('"agent.ready"')),
+        30_000,
+      );
+      await until(
+        'a active, b standby',
+        () =>
+          events(a.log.text(), 'failover.role').some((e) => e.role === 'active') &&
+          events(b.log.text(), 'failover.role').some((e) => e.role === 'standby'),
+        15_000,
+      );
 
       // The stand-in NLB: /active health checks every 500 ms, 2 to turn healthy or unhealthy.
       const nlbSettings: FakeNlbSettings = {
@@ -230,16 +250,22 @@ describeWithRoot('gateway group failover through the EC2 API', ['ip', 'wg', 'wir
       const nlb = lab.spawn(wan, process.execPath, [...TS_REGISTER, FAKE_NLB, JSON.stringify(nlbSettings)]);
       const nlbOutput = output(nlb);
       await until('the NLB at a', () => nlbOutput.text().includes(`"target":"${MEMBERS[0].wan}.1"`), 15_000);
-      await until('a handshake through the NLB', () => lab.wg(remote, ['show', remoteIface, 'latest-handshakes']).split(/\s+/)[1] !== '0', 20_000);
+      await until(
+        'a handshake through the NLB',
+        () => lab.wg(remote, ['show', remoteIface, 'latest-handshakes']).split(/\s+/)[1] !== '0',
+        20_000,
+      );
 
       // The transfer: 20 pings a second from the remote site to the LAN host, through the group.
       const count = PINGS_PER_SECOND * PING_SECONDS;
-      const ping = lab.runAsync(
-        remote,
-        'ping',
-        ['-D', '-n', '-i', String(1 / PINGS_PER_SECOND), '-c', String(count), '-W', '1', LAN_HOST],
-        (PING_SECONDS + 30) * 1000,
-      ).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '', stderr: '' }));
+      const ping = lab
+        .runAsync(
+          remote,
+          'ping',
+          ['-D', '-n', '-i', String(1 / PINGS_PER_SECOND), '-c', String(count), '-W', '1', LAN_HOST],
+          (PING_SECONDS + 30) * 1000,
+        )
+        .catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '', stderr: '' }));
       await sleep(KILL_AFTER_MS);
       const killedAt = Date.now();
       process.kill(a.child.pid!, 'SIGKILL');
@@ -252,7 +278,10 @@ describeWithRoot('gateway group failover through the EC2 API', ['ip', 'wg', 'wir
       expect(takeovers).toEqual([
         expect.objectContaining({ from: MEMBERS[0].networkInterfaceId, to: MEMBERS[1].networkInterfaceId }),
       ]);
-      const calls = ec2Output.lines().filter((line) => line.includes('"call"')).map((line) => (JSON.parse(line) as { call: { action: string; result: string } }).call);
+      const calls = ec2Output
+        .lines()
+        .filter((line) => line.includes('"call"'))
+        .map((line) => (JSON.parse(line) as { call: { action: string; result: string } }).call);
       expect(calls.filter((call) => call.result !== 'ok')).toEqual([]);
       expect(calls.filter((call) => call.action === 'ReplaceRoute')).toHaveLength(1);
       expect(lab.run(lan, 'ip', ['route', 'show', REMOTE_CIDR])).toContain(`via ${MEMBERS[1].address}`);
@@ -286,7 +315,11 @@ describeWithRoot('gateway group failover through the EC2 API', ['ip', 'wg', 'wir
 
       // No flap back: the old active restarts, finds the routes at b, and stays a standby.
       const again = startAgent(gateways[0]!);
-      await until('a back as a standby', () => events(again.log.text(), 'failover.role').some((e) => e.role === 'standby'), 30_000);
+      await until(
+        'a back as a standby',
+        () => events(again.log.text(), 'failover.role').some((e) => e.role === 'standby'),
+        30_000,
+      );
       await sleep(5000);
       applyReplaced();
       expect(events(again.log.text(), 'failover.role').map((e) => e.role)).toEqual(['standby']);

@@ -99,7 +99,10 @@ export function signatureProblem(
   });
   const canonicalRequest = [
     request.method,
-    path.split('/').map((segment) => uriEncode(decodeURIComponent(segment))).join('/') || '/',
+    path
+      .split('/')
+      .map((segment) => uriEncode(decodeURIComponent(segment)))
+      .join('/') || '/',
     canonicalQuery,
     headerLines.join(''),
     signedHeaders,
@@ -171,7 +174,12 @@ export async function startEc2Emulator(
     );
     if (problem !== null) {
       record('AuthFailure');
-      return ec2Error(response, 401, 'AuthFailure', `AWS was not able to validate the provided access credentials (${problem})`);
+      return ec2Error(
+        response,
+        401,
+        'AuthFailure',
+        `AWS was not able to validate the provided access credentials (${problem})`,
+      );
     }
     if (action === 'DescribeRouteTables') {
       const ids = [...params.entries()].filter(([key]) => /^RouteTableId\.\d+$/.test(key)).map(([, id]) => id);
@@ -199,7 +207,11 @@ export async function startEc2Emulator(
       route.networkInterfaceId = target;
       record('ok');
       hooks.onReplace?.(tableId, route);
-      return xml(response, 200, `<ReplaceRouteResponse xmlns="${XMLNS}"><requestId>fake</requestId><return>true</return></ReplaceRouteResponse>`);
+      return xml(
+        response,
+        200,
+        `<ReplaceRouteResponse xmlns="${XMLNS}"><requestId>fake</requestId><return>true</return></ReplaceRouteResponse>`,
+      );
     }
     record('InvalidAction');
     ec2Error(response, 400, 'InvalidAction', `the emulator does not do ${action}`);

@@ -124,9 +124,9 @@ describe('the idle agent module graph', () => {
     const fromNodeModules = modules
       .filter((path) => path.includes('/node_modules/'))
       .map((path) => path.slice(path.lastIndexOf('/node_modules/') + 14));
-    expect(fromNodeModules.filter((path) => !/^(node-gyp-build\/|sodium-native\/(package\.json$|prebuilds\/))/.test(path))).toEqual(
-      [],
-    );
+    expect(
+      fromNodeModules.filter((path) => !/^(node-gyp-build\/|sodium-native\/(package\.json$|prebuilds\/))/.test(path)),
+    ).toEqual([]);
     for (const [what, pattern] of NEVER_AT_IDLE)
       expect({ what, loaded: modules.filter((path) => pattern.test(path)) }).toEqual({ what, loaded: [] });
   });

@@ -146,7 +146,13 @@ describe('member probes', () => {
   test('up: interface up, even with a stale required peer (503)', () => {
     expect(memberIsUp(200, report([{ name: 'interface', ok: true }]))).toBe(true);
     expect(
-      memberIsUp(503, report([{ name: 'interface', ok: true }, { name: 'peer:hub', ok: false }])),
+      memberIsUp(
+        503,
+        report([
+          { name: 'interface', ok: true },
+          { name: 'peer:hub', ok: false },
+        ]),
+      ),
     ).toBe(true);
   });
   test('down: starting, interface down, no JSON, other statuses', () => {

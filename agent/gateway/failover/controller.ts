@@ -104,7 +104,8 @@ export class FailoverController {
     const holder = targets[0] ?? null;
     const actions: FailoverAction[] = [];
     if (holder !== null && this.settings.members.includes(holder)) this.holder = holder;
-    const role: FailoverRole = this.holder === null ? 'unknown' : this.holder === this.settings.self ? 'active' : 'standby';
+    const role: FailoverRole =
+      this.holder === null ? 'unknown' : this.holder === this.settings.self ? 'active' : 'standby';
     actions.push(...this.setRole(role, 'routes-observed'));
     if (role === 'active') {
       if (targets.some((target) => target !== this.settings.self)) actions.push(this.replace(null));
