@@ -26,7 +26,13 @@ import { startObservabilityServer, type ObservabilityServer } from '../observabi
 import { logEvents } from '../observability/logger';
 import { createAgentMetrics, type AgentMetrics, type ConfigApplyResult } from '../observability/metrics';
 import type { PlaneStats } from '../observability/stats';
-import { SecretAccessError, secretSource, type RetryOptions, type SecretSourceOptions } from '../secrets';
+import {
+  ExposedKeyFileError,
+  SecretAccessError,
+  secretSource,
+  type RetryOptions,
+  type SecretSourceOptions,
+} from '../secrets';
 import { DEFAULT_METRICS_LISTEN, parseAgentConfig, restartOnlyChanges } from './config';
 import { ConfigError } from '../../common/validation';
 import type { AgentConfig, ConfigSourceConfig, DataPlaneKind, LogConfig } from './config-types';
@@ -196,6 +202,7 @@ export class GatewayAgent {
    * A refused read (access denied, no such secret, a value that is not a key) does not pass on a
    * quick retry, but an operator may fix the grant: the agent stays up without a tunnel, /healthz
    * answers 503 with the refusal, and it tries again every REFUSED_READ_RETRY_MS until stopped.
+   * A key file others can read is not waited on: start fails (the key may be exposed already).
    * Null when start was cancelled meanwhile.
    */
   private async resolveUntilReadable(config: AgentConfig): Promise<ResolvedConfig | null> {
@@ -205,7 +212,8 @@ export class GatewayAgent {
         this.startRefused = false;
         return resolved;
       } catch (error) {
-        if (!(error instanceof SecretAccessError) || error.retryable) throw error;
+        if (!(error instanceof SecretAccessError) || error.retryable || error instanceof ExposedKeyFileError)
+          throw error;
         this.startRefused = true;
         this.startingReason = `${error.message}; no tunnel; trying again every ${REFUSED_READ_RETRY_MS / 1000} s`;
         this.log.error(

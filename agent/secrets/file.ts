@@ -1,6 +1,6 @@
 /** A secret kept in a local file, accepted only when nobody but its owner (root) can read or change it. */
 import { open } from 'node:fs/promises';
-import { describeSecret, SecretAccessError, type SecretSource, type SecretValue } from './types';
+import { describeSecret, ExposedKeyFileError, SecretAccessError, type SecretSource, type SecretValue } from './types';
 
 export interface FileSecretSourceOptions {
   /** The uid that must own the file; 0 (root) unless a test needs another. */
@@ -31,16 +31,14 @@ export class FileSecretSource implements SecretSource {
         if (!stats.isFile()) throw new SecretAccessError(`${this.description} is not a regular file`, false);
         const mode = Number(stats.mode) & 0o777;
         if ((mode & 0o077) !== 0) {
-          throw new SecretAccessError(
+          throw new ExposedKeyFileError(
             `${this.description} has mode ${mode.toString(8).padStart(4, '0')}: a key file must not be accessible to group or others (chmod 600)`,
-            false,
           );
         }
         const uid = Number(stats.uid);
         if (uid !== this.requiredOwnerUid) {
-          throw new SecretAccessError(
+          throw new ExposedKeyFileError(
             `${this.description} is owned by uid ${uid}: a key file must be owned by uid ${this.requiredOwnerUid}`,
-            false,
           );
         }
         const value = await handle.readFile();

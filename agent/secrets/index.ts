@@ -15,6 +15,7 @@ import {
 
 export {
   describeSecret,
+  ExposedKeyFileError,
   SecretAccessError,
   type SecretSource,
   type SecretSourceConfig,

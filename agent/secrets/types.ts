@@ -65,3 +65,13 @@ export class SecretAccessError extends Error {
     super(message);
   }
 }
+
+/**
+ * A key file others can read or change: the key may already be exposed, so the agent refuses to
+ * start on it rather than wait for a fix (as ssh does with an unprotected identity file).
+ */
+export class ExposedKeyFileError extends SecretAccessError {
+  constructor(message: string) {
+    super(message, false);
+  }
+}

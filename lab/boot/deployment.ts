@@ -170,8 +170,8 @@ function labStack(example: ExampleName, agentArtifact: string): LabStack {
           agentArtifact,
           hubVpcId: 'vpc-0lab',
           hubSubnets: [
-            { subnetId: 'subnet-0lab-a', routeTableIds: ['rtb-0lab-a'] },
-            { subnetId: 'subnet-0lab-b', routeTableIds: ['rtb-0lab-b'] },
+            { subnetId: 'subnet-0lab-a', routeTableIds: ['rtb-0laba'] },
+            { subnetId: 'subnet-0lab-b', routeTableIds: ['rtb-0labb'] },
           ],
           gcpNetwork: 'lab-vpc',
           gcpSubnetwork: 'lab-gateways',

@@ -13,7 +13,7 @@ import {
   expectAllSteady,
   expectDownLeavesNothing,
   rotationOrder,
-  expectRotationLosingNoPing,
+  expectRotationLosing,
   stopPingers,
   Pinger,
   wiremeshCli,
@@ -87,7 +87,7 @@ describeMesh('key rotation on the local mesh (wiremesh rotate / status / revoke)
     if (one.status !== 0 || all.status !== 0) throw new Error(`wiremesh rotate failed:\n${one.stderr}\n${all.stderr}`);
 
     const phases = [...(JSON.parse(one.stdout) as Phases).phases, ...(JSON.parse(all.stdout) as Phases).phases];
-    expectRotationLosingNoPing('userspace', phases, results, {
+    expectRotationLosing('userspace', phases, results, {
       order: rotationOrder('spoke-a', 'hub', 'spoke-a', 'spoke-b'),
       maxPhaseSeconds: 2 * RELOAD_INTERVAL_S,
     });

@@ -56,23 +56,30 @@ export class Pinger {
     this.exited = new Promise((resolve) => this.child.on('exit', () => resolve()));
   }
 
-  /** Stops it; every ping but the one possibly in flight at the stop must have had its reply. */
-  async stop(): Promise<{ sent: number; lost: number; errors: string }> {
+  /**
+   * Stops it. Every ping up to the newest answered when stop was called must have had its reply
+   * a second later: a ping still in flight at the stop is not a loss, one missing before it is.
+   */
+  async stop(): Promise<Omit<PingResult, 'from' | 'to'>> {
+    const replied = (): Set<number> => new Set([...this.output.matchAll(/icmp_seq=(\d+)/g)].map((m) => Number(m[1])));
+    const counted = Math.max(0, ...replied());
+    await new Promise((resolve) => setTimeout(resolve, 1000));
     this.child.kill('SIGINT');
     await this.exited;
-    const replied = new Set([...this.output.matchAll(/icmp_seq=(\d+)/g)].map((m) => Number(m[1])));
-    const sent = Number(/(\d+) packets transmitted/.exec(this.output)?.[1] ?? 0);
-    let lost = 0;
-    for (let seq = 1; seq < sent; seq++) if (!replied.has(seq)) lost++;
-    return { sent, lost, errors: this.errors.trim() };
+    const answered = replied();
+    const lostSeqs: number[] = [];
+    for (let seq = 1; seq <= counted; seq++) if (!answered.has(seq)) lostSeqs.push(seq);
+    return { sent: counted, lost: lostSeqs.length, lostSeqs, errors: this.errors.trim() };
   }
 }
 
 export interface PingResult {
   from: string;
   to: string;
+  /** Pings counted: up to the newest answered when the pinger was stopped. */
   sent: number;
   lost: number;
+  lostSeqs: number[];
   errors: string;
 }
 
@@ -93,24 +100,27 @@ export function rotationOrder(...sites: string[]): string[] {
 
 /**
  * Prints the phases and ping counts, then expects the phases in `order`, each shorter than
- * `maxPhaseSeconds`, and every pair pinged without one ping lost.
+ * `maxPhaseSeconds`, and every pair pinged losing at most `maxLostPerPair` pings (0 unless a
+ * known, documented window allows more).
  */
-export function expectRotationLosingNoPing(
+export function expectRotationLosing(
   label: string,
   phases: PhaseTimingJson[],
   results: PingResult[],
-  expected: { order: string[]; maxPhaseSeconds: number },
+  expected: { order: string[]; maxPhaseSeconds: number; maxLostPerPair?: number },
 ): void {
   process.stdout.write(
     `${label}: rotation phases (s):\n${phases.map((p) => `  ${p.site} ${p.phase} ${p.seconds.toFixed(2)}`).join('\n')}\n` +
-      `pings: ${results.map((r) => `${r.from}->${r.to} ${r.lost}/${r.sent} lost`).join(', ')}\n`,
+      `pings: ${results.map((r) => `${r.from}->${r.to} ${r.lost}/${r.sent} lost${r.lost ? ` (seq ${r.lostSeqs.join(' ')}, 50 ms apart)` : ''}`).join(', ')}\n`,
   );
   for (const result of results) {
     const pair = `${result.from}->${result.to}`;
     expect(`${pair}: ${result.sent > 20 ? 'pinged' : `${result.sent} sent (${result.errors})`}`).toBe(
       `${pair}: pinged`,
     );
-    expect(`${pair}: ${result.lost} lost`).toBe(`${pair}: 0 lost`);
+    const allowed = expected.maxLostPerPair ?? 0;
+    const verdict = result.lost <= allowed ? 'ok' : `${result.lost} lost (at most ${allowed})`;
+    expect(`${pair}: ${verdict}`).toBe(`${pair}: ok`);
   }
   expect(phases.map((p) => `${p.site}:${p.phase}`)).toEqual(expected.order);
   for (const phase of phases) expect(phase.seconds).toBeLessThan(expected.maxPhaseSeconds);
