@@ -327,7 +327,7 @@ export class GatewayAgent {
   }
 
   /**
-   * (Re)starts the failover runner of a group member (docs/failover.md), loaded only when the
+   * (Re)starts the failover runner of a group member (components/README.md, "AWS failover"), loaded only when the
    * configuration has a `failover` section. A member that cannot tell which member it is keeps
    * running as a plain gateway and says so.
    */
