@@ -327,8 +327,8 @@ export class GatewayAgent {
   }
 
   /**
-   * (Re)starts the failover runner of a group member (components/README.md, "AWS failover"), loaded only when the
-   * configuration has a `failover` section. A member that cannot tell which member it is keeps
+   * (Re)starts the failover runner of a group member (components/README.md, "AWS failover"),
+   * loaded only when the configuration has a `failover` section. A member that cannot tell which member it is keeps
    * running as a plain gateway and says so.
    */
   private startFailover(config: AgentConfig): void {

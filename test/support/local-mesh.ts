@@ -32,6 +32,10 @@ export function wiremeshCliAsync(env: NodeJS.ProcessEnv, ...args: string[]): Pro
   });
 }
 
+const PING_INTERVAL_MS = 50;
+/** How long a ping sent just before the stop has for its reply. */
+const STOP_GRACE_MS = 1000;
+
 /** A ping every 50 ms from one LAN host to another, counted by sequence number. */
 export class Pinger {
   private readonly child: ChildProcess;
@@ -44,9 +48,13 @@ export class Pinger {
     fromNamespace: string,
     readonly to: string,
   ) {
-    this.child = spawn('ip', ['netns', 'exec', fromNamespace, 'ping', '-n', '-i', '0.05', '-W', '1', to], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    this.child = spawn(
+      'ip',
+      ['netns', 'exec', fromNamespace, 'ping', '-n', '-i', String(PING_INTERVAL_MS / 1000), '-W', '1', to],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     this.child.stdout!.on('data', (chunk: Buffer) => {
       this.output += chunk.toString();
     });
@@ -57,16 +65,18 @@ export class Pinger {
   }
 
   /**
-   * Stops it. Every ping up to the newest answered when stop was called must have had its reply
-   * a second later: a ping still in flight at the stop is not a loss, one missing before it is.
+   * Stops it: pings go on for STOP_GRACE_MS more, so what was sent up to the stop call has had time
+   * for its reply; every ping sent before that grace must have had one (those sent during it are
+   * not counted), so a tunnel that went dead is counted to the end.
    */
   async stop(): Promise<Omit<PingResult, 'from' | 'to'>> {
-    const replied = (): Set<number> => new Set([...this.output.matchAll(/icmp_seq=(\d+)/g)].map((m) => Number(m[1])));
-    const counted = Math.max(0, ...replied());
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS));
     this.child.kill('SIGINT');
     await this.exited;
-    const answered = replied();
+    const transmitted = Number(/(\d+) packets transmitted/.exec(this.output)?.[1] ?? 0);
+    // ping never sends faster than its interval, so at most this many went out during the grace.
+    const counted = Math.max(0, transmitted - STOP_GRACE_MS / PING_INTERVAL_MS);
+    const answered = new Set([...this.output.matchAll(/icmp_seq=(\d+)/g)].map((m) => Number(m[1])));
     const lostSeqs: number[] = [];
     for (let seq = 1; seq <= counted; seq++) if (!answered.has(seq)) lostSeqs.push(seq);
     return { sent: counted, lost: lostSeqs.length, lostSeqs, errors: this.errors.trim() };
@@ -76,7 +86,7 @@ export class Pinger {
 export interface PingResult {
   from: string;
   to: string;
-  /** Pings counted: up to the newest answered when the pinger was stopped. */
+  /** Pings counted: those sent before the stop's grace period. */
   sent: number;
   lost: number;
   lostSeqs: number[];
