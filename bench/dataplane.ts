@@ -41,6 +41,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WIREGUARD_PORT } from '../common/defaults';
+import { nativeAddonAvailable } from '../agent/native-addon';
 import { packageRoot } from '../agent/package-root';
 import { Lab, hasCommand, isRoot, modernWireguardGo, waitForExit, type Implementation } from '../lab/netns';
 
@@ -1159,8 +1160,7 @@ function missingPrerequisite(): string | null {
   for (const command of ['ip', 'wg', 'wireguard-go', 'iperf3', 'ping', 'ss', 'sysctl']) {
     if (!hasCommand(command)) return `${command} is not installed`;
   }
-  if (!existsSync(join(packageRoot(), 'build', 'Release', 'wiremesh_io.node')))
-    return 'the native I/O addon is not built (npm install)';
+  if (!nativeAddonAvailable()) return 'the native I/O addon is not built (npm install)';
   if (!existsSync('/dev/net/tun')) return '/dev/net/tun is missing';
   return null;
 }
