@@ -208,7 +208,10 @@ export class WireGuardDevice {
     for (const peer of this.peers()) {
       forgetStaticStatics(peer);
       peer.localKeyInUse = 'current';
-      for (const keypair of peer.keypairs()) keypair.localKey = 'current';
+      for (const keypair of peer.keypairs()) {
+        if (keypair.localKey === 'current') keypair.retiredLocalKey = true;
+        keypair.localKey = 'current';
+      }
       if (peer.handshake.kind === 'initiation-sent') peer.handshake.slot = 'current';
     }
   }
@@ -571,11 +574,26 @@ export class WireGuardDevice {
     this.discardKeypair(peer.previous);
     peer.previous = null;
     peer.next = response.keypair;
+    this.holdBackIfSuperseded(peer, slot, now);
     timers.onAuthenticatedPacketTraversal(peer, now);
     timers.onAuthenticatedPacketSent(peer);
     timers.onSessionDerived(peer, now);
     peer.txBytes += response.message.length;
     this.outputs.transmit(response.message, peer.endpoint!);
+  }
+
+  /**
+   * A peer that initiates to another of our keys than the one behind our session with it has
+   * re-created its entry for that key (a one-key device does, at the end of our rotation) and so
+   * dropped the session. What we send until its first packet confirms the new one is staged, not
+   * sealed for a session it cannot open; our own initiation would only race the one in flight
+   * (the kernel counts a sent response as a sent handshake too).
+   */
+  private holdBackIfSuperseded(peer: Peer, slot: KeySlot, now: number): void {
+    const session = peer.current;
+    if (!session || (!session.retiredLocalKey && session.localKey === slot)) return;
+    session.expireForSending();
+    peer.lastSentHandshakeAt = now;
   }
 
   private receiveResponse(

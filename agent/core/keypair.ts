@@ -26,6 +26,8 @@ export class Keypair {
   valid = true;
   /** Which of our static keys the handshake behind this session used. */
   localKey: KeySlot = 'current';
+  /** True once that static key is gone (a completed rotation): the session outlived it. */
+  retiredLocalKey = false;
 
   constructor(
     sendKey: Buffer,

@@ -1,6 +1,7 @@
 import { generatePrivateKey, publicKeyOf } from '../../agent/crypto/primitives';
 import { REKEY_TIMEOUT } from '../../agent/core/constants';
-import { FakeNetwork, ipv4Packet, type Node } from '../support/fake-network';
+import { FakeNetwork, ipv4Packet, messageType, type Node } from '../support/fake-network';
+import { parsePrefix } from '../../common/ip';
 
 function pair(): { net: FakeNetwork; a: Node; b: Node } {
   const net = new FakeNetwork();
@@ -88,4 +89,51 @@ describe('zero-downtime key rotation (userspace core)', () => {
     // The old session carried traffic all along: nothing lost.
     expect(b.delivered.length).toBe(sent + 10);
   });
+
+  describe('beside a one-key peer that re-creates our entry under the next key', () => {
+    /** b, a one-key device, replaces a's entry with one for a's next key and handshakes at once. */
+    function recreateEntry(net: FakeNetwork, b: Node, oldPublic: Buffer, nextPublic: Buffer): void {
+      const entry = b.device.peer(oldPublic)!;
+      const endpoint = entry.endpoint;
+      b.device.removePeer(entry);
+      const renamed = b.device.addPeer(nextPublic)!;
+      renamed.endpoint = endpoint;
+      b.device.allowedIps.insert(parsePrefix('10.0.1.0/24'), renamed);
+      b.device.setPersistentKeepalive(renamed, 1, net.now);
+    }
+
+    function rotateAndRecreate(completeFirst: boolean): { net: FakeNetwork; a: Node; b: Node; sent: number } {
+      const { net, a, b } = pair();
+      let sent = traffic(net, a, b, 1000);
+      const oldPublic = a.publicKey;
+      const nextPrivate = generatePrivateKey();
+      a.device.beginKeyRotation(nextPrivate, net.now);
+      // b does not take a's next key: a's two next-key initiations go unanswered, it stays on the old one.
+      sent += traffic(net, a, b, 3 * REKEY_TIMEOUT);
+      expect(a.peerFor(b).localKeyInUse).toBe('current');
+      if (completeFirst) a.device.completeKeyRotation();
+      recreateEntry(net, b, oldPublic, publicKeyOf(nextPrivate));
+      // The initiation reaches a, a answers; before b's confirmation arrives, a sends.
+      const [initiation] = net.lose();
+      net.deliver(initiation!);
+      a.send(ipv4Packet('10.0.1.1', '10.0.2.1', Buffer.from('in the round trip')));
+      net.flush();
+      return { net, a, b, sent: sent + 1 };
+    }
+
+    it.each([
+      ['while a still holds both keys', false],
+      ['after a completed its rotation', true],
+    ])('stages what it sends in the handshake round trip instead of losing it (%s)', (_what, completeFirst) => {
+      const { net, a, b, sent } = rotateAndRecreate(completeFirst);
+      expect(b.delivered.at(-1)!.subarray(20).toString()).toBe('in the round trip');
+      expect(b.delivered).toHaveLength(sent);
+      expect(b.drops('unknown-index')).toBe(0);
+      // One handshake, b's: a did not start one of its own beside it.
+      const initiations = net.log.filter((entry) => messageType(entry.datagram) === 1);
+      expect(initiations.at(-1)!.from).toBe(b);
+      expect(a.peerFor(b).current!.retiredLocalKey).toBe(false);
+    });
+  });
 });
+

@@ -100,6 +100,8 @@ export class SingleKeyRotation implements KeyRotation {
   /**
    * The peer's entry is re-created under its next key (endpoint, preshared key, keepalive and
    * allowed IPs kept) and handshakes at once: its sessions end, since they belong to the old entry.
+   * One change does both, so the peer's packets on the ended sessions are lost for no longer than
+   * the handshake takes to reach it (it stages what it sends from there: agent/core device.ts).
    */
   async promotePeerNextKey(publicKey: Buffer): Promise<void> {
     const key = keyToBase64(publicKey);
@@ -110,9 +112,12 @@ export class SingleKeyRotation implements KeyRotation {
     const renamed: PeerSnapshot = { ...entry, publicKey: nextPublicKey };
     await this.device.apply({
       replacePeers: false,
-      peers: [{ publicKey, remove: true, updateOnly: false, allowedIps: [] }, fullPeerChange(renamed)],
+      peers: [
+        { publicKey, remove: true, updateOnly: false, allowedIps: [] },
+        fullPeerChange(renamed),
+        ...handshakeNow([renamed]).peers,
+      ],
     });
-    await this.device.apply(handshakeNow([renamed]));
   }
 
   localKeyOf(publicKey: Buffer): KeySlot | undefined {
