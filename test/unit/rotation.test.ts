@@ -136,4 +136,3 @@ describe('zero-downtime key rotation (userspace core)', () => {
     });
   });
 });
-
