@@ -39,10 +39,14 @@ import {
 export const DEFAULT_MAX_THREADS = 4;
 const CLOSE_WAIT_MS = 2000;
 
-/** `threads` from WIREMESH_THREADS, else one per CPU up to DEFAULT_MAX_THREADS; always 1..MAX_THREADS. */
-export function threadsWanted(env: NodeJS.ProcessEnv = process.env): number {
+/** `threads` from WIREMESH_THREADS (capped at MAX_THREADS), or undefined when it is unset or not a count. */
+export function configuredThreads(env: NodeJS.ProcessEnv = process.env): number | undefined {
   const configured = env.WIREMESH_THREADS === undefined ? NaN : Number(env.WIREMESH_THREADS);
-  if (Number.isInteger(configured) && configured >= 1) return Math.min(configured, MAX_THREADS);
+  return Number.isInteger(configured) && configured >= 1 ? Math.min(configured, MAX_THREADS) : undefined;
+}
+
+/** The default `threads`: one per CPU, up to DEFAULT_MAX_THREADS. */
+export function defaultThreads(): number {
   return Math.min(availableParallelism(), DEFAULT_MAX_THREADS);
 }
 
