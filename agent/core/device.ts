@@ -300,12 +300,16 @@ export class WireGuardDevice {
     return earliest;
   }
 
-  /** Fires every timer whose deadline has passed. */
+  /**
+   * Fires every timer whose deadline has passed. A peer whose alternate key is added meanwhile may
+   * be visited twice: its expired timers are disarmed by then, so nothing fires twice.
+   */
   tick(now: number): void {
-    for (const peer of [...this.peersByKey.values()]) {
-      for (const name of timers.expiredTimers(peer, now)) this.fireTimer(peer, name, now);
-    }
+    for (const peer of this.peersByKey.values()) timers.expireTimers(peer, now, this.fireTimerOf);
   }
+
+  private readonly fireTimerOf = (peer: Peer, name: timers.TimerName, now: number): void =>
+    this.fireTimer(peer, name, now);
 
   private fireTimer(peer: Peer, name: timers.TimerName, now: number): void {
     switch (name) {

@@ -80,7 +80,7 @@ export interface AgentConfig {
   /** Prefixes routed into the tunnel; default: every peer's allowed IPs. */
   routes?: string[];
   dataPlane?: DataPlaneKind;
-  /** The userspace data plane's threads (1 = all on the main thread); default: one per CPU, up to 4. */
+  /** The userspace data plane's threads (1 = all on the main thread), started with it; default: one per CPU, up to 4, started under load. */
   threads?: number;
   /** Enable IP forwarding (gateways forward between their LAN and the tunnel). Default true. */
   forwarding?: boolean;

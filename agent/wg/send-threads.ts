@@ -39,10 +39,14 @@ import {
 export const DEFAULT_MAX_THREADS = 4;
 const CLOSE_WAIT_MS = 2000;
 
-/** `threads` from WIREMESH_THREADS, else one per CPU up to DEFAULT_MAX_THREADS; always 1..MAX_THREADS. */
-export function threadsWanted(env: NodeJS.ProcessEnv = process.env): number {
+/** `threads` from WIREMESH_THREADS (capped at MAX_THREADS), or undefined when it is unset or not a count. */
+export function configuredThreads(env: NodeJS.ProcessEnv = process.env): number | undefined {
   const configured = env.WIREMESH_THREADS === undefined ? NaN : Number(env.WIREMESH_THREADS);
-  if (Number.isInteger(configured) && configured >= 1) return Math.min(configured, MAX_THREADS);
+  return Number.isInteger(configured) && configured >= 1 ? Math.min(configured, MAX_THREADS) : undefined;
+}
+
+/** The default `threads`: one per CPU, up to DEFAULT_MAX_THREADS. */
+export function defaultThreads(): number {
   return Math.min(availableParallelism(), DEFAULT_MAX_THREADS);
 }
 
@@ -73,8 +77,17 @@ interface SendThread {
 interface PeerShare {
   slot: number;
   stats: SharedArrayBuffer;
+  /** Views of `stats`, made once: the tick reads them for every peer. */
+  txBytes: Float64Array;
+  dataPackets: Uint32Array;
   /** Data packets the workers had sent at the last report. */
   reported: number;
+}
+
+/** What was last published for a peer: the objects its sending depends on. */
+interface Published {
+  keypair: Keypair | null;
+  endpoint: unknown;
 }
 
 export interface SendThreadsOptions {
@@ -98,7 +111,7 @@ export class SendThreads {
   private readonly shares = new Map<Peer, PeerShare>();
   private nextSlot = 0;
   /** What was last published per peer: the current keypair and endpoint objects. */
-  private published = new Map<Peer, { keypair: Keypair | null; endpoint: unknown }>();
+  private published = new Map<Peer, Published>();
 
   constructor(options: SendThreadsOptions) {
     const { io, count, interfaceName, vnet, log } = options;
@@ -144,18 +157,16 @@ export class SendThreads {
     for (const thread of this.threads) this.post(thread, { type: 'mtu', mtu });
   }
 
-  /** Posts the peers (allowed IPs, endpoints, current sessions) when any of them changed, or always with `force`. */
+  /**
+   * Posts the peers (allowed IPs, endpoints, current sessions) when a session or endpoint of one
+   * changed, or always with `force` (which every configuration change uses: peers come and go only
+   * there). Runs on every tick, so the check allocates nothing: 10,000 peers' worth of garbage per
+   * tick made V8 grow its young generation on an idle device.
+   */
   publish(core: WireGuardDevice, now: number, force = false): void {
+    if (!force && !this.sessionsChanged(now)) return;
     const peers = [...core.peers()];
     const published = new Map(peers.map((peer) => [peer, { keypair: sendable(peer, now), endpoint: peer.endpoint }]));
-    const changed =
-      force ||
-      published.size !== this.published.size ||
-      [...published].some(([peer, state]) => {
-        const last = this.published.get(peer);
-        return !last || last.keypair !== state.keypair || last.endpoint !== state.endpoint;
-      });
-    if (!changed) return;
     this.published = published;
     for (const peer of this.shares.keys()) if (!published.has(peer)) this.shares.delete(peer);
     const snapshot: SharedPeer[] = peers.map((peer) => {
@@ -183,20 +194,28 @@ export class SendThreads {
     for (const thread of this.threads) this.post(thread, { type: 'peers', peers: snapshot });
   }
 
+  private sessionsChanged(now: number): boolean {
+    let changed = false;
+    this.published.forEach((last, peer) => {
+      if (!changed) changed = last.keypair !== sendable(peer, now) || last.endpoint !== peer.endpoint;
+    });
+    return changed;
+  }
+
   /** Tells the core about data the workers sent since the last call (timers, rekey on send). */
   reportSends(core: WireGuardDevice, now: number): void {
-    for (const [peer, share] of this.shares) {
-      const sent = peerDataPackets(share.stats).reduce((sum, n) => sum + n, 0);
-      if (sent === share.reported) continue;
+    this.shares.forEach((share, peer) => {
+      const sent = sum(share.dataPackets);
+      if (sent === share.reported) return;
       share.reported = sent;
       core.noteDataSentByWorkers(peer, now);
-    }
+    });
   }
 
   /** Transport bytes the workers sent for `peer`. */
   txBytesOf(peer: Peer): number {
     const share = this.shares.get(peer);
-    return share ? peerTxBytes(share.stats).reduce((sum, n) => sum + n, 0) : 0;
+    return share ? sum(share.txBytes) : 0;
   }
 
   /** A worker counter summed over the workers (WorkerStat index). */
@@ -215,7 +234,8 @@ export class SendThreads {
   private shareOf(peer: Peer): PeerShare {
     let share = this.shares.get(peer);
     if (!share) {
-      share = { slot: this.nextSlot++, stats: new SharedArrayBuffer(PEER_STATS_BYTES), reported: 0 };
+      const stats = new SharedArrayBuffer(PEER_STATS_BYTES);
+      share = { slot: this.nextSlot++, stats, txBytes: peerTxBytes(stats), dataPackets: peerDataPackets(stats), reported: 0 };
       this.shares.set(peer, share);
     }
     return share;
@@ -224,6 +244,12 @@ export class SendThreads {
   private post(thread: SendThread, message: ToWorker): void {
     thread.worker.postMessage(message);
   }
+}
+
+function sum(cells: Float64Array | Uint32Array): number {
+  let total = 0;
+  for (let i = 0; i < cells.length; i++) total += cells[i]!;
+  return total;
 }
 
 /** The keypair the workers may send under: the current one, if it can send (the core checks staging). */

@@ -15,6 +15,7 @@ import { REJECT_AFTER_TIME } from '../core/constants';
 import { paddedLength } from '../core/messages';
 import { SEND_STATE_COUNTER, SEND_STATE_KEY_OFFSET, SEND_STATE_SENDABLE, SendCounters } from '../core/send-state';
 import { UdpEndpoint } from './endpoint';
+import { LARGE_CHANGE_PEERS, releaseMemory } from './heap';
 import { OFFLOAD_STAT_COUNT, nativeIo, type PollHandle } from './native';
 import { SendBatch, type SendSocket } from './send-batch';
 import {
@@ -174,6 +175,9 @@ class SendWorker {
       for (const prefix of shared.allowedIps) table.insert(prefix, entry);
     }
     this.table = table;
+    // The snapshot and the table built from it outlived young-generation collections, so this
+    // thread's heap grew its young generation to the maximum (64 MB for 10,000 peers) and kept it.
+    if (peers.length >= LARGE_CHANGE_PEERS) releaseMemory();
   }
 
   private close(): void {

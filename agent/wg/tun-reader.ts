@@ -18,6 +18,8 @@ export class TunReader {
   private readonly data: Buffer;
   private readonly lengths = Buffer.alloc(MAX_BATCH * 4);
   private readonly spans = Buffer.alloc(TUN_READ_SPANS * 8);
+  /** Packets handed to sinks so far (the device's measure of send load). */
+  packetsRead = 0;
 
   constructor(
     private readonly io: NativeIo,
@@ -41,6 +43,7 @@ export class TunReader {
       const count = vnet
         ? io.tunReadSegments(fd, data, spans, TUN_READ_SPANS, this.offloadStats)
         : io.tunReadBatch(fd, data, SLOT, lengths, MAX_BATCH);
+      this.packetsRead += count;
       for (let i = 0; i < count; i++) {
         if (vnet) sink(data, spans.readUInt32LE(i * 8), spans.readUInt32LE(i * 8 + 4));
         else sink(data, i * SLOT, lengths.readUInt32LE(i * 4));

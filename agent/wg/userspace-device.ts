@@ -32,7 +32,7 @@ import {
 import { HandshakeFastPath } from './handshake-fast-path';
 import { ReceiveScheduler } from './receive-scheduler';
 import { SLOT, SendBatch, TX_CAPACITY, type SendSocket } from './send-batch';
-import { SendThreads, WorkerStat, threadsWanted } from './send-threads';
+import { SendThreads, WorkerStat, configuredThreads, defaultThreads } from './send-threads';
 import { TunReader } from './tun-reader';
 import { AEAD_TAG_LENGTH } from '../crypto/primitives';
 import { TRANSPORT_HEADER_LENGTH } from '../core/messages';
@@ -57,7 +57,8 @@ export interface UserspaceDeviceOptions {
   offloads?: boolean;
   /**
    * Data-plane threads: 1 runs everything on the main thread; N > 1 adds N - 1 send threads, each
-   * on its own TUN queue (./send-threads). Default: WIREMESH_THREADS, else one per CPU up to 4.
+   * on its own TUN queue (./send-threads), started with the device. Default: WIREMESH_THREADS, else
+   * one per CPU up to 4, started only once the send path carries SEND_THREADS_LOAD_PACKETS_PER_SECOND.
    */
   threads?: number;
 }
@@ -82,6 +83,12 @@ export interface OffloadState {
 /** Packets per TUN write call: on a vnet TUN, more packets per call coalesce better. */
 const TUN_WRITE_BATCH = 512;
 const TICK_INTERVAL_MS = 100;
+/**
+ * With the default `threads`, the send threads start once one tick saw the TUN deliver packets at
+ * this rate: a node worker costs ~13 MB resident (its own V8 heap), which an idle or lightly used
+ * gateway does not need, while a bulk transfer reaches this rate within its first tick.
+ */
+export const SEND_THREADS_LOAD_PACKETS_PER_SECOND = 10_000;
 const MAX_ROUNDS_PER_WAKEUP = 4;
 const EAFNOSUPPORT = 97;
 const EADDRINUSE = 98;
@@ -100,6 +107,10 @@ export class UserspaceDevice implements UapiTarget {
   private readonly log: DeviceLog;
   private readonly tunFd: number;
   private readonly threads: number;
+  /** The send threads wait for load (the default `threads`); false once they started or were tried. */
+  private threadsOnLoad: boolean;
+  /** TUN packets the main thread had read at the previous tick. */
+  private tunPacketsAtTick = 0;
   /** The send threads when threads > 1; the main thread then neither reads the TUN nor sends its data. */
   private sendThreads: SendThreads | null = null;
   /** Where received packets are written: the device's queue, or a send thread's with threads > 1. */
@@ -147,7 +158,9 @@ export class UserspaceDevice implements UapiTarget {
   constructor(options: UserspaceDeviceOptions) {
     this.tunFd = options.tunFd;
     this.tunWriteFd = options.tunFd;
-    this.threads = options.threads ?? threadsWanted();
+    const configured = options.threads ?? configuredThreads();
+    this.threads = configured ?? defaultThreads();
+    this.threadsOnLoad = configured === undefined && this.threads > 1;
     this.interfaceName = options.interfaceName;
     this.log = options.log;
     this.socketBufferBytes = options.socketBufferBytes ?? DEFAULT_SOCKET_BUFFER;
@@ -181,7 +194,7 @@ export class UserspaceDevice implements UapiTarget {
         ? 'TUN offloads off (no vnet header)'
         : `TUN offloads: vnet header, ${this.offloadState.tun!.join(' ') || 'none accepted by the kernel'}`,
     );
-    this.sendThreads = this.threads > 1 ? this.startSendThreads() : null;
+    this.sendThreads = this.threads > 1 && !this.threadsOnLoad ? this.startSendThreads() : null;
     if (this.sendThreads) {
       this.tunWriteFd = this.sendThreads.tunWriteFd;
     } else {
@@ -190,6 +203,35 @@ export class UserspaceDevice implements UapiTarget {
     }
     this.rebind(this.configuredPort, this.fwmark);
     this.ticker = setInterval(() => this.tick(), TICK_INTERVAL_MS);
+  }
+
+  /**
+   * Hands the send path to the threads once the TUN delivered SEND_THREADS_LOAD_PACKETS_PER_SECOND
+   * over the last tick (tried once). The device's queue is drained and its poll stopped first: the
+   * threads detach that queue, and packets still waiting in a detached queue are discarded.
+   */
+  private startSendThreadsOnLoad(now: number): void {
+    const reader = this.tunReader;
+    if (!this.threadsOnLoad || !reader) return;
+    const read = reader.packetsRead - this.tunPacketsAtTick;
+    this.tunPacketsAtTick = reader.packetsRead;
+    const perSecond = (read * 1000) / TICK_INTERVAL_MS;
+    if (perSecond < SEND_THREADS_LOAD_PACKETS_PER_SECOND) return;
+    this.threadsOnLoad = false;
+    this.drainTun();
+    this.io.pollStop(this.tunPoll!);
+    this.tunPoll = null;
+    const threads = this.startSendThreads();
+    if (!threads) {
+      this.tunPoll = this.io.pollStart(this.tunFd, () => this.drainTun());
+      return;
+    }
+    this.log.info(`data plane: send threads started under load (${Math.round(perSecond)} packets/s from the TUN)`);
+    this.tunReader = null;
+    this.sendThreads = threads;
+    this.tunWriteFd = threads.tunWriteFd;
+    this.shareSockets();
+    threads.publish(this.core, now, true);
   }
 
   /** The send threads, or null (logged) when the TUN cannot take more queues: everything then runs here. */
@@ -277,6 +319,7 @@ export class UserspaceDevice implements UapiTarget {
     this.core.tick(now);
     this.flush();
     this.sendThreads?.publish(this.core, now);
+    this.startSendThreadsOnLoad(now);
   }
 
   private drainTun(): void {
@@ -528,6 +571,11 @@ export class UserspaceDevice implements UapiTarget {
     }
   }
 
+  /** Gives the send threads (if any) their own duplicates of the current sockets. */
+  private shareSockets(): void {
+    this.sendThreads?.setSockets(this.sockets.map((s) => ({ ...s, gso: s.sendState.readUInt32LE(0) === 1 })));
+  }
+
   /** Opens sockets on `port` with `fwmark`, then switches to them; on failure nothing changes. */
   private rebind(port: number, fwmark: number): void {
     let fresh: UdpSocket[];
@@ -540,7 +588,7 @@ export class UserspaceDevice implements UapiTarget {
     this.closeSockets(this.sockets);
     for (const socket of fresh) socket.poll = this.io.pollStart(socket.fd, () => this.drainSocket(socket));
     this.sockets = fresh;
-    this.sendThreads?.setSockets(fresh.map((s) => ({ ...s, gso: s.sendState.readUInt32LE(0) === 1 })));
+    this.shareSockets();
     this.configuredPort = port;
     this.fwmark = fwmark;
     this.boundPort = bound;

@@ -6,11 +6,12 @@
  * inside, with and without a preshared key; roaming; cryptokey routing. wiremesh-wg runs with its
  * offloads (TUN vnet_hdr, UDP GSO/GRO) as by default, and once more on the plain path
  * (WIREMESH_OFFLOADS=0); setting WIREMESH_OFFLOADS=0 for the whole run puts every test on it.
- * WIREMESH_THREADS=N for the whole run sets wiremesh-wg's data-plane threads (default: one per CPU, up to 4).
+ * WIREMESH_THREADS=N for the whole run sets wiremesh-wg's data-plane threads (default: one per CPU, up to 4,
+ * the send threads started only under load).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../agent/package-root';
 import { Lab, modernWireguardGo, type Implementation } from '../../lab/netns';
@@ -194,15 +195,24 @@ describeInterop('wiremesh-wg data plane interop (namespaces)', () => {
 
   // With threads > 1 the send path runs in worker threads (agent/wg/send-threads.ts): the counters
   // `wg` shows must still add up, checked against wireguard-go's own count of what it received.
-  for (const threads of [1, 2]) {
+  // By default the threads start only once the transfer loads the send path: pings do not.
+  for (const threads of [1, 2, 'default'] as const) {
     it(`threads=${threads}: wg shows the handshake and transfer counters that match wireguard-go's`, async () => {
       const logFile = join(mkdtempSync(join(tmpdir(), 'wiremesh-threads-')), 'wiremesh-wg.log');
-      const env = { WIREMESH_THREADS: String(threads), LOG_LEVEL: 'verbose', WG_LOG_FILE: logFile };
+      const env = {
+        WIREMESH_THREADS: threads === 'default' ? '' : String(threads),
+        LOG_LEVEL: 'verbose',
+        WG_LOG_FILE: logFile,
+      };
       const t = await tunnel(
         lab,
         { initiator: 'wiremesh', responder: 'wireguard-go' },
         { outer: 4, presharedKey: false, env },
       );
+      if (threads === 'default') {
+        expect(ping(lab, t.initiator, t.responder.inner.v4)).toBe(true);
+        expect(readFileSync(logFile, 'utf8')).not.toContain('send thread');
+      }
       const { sent, received } = await transfer(lab, t.initiator, t.responder, t.responder.inner.v4);
       expect(received.sha256).toBe(sent.sha256);
       const counters = (side: Side): { rx: number; tx: number } => {
@@ -220,8 +230,10 @@ describeInterop('wiremesh-wg data plane interop (namespaces)', () => {
       const [, handshake] = lab.wg(t.initiator.ns, ['show', t.initiator.iface, 'latest-handshakes']).trim().split('\t');
       expect(Math.abs(Number(handshake) - Date.now() / 1000)).toBeLessThan(120);
       const log = readFileSync(logFile, 'utf8');
-      if (threads > 1) expect(log).toContain(`data plane: ${threads - 1} send thread`);
+      const workers = threads === 'default' ? Math.min(availableParallelism(), 4) - 1 : threads - 1;
+      if (workers > 0) expect(log).toContain(`data plane: ${workers} send thread`);
       else expect(log).not.toContain('send thread');
+      if (threads === 'default' && workers > 0) expect(log).toContain('data plane: send threads started under load');
     });
   }
 
