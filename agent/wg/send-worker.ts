@@ -151,7 +151,11 @@ class SendWorker {
 
   private noteGsoRefused(family: 4 | 6): void {
     this.stats[WorkerStat.gsoRefusals]!++;
-    post({ type: 'log', level: 'info', message: `UDP GSO refused by the kernel on the IPv${family} socket (send thread)` });
+    post({
+      type: 'log',
+      level: 'info',
+      message: `UDP GSO refused by the kernel on the IPv${family} socket (send thread)`,
+    });
   }
 
   private flushAll(): void {

@@ -34,6 +34,7 @@ import { ReceiveScheduler } from './receive-scheduler';
 import { SLOT, SendBatch, TX_CAPACITY, socketOf, type SendSocket } from './send-batch';
 import { SendThreads, WorkerStat, threadsWanted } from './send-threads';
 import { TunReader } from './tun-reader';
+import { tierUpEarly } from './tiering';
 import { AEAD_TAG_LENGTH } from '../crypto/primitives';
 import { TRANSPORT_HEADER_LENGTH } from '../core/messages';
 import { Errno, UapiError, type ConfigChange, type DeviceSnapshot, type PeerChange } from './uapi';
@@ -179,6 +180,7 @@ export class UserspaceDevice implements UapiTarget {
 
   /** Binds the sockets (random port until one is configured) and starts reading and ticking. */
   start(): void {
+    tierUpEarly();
     this.tunOffloads = this.io.tunSetOffloads(this.tunFd, this.offloads);
     this.log.info(
       this.tunOffloads < 0
@@ -325,7 +327,13 @@ export class UserspaceDevice implements UapiTarget {
   private scheduleBatch(socket: UdpSocket, count: number): void {
     const fastPath = this.handshakeFastPath;
     fastPath.triage(this.rxData, SLOT, this.rxMeta, count);
-    this.scheduler.run(fastPath.classes, count, this.io.receiveBacklog(socket.fd), this.receiveRecord, this.answerHandshakes);
+    this.scheduler.run(
+      fastPath.classes,
+      count,
+      this.io.receiveBacklog(socket.fd),
+      this.receiveRecord,
+      this.answerHandshakes,
+    );
     if (this.scheduler.dropped > 0) this.core.countDrops('handshake-over-budget', this.scheduler.dropped);
     const invalid = this.scheduler.invalidMac1;
     if (invalid > 0) this.core.countDrops(fastPath.noKey ? 'no-private-key' : 'invalid-mac1', invalid);
