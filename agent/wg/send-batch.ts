@@ -16,6 +16,12 @@ export interface SendSocket {
   sendState: Buffer;
 }
 
+/** The socket of `family` (a loop, not find(): this runs per flush and makes no closure). */
+export function socketOf<T extends SendSocket>(sockets: readonly T[], family: 4 | 6): T | undefined {
+  for (const socket of sockets) if (socket.family === family) return socket;
+  return undefined;
+}
+
 /**
  * A batch of outgoing datagrams for one socket. Transport messages may arrive unsealed: they are
  * sealed together, one native call per run of messages under the same key, just before sending.

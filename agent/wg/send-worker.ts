@@ -17,7 +17,7 @@ import { SEND_STATE_COUNTER, SEND_STATE_KEY_OFFSET, SEND_STATE_SENDABLE, SendCou
 import { UdpEndpoint } from './endpoint';
 import { LARGE_CHANGE_PEERS, releaseMemory } from './heap';
 import { OFFLOAD_STAT_COUNT, nativeIo, type PollHandle } from './native';
-import { SendBatch, type SendSocket } from './send-batch';
+import { SendBatch, socketOf, type SendSocket } from './send-batch';
 import {
   WORKER_STAT_CELLS,
   WorkerStat,
@@ -140,17 +140,23 @@ class SendWorker {
   }
 
   private flushFamily(family: 4 | 6): void {
-    const socket = this.sockets.find((s) => s.family === family);
+    const batch = this.batches[family];
+    if (batch.count === 0) return;
+    const socket = socketOf(this.sockets, family);
     const gsoSends = socket?.sendState.readUInt32LE(8) ?? 0;
-    this.stats[WorkerStat.sendBufferFull]! += this.batches[family].send(this.io, socket, () => {
-      this.stats[WorkerStat.gsoRefusals]!++;
-      post({
-        type: 'log',
-        level: 'info',
-        message: `UDP GSO refused by the kernel on the IPv${family} socket (send thread)`,
-      });
-    });
+    this.stats[WorkerStat.sendBufferFull]! += batch.send(this.io, socket, this.gsoRefused[family]);
     if (socket) this.stats[WorkerStat.gsoSends]! += socket.sendState.readUInt32LE(8) - gsoSends;
+  }
+
+  private readonly gsoRefused = { 4: () => this.noteGsoRefused(4), 6: () => this.noteGsoRefused(6) };
+
+  private noteGsoRefused(family: 4 | 6): void {
+    this.stats[WorkerStat.gsoRefusals]!++;
+    post({
+      type: 'log',
+      level: 'info',
+      message: `UDP GSO refused by the kernel on the IPv${family} socket (send thread)`,
+    });
   }
 
   private flushAll(): void {

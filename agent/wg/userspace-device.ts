@@ -31,9 +31,10 @@ import {
 } from './native';
 import { HandshakeFastPath } from './handshake-fast-path';
 import { ReceiveScheduler } from './receive-scheduler';
-import { SLOT, SendBatch, TX_CAPACITY, type SendSocket } from './send-batch';
+import { SLOT, SendBatch, TX_CAPACITY, socketOf, type SendSocket } from './send-batch';
 import { SendThreads, WorkerStat, configuredThreads, defaultThreads } from './send-threads';
 import { TunReader } from './tun-reader';
+import { tierUpEarly } from './tiering';
 import { AEAD_TAG_LENGTH } from '../crypto/primitives';
 import { TRANSPORT_HEADER_LENGTH } from '../core/messages';
 import { Errno, UapiError, type ConfigChange, type DeviceSnapshot, type PeerChange } from './uapi';
@@ -116,6 +117,10 @@ export class UserspaceDevice implements UapiTarget {
   /** Where received packets are written: the device's queue, or a send thread's with threads > 1. */
   private tunWriteFd: number;
   private tunReader: TunReader | null = null;
+  /** The clock reading, socket and batch size of the event being handled (read by the hoisted callbacks). */
+  private eventNow = 0;
+  private eventSocket: UdpSocket | null = null;
+  private eventCount = 0;
   /** Sessions or endpoints changed: the send threads get a fresh snapshot after this event. */
   private republish = false;
   private readonly socketBufferBytes: number;
@@ -188,6 +193,7 @@ export class UserspaceDevice implements UapiTarget {
 
   /** Binds the sockets (random port until one is configured) and starts reading and ticking. */
   start(): void {
+    tierUpEarly();
     this.tunOffloads = this.io.tunSetOffloads(this.tunFd, this.offloads);
     this.log.info(
       this.tunOffloads < 0
@@ -323,12 +329,9 @@ export class UserspaceDevice implements UapiTarget {
   }
 
   private drainTun(): void {
-    const now = this.now();
+    this.eventNow = this.now();
     try {
-      this.tunReader!.drain(
-        (data, start, length) => this.core.sendPacketAt(data, start, length, now),
-        () => this.flush(),
-      );
+      this.tunReader!.drain(this.sendFromTun, this.flushEvent);
     } catch (error) {
       this.log.error(`TUN read failed: ${(error as Error).message}`);
     }
@@ -336,13 +339,8 @@ export class UserspaceDevice implements UapiTarget {
 
   private drainSocket(socket: UdpSocket): void {
     const now = this.now();
-    const receive = (i: number): void => {
-      const record = i * RECV_META_SIZE;
-      const length = this.rxMeta.readUInt32LE(record);
-      const start = this.rxMeta.readUInt32LE(record + RECV_OFFSET_FIELD);
-      const size = Math.min(length, SLOT);
-      this.core.receiveDatagramAt(this.rxData, start, size, this.sourceOf(record), now, this.rxOpened[i] === 1);
-    };
+    this.eventNow = now;
+    this.eventSocket = socket;
     for (let round = 0; round < MAX_ROUNDS_PER_WAKEUP; round++) {
       let count: number;
       try {
@@ -352,37 +350,75 @@ export class UserspaceDevice implements UapiTarget {
         this.log.debug(`UDP receive: ${(error as Error).message}`);
         break;
       }
-      this.openTransports(count, now);
-      // Transport first, handshakes shed when far behind (receive-scheduler.ts); under load the
-      // valid-mac1 handshakes without mac2 get their cookie replies in one go (handshake-fast-path.ts).
-      const fastPath = this.handshakeFastPath;
-      fastPath.triage(this.rxData, SLOT, this.rxMeta, count);
-      const answer = (): boolean => {
-        const replies = fastPath.answer(this.rxData, SLOT, this.rxMeta, count, socket, now);
-        if (replies === null) return false;
-        this.sendDrops[socket.family] += fastPath.refused;
-        this.noteCookieReplies(replies, now);
-        return true;
-      };
-      this.scheduler.run(fastPath.classes, count, this.io.receiveBacklog(socket.fd), receive, answer);
-      if (this.scheduler.dropped > 0) this.core.countDrops('handshake-over-budget', this.scheduler.dropped);
-      const invalid = this.scheduler.invalidMac1;
-      if (invalid > 0) this.core.countDrops(fastPath.noKey ? 'no-private-key' : 'invalid-mac1', invalid);
+      this.eventCount = count;
+      if (this.openTransports(count, now) === count) {
+        // Transport only (the usual case): no handshake to triage or shed, so in arrival order as is.
+        for (let i = 0; i < count; i++) this.receiveRecord(i);
+      } else {
+        this.scheduleBatch(socket, count);
+      }
       this.flush();
       if (count < MAX_BATCH) break;
     }
   }
 
   /**
+   * A batch with handshakes in it: transport first, handshakes shed when far behind
+   * (receive-scheduler.ts); under load the valid-mac1 handshakes without mac2 get their cookie
+   * replies in one go (handshake-fast-path.ts).
+   */
+  private scheduleBatch(socket: UdpSocket, count: number): void {
+    const fastPath = this.handshakeFastPath;
+    fastPath.triage(this.rxData, SLOT, this.rxMeta, count);
+    this.scheduler.run(
+      fastPath.classes,
+      count,
+      this.io.receiveBacklog(socket.fd),
+      this.receiveRecord,
+      this.answerHandshakes,
+    );
+    if (this.scheduler.dropped > 0) this.core.countDrops('handshake-over-budget', this.scheduler.dropped);
+    const invalid = this.scheduler.invalidMac1;
+    if (invalid > 0) this.core.countDrops(fastPath.noKey ? 'no-private-key' : 'invalid-mac1', invalid);
+  }
+
+  /** Feeds received record i of the current batch to the core. */
+  private readonly receiveRecord = (i: number): void => {
+    const record = i * RECV_META_SIZE;
+    const length = this.rxMeta.readUInt32LE(record);
+    const start = this.rxMeta.readUInt32LE(record + RECV_OFFSET_FIELD);
+    const size = Math.min(length, SLOT);
+    this.core.receiveDatagramAt(this.rxData, start, size, this.sourceOf(record), this.eventNow, this.rxOpened[i] === 1);
+  };
+
+  /** Answers the current batch's valid-mac1 handshakes without mac2 with cookie replies, if under load. */
+  private readonly answerHandshakes = (): boolean => {
+    const socket = this.eventSocket!;
+    const fastPath = this.handshakeFastPath;
+    const replies = fastPath.answer(this.rxData, SLOT, this.rxMeta, this.eventCount, socket, this.eventNow);
+    if (replies === null) return false;
+    this.sendDrops[socket.family] += fastPath.refused;
+    this.noteCookieReplies(replies, this.eventNow);
+    return true;
+  };
+
+  private readonly sendFromTun = (data: Buffer, start: number, length: number): void =>
+    this.core.sendPacketAt(data, start, length, this.eventNow);
+
+  private readonly flushEvent = (): void => this.flush();
+
+  /**
    * Opens the received transport payloads in place, one native call per run of datagrams under one
    * key, and marks them in rxOpened; the core then skips its own per-packet open for those. A
-   * payload that fails here is left to the core, which drops and counts it.
+   * payload that fails here is left to the core, which drops and counts it. Returns how many of
+   * the records are shaped as transport messages (the rest may be handshakes).
    */
-  private openTransports(count: number, now: number): void {
+  private openTransports(count: number, now: number): number {
     const meta = this.rxMeta;
     const data = this.rxData;
     let key: Uint8Array | null = null;
     let run = 0;
+    let transports = 0;
     for (let i = 0; i < count; i++) {
       this.rxOpened[i] = 0;
       const record = i * RECV_META_SIZE;
@@ -395,6 +431,7 @@ export class UserspaceDevice implements UapiTarget {
         data[offset + 1] === 0 &&
         data[offset + 2] === 0 &&
         data[offset + 3] === 0;
+      if (transport) transports++;
       const recordKey = transport ? this.core.transportReceiveKey(data, offset, now) : null;
       if (recordKey !== key) {
         if (key) this.openRun(key, run);
@@ -408,6 +445,7 @@ export class UserspaceDevice implements UapiTarget {
       this.openRecords[run++] = i;
     }
     if (key) this.openRun(key, run);
+    return transports;
   }
 
   private openRun(key: Uint8Array, run: number): void {
@@ -462,10 +500,15 @@ export class UserspaceDevice implements UapiTarget {
   }
 
   private flushDatagrams(family: 4 | 6): void {
-    const socket = this.sockets.find((s) => s.family === family);
-    this.sendDrops[family] += this.sendBatches[family].send(this.io, socket, () =>
-      this.log.info(`UDP GSO refused by the kernel on the IPv${family} socket; sending datagrams one by one`),
-    );
+    const batch = this.sendBatches[family];
+    if (batch.count === 0) return;
+    this.sendDrops[family] += batch.send(this.io, socketOf(this.sockets, family), this.gsoRefused[family]);
+  }
+
+  private readonly gsoRefused = { 4: () => this.logGsoRefused(4), 6: () => this.logGsoRefused(6) };
+
+  private logGsoRefused(family: 4 | 6): void {
+    this.log.info(`UDP GSO refused by the kernel on the IPv${family} socket; sending datagrams one by one`);
   }
 
   private flushTun(): void {
