@@ -208,3 +208,53 @@ export function fullMeshArgs(overrides: Partial<WireGuardMeshArgs> = {}): WireGu
     ...overrides,
   };
 }
+
+/** The current generation's key pair of WireGuardKey `keyName` (`<keyName>-g<N>`, the lowest N registered). */
+export function currentKeyPair(mocks: MockRecorder, keyName: string): RecordedResource {
+  const generations = mocks
+    .byType(T.keyPair)
+    .filter((r) => new RegExp(`^${keyName.replace(/[-]/g, '\\-')}-g\\d+$`).test(r.name))
+    .sort((a, b) => Number(a.name.slice(keyName.length + 2)) - Number(b.name.slice(keyName.length + 2)));
+  if (generations.length === 0) throw new Error(`no key pair of ${keyName}`);
+  return generations[0]!;
+}
+
+/** Key name -> the next generation's public key, for every WireGuardKey the run registered two generations of. */
+export function recordedNextKeys(mocks: MockRecorder): Record<string, string> {
+  const byKey = new Map<string, RecordedResource[]>();
+  for (const pair of mocks.byType(T.keyPair)) {
+    const key = pair.name.replace(/-g\d+$/, '');
+    byKey.set(key, [...(byKey.get(key) ?? []), pair]);
+  }
+  return Object.fromEntries(
+    [...byKey.entries()]
+      .filter(([, pairs]) => pairs.length === 2)
+      .map(([key, pairs]) => {
+        const next = pairs.sort((a, b) => Number(b.name.split('-g').pop()) - Number(a.name.split('-g').pop()))[0]!;
+        return [key, next.state!.publicKey as string];
+      }),
+  );
+}
+
+/**
+ * A planned document as WireGuardMesh stores it at the run's clock (the tests use the real one):
+ * peers whose key is rotating carry its next public key, and the gateway's own `nextPrivateKey`
+ * reference (`stored`'s) while it switches. The rotation itself is tested in mesh-rotation.test.ts.
+ */
+export function withRecordedRotation<T extends { peers: AgentConfig['peers'] }>(
+  planned: T,
+  mocks: MockRecorder,
+  mesh: string,
+  stored?: AgentConfig,
+): T {
+  const next = recordedNextKeys(mocks);
+  return {
+    ...planned,
+    peers: planned.peers.map((peer) =>
+      next[`${mesh}-${peer.name}-key`] !== undefined
+        ? { ...peer, nextPublicKey: next[`${mesh}-${peer.name}-key`] }
+        : peer,
+    ),
+    ...(stored?.nextPrivateKey !== undefined ? { nextPrivateKey: stored.nextPrivateKey } : {}),
+  };
+}
