@@ -161,7 +161,7 @@ export function revocationInputs(args: WireGuardMeshArgs): { revokedSites?: stri
 export interface ExternalSiteRotation {
   /** sha256 of its wg-quick configuration, first 16 hex digits: changes exactly when the file does. */
   configHash: string;
-  /** Its peers' coming key changes: on `at` the peer's public key in the file becomes `newPublicKey`. */
+  /** Its peers' coming (or running) key changes: on `at` the peer's public key in the file becomes `newPublicKey` (null: not created yet). */
   peerKeyChanges: Array<{ peer: string; at: string; newPublicKey: string | null }>;
   /** The earliest of those, or null. */
   nextChangeAt: string | null;
@@ -171,10 +171,10 @@ export interface ExternalSiteRotation {
 }
 
 /**
- * Per external site without a host: the hash of its file, when its peers' keys change in it (the
- * retirement of their current generation: until then the file's keys stay valid, since a cloud
- * gateway falls back to its current key for a peer that does not answer the next one), and when
- * its own key expires.
+ * Per external site without a host: the hash of its file, when its peers' keys change in it, and
+ * when its own key expires. A peer's key changes in the file when its gateway stops answering the
+ * old key: at retirement with two-key gateways (until then they fall back to the current key for a
+ * peer that does not answer the next one), at the switch with one-key gateways (they switch in place).
  */
 export function externalSiteRotations(
   plan: MeshDeploymentPlan,
@@ -192,7 +192,7 @@ export function externalSiteRotations(
             .filter((peer) => plan.rotation[peer.site] !== undefined)
             .map((peer) => ({
               peer: peer.site,
-              at: plan.rotation[peer.site]!.retireAt,
+              at: plan.twoKeyPeers ? plan.rotation[peer.site]!.retireAt : plan.rotation[peer.site]!.switchAt,
               newPublicKey: nextKeys[peer.site] ?? null,
             }))
             .sort((a, b) => a.at.localeCompare(b.at));

@@ -41,7 +41,7 @@ import {
   renderExternalSiteConfig,
   type PresharedKeySources,
 } from './external';
-import { meshKeyName, planMeshDeployment, type SitePlan } from './plan';
+import { liveExternalKeys, meshKeyName, peersNameNextKey, peersOfferNextKey, planMeshDeployment, type SitePlan } from './plan';
 import type { KeyRotationPlan } from '../rotation';
 import { deployPresharedKeys } from './preshared-keys';
 import { CLOUD } from './spec';
@@ -102,7 +102,7 @@ export class WireGuardMesh extends pulumi.ComponentResource {
     super(
       'wiremesh:mesh:WireGuardMesh',
       name,
-      { spec, ...revocationInputs(args), ...(args.externalKeys ? { externalKeys: args.externalKeys } : {}) },
+      { spec, ...revocationInputs(args), ...(args.externalKeys ? { externalKeys: liveExternalKeys(args) } : {}) },
       opts,
     );
     wiring.w.parent = this;
@@ -135,10 +135,19 @@ export class WireGuardMesh extends pulumi.ComponentResource {
     const publicKeys = pulumi.all(
       Object.fromEntries(Object.entries(this.keys).map(([site, key]) => [site, key.publicKey])),
     );
+    // What every document (and external file) names as each site's key in this deploy.
+    const namedKeys = pulumi.all(
+      Object.fromEntries(
+        Object.entries(this.keys).map(([site, key]) => [
+          site,
+          peersNameNextKey(plan, site) ? key.next!.publicKey : key.publicKey,
+        ]),
+      ),
+    );
     const endpoints = pulumi.all(
       Object.fromEntries(Object.entries(wiring.w.endpointOf).map(([site, d]) => [site, d.output])),
     );
-    const plans = pulumi.all([publicKeys, endpoints]).apply(([keys, eps]) => ({
+    const plans = pulumi.all([namedKeys, endpoints]).apply(([keys, eps]) => ({
       plan: planMesh(planning, { publicKeys: keys, endpoints: eps }),
       external: planForExternalSites(planning, keys, eps),
     }));
@@ -168,7 +177,7 @@ export class WireGuardMesh extends pulumi.ComponentResource {
       args,
       this.externalConfigs,
       plans.apply((p) => p.external),
-      wiring.w.nextPublicKeys,
+      wiring.nextKeys,
     );
     this.sites = siteSummaries(plan.sites, deployed, publicKeys, endpoints);
     this.registerOutputs({
@@ -223,11 +232,14 @@ function meshWiring(name: string, args: WireGuardMeshArgs, plan: ReturnType<type
     keys[site.name] = { ...pair(), ...(plan.rotation[site.name]!.next !== null ? { next: pair() } : {}) };
     if (!site.behindNat) endpointOf[site.name] = deferred();
   }
-  // Peers accept a site's next key as soon as it exists (phases next and switch).
-  const nextPublicKeys = pulumi.all(
+  // Each site's next public key while it rotates; peers are offered it as soon as it exists.
+  const nextKeys = pulumi.all(
     Object.fromEntries(
       Object.entries(keys).flatMap(([site, k]) => (k.next ? [[site, k.next.publicKey.output] as const] : [])),
     ),
+  );
+  const nextPublicKeys = nextKeys.apply((all) =>
+    Object.fromEntries(Object.entries(all).filter(([site]) => peersOfferNextKey(plan, site))),
   );
   const addressSlots = Object.fromEntries(
     Object.entries(plan.addressSlots).map(([site, count]) => [
@@ -287,7 +299,7 @@ function meshWiring(name: string, args: WireGuardMeshArgs, plan: ReturnType<type
     resolvePair(keys[site]!, key.current);
     if (keys[site]!.next !== undefined) resolvePair(keys[site]!.next!, key.next!);
   };
-  return { w, resolveKey, planOutput, externalPlanOutput, pskSources };
+  return { w, resolveKey, planOutput, externalPlanOutput, pskSources, nextKeys };
 }
 
 /** The `sites` output: per site what was deployed, its key, endpoint, instances and addresses. */

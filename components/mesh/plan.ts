@@ -20,6 +20,21 @@ import { endpointSourceCidr, planForExternalSites } from './external';
 import { CLOUD, loadMeshSpecForDeployment } from './spec';
 import { DEFAULT_MAX_KEY_AGE_DAYS, defaultOverlapDays, keyRotationPlan, type KeyRotationPlan } from '../rotation';
 
+/**
+ * Whether a site's peers name its next generation as its `publicKey` in this deploy: in phase
+ * switch when peers hold one key each (the rotating gateway switches to it then); else they name
+ * the current one.
+ */
+export function peersNameNextKey(plan: Pick<MeshDeploymentPlan, 'rotation' | 'twoKeyPeers'>, site: string): boolean {
+  return !plan.twoKeyPeers && plan.rotation[site]?.phase === 'switch';
+}
+
+/** The next public key is offered beside the current one (`nextPublicKey`): phase next, and phase switch with two-key peers. */
+export function peersOfferNextKey(plan: Pick<MeshDeploymentPlan, 'rotation' | 'twoKeyPeers'>, site: string): boolean {
+  const phase = plan.rotation[site]?.phase;
+  return phase === 'next' || (phase === 'switch' && plan.twoKeyPeers);
+}
+
 /** The name of a cloud site's WireGuardKey (and what its epoch offset is derived from). */
 export function meshKeyName(mesh: string, site: string): string {
   return `${mesh}-${site}-key`;
@@ -61,6 +76,12 @@ function withoutRevokedSites(
     );
   }
   return { spec: remaining, planning: drop(loaded.planning) };
+}
+
+/** The `externalKeys` of the sites still in the mesh (a revoked site's entry stays unused, as its placement does). */
+export function liveExternalKeys(args: WireGuardMeshArgs): WireGuardMeshArgs['externalKeys'] {
+  if (args.externalKeys === undefined) return undefined;
+  return Object.fromEntries(Object.entries(args.externalKeys).filter(([site]) => !args.revokedSites?.includes(site)));
 }
 
 /** `externalKeys`: external sites only, an ISO 8601 creation time and a whole maxAgeDays. */
@@ -123,6 +144,13 @@ export interface MeshDeploymentPlan {
   /** The clock instant every key of this deploy is planned at. */
   now: Date;
   /**
+   * The agents hold two keys per peer (`dataPlane: userspace`): a rotating site's next key is
+   * offered as `nextPublicKey` through phase switch, and its old key stays valid until retirement.
+   * Otherwise (kernel, wireguard-go, auto) a peer entry holds one key: phase switch names the next
+   * key as the rotating site's `publicKey` (docs/key-rotation.md, "Through deploys").
+   */
+  twoKeyPeers: boolean;
+  /**
    * Sites without sourceCidrs whose source addresses the deployment allocates -> how many: a gcp
    * site's (instances, then the LB's), an aws group's (its NLB's Elastic IPs, one per NLB subnet).
    */
@@ -148,7 +176,7 @@ export function planMeshDeployment(name: string, args: WireGuardMeshArgs): MeshD
   const loaded = loadMeshSpecForDeployment(args.spec);
   const { spec, planning } = withoutRevokedSites(label, loaded, args.revokedSites);
   checkRevokedKeys(label, spec, args.revokedKeys);
-  checkExternalKeys(label, spec, args.externalKeys);
+  checkExternalKeys(label, spec, liveExternalKeys(args));
   const interfaceName = args.interfaceName ?? GATEWAY_INTERFACE;
   if (!/^[A-Za-z0-9_=+.-]{1,15}$/.test(interfaceName))
     fail('interfaceName must be 1 to 15 of letters, digits, "_=+.-"');
@@ -222,6 +250,7 @@ export function planMeshDeployment(name: string, args: WireGuardMeshArgs): MeshD
   return {
     rotation,
     now,
+    twoKeyPeers: args.dataPlane === 'userspace',
     spec,
     planning,
     interfaceName,

@@ -36,6 +36,7 @@ import {
   remoteStoredConfig,
   T,
   currentKeyPair,
+  namedKeyPair,
   withRecordedRotation,
 } from './mesh-support';
 
@@ -169,7 +170,7 @@ function plannedFromRecording(
 ): MeshPlan {
   const publicKeys: Record<string, string> = {};
   for (const site of spec.sites.filter((s) => s.provider !== 'external')) {
-    publicKeys[site.name] = currentKeyPair(mocks, `${meshName}-${site.name}-key`).state!.publicKey as string;
+    publicKeys[site.name] = namedKeyPair(mocks, `${meshName}-${site.name}-key`).state!.publicKey as string;
   }
   const deployed = {
     ...spec,
@@ -444,7 +445,7 @@ describe('examples/hub-spoke-ha', () => {
     expect(branch.peers).toEqual([
       {
         name: 'hub',
-        publicKey: currentKeyPair(mocks, 'hs-hub-key').state!.publicKey,
+        publicKey: namedKeyPair(mocks, 'hs-hub-key').state!.publicKey,
         endpoint: outputs.hubEndpoint,
         allowedIps: ['10.0.0.0/16', '10.30.0.0/16'],
         persistentKeepalive: 25,

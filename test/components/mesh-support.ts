@@ -10,6 +10,7 @@ import { gcpMockNewResource } from '../../components/gcp/testing';
 import { WIREGUARD_KEY_PAIR_TYPE, wireGuardKeyPairFromEntropy } from '../../components/key';
 import type { WireGuardMeshArgs } from '../../components/mesh';
 import type { MeshSpec } from '../../mesh/spec';
+import { keyRotationPlan } from '../../components/rotation';
 import { WIREGUARD_PRESHARED_KEY_TYPE } from '../../components/preshared-key';
 import { setupMocks, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
 
@@ -219,6 +220,22 @@ export function currentKeyPair(mocks: MockRecorder, keyName: string): RecordedRe
   return generations[0]!;
 }
 
+/** Whether WireGuardKey `keyName` is in phase switch at the real clock (what the tests' meshes use), from its recorded inputs. */
+function switchingNow(mocks: MockRecorder, keyName: string): boolean {
+  const { maxAgeDays, overlapDays } = currentKeyPair(mocks, keyName).inputs as { maxAgeDays: number; overlapDays: number };
+  return keyRotationPlan(keyName, new Date(), maxAgeDays, overlapDays).phase === 'switch';
+}
+
+/**
+ * The generation of WireGuardKey `keyName` that one-key peers name as its `publicKey` at the real
+ * clock: the next one in phase switch, else the current one (components/mesh/plan.ts, peersNameNextKey).
+ */
+export function namedKeyPair(mocks: MockRecorder, keyName: string): RecordedResource {
+  const current = currentKeyPair(mocks, keyName);
+  if (!switchingNow(mocks, keyName)) return current;
+  return mocks.byType(T.keyPair).find((r) => r.name.startsWith(`${keyName}-g`) && r !== current) ?? current;
+}
+
 /** Key name -> the next generation's public key, for every WireGuardKey the run registered two generations of. */
 export function recordedNextKeys(mocks: MockRecorder): Record<string, string> {
   const byKey = new Map<string, RecordedResource[]>();
@@ -237,9 +254,11 @@ export function recordedNextKeys(mocks: MockRecorder): Record<string, string> {
 }
 
 /**
- * A planned document as WireGuardMesh stores it at the run's clock (the tests use the real one):
- * peers whose key is rotating carry its next public key, and the gateway's own `nextPrivateKey`
- * reference (`stored`'s) while it switches. The rotation itself is tested in mesh-rotation.test.ts.
+ * A planned document (planned with {@link namedKeyPair}'s keys) as WireGuardMesh stores it at the
+ * run's clock (the tests use the real one): peers whose key is in phase next also carry its next
+ * public key (one-key peers name it as their key in phase switch, already planned), and the
+ * gateway's own `nextPrivateKey` reference (`stored`'s) while it switches. The rotation itself is
+ * tested in rotation-sequence.test.ts.
  */
 export function withRecordedRotation<T extends { peers: AgentConfig['peers'] }>(
   planned: T,
@@ -250,11 +269,11 @@ export function withRecordedRotation<T extends { peers: AgentConfig['peers'] }>(
   const next = recordedNextKeys(mocks);
   return {
     ...planned,
-    peers: planned.peers.map((peer) =>
-      next[`${mesh}-${peer.name}-key`] !== undefined
-        ? { ...peer, nextPublicKey: next[`${mesh}-${peer.name}-key`] }
-        : peer,
-    ),
+    peers: planned.peers.map((peer) => {
+      const keyName = `${mesh}-${peer.name}-key`;
+      const nextKey = next[keyName];
+      return nextKey === undefined || switchingNow(mocks, keyName) ? peer : { ...peer, nextPublicKey: nextKey };
+    }),
     ...(stored?.nextPrivateKey !== undefined ? { nextPrivateKey: stored.nextPrivateKey } : {}),
   };
 }

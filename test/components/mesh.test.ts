@@ -55,6 +55,7 @@ import {
   remoteStoredConfig,
   T,
   currentKeyPair,
+  namedKeyPair,
   withRecordedRotation,
 } from './mesh-support';
 
@@ -81,7 +82,7 @@ function expectedPlan(
   const publicKeys = Object.fromEntries(
     spec.sites
       .filter((s) => s.provider !== 'external')
-      .map((s) => [s.name, currentKeyPair(mocks, `${meshName}-${s.name}-key`).state!.publicKey as string]),
+      .map((s) => [s.name, namedKeyPair(mocks, `${meshName}-${s.name}-key`).state!.publicKey as string]),
   );
   return planMesh(
     { ...spec, sites: spec.sites.map((s) => (endpoints[s.name] ? { ...s, endpoint: endpoints[s.name] } : s)) },
@@ -295,7 +296,7 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
     const publicKeys = Object.fromEntries(
       plan.gateways.map((g) => [
         g.site,
-        currentKeyPair(mocks, `corp-${g.site}-key`).state!
+        namedKeyPair(mocks, `corp-${g.site}-key`).state!
           .publicKey as string,
       ]),
     );
@@ -340,7 +341,7 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
     );
     const { spec, keys } = externalsAsGateways(fullMesh);
     const publicKeys = Object.fromEntries(
-      plan.gateways.map((g) => [g.site, currentKeyPair(mocks, `corp-${g.site}-key`).state!.publicKey as string]),
+      plan.gateways.map((g) => [g.site, namedKeyPair(mocks, `corp-${g.site}-key`).state!.publicKey as string]),
     );
     const asGateways = planMesh(
       { ...spec, sites: spec.sites.map((s) => (endpoints[s.name] ? { ...s, endpoint: endpoints[s.name] } : s)) },
@@ -740,7 +741,7 @@ describe('WireGuardMesh: preshared keys', () => {
     const publicKeyOf = (site: string): string =>
       site === 'partner'
         ? PARTNER.publicKey
-        : (currentKeyPair(mocks, `psk-${site}-key`).state!.publicKey as string);
+        : (namedKeyPair(mocks, `psk-${site}-key`).state!.publicKey as string);
     for (const [site, config] of Object.entries(stored)) {
       const cloud = site.startsWith('aws') ? 'aws' : 'gcp';
       for (const peer of config.peers) {
@@ -798,8 +799,8 @@ describe('WireGuardMesh: preshared keys', () => {
       .sort();
     expect(withPsk).toEqual(
       [
-        currentKeyPair(mocks, 'psk-aws-b-key').state!.publicKey,
-        currentKeyPair(mocks, 'psk-gcp-c-key').state!.publicKey,
+        namedKeyPair(mocks, 'psk-aws-b-key').state!.publicKey,
+        namedKeyPair(mocks, 'psk-gcp-c-key').state!.publicKey,
       ].sort(),
     );
   });
