@@ -46,6 +46,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { x25519 } from '@noble/curves/ed25519';
 import { clampPrivateKey, WIREGUARD_KEY_EXACT } from '../common/keys';
 import {
+  checkMaxAgeDays,
   DAY_MS,
   DEFAULT_MAX_KEY_AGE_DAYS,
   defaultOverlapDays,
@@ -105,12 +106,6 @@ export interface RotationEpoch {
   start: string;
   /** The period's end, ISO 8601: the next period's start, when the key is replaced. */
   end: string;
-}
-
-function checkMaxAgeDays(maxAgeDays: number): void {
-  if (!Number.isInteger(maxAgeDays) || maxAgeDays < 1 || maxAgeDays > 3650) {
-    throw new Error(`maxAgeDays must be a whole number of days from 1 to 3650, got ${String(maxAgeDays)}`);
-  }
 }
 
 /** The rotation period containing `now`. Throws on an invalid date or `maxAgeDays`. */

@@ -61,6 +61,11 @@ function checkDays(what: string, value: number, min: number, max: number): void 
   }
 }
 
+/** Checks an epoch length: a whole number of days from 1 to 3650. */
+export function checkMaxAgeDays(maxAgeDays: number): void {
+  checkDays('maxAgeDays', maxAgeDays, 1, 3650);
+}
+
 /** The default overlap of a key with epochs of `maxAgeDays`: 7 days, less for short epochs (it must stay under a quarter). */
 export function defaultOverlapDays(maxAgeDays: number): number {
   return Math.max(0, Math.min(DEFAULT_OVERLAP_DAYS, Math.ceil(maxAgeDays / 4) - 1));
@@ -68,7 +73,7 @@ export function defaultOverlapDays(maxAgeDays: number): number {
 
 /** Checks `maxAgeDays` and `overlapDays` (each phase must be a day or more, two phases fit an epoch). */
 export function checkRotationDays(maxAgeDays: number, overlapDays: number): void {
-  checkDays('maxAgeDays', maxAgeDays, 1, 3650);
+  checkMaxAgeDays(maxAgeDays);
   if (!Number.isInteger(overlapDays) || overlapDays < 0 || (overlapDays > 0 && 4 * overlapDays >= maxAgeDays)) {
     throw new Error(
       `overlapDays must be 0 or a whole number of days under maxAgeDays / 4 (${maxAgeDays} / 4), got ${String(overlapDays)}`,
@@ -78,7 +83,7 @@ export function checkRotationDays(maxAgeDays: number, overlapDays: number): void
 
 /** `uint32be(sha256(name)[0..4]) mod maxAgeDays`: the same name always gets the same offset. */
 export function rotationOffsetDays(name: string, maxAgeDays: number): number {
-  checkDays('maxAgeDays', maxAgeDays, 1, 3650);
+  checkMaxAgeDays(maxAgeDays);
   return createHash('sha256').update(name).digest().readUInt32BE(0) % maxAgeDays;
 }
 

@@ -14,23 +14,14 @@ import { keyRotationPlan, rotationOffsetDays } from '../../components/rotation';
 import { resolve, unwrapSecrets, type MockRecorder } from '../../components/testing';
 import { fromRecordedResources, runPolicies } from '../../policies/run';
 import type { MeshSpec } from '../../mesh/spec';
-import { OFFICE, PACKAGE, T } from './mesh-support';
+import { fullMesh, OFFICE, PACKAGE, T } from './mesh-support';
 import { ProgramRuns, type RunChanges } from './program-runs';
 
+// Three sites of the mesh tests' six: one gateway on each cloud and a plain external site.
 const spec: MeshSpec = {
   name: 'rot',
   topology: { type: 'full-mesh' },
-  sites: [
-    { name: 'aws-a', provider: 'aws', cidrs: ['10.10.0.0/16'] },
-    { name: 'gcp-d', provider: 'gcp', cidrs: ['10.21.0.0/16'] },
-    {
-      name: 'office',
-      provider: 'external',
-      cidrs: ['192.168.10.0/24'],
-      endpoint: '192.0.2.10:51820',
-      publicKey: OFFICE.publicKey,
-    },
-  ],
+  sites: fullMesh.sites.filter((site) => ['aws-a', 'gcp-d', 'office'].includes(site.name)),
 };
 
 const program = (now: string, extra: Partial<WireGuardMeshArgs> = {}) => {
@@ -54,6 +45,15 @@ const A = T.awsSecretVersion;
 const G = T.gcpSecretVersion;
 const PAIR = `${T.keyPair}::`;
 const none: RunChanges = { create: [], update: [], replace: [], delete: [] };
+/** Phase next, on either plane: generation 228 and its secret version appear; the peer's document offers it. */
+const NEXT_PHASE_CHANGES: RunChanges = {
+  ...none,
+  create: [`${A}::rot-aws-a-key-version-g228`, `${PAIR}rot-aws-a-key-g228`],
+  replace: [`${G}::rot-gcp-d-config-version`],
+};
+/** Retirement: the version moves to AWSCURRENT, the secret's key-created-at tag follows it; 227 is destroyed. */
+const RETIRE_UPDATES = ['aws:secretsmanager/secret:Secret::rot-aws-a-key-secret', `${A}::rot-aws-a-key-version-g228`];
+const RETIRE_DELETES = [`${A}::rot-aws-a-key-version-g227`, `${PAIR}rot-aws-a-key-g227`];
 
 /** The stored document text of a gateway, parsed by the agent's own config parser (throws on anything it refuses). */
 const agentParsed = (text: string): AgentConfig => parseAgentConfig(text);
@@ -174,14 +174,9 @@ describe('WireGuardMesh: rotation across deploys (controlled clock, state carrie
     const s = await sequence({ dataPlane: 'userspace' });
     const g227 = pub(s.before.mocks, 'aws-a', 227);
 
-    // Phase next: generation 228 and its secret version (AWSPENDING) are created; the peer's
-    // document offers it; aws-a's own document does not change.
+    // Phase next: the secret version of 228 is AWSPENDING; aws-a's own document does not change.
     let m = s.next.mocks;
-    expect(s.next.changes).toEqual({
-      ...none,
-      create: [`${A}::rot-aws-a-key-version-g228`, `${PAIR}rot-aws-a-key-g228`],
-      replace: [`${G}::rot-gcp-d-config-version`],
-    });
+    expect(s.next.changes).toEqual(NEXT_PHASE_CHANGES);
     expect(pairs(m)).toEqual(['rot-aws-a-key-g227', 'rot-aws-a-key-g228', 'rot-gcp-d-key-g227']);
     expect(pub(m, 'aws-a', 227)).toBe(g227); // carried over: never regenerated
     const g228 = pub(m, 'aws-a', 228);
@@ -216,10 +211,9 @@ describe('WireGuardMesh: rotation across deploys (controlled clock, state carrie
     m = s.retired.mocks;
     expect(s.retired.changes).toEqual({
       create: [],
-      // The version moves to AWSCURRENT; the secret's key-created-at tag follows the current generation.
-      update: ['aws:secretsmanager/secret:Secret::rot-aws-a-key-secret', `${A}::rot-aws-a-key-version-g228`],
+      update: RETIRE_UPDATES,
       replace: [`${A}::rot-aws-a-config-version`, `${G}::rot-gcp-d-config-version`],
-      delete: [`${A}::rot-aws-a-key-version-g227`, `${PAIR}rot-aws-a-key-g227`],
+      delete: RETIRE_DELETES,
     });
     expect(pairs(m)).toEqual(['rot-aws-a-key-g228', 'rot-gcp-d-key-g227']);
     expect(pub(m, 'aws-a', 228)).toBe(g228);
@@ -239,11 +233,7 @@ describe('WireGuardMesh: rotation across deploys (controlled clock, state carrie
 
     // Phase next: the same creations; the offer is harmless to a one-key peer (it ignores it).
     let m = s.next.mocks;
-    expect(s.next.changes).toEqual({
-      ...none,
-      create: [`${A}::rot-aws-a-key-version-g228`, `${PAIR}rot-aws-a-key-g228`],
-      replace: [`${G}::rot-gcp-d-config-version`],
-    });
+    expect(s.next.changes).toEqual(NEXT_PHASE_CHANGES);
     const g228 = pub(m, 'aws-a', 228);
     expect(peer(docG(m), 'aws-a')).toMatchObject({ publicKey: g227, nextPublicKey: g228 });
 
@@ -267,9 +257,9 @@ describe('WireGuardMesh: rotation across deploys (controlled clock, state carrie
     m = s.retired.mocks;
     expect(s.retired.changes).toEqual({
       create: [],
-      update: ['aws:secretsmanager/secret:Secret::rot-aws-a-key-secret', `${A}::rot-aws-a-key-version-g228`],
+      update: RETIRE_UPDATES,
       replace: [`${A}::rot-aws-a-config-version`],
-      delete: [`${A}::rot-aws-a-key-version-g227`, `${PAIR}rot-aws-a-key-g227`],
+      delete: RETIRE_DELETES,
     });
     expect(docA(m).privateKey).toMatchObject({ versionId: versionId(m, 228) });
     expect(docA(m).nextPrivateKey).toBeUndefined();
