@@ -72,8 +72,10 @@ export interface AgentConfigParts {
   interfaceName: string | undefined;
   listenPort: number;
   healthPort: number;
-  /** The key secret's source. */
+  /** The key secret's source (its current version). */
   privateKey: KeySource;
+  /** The next key's version while the gateway switches to it (a rotated key's phase switch). */
+  nextPrivateKey?: KeySource;
   /** The config secret's source. */
   configSource: ConfigSourceConfig;
   dataPlane: DataPlaneKind | undefined;
@@ -182,6 +184,8 @@ export function completeAgentConfig(label: string, config: GatewayAgentConfig, p
   if (config.dataPlane !== undefined && parts.dataPlane !== undefined && config.dataPlane !== parts.dataPlane) {
     fail(`agent.config.dataPlane "${config.dataPlane}" differs from agent.dataPlane "${parts.dataPlane}"`);
   }
+  if (parts.nextPrivateKey !== undefined && config.nextPrivateKey !== undefined)
+    fail('agent.config.nextPrivateKey must be left out: the gateway names its rotating key\'s next version');
   if (config.nextPrivateKey?.source === 'inline')
     fail('agent.config.nextPrivateKey is an inline key; key material may not go into the configuration document');
   (config.peers ?? []).forEach((peer, i) => {
@@ -197,6 +201,7 @@ export function completeAgentConfig(label: string, config: GatewayAgentConfig, p
     interface: { name: parts.interfaceName ?? GATEWAY_INTERFACE, ...iface, listenPort: parts.listenPort },
     privateKey: parts.privateKey,
     ...rest,
+    ...(parts.nextPrivateKey !== undefined ? { nextPrivateKey: parts.nextPrivateKey } : {}),
     configSource: parts.configSource,
     health: { ...(config.health ?? {}), listen: config.health?.listen ?? healthListen },
     ...(metrics !== undefined ? { metrics } : {}),
@@ -204,16 +209,29 @@ export function completeAgentConfig(label: string, config: GatewayAgentConfig, p
   };
 }
 
-/** What the instances boot with: the references of a completed document, never its keys or peers. */
+/**
+ * What the instances boot with: the references of a completed document, never its keys or peers.
+ * The key secret is named without its version (the document names that): a rotation changes the
+ * document, never the user data, which would replace or restart the instances.
+ */
 export function bootstrapConfigOf(config: AgentConfig): BootstrapConfig {
   return {
     interfaceName: config.interface.name,
-    privateKey: config.privateKey as BootstrapConfig['privateKey'],
+    privateKey: unversioned(config.privateKey as BootstrapConfig['privateKey']),
     configSource: config.configSource!,
     healthListen: config.health!.listen,
     ...(config.metrics?.listen !== undefined ? { metricsListen: config.metrics.listen } : {}),
     ...(config.dataPlane !== undefined ? { dataPlane: config.dataPlane } : {}),
   };
+}
+
+function unversioned(source: BootstrapConfig['privateKey']): BootstrapConfig['privateKey'] {
+  if (source.source === 'aws-secrets-manager') {
+    const { versionId: _versionId, ...rest } = source;
+    return rest;
+  }
+  if (source.source === 'gcp-secret-manager') return { ...source, name: source.name.replace(/\/versions\/[^/]+$/, '') };
+  return source;
 }
 
 /**

@@ -6,6 +6,34 @@
 import * as pulumi from '@pulumi/pulumi';
 import { ComponentArgumentError, describe, requireSecretOutput } from './errors';
 import { publicKeyFromPrivateKey, WireGuardKey } from './key';
+import type { SecretSourceConfig } from '../agent/secrets/types';
+import type { KeyRotationPlan } from './rotation';
+
+/** Which generations of a rotated key a key secret holds, and whether the gateway holds the next one. */
+export type KeyRotationState = Pick<KeyRotationPlan, 'phase' | 'current' | 'next'>;
+
+/** A gateway document's key references: the current version, and the next one while switching. */
+export interface KeySources {
+  privateKey: SecretSourceConfig;
+  nextPrivateKey?: SecretSourceConfig;
+}
+
+/** {@link KeySources} from the current source and, while switching, the next one. */
+export function keySources(
+  privateKey: pulumi.Output<SecretSourceConfig>,
+  nextPrivateKey: pulumi.Output<SecretSourceConfig> | undefined,
+): pulumi.Output<KeySources> {
+  return pulumi
+    .all([privateKey, nextPrivateKey])
+    .apply(([current, next]) => ({ privateKey: current, ...(next !== undefined ? { nextPrivateKey: next } : {}) }));
+}
+
+/** The next generation of a rotated key (phases next and switch). */
+export interface NextKeyArgs {
+  privateKey: pulumi.Input<string>;
+  publicKey?: pulumi.Input<string>;
+  createdAt: pulumi.Input<string>;
+}
 
 /** A key made elsewhere (`key` of the gateways; a `WireGuardKey` fits). */
 export interface GatewayKeyArgs {
@@ -15,6 +43,10 @@ export interface GatewayKeyArgs {
   publicKey?: pulumi.Input<string>;
   /** When it was created (ISO 8601), for the key-age tag / label. */
   createdAt: pulumi.Input<string>;
+  /** A rotated key's plan (`WireGuardKey.rotation`): the key secret keeps one version per generation. */
+  rotation?: KeyRotationState;
+  /** A rotated key's next generation (`WireGuardKey.next`), present when `rotation.next` is. */
+  next?: NextKeyArgs | undefined;
 }
 
 /** The key a gateway uses, resolved. */
@@ -22,6 +54,8 @@ export interface ResolvedGatewayKey {
   privateKey: pulumi.Output<string>;
   publicKey: pulumi.Output<string>;
   createdAt: pulumi.Input<string>;
+  rotation?: KeyRotationState;
+  next?: { privateKey: pulumi.Output<string>; publicKey: pulumi.Output<string>; createdAt: pulumi.Input<string> };
 }
 
 /** Checks `key` and `maxKeyAgeDays` (before anything is made). */
@@ -47,6 +81,11 @@ export function checkGatewayKeyArgs(
         `${label}: key.createdAt is required (when the key was created, ISO 8601) for the key-age tag`,
       );
     }
+    if ((key.rotation?.next != null) !== (key.next !== undefined)) {
+      throw new ComponentArgumentError(
+        `${label}: key.next must be given exactly when key.rotation.next is (a WireGuardKey has both)`,
+      );
+    }
     if (maxKeyAgeDays !== undefined) {
       throw new ComponentArgumentError(
         `${label}: maxKeyAgeDays applies only to a key the gateway creates; rotate the given key where it is created`,
@@ -69,15 +108,55 @@ export function gatewayKey(
   parent: pulumi.Resource,
 ): ResolvedGatewayKey {
   if (key !== undefined) {
-    const privateKey = requireSecretOutput(label, 'key.privateKey', key.privateKey);
-    const publicKey =
-      key.publicKey !== undefined
-        ? pulumi.output(key.publicKey)
-        : pulumi.unsecret(privateKey.apply(publicKeyFromPrivateKey));
-    return { privateKey, publicKey, createdAt: key.createdAt };
+    const resolved = resolvedPair(label, 'key', key);
+    if (key.rotation === undefined) return resolved;
+    return {
+      ...resolved,
+      rotation: key.rotation,
+      ...(key.next !== undefined ? { next: resolvedPair(label, 'key.next', key.next) } : {}),
+    };
   }
   const created = new WireGuardKey(`${name}-key`, maxKeyAgeDays === undefined ? {} : { maxAgeDays: maxKeyAgeDays }, {
     parent,
   });
-  return { privateKey: created.privateKey, publicKey: created.publicKey, createdAt: created.createdAt };
+  return {
+    privateKey: created.privateKey,
+    publicKey: created.publicKey,
+    createdAt: created.createdAt,
+    rotation: created.rotation,
+    ...(created.next !== undefined ? { next: created.next } : {}),
+  };
+}
+
+function resolvedPair(
+  label: string,
+  what: string,
+  key: NextKeyArgs,
+): { privateKey: pulumi.Output<string>; publicKey: pulumi.Output<string>; createdAt: pulumi.Input<string> } {
+  const privateKey = requireSecretOutput(label, `${what}.privateKey`, key.privateKey);
+  const publicKey =
+    key.publicKey !== undefined
+      ? pulumi.output(key.publicKey)
+      : pulumi.unsecret(privateKey.apply(publicKeyFromPrivateKey));
+  return { privateKey, publicKey, createdAt: key.createdAt };
+}
+
+/** The name of the secret version holding a generation (`<secret>-version` for an unrotated key). */
+export function keyVersionName(secretName: string, rotation: KeyRotationState | undefined, generation?: number): string {
+  return rotation === undefined ? `${secretName}-version` : `${secretName}-version-g${generation ?? rotation.current}`;
+}
+
+/** The key secret arguments of a resolved key: its current generation and, while rotating, the next. */
+export function keySecretVersions(key: ResolvedGatewayKey): {
+  privateKey: pulumi.Output<string>;
+  createdAt: pulumi.Input<string>;
+  rotation?: KeyRotationState;
+  nextPrivateKey?: pulumi.Output<string>;
+} {
+  return {
+    privateKey: key.privateKey,
+    createdAt: key.createdAt,
+    ...(key.rotation !== undefined ? { rotation: key.rotation } : {}),
+    ...(key.next !== undefined ? { nextPrivateKey: key.next.privateKey } : {}),
+  };
 }

@@ -15,26 +15,24 @@
  * - **Secrecy:** the child declares `additionalSecretOutputs: ["privateKey"]` (the engine encrypts
  *   it in the state) and the component re-wraps it with `pulumi.secret`, so `privateKey` is a secret
  *   Output everywhere, also under mocks. `publicKey` and `createdAt` are plain.
- * - **Rotation:** the program computes a rotation *epoch* from the clock:
- *   `index = floor(daysSinceUnixEpoch(now) / maxAgeDays)`, `start = index * maxAgeDays` days after
- *   1970-01-01T00:00:00Z. `epoch` and `epochStart` are the child's only inputs (with `maxAgeDays`).
- *   The provider's `diff` asks for a replacement exactly when `epochStart` changes (the child also
- *   sets `replaceOnChanges: ["epochStart"]`), so the first `pulumi up` on or after the epoch's end
- *   replaces the key (create-before-delete; nothing outside the state is touched). `createdAt` is the
- *   epoch start, never later than the real creation, so the key's reported age is an upper bound
- *   and `rotationDeadline(createdAt, maxAgeDays)` (the epoch end) is when the next run replaces it.
- *   Every stack using the same `maxAgeDays` rotates on the same UTC day boundaries: deterministic,
- *   reproducible in previews and tests (`now` is injectable).
+ * - **Rotation across deploys** (./rotation.ts, docs/key-rotation.md): the key is a sequence of
+ *   generations, one per epoch of `maxAgeDays` days, shifted by an offset derived from the key's
+ *   name. Each generation is its own child `<name>-g<N>`, so a rotation is a *create* (the next
+ *   generation, one overlap window before the epoch ends) and later a *delete* (the old one, at
+ *   retirement), never a replacement of the key in use. `current` is the generation documents
+ *   name as `privateKey` / `publicKey`, `next` the one they offer as `nextPrivateKey` /
+ *   `nextPublicKey` (phases next and switch). `rotation` is the plan (phase, what happens when):
+ *   plain values computed from the clock, so `pulumi preview` shows it. `createdAt` of a generation
+ *   is one overlap window before its epoch starts, never later than the real creation.
  *
  * ## Limits
  *
  * - Rotation happens only when `pulumi up` runs: schedule one (e.g. daily CI). Between the deadline
  *   and that run the key is older than `maxAgeDays`; the key-age policy sees it through `createdAt`.
  * - The first key of a stack may live less than `maxAgeDays` (it is created mid-epoch).
- * - Changing `maxAgeDays` moves the epoch boundaries and therefore replaces the key at once.
- * - A replacement swaps the key in one step: peers must learn the new public key in the same update
- *   (the mesh publishes the new agent configuration). The agent's two-key overlap (`nextPrivateKey`)
- *   is not orchestrated here.
+ * - Changing `maxAgeDays` or the name moves the epoch boundaries and therefore the generation.
+ * - `overlapDays: 0` replaces the key in one step at the epoch end (no overlap): peers must learn
+ *   the new public key in the same update.
  * - Dynamic providers run only in Node.js Pulumi programs (not in multi-language components,
  *   pulumi/pulumi#5455) and are closure-serialized into the state: `@noble/curves` must be
  *   resolvable from the program's directory when the engine runs the provider. Under
@@ -47,12 +45,17 @@ import { randomBytes } from 'node:crypto';
 import * as pulumi from '@pulumi/pulumi';
 import { x25519 } from '@noble/curves/ed25519';
 import { clampPrivateKey, WIREGUARD_KEY_EXACT } from '../common/keys';
+import {
+  checkMaxAgeDays,
+  DAY_MS,
+  DEFAULT_MAX_KEY_AGE_DAYS,
+  defaultOverlapDays,
+  generationCreatedAt,
+  keyRotationPlan,
+  type KeyRotationPlan,
+} from './rotation';
 
-/** Milliseconds in one UTC day. */
-const DAY_MS = 86_400_000;
-
-/** Default maximum age of a key, in days. */
-export const DEFAULT_MAX_KEY_AGE_DAYS = 90;
+export { DEFAULT_MAX_KEY_AGE_DAYS, DEFAULT_OVERLAP_DAYS, type KeyRotationPlan, type RotationPhase } from './rotation';
 
 /** The dynamic resource type of the key pair under a {@link WireGuardKey}. */
 export const WIREGUARD_KEY_PAIR_TYPE = 'pulumi-nodejs:dynamic/wiremesh:WireGuardKeyPair';
@@ -105,12 +108,6 @@ export interface RotationEpoch {
   end: string;
 }
 
-function checkMaxAgeDays(maxAgeDays: number): void {
-  if (!Number.isInteger(maxAgeDays) || maxAgeDays < 1 || maxAgeDays > 3650) {
-    throw new Error(`maxAgeDays must be a whole number of days from 1 to 3650, got ${String(maxAgeDays)}`);
-  }
-}
-
 /** The rotation period containing `now`. Throws on an invalid date or `maxAgeDays`. */
 export function rotationEpoch(now: Date, maxAgeDays: number): RotationEpoch {
   checkMaxAgeDays(maxAgeDays);
@@ -138,16 +135,20 @@ export function rotationDeadline(createdAt: string | Date, maxAgeDays: number): 
 
 /** Inputs of the dynamic key-pair resource (plain values; no key material). */
 export interface WireGuardKeyPairInputs {
-  /** Rotation epoch index. */
+  /** Rotation epoch index (the generation). */
   epoch: number;
   /** Rotation epoch start, ISO 8601; a change replaces the key. */
   epochStart: string;
   maxAgeDays: number;
+  /** The overlap window of a generation of a rotated WireGuardKey, days (the key-age policy reads it). */
+  overlapDays?: number;
+  /** The nominal creation time when it is not the epoch start (a generation: one overlap before it). */
+  createdAt?: string;
 }
 
 /** Outputs (state) of the dynamic key-pair resource. */
 export interface WireGuardKeyPairOutputs extends WireGuardKeyPairInputs, WireGuardKeyPair {
-  /** The epoch start: the key's nominal creation time, ISO 8601. */
+  /** The key's nominal creation time (`createdAt` input, else the epoch start), ISO 8601. */
   createdAt: string;
 }
 
@@ -162,10 +163,8 @@ export const wireGuardKeyProvider: pulumi.dynamic.ResourceProvider<WireGuardKeyP
   async create(inputs: WireGuardKeyPairInputs) {
     const pair = generateWireGuardKeyPair();
     const outs: WireGuardKeyPairOutputs = {
-      epoch: inputs.epoch,
-      epochStart: inputs.epochStart,
-      maxAgeDays: inputs.maxAgeDays,
-      createdAt: inputs.epochStart,
+      ...inputs,
+      createdAt: inputs.createdAt ?? inputs.epochStart,
       privateKey: pair.privateKey,
       publicKey: pair.publicKey,
     };
@@ -188,13 +187,32 @@ export const wireGuardKeyProvider: pulumi.dynamic.ResourceProvider<WireGuardKeyP
 
 /** Arguments of {@link WireGuardKey}. */
 export interface WireGuardKeyArgs {
-  /**
-   * Maximum key age in days (whole days, 1 to 3650); default 90. The key is replaced by the first
-   * `pulumi up` at or after `rotationDeadline(createdAt, maxAgeDays)`.
-   */
+  /** Epoch length in days (whole days, 1 to 3650); default 90. */
   maxAgeDays?: number;
-  /** The clock used to compute the rotation epoch; default `() => new Date()`. For tests. */
+  /**
+   * Overlap window in days (0, or under maxAgeDays / 4); default 7: the next generation exists
+   * this long before the epoch ends, and the old one this long after. 0: replaced at the epoch end.
+   */
+  overlapDays?: number;
+  /**
+   * Every peer reported the next generation in use (status documents read before this deploy):
+   * retire the old generation at the epoch end instead of `overlapDays` after it.
+   */
+  rotationComplete?: boolean;
+  /** The clock used to compute the rotation plan; default `() => new Date()`. For tests. */
   now?: () => Date;
+}
+
+/** One generation of a {@link WireGuardKey}. */
+export interface WireGuardKeyGeneration {
+  /** The generation number (its epoch index). */
+  generation: number;
+  /** The private key, base64. Always a secret Output. */
+  privateKey: pulumi.Output<string>;
+  /** The public key, base64. Not secret. */
+  publicKey: pulumi.Output<string>;
+  /** Its nominal creation time, ISO 8601. */
+  createdAt: pulumi.Output<string>;
 }
 
 class WireGuardKeyPairResource extends pulumi.dynamic.Resource {
@@ -206,7 +224,8 @@ class WireGuardKeyPairResource extends pulumi.dynamic.Resource {
     super(
       wireGuardKeyProvider,
       name,
-      { ...inputs, privateKey: undefined, publicKey: undefined, createdAt: undefined },
+      // The outputs the provider makes are declared unknown inputs; a generation's createdAt is its own input.
+      { privateKey: undefined, publicKey: undefined, createdAt: undefined, ...inputs },
       opts,
       'wiremesh',
       'WireGuardKeyPair',
@@ -215,53 +234,82 @@ class WireGuardKeyPairResource extends pulumi.dynamic.Resource {
 }
 
 /**
- * A WireGuard (X25519) key pair generated at deploy time and rotated every `maxAgeDays`.
+ * A WireGuard (X25519) key pair generated at deploy time and rotated every `maxAgeDays`, with an
+ * overlap: `next` exists before `current` is retired (see ./rotation.ts).
  *
  * ```ts
- * const key = new WireGuardKey("gw-a", { maxAgeDays: 90 });
- * key.privateKey // Output<string>, secret: store it in Secrets Manager / Secret Manager
+ * const key = new WireGuardKey("gw-a", { maxAgeDays: 90, overlapDays: 7 });
+ * key.privateKey // Output<string>, secret: the current generation, for Secrets Manager / Secret Manager
  * key.publicKey  // Output<string>, plain: peers' configuration
- * key.createdAt  // Output<string>, ISO 8601: tag it (wiremesh:key-created-at)
+ * key.next       // the next generation during a rotation (nextPrivateKey / nextPublicKey), else undefined
+ * key.rotation   // the plan: phase, generations, nextCreatedAt, switchAt, epochEnd, retireAt
  * ```
  *
  * See the file header for the design and its limits.
  */
 export class WireGuardKey extends pulumi.ComponentResource {
-  /** The private key, base64 (`wg genkey` format). Always a secret Output. */
+  /** The current generation's private key, base64 (`wg genkey` format). Always a secret Output. */
   public readonly privateKey: pulumi.Output<string>;
-  /** The public key, base64 (`wg pubkey` format). Not secret. */
+  /** The current generation's public key, base64 (`wg pubkey` format). Not secret. */
   public readonly publicKey: pulumi.Output<string>;
-  /** Start of the key's rotation epoch, ISO 8601: its nominal creation time. */
+  /** The current generation's nominal creation time, ISO 8601. */
   public readonly createdAt: pulumi.Output<string>;
-  /** `rotationDeadline(createdAt, maxAgeDays)`: when the next `pulumi up` replaces the key. */
+  /** When the current generation is retired (the plan's `retireAt`), ISO 8601. */
   public readonly rotationDeadline: pulumi.Output<string>;
-  /** The maximum key age in days this key was created with. */
+  /** The epoch length in days this key was created with. */
   public readonly maxAgeDays: number;
+  /** The generation the documents name as `privateKey` / `publicKey`. */
+  public readonly current: WireGuardKeyGeneration;
+  /** The generation offered as `nextPrivateKey` / `nextPublicKey` (phases next and switch). */
+  public readonly next: WireGuardKeyGeneration | undefined;
+  /** The rotation plan at this deploy's clock (plain: known in a preview). */
+  public readonly rotation: KeyRotationPlan;
 
   constructor(name: string, args: WireGuardKeyArgs = {}, opts: pulumi.ComponentResourceOptions = {}) {
     // Validate before registering anything.
     const maxAgeDays = args.maxAgeDays ?? DEFAULT_MAX_KEY_AGE_DAYS;
     checkMaxAgeDays(maxAgeDays);
+    const overlapDays = args.overlapDays ?? defaultOverlapDays(maxAgeDays);
     const now = (args.now ?? (() => new Date()))();
     if (!(now instanceof Date)) throw new Error('WireGuardKey: now() must return a Date');
-    const epoch = rotationEpoch(now, maxAgeDays);
+    const rotation = keyRotationPlan(name, now, maxAgeDays, overlapDays, args.rotationComplete ?? false);
     super('wiremesh:keys:WireGuardKey', name, {}, opts);
     this.maxAgeDays = maxAgeDays;
+    this.rotation = rotation;
 
-    const pair = new WireGuardKeyPairResource(
-      `${name}-pair`,
-      { epoch: epoch.index, epochStart: epoch.start, maxAgeDays },
-      { parent: this, additionalSecretOutputs: ['privateKey'], replaceOnChanges: ['epochStart'] },
-    );
-    this.privateKey = pulumi.secret(pair.privateKey);
-    this.publicKey = pulumi.unsecret(pair.publicKey);
-    this.createdAt = pulumi.unsecret(pair.createdAt);
-    this.rotationDeadline = this.createdAt.apply((createdAt) => rotationDeadline(createdAt, maxAgeDays));
+    const generation = (g: number): WireGuardKeyGeneration => {
+      const epochStart = new Date((g * maxAgeDays + rotation.offsetDays) * DAY_MS).toISOString();
+      const pair = new WireGuardKeyPairResource(
+        `${name}-g${g}`,
+        {
+          epoch: g,
+          epochStart,
+          maxAgeDays,
+          overlapDays,
+          createdAt: generationCreatedAt(g, maxAgeDays, rotation.offsetDays, overlapDays),
+        },
+        { parent: this, additionalSecretOutputs: ['privateKey'], replaceOnChanges: ['epochStart'] },
+      );
+      return {
+        generation: g,
+        privateKey: pulumi.secret(pair.privateKey),
+        publicKey: pulumi.unsecret(pair.publicKey),
+        createdAt: pulumi.unsecret(pair.createdAt),
+      };
+    };
+    this.current = generation(rotation.current);
+    this.next = rotation.next === null ? undefined : generation(rotation.next);
+    this.privateKey = this.current.privateKey;
+    this.publicKey = this.current.publicKey;
+    this.createdAt = this.current.createdAt;
+    this.rotationDeadline = pulumi.output(rotation.retireAt);
     this.registerOutputs({
       privateKey: this.privateKey,
       publicKey: this.publicKey,
       createdAt: this.createdAt,
       rotationDeadline: this.rotationDeadline,
+      nextPublicKey: this.next?.publicKey,
+      rotation,
     });
   }
 }

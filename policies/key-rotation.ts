@@ -15,7 +15,14 @@
  *   `wiremesh:key-max-age-days` tag / `wiremesh-key-max-age-days` label (hand-written keys).
  *
  * A key past `createdAt + min(its maxAgeDays, maxAgeDays)` is reported at the policy's level, one
- * within `warnDays` of it at advisory level, each with what to run. The clock is the `now` config
+ * within `warnDays` of it at advisory level, each with what to run. A generation `<key>-g<N>` of
+ * a rotated `WireGuardKey` (its `overlapDays` input, components/rotation.ts) is created (nominally)
+ * one overlap before its epoch starts. While it is the newest generation of its key it is the key
+ * in use (or about to be): its deadline is its epoch's end, `createdAt + maxAgeDays + overlapDays`,
+ * by when a deploy must have created and switched to the next one. Once its successor is in the
+ * stack it is only retiring, and must be gone one overlap later (`+ 2 * overlapDays`). Its
+ * overlap may not exceed the policy's `maxOverlapDays`. Preshared keys
+ * (`WireGuardPresharedKeyValue`) are key pairs for this policy. The clock is the `now` config
  * value (ISO 8601) when set, else the real clock: tests and `runPolicies({ now })` set it.
  *
  * Why a stack policy: a `WireGuardKey`'s inputs always carry the current epoch (the program computes
@@ -44,6 +51,7 @@ import {
   stringMap,
   TYPES,
   WIREGUARD_KEY_PAIR_TYPE,
+  WIREGUARD_PRESHARED_KEY_TYPE,
 } from './common';
 import { ROLE_PRIVATE_KEY } from '../common/defaults';
 import { idsOf, untaggedKeySecrets } from './key-secrets';
@@ -57,6 +65,8 @@ export interface KeyRotationConfig {
   now: string;
   /** `wiremesh:role` / `wiremesh-role` values of secrets that hold keys. */
   keySecretRoles: string[];
+  /** The longest overlap window a rotated key may have, days (default 7). */
+  maxOverlapDays: number;
 }
 
 export const KEY_ROTATION_DEFAULTS: KeyRotationConfig = {
@@ -64,6 +74,7 @@ export const KEY_ROTATION_DEFAULTS: KeyRotationConfig = {
   warnDays: 14,
   now: '',
   keySecretRoles: DEFAULT_KEY_SECRET_ROLES,
+  maxOverlapDays: 7,
 };
 
 const NAME = 'wiremesh-key-rotation';
@@ -89,6 +100,10 @@ interface FoundKey {
   pending?: boolean;
   /** The key pair a secret holds (same creation time): reported through the pair. */
   pairOf?: FoundKey;
+  /** The overlap window of a rotated generation, days (see the file header for its deadlines). */
+  overlapDays?: number;
+  /** A rotated generation whose successor is in the stack: no longer the key in use, only retiring. */
+  retiring?: boolean;
 }
 
 function parseInstant(value: unknown): Date | undefined {
@@ -118,6 +133,7 @@ function durationDays(value: unknown): number | undefined {
 
 function isKeyPair(r: PolicyResource): boolean {
   if (r.type === WIREGUARD_KEY_PAIR_TYPE || r.type.endsWith('/wiremesh:WireGuardKeyPair')) return true;
+  if (r.type === WIREGUARD_PRESHARED_KEY_TYPE) return true;
   // Older SDKs register every dynamic resource as pulumi-nodejs:dynamic:Resource.
   return (
     r.type === 'pulumi-nodejs:dynamic:Resource' &&
@@ -147,10 +163,13 @@ function collectKeys(resources: PolicyResource[], config: KeyRotationConfig): Fo
       else if (unknownAt(r.props, 'createdAt') || unknownAt(r.props, 'epochStart')) key.pending = true;
       const days = positiveDays(get(r.props, 'maxAgeDays'));
       if (days !== undefined) key.scheduleDays = days;
+      const overlap = positiveDays(get(r.props, 'overlapDays'));
+      if (overlap !== undefined) key.overlapDays = overlap;
       pairs.push(key);
       keys.push(key);
     }, undefined);
   }
+  markRetiringGenerations(pairs);
   const rotations = resources.filter((r) => r.type === TYPES.awsSecretRotation);
   const untagged = untaggedKeySecrets(resources, config.keySecretRoles);
   /** What a secret is called in messages: an untagged one says why it counts. */
@@ -251,6 +270,23 @@ function collectKeys(resources: PolicyResource[], config: KeyRotationConfig): Fo
   return keys;
 }
 
+/** The generations of one rotated WireGuardKey are its children `<key>-g<N>` (components/key.ts). */
+function markRetiringGenerations(pairs: FoundKey[]): void {
+  const generationOf = (k: FoundKey): { base: string; epoch: number } | undefined => {
+    const m = /^(.*)-g(\d+)$/.exec(k.resource.name);
+    const epoch = get(k.resource.props, 'epoch');
+    return m && k.overlapDays !== undefined && typeof epoch === 'number' ? { base: m[1]!, epoch } : undefined;
+  };
+  for (const key of pairs) {
+    const own = generationOf(key);
+    if (own === undefined) continue;
+    key.retiring = pairs.some((other) => {
+      const g = generationOf(other);
+      return other.resource.type === key.resource.type && g?.base === own.base && g.epoch > own.epoch;
+    });
+  }
+}
+
 function check(key: FoundKey, config: KeyRotationConfig, now: Date, reportViolation: ReportViolation): void {
   const urn = key.resource.urn;
   if (key.pairOf) return; // Reported through its key pair (same creation time, same schedule).
@@ -271,6 +307,13 @@ function check(key: FoundKey, config: KeyRotationConfig, now: Date, reportViolat
       urn,
     );
   }
+  if (key.overlapDays !== undefined && key.overlapDays > config.maxOverlapDays) {
+    reportViolation(
+      `${key.what} has an overlap window of ${key.overlapDays} days, more than the maximum of ${config.maxOverlapDays}: ` +
+        `set overlapDays to at most ${config.maxOverlapDays} (two keys are valid during the overlap).`,
+      urn,
+    );
+  }
   if (key.storeRotated) return; // The store rotates it; its creation tag is not updated by the rotation.
   if (key.pending) return; // Unknown until the update: checked then.
   if (key.createdAt === undefined) {
@@ -281,13 +324,18 @@ function check(key: FoundKey, config: KeyRotationConfig, now: Date, reportViolat
     );
     return;
   }
-  const maxDays = Math.min(key.scheduleDays || config.maxAgeDays, config.maxAgeDays);
+  // A rotated generation is in use until its epoch ends (one overlap after its nominal creation
+  // plus the epoch); once its successor exists it only waits for retirement, one more overlap.
+  const overlap = Math.min(key.overlapDays ?? 0, config.maxOverlapDays);
+  const maxDays = Math.min(key.scheduleDays || config.maxAgeDays, config.maxAgeDays) + (key.retiring ? 2 : 1) * overlap;
   const deadline = new Date(key.createdAt.getTime() + maxDays * DAY_MS);
   const ageDays = Math.floor((now.getTime() - key.createdAt.getTime()) / DAY_MS);
   const created = key.createdAt.toISOString();
   if (now.getTime() >= deadline.getTime()) {
     reportViolation(
-      key.generated
+      key.retiring
+        ? `run \`pulumi up\` to retire: the ${key.what} (created ${created}, ${ageDays} days old) was replaced by its next generation and had to be retired by ${isoDate(deadline)} (its epoch plus two overlap windows, ${maxDays} days).`
+        : key.generated
         ? `run \`pulumi up\` to rotate: the ${key.what} (created ${created}, ${ageDays} days old) expired on ${isoDate(deadline)} (maximum age ${maxDays} days).`
         : `rotate the ${key.what}: it was created ${created} (${ageDays} days ago) and expired on ${isoDate(deadline)} (maximum age ${maxDays} days). ` +
             `Put a new key version and update ${key.createdAtField}, or generate the key with WireGuardKey so that \`pulumi up\` rotates it.`,
@@ -330,6 +378,12 @@ export const keyRotation: StackValidationPolicy = {
         type: 'string',
         default: '',
         description: 'The instant to compare key ages with (ISO 8601); empty: the clock. For tests.',
+      },
+      maxOverlapDays: {
+        type: 'integer',
+        minimum: 0,
+        default: KEY_ROTATION_DEFAULTS.maxOverlapDays,
+        description: 'The longest overlap window (days) a rotated key may have: the next key exists that long before its epoch and the old one that long after.',
       },
       keySecretRoles: {
         type: 'array',

@@ -11,6 +11,7 @@ import { wireguardHygiene } from './hygiene';
 import { keySecretAccess } from './key-access';
 import { keyMaterial, keySecretKms, noKeysInOutputs } from './key-handling';
 import { keyRotation } from './key-rotation';
+import { externalKeyExpiry, revokedKeys, rotationWindow } from './key-schedule';
 
 export { gatewayAttachedIngress } from './attached-ingress';
 export { gatewayImdsv2, gatewayIngress, forwardingOnlyOnGateways, noPublicAdminPorts } from './exposure';
@@ -18,6 +19,7 @@ export { wireguardHygiene } from './hygiene';
 export { keySecretAccess } from './key-access';
 export { keyMaterial, keySecretKms, noKeysInOutputs } from './key-handling';
 export { keyRotation } from './key-rotation';
+export { externalKeyExpiry, revokedKeys, rotationWindow } from './key-schedule';
 
 /** The policy pack's name. */
 export const POLICY_PACK_NAME = 'wiremesh';
@@ -25,6 +27,9 @@ export const POLICY_PACK_NAME = 'wiremesh';
 /** Every policy of the pack, in the order the analyzer runs them. */
 export const policies: Policies = [
   keyRotation,
+  rotationWindow,
+  revokedKeys,
+  externalKeyExpiry,
   keyMaterial,
   noKeysInOutputs,
   keySecretKms,

@@ -33,7 +33,7 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { ComponentArgumentError, componentLabel, describe } from '../errors';
-import { gatewayKey } from '../gateway-key';
+import { gatewayKey, keySecretVersions } from '../gateway-key';
 import { validatedOnce } from '../validate-once';
 import { AwsGateway } from './gateway';
 import { validateAwsGatewayArgs, type AwsGatewayArgs, type ValidatedAwsGatewayArgs } from './gateway-args';
@@ -128,12 +128,12 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
     const tags = { ...(args.tags ?? {}), [AWS_TAG_SITE]: args.siteName };
 
     // ONE key for every gateway of the group.
-    const { privateKey, createdAt, publicKey } = gatewayKey(name, label, args.key, args.maxKeyAgeDays, this);
+    const key = gatewayKey(name, label, args.key, args.maxKeyAgeDays, this);
+    const publicKey = key.publicKey;
     const keySecret = new AwsKeySecret(
       `${name}-key`,
       {
-        privateKey,
-        createdAt,
+        ...keySecretVersions(key),
         siteName: args.siteName,
         ...(args.kmsKeyId !== undefined ? { kmsKeyId: checkedKmsKeyArn(label, 'kmsKeyId', args.kmsKeyId) } : {}),
         ...(args.secretRecoveryWindowInDays !== undefined

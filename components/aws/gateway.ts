@@ -31,7 +31,7 @@ import { agentParts, completeAgentConfig, gatewayUserData, type GatewayAgentConf
 import { readAgentArtifact } from '../artifact';
 import { agentConfigDocument } from '../bootstrap';
 import { componentLabel } from '../errors';
-import { gatewayKey } from '../gateway-key';
+import { gatewayKey, keySecretVersions } from '../gateway-key';
 import { createAwsAgentArtifact, type AwsAgentArtifact } from './artifact';
 import { DEFAULT_INSTANCE_TYPE, validateAwsGatewayArgs, type AwsGatewayArgs } from './gateway-args';
 import { arnParts, createFailoverPolicy, failoverSection, type AwsGroupFailoverArgs } from './failover';
@@ -325,14 +325,14 @@ function createAgentDocument(
     ...(pollSeconds !== undefined ? { pollSeconds } : {}),
   }));
   const agentConfig = pulumi
-    .all([pulumi.output(args.agent.config), keySecret.sourceConfig, configSource, failover])
-    .apply(([config, privateKey, source, section]): AgentConfig =>
+    .all([pulumi.output(args.agent.config), keySecret.keySources, configSource, failover])
+    .apply(([config, keys, source, section]): AgentConfig =>
       completeAgentConfig(
         label,
         { ...(config as GatewayAgentConfig), ...(section && { failover: section }) },
         {
           ...agentParts(args.agent),
-          privateKey,
+          ...keys,
           configSource: source,
           listenPort,
           healthPort,
@@ -358,11 +358,12 @@ function gatewayKeySecret(
   if (args.keySecret !== undefined) {
     return { keySecret: args.keySecret.secret, publicKey: pulumi.output(args.keySecret.publicKey) };
   }
-  const { privateKey, createdAt, publicKey } = gatewayKey(name, label, args.key, args.maxKeyAgeDays, parent);
+  const key = gatewayKey(name, label, args.key, args.maxKeyAgeDays, parent);
   const keySecret = new AwsKeySecret(
     `${name}-key`,
-    { privateKey, createdAt, siteName: args.siteName, ...storage, tags: args.tags },
+    { ...keySecretVersions(key), siteName: args.siteName, ...storage, tags: args.tags },
     { parent },
   );
+  const publicKey = key.publicKey;
   return { keySecret, publicKey };
 }

@@ -7,6 +7,11 @@
  *   reaches AWS. The `SecretVersion`'s `secretString` is always a secret.
  * - Optional customer-managed KMS key (`kmsKeyId`, a key ARN); without it Secrets Manager uses the
  *   account's `aws/secretsmanager` key.
+ * - Versions: one `SecretVersion` per key generation of a rotated key (`rotation`, a
+ *   `WireGuardKey`'s plan): the current one staged `AWSCURRENT`, the next one `AWSPENDING` (the
+ *   Secrets Manager rotation convention); the retired one is destroyed with its generation.
+ *   {@link AwsKeySecret.keySources} names each by `versionId`, so a document that names a version
+ *   depends on it and every key change is a document change.
  * - Tags: `wiremesh:role` and `wiremesh:key-created-at` (read by the key-age policy), plus
  *   `wiremesh:site` when given and the caller's own tags.
  * - {@link AwsKeySecret.readPolicyDocument} gives the least-privilege read policy for exactly this
@@ -24,6 +29,7 @@ import {
   type SecretReadGrant,
 } from './policy';
 import { checkedInput, ComponentArgumentError, componentLabel, describe, requireSecretOutput } from '../errors';
+import { keySources, keyVersionName, type KeyRotationState, type KeySources } from '../gateway-key';
 import { AWS_TAG_KEY_CREATED_AT, AWS_TAG_ROLE, AWS_TAG_SITE, ROLE_PRIVATE_KEY } from '../../common/defaults';
 
 /** Tag keys the components set themselves; callers may not override them. */
@@ -38,6 +44,10 @@ export interface AwsKeySecretArgs {
   privateKey: pulumi.Input<string>;
   /** When the key was created, ISO 8601 (`WireGuardKey.createdAt`): the `wiremesh:key-created-at` tag. */
   createdAt: pulumi.Input<string>;
+  /** A rotated key's plan (`WireGuardKey.rotation`): one version per generation. */
+  rotation?: KeyRotationState;
+  /** The next generation's private key (a secret Output), exactly when `rotation.next` is set. */
+  nextPrivateKey?: pulumi.Input<string>;
   /** The `wiremesh:role` tag; default `wireguard-private-key`. */
   role?: string;
   /** The `wiremesh:site` tag, when the key belongs to one site. */
@@ -79,8 +89,10 @@ export class AwsKeySecret extends pulumi.ComponentResource {
   public readonly kmsKeyArn: pulumi.Output<string | undefined>;
   /** The version holding the current key (AWSCURRENT). */
   public readonly versionId: pulumi.Output<string>;
-  /** Where the agent reads this key from (agent/secrets/types.ts). */
+  /** Where the agent reads this key from (agent/secrets/types.ts): the current version, by `versionId`. */
   public readonly sourceConfig: pulumi.Output<SecretSourceConfig>;
+  /** The document's key references: `privateKey`, and `nextPrivateKey` while the gateway switches to it. */
+  public readonly keySources: pulumi.Output<KeySources>;
 
   constructor(name: string, args: AwsKeySecretArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super('wiremesh:aws:AwsKeySecret', name, {}, opts);
@@ -122,17 +134,31 @@ export class AwsKeySecret extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    const version = new aws.secretsmanager.SecretVersion(
-      `${name}-version`,
-      { secretId: secret.id, secretString: privateKey },
-      { parent: this },
-    );
+    const rotation = args.rotation;
+    if ((rotation?.next != null) !== (args.nextPrivateKey !== undefined)) {
+      throw new ComponentArgumentError(`${label}: nextPrivateKey must be given exactly when rotation.next is`);
+    }
+    const versionOf = (key: pulumi.Output<string>, generation: number | undefined, stage: string) =>
+      new aws.secretsmanager.SecretVersion(
+        keyVersionName(name, rotation, generation),
+        { secretId: secret.id, secretString: key, ...(rotation !== undefined ? { versionStages: [stage] } : {}) },
+        { parent: this },
+      );
+    const version = versionOf(privateKey, rotation?.current, 'AWSCURRENT');
+    const next =
+      rotation?.next != null
+        ? versionOf(requireSecretOutput(label, 'nextPrivateKey', args.nextPrivateKey), rotation.next, 'AWSPENDING')
+        : undefined;
 
     this.arn = secret.arn;
     this.name = secret.name;
     this.kmsKeyArn = kmsKeyId === undefined ? pulumi.output<string | undefined>(undefined) : kmsKeyId;
     this.versionId = version.versionId;
-    this.sourceConfig = awsSecretSource(secret.arn);
+    this.sourceConfig = awsSecretSource(secret.arn, version.versionId);
+    this.keySources = keySources(
+      this.sourceConfig,
+      next !== undefined && rotation?.phase === 'switch' ? awsSecretSource(secret.arn, next.versionId) : undefined,
+    );
     this.registerOutputs({ arn: this.arn, name: this.name, kmsKeyArn: this.kmsKeyArn, versionId: this.versionId });
   }
 
@@ -156,13 +182,19 @@ export class AwsKeySecret extends pulumi.ComponentResource {
   }
 }
 
-/** The agent's source configuration for a secret ARN (the region is the ARN's). */
-export function awsSecretSource(arn: pulumi.Input<string>): pulumi.Output<SecretSourceConfig> {
-  return pulumi.output(arn).apply((secretId): SecretSourceConfig => ({
-    source: 'aws-secrets-manager',
-    secretId,
-    region: secretArnRegion(secretId),
-  }));
+/** The agent's source configuration for a secret ARN (the region is the ARN's), at `versionId` when given. */
+export function awsSecretSource(
+  arn: pulumi.Input<string>,
+  versionId?: pulumi.Input<string>,
+): pulumi.Output<SecretSourceConfig> {
+  return pulumi.all([arn, versionId]).apply(
+    ([secretId, id]): SecretSourceConfig => ({
+      source: 'aws-secrets-manager',
+      secretId,
+      region: secretArnRegion(secretId),
+      ...(id !== undefined ? { versionId: id } : {}),
+    }),
+  );
 }
 
 /** A KMS key ARN argument, checked now when plain and on resolution when late. */

@@ -49,13 +49,12 @@
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import type { AgentConfig } from '../../agent/gateway/config-types';
-import type { SecretSourceConfig } from '../../agent/secrets/types';
 import { GCP_LABEL_ROLE } from '../../common/defaults';
 import { agentParts, completeAgentConfig, gatewayUserData, type GatewayAgentConfig } from '../agent-config';
 import { readAgentArtifact } from '../artifact';
 import { agentConfigDocument } from '../bootstrap';
 import { componentLabel } from '../errors';
-import { gatewayKey } from '../gateway-key';
+import { gatewayKey, keySecretVersions, type KeySources } from '../gateway-key';
 import { createGcpAgentArtifact, type GcpAgentArtifact } from './artifact';
 import { createFirewalls, gatewayFirewallRules } from './firewall';
 import { validateGcpGatewayArgs, type GcpGatewayArgs, type ValidatedGcpGatewayArgs } from './gateway-args';
@@ -282,8 +281,7 @@ function createGatewayIdentity(
   const keySecret = new GcpKeySecret(
     `${name}-key`,
     {
-      privateKey: key.privateKey,
-      createdAt: key.createdAt,
+      ...keySecretVersions(key),
       project,
       labels,
       ...(args.secretReplication !== undefined ? { replication: args.secretReplication } : {}),
@@ -309,16 +307,16 @@ function completedDocument(
   label: string,
   args: GcpGatewayArgs,
   v: ValidatedGcpGatewayArgs,
-  keySource: pulumi.Output<SecretSourceConfig>,
+  keys: pulumi.Output<KeySources>,
   configSecretName: pulumi.Output<string>,
 ): pulumi.Output<AgentConfig> {
   const pollSeconds = args.agent.configPollSeconds ?? DEFAULT_POLL_SECONDS;
-  return pulumi.all([args.agent.config, keySource, configSecretName]).apply(([config, privateKey, secretName]) =>
+  return pulumi.all([args.agent.config, keys, configSecretName]).apply(([config, keySources, secretName]) =>
     completeAgentConfig(label, config as GatewayAgentConfig, {
       ...agentParts(args.agent),
       listenPort: v.listenPort,
       healthPort: v.healthPort,
-      privateKey,
+      ...keySources,
       configSource: { source: 'gcp-secret-manager', name: secretName, pollSeconds },
     }),
   );
@@ -418,7 +416,7 @@ function createConfigSecret(
     componentLabel(COMPONENT, name),
     args,
     v,
-    keySecret.sourceConfig,
+    keySecret.keySources,
     configSecretName,
   );
   const agentConfig = agentConfigDocument(fullConfig);

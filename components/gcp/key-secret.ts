@@ -11,6 +11,10 @@
  *   {@link keyCreatedAtLabel} (`2025-01-31t00-00-00z`, seconds precision, UTC); the exact ISO 8601
  *   value is also kept in the annotation `wiremesh-key-created-at`. {@link parseKeyCreatedAtLabel}
  *   reads the label back (for the key-age policy).
+ * - Versions: one `SecretVersion` per key generation of a rotated key (`rotation`, a
+ *   `WireGuardKey`'s plan); the retired one is destroyed with its generation.
+ *   {@link GcpKeySecret.keySources} names each as `projects/P/secrets/S/versions/N`, so a document
+ *   that names a version depends on it and every key change is a document change.
  * - Replication: automatic (default) or user-managed in the given regions.
  * - {@link GcpKeySecret.grantAccessor} grants `roles/secretmanager.secretAccessor` on exactly this
  *   secret (a `gcp.secretmanager.SecretIamMember`, never a project-level binding).
@@ -19,6 +23,7 @@ import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import type { SecretSourceConfig } from '../../agent/secrets/types';
 import { componentLabel, fail, requireSecretOutput } from '../errors';
+import { keySources, keyVersionName, type KeyRotationState, type KeySources } from '../gateway-key';
 import { checkLabels, isLabelValue, isRegionName } from './validation';
 import {
   GCP_ANNOTATION_KEY_CREATED_AT,
@@ -71,6 +76,10 @@ export interface GcpKeySecretArgs {
   privateKey: pulumi.Input<string>;
   /** When the key was created, ISO 8601 (`WireGuardKey.createdAt`): the `wiremesh-key-created-at` label. */
   createdAt: pulumi.Input<string>;
+  /** A rotated key's plan (`WireGuardKey.rotation`): one version per generation. */
+  rotation?: KeyRotationState;
+  /** The next generation's private key (a secret Output), exactly when `rotation.next` is set. */
+  nextPrivateKey?: pulumi.Input<string>;
   /** Project of the secret; default: the provider's project. */
   project?: pulumi.Input<string>;
   /**
@@ -128,7 +137,7 @@ export function secretResourceName(secret: gcp.secretmanager.Secret): pulumi.Out
   return pulumi.interpolate`projects/${secret.project}/secrets/${secret.secretId}`;
 }
 
-/** The agent's source configuration for a secret (its latest version). */
+/** The agent's source configuration for a secret (`.../versions/N`) or its latest version (`projects/P/secrets/S`). */
 export function gcpSecretSource(secretName: pulumi.Input<string>): pulumi.Output<SecretSourceConfig> {
   return pulumi.output(secretName).apply((name): SecretSourceConfig => ({ source: 'gcp-secret-manager', name }));
 }
@@ -173,11 +182,15 @@ export function grantSecretAccessor(
 export class GcpKeySecret extends pulumi.ComponentResource {
   /** The secret. */
   public readonly secret: gcp.secretmanager.Secret;
-  /** The version holding the key. */
+  /** The version holding the current key. */
   public readonly version: gcp.secretmanager.SecretVersion;
+  /** The version holding the next generation (phases next and switch of a rotated key). */
+  public readonly nextVersion: gcp.secretmanager.SecretVersion | undefined;
+  /** The document's key references by version: `privateKey`, and `nextPrivateKey` while switching. */
+  public readonly keySources: pulumi.Output<KeySources>;
   /** The secret id (last segment of the name). */
   public readonly secretId: pulumi.Output<string>;
-  /** `projects/P/secrets/S`: the name the agent reads (its latest version). */
+  /** `projects/P/secrets/S` (documents name its versions, {@link GcpKeySecret.keySources}). */
   public readonly secretName: pulumi.Output<string>;
   /** Where the agent reads this key from (agent/secrets/types.ts). */
   public readonly sourceConfig: pulumi.Output<SecretSourceConfig>;
@@ -203,6 +216,14 @@ export class GcpKeySecret extends pulumi.ComponentResource {
     checkLabels(COMPONENT, name, args.labels);
     checkSecretId(COMPONENT, name, args.secretId);
     const replication = secretReplication(COMPONENT, name, args.replication);
+    const rotation = args.rotation;
+    if ((rotation?.next != null) !== (args.nextPrivateKey !== undefined)) {
+      fail(COMPONENT, name, 'nextPrivateKey must be given exactly when rotation.next is');
+    }
+    const nextPrivateKey =
+      rotation?.next != null
+        ? requireSecretOutput(componentLabel(COMPONENT, name), 'nextPrivateKey', args.nextPrivateKey)
+        : undefined;
 
     super('wiremesh:gcp:GcpKeySecret', name, {}, opts);
     this.componentName = name;
@@ -223,15 +244,22 @@ export class GcpKeySecret extends pulumi.ComponentResource {
       },
       { parent: this, ...(args.secretId !== undefined ? { deleteBeforeReplace: true } : {}) },
     );
-    this.version = new gcp.secretmanager.SecretVersion(
-      `${name}-version`,
-      { secret: this.secret.id, secretData: privateKey, enabled: true },
-      { parent: this },
-    );
+    const versionOf = (data: pulumi.Output<string>, generation: number | undefined) =>
+      new gcp.secretmanager.SecretVersion(
+        keyVersionName(name, rotation, generation),
+        { secret: this.secret.id, secretData: data, enabled: true },
+        { parent: this },
+      );
+    this.version = versionOf(privateKey, rotation?.current);
+    this.nextVersion = nextPrivateKey !== undefined ? versionOf(nextPrivateKey, rotation!.next!) : undefined;
 
     this.secretId = this.secret.secretId;
     this.secretName = secretResourceName(this.secret);
-    this.sourceConfig = gcpSecretSource(this.secretName);
+    this.sourceConfig = gcpSecretSource(this.version.name);
+    this.keySources = keySources(
+      this.sourceConfig,
+      this.nextVersion !== undefined && rotation?.phase === 'switch' ? gcpSecretSource(this.nextVersion.name) : undefined,
+    );
     this.registerOutputs({ secretId: this.secretId, secretName: this.secretName, sourceConfig: this.sourceConfig });
   }
 

@@ -160,6 +160,33 @@ export interface WireGuardMeshArgs {
   dataPlane?: DataPlaneKind;
   /** Maximum key age of the generated keys (and preshared keys) in days; default 90 (WireGuardKey's). */
   maxKeyAgeDays?: number;
+  /**
+   * The generated keys' overlap window in days (WireGuardKey's `overlapDays`, default 7): each
+   * rotation offers the next key this long before the epoch ends and retires the old one this
+   * long after it. 0: replaced at once at the epoch end (tunnels break until the agents poll).
+   */
+  overlapDays?: number;
+  /**
+   * Cloud sites whose status documents report the rotation complete (every peer on the next key),
+   * read before this deploy: their old key is retired at the epoch end instead of `overlapDays` after.
+   */
+  rotationComplete?: string[];
+  /**
+   * Sites taken out of the mesh (compromised, or being removed): gone from every peer's document,
+   * route and firewall on this deploy; their gateways are destroyed. Their placements may stay.
+   */
+  revokedSites?: string[];
+  /**
+   * Public keys that must not be used (compromised): a spec site listing one is refused, and the
+   * policy pack (`wiremesh-revoked-keys`) refuses a stack with any document that lists one.
+   */
+  revokedKeys?: string[];
+  /**
+   * Own key schedule of external sites (their private keys are theirs): when each was created and
+   * how long it may live (default 365 days). The `externalSites` output and the policy pack say
+   * when each expires.
+   */
+  externalKeys?: Record<string, { createdAt: string; maxAgeDays?: number }>;
   /** The clock of the keys' rotation epochs (tests). */
   now?: () => Date;
 }

@@ -21,7 +21,7 @@ import { GcpGatewayGroup, validateGcpGatewayGroupArgs, type GcpGatewayGroupArgs 
 import { regionOfZone } from '../gcp/validation';
 import { DEFAULT_REMOTE_KEY_PATH, RemoteHostAgent } from '../remote-host';
 import type { WireGuardMeshArgs } from './args';
-import { planAgentConfig } from './external';
+import { planAgentConfig, withNextPublicKeys } from './external';
 import { onPremKeyMatchesSpec, type MeshDeploymentPlan, type SitePlan, type SourceRef } from './plan';
 import type { MeshPlan } from '../../mesh/planner';
 
@@ -52,6 +52,8 @@ export interface MeshWiring {
   agentConfigOf(id: string, cloud: 'aws' | 'gcp'): pulumi.Output<Omit<AgentConfig, 'privateKey'>>;
   /** The plan of the external and on-prem sites (planned like gateways). */
   externalPlan: pulumi.Output<MeshPlan>;
+  /** Site -> its key's next public key, for the sites rotating now (phases next and switch). */
+  nextPublicKeys: pulumi.Output<Record<string, string>>;
   /** The preshared-key secrets a site's gateways read (filled in before `create` runs). */
   awsPskReads: Record<string, pulumi.Output<SecretReadGrant>[]>;
   gcpPskReads: Record<string, gcp.secretmanager.Secret[]>;
@@ -278,13 +280,18 @@ export function deployOnPremSite(w: MeshWiring, site: SitePlan): PreparedSite {
   const keyPath = host.keyPath ?? DEFAULT_REMOTE_KEY_PATH;
   const label = componentLabel('WireGuardMesh', w.name);
   return () => {
-    const agentConfig = w.externalPlan.apply((plan): AgentConfig => ({
-      ...planAgentConfig(
-        plan.gateways.find((g) => g.site === site.site.name)!,
-        meshAgentOptions(w.plan.interfaceName, w.args),
-      ),
-      privateKey: { source: 'file', path: keyPath },
-    }));
+    const agentConfig = pulumi.all([w.externalPlan, w.nextPublicKeys]).apply(
+      ([plan, nextKeys]): AgentConfig => ({
+        ...withNextPublicKeys(
+          planAgentConfig(
+            plan.gateways.find((g) => g.site === site.site.name)!,
+            meshAgentOptions(w.plan.interfaceName, w.args),
+          ),
+          nextKeys,
+        ),
+        privateKey: { source: 'file', path: keyPath },
+      }),
+    );
     const component = new RemoteHostAgent(
       site.componentName,
       {

@@ -4,13 +4,21 @@
  * configurations (private and preshared keys left as placeholders), the source address of an
  * endpoint.
  */
+import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
+import * as pulumi from '@pulumi/pulumi';
 import type { AgentConfig, DataPlaneKind, KeySource } from '../../agent/gateway/config-types';
 import type { SecretSourceConfig } from '../../agent/secrets/types';
 import { splitHostPort } from '../../common/hostport';
 import { agentConfigFor, planMesh, type GatewayPlan, type MeshPlan } from '../../mesh/planner';
 import type { MeshSpec, SiteSpec } from '../../mesh/spec';
 import { renderGateway } from '../../mesh/wg-quick-render';
+import { DAY_MS } from '../rotation';
+import type { WireGuardMeshArgs } from './args';
+import type { MeshDeploymentPlan } from './plan';
+
+/** Default maximum age of an external site's own key, days: longer than the mesh's (rotated by hand). */
+export const DEFAULT_EXTERNAL_KEY_MAX_AGE_DAYS = 365;
 
 /** The placeholder of an external site's private key in its wg-quick configuration. */
 export const EXTERNAL_PRIVATE_KEY_PLACEHOLDER = '<your key>';
@@ -121,4 +129,90 @@ export function endpointSourceCidr(endpoint: string | undefined): string | undef
   const { host } = splitHostPort(endpoint);
   const family = isIP(host);
   return family === 4 ? `${host}/32` : family === 6 ? `${host}/128` : undefined;
+}
+
+/** A document with each peer's next public key (`nextPublicKeys` by site: the peers rotating now). */
+export function withNextPublicKeys<T extends Pick<AgentConfig, 'peers'>>(
+  config: T,
+  nextPublicKeys: Record<string, string>,
+): T {
+  return {
+    ...config,
+    peers: config.peers.map((peer) =>
+      nextPublicKeys[peer.name] !== undefined ? { ...peer, nextPublicKey: nextPublicKeys[peer.name] } : peer,
+    ),
+  };
+}
+
+/** The revocations as the mesh's inputs (for the policy pack): revoked sites, and every revoked public key known now. */
+export function revocationInputs(args: WireGuardMeshArgs): { revokedSites?: string[]; revokedKeys?: string[] } {
+  const written = typeof args.spec === 'object' ? args.spec : undefined;
+  const siteKeys = (written?.sites ?? [])
+    .filter((s) => args.revokedSites?.includes(s.name) && s.publicKey !== undefined)
+    .map((s) => s.publicKey!);
+  const revokedKeys = [...new Set([...(args.revokedKeys ?? []), ...siteKeys])];
+  return {
+    ...(args.revokedSites?.length ? { revokedSites: [...args.revokedSites] } : {}),
+    ...(revokedKeys.length ? { revokedKeys } : {}),
+  };
+}
+
+/** What an external site's owner needs to know about rotations (the `externalSites` output of WireGuardMesh). */
+export interface ExternalSiteRotation {
+  /** sha256 of its wg-quick configuration, first 16 hex digits: changes exactly when the file does. */
+  configHash: string;
+  /** Its peers' coming (or running) key changes: on `at` the peer's public key in the file becomes `newPublicKey` (null: not created yet). */
+  peerKeyChanges: Array<{ peer: string; at: string; newPublicKey: string | null }>;
+  /** The earliest of those, or null. */
+  nextChangeAt: string | null;
+  /** Its own key (`externalKeys`): created, and when it expires (createdAt + maxAgeDays); null when not given. */
+  keyCreatedAt: string | null;
+  keyExpiresAt: string | null;
+}
+
+/**
+ * Per external site without a host: the hash of its file, when its peers' keys change in it, and
+ * when its own key expires. A peer's key changes in the file when its gateway stops answering the
+ * old key: at retirement with two-key gateways (until then they fall back to the current key for a
+ * peer that does not answer the next one), at the switch with one-key gateways (they switch in place).
+ */
+export function externalSiteRotations(
+  plan: MeshDeploymentPlan,
+  args: WireGuardMeshArgs,
+  configs: pulumi.Output<Record<string, string>>,
+  externalPlan: pulumi.Output<MeshPlan>,
+  nextPublicKeys: pulumi.Output<Record<string, string>>,
+): pulumi.Output<Record<string, ExternalSiteRotation>> {
+  return pulumi.unsecret(
+    pulumi.all([configs, externalPlan, nextPublicKeys]).apply(([texts, external, nextKeys]) =>
+      Object.fromEntries(
+        Object.entries(texts).map(([site, text]): [string, ExternalSiteRotation] => {
+          const gateway = external.gateways.find((g) => g.site === site)!;
+          const peerKeyChanges = gateway.peers
+            .filter((peer) => plan.rotation[peer.site] !== undefined)
+            .map((peer) => ({
+              peer: peer.site,
+              at: plan.twoKeyPeers ? plan.rotation[peer.site]!.retireAt : plan.rotation[peer.site]!.switchAt,
+              newPublicKey: nextKeys[peer.site] ?? null,
+            }))
+            .sort((a, b) => a.at.localeCompare(b.at));
+          const own = args.externalKeys?.[site];
+          const expires =
+            own !== undefined
+              ? new Date(Date.parse(own.createdAt) + (own.maxAgeDays ?? DEFAULT_EXTERNAL_KEY_MAX_AGE_DAYS) * DAY_MS)
+              : undefined;
+          return [
+            site,
+            {
+              configHash: createHash('sha256').update(text).digest('hex').slice(0, 16),
+              peerKeyChanges,
+              nextChangeAt: peerKeyChanges[0]?.at ?? null,
+              keyCreatedAt: own?.createdAt ?? null,
+              keyExpiresAt: expires !== undefined ? expires.toISOString() : null,
+            },
+          ];
+        }),
+      ),
+    ),
+  );
 }

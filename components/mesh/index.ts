@@ -31,13 +31,18 @@ import {
   type PreparedSite,
 } from './deploy';
 import {
+  externalSiteRotations,
   pairKey,
   planAgentConfig,
+  revocationInputs,
+  withNextPublicKeys,
+  type ExternalSiteRotation,
   planForExternalSites,
   renderExternalSiteConfig,
   type PresharedKeySources,
 } from './external';
-import { planMeshDeployment, type SitePlan } from './plan';
+import { liveExternalKeys, meshKeyName, peersNameNextKey, peersOfferNextKey, planMeshDeployment, type SitePlan } from './plan';
+import type { KeyRotationPlan } from '../rotation';
 import { deployPresharedKeys } from './preshared-keys';
 import { CLOUD } from './spec';
 
@@ -69,6 +74,10 @@ export class WireGuardMesh extends pulumi.ComponentResource {
   public readonly sites: pulumi.Output<Record<string, MeshSiteSummary>>;
   /** External site name (without an on-prem host) -> its wg-quick configuration. Secret. */
   public readonly externalConfigs: pulumi.Output<Record<string, string>>;
+  /** External site name -> when its configuration changes and when its own key expires (plain). */
+  public readonly externalSites: pulumi.Output<Record<string, ExternalSiteRotation>>;
+  /** Cloud site name -> its key's rotation plan at this deploy's clock: what rotates when (known in a preview). */
+  public readonly rotationPlan: Record<string, KeyRotationPlan>;
   /** Site name -> its key (aws and gcp sites). */
   public readonly keys: Record<string, WireGuardKey> = {};
   public readonly awsGateways: Record<string, AwsGateway> = {};
@@ -88,16 +97,25 @@ export class WireGuardMesh extends pulumi.ComponentResource {
     const wiring = meshWiring(name, args, plan);
     const prepared: Array<[SitePlan, PreparedSite]> = plan.sites.map((site) => [site, prepareSite(wiring.w, site)]);
 
-    // The spec is the component's input, so policy packs can check it (public keys only).
-    super('wiremesh:mesh:WireGuardMesh', name, { spec }, opts);
+    // The spec (without revoked sites) and the revocations are the component's inputs, so policy
+    // packs can check them (public keys only).
+    super(
+      'wiremesh:mesh:WireGuardMesh',
+      name,
+      { spec, ...revocationInputs(args), ...(args.externalKeys ? { externalKeys: liveExternalKeys(args) } : {}) },
+      opts,
+    );
     wiring.w.parent = this;
     this.spec = spec;
+    this.rotationPlan = plan.rotation;
     for (const site of spec.sites.filter((s) => CLOUD.has(s.provider))) {
       const key = new WireGuardKey(
-        `${name}-${site.name}-key`,
+        meshKeyName(name, site.name),
         {
           ...(args.maxKeyAgeDays !== undefined ? { maxAgeDays: args.maxKeyAgeDays } : {}),
-          ...(args.now !== undefined ? { now: args.now } : {}),
+          ...(args.overlapDays !== undefined ? { overlapDays: args.overlapDays } : {}),
+          ...(args.rotationComplete?.includes(site.name) ? { rotationComplete: true } : {}),
+          now: () => plan.now,
         },
         { parent: this },
       );
@@ -117,10 +135,19 @@ export class WireGuardMesh extends pulumi.ComponentResource {
     const publicKeys = pulumi.all(
       Object.fromEntries(Object.entries(this.keys).map(([site, key]) => [site, key.publicKey])),
     );
+    // What every document (and external file) names as each site's key in this deploy.
+    const namedKeys = pulumi.all(
+      Object.fromEntries(
+        Object.entries(this.keys).map(([site, key]) => [
+          site,
+          peersNameNextKey(plan, site) ? key.next!.publicKey : key.publicKey,
+        ]),
+      ),
+    );
     const endpoints = pulumi.all(
       Object.fromEntries(Object.entries(wiring.w.endpointOf).map(([site, d]) => [site, d.output])),
     );
-    const plans = pulumi.all([publicKeys, endpoints]).apply(([keys, eps]) => ({
+    const plans = pulumi.all([namedKeys, endpoints]).apply(([keys, eps]) => ({
       plan: planMesh(planning, { publicKeys: keys, endpoints: eps }),
       external: planForExternalSites(planning, keys, eps),
     }));
@@ -145,8 +172,21 @@ export class WireGuardMesh extends pulumi.ComponentResource {
         ),
       ),
     );
+    this.externalSites = externalSiteRotations(
+      plan,
+      args,
+      this.externalConfigs,
+      plans.apply((p) => p.external),
+      wiring.nextKeys,
+    );
     this.sites = siteSummaries(plan.sites, deployed, publicKeys, endpoints);
-    this.registerOutputs({ sites: this.sites, externalConfigs: this.externalConfigs, plan: this.plan });
+    this.registerOutputs({
+      sites: this.sites,
+      externalConfigs: this.externalConfigs,
+      externalSites: this.externalSites,
+      plan: this.plan,
+      rotationPlan: this.rotationPlan,
+    });
   }
 
   private record(site: SitePlan, component: DeployedSite['component']): void {
@@ -184,15 +224,23 @@ function prepareSite(w: MeshWiring, site: SitePlan): PreparedSite {
  */
 function meshWiring(name: string, args: WireGuardMeshArgs, plan: ReturnType<typeof planMeshDeployment>) {
   const label = componentLabel('WireGuardMesh', name);
-  const keys: Record<
-    string,
-    { privateKey: Deferred<string>; publicKey: Deferred<string>; createdAt: Deferred<string> }
-  > = {};
+  type DeferredPair = { privateKey: Deferred<string>; publicKey: Deferred<string>; createdAt: Deferred<string> };
+  const pair = (): DeferredPair => ({ privateKey: deferred(), publicKey: deferred(), createdAt: deferred() });
+  const keys: Record<string, DeferredPair & { next?: DeferredPair }> = {};
   const endpointOf: Record<string, Deferred<string>> = {};
   for (const site of plan.spec.sites.filter((s) => CLOUD.has(s.provider))) {
-    keys[site.name] = { privateKey: deferred(), publicKey: deferred(), createdAt: deferred() };
+    keys[site.name] = { ...pair(), ...(plan.rotation[site.name]!.next !== null ? { next: pair() } : {}) };
     if (!site.behindNat) endpointOf[site.name] = deferred();
   }
+  // Each site's next public key while it rotates; peers are offered it as soon as it exists.
+  const nextKeys = pulumi.all(
+    Object.fromEntries(
+      Object.entries(keys).flatMap(([site, k]) => (k.next ? [[site, k.next.publicKey.output] as const] : [])),
+    ),
+  );
+  const nextPublicKeys = nextKeys.apply((all) =>
+    Object.fromEntries(Object.entries(all).filter(([site]) => peersOfferNextKey(plan, site))),
+  );
   const addressSlots = Object.fromEntries(
     Object.entries(plan.addressSlots).map(([site, count]) => [
       site,
@@ -203,10 +251,10 @@ function meshWiring(name: string, args: WireGuardMeshArgs, plan: ReturnType<type
   const externalPlanOutput = deferred<MeshPlan>();
   const pskSources = deferred<Record<string, PresharedKeySources>>();
   const agentConfigOf = (id: string, cloud: 'aws' | 'gcp'): pulumi.Output<Omit<AgentConfig, 'privateKey'>> =>
-    pulumi.all([planOutput.output, pskSources.output]).apply(([meshPlan, sources]) => {
+    pulumi.all([planOutput.output, pskSources.output, nextPublicKeys]).apply(([meshPlan, sources, nextKeys]) => {
       const gateway = meshPlan.gateways.find((g) => g.id === id);
       if (gateway === undefined) throw new Error(`${label}: the plan has no gateway ${id}`);
-      return planAgentConfig(gateway, {
+      return withNextPublicKeys(planAgentConfig(gateway, {
         ...meshAgentOptions(plan.interfaceName, args),
         // The copy in this site's own cloud (the planner passes the two names sorted).
         presharedKey: (a, b) => {
@@ -214,31 +262,44 @@ function meshWiring(name: string, args: WireGuardMeshArgs, plan: ReturnType<type
           if (source === undefined) throw new Error(`${label}: no ${cloud} copy of the preshared key of ${a} and ${b}`);
           return source;
         },
-      });
+      }), nextKeys);
     });
   const w: MeshWiring = {
     name,
     parent: undefined as unknown as pulumi.Resource,
     args,
     plan,
-    keyOf: (site) => ({
-      privateKey: keys[site]!.privateKey.output,
-      publicKey: keys[site]!.publicKey.output,
-      createdAt: keys[site]!.createdAt.output,
-    }),
+    keyOf: (site) => {
+      const { next } = keys[site]!;
+      return {
+        ...outputsOf(keys[site]!),
+        rotation: plan.rotation[site]!,
+        ...(next !== undefined ? { next: outputsOf(next) } : {}),
+      };
+    },
     endpointOf,
     addressSlots,
     agentConfigOf,
     externalPlan: externalPlanOutput.output,
+    nextPublicKeys,
     awsPskReads: {},
     gcpPskReads: {},
   };
-  const resolveKey = (site: string, key: WireGuardKey): void => {
-    keys[site]!.privateKey.resolve(key.privateKey);
-    keys[site]!.publicKey.resolve(key.publicKey);
-    keys[site]!.createdAt.resolve(key.createdAt);
+  const outputsOf = (p: DeferredPair) => ({
+    privateKey: p.privateKey.output,
+    publicKey: p.publicKey.output,
+    createdAt: p.createdAt.output,
+  });
+  const resolvePair = (p: DeferredPair, g: { privateKey: pulumi.Output<string>; publicKey: pulumi.Output<string>; createdAt: pulumi.Output<string> }): void => {
+    p.privateKey.resolve(g.privateKey);
+    p.publicKey.resolve(g.publicKey);
+    p.createdAt.resolve(g.createdAt);
   };
-  return { w, resolveKey, planOutput, externalPlanOutput, pskSources };
+  const resolveKey = (site: string, key: WireGuardKey): void => {
+    resolvePair(keys[site]!, key.current);
+    if (keys[site]!.next !== undefined) resolvePair(keys[site]!.next!, key.next!);
+  };
+  return { w, resolveKey, planOutput, externalPlanOutput, pskSources, nextKeys };
 }
 
 /** The `sites` output: per site what was deployed, its key, endpoint, instances and addresses. */

@@ -18,6 +18,99 @@ import { publicKeyFromPrivateKey } from '../key';
 import type { MeshSiteSummary, WireGuardMeshArgs } from './args';
 import { endpointSourceCidr, planForExternalSites } from './external';
 import { CLOUD, loadMeshSpecForDeployment } from './spec';
+import { DEFAULT_MAX_KEY_AGE_DAYS, defaultOverlapDays, keyRotationPlan, type KeyRotationPlan } from '../rotation';
+
+/**
+ * Whether a site's peers name its next generation as its `publicKey` in this deploy: in phase
+ * switch when peers hold one key each (the rotating gateway switches to it then); else they name
+ * the current one.
+ */
+export function peersNameNextKey(plan: Pick<MeshDeploymentPlan, 'rotation' | 'twoKeyPeers'>, site: string): boolean {
+  return !plan.twoKeyPeers && plan.rotation[site]?.phase === 'switch';
+}
+
+/** The next public key is offered beside the current one (`nextPublicKey`): phase next, and phase switch with two-key peers. */
+export function peersOfferNextKey(plan: Pick<MeshDeploymentPlan, 'rotation' | 'twoKeyPeers'>, site: string): boolean {
+  const phase = plan.rotation[site]?.phase;
+  return phase === 'next' || (phase === 'switch' && plan.twoKeyPeers);
+}
+
+/** The name of a cloud site's WireGuardKey (and what its epoch offset is derived from). */
+export function meshKeyName(mesh: string, site: string): string {
+  return `${mesh}-${site}-key`;
+}
+
+/**
+ * The spec without the revoked sites (`revokedSites`): gone from every peer list, route, hub list
+ * and preshared-key pair, so each peer's document drops them on this deploy, and their gateways
+ * are not deployed (destroyed). The placements of revoked sites are ignored.
+ */
+function withoutRevokedSites(
+  label: string,
+  loaded: { spec: MeshSpec; planning: MeshSpec },
+  revoked: string[] | undefined,
+): { spec: MeshSpec; planning: MeshSpec } {
+  if (revoked === undefined || revoked.length === 0) return loaded;
+  if (!Array.isArray(revoked) || revoked.some((site) => typeof site !== 'string')) {
+    throw new ComponentArgumentError(`${label}: revokedSites must be an array of site names`);
+  }
+  revoked.forEach((site, i) => {
+    if (!loaded.spec.sites.some((s) => s.name === site))
+      throw new ComponentArgumentError(`${label}: revokedSites[${i}] "${site}" is not a site of the spec`);
+  });
+  const drop = (spec: MeshSpec): MeshSpec => ({
+    ...spec,
+    sites: spec.sites.filter((s) => !revoked.includes(s.name)),
+    topology:
+      spec.topology.type === 'hub-and-spoke'
+        ? { ...spec.topology, hubs: spec.topology.hubs.filter((h) => !revoked.includes(h)) }
+        : spec.topology,
+    ...(spec.presharedKeys !== undefined
+      ? { presharedKeys: spec.presharedKeys.filter((p) => !p.sites.some((s) => revoked.includes(s))) }
+      : {}),
+  });
+  const remaining = drop(loaded.spec);
+  if (remaining.topology.type === 'hub-and-spoke' && remaining.topology.hubs.length === 0) {
+    throw new ComponentArgumentError(
+      `${label}: revokedSites removes every hub of the hub-and-spoke spec; name another hub first`,
+    );
+  }
+  return { spec: remaining, planning: drop(loaded.planning) };
+}
+
+/** The `externalKeys` of the sites still in the mesh (a revoked site's entry stays unused, as its placement does). */
+export function liveExternalKeys(args: WireGuardMeshArgs): WireGuardMeshArgs['externalKeys'] {
+  if (args.externalKeys === undefined) return undefined;
+  return Object.fromEntries(Object.entries(args.externalKeys).filter(([site]) => !args.revokedSites?.includes(site)));
+}
+
+/** `externalKeys`: external sites only, an ISO 8601 creation time and a whole maxAgeDays. */
+function checkExternalKeys(label: string, spec: MeshSpec, externalKeys: WireGuardMeshArgs['externalKeys']): void {
+  for (const [site, key] of Object.entries(externalKeys ?? {})) {
+    const path = `externalKeys["${site}"]`;
+    if (spec.sites.find((s) => s.name === site)?.provider !== 'external')
+      throw new ComponentArgumentError(`${label}: ${path}: the spec has no external site "${site}"`);
+    if (typeof key?.createdAt !== 'string' || !Number.isFinite(Date.parse(key.createdAt)))
+      throw new ComponentArgumentError(`${label}: ${path}.createdAt must be an ISO 8601 date`);
+    if (key.maxAgeDays !== undefined && (!Number.isInteger(key.maxAgeDays) || key.maxAgeDays < 1))
+      throw new ComponentArgumentError(`${label}: ${path}.maxAgeDays must be a whole number of days of at least 1`);
+  }
+}
+
+/** A site the spec lists with a revoked public key (`revokedKeys`) is refused. */
+function checkRevokedKeys(label: string, spec: MeshSpec, revokedKeys: string[] | undefined): void {
+  if (revokedKeys === undefined) return;
+  if (!Array.isArray(revokedKeys) || revokedKeys.some((k) => typeof k !== 'string')) {
+    throw new ComponentArgumentError(`${label}: revokedKeys must be an array of public keys`);
+  }
+  spec.sites.forEach((site, i) => {
+    if (site.publicKey !== undefined && revokedKeys.includes(site.publicKey)) {
+      throw new ComponentArgumentError(
+        `${label}: spec sites[${i}] ("${site.name}") has a revoked public key (revokedKeys): give it a new key, or revoke the site (revokedSites)`,
+      );
+    }
+  });
+}
 
 /** One source range of a peer: known now, or address `slot` of a gcp site (allocated by the deployment). */
 export type SourceRef = { cidr: string } | { site: string; slot: number };
@@ -46,6 +139,17 @@ export interface MeshDeploymentPlan {
   sites: SitePlan[];
   /** The spec's presharedKeys pairs, each sorted. */
   presharedKeyPairs: Array<[string, string]>;
+  /** The rotation plan of each cloud site's key (computed from the mesh's clock, the same as its WireGuardKey's). */
+  rotation: Record<string, KeyRotationPlan>;
+  /** The clock instant every key of this deploy is planned at. */
+  now: Date;
+  /**
+   * The agents hold two keys per peer (`dataPlane: userspace`): a rotating site's next key is
+   * offered as `nextPublicKey` through phase switch, and its old key stays valid until retirement.
+   * Otherwise (kernel, wireguard-go, auto) a peer entry holds one key: phase switch names the next
+   * key as the rotating site's `publicKey` (docs/key-rotation.md, "Through deploys").
+   */
+  twoKeyPeers: boolean;
   /**
    * Sites without sourceCidrs whose source addresses the deployment allocates -> how many: a gcp
    * site's (instances, then the LB's), an aws group's (its NLB's Elastic IPs, one per NLB subnet).
@@ -69,7 +173,10 @@ export function planMeshDeployment(name: string, args: WireGuardMeshArgs): MeshD
     throw new ComponentArgumentError(`${label}: ${message}`);
   };
   checkMeshArgs(label, args);
-  const { spec, planning } = loadMeshSpecForDeployment(args.spec);
+  const loaded = loadMeshSpecForDeployment(args.spec);
+  const { spec, planning } = withoutRevokedSites(label, loaded, args.revokedSites);
+  checkRevokedKeys(label, spec, args.revokedKeys);
+  checkExternalKeys(label, spec, liveExternalKeys(args));
   const interfaceName = args.interfaceName ?? GATEWAY_INTERFACE;
   if (!/^[A-Za-z0-9_=+.-]{1,15}$/.test(interfaceName))
     fail('interfaceName must be 1 to 15 of letters, digits, "_=+.-"');
@@ -124,7 +231,26 @@ export function planMeshDeployment(name: string, args: WireGuardMeshArgs): MeshD
     name,
   };
   const sites = spec.sites.map((site) => planSite(context, site));
+  const now = (args.now ?? (() => new Date()))();
+  if (!(now instanceof Date) || !Number.isFinite(now.getTime())) fail('now() must return a valid Date');
+  const rotation: Record<string, KeyRotationPlan> = {};
+  for (const site of spec.sites.filter((s) => CLOUD.has(s.provider))) {
+    try {
+      rotation[site.name] = keyRotationPlan(
+        meshKeyName(name, site.name),
+        now,
+        args.maxKeyAgeDays ?? DEFAULT_MAX_KEY_AGE_DAYS,
+        args.overlapDays ?? defaultOverlapDays(args.maxKeyAgeDays ?? DEFAULT_MAX_KEY_AGE_DAYS),
+        args.rotationComplete?.includes(site.name) ?? false,
+      );
+    } catch (error) {
+      fail((error as Error).message);
+    }
+  }
   return {
+    rotation,
+    now,
+    twoKeyPeers: args.dataPlane === 'userspace',
     spec,
     planning,
     interfaceName,
@@ -311,6 +437,7 @@ function checkPlacement(label: string, spec: MeshSpec, args: WireGuardMeshArgs):
   ): void => {
     for (const key of Object.keys(record ?? {})) {
       const site = bySite.get(key);
+      if (site === undefined && args.revokedSites?.includes(key)) continue; // Revoked: its placement stays unused.
       if (site === undefined)
         throw new ComponentArgumentError(`${label}: ${what}["${key}"]: the spec has no site "${key}"`);
       if (!ok(site))

@@ -71,3 +71,5 @@ const mesh = new WireGuardMesh('aws-gcp', {
 export const sites = mesh.sites;
 export const awsEndpoint = mesh.sites.apply((s) => s['aws-eu']!.endpoint);
 export const gcpEndpoint = mesh.sites.apply((s) => s['gcp-eu']!.endpoint);
+/** Per cloud site, what rotates when (phase, generations, switchAt, retireAt, summary): printed by `pulumi preview`. */
+export const rotationPlan = mesh.rotationPlan;

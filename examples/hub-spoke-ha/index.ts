@@ -77,3 +77,5 @@ export const sites = mesh.sites;
 /** The NLB's DNS name and port: what every spoke dials. */
 export const hubEndpoint = mesh.sites.apply((s) => s.hub!.endpoint);
 export const gateways = mesh.plan.apply((plan) => plan.gateways.map((g) => g.id));
+/** Per cloud site, what rotates when (phase, generations, switchAt, retireAt, summary): printed by `pulumi preview`. */
+export const rotationPlan = mesh.rotationPlan;

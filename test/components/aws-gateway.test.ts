@@ -172,7 +172,7 @@ describe('AwsGateway keys and secrets', () => {
       if (JSON.stringify(unwrapSecrets(resource.inputs)).includes(privateKey)) holders.push(resource);
     }
     // Exactly one resource holds the key: the key secret's version, as a secret.
-    expect(holders.map((r) => r.name)).toEqual(['site-a-key-version']);
+    expect(holders.map((r) => r.name)).toEqual([expect.stringMatching(/^site-a-key-version-g\d+$/)]);
     expect(isSecretInput(holders[0]!.inputs.secretString)).toBe(true);
     expect(await pulumi.isSecret(gateway.publicKey)).toBe(false);
     expect(await resolve(gateway.publicKey)).toBe(unwrapSecrets(pair.state!.publicKey));
@@ -276,7 +276,12 @@ describe('AwsGateway keys and secrets', () => {
     expect(version.inputs.secretId).toBe(configSecret.id);
     expect(configSecret.inputs.tags).toEqual({ 'wiremesh:site': 'site-a', 'wiremesh:role': 'agent-config' });
     const document: AgentConfig = parseAgentConfig(unwrapSecrets<string>(version.inputs.secretString));
-    expect(document.privateKey).toEqual({ source: 'aws-secrets-manager', secretId: keyArn, region: 'eu-west-1' });
+    expect(document.privateKey).toEqual({
+      source: 'aws-secrets-manager',
+      secretId: keyArn,
+      region: 'eu-west-1',
+      versionId: mocks.byType('aws:secretsmanager/secretVersion:SecretVersion').find((r) => r.name.startsWith('site-a-key-version-g'))!.state!.versionId,
+    });
     expect(document.configSource).toEqual({
       source: 'aws-secrets-manager',
       secretId: configArn,

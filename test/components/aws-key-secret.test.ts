@@ -47,6 +47,7 @@ describe('AwsKeySecret', () => {
       source: 'aws-secrets-manager',
       secretId: arn,
       region: 'eu-west-1',
+      versionId: version.state!.versionId, // the exact version: a key change is a document change
     });
   });
 

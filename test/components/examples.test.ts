@@ -35,6 +35,9 @@ import {
   plainOccurrences,
   remoteStoredConfig,
   T,
+  currentKeyPair,
+  namedKeyPair,
+  withRecordedRotation,
 } from './mesh-support';
 
 const KEY_LIKE = /[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=/;
@@ -167,7 +170,7 @@ function plannedFromRecording(
 ): MeshPlan {
   const publicKeys: Record<string, string> = {};
   for (const site of spec.sites.filter((s) => s.provider !== 'external')) {
-    publicKeys[site.name] = mocks.one(T.keyPair, `${meshName}-${site.name}-key-pair`).state!.publicKey as string;
+    publicKeys[site.name] = namedKeyPair(mocks, `${meshName}-${site.name}-key`).state!.publicKey as string;
   }
   const deployed = {
     ...spec,
@@ -177,11 +180,15 @@ function plannedFromRecording(
 }
 
 /** The stored document of gateway `id`; a group's (`sharedKey`) has no peer endpoints (components/shared-key.ts). */
-function expectedDocument(plan: MeshPlan, id: string, stored: AgentConfig, sharedKey = false): AgentConfig {
-  const planned = planAgentConfig(
-    plan.gateways.find((g) => g.id === id)!,
-    { interfaceName: 'wm0' },
-  );
+function expectedDocument(
+  plan: MeshPlan,
+  id: string,
+  stored: AgentConfig,
+  sharedKey = false,
+  rotation?: { mocks: MockRecorder; mesh: string },
+): AgentConfig {
+  const fromPlanner = planAgentConfig(plan.gateways.find((g) => g.id === id)!, { interfaceName: 'wm0' });
+  const planned = rotation ? withRecordedRotation(fromPlanner, rotation.mocks, rotation.mesh, stored) : fromPlanner;
   return {
     ...planned,
     ...(sharedKey ? { peers: planned.peers.map(({ endpoint: _endpoint, ...peer }) => peer) } : {}),
@@ -291,9 +298,9 @@ describe('examples/aws-gcp', () => {
       'gcp-eu': '203.0.113.1:51820',
     });
     const aws = awsStoredConfig(mocks, 'aws-gcp-aws-eu');
-    expect(aws).toEqual(expectedDocument(plan, 'aws-eu', aws));
+    expect(aws).toEqual(expectedDocument(plan, 'aws-eu', aws, false, { mocks, mesh: 'aws-gcp' }));
     const gcp = gcpStoredConfig(mocks, 'aws-gcp-gcp-eu');
-    expect(gcp).toEqual(expectedDocument(plan, 'gcp-eu', gcp));
+    expect(gcp).toEqual(expectedDocument(plan, 'gcp-eu', gcp, false, { mocks, mesh: 'aws-gcp' }));
     expect(gcp.configSource).toEqual({
       source: 'gcp-secret-manager',
       name: `projects/mock-project/secrets/${mocks.one(T.gcpSecret, 'aws-gcp-gcp-eu-config').state!.secretId}`,
@@ -425,9 +432,9 @@ describe('examples/hub-spoke-ha', () => {
     const endpoints = { hub: outputs.hubEndpoint as string, 'gcp-spoke': '203.0.113.1:51820' };
     const plan = plannedFromRecording(mocks, spec, 'hs', endpoints);
     const hub = awsStoredConfig(mocks, 'hs-hub-gateway');
-    expect(hub).toEqual(expectedDocument(plan, 'hub-1', hub, true));
+    expect(hub).toEqual(expectedDocument(plan, 'hub-1', hub, true, { mocks, mesh: 'hs' }));
     const gcp = gcpStoredConfig(mocks, 'hs-gcp-spoke');
-    expect(gcp).toEqual(expectedDocument(plan, 'gcp-spoke', gcp));
+    expect(gcp).toEqual(expectedDocument(plan, 'gcp-spoke', gcp, false, { mocks, mesh: 'hs' }));
     // The hub's shared-key document has no endpoints: the branch and the GCP spoke dial the NLB.
     expect(hub.peers.map((p) => [p.name, p.endpoint])).toEqual([
       ['branch', undefined],
@@ -438,7 +445,7 @@ describe('examples/hub-spoke-ha', () => {
     expect(branch.peers).toEqual([
       {
         name: 'hub',
-        publicKey: mocks.one(T.keyPair, 'hs-hub-key-pair').state!.publicKey,
+        publicKey: namedKeyPair(mocks, 'hs-hub-key').state!.publicKey,
         endpoint: outputs.hubEndpoint,
         allowedIps: ['10.0.0.0/16', '10.30.0.0/16'],
         persistentKeepalive: 25,
@@ -540,7 +547,9 @@ describe('examples/existing-vpc', () => {
         source: 'aws-secrets-manager',
         secretId: mocks.one(T.awsSecret, 'edge-key-secret').state!.arn,
         region: 'eu-west-1',
+        versionId: mocks.one(T.awsSecretVersion, `edge-key-version-g${currentKeyPair(mocks, 'edge-key').name.split('-g').pop()}`).state!.versionId,
       },
+      ...(stored.nextPrivateKey !== undefined ? { nextPrivateKey: stored.nextPrivateKey } : {}),
       configSource: {
         source: 'aws-secrets-manager',
         secretId: mocks.one(T.awsSecret, 'edge-config').state!.arn,

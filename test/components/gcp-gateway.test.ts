@@ -239,7 +239,7 @@ describe('GcpGateway secrets and identity', () => {
     expect(configName).toBe(`projects/${MOCK_GCP_PROJECT}/secrets/gw-config-mock`);
     expect(doc).toMatchObject({
       interface: { name: 'wm0', addresses: ['10.99.0.2/24'], listenPort: 51820 },
-      privateKey: { source: 'gcp-secret-manager', name: keyName },
+      privateKey: { source: 'gcp-secret-manager', name: `${keyName}/versions/1` },
       configSource: { source: 'gcp-secret-manager', name: configName, pollSeconds: 30 },
       health: { listen: '0.0.0.0:9587' },
       metrics: { listen: '127.0.0.1:9586' },

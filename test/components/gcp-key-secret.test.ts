@@ -62,7 +62,8 @@ describe('GcpKeySecret', () => {
     });
     expect(secret.inputs.annotations).toEqual({ [GCP_ANNOTATION_KEY_CREATED_AT]: createdAt });
     expect(name).toBe(`projects/${MOCK_GCP_PROJECT}/secrets/gw-key-secret-mock`);
-    expect(await resolve(ks.sourceConfig)).toEqual({ source: 'gcp-secret-manager', name });
+    // The document names the exact version (components/rotation.ts: every key change is a document change).
+    expect(await resolve(ks.sourceConfig)).toEqual({ source: 'gcp-secret-manager', name: `${name}/versions/1` });
 
     const version = mocks.one(VERSION);
     expect(isSecretInput(version.inputs.secretData)).toBe(true);
@@ -242,7 +243,7 @@ describe('GcpKeySecret', () => {
     });
     expect(JSON.parse(out)).toEqual({
       rejections: [
-        'error serializing property "secretData": GcpKeySecret "k": privateKey must be a secret Output (wrap it with pulumi.secret(...)); it was a plain Output',
+        'error serializing property "outputs": error serializing property "secretData": GcpKeySecret "k": privateKey must be a secret Output (wrap it with pulumi.secret(...)); it was a plain Output',
       ],
       versions: 0,
       secrets: 1,

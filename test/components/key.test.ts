@@ -18,6 +18,7 @@ import {
   wireGuardKeyProvider,
   type WireGuardKeyPairOutputs,
 } from '../../components/key';
+import { generationCreatedAt, keyRotationPlan } from '../../components/rotation';
 import { clampPrivateKey } from '../../common/keys';
 import { isSecretInput, resolve, resolveWithSecret, setupMocks, type MockRecorder } from '../../components/testing';
 
@@ -167,28 +168,39 @@ describe('WireGuardKey under mocks', () => {
 
   const epochStart = Date.parse(rotationEpoch(new Date(Date.UTC(2025, 5, 1)), DEFAULT_MAX_KEY_AGE_DAYS).start);
 
-  it('registers the component and a dynamic key pair child with secret private key', async () => {
+  it('registers the component and a dynamic key pair child (its generation) with secret private key', async () => {
     const key = new WireGuardKey('gw', { now: () => new Date(epochStart + 3 * DAY) });
+    const plan = keyRotationPlan('gw', new Date(epochStart + 3 * DAY));
+    expect(key.rotation).toEqual(plan);
     const priv = await resolveWithSecret(key.privateKey);
     const pub = await resolveWithSecret(key.publicKey);
     expect(priv.secret).toBe(true);
     expect(pub.secret).toBe(false);
     expect(priv.value).toMatch(KEY);
     expect(publicKeyFromPrivateKey(priv.value)).toBe(pub.value);
-    expect(await resolve(key.createdAt)).toBe(new Date(epochStart).toISOString());
-    expect(await resolve(key.rotationDeadline)).toBe(new Date(epochStart + 90 * DAY).toISOString());
+    expect(await resolve(key.createdAt)).toBe(generationCreatedAt(plan.current, 90, plan.offsetDays, 7));
+    expect(await resolve(key.rotationDeadline)).toBe(plan.retireAt);
     expect(await pulumi.isSecret(key.createdAt)).toBe(false);
     await mocks.settle();
 
     const component = mocks.one('wiremesh:keys:WireGuardKey', 'gw');
     expect(component.custom).toBe(false);
     expect(component.urn).toBe('urn:pulumi:stack::project::wiremesh:keys:WireGuardKey::gw');
-    const pair = mocks.one(WIREGUARD_KEY_PAIR_TYPE, 'gw-pair');
+    const pairs = mocks.byType(WIREGUARD_KEY_PAIR_TYPE);
+    const pair = mocks.one(WIREGUARD_KEY_PAIR_TYPE, `gw-g${plan.current}`);
+    expect(pairs.length).toBe(plan.next === null ? 1 : 2);
     expect(pair.parent).toBe(component.urn);
     expect(pair.additionalSecretOutputs).toEqual(['privateKey']);
     expect(pair.replaceOnChanges).toEqual(['epochStart']);
-    // Inputs: the epoch only, never key material; the provider is closure-serialized.
-    expect(Object.keys(pair.inputs).sort()).toEqual(['__provider', 'epoch', 'epochStart', 'maxAgeDays']);
+    // Inputs: the generation's schedule only, never key material; the provider is closure-serialized.
+    expect(Object.keys(pair.inputs).sort()).toEqual([
+      '__provider',
+      'createdAt',
+      'epoch',
+      'epochStart',
+      'maxAgeDays',
+      'overlapDays',
+    ]);
     expect(pair.inputs.__provider).toEqual(expect.stringContaining('exports.handler'));
     expect(pair.inputs.__provider).toContain('require("@noble/curves/ed25519.js")');
     expect(pair.inputs.__provider).not.toContain('@pulumi/pulumi');
@@ -198,29 +210,37 @@ describe('WireGuardKey under mocks', () => {
     expect(isSecretInput(pair.state!.publicKey)).toBe(false);
   });
 
-  it('epoch input: same on day 89, replaced (new epochStart) on day 91', async () => {
-    const epochOf = async (day: number, name: string) => {
-      new WireGuardKey(name, { now: () => new Date(epochStart + day * DAY) });
-      await mocks.settle();
-      return mocks.one(WIREGUARD_KEY_PAIR_TYPE, `${name}-pair`).inputs;
-    };
-    const day0 = await epochOf(0, 'd0');
-    const day89 = await epochOf(89, 'd89');
-    const day91 = await epochOf(91, 'd91');
-    expect(day89).toEqual(day0);
-    expect(day91.epochStart).toBe(new Date(epochStart + 90 * DAY).toISOString());
-    // What the engine does with those inputs: diff against the stored state.
-    const state = (await wireGuardKeyProvider.create(day0 as never)).outs as WireGuardKeyPairOutputs;
-    expect((await wireGuardKeyProvider.diff!('id', state, day89 as never)).replaces).toBeUndefined();
-    expect((await wireGuardKeyProvider.diff!('id', state, day91 as never)).replaces).toEqual(['epochStart']);
+  it('next exists exactly in the overlap: a second child, never a replacement of the current one', async () => {
+    const children = (name: string) =>
+      mocks.byType(WIREGUARD_KEY_PAIR_TYPE).filter((r) => r.name.startsWith(`${name}-g`)).map((r) => r.name);
+    // A day after a retirement the key is steady, whatever the name's offset.
+    const steadyAt = (name: string) =>
+      new Date(Date.parse(keyRotationPlan(name, new Date(epochStart)).retireAt) + DAY);
+    const before = keyRotationPlan('rk-a', steadyAt('rk-a'));
+    expect(before.phase).toBe('steady');
+    const steady = new WireGuardKey('rk-a', { now: () => steadyAt('rk-a') });
+    expect(steady.next).toBeUndefined();
+    const plan = keyRotationPlan('rk-b', steadyAt('rk-b'));
+    const offering = new WireGuardKey('rk-b', { now: () => new Date(plan.nextCreatedAt) });
+    expect(offering.rotation).toMatchObject({ phase: 'next', current: plan.current, next: plan.current + 1 });
+    expect(offering.next!.generation).toBe(plan.current + 1);
+    expect(await resolve(offering.next!.createdAt)).toBe(plan.nextCreatedAt);
+    expect(await pulumi.isSecret(offering.next!.privateKey)).toBe(true);
+    expect(await resolve(offering.next!.publicKey)).not.toBe(await resolve(offering.publicKey));
+    await Promise.all([steady, offering].flatMap((k) => [resolve(k.publicKey), resolve(k.rotationDeadline)]));
+    await mocks.settle();
+    expect(children('rk-a')).toEqual([`rk-a-g${before.current}`]);
+    expect(children('rk-b')).toEqual([`rk-b-g${plan.current}`, `rk-b-g${plan.current + 1}`]);
   });
 
   it('honours maxAgeDays and validates arguments early', async () => {
     const key = new WireGuardKey('short', { maxAgeDays: 7, now: () => new Date(epochStart) });
-    const created = Date.parse(await resolve(key.createdAt));
-    expect(created % (7 * DAY)).toBe(0);
-    expect(await resolve(key.rotationDeadline)).toBe(new Date(created + 7 * DAY).toISOString());
+    expect(key.rotation).toMatchObject({ maxAgeDays: 7, overlapDays: 1 }); // the default overlap stays under 7 / 4
+    expect(await resolve(key.rotationDeadline)).toBe(key.rotation.retireAt);
     expect(key.maxAgeDays).toBe(7);
+    expect(() => new WireGuardKey('bad3', { maxAgeDays: 8, overlapDays: 2 })).toThrow(
+      'overlapDays must be 0 or a whole number of days under maxAgeDays / 4 (8 / 4), got 2',
+    );
     expect(() => new WireGuardKey('bad', { maxAgeDays: 0 })).toThrow(
       'maxAgeDays must be a whole number of days from 1 to 3650, got 0',
     );

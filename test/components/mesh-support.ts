@@ -10,6 +10,7 @@ import { gcpMockNewResource } from '../../components/gcp/testing';
 import { WIREGUARD_KEY_PAIR_TYPE, wireGuardKeyPairFromEntropy } from '../../components/key';
 import type { WireGuardMeshArgs } from '../../components/mesh';
 import type { MeshSpec } from '../../mesh/spec';
+import { keyRotationPlan } from '../../components/rotation';
 import { WIREGUARD_PRESHARED_KEY_TYPE } from '../../components/preshared-key';
 import { setupMocks, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
 
@@ -206,5 +207,73 @@ export function fullMeshArgs(overrides: Partial<WireGuardMeshArgs> = {}): WireGu
       partner: ['192.0.2.128/25'],
     },
     ...overrides,
+  };
+}
+
+/** The current generation's key pair of WireGuardKey `keyName` (`<keyName>-g<N>`, the lowest N registered). */
+export function currentKeyPair(mocks: MockRecorder, keyName: string): RecordedResource {
+  const generations = mocks
+    .byType(T.keyPair)
+    .filter((r) => new RegExp(`^${keyName.replace(/[-]/g, '\\-')}-g\\d+$`).test(r.name))
+    .sort((a, b) => Number(a.name.slice(keyName.length + 2)) - Number(b.name.slice(keyName.length + 2)));
+  if (generations.length === 0) throw new Error(`no key pair of ${keyName}`);
+  return generations[0]!;
+}
+
+/** Whether WireGuardKey `keyName` is in phase switch at the real clock (what the tests' meshes use), from its recorded inputs. */
+function switchingNow(mocks: MockRecorder, keyName: string): boolean {
+  const { maxAgeDays, overlapDays } = currentKeyPair(mocks, keyName).inputs as { maxAgeDays: number; overlapDays: number };
+  return keyRotationPlan(keyName, new Date(), maxAgeDays, overlapDays).phase === 'switch';
+}
+
+/**
+ * The generation of WireGuardKey `keyName` that one-key peers name as its `publicKey` at the real
+ * clock: the next one in phase switch, else the current one (components/mesh/plan.ts, peersNameNextKey).
+ */
+export function namedKeyPair(mocks: MockRecorder, keyName: string): RecordedResource {
+  const current = currentKeyPair(mocks, keyName);
+  if (!switchingNow(mocks, keyName)) return current;
+  return mocks.byType(T.keyPair).find((r) => r.name.startsWith(`${keyName}-g`) && r !== current) ?? current;
+}
+
+/** Key name -> the next generation's public key, for every WireGuardKey the run registered two generations of. */
+export function recordedNextKeys(mocks: MockRecorder): Record<string, string> {
+  const byKey = new Map<string, RecordedResource[]>();
+  for (const pair of mocks.byType(T.keyPair)) {
+    const key = pair.name.replace(/-g\d+$/, '');
+    byKey.set(key, [...(byKey.get(key) ?? []), pair]);
+  }
+  return Object.fromEntries(
+    [...byKey.entries()]
+      .filter(([, pairs]) => pairs.length === 2)
+      .map(([key, pairs]) => {
+        const next = pairs.sort((a, b) => Number(b.name.split('-g').pop()) - Number(a.name.split('-g').pop()))[0]!;
+        return [key, next.state!.publicKey as string];
+      }),
+  );
+}
+
+/**
+ * A planned document (planned with {@link namedKeyPair}'s keys) as WireGuardMesh stores it at the
+ * run's clock (the tests use the real one): peers whose key is in phase next also carry its next
+ * public key (one-key peers name it as their key in phase switch, already planned), and the
+ * gateway's own `nextPrivateKey` reference (`stored`'s) while it switches. The rotation itself is
+ * tested in rotation-sequence.test.ts.
+ */
+export function withRecordedRotation<T extends { peers: AgentConfig['peers'] }>(
+  planned: T,
+  mocks: MockRecorder,
+  mesh: string,
+  stored?: AgentConfig,
+): T {
+  const next = recordedNextKeys(mocks);
+  return {
+    ...planned,
+    peers: planned.peers.map((peer) => {
+      const keyName = `${mesh}-${peer.name}-key`;
+      const nextKey = next[keyName];
+      return nextKey === undefined || switchingNow(mocks, keyName) ? peer : { ...peer, nextPublicKey: nextKey };
+    }),
+    ...(stored?.nextPrivateKey !== undefined ? { nextPrivateKey: stored.nextPrivateKey } : {}),
   };
 }

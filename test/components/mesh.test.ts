@@ -54,6 +54,9 @@ import {
   plainOccurrences,
   remoteStoredConfig,
   T,
+  currentKeyPair,
+  namedKeyPair,
+  withRecordedRotation,
 } from './mesh-support';
 
 async function deploy(
@@ -79,7 +82,7 @@ function expectedPlan(
   const publicKeys = Object.fromEntries(
     spec.sites
       .filter((s) => s.provider !== 'external')
-      .map((s) => [s.name, mocks.one(T.keyPair, `${meshName}-${s.name}-key-pair`).state!.publicKey as string]),
+      .map((s) => [s.name, namedKeyPair(mocks, `${meshName}-${s.name}-key`).state!.publicKey as string]),
   );
   return planMesh(
     { ...spec, sites: spec.sites.map((s) => (endpoints[s.name] ? { ...s, endpoint: endpoints[s.name] } : s)) },
@@ -89,15 +92,23 @@ function expectedPlan(
 
 /** The stored document of a cloud gateway: the planner's, plus the references the component fills in. */
 /** A group's shared document is its first gateway's plan without peer endpoints (components/shared-key.ts). */
-function expectPlanned(stored: AgentConfig, plan: MeshPlan, id: string, sharedKey = false): void {
+function expectPlanned(
+  stored: AgentConfig,
+  plan: MeshPlan,
+  id: string,
+  sharedKey = false,
+  mocks?: MockRecorder,
+  mesh = 'corp',
+): void {
   const gateway = plan.gateways.find((g) => g.id === id)!;
   // An AWS group's document also holds its failover section (test/components/aws-gateway-group.test.ts).
   const { configSource, privateKey, health, failover: _failover, ...rest } = stored;
-  const { privateKey: _planKey, ...planned } = agentConfigFor(gateway, {
+  const { privateKey: _planKey, ...fromPlanner } = agentConfigFor(gateway, {
     interfaceName: 'wm0',
     privateKey: { source: 'file', path: '/unused' },
     tunnelAddress: false,
   });
+  const planned = mocks !== undefined ? withRecordedRotation(fromPlanner, mocks, mesh, stored) : fromPlanner;
   expect(rest).toEqual(
     sharedKey ? { ...planned, peers: planned.peers.map(({ endpoint: _endpoint, ...peer }) => peer) } : planned,
   );
@@ -202,7 +213,7 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
     expect(componentTree(mocks, T.awsGroup, 'corp-aws-b').of(T.instance)).toHaveLength(2);
     expect(componentTree(mocks, T.gcpGroup, 'corp-gcp-c').of(T.gcpInstance)).toHaveLength(2);
     for (const site of ['aws-a', 'aws-b', 'gcp-c', 'gcp-d']) {
-      expect(sites[site].publicKey).toBe(mocks.one(T.keyPair, `corp-${site}-key-pair`).state!.publicKey);
+      expect(sites[site].publicKey).toBe(currentKeyPair(mocks, `corp-${site}-key`).state!.publicKey);
     }
   });
 
@@ -231,10 +242,10 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
   });
 
   test("each cloud gateway stores exactly the planner output for it (a group: its first gateway's)", () => {
-    expectPlanned(awsStoredConfig(mocks, 'corp-aws-a'), plan, 'aws-a');
-    expectPlanned(awsStoredConfig(mocks, 'corp-aws-b-gateway'), plan, 'aws-b-1', true);
-    expectPlanned(gcpStoredConfig(mocks, 'corp-gcp-c'), plan, 'gcp-c-1', true);
-    expectPlanned(gcpStoredConfig(mocks, 'corp-gcp-d'), plan, 'gcp-d');
+    expectPlanned(awsStoredConfig(mocks, 'corp-aws-a'), plan, 'aws-a', false, mocks);
+    expectPlanned(awsStoredConfig(mocks, 'corp-aws-b-gateway'), plan, 'aws-b-1', true, mocks);
+    expectPlanned(gcpStoredConfig(mocks, 'corp-gcp-c'), plan, 'gcp-c-1', true, mocks);
+    expectPlanned(gcpStoredConfig(mocks, 'corp-gcp-d'), plan, 'gcp-d', false, mocks);
     // A group's other gateways differ from the first only in their tunnel address.
     const [first, second] = ['aws-b-1', 'aws-b-2'].map((id) => plan.gateways.find((g) => g.id === id)!);
     expect({ ...second!, id: first!.id, index: 0, address: first!.address }).toEqual(first);
@@ -285,7 +296,7 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
     const publicKeys = Object.fromEntries(
       plan.gateways.map((g) => [
         g.site,
-        mocks.resources.find((r) => r.type === T.keyPair && r.name === `corp-${g.site}-key-pair`)!.state!
+        namedKeyPair(mocks, `corp-${g.site}-key`).state!
           .publicKey as string,
       ]),
     );
@@ -297,13 +308,14 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
     expect(asGateways.gateways.filter((g) => g.site !== 'office' && g.site !== 'partner')).toEqual(plan.gateways);
     const stored = remoteStoredConfig(mocks, 'corp-office');
     expect(stored).toEqual(
-      agentConfigFor(
-        asGateways.gateways.find((g) => g.id === 'office')!,
-        {
+      withRecordedRotation(
+        agentConfigFor(asGateways.gateways.find((g) => g.id === 'office')!, {
           interfaceName: 'wm0',
           privateKey: { source: 'file', path: '/etc/wiremesh/private.key' },
           tunnelAddress: false,
-        },
+        }),
+        mocks,
+        'corp',
       ),
     );
     expect(stored.peers.map((p) => p.name)).toEqual(['aws-a', 'aws-b', 'gcp-c', 'gcp-d', 'partner']);
@@ -329,7 +341,7 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
     );
     const { spec, keys } = externalsAsGateways(fullMesh);
     const publicKeys = Object.fromEntries(
-      plan.gateways.map((g) => [g.site, mocks.one(T.keyPair, `corp-${g.site}-key-pair`).state!.publicKey as string]),
+      plan.gateways.map((g) => [g.site, namedKeyPair(mocks, `corp-${g.site}-key`).state!.publicKey as string]),
     );
     const asGateways = planMesh(
       { ...spec, sites: spec.sites.map((s) => (endpoints[s.name] ? { ...s, endpoint: endpoints[s.name] } : s)) },
@@ -717,15 +729,19 @@ describe('WireGuardMesh: preshared keys', () => {
     const sourceOf = (pair: string, cloud: 'aws' | 'gcp'): unknown => {
       if (cloud === 'aws') {
         const arn = mocks.one(T.awsSecret, `${resourceName(pair)}-aws-secret`).state!.arn as string;
-        return { source: 'aws-secrets-manager', secretId: arn, region: arn.split(':')[3] };
+        const { versionId } = mocks.one(T.awsSecretVersion, `${resourceName(pair)}-aws-version`).state!;
+        return { source: 'aws-secrets-manager', secretId: arn, region: arn.split(':')[3], versionId };
       }
       const secret = mocks.one(T.gcpSecret, `${resourceName(pair)}-gcp-secret`).state!;
-      return { source: 'gcp-secret-manager', name: `projects/${secret.project}/secrets/${secret.secretId}` };
+      return {
+        source: 'gcp-secret-manager',
+        name: `projects/${secret.project}/secrets/${secret.secretId}/versions/1`,
+      };
     };
     const publicKeyOf = (site: string): string =>
       site === 'partner'
         ? PARTNER.publicKey
-        : (mocks.one(T.keyPair, `psk-${site}-key-pair`).state!.publicKey as string);
+        : (namedKeyPair(mocks, `psk-${site}-key`).state!.publicKey as string);
     for (const [site, config] of Object.entries(stored)) {
       const cloud = site.startsWith('aws') ? 'aws' : 'gcp';
       for (const peer of config.peers) {
@@ -783,8 +799,8 @@ describe('WireGuardMesh: preshared keys', () => {
       .sort();
     expect(withPsk).toEqual(
       [
-        mocks.one(T.keyPair, 'psk-aws-b-key-pair').state!.publicKey,
-        mocks.one(T.keyPair, 'psk-gcp-c-key-pair').state!.publicKey,
+        namedKeyPair(mocks, 'psk-aws-b-key').state!.publicKey,
+        namedKeyPair(mocks, 'psk-gcp-c-key').state!.publicKey,
       ].sort(),
     );
   });

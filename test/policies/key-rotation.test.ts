@@ -17,21 +17,33 @@ const at = (base: Date, days: number) => new Date(base.getTime() + days * DAY);
 
 let stack: RunnerResource[];
 let keyStack: RunnerResource[];
-/** The epoch start of the WireGuardKey made with `now: 2025-01-10`, 90-day epochs. */
-const KEY_CREATED = new Date('2024-12-13T00:00:00.000Z');
+/** The epoch start of the WireGuardKey "k" made with `now: 2025-01-10`, 90-day epochs, no overlap (its offset is its name's). */
+let KEY_CREATED: Date;
+/** Its key pair: `k-g<generation>`. */
+let PAIR: string;
+let rotatedStack: RunnerResource[];
+let ROTATED_CREATED: Date;
+const day = (base: Date, days: number): string => at(base, days).toISOString().slice(0, 10);
 
 beforeAll(async () => {
   ({ resources: stack } = await recordComponentStack());
   const mocks = setupMocks(awsMockOptions());
-  const key = new WireGuardKey('k', { maxAgeDays: 90, now: () => new Date('2025-01-10T12:00:00Z') });
+  const key = new WireGuardKey('k', { maxAgeDays: 90, overlapDays: 0, now: () => new Date('2025-01-10T12:00:00Z') });
+  // A rotated key (default overlap, 7 days) beside it.
+  const rotated = new WireGuardKey('r', { maxAgeDays: 90, now: () => new Date('2025-01-10T12:00:00Z') });
+  KEY_CREATED = new Date(await resolve(key.createdAt));
+  PAIR = `k-g${key.rotation.current}`;
+  ROTATED_CREATED = new Date(await resolve(rotated.createdAt));
   const secret = new AwsKeySecret('k-secret', {
     privateKey: key.privateKey,
     createdAt: key.createdAt,
     siteName: 'site-k',
   });
-  await Promise.all([resolve(key.publicKey), resolve(secret.arn)]);
+  await Promise.all([resolve(key.publicKey), resolve(secret.arn), resolve(rotated.publicKey)]);
   await mocks.settle();
-  keyStack = fromRecordedResources(mocks.resources);
+  const recorded = fromRecordedResources(mocks.resources);
+  keyStack = recorded.filter((r) => !/^r-g\d+$/.test(r.name));
+  rotatedStack = recorded.filter((r) => /^r-g\d+$/.test(r.name));
 }, 60_000);
 
 function awsKeySecret(name: string, tags: Record<string, string>): RunnerResource {
@@ -56,9 +68,8 @@ describe('wiremesh-key-rotation', () => {
     expect(late).toEqual([
       expect.objectContaining({
         enforcementLevel: 'mandatory',
-        resourceName: 'k-pair',
-        message:
-          'run `pulumi up` to rotate: the WireGuard key "k-pair" (created 2024-12-13T00:00:00.000Z, 91 days old) expired on 2025-03-13 (maximum age 90 days).',
+        resourceName: PAIR,
+        message: `run \`pulumi up\` to rotate: the WireGuard key "${PAIR}" (created ${KEY_CREATED.toISOString()}, 91 days old) expired on ${day(KEY_CREATED, 90)} (maximum age 90 days).`,
       }),
     ]);
   });
@@ -69,7 +80,7 @@ describe('wiremesh-key-rotation', () => {
       expect.objectContaining({
         enforcementLevel: 'advisory',
         message: expect.stringContaining(
-          'expires on 2025-03-13 (in 10 days): the first `pulumi up` on or after that day rotates it',
+          `expires on ${day(KEY_CREATED, 90)} (in 10 days): the first \`pulumi up\` on or after that day rotates it`,
         ),
       }),
     ]);
@@ -90,17 +101,49 @@ describe('wiremesh-key-rotation', () => {
       runPolicies(keyStack, { now: at(KEY_CREATED, 31), config: { [POLICY]: { maxAgeDays: 30, warnDays: 0 } } }),
     );
     expect(strict.map((v) => v.message)).toEqual([
-      'WireGuard key "k-pair" rotates every 90 days (its maxAgeDays), more than the maximum of 30: set maxAgeDays to at most 30.',
-      'run `pulumi up` to rotate: the WireGuard key "k-pair" (created 2024-12-13T00:00:00.000Z, 31 days old) expired on 2025-01-12 (maximum age 30 days).',
+      `WireGuard key "${PAIR}" rotates every 90 days (its maxAgeDays), more than the maximum of 30: set maxAgeDays to at most 30.`,
+      `run \`pulumi up\` to rotate: the WireGuard key "${PAIR}" (created ${KEY_CREATED.toISOString()}, 31 days old) expired on ${day(KEY_CREATED, 30)} (maximum age 30 days).`,
     ]);
   });
 
   test('a key pair without maxAgeDays has no rotation schedule', () => {
     const noSchedule = keyStack.map((r) =>
-      r.name === 'k-pair' ? { ...r, props: { ...r.props, maxAgeDays: undefined } } : r,
+      r.name === PAIR ? { ...r, props: { ...r.props, maxAgeDays: undefined } } : r,
     );
     expect(only(runPolicies(noSchedule, { now: at(KEY_CREATED, 1) })).map((v) => v.message)).toEqual([
-      'WireGuard key "k-pair" has no rotation schedule: create it with WireGuardKey and a maxAgeDays (at most 90).',
+      `WireGuard key "${PAIR}" has no rotation schedule: create it with WireGuardKey and a maxAgeDays (at most 90).`,
+    ]);
+  });
+
+  test('a rotated generation (overlap 7) is the key in use until its epoch ends: 96 days passes, 98 fails; retiring, it may stay one overlap more; the overlap is bounded', () => {
+    const config = { [POLICY]: { warnDays: 0 } };
+    // The key's clock (2025-01-10) lies inside a rotation: the old generation and its successor.
+    const [old, newest] = rotatedStack
+      .filter((r) => r.type.endsWith('WireGuardKeyPair'))
+      .sort((a, b) => Number(a.props.epoch) - Number(b.props.epoch));
+    expect(Number(newest!.props.epoch)).toBe(Number(old!.props.epoch) + 1);
+    expect(old!.props.overlapDays).toBe(7);
+    const OLD_CREATED = new Date(old!.props.createdAt as string);
+    const NEWEST_CREATED = new Date(newest!.props.createdAt as string);
+    expect(NEWEST_CREATED).toEqual(at(OLD_CREATED, 90));
+    expect(ROTATED_CREATED).toEqual(OLD_CREATED); // still the current generation (phase switch)
+    // The newest generation alone is the key in use until its epoch ends.
+    const mine = [newest!];
+    expect(only(runPolicies(mine, { now: at(NEWEST_CREATED, 96), config }))).toEqual([]);
+    expect(only(runPolicies(mine, { now: at(NEWEST_CREATED, 98), config })).map((v) => v.message)).toEqual([
+      `run \`pulumi up\` to rotate: the WireGuard key "${newest!.name}" (created ${NEWEST_CREATED.toISOString()}, 98 days old) expired on ${day(NEWEST_CREATED, 97)} (maximum age 97 days).`,
+    ]);
+    // Beside its successor, the old generation only waits for retirement: one more overlap.
+    const both = [old!, newest!];
+    expect(only(runPolicies(both, { now: at(OLD_CREATED, 103), config }))).toEqual([]);
+    expect(only(runPolicies(both, { now: at(OLD_CREATED, 105), config })).map((v) => v.message)).toEqual([
+      `run \`pulumi up\` to retire: the WireGuard key "${old!.name}" (created ${OLD_CREATED.toISOString()}, 105 days old) was replaced by its next generation and had to be retired by ${day(OLD_CREATED, 104)} (its epoch plus two overlap windows, 104 days).`,
+    ]);
+    const strict = only(
+      runPolicies(mine, { now: at(ROTATED_CREATED, 1), config: { [POLICY]: { warnDays: 0, maxOverlapDays: 3 } } }),
+    );
+    expect(strict.map((v) => v.message)).toEqual([
+      `WireGuard key "${newest!.name}" has an overlap window of 7 days, more than the maximum of 3: set overlapDays to at most 3 (two keys are valid during the overlap).`,
     ]);
   });
 
@@ -198,7 +241,7 @@ describe('wiremesh-key-rotation', () => {
   test('preview of a rotation: a key pair and secret whose creation time is unknown are skipped until the update', () => {
     const UNKNOWN = '04da6b54-80e4-46f7-96ec-b56ff0331ba9';
     const preview = keyStack.map((r) => {
-      if (r.name === 'k-pair')
+      if (r.name === PAIR)
         return { ...r, props: { maxAgeDays: 90, createdAt: UNKNOWN, privateKey: UNKNOWN, publicKey: UNKNOWN } };
       if (r.name === 'k-secret-secret')
         return {

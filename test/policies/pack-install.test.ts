@@ -30,7 +30,7 @@ import {
   ROOT,
   stop,
 } from './analyzer';
-import { firstKeyCreatedAt, recordComponentStack, withProps } from './stacks';
+import { newestKeyCreatedAt, recordComponentStack, withProps } from './stacks';
 
 const UNKNOWN = '04da6b54-80e4-46f7-96ec-b56ff0331ba9';
 let work: string;
@@ -134,7 +134,8 @@ describe('the pack installed from npm pack output', () => {
     ]);
     expect(unknown[0]!.message).toContain('could not check gateway firewall "site-b-fwd"');
 
-    const late = new Date(firstKeyCreatedAt(resources).getTime() + 91 * 86_400_000).toISOString();
+    // Past every key's epoch end (a rotated generation: 90 days plus one 7-day overlap).
+    const late = new Date(newestKeyCreatedAt(resources).getTime() + 98 * 86_400_000).toISOString();
     await call(
       client,
       'configure',

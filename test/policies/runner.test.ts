@@ -46,6 +46,9 @@ describe('the pack', () => {
     const names = policies.map((p) => p.name);
     expect(names).toEqual([
       'wiremesh-key-rotation',
+      'wiremesh-rotation-window',
+      'wiremesh-revoked-keys',
+      'wiremesh-external-key-expiry',
       'wiremesh-key-material',
       'wiremesh-no-keys-in-outputs',
       'wiremesh-key-secret-kms',

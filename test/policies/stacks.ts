@@ -186,6 +186,24 @@ export function firstKeyCreatedAt(resources: RunnerResource[]): Date {
   return new Date(String(pair.props.createdAt));
 }
 
+function keyCreationTimes(resources: RunnerResource[]): number[] {
+  const created = resources
+    .filter((r) => r.type === 'pulumi-nodejs:dynamic/wiremesh:WireGuardKeyPair')
+    .map((r) => Date.parse(String(r.props.createdAt)));
+  if (created.length === 0) throw new Error('no key pair in the stack');
+  return created;
+}
+
+/** The creation time of the stack's newest key pair (each key's epochs are offset by its name). */
+export function newestKeyCreatedAt(resources: RunnerResource[]): Date {
+  return new Date(Math.max(...keyCreationTimes(resources)));
+}
+
+/** The creation time of the stack's oldest key pair. */
+export function oldestKeyCreatedAt(resources: RunnerResource[]): Date {
+  return new Date(Math.min(...keyCreationTimes(resources)));
+}
+
 /** A clock one day after the stack's first key was made: every key is young, no deadline near. */
 export function dayAfterFirstKey(resources: RunnerResource[]): Date {
   return new Date(firstKeyCreatedAt(resources).getTime() + 86_400_000);
