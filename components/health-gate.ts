@@ -49,6 +49,8 @@ export type HealthCheck =
       instanceGroup: string;
       /** The instance's self link, as getHealth names it. */
       instance: string;
+      /** Its numeric id: new for every VM, also one replaced under the same name. */
+      instanceId: string;
       endpoint?: string;
     };
 
@@ -242,7 +244,7 @@ async function waitUntilServing(inputs: HealthGateInputs): Promise<string> {
 
 /** What identifies the gated instance: a change of it replaces the gate (a new instance to wait for). */
 function gatedInstance(check: HealthCheck): string {
-  return check.kind === 'gcp-backend-health' ? check.instance : check.instanceId;
+  return check.kind === 'gcp-backend-health' ? `${check.instance}#${check.instanceId}` : check.instanceId;
 }
 
 /**
@@ -252,7 +254,8 @@ function gatedInstance(check: HealthCheck): string {
 export const healthGateProvider: pulumi.dynamic.ResourceProvider<HealthGateInputs, HealthGateOutputs> = {
   async create(inputs: HealthGateInputs) {
     const servingAt = await waitUntilServing(inputs);
-    return { id: `health-gate-${gatedInstance(inputs.check).split('/').pop()}`, outs: { ...inputs, servingAt } };
+    const instance = inputs.check.kind === 'gcp-backend-health' ? inputs.check.instance : inputs.check.instanceId;
+    return { id: `health-gate-${instance.split('/').pop()}`, outs: { ...inputs, servingAt } };
   },
   async diff(_id: string, olds: HealthGateOutputs, news: HealthGateInputs) {
     if (gatedInstance(olds.check) !== gatedInstance(news.check))

@@ -201,6 +201,7 @@ describe('GCP: backend service getHealth', () => {
       backendService,
       instanceGroup,
       instance,
+      instanceId: '4567890123456789012',
       endpoint: compute.url,
     },
     timeoutSeconds,
