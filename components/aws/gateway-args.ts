@@ -3,6 +3,7 @@
  * run {@link validateAwsGatewayArgs} once per arguments object, before anything is registered.
  */
 import type { AwsGroupFailoverArgs } from './failover';
+import type { AwsGatewayTargetGroup } from './instances';
 import type * as pulumi from '@pulumi/pulumi';
 import { HEALTH_PORT, WIREGUARD_PORT } from '../../common/defaults';
 import {
@@ -125,6 +126,11 @@ export interface AwsGatewayArgs {
    * routes are the agents' to move (see aws/failover.ts).
    */
   failover?: AwsGroupFailoverArgs;
+  /**
+   * Set by AwsGatewayGroup: the NLB target group of the instances, whose health check tells a
+   * rolling replacement when a replaced instance serves (see aws/instances.ts).
+   */
+  targetGroup?: AwsGatewayTargetGroup;
 }
 
 /** The arguments after the checks that can run while the program runs. */

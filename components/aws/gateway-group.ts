@@ -51,7 +51,7 @@ export interface LoadBalancerAddress {
 /** Arguments of {@link AwsGatewayGroup}: those of {@link AwsGateway} (the key is the group's) and the load balancer's. */
 export interface AwsGatewayGroupArgs extends Omit<
   AwsGatewayArgs,
-  'keySecret' | 'vpcId' | 'subnets' | 'createNetwork' | 'failover'
+  'keySecret' | 'vpcId' | 'subnets' | 'createNetwork' | 'failover' | 'targetGroup'
 > {
   /** The VPC the gateways run in (bring your own VPC; a group does not create one yet). */
   vpcId: pulumi.Input<string>;
@@ -157,6 +157,8 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
       maxKeyAgeDays: _maxAge,
       ...gatewayArgs
     } = args;
+    // The instances' health gates read the target group's health; it is made after them.
+    const [targetGroupArn, resolveTargetGroupArn] = pulumi.deferredOutput<string>();
     // The group checked these arguments under its own name: the gateway does not check them again.
     const sharedArgs: AwsGatewayArgs = {
       ...gatewayArgs,
@@ -164,6 +166,7 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
       agent: { ...args.agent, config: pulumi.output(args.agent.config).apply(sharedKeyDocument) },
       keySecret: { secret: keySecret, publicKey },
       ...(checked.failover !== false ? { failover: checked.failover } : {}),
+      targetGroup: { arn: targetGroupArn, port: listenPort, failover: checked.failover !== false },
     };
     const gateway = new AwsGateway(`${name}-gateway`, validateAwsGatewayArgs.seed(sharedArgs, checked.gateway), {
       parent: this,
@@ -196,6 +199,7 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
       checked.failover !== false ? gateway.instances.map((g) => g.instance.id) : [active.id],
       this,
     );
+    resolveTargetGroupArn(targetGroup.arn);
 
     this.gateway = gateway;
     this.keySecret = keySecret;

@@ -230,6 +230,7 @@ export class AwsGateway extends pulumi.ComponentResource {
           ...(this.agentArtifact ? [this.agentArtifact.object, this.agentArtifact.readPolicy] : []),
         ],
         routesMovedByAgent: args.failover !== undefined,
+        targetGroup: args.targetGroup,
       },
       this,
     );

@@ -7,11 +7,16 @@
  *   policy routing on the host);
  * - an Elastic IP (`-eip-i`) on that ENI, there before the instance boots;
  * - the instance (`-instance-i`): IMDSv2 only (hop limit 1), encrypted gp3 root volume, the
- *   instance profile, `sourceDestCheck: false`, user data holding only secret references. It
- *   depends on the previous subnet's instance, so a change that replaces them all (a new agent
- *   version) is rolling: the engine replaces instance i only once instance i-1's replacement is
- *   running, and a gateway of a group loses one instance at a time. (A dependsOn-only dependent
- *   is not deleted along with a delete-before-replace resource: pulumi/pulumi#838.);
+ *   instance profile, `sourceDestCheck: false`, user data holding only secret references;
+ * - its health gate (`-serving-i`, ../health-gate.ts): created (and replaced with the instance)
+ *   only once the instance serves: in a group, its NLB target passes the health check (a failover
+ *   standby's 503 to `GET /active` counts: its agent answers); otherwise EC2's instance and system
+ *   status checks pass. Instance i depends on gate i-1, so a change that replaces them all (a new
+ *   agent version) is rolling: the engine replaces instance i only once instance i-1's replacement
+ *   serves, and a gateway of a group loses one instance at a time. A gate that times out fails the
+ *   update with the instance's name, and the instances after it keep their old version. (A
+ *   dependsOn-only dependent is not deleted along with a delete-before-replace resource:
+ *   pulumi/pulumi#838.);
  * - one `aws.ec2.Route` per remote CIDR per route table of that subnet (`-route-i-j-<cidr>`),
  *   targeting this subnet's ENI. VPC route tables have no ECMP (one target per destination), so
  *   each AZ's route tables point at that AZ's own gateway.
@@ -19,7 +24,9 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { AWS_TAG_ROLE } from '../../common/defaults';
+import { HealthGate, type HealthCheck } from '../health-gate';
 import { cidrSlug } from '../names';
+import { arnParts } from './failover';
 import type { AwsGatewaySubnetArgs } from './gateway-args';
 import type { CheckedCidr } from './validation';
 
@@ -32,7 +39,21 @@ export interface AwsGatewayInstance {
   networkInterface: aws.ec2.NetworkInterface;
   eip: aws.ec2.Eip;
   instance: aws.ec2.Instance;
+  /** Exists once the instance serves; the next instance waits for it. */
+  healthGate: HealthGate;
   routes: aws.ec2.Route[];
+}
+
+/** The NLB target group of a gateway group's instances (set by AwsGatewayGroup). */
+export interface AwsGatewayTargetGroup {
+  arn: pulumi.Input<string>;
+  /** The port the instances are registered on (the WireGuard port). */
+  port: number;
+  /**
+   * True in a failover group: every instance is a target and the health check asks `GET /active`,
+   * which standbys answer 503. False: only the first instance is a target.
+   */
+  failover: boolean;
 }
 
 /** The latest Canonical Ubuntu 24.04 LTS server AMI of an architecture. */
@@ -96,6 +117,8 @@ export interface GatewayInstanceSettings {
   instanceDependsOn: pulumi.Resource[];
   /** True in a failover group: the routes' target is the agents' to change. */
   routesMovedByAgent?: boolean;
+  /** The group's target group: its health tells when a replaced instance serves. */
+  targetGroup?: AwsGatewayTargetGroup;
 }
 
 /** What an ENI and its Elastic IP need. */
@@ -133,7 +156,30 @@ export function createGatewayInterface(
   return { networkInterface, eip };
 }
 
-/** The instance and routes of subnet `i` on its ENI, replaced after `previous` (subnet i-1's instance). */
+/**
+ * What tells that instance `i` serves (pure): its target's health when it is an NLB target (the
+ * first instance of a group, every instance of a failover group), else EC2's status checks.
+ */
+export function instanceHealthCheck(
+  i: number,
+  instance: { id: string; arn: string },
+  targetGroup: { arn: string; port: number; failover: boolean } | undefined,
+): HealthCheck {
+  const { region } = arnParts(instance.arn);
+  if (targetGroup !== undefined && (targetGroup.failover || i === 0)) {
+    return {
+      kind: 'aws-target-health',
+      region,
+      instanceId: instance.id,
+      targetGroupArn: targetGroup.arn,
+      port: targetGroup.port,
+      standbyAnswers: targetGroup.failover,
+    };
+  }
+  return { kind: 'aws-instance-status', region, instanceId: instance.id };
+}
+
+/** The instance, its health gate and routes of subnet `i` on its ENI, replaced after `previous` (gate i-1). */
 export function createGatewayInstance(
   name: string,
   i: number,
@@ -141,7 +187,7 @@ export function createGatewayInstance(
   { networkInterface, eip }: Pick<AwsGatewayInstance, 'networkInterface' | 'eip'>,
   s: GatewayInstanceSettings,
   parent: pulumi.Resource,
-  previous?: aws.ec2.Instance,
+  previous?: HealthGate,
 ): AwsGatewayInstance {
   const tags = { ...s.tags, [AWS_TAG_ROLE]: 'gateway' };
   const instance = new aws.ec2.Instance(
@@ -175,6 +221,23 @@ export function createGatewayInstance(
       ...(s.lookedUpAmi ? { ignoreChanges: ['ami'] } : {}),
     },
   );
+  const targetGroup = s.targetGroup;
+  const healthGate = new HealthGate(
+    `${name}-serving-${i}`,
+    {
+      label: `${name}-instance-${i}`,
+      check: pulumi
+        .all([instance.id, instance.arn, targetGroup?.arn])
+        .apply(([id, arn, targetGroupArn]) =>
+          instanceHealthCheck(
+            i,
+            { id, arn },
+            targetGroup && targetGroupArn !== undefined ? { ...targetGroup, arn: targetGroupArn } : undefined,
+          ),
+        ),
+    },
+    { parent },
+  );
   const routes = subnetRoutes(name, i, subnet.routeTableIds ?? [], s.remoteCidrs).map(
     (route) =>
       new aws.ec2.Route(
@@ -190,10 +253,10 @@ export function createGatewayInstance(
         { parent, ...(s.routesMovedByAgent ? { ignoreChanges: ['networkInterfaceId'] } : {}) },
       ),
   );
-  return { subnetIndex: i, networkInterface, eip, instance, routes };
+  return { subnetIndex: i, networkInterface, eip, instance, healthGate, routes };
 }
 
-/** One instance per subnet; instance i waits for instance i-1, so a replacement rolls one gateway at a time. */
+/** One instance per subnet; instance i waits for gate i-1, so a replacement rolls one serving gateway at a time. */
 export function createGatewayInstances(
   name: string,
   subnets: AwsGatewaySubnetArgs[],
@@ -204,7 +267,7 @@ export function createGatewayInstances(
   const instances: AwsGatewayInstance[] = [];
   for (const [i, subnet] of subnets.entries()) {
     instances.push(
-      createGatewayInstance(name, i, subnet, interfaces[i]!, settings, parent, instances[i - 1]?.instance),
+      createGatewayInstance(name, i, subnet, interfaces[i]!, settings, parent, instances[i - 1]?.healthGate),
     );
   }
   return instances;

@@ -76,6 +76,9 @@ export function awsMockOptions(settings: AwsMockSettings = {}): Pick<SetupMocksO
             },
           };
         }
+        case 'aws:ec2/instance:Instance':
+          // The region of its ARN is where a health gate asks about it.
+          return { id, state: { ...args.inputs, arn: `arn:aws:ec2:${region}:${account}:instance/${id}` } };
         case 'aws:ec2/eip:Eip':
           eips += 1;
           return {

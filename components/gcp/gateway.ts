@@ -197,8 +197,12 @@ export class GcpGateway extends pulumi.ComponentResource {
       createGcpAgentArtifact(name, artifact, { project, region: v.region, labels }, this.serviceAccountEmail, this);
     this.userData = gatewayUserData(args.agent, this.agentArtifact?.location ?? args.agent.package!, fullConfig);
 
-    // Instances, each with a static external address.
+    // Instances, each with a static external address; behind a load balancer, members of their zone's group.
     this.instanceZones = Array.from({ length: v.instanceCount }, (_, i) => args.zones[i % args.zones.length]!);
+    const groups = v.loadBalanced ? createInstanceGroups(name, project, this.instanceZones, this) : undefined;
+    this.instanceGroups = [...(groups?.values() ?? [])];
+    // The VMs' health gates read the internal LB's backend service, which is made after them.
+    const [internalBackendService, resolveInternalBackendService] = pulumi.deferredOutput<string>();
     ({ addresses: this.addresses, instances: this.instances } = createGatewayInstances(
       name,
       this.instanceZones,
@@ -222,6 +226,7 @@ export class GcpGateway extends pulumi.ComponentResource {
         ...(this.agentArtifact ? [this.agentArtifact.object, this.agentArtifact.readGrant] : []),
       ],
       this,
+      groups && args.internalLoadBalancer ? { groups, backendService: internalBackendService } : undefined,
     ));
     this.endpoints = pulumi
       .all(this.addresses.map((a) => a.address))
@@ -243,19 +248,18 @@ export class GcpGateway extends pulumi.ComponentResource {
       this,
     );
     // Instance groups (load-balanced gateways), the internal load balancer, the routes.
-    ({
-      instanceGroups: this.instanceGroups,
-      internalForwardingRule: this.internalForwardingRule,
-      routes: this.routes,
-    } = createGatewayTraffic(
+    ({ internalForwardingRule: this.internalForwardingRule, routes: this.routes } = createGatewayTraffic(
       name,
       args,
       v,
       { project, network, subnetwork },
       this.instances,
-      this.instanceZones,
+      this.instanceGroups,
       this,
     ));
+    // The rule's backend service is the one created with it: always set.
+    if (this.internalForwardingRule)
+      resolveInternalBackendService(this.internalForwardingRule.backendService.apply((id) => id!));
 
     this.registerOutputs({
       publicKey: this.publicKey,
@@ -341,9 +345,9 @@ function grantSecretReads(
 }
 
 /**
- * Where traffic for the remote CIDRs goes: one unmanaged instance group per zone in use when the
- * gateway is load-balanced, the internal passthrough load balancer when asked for, and the routes
- * (next hop the load balancer, or each instance at equal priority).
+ * Where traffic for the remote CIDRs goes: the internal passthrough load balancer over the
+ * gateway's instance groups when asked for, and the routes (next hop the load balancer, or each
+ * instance at equal priority).
  */
 function createGatewayTraffic(
   name: string,
@@ -351,15 +355,13 @@ function createGatewayTraffic(
   v: ValidatedGcpGatewayArgs,
   where: { project: pulumi.Input<string> | undefined; network: pulumi.Input<string>; subnetwork: pulumi.Input<string> },
   instances: gcp.compute.Instance[],
-  zones: string[],
+  instanceGroups: gcp.compute.InstanceGroup[],
   parent: pulumi.Resource,
 ): {
-  instanceGroups: gcp.compute.InstanceGroup[];
   internalForwardingRule: gcp.compute.ForwardingRule | undefined;
   routes: gcp.compute.Route[];
 } {
   const { project, network, subnetwork } = where;
-  const instanceGroups = v.loadBalanced ? createInstanceGroups(name, project, instances, zones, parent) : [];
   const internalForwardingRule = args.internalLoadBalancer
     ? createInternalLoadBalancer(
         name,
@@ -382,7 +384,7 @@ function createGatewayTraffic(
         : { nextHopInstance: instances[instance]!.id },
     parent,
   );
-  return { instanceGroups, internalForwardingRule, routes };
+  return { internalForwardingRule, routes };
 }
 
 /** The agent configuration document's secret and its one version: the completed document, stored. */

@@ -1,17 +1,38 @@
 /**
  * The GcpGateway's VMs: shielded, forwarding, OS Login, the gateway's own service account, user data
  * with references only; a static external address each when the gateway has them; replaced (one VM
- * at a time) when their bootstrap changes.
+ * at a time, each waiting until the previous one serves behind the load balancer) when their
+ * bootstrap changes.
  */
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import { GCP_GATEWAY_NETWORK_TAG, GCP_LABEL_ROLE, ROLE_GATEWAY } from '../../common/defaults';
+import { HealthGate } from '../health-gate';
 import { CLOUD_PLATFORM_SCOPE, DEFAULT_IMAGE, type ValidatedGcpGatewayArgs } from './gateway-args';
+
+/** The load balancer a gateway's VMs are behind: one instance group per zone, the backend service that checks them. */
+export interface GatewayLoadBalancing {
+  /** The instance group of each zone in use. */
+  groups: Map<string, gcp.compute.InstanceGroup>;
+  /** The backend service whose health check tells when a VM serves (the internal LB's). */
+  backendService: pulumi.Input<string>;
+}
+
+/** A gateway's VMs, their static addresses, and (behind a load balancer) their group memberships and health gates. */
+export interface GatewayVms {
+  addresses: gcp.compute.Address[];
+  instances: gcp.compute.Instance[];
+  memberships: gcp.compute.InstanceGroupMembership[];
+  healthGates: HealthGate[];
+}
 
 /**
  * The gateway's VMs, one per zone slot, each with a static external address when the gateway has
  * them. Each VM waits for `dependsOn` and for the VM before it, so a bootstrap change replaces one VM
- * of the gateway at a time.
+ * of the gateway at a time. Behind a load balancer, VM i joins its zone's instance group
+ * (`-member-i`, replaced with the VM) and its health gate (`-serving-i`, ../health-gate.ts) exists
+ * once the backend service reports it HEALTHY; VM i+1 waits for that gate, not for VM i merely running.
+ * Without a load balancer nothing checks the agent's health port, so VM i+1 waits for VM i to run.
  */
 export function createGatewayInstances(
   name: string,
@@ -19,9 +40,9 @@ export function createGatewayInstances(
   settings: Omit<GatewayVmSettings, 'zone' | 'address'>,
   dependsOn: pulumi.Resource[],
   parent: pulumi.Resource,
-): { addresses: gcp.compute.Address[]; instances: gcp.compute.Instance[] } {
-  const addresses: gcp.compute.Address[] = [];
-  const instances: gcp.compute.Instance[] = [];
+  loadBalancing?: GatewayLoadBalancing,
+): GatewayVms {
+  const vms: GatewayVms = { addresses: [], instances: [], memberships: [], healthGates: [] };
   for (const [i, zone] of zones.entries()) {
     const address = settings.v.externalAddresses
       ? new gcp.compute.Address(
@@ -36,21 +57,47 @@ export function createGatewayInstances(
           { parent },
         )
       : undefined;
-    if (address !== undefined) addresses.push(address);
-    const previous = instances[i - 1];
-    instances.push(
-      createGatewayVm(
-        `${name}-${i}`,
-        { ...settings, zone, address },
+    if (address !== undefined) vms.addresses.push(address);
+    const previous = vms.healthGates[i - 1] ?? vms.instances[i - 1];
+    const vm = createGatewayVm(
+      `${name}-${i}`,
+      { ...settings, zone, address },
+      {
+        parent,
+        dependsOn: [...dependsOn, ...(previous !== undefined ? [previous] : [])],
+        ...bootstrapReplacement(address !== undefined),
+      },
+    );
+    vms.instances.push(vm);
+    if (loadBalancing === undefined) continue;
+    const group = loadBalancing.groups.get(zone)!;
+    const membership = new gcp.compute.InstanceGroupMembership(
+      `${name}-member-${i}`,
+      { project: settings.project, zone, instanceGroup: group.name, instance: vm.selfLink },
+      // A VM replaced under the same name leaves the group: a new VM (a new numeric id) joins again.
+      { parent, replacementTrigger: vm.instanceId },
+    );
+    vms.memberships.push(membership);
+    vms.healthGates.push(
+      new HealthGate(
+        `${name}-serving-${i}`,
         {
-          parent,
-          dependsOn: [...dependsOn, ...(previous !== undefined ? [previous] : [])],
-          ...bootstrapReplacement(address !== undefined),
+          label: `${name}-${i}`,
+          check: pulumi
+            .all([loadBalancing.backendService, group.selfLink, vm.selfLink, vm.instanceId])
+            .apply(([backendService, instanceGroup, instance, instanceId]) => ({
+              kind: 'gcp-backend-health' as const,
+              backendService,
+              instanceGroup,
+              instance,
+              instanceId,
+            })),
         },
+        { parent, dependsOn: [membership] },
       ),
     );
   }
-  return { addresses, instances };
+  return vms;
 }
 
 /** Where and how one gateway VM runs. */

@@ -29,30 +29,27 @@ export function loadBalancerBackends(
   }));
 }
 
-/** The instances of each zone in use, in first-use order (one unmanaged instance group each). */
-export function instancesByZone<T>(
-  instances: readonly T[],
-  zones: readonly string[],
-): Array<{ zone: string; members: T[] }> {
-  return [...new Set(zones)].map((zone) => ({ zone, members: instances.filter((_, i) => zones[i] === zone) }));
-}
-
-/** One unmanaged instance group per zone in use (`<name>-ig-<zone letter>`). */
+/**
+ * One unmanaged instance group per zone in use (`<name>-ig-<zone letter>`), by zone, in first-use
+ * order. The VMs join through memberships (gcp/instances.ts), so the groups and the backend
+ * services over them do not wait for the VMs, and a VM's health gate can read a backend service.
+ */
 export function createInstanceGroups(
   name: string,
   project: pulumi.Input<string> | undefined,
-  instances: gcp.compute.Instance[],
   zones: string[],
   parent: pulumi.Resource,
-): gcp.compute.InstanceGroup[] {
-  return instancesByZone(instances, zones).map(
-    ({ zone, members }) =>
+): Map<string, gcp.compute.InstanceGroup> {
+  return new Map(
+    [...new Set(zones)].map((zone) => [
+      zone,
       new gcp.compute.InstanceGroup(
         `${name}-ig-${zone.slice(zone.lastIndexOf('-') + 1)}`,
-        // The network defaults to the instances' (passing a name here would not match a self link).
-        { project, zone, instances: members.map((m) => m.id), description: `wiremesh gateway ${name} in ${zone}` },
+        // The network is the members' (passing a name here would not match a self link).
+        { project, zone, description: `wiremesh gateway ${name} in ${zone}` },
         { parent },
       ),
+    ]),
   );
 }
 

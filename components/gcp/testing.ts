@@ -96,6 +96,8 @@ export function gcpMockNewResource(): (
         break;
       case 'gcp:compute/instance:Instance': {
         internalIp += 1;
+        // The numeric id the API assigns (new for every VM).
+        state.instanceId = `40000000000000${String(internalIp).padStart(5, '0')}`;
         const nics = Array.isArray(state.networkInterfaces) ? state.networkInterfaces : [];
         state.networkInterfaces = nics.map((nic: Record<string, unknown>, i: number) =>
           i === 0 ? { ...nic, networkIp: `10.0.0.${internalIp}` } : nic,

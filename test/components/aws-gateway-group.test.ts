@@ -7,6 +7,7 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { AwsGatewayGroup, type AwsGatewayGroupArgs } from '../../components/aws/gateway-group';
 import { awsMockOptions } from '../../components/aws/testing';
+import { HEALTH_GATE_TYPE } from '../../components/health-gate';
 import { WIREGUARD_KEY_PAIR_TYPE, wireGuardKeyPairFromEntropy } from '../../components/key';
 import { isSecretInput, resolve, setupMocks, unwrapSecrets, type MockRecorder } from '../../components/testing';
 import { agentConfig } from './aws-support';
@@ -97,14 +98,39 @@ describe('AwsGatewayGroup', () => {
     );
   });
 
-  test('rolling replacement: instance i waits for instance i-1, each delete-first on its fixed ENI', async () => {
+  test('rolling replacement: instance i waits until instance i-1 serves as NLB target, each delete-first on its fixed ENI', async () => {
     const { mocks } = await build();
     const instances = mocks.byType('aws:ec2/instance:Instance');
+    const gates = mocks.byType(HEALTH_GATE_TYPE);
+    const targetGroup = mocks.one('aws:lb/targetGroup:TargetGroup');
+    expect(gates).toHaveLength(instances.length);
     instances.forEach((instance, i) => {
       expect(instance.deleteBeforeReplace).toBe(true);
-      if (i > 0) expect(instance.dependencies).toContain(instances[i - 1]!.urn);
+      if (i > 0) expect(instance.dependencies).toContain(gates[i - 1]!.urn);
+      expect(instance.dependencies.some((urn) => urn.includes('gateway-instance-'))).toBe(false);
+      // Failover: every instance is a target checked with GET /active; a standby's 503 means its agent answers.
+      expect(gates[i]!.inputs.check).toEqual({
+        kind: 'aws-target-health',
+        region: 'eu-west-1',
+        instanceId: instance.id,
+        targetGroupArn: targetGroup.state!.arn,
+        port: 51820,
+        standbyAnswers: true,
+      });
+      expect(gates[i]!.dependencies).toEqual(expect.arrayContaining([instance.urn, targetGroup.urn]));
     });
-    expect(instances[0]!.dependencies.some((urn) => urn.includes('gateway-instance-'))).toBe(false);
+    expect(instances[0]!.dependencies.some((urn) => urn.includes('serving-'))).toBe(false);
+  });
+
+  test('rolling replacement without failover: the one target must be healthy, the others pass EC2 status checks', async () => {
+    const { mocks } = await build({ failover: false });
+    const gates = mocks.byType(HEALTH_GATE_TYPE);
+    expect(gates.map((g) => g.inputs.check.kind)).toEqual([
+      'aws-target-health',
+      'aws-instance-status',
+      'aws-instance-status',
+    ]);
+    expect(gates[0]!.inputs.check.standbyAnswers).toBe(false);
   });
 
   test('without failover: every route table points at the first gateway, one NLB target', async () => {

@@ -15,6 +15,7 @@ import type { AwsGatewayArgs } from '../../components/aws/gateway-args';
 import { AwsKeySecret } from '../../components/aws/key-secret';
 import type { IamPolicyDocument } from '../../components/aws/policy';
 import { awsMockOptions } from '../../components/aws/testing';
+import { HEALTH_GATE_TYPE } from '../../components/health-gate';
 import { WIREGUARD_KEY_PAIR_TYPE, wireGuardKeyPairFromEntropy } from '../../components/key';
 import {
   isSecretInput,
@@ -367,26 +368,39 @@ describe('AwsGateway instances and routes', () => {
     expect(lookups[0]!.inputs).toMatchObject({ mostRecent: true, owners: ['099720109477'] });
   });
 
-  test('replacement is rolling: each instance waits for the previous one, through dependsOn only', async () => {
+  test('replacement is rolling: each instance waits for the previous one to serve (its health gate), through dependsOn only', async () => {
     const subnets = ['a', 'b', 'c'].map((z) => ({ subnetId: `subnet-0${z}`, routeTableIds: [`rtb-0${z}`] }));
     const { mocks } = await build({ subnets });
     const instances = mocks.byType('aws:ec2/instance:Instance');
+    const gates = mocks.byType(HEALTH_GATE_TYPE);
     expect(instances.map((i) => i.name)).toEqual(['site-a-instance-0', 'site-a-instance-1', 'site-a-instance-2']);
+    expect(gates.map((g) => g.name)).toEqual(['site-a-serving-0', 'site-a-serving-1', 'site-a-serving-2']);
     instances.forEach((instance, i) => {
-      const others = instances.filter((_, j) => j !== i);
-      // Instance i is registered (created, or replaced) only after instance i-1, and after no other.
+      const others = [...instances, ...gates].filter((o) => o !== instance);
+      // Instance i is registered (created, or replaced) only after gate i-1 (instance i-1 serves), and after no other.
       expect(others.filter((o) => instance.dependencies.includes(o.urn!)).map((o) => o.name)).toEqual(
-        i === 0 ? [] : [instances[i - 1]!.name],
+        i === 0 ? [] : [`site-a-serving-${i - 1}`],
       );
-      // No input of it comes from another instance: the engine does not delete it along with a
+      // No input of it comes from another instance or gate: the engine does not delete it along with a
       // replaced predecessor (only property dependents cascade a delete-before-replace).
       for (const o of others) expect(JSON.stringify(instance.inputs)).not.toContain(o.id!);
       // Delete-first stays: the primary ENI (what the routes and the Elastic IP point at) is fixed at launch.
       expect(instance.deleteBeforeReplace).toBe(true);
+      // Gate i waits for instance i (its id is an input: a replaced instance replaces the gate). Not an
+      // NLB target: EC2's status checks, in the instance's region.
+      const gate = gates[i]!;
+      expect(gate.dependencies).toContain(instance.urn);
+      expect(gate.inputs).toMatchObject({
+        label: `site-a-instance-${i}`,
+        check: { kind: 'aws-instance-status', region: 'eu-west-1', instanceId: instance.id },
+        timeoutSeconds: 900,
+        pollSeconds: 10,
+      });
+      expect(gate.inputs.check.endpoint).toBeUndefined();
     });
     const order = mocks.resources.map((r) => r.name);
-    expect(order.indexOf('site-a-instance-0')).toBeLessThan(order.indexOf('site-a-instance-1'));
-    expect(order.indexOf('site-a-instance-1')).toBeLessThan(order.indexOf('site-a-instance-2'));
+    expect(order.indexOf('site-a-serving-0')).toBeLessThan(order.indexOf('site-a-instance-1'));
+    expect(order.indexOf('site-a-serving-1')).toBeLessThan(order.indexOf('site-a-instance-2'));
   });
 
   test('a pinned AMI is used as is, without a lookup', async () => {
@@ -425,7 +439,8 @@ describe('AwsGateway providers', () => {
     const children = mocks.resources.filter((r) => r.custom && !r.type.startsWith('pulumi:providers:'));
     expect(children.length).toBeGreaterThan(15);
     for (const child of children) {
-      if (child.type === WIREGUARD_KEY_PAIR_TYPE) continue; // a dynamic resource: the nodejs provider
+      // Dynamic resources: the nodejs provider (the gate reads the region from the instance's ARN).
+      if (child.type === WIREGUARD_KEY_PAIR_TYPE || child.type === HEALTH_GATE_TYPE) continue;
       expect({ child: `${child.type}::${child.name}`, provider: child.provider }).toEqual({
         child: `${child.type}::${child.name}`,
         provider: expect.stringMatching(/::pulumi:providers:aws::euw1::/),

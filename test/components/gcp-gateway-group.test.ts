@@ -9,6 +9,7 @@ import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import { GcpGatewayGroup, type GcpGatewayGroupArgs } from '../../components/gcp/gateway-group';
 import { descendantsOf, gcpMockNewResource, plainOccurrences } from '../../components/gcp/testing';
+import { HEALTH_GATE_TYPE } from '../../components/health-gate';
 import { WIREGUARD_KEY_PAIR_TYPE } from '../../components/key';
 import {
   isSecretInput,
@@ -28,6 +29,8 @@ const T = {
   secret: 'gcp:secretmanager/secret:Secret',
   account: 'gcp:serviceaccount/account:Account',
   group: 'gcp:compute/instanceGroup:InstanceGroup',
+  membership: 'gcp:compute/instanceGroupMembership:InstanceGroupMembership',
+  gate: HEALTH_GATE_TYPE,
   backend: 'gcp:compute/regionBackendService:RegionBackendService',
   forwardingRule: 'gcp:compute/forwardingRule:ForwardingRule',
   healthCheck: 'gcp:compute/regionHealthCheck:RegionHealthCheck',
@@ -84,6 +87,43 @@ async function build(name: string, args: GcpGatewayGroupArgs, opts: pulumi.Compo
 }
 
 describe('GcpGatewayGroup', () => {
+  it('rolls a replacement one VM at a time, each waiting until the previous one is HEALTHY behind the internal LB', async () => {
+    const b = await build('edge', groupArgs());
+    const instances = b.of(T.instance);
+    const gates = b.of(T.gate);
+    const memberships = b.of(T.membership);
+    const groups = b.of(T.group);
+    const internalBackend = b.of(T.backend).find((s) => s.inputs.loadBalancingScheme === 'INTERNAL')!;
+    expect(gates.map((g) => g.name)).toEqual(['edge-serving-0', 'edge-serving-1', 'edge-serving-2']);
+    instances.forEach((vm, i) => {
+      const others = [...instances, ...gates].filter((o) => o !== vm);
+      // VM i is registered (created or replaced) after gate i-1 only: VM i-1 serves.
+      expect(others.filter((o) => vm.dependencies.includes(o.urn!)).map((o) => o.name)).toEqual(
+        i === 0 ? [] : [`edge-serving-${i - 1}`],
+      );
+      // The group's VMs hold static external addresses: delete-first (one address, one VM).
+      expect(vm.deleteBeforeReplace).toBe(true);
+      expect(gates[i]!.inputs.check).toEqual({
+        kind: 'gcp-backend-health',
+        backendService: internalBackend.id,
+        instanceGroup: groups[i]!.state!.selfLink,
+        instance: vm.state!.selfLink,
+        instanceId: vm.state!.instanceId,
+      });
+      expect(gates[i]!.inputs.label).toBe(`edge-${i}`);
+      // The gate asks only once the VM is a member, and once the internal LB (its rule, over the backend
+      // service, both made after the VMs) exists.
+      const internalRule = b.of(T.forwardingRule).find((r) => r.name === 'edge-ilb-fr')!;
+      expect(internalRule.dependencies).toContain(internalBackend.urn);
+      expect(gates[i]!.dependencies).toEqual(
+        expect.arrayContaining([vm.urn, memberships[i]!.urn, internalRule.urn, groups[i]!.urn]),
+      );
+    });
+    // Nothing the backend services need waits for a VM: the groups have no member list.
+    for (const backend of b.of(T.backend))
+      for (const vm of instances) expect(backend.dependencies).not.toContain(vm.urn);
+  });
+
   it('puts an external passthrough NLB (UDP, TCP health check) in front of every gateway instance', async () => {
     const b = await build('edge', groupArgs());
     const instances = b.of(T.instance);
@@ -92,10 +132,12 @@ describe('GcpGatewayGroup', () => {
 
     const groups = b.of(T.group);
     expect(groups.map((g) => g.inputs.zone)).toEqual(['europe-west1-b', 'europe-west1-c', 'europe-west1-d']);
-    expect(groups.flatMap((g) => g.inputs.instances as string[]).sort()).toEqual(instances.map((i) => i.id!).sort());
-    for (const g of groups) {
-      for (const id of g.inputs.instances as string[]) expect(id).toContain(`/zones/${g.inputs.zone}/`);
-    }
+    const memberships = b.of(T.membership);
+    expect(memberships.map((m) => m.inputs.instance)).toEqual(instances.map((i) => i.state!.selfLink));
+    memberships.forEach((m, i) => {
+      expect(m.inputs.instance).toContain(`/zones/${m.inputs.zone}/`);
+      expect(m.inputs.instanceGroup).toBe(groups[i]!.state!.name);
+    });
 
     const [hc, ...moreHc] = b.of(T.healthCheck).filter((h) => h.name === 'edge-nlb-hc');
     expect(moreHc).toEqual([]);

@@ -13,6 +13,7 @@ import { GcpGateway } from '../../components/gcp/gateway';
 import { CLOUD_PLATFORM_SCOPE, type GcpGatewayArgs } from '../../components/gcp/gateway-args';
 import { SECRET_ACCESSOR_ROLE } from '../../components/gcp/key-secret';
 import { MOCK_GCP_PROJECT, descendantsOf, gcpMockNewResource, plainOccurrences } from '../../components/gcp/testing';
+import { HEALTH_GATE_TYPE } from '../../components/health-gate';
 import { WIREGUARD_KEY_PAIR_TYPE } from '../../components/key';
 import {
   isSecretInput,
@@ -33,6 +34,8 @@ const T = {
   secretIam: 'gcp:secretmanager/secretIamMember:SecretIamMember',
   account: 'gcp:serviceaccount/account:Account',
   group: 'gcp:compute/instanceGroup:InstanceGroup',
+  membership: 'gcp:compute/instanceGroupMembership:InstanceGroupMembership',
+  gate: HEALTH_GATE_TYPE,
   backend: 'gcp:compute/regionBackendService:RegionBackendService',
   forwardingRule: 'gcp:compute/forwardingRule:ForwardingRule',
   healthCheck: 'gcp:compute/regionHealthCheck:RegionHealthCheck',
@@ -301,7 +304,9 @@ describe('GcpGateway instances', () => {
       // Its static external address can be on one VM only: the old VM goes first.
       expect(inst.deleteBeforeReplace).toBe(true);
     }
-    // One VM at a time: VM i is registered (created, or replaced) only after VM i-1.
+    // One VM at a time: VM i is registered (created, or replaced) only after VM i-1. No load balancer
+    // checks the agent here, so there is no health gate: VM i-1 running is what VM i waits for.
+    expect(first.of(T.gate)).toEqual([]);
     const instances = first.of(T.instance);
     instances.forEach((inst, i) => {
       const others = instances.filter((_, j) => j !== i);
@@ -373,7 +378,14 @@ describe('GcpGateway routes', () => {
     const instances = b.of(T.instance);
     const groups = b.of(T.group);
     expect(groups.map((g) => g.inputs.zone)).toEqual(['europe-west1-b', 'europe-west1-c']);
-    expect(groups.flatMap((g) => g.inputs.instances as string[]).sort()).toEqual(instances.map((i) => i.id!).sort());
+    // Members join through memberships (the groups do not wait for the VMs), each in its VM's zone.
+    expect(groups.map((g) => g.inputs.instances)).toEqual([undefined, undefined]);
+    const memberships = b.of(T.membership);
+    expect(memberships.map((m) => m.inputs.instance)).toEqual(instances.map((i) => i.state!.selfLink));
+    memberships.forEach((m, i) => {
+      expect(m.inputs.zone).toBe(instances[i]!.inputs.zone);
+      expect(m.inputs.instanceGroup).toBe(groups.find((g) => g.inputs.zone === m.inputs.zone)!.state!.name);
+    });
     const hc = b.of(T.healthCheck);
     expect(hc).toHaveLength(1);
     expect(hc[0]!.inputs.tcpHealthCheck).toEqual({ port: 9587 });

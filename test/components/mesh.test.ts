@@ -273,10 +273,16 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
     expect((external.inputs.backends as Array<{ group: string }>).map((b) => b.group).sort()).toEqual(
       groups.map((g) => g.id).sort(),
     );
-    expect(groups.flatMap((g) => g.inputs.instances as string[]).sort()).toEqual(
+    // The VMs join their zone's group through memberships.
+    expect(
+      gcpGroup
+        .of('gcp:compute/instanceGroupMembership:InstanceGroupMembership')
+        .map((m) => m.inputs.instance)
+        .sort(),
+    ).toEqual(
       gcpGroup
         .of(T.gcpInstance)
-        .map((i) => i.id)
+        .map((i) => i.state!.selfLink)
         .sort(),
     );
     const rule = gcpGroup.of(T.forwardingRule).find((f) => f.inputs.loadBalancingScheme === 'EXTERNAL')!;
