@@ -44,6 +44,8 @@ const world: World = {
       sessionToken: 'lab-session-token',
       readableSecretArns: [ARN('gw-key')],
       readableObjectArns: [],
+      replaceableRouteTableArns: [],
+      describesRouteTables: false,
     },
   ],
   gcpInstances: [
@@ -68,6 +70,8 @@ const world: World = {
     { name: 'projects/lab-project/secrets/other-key', secretId: 'other-key', value: 'gcp-not-yours' },
   ],
   artifacts: [],
+  routeTables: [],
+  networkInterfaces: [],
 };
 
 const servers: Server[] = [];
