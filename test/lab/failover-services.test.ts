@@ -6,15 +6,13 @@
  * - target health follows the target group's thresholds and fails open, and a check passes only on
  *   the matcher's status from the path (a real HTTP server answering 200 / 503).
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { DescribeRouteTablesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { Ec2GroupRoutes } from '../../agent/gateway/failover/ec2-routes';
 import { Ec2Api } from '../../lab/boot/services/ec2';
-import { readRequest, type Handler } from '../../lab/boot/services/http';
 import { ec2MetadataHandler } from '../../lab/boot/services/metadata';
 import { checkTarget, dnatRule, TargetGroupHealth } from '../../lab/boot/services/nlb';
 import type { World } from '../../lab/boot/services/world';
+import { serve, useImdsCredentials } from './loopback-services';
 
 const REGION = 'eu-west-1';
 const TABLE = (id: string) => `arn:aws:ec2:${REGION}:123456789012:route-table/${id}`;
@@ -54,24 +52,6 @@ const world: World = {
   ],
 };
 
-const servers: Server[] = [];
-async function serve(handler: Handler): Promise<string> {
-  const server = createServer(
-    (incoming, response) => void readRequest(incoming).then((request) => handler(request, response)),
-  );
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  servers.push(server);
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
-const saved = { ...process.env };
-afterAll(async () => {
-  process.env = saved;
-  for (const server of servers) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
-});
 
 describe('EC2 DescribeRouteTables / ReplaceRoute through the agent’s EC2 client', () => {
   const applied: string[] = [];
@@ -82,11 +62,7 @@ describe('EC2 DescribeRouteTables / ReplaceRoute through the agent’s EC2 clien
     const imds = await serve(ec2MetadataHandler(world.awsInstances));
     api = new Ec2Api(world, REGION, async (table, destination, via) => void applied.push(`${table} ${destination} via ${via}`));
     endpoint = await serve(api.handler());
-    for (const key of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE'])
-      delete process.env[key];
-    process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT = imds;
-    process.env.AWS_CONFIG_FILE = '/nonexistent';
-    process.env.AWS_SHARED_CREDENTIALS_FILE = '/nonexistent';
+    useImdsCredentials(imds);
   });
 
   const members = [
@@ -158,13 +134,11 @@ describe('NLB target health', () => {
   });
 
   test('an HTTP check passes on the matcher status of its path only; a closed port fails', async () => {
-    const server = createServer((request, response) => {
-      response.writeHead(request.url === '/active' ? 200 : 503);
+    const base = await serve((request, response) => {
+      response.writeHead(request.path === '/active' ? 200 : 503);
       response.end();
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    servers.push(server);
-    const port = (server.address() as AddressInfo).port;
+    const port = Number(new URL(base).port);
     const check = {
       protocol: 'HTTP' as const,
       port,
