@@ -242,7 +242,12 @@ export interface FailoverReport extends PingOutcome {
 const TRANSFER_PORT = 5201;
 
 /** Starts lab/boot/transfer-main.ts in `ns`; resolves with its JSON line, or null if it failed or ran out of time. */
-function transferSide(ns: string, args: string[], ready?: () => void, timeoutMs = 180_000): Promise<TransferSide | null> {
+function transferSide(
+  ns: string,
+  args: string[],
+  ready?: () => void,
+  timeoutMs = 180_000,
+): Promise<TransferSide | null> {
   const [command, commandArgs] = nodeCommand('transfer-main.ts', args, ns);
   const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'ignore'] });
   let output = '';
@@ -339,9 +344,10 @@ export async function measureFailover(
       .filter((t) => t.site === group.site)
       .every((t) => t.routes.every((r) => r.networkInterfaceId === survivorEni)),
     routerRoutesAtSurvivor: (realized?.routes ?? []).every((r) =>
-      new RegExp(`^${r.destination.replace(/[./]/g, '\\$&')} via ${survivor.network.privateIp.replace(/\./g, '\\.')} `, 'm').test(
-        routerRoutes,
-      ),
+      new RegExp(
+        `^${r.destination.replace(/[./]/g, '\\$&')} via ${survivor.network.privateIp.replace(/\./g, '\\.')} `,
+        'm',
+      ).test(routerRoutes),
     ),
   };
 }

@@ -322,7 +322,9 @@ async function readDeployment(
     const profile = mocks.byType(T.profile).find((p) => p.state!.name === instance.inputs.iamInstanceProfile);
     const role = mocks.byType(T.role).find((r) => r.id === profile?.inputs.role);
     if (!eni || !eip || !profile || !role)
-      throw new Error(`lab: instance ${instance.name} lacks its network interface, Elastic IP, instance profile or role`);
+      throw new Error(
+        `lab: instance ${instance.name} lacks its network interface, Elastic IP, instance profile or role`,
+      );
     const grouped = loadBalancers.some((lb) => lb.site === site.name);
     gateways.push({
       name: instance.name,

@@ -461,7 +461,7 @@ export class BootLab {
 
   /** Pings `to` from `ns` once a second until a reply or `timeoutMs`; whether one came. */
   async pingUntilAnswered(ns: string, to: string, timeoutMs: number): Promise<boolean> {
-    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
       if ((await this.ping(ns, to, 1)) === 1) return true;
     }
     return false;
@@ -475,7 +475,9 @@ export class BootLab {
         const last = (await this.loadBalancerEvents(index)).at(-1);
         if (last && !last.failOpen) break;
         if (Date.now() > deadline)
-          throw new Error(`load balancer ${index}: no healthy target within ${timeoutMs / 1000} s (${JSON.stringify(last)})`);
+          throw new Error(
+            `load balancer ${index}: no healthy target within ${timeoutMs / 1000} s (${JSON.stringify(last)})`,
+          );
         await sleep(1000);
       }
     }
@@ -528,16 +530,18 @@ export class BootLab {
     return join(this.workDirectory, `nlb-${index}.sock`);
   }
 
-  private async control(method: string, path: string, body?: unknown, socketPath = this.controlSocket): Promise<string> {
+  private async control(
+    method: string,
+    path: string,
+    body?: unknown,
+    socketPath = this.controlSocket,
+  ): Promise<string> {
     return new Promise((resolve, reject) => {
-      const req = request(
-        { socketPath, method, path, headers: { 'content-type': 'application/json' } },
-        (res) => {
-          let text = '';
-          res.on('data', (c: Buffer) => (text += c.toString()));
-          res.on('end', () => resolve(text));
-        },
-      );
+      const req = request({ socketPath, method, path, headers: { 'content-type': 'application/json' } }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve(text));
+      });
       req.on('error', reject);
       req.end(body === undefined ? undefined : JSON.stringify(body));
     });

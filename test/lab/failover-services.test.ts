@@ -52,7 +52,6 @@ const world: World = {
   ],
 };
 
-
 describe('EC2 DescribeRouteTables / ReplaceRoute through the agent’s EC2 client', () => {
   const applied: string[] = [];
   let api: Ec2Api;
@@ -60,7 +59,11 @@ describe('EC2 DescribeRouteTables / ReplaceRoute through the agent’s EC2 clien
 
   beforeAll(async () => {
     const imds = await serve(ec2MetadataHandler(world.awsInstances));
-    api = new Ec2Api(world, REGION, async (table, destination, via) => void applied.push(`${table} ${destination} via ${via}`));
+    api = new Ec2Api(
+      world,
+      REGION,
+      async (table, destination, via) => void applied.push(`${table} ${destination} via ${via}`),
+    );
     endpoint = await serve(api.handler());
     useImdsCredentials(imds);
   });

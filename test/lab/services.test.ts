@@ -72,7 +72,6 @@ const world: World = {
   networkInterfaces: [],
 };
 
-
 describe('EC2 IMDSv2 and Secrets Manager (AWS SDK through AwsSecretSource)', () => {
   let stores: SecretStores;
   let endpoint: string;

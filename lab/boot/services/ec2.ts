@@ -87,7 +87,8 @@ export class Ec2Api {
       const action = input.get('Action') ?? '';
       let caller: AwsInstanceIdentity | undefined;
       try {
-        if (request.method !== 'POST') throw new Ec2Error(400, 'InvalidAction', 'The lab serves POST Query requests only');
+        if (request.method !== 'POST')
+          throw new Ec2Error(400, 'InvalidAction', 'The lab serves POST Query requests only');
         caller = this.authenticate(request);
         const body =
           action === 'DescribeRouteTables'
@@ -120,12 +121,17 @@ export class Ec2Api {
       request,
       (id) => this.world.awsInstances.find((i) => i.accessKeyId === id)?.secretAccessKey,
     );
-    if (!signature.ok) throw new Ec2Error(401, 'AuthFailure', 'AWS was not able to validate the provided access credentials');
+    if (!signature.ok)
+      throw new Ec2Error(401, 'AuthFailure', 'AWS was not able to validate the provided access credentials');
     const caller = this.world.awsInstances.find((i) => i.accessKeyId === signature.accessKeyId)!;
     if (request.headers['x-amz-security-token'] !== caller.sessionToken)
       throw new Ec2Error(401, 'AuthFailure', 'AWS was not able to validate the provided access credentials');
     if (signature.service !== 'ec2' || signature.region !== this.region)
-      throw new Ec2Error(401, 'AuthFailure', `Credential should be scoped to a valid region (${this.region}) and service ec2`);
+      throw new Ec2Error(
+        401,
+        'AuthFailure',
+        `Credential should be scoped to a valid region (${this.region}) and service ec2`,
+      );
     return caller;
   }
 
@@ -139,7 +145,8 @@ export class Ec2Api {
 
   private table(id: string): Map<string, string> {
     const table = this.tables.get(id);
-    if (table === undefined) throw new Ec2Error(400, 'InvalidRouteTableID.NotFound', `The routeTable ID '${id}' does not exist`);
+    if (table === undefined)
+      throw new Ec2Error(400, 'InvalidRouteTableID.NotFound', `The routeTable ID '${id}' does not exist`);
     return table;
   }
 
@@ -178,7 +185,8 @@ export class Ec2Api {
       throw new Ec2Error(400, 'InvalidNetworkInterfaceID.NotFound', `The networkInterface ID '${to}' does not exist`);
     await this.apply(routeTableId, destination, target.privateIp);
     table.set(destination, to);
-    if (from !== to) this.changes.push({ routeTableId, destination, from, to, by: caller.name, at: new Date().toISOString() });
+    if (from !== to)
+      this.changes.push({ routeTableId, destination, from, to, by: caller.name, at: new Date().toISOString() });
     return `<ReplaceRouteResponse xmlns="${XMLNS}"><requestId>${randomUUID()}</requestId><return>true</return></ReplaceRouteResponse>`;
   }
 }

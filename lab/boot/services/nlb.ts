@@ -94,10 +94,13 @@ export function checkTarget(address: string, check: LabHealthCheck): Promise<boo
       return;
     }
     const matcher = (check.matcher ?? '200').split(',').map((code) => code.trim());
-    const probe = request({ host: address, port: check.port, path: check.path ?? '/', method: 'GET', timeout }, (res) => {
-      res.resume();
-      resolve(matcher.includes(String(res.statusCode)));
-    });
+    const probe = request(
+      { host: address, port: check.port, path: check.path ?? '/', method: 'GET', timeout },
+      (res) => {
+        res.resume();
+        resolve(matcher.includes(String(res.statusCode)));
+      },
+    );
     probe.once('timeout', () => probe.destroy());
     probe.once('error', () => resolve(false));
     probe.end();
