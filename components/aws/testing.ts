@@ -65,13 +65,14 @@ export function awsMockOptions(settings: AwsMockSettings = {}): Pick<SetupMocksO
             state: { ...args.inputs, name: args.name, arn: `arn:aws:iam::${account}:instance-profile/${args.name}` },
           };
         case 'aws:ec2/networkInterface:NetworkInterface': {
-          // ENI ids and private addresses as EC2 gives them (a failover document is validated).
+          // ENI ids and private addresses as EC2 gives them (a failover document is validated): the
+          // n-th interface at a.b.n.10 in the VPC's first range.
           interfaces++;
           return {
             id: `eni-0${interfaces.toString(16).padStart(16, '0')}`,
             state: {
               ...args.inputs,
-              privateIp: `10.0.${interfaces}.10`,
+              privateIp: `${vpcCidrs[0]!.split('.').slice(0, 2).join('.')}.${interfaces}.10`,
               arn: `arn:aws:ec2:${region}:${account}:network-interface/eni-0${interfaces.toString(16).padStart(16, '0')}`,
             },
           };

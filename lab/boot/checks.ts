@@ -9,9 +9,14 @@
  * engine would, and watch a steady ping between two sites' LAN hosts: replies lost, and seconds until
  * replies come back.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { DEFAULT_MAX_KEY_AGE_DAYS } from '../../components/key';
-import { runDeployment, type BootLab, type GatewayTimings } from './lab';
+import { nodeCommand, runDeployment, type BootLab, type GatewayTimings, type RunningGateway } from './lab';
+import type { NlbEvent } from './services/nlb';
+import type { TransferSide } from './transfer-main';
+
+const execFileAsync = promisify(execFile);
 
 export interface MeshReport {
   pings: Array<{ from: string; to: string; received: number; sent: number }>;
@@ -32,8 +37,13 @@ export async function checkMesh(lab: BootLab, gateways = lab.gateways): Promise<
   ];
   const report: MeshReport = { pings: [], handshakes: {}, health: {}, metricsFromOutside: {} };
   const pairs = sites.flatMap((from) => sites.filter((to) => to !== from).map((to) => [from, to] as const));
+  // A load balancer fails open (every target) until a target passes its health checks: a
+  // handshake then may reach a group's standby. Count from when each routes to healthy targets.
+  await lab.loadBalancersInService();
   // The first pings start the handshakes; allow for them, in every direction first: a hub, whose
-  // document has no endpoints, reaches a spoke only once the spoke has dialled it.
+  // document has no endpoints, reaches a spoke only once the spoke has dialled it (and a spoke whose
+  // session a fail-open load balancer gave a standby re-handshakes after 15 s without answers).
+  for (const [from, to] of pairs) await lab.pingUntilAnswered(from.lanHost, to.lanAddress, 30_000);
   for (const [from, to] of pairs) await lab.ping(from.lanHost, to.lanAddress, 2);
   for (const [from, to] of pairs) {
     report.pings.push({
@@ -94,8 +104,8 @@ export interface PingOutcome {
 }
 
 /**
- * Pings `to` from namespace `ns` every `interval` s for `observeSeconds`; `event` runs 3 s in and
- * the outcome is measured from its start.
+ * Pings `to` from namespace `ns` every `interval` s for `observeSeconds`; `event` runs
+ * `eventDelaySeconds` in and the outcome is measured from its start.
  */
 async function pingAround<T>(
   ns: string,
@@ -103,6 +113,7 @@ async function pingAround<T>(
   observeSeconds: number,
   interval: number,
   event: () => Promise<T>,
+  eventDelaySeconds = 3,
 ): Promise<{ outcome: PingOutcome; eventAt: number; result: T }> {
   const count = Math.round(observeSeconds / interval);
   const ping = spawn(
@@ -115,7 +126,7 @@ async function pingAround<T>(
   let output = '';
   ping.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const done = new Promise<void>((resolve) => ping.on('exit', () => resolve()));
-  await new Promise((resolve) => setTimeout(resolve, 3000));
+  await new Promise((resolve) => setTimeout(resolve, eventDelaySeconds * 1000));
   const eventAt = Date.now() / 1000;
   const result = await event();
   await done;
@@ -201,25 +212,149 @@ export async function measureRotation(lab: BootLab, observeSeconds = 120): Promi
   return { changedSecrets: changed.length, ...outcome, gateways };
 }
 
+/** The transfer across the group: what the spoke's LAN host sent and what the group's LAN host received. */
+export interface FailoverTransfer {
+  sent: TransferSide | null;
+  received: TransferSide | null;
+  /** Every byte arrived, in order (same count and sha256). */
+  complete: boolean;
+}
+
 export interface FailoverReport extends PingOutcome {
   killed: string;
+  survivor: string;
+  transfer: FailoverTransfer;
+  /** Seconds after the kill: the survivor's agent logged its takeover, EC2 applied its last ReplaceRoute. */
+  takeoverSeconds: number | null;
+  routesMovedSeconds: number | null;
+  /** Seconds after the kill the NLB routed to the survivor only (it passed its health checks, the killed one failed). */
+  nlbSwitchedSeconds: number | null;
+  /** The NLB's target health changes after the kill (seconds after it). */
+  nlbEvents: Array<{ seconds: number; routable: string[]; failOpen: boolean; states: NlbEvent['states'] }>;
+  /** Seconds after the kill of the first handshake the spoke completed (with the survivor, through the NLB). */
+  spokeHandshakeSeconds: number | null;
+  /** Where the group's routes point afterwards: every route table in EC2, and the site router's routing. */
+  routeTablesAtSurvivor: boolean;
+  routerRoutesAtSurvivor: boolean;
+}
+
+/** Transfer port on the group's LAN host. */
+const TRANSFER_PORT = 5201;
+
+/** Starts lab/boot/transfer-main.ts in `ns`; resolves with its JSON line, or null if it failed or ran out of time. */
+function transferSide(
+  ns: string,
+  args: string[],
+  ready?: () => void,
+  timeoutMs = 180_000,
+): Promise<TransferSide | null> {
+  const [command, commandArgs] = nodeCommand('transfer-main.ts', args, ns);
+  const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'ignore'] });
+  let output = '';
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('ready\n')) ready?.();
+    });
+    child.on('exit', () => {
+      clearTimeout(timer);
+      const line = output.split('\n').find((l) => l.startsWith('{'));
+      resolve(line ? (JSON.parse(line) as TransferSide) : null);
+    });
+  });
 }
 
 /**
- * A group's active gateway killed mid-transfer (its container's init gets SIGKILL: the instance
- * dies, nothing shuts down), while the spoke's LAN host pings the group's LAN host every 0.1 s for
- * `observeSeconds`. What happens next is the deployment's: nothing in the lab re-points the
- * load balancer or the routes.
+ * A group's active gateway (the one the routes point at) killed mid-transfer: its container's init
+ * gets SIGKILL (the instance dies, nothing shuts down) `killAfterSeconds` into a TCP transfer of
+ * `transferSeconds` paced at `rate` bytes/s from the spoke's LAN host to the group's LAN host,
+ * while the spoke's LAN host also pings the group's LAN host every 0.1 s for `observeSeconds`.
+ * The survivor's agent moves the routes through the lab's EC2 API, the lab's NLB follows its
+ * health checks of GET /active; the figures come from the pings, the transfer's digests and the
+ * services' and agents' logs.
  */
-export async function measureFailover(lab: BootLab, observeSeconds = 60): Promise<FailoverReport> {
+export async function measureFailover(
+  lab: BootLab,
+  { observeSeconds = 60, transferSeconds = 35, killAfterSeconds = 8, rate = 256 * 1024 } = {},
+): Promise<FailoverReport> {
   const [lb] = lab.deployment.loadBalancers;
   if (!lb) throw new Error('failover needs a gateway group behind a load balancer (examples/hub-spoke-ha)');
   const group = lab.network.sites.find((s) => s.site === lb.site)!;
   const spoke = lab.network.sites.find((s) => s !== group);
   if (!spoke) throw new Error('failover needs a second site');
-  const active = lab.gatewayNamed(lb.target);
-  const { outcome } = await pingAround(spoke.lanHost, group.lanAddress, observeSeconds, 0.1, async () => {
-    process.kill(active.vm.initPid()!, 'SIGKILL');
-  });
-  return { killed: lb.target, ...outcome };
+  const realized = (await lab.ec2()).routeTables.find((t) => lab.network.routeTableRouters[t.id] === group.router);
+  const holder = realized?.routes[0]?.networkInterfaceId;
+  const members = lab.gateways.filter((g) => lb.targets.includes(g.network.gateway.name));
+  const active = members.find((g) => g.network.gateway.networkInterfaceId === holder);
+  const survivor = members.find((g) => g !== active);
+  if (!active || !survivor) throw new Error(`failover: no active member (routes at ${holder}) and a second one`);
+  let listening!: () => void;
+  const ready = new Promise<void>((resolve) => (listening = resolve));
+  const received = transferSide(group.lanHost, ['receive', group.lanAddress, String(TRANSFER_PORT)], () => listening());
+  await ready;
+  const sent = transferSide(spoke.lanHost, [
+    'send',
+    group.lanAddress,
+    String(TRANSFER_PORT),
+    String(transferSeconds),
+    String(rate),
+  ]);
+  const { outcome, eventAt } = await pingAround(
+    spoke.lanHost,
+    group.lanAddress,
+    observeSeconds,
+    0.1,
+    async () => {
+      process.kill(active.vm.initPid()!, 'SIGKILL');
+    },
+    killAfterSeconds,
+  );
+  const transfer = { sent: await sent, received: await received };
+  const after = (iso: string) => Date.parse(iso) / 1000 - eventAt;
+  const ec2 = await lab.ec2();
+  const moves = ec2.changes.filter((c) => c.by === survivor.network.gateway.name && after(c.at) >= 0);
+  const nlbEvents = (await lab.loadBalancerEvents(0))
+    .filter((e) => after(e.at) >= 0)
+    .map((e) => ({ seconds: round(after(e.at)), routable: e.routable, failOpen: e.failOpen, states: e.states }));
+  const survivorName = survivor.network.gateway.name;
+  const survivorLog = await agentLog(survivor);
+  const spokeGateway = lab.gateways.find((g) => g.network.site === spoke)!;
+  const survivorEni = survivor.network.gateway.networkInterfaceId;
+  const routerRoutes = (await execFileAsync('ip', ['-n', group.router, 'route', 'show'])).stdout;
+  return {
+    killed: active.network.gateway.name,
+    survivor: survivorName,
+    ...outcome,
+    transfer: {
+      ...transfer,
+      complete:
+        transfer.sent !== null &&
+        transfer.received !== null &&
+        transfer.sent.bytes === transfer.received.bytes &&
+        transfer.sent.sha256 === transfer.received.sha256,
+    },
+    takeoverSeconds: roundOrNull(eventAfter(survivorLog, 'failover.takeover', eventAt)),
+    routesMovedSeconds: moves.length > 0 ? round(after(moves[moves.length - 1]!.at)) : null,
+    nlbSwitchedSeconds:
+      nlbEvents.find((e) => !e.failOpen && e.routable.length === 1 && e.routable[0] === survivorName)?.seconds ?? null,
+    nlbEvents,
+    spokeHandshakeSeconds: roundOrNull(eventAfter(await agentLog(spokeGateway), 'handshake.complete', eventAt)),
+    routeTablesAtSurvivor: ec2.routeTables
+      .filter((t) => t.site === group.site)
+      .every((t) => t.routes.every((r) => r.networkInterfaceId === survivorEni)),
+    routerRoutesAtSurvivor: (realized?.routes ?? []).every((r) =>
+      new RegExp(
+        `^${r.destination.replace(/[./]/g, '\\$&')} via ${survivor.network.privateIp.replace(/\./g, '\\.')} `,
+        'm',
+      ).test(routerRoutes),
+    ),
+  };
 }
+
+async function agentLog(gateway: RunningGateway): Promise<string> {
+  return (await gateway.vm.exec(['journalctl', '-u', 'wiremesh-agent', '-o', 'cat', '--no-pager'])) ?? '';
+}
+
+const round = (seconds: number) => Math.round(seconds * 10) / 10;
+const roundOrNull = (seconds: number | null) => (seconds === null ? null : round(seconds));

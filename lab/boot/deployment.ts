@@ -51,31 +51,63 @@ export interface LabGateway {
   userData: string;
   /** The instance's public address (Elastic IP / static external address). */
   publicIp: string;
+  /** AWS: the private address and id of its primary network interface, as EC2 assigned them. */
+  privateIp?: string;
+  networkInterfaceId?: string;
   /**
    * AWS: the role of the instance profile, the secret ARNs its policies allow GetSecretValue on and
    * the object ARNs they allow s3:GetObject on.
    */
-  role?: { name: string; readableSecretArns: string[]; readableObjectArns: string[] };
+  role?: {
+    name: string;
+    readableSecretArns: string[];
+    readableObjectArns: string[];
+    /** The route-table ARNs its policies allow ec2:ReplaceRoute on (a failover group's). */
+    replaceableRouteTableArns: string[];
+    /** Whether they allow ec2:DescribeRouteTables (on "*": the action has no resource types). */
+    describesRouteTables: boolean;
+  };
   /**
    * GCP: the service account, the secret ids it holds roles/secretmanager.secretAccessor on and the
    * objects (`projects/_/buckets/B/objects/O`) its roles/storage.objectViewer bindings reach.
    */
   serviceAccount?: { email: string; readableSecretIds: string[]; readableObjects: string[] };
   /**
-   * A group's standby: no load balancer target and no route table entry points at it, and it
-   * holds the key without dialling (the active member does), so it has no tunnel of its own.
+   * A group's standby: no route table entry points at it, and it holds the key without dialling
+   * (the active member does), so it has no tunnel of its own.
    */
   standby?: boolean;
 }
 
-/** A network load balancer in front of a group (AWS NLB): its DNS name, Elastic IPs and target. */
+/** A target group's health check, as the graph's `aws.lb.TargetGroup` sets it. */
+export interface LabHealthCheck {
+  protocol: 'HTTP' | 'TCP';
+  port: number;
+  /** HTTP only. */
+  path?: string;
+  matcher?: string;
+  intervalSeconds: number;
+  timeoutSeconds: number;
+  healthyThreshold: number;
+  unhealthyThreshold: number;
+}
+
+/** A network load balancer in front of a group (AWS NLB): its DNS name, Elastic IPs and targets. */
 export interface LabLoadBalancer {
   site: string;
   dnsName: string;
   publicIps: string[];
   port: number;
-  /** The instance (logical name) its target group attachment names. */
-  target: string;
+  /** The instances (logical names) its target group attachments register, in the graph's order. */
+  targets: string[];
+  healthCheck: LabHealthCheck;
+}
+
+/** A VPC route table of the graph: its routes (the `aws.ec2.Route`s) and the site whose gateways they target. */
+export interface LabRouteTable {
+  id: string;
+  site: string;
+  routes: Array<{ destination: string; networkInterfaceId: string }>;
 }
 
 /** A site outside the clouds running plain WireGuard (the lab runs it, as the remote party would). */
@@ -95,6 +127,7 @@ export interface LabDeployment {
   gcpProject: string;
   gateways: LabGateway[];
   loadBalancers: LabLoadBalancer[];
+  routeTables: LabRouteTable[];
   remoteSites: LabRemoteSite[];
   /** Public keys of peers the lab does not run (hub-spoke-ha's branch office): no handshake expected. */
   absentPeers: string[];
@@ -121,6 +154,8 @@ const T = {
   gcsIam: 'gcp:storage/bucketIAMMember:BucketIAMMember',
   loadBalancer: 'aws:lb/loadBalancer:LoadBalancer',
   listener: 'aws:lb/listener:Listener',
+  targetGroup: 'aws:lb/targetGroup:TargetGroup',
+  eni: 'aws:ec2/networkInterface:NetworkInterface',
   targetAttachment: 'aws:lb/targetGroupAttachment:TargetGroupAttachment',
   awsRoute: 'aws:ec2/route:Route',
 } as const;
@@ -281,12 +316,15 @@ async function readDeployment(
   const routedEnis = new Set(mocks.byType(T.awsRoute).map((r) => r.inputs.networkInterfaceId as string));
   for (const instance of mocks.byType(T.awsInstance)) {
     const site = siteOf(instance.name);
-    const eni = (instance.inputs.primaryNetworkInterface as { networkInterfaceId: string }).networkInterfaceId;
-    const eip = mocks.byType(T.eip).find((e) => e.inputs.networkInterface === eni);
+    const eniId = (instance.inputs.primaryNetworkInterface as { networkInterfaceId: string }).networkInterfaceId;
+    const eni = mocks.byType(T.eni).find((e) => e.id === eniId);
+    const eip = mocks.byType(T.eip).find((e) => e.inputs.networkInterface === eniId);
     const profile = mocks.byType(T.profile).find((p) => p.state!.name === instance.inputs.iamInstanceProfile);
     const role = mocks.byType(T.role).find((r) => r.id === profile?.inputs.role);
-    if (!eip || !profile || !role)
-      throw new Error(`lab: instance ${instance.name} lacks its Elastic IP, instance profile or role`);
+    if (!eni || !eip || !profile || !role)
+      throw new Error(
+        `lab: instance ${instance.name} lacks its network interface, Elastic IP, instance profile or role`,
+      );
     const grouped = loadBalancers.some((lb) => lb.site === site.name);
     gateways.push({
       name: instance.name,
@@ -295,13 +333,15 @@ async function readDeployment(
       siteCidrs: site.cidrs,
       userData: unwrapSecrets<string>(instance.inputs.userData),
       publicIp: eip.state!.publicIp as string,
-      ...(grouped &&
-        !routedEnis.has(eni) &&
-        !loadBalancers.some((lb) => lb.target === instance.name) && { standby: true }),
+      privateIp: eni.state!.privateIp as string,
+      networkInterfaceId: eniId,
+      ...(grouped && !routedEnis.has(eniId) && { standby: true }),
       role: {
         name: role.state!.name as string,
         readableSecretArns: allowedResources(policiesOf(role), 'secretsmanager:GetSecretValue'),
         readableObjectArns: allowedResources(policiesOf(role), 's3:GetObject'),
+        replaceableRouteTableArns: allowedResources(policiesOf(role), 'ec2:ReplaceRoute'),
+        describesRouteTables: allowedResources(policiesOf(role), 'ec2:DescribeRouteTables').includes('*'),
       },
     });
   }
@@ -332,10 +372,37 @@ async function readDeployment(
   }
   const gcpProject = (mocks.byType(T.gcpSecret)[0]?.state?.project as string | undefined) ?? 'mock-project';
   const artifacts = await artifactObjects(mocks);
-  return { example, awsRegion: AWS_REGION, gcpProject, gateways, loadBalancers, awsSecrets, gcpSecrets, artifacts };
+  const routeTables = readRouteTables(mocks, gateways);
+  return {
+    example,
+    awsRegion: AWS_REGION,
+    gcpProject,
+    gateways,
+    loadBalancers,
+    routeTables,
+    awsSecrets,
+    gcpSecrets,
+    artifacts,
+  };
 }
 
-/** The NLBs: their Elastic IPs (subnet mappings), listener port and the attached instance. */
+/** The route tables the graph's routes are in, each with its routes, in the graph's order. */
+function readRouteTables(mocks: MockRecorder, gateways: LabGateway[]): LabRouteTable[] {
+  const tables = new Map<string, LabRouteTable>();
+  for (const route of mocks.byType(T.awsRoute)) {
+    const id = route.inputs.routeTableId as string;
+    const networkInterfaceId = route.inputs.networkInterfaceId as string;
+    const destination = (route.inputs.destinationCidrBlock ?? route.inputs.destinationIpv6CidrBlock) as string;
+    const site = gateways.find((g) => g.networkInterfaceId === networkInterfaceId)?.site;
+    if (site === undefined) throw new Error(`lab: route ${route.name} targets no gateway's network interface`);
+    const table = tables.get(id) ?? { id, site, routes: [] };
+    table.routes.push({ destination, networkInterfaceId });
+    tables.set(id, table);
+  }
+  return [...tables.values()];
+}
+
+/** The NLBs: their Elastic IPs (subnet mappings), listener port, the attached instances and their health check. */
 function readLoadBalancers(mocks: MockRecorder): LabLoadBalancer[] {
   return mocks.byType(T.loadBalancer).map((lb) => {
     const mappings = lb.inputs.subnetMappings as Array<{ allocationId: string }>;
@@ -345,21 +412,33 @@ function readLoadBalancers(mocks: MockRecorder): LabLoadBalancer[] {
       return eip.state!.publicIp as string;
     });
     const listener = mocks.byType(T.listener).find((l) => l.inputs.loadBalancerArn === lb.state!.arn);
-    const attachment = mocks
+    const targetGroupArn = (listener?.inputs.defaultActions as Array<{ targetGroupArn?: string }>)?.[0]?.targetGroupArn;
+    const targetGroup = mocks.byType(T.targetGroup).find((g) => g.state!.arn === targetGroupArn);
+    const targets = mocks
       .byType(T.targetAttachment)
-      .find(
-        (a) =>
-          a.inputs.targetGroupArn ===
-          (listener?.inputs.defaultActions as Array<{ targetGroupArn?: string }>)?.[0]?.targetGroupArn,
-      );
-    const target = mocks.byType(T.awsInstance).find((i) => i.id === attachment?.inputs.targetId);
-    if (!listener || !target) throw new Error(`lab: load balancer ${lb.name} lacks its listener or target`);
+      .filter((a) => a.inputs.targetGroupArn === targetGroupArn)
+      .flatMap((a) => mocks.byType(T.awsInstance).filter((i) => i.id === a.inputs.targetId))
+      .map((i) => i.name);
+    if (!listener || !targetGroup || targets.length === 0)
+      throw new Error(`lab: load balancer ${lb.name} lacks its listener, target group or targets`);
+    const check = targetGroup.inputs.healthCheck as Record<string, unknown>;
     return {
       site: (lb.inputs.tags as Record<string, string>)[AWS_TAG_SITE]!,
       dnsName: lb.state!.dnsName as string,
       publicIps,
       port: listener.inputs.port as number,
-      target: target.name,
+      targets,
+      // ELBv2 defaults where the graph leaves a setting out (TargetGroup HealthCheck* in the API reference).
+      healthCheck: {
+        protocol: (check.protocol as LabHealthCheck['protocol'] | undefined) ?? 'TCP',
+        port: Number(check.port ?? listener.inputs.port),
+        ...(check.path !== undefined && { path: check.path as string }),
+        ...(check.matcher !== undefined && { matcher: check.matcher as string }),
+        intervalSeconds: (check.interval as number | undefined) ?? 30,
+        timeoutSeconds: (check.timeout as number | undefined) ?? 10,
+        healthyThreshold: (check.healthyThreshold as number | undefined) ?? 5,
+        unhealthyThreshold: (check.unhealthyThreshold as number | undefined) ?? 2,
+      },
     };
   });
 }

@@ -19,18 +19,21 @@ import { packageRoot } from '../../agent/package-root';
 import { HEALTH_PORT, METRICS_PORT } from '../../common/defaults';
 import { Lab } from '../netns';
 import { knownReleaseIdentities, labAptKey } from './apt-mirror';
-import type { ExampleName, LabDeployment, LabGateway } from './deployment';
+import type { ExampleName, LabDeployment, LabGateway, LabRouteTable } from './deployment';
 import { ensureImage, type Image } from './image';
 import {
   buildNetwork,
   EDGE_IP,
   METADATA_IP,
+  NAT_TABLE_NAME,
   type GatewayNetwork,
   type LabNetwork,
   type RemoteSiteNetwork,
 } from './network';
 import { issueServerCertificate, labCa } from './pki';
 import type { ServiceConfig } from './service-main';
+import type { Ec2Call, RouteChange } from './services/ec2';
+import type { NlbEvent } from './services/nlb';
 import { objectStoreHosts, type ObjectAccess } from './services/objects';
 import type { StoreAccess } from './services/stores';
 import { worldOf, type World } from './services/world';
@@ -84,8 +87,8 @@ export interface RunningGateway {
   timings: GatewayTimings;
 }
 
-/** Runs `node -r ts-register FILE ARGS` (the project's Node), inside `ns` when given. */
-function nodeCommand(file: string, args: string[], ns?: string): [string, string[]] {
+/** Runs `node -r ts-register FILE ARGS` (the project's Node; FILE under lab/boot), inside `ns` when given. */
+export function nodeCommand(file: string, args: string[], ns?: string): [string, string[]] {
   const node = [process.execPath, '-r', TS_REGISTER, join(packageRoot(), 'lab', 'boot', file), ...args];
   return ns === undefined ? [node[0]!, node.slice(1)] : ['ip', ['netns', 'exec', ns, ...node]];
 }
@@ -117,10 +120,13 @@ function withDeniedGateway(deployment: LabDeployment, of: string): LabDeployment
   const original = deployment.gateways.find((g) => g.name === of);
   if (!original) throw new Error(`lab: no gateway ${of} to deny`);
   const isKey = (reference: string) => /-key-secret-/.test(reference);
+  const { networkInterfaceId: _eni, privateIp, ...copy } = original;
   const denied: LabGateway = {
-    ...original,
+    ...copy,
     name: deniedName(of),
     publicIp: '',
+    // A second interface in the original's subnet (the lab's, not the graph's).
+    ...(privateIp !== undefined && { privateIp: privateIp.replace(/\d+$/, (host) => String(Number(host) + 100)) }),
     ...(original.role && {
       role: {
         ...original.role,
@@ -219,6 +225,7 @@ export class BootLab {
     );
     const names = [
       `secretsmanager.${this.deployment.awsRegion}.amazonaws.com`,
+      `ec2.${this.deployment.awsRegion}.amazonaws.com`,
       'secretmanager.googleapis.com',
       'registry.npmjs.org',
       ...objectStoreHosts(this.deployment.artifacts),
@@ -248,8 +255,25 @@ export class BootLab {
             gnupgHome,
             identities: knownReleaseIdentities(this.image.root),
           },
+          routeTableRouters: this.network.routeTableRouters,
         },
       });
+      for (const [index, lb] of this.network.loadBalancers.entries()) {
+        await this.startService(lb.router, {
+          role: 'nlb',
+          world: this.world,
+          controlSocket: this.loadBalancerSocket(index),
+          listenAddress: '',
+          nlb: {
+            table: NAT_TABLE_NAME,
+            chain: lb.chain,
+            publicIps: lb.loadBalancer.publicIps,
+            port: lb.loadBalancer.port,
+            targets: lb.targets.map((t) => ({ name: t.gateway.name, privateIp: t.privateIp })),
+            healthCheck: lb.loadBalancer.healthCheck,
+          },
+        });
+      }
       for (const site of this.network.sites) {
         await this.startService(site.router, {
           role: site.cloud === 'aws' ? 'ec2-metadata' : 'gce-metadata',
@@ -435,6 +459,30 @@ export class BootLab {
     }
   }
 
+  /** Pings `to` from `ns` once a second until a reply or `timeoutMs`; whether one came. */
+  async pingUntilAnswered(ns: string, to: string, timeoutMs: number): Promise<boolean> {
+    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
+      if ((await this.ping(ns, to, 1)) === 1) return true;
+    }
+    return false;
+  }
+
+  /** Waits until every load balancer routes to healthy targets (not failed open); throws after `timeoutMs`. */
+  async loadBalancersInService(timeoutMs = 90_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (const [index] of this.network.loadBalancers.entries()) {
+      for (;;) {
+        const last = (await this.loadBalancerEvents(index)).at(-1);
+        if (last && !last.failOpen) break;
+        if (Date.now() > deadline)
+          throw new Error(
+            `load balancer ${index}: no healthy target within ${timeoutMs / 1000} s (${JSON.stringify(last)})`,
+          );
+        await sleep(1000);
+      }
+    }
+  }
+
   /** Store accesses so far (who read which secret, with which answer). */
   async accesses(): Promise<StoreAccess[]> {
     return JSON.parse(await this.control('GET', '/accesses')) as StoreAccess[];
@@ -468,16 +516,32 @@ export class BootLab {
     return changed;
   }
 
-  private async control(method: string, path: string, body?: unknown): Promise<string> {
+  /** The EC2 service's calls, the routes it moved and its route tables now. */
+  async ec2(): Promise<{ calls: Ec2Call[]; changes: RouteChange[]; routeTables: LabRouteTable[] }> {
+    return JSON.parse(await this.control('GET', '/ec2')) as Awaited<ReturnType<BootLab['ec2']>>;
+  }
+
+  /** The target health changes of the deployment's `index`-th load balancer. */
+  async loadBalancerEvents(index = 0): Promise<NlbEvent[]> {
+    return JSON.parse(await this.control('GET', '/nlb', undefined, this.loadBalancerSocket(index))) as NlbEvent[];
+  }
+
+  private loadBalancerSocket(index: number): string {
+    return join(this.workDirectory, `nlb-${index}.sock`);
+  }
+
+  private async control(
+    method: string,
+    path: string,
+    body?: unknown,
+    socketPath = this.controlSocket,
+  ): Promise<string> {
     return new Promise((resolve, reject) => {
-      const req = request(
-        { socketPath: this.controlSocket, method, path, headers: { 'content-type': 'application/json' } },
-        (res) => {
-          let text = '';
-          res.on('data', (c: Buffer) => (text += c.toString()));
-          res.on('end', () => resolve(text));
-        },
-      );
+      const req = request({ socketPath, method, path, headers: { 'content-type': 'application/json' } }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve(text));
+      });
       req.on('error', reject);
       req.end(body === undefined ? undefined : JSON.stringify(body));
     });

@@ -3,10 +3,12 @@
  *   service-main.ts CONFIG_FILE
  * Roles: `ec2-metadata` / `gce-metadata` (169.254.169.254:80 in a cloud network), `edge` (the cloud
  * APIs, the object stores with the agent artifacts and the npm registry over HTTPS on 443, the
- * Debian mirror over HTTP on 80). A control API on
- * a unix socket (reachable from the host, which is in another network namespace) takes new secret
- * versions and reports store accesses. Prints "ready" once listening.
+ * Debian mirror over HTTP on 80), `nlb` (a load balancer's health checks and routing, in its site's
+ * router). A control API on a unix socket (reachable from the host, which is in another network
+ * namespace) takes new secret versions and reports store accesses, EC2 calls and route changes,
+ * and the load balancer's target health events. Prints "ready" once listening.
  */
+import { execFile } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -14,13 +16,15 @@ import { aptMirror } from './apt-mirror';
 import { npmRegistryContent } from './npm-registry';
 import { aptMirrorHandler, npmRegistryHandler } from './services/edge';
 import { readRequest, sendJson, sendText, type Handler } from './services/http';
+import { Ec2Api } from './services/ec2';
 import { ec2MetadataHandler, gceMetadataHandler } from './services/metadata';
+import { NlbHealthChecker, type NlbSettings } from './services/nlb';
 import { ObjectStores, objectStoreHandler } from './services/objects';
 import { SecretStores } from './services/stores';
 import type { World } from './services/world';
 
 export interface ServiceConfig {
-  role: 'ec2-metadata' | 'gce-metadata' | 'edge';
+  role: 'ec2-metadata' | 'gce-metadata' | 'edge' | 'nlb';
   world: World;
   controlSocket: string;
   listenAddress: string;
@@ -29,7 +33,23 @@ export interface ServiceConfig {
     tls: { cert: string; key: string };
     registry: { tarball: string; manifest: Record<string, unknown>; projectRoot: string; cacheDirectory: string };
     apt: { poolDirectory: string; gnupgHome: string; identities: Record<string, string[]> };
+    /** Per route table the lab realizes: the router namespace whose routing it is. */
+    routeTableRouters: Record<string, string>;
   };
+  nlb?: NlbSettings;
+}
+
+/** `ip route replace` in the router namespace of a realized route table (others live in the EC2 state only). */
+function routeApplier(routers: Record<string, string>) {
+  return (routeTableId: string, destination: string, via: string) =>
+    new Promise<void>((resolve, reject) => {
+      const router = routers[routeTableId];
+      if (router === undefined) return resolve();
+      const family = destination.includes(':') ? '-6' : '-4';
+      execFile('ip', [family, '-n', router, 'route', 'replace', destination, 'via', via], (error) =>
+        error ? reject(error) : resolve(),
+      );
+    });
 }
 
 function serve(handler: Handler) {
@@ -51,7 +71,12 @@ async function main(): Promise<void> {
   const config = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as ServiceConfig;
   let stores: SecretStores | undefined;
   let objects: ObjectStores | undefined;
-  if (config.role === 'ec2-metadata') {
+  let ec2: Ec2Api | undefined;
+  let nlb: NlbHealthChecker | undefined;
+  if (config.role === 'nlb') {
+    nlb = new NlbHealthChecker(config.nlb!);
+    await nlb.start();
+  } else if (config.role === 'ec2-metadata') {
     await listen(createHttpServer(serve(ec2MetadataHandler(config.world.awsInstances))), 80, config.listenAddress);
   } else if (config.role === 'gce-metadata') {
     await listen(createHttpServer(serve(gceMetadataHandler(config.world.gcpInstances))), 80, config.listenAddress);
@@ -60,6 +85,7 @@ async function main(): Promise<void> {
     stores = new SecretStores(config.world);
     objects = new ObjectStores(config.world);
     const objectStore = objectStoreHandler(objects);
+    ec2 = new Ec2Api(config.world, edge.awsRegion, routeApplier(edge.routeTableRouters));
     const registry = npmRegistryContent(
       edge.registry.tarball,
       edge.registry.manifest as never,
@@ -68,6 +94,7 @@ async function main(): Promise<void> {
     );
     const byHost: Record<string, Handler> = {
       [`secretsmanager.${edge.awsRegion}.amazonaws.com`]: stores.secretsManager(),
+      [`ec2.${edge.awsRegion}.amazonaws.com`]: ec2.handler(),
       'secretmanager.googleapis.com': stores.secretManager(),
       'registry.npmjs.org': npmRegistryHandler(registry, 'https://registry.npmjs.org'),
     };
@@ -86,6 +113,9 @@ async function main(): Promise<void> {
   rmSync(config.controlSocket, { force: true });
   const control = createHttpServer(
     serve((request, response) => {
+      if (request.method === 'GET' && request.path === '/nlb' && nlb) return sendJson(response, 200, nlb.events);
+      if (request.method === 'GET' && request.path === '/ec2' && ec2)
+        return sendJson(response, 200, { calls: ec2.calls, changes: ec2.changes, routeTables: ec2.routeTables() });
       if (stores === undefined) return sendJson(response, 404, { error: 'no stores here' });
       if (request.method === 'GET' && request.path === '/accesses') return sendJson(response, 200, stores.accesses);
       if (request.method === 'GET' && request.path === '/object-accesses')

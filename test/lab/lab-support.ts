@@ -6,6 +6,7 @@ export const BOOT_LAB_COMMANDS = [
   'debootstrap',
   'systemd-nspawn',
   'nft',
+  'conntrack',
   'nsenter',
   'gpg',
   'openssl',

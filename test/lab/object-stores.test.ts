@@ -44,6 +44,8 @@ const world: World = {
       sessionToken: 'lab-session-token',
       readableSecretArns: [],
       readableObjectArns: [`arn:aws:s3:::${BUCKET}/${KEY}`],
+      replaceableRouteTableArns: [],
+      describesRouteTables: false,
     },
   ],
   gcpInstances: [
@@ -67,6 +69,8 @@ const world: World = {
     { store: 'gcs', bucket: GCS_BUCKET, object: KEY, path: artifact },
     { store: 'gcs', bucket: GCS_BUCKET, object: 'wiremesh-agent/other.tgz', path: artifact },
   ],
+  routeTables: [],
+  networkInterfaces: [],
 };
 
 const servers: Server[] = [];

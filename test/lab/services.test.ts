@@ -7,8 +7,6 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,11 +17,11 @@ import { packageRoot } from '../../agent/package-root';
 import { aptMirror, labAptKey } from '../../lab/boot/apt-mirror';
 import { npmRegistryContent } from '../../lab/boot/npm-registry';
 import { aptMirrorHandler, npmRegistryHandler } from '../../lab/boot/services/edge';
-import { readRequest, type Handler } from '../../lab/boot/services/http';
 import { ec2MetadataHandler, gceMetadataHandler } from '../../lab/boot/services/metadata';
 import { SecretStores } from '../../lab/boot/services/stores';
 import type { World } from '../../lab/boot/services/world';
 import { hasCommand } from '../../lab/netns';
+import { serve, useImdsCredentials } from './loopback-services';
 
 jest.mock('gaxios', () =>
   (require('../support/gaxios-fetch') as typeof import('../support/gaxios-fetch')).builtInFetchGaxios(),
@@ -44,6 +42,8 @@ const world: World = {
       sessionToken: 'lab-session-token',
       readableSecretArns: [ARN('gw-key')],
       readableObjectArns: [],
+      replaceableRouteTableArns: [],
+      describesRouteTables: false,
     },
   ],
   gcpInstances: [
@@ -68,26 +68,9 @@ const world: World = {
     { name: 'projects/lab-project/secrets/other-key', secretId: 'other-key', value: 'gcp-not-yours' },
   ],
   artifacts: [],
+  routeTables: [],
+  networkInterfaces: [],
 };
-
-const servers: Server[] = [];
-async function serve(handler: Handler): Promise<string> {
-  const server = createServer(
-    (incoming, response) => void readRequest(incoming).then((request) => handler(request, response)),
-  );
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  servers.push(server);
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
-const saved = { ...process.env };
-afterAll(async () => {
-  process.env = saved;
-  for (const server of servers) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
-});
 
 describe('EC2 IMDSv2 and Secrets Manager (AWS SDK through AwsSecretSource)', () => {
   let stores: SecretStores;
@@ -97,11 +80,7 @@ describe('EC2 IMDSv2 and Secrets Manager (AWS SDK through AwsSecretSource)', () 
     const imds = await serve(ec2MetadataHandler(world.awsInstances));
     stores = new SecretStores(world);
     endpoint = await serve(stores.secretsManager());
-    for (const key of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE'])
-      delete process.env[key];
-    process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT = imds;
-    process.env.AWS_CONFIG_FILE = '/nonexistent';
-    process.env.AWS_SHARED_CREDENTIALS_FILE = '/nonexistent';
+    useImdsCredentials(imds);
   });
 
   test('IMDSv2 refuses a GET without a session token', async () => {

@@ -4,7 +4,13 @@
  * by the lab from the mocks graph (deployment.ts), passed to each service process as a 0600 file.
  */
 import { randomBytes } from 'node:crypto';
-import type { ArtifactObjectRecord, AwsSecretRecord, GcpSecretRecord, LabDeployment } from '../deployment';
+import type {
+  ArtifactObjectRecord,
+  AwsSecretRecord,
+  GcpSecretRecord,
+  LabDeployment,
+  LabRouteTable,
+} from '../deployment';
 
 export const AWS_ACCOUNT = '123456789012';
 
@@ -21,6 +27,16 @@ export interface AwsInstanceIdentity {
   readableSecretArns: string[];
   /** The S3 object ARNs its role policies allow s3:GetObject on. */
   readableObjectArns: string[];
+  /** The route-table ARNs its role policies allow ec2:ReplaceRoute on. */
+  replaceableRouteTableArns: string[];
+  describesRouteTables: boolean;
+}
+
+/** An instance's primary network interface, as EC2 knows it. */
+export interface NetworkInterfaceIdentity {
+  id: string;
+  privateIp: string;
+  instanceId: string;
 }
 
 export interface GcpInstanceIdentity {
@@ -43,6 +59,9 @@ export interface World {
   gcpSecrets: GcpSecretRecord[];
   /** The objects the deployment uploaded (the agent artifacts), with the local file each holds. */
   artifacts: ArtifactObjectRecord[];
+  /** The VPC route tables with the routes the deployment made (the EC2 service's initial state). */
+  routeTables: LabRouteTable[];
+  networkInterfaces: NetworkInterfaceIdentity[];
 }
 
 const token = (bytes: number) => randomBytes(bytes).toString('base64url');
@@ -51,13 +70,17 @@ const token = (bytes: number) => randomBytes(bytes).toString('base64url');
 export function worldOf(deployment: LabDeployment, privateIps: Record<string, string>): World {
   const awsInstances: AwsInstanceIdentity[] = [];
   const gcpInstances: GcpInstanceIdentity[] = [];
+  const networkInterfaces: NetworkInterfaceIdentity[] = [];
   deployment.gateways.forEach((gateway, index) => {
     const privateIp = privateIps[gateway.name];
     if (privateIp === undefined) throw new Error(`lab: no address for gateway ${gateway.name}`);
     if (gateway.cloud === 'aws') {
+      const instanceId = `i-0lab${String(index).padStart(12, '0')}`;
+      if (gateway.networkInterfaceId !== undefined)
+        networkInterfaces.push({ id: gateway.networkInterfaceId, privateIp, instanceId });
       awsInstances.push({
         name: gateway.name,
-        instanceId: `i-0lab${String(index).padStart(12, '0')}`,
+        instanceId,
         privateIp,
         region: deployment.awsRegion,
         availabilityZone: `${deployment.awsRegion}a`,
@@ -67,6 +90,8 @@ export function worldOf(deployment: LabDeployment, privateIps: Record<string, st
         sessionToken: token(48),
         readableSecretArns: gateway.role!.readableSecretArns,
         readableObjectArns: gateway.role!.readableObjectArns,
+        replaceableRouteTableArns: gateway.role!.replaceableRouteTableArns,
+        describesRouteTables: gateway.role!.describesRouteTables,
       });
     } else {
       gcpInstances.push({
@@ -88,5 +113,7 @@ export function worldOf(deployment: LabDeployment, privateIps: Record<string, st
     awsSecrets: deployment.awsSecrets,
     gcpSecrets: deployment.gcpSecrets,
     artifacts: deployment.artifacts,
+    routeTables: deployment.routeTables,
+    networkInterfaces,
   };
 }
