@@ -185,7 +185,7 @@ export function completeAgentConfig(label: string, config: GatewayAgentConfig, p
     fail(`agent.config.dataPlane "${config.dataPlane}" differs from agent.dataPlane "${parts.dataPlane}"`);
   }
   if (parts.nextPrivateKey !== undefined && config.nextPrivateKey !== undefined)
-    fail('agent.config.nextPrivateKey must be left out: the gateway names its rotating key\'s next version');
+    fail("agent.config.nextPrivateKey must be left out: the gateway names its rotating key's next version");
   if (config.nextPrivateKey?.source === 'inline')
     fail('agent.config.nextPrivateKey is an inline key; key material may not go into the configuration document');
   (config.peers ?? []).forEach((peer, i) => {

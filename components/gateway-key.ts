@@ -142,7 +142,11 @@ function resolvedPair(
 }
 
 /** The name of the secret version holding a generation (`<secret>-version` for an unrotated key). */
-export function keyVersionName(secretName: string, rotation: KeyRotationState | undefined, generation?: number): string {
+export function keyVersionName(
+  secretName: string,
+  rotation: KeyRotationState | undefined,
+  generation?: number,
+): string {
   return rotation === undefined ? `${secretName}-version` : `${secretName}-version-g${generation ?? rotation.current}`;
 }
 

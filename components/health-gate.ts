@@ -152,7 +152,8 @@ async function observe(check: HealthCheck, requestTimeoutMs: number): Promise<Ob
   const requestHandler = { connectionTimeout: requestTimeoutMs, requestTimeout: requestTimeoutMs };
   try {
     if (check.kind === 'aws-target-health') {
-      const elb = require('@aws-sdk/client-elastic-load-balancing-v2') as typeof import('@aws-sdk/client-elastic-load-balancing-v2');
+      const elb =
+        require('@aws-sdk/client-elastic-load-balancing-v2') as typeof import('@aws-sdk/client-elastic-load-balancing-v2');
       const client = new elb.ElasticLoadBalancingV2Client({
         region: check.region,
         endpoint: check.endpoint,
@@ -173,7 +174,12 @@ async function observe(check: HealthCheck, requestTimeoutMs: number): Promise<Ob
     }
     if (check.kind === 'aws-instance-status') {
       const ec2 = require('@aws-sdk/client-ec2') as typeof import('@aws-sdk/client-ec2');
-      const client = new ec2.EC2Client({ region: check.region, endpoint: check.endpoint, maxAttempts: 1, requestHandler });
+      const client = new ec2.EC2Client({
+        region: check.region,
+        endpoint: check.endpoint,
+        maxAttempts: 1,
+        requestHandler,
+      });
       try {
         const answer = await client.send(
           new ec2.DescribeInstanceStatusCommand({ InstanceIds: [check.instanceId], IncludeAllInstances: true }),
@@ -236,8 +242,7 @@ async function waitUntilServing(inputs: HealthGateInputs): Promise<string> {
     if (seen.serving) return new Date().toISOString();
     if (seen.final) throw stop(`will not serve: ${seen.seen}`);
     const left = deadline - Date.now();
-    if (left <= 0)
-      throw stop(`did not serve within ${inputs.timeoutSeconds} s (last seen: ${seen.seen})`);
+    if (left <= 0) throw stop(`did not serve within ${inputs.timeoutSeconds} s (last seen: ${seen.seen})`);
     await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs, left)));
   }
 }
@@ -258,9 +263,9 @@ export const healthGateProvider: pulumi.dynamic.ResourceProvider<HealthGateInput
     return { id: `health-gate-${instance.split('/').pop()}`, outs: { ...inputs, servingAt } };
   },
   async diff(_id: string, olds: HealthGateOutputs, news: HealthGateInputs) {
-    if (gatedInstance(olds.check) !== gatedInstance(news.check))
-      return { changes: true, replaces: ['check'] };
-    const changes = JSON.stringify([olds.check, olds.timeoutSeconds, olds.pollSeconds, olds.label]) !==
+    if (gatedInstance(olds.check) !== gatedInstance(news.check)) return { changes: true, replaces: ['check'] };
+    const changes =
+      JSON.stringify([olds.check, olds.timeoutSeconds, olds.pollSeconds, olds.label]) !==
       JSON.stringify([news.check, news.timeoutSeconds, news.pollSeconds, news.label]);
     return { changes };
   },

@@ -336,8 +336,8 @@ function check(key: FoundKey, config: KeyRotationConfig, now: Date, reportViolat
       key.retiring
         ? `run \`pulumi up\` to retire: the ${key.what} (created ${created}, ${ageDays} days old) was replaced by its next generation and had to be retired by ${isoDate(deadline)} (its epoch plus two overlap windows, ${maxDays} days).`
         : key.generated
-        ? `run \`pulumi up\` to rotate: the ${key.what} (created ${created}, ${ageDays} days old) expired on ${isoDate(deadline)} (maximum age ${maxDays} days).`
-        : `rotate the ${key.what}: it was created ${created} (${ageDays} days ago) and expired on ${isoDate(deadline)} (maximum age ${maxDays} days). ` +
+          ? `run \`pulumi up\` to rotate: the ${key.what} (created ${created}, ${ageDays} days old) expired on ${isoDate(deadline)} (maximum age ${maxDays} days).`
+          : `rotate the ${key.what}: it was created ${created} (${ageDays} days ago) and expired on ${isoDate(deadline)} (maximum age ${maxDays} days). ` +
             `Put a new key version and update ${key.createdAtField}, or generate the key with WireGuardKey so that \`pulumi up\` rotates it.`,
       urn,
     );
@@ -383,7 +383,8 @@ export const keyRotation: StackValidationPolicy = {
         type: 'integer',
         minimum: 0,
         default: KEY_ROTATION_DEFAULTS.maxOverlapDays,
-        description: 'The longest overlap window (days) a rotated key may have: the next key exists that long before its epoch and the old one that long after.',
+        description:
+          'The longest overlap window (days) a rotated key may have: the next key exists that long before its epoch and the old one that long after.',
       },
       keySecretRoles: {
         type: 'array',

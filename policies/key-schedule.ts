@@ -29,7 +29,9 @@ const MESH_TYPE = 'wiremesh:mesh:WireGuardMesh';
 const DEFAULT_POLL_SECONDS = 60;
 
 /** The agent documents of the stack: JSON in secret versions (`peers` and `interface`), by resource. */
-function agentDocuments(resources: PolicyResource[]): Array<{ resource: PolicyResource; doc: Record<string, unknown> }> {
+function agentDocuments(
+  resources: PolicyResource[],
+): Array<{ resource: PolicyResource; doc: Record<string, unknown> }> {
   const docs: Array<{ resource: PolicyResource; doc: Record<string, unknown> }> = [];
   for (const r of resources) {
     const text =
@@ -60,7 +62,8 @@ export const ROTATION_WINDOW_DEFAULTS: RotationWindowConfig = { deployIntervalHo
 
 export const rotationWindow: StackValidationPolicy = {
   name: 'wiremesh-rotation-window',
-  description: 'Each phase of a key rotation (half the overlap window) holds one deploy and several config polls of every agent.',
+  description:
+    'Each phase of a key rotation (half the overlap window) holds one deploy and several config polls of every agent.',
   enforcementLevel: 'mandatory',
   severity: 'high',
   configSchema: {
@@ -122,12 +125,15 @@ export const revokedKeys: StackValidationPolicy = {
         type: 'array',
         items: { type: 'string' },
         default: [],
-        description: 'Revoked public keys (base64), in addition to the meshes\' revokedKeys.',
+        description: "Revoked public keys (base64), in addition to the meshes' revokedKeys.",
       },
     },
   },
   validateStack: (args: StackValidationArgs, reportViolation: ReportViolation) => {
-    const config = configWithDefaults<RevokedKeysConfig>({ revokedKeys: [] }, args.getConfig<Record<string, unknown>>());
+    const config = configWithDefaults<RevokedKeysConfig>(
+      { revokedKeys: [] },
+      args.getConfig<Record<string, unknown>>(),
+    );
     const revoked = new Set(config.revokedKeys);
     for (const r of args.resources.filter((res) => res.type === MESH_TYPE)) {
       for (const key of arrayOf(get(r.props, 'revokedKeys'))) if (typeof key === 'string') revoked.add(key);
@@ -148,7 +154,8 @@ export const revokedKeys: StackValidationPolicy = {
       known(() => {
         if (r.type === MESH_TYPE) {
           arrayOf(get(get(r.props, 'spec'), 'sites')).forEach((site, i) => {
-            if (revoked.has(get(site, 'publicKey'))) report(r, `the mesh spec of "${r.name}" (sites[${i}], "${String(get(site, 'name'))}")`);
+            if (revoked.has(get(site, 'publicKey')))
+              report(r, `the mesh spec of "${r.name}" (sites[${i}], "${String(get(site, 'name'))}")`);
           });
         }
         if (r.type === WIREGUARD_KEY_PAIR_TYPE && revoked.has(get(r.props, 'publicKey')))

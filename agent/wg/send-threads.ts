@@ -235,7 +235,13 @@ export class SendThreads {
     let share = this.shares.get(peer);
     if (!share) {
       const stats = new SharedArrayBuffer(PEER_STATS_BYTES);
-      share = { slot: this.nextSlot++, stats, txBytes: peerTxBytes(stats), dataPackets: peerDataPackets(stats), reported: 0 };
+      share = {
+        slot: this.nextSlot++,
+        stats,
+        txBytes: peerTxBytes(stats),
+        dataPackets: peerDataPackets(stats),
+        reported: 0,
+      };
       this.shares.set(peer, share);
     }
     return share;

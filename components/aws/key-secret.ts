@@ -187,14 +187,12 @@ export function awsSecretSource(
   arn: pulumi.Input<string>,
   versionId?: pulumi.Input<string>,
 ): pulumi.Output<SecretSourceConfig> {
-  return pulumi.all([arn, versionId]).apply(
-    ([secretId, id]): SecretSourceConfig => ({
-      source: 'aws-secrets-manager',
-      secretId,
-      region: secretArnRegion(secretId),
-      ...(id !== undefined ? { versionId: id } : {}),
-    }),
-  );
+  return pulumi.all([arn, versionId]).apply(([secretId, id]): SecretSourceConfig => ({
+    source: 'aws-secrets-manager',
+    secretId,
+    region: secretArnRegion(secretId),
+    ...(id !== undefined ? { versionId: id } : {}),
+  }));
 }
 
 /** A KMS key ARN argument, checked now when plain and on resolution when late. */

@@ -280,18 +280,16 @@ export function deployOnPremSite(w: MeshWiring, site: SitePlan): PreparedSite {
   const keyPath = host.keyPath ?? DEFAULT_REMOTE_KEY_PATH;
   const label = componentLabel('WireGuardMesh', w.name);
   return () => {
-    const agentConfig = pulumi.all([w.externalPlan, w.nextPublicKeys]).apply(
-      ([plan, nextKeys]): AgentConfig => ({
-        ...withNextPublicKeys(
-          planAgentConfig(
-            plan.gateways.find((g) => g.site === site.site.name)!,
-            meshAgentOptions(w.plan.interfaceName, w.args),
-          ),
-          nextKeys,
+    const agentConfig = pulumi.all([w.externalPlan, w.nextPublicKeys]).apply(([plan, nextKeys]): AgentConfig => ({
+      ...withNextPublicKeys(
+        planAgentConfig(
+          plan.gateways.find((g) => g.site === site.site.name)!,
+          meshAgentOptions(w.plan.interfaceName, w.args),
         ),
-        privateKey: { source: 'file', path: keyPath },
-      }),
-    );
+        nextKeys,
+      ),
+      privateKey: { source: 'file', path: keyPath },
+    }));
     const component = new RemoteHostAgent(
       site.componentName,
       {

@@ -41,7 +41,14 @@ import {
   renderExternalSiteConfig,
   type PresharedKeySources,
 } from './external';
-import { liveExternalKeys, meshKeyName, peersNameNextKey, peersOfferNextKey, planMeshDeployment, type SitePlan } from './plan';
+import {
+  liveExternalKeys,
+  meshKeyName,
+  peersNameNextKey,
+  peersOfferNextKey,
+  planMeshDeployment,
+  type SitePlan,
+} from './plan';
 import type { KeyRotationPlan } from '../rotation';
 import { deployPresharedKeys } from './preshared-keys';
 import { CLOUD } from './spec';
@@ -254,15 +261,19 @@ function meshWiring(name: string, args: WireGuardMeshArgs, plan: ReturnType<type
     pulumi.all([planOutput.output, pskSources.output, nextPublicKeys]).apply(([meshPlan, sources, nextKeys]) => {
       const gateway = meshPlan.gateways.find((g) => g.id === id);
       if (gateway === undefined) throw new Error(`${label}: the plan has no gateway ${id}`);
-      return withNextPublicKeys(planAgentConfig(gateway, {
-        ...meshAgentOptions(plan.interfaceName, args),
-        // The copy in this site's own cloud (the planner passes the two names sorted).
-        presharedKey: (a, b) => {
-          const source = sources[pairKey(a, b)]?.[cloud];
-          if (source === undefined) throw new Error(`${label}: no ${cloud} copy of the preshared key of ${a} and ${b}`);
-          return source;
-        },
-      }), nextKeys);
+      return withNextPublicKeys(
+        planAgentConfig(gateway, {
+          ...meshAgentOptions(plan.interfaceName, args),
+          // The copy in this site's own cloud (the planner passes the two names sorted).
+          presharedKey: (a, b) => {
+            const source = sources[pairKey(a, b)]?.[cloud];
+            if (source === undefined)
+              throw new Error(`${label}: no ${cloud} copy of the preshared key of ${a} and ${b}`);
+            return source;
+          },
+        }),
+        nextKeys,
+      );
     });
   const w: MeshWiring = {
     name,
@@ -290,7 +301,10 @@ function meshWiring(name: string, args: WireGuardMeshArgs, plan: ReturnType<type
     publicKey: p.publicKey.output,
     createdAt: p.createdAt.output,
   });
-  const resolvePair = (p: DeferredPair, g: { privateKey: pulumi.Output<string>; publicKey: pulumi.Output<string>; createdAt: pulumi.Output<string> }): void => {
+  const resolvePair = (
+    p: DeferredPair,
+    g: { privateKey: pulumi.Output<string>; publicKey: pulumi.Output<string>; createdAt: pulumi.Output<string> },
+  ): void => {
     p.privateKey.resolve(g.privateKey);
     p.publicKey.resolve(g.publicKey);
     p.createdAt.resolve(g.createdAt);

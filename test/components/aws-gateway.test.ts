@@ -281,7 +281,9 @@ describe('AwsGateway keys and secrets', () => {
       source: 'aws-secrets-manager',
       secretId: keyArn,
       region: 'eu-west-1',
-      versionId: mocks.byType('aws:secretsmanager/secretVersion:SecretVersion').find((r) => r.name.startsWith('site-a-key-version-g'))!.state!.versionId,
+      versionId: mocks
+        .byType('aws:secretsmanager/secretVersion:SecretVersion')
+        .find((r) => r.name.startsWith('site-a-key-version-g'))!.state!.versionId,
     });
     expect(document.configSource).toEqual({
       source: 'aws-secrets-manager',

@@ -187,7 +187,10 @@ function expectedDocument(
   sharedKey = false,
   rotation?: { mocks: MockRecorder; mesh: string },
 ): AgentConfig {
-  const fromPlanner = planAgentConfig(plan.gateways.find((g) => g.id === id)!, { interfaceName: 'wm0' });
+  const fromPlanner = planAgentConfig(
+    plan.gateways.find((g) => g.id === id)!,
+    { interfaceName: 'wm0' },
+  );
   const planned = rotation ? withRecordedRotation(fromPlanner, rotation.mocks, rotation.mesh, stored) : fromPlanner;
   return {
     ...planned,
@@ -547,7 +550,10 @@ describe('examples/existing-vpc', () => {
         source: 'aws-secrets-manager',
         secretId: mocks.one(T.awsSecret, 'edge-key-secret').state!.arn,
         region: 'eu-west-1',
-        versionId: mocks.one(T.awsSecretVersion, `edge-key-version-g${currentKeyPair(mocks, 'edge-key').name.split('-g').pop()}`).state!.versionId,
+        versionId: mocks.one(
+          T.awsSecretVersion,
+          `edge-key-version-g${currentKeyPair(mocks, 'edge-key').name.split('-g').pop()}`,
+        ).state!.versionId,
       },
       ...(stored.nextPrivateKey !== undefined ? { nextPrivateKey: stored.nextPrivateKey } : {}),
       configSource: {

@@ -45,7 +45,11 @@ beforeEach(() => {
   aws.requests.length = 0;
 });
 
-function targetGate(instanceId: string, overrides: Partial<HealthGateInputs> = {}, standbyAnswers = false): HealthGateInputs {
+function targetGate(
+  instanceId: string,
+  overrides: Partial<HealthGateInputs> = {},
+  standbyAnswers = false,
+): HealthGateInputs {
   return {
     label: 'site-a-gateway-instance-1',
     check: {
@@ -67,7 +71,9 @@ function targetGate(instanceId: string, overrides: Partial<HealthGateInputs> = {
 async function failure(promise: Promise<unknown>): Promise<string> {
   const written: string[] = [];
   const spies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((method) =>
-    jest.spyOn(console, method).mockImplementation((...args: unknown[]) => void written.push(args.map(String).join(' '))),
+    jest
+      .spyOn(console, method)
+      .mockImplementation((...args: unknown[]) => void written.push(args.map(String).join(' '))),
   );
   try {
     await promise;
@@ -86,14 +92,20 @@ function expectNoCredentials(text: string): void {
 
 describe('AWS: ELBv2 target health', () => {
   test('create waits through initial and unhealthy until the target is healthy', async () => {
-    aws.scriptTarget('i-0aaa', [{ State: 'initial', Reason: 'Elb.RegistrationInProgress' }, { State: 'unhealthy', Reason: 'Target.Timeout' }, { State: 'healthy' }]);
+    aws.scriptTarget('i-0aaa', [
+      { State: 'initial', Reason: 'Elb.RegistrationInProgress' },
+      { State: 'unhealthy', Reason: 'Target.Timeout' },
+      { State: 'healthy' },
+    ]);
     const { id, outs } = await healthGateProvider.create(targetGate('i-0aaa'));
     expect(id).toBe('health-gate-i-0aaa');
     expect(Date.parse(outs!.servingAt)).not.toBeNaN();
     expect(aws.actions()).toEqual(['DescribeTargetHealth', 'DescribeTargetHealth', 'DescribeTargetHealth']);
     // SigV4 with the deployer's key, for the ELB service of the instance's region.
     expect(aws.requests[0]!.headers.authorization).toMatch(
-      new RegExp(`^AWS4-HMAC-SHA256 Credential=${FAKE_DEPLOYER.accessKeyId}/\\d{8}/eu-west-1/elasticloadbalancing/aws4_request`),
+      new RegExp(
+        `^AWS4-HMAC-SHA256 Credential=${FAKE_DEPLOYER.accessKeyId}/\\d{8}/eu-west-1/elasticloadbalancing/aws4_request`,
+      ),
     );
     const body = new URLSearchParams(aws.requests[0]!.body);
     expect(body.get('TargetGroupArn')).toBe(TARGET_GROUP);
@@ -133,8 +145,14 @@ describe('AWS: ELBv2 target health', () => {
   });
 
   test('a throttled or failing service is retried until the deadline', async () => {
-    aws.scriptTarget('i-0flaky', [{ error: 'Throttling', status: 400 }, { error: 'InternalFailure', status: 500 }, { State: 'healthy' }]);
-    await expect(healthGateProvider.create(targetGate('i-0flaky'))).resolves.toMatchObject({ id: 'health-gate-i-0flaky' });
+    aws.scriptTarget('i-0flaky', [
+      { error: 'Throttling', status: 400 },
+      { error: 'InternalFailure', status: 500 },
+      { State: 'healthy' },
+    ]);
+    await expect(healthGateProvider.create(targetGate('i-0flaky'))).resolves.toMatchObject({
+      id: 'health-gate-i-0flaky',
+    });
     expect(aws.actions()).toHaveLength(3);
   });
 });
@@ -153,7 +171,9 @@ describe('AWS: EC2 instance status checks', () => {
       { state: 'running', instanceStatus: 'initializing', systemStatus: 'ok' },
       { state: 'running', instanceStatus: 'ok', systemStatus: 'ok' },
     ]);
-    await expect(healthGateProvider.create(statusGate('i-0boot'))).resolves.toMatchObject({ id: 'health-gate-i-0boot' });
+    await expect(healthGateProvider.create(statusGate('i-0boot'))).resolves.toMatchObject({
+      id: 'health-gate-i-0boot',
+    });
     expect(aws.actions()).toEqual(['DescribeInstanceStatus', 'DescribeInstanceStatus', 'DescribeInstanceStatus']);
     const body = new URLSearchParams(aws.requests[0]!.body);
     expect(body.get('InstanceId.1')).toBe('i-0boot');
@@ -161,7 +181,9 @@ describe('AWS: EC2 instance status checks', () => {
   });
 
   test('a terminated instance fails at once; an impaired one times out naming it', async () => {
-    aws.scriptInstance('i-0gone', [{ state: 'terminated', instanceStatus: 'not-applicable', systemStatus: 'not-applicable' }]);
+    aws.scriptInstance('i-0gone', [
+      { state: 'terminated', instanceStatus: 'not-applicable', systemStatus: 'not-applicable' },
+    ]);
     expect(await failure(healthGateProvider.create(statusGate('i-0gone', 30)))).toContain(
       'instance i-0gone (site-a-gateway-instance-2) will not serve: instance terminated',
     );
@@ -177,9 +199,11 @@ describe('GCP: backend service getHealth', () => {
   let metadata: LoopbackServer & { failures: FailureSwitch };
   let compute: FakeGcpHealthApi;
   let scratch: string;
-  const backendService = 'https://www.googleapis.com/compute/v1/projects/p1/regions/europe-west1/backendServices/site-b-ilb';
+  const backendService =
+    'https://www.googleapis.com/compute/v1/projects/p1/regions/europe-west1/backendServices/site-b-ilb';
   const instance = 'https://www.googleapis.com/compute/v1/projects/p1/zones/europe-west1-b/instances/site-b-0-abc';
-  const instanceGroup = 'https://www.googleapis.com/compute/v1/projects/p1/zones/europe-west1-b/instanceGroups/site-b-ig-b';
+  const instanceGroup =
+    'https://www.googleapis.com/compute/v1/projects/p1/zones/europe-west1-b/instanceGroups/site-b-ig-b';
 
   beforeAll(async () => {
     metadata = await startFakeGceMetadata();
@@ -220,7 +244,9 @@ describe('GCP: backend service getHealth', () => {
   test('times out naming the instance and the backend service', async () => {
     compute.scriptInstance(instance, ['UNHEALTHY']);
     const text = await failure(healthGateProvider.create(gcpGate(0.2)));
-    expect(text).toContain(`instance ${instance} (site-b-0) in ${backendService} did not serve within 0.2 s (last seen: backend UNHEALTHY)`);
+    expect(text).toContain(
+      `instance ${instance} (site-b-0) in ${backendService} did not serve within 0.2 s (last seen: backend UNHEALTHY)`,
+    );
   });
 });
 
@@ -260,7 +286,10 @@ describe('the serialized provider', () => {
           (error, out, err) => (error ? fail(new Error(`${error.message}\n${err}`)) : done(out)),
         ),
       );
-      expect(JSON.parse(stdout)).toMatchObject({ id: 'health-gate-i-0child', outs: { label: 'site-a-gateway-instance-1' } });
+      expect(JSON.parse(stdout)).toMatchObject({
+        id: 'health-gate-i-0child',
+        outs: { label: 'site-a-gateway-instance-1' },
+      });
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }

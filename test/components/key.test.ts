@@ -212,10 +212,12 @@ describe('WireGuardKey under mocks', () => {
 
   it('next exists exactly in the overlap: a second child, never a replacement of the current one', async () => {
     const children = (name: string) =>
-      mocks.byType(WIREGUARD_KEY_PAIR_TYPE).filter((r) => r.name.startsWith(`${name}-g`)).map((r) => r.name);
+      mocks
+        .byType(WIREGUARD_KEY_PAIR_TYPE)
+        .filter((r) => r.name.startsWith(`${name}-g`))
+        .map((r) => r.name);
     // A day after a retirement the key is steady, whatever the name's offset.
-    const steadyAt = (name: string) =>
-      new Date(Date.parse(keyRotationPlan(name, new Date(epochStart)).retireAt) + DAY);
+    const steadyAt = (name: string) => new Date(Date.parse(keyRotationPlan(name, new Date(epochStart)).retireAt) + DAY);
     const before = keyRotationPlan('rk-a', steadyAt('rk-a'));
     expect(before.phase).toBe('steady');
     const steady = new WireGuardKey('rk-a', { now: () => steadyAt('rk-a') });

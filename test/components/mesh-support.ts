@@ -222,7 +222,10 @@ export function currentKeyPair(mocks: MockRecorder, keyName: string): RecordedRe
 
 /** Whether WireGuardKey `keyName` is in phase switch at the real clock (what the tests' meshes use), from its recorded inputs. */
 function switchingNow(mocks: MockRecorder, keyName: string): boolean {
-  const { maxAgeDays, overlapDays } = currentKeyPair(mocks, keyName).inputs as { maxAgeDays: number; overlapDays: number };
+  const { maxAgeDays, overlapDays } = currentKeyPair(mocks, keyName).inputs as {
+    maxAgeDays: number;
+    overlapDays: number;
+  };
   return keyRotationPlan(keyName, new Date(), maxAgeDays, overlapDays).phase === 'switch';
 }
 

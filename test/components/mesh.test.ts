@@ -300,11 +300,7 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
   test('the on-prem host gets what the planner computes for its site planned as a gateway, with its key file', () => {
     const { spec, keys } = externalsAsGateways(fullMesh);
     const publicKeys = Object.fromEntries(
-      plan.gateways.map((g) => [
-        g.site,
-        namedKeyPair(mocks, `corp-${g.site}-key`).state!
-          .publicKey as string,
-      ]),
+      plan.gateways.map((g) => [g.site, namedKeyPair(mocks, `corp-${g.site}-key`).state!.publicKey as string]),
     );
     const asGateways = planMesh(
       { ...spec, sites: spec.sites.map((s) => (endpoints[s.name] ? { ...s, endpoint: endpoints[s.name] } : s)) },
@@ -315,11 +311,14 @@ describe('WireGuardMesh: every kind of site in one full mesh', () => {
     const stored = remoteStoredConfig(mocks, 'corp-office');
     expect(stored).toEqual(
       withRecordedRotation(
-        agentConfigFor(asGateways.gateways.find((g) => g.id === 'office')!, {
-          interfaceName: 'wm0',
-          privateKey: { source: 'file', path: '/etc/wiremesh/private.key' },
-          tunnelAddress: false,
-        }),
+        agentConfigFor(
+          asGateways.gateways.find((g) => g.id === 'office')!,
+          {
+            interfaceName: 'wm0',
+            privateKey: { source: 'file', path: '/etc/wiremesh/private.key' },
+            tunnelAddress: false,
+          },
+        ),
         mocks,
         'corp',
       ),
@@ -745,9 +744,7 @@ describe('WireGuardMesh: preshared keys', () => {
       };
     };
     const publicKeyOf = (site: string): string =>
-      site === 'partner'
-        ? PARTNER.publicKey
-        : (namedKeyPair(mocks, `psk-${site}-key`).state!.publicKey as string);
+      site === 'partner' ? PARTNER.publicKey : (namedKeyPair(mocks, `psk-${site}-key`).state!.publicKey as string);
     for (const [site, config] of Object.entries(stored)) {
       const cloud = site.startsWith('aws') ? 'aws' : 'gcp';
       for (const peer of config.peers) {

@@ -96,19 +96,41 @@ describe('the schedule: deterministic, staggered per key name', () => {
       epochEnd: '2026-03-15T00:00:00.000Z',
       retireAt: '2026-03-22T00:00:00.000Z',
     });
-    expect(keyRotationPlan('rot-aws-a-key', new Date(NEXT))).toMatchObject({ phase: 'next', current: 227, next: 228, inUse: 227 });
-    expect(keyRotationPlan('rot-aws-a-key', new Date(SWITCH))).toMatchObject({ phase: 'switch', next: 228, inUse: 228 });
-    expect(keyRotationPlan('rot-aws-a-key', new Date(AFTER_EPOCH))).toMatchObject({ phase: 'switch', current: 227, next: 228 });
-    expect(keyRotationPlan('rot-aws-a-key', new Date(RETIRED))).toMatchObject({ phase: 'steady', current: 228, next: null });
+    expect(keyRotationPlan('rot-aws-a-key', new Date(NEXT))).toMatchObject({
+      phase: 'next',
+      current: 227,
+      next: 228,
+      inUse: 227,
+    });
+    expect(keyRotationPlan('rot-aws-a-key', new Date(SWITCH))).toMatchObject({
+      phase: 'switch',
+      next: 228,
+      inUse: 228,
+    });
+    expect(keyRotationPlan('rot-aws-a-key', new Date(AFTER_EPOCH))).toMatchObject({
+      phase: 'switch',
+      current: 227,
+      next: 228,
+    });
+    expect(keyRotationPlan('rot-aws-a-key', new Date(RETIRED))).toMatchObject({
+      phase: 'steady',
+      current: 228,
+      next: null,
+    });
     // Every peer reported the new key (rotationComplete): retired at the epoch end, not one overlap later.
-    expect(keyRotationPlan('rot-aws-a-key', new Date(AFTER_EPOCH), 90, 7, true)).toMatchObject({ phase: 'steady', current: 228 });
+    expect(keyRotationPlan('rot-aws-a-key', new Date(AFTER_EPOCH), 90, 7, true)).toMatchObject({
+      phase: 'steady',
+      current: 228,
+    });
     for (const day of [BEFORE, NEXT, SWITCH, AFTER_EPOCH, RETIRED]) {
       expect(keyRotationPlan('rot-gcp-d-key', new Date(day))).toMatchObject({ phase: 'steady', current: 227 });
     }
   });
 
   it('the keys of a mesh get different offsets (a deploy never flips them all), the same name always the same', () => {
-    const names = ['aws-a', 'aws-b', 'gcp-c', 'gcp-d', 'hub', 'spoke-1', 'spoke-2', 'spoke-3'].map((s) => `corp-${s}-key`);
+    const names = ['aws-a', 'aws-b', 'gcp-c', 'gcp-d', 'hub', 'spoke-1', 'spoke-2', 'spoke-3'].map(
+      (s) => `corp-${s}-key`,
+    );
     // uint32be(sha256(name)[0..4]) mod 90: spread, and a collision now and then (two keys on one day).
     expect(names.map((n) => rotationOffsetDays(n, 90))).toEqual([49, 14, 85, 37, 42, 25, 61, 49]);
     expect(rotationOffsetDays('rot-aws-a-key', 90)).toBe(7);
@@ -123,8 +145,14 @@ describe('the schedule: deterministic, staggered per key name', () => {
     let rotatingAtOnce = 0;
     let flippedByOneDeploy = 0;
     for (let day = 1; day <= 90; day += 1) {
-      rotatingAtOnce = Math.max(rotatingAtOnce, names.filter((n) => keyRotationPlan(n, at(day)).phase !== 'steady').length);
-      flippedByOneDeploy = Math.max(flippedByOneDeploy, names.filter((n) => state(n, day) !== state(n, day - 1)).length);
+      rotatingAtOnce = Math.max(
+        rotatingAtOnce,
+        names.filter((n) => keyRotationPlan(n, at(day)).phase !== 'steady').length,
+      );
+      flippedByOneDeploy = Math.max(
+        flippedByOneDeploy,
+        names.filter((n) => state(n, day) !== state(n, day - 1)).length,
+      );
     }
     expect(rotatingAtOnce).toBeLessThanOrEqual(names.length / 2);
     expect(flippedByOneDeploy).toBe(2);
@@ -196,9 +224,7 @@ describe('WireGuardMesh: rotation across deploys (controlled clock, state carrie
       region: 'eu-west-1',
       versionId: versionId(m, 228),
     });
-    expect(m.one(A, 'rot-aws-a-config-version').dependencies).toContain(
-      m.one(A, 'rot-aws-a-key-version-g228').urn,
-    );
+    expect(m.one(A, 'rot-aws-a-config-version').dependencies).toContain(m.one(A, 'rot-aws-a-key-version-g228').urn);
     expect(docG(m)).toEqual(offered);
 
     // After the epoch end: nothing changes (the old key is not replaced at the epoch end).
@@ -276,7 +302,13 @@ describe('WireGuardMesh: rotation across deploys (controlled clock, state carrie
     expect(preview.changes.delete).toEqual([]);
     // Plain values (no Outputs): known in a preview, exported as the examples' `rotationPlan`.
     const plan = p.mesh().rotationPlan;
-    expect(plan['aws-a']).toMatchObject({ phase: 'next', current: 227, next: 228, switchAt: a.switchAt, retireAt: a.retireAt });
+    expect(plan['aws-a']).toMatchObject({
+      phase: 'next',
+      current: 227,
+      next: 228,
+      switchAt: a.switchAt,
+      retireAt: a.retireAt,
+    });
     expect(plan['aws-a']!.summary).toBe(
       `rot-aws-a-key: generation 228 offered to peers; the gateway switches to it ${a.switchAt}, generation 227 retired ${a.retireAt}`,
     );

@@ -14,7 +14,14 @@ const GATEWAY = wireGuardKeyPairFromEntropy(new Uint8Array(32).fill(33));
 const keyPair = (name: string, overlapDays: number, publicKey = GATEWAY.publicKey): RunnerResource => ({
   type: KEY_PAIR,
   name,
-  props: { epoch: 227, epochStart: '2026-01-01T00:00:00.000Z', maxAgeDays: 90, overlapDays, createdAt: '2025-12-25T00:00:00.000Z', publicKey },
+  props: {
+    epoch: 227,
+    epochStart: '2026-01-01T00:00:00.000Z',
+    maxAgeDays: 90,
+    overlapDays,
+    createdAt: '2025-12-25T00:00:00.000Z',
+    publicKey,
+  },
 });
 
 /** An agent document in an AWS config secret version, polled every `pollSeconds`. */
@@ -45,7 +52,9 @@ describe('wiremesh-rotation-window', () => {
     // 7 days: phases of 3.5 days, far more than a daily deploy plus three polls.
     expect(only(P, runPolicies([keyPair('k-g227', 7), document('cfg', 60, [])]))).toEqual([]);
     // 2 days: phases of exactly 24 hours, not 24 hours plus three 60 s polls.
-    expect(only(P, runPolicies([keyPair('k-g227', 2), document('cfg', 60, [])])).map((v) => [v.enforcementLevel, v.message])).toEqual([
+    expect(
+      only(P, runPolicies([keyPair('k-g227', 2), document('cfg', 60, [])])).map((v) => [v.enforcementLevel, v.message]),
+    ).toEqual([
       [
         'mandatory',
         'the WireGuard key "k-g227" has an overlap of 2 days: each rotation phase lasts 24 hours, less than one deploy every 24 hours plus 3 polls of 60 s (the slowest agent\'s pollSeconds): raise overlapDays, deploy more often or poll faster.',
@@ -58,7 +67,9 @@ describe('wiremesh-rotation-window', () => {
   test('the slowest agent counts: a document polling every 9 hours needs phases over 48 hours with a daily deploy', () => {
     const stack = [keyPair('k-g227', 4), document('fast', 30, []), document('slow', 9 * 3600, [])];
     expect(only(P, runPolicies(stack)).map((v) => v.message)).toEqual([
-      expect.stringContaining('each rotation phase lasts 48 hours, less than one deploy every 24 hours plus 3 polls of 32400 s'),
+      expect.stringContaining(
+        'each rotation phase lasts 48 hours, less than one deploy every 24 hours plus 3 polls of 32400 s',
+      ),
     ]);
     expect(only(P, runPolicies([keyPair('k-g227', 4), document('fast', 30, [])]))).toEqual([]);
   });
@@ -85,23 +96,25 @@ describe('wiremesh-revoked-keys', () => {
     ];
     expect(only(P, runPolicies(stack))).toEqual([]); // nothing revoked
     const config = { [P]: { revokedKeys: [PEER.publicKey, NEXT.publicKey] } };
-    expect(only(P, runPolicies(stack, { config })).map((v) => [v.enforcementLevel, v.resourceName, v.message])).toEqual([
+    expect(only(P, runPolicies(stack, { config })).map((v) => [v.enforcementLevel, v.resourceName, v.message])).toEqual(
       [
-        'mandatory',
-        'cfg-a',
-        'the agent document in "cfg-a" (peers[0], "site-b") lists a revoked public key: remove that peer (revokedSites) or give the site a new key, and deploy so every agent drops it.',
+        [
+          'mandatory',
+          'cfg-a',
+          'the agent document in "cfg-a" (peers[0], "site-b") lists a revoked public key: remove that peer (revokedSites) or give the site a new key, and deploy so every agent drops it.',
+        ],
+        [
+          'mandatory',
+          'cfg-b',
+          'the agent document in "cfg-b" (peers[0], "site-b") lists a revoked public key: remove that peer (revokedSites) or give the site a new key, and deploy so every agent drops it.',
+        ],
+        [
+          'mandatory',
+          'k-g228',
+          'the WireGuard key "k-g228" lists a revoked public key: remove that peer (revokedSites) or give the site a new key, and deploy so every agent drops it.',
+        ],
       ],
-      [
-        'mandatory',
-        'cfg-b',
-        'the agent document in "cfg-b" (peers[0], "site-b") lists a revoked public key: remove that peer (revokedSites) or give the site a new key, and deploy so every agent drops it.',
-      ],
-      [
-        'mandatory',
-        'k-g228',
-        'the WireGuard key "k-g228" lists a revoked public key: remove that peer (revokedSites) or give the site a new key, and deploy so every agent drops it.',
-      ],
-    ]);
+    );
   });
 
   test("a mesh's own revokedKeys count as well as the policy's", () => {

@@ -18,8 +18,7 @@ export const FAKE_DEPLOYER = {
 /** One target health, one instance status, or a service error that answers instead. */
 export type TargetState = { State: string; Reason?: string } | { error: string; status: number };
 export type InstanceState =
-  | { state: string; instanceStatus?: string; systemStatus?: string }
-  | { error: string; status: number };
+  { state: string; instanceStatus?: string; systemStatus?: string } | { error: string; status: number };
 
 export interface FakeAwsHealthApis extends LoopbackServer {
   /** The target states of one instance, answered in turn (the last repeated). */
@@ -119,7 +118,10 @@ export async function startFakeGcpHealthApi(): Promise<FakeGcpHealthApi> {
   const server = await startLoopbackServer((request, response) => {
     if (request.headers.authorization !== `Bearer ${FAKE_ACCESS_TOKEN}`)
       return sendJson(response, 401, { error: { code: 401, status: 'UNAUTHENTICATED', message: 'no token' } });
-    if (request.method !== 'POST' || !/^\/compute\/v1\/projects\/[^/]+\/regions\/[^/]+\/backendServices\/[^/]+\/getHealth$/.test(request.path))
+    if (
+      request.method !== 'POST' ||
+      !/^\/compute\/v1\/projects\/[^/]+\/regions\/[^/]+\/backendServices\/[^/]+\/getHealth$/.test(request.path)
+    )
       return sendJson(response, 404, { error: { code: 404, status: 'NOT_FOUND', message: 'only getHealth is faked' } });
     const { group } = JSON.parse(request.body) as { group?: string };
     if (typeof group !== 'string')
