@@ -3,7 +3,6 @@
  * run {@link validateAwsGatewayArgs} once per arguments object, before anything is registered.
  */
 import type { AwsGroupFailoverArgs } from './failover';
-import type { AwsGatewayTargetGroup } from './instances';
 import type * as pulumi from '@pulumi/pulumi';
 import { HEALTH_PORT, WIREGUARD_PORT } from '../../common/defaults';
 import {
@@ -390,4 +389,16 @@ export function checkedCidrList(
       check(resolved, i);
     });
   });
+}
+
+/** The NLB target group of a gateway group's instances (set by AwsGatewayGroup). */
+export interface AwsGatewayTargetGroup {
+  arn: pulumi.Input<string>;
+  /** The port the instances are registered on (the WireGuard port). */
+  port: number;
+  /**
+   * True in a failover group: every instance is a target and the health check asks `GET /active`,
+   * which standbys answer 503. False: only the first instance is a target.
+   */
+  failover: boolean;
 }

@@ -27,7 +27,7 @@ import { AWS_TAG_ROLE } from '../../common/defaults';
 import { HealthGate, type HealthCheck } from '../health-gate';
 import { cidrSlug } from '../names';
 import { arnParts } from './failover';
-import type { AwsGatewaySubnetArgs } from './gateway-args';
+import type { AwsGatewaySubnetArgs, AwsGatewayTargetGroup } from './gateway-args';
 import type { CheckedCidr } from './validation';
 
 /** Canonical's AWS account, the owner of the official Ubuntu AMIs. */
@@ -42,18 +42,6 @@ export interface AwsGatewayInstance {
   /** Exists once the instance serves; the next instance waits for it. */
   healthGate: HealthGate;
   routes: aws.ec2.Route[];
-}
-
-/** The NLB target group of a gateway group's instances (set by AwsGatewayGroup). */
-export interface AwsGatewayTargetGroup {
-  arn: pulumi.Input<string>;
-  /** The port the instances are registered on (the WireGuard port). */
-  port: number;
-  /**
-   * True in a failover group: every instance is a target and the health check asks `GET /active`,
-   * which standbys answer 503. False: only the first instance is a target.
-   */
-  failover: boolean;
 }
 
 /** The latest Canonical Ubuntu 24.04 LTS server AMI of an architecture. */

@@ -15,7 +15,7 @@ import type { MeshSpec, SiteSpec } from '../../mesh/spec';
 import { renderGateway } from '../../mesh/wg-quick-render';
 import { DAY_MS } from '../rotation';
 import type { WireGuardMeshArgs } from './args';
-import type { MeshDeploymentPlan } from './plan';
+import type { KeyRotationPlan } from '../rotation';
 
 /** Default maximum age of an external site's own key, days: longer than the mesh's (rotated by hand). */
 export const DEFAULT_EXTERNAL_KEY_MAX_AGE_DAYS = 365;
@@ -177,7 +177,7 @@ export interface ExternalSiteRotation {
  * peer that does not answer the next one), at the switch with one-key gateways (they switch in place).
  */
 export function externalSiteRotations(
-  plan: MeshDeploymentPlan,
+  plan: { rotation: Record<string, KeyRotationPlan>; twoKeyPeers: boolean },
   args: WireGuardMeshArgs,
   configs: pulumi.Output<Record<string, string>>,
   externalPlan: pulumi.Output<MeshPlan>,

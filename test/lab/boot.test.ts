@@ -98,7 +98,7 @@ describeWithRoot('boot lab: examples/aws-gcp booted end to end', BOOT_LAB_COMMAN
     const report = JSON.parse(health.body!) as { status: string; healthy: boolean; reason: string };
     expect(report).toMatchObject({ status: 'refused', healthy: false });
     expect(report.reason).toMatch(
-      /^AWS Secrets Manager secret arn:aws:secretsmanager:[^ ]*-key-secret-[^ ]*: AccessDeniedException/,
+      /^AWS Secrets Manager secret arn:aws:secretsmanager:[^ ]*-key-secret-[^ ]*( version [^ ]+)?: AccessDeniedException/,
     );
     for (const key of privateKeys) expect(health.body!.includes(key)).toBe(false);
     writeFileSync(
