@@ -17,7 +17,7 @@ export const EARLY_TIER_UP_FLAGS = [
 
 let applied = false;
 
-/** Applies EARLY_TIER_UP_FLAGS once per process (before the data plane's first packet). */
+/** Applies EARLY_TIER_UP_FLAGS once per process; later calls return at once. */
 export function tierUpEarly(): void {
   if (applied) return;
   applied = true;

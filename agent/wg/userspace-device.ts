@@ -147,6 +147,8 @@ export class UserspaceDevice implements UapiTarget {
   private readonly tunOut = Buffer.alloc(TX_CAPACITY);
   private readonly tunSpans = Buffer.alloc(TUN_WRITE_BATCH * 8);
   private tunOutCount = 0;
+  /** TUN write batches so far: with the TUN reads, what tells the tick that packets flow. */
+  private tunBatchesWritten = 0;
   private tunOutUsed = 0;
   private readonly sendBatches = { 4: new SendBatch(), 6: new SendBatch() };
   private readonly endpointCache = new Map<string, UdpEndpoint>();
@@ -193,7 +195,6 @@ export class UserspaceDevice implements UapiTarget {
 
   /** Binds the sockets (random port until one is configured) and starts reading and ticking. */
   start(): void {
-    tierUpEarly();
     this.tunOffloads = this.io.tunSetOffloads(this.tunFd, this.offloads);
     this.log.info(
       this.tunOffloads < 0
@@ -326,6 +327,16 @@ export class UserspaceDevice implements UapiTarget {
     this.flush();
     this.sendThreads?.publish(this.core, now);
     this.startSendThreadsOnLoad(now);
+    this.tierUpOnTraffic();
+  }
+
+  /**
+   * Early V8 tier-up (tiering.ts) from the first tick that sees packets: compiling everything at
+   * baseline from the start would also compile the start-up and idle code (~4 MiB of idle RSS).
+   */
+  private tierUpOnTraffic(): void {
+    if (this.sendThreads === null && this.tunBatchesWritten === 0 && (this.tunReader?.packetsRead ?? 0) === 0) return;
+    tierUpEarly();
   }
 
   private drainTun(): void {
@@ -521,6 +532,7 @@ export class UserspaceDevice implements UapiTarget {
     }
     this.tunOutCount = 0;
     this.tunOutUsed = 0;
+    this.tunBatchesWritten++;
   }
 
   /** Writes out everything the core produced during the current event. */
