@@ -123,8 +123,18 @@ function sameSelfLink(a: string | undefined, b: string): boolean {
   return a !== undefined && tail(a) === tail(b);
 }
 
-/** An error after which waiting cannot help (denied, unknown target group). */
-class PermanentGateError extends Error {}
+/**
+ * An error after which waiting cannot help (denied, unknown target group, no SDK). A marked Error,
+ * not a subclass: the closure serializer rewrites classes as functions, and a serialized subclass
+ * of Error loses its message.
+ */
+function permanentGateError(message: string): Error {
+  return Object.assign(new Error(message), { permanentGate: true });
+}
+
+function isPermanentGateError(error: unknown): boolean {
+  return (error as { permanentGate?: boolean } | null)?.permanentGate === true;
+}
 
 /** The error names of AWS answers that the same call will keep getting. */
 const PERMANENT_AWS_ERRORS = [
@@ -147,47 +157,64 @@ function errorSummary(error: unknown): string {
   return `${e.name ?? 'Error'}${status !== undefined ? ` (HTTP ${status})` : ''}: ${message}`;
 }
 
+/**
+ * A cloud SDK module, or a permanent error naming the package when the deploying program does not
+ * have it (the ELBv2 client is an optional peer dependency: only deployers of AWS groups need it).
+ */
+function loadSdk<T>(packageName: string, load: () => T): T {
+  try {
+    return load();
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'MODULE_NOT_FOUND') throw error;
+    throw permanentGateError(`${packageName} is not installed beside the Pulumi program: npm install ${packageName}`);
+  }
+}
+
+/** One request through an AWS SDK client made for it, destroyed afterwards (its sockets closed). */
+async function sendOnce<Client extends { destroy(): void }, Answer>(
+  client: Client,
+  send: (client: Client) => Promise<Answer>,
+): Promise<Answer> {
+  try {
+    return await send(client);
+  } finally {
+    client.destroy();
+  }
+}
+
+/** AWS SDK client options of one gate request: one attempt, within the gate's request timeout. */
+function awsClientOptions(check: { region: string; endpoint?: string }, requestTimeoutMs: number) {
+  const requestHandler = { connectionTimeout: requestTimeoutMs, requestTimeout: requestTimeoutMs };
+  return { region: check.region, endpoint: check.endpoint, maxAttempts: 1, requestHandler };
+}
+
 /** Asks the cloud once how the instance is doing. */
 async function observe(check: HealthCheck, requestTimeoutMs: number): Promise<Observation> {
-  const requestHandler = { connectionTimeout: requestTimeoutMs, requestTimeout: requestTimeoutMs };
   try {
     if (check.kind === 'aws-target-health') {
-      const elb =
-        require('@aws-sdk/client-elastic-load-balancing-v2') as typeof import('@aws-sdk/client-elastic-load-balancing-v2');
-      const client = new elb.ElasticLoadBalancingV2Client({
-        region: check.region,
-        endpoint: check.endpoint,
-        maxAttempts: 1,
-        requestHandler,
-      });
-      try {
-        const answer = await client.send(
+      const elb = loadSdk(
+        '@aws-sdk/client-elastic-load-balancing-v2',
+        () =>
+          require('@aws-sdk/client-elastic-load-balancing-v2') as typeof import('@aws-sdk/client-elastic-load-balancing-v2'),
+      );
+      const client = new elb.ElasticLoadBalancingV2Client(awsClientOptions(check, requestTimeoutMs));
+      const answer = await sendOnce(client, (c) =>
+        c.send(
           new elb.DescribeTargetHealthCommand({
             TargetGroupArn: check.targetGroupArn,
             Targets: [{ Id: check.instanceId, Port: check.port }],
           }),
-        );
-        return targetHealthObservation(answer.TargetHealthDescriptions?.[0]?.TargetHealth, check.standbyAnswers);
-      } finally {
-        client.destroy();
-      }
+        ),
+      );
+      return targetHealthObservation(answer.TargetHealthDescriptions?.[0]?.TargetHealth, check.standbyAnswers);
     }
     if (check.kind === 'aws-instance-status') {
       const ec2 = require('@aws-sdk/client-ec2') as typeof import('@aws-sdk/client-ec2');
-      const client = new ec2.EC2Client({
-        region: check.region,
-        endpoint: check.endpoint,
-        maxAttempts: 1,
-        requestHandler,
-      });
-      try {
-        const answer = await client.send(
-          new ec2.DescribeInstanceStatusCommand({ InstanceIds: [check.instanceId], IncludeAllInstances: true }),
-        );
-        return instanceStatusObservation(answer.InstanceStatuses?.[0]);
-      } finally {
-        client.destroy();
-      }
+      const client = new ec2.EC2Client(awsClientOptions(check, requestTimeoutMs));
+      const answer = await sendOnce(client, (c) =>
+        c.send(new ec2.DescribeInstanceStatusCommand({ InstanceIds: [check.instanceId], IncludeAllInstances: true })),
+      );
+      return instanceStatusObservation(answer.InstanceStatuses?.[0]);
     }
     const { GoogleAuth } = require('google-auth-library') as typeof import('google-auth-library');
     const auth = new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/compute.readonly'] });
@@ -201,10 +228,11 @@ async function observe(check: HealthCheck, requestTimeoutMs: number): Promise<Ob
     });
     return backendHealthObservation(answer.data, check.instance);
   } catch (error) {
+    if (isPermanentGateError(error)) throw error;
     const summary = errorSummary(error);
     const name = (error as { name?: string }).name ?? '';
     const status = (error as { status?: number }).status;
-    if (PERMANENT_AWS_ERRORS.includes(name) || status === 401 || status === 403) throw new PermanentGateError(summary);
+    if (PERMANENT_AWS_ERRORS.includes(name) || status === 401 || status === 403) throw permanentGateError(summary);
     return { serving: false, seen: summary };
   }
 }

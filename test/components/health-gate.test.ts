@@ -265,33 +265,60 @@ describe('diff', () => {
 });
 
 describe('the serialized provider', () => {
-  test('runs on its own in a fresh Node process (nothing of this repository captured)', async () => {
+  /** Runs the serialized provider's create in a fresh Node process; `nodePath` is where it finds the SDKs. */
+  async function createInFreshProcess(
+    inputs: HealthGateInputs,
+    nodePath: string | null,
+  ): Promise<{ text: string; result: string }> {
     // As pulumi.dynamic.Resource serializes its provider: a closure over the provider object alone.
     const provider = healthGateProvider;
-    const text = await pulumi.runtime.serializeFunction(() => provider);
-    expect(text.text).not.toMatch(/components\/|@pulumi\/pulumi/);
-    expect(text.text).toContain("require('@aws-sdk/client-elastic-load-balancing-v2')");
+    const serialized = await pulumi.runtime.serializeFunction(() => provider);
     const scratch = await mkdtemp(join(tmpdir(), 'wiremesh-gate-provider-'));
     try {
       const file = join(scratch, 'provider.js');
-      await writeFile(file, text.text);
-      aws.scriptTarget('i-0child', [{ State: 'initial' }, { State: 'healthy' }]);
-      const script = `const provider = require(${JSON.stringify(file)}).${text.exportName}();
-        provider.create(${JSON.stringify(targetGate('i-0child'))}).then((r) => console.log(JSON.stringify(r)), (e) => { console.error(e.message); process.exit(1); });`;
-      const stdout = await new Promise<string>((done, fail) =>
-        execFile(
-          process.execPath,
-          ['-e', script],
-          { env: { ...process.env, NODE_PATH: resolve(__dirname, '../../node_modules') }, timeout: 30_000 },
-          (error, out, err) => (error ? fail(new Error(`${error.message}\n${err}`)) : done(out)),
+      await writeFile(file, serialized.text);
+      const script = `const provider = require(${JSON.stringify(file)}).${serialized.exportName}();
+        provider.create(${JSON.stringify(inputs)}).then((r) => console.log(JSON.stringify(r)), (e) => { console.log(e.message); process.exit(3); });`;
+      const env = { ...process.env, NODE_PATH: nodePath ?? '' };
+      const result = await new Promise<string>((done, fail) =>
+        execFile(process.execPath, ['-e', script], { env, cwd: scratch, timeout: 30_000 }, (error, out, err) =>
+          error && error.code !== 3 ? fail(new Error(`${error.message}\n${err}`)) : done(out),
         ),
       );
-      expect(JSON.parse(stdout)).toMatchObject({
-        id: 'health-gate-i-0child',
-        outs: { label: 'site-a-gateway-instance-1' },
-      });
+      return { text: serialized.text, result };
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }
+  }
+
+  test('runs on its own in a fresh Node process (nothing of this repository captured)', async () => {
+    aws.scriptTarget('i-0child', [{ State: 'initial' }, { State: 'healthy' }]);
+    const { text, result } = await createInFreshProcess(
+      targetGate('i-0child'),
+      resolve(__dirname, '../../node_modules'),
+    );
+    expect(text).not.toMatch(/components\/|@pulumi\/pulumi/);
+    expect(text).toContain("require('@aws-sdk/client-elastic-load-balancing-v2')");
+    expect(JSON.parse(result)).toMatchObject({
+      id: 'health-gate-i-0child',
+      outs: { label: 'site-a-gateway-instance-1' },
+    });
+  });
+
+  test('a denied call fails at once with its reason (the serialized error keeps its message)', async () => {
+    aws.scriptTarget('i-0denied', [{ error: 'AccessDenied', status: 403 }]);
+    const { result } = await createInFreshProcess(
+      targetGate('i-0denied', { timeoutSeconds: 30 }),
+      resolve(__dirname, '../../node_modules'),
+    );
+    expect(result).toMatch(/cannot be checked: AccessDenied \(HTTP 403\): fake AccessDenied/);
+  });
+
+  test('fails at once, naming the package, where the deploying program lacks the optional ELBv2 client', async () => {
+    const startedAt = Date.now();
+    const { result } = await createInFreshProcess(targetGate('i-0child'), null);
+    expect(result).toContain('cannot be checked: @aws-sdk/client-elastic-load-balancing-v2 is not installed');
+    expect(result).toContain('npm install @aws-sdk/client-elastic-load-balancing-v2');
+    expect(Date.now() - startedAt).toBeLessThan(20_000);
   });
 });
