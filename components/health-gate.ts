@@ -10,7 +10,9 @@
  *   group is `healthy`; with `standbyAnswers`, a standby's answer counts too: the target group of a
  *   failover group asks `GET /active`, which a standby agent answers 503, reported as
  *   `unhealthy` / `Target.ResponseCodeMismatch` (the agent is up and answering, it only does not hold
- *   the routes). A timeout or a refused connection is never serving.
+ *   the routes). A timeout or a refused connection is never serving, and an agent that is not
+ *   running yet (starting, or refused its key) closes `/active` checks without an answer, so it is
+ *   never taken for a standby.
  * - `aws-instance-status`: EC2 DescribeInstanceStatus: running, instance and system status checks `ok`
  *   (for instances that are no load balancer target; needs only `ec2:DescribeInstanceStatus`).
  * - `gcp-backend-health`: the backend service's getHealth for the instance's group reports that

@@ -22,12 +22,13 @@ import {
   startingHealth,
   type HealthReport,
 } from '../observability/health';
-import { startObservabilityServer, type ObservabilityServer } from '../observability/http';
+import { startObservabilityServer, type ActiveState, type ObservabilityServer } from '../observability/http';
 import { logEvents } from '../observability/logger';
 import { createAgentMetrics, type AgentMetrics, type ConfigApplyResult } from '../observability/metrics';
 import type { PlaneStats } from '../observability/stats';
 import {
   ExposedKeyFileError,
+  fetchWithRetry,
   SecretAccessError,
   secretSource,
   type RetryOptions,
@@ -124,26 +125,52 @@ export class GatewayAgent {
     this.log = options.logger;
   }
 
-  /** Reads the configuration and, when it names a cloud document, that document. */
+  /** Reads the configuration and, when it names a cloud document, that document (one try). */
   async loadConfig(): Promise<AgentConfig> {
-    const bootstrap = await readConfigFile(this.options.configPath, this.options.secretOptions);
+    return this.withDocument(await readConfigFile(this.options.configPath, this.options.secretOptions));
+  }
+
+  /** The document `bootstrap.configSource` names, or `bootstrap` itself when it names none. */
+  private async withDocument(bootstrap: AgentConfig, retry?: RetryOptions): Promise<AgentConfig> {
     const source = bootstrap.configSource;
     if (!source || source.source === 'file') return bootstrap;
-    const document = await secretSource(source, this.options.secretOptions).fetch();
+    const store = secretSource(source, this.options.secretOptions);
+    const document = retry ? await fetchWithRetry(store, retry) : await store.fetch();
     this.documentVersion = document.version;
     const config = parseAgentConfig(document.value.toString('utf8'));
     return { ...config, configSource: source };
   }
 
   async start(): Promise<void> {
-    const config = await this.loadConfig();
-    this.applyLogConfig(config.log);
-    this.config = config;
-    // Listening before the keys are fetched: until ready, /healthz answers 503 with the reason.
-    this.startingReason = 'fetching keys from their stores';
-    await this.startObservability(config);
+    const bootstrap = await readConfigFile(this.options.configPath, this.options.secretOptions);
+    this.applyLogConfig(bootstrap.log);
+    this.config = bootstrap;
+    // Listening before anything is fetched (with the bootstrap file's listeners when a document
+    // follows): until ready, /healthz answers 503 with the reason, never a refused connection.
+    const fromStore = bootstrap.configSource !== undefined && bootstrap.configSource.source !== 'file';
+    this.startingReason = fromStore
+      ? 'fetching the configuration document from its store'
+      : 'fetching keys from their stores';
+    this.timers.push(setInterval(() => void this.pollStats().catch(() => undefined), 1000));
+    await this.startObservability(bootstrap);
     try {
-      const resolved = await this.resolveUntilReadable(config);
+      const config = await this.untilReadable(() =>
+        this.withDocument(bootstrap, this.retryReporting('fetching the configuration document')),
+      );
+      if (config === null) {
+        await this.stop();
+        return;
+      }
+      if (config !== bootstrap) {
+        this.applyLogConfig(config.log);
+        this.config = config;
+        if (observabilityOf(config) !== observabilityOf(bootstrap)) {
+          await this.closeServers();
+          await this.startObservability(config);
+        }
+        this.startingReason = 'fetching keys from their stores';
+      }
+      const resolved = await this.untilReadable(() => this.resolve(config));
       if (resolved === null) {
         await this.stop();
         return;
@@ -205,12 +232,12 @@ export class GatewayAgent {
    * A key file others can read is not waited on: start fails (the key may be exposed already).
    * Null when start was cancelled meanwhile.
    */
-  private async resolveUntilReadable(config: AgentConfig): Promise<ResolvedConfig | null> {
+  private async untilReadable<T>(read: () => Promise<T>): Promise<T | null> {
     for (;;) {
       try {
-        const resolved = await this.resolve(config);
+        const result = await read();
         this.startRefused = false;
-        return resolved;
+        return result;
       } catch (error) {
         if (!(error instanceof SecretAccessError) || error.retryable || error instanceof ExposedKeyFileError)
           throw error;
@@ -286,8 +313,7 @@ export class GatewayAgent {
     this.watcher = null;
     this.failover?.stop();
     this.failover = null;
-    await Promise.all(this.servers.map((server) => server.close()));
-    this.servers = [];
+    await this.closeServers();
     await this.network?.undo();
     await this.plane?.destroy();
     if (this.config?.statusFile) rmSync(this.config.statusFile, { force: true });
@@ -370,17 +396,7 @@ export class GatewayAgent {
   private async resolve(config: AgentConfig): Promise<ResolvedConfig> {
     try {
       const resolved = await resolveConfig(config, {
-        retry: {
-          ...(this.options.retry ?? DEFAULT_RETRY),
-          onRetry: (error, attempt, delayMs) => {
-            if (this.startingReason !== null)
-              this.startingReason = `fetching keys: ${error.message}; retry ${attempt} in ${Math.round(delayMs)} ms`;
-            this.secretStoreHealthy = false;
-            this.metrics?.setSecretStoreHealthy(false);
-            this.metrics?.recordSecretFetchFailure('secret-store');
-            this.log.warn({ event: 'secret.retry', attempt, delayMs, error: error.message });
-          },
-        },
+        retry: this.retryReporting('fetching keys'),
         ...(this.options.secretOptions && { secrets: this.options.secretOptions }),
       });
       this.secretStoreHealthy = true;
@@ -393,6 +409,21 @@ export class GatewayAgent {
       }
       throw error;
     }
+  }
+
+  /** Retries of a secret store read, each reported (log, metrics, and /healthz while starting). */
+  private retryReporting(what: string): RetryOptions {
+    return {
+      ...(this.options.retry ?? DEFAULT_RETRY),
+      onRetry: (error, attempt, delayMs) => {
+        if (this.startingReason !== null)
+          this.startingReason = `${what}: ${error.message}; retry ${attempt} in ${Math.round(delayMs)} ms`;
+        this.secretStoreHealthy = false;
+        this.metrics?.setSecretStoreHealthy(false);
+        this.metrics?.recordSecretFetchFailure('secret-store');
+        this.log.warn({ event: 'secret.retry', attempt, delayMs, error: error.message });
+      },
+    };
   }
 
   /** Applies `desired` as a diff against what was applied; returns false when nothing changed. */
@@ -600,6 +631,11 @@ export class GatewayAgent {
     if (this.plane && !this.plane.liveSnapshot) this.polledStats = this.statsOf(await this.plane.snapshot());
   }
 
+  private async closeServers(): Promise<void> {
+    await Promise.all(this.servers.map((server) => server.close()));
+    this.servers = [];
+  }
+
   private async startObservability(config: AgentConfig): Promise<void> {
     this.metrics = createAgentMetrics({
       collect: () => this.currentStats(),
@@ -608,7 +644,6 @@ export class GatewayAgent {
       keyCreatedAtUnixMs: () => this.keyCreatedAtUnixMs,
     });
     this.metrics.setSecretStoreHealthy(this.secretStoreHealthy);
-    this.timers.push(setInterval(() => void this.pollStats().catch(() => undefined), 1000));
     const health = (): HealthReport =>
       this.startingReason !== null
         ? startingHealth(this.startingReason, this.startRefused ? 'refused' : 'starting')
@@ -619,14 +654,15 @@ export class GatewayAgent {
             secretStoreHealthy: this.secretStoreHealthy,
             nowUnixMs: Date.now(),
           });
+    const running = (): boolean => this.startingReason === null && this.plane !== null;
     // /active: for a group's load balancer, which must send peers to the route holder only. Not
     // gated on peer handshakes: a member that just took over has none until peers reach it.
-    const active = config.failover
-      ? () => {
-          const role = this.failover?.role ?? 'unknown';
-          return { active: role === 'active' && this.startingReason === null && this.plane !== null, role };
-        }
-      : undefined;
+    const active = (): ActiveState => {
+      if (!running()) return 'not-running';
+      if (!this.config?.failover) return 'not-a-member';
+      const role = this.failover?.role ?? 'unknown';
+      return { active: role === 'active', role };
+    };
     const metricsListen = config.metrics ? splitHostPort(config.metrics.listen ?? DEFAULT_METRICS_LISTEN) : null;
     const healthListen = config.health ? splitHostPort(config.health.listen) : null;
     if (
@@ -636,13 +672,20 @@ export class GatewayAgent {
       metricsListen.port === healthListen.port
     ) {
       this.servers.push(
-        await startObservabilityServer({ ...metricsListen, registry: this.metrics.registry, health, active }),
+        await startObservabilityServer({
+          ...metricsListen,
+          registry: this.metrics.registry,
+          health,
+          ready: running,
+          active,
+        }),
       );
       return;
     }
     if (metricsListen)
       this.servers.push(await startObservabilityServer({ ...metricsListen, registry: this.metrics.registry }));
-    if (healthListen) this.servers.push(await startObservabilityServer({ ...healthListen, health, active }));
+    if (healthListen)
+      this.servers.push(await startObservabilityServer({ ...healthListen, health, ready: running, active }));
   }
 
   /** Ports actually listened on (metrics first), for tests that ask for port 0. */
@@ -681,4 +724,9 @@ export class GatewayAgent {
       pending = setTimeout(() => void this.reload('configuration file changed'), RELOAD_DEBOUNCE_MS);
     });
   }
+}
+
+/** What the observability listeners are made from: a document that changes it gets new listeners. */
+function observabilityOf(config: AgentConfig): string {
+  return JSON.stringify([config.interface.name, config.metrics ?? null, config.health?.listen ?? null]);
 }

@@ -1,7 +1,8 @@
 /**
- * The agent's observability listener: `GET /metrics` for Prometheus and `GET /healthz` (and, in a
- * failover group, `GET /active`) for load balancers (HEAD too). Either can be left out, so one listener can serve both or the agent can put
- * health on the load balancer's network and metrics somewhere narrower.
+ * The agent's observability listener: `GET /metrics` for Prometheus, and for load balancers
+ * `GET /healthz`, `GET /ready` and (in a failover group) `GET /active` (HEAD too). Metrics or health
+ * can be left out, so one listener can serve both or the agent can put health on the load
+ * balancer's network and metrics somewhere narrower.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,14 +15,21 @@ export interface ObservabilityServerOptions {
   port: number;
   /** Serves /metrics when given. */
   registry?: Registry;
-  /** Serves /healthz when given. */
+  /** Serves /healthz when given, and /ready with it (both about this agent). */
   health?: () => HealthReport;
+  /** For /ready: 200 once the agent has started (interface up, configuration applied), else 503. */
+  ready?: () => boolean;
   /**
-   * Serves /active when given: 200 while this member of a gateway group holds the group's routes
-   * and is healthy, else 503. A group's load balancer checks it, so it sends peers to the active only.
+   * Serves /active when given: 200 while this member of a gateway group holds the group's routes,
+   * 503 while it stands by, no answer at all (the connection closed) while it is not running, and
+   * 404 when it is no group member. A group's load balancer checks it, so it sends peers to the
+   * active only; a rolling replacement's gate takes a 503 for a standby that serves, so an agent
+   * still starting (or refused its key) must not give one.
    */
-  active?: () => { active: boolean; role: string };
+  active?: () => ActiveState;
 }
+
+export type ActiveState = { active: boolean; role: string } | 'not-running' | 'not-a-member';
 
 export interface ObservabilityServer {
   readonly port: number;
@@ -29,7 +37,8 @@ export interface ObservabilityServer {
 }
 
 interface Reply {
-  status: number;
+  /** null: close the connection without an answer. */
+  status: number | null;
   contentType: string;
   body: string;
 }
@@ -39,10 +48,13 @@ export function startObservabilityServer(options: ObservabilityServerOptions): P
   const { registry, health } = options;
   if (registry) routes.set('/metrics', () => metricsReply(registry));
   if (health) routes.set('/healthz', async () => healthReply(health));
-  const active = options.active;
+  const { ready, active } = options;
+  if (ready) routes.set('/ready', async () => (ready() ? text(200, 'ready\n') : text(503, 'starting\n')));
   if (active)
     routes.set('/active', async () => {
       const state = active();
+      if (state === 'not-running') return { status: null, contentType: '', body: '' };
+      if (state === 'not-a-member') return text(404, 'not a failover group member\n');
       return {
         status: state.active ? 200 : 503,
         contentType: 'application/json; charset=utf-8',
@@ -76,6 +88,10 @@ async function handle(
   if (!route) reply = text(404, 'not found\n');
   else if (request.method !== 'GET' && request.method !== 'HEAD') reply = text(405, 'method not allowed\n');
   else reply = await route();
+  if (reply.status === null) {
+    request.socket.destroy();
+    return;
+  }
 
   const headers: Record<string, string | number> = {
     'Content-Type': reply.contentType,

@@ -7,8 +7,8 @@
  *   configuration document, and one service account that can read exactly those two secrets.
  * - An external passthrough Network Load Balancer in front of every instance: a regional static
  *   address, a UDP forwarding rule on the WireGuard port, a regional backend service
- *   (`EXTERNAL`, `UDP`) over the gateway's per-zone instance groups, and a TCP health check on
- *   the agent's health port (UDP cannot be health-checked). The gateway's health firewall rule is
+ *   (`EXTERNAL`, `UDP`) over the gateway's per-zone instance groups, and an HTTP health check of
+ *   `GET /ready` on the agent's health port (UDP cannot be health-checked). The gateway's health firewall rule is
  *   opened to the NLB probe ranges (35.191.0.0/16, 209.85.152.0/22, 209.85.204.0/22).
  * - Outputs: the LB address and the `ip:port` endpoint that peers put in their configuration.
  *
@@ -27,7 +27,7 @@
  * - Session affinity defaults to `CLIENT_IP`, so a peer whose NAT changes its source port stays on
  *   the same instance. Failing over to another instance drops the session until the peer's next
  *   handshake (up to the peer's keepalive plus a handshake; no shared session state).
- * - The TCP health check is a liveness check of the agent's listener. Do not set
+ * - The `/ready` health check says the agent runs (interface up, document applied). Do not set
  *   `requiredPeers` in the agent's health: with a shared key only the instance holding a peer's
  *   session sees its handshakes, so the others would be reported down.
  */

@@ -53,7 +53,13 @@ export function createInstanceGroups(
   );
 }
 
-/** The TCP health check of the agent's health port (UDP cannot be health-checked). */
+/**
+ * The HTTP health check of the agent's `GET /ready` on its health port (UDP cannot be
+ * health-checked): 200 once the agent runs (interface up, configuration applied), whatever its
+ * peers and its role, so a standby is a healthy failover backend; 503 (or no listener) while it
+ * starts or cannot read its key, so a rolling replacement's gate waits for a VM that runs, not for
+ * one whose port merely accepts connections.
+ */
 export function agentHealthCheckArgs(
   project: pulumi.Input<string> | undefined,
   region: string,
@@ -64,7 +70,7 @@ export function agentHealthCheckArgs(
     project,
     region,
     description,
-    tcpHealthCheck: { port: healthPort },
+    httpHealthCheck: { port: healthPort, requestPath: '/ready' },
     checkIntervalSec: 5,
     timeoutSec: 5,
     healthyThreshold: 2,

@@ -3,7 +3,7 @@
  * - default: one `gcp.compute.Route` per remote CIDR per instance (`nextHopInstance`), all with the
  *   same priority, so the VPC spreads flows over the instances (ECMP; no health awareness);
  * - `internalLoadBalancer: true`: an internal passthrough NLB (L3_DEFAULT forwarding rule over a
- *   backend service of per-zone unmanaged instance groups, TCP health check on `healthPort`) and
+ *   backend service of per-zone unmanaged instance groups, HTTP check of `/ready` on `healthPort`) and
  *   one route per remote CIDR with `nextHopIlb` pointing at it (health-checked).
  */
 import * as gcp from '@pulumi/gcp';

@@ -124,7 +124,7 @@ describe('GcpGatewayGroup', () => {
       for (const vm of instances) expect(backend.dependencies).not.toContain(vm.urn);
   });
 
-  it('puts an external passthrough NLB (UDP, TCP health check) in front of every gateway instance', async () => {
+  it('puts an external passthrough NLB (UDP, HTTP /ready health check) in front of every gateway instance', async () => {
     const b = await build('edge', groupArgs());
     const instances = b.of(T.instance);
     expect(instances).toHaveLength(3);
@@ -141,8 +141,11 @@ describe('GcpGatewayGroup', () => {
 
     const [hc, ...moreHc] = b.of(T.healthCheck).filter((h) => h.name === 'edge-nlb-hc');
     expect(moreHc).toEqual([]);
-    expect(hc!.inputs).toMatchObject({ region: 'europe-west1', tcpHealthCheck: { port: 9587 } });
-    expect(hc!.inputs.httpHealthCheck).toBeUndefined();
+    expect(hc!.inputs).toMatchObject({
+      region: 'europe-west1',
+      httpHealthCheck: { port: 9587, requestPath: '/ready' },
+    });
+    expect(hc!.inputs.tcpHealthCheck).toBeUndefined();
 
     const [backend, ...moreBackends] = b.of(T.backend).filter((x) => x.inputs.loadBalancingScheme === 'EXTERNAL');
     expect(moreBackends).toEqual([]);
@@ -228,7 +231,10 @@ describe('GcpGatewayGroup', () => {
       expect((backend.inputs.backends as Array<{ group: string }>).map((x) => x.group).sort()).toEqual(groupIds);
     const ilb = both.of(T.forwardingRule).find((f) => f.inputs.loadBalancingScheme === 'INTERNAL')!;
     expect(both.of(T.route).map((r) => r.inputs.nextHopIlb)).toEqual([ilb.id]);
-    expect(both.of(T.healthCheck).map((h) => h.inputs.tcpHealthCheck)).toEqual([{ port: 9600 }, { port: 9600 }]);
+    expect(both.of(T.healthCheck).map((h) => h.inputs.httpHealthCheck)).toEqual([
+      { port: 9600, requestPath: '/ready' },
+      { port: 9600, requestPath: '/ready' },
+    ]);
   });
 
   it('the shared document has no peer endpoints: no instance of the group initiates', async () => {

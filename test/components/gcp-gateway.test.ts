@@ -388,7 +388,7 @@ describe('GcpGateway routes', () => {
     });
     const hc = b.of(T.healthCheck);
     expect(hc).toHaveLength(1);
-    expect(hc[0]!.inputs.tcpHealthCheck).toEqual({ port: 9587 });
+    expect(hc[0]!.inputs.httpHealthCheck).toEqual({ port: 9587, requestPath: '/ready' });
     const backend = b.of(T.backend);
     expect(backend).toHaveLength(1);
     expect(backend[0]!.inputs).toMatchObject({

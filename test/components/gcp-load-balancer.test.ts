@@ -6,7 +6,7 @@ test('agentHealthCheckArgs: TCP on the agent health port, 5 s interval, 2 up / 2
     project: 'p',
     region: 'europe-west1',
     description: 'd',
-    tcpHealthCheck: { port: 9587 },
+    httpHealthCheck: { port: 9587, requestPath: '/ready' },
     checkIntervalSec: 5,
     timeoutSec: 5,
     healthyThreshold: 2,

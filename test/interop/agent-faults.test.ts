@@ -202,6 +202,64 @@ describeWithRoot('the agent fault tests', [])('wiremesh-agent after faults', () 
     expect(await waitForExit(agent.child, 10_000)).toBe(true);
   });
 
+  it('with a configuration document in a store that is down at boot (a cloud gateway), /healthz answers 503 from the bootstrap file, then the document applies', async () => {
+    const privateKey = keyToBase64(generatePrivateKey());
+    const [storePort, healthPort] = [23_000 + (process.pid % 1000), 24_000 + (process.pid % 1000)];
+    const store = `{ region: eu-west-1, endpoint: "http://127.0.0.1:${storePort}" }`;
+    const document = [
+      `interface: { name: ${lab.name('wd')}, addresses: [198.19.84.1/24] }`,
+      `privateKey: { source: aws-secrets-manager, secretId: gw-key, region: eu-west-1, endpoint: "http://127.0.0.1:${storePort}" }`,
+      'dataPlane: userspace',
+      'forwarding: false',
+      `health: { listen: "127.0.0.1:${healthPort}" }`,
+      'peers: []',
+      '',
+    ].join('\n');
+    // What the components' bootstrap writes: references only, the health listener, the document's name.
+    const bootstrapPath = join(dir, 'bootstrap.yaml');
+    writeFileSync(
+      bootstrapPath,
+      [
+        `interface: { name: ${lab.name('wd')}, addresses: [] }`,
+        'privateKey: { source: aws-secrets-manager, secretId: gw-key, region: eu-west-1 }',
+        'peers: []',
+        'dataPlane: auto',
+        `configSource: { source: aws-secrets-manager, secretId: gw-config, ${store.slice(2, -2)} }`,
+        `health: { listen: "127.0.0.1:${healthPort}" }`,
+        '',
+      ].join('\n'),
+    );
+    const agent = spawnAgent(bootstrapPath, AWS_STATIC_CREDENTIALS);
+    const answer = await healthzSaying(agent, healthPort, 'no answer from the service');
+    expect(answer.status).toBe(503);
+    const report = JSON.parse(answer.body) as { status: string; reason: string };
+    expect(report.status).toBe('starting');
+    expect(report.reason).toMatch(
+      /^fetching the configuration document: AWS Secrets Manager secret gw-config: no answer from the service .*; retry \d+ in \d+ ms$/,
+    );
+
+    // The store comes back: the document, then the key it names.
+    lab.spawn(ns, process.execPath, [
+      '-e',
+      `const values = { 'gw-config': ${JSON.stringify(document)}, 'gw-key': ${JSON.stringify(privateKey)} };
+      require('node:http').createServer((request, response) => {
+        let body = '';
+        request.on('data', (chunk) => (body += chunk));
+        request.on('end', () => {
+          const id = JSON.parse(body).SecretId;
+          response.writeHead(200, { 'Content-Type': 'application/x-amz-json-1.1' });
+          response.end(JSON.stringify({ Name: id, SecretString: values[id], VersionId: 'v1' }));
+        });
+      }).listen(${storePort}, '127.0.0.1')`,
+    ]);
+    await agent.ready();
+    expect(get(healthPort, '/healthz')!.status).toBe(200);
+    expect(get(healthPort, '/ready')!.status).toBe(200);
+    expect(agent.log()).not.toContain(privateKey);
+    agent.child.kill('SIGTERM');
+    expect(await waitForExit(agent.child, 10_000)).toBe(true);
+  });
+
   it('with its key read refused, stays up without a tunnel, answers /healthz 503 "refused" with the reason, and stops at once', async () => {
     const [storePort, healthPort] = [21_000 + (process.pid % 1000), 22_000 + (process.pid % 1000)];
     const name = lab.name('wr');

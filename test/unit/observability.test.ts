@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Keypair } from '../../agent/core/keypair';
 import { Peer } from '../../agent/core/peer';
 import { evaluateHealth, type HealthInputs, type HealthReport } from '../../agent/observability/health';
-import { startObservabilityServer, type ObservabilityServer } from '../../agent/observability/http';
+import { startObservabilityServer, type ActiveState, type ObservabilityServer } from '../../agent/observability/http';
 import {
   REDACTED_CENSOR,
   REDACTION_DEPTH,
@@ -303,6 +303,50 @@ describe('metrics', () => {
     const answer = await fetchLocal(server.port, '/metrics');
     expect(answer.status).toBe(500);
     expect(answer.body).toMatch(/^metrics collection failed: /);
+  });
+});
+
+describe('/active and /ready, for load balancers and rolling-replacement gates', () => {
+  let state: ActiveState;
+  let ready: boolean;
+  let server: ObservabilityServer;
+
+  beforeEach(async () => {
+    server = await startObservabilityServer({
+      host: '127.0.0.1',
+      port: 0,
+      health: () => ({ healthy: true, checks: [] }),
+      ready: () => ready,
+      active: () => state,
+    });
+  });
+
+  afterEach(() => server.close());
+
+  test('/active: 200 for the route holder, 503 for a standby, 404 for no group member', async () => {
+    state = { active: true, role: 'active' };
+    expect((await fetchLocal(server.port, '/active')).status).toBe(200);
+    state = { active: false, role: 'standby' };
+    const standby = await fetchLocal(server.port, '/active');
+    expect(standby.status).toBe(503);
+    expect(JSON.parse(standby.body)).toEqual({ active: false, role: 'standby' });
+    state = 'not-a-member';
+    expect((await fetchLocal(server.port, '/active')).status).toBe(404);
+  });
+
+  test("/active gives no answer while the agent is not running: a starting agent is not a standby's 503", async () => {
+    state = 'not-running';
+    await expect(fetchLocal(server.port, '/active')).rejects.toThrow(/socket hang up|ECONNRESET/);
+    // The listener stays up for the next check.
+    state = { active: true, role: 'active' };
+    expect((await fetchLocal(server.port, '/active')).status).toBe(200);
+  });
+
+  test('/ready: 503 until the agent runs, then 200 whatever its peers and role', async () => {
+    ready = false;
+    expect(await fetchLocal(server.port, '/ready')).toMatchObject({ status: 503, body: 'starting\n' });
+    ready = true;
+    expect(await fetchLocal(server.port, '/ready')).toMatchObject({ status: 200, body: 'ready\n' });
   });
 });
 
