@@ -10,7 +10,10 @@
  *   is not booted. Last, the failover: the active killed mid-transfer; the transfer completes and
  *   the routes point at the survivor (moved by its agent through the lab's EC2 API).
  * - existing-vpc: one AwsGateway peering with a remote site that runs plain WireGuard
- *   (wireguard-go + `wg setconf` of the program's remotePeerConfig output).
+ *   (wireguard-go + `wg setconf` of the program's remotePeerConfig output). Last, faults under the
+ *   VM's real systemd and the shipped unit: the agent killed with -9 is restarted and ready again;
+ *   `systemctl stop` ends "success" with exit 0, and the interface, its routes and the forwarding
+ *   change are gone, logged as one stop.
  * Logs of every VM stay under artifacts/test-lab-examples/<example>/.
  */
 import { writeFileSync } from 'node:fs';
@@ -63,6 +66,52 @@ describeWithRoot('boot lab: examples/hub-spoke-ha and examples/existing-vpc boot
         // The standby holds the key and dials nobody: no tunnel of its own.
         for (const name of expected.standby) expect(report.handshakes[name]).toBe(false);
       }, 180_000);
+
+      if (example === 'existing-vpc') {
+        test('kill -9 of the agent under real systemd: the unit restarts it (RestartSec=1s) and it is ready again', async () => {
+          const { vm } = booted.lab.gatewayNamed('edge-instance-0');
+          const run = async (command: string[]): Promise<string> => (await vm.exec(command, 60_000)) ?? '';
+          const readyCount = async (): Promise<number> =>
+            (await run(['journalctl', '-u', 'wiremesh-agent', '-o', 'cat', '--no-pager'])).match(/"agent\.ready"/g)
+              ?.length ?? 0;
+          const before = await readyCount();
+          const pid = (await run(['systemctl', 'show', 'wiremesh-agent', '-p', 'MainPID', '--value'])).trim();
+          const killedAt = Date.now();
+          await run(['kill', '-9', pid]);
+          while ((await readyCount()) === before && Date.now() - killedAt < 60_000)
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          const seconds = (Date.now() - killedAt) / 1000;
+          console.log(`kill -9 under systemd: agent.ready again ${seconds.toFixed(1)} s after the kill`);
+          expect(await readyCount()).toBe(before + 1);
+          const unit = await run(['systemctl', 'show', 'wiremesh-agent', '-p', 'ActiveState,NRestarts']);
+          expect(unit).toContain('ActiveState=active');
+          expect(unit).toContain('NRestarts=1');
+        }, 120_000);
+
+        test('`systemctl stop` of the shipped unit under real systemd: Result=success, exit 0, everything the agent installed removed', async () => {
+          const { vm } = booted.lab.gatewayNamed('edge-instance-0');
+          const run = async (command: string[]): Promise<string> => (await vm.exec(command, 60_000)) ?? '';
+          // The originals the agent recorded before it changed the host (forwarding), read before the stop.
+          const recorded = JSON.parse(await run(['cat', '/run/wiremesh/wm0.state'])) as {
+            sysctls: Record<string, string>;
+          };
+          expect(Object.keys(recorded.sysctls)).toContain('/proc/sys/net/ipv4/ip_forward');
+          expect((await run(['ip', '-o', 'route', 'show', 'dev', 'wm0'])).trim()).not.toBe('');
+          await run(['systemctl', 'stop', 'wiremesh-agent']);
+          const unit = await run(['systemctl', 'show', 'wiremesh-agent', '-p', 'ActiveState,Result,ExecMainStatus']);
+          expect(unit).toContain('ActiveState=inactive');
+          expect(unit).toContain('Result=success');
+          expect(unit).toContain('ExecMainStatus=0');
+          expect(await run(['sh', '-c', 'ip link show wm0 2>&1 || true'])).toMatch(/does not exist/);
+          // Those of wm0 itself went with the interface.
+          const hostWide = Object.entries(recorded.sysctls).filter(([path]) => !path.includes('/wm0/'));
+          for (const [path, original] of hostWide)
+            expect(`${path}=${(await run(['sh', '-c', `cat ${path} 2>&1`])).trim()}`).toBe(`${path}=${original}`);
+          expect(await run(['sh', '-c', 'ls /run/wiremesh/wm0.state 2>&1 || true'])).toMatch(/No such file/);
+          const log = await run(['journalctl', '-u', 'wiremesh-agent', '-o', 'cat', '--no-pager']);
+          expect(log.match(/"agent\.stop"/g)).toHaveLength(1);
+        }, 120_000);
+      }
 
       if (example === 'hub-spoke-ha') {
         test("the spoke reaches the hub through the NLB's DNS name and Elastic IP, not an instance's address", async () => {
