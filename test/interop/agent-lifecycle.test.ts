@@ -249,40 +249,41 @@ describeWithRoot('the agent stop path', ['ip', 'wg'])('wiremesh-agent stop path'
     expect(await waitForExit(child, 20_000)).toBe(true);
   });
 
-  it('under systemd: `systemctl stop` of a unit started through the launcher ends "success", cleaned up', () => {
-    if (!systemdIsPid1()) {
-      console.warn('skipped: systemd is not PID 1 here (`ps -p 1` names another init), so no unit can be started');
-      return;
-    }
-    const unit = `wiremesh-stop-test-${process.pid}`;
-    const systemctl = (...args: string[]): string => execFileSync('systemctl', args, { encoding: 'utf8' });
-    execFileSync('systemd-run', [
-      `--unit=${unit}`,
-      '--property=KillMode=control-group',
-      '--property=TimeoutStopSec=30s',
-      '--service-type=exec',
-      'ip',
-      'netns',
-      'exec',
-      env.ns,
-      existsSync(SYSTEM_NODE) ? SYSTEM_NODE : process.execPath,
-      AGENT,
-      'run',
-      '--config',
-      env.configPath,
-    ]);
-    try {
-      const deadline = Date.now() + 30_000;
-      while (!env.installed().route && Date.now() < deadline) execFileSync('sleep', ['0.2']);
-      expect(env.installed()).toEqual({ link: true, route: true, forwarding: '1' });
-      systemctl('stop', unit);
-      const state = systemctl('show', unit, '--property=Result,ExecMainStatus,ExecMainCode');
-      expect(state).toContain('Result=success');
-      expect(state).toContain('ExecMainStatus=0');
-      expect(env.installed()).toEqual({ link: false, route: false, forwarding: '0' });
-    } finally {
-      spawnSync('systemctl', ['stop', unit]);
-      spawnSync('systemctl', ['reset-failed', unit]);
-    }
-  });
+  // Skipped where systemd is not PID 1 (no unit can be started); the boot lab runs the shipped unit
+  // under a VM's real systemd regardless (test/lab/examples.test.ts, existing-vpc).
+  (systemdIsPid1() ? it : it.skip)(
+    'under systemd: `systemctl stop` of a unit started through the launcher ends "success", cleaned up',
+    () => {
+      const unit = `wiremesh-stop-test-${process.pid}`;
+      const systemctl = (...args: string[]): string => execFileSync('systemctl', args, { encoding: 'utf8' });
+      execFileSync('systemd-run', [
+        `--unit=${unit}`,
+        '--property=KillMode=control-group',
+        '--property=TimeoutStopSec=30s',
+        '--service-type=exec',
+        'ip',
+        'netns',
+        'exec',
+        env.ns,
+        existsSync(SYSTEM_NODE) ? SYSTEM_NODE : process.execPath,
+        AGENT,
+        'run',
+        '--config',
+        env.configPath,
+      ]);
+      try {
+        const deadline = Date.now() + 30_000;
+        while (!env.installed().route && Date.now() < deadline) execFileSync('sleep', ['0.2']);
+        expect(env.installed()).toEqual({ link: true, route: true, forwarding: '1' });
+        systemctl('stop', unit);
+        const state = systemctl('show', unit, '--property=Result,ExecMainStatus,ExecMainCode');
+        expect(state).toContain('Result=success');
+        expect(state).toContain('ExecMainStatus=0');
+        expect(env.installed()).toEqual({ link: false, route: false, forwarding: '0' });
+      } finally {
+        spawnSync('systemctl', ['stop', unit]);
+        spawnSync('systemctl', ['reset-failed', unit]);
+      }
+    },
+  );
 });
