@@ -10,7 +10,7 @@ import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../agent/package-root';
-import { isRoot } from '../../lab/netns';
+import { describeWithRoot } from '../support/root-only';
 import {
   startFakeImds,
   startFakeSecretsManager,
@@ -89,9 +89,7 @@ const sourceLine = (run: Run, path: string): string | undefined =>
   run.stdout.split('\n').find((line) => line.includes(` ${path}: `));
 
 // The file rules are root's (a key file must be owned by uid 0), so the verdicts need a root run.
-const describeAsRoot = isRoot() ? describe : describe.skip;
-
-describeAsRoot('wiremesh-agent check verifies key files like run does', () => {
+describeWithRoot('key file checks', [])('wiremesh-agent check verifies key files like run does', () => {
   test('a good key file passes, and the key is never printed', async () => {
     const key = randomBytes(32).toString('base64');
     const path = await keyFile('good.key', `${key}\n`);
