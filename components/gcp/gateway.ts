@@ -59,7 +59,13 @@ import { createGcpAgentArtifact, type GcpAgentArtifact } from './artifact';
 import { createFirewalls, gatewayFirewallRules } from './firewall';
 import { validateGcpGatewayArgs, type GcpGatewayArgs, type ValidatedGcpGatewayArgs } from './gateway-args';
 import { createGatewayInstances } from './instances';
-import { GcpKeySecret, grantSecretAccessor, secretReplication, secretResourceName } from './key-secret';
+import {
+  GcpKeySecret,
+  grantSecretAccessor,
+  grantSecretViewer,
+  secretReplication,
+  secretResourceName,
+} from './key-secret';
 import { createInstanceGroups } from './load-balancer';
 import { createGatewayNetwork } from './network';
 import { createGatewayRoutes, createInternalLoadBalancer, gatewayRouteSpecs } from './routes';
@@ -337,6 +343,8 @@ function grantSecretReads(
 ): gcp.secretmanager.SecretIamMember[] {
   return [
     keySecret.grantAccessor(`${name}-key-read`, serviceAccountEmail, { parent }),
+    // The key version's createTime: the key's age in the agent's metrics and the rotation policy.
+    grantSecretViewer(`${name}-key-metadata`, { secret: keySecret.secret, serviceAccountEmail }, { parent }),
     grantSecretAccessor(`${name}-config-read`, { secret: configSecret, serviceAccountEmail }, { parent }),
     ...extraSecretReads.map((secret, i) =>
       grantSecretAccessor(`${name}-read-${i}`, { secret, serviceAccountEmail }, { parent }),

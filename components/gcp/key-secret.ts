@@ -34,6 +34,12 @@ import {
 
 /** The role that lets a principal read a secret's versions. */
 export const SECRET_ACCESSOR_ROLE = 'roles/secretmanager.secretAccessor';
+/**
+ * Metadata of a secret and its versions, never a payload: what the agent needs to read a key
+ * version's createTime (its age, `wiremesh_key_age_seconds`), which secretAccessor does not grant
+ * (it holds only secretmanager.versions.access).
+ */
+export const SECRET_VIEWER_ROLE = 'roles/secretmanager.viewer';
 
 const COMPONENT = 'GcpKeySecret';
 
@@ -151,20 +157,39 @@ export function grantSecretAccessor(
   args: GcpSecretAccessorGrantArgs,
   opts: pulumi.CustomResourceOptions = {},
 ): gcp.secretmanager.SecretIamMember {
+  return secretIamMember('grantSecretAccessor', name, args, SECRET_ACCESSOR_ROLE, opts);
+}
+
+/** Grants {@link SECRET_VIEWER_ROLE} (metadata only) on exactly `args.secret` to one service account. */
+export function grantSecretViewer(
+  name: string,
+  args: GcpSecretAccessorGrantArgs,
+  opts: pulumi.CustomResourceOptions = {},
+): gcp.secretmanager.SecretIamMember {
+  return secretIamMember('grantSecretViewer', name, args, SECRET_VIEWER_ROLE, opts);
+}
+
+function secretIamMember(
+  caller: string,
+  name: string,
+  args: GcpSecretAccessorGrantArgs,
+  role: string,
+  opts: pulumi.CustomResourceOptions,
+): gcp.secretmanager.SecretIamMember {
   const member = pulumi.output(args.serviceAccountEmail).apply((email) => {
     if (
       typeof email !== 'string' ||
       !/^[^@\s]+@[^@\s]+\.iam\.gserviceaccount\.com$|^[^@\s]+@developer\.gserviceaccount\.com$/.test(email)
     ) {
       throw new Error(
-        `grantSecretAccessor "${name}": serviceAccountEmail must be a service account email, got ${JSON.stringify(email)}`,
+        `${caller} "${name}": serviceAccountEmail must be a service account email, got ${JSON.stringify(email)}`,
       );
     }
     return `serviceAccount:${email}`;
   });
   return new gcp.secretmanager.SecretIamMember(
     name,
-    { project: args.secret.project, secretId: args.secret.secretId, role: SECRET_ACCESSOR_ROLE, member },
+    { project: args.secret.project, secretId: args.secret.secretId, role, member },
     opts,
   );
 }

@@ -71,7 +71,13 @@ export interface LabGateway {
    * GCP: the service account, the secret ids it holds roles/secretmanager.secretAccessor on and the
    * objects (`projects/_/buckets/B/objects/O`) its roles/storage.objectViewer bindings reach.
    */
-  serviceAccount?: { email: string; readableSecretIds: string[]; readableObjects: string[] };
+  serviceAccount?: {
+    email: string;
+    readableSecretIds: string[];
+    /** Secrets whose version metadata (createTime) it may read: roles/secretmanager.viewer. */
+    viewableSecretIds: string[];
+    readableObjects: string[];
+  };
   /**
    * A group's standby: no route table entry points at it, and it holds the key without dialling
    * (the active member does), so it has no tunnel of its own.
@@ -358,14 +364,8 @@ async function readDeployment(
       publicIp: nic?.accessConfigs?.[0]?.natIp ?? '',
       serviceAccount: {
         email,
-        readableSecretIds: mocks
-          .byType(T.gcpSecretIam)
-          .filter(
-            (g) =>
-              g.inputs.role === 'roles/secretmanager.secretAccessor' &&
-              unwrapSecrets(g.inputs.member) === `serviceAccount:${email}`,
-          )
-          .map((g) => g.inputs.secretId as string),
+        readableSecretIds: secretsGranted(mocks, email, 'roles/secretmanager.secretAccessor'),
+        viewableSecretIds: secretsGranted(mocks, email, 'roles/secretmanager.viewer'),
         readableObjects: readableObjects(mocks, email),
       },
     });
@@ -500,4 +500,12 @@ function allowedResources(policies: RecordedResource[], action: string): string[
     }
   }
   return arns;
+}
+
+/** The secrets on which the graph grants `role` to the service account `email` (secret-level IAM members). */
+function secretsGranted(mocks: MockRecorder, email: string, role: string): string[] {
+  return mocks
+    .byType(T.gcpSecretIam)
+    .filter((g) => g.inputs.role === role && unwrapSecrets(g.inputs.member) === `serviceAccount:${email}`)
+    .map((g) => g.inputs.secretId as string);
 }

@@ -139,6 +139,7 @@ function withDeniedGateway(deployment: LabDeployment, of: string): LabDeployment
         ...original.serviceAccount,
         email: `denied-${original.serviceAccount.email}`,
         readableSecretIds: original.serviceAccount.readableSecretIds.filter((id) => !isKey(id)),
+        viewableSecretIds: original.serviceAccount.viewableSecretIds.filter((id) => !isKey(id)),
       },
     }),
   };

@@ -131,6 +131,8 @@ function expectGcpAccountReadsExactly(
     [
       ['roles/secretmanager.secretAccessor', `serviceAccount:${email}`, keySecret.state!.secretId],
       ['roles/secretmanager.secretAccessor', `serviceAccount:${email}`, configSecret.state!.secretId],
+      // The key's version metadata (its createTime: the key's age), never a payload.
+      ['roles/secretmanager.viewer', `serviceAccount:${email}`, keySecret.state!.secretId],
     ].sort(),
   );
   // Its agent artifact: objectViewer conditioned on exactly that object. No project-level or other IAM.

@@ -11,7 +11,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { completeAgentConfig } from '../../components/agent-config';
 import { GcpGateway } from '../../components/gcp/gateway';
 import { CLOUD_PLATFORM_SCOPE, type GcpGatewayArgs } from '../../components/gcp/gateway-args';
-import { SECRET_ACCESSOR_ROLE } from '../../components/gcp/key-secret';
+import { SECRET_ACCESSOR_ROLE, SECRET_VIEWER_ROLE } from '../../components/gcp/key-secret';
 import { MOCK_GCP_PROJECT, descendantsOf, gcpMockNewResource, plainOccurrences } from '../../components/gcp/testing';
 import { HEALTH_GATE_TYPE } from '../../components/health-gate';
 import { WIREGUARD_KEY_PAIR_TYPE } from '../../components/key';
@@ -207,21 +207,25 @@ describe('GcpGateway secrets and identity', () => {
     expect(keySecret.inputs.labels['wiremesh-key-created-at']).toBe('2025-06-01t00-00-00z');
   });
 
-  it("gives each gateway's service account read access to exactly its two secrets, secret-level", async () => {
+  it("gives each gateway's service account read access to exactly its two secrets, secret-level, and its key's version metadata", async () => {
     const a = await build('gw-a', baseArgs());
     const b = await build('gw-b', baseArgs({ zones: ['us-east1-b'] }));
     for (const g of [a, b]) {
       const email = await resolve(g.gw.serviceAccountEmail);
       const own = [await resolve(g.gw.keySecret.secretId), await resolve(g.gw.configSecret.secretId)].sort();
       const grants = mocks.byType(T.secretIam).filter((m) => m.inputs.member === `serviceAccount:${email}`);
-      expect(grants.map((m) => m.inputs.role)).toEqual([SECRET_ACCESSOR_ROLE, SECRET_ACCESSOR_ROLE]);
-      expect(grants.map((m) => m.inputs.secretId).sort()).toEqual(own);
+      const reads = grants.filter((m) => m.inputs.role === SECRET_ACCESSOR_ROLE);
+      expect(reads.map((m) => m.inputs.secretId).sort()).toEqual(own);
+      // The agent reads the key version's createTime (the key's age): metadata, on the key secret only.
+      expect(
+        grants.filter((m) => m.inputs.role !== SECRET_ACCESSOR_ROLE).map((m) => [m.inputs.role, m.inputs.secretId]),
+      ).toEqual([[SECRET_VIEWER_ROLE, await resolve(g.gw.keySecret.secretId)]]);
       expect(grants.every((m) => m.inputs.project === MOCK_GCP_PROJECT)).toBe(true);
       // Each instance runs as it, with the cloud-platform scope only.
       for (const inst of g.of(T.instance))
         expect(inst.inputs.serviceAccount).toEqual({ email, scopes: [CLOUD_PLATFORM_SCOPE] });
     }
-    expect(mocks.byType(T.secretIam)).toHaveLength(4);
+    expect(mocks.byType(T.secretIam)).toHaveLength(6);
     expect(mocks.byType(T.account).map((x) => x.inputs.accountId)).toEqual([
       expect.stringMatching(/^wm-gw-a-[0-9a-f]{6}$/),
       expect.stringMatching(/^wm-gw-b-[0-9a-f]{6}$/),

@@ -58,6 +58,7 @@ const world: World = {
       email: 'gw@lab-project.iam.gserviceaccount.com',
       accessToken: 'ya29.lab-test-token',
       readableSecretIds: [],
+      viewableSecretIds: [],
       readableObjects: [gcsResourceName(GCS_BUCKET, KEY)],
     },
   ],

@@ -55,7 +55,8 @@ const world: World = {
       zone: 'europe-west1-b',
       email: 'gw@lab-project.iam.gserviceaccount.com',
       accessToken: 'ya29.lab-test-token',
-      readableSecretIds: ['gw-key'],
+      readableSecretIds: ['gw-key', 'gw-config'],
+      viewableSecretIds: ['gw-key'],
       readableObjects: [],
     },
   ],
@@ -66,6 +67,7 @@ const world: World = {
   gcpSecrets: [
     { name: 'projects/lab-project/secrets/gw-key', secretId: 'gw-key', value: 'gcp-first' },
     { name: 'projects/lab-project/secrets/other-key', secretId: 'other-key', value: 'gcp-not-yours' },
+    { name: 'projects/lab-project/secrets/gw-config', secretId: 'gw-config', value: 'gcp-config' },
   ],
   artifacts: [],
   routeTables: [],
@@ -191,6 +193,18 @@ describe('GCE metadata server and Secret Manager (GCP client through GcpSecretSo
       ).value.toString(),
     ).toBe('gcp-first');
     expect(stores.accesses.at(-1)).toMatchObject({ instance: 'gcp-gw', status: 200 });
+  });
+
+  test("GetSecretVersion gives the version's createTime (the key's age) with a viewer binding, PERMISSION_DENIED without", async () => {
+    const key = new GcpSecretSource({ name: 'projects/lab-project/secrets/gw-key/versions/1', endpoint });
+    const before = Date.now();
+    const created = await key.createdAt(await key.fetch());
+    expect(created).toBeLessThanOrEqual(before);
+    expect(created).toBeGreaterThan(before - 600_000);
+    // Readable but not viewable: the payload yes, its metadata no.
+    const config = new GcpSecretSource({ name: 'projects/lab-project/secrets/gw-config/versions/1', endpoint });
+    await expect(config.createdAt(await config.fetch())).rejects.toThrow(/createTime could not be read/);
+    expect(stores.accesses.at(-1)).toMatchObject({ instance: 'gcp-gw', status: 403, error: 'PERMISSION_DENIED' });
   });
 
   test('a secret without an accessor binding for the account is PERMISSION_DENIED', async () => {

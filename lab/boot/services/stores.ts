@@ -4,8 +4,10 @@
  *   checked against the credentials the IMDS handed out (and their session token); the caller's
  *   role may read only the ARNs its role policies allow; VersionStage AWSCURRENT / AWSPREVIOUS or a
  *   VersionId. Error shapes are the service's (`__type`, `message`).
- * - GCP Secret Manager REST (`GET /v1/projects/P/secrets/S/versions/V:access`): the bearer token
- *   names the service account, which needs roles/secretmanager.secretAccessor on that secret.
+ * - GCP Secret Manager REST: `GET /v1/projects/P/secrets/S/versions/V:access` (the payload; the
+ *   bearer token names the service account, which needs roles/secretmanager.secretAccessor on that
+ *   secret) and `GET .../versions/V` (the version's metadata, its createTime; needs
+ *   roles/secretmanager.viewer there).
  * Every call is recorded (who, which secret, the answer's status) for the lab's checks; values never.
  * New versions arrive through `putAws` / `putGcp`, as the engine writes them on an update.
  */
@@ -36,7 +38,7 @@ interface AwsVersion {
 export class SecretStores {
   readonly accesses: StoreAccess[] = [];
   private readonly aws = new Map<string, { arn: string; name: string; versions: AwsVersion[] }>();
-  private readonly gcp = new Map<string, Array<{ value: string }>>();
+  private readonly gcp = new Map<string, Array<{ value: string; created: number }>>();
 
   constructor(private readonly world: World) {
     for (const secret of world.awsSecrets) this.putAws(secret.arn, secret.value, secret.name, secret.versionId);
@@ -59,7 +61,7 @@ export class SecretStores {
     const versions = this.gcp.get(name) ?? [];
     this.gcp.set(name, versions);
     if (versions[versions.length - 1]?.value === value) return false;
-    versions.push({ value });
+    versions.push({ value, created: Date.now() });
     return true;
   }
 
@@ -161,9 +163,9 @@ export class SecretStores {
   }
 
   secretManager(): Handler {
-    const access = /^\/v1\/(projects\/([^/]+)\/secrets\/([^/]+))\/versions\/([^/:]+):access$/;
+    const version = /^\/v1\/(projects\/([^/]+)\/secrets\/([^/]+))\/versions\/([^/:]+)(:access)?$/;
     return (request: LabRequest, response: ServerResponse) => {
-      const match = request.method === 'GET' ? access.exec(request.path.split('?')[0]!) : null;
+      const match = request.method === 'GET' ? version.exec(request.path.split('?')[0]!) : null;
       const fail = (code: number, status: string, message: string, secret: string, instance?: string) => {
         this.record({
           store: 'gcp-secret-manager',
@@ -174,28 +176,36 @@ export class SecretStores {
         });
         sendJson(response, code, { error: { code, message, status } });
       };
-      if (match === null) return fail(404, 'NOT_FOUND', 'the lab serves AccessSecretVersion only', request.path);
-      const [, name = '', , secretId = '', versionId = ''] = match;
+      if (match === null)
+        return fail(404, 'NOT_FOUND', 'the lab serves AccessSecretVersion and GetSecretVersion only', request.path);
+      const [, name = '', , secretId = '', versionId = '', accessSuffix] = match;
+      const payload = accessSuffix !== undefined;
       const bearer = /^Bearer (.+)$/.exec(String(request.headers.authorization ?? ''))?.[1];
       const caller = this.world.gcpInstances.find((i) => i.accessToken === bearer);
       if (caller === undefined)
         return fail(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials.', name);
-      if (!caller.readableSecretIds.includes(secretId)) {
+      if (!(payload ? caller.readableSecretIds : caller.viewableSecretIds).includes(secretId)) {
         return fail(
           403,
           'PERMISSION_DENIED',
-          `Permission 'secretmanager.versions.access' denied for resource '${name}/versions/${versionId}' (or it may not exist).`,
+          `Permission 'secretmanager.versions.${payload ? 'access' : 'get'}' denied for resource '${name}/versions/${versionId}' (or it may not exist).`,
           name,
           caller.name,
         );
       }
       const versions = this.gcp.get(name) ?? [];
       const number = versionId === 'latest' ? versions.length : Number(versionId);
-      const version = versions[number - 1];
-      if (version === undefined)
+      const found = versions[number - 1];
+      if (found === undefined)
         return fail(404, 'NOT_FOUND', `Secret Version [${name}/versions/${versionId}] not found.`, name, caller.name);
       this.record({ store: 'gcp-secret-manager', secret: name, status: 200, instance: caller.name });
-      const data = Buffer.from(version.value, 'utf8');
+      if (!payload)
+        return sendJson(response, 200, {
+          name: `${name}/versions/${number}`,
+          createTime: new Date(found.created).toISOString(),
+          state: 'ENABLED',
+        });
+      const data = Buffer.from(found.value, 'utf8');
       sendJson(response, 200, {
         name: `${name}/versions/${number}`,
         payload: { data: data.toString('base64'), dataCrc32c: String(crc32c(data)) },

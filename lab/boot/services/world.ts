@@ -48,6 +48,8 @@ export interface GcpInstanceIdentity {
   email: string;
   accessToken: string;
   readableSecretIds: string[];
+  /** Secrets whose version metadata it may read (GetSecretVersion: createTime). */
+  viewableSecretIds: string[];
   /** The Cloud Storage objects (`projects/_/buckets/B/objects/O`) it may read. */
   readableObjects: string[];
 }
@@ -103,6 +105,7 @@ export function worldOf(deployment: LabDeployment, privateIps: Record<string, st
         email: gateway.serviceAccount!.email,
         accessToken: `ya29.lab-${token(32)}`,
         readableSecretIds: gateway.serviceAccount!.readableSecretIds,
+        viewableSecretIds: gateway.serviceAccount!.viewableSecretIds,
         readableObjects: gateway.serviceAccount!.readableObjects,
       });
     }
