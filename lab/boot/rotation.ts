@@ -282,7 +282,8 @@ async function waitForStep(
       return {
         keysChanged,
         appliedSeconds: roundOrNull(applied),
-        handshakeSeconds: applied === null ? null : roundOrNull(eventAfter(log, 'handshake.complete', since, since + applied)),
+        handshakeSeconds:
+          applied === null ? null : roundOrNull(eventAfter(log, 'handshake.complete', since, since + applied)),
         settledSeconds: round(seconds),
       };
     }

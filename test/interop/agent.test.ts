@@ -413,7 +413,8 @@ describeAgent('wiremesh-agent in namespaces', () => {
       await sleep(1000);
       const gatewayPolls = () => env.writeConfig(configFor(`nextPrivateKey: { source: file, path: ${nextFile} }`));
       const peerPolls = () => remote.configure(undefined, next.publicKey);
-      const [firstPoll, secondPoll] = order === 'the gateway polls first' ? [gatewayPolls, peerPolls] : [peerPolls, gatewayPolls];
+      const [firstPoll, secondPoll] =
+        order === 'the gateway polls first' ? [gatewayPolls, peerPolls] : [peerPolls, gatewayPolls];
       firstPoll();
       await sleep(POLL_OFFSET_MS);
       secondPoll();

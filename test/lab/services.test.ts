@@ -128,7 +128,11 @@ describe('EC2 IMDSv2 and Secrets Manager (AWS SDK through AwsSecretSource)', () 
     expect(stores.deploy([gwKey, { ...next, stages: ['AWSCURRENT'] }], [])).toMatchObject({
       restaged: [`${ARN('gw-key')}@v2`],
     });
-    expect(await source().fetch()).toEqual({ value: Buffer.from('second-value'), version: 'v2', createdAtUnixMs: expect.any(Number) });
+    expect(await source().fetch()).toEqual({
+      value: Buffer.from('second-value'),
+      version: 'v2',
+      createdAtUnixMs: expect.any(Number),
+    });
     expect((await source({ versionStage: 'AWSPREVIOUS' }).fetch()).value.toString()).toBe('first-value');
     expect(stores.deploy([{ ...next, stages: ['AWSCURRENT'] }], [])).toEqual({
       created: [],
