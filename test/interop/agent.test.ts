@@ -307,7 +307,7 @@ describeAgent('wiremesh-agent in namespaces', () => {
       .replace(`${c.inner}/32`, `${c.inner}/32, 198.19.75.0/24`);
     env.writeConfig(widened); // change c's allowed IPs
     const result = await continuous;
-    expect(result).toEqual({ sent: 60, received: 60 });
+    expect(result).toMatchObject({ sent: 60, received: 60 });
     expect((await env.ping(b.inner, 1)).received).toBe(0);
     expect(env.lab.wg(env.gateway, ['show', env.iface, 'allowed-ips'])).toContain('198.19.75.0/24');
     const metrics = env.http(9590, '/metrics');
