@@ -20,6 +20,11 @@ import { ComponentArgumentError, describe } from './errors';
 /** The WireGuard interface name of gateways unless `agent.interfaceName` (or the document) says otherwise. */
 export const GATEWAY_INTERFACE = 'wm0';
 
+/** Where a gateway's agent writes its status document: /run/wiremesh, the unit's runtime directory. */
+export function statusFileOf(interfaceName: string): string {
+  return `/run/wiremesh/${interfaceName}.status.json`;
+}
+
 /** The interface settings the caller gives: the name and port come from the gateway when left out. */
 export interface GatewayInterfaceConfig extends Omit<InterfaceConfig, 'name'> {
   /** Must equal `agent.interfaceName` when both are given; default `agent.interfaceName`, else `wm0`. */
@@ -197,8 +202,9 @@ export function completeAgentConfig(label: string, config: GatewayAgentConfig, p
   const metrics = parts.metricsListen !== undefined ? { listen: parts.metricsListen } : config.metrics;
   const dataPlane = config.dataPlane ?? parts.dataPlane;
   const { interface: _iface, health: _health, metrics: _metrics, dataPlane: _dataPlane, ...rest } = config;
+  const interfaceName = iface.name ?? parts.interfaceName ?? GATEWAY_INTERFACE;
   return {
-    interface: { name: parts.interfaceName ?? GATEWAY_INTERFACE, ...iface, listenPort: parts.listenPort },
+    interface: { name: interfaceName, ...iface, listenPort: parts.listenPort },
     privateKey: parts.privateKey,
     ...rest,
     ...(parts.nextPrivateKey !== undefined ? { nextPrivateKey: parts.nextPrivateKey } : {}),
@@ -206,6 +212,8 @@ export function completeAgentConfig(label: string, config: GatewayAgentConfig, p
     health: { ...(config.health ?? {}), listen: config.health?.listen ?? healthListen },
     ...(metrics !== undefined ? { metrics } : {}),
     ...(dataPlane !== undefined ? { dataPlane } : {}),
+    // The status document (keys held, per-peer key phase): what shows a rotation's phases applied.
+    statusFile: config.statusFile ?? statusFileOf(interfaceName),
   };
 }
 

@@ -106,6 +106,11 @@ export class Handshakes {
    * kept in `peer.handshake` (any earlier pending one released); null when we cannot initiate.
    */
   createInitiation(peer: Peer, now: number, unixMs: number): Buffer | null {
+    // The fallback to the current key went unanswered too: the peer may be back knowing only our
+    // next key (a one-key peer's document names it, a new instance behind its load balancer), so
+    // the next attempts try the next key again instead of staying on the current one.
+    if (peer.handshake?.kind === 'initiation-sent' && peer.handshake.slot === 'current' && this.identities.next)
+      peer.unansweredNextKeyInitiations = 0;
     const slot = this.initiationSlot(peer);
     const identity = this.identities[slot];
     const remoteKey = peer.remoteKeyInUse;

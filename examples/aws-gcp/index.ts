@@ -15,6 +15,10 @@
  *   plain ranges and the Elastic IP is allocated by this deployment, so without it the GCP
  *   WireGuard port is opened to 0.0.0.0/0 (WireGuard answers nothing unauthenticated); after the
  *   first `pulumi up`, set it from the `sites` output (`sites["aws-eu"].publicIps`) and update.
+ * - dataPlane (optional): the agents' data plane, default `auto` (the kernel's WireGuard when the
+ *   VM has it). `userspace` holds two keys per peer through a key rotation, so no document order
+ *   matters (docs/key-rotation.md, "One key per peer, or two").
+ * - configPollSeconds (optional): seconds between each agent's polls of its config secret, default 60.
  *
  * The AWS gateway's security group allows WireGuard only from the GCP gateway's static address
  * (derived), the health port from the VPC, and forwarded traffic from the AWS site's own CIDRs;
@@ -22,13 +26,16 @@
  */
 import { join } from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
-import { loadMeshSpecForDeployment, WireGuardMesh } from '../../index';
+import { loadMeshSpecForDeployment, WireGuardMesh, type DataPlaneKind } from '../../index';
 
 const config = new pulumi.Config();
 const specPath = join(__dirname, 'mesh.yaml');
 const { spec } = loadMeshSpecForDeployment(specPath);
 const cidrsOf = (site: string): string[] => spec.sites.find((s) => s.name === site)!.cidrs;
 const awsSourceCidrs = config.getObject<string[]>('awsSourceCidrs');
+const dataPlane = config.get('dataPlane') as DataPlaneKind | undefined;
+const configPollSeconds = config.getNumber('configPollSeconds');
+const polling = configPollSeconds === undefined ? {} : { configPollSeconds };
 if (awsSourceCidrs === undefined) {
   pulumi.log.warn(
     'awsSourceCidrs is not set: the GCP gateway accepts WireGuard from anywhere until it is (see index.ts)',
@@ -39,6 +46,7 @@ const mesh = new WireGuardMesh('aws-gcp', {
   spec: specPath,
   agentArtifact: config.get('agentArtifact'),
   agentPackage: config.get('agentPackage'),
+  ...(dataPlane !== undefined ? { dataPlane } : {}),
   aws: {
     sites: {
       'aws-eu': {
@@ -50,6 +58,7 @@ const mesh = new WireGuardMesh('aws-gcp', {
           },
         ],
         forwardFromCidrs: cidrsOf('aws-eu'),
+        ...polling,
       },
     },
   },
@@ -60,6 +69,7 @@ const mesh = new WireGuardMesh('aws-gcp', {
         subnetwork: config.require('gcpSubnetwork'),
         zones: [config.require('gcpZone')],
         forwardFromCidrs: cidrsOf('gcp-eu'),
+        ...polling,
         ...(awsSourceCidrs === undefined ? { allowFromAnywhere: true } : {}),
       },
     },

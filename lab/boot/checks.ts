@@ -5,14 +5,12 @@
  * - every tunnel has handshaken (the VM's own `wg show`);
  * - /healthz answers on the health port from the site router (where the load balancer probes from);
  * - /metrics is not reachable from there (it listens on loopback).
- * Rotation: deploy again with the clock past the key epoch, write the new secret versions as the
- * engine would, and watch a steady ping between two sites' LAN hosts: replies lost, and seconds until
- * replies come back.
+ * The pings around an event (a gateway killed, the deploys of a key rotation: ./rotation.ts):
+ * replies lost, and seconds until replies come back.
  */
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { DEFAULT_MAX_KEY_AGE_DAYS } from '../../components/key';
-import { nodeCommand, runDeployment, type BootLab, type GatewayTimings, type RunningGateway } from './lab';
+import { nodeCommand, type BootLab, type GatewayTimings, type RunningGateway } from './lab';
 import type { NlbEvent } from './services/nlb';
 import type { TransferSide } from './transfer-main';
 
@@ -40,6 +38,7 @@ export async function checkMesh(lab: BootLab, gateways = lab.gateways): Promise<
   // A load balancer fails open (every target) until a target passes its health checks: a
   // handshake then may reach a group's standby. Count from when each routes to healthy targets.
   await lab.loadBalancersInService();
+  const inServiceAt = Math.floor(Date.now() / 1000);
   // The first pings start the handshakes; allow for them, in every direction first: a hub, whose
   // document has no endpoints, reaches a spoke only once the spoke has dialled it (and a spoke whose
   // session a fail-open load balancer gave a standby re-handshakes after 15 s without answers).
@@ -55,7 +54,9 @@ export async function checkMesh(lab: BootLab, gateways = lab.gateways): Promise<
   }
   for (const g of gateways) {
     const name = g.network.gateway.name;
-    report.handshakes[name] = (await lab.handshakes(g)).every((t) => t > 0);
+    // A standby's handshake from before (the fail-open's) is no tunnel of its own.
+    const since = g.network.gateway.standby ? inServiceAt : 0;
+    report.handshakes[name] = (await lab.handshakes(g)).every((t) => t > since);
     if (report.handshakes[name]) await lab.follow(g, 'handshake', 5_000);
     report.health[name] = await lab.httpFrom(g.network.site.router, lab.healthUrl(g.network));
     const metrics = await lab.httpFrom(g.network.site.router, lab.metricsUrl(g.network));
@@ -103,6 +104,98 @@ export interface PingOutcome {
   longestGapSeconds: number;
 }
 
+/** What a ping printed: replies and "no answer yet" lines (unix s, icmp_seq), the packets it sent. */
+export interface PingLog {
+  replies: Array<{ at: number; seq: number }>;
+  missing: Array<{ at: number; seq: number }>;
+  /** From ping's closing statistics; null if it printed none. */
+  transmitted: number | null;
+}
+
+/**
+ * Starts `ping -D -O` of `to` from namespace `ns` every `interval` s: `count` pings, or until
+ * `stop()` (SIGINT: ping prints its statistics). `done` resolves with what it printed.
+ */
+export function startPing(
+  ns: string,
+  to: string,
+  interval: number,
+  count?: number,
+): { done: Promise<PingLog>; stop(): Promise<PingLog> } {
+  const ping = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      'ping',
+      '-n',
+      '-D',
+      '-O',
+      '-i',
+      String(interval),
+      '-W',
+      '1',
+      ...(count === undefined ? [] : ['-c', String(count)]),
+      to,
+    ],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  let output = '';
+  ping.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const done = new Promise<PingLog>((resolve) => ping.on('exit', () => resolve(parsePing(output))));
+  return {
+    done,
+    stop: () => {
+      ping.kill('SIGINT');
+      return done;
+    },
+  };
+}
+
+function parsePing(output: string): PingLog {
+  const lines = output.split('\n');
+  const matching = (pattern: RegExp) =>
+    lines.flatMap((l) => {
+      const m = pattern.exec(l);
+      return m ? [{ at: Number(m[1]), seq: Number(m[2]) }] : [];
+    });
+  const transmitted = /(\d+) packets transmitted/.exec(output)?.[1];
+  return {
+    replies: matching(/^\[(\d+\.\d+)\] \d+ bytes from .* icmp_seq=(\d+)/),
+    missing: matching(/^\[(\d+\.\d+)\] no answer yet for icmp_seq=(\d+)/),
+    transmitted: transmitted === undefined ? null : Number(transmitted),
+  };
+}
+
+/** The outcome of a ping log around an event that started at `eventAt` (unix s); the log ended at `endAt`. */
+export function pingOutcome(
+  log: PingLog,
+  sent: number,
+  interval: number,
+  eventAt: number,
+  endAt: number,
+): Omit<PingOutcome, 'observedSeconds'> {
+  const { replies, missing } = log;
+  const received = new Set(replies.map((r) => r.seq));
+  const lostSeqs = missing.map((m) => m.seq).filter((seq) => !received.has(seq));
+  const firstLost = missing.find((m) => !received.has(m.seq));
+  const recovered = firstLost ? replies.find((r) => r.seq > Math.max(...lostSeqs)) : undefined;
+  const before = replies.filter((r) => r.at < eventAt).pop();
+  const times = [...(before ? [before.at] : []), ...replies.filter((r) => r.at >= eventAt).map((r) => r.at)];
+  if (firstLost && !recovered) times.push(endAt);
+  const longestGap = times.reduce((gap, at, i) => (i === 0 ? gap : Math.max(gap, at - times[i - 1]!)), 0);
+  return {
+    pingIntervalSeconds: interval,
+    sent,
+    lost: sent - received.size,
+    outageStartSeconds: firstLost ? Math.max(0, firstLost.at - eventAt) : null,
+    recoverySeconds: firstLost ? (recovered ? recovered.at - eventAt : null) : 0,
+    lateReplies: missing.filter((m) => received.has(m.seq)).length,
+    longestGapSeconds: Math.round(longestGap * 1000) / 1000,
+  };
+}
+
 /**
  * Pings `to` from namespace `ns` every `interval` s for `observeSeconds`; `event` runs
  * `eventDelaySeconds` in and the outcome is measured from its start.
@@ -116,62 +209,21 @@ async function pingAround<T>(
   eventDelaySeconds = 3,
 ): Promise<{ outcome: PingOutcome; eventAt: number; result: T }> {
   const count = Math.round(observeSeconds / interval);
-  const ping = spawn(
-    'ip',
-    ['netns', 'exec', ns, 'ping', '-n', '-D', '-O', '-i', String(interval), '-W', '1', '-c', String(count), to],
-    {
-      stdio: ['ignore', 'pipe', 'ignore'],
-    },
-  );
-  let output = '';
-  ping.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const done = new Promise<void>((resolve) => ping.on('exit', () => resolve()));
+  const ping = startPing(ns, to, interval, count);
   await new Promise((resolve) => setTimeout(resolve, eventDelaySeconds * 1000));
   const eventAt = Date.now() / 1000;
   const result = await event();
-  await done;
+  const log = await ping.done;
   const endAt = Date.now() / 1000;
-  const lines = output.split('\n');
-  const replies = lines.flatMap((l) => {
-    const m = /^\[(\d+\.\d+)\] \d+ bytes from .* icmp_seq=(\d+)/.exec(l);
-    return m ? [{ at: Number(m[1]), seq: Number(m[2]) }] : [];
-  });
-  const missing = lines.flatMap((l) => {
-    const m = /^\[(\d+\.\d+)\] no answer yet for icmp_seq=(\d+)/.exec(l);
-    return m ? [{ at: Number(m[1]), seq: Number(m[2]) }] : [];
-  });
-  const received = new Set(replies.map((r) => r.seq));
-  const lostSeqs = missing.map((m) => m.seq).filter((seq) => !received.has(seq));
-  const firstLost = missing.find((m) => !received.has(m.seq));
-  const recovered = firstLost ? replies.find((r) => r.seq > Math.max(...lostSeqs)) : undefined;
-  const before = replies.filter((r) => r.at < eventAt).pop();
-  const times = [...(before ? [before.at] : []), ...replies.filter((r) => r.at >= eventAt).map((r) => r.at)];
-  if (firstLost && !recovered) times.push(endAt);
-  const longestGap = times.reduce((gap, at, i) => (i === 0 ? gap : Math.max(gap, at - times[i - 1]!)), 0);
   return {
     eventAt,
     result,
-    outcome: {
-      pingIntervalSeconds: interval,
-      sent: count,
-      lost: count - received.size,
-      outageStartSeconds: firstLost ? Math.max(0, firstLost.at - eventAt) : null,
-      recoverySeconds: firstLost ? (recovered ? recovered.at - eventAt : null) : 0,
-      observedSeconds: observeSeconds,
-      lateReplies: missing.filter((m) => received.has(m.seq)).length,
-      longestGapSeconds: Math.round(longestGap * 1000) / 1000,
-    },
+    outcome: { ...pingOutcome(log, count, interval, eventAt, endAt), observedSeconds: observeSeconds },
   };
 }
 
-export interface RotationReport extends PingOutcome {
-  changedSecrets: number;
-  /** Per gateway, seconds after the push: the new document applied, the first handshake after it. */
-  gateways: Record<string, { appliedSeconds: number | null; handshakeSeconds: number | null }>;
-}
-
 /** Seconds after `since` (unix s) of the first agent log event named `event` after `since`. */
-function eventAfter(log: string, event: string, since: number, after = since): number | null {
+export function eventAfter(log: string, event: string, since: number, after = since): number | null {
   for (const line of log.split('\n')) {
     if (!line.includes(`"event":"${event}"`)) continue;
     const time = /"time":"([^"]+)"/.exec(line)?.[1];
@@ -179,37 +231,6 @@ function eventAfter(log: string, event: string, since: number, after = since): n
     if (at >= after) return at - since;
   }
   return null;
-}
-
-/**
- * Second deploy with the clock `DEFAULT_MAX_KEY_AGE_DAYS` days on (past the key epoch), the new
- * secret versions pushed, and a ping every 0.2 s from the first site's LAN host to the second's for
- * `observeSeconds`.
- */
-export async function measureRotation(lab: BootLab, observeSeconds = 120): Promise<RotationReport> {
-  const [from, to] = lab.network.sites;
-  if (!from || !to) throw new Error('rotation needs two sites');
-  const next = await runDeployment(
-    lab.deployment.example,
-    lab.agentArtifact(),
-    DEFAULT_MAX_KEY_AGE_DAYS * 86_400_000,
-    lab.workDirectory,
-  );
-  const {
-    outcome,
-    eventAt,
-    result: changed,
-  } = await pingAround(from.lanHost, to.lanAddress, observeSeconds, 0.2, () => lab.pushSecrets(next));
-  const gateways: RotationReport['gateways'] = {};
-  for (const g of lab.gateways) {
-    const log = (await g.vm.exec(['journalctl', '-u', 'wiremesh-agent', '-o', 'cat', '--no-pager'])) ?? '';
-    const applied = eventAfter(log, 'config.applied', eventAt);
-    gateways[g.network.gateway.name] = {
-      appliedSeconds: applied,
-      handshakeSeconds: applied === null ? null : eventAfter(log, 'handshake.complete', eventAt, eventAt + applied),
-    };
-  }
-  return { changedSecrets: changed.length, ...outcome, gateways };
 }
 
 /** The transfer across the group: what the spoke's LAN host sent and what the group's LAN host received. */
@@ -352,7 +373,7 @@ export async function measureFailover(
   };
 }
 
-async function agentLog(gateway: RunningGateway): Promise<string> {
+export async function agentLog(gateway: RunningGateway): Promise<string> {
   return (await gateway.vm.exec(['journalctl', '-u', 'wiremesh-agent', '-o', 'cat', '--no-pager'])) ?? '';
 }
 

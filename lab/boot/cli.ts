@@ -1,14 +1,16 @@
 /**
  * `npm run lab:boot [-- --example aws-gcp|hub-spoke-ha|existing-vpc] [--artifacts DIR] [--rotation] [--failover]`:
  * boots the example's gateways end to end (lab.ts), checks the mesh (checks.ts) and prints the
- * timings per step; with --rotation, also measures a key rotation across two deploys; with
+ * timings per step; with --rotation, also rotates every key through its phases (one deploy per
+ * phase, lab/boot/rotation.ts) while pinging across the sites; with
  * --failover (hub-spoke-ha), the seconds without traffic when the group's active gateway dies.
  */
 import { parseArgs } from 'node:util';
 import { isRoot } from '../netns';
 import { EXAMPLES, type ExampleName } from './deployment';
 import { BootLab } from './lab';
-import { checkMesh, measureFailover, measureRotation, meshProblems } from './checks';
+import { checkMesh, measureFailover, meshProblems } from './checks';
+import { measureRotationWalk } from './rotation';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -46,7 +48,7 @@ async function main(): Promise<number> {
       console.error(`lab:boot: ${problems.length} check(s) failed:\n  ${problems.join('\n  ')}`);
       return 1;
     }
-    if (values.rotation) console.log(JSON.stringify({ rotation: await measureRotation(lab) }, null, 2));
+    if (values.rotation) console.log(JSON.stringify({ rotation: await measureRotationWalk(lab) }, null, 2));
     if (values.failover) console.log(JSON.stringify({ failover: await measureFailover(lab) }, null, 2));
     return 0;
   } catch (error) {

@@ -6,13 +6,15 @@
  * which secret and object (the AWS role policies, the GCP accessor and objectViewer bindings).
  *
  * Runs in its own process (deployment-main.ts): the Pulumi runtime is global and an example
- * program is a module, so each deploy needs a fresh one. `clockOffsetMs` moves the program's
- * clock (the key rotation epoch) forward for the second deploy of the rotation measurement.
+ * program is a module, so each deploy needs a fresh one. The stack's state is carried from one
+ * deploy to the next (components/program-runs.ts, saved in a file between the processes), as the
+ * engine keeps it: a key generation keeps its key, a secret version its id or number. The clock
+ * moved forward (deployment-main.ts) walks the key rotation's phases one deploy at a time.
  */
 import { join } from 'node:path';
-import { awsMockOptions } from '../../components/aws/testing';
-import { gcpMockNewResource } from '../../components/gcp/testing';
-import { resolve, setupMocks, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
+import { resolve, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
+import type { ProgramRuns, RunChanges } from '../../components/program-runs';
+import type { KeyRotationPlan } from '../../components/rotation';
 import { wireGuardKeyPairFromEntropy } from '../../components/key';
 import { loadMeshSpecForDeployment } from '../../components/mesh';
 import { packageRoot } from '../../agent/package-root';
@@ -26,6 +28,8 @@ export interface AwsSecretRecord {
   name: string;
   value: string;
   versionId: string;
+  /** The version's staging labels (AWSCURRENT unless the graph stages it otherwise, e.g. AWSPENDING). */
+  stages: string[];
 }
 
 export interface GcpSecretRecord {
@@ -33,6 +37,8 @@ export interface GcpSecretRecord {
   name: string;
   secretId: string;
   value: string;
+  /** The version number (`.../versions/N`), as the stack's state holds it. */
+  version: number;
 }
 
 /** An uploaded object (an agent artifact) and the local file it holds. */
@@ -140,6 +146,10 @@ export interface LabDeployment {
   awsSecrets: AwsSecretRecord[];
   gcpSecrets: GcpSecretRecord[];
   artifacts: ArtifactObjectRecord[];
+  /** The `rotationPlan` stack output: per cloud site, where its key is in its rotation (components/rotation.ts). */
+  rotationPlan: Record<string, KeyRotationPlan>;
+  /** What this deploy did to the stack's resources (`type::name`), against the previous deploy. */
+  changes: RunChanges;
 }
 
 const T = {
@@ -199,6 +209,10 @@ function labStack(example: ExampleName, agentArtifact: string): LabStack {
           gcpSubnetwork: 'lab-gateways',
           gcpZone: 'europe-west1-b',
           awsSourceCidrs: ['198.51.100.1/32'],
+          // The lab's agents run the userspace plane (no kernel module here): two keys per peer
+          // through a rotation. Polling every 5 s keeps the rotation's deploys short.
+          dataPlane: 'userspace',
+          configPollSeconds: 5,
         },
       };
     case 'hub-spoke-ha':
@@ -254,43 +268,52 @@ function projectName(example: ExampleName): string {
   return `wiremesh-${example}`;
 }
 
-/** Runs the example under mocks with `agentArtifact` (the packed tarball) and returns what the clouds would hold. */
-export async function deployExample(example: ExampleName, agentArtifact: string): Promise<LabDeployment> {
+/**
+ * Runs the example under mocks with `agentArtifact` (the packed tarball), as the next deploy of the
+ * stack whose state `runs` carries, and returns what the clouds would hold.
+ */
+export async function deployExample(
+  example: ExampleName,
+  agentArtifact: string,
+  runs: ProgramRuns,
+): Promise<LabDeployment> {
   const project = projectName(example);
   const stack = labStack(example, agentArtifact);
   const config = Object.fromEntries(
     Object.entries(stack.config).map(([k, v]) => [`${project}:${k}`, typeof v === 'string' ? v : JSON.stringify(v)]),
   );
-  const aws = awsMockOptions({ region: AWS_REGION, vpcCidrs: stack.awsVpcCidrs });
-  const gcp = gcpMockNewResource();
-  const mocks = setupMocks({
-    project,
-    config,
-    newResource: (args) => aws.newResource!(args) ?? gcp(args),
-    call: (args) => aws.call!(args),
-  });
   const directory = join(packageRoot(), 'examples', example);
-  // A program is a module of outputs, or (existing-vpc) a function returning them.
-  const loaded = require(join(directory, 'index')) as
-    Record<string, unknown> | (() => Promise<Record<string, unknown>>);
-  const program = typeof loaded === 'function' ? await loaded() : loaded;
   const outputs: Record<string, unknown> = {};
-  for (const [name, output] of Object.entries(program)) outputs[name] = await resolve(output as never);
-  await mocks.settle();
+  const { mocks, changes } = await runs.run(
+    async () => {
+      // A program is a module of outputs, or (existing-vpc) a function returning them.
+      const loaded = require(join(directory, 'index')) as
+        Record<string, unknown> | (() => Promise<Record<string, unknown>>);
+      const program = typeof loaded === 'function' ? await loaded() : loaded;
+      for (const [name, output] of Object.entries(program)) outputs[name] = await resolve(output as never);
+    },
+    { project, config, aws: { region: AWS_REGION, vpcCidrs: stack.awsVpcCidrs } },
+  );
   const sites = stack.sites ?? loadMeshSpecForDeployment(join(directory, 'mesh.yaml')).spec.sites;
   const remoteSites: LabRemoteSite[] = [];
   if (stack.remote) {
     const { peerConfigOutput, ...remote } = stack.remote;
     remoteSites.push({ ...remote, peerConfig: unwrapSecrets<string>(outputs[peerConfigOutput]) });
   }
-  return { ...(await readDeployment(example, mocks, sites)), remoteSites, absentPeers: stack.absentPeers ?? [] };
+  return {
+    ...(await readDeployment(example, mocks, sites)),
+    remoteSites,
+    absentPeers: stack.absentPeers ?? [],
+    rotationPlan: unwrapSecrets<Record<string, KeyRotationPlan>>(outputs.rotationPlan ?? {}),
+    changes,
+  };
 }
 
 async function readDeployment(
   example: ExampleName,
   mocks: MockRecorder,
   sites: Array<{ name: string; cidrs: string[] }>,
-): Promise<Omit<LabDeployment, 'remoteSites' | 'absentPeers'>> {
+): Promise<Omit<LabDeployment, 'remoteSites' | 'absentPeers' | 'rotationPlan' | 'changes'>> {
   const siteOf = (instanceName: string) => {
     const site = sites.find((s) => instanceName.startsWith(`${s.name}-`) || instanceName.includes(`-${s.name}-`));
     if (!site) throw new Error(`lab: no site of the spec matches instance ${instanceName}`);
@@ -304,6 +327,7 @@ async function readDeployment(
       name: secret.state!.name as string,
       value: unwrapSecrets<string>(version.inputs.secretString),
       versionId: version.state!.versionId as string,
+      stages: unwrapSecrets<string[] | undefined>(version.inputs.versionStages) ?? ['AWSCURRENT'],
     };
   });
   const gcpSecrets = mocks.byType(T.gcpSecretVersion).map((version): GcpSecretRecord => {
@@ -313,6 +337,7 @@ async function readDeployment(
       name: secret.id!,
       secretId: secret.state!.secretId as string,
       value: unwrapSecrets<string>(version.inputs.secretData),
+      version: Number(version.state!.version),
     };
   });
   const policiesOf = (role: RecordedResource) => mocks.byType(T.rolePolicy).filter((p) => p.inputs.role === role.id);

@@ -35,7 +35,7 @@ import type { ServiceConfig } from './service-main';
 import type { Ec2Call, RouteChange } from './services/ec2';
 import type { NlbEvent } from './services/nlb';
 import { objectStoreHosts, type ObjectAccess } from './services/objects';
-import type { StoreAccess } from './services/stores';
+import type { StoreAccess, StoreChanges } from './services/stores';
 import { worldOf, type World } from './services/world';
 import { Vm } from './vm';
 
@@ -93,6 +93,10 @@ export function nodeCommand(file: string, args: string[], ns?: string): [string,
   return ns === undefined ? [node[0]!, node.slice(1)] : ['ip', ['netns', 'exec', ns, ...node]];
 }
 
+/**
+ * Deploys the example (under mocks, in a child process) with the clock `clockOffsetMs` on, as the
+ * next deploy of the lab's stack: its state lives in `directory` from one deploy to the next.
+ */
 export async function runDeployment(
   example: ExampleName,
   agentArtifact: string,
@@ -100,7 +104,14 @@ export async function runDeployment(
   directory: string,
 ): Promise<LabDeployment> {
   const out = join(directory, `deployment-${clockOffsetMs}.json`);
-  const [command, args] = nodeCommand('deployment-main.ts', [example, agentArtifact, String(clockOffsetMs), out]);
+  const state = join(directory, 'stack-state.json');
+  const [command, args] = nodeCommand('deployment-main.ts', [
+    example,
+    agentArtifact,
+    String(clockOffsetMs),
+    out,
+    state,
+  ]);
   await execFileAsync(command, args, { maxBuffer: 16 * 1024 * 1024 });
   const deployment = JSON.parse(readFileSync(out, 'utf8')) as LabDeployment;
   rmSync(out);
@@ -161,7 +172,7 @@ export class BootLab {
   /** The WireGuard interface of each remote site, by site name. */
   readonly remoteInterfaces = new Map<string, string>();
   private controlSocket = '';
-  private readonly log: (line: string) => void;
+  readonly log: (line: string) => void;
 
   constructor(private readonly options: BootLabOptions) {
     this.cache = options.cacheDirectory ?? process.env.WIREMESH_LAB_CACHE ?? DEFAULT_CACHE;
@@ -494,27 +505,13 @@ export class BootLab {
     return JSON.parse(await this.control('GET', '/object-accesses')) as ObjectAccess[];
   }
 
-  /** Writes new secret versions as the engine would on an update; returns the secrets that changed. */
-  async pushSecrets(next: LabDeployment): Promise<string[]> {
-    const changed: string[] = [];
-    for (const secret of next.awsSecrets) {
-      if (
-        (JSON.parse(await this.control('POST', '/aws', { arn: secret.arn, value: secret.value })) as { added: boolean })
-          .added
-      )
-        changed.push(secret.arn);
-    }
-    for (const secret of next.gcpSecrets) {
-      if (
-        (
-          JSON.parse(await this.control('POST', '/gcp', { name: secret.name, value: secret.value })) as {
-            added: boolean;
-          }
-        ).added
-      )
-        changed.push(secret.name);
-    }
-    return changed;
+  /**
+   * Makes the secret stores hold deployment `next`'s versions, as the engine's update leaves them
+   * (SecretStores.deploy): what was created, restaged and destroyed.
+   */
+  async pushSecrets(next: LabDeployment): Promise<StoreChanges> {
+    const body = { awsSecrets: next.awsSecrets, gcpSecrets: next.gcpSecrets };
+    return JSON.parse(await this.control('POST', '/deploy', body)) as StoreChanges;
   }
 
   /** The EC2 service's calls, the routes it moved and its route tables now. */

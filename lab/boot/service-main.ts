@@ -22,6 +22,7 @@ import { NlbHealthChecker, type NlbSettings } from './services/nlb';
 import { ObjectStores, objectStoreHandler } from './services/objects';
 import { SecretStores } from './services/stores';
 import type { World } from './services/world';
+import type { LabDeployment } from './deployment';
 
 export interface ServiceConfig {
   role: 'ec2-metadata' | 'gce-metadata' | 'edge' | 'nlb';
@@ -120,12 +121,9 @@ async function main(): Promise<void> {
       if (request.method === 'GET' && request.path === '/accesses') return sendJson(response, 200, stores.accesses);
       if (request.method === 'GET' && request.path === '/object-accesses')
         return sendJson(response, 200, objects?.accesses ?? []);
-      const body = JSON.parse(request.body || '{}') as { arn?: string; name?: string; value?: string };
-      if (request.method === 'POST' && request.path === '/aws' && body.arn && body.value !== undefined) {
-        return sendJson(response, 200, { added: stores.putAws(body.arn, body.value) });
-      }
-      if (request.method === 'POST' && request.path === '/gcp' && body.name && body.value !== undefined) {
-        return sendJson(response, 200, { added: stores.putGcp(body.name, body.value) });
+      if (request.method === 'POST' && request.path === '/deploy') {
+        const body = JSON.parse(request.body || '{}') as Pick<LabDeployment, 'awsSecrets' | 'gcpSecrets'>;
+        return sendJson(response, 200, stores.deploy(body.awsSecrets ?? [], body.gcpSecrets ?? []));
       }
       sendJson(response, 400, { error: 'unknown control request' });
     }),

@@ -47,8 +47,9 @@ describe('completeAgentConfig', () => {
       peers: config.peers,
       configSource: parts.configSource,
       health: { listen: '0.0.0.0:9587' },
+      statusFile: '/run/wiremesh/wm0.status.json',
     });
-    expect(Object.keys(full)).toEqual(['interface', 'privateKey', 'peers', 'configSource', 'health']);
+    expect(Object.keys(full)).toEqual(['interface', 'privateKey', 'peers', 'configSource', 'health', 'statusFile']);
   });
 
   test('agent.interfaceName, metricsListen and dataPlane go into the document; [::] is a wildcard listener too', () => {

@@ -201,6 +201,7 @@ function expectedDocument(
     configSource: stored.configSource!,
     health: { listen: `0.0.0.0:${HEALTH}` },
     ...(stored.failover && { failover: stored.failover }),
+    statusFile: '/run/wiremesh/wm0.status.json',
   } as AgentConfig;
 }
 
@@ -564,6 +565,7 @@ describe('examples/existing-vpc', () => {
         region: 'eu-west-1',
       },
       health: { listen: `0.0.0.0:${HEALTH}` },
+      statusFile: '/run/wiremesh/wm0.status.json',
     });
     expect(outputs.remotePeerConfig).toBe(
       `[Peer]\n# wiremesh gateway "edge" in vpc-0existing\nPublicKey = ${mocks.one(T.keyPair).state!.publicKey}\nEndpoint = 198.51.100.1:51820\nAllowedIPs = 10.255.0.1/32, 10.50.0.0/16, 10.51.0.0/16\n`,

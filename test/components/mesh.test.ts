@@ -102,7 +102,7 @@ function expectPlanned(
 ): void {
   const gateway = plan.gateways.find((g) => g.id === id)!;
   // An AWS group's document also holds its failover section (test/components/aws-gateway-group.test.ts).
-  const { configSource, privateKey, health, failover: _failover, ...rest } = stored;
+  const { configSource, privateKey, health, statusFile, failover: _failover, ...rest } = stored;
   const { privateKey: _planKey, ...fromPlanner } = agentConfigFor(gateway, {
     interfaceName: 'wm0',
     privateKey: { source: 'file', path: '/unused' },
@@ -113,6 +113,7 @@ function expectPlanned(
     sharedKey ? { ...planned, peers: planned.peers.map(({ endpoint: _endpoint, ...peer }) => peer) } : planned,
   );
   expect(health).toEqual({ listen: '0.0.0.0:9587' });
+  expect(statusFile).toBe('/run/wiremesh/wm0.status.json');
   expect(['aws-secrets-manager', 'gcp-secret-manager']).toContain((privateKey as { source: string }).source);
   expect(configSource!.source).toBe((privateKey as { source: string }).source);
 }

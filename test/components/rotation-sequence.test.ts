@@ -15,7 +15,7 @@ import { resolve, unwrapSecrets, type MockRecorder } from '../../components/test
 import { fromRecordedResources, runPolicies } from '../../policies/run';
 import type { MeshSpec } from '../../mesh/spec';
 import { fullMesh, OFFICE, PACKAGE, T } from './mesh-support';
-import { ProgramRuns, type RunChanges } from './program-runs';
+import { ProgramRuns, type RunChanges } from '../../components/program-runs';
 
 // Three sites of the mesh tests' six: one gateway on each cloud and a plain external site.
 const spec: MeshSpec = {

@@ -122,10 +122,11 @@ class AgentLab {
     return peer;
   }
 
-  /** A remote site run by its own agent (userspace plane), whose one peer is the gateway. */
+  /** A remote site run by its own agent (userspace plane unless told), whose one peer is the gateway. */
   async remoteAgent(
     index: number,
     gatewayNextPublicKey?: string,
+    dataPlane = 'userspace',
   ): Promise<RemotePeer & { configure(next?: string, primary?: string): void }> {
     const ns = this.lab.namespace('ra');
     const wan = `198.18.71.${this.wanHost++}`;
@@ -146,7 +147,7 @@ class AgentLab {
       const text = [
         `interface: { name: ${peer.iface}, addresses: [${peer.inner}/32], listenPort: 51820 }`,
         `privateKey: { source: file, path: ${keyFile} }`,
-        'dataPlane: userspace',
+        `dataPlane: ${dataPlane}`,
         'peers:',
         `  - { name: gateway, publicKey: "${primary}", ${next ? `nextPublicKey: "${next}", ` : ''}endpoint: "198.18.71.1:51820", allowedIps: [198.19.70.0/24] }`,
         '',
@@ -211,13 +212,19 @@ class AgentLab {
     return this.lab.run(this.gateway, process.execPath, ['-e', script]);
   }
 
-  ping(target: string, count: number, intervalSeconds = 0.2): Promise<{ sent: number; received: number }> {
+  /** Pings from the LAN host; `maxRttMs`: the slowest reply (a packet held while a handshake was pending). */
+  ping(
+    target: string,
+    count: number,
+    intervalSeconds = 0.2,
+  ): Promise<{ sent: number; received: number; maxRttMs: number }> {
     return this.lab
       .runAsync(this.host, 'ping', ['-c', String(count), '-i', String(intervalSeconds), '-W', '1', target], 120_000)
       .catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '', stderr: '' }))
       .then(({ stdout }) => {
         const match = /(\d+) packets transmitted, (\d+) received/.exec(stdout);
-        return { sent: Number(match?.[1] ?? 0), received: Number(match?.[2] ?? 0) };
+        const rtt = /rtt min\/avg\/max\/mdev = [\d.]+\/[\d.]+\/([\d.]+)\//.exec(stdout);
+        return { sent: Number(match?.[1] ?? 0), received: Number(match?.[2] ?? 0), maxRttMs: Number(rtt?.[1] ?? 0) };
       });
   }
 
@@ -300,7 +307,7 @@ describeAgent('wiremesh-agent in namespaces', () => {
       .replace(`${c.inner}/32`, `${c.inner}/32, 198.19.75.0/24`);
     env.writeConfig(widened); // change c's allowed IPs
     const result = await continuous;
-    expect(result).toEqual({ sent: 60, received: 60 });
+    expect(result).toMatchObject({ sent: 60, received: 60 });
     expect((await env.ping(b.inner, 1)).received).toBe(0);
     expect(env.lab.wg(env.gateway, ['show', env.iface, 'allowed-ips'])).toContain('198.19.75.0/24');
     const metrics = env.http(9590, '/metrics');
@@ -376,6 +383,51 @@ describeAgent('wiremesh-agent in namespaces', () => {
     expect(env.lab.wg(env.gateway, ['show', env.iface, 'public-key']).trim()).toBe(next.publicKey);
     expect((await env.ping(remote.inner, 2)).received).toBe(2);
   });
+
+  // The deploy-driven switch between one-key planes (docs/key-rotation.md, "One key per peer, or
+  // two"): one deploy gives the gateway its nextPrivateKey and the peer the gateway's new public
+  // key, and each applies it at its own poll. The polls' offset (up to one poll interval, 60 s by
+  // default) is scaled down to POLL_OFFSET_MS here; the tunnel is down for about that long. When
+  // the gateway goes first, what it sends is staged behind its unanswered handshake (up to 128
+  // packets per peer in wireguard-go) and delivered late; when the peer goes first, it is lost.
+  const POLL_OFFSET_MS = 2000;
+  it.each([
+    ['the gateway polls first', 9600],
+    ['the peer polls first', 9602],
+  ] as const)(
+    'one-key planes (wireguard-go both ends), the switch applied at two polls %s, 2 s apart: the tunnel is down between them',
+    async (order, metricsPort) => {
+      const remote = await env.remoteAgent(0, undefined, 'wireguard-go');
+      const configFor = (extra: string): string =>
+        env.config([remote], { dataPlane: 'wireguard-go', metricsPort, extra });
+      await env.startAgent(env.writeConfig(configFor('')));
+      await eventually(
+        'the first handshake',
+        () => env.ping(remote.inner, 1, 0.2),
+        (r) => r.received === 1,
+      );
+      const next = genkey();
+      const nextFile = env.writeKey('gateway-next.key', next.privateKey);
+      const interval = 0.05;
+      const continuous = env.ping(remote.inner, 140, interval);
+      await sleep(1000);
+      const gatewayPolls = () => env.writeConfig(configFor(`nextPrivateKey: { source: file, path: ${nextFile} }`));
+      const peerPolls = () => remote.configure(undefined, next.publicKey);
+      const [firstPoll, secondPoll] =
+        order === 'the gateway polls first' ? [gatewayPolls, peerPolls] : [peerPolls, gatewayPolls];
+      firstPoll();
+      await sleep(POLL_OFFSET_MS);
+      secondPoll();
+      const result = await continuous;
+      const lost = result.sent - result.received;
+      console.log(
+        `one-key switch, ${order}, polls ${POLL_OFFSET_MS} ms apart: ${lost} of ${result.sent} pings lost (${interval * 1000} ms apart), slowest reply ${result.maxRttMs} ms`,
+      );
+      // Down between the polls: lost, or held that long.
+      expect(lost * interval * 1000 + result.maxRttMs).toBeGreaterThan(POLL_OFFSET_MS / 2);
+      expect((await env.ping(remote.inner, 2)).received).toBe(2);
+    },
+  );
 
   it('replaces the key on the wireguard-go data plane, the peer told afterwards: a short, counted interruption', async () => {
     const remote = await env.remote('wiremesh', 0);

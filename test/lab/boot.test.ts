@@ -6,8 +6,9 @@
  * dependencies from the lab's npm registry); the agent gets
  * credentials from the emulated metadata services and its key and configuration from the emulated
  * secret stores. Beside the two gateways, a third instance with the AWS gateway's user data but a
- * role that may not read the key secret must fail visibly without disturbing the others. Last, a
- * second deploy past the key epoch rotates every key, and the rotation is measured (not asserted).
+ * role that may not read the key secret must fail visibly without disturbing the others. Last,
+ * every key rotates through its phases, one deploy per phase (lab/boot/rotation.ts), while a LAN
+ * host pings the other site's: no ping lost, both keys rotated, their old versions destroyed.
  * Needs root, debootstrap (network on the first run; the image is cached), systemd-nspawn, nft.
  * Logs of every VM stay under artifacts/test-lab-boot/.
  */
@@ -15,7 +16,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../agent/package-root';
-import { checkMesh, measureRotation, waitForGateways } from '../../lab/boot/checks';
+import { checkMesh, waitForGateways } from '../../lab/boot/checks';
+import { measureRotationWalk } from '../../lab/boot/rotation';
 import { deniedName, StepFailure } from '../../lab/boot/lab';
 import { describeWithRoot } from '../support/root-only';
 import { BOOT_LAB_COMMANDS, bootedLab } from './lab-support';
@@ -115,12 +117,21 @@ describeWithRoot('boot lab: examples/aws-gcp booted end to end', BOOT_LAB_COMMAN
     }
   }, 240_000);
 
-  test('rotation across two deploys: new keys pushed to the stores, the running mesh measured', async () => {
-    const report = await measureRotation(booted.lab, 90);
+  test('key rotation through every phase, one deploy each (next, switch, retire of both keys): 0 pings lost, both keys rotated, old versions destroyed', async () => {
+    const report = await measureRotationWalk(booted.lab);
     writeFileSync(join(ARTIFACTS, 'rotation.json'), JSON.stringify(report, null, 2));
     console.log(`boot lab rotation: ${JSON.stringify(report)}`);
-    // Both private keys and both configuration documents change.
-    expect(report.changedSecrets).toBe(4);
+    // Both keys, three phases each, interleaved by their staggered epochs.
+    expect(report.steps.map((s) => `${s.site} ${s.phase}`).sort()).toEqual(
+      ['aws-eu', 'gcp-eu'].flatMap((site) => ['next', 'retire', 'switch'].map((phase) => `${site} ${phase}`)).sort(),
+    );
+    for (const [site, key] of Object.entries(report.keys)) {
+      expect({ site, ...key }).toEqual({ site, from: key.from, to: key.from + 1, oldVersionsDestroyed: true });
+    }
+    for (const [gateway, status] of Object.entries(report.final)) {
+      expect({ gateway, ...status }).toMatchObject({ gateway, rotation: 'none', isNewKey: true });
+    }
     expect(report.sent).toBeGreaterThan(0);
-  }, 240_000);
+    expect(report.lost).toBe(0);
+  }, 900_000);
 });

@@ -61,13 +61,13 @@ const world: World = {
     },
   ],
   awsSecrets: [
-    { arn: ARN('gw-key'), name: 'gw-key', value: 'first-value', versionId: 'v1' },
-    { arn: ARN('other-key'), name: 'other-key', value: 'not-yours', versionId: 'v1' },
+    { arn: ARN('gw-key'), name: 'gw-key', value: 'first-value', versionId: 'v1', stages: ['AWSCURRENT'] },
+    { arn: ARN('other-key'), name: 'other-key', value: 'not-yours', versionId: 'v1', stages: ['AWSCURRENT'] },
   ],
   gcpSecrets: [
-    { name: 'projects/lab-project/secrets/gw-key', secretId: 'gw-key', value: 'gcp-first' },
-    { name: 'projects/lab-project/secrets/other-key', secretId: 'other-key', value: 'gcp-not-yours' },
-    { name: 'projects/lab-project/secrets/gw-config', secretId: 'gw-config', value: 'gcp-config' },
+    { name: 'projects/lab-project/secrets/gw-key', secretId: 'gw-key', value: 'gcp-first', version: 1 },
+    { name: 'projects/lab-project/secrets/other-key', secretId: 'other-key', value: 'gcp-not-yours', version: 1 },
+    { name: 'projects/lab-project/secrets/gw-config', secretId: 'gw-config', value: 'gcp-config', version: 1 },
   ],
   artifacts: [],
   routeTables: [],
@@ -118,19 +118,31 @@ describe('EC2 IMDSv2 and Secrets Manager (AWS SDK through AwsSecretSource)', () 
     expect(stores.accesses.at(-1)).toMatchObject({ instance: 'aws-gw', status: 200, secret: ARN('gw-key') });
   });
 
-  test('a new version becomes AWSCURRENT, the old one AWSPREVIOUS', async () => {
-    expect(stores.putAws(ARN('gw-key'), 'second-value')).toBe(true);
-    expect(stores.putAws(ARN('gw-key'), 'second-value')).toBe(false);
-    expect(
-      (await new AwsSecretSource({ secretId: ARN('gw-key'), region: 'eu-west-1', endpoint }).fetch()).value.toString(),
-    ).toBe('second-value');
-    const previous = await new AwsSecretSource({
-      secretId: ARN('gw-key'),
-      region: 'eu-west-1',
-      endpoint,
-      versionStage: 'AWSPREVIOUS',
-    }).fetch();
-    expect(previous).toEqual({ value: Buffer.from('first-value'), version: 'v1', createdAtUnixMs: expect.any(Number) });
+  test('a deploy: a next version AWSPENDING, then AWSCURRENT (the old one AWSPREVIOUS), then the old one destroyed', async () => {
+    const gwKey = world.awsSecrets[0]!;
+    const source = (version: { versionId?: string; versionStage?: string } = {}) =>
+      new AwsSecretSource({ secretId: ARN('gw-key'), region: 'eu-west-1', endpoint, ...version });
+    const next = { ...gwKey, value: 'second-value', versionId: 'v2', stages: ['AWSPENDING'] };
+    expect(stores.deploy([gwKey, next], [])).toEqual({ created: [`${ARN('gw-key')}@v2`], restaged: [], destroyed: [] });
+    expect(stores.deploy([gwKey, next], [])).toEqual({ created: [], restaged: [], destroyed: [] });
+    expect((await source().fetch()).value.toString()).toBe('first-value');
+    expect((await source({ versionId: 'v2' }).fetch()).value.toString()).toBe('second-value');
+    expect(stores.deploy([gwKey, { ...next, stages: ['AWSCURRENT'] }], [])).toMatchObject({
+      restaged: [`${ARN('gw-key')}@v2`],
+    });
+    expect(await source().fetch()).toEqual({
+      value: Buffer.from('second-value'),
+      version: 'v2',
+      createdAtUnixMs: expect.any(Number),
+    });
+    expect((await source({ versionStage: 'AWSPREVIOUS' }).fetch()).value.toString()).toBe('first-value');
+    expect(stores.deploy([{ ...next, stages: ['AWSCURRENT'] }], [])).toEqual({
+      created: [],
+      restaged: [],
+      destroyed: [`${ARN('gw-key')}@v1`],
+    });
+    await expect(source({ versionId: 'v1' }).fetch()).rejects.toThrow(/ResourceNotFoundException/);
+    expect((await source({ versionId: 'v2' }).fetch()).value.toString()).toBe('second-value');
   });
 
   test("a secret the role's policy does not grant is refused, without its value", async () => {
@@ -183,7 +195,10 @@ describe('GCE metadata server and Secret Manager (GCP client through GcpSecretSo
       value: Buffer.from('gcp-first'),
       version: 'projects/lab-project/secrets/gw-key/versions/1',
     });
-    stores.putGcp('projects/lab-project/secrets/gw-key', 'gcp-second');
+    const second = { ...world.gcpSecrets[0]!, value: 'gcp-second', version: 2 };
+    expect(stores.deploy([], [world.gcpSecrets[0]!, second]).created).toEqual([
+      'projects/lab-project/secrets/gw-key/versions/2',
+    ]);
     expect(
       (await new GcpSecretSource({ name: 'projects/lab-project/secrets/gw-key', endpoint }).fetch()).value.toString(),
     ).toBe('gcp-second');
@@ -193,10 +208,18 @@ describe('GCE metadata server and Secret Manager (GCP client through GcpSecretSo
       ).value.toString(),
     ).toBe('gcp-first');
     expect(stores.accesses.at(-1)).toMatchObject({ instance: 'gcp-gw', status: 200 });
+    // A deploy without version 1 (a retired key generation) destroys it.
+    expect(stores.deploy([], [second]).destroyed).toEqual(['projects/lab-project/secrets/gw-key/versions/1']);
+    await expect(
+      new GcpSecretSource({ name: 'projects/lab-project/secrets/gw-key/versions/1', endpoint }).fetch(),
+    ).rejects.toThrow(/FAILED_PRECONDITION/);
+    expect(
+      (await new GcpSecretSource({ name: 'projects/lab-project/secrets/gw-key', endpoint }).fetch()).value.toString(),
+    ).toBe('gcp-second');
   });
 
   test("GetSecretVersion gives the version's createTime (the key's age) with a viewer binding, PERMISSION_DENIED without", async () => {
-    const key = new GcpSecretSource({ name: 'projects/lab-project/secrets/gw-key/versions/1', endpoint });
+    const key = new GcpSecretSource({ name: 'projects/lab-project/secrets/gw-key', endpoint });
     const before = Date.now();
     const created = await key.createdAt(await key.fetch());
     expect(created).toBeLessThanOrEqual(before);

@@ -90,6 +90,36 @@ describe('zero-downtime key rotation (userspace core)', () => {
     expect(b.delivered.length).toBe(sent + 10);
   });
 
+  it('tries the next key again when the fallback to the current one goes unanswered too (the peer came back knowing only the next key)', () => {
+    const { net, a, b } = pair();
+    traffic(net, a, b, 1000);
+    const oldPublic = a.publicKey;
+    const nextPrivate = generatePrivateKey();
+    const nextPublic = publicKeyOf(nextPrivate);
+    b.device.setAlternatePublicKey(b.peerFor(a), nextPublic);
+    a.device.beginKeyRotation(nextPrivate, net.now);
+    traffic(net, a, b, 2000);
+    expect(a.device.rotationStatus().complete).toBe(true);
+    // b goes away: a's new handshake after 15 s without answers and its retries every 5 s (next,
+    // next, then the current key) are lost.
+    for (let t = 0; t < 27_000; t += 100) {
+      a.send(ipv4Packet('10.0.1.1', '10.0.2.1', Buffer.from('lost')));
+      net.advance(100, { keep: () => false });
+    }
+    // b comes back knowing a only by its next key, and cannot dial a (no endpoint: a group's
+    // standby taking over, whose document names a's next key as its public key).
+    b.device.removePeer(b.device.peer(nextPublic) ?? b.device.peer(oldPublic)!);
+    const entry = b.device.addPeer(nextPublic)!;
+    b.device.allowedIps.insert(parsePrefix('10.0.1.0/24'), entry);
+    const before = b.delivered.length;
+    for (let t = 0; t < 2 * REKEY_TIMEOUT + 1000; t += 100) {
+      a.send(ipv4Packet('10.0.1.1', '10.0.2.1', Buffer.from('again')));
+      net.advance(100);
+    }
+    expect(b.delivered.length).toBeGreaterThan(before);
+    expect(a.peerFor(b).localKeyInUse).toBe('next');
+  });
+
   describe('beside a one-key peer that re-creates our entry under the next key', () => {
     /** b, a one-key device, replaces a's entry with one for a's next key and handshakes at once. */
     function recreateEntry(net: FakeNetwork, b: Node, oldPublic: Buffer, nextPublic: Buffer): void {

@@ -9,14 +9,16 @@
  *   secret) and `GET .../versions/V` (the version's metadata, its createTime; needs
  *   roles/secretmanager.viewer there).
  * Every call is recorded (who, which secret, the answer's status) for the lab's checks; values never.
- * New versions arrive through `putAws` / `putGcp`, as the engine writes them on an update.
+ * The versions are the deployment's (`deploy`, at the start and after every deploy), as the engine
+ * leaves them after an update: the graph's versions exist with their staging labels, a version the
+ * graph no longer has (a retired key generation, a replaced document) is destroyed.
  */
-import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { crc32c } from '../../../agent/secrets/gcp';
 import { sendJson, type Handler, type LabRequest } from './http';
 import { verifySigV4 } from './sigv4';
 import { AWS_ACCOUNT, type World } from './world';
+import type { AwsSecretRecord, GcpSecretRecord } from '../deployment';
 
 export interface StoreAccess {
   store: 'aws-secrets-manager' | 'gcp-secret-manager';
@@ -35,34 +37,70 @@ interface AwsVersion {
   created: number;
 }
 
+/** What a deploy changed in the stores: `ARN@versionId` / `projects/P/secrets/S/versions/N`. */
+export interface StoreChanges {
+  created: string[];
+  /** AWS versions whose staging labels moved (AWSPENDING -> AWSCURRENT at a key's retirement). */
+  restaged: string[];
+  destroyed: string[];
+}
+
 export class SecretStores {
   readonly accesses: StoreAccess[] = [];
   private readonly aws = new Map<string, { arn: string; name: string; versions: AwsVersion[] }>();
-  private readonly gcp = new Map<string, Array<{ value: string; created: number }>>();
+  /** Per secret, its versions by number; a destroyed version keeps its number and loses its value. */
+  private readonly gcp = new Map<string, Map<number, { value: string | null; created: number }>>();
 
   constructor(private readonly world: World) {
-    for (const secret of world.awsSecrets) this.putAws(secret.arn, secret.value, secret.name, secret.versionId);
-    for (const secret of world.gcpSecrets) this.putGcp(secret.name, secret.value);
+    this.deploy(world.awsSecrets, world.gcpSecrets);
   }
 
-  /** A new AWSCURRENT version (the previous one becomes AWSPREVIOUS); unchanged values add nothing. */
-  putAws(arn: string, value: string, name?: string, versionId: string = randomUUID()): boolean {
-    const secret = this.aws.get(arn) ?? { arn, name: name ?? arn.split(':').pop()!, versions: [] };
-    this.aws.set(arn, secret);
-    const current = secret.versions.find((v) => v.stages.includes('AWSCURRENT'));
-    if (current?.value === value) return false;
-    for (const v of secret.versions) v.stages = v.stages.includes('AWSCURRENT') ? ['AWSPREVIOUS'] : [];
-    secret.versions.push({ versionId, value, stages: ['AWSCURRENT'], created: Date.now() });
-    return true;
-  }
-
-  /** A new version (the new `latest`); unchanged values add nothing. */
-  putGcp(name: string, value: string): boolean {
-    const versions = this.gcp.get(name) ?? [];
-    this.gcp.set(name, versions);
-    if (versions[versions.length - 1]?.value === value) return false;
-    versions.push({ value, created: Date.now() });
-    return true;
+  /**
+   * Makes the stores hold exactly a deployment's secret versions, in the engine's order: new
+   * versions first (a new AWSCURRENT moves the label, the previous holder gets AWSPREVIOUS, as
+   * Secrets Manager does), then staging labels, then the versions the graph no longer has destroyed
+   * (of the secrets it names). Applied at once: an agent reads the state before or after.
+   */
+  deploy(awsSecrets: AwsSecretRecord[], gcpSecrets: GcpSecretRecord[]): StoreChanges {
+    const changes: StoreChanges = { created: [], restaged: [], destroyed: [] };
+    for (const record of awsSecrets) {
+      const secret = this.aws.get(record.arn) ?? { arn: record.arn, name: record.name, versions: [] };
+      this.aws.set(record.arn, secret);
+      let version = secret.versions.find((v) => v.versionId === record.versionId);
+      if (version === undefined) {
+        version = { versionId: record.versionId, value: record.value, stages: [], created: Date.now() };
+        secret.versions.push(version);
+        changes.created.push(`${record.arn}@${record.versionId}`);
+      } else if (record.stages.some((stage) => !version!.stages.includes(stage))) {
+        changes.restaged.push(`${record.arn}@${record.versionId}`);
+      }
+      stageAs(secret.versions, version, record.stages);
+    }
+    for (const [arn, secret] of this.aws) {
+      const kept = new Set(awsSecrets.filter((r) => r.arn === arn).map((r) => r.versionId));
+      if (kept.size === 0) continue;
+      for (const v of secret.versions.filter((v) => !kept.has(v.versionId)))
+        changes.destroyed.push(`${arn}@${v.versionId}`);
+      secret.versions = secret.versions.filter((v) => kept.has(v.versionId));
+    }
+    for (const record of gcpSecrets) {
+      const versions = this.gcp.get(record.name) ?? new Map<number, { value: string | null; created: number }>();
+      this.gcp.set(record.name, versions);
+      if (!versions.has(record.version)) {
+        versions.set(record.version, { value: record.value, created: Date.now() });
+        changes.created.push(`${record.name}/versions/${record.version}`);
+      }
+    }
+    for (const [name, versions] of this.gcp) {
+      const kept = new Set(gcpSecrets.filter((r) => r.name === name).map((r) => r.version));
+      if (kept.size === 0) continue;
+      for (const [number, version] of versions) {
+        if (kept.has(number) || version.value === null) continue;
+        version.value = null;
+        changes.destroyed.push(`${name}/versions/${number}`);
+      }
+    }
+    return changes;
   }
 
   private record(access: Omit<StoreAccess, 'at'>): void {
@@ -163,9 +201,9 @@ export class SecretStores {
   }
 
   secretManager(): Handler {
-    const version = /^\/v1\/(projects\/([^/]+)\/secrets\/([^/]+))\/versions\/([^/:]+)(:access)?$/;
+    const versionPath = /^\/v1\/(projects\/([^/]+)\/secrets\/([^/]+))\/versions\/([^/:]+)(:access)?$/;
     return (request: LabRequest, response: ServerResponse) => {
-      const match = request.method === 'GET' ? version.exec(request.path.split('?')[0]!) : null;
+      const match = request.method === 'GET' ? versionPath.exec(request.path.split('?')[0]!) : null;
       const fail = (code: number, status: string, message: string, secret: string, instance?: string) => {
         this.record({
           store: 'gcp-secret-manager',
@@ -193,23 +231,53 @@ export class SecretStores {
           caller.name,
         );
       }
-      const versions = this.gcp.get(name) ?? [];
-      const number = versionId === 'latest' ? versions.length : Number(versionId);
-      const found = versions[number - 1];
-      if (found === undefined)
+      const versions = this.gcp.get(name) ?? new Map<number, { value: string | null; created: number }>();
+      const number =
+        versionId === 'latest'
+          ? Math.max(0, ...[...versions].filter(([, v]) => v.value !== null).map(([n]) => n))
+          : Number(versionId);
+      const version = versions.get(number);
+      if (version === undefined)
         return fail(404, 'NOT_FOUND', `Secret Version [${name}/versions/${versionId}] not found.`, name, caller.name);
+      if (version.value === null)
+        return fail(
+          400,
+          'FAILED_PRECONDITION',
+          `Secret Version [${name}/versions/${number}] is in DESTROYED state.`,
+          name,
+          caller.name,
+        );
       this.record({ store: 'gcp-secret-manager', secret: name, status: 200, instance: caller.name });
       if (!payload)
         return sendJson(response, 200, {
           name: `${name}/versions/${number}`,
-          createTime: new Date(found.created).toISOString(),
+          createTime: new Date(version.created).toISOString(),
           state: 'ENABLED',
         });
-      const data = Buffer.from(found.value, 'utf8');
+      const data = Buffer.from(version.value, 'utf8');
       sendJson(response, 200, {
         name: `${name}/versions/${number}`,
         payload: { data: data.toString('base64'), dataCrc32c: String(crc32c(data)) },
       });
     };
   }
+}
+
+/**
+ * Gives `version` exactly the graph's labels `stages`, taking each off the version that held it (a
+ * label is on one version at a time); moving AWSCURRENT gives its previous holder AWSPREVIOUS, which
+ * Secrets Manager manages itself (the graph never names it).
+ */
+function stageAs(versions: AwsVersion[], version: AwsVersion, stages: string[]): void {
+  for (const stage of stages) {
+    const holder = versions.find((v) => v !== version && v.stages.includes(stage));
+    if (holder === undefined) continue;
+    holder.stages = holder.stages.filter((s) => s !== stage);
+    if (stage === 'AWSCURRENT') {
+      for (const v of versions) v.stages = v.stages.filter((s) => s !== 'AWSPREVIOUS');
+      holder.stages.push('AWSPREVIOUS');
+    }
+  }
+  const previous = version.stages.includes('AWSPREVIOUS') && !stages.includes('AWSCURRENT');
+  version.stages = [...stages, ...(previous ? ['AWSPREVIOUS'] : [])];
 }

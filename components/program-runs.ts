@@ -1,16 +1,17 @@
 /**
  * A sequence of program runs under mocks with the state carried over, as the engine keeps it
- * between `pulumi up` runs: a resource whose name and inputs are unchanged keeps its state (a key
+ * between `pulumi up` runs (the component tests' deploy sequences, and the boot lab's deploys,
+ * which carry it from one process to the next as {@link ProgramRunsState}): a resource whose name and inputs are unchanged keeps its state (a key
  * pair keeps its key, a secret version its version id); the key-pair provider's own `diff`
  * decides its replacements; for other resources a change of a property the cloud provider
  * cannot update in place (the `FORCE_NEW` table, from the providers' schemas) is a replacement,
  * any other change an update; a resource the run no longer registers is deleted.
  */
 import type * as pulumi from '@pulumi/pulumi';
-import { awsMockOptions } from '../../components/aws/testing';
-import { gcpMockNewResource } from '../../components/gcp/testing';
-import { WIREGUARD_KEY_PAIR_TYPE, wireGuardKeyProvider } from '../../components/key';
-import { setupMocks, unwrapSecrets, type MockRecorder } from '../../components/testing';
+import { awsMockOptions, type AwsMockSettings } from './aws/testing';
+import { gcpMockNewResource } from './gcp/testing';
+import { WIREGUARD_KEY_PAIR_TYPE, wireGuardKeyProvider } from './key';
+import { setupMocks, unwrapSecrets, type MockRecorder, type SetupMocksOptions } from './testing';
 
 /** Properties whose change replaces the resource (ForceNew in the Terraform providers). */
 const FORCE_NEW: Record<string, string[]> = {
@@ -37,6 +38,19 @@ export interface ProgramRun {
   changes: RunChanges;
 }
 
+/** The carried state as plain JSON (secret values included: keep it in a 0600 file). */
+export interface ProgramRunsState {
+  resources: Array<[string, Stored]>;
+  versionCounters: Array<[string, number]>;
+  replacements: number;
+}
+
+/** How a run is mocked: its project, stack configuration, the AWS lookups' answers; a preview. */
+export interface ProgramRunOptions extends Pick<SetupMocksOptions, 'project' | 'config'> {
+  preview?: boolean;
+  aws?: AwsMockSettings;
+}
+
 const stable = (value: unknown): string => {
   const plain = unwrapSecrets(value);
   return JSON.stringify(plain, (_k, v: unknown) =>
@@ -48,13 +62,31 @@ const stable = (value: unknown): string => {
 
 /** Carries the state of every custom resource from one run to the next. */
 export class ProgramRuns {
-  private state = new Map<string, Stored>();
-  private versionCounters = new Map<string, number>();
-  private replacements = 0;
+  private state: Map<string, Stored>;
+  private versionCounters: Map<string, number>;
+  private replacements: number;
 
-  /** Runs `program` once (a fresh mock monitor), then settles; `changes` compares it with the previous run. */
-  async run(program: () => void, options: { preview?: boolean } = {}): Promise<ProgramRun> {
-    const aws = awsMockOptions({ vpcCidrs: ['10.10.0.0/16'] });
+  constructor(saved?: ProgramRunsState) {
+    this.state = new Map(saved?.resources ?? []);
+    this.versionCounters = new Map(saved?.versionCounters ?? []);
+    this.replacements = saved?.replacements ?? 0;
+  }
+
+  /** The state after the last run, to carry to a run in another process. */
+  saved(): ProgramRunsState {
+    return {
+      resources: [...this.state],
+      versionCounters: [...this.versionCounters],
+      replacements: this.replacements,
+    };
+  }
+
+  /**
+   * Runs `program` once (a fresh mock monitor; it may return a promise, awaited), then settles;
+   * `changes` compares it with the previous run.
+   */
+  async run(program: () => unknown, options: ProgramRunOptions = {}): Promise<ProgramRun> {
+    const aws = awsMockOptions(options.aws ?? { vpcCidrs: ['10.10.0.0/16'] });
     const gcp = gcpMockNewResource();
     const seen = new Set<string>();
     const changes: RunChanges = { create: [], update: [], replace: [], delete: [] };
@@ -86,6 +118,8 @@ export class ProgramRuns {
     };
     const mocks = setupMocks({
       ...(options.preview !== undefined ? { preview: options.preview } : {}),
+      ...(options.project !== undefined ? { project: options.project } : {}),
+      ...(options.config !== undefined ? { config: options.config } : {}),
       newResource: async (args) => {
         const key = `${args.type}::${args.name}`;
         if (args.custom === false) return undefined;
@@ -120,7 +154,7 @@ export class ProgramRuns {
       },
       call: (args) => aws.call!(args),
     });
-    program();
+    await program();
     await mocks.settle();
     for (const key of this.state.keys()) if (!seen.has(key)) changes.delete.push(key);
     if (!options.preview) this.state = next;
