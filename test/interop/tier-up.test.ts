@@ -52,9 +52,7 @@ describeWithRoot('the tier-up test', ['wg', 'wireguard-go', 'ping'])('early V8 t
 
     // The kernel writes to the new interface (its TX counter) for no peer: still no tier-up.
     const kernelPackets = (): number =>
-      Number(
-        JSON.parse(lab.run(ours.ns, 'ip', ['-s', '-j', 'link', 'show', ours.iface]))[0].stats64.tx.packets,
-      );
+      Number(JSON.parse(lab.run(ours.ns, 'ip', ['-s', '-j', 'link', 'show', ours.iface]))[0].stats64.tx.packets);
     for (let waited = 0; kernelPackets() === 0 && waited < 5000; waited += 100) await sleep(100);
     expect(kernelPackets()).toBeGreaterThan(0);
     await sleep(500);
