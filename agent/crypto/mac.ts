@@ -5,9 +5,14 @@
  * stays; the addon is about 20 times faster per MAC (bench/cookie.ts), which is what makes rejecting a
  * handshake flood cheap.
  */
-import { blake2s } from '@noble/hashes/blake2s';
+import type * as NobleBlake2s from '@noble/hashes/blake2s';
 import sodium from 'sodium-native';
 import { loadNativeAddon, nativeAddonAvailable } from '../native-addon';
+
+let nobleModule: typeof NobleBlake2s | undefined;
+/** Loaded on first use: with the addon it never is, and its module loads node:crypto for webcrypto. */
+const blake2s = (input: Uint8Array, options: Parameters<typeof NobleBlake2s.blake2s>[1]): Uint8Array =>
+  (nobleModule ??= require('@noble/hashes/blake2s') as typeof NobleBlake2s).blake2s(input, options);
 
 export const MAC_LENGTH = 16;
 

@@ -17,9 +17,10 @@ export const EARLY_TIER_UP_FLAGS = [
 
 let applied = false;
 
-/** Applies EARLY_TIER_UP_FLAGS once per process; later calls return at once. */
-export function tierUpEarly(): void {
-  if (applied) return;
+/** Applies EARLY_TIER_UP_FLAGS once per process: true from the call that applied them. */
+export function tierUpEarly(): boolean {
+  if (applied) return false;
   applied = true;
   for (const flag of EARLY_TIER_UP_FLAGS) setFlagsFromString(flag);
+  return true;
 }

@@ -147,8 +147,10 @@ export class UserspaceDevice implements UapiTarget {
   private readonly tunOut = Buffer.alloc(TX_CAPACITY);
   private readonly tunSpans = Buffer.alloc(TUN_WRITE_BATCH * 8);
   private tunOutCount = 0;
-  /** TUN write batches so far: with the TUN reads, what tells the tick that packets flow. */
+  /** TUN write batches so far: with the datagram batches sent, what tells the tick that packets flow. */
   private tunBatchesWritten = 0;
+  /** Datagram batches handed to the sockets so far (handshakes, transport, keepalives). */
+  private datagramBatchesSent = 0;
   private tunOutUsed = 0;
   private readonly sendBatches = { 4: new SendBatch(), 6: new SendBatch() };
   private readonly endpointCache = new Map<string, UdpEndpoint>();
@@ -331,12 +333,14 @@ export class UserspaceDevice implements UapiTarget {
   }
 
   /**
-   * Early V8 tier-up (tiering.ts) from the first tick that sees packets: compiling everything at
-   * baseline from the start would also compile the start-up and idle code (~4 MiB of idle RSS).
+   * Early V8 tier-up (tiering.ts) from the first tick that sees tunnel traffic: compiling everything
+   * at baseline from the start would also compile the start-up and idle code (~4 MiB of idle RSS).
+   * Tunnel traffic is a datagram sent or a packet delivered, not a TUN read: the kernel writes its
+   * own IPv6 chatter (router solicitations, MLD reports) to a new interface, for no peer.
    */
   private tierUpOnTraffic(): void {
-    if (this.sendThreads === null && this.tunBatchesWritten === 0 && (this.tunReader?.packetsRead ?? 0) === 0) return;
-    tierUpEarly();
+    if (this.sendThreads === null && this.tunBatchesWritten === 0 && this.datagramBatchesSent === 0) return;
+    if (tierUpEarly()) this.log.debug('tunnel traffic: V8 optimizes the data plane early from now on');
   }
 
   private drainTun(): void {
@@ -513,6 +517,7 @@ export class UserspaceDevice implements UapiTarget {
   private flushDatagrams(family: 4 | 6): void {
     const batch = this.sendBatches[family];
     if (batch.count === 0) return;
+    this.datagramBatchesSent++;
     this.sendDrops[family] += batch.send(this.io, socketOf(this.sockets, family), this.gsoRefused[family]);
   }
 

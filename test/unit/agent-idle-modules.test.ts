@@ -2,8 +2,8 @@
  * What an idle wiremesh-agent has loaded, from the built tree in a fresh Node process: the agent's
  * entry point, a YAML configuration with a file key read, and a kernel or wireguard-go plane built.
  * Neither secret-store SDK, nor ajv's compiler, nor the planner, components, policies or CLI may be
- * among them, and the userspace engine (protocol core, device, batch buffers) only when that
- * plane is chosen. Memory itself is measured in the bench (bench/memory.ts), not asserted here.
+ * among them, nor @noble/hashes (the MAC fallback), and the userspace engine (protocol core, device,
+ * batch buffers) and node:crypto only when that plane is chosen. Memory itself is measured in the bench (bench/memory.ts), not asserted here.
  * The bin starts the single-file bundle of the same code (scripts/bundle-agent.ts): run through the
  * bin, the agent loads that one file and, from node_modules, only the native addons' loaders.
  */
@@ -29,7 +29,11 @@ const NEVER_AT_IDLE: [string, RegExp][] = [
   ['Pulumi', /\/node_modules\/@pulumi\//],
   // Node's own: prom-client's index would load them for its Pushgateway, never used here.
   ['https, tls or zlib', /^node:(https|tls|zlib)$/],
+  // The MAC fallback for hosts without the native addon; its module loads node:crypto's webcrypto.
+  ['@noble/hashes', /\/node_modules\/@noble\/hashes\//],
 ];
+// OpenSSL's hashes are the userspace engine's (agent/crypto/primitives.ts): the other planes never hash.
+const NODE_CRYPTO = /^node:(crypto|internal\/crypto\/.*)$/;
 // The native addon is not among them: agent/crypto uses its keyed BLAKE2s on every plane.
 const USERSPACE_ENGINE = /\/dist\/agent\/(core\/device|wg\/userspace-device|gateway\/planes\/userspace)\.js$/;
 
@@ -98,13 +102,14 @@ describe('the idle agent module graph', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it.each(['kernel', 'wireguard-go'] as const)(
-    'on the %s plane holds no SDK, compiler, planner, components or userspace engine',
+    'on the %s plane holds no SDK, compiler, planner, components, userspace engine or node:crypto',
     (plane) => {
       const modules = loadedModules(plane, configPath);
       expect(modules.some((path) => path.endsWith('/dist/agent/gateway/agent.js'))).toBe(true);
       for (const [what, pattern] of NEVER_AT_IDLE)
         expect({ what, loaded: modules.filter((path) => pattern.test(path)) }).toEqual({ what, loaded: [] });
       expect(modules.filter((path) => USERSPACE_ENGINE.test(path))).toEqual([]);
+      expect(modules.filter((path) => NODE_CRYPTO.test(path))).toEqual([]);
     },
   );
 
