@@ -25,6 +25,12 @@
  * rx_packets, bytes per UDP send = tx_bytes / tx_packets of side A's outer veth (a GSO send leaves as
  * one skb): the rows that show whether offloads engage.
  *
+ * Ping: p50, p90 and p99 of the 200 pings right after the handshake, how many took over 0.5 ms, and
+ * from each tunnel process's /proc/PID/task/TID/schedstat the CPU per ping of its main thread, of
+ * V8's helper threads (background compiles and GC) and of all threads, and the run-queue wait per
+ * ping: where a lone packet's tail goes on a shared host (docs/dataplane-offloads.md, "Where the p99
+ * goes").
+ *
  * wireguard-go-modern (current upstream wireguard-go: batched I/O, UDP GSO/GRO, TUN offloads) runs
  * when WIREGUARD_GO_MODERN or ../shared/anchors/wireguard-go-modern (beside the repository) exists;
  * its paths are skipped with a note otherwise. It forces 7 MiB socket buffers, so the paths measured
