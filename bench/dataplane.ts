@@ -349,7 +349,12 @@ function threadTimes(pid: number): ThreadTimes {
 
 function threadCosts(before: ThreadTimes, after: ThreadTimes, pings: number): ThreadCosts {
   const perPing = (key: keyof ThreadTimes): number => (after[key] - before[key]) / 1000 / Math.max(1, pings);
-  return { mainCpuUs: perPing('main'), helperCpuUs: perPing('helper'), allCpuUs: perPing('all'), allWaitUs: perPing('wait') };
+  return {
+    mainCpuUs: perPing('main'),
+    helperCpuUs: perPing('helper'),
+    allCpuUs: perPing('all'),
+    allWaitUs: perPing('wait'),
+  };
 }
 
 export function processTicks(pid: number): number {

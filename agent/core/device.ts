@@ -472,7 +472,10 @@ export class WireGuardDevice {
   private keepKeyFreshOnSend(peer: Peer, now: number): void {
     const keypair = peer.current;
     if (!keypair || !keypair.valid) return;
-    if (keypair.sendCounterAbove(REKEY_AFTER_MESSAGES_LIMIT) || (keypair.isInitiator && keypair.ageAt(now) > REKEY_AFTER_TIME)) {
+    if (
+      keypair.sendCounterAbove(REKEY_AFTER_MESSAGES_LIMIT) ||
+      (keypair.isInitiator && keypair.ageAt(now) > REKEY_AFTER_TIME)
+    ) {
       peer.unansweredNextKeyInitiations = 0; // a routine rekey may try the next key again
       this.sendInitiation(peer, now, false);
     }
