@@ -25,6 +25,12 @@
  * rx_packets, bytes per UDP send = tx_bytes / tx_packets of side A's outer veth (a GSO send leaves as
  * one skb): the rows that show whether offloads engage.
  *
+ * Ping: p50, p90 and p99 of the 200 pings right after the handshake, how many took over 0.5 ms, and
+ * from each tunnel process's /proc/PID/task/TID/schedstat the CPU per ping of its main thread, of
+ * V8's helper threads (background compiles and GC) and of all threads, and the run-queue wait per
+ * ping: where a lone packet's tail goes on a shared host (docs/dataplane-offloads.md, "Where the p99
+ * goes").
+ *
  * wireguard-go-modern (current upstream wireguard-go: batched I/O, UDP GSO/GRO, TUN offloads) runs
  * when WIREGUARD_GO_MODERN or ../shared/anchors/wireguard-go-modern (beside the repository) exists;
  * its paths are skipped with a note otherwise. It forces 7 MiB socket buffers, so the paths measured
@@ -51,6 +57,7 @@ const UDP_SECONDS = 3;
 const UDP_LENGTH = 1300;
 const PING_COUNT = 200;
 const PING_INTERVAL = '0.005';
+const SLOW_PING_MS = 0.5;
 const IPERF_PORT = 5201;
 const DEFAULT_BUFFER_BYTES = 4194304;
 /** wireguard-go-modern's socket buffers (7 MiB, forced): what wiremesh-wg asks for beside it. */
@@ -231,8 +238,26 @@ interface PingResult {
   received: number;
   avgMs: number;
   p50Ms: number;
+  p90Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** Replies slower than SLOW_PING_MS: the tail as a count, which p99 of 200 pings hides. */
+  slow: number;
+  /** Each tunnel process's threads over the ping run (schedstat), per ping. */
+  threads?: Record<Side, ThreadCosts>;
+}
+
+/**
+ * CPU and run-queue wait of one tunnel process's threads, in us per ping, from
+ * /proc/PID/task/TID/schedstat: the main thread, V8's helper threads ("V8Worker": background
+ * compiles and GC; none for wireguard-go) and all threads. Wait is time runnable but not running:
+ * what other threads, ours included, cost a packet that is ready.
+ */
+interface ThreadCosts {
+  mainCpuUs: number;
+  helperCpuUs: number;
+  allCpuUs: number;
+  allWaitUs: number;
 }
 
 interface TunnelInfo {
@@ -301,6 +326,36 @@ function firstLine(command: string, args: string[]): string {
 }
 
 let clockTicks = 100;
+
+type ThreadTimes = { main: number; helper: number; all: number; wait: number };
+
+/** Summed schedstat run and wait times (ns) of a process's threads, by kind (see ThreadCosts). */
+function threadTimes(pid: number): ThreadTimes {
+  const times: ThreadTimes = { main: 0, helper: 0, all: 0, wait: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const [run = 0, wait = 0] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
+      const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8');
+      if (Number(tid) === pid) times.main += run;
+      else if (comm.startsWith('V8Worker')) times.helper += run;
+      times.all += run;
+      times.wait += wait;
+    } catch {
+      // the thread ended
+    }
+  }
+  return times;
+}
+
+function threadCosts(before: ThreadTimes, after: ThreadTimes, pings: number): ThreadCosts {
+  const perPing = (key: keyof ThreadTimes): number => (after[key] - before[key]) / 1000 / Math.max(1, pings);
+  return {
+    mainCpuUs: perPing('main'),
+    helperCpuUs: perPing('helper'),
+    allCpuUs: perPing('all'),
+    allWaitUs: perPing('wait'),
+  };
+}
 
 export function processTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -639,6 +694,8 @@ class PathRunner {
   }
 
   async ping(): Promise<PingResult> {
+    const pids = this.tunnel?.pids;
+    const before = pids && { a: threadTimes(pids.a), b: threadTimes(pids.b) };
     const out = (
       await this.lab
         .runAsync(
@@ -650,13 +707,23 @@ class PathRunner {
         .catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }))
     ).stdout;
     const rtts = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((x, y) => x - y);
+    const threads =
+      pids && before
+        ? {
+            a: threadCosts(before.a, threadTimes(pids.a), rtts.length),
+            b: threadCosts(before.b, threadTimes(pids.b), rtts.length),
+          }
+        : undefined;
     return {
       sent: PING_COUNT,
       received: rtts.length,
       avgMs: rtts.reduce((sum, value) => sum + value, 0) / rtts.length,
       p50Ms: percentile(rtts, 50),
+      p90Ms: percentile(rtts, 90),
       p99Ms: percentile(rtts, 99),
       maxMs: rtts[rtts.length - 1] ?? NaN,
+      slow: rtts.filter((rtt) => rtt > SLOW_PING_MS).length,
+      ...(threads && { threads }),
     };
   }
 
@@ -898,6 +965,7 @@ const MAIN_ROWS: Row[] = [
   { label: 'UDP flood, loss %', better: null, digits: 1, value: (p) => p.udp?.lossPercent },
   { label: 'ping RTT avg, ms', better: 'lower', digits: 3, value: (p) => p.ping?.avgMs },
   { label: 'ping RTT p50, ms', better: 'lower', digits: 3, value: (p) => p.ping?.p50Ms },
+  { label: 'ping RTT p90, ms', better: 'lower', digits: 3, value: (p) => p.ping?.p90Ms },
   { label: 'ping RTT p99, ms', better: 'lower', digits: 3, value: (p) => p.ping?.p99Ms },
   {
     label: 'CPU us/segment TCP1, tunnels A+B',
@@ -955,6 +1023,9 @@ const kib = (bytes: number): string => String(Math.round(bytes / 1024));
 const bytesPer = (bytes: number | undefined, count: number | undefined): string =>
   bytes === undefined || !count ? '-' : String(Math.round(bytes / count));
 
+const threadCell = (p: PathResult, figure: (costs: ThreadCosts) => number): string =>
+  p.ping?.threads ? pair(figure(p.ping.threads.a).toFixed(0), figure(p.ping.threads.b).toFixed(0)) : '-';
+
 const DIAGNOSTIC_ROWS: { label: string; cell: Cell }[] = [
   {
     label: 'TCP1 bytes per TUN read A',
@@ -1005,6 +1076,23 @@ const DIAGNOSTIC_ROWS: { label: string; cell: Cell }[] = [
   },
   { label: 'ping replies / sent', cell: (p) => (p.ping ? pair(String(p.ping.received), String(p.ping.sent)) : '-') },
   { label: 'ping RTT max, ms', cell: (p) => (p.ping ? p.ping.maxMs.toFixed(3) : '-') },
+  { label: `pings over ${SLOW_PING_MS} ms`, cell: (p) => (p.ping ? String(p.ping.slow) : '-') },
+  {
+    label: 'ping CPU us/ping A/B, all threads',
+    cell: (p) => threadCell(p, (t) => t.allCpuUs),
+  },
+  {
+    label: 'ping CPU us/ping A/B, main thread',
+    cell: (p) => threadCell(p, (t) => t.mainCpuUs),
+  },
+  {
+    label: 'ping CPU us/ping A/B, V8 helpers',
+    cell: (p) => threadCell(p, (t) => t.helperCpuUs),
+  },
+  {
+    label: 'ping run-queue wait us/ping A/B',
+    cell: (p) => threadCell(p, (t) => t.allWaitUs),
+  },
   { label: 'TCP1 retransmits', cell: (p) => (p.tcp1 ? String(p.tcp1.retransmits) : '-') },
   { label: 'TCP4 retransmits', cell: (p) => (p.tcp4 ? String(p.tcp4.retransmits) : '-') },
   {

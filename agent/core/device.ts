@@ -33,7 +33,7 @@ import {
 import { CookieChecker, type CookieReplyKeys } from './cookie';
 import { Handshakes, NEXT_KEY_ATTEMPTS, forgetStaticStatics, type IndexEntry, type LocalIdentity } from './handshake';
 import { IndexTable } from './index-table';
-import type { KeySlot, Keypair } from './keypair';
+import { CounterLimit, type KeySlot, type Keypair } from './keypair';
 import {
   MessageType,
   TRANSPORT_HEADER_LENGTH,
@@ -94,6 +94,7 @@ export interface DeviceOptions {
 
 const MAX_DATAGRAM = 65535 + 64;
 const EMPTY = Buffer.alloc(0);
+const REKEY_AFTER_MESSAGES_LIMIT = new CounterLimit(REKEY_AFTER_MESSAGES);
 const DEFAULT_UNDER_LOAD_HANDSHAKES_PER_SECOND = 512;
 
 export class WireGuardDevice {
@@ -471,7 +472,10 @@ export class WireGuardDevice {
   private keepKeyFreshOnSend(peer: Peer, now: number): void {
     const keypair = peer.current;
     if (!keypair || !keypair.valid) return;
-    if (keypair.sendCounter > REKEY_AFTER_MESSAGES || (keypair.isInitiator && keypair.ageAt(now) > REKEY_AFTER_TIME)) {
+    if (
+      keypair.sendCounterAbove(REKEY_AFTER_MESSAGES_LIMIT) ||
+      (keypair.isInitiator && keypair.ageAt(now) > REKEY_AFTER_TIME)
+    ) {
       peer.unansweredNextKeyInitiations = 0; // a routine rekey may try the next key again
       this.sendInitiation(peer, now, false);
     }

@@ -13,12 +13,27 @@ import {
 /** Which of our static keys: the current one, or the next one during a key rotation. */
 export type KeySlot = 'current' | 'next';
 
+/** A send-counter limit as two 32-bit halves, so the per-packet checks make no BigInt. */
+export class CounterLimit {
+  readonly high: number;
+  readonly low: number;
+
+  constructor(limit: bigint) {
+    this.high = Number(limit >> 32n);
+    this.low = Number(limit & 0xffffffffn);
+  }
+}
+
+const REJECT_AFTER_MESSAGES_LIMIT = new CounterLimit(REJECT_AFTER_MESSAGES);
+
 export class Keypair {
   readonly replay = new ReplayWindow();
   /** Shared with the data-plane workers: see ./send-state. */
   readonly sendState = new SharedArrayBuffer(SEND_STATE_BYTES);
   readonly sendKey: Buffer;
   private readonly counter = new BigUint64Array(this.sendState, SEND_STATE_COUNTER, 1);
+  /** The same counter as little-endian 32-bit halves, for the per-packet limit checks. */
+  private readonly counterHalves = new Uint32Array(this.sendState, SEND_STATE_COUNTER, 2);
   private readonly flags = new Int32Array(this.sendState);
   /** This thread's share of the send counter. */
   private readonly counters = new SendCounters(this.counter);
@@ -65,8 +80,23 @@ export class Keypair {
       this.valid &&
       Atomics.load(this.flags, SEND_STATE_SENDABLE) === 1 &&
       now - this.createdAt < REJECT_AFTER_TIME &&
-      this.sendCounter < REJECT_AFTER_MESSAGES
+      this.compareSendCounter(REJECT_AFTER_MESSAGES_LIMIT) < 0
     );
+  }
+
+  /** sendCounter > limit, without a BigInt. */
+  sendCounterAbove(limit: CounterLimit): boolean {
+    return this.compareSendCounter(limit) > 0;
+  }
+
+  /**
+   * Negative, zero or positive as sendCounter is below, at or above `limit`. The halves are read one
+   * after the other: a read torn by another thread's add is off by less than one reserved block,
+   * and the next packet reads again.
+   */
+  private compareSendCounter(limit: CounterLimit): number {
+    const high = Atomics.load(this.counterHalves, 1);
+    return high !== limit.high ? high - limit.high : Atomics.load(this.counterHalves, 0) - limit.low;
   }
 
   canReceive(now: number): boolean {

@@ -31,9 +31,19 @@ export function randomFill(out: Uint8Array): void {
   sodium.randombytes_buf(out);
 }
 
+// randomUint32 runs per data packet (the rekey timer's jitter): drawn from one reused pool, refilled
+// from the CSPRNG, so no Buffer is made per call. Timer jitter and session indices are not secrets.
+const randomPool = new Uint32Array(64);
+const randomPoolBytes = new Uint8Array(randomPool.buffer);
+let randomPoolNext = randomPool.length;
+
 /** A uniformly random unsigned 32-bit integer. */
 export function randomUint32(): number {
-  return randomBytes(4).readUInt32LE(0);
+  if (randomPoolNext === randomPool.length) {
+    sodium.randombytes_buf(randomPoolBytes);
+    randomPoolNext = 0;
+  }
+  return randomPool[randomPoolNext++]!;
 }
 
 /** RFC 7748 clamping, as `wg genkey` and the kernel's curve25519_clamp_secret do. */

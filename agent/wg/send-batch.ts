@@ -18,7 +18,8 @@ export interface SendSocket {
 
 /** The socket of `family` (a loop, not find(): this runs per flush and makes no closure). */
 export function socketOf<T extends SendSocket>(sockets: readonly T[], family: 4 | 6): T | undefined {
-  for (const socket of sockets) if (socket.family === family) return socket;
+  // Indexed: a for-of here made an iterator object per flush until the function was optimized.
+  for (let i = 0; i < sockets.length; i++) if (sockets[i]!.family === family) return sockets[i];
   return undefined;
 }
 
@@ -35,6 +36,8 @@ export class SendBatch {
   private readonly keyOf = new Int32Array(MAX_BATCH);
   /** Copies of the keys (the core may zero its own once a message is handed over). */
   private readonly keys = Buffer.alloc(MAX_BATCH * 32);
+  /** One view per key slot, made once: sealing passes them with no view made per batch. */
+  private readonly keyViews = Array.from({ length: MAX_BATCH }, (_, i) => this.keys.subarray(i * 32, i * 32 + 32));
   private keyCount = 0;
   private lastKey: Uint8Array | null = null;
   /** aeadBatch spans (payload offset, plaintext length) and counters, per record. */
@@ -108,12 +111,13 @@ export class SendBatch {
       while (end < this.count && this.keyOf[end] === key) end++;
       if (key >= 0) {
         const n = end - start;
+        // A batch under one key (the usual case) starts at record 0: the whole arrays, no views.
         const sealed = io.aeadBatch(
           true,
-          this.keys.subarray(key * 32, key * 32 + 32),
+          this.keyViews[key]!,
           this.data,
-          this.sealSpans.subarray(start * 8),
-          this.sealCounters.subarray(start * 8),
+          start === 0 ? this.sealSpans : this.sealSpans.subarray(start * 8),
+          start === 0 ? this.sealCounters : this.sealCounters.subarray(start * 8),
           n,
         );
         for (let i = start + sealed; i < end; i++) {

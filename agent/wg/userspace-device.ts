@@ -160,6 +160,9 @@ export class UserspaceDevice implements UapiTarget {
   private cookieRepliesLoggedAt = -Infinity;
   /** The source part (bytes 4..44) of the last receive record and its endpoint: most records repeat it. */
   private readonly lastSourceBytes = Buffer.alloc(40);
+  private readonly lastSourceWords = new Uint32Array(this.lastSourceBytes.buffer, this.lastSourceBytes.byteOffset, 10);
+  /** rxMeta as 32-bit words: the per-record source comparison reads words, with no view or Buffer call. */
+  private readonly rxMetaWords = new Uint32Array(this.rxMeta.buffer, this.rxMeta.byteOffset, this.rxMeta.length / 4);
   private lastSource: UdpEndpoint | null = null;
   /** Datagrams the kernel would not take (socket buffer full), by family. */
   readonly sendDrops = { 4: 0, 6: 0 };
@@ -476,8 +479,7 @@ export class UserspaceDevice implements UapiTarget {
   /** The endpoint object for a received datagram; the same object for the same source and local address. */
   private sourceOf(record: number): UdpEndpoint {
     const meta = this.rxMeta;
-    if (this.lastSource && meta.compare(this.lastSourceBytes, 0, 40, record + 4, record + 44) === 0)
-      return this.lastSource;
+    if (this.lastSource && this.sameSourceAsLast(record)) return this.lastSource;
     const key = meta.toString('latin1', record + 4, record + 44);
     let endpoint = this.endpointCache.get(key);
     if (!endpoint) {
@@ -497,6 +499,15 @@ export class UserspaceDevice implements UapiTarget {
     meta.copy(this.lastSourceBytes, 0, record + 4, record + 44);
     this.lastSource = endpoint;
     return endpoint;
+  }
+
+  /** Whether record's source bytes (4..44) equal the last source's, compared as ten 32-bit words. */
+  private sameSourceAsLast(record: number): boolean {
+    const words = this.rxMetaWords;
+    const last = this.lastSourceWords;
+    const first = (record + 4) >> 2;
+    for (let i = 0; i < 10; i++) if (words[first + i] !== last[i]) return false;
+    return true;
   }
 
   private queueDatagram(datagram: Uint8Array, to: UdpEndpoint): void {
