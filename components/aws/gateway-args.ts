@@ -309,6 +309,27 @@ function checkSourceRanges(
   return { peerCidrs, healthCheckCidrs, forwardFromCidrs };
 }
 
+/**
+ * A stand-alone AwsGateway runs one instance: instances sharing one WireGuard key each handshake
+ * with every peer, and a peer keeps one session and one endpoint per key, so they would displace
+ * each other's sessions (and each subnet's routes would lead to a different one). Several
+ * instances are an AwsGatewayGroup: one active key holder behind an NLB, failing over. The
+ * group's own gateway (the one given `targetGroup`) is the one AwsGateway with several.
+ */
+export function checkOneKeyHolder(label: string, args: AwsGatewayArgs, checked: ValidatedAwsGatewayArgs): void {
+  if (args.targetGroup !== undefined) return;
+  const zones = checked.network?.availabilityZones.length;
+  const count = zones ?? args.subnets!.length;
+  if (count <= 1) return;
+  const field = zones !== undefined ? `createNetwork.availabilityZones lists ${count} zones` : `subnets lists ${count} subnets`;
+  const group = zones !== undefined ? 'AwsGatewayGroup (in a VPC of yours: vpcId and subnets)' : 'AwsGatewayGroup';
+  throw new ComponentArgumentError(
+    `${label}: ${field}, but an AwsGateway is one instance holding its WireGuard key ` +
+      `(instances sharing a key displace each other's sessions with every peer): give one, or use ${group} ` +
+      `for several (one active key holder behind a network load balancer, with automatic failover)`,
+  );
+}
+
 /** Checks `vpcId` and `subnets` (bring your own VPC). */
 function checkSubnetArgs(label: string, args: AwsGatewayArgs): void {
   if (args.vpcId === undefined || args.vpcId === null || args.vpcId === '') {

@@ -33,7 +33,7 @@ import { agentConfigDocument } from '../bootstrap';
 import { componentLabel } from '../errors';
 import { gatewayKey, keySecretVersions } from '../gateway-key';
 import { createAwsAgentArtifact, type AwsAgentArtifact } from './artifact';
-import { DEFAULT_INSTANCE_TYPE, validateAwsGatewayArgs, type AwsGatewayArgs } from './gateway-args';
+import { checkOneKeyHolder, DEFAULT_INSTANCE_TYPE, validateAwsGatewayArgs, type AwsGatewayArgs } from './gateway-args';
 import { arnParts, createFailoverPolicy, failoverSection, type AwsGroupFailoverArgs } from './failover';
 import type { AwsGatewaySubnetArgs } from './gateway-args';
 import { createGatewayInstances, createGatewayInterface, ubuntuAmi, type AwsGatewayInstance } from './instances';
@@ -89,6 +89,7 @@ export class AwsGateway extends pulumi.ComponentResource {
   constructor(name: string, args: AwsGatewayArgs, opts: pulumi.ComponentResourceOptions = {}) {
     const label = componentLabel('AwsGateway', name);
     const checked = validateAwsGatewayArgs(label, args);
+    checkOneKeyHolder(label, args, checked);
     const artifact =
       args.agent.artifact === undefined
         ? undefined
