@@ -49,7 +49,10 @@ export interface AwsGatewayArgs {
   siteName: string;
   /** The VPC the gateway runs in (bring your own VPC), with `subnets`. Excludes `createNetwork`. */
   vpcId?: pulumi.Input<string>;
-  /** With `vpcId`: one gateway instance per entry; at least one. Use one subnet per AZ. */
+  /**
+   * With `vpcId`: the gateway's subnet, exactly one (its instance runs there). Several (one per AZ)
+   * are an AwsGatewayGroup's: instances sharing a key would displace each other's sessions.
+   */
   subnets?: AwsGatewaySubnetArgs[];
   /** A VPC the gateway creates, instead of `vpcId` and `subnets` (see aws/network.ts). */
   createNetwork?: AwsGatewayCreateNetworkArgs;
@@ -127,7 +130,8 @@ export interface AwsGatewayArgs {
   failover?: AwsGroupFailoverArgs;
   /**
    * Set by AwsGatewayGroup: the NLB target group of the instances, whose health check tells a
-   * rolling replacement when a replaced instance serves (see aws/instances.ts).
+   * rolling replacement when a replaced instance serves (see aws/instances.ts). Only with it may
+   * `subnets` list several (the group's one active key holder and its standbys).
    */
   targetGroup?: AwsGatewayTargetGroup;
 }
