@@ -325,7 +325,8 @@ export function checkOneKeyHolder(label: string, args: AwsGatewayArgs, checked: 
   const zones = checked.network?.availabilityZones.length;
   const count = zones ?? args.subnets!.length;
   if (count <= 1) return;
-  const field = zones !== undefined ? `createNetwork.availabilityZones lists ${count} zones` : `subnets lists ${count} subnets`;
+  const field =
+    zones !== undefined ? `createNetwork.availabilityZones lists ${count} zones` : `subnets lists ${count} subnets`;
   const group = zones !== undefined ? 'AwsGatewayGroup (in a VPC of yours: vpcId and subnets)' : 'AwsGatewayGroup';
   throw new ComponentArgumentError(
     `${label}: ${field}, but an AwsGateway is one instance holding its WireGuard key ` +

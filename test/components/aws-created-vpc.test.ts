@@ -72,20 +72,14 @@ describe('AwsGateway with a created VPC', () => {
         s.inputs.availabilityZone,
         s.inputs.mapPublicIpOnLaunch,
       ]),
-    ).toEqual([
-      ['site-a-subnet-0', vpc.id, '10.40.0.0/24', 'eu-west-1a', false],
-    ]);
+    ).toEqual([['site-a-subnet-0', vpc.id, '10.40.0.0/24', 'eu-west-1a', false]]);
     const tables = byName(mocks.byType(T.routeTable));
-    expect(tables.map((t) => [t.name, t.inputs.vpcId])).toEqual([
-      ['site-a-rt-0', vpc.id],
-    ]);
+    expect(tables.map((t) => [t.name, t.inputs.vpcId])).toEqual([['site-a-rt-0', vpc.id]]);
     // 0.0.0.0/0 -> the internet gateway in each table, and each table associated with its subnet.
     const defaults = byName(mocks.byType(T.route).filter((r) => r.inputs.destinationCidrBlock === '0.0.0.0/0'));
     expect(
       defaults.map((r) => [r.name, r.inputs.routeTableId, r.inputs.gatewayId, r.inputs.networkInterfaceId]),
-    ).toEqual([
-      ['site-a-rt-0-default', tables[0]!.id, igw.id, undefined],
-    ]);
+    ).toEqual([['site-a-rt-0-default', tables[0]!.id, igw.id, undefined]]);
     expect(byName(mocks.byType(T.association)).map((a) => [a.name, a.inputs.subnetId, a.inputs.routeTableId])).toEqual([
       ['site-a-rta-0', subnets[0]!.id, tables[0]!.id],
     ]);

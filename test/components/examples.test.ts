@@ -483,7 +483,12 @@ async function runExistingVpc(mocks: MockRecorder): Promise<Record<string, unkno
 }
 
 /** The stored document of examples/existing-vpc's gateway (`edge`, or the group's `edge-gateway`). */
-function existingVpcDocument(mocks: MockRecorder, gatewayName: string, keyName: string, endpoint: boolean): AgentConfig {
+function existingVpcDocument(
+  mocks: MockRecorder,
+  gatewayName: string,
+  keyName: string,
+  endpoint: boolean,
+): AgentConfig {
   const stored = awsStoredConfig(mocks, gatewayName);
   return {
     interface: { name: 'wm0', addresses: ['10.255.0.1/32'], mtu: 1420, listenPort: WG },
@@ -530,7 +535,7 @@ describe('examples/existing-vpc with one gateway subnet (subnetIds): an AwsGatew
     expect(mandatory(runPolicies(fromRecordedResources(mocks.resources)))).toEqual([]);
   });
 
-  test('looks up the VPC by Name tag and the given subnet\'s route table; one gateway, one instance', () => {
+  test("looks up the VPC by Name tag and the given subnet's route table; one gateway, one instance", () => {
     const calls = mocks.invokes.map((i) => [i.token, unwrapSecrets(i.inputs)]);
     expect(calls[0]).toEqual(['aws:ec2/getVpc:getVpc', { tags: { Name: 'production' } }]);
     expect(calls.filter(([token]) => token === 'aws:ec2/getSubnets:getSubnets')).toEqual([]);
@@ -627,7 +632,9 @@ describe('examples/existing-vpc with two tagged subnets: an AwsGatewayGroup', ()
   test('every route table (the main table for the unassociated subnet) at the active gateway, moved by failover', () => {
     const enis = mocks.byType(T.eni);
     const routes = mocks.byType(T.route);
-    expect(routes.map((r) => [r.inputs.routeTableId, r.inputs.destinationCidrBlock, r.inputs.networkInterfaceId])).toEqual([
+    expect(
+      routes.map((r) => [r.inputs.routeTableId, r.inputs.destinationCidrBlock, r.inputs.networkInterfaceId]),
+    ).toEqual([
       ['rtb-0a', '172.16.0.0/16', enis[0]!.id],
       ['rtb-0a', '172.20.0.0/16', enis[0]!.id],
       ['rtb-0main', '172.16.0.0/16', enis[0]!.id],
