@@ -76,7 +76,7 @@ export interface BootstrapConfig {
   configSource: ConfigSourceConfig;
   /** host:port of the /healthz listener, e.g. "0.0.0.0:9587" (load balancer health checks). */
   healthListen?: string;
-  /** host:port of the /metrics listener, e.g. "127.0.0.1:9586". */
+  /** host:port of the /metrics listener, e.g. "127.0.0.1:9588" (the default port, common/defaults.ts). */
   metricsListen?: string;
   /** The data plane; default "auto" (kernel module when loaded, else userspace). */
   dataPlane?: DataPlaneKind;

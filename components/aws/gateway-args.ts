@@ -49,7 +49,10 @@ export interface AwsGatewayArgs {
   siteName: string;
   /** The VPC the gateway runs in (bring your own VPC), with `subnets`. Excludes `createNetwork`. */
   vpcId?: pulumi.Input<string>;
-  /** With `vpcId`: one gateway instance per entry; at least one. Use one subnet per AZ. */
+  /**
+   * With `vpcId`: the gateway's subnet, exactly one (its instance runs there). Several (one per AZ)
+   * are an AwsGatewayGroup's: instances sharing a key would displace each other's sessions.
+   */
   subnets?: AwsGatewaySubnetArgs[];
   /** A VPC the gateway creates, instead of `vpcId` and `subnets` (see aws/network.ts). */
   createNetwork?: AwsGatewayCreateNetworkArgs;
@@ -127,7 +130,8 @@ export interface AwsGatewayArgs {
   failover?: AwsGroupFailoverArgs;
   /**
    * Set by AwsGatewayGroup: the NLB target group of the instances, whose health check tells a
-   * rolling replacement when a replaced instance serves (see aws/instances.ts).
+   * rolling replacement when a replaced instance serves (see aws/instances.ts). Only with it may
+   * `subnets` list several (the group's one active key holder and its standbys).
    */
   targetGroup?: AwsGatewayTargetGroup;
 }
@@ -307,6 +311,28 @@ function checkSourceRanges(
       ? []
       : checkedCidrList(label, 'forwardFromCidrs', args.forwardFromCidrs, { anywhere: 'refused' });
   return { peerCidrs, healthCheckCidrs, forwardFromCidrs };
+}
+
+/**
+ * A stand-alone AwsGateway runs one instance: instances sharing one WireGuard key each handshake
+ * with every peer, and a peer keeps one session and one endpoint per key, so they would displace
+ * each other's sessions (and each subnet's routes would lead to a different one). Several
+ * instances are an AwsGatewayGroup: one active key holder behind an NLB, failing over. The
+ * group's own gateway (the one given `targetGroup`) is the one AwsGateway with several.
+ */
+export function checkOneKeyHolder(label: string, args: AwsGatewayArgs, checked: ValidatedAwsGatewayArgs): void {
+  if (args.targetGroup !== undefined) return;
+  const zones = checked.network?.availabilityZones.length;
+  const count = zones ?? args.subnets!.length;
+  if (count <= 1) return;
+  const field =
+    zones !== undefined ? `createNetwork.availabilityZones lists ${count} zones` : `subnets lists ${count} subnets`;
+  const group = zones !== undefined ? 'AwsGatewayGroup (in a VPC of yours: vpcId and subnets)' : 'AwsGatewayGroup';
+  throw new ComponentArgumentError(
+    `${label}: ${field}, but an AwsGateway is one instance holding its WireGuard key ` +
+      `(instances sharing a key displace each other's sessions with every peer): give one, or use ${group} ` +
+      `for several (one active key holder behind a network load balancer, with automatic failover)`,
+  );
 }
 
 /** Checks `vpcId` and `subnets` (bring your own VPC). */

@@ -1,34 +1,36 @@
 /**
  * `AwsGatewayGroup` (`wiremesh:aws:AwsGatewayGroup`): the load-balanced, highly available entry
- * point of a site. One {@link AwsGateway} (one instance per subnet/AZ) behind an internet-facing
- * Network Load Balancer:
+ * point of a site. One {@link AwsGateway} (here, and only here, with one instance per subnet/AZ:
+ * it is given `targetGroup`) behind an internet-facing Network Load Balancer:
  *
  * - **One key for the whole group**: one `WireGuardKey` (unless `key` is given) and one
- *   `AwsKeySecret`, handed to the gateway. Peers pin one public key for the endpoint, and the NLB
- *   may send a peer's flow to any target, so every target must be the same WireGuard peer.
- * - **Active/standby** (components/shared-key.ts): only the first gateway (the first subnet's) is
- *   a target of the NLB, every subnet's route tables point at it, and the shared document has no
- *   peer endpoints (no instance initiates; peers initiate to the NLB). The other gateways run, with
- *   the same key and document, as standbys. Failing over (registering a standby as the target and
- *   re-pointing the routes) is the agent's job and not built yet: see components/README.md.
+ *   `AwsKeySecret`, handed to the gateway. Peers pin one public key for the endpoint.
+ * - **Active/standby** (components/shared-key.ts): a peer keeps one session and one endpoint per
+ *   key, so exactly one instance holds the sessions. The shared document has no peer endpoints (no
+ *   instance initiates; peers initiate to the NLB), and every subnet's route tables point at the
+ *   active instance (the first subnet's at creation).
+ * - **Failover by the agents** (default with two or more subnets; aws/failover.ts,
+ *   components/README.md "AWS failover"): the document names every member; a standby that sees
+ *   the active fail moves the routes to its ENI (`ec2:ReplaceRoute` on exactly the group's route
+ *   tables). Every gateway is an NLB target, and the NLB checks `GET /active` over HTTP on the
+ *   agent's health port (200 only on the route holder), so peers' flows follow the routes.
+ *   `failover: false`: one fixed target, the first gateway, checked over TCP (or `GET /healthz`
+ *   with `healthCheckProtocol: "HTTP"`); a failed active is replaced by hand.
  * - **Static NLB addresses**: one Elastic IP per NLB subnet through subnet mappings
  *   (`-nlb-eip-i`, or `loadBalancerAddresses`); the NLB answers peers from them, so a peer's
  *   firewall admits them (`loadBalancerAddresses` output, the mesh's source addresses).
  * - A **UDP listener** on `listenPort` forwarding to a **UDP target group** (target type
- *   `instance`) with the active gateway attached on `listenPort`. Client IP preservation is
- *   always on for UDP, so the gateways' security group still sees (and filters on) the peers'
- *   addresses.
- * - **Health checks over TCP on the agent's health port** (NLB health checks cannot use UDP);
- *   `healthCheckProtocol: "HTTP"` checks `GET /healthz` (200 when the agent reports healthy)
- *   instead. The health port is open to the VPC's CIDR blocks, where the NLB nodes are.
+ *   `instance`). Client IP preservation is always on for UDP, so the gateways' security group
+ *   still sees (and filters on) the peers' addresses. NLB health checks cannot use UDP; the health
+ *   port is open to the VPC's CIDR blocks, where the NLB nodes are.
  * - **Cross-zone load balancing on** by default: a WireGuard peer resolves the endpoint's DNS name
- *   once and keeps that one NLB address, so the NLB node behind it must be able to reach a healthy
- *   gateway in any AZ (with cross-zone off, a dead gateway in that AZ would strand the peer until
- *   it re-resolves). Cross-AZ traffic is billed.
+ *   once and keeps that one NLB address, so the NLB node behind it must be able to reach the
+ *   active gateway in any AZ. Cross-AZ traffic is billed.
  * - `connectionTermination` on deregistration, so flows move to another target instead of staying
  *   pinned to a gateway being replaced (WireGuard keepalives would keep such a flow alive forever).
  *
- * Caveats: failover drops the session until the peer's next handshake (no shared session state).
+ * Caveats: failover drops the session until the peer's next handshake (no shared session state;
+ * the boot lab measured 20 s without traffic, lab/boot/README.md "Failover").
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
@@ -110,9 +112,9 @@ export class AwsGatewayGroup extends pulumi.ComponentResource {
   public readonly targetGroupArn: pulumi.Output<string>;
   /** The NLB's static public addresses (its Elastic IPs): the source of its replies to peers. */
   public readonly loadBalancerAddresses: pulumi.Output<string[]>;
-  /** The active gateway's instance id (the NLB's one target). */
+  /** The first gateway's instance id: the active one at creation (without failover, the NLB's one target). */
   public readonly activeInstanceId: pulumi.Output<string>;
-  /** The gateway instances' ids (the first is the active one). */
+  /** The gateway instances' ids (the first is the active one at creation). */
   public readonly instanceIds: pulumi.Output<string[]>;
   public readonly gateway: AwsGateway;
   public readonly keySecret: AwsKeySecret;
@@ -312,9 +314,10 @@ interface NetworkLoadBalancerSettings extends Omit<ValidatedAwsGatewayGroupArgs,
 }
 
 /**
- * The internet-facing NLB (`-nlb`), its UDP target group (`-tg`, TCP or HTTP health checks on the
- * agent's health port, connection termination on deregistration) with the active gateway instance
- * attached (`-target`), and the UDP listener (`-udp`). Subnet mappings give the NLB its Elastic IPs.
+ * The internet-facing NLB (`-nlb`), its UDP target group (`-tg`, health checks on the agent's
+ * health port: `GET /active` with failover, else TCP or `GET /healthz`; connection termination on
+ * deregistration) with its targets attached (`-target`, `-target-i`: every gateway with failover,
+ * else the first), and the UDP listener (`-udp`). Subnet mappings give the NLB its Elastic IPs.
  */
 function createNetworkLoadBalancer(
   name: string,

@@ -1,10 +1,17 @@
 /**
- * `AwsGateway` (`wiremesh:aws:AwsGateway`): the WireGuard gateway of one site in a VPC, one EC2
- * instance per subnet (normally one subnet per availability zone), all of them one WireGuard peer
- * (one key), running wiremesh-agent. The pieces live in their own modules:
+ * `AwsGateway` (`wiremesh:aws:AwsGateway`): the WireGuard gateway of one site in a VPC: one EC2
+ * instance in one subnet (or one created availability zone), running wiremesh-agent.
+ *
+ * One instance, because a WireGuard peer keeps one session and one endpoint per public key:
+ * instances sharing the key would each handshake with every peer and displace each other's
+ * sessions, and each subnet's routes would lead to a different one. Several instances are an
+ * `AwsGatewayGroup` (aws/gateway-group.ts): one active key holder behind an NLB, a shared-key
+ * document without peer endpoints, the agents failing over the routes. The group builds on an
+ * AwsGateway given `targetGroup`, the one case with several subnets (checkOneKeyHolder refuses
+ * the others, naming the field). The pieces live in their own modules:
  * - arguments and their checks: aws/gateway-args.ts (run once, before anything is registered);
  * - a VPC made here (`createNetwork` instead of `vpcId` and `subnets`): aws/network.ts;
- * - per subnet the ENI, Elastic IP, instance and routes: aws/instances.ts;
+ * - per instance the ENI, Elastic IP, instance and routes: aws/instances.ts;
  * - the security group (WireGuard from `peerCidrs`, health from `healthCheckCidrs`, default the
  *   VPC's CIDRs, forwarding from `forwardFromCidrs`): aws/security-group.ts;
  * - the IAM role reading exactly the key and config secrets: aws/role.ts;
@@ -20,8 +27,7 @@
  * ranges in `forwardFromCidrs` (all protocols from those ranges, which also reaches the gateway
  * itself: the agent's metrics port is bound to loopback by default).
  *
- * Follow-ups not done here: a created VPC for AwsGatewayGroup; static NLB addresses; multi-key
- * (per-instance) gateways.
+ * Follow-ups not done here: a created VPC for AwsGatewayGroup.
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
@@ -33,7 +39,7 @@ import { agentConfigDocument } from '../bootstrap';
 import { componentLabel } from '../errors';
 import { gatewayKey, keySecretVersions } from '../gateway-key';
 import { createAwsAgentArtifact, type AwsAgentArtifact } from './artifact';
-import { DEFAULT_INSTANCE_TYPE, validateAwsGatewayArgs, type AwsGatewayArgs } from './gateway-args';
+import { checkOneKeyHolder, DEFAULT_INSTANCE_TYPE, validateAwsGatewayArgs, type AwsGatewayArgs } from './gateway-args';
 import { arnParts, createFailoverPolicy, failoverSection, type AwsGroupFailoverArgs } from './failover';
 import type { AwsGatewaySubnetArgs } from './gateway-args';
 import { createGatewayInstances, createGatewayInterface, ubuntuAmi, type AwsGatewayInstance } from './instances';
@@ -45,12 +51,12 @@ import { checkedExtraSecretReads, createGatewayRole } from './role';
 import { createGatewaySecurityGroup, gatewayIngress, vpcCidrBlocks } from './security-group';
 
 /**
- * A site's WireGuard gateway: one instance per subnet, one key, routes per AZ.
+ * A site's WireGuard gateway: one instance, its key, its Elastic IP, the routes of its subnet's tables.
  *
  * ```ts
  * const gw = new AwsGateway("site-a", {
  *   siteName: "site-a", vpcId,
- *   subnets: [{ subnetId: pubA, routeTableIds: [rtA] }, { subnetId: pubB, routeTableIds: [rtB] }],
+ *   subnets: [{ subnetId: pubA, routeTableIds: [rtA, rtPrivateA] }],
  *   remoteCidrs: ["10.20.0.0/16"], peerCidrs: ["203.0.113.7/32"],
  *   agent: { artifact: "wiremesh-0.1.0.tgz", config: { interface: { addresses: ["10.99.0.1/24"] }, peers: [...] } },
  * }, { provider: euWest1 });
@@ -59,7 +65,7 @@ import { createGatewaySecurityGroup, gatewayIngress, vpcCidrBlocks } from './sec
 export class AwsGateway extends pulumi.ComponentResource {
   /** The gateway's WireGuard public key (base64). */
   public readonly publicKey: pulumi.Output<string>;
-  /** The Elastic IPs, one per subnet, in `subnets` order. */
+  /** The Elastic IPs, one per instance (one; a group's gateway: one per subnet, in `subnets` order). */
   public readonly publicIps: pulumi.Output<string[]>;
   /** `publicIp:listenPort` per instance. */
   public readonly endpoints: pulumi.Output<string[]>;
@@ -74,7 +80,7 @@ export class AwsGateway extends pulumi.ComponentResource {
   public readonly listenPort: number;
   /** The agent's TCP health port. */
   public readonly healthPort: number;
-  /** The resources per subnet, for composition (e.g. load balancer targets). */
+  /** The resources per instance, for composition (a group's load balancer targets). */
   public readonly instances: AwsGatewayInstance[];
   public readonly keySecret: AwsKeySecret;
   public readonly securityGroup: aws.ec2.SecurityGroup;
@@ -89,6 +95,7 @@ export class AwsGateway extends pulumi.ComponentResource {
   constructor(name: string, args: AwsGatewayArgs, opts: pulumi.ComponentResourceOptions = {}) {
     const label = componentLabel('AwsGateway', name);
     const checked = validateAwsGatewayArgs(label, args);
+    checkOneKeyHolder(label, args, checked);
     const artifact =
       args.agent.artifact === undefined
         ? undefined
@@ -107,7 +114,7 @@ export class AwsGateway extends pulumi.ComponentResource {
     const recoveryWindowInDays = args.secretRecoveryWindowInDays ?? 7;
     const storage = { kmsKeyId, recoveryWindowInDays };
 
-    // The key: one per gateway, shared by its instances.
+    // The key: one per gateway (a group's, shared by its instances, is given as keySecret).
     const { keySecret, publicKey } = gatewayKeySecret(name, label, args, storage, this);
     this.keySecret = keySecret;
     this.publicKey = publicKey;

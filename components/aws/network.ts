@@ -16,7 +16,10 @@ import { checkCidr } from './validation';
 export interface AwsGatewayCreateNetworkArgs {
   /** The VPC's IPv4 CIDR block, /16 to /28; the subnets are carved from it. */
   cidr: string;
-  /** One public subnet (and one gateway instance) per availability zone, in this order; at least one. */
+  /**
+   * One public subnet per availability zone, in this order. A stand-alone AwsGateway is one instance,
+   * so exactly one zone (several instances on one key are an AwsGatewayGroup, which needs your VPC).
+   */
   availabilityZones: string[];
 }
 

@@ -71,7 +71,7 @@ export interface GcpGatewayGroupArgs extends Omit<GcpGatewayArgs, 'externalLoadB
  * const group = new GcpGatewayGroup("site-b", {
  *   zones: ["europe-west1-b", "europe-west1-c"], network: vpc.id, subnetwork: subnet.id,
  *   peerCidrs: ["203.0.113.0/24"], remoteCidrs: ["10.10.0.0/16"], internalLoadBalancer: true,
- *   agent: { package: "wiremesh@0.1.0", config: { interface: { addresses: ["10.99.0.2/24"] }, peers: [...] } },
+ *   agent: { artifact: "wiremesh-0.1.0.tgz", config: { interface: { addresses: ["10.99.0.2/24"] }, peers: [...] } },
  * });
  * group.endpoint;  // "34.x.y.z:51820" for every peer
  * group.publicKey; // the one key of the group

@@ -1,8 +1,8 @@
 /**
  * Hub and spoke with an HA hub: WireGuardMesh with mesh.yaml. The hub (`gateways: 2`) is an
- * AwsGatewayGroup: two instances in two subnets/AZs sharing one key behind an internet-facing NLB
- * (UDP listener, TCP health checks on the agent's health port); its endpoint is the NLB's DNS
- * name. The GCP spoke is a GcpGateway; the branch office is an existing host (RemoteHostAgent:
+ * AwsGatewayGroup: two instances in two subnets/AZs sharing one key, active/standby behind an
+ * internet-facing NLB (UDP listener, `GET /active` health checks on the agent's health port: only
+ * the active answers 200); its endpoint is the NLB's DNS name. The GCP spoke is a GcpGateway; the branch office is an existing host (RemoteHostAgent:
  * the agent installed and configured over SSH, the key written through the command's stdin).
  *
  * Stack configuration (`pulumi config set wiremesh-hub-spoke-ha:<key> ...`):
@@ -10,7 +10,8 @@
  *   `npm pack` of the wiremesh package your program installs): the gateways' buckets get it, the
  *   branch host gets it over SSH; or agentPackage: a pinned package you publish instead
  * - hubVpcId; hubSubnets: JSON list of two `{ subnetId, routeTableIds }` (public subnets in two
- *   AZs; each AZ's route tables send the spokes' ranges to that AZ's gateway)
+ *   AZs; every listed route table sends the spokes' ranges to the active gateway, and the agents
+ *   move those routes on failover)
  * - gcpNetwork, gcpSubnetwork, gcpZone
  * - branchHost, branchUser; secrets branchSshKey (OpenSSH private key of branchUser, who needs
  *   passwordless sudo) and branchWireguardKey (`wg genkey`; its `wg pubkey` is the spec's)

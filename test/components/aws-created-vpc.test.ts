@@ -16,7 +16,7 @@ import { agentConfig } from './aws-support';
 function createdArgs(overrides: Partial<AwsGatewayArgs> = {}): AwsGatewayArgs {
   return {
     siteName: 'site-a',
-    createNetwork: { cidr: '10.40.0.0/16', availabilityZones: ['eu-west-1a', 'eu-west-1b'] },
+    createNetwork: { cidr: '10.40.0.0/16', availabilityZones: ['eu-west-1a'] },
     remoteCidrs: ['10.20.0.0/16', '10.30.0.0/16'],
     peerCidrs: ['203.0.113.7/32'],
     agent: { package: 'wiremesh@0.1.0', config: agentConfig },
@@ -72,33 +72,23 @@ describe('AwsGateway with a created VPC', () => {
         s.inputs.availabilityZone,
         s.inputs.mapPublicIpOnLaunch,
       ]),
-    ).toEqual([
-      ['site-a-subnet-0', vpc.id, '10.40.0.0/24', 'eu-west-1a', false],
-      ['site-a-subnet-1', vpc.id, '10.40.1.0/24', 'eu-west-1b', false],
-    ]);
+    ).toEqual([['site-a-subnet-0', vpc.id, '10.40.0.0/24', 'eu-west-1a', false]]);
     const tables = byName(mocks.byType(T.routeTable));
-    expect(tables.map((t) => [t.name, t.inputs.vpcId])).toEqual([
-      ['site-a-rt-0', vpc.id],
-      ['site-a-rt-1', vpc.id],
-    ]);
+    expect(tables.map((t) => [t.name, t.inputs.vpcId])).toEqual([['site-a-rt-0', vpc.id]]);
     // 0.0.0.0/0 -> the internet gateway in each table, and each table associated with its subnet.
     const defaults = byName(mocks.byType(T.route).filter((r) => r.inputs.destinationCidrBlock === '0.0.0.0/0'));
     expect(
       defaults.map((r) => [r.name, r.inputs.routeTableId, r.inputs.gatewayId, r.inputs.networkInterfaceId]),
-    ).toEqual([
-      ['site-a-rt-0-default', tables[0]!.id, igw.id, undefined],
-      ['site-a-rt-1-default', tables[1]!.id, igw.id, undefined],
-    ]);
+    ).toEqual([['site-a-rt-0-default', tables[0]!.id, igw.id, undefined]]);
     expect(byName(mocks.byType(T.association)).map((a) => [a.name, a.inputs.subnetId, a.inputs.routeTableId])).toEqual([
       ['site-a-rta-0', subnets[0]!.id, tables[0]!.id],
-      ['site-a-rta-1', subnets[1]!.id, tables[1]!.id],
     ]);
     // Everything is a child of the gateway.
     for (const type of [T.vpc, T.igw, T.subnet, T.routeTable, T.route, T.association]) {
       for (const r of mocks.byType(type)) expect(`${r.name} ${r.parent}`).toBe(`${r.name} ${root.urn}`);
     }
-    expect(gateway.network!.subnets).toHaveLength(2);
-    expect(gateway.network!.routeTables).toHaveLength(2);
+    expect(gateway.network!.subnets).toHaveLength(1);
+    expect(gateway.network!.routeTables).toHaveLength(1);
   });
 
   test('the instances run in the created subnets and the remote-CIDR routes land in the created route tables', async () => {
@@ -108,17 +98,14 @@ describe('AwsGateway with a created VPC', () => {
     const enis = byName(mocks.byType(T.eni));
     expect(enis.map((e) => [e.name, e.inputs.subnetId, e.inputs.sourceDestCheck])).toEqual([
       ['site-a-eni-0', subnets[0]!.id, false],
-      ['site-a-eni-1', subnets[1]!.id, false],
     ]);
-    expect(mocks.byType(T.instance)).toHaveLength(2);
+    expect(mocks.byType(T.instance)).toHaveLength(1);
     const remote = byName(mocks.byType(T.route).filter((r) => r.inputs.destinationCidrBlock !== '0.0.0.0/0'));
     expect(
       remote.map((r) => [r.name, r.inputs.routeTableId, r.inputs.destinationCidrBlock, r.inputs.networkInterfaceId]),
     ).toEqual([
       ['site-a-route-0-0-10-20-0-0-16', tables[0]!.id, '10.20.0.0/16', enis[0]!.id],
       ['site-a-route-0-0-10-30-0-0-16', tables[0]!.id, '10.30.0.0/16', enis[0]!.id],
-      ['site-a-route-1-0-10-20-0-0-16', tables[1]!.id, '10.20.0.0/16', enis[1]!.id],
-      ['site-a-route-1-0-10-30-0-0-16', tables[1]!.id, '10.30.0.0/16', enis[1]!.id],
     ]);
   });
 
@@ -151,7 +138,7 @@ describe('AwsGateway with a created VPC', () => {
     const created = [T.vpc, T.igw, T.subnet, T.routeTable, T.route, T.association].flatMap((type) =>
       mocks.byType(type),
     );
-    expect(created).toHaveLength(1 + 1 + 2 + 2 + 2 + 4 + 2);
+    expect(created).toHaveLength(1 + 1 + 1 + 1 + 1 + 2 + 1);
     for (const r of created)
       expect(`${r.name} ${r.provider}`).toMatch(new RegExp(`^${r.name} .*::pulumi:providers:aws::euw1::`));
   });

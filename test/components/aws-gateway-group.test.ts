@@ -1,7 +1,8 @@
 /**
  * components/aws/gateway-group.ts under mocks: one key for the whole group, the NLB (network,
- * internet-facing, cross-zone), the UDP listener and target group with the active gateway attached (active/standby), the NLB's Elastic IPs,
- * the TCP health check on the health port, the endpoint, providers, and the argument checks.
+ * internet-facing, cross-zone), the UDP listener and target group (with failover every gateway a
+ * target checked with GET /active; without, the active one with TCP checks), the NLB's Elastic IPs,
+ * the rolling replacement order, the routes at the active, the endpoint, providers, and the argument checks.
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
@@ -106,8 +107,16 @@ describe('AwsGatewayGroup', () => {
     expect(gates).toHaveLength(instances.length);
     instances.forEach((instance, i) => {
       expect(instance.deleteBeforeReplace).toBe(true);
-      if (i > 0) expect(instance.dependencies).toContain(gates[i - 1]!.urn);
-      expect(instance.dependencies.some((urn) => urn.includes('gateway-instance-'))).toBe(false);
+      const others = [...instances, ...gates].filter((o) => o !== instance);
+      // Instance i is registered (created, or replaced) only after gate i-1 (instance i-1 serves), and after no other.
+      expect(others.filter((o) => instance.dependencies.includes(o.urn!)).map((o) => o.name)).toEqual(
+        i === 0 ? [] : [`site-a-gateway-serving-${i - 1}`],
+      );
+      // Through dependsOn only: no input of it comes from another instance or gate, so the engine does not
+      // delete it along with a replaced predecessor (only property dependents cascade a delete-before-replace).
+      for (const o of others) expect(JSON.stringify(instance.inputs)).not.toContain(o.id!);
+      // Every member boots the same references (the same key, document and agent).
+      expect(instance.inputs.userData).toBe(instances[0]!.inputs.userData);
       // Failover: every instance is a target checked with GET /active; a standby's 503 means its agent answers.
       expect(gates[i]!.inputs.check).toEqual({
         kind: 'aws-target-health',
@@ -120,6 +129,9 @@ describe('AwsGatewayGroup', () => {
       expect(gates[i]!.dependencies).toEqual(expect.arrayContaining([instance.urn, targetGroup.urn]));
     });
     expect(instances[0]!.dependencies.some((urn) => urn.includes('serving-'))).toBe(false);
+    const order = mocks.resources.map((r) => r.name);
+    expect(order.indexOf('site-a-gateway-serving-0')).toBeLessThan(order.indexOf('site-a-gateway-instance-1'));
+    expect(order.indexOf('site-a-gateway-serving-1')).toBeLessThan(order.indexOf('site-a-gateway-instance-2'));
   });
 
   test('rolling replacement without failover: the one target must be healthy, the others pass EC2 status checks', async () => {

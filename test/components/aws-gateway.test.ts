@@ -1,9 +1,11 @@
 /**
  * components/aws/gateway.ts under mocks: the security group opens only the WireGuard and health
  * ports, to the intended ranges; the key is secret wherever it goes; the role reads exactly its
- * two secrets; one route per remote CIDR per route table, at that subnet's ENI; IMDSv2; source/
+ * two secrets; one route per remote CIDR per route table, at the gateway's ENI; IMDSv2; source/
  * destination check off; user data (snapshot) holds references only; the config document; the
- * argument checks with their messages; a provider passed in options reaches every child.
+ * argument checks with their messages (one instance: several are an AwsGatewayGroup, whose rolling
+ * order and routes at the active aws-gateway-group.test.ts covers); a provider passed in options
+ * reaches every child.
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
@@ -12,6 +14,7 @@ import { parseAgentConfig } from '../../agent/gateway/config';
 import type { GatewayAgentConfig } from '../../components/agent-config';
 import { AwsGateway } from '../../components/aws/gateway';
 import type { AwsGatewayArgs } from '../../components/aws/gateway-args';
+import { AwsGatewayGroup } from '../../components/aws/gateway-group';
 import { AwsKeySecret } from '../../components/aws/key-secret';
 import type { IamPolicyDocument } from '../../components/aws/policy';
 import { awsMockOptions } from '../../components/aws/testing';
@@ -47,10 +50,7 @@ function baseArgs(overrides: Partial<AwsGatewayArgs> = {}): AwsGatewayArgs {
   return {
     siteName: 'site-a',
     vpcId: 'vpc-0a',
-    subnets: [
-      { subnetId: 'subnet-a', routeTableIds: ['rtb-a1', 'rtb-a2'] },
-      { subnetId: 'subnet-b', routeTableIds: ['rtb-b'] },
-    ],
+    subnets: [{ subnetId: 'subnet-a', routeTableIds: ['rtb-a1', 'rtb-a2'] }],
     remoteCidrs: ['10.20.0.0/16', '10.30.0.0/16', 'fd20::/48'],
     peerCidrs: ['203.0.113.7/32', '2001:db8::7/128'],
     agent: { package: 'wiremesh@0.1.0', config: agentConfig },
@@ -298,10 +298,10 @@ describe('AwsGateway keys and secrets', () => {
 });
 
 describe('AwsGateway instances and routes', () => {
-  test("one route per remote CIDR per route table, targeting that subnet's ENI", async () => {
+  test("one route per remote CIDR per route table, targeting the gateway's ENI", async () => {
     const { mocks, gateway } = await build();
     const enis = mocks.byType('aws:ec2/networkInterface:NetworkInterface');
-    expect(enis.map((e) => e.inputs.subnetId)).toEqual(['subnet-a', 'subnet-b']);
+    expect(enis.map((e) => e.inputs.subnetId)).toEqual(['subnet-a']);
     const routes = mocks.byType('aws:ec2/route:Route').map((r) => ({
       table: r.inputs.routeTableId,
       destination: r.inputs.destinationCidrBlock ?? r.inputs.destinationIpv6CidrBlock,
@@ -314,7 +314,6 @@ describe('AwsGateway instances and routes', () => {
     const expected = [
       ['rtb-a1', enis[0]!.id],
       ['rtb-a2', enis[0]!.id],
-      ['rtb-b', enis[1]!.id],
     ].flatMap(([table, eni]) =>
       [
         ['10.20.0.0/16', false],
@@ -333,7 +332,7 @@ describe('AwsGateway instances and routes', () => {
     const enis = mocks.byType('aws:ec2/networkInterface:NetworkInterface');
     const eips = mocks.byType('aws:ec2/eip:Eip');
     const instances = mocks.byType('aws:ec2/instance:Instance');
-    expect(instances).toHaveLength(2);
+    expect(instances).toHaveLength(1);
     instances.forEach((instance, i) => {
       expect(instance.inputs.metadataOptions).toEqual({
         httpEndpoint: 'enabled',
@@ -363,46 +362,31 @@ describe('AwsGateway instances and routes', () => {
       expect(eni.inputs.sourceDestCheck).toBe(false);
       expect(eips[i]!.inputs).toMatchObject({ domain: 'vpc', networkInterface: eni.id });
     });
-    expect(await resolve(gateway.endpoints)).toEqual(['198.51.100.1:51820', '198.51.100.2:51820']);
+    expect(await resolve(gateway.endpoints)).toEqual(['198.51.100.1:51820']);
     // The AMI lookup: Canonical's Ubuntu 24.04 (apt + systemd for the bootstrap, SSM agent included).
     const lookups = mocks.invokes.filter((i) => i.token === 'aws:ec2/getAmi:getAmi');
     expect(lookups).toHaveLength(1);
     expect(lookups[0]!.inputs).toMatchObject({ mostRecent: true, owners: ['099720109477'] });
   });
 
-  test('replacement is rolling: each instance waits for the previous one to serve (its health gate), through dependsOn only', async () => {
-    const subnets = ['a', 'b', 'c'].map((z) => ({ subnetId: `subnet-0${z}`, routeTableIds: [`rtb-0${z}`] }));
-    const { mocks } = await build({ subnets });
-    const instances = mocks.byType('aws:ec2/instance:Instance');
-    const gates = mocks.byType(HEALTH_GATE_TYPE);
-    expect(instances.map((i) => i.name)).toEqual(['site-a-instance-0', 'site-a-instance-1', 'site-a-instance-2']);
-    expect(gates.map((g) => g.name)).toEqual(['site-a-serving-0', 'site-a-serving-1', 'site-a-serving-2']);
-    instances.forEach((instance, i) => {
-      const others = [...instances, ...gates].filter((o) => o !== instance);
-      // Instance i is registered (created, or replaced) only after gate i-1 (instance i-1 serves), and after no other.
-      expect(others.filter((o) => instance.dependencies.includes(o.urn!)).map((o) => o.name)).toEqual(
-        i === 0 ? [] : [`site-a-serving-${i - 1}`],
-      );
-      // No input of it comes from another instance or gate: the engine does not delete it along with a
-      // replaced predecessor (only property dependents cascade a delete-before-replace).
-      for (const o of others) expect(JSON.stringify(instance.inputs)).not.toContain(o.id!);
-      // Delete-first stays: the primary ENI (what the routes and the Elastic IP point at) is fixed at launch.
-      expect(instance.deleteBeforeReplace).toBe(true);
-      // Gate i waits for instance i (its id is an input: a replaced instance replaces the gate). Not an
-      // NLB target: EC2's status checks, in the instance's region.
-      const gate = gates[i]!;
-      expect(gate.dependencies).toContain(instance.urn);
-      expect(gate.inputs).toMatchObject({
-        label: `site-a-instance-${i}`,
-        check: { kind: 'aws-instance-status', region: 'eu-west-1', instanceId: instance.id },
-        timeoutSeconds: 900,
-        pollSeconds: 10,
-      });
-      expect(gate.inputs.check.endpoint).toBeUndefined();
+  test("the instance's health gate: EC2 status checks in its region, waiting for it through its id", async () => {
+    // Rolling order among several instances is a group's (aws-gateway-group.test.ts "rolling replacement").
+    const { mocks } = await build();
+    const instance = mocks.one('aws:ec2/instance:Instance');
+    const gate = mocks.one(HEALTH_GATE_TYPE);
+    expect([instance.name, gate.name]).toEqual(['site-a-instance-0', 'site-a-serving-0']);
+    expect(instance.dependencies).not.toContain(gate.urn);
+    // Delete-first stays: the primary ENI (what the routes and the Elastic IP point at) is fixed at launch.
+    expect(instance.deleteBeforeReplace).toBe(true);
+    // The instance's id is an input: a replaced instance replaces the gate. Not an NLB target: EC2's status checks.
+    expect(gate.dependencies).toContain(instance.urn);
+    expect(gate.inputs).toMatchObject({
+      label: 'site-a-instance-0',
+      check: { kind: 'aws-instance-status', region: 'eu-west-1', instanceId: instance.id },
+      timeoutSeconds: 900,
+      pollSeconds: 10,
     });
-    const order = mocks.resources.map((r) => r.name);
-    expect(order.indexOf('site-a-serving-0')).toBeLessThan(order.indexOf('site-a-instance-1'));
-    expect(order.indexOf('site-a-serving-1')).toBeLessThan(order.indexOf('site-a-instance-2'));
+    expect(gate.inputs.check.endpoint).toBeUndefined();
   });
 
   test('a pinned AMI is used as is, without a lookup', async () => {
@@ -415,14 +399,12 @@ describe('AwsGateway instances and routes', () => {
     }
   });
 
-  test('user data holds references only (snapshot), the same on every instance', async () => {
+  test('user data holds references only (snapshot)', async () => {
     const { mocks, gateway } = await build();
     const pair = mocks.one(WIREGUARD_KEY_PAIR_TYPE);
     const privateKey = unwrapSecrets<string>(pair.state!.privateKey);
-    const instances = mocks.byType('aws:ec2/instance:Instance');
-    const userData = instances[0]!.inputs.userData as string;
+    const userData = mocks.one('aws:ec2/instance:Instance').inputs.userData as string;
     expect(typeof userData).toBe('string'); // not a secret: nothing in it is
-    expect(instances[1]!.inputs.userData).toBe(userData);
     expect(userData).not.toContain(privateKey);
     expect(userData).not.toMatch(/[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=/);
     expect(userData).toContain(await resolve(gateway.keySecretArn));
@@ -487,6 +469,20 @@ describe('AwsGateway argument checks', () => {
         ],
       },
       `${label}: route table rtb-1 is listed for subnets[0] and subnets[1]; VPC route tables have no ECMP (one target per destination), so each route table points at one gateway`,
+    ],
+    [
+      'two subnets (two instances on one key)',
+      { subnets: [{ subnetId: 'subnet-a' }, { subnetId: 'subnet-b' }] },
+      `${label}: subnets lists 2 subnets, but an AwsGateway is one instance holding its WireGuard key (instances sharing a key displace each other's sessions with every peer): give one, or use AwsGatewayGroup for several (one active key holder behind a network load balancer, with automatic failover)`,
+    ],
+    [
+      'two created zones (two instances on one key)',
+      {
+        vpcId: undefined,
+        subnets: undefined,
+        createNetwork: { cidr: '10.40.0.0/16', availabilityZones: ['eu-west-1a', 'eu-west-1b'] },
+      },
+      `${label}: createNetwork.availabilityZones lists 2 zones, but an AwsGateway is one instance holding its WireGuard key (instances sharing a key displace each other's sessions with every peer): give one, or use AwsGatewayGroup (in a VPC of yours: vpcId and subnets) for several`,
     ],
     ['no remote CIDRs', { remoteCidrs: [] }, `${label}: remoteCidrs must list at least one remote prefix`],
     [
@@ -613,6 +609,26 @@ describe('AwsGateway argument checks', () => {
     ],
   ])('refuses %s', (_what, overrides, message) => {
     expect(() => new AwsGateway('gw', baseArgs(overrides))).toThrow(message);
+  });
+
+  test("an AwsGatewayGroup still builds its gateway's two instances on the group's key", async () => {
+    const mocks = setupMocks(awsMockOptions());
+    const { subnets: _one, vpcId: _vpc, ...shared } = baseArgs();
+    const group = new AwsGatewayGroup('g', {
+      ...shared,
+      vpcId: 'vpc-0a',
+      subnets: [
+        { subnetId: 'subnet-a', routeTableIds: ['rtb-a'] },
+        { subnetId: 'subnet-b', routeTableIds: ['rtb-b'] },
+      ],
+    });
+    expect(await resolve(group.instanceIds)).toHaveLength(2);
+    await mocks.settle();
+    expect(mocks.byType('aws:ec2/instance:Instance').map((i) => i.name)).toEqual([
+      'g-gateway-instance-0',
+      'g-gateway-instance-1',
+    ]);
+    expect(mocks.byType('wiremesh:aws:AwsGateway')).toHaveLength(1);
   });
 
   test('refuses key together with keySecret, and keySecret without publicKey', async () => {

@@ -63,39 +63,48 @@ export const exampleStacks: Record<'aws-gcp' | 'hub-spoke-ha' | 'existing-vpc', 
       secretConfigKeys: [`wiremesh-hub-spoke-ha:branchSshKey`, `wiremesh-hub-spoke-ha:branchWireguardKey`],
       aws: { vpcCidrs: ['10.0.0.0/16'] },
     }),
-  'existing-vpc': () =>
-    meshMocks({
-      project: 'wiremesh-existing-vpc',
-      config: stackConfig('wiremesh-existing-vpc', {
-        agentArtifact: AGENT_ARTIFACT,
-        vpcName: 'production',
-        remotePublicKey: DC.publicKey,
-        remoteEndpoint: '192.0.2.50:51820',
-        remoteCidrs: ['172.16.0.0/16', '172.20.0.0/16'],
-      }),
-      call(args) {
-        switch (args.token) {
-          case 'aws:ec2/getVpc:getVpc':
-            return {
-              id: 'vpc-0existing',
-              cidrBlock: '10.50.0.0/16',
-              cidrBlockAssociations: [
-                { associationId: 'a0', cidrBlock: '10.50.0.0/16', state: 'associated' },
-                { associationId: 'a1', cidrBlock: '10.51.0.0/16', state: 'associated' },
-              ],
-            };
-          case 'aws:ec2/getSubnets:getSubnets':
-            return { ids: ['subnet-0a', 'subnet-0b'], filters: args.inputs.filters };
-          case 'aws:ec2/getRouteTables:getRouteTables': {
-            const filters = args.inputs.filters as Array<{ name: string; values: string[] }>;
-            const subnet = filters.find((f) => f.name === 'association.subnet-id')?.values[0];
-            if (subnet === 'subnet-0a') return { ids: ['rtb-0a'] };
-            if (subnet === 'subnet-0b') return { ids: [] };
-            return { ids: ['rtb-0main'] };
-          }
-          default:
-            return undefined;
-        }
-      },
-    }),
+  'existing-vpc': () => existingVpcStack(),
 };
+
+/**
+ * examples/existing-vpc's stack: the VPC found by Name tag, its two subnets tagged as gateway subnets
+ * (subnet-0a with its own route table, subnet-0b on the main table): an AwsGatewayGroup; or, with
+ * `subnetIds`, just those subnets (one: an AwsGateway).
+ */
+export function existingVpcStack(subnetIds?: string[]): MockRecorder {
+  return meshMocks({
+    project: 'wiremesh-existing-vpc',
+    config: stackConfig('wiremesh-existing-vpc', {
+      agentArtifact: AGENT_ARTIFACT,
+      vpcName: 'production',
+      remotePublicKey: DC.publicKey,
+      remoteEndpoint: '192.0.2.50:51820',
+      remoteCidrs: ['172.16.0.0/16', '172.20.0.0/16'],
+      ...(subnetIds !== undefined ? { subnetIds } : {}),
+    }),
+    call(args) {
+      switch (args.token) {
+        case 'aws:ec2/getVpc:getVpc':
+          return {
+            id: 'vpc-0existing',
+            cidrBlock: '10.50.0.0/16',
+            cidrBlockAssociations: [
+              { associationId: 'a0', cidrBlock: '10.50.0.0/16', state: 'associated' },
+              { associationId: 'a1', cidrBlock: '10.51.0.0/16', state: 'associated' },
+            ],
+          };
+        case 'aws:ec2/getSubnets:getSubnets':
+          return { ids: ['subnet-0a', 'subnet-0b'], filters: args.inputs.filters };
+        case 'aws:ec2/getRouteTables:getRouteTables': {
+          const filters = args.inputs.filters as Array<{ name: string; values: string[] }>;
+          const subnet = filters.find((f) => f.name === 'association.subnet-id')?.values[0];
+          if (subnet === 'subnet-0a') return { ids: ['rtb-0a'] };
+          if (subnet === 'subnet-0b') return { ids: [] };
+          return { ids: ['rtb-0main'] };
+        }
+        default:
+          return undefined;
+      }
+    },
+  });
+}

@@ -25,7 +25,7 @@ import {
 import { planMesh, type MeshPlan } from '../../mesh/planner';
 import { fromRecordedResources, mandatory, runPolicies } from '../../policies/run';
 import type { MeshSpec } from '../../mesh/spec';
-import { BRANCH, DC, exampleStacks, stackConfig } from './example-stacks';
+import { BRANCH, DC, exampleStacks, existingVpcStack, stackConfig } from './example-stacks';
 import {
   awsStoredConfig,
   componentTree,
@@ -479,23 +479,130 @@ describe('examples/hub-spoke-ha', () => {
 
 // -------------------------------------------------------------------------------------------------
 
-describe('examples/existing-vpc', () => {
+/** Runs examples/existing-vpc under the stack `mocks` installs; its outputs. */
+async function runExistingVpc(mocks: MockRecorder): Promise<Record<string, unknown>> {
+  const program = require('../../examples/existing-vpc/index') as () => Promise<Record<string, pulumi.Output<unknown>>>;
+  return settleOutputs(mocks, await program());
+}
+
+/** The stored document of examples/existing-vpc's gateway (`edge`, or the group's `edge-gateway`). */
+function existingVpcDocument(
+  mocks: MockRecorder,
+  gatewayName: string,
+  keyName: string,
+  endpoint: boolean,
+): AgentConfig {
+  const stored = awsStoredConfig(mocks, gatewayName);
+  return {
+    interface: { name: 'wm0', addresses: ['10.255.0.1/32'], mtu: 1420, listenPort: WG },
+    peers: [
+      {
+        name: 'dc',
+        publicKey: DC.publicKey,
+        ...(endpoint ? { endpoint: '192.0.2.50:51820' } : {}),
+        allowedIps: ['172.16.0.0/16', '172.20.0.0/16'],
+      },
+    ],
+    routes: ['172.16.0.0/16', '172.20.0.0/16'],
+    forwarding: true,
+    privateKey: {
+      source: 'aws-secrets-manager',
+      secretId: mocks.one(T.awsSecret, `${keyName}-secret`).state!.arn,
+      region: 'eu-west-1',
+      versionId: mocks.one(
+        T.awsSecretVersion,
+        `${keyName}-version-g${currentKeyPair(mocks, keyName).name.split('-g').pop()}`,
+      ).state!.versionId,
+    },
+    ...(stored.nextPrivateKey !== undefined ? { nextPrivateKey: stored.nextPrivateKey } : {}),
+    configSource: {
+      source: 'aws-secrets-manager',
+      secretId: mocks.one(T.awsSecret, `${gatewayName}-config`).state!.arn,
+      region: 'eu-west-1',
+    },
+    health: { listen: `0.0.0.0:${HEALTH}` },
+    statusFile: '/run/wiremesh/wm0.status.json',
+    ...(stored.failover && { failover: stored.failover }),
+  } as AgentConfig;
+}
+
+describe('examples/existing-vpc with one gateway subnet (subnetIds): an AwsGateway', () => {
   let mocks: MockRecorder;
   let outputs: Record<string, unknown>;
 
   beforeAll(async () => {
-    mocks = exampleStacks['existing-vpc']();
-    const program = require('../../examples/existing-vpc/index') as () => Promise<
-      Record<string, pulumi.Output<unknown>>
-    >;
-    outputs = await settleOutputs(mocks, await program());
+    mocks = existingVpcStack(['subnet-0a']);
+    outputs = await runExistingVpc(mocks);
   });
 
   test('passes every mandatory policy of the wiremesh pack (policies/)', () => {
     expect(mandatory(runPolicies(fromRecordedResources(mocks.resources)))).toEqual([]);
   });
 
-  test('looks up the VPC by Name tag, its tagged subnets and their route tables', () => {
+  test("looks up the VPC by Name tag and the given subnet's route table; one gateway, one instance", () => {
+    const calls = mocks.invokes.map((i) => [i.token, unwrapSecrets(i.inputs)]);
+    expect(calls[0]).toEqual(['aws:ec2/getVpc:getVpc', { tags: { Name: 'production' } }]);
+    expect(calls.filter(([token]) => token === 'aws:ec2/getSubnets:getSubnets')).toEqual([]);
+    expect(outputs.vpcId).toBe('vpc-0existing');
+    expect(mocks.one(T.awsGateway).name).toBe('edge');
+    expect(mocks.byType(T.awsGroup)).toEqual([]);
+    expect(mocks.byType(T.mesh)).toEqual([]);
+    expect(mocks.byType(T.instance)).toHaveLength(1);
+  });
+
+  test('opens WireGuard to the remote site only, health and forwarding to the VPC', () => {
+    expect(ingress(mocks.one(T.sg))).toEqual([
+      ['udp', WG, WG, ['192.0.2.50/32'], []],
+      ['tcp', HEALTH, HEALTH, ['10.50.0.0/16', '10.51.0.0/16'], []],
+      ['-1', 0, 0, ['10.50.0.0/16', '10.51.0.0/16'], []],
+    ]);
+  });
+
+  test("one route per remote CIDR in the subnet's route table, at the gateway", () => {
+    const enis = mocks.byType(T.eni);
+    expect(enis.map((e) => e.inputs.subnetId)).toEqual(['subnet-0a']);
+    expect(
+      mocks
+        .byType(T.route)
+        .map((r) => [r.inputs.routeTableId, r.inputs.destinationCidrBlock, r.inputs.networkInterfaceId]),
+    ).toEqual([
+      ['rtb-0a', '172.16.0.0/16', enis[0]!.id],
+      ['rtb-0a', '172.20.0.0/16', enis[0]!.id],
+    ]);
+  });
+
+  test("the hand-built configuration is stored as written, completed with the gateway's references; the remote dials the Elastic IP", () => {
+    expect(awsStoredConfig(mocks, 'edge')).toEqual(existingVpcDocument(mocks, 'edge', 'edge-key', true));
+    expect(outputs.endpoints).toEqual(['198.51.100.1:51820']);
+    expect(outputs.remotePeerConfig).toBe(
+      `[Peer]\n# wiremesh gateway "edge" in vpc-0existing\nPublicKey = ${mocks.one(T.keyPair).state!.publicKey}\nEndpoint = 198.51.100.1:51820\nAllowedIPs = 10.255.0.1/32, 10.50.0.0/16, 10.51.0.0/16\n`,
+    );
+  });
+
+  test('the private key is secret everywhere; the role reads exactly its secrets; user data holds references only', () => {
+    expectKeysSecret(mocks, generatedPrivateKeys(mocks));
+    expectAwsRoleReadsExactly(mocks, 'edge', componentTree(mocks, T.awsGateway, 'edge'));
+    const userData = userDataOf(mocks);
+    expect(Object.keys(userData)).toEqual(['edge-instance-0']);
+    expectNoKeyMaterial(userData, generatedPrivateKeys(mocks));
+    expect(userData['edge-instance-0']).toMatchSnapshot();
+  });
+});
+
+describe('examples/existing-vpc with two tagged subnets: an AwsGatewayGroup', () => {
+  let mocks: MockRecorder;
+  let outputs: Record<string, unknown>;
+
+  beforeAll(async () => {
+    mocks = exampleStacks['existing-vpc']();
+    outputs = await runExistingVpc(mocks);
+  });
+
+  test('passes every mandatory policy of the wiremesh pack (policies/)', () => {
+    expect(mandatory(runPolicies(fromRecordedResources(mocks.resources)))).toEqual([]);
+  });
+
+  test('looks up the VPC by Name tag, its tagged subnets and their route tables; one group, one key', () => {
     const calls = mocks.invokes.map((i) => [i.token, unwrapSecrets(i.inputs)]);
     expect(calls[0]).toEqual(['aws:ec2/getVpc:getVpc', { tags: { Name: 'production' } }]);
     expect(calls[1]).toEqual([
@@ -508,11 +615,17 @@ describe('examples/existing-vpc', () => {
       },
     ]);
     expect(outputs.vpcId).toBe('vpc-0existing');
-    expect(mocks.one(T.awsGateway).name).toBe('edge');
-    expect(mocks.byType(T.mesh)).toEqual([]);
+    const group = componentTree(mocks, T.awsGroup, 'edge');
+    expect(mocks.byType(T.awsGateway).map((g) => g.name)).toEqual(['edge-gateway']);
+    expect(group.of(T.instance).map((i) => i.inputs.primaryNetworkInterface.networkInterfaceId)).toEqual(
+      mocks.byType(T.eni).map((e) => e.id),
+    );
+    expect(mocks.byType(T.eni).map((e) => e.inputs.subnetId)).toEqual(['subnet-0a', 'subnet-0b']);
+    expect(mocks.byType(T.key).map((k) => k.name)).toEqual(['edge-key']);
+    expect(mocks.byType(T.awsSecret).filter((s) => s.name.endsWith('-key-secret'))).toHaveLength(1);
   });
 
-  test('opens WireGuard to the remote site only, health and forwarding to the VPC', () => {
+  test('opens WireGuard to the remote site only (the NLB keeps its address), health and forwarding to the VPC', () => {
     expect(ingress(mocks.one(T.sg))).toEqual([
       ['udp', WG, WG, ['192.0.2.50/32'], []],
       ['tcp', HEALTH, HEALTH, ['10.50.0.0/16', '10.51.0.0/16'], []],
@@ -520,66 +633,60 @@ describe('examples/existing-vpc', () => {
     ]);
   });
 
-  test("one route per remote CIDR per route table, at its subnet's gateway (the main table for the unassociated subnet)", () => {
+  test('every route table (the main table for the unassociated subnet) at the active gateway, moved by failover', () => {
     const enis = mocks.byType(T.eni);
-    expect(enis.map((e) => e.inputs.subnetId)).toEqual(['subnet-0a', 'subnet-0b']);
+    const routes = mocks.byType(T.route);
     expect(
-      mocks
-        .byType(T.route)
-        .map((r) => [r.inputs.routeTableId, r.inputs.destinationCidrBlock, r.inputs.networkInterfaceId]),
+      routes.map((r) => [r.inputs.routeTableId, r.inputs.destinationCidrBlock, r.inputs.networkInterfaceId]),
     ).toEqual([
       ['rtb-0a', '172.16.0.0/16', enis[0]!.id],
       ['rtb-0a', '172.20.0.0/16', enis[0]!.id],
-      ['rtb-0main', '172.16.0.0/16', enis[1]!.id],
-      ['rtb-0main', '172.20.0.0/16', enis[1]!.id],
+      ['rtb-0main', '172.16.0.0/16', enis[0]!.id],
+      ['rtb-0main', '172.20.0.0/16', enis[0]!.id],
     ]);
+    for (const route of routes) expect(route.ignoreChanges).toEqual(['networkInterfaceId']);
+    expect(awsStoredConfig(mocks, 'edge-gateway').failover).toMatchObject({
+      provider: 'aws-ec2',
+      members: enis.map((eni) => ({ networkInterfaceId: eni.id, address: eni.state!.privateIp })),
+      routeTableIds: ['rtb-0a', 'rtb-0main'],
+      destinations: ['172.16.0.0/16', '172.20.0.0/16'],
+    });
   });
 
-  test("the hand-built configuration is stored as written, completed with the gateway's references", () => {
-    const stored = awsStoredConfig(mocks, 'edge');
-    expect(stored).toEqual({
-      interface: { name: 'wm0', addresses: ['10.255.0.1/32'], mtu: 1420, listenPort: WG },
-      peers: [
-        {
-          name: 'dc',
-          publicKey: DC.publicKey,
-          endpoint: '192.0.2.50:51820',
-          allowedIps: ['172.16.0.0/16', '172.20.0.0/16'],
-        },
-      ],
-      routes: ['172.16.0.0/16', '172.20.0.0/16'],
-      forwarding: true,
-      privateKey: {
-        source: 'aws-secrets-manager',
-        secretId: mocks.one(T.awsSecret, 'edge-key-secret').state!.arn,
-        region: 'eu-west-1',
-        versionId: mocks.one(
-          T.awsSecretVersion,
-          `edge-key-version-g${currentKeyPair(mocks, 'edge-key').name.split('-g').pop()}`,
-        ).state!.versionId,
-      },
-      ...(stored.nextPrivateKey !== undefined ? { nextPrivateKey: stored.nextPrivateKey } : {}),
-      configSource: {
-        source: 'aws-secrets-manager',
-        secretId: mocks.one(T.awsSecret, 'edge-config').state!.arn,
-        region: 'eu-west-1',
-      },
-      health: { listen: `0.0.0.0:${HEALTH}` },
-      statusFile: '/run/wiremesh/wm0.status.json',
-    });
+  test('the NLB checks GET /active on both gateways and answers from its static addresses', () => {
+    const group = componentTree(mocks, T.awsGroup, 'edge');
+    const tg = group.of(T.targetGroup)[0]!;
+    expect([tg.inputs.protocol, tg.inputs.port, tg.inputs.healthCheck.protocol, tg.inputs.healthCheck.path]).toEqual([
+      'UDP',
+      WG,
+      'HTTP',
+      '/active',
+    ]);
+    expect(group.of(T.targetAttachment).map((a) => a.inputs.targetId)).toEqual(group.of(T.instance).map((i) => i.id));
+    const eips = group.of(T.eip).filter((e) => e.name.includes('-nlb-eip-'));
+    expect(outputs.loadBalancerAddresses).toEqual(eips.map((e) => e.state!.publicIp));
+    expect(eips).toHaveLength(2);
+  });
+
+  test('the stored document has no endpoint (the group never initiates); the remote dials the NLB with a keepalive', () => {
+    expect(awsStoredConfig(mocks, 'edge-gateway')).toEqual(
+      existingVpcDocument(mocks, 'edge-gateway', 'edge-key', false),
+    );
+    const endpoint = 'edge-nlb-0123456789abcdef.elb.eu-west-1.amazonaws.com:51820';
+    expect(outputs.endpoints).toEqual([endpoint]);
     expect(outputs.remotePeerConfig).toBe(
-      `[Peer]\n# wiremesh gateway "edge" in vpc-0existing\nPublicKey = ${mocks.one(T.keyPair).state!.publicKey}\nEndpoint = 198.51.100.1:51820\nAllowedIPs = 10.255.0.1/32, 10.50.0.0/16, 10.51.0.0/16\n`,
+      `[Peer]\n# wiremesh gateway "edge" in vpc-0existing\nPublicKey = ${mocks.one(T.keyPair).state!.publicKey}\nEndpoint = ${endpoint}\nAllowedIPs = 10.255.0.1/32, 10.50.0.0/16, 10.51.0.0/16\nPersistentKeepalive = 25\n`,
     );
   });
 
   test('the private key is secret everywhere; the role reads exactly its secrets; user data holds references only', () => {
     expectKeysSecret(mocks, generatedPrivateKeys(mocks));
-    expectAwsRoleReadsExactly(mocks, 'edge', componentTree(mocks, T.awsGateway, 'edge'));
+    expectAwsRoleReadsExactly(mocks, 'edge-gateway', componentTree(mocks, T.awsGateway, 'edge-gateway'));
     const userData = userDataOf(mocks);
-    expect(Object.keys(userData)).toEqual(['edge-instance-0', 'edge-instance-1']);
+    expect(Object.keys(userData)).toEqual(['edge-gateway-instance-0', 'edge-gateway-instance-1']);
     expectNoKeyMaterial(userData, generatedPrivateKeys(mocks));
-    expect(userData['edge-instance-1']).toBe(userData['edge-instance-0']);
-    expect(userData['edge-instance-0']).toMatchSnapshot();
+    expect(userData['edge-gateway-instance-1']).toBe(userData['edge-gateway-instance-0']);
+    expect(userData['edge-gateway-instance-0']).toMatchSnapshot();
   });
 });
 

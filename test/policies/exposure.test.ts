@@ -143,14 +143,14 @@ describe('wiremesh-gateway-imdsv2', () => {
   });
 
   test('a recorded gateway instance with IMDSv1 or a large hop limit, and a hand-written forwarding instance', () => {
-    const variant = withProps(stack, 'site-a-instance-1', (p) => ({
+    const variant = withProps(stack, 'site-a-instance-0', (p) => ({
       ...p,
       metadataOptions: { ...p.metadataOptions, httpTokens: 'optional', httpPutResponseHopLimit: 5 },
     }));
     expect(messages(run(variant, P))).toEqual([
-      'instance "site-a-instance-1" (gateway: part of a wiremesh:aws:AwsGateway component) allows IMDSv1 (metadataOptions.httpTokens is "optional"): ' +
+      'instance "site-a-instance-0" (gateway: part of a wiremesh:aws:AwsGateway component) allows IMDSv1 (metadataOptions.httpTokens is "optional"): ' +
         'set metadataOptions: { httpTokens: "required", httpPutResponseHopLimit: 1 } so that a forged request cannot read the instance role\'s credentials.',
-      'instance "site-a-instance-1" (gateway: part of a wiremesh:aws:AwsGateway component) has metadataOptions.httpPutResponseHopLimit 5: set it to at most 2 (1 unless the agent runs in a container).',
+      'instance "site-a-instance-0" (gateway: part of a wiremesh:aws:AwsGateway component) has metadataOptions.httpPutResponseHopLimit 5: set it to at most 2 (1 unless the agent runs in a container).',
     ]);
     const handWritten: RunnerResource[] = [
       {

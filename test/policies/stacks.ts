@@ -35,7 +35,7 @@ export function cloudMocks(): MockRecorder {
 }
 
 /**
- * One stack with every cloud component: an AWS gateway (two AZs), an AWS gateway group behind an
+ * One stack with every cloud component: an AWS gateway (one instance, two route tables), an AWS gateway group behind an
  * NLB, a GCP gateway with the internal load balancer, a GCP gateway group, and an on-premises
  * host agent.
  */
@@ -44,10 +44,7 @@ export async function recordComponentStack(): Promise<RecordedStack> {
   const awsGateway = new AwsGateway('site-a', {
     siteName: 'site-a',
     vpcId: 'vpc-0a',
-    subnets: [
-      { subnetId: 'subnet-a', routeTableIds: ['rtb-a'] },
-      { subnetId: 'subnet-b', routeTableIds: ['rtb-b'] },
-    ],
+    subnets: [{ subnetId: 'subnet-a', routeTableIds: ['rtb-a', 'rtb-b'] }],
     remoteCidrs: ['10.20.0.0/16', '10.30.0.0/16'],
     peerCidrs: ['203.0.113.7/32'],
     forwardFromCidrs: ['10.0.0.0/16'],
