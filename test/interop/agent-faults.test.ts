@@ -111,6 +111,26 @@ describeWithRoot('the agent fault tests', [])('wiremesh-agent after faults', () 
     return answer;
   }
 
+  /** An agent document whose key is in the test's Secrets Manager on `storePort` (no tunnel peers). */
+  function storeKeyedDocument(
+    iface: string,
+    address: string,
+    storePort: number,
+    healthPort: number,
+    extra: string[] = [],
+  ): string {
+    return [
+      `interface: { name: ${iface}, addresses: [${address}] }`,
+      `privateKey: { source: aws-secrets-manager, secretId: gw-key, region: eu-west-1, endpoint: "http://127.0.0.1:${storePort}" }`,
+      'dataPlane: userspace',
+      'forwarding: false',
+      `health: { listen: "127.0.0.1:${healthPort}" }`,
+      ...extra,
+      'peers: []',
+      '',
+    ].join('\n');
+  }
+
   it('after kill -9, the next start and its stop restore forwarding to its original value', async () => {
     for (const path of FORWARDING) lab.run(ns, 'sh', ['-c', `echo 0 > ${path}`]);
     const state = new HostState(iface);
@@ -160,16 +180,9 @@ describeWithRoot('the agent fault tests', [])('wiremesh-agent after faults', () 
     const storeConfig = join(dir, 'store.yaml');
     writeFileSync(
       storeConfig,
-      [
-        `interface: { name: ${lab.name('ws')}, addresses: [198.19.82.1/24] }`,
-        `privateKey: { source: aws-secrets-manager, secretId: gw-key, region: eu-west-1, endpoint: "http://127.0.0.1:${storePort}" }`,
-        'dataPlane: userspace',
-        'forwarding: false',
-        `health: { listen: "127.0.0.1:${healthPort}" }`,
+      storeKeyedDocument(lab.name('ws'), '198.19.82.1/24', storePort, healthPort, [
         `metrics: { listen: "127.0.0.1:${metricsPort}" }`,
-        'peers: []',
-        '',
-      ].join('\n'),
+      ]),
     );
     // Nothing listens on the store's port yet: every fetch is refused, as in a store outage.
     const agent = spawnAgent(storeConfig, AWS_STATIC_CREDENTIALS);
@@ -205,16 +218,7 @@ describeWithRoot('the agent fault tests', [])('wiremesh-agent after faults', () 
   it('with a configuration document in a store that is down at boot (a cloud gateway), /healthz answers 503 from the bootstrap file, then the document applies', async () => {
     const privateKey = keyToBase64(generatePrivateKey());
     const [storePort, healthPort] = [23_000 + (process.pid % 1000), 24_000 + (process.pid % 1000)];
-    const store = `{ region: eu-west-1, endpoint: "http://127.0.0.1:${storePort}" }`;
-    const document = [
-      `interface: { name: ${lab.name('wd')}, addresses: [198.19.84.1/24] }`,
-      `privateKey: { source: aws-secrets-manager, secretId: gw-key, region: eu-west-1, endpoint: "http://127.0.0.1:${storePort}" }`,
-      'dataPlane: userspace',
-      'forwarding: false',
-      `health: { listen: "127.0.0.1:${healthPort}" }`,
-      'peers: []',
-      '',
-    ].join('\n');
+    const document = storeKeyedDocument(lab.name('wd'), '198.19.84.1/24', storePort, healthPort);
     // What the components' bootstrap writes: references only, the health listener, the document's name.
     const bootstrapPath = join(dir, 'bootstrap.yaml');
     writeFileSync(
@@ -224,7 +228,7 @@ describeWithRoot('the agent fault tests', [])('wiremesh-agent after faults', () 
         'privateKey: { source: aws-secrets-manager, secretId: gw-key, region: eu-west-1 }',
         'peers: []',
         'dataPlane: auto',
-        `configSource: { source: aws-secrets-manager, secretId: gw-config, ${store.slice(2, -2)} }`,
+        `configSource: { source: aws-secrets-manager, secretId: gw-config, region: eu-west-1, endpoint: "http://127.0.0.1:${storePort}" }`,
         `health: { listen: "127.0.0.1:${healthPort}" }`,
         '',
       ].join('\n'),
@@ -264,18 +268,7 @@ describeWithRoot('the agent fault tests', [])('wiremesh-agent after faults', () 
     const [storePort, healthPort] = [21_000 + (process.pid % 1000), 22_000 + (process.pid % 1000)];
     const name = lab.name('wr');
     const refusedConfig = join(dir, 'refused.yaml');
-    writeFileSync(
-      refusedConfig,
-      [
-        `interface: { name: ${name}, addresses: [198.19.83.1/24] }`,
-        `privateKey: { source: aws-secrets-manager, secretId: gw-key, region: eu-west-1, endpoint: "http://127.0.0.1:${storePort}" }`,
-        'dataPlane: userspace',
-        'forwarding: false',
-        `health: { listen: "127.0.0.1:${healthPort}" }`,
-        'peers: []',
-        '',
-      ].join('\n'),
-    );
+    writeFileSync(refusedConfig, storeKeyedDocument(name, '198.19.83.1/24', storePort, healthPort));
     // The store's answer to a caller whose policy does not grant the secret.
     const store = lab.spawn(ns, process.execPath, [
       '-e',

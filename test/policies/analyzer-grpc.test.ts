@@ -1,6 +1,6 @@
 /**
- * Black-box test of the policy pack in a built checkout (policy-pack/, whose index.js falls back to
- * the checkout's dist/policies), over the protocol the Pulumi engine speaks: launched as the engine
+ * Black-box test of the policy pack in a built checkout (policy-pack/, whose index.js is the rules
+ * bundled by the build, their Pulumi SDKs resolved from the checkout's node_modules), over the protocol the Pulumi engine speaks: launched as the engine
  * launches it (see analyzer.ts), then ConfigureStack, GetAnalyzerInfo, Configure, Analyze per
  * resource (inputs) and AnalyzeStack (outputs) with @grpc/grpc-js and the analyzer proto of
  * @pulumi/pulumi. A second test starts the entry point directly (`node policy-pack/index.js`).

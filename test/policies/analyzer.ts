@@ -36,19 +36,21 @@ export const { Empty } = require(require.resolve('google-protobuf/google/protobu
 
 export const { EnforcementLevel } = analyzerPb;
 
-/** Compiles the policies when dist/policies is missing or older than policies/*.ts (`npm test` builds first). */
+/** Compiles the policies and bundles the pack when they are missing or older than policies/*.ts (`npm test` builds first). */
 export function ensureBuilt(): void {
   const sources = readdirSync(SOURCES).filter((f) => f.endsWith('.ts'));
+  const newest = Math.max(...sources.map((f) => statSync(path.join(SOURCES, f)).mtimeMs));
   const stale = sources.some((f) => {
     const out = path.join(ROOT, 'dist/policies', f.replace(/\.ts$/, '.js'));
     return !existsSync(out) || statSync(out).mtimeMs < statSync(path.join(SOURCES, f)).mtimeMs;
   });
-  if (stale)
-    execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
-      cwd: ROOT,
-      stdio: 'inherit',
-      timeout: 300_000,
-    });
+  const run = (args: string[]) =>
+    execFileSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit', timeout: 300_000 });
+  if (stale) run([require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json']);
+  // The pack's index.js is the rules bundled (scripts/bundle-policy-pack.ts), built after tsc.
+  const bundle = path.join(PACK_DIR, 'index.js');
+  if (stale || !existsSync(bundle) || statSync(bundle).mtimeMs < newest)
+    run([path.join(ROOT, 'dist/scripts/bundle-policy-pack.js')]);
 }
 
 export interface Analyzer {

@@ -3,8 +3,9 @@
  * of policy-pack/ (what `pulumi policy publish` uploads: it runs `npm pack` in the pack directory,
  * pulumi/pulumi pkg/backend/httpstate/policypack.go), the pack tarball extracted into a clean
  * directory and its dependencies installed as the engine installs a published pack (`npm install`
- * there; here offline from the npm cache, with the wiremesh tarball standing in for the registry),
- * then the analyzer launched as the engine launches it and asked for verdicts over gRPC.
+ * there; here offline from the npm cache): @pulumi/policy and @pulumi/pulumi only, the rules being
+ * bundled into its index.js, so nothing named wiremesh is fetched from a registry. Then the
+ * analyzer is launched as the engine launches it and asked for verdicts over gRPC.
  *
  * `--ignore-scripts`: the pack needs no native addon; the root package's install script (the
  * addon build) is not what is tested here.
@@ -60,8 +61,7 @@ beforeAll(async () => {
   // As installRequiredPolicy does: extract (the files are under package/), then install the dependencies there.
   execFileSync('tar', ['-xzf', path.join(work, 'wiremesh-policy-pack-0.1.0.tgz'), '-C', work]);
   installed = path.join(work, 'package');
-  const install = (mode: string) =>
-    npm(['install', mode, '--ignore-scripts', '--no-save', path.join(work, 'wiremesh-0.1.0.tgz')], installed);
+  const install = (mode: string) => npm(['install', mode, '--ignore-scripts', '--no-save'], installed);
   try {
     install('--offline');
   } catch {
@@ -80,7 +80,7 @@ afterAll(() => {
 });
 
 describe('the pack installed from npm pack output', () => {
-  test('the tarballs: the pack is self-contained (its own main and dependencies), the library ships the rules without a pack entry point', () => {
+  test('the tarballs: the pack is self-contained (the rules built into its main, only the Pulumi SDKs as dependencies), the library ships the rules without a pack entry point', () => {
     expect(tarList(path.join(work, 'wiremesh-policy-pack-0.1.0.tgz')).sort()).toEqual([
       'package/PulumiPolicy.yaml',
       'package/README.md',
@@ -89,7 +89,11 @@ describe('the pack installed from npm pack output', () => {
     ]);
     const pack = JSON.parse(readFileSync(path.join(installed, 'package.json'), 'utf8'));
     expect(pack.main).toBe('index.js');
-    expect(Object.keys(pack.dependencies).sort()).toEqual(['@pulumi/policy', '@pulumi/pulumi', 'wiremesh']);
+    expect(Object.keys(pack.dependencies).sort()).toEqual(['@pulumi/policy', '@pulumi/pulumi']);
+    expect(existsSync(path.join(installed, 'node_modules/wiremesh'))).toBe(false);
+    const main = readFileSync(path.join(installed, 'index.js'), 'utf8');
+    expect(main).toContain('require("@pulumi/policy")');
+    expect(main).not.toMatch(/require\("wiremesh/);
     const library = tarList(path.join(work, 'wiremesh-0.1.0.tgz'));
     expect(library).toEqual(
       expect.arrayContaining([
@@ -100,7 +104,6 @@ describe('the pack installed from npm pack output', () => {
       ]),
     );
     // One @pulumi/policy for the pack and the rules (the rules' unknown checks need the server's own classes).
-    expect(existsSync(path.join(installed, 'node_modules/wiremesh/node_modules/@pulumi/policy'))).toBe(false);
     expect(readdirSync(path.join(installed, 'node_modules/@pulumi')).sort()).toEqual(
       expect.arrayContaining(['policy', 'pulumi']),
     );

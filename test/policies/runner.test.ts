@@ -72,10 +72,10 @@ describe('the pack', () => {
     }
   });
 
-  test('no module of the policies library constructs a PolicyPack; policy-pack/ is a self-contained pack of the same version', () => {
+  test('no module of the policies library constructs a PolicyPack; policy-pack/ is a self-contained pack of the same version (the built rules, no wiremesh dependency)', () => {
     const dir = path.join(ROOT, 'policies');
     const constructs = (file: string) =>
-      /new PolicyPack\(/.test(readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, ''));
+      /new (\w+\.)?PolicyPack\(/.test(readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, ''));
     expect(readdirSync(dir).filter((f) => f.endsWith('.ts') && constructs(path.join(dir, f)))).toEqual([]);
     expect(readdirSync(dir).filter((f) => /package\.json|PulumiPolicy\.yaml/.test(f))).toEqual([]);
     const packDir = path.join(ROOT, 'policy-pack');
@@ -86,7 +86,6 @@ describe('the pack', () => {
     expect(pack.dependencies).toEqual({
       '@pulumi/policy': root.devDependencies['@pulumi/policy'],
       '@pulumi/pulumi': root.devDependencies['@pulumi/pulumi'],
-      wiremesh: root.version,
     });
     expect(root.exports['./policies'].default).toBe('./dist/policies/policies.js');
     expect(readFileSync(path.join(packDir, 'PulumiPolicy.yaml'), 'utf8')).toMatch(/^runtime: nodejs$/m);
