@@ -132,8 +132,8 @@ export class GatewayAgent {
 
   /** The document `bootstrap.configSource` names, or `bootstrap` itself when it names none. */
   private async withDocument(bootstrap: AgentConfig, retry?: RetryOptions): Promise<AgentConfig> {
-    const source = bootstrap.configSource;
-    if (!source || source.source === 'file') return bootstrap;
+    const source = storeDocumentSource(bootstrap);
+    if (!source) return bootstrap;
     const store = secretSource(source, this.options.secretOptions);
     const document = retry ? await fetchWithRetry(store, retry) : await store.fetch();
     this.documentVersion = document.version;
@@ -147,8 +147,7 @@ export class GatewayAgent {
     this.config = bootstrap;
     // Listening before anything is fetched (with the bootstrap file's listeners when a document
     // follows): until ready, /healthz answers 503 with the reason, never a refused connection.
-    const fromStore = bootstrap.configSource !== undefined && bootstrap.configSource.source !== 'file';
-    this.startingReason = fromStore
+    this.startingReason = storeDocumentSource(bootstrap)
       ? 'fetching the configuration document from its store'
       : 'fetching keys from their stores';
     this.timers.push(setInterval(() => void this.pollStats().catch(() => undefined), 1000));
@@ -724,6 +723,12 @@ export class GatewayAgent {
       pending = setTimeout(() => void this.reload('configuration file changed'), RELOAD_DEBOUNCE_MS);
     });
   }
+}
+
+/** The secret store holding the document `config` points at; undefined for none or a file. */
+function storeDocumentSource(config: AgentConfig): ConfigSourceConfig | undefined {
+  const source = config.configSource;
+  return source && source.source !== 'file' ? source : undefined;
 }
 
 /** What the observability listeners are made from: a document that changes it gets new listeners. */
