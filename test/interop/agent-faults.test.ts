@@ -67,19 +67,26 @@ describeWithRoot('the agent fault tests', [])('wiremesh-agent after faults', () 
   function spawnAgent(
     config: string,
     env: NodeJS.ProcessEnv = {},
-  ): { child: ChildProcess; log: () => string; ready: () => Promise<void> } {
+  ): {
+    child: ChildProcess;
+    log: () => string;
+    logged: (text: string) => Promise<void>;
+    ready: () => Promise<void>;
+  } {
     const child = lab.spawn(ns, process.execPath, [AGENT, 'run', '--config', config], env);
     let log = '';
     child.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
-    const ready = async (): Promise<void> => {
+    // The checks in between run synchronously (spawnSync), so the agent's output reaches `log` only
+    // while this waits: a line the agent wrote before an answer is read here, never assumed.
+    const logged = async (text: string): Promise<void> => {
       const deadline = Date.now() + 60_000;
-      while (!log.includes('"agent.ready"')) {
-        if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the agent did not start: ${log}`);
+      while (!log.includes(text)) {
+        if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the agent never logged ${text}: ${log}`);
         await sleep(100);
       }
     };
-    return { child, log: () => log, ready };
+    return { child, log: () => log, logged, ready: () => logged('"agent.ready"') };
   }
 
   async function startAgent(): Promise<{ child: ChildProcess; log: () => string }> {
@@ -290,7 +297,7 @@ describeWithRoot('the agent fault tests', [])('wiremesh-agent after faults', () 
         reason:
           'AWS Secrets Manager secret gw-key: AccessDeniedException (HTTP 400); no tunnel; trying again every 30 s',
       });
-      expect(agent.log()).toContain('"event":"secret.refused"');
+      await agent.logged('"event":"secret.refused"');
       expect(agent.log()).not.toContain('"agent.ready"');
       expect(lab.run(ns, 'ip', ['-o', 'link', 'show'])).not.toContain(name);
       // A stop while it waits to retry is not held up by the wait.
