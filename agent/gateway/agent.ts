@@ -48,6 +48,7 @@ import type * as WgQuickModule from './wg-quick';
 import type * as FailoverModule from './failover/runner';
 import { resolveConfig, type ResolvedConfig, type ResolvedPeer } from './resolve';
 import { peerKeyPhase, writeStatusDocument, type AgentStatusDocument } from './status-document';
+import { configAt, nextSwitchAt } from './switch-schedule';
 
 /** The logger's settings: a level, and the file it writes to (absent: stderr). */
 export type LogSettings = Required<Pick<LogConfig, 'level'>> & Pick<LogConfig, 'file'>;
@@ -82,6 +83,8 @@ const ROTATION_POLL_MS = 200;
 /** How often a gateway whose secret read was refused tries again: fixing the grant needs no restart. */
 const REFUSED_READ_RETRY_MS = 30_000;
 const RELOAD_DEBOUNCE_MS = 200;
+/** The longest delay setTimeout takes (2^31 - 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const DEFAULT_POLL_SECONDS = 60;
 
 /** Reads the configuration the agent was pointed at: YAML/JSON, or a wg-quick `.conf`. */
@@ -99,6 +102,9 @@ export class GatewayAgent {
   private plane: DataPlane | null = null;
   private network: NetworkSetup | null = null;
   private applied: ResolvedConfig | null = null;
+  /** The resolved document, scheduled switches included; `applied` is what it says now (switch-schedule.ts). */
+  private document: ResolvedConfig | null = null;
+  private switchTimer: NodeJS.Timeout | null = null;
   private config: AgentConfig | null = null;
   private metrics: AgentMetrics | null = null;
   private servers: ObservabilityServer[] = [];
@@ -194,7 +200,7 @@ export class GatewayAgent {
       this.network = new NetworkSetup(this.options.commands, resolved.interfaceName, hostState);
       for (const address of resolved.addresses) await this.network.addAddress(address);
       const applyStarted = performance.now();
-      await this.applyResolved(resolved, 'start');
+      await this.applyDocument(resolved, 'start');
       this.metrics?.recordConfigApply('applied', (performance.now() - applyStarted) / 1000);
       await this.network.linkUp();
       await this.network.setRoutes(resolved.routes);
@@ -278,7 +284,7 @@ export class GatewayAgent {
       if (restartOnly.length > 0) throw new ConfigError(restartOnly);
       this.checkLogConfig(config.log);
       const resolved = await this.resolve(config);
-      result = (await this.applyResolved(resolved, reason)) ? 'applied' : 'unchanged';
+      result = (await this.applyDocument(resolved, reason)) ? 'applied' : 'unchanged';
       this.applyLogConfig(config.log);
       await this.network!.setRoutes(resolved.routes);
       const failoverChanged = JSON.stringify(config.failover) !== JSON.stringify(this.config!.failover);
@@ -308,6 +314,8 @@ export class GatewayAgent {
   private async stopNow(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
+    if (this.switchTimer) clearTimeout(this.switchTimer);
+    this.switchTimer = null;
     this.watcher?.close();
     this.watcher = null;
     this.failover?.stop();
@@ -423,6 +431,51 @@ export class GatewayAgent {
         this.log.warn({ event: 'secret.retry', attempt, delayMs, error: error.message });
       },
     };
+  }
+
+  /** Applies a document as it stands now and arms its next scheduled switch; false when nothing changed. */
+  private async applyDocument(document: ResolvedConfig, reason: string): Promise<boolean> {
+    this.document = document;
+    const changed = await this.applyResolved(this.documentNow(), reason);
+    this.armSwitch();
+    return changed;
+  }
+
+  private documentNow(): ResolvedConfig {
+    return configAt(this.document!, Date.now(), this.plane!.rotation.acceptsPeerNextKeys);
+  }
+
+  /** The timer of the document's next scheduled switch (none while stopping or with nothing scheduled). */
+  private armSwitch(): void {
+    if (this.switchTimer) clearTimeout(this.switchTimer);
+    this.switchTimer = null;
+    const document = this.document;
+    if (!document || !this.plane || this.stopping) return;
+    const at = nextSwitchAt(document, Date.now(), this.plane.rotation.acceptsPeerNextKeys);
+    if (at === null) return;
+    this.log.info({ event: 'rotation.scheduled', switchAt: new Date(at).toISOString() }, 'a key switch is scheduled');
+    // A timer holds at most MAX_TIMER_MS (24.8 days); one that fires early re-arms for the rest.
+    this.switchTimer = setTimeout(
+      () => {
+        this.reloading = this.reloading.then(() => this.switchNow());
+      },
+      Math.min(at - Date.now(), MAX_TIMER_MS),
+    );
+  }
+
+  /** Applies what the document says at this instant (a scheduled switch that is due). */
+  private async switchNow(): Promise<void> {
+    if (!this.document || !this.plane || this.stopping) return;
+    try {
+      await this.applyResolved(this.documentNow(), 'scheduled switch');
+      this.writeStatus();
+    } catch (error) {
+      this.log.error(
+        { event: 'rotation.switch-failed', error: (error as Error).message },
+        'the scheduled key switch was not applied',
+      );
+    }
+    this.armSwitch();
   }
 
   /** Applies `desired` as a diff against what was applied; returns false when nothing changed. */
@@ -549,9 +602,17 @@ export class GatewayAgent {
       publicKey: keyToBase64(publicKeyOf(applied.privateKey)),
       nextPublicKey: nextPublicKey && keyToBase64(nextPublicKey),
       acceptsPeerNextKeys: rotation.acceptsPeerNextKeys,
+      switchAt: this.scheduledSwitch(),
       rotation: nextPublicKey === null ? 'none' : done ? 'complete' : 'in-progress',
       peers,
     };
+  }
+
+  /** The next scheduled key switch (ISO 8601), or null. */
+  private scheduledSwitch(): string | null {
+    const at =
+      this.document && this.plane && nextSwitchAt(this.document, Date.now(), this.plane.rotation.acceptsPeerNextKeys);
+    return at ? new Date(at).toISOString() : null;
   }
 
   /** Rewrites the status document when it changed; a failed write is logged, never fatal. */

@@ -56,6 +56,10 @@ const listen = {
 
 const base64Key = { type: 'string', pattern: WIREGUARD_KEY_SCHEMA_PATTERN } as const;
 
+/** An instant in UTC, as toISOString() writes it (seconds, optional fraction). */
+export const INSTANT_PATTERN = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?Z$';
+const instant = { type: 'string', pattern: INSTANT_PATTERN } as const;
+
 export const agentConfigSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   $id: 'https://wiremesh.dev/schemas/agent-config.schema.json',
@@ -78,6 +82,7 @@ export const agentConfigSchema = {
     },
     privateKey: secretSource,
     nextPrivateKey: secretSource,
+    switchAt: instant,
     peers: {
       type: 'array',
       items: {
@@ -88,6 +93,7 @@ export const agentConfigSchema = {
           name: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,63}$' },
           publicKey: base64Key,
           nextPublicKey: base64Key,
+          switchAt: instant,
           presharedKey: secretSource,
           endpoint: { type: 'string', pattern: '^(\\[[0-9A-Fa-f:.]+(%[^\\]]+)?\\]|[^:\\s\\[\\]]+):\\d{1,5}$' },
           allowedIps: { type: 'array', items: { type: 'string' } },

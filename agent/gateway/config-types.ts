@@ -32,6 +32,12 @@ export interface PeerConfig {
   publicKey: string;
   /** The peer's next public key while it rotates its key (base64). */
   nextPublicKey?: string;
+  /**
+   * When the peer starts using `nextPublicKey` (ISO 8601, UTC). A one-key plane (kernel,
+   * wireguard-go) re-creates the peer under that key then, the moment the peer switches by its own
+   * `switchAt`; absent: when a later document names that key as `publicKey`.
+   */
+  switchAt?: string;
   presharedKey?: KeySource;
   /** host:port or [IPv6]:port; absent for peers that connect to us (behind NAT). */
   endpoint?: string;
@@ -76,6 +82,12 @@ export interface AgentConfig {
   privateKey: KeySource;
   /** Present during a key rotation: the key to move every peer to. */
   nextPrivateKey?: KeySource;
+  /**
+   * When to start using `nextPrivateKey` (ISO 8601, UTC); absent: at once. The peers' documents
+   * carry the same instant for this gateway's next key, so one-key devices on both ends switch
+   * together (docs/key-rotation.md, "The scheduled switch").
+   */
+  switchAt?: string;
   peers: PeerConfig[];
   /** Prefixes routed into the tunnel; default: every peer's allowed IPs. */
   routes?: string[];

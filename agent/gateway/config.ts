@@ -28,6 +28,7 @@ const SOURCE_FORMS = { field: 'source', values: ['file', 'aws-secrets-manager', 
 function patternMessage(path: string): string | undefined {
   if (/publicKey|nextPublicKey/.test(path)) return WIREGUARD_KEY_MESSAGE;
   if (path.endsWith('.endpoint')) return HOST_PORT_MESSAGE;
+  if (path.endsWith('.switchAt')) return 'must be an instant in UTC, e.g. 2026-12-07T12:00:00Z';
   if (path.endsWith('.listen')) return 'must be host:port';
   if (path === '$.interface.name') return 'must be 1 to 15 letters, digits or _=+.-';
   if (path.endsWith('.networkInterfaceId')) return 'must be an ENI id (eni- and letters or digits)';
@@ -62,6 +63,7 @@ function semanticProblems(config: AgentConfig): ConfigProblem[] {
   portProblem(config.health?.listen, '$.health.listen', problems, 0);
   prefixProblems(config.interface.addresses, '$.interface.addresses', problems);
   prefixProblems(config.routes, '$.routes', problems);
+  switchAtProblem(config.switchAt, config.nextPrivateKey !== undefined, '$', 'nextPrivateKey', problems);
   const names = new Map<string, number>();
   const keys = new Map<string, number>();
   const owners = new Map<string, number>();
@@ -71,6 +73,7 @@ function semanticProblems(config: AgentConfig): ConfigProblem[] {
       problems.push({ path: `${base}.name`, message: `duplicates $.peers[${names.get(peer.name)}].name` });
     names.set(peer.name, i);
     portProblem(peer.endpoint, `${base}.endpoint`, problems);
+    switchAtProblem(peer.switchAt, peer.nextPublicKey !== undefined, base, 'nextPublicKey', problems);
     for (const field of ['publicKey', 'nextPublicKey'] as const) {
       const key = peer[field];
       if (key === undefined) continue;
@@ -120,6 +123,25 @@ function semanticProblems(config: AgentConfig): ConfigProblem[] {
   }
   if (config.failover) failoverProblems(config, config.failover, problems);
   return problems;
+}
+
+/** A `switchAt` schedules the switch to a next key: without one, or not a real instant, it is refused. */
+function switchAtProblem(
+  switchAt: string | undefined,
+  hasNextKey: boolean,
+  base: string,
+  nextKey: string,
+  problems: ConfigProblem[],
+): void {
+  if (switchAt === undefined) return;
+  if (!hasNextKey)
+    problems.push({ path: `${base}.switchAt`, message: `schedules a switch to ${nextKey}, which is absent` });
+  // Date.parse rolls a day past a month's end over (02-30 is 03-02): only a date it writes back is real.
+  else if (
+    !Number.isFinite(Date.parse(switchAt)) ||
+    new Date(switchAt).toISOString().slice(0, 19) !== switchAt.slice(0, 19)
+  )
+    problems.push({ path: `${base}.switchAt`, message: `${switchAt} is not a real instant` });
 }
 
 /** A failover section: members that probe each other on the health port, each listed once, and prefixes that parse. */

@@ -21,6 +21,8 @@ export interface ResolvedPeer {
   name: string;
   publicKey: Buffer;
   nextPublicKey: Buffer | null;
+  /** When the peer starts using nextPublicKey (Unix ms; $.peers[].switchAt), or null. */
+  switchAtUnixMs: number | null;
   presharedKey: Buffer | null;
   /** IP:port or [IPv6]:port, as the UAPI takes it. */
   endpoint: string | null;
@@ -36,6 +38,8 @@ export interface ResolvedConfig {
   /** When the private key was created (Unix ms), or why that is not known: wiremesh_key_age_seconds. */
   privateKeyCreated: { unixMs: number } | { unknown: string };
   nextPrivateKey: Buffer | null;
+  /** When to start using nextPrivateKey (Unix ms; $.switchAt), or null: at once. */
+  switchAtUnixMs: number | null;
   listenPort: number;
   fwmark: number;
   peers: ResolvedPeer[];
@@ -82,12 +86,17 @@ async function resolveEndpoint(endpoint: string): Promise<string> {
   }
 }
 
+function instantOrNull(instant: string | undefined): number | null {
+  return instant === undefined ? null : Date.parse(instant);
+}
+
 export async function resolveConfig(config: AgentConfig, options: ResolveOptions): Promise<ResolvedConfig> {
   const peers = await Promise.all(
     config.peers.map(async (peer, i): Promise<ResolvedPeer> => ({
       name: peer.name,
       publicKey: keyFromBase64(peer.publicKey),
       nextPublicKey: peer.nextPublicKey ? keyFromBase64(peer.nextPublicKey) : null,
+      switchAtUnixMs: instantOrNull(peer.switchAt),
       presharedKey: peer.presharedKey
         ? await resolveKey(peer.presharedKey, `preshared key of $.peers[${i}]`, options)
         : null,
@@ -106,6 +115,7 @@ export async function resolveConfig(config: AgentConfig, options: ResolveOptions
     nextPrivateKey: config.nextPrivateKey
       ? await resolveKey(config.nextPrivateKey, 'next private key ($.nextPrivateKey)', options)
       : null,
+    switchAtUnixMs: instantOrNull(config.switchAt),
     listenPort: config.interface.listenPort ?? 0,
     fwmark: config.interface.fwmark ?? 0,
     peers,

@@ -36,6 +36,8 @@ export interface AgentStatusDocument {
    * only once it becomes its `publicKey` (kernel, wireguard-go: one key per peer entry).
    */
   acceptsPeerNextKeys: boolean;
+  /** The next scheduled key switch (ISO 8601; a document's `switchAt`), or null. */
+  switchAt: string | null;
   /** `none`, `in-progress` (a next key is held) or `complete` (every peer uses it). */
   rotation: 'none' | 'in-progress' | 'complete';
   peers: PeerKeyStatus[];

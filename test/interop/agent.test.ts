@@ -127,7 +127,7 @@ class AgentLab {
     index: number,
     gatewayNextPublicKey?: string,
     dataPlane = 'userspace',
-  ): Promise<RemotePeer & { configure(next?: string, primary?: string): void }> {
+  ): Promise<RemotePeer & { configure(next?: string, primary?: string, switchAt?: string): void }> {
     const ns = this.lab.namespace('ra');
     const wan = `198.18.71.${this.wanHost++}`;
     this.joinWan(ns, `${wan}/24`);
@@ -143,13 +143,13 @@ class AgentLab {
     const keyFile = join(this.dir, `remote${index}.key`);
     writeFileSync(keyFile, `${keys.privateKey}\n`, { mode: 0o600 });
     const configFile = join(this.dir, `remote${index}.yaml`);
-    const configure = (next?: string, primary = this.gatewayKeys.publicKey): void => {
+    const configure = (next?: string, primary = this.gatewayKeys.publicKey, switchAt?: string): void => {
       const text = [
         `interface: { name: ${peer.iface}, addresses: [${peer.inner}/32], listenPort: 51820 }`,
         `privateKey: { source: file, path: ${keyFile} }`,
         `dataPlane: ${dataPlane}`,
         'peers:',
-        `  - { name: gateway, publicKey: "${primary}", ${next ? `nextPublicKey: "${next}", ` : ''}endpoint: "198.18.71.1:51820", allowedIps: [198.19.70.0/24] }`,
+        `  - { name: gateway, publicKey: "${primary}", ${next ? `nextPublicKey: "${next}", ` : ''}${switchAt ? `switchAt: "${switchAt}", ` : ''}endpoint: "198.18.71.1:51820", allowedIps: [198.19.70.0/24] }`,
         '',
       ].join('\n');
       writeFileSync(`${configFile}.tmp`, text);
@@ -425,6 +425,61 @@ describeAgent('wiremesh-agent in namespaces', () => {
       );
       // Down between the polls: lost, or held that long.
       expect(lost * interval * 1000 + result.maxRttMs).toBeGreaterThan(POLL_OFFSET_MS / 2);
+      expect((await env.ping(remote.inner, 2)).received).toBe(2);
+    },
+  );
+
+  // The scheduled switch (docs/key-rotation.md, "The scheduled switch"): the same deploy gives the
+  // gateway its nextPrivateKey and the peer the gateway's nextPublicKey, both with one switchAt
+  // half an overlap ahead; each agent reads its document at its own poll (2 s apart here, as
+  // above), and both change their side at switchAt. The next deploy's documents (the gateway's
+  // next key as the peer's publicKey) then change nothing.
+  it.each([
+    ['the same clock', 0, 9604],
+    ["the peer's clock 150 ms behind", 150, 9606],
+    ["the peer's clock 150 ms ahead", -150, 9608],
+  ] as const)(
+    'one-key planes (wireguard-go both ends), the scheduled switch, %s: documents read at polls 2 s apart, both ends switch at their switchAt, no tunnel down',
+    async (_clocks, peerSkewMs, metricsPort) => {
+      const remote = await env.remoteAgent(0, undefined, 'wireguard-go');
+      const configFor = (extra: string): string =>
+        env.config([remote], { dataPlane: 'wireguard-go', metricsPort, extra });
+      await env.startAgent(env.writeConfig(configFor('')));
+      await eventually(
+        'the first handshake',
+        () => env.ping(remote.inner, 1, 0.2),
+        (r) => r.received === 1,
+      );
+      const next = genkey();
+      const nextKey = `nextPrivateKey: { source: file, path: ${env.writeKey('gateway-next.key', next.privateKey)} }`;
+      const interval = 0.05;
+      const continuous = env.ping(remote.inner, 180, interval);
+      await sleep(1000);
+      const switchAtMs = Date.now() + POLL_OFFSET_MS + 1500;
+      const switchAt = new Date(switchAtMs).toISOString();
+      env.writeConfig(configFor(`${nextKey}\nswitchAt: "${switchAt}"`));
+      await sleep(POLL_OFFSET_MS);
+      // A peer whose clock is behind switches later by its own clock: its document's instant is that much later.
+      remote.configure(next.publicKey, undefined, new Date(switchAtMs + peerSkewMs).toISOString());
+      await eventually(
+        "the gateway's scheduled switch",
+        () => env.agentLog,
+        (log) => log.includes('"reason":"scheduled switch"'),
+      );
+      const switchedAfterMs = Date.now() - switchAtMs;
+      await sleep(1500);
+      env.writeConfig(configFor(nextKey));
+      remote.configure(undefined, next.publicKey);
+      const result = await continuous;
+      const lost = result.sent - result.received;
+      console.log(
+        `one-key scheduled switch, polls ${POLL_OFFSET_MS} ms apart, peer skew ${peerSkewMs} ms: ${lost} of ${result.sent} pings lost (${interval * 1000} ms apart), slowest reply ${result.maxRttMs} ms; the gateway's switch seen ${switchedAfterMs} ms after switchAt`,
+      );
+      expect(env.agentLog).toContain('"event":"rotation.scheduled"');
+      // At most the crossing handshakes' round trip and the two timers' spread: one ping.
+      expect(lost).toBeLessThanOrEqual(1);
+      expect(env.lab.wg(env.gateway, ['show', env.iface, 'public-key']).trim()).toBe(next.publicKey);
+      expect(env.lab.wg(remote.ns, ['show', remote.iface, 'peers']).trim()).toBe(next.publicKey);
       expect((await env.ping(remote.inner, 2)).received).toBe(2);
     },
   );

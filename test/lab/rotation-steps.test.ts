@@ -69,6 +69,7 @@ describe('statusApplied', () => {
     publicKey: 'own-current',
     nextPublicKey: null,
     acceptsPeerNextKeys: true,
+    switchAt: null,
     rotation: 'none',
     peers: [
       {

@@ -170,6 +170,33 @@ peers:
       doc((d) => (d.nextPrivateKey = { source: 'aws-secrets-manager', region: 'eu-west-1' })),
       invalid('$.nextPrivateKey.secretId: is required'),
     ],
+    // A scheduled switch names an instant in UTC, and a next key to switch to.
+    [
+      'a switchAt that is not an instant in UTC',
+      doc((d) => {
+        d.nextPrivateKey = { source: 'file', path: '/etc/wiremesh/next.key' };
+        d.switchAt = '2026-12-07 12:00';
+      }),
+      invalid('$.switchAt: must be an instant in UTC, e.g. 2026-12-07T12:00:00Z'),
+    ],
+    [
+      'a switchAt on a day the month does not have',
+      doc((d) => {
+        d.nextPrivateKey = { source: 'file', path: '/etc/wiremesh/next.key' };
+        d.switchAt = '2026-02-30T12:00:00Z';
+      }),
+      invalid('$.switchAt: 2026-02-30T12:00:00Z is not a real instant'),
+    ],
+    [
+      'a switchAt without nextPrivateKey',
+      doc((d) => (d.switchAt = '2026-12-07T12:00:00Z')),
+      invalid('$.switchAt: schedules a switch to nextPrivateKey, which is absent'),
+    ],
+    [
+      "a peer's switchAt without nextPublicKey",
+      doc((d) => (d.peers[1].switchAt = '2026-12-07T12:00:00.000Z')),
+      invalid('$.peers[1].switchAt: schedules a switch to nextPublicKey, which is absent'),
+    ],
     [
       'a GCP secret that is not a resource name',
       doc((d) => (d.privateKey = { source: 'gcp-secret-manager', name: 'wg-private-key' })),

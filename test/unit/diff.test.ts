@@ -1,38 +1,7 @@
 /** planChange (agent/gateway/diff.ts): the UAPI change from the applied configuration to the desired one. */
 import { parsePrefix } from '../../common/ip';
 import { isEmptyChange, planChange, sameKey } from '../../agent/gateway/diff';
-import type { ResolvedConfig, ResolvedPeer } from '../../agent/gateway/resolve';
-
-const bytes = (byte: number): Buffer => Buffer.alloc(32, byte);
-
-function peer(byte: number, overrides: Partial<ResolvedPeer> = {}): ResolvedPeer {
-  return {
-    name: `peer-${byte}`,
-    publicKey: bytes(byte),
-    nextPublicKey: null,
-    presharedKey: null,
-    endpoint: `198.18.0.${byte}:51820`,
-    allowedIps: [parsePrefix(`10.0.${byte}.0/24`)],
-    persistentKeepalive: 0,
-    ...overrides,
-  };
-}
-
-function config(peers: ResolvedPeer[], overrides: Partial<ResolvedConfig> = {}): ResolvedConfig {
-  return {
-    interfaceName: 'wg0',
-    addresses: [],
-    mtu: 1420,
-    privateKey: bytes(1),
-    privateKeyCreated: { unknown: 'test' },
-    nextPrivateKey: null,
-    listenPort: 51820,
-    fwmark: 0,
-    peers,
-    routes: [],
-    ...overrides,
-  };
-}
+import { bytes, resolvedConfig as config, resolvedPeer as peer } from '../support/resolved-config';
 
 describe('planChange', () => {
   it('first apply replaces everything: interface fields and every peer in full', () => {

@@ -30,6 +30,7 @@ describe('writeStatusDocument', () => {
       publicKey: 'A',
       nextPublicKey: null,
       acceptsPeerNextKeys: true,
+      switchAt: null,
       rotation: 'none',
       peers: [],
     };
