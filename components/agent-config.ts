@@ -79,8 +79,10 @@ export interface AgentConfigParts {
   healthPort: number;
   /** The key secret's source (its current version). */
   privateKey: KeySource;
-  /** The next key's version while the gateway switches to it (a rotated key's phase switch). */
+  /** The next key's version while the gateway switches to it (a rotated key's phase switch, or from phase next with a scheduled switch). */
   nextPrivateKey?: KeySource;
+  /** When the gateway switches to nextPrivateKey (a scheduled switch). */
+  switchAt?: string;
   /** The config secret's source. */
   configSource: ConfigSourceConfig;
   dataPlane: DataPlaneKind | undefined;
@@ -191,6 +193,8 @@ export function completeAgentConfig(label: string, config: GatewayAgentConfig, p
   }
   if (parts.nextPrivateKey !== undefined && config.nextPrivateKey !== undefined)
     fail("agent.config.nextPrivateKey must be left out: the gateway names its rotating key's next version");
+  if (parts.switchAt !== undefined && config.switchAt !== undefined)
+    fail('agent.config.switchAt must be left out: the gateway names when its rotating key switches');
   if (config.nextPrivateKey?.source === 'inline')
     fail('agent.config.nextPrivateKey is an inline key; key material may not go into the configuration document');
   (config.peers ?? []).forEach((peer, i) => {
@@ -208,6 +212,7 @@ export function completeAgentConfig(label: string, config: GatewayAgentConfig, p
     privateKey: parts.privateKey,
     ...rest,
     ...(parts.nextPrivateKey !== undefined ? { nextPrivateKey: parts.nextPrivateKey } : {}),
+    ...(parts.switchAt !== undefined ? { switchAt: parts.switchAt } : {}),
     configSource: parts.configSource,
     health: { ...(config.health ?? {}), listen: config.health?.listen ?? healthListen },
     ...(metrics !== undefined ? { metrics } : {}),

@@ -10,22 +10,44 @@ import type { SecretSourceConfig } from '../agent/secrets/types';
 import type { KeyRotationPlan } from './rotation';
 
 /** Which generations of a rotated key a key secret holds, and whether the gateway holds the next one. */
-export type KeyRotationState = Pick<KeyRotationPlan, 'phase' | 'current' | 'next'>;
+export type KeyRotationState = Pick<KeyRotationPlan, 'phase' | 'current' | 'next'> & {
+  /**
+   * Set for a gateway whose peers hold one key per peer entry (a mesh on the kernel or wireguard-go
+   * plane): its document names the next key from phase next on, with this instant to switch to it
+   * at, the one its peers' documents name (docs/key-rotation.md, "The scheduled switch").
+   */
+  scheduledSwitchAt?: string;
+};
 
 /** A gateway document's key references: the current version, and the next one while switching. */
 export interface KeySources {
   privateKey: SecretSourceConfig;
   nextPrivateKey?: SecretSourceConfig;
+  switchAt?: string;
 }
 
-/** {@link KeySources} from the current source and, while switching, the next one. */
+/**
+ * Whether a gateway's document names its next key: in phase switch, or from phase next with a
+ * scheduled switch (then with its instant).
+ */
+export function namesNextKey(rotation: KeyRotationState | undefined): boolean {
+  if (rotation?.next == null) return false;
+  return rotation.phase === 'switch' || rotation.scheduledSwitchAt !== undefined;
+}
+
+/** {@link KeySources} from the current source and, when the document names it, the next one. */
 export function keySources(
   privateKey: pulumi.Output<SecretSourceConfig>,
   nextPrivateKey: pulumi.Output<SecretSourceConfig> | undefined,
+  rotation: KeyRotationState | undefined,
 ): pulumi.Output<KeySources> {
-  return pulumi
-    .all([privateKey, nextPrivateKey])
-    .apply(([current, next]) => ({ privateKey: current, ...(next !== undefined ? { nextPrivateKey: next } : {}) }));
+  const named = namesNextKey(rotation) ? nextPrivateKey : undefined;
+  const switchAt = named !== undefined ? rotation?.scheduledSwitchAt : undefined;
+  return pulumi.all([privateKey, named]).apply(([current, next]) => ({
+    privateKey: current,
+    ...(next !== undefined ? { nextPrivateKey: next } : {}),
+    ...(switchAt !== undefined ? { switchAt } : {}),
+  }));
 }
 
 /** The next generation of a rotated key (phases next and switch). */

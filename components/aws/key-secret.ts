@@ -91,7 +91,7 @@ export class AwsKeySecret extends pulumi.ComponentResource {
   public readonly versionId: pulumi.Output<string>;
   /** Where the agent reads this key from (agent/secrets/types.ts): the current version, by `versionId`. */
   public readonly sourceConfig: pulumi.Output<SecretSourceConfig>;
-  /** The document's key references: `privateKey`, and `nextPrivateKey` while the gateway switches to it. */
+  /** The document's key references: `privateKey`, and `nextPrivateKey` (with `switchAt` when scheduled) while the gateway switches to it. */
   public readonly keySources: pulumi.Output<KeySources>;
 
   constructor(name: string, args: AwsKeySecretArgs, opts: pulumi.ComponentResourceOptions = {}) {
@@ -157,7 +157,8 @@ export class AwsKeySecret extends pulumi.ComponentResource {
     this.sourceConfig = awsSecretSource(secret.arn, version.versionId);
     this.keySources = keySources(
       this.sourceConfig,
-      next !== undefined && rotation?.phase === 'switch' ? awsSecretSource(secret.arn, next.versionId) : undefined,
+      next !== undefined ? awsSecretSource(secret.arn, next.versionId) : undefined,
+      rotation,
     );
     this.registerOutputs({ arn: this.arn, name: this.name, kmsKeyArn: this.kmsKeyArn, versionId: this.versionId });
   }

@@ -283,9 +283,8 @@ export class GcpKeySecret extends pulumi.ComponentResource {
     this.sourceConfig = gcpSecretSource(this.version.name);
     this.keySources = keySources(
       this.sourceConfig,
-      this.nextVersion !== undefined && rotation?.phase === 'switch'
-        ? gcpSecretSource(this.nextVersion.name)
-        : undefined,
+      this.nextVersion !== undefined ? gcpSecretSource(this.nextVersion.name) : undefined,
+      rotation,
     );
     this.registerOutputs({ secretId: this.secretId, secretName: this.secretName, sourceConfig: this.sourceConfig });
   }

@@ -22,7 +22,13 @@ import { regionOfZone } from '../gcp/validation';
 import { DEFAULT_REMOTE_KEY_PATH, RemoteHostAgent } from '../remote-host';
 import type { WireGuardMeshArgs } from './args';
 import { planAgentConfig, withNextPublicKeys } from './external';
-import { onPremKeyMatchesSpec, type MeshDeploymentPlan, type SitePlan, type SourceRef } from './plan';
+import {
+  onPremKeyMatchesSpec,
+  scheduledSwitches,
+  type MeshDeploymentPlan,
+  type SitePlan,
+  type SourceRef,
+} from './plan';
 import type { MeshPlan } from '../../mesh/planner';
 
 /** A value made later (after the mesh registers, or by another site's component). */
@@ -287,6 +293,7 @@ export function deployOnPremSite(w: MeshWiring, site: SitePlan): PreparedSite {
           meshAgentOptions(w.plan.interfaceName, w.args),
         ),
         nextKeys,
+        scheduledSwitches(w.plan),
       ),
       privateKey: { source: 'file', path: keyPath },
     }));

@@ -131,16 +131,23 @@ export function endpointSourceCidr(endpoint: string | undefined): string | undef
   return family === 4 ? `${host}/32` : family === 6 ? `${host}/128` : undefined;
 }
 
-/** A document with each peer's next public key (`nextPublicKeys` by site: the peers rotating now). */
+/**
+ * A document with each peer's next public key (`nextPublicKeys` by site: the peers rotating now),
+ * and when the peer switches to it where that is scheduled (`switchTimes` by site).
+ */
 export function withNextPublicKeys<T extends Pick<AgentConfig, 'peers'>>(
   config: T,
   nextPublicKeys: Record<string, string>,
+  switchTimes: Record<string, string>,
 ): T {
   return {
     ...config,
-    peers: config.peers.map((peer) =>
-      nextPublicKeys[peer.name] !== undefined ? { ...peer, nextPublicKey: nextPublicKeys[peer.name] } : peer,
-    ),
+    peers: config.peers.map((peer) => {
+      const nextPublicKey = nextPublicKeys[peer.name];
+      if (nextPublicKey === undefined) return peer;
+      const switchAt = switchTimes[peer.name];
+      return { ...peer, nextPublicKey, ...(switchAt !== undefined ? { switchAt } : {}) };
+    }),
   };
 }
 

@@ -46,6 +46,7 @@ import {
   meshKeyName,
   peersNameNextKey,
   peersOfferNextKey,
+  scheduledSwitches,
   planMeshDeployment,
   type SitePlan,
 } from './plan';
@@ -254,6 +255,7 @@ function meshWiring(name: string, args: WireGuardMeshArgs, plan: ReturnType<type
       Array.from({ length: count }, () => deferred<string>()),
     ]),
   );
+  const switchTimes = scheduledSwitches(plan);
   const planOutput = deferred<MeshPlan>();
   const externalPlanOutput = deferred<MeshPlan>();
   const pskSources = deferred<Record<string, PresharedKeySources>>();
@@ -273,6 +275,7 @@ function meshWiring(name: string, args: WireGuardMeshArgs, plan: ReturnType<type
           },
         }),
         nextKeys,
+        switchTimes,
       );
     });
   const w: MeshWiring = {
@@ -282,9 +285,10 @@ function meshWiring(name: string, args: WireGuardMeshArgs, plan: ReturnType<type
     plan,
     keyOf: (site) => {
       const { next } = keys[site]!;
+      const switchAt = switchTimes[site];
       return {
         ...outputsOf(keys[site]!),
-        rotation: plan.rotation[site]!,
+        rotation: { ...plan.rotation[site]!, ...(switchAt !== undefined ? { scheduledSwitchAt: switchAt } : {}) },
         ...(next !== undefined ? { next: outputsOf(next) } : {}),
       };
     },

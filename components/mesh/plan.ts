@@ -35,6 +35,20 @@ export function peersOfferNextKey(plan: Pick<MeshDeploymentPlan, 'rotation' | 't
   return phase === 'next' || (phase === 'switch' && plan.twoKeyPeers);
 }
 
+/**
+ * Site -> the instant its gateway switches to its next key, for the sites whose switch is
+ * scheduled: one key per peer entry (docs/key-rotation.md, "The scheduled switch"), from phase
+ * next, when the gateway and its peers first hold the next key, through phase switch.
+ */
+export function scheduledSwitches(plan: Pick<MeshDeploymentPlan, 'rotation' | 'twoKeyPeers'>): Record<string, string> {
+  if (plan.twoKeyPeers) return {};
+  return Object.fromEntries(
+    Object.entries(plan.rotation)
+      .filter(([, rotation]) => rotation.next !== null && rotation.phase !== 'steady')
+      .map(([site, rotation]) => [site, rotation.switchAt]),
+  );
+}
+
 /** The name of a cloud site's WireGuardKey (and what its epoch offset is derived from). */
 export function meshKeyName(mesh: string, site: string): string {
   return `${mesh}-${site}-key`;

@@ -10,7 +10,7 @@ import { gcpMockNewResource } from '../../components/gcp/testing';
 import { WIREGUARD_KEY_PAIR_TYPE, wireGuardKeyPairFromEntropy } from '../../components/key';
 import type { WireGuardMeshArgs } from '../../components/mesh';
 import type { MeshSpec } from '../../mesh/spec';
-import { keyRotationPlan } from '../../components/rotation';
+import { keyRotationPlan, type KeyRotationPlan } from '../../components/rotation';
 import { WIREGUARD_PRESHARED_KEY_TYPE } from '../../components/preshared-key';
 import { setupMocks, unwrapSecrets, type MockRecorder, type RecordedResource } from '../../components/testing';
 
@@ -220,13 +220,17 @@ export function currentKeyPair(mocks: MockRecorder, keyName: string): RecordedRe
   return generations[0]!;
 }
 
-/** Whether WireGuardKey `keyName` is in phase switch at the real clock (what the tests' meshes use), from its recorded inputs. */
-function switchingNow(mocks: MockRecorder, keyName: string): boolean {
+/** The rotation plan of WireGuardKey `keyName` at the real clock (what the tests' meshes use), from its recorded inputs. */
+function planNow(mocks: MockRecorder, keyName: string): KeyRotationPlan {
   const { maxAgeDays, overlapDays } = currentKeyPair(mocks, keyName).inputs as {
     maxAgeDays: number;
     overlapDays: number;
   };
-  return keyRotationPlan(keyName, new Date(), maxAgeDays, overlapDays).phase === 'switch';
+  return keyRotationPlan(keyName, new Date(), maxAgeDays, overlapDays);
+}
+
+function switchingNow(mocks: MockRecorder, keyName: string): boolean {
+  return planNow(mocks, keyName).phase === 'switch';
 }
 
 /**
@@ -258,10 +262,11 @@ export function recordedNextKeys(mocks: MockRecorder): Record<string, string> {
 
 /**
  * A planned document (planned with {@link namedKeyPair}'s keys) as WireGuardMesh stores it at the
- * run's clock (the tests use the real one): peers whose key is in phase next also carry its next
- * public key (one-key peers name it as their key in phase switch, already planned), and the
- * gateway's own `nextPrivateKey` reference (`stored`'s) while it switches. The rotation itself is
- * tested in rotation-sequence.test.ts.
+ * run's clock (the tests use the real one) in a mesh of one-key peers (`dataPlane` unset): peers
+ * whose key is in phase next also carry its next public key and its scheduled switch (one-key
+ * peers name it as their key in phase switch, already planned), and the gateway's own
+ * `nextPrivateKey` reference and `switchAt` (`stored`'s) while it holds its next key. The rotation
+ * itself is tested in rotation-sequence.test.ts.
  */
 export function withRecordedRotation<T extends { peers: AgentConfig['peers'] }>(
   planned: T,
@@ -275,8 +280,10 @@ export function withRecordedRotation<T extends { peers: AgentConfig['peers'] }>(
     peers: planned.peers.map((peer) => {
       const keyName = `${mesh}-${peer.name}-key`;
       const nextKey = next[keyName];
-      return nextKey === undefined || switchingNow(mocks, keyName) ? peer : { ...peer, nextPublicKey: nextKey };
+      if (nextKey === undefined || switchingNow(mocks, keyName)) return peer;
+      return { ...peer, nextPublicKey: nextKey, switchAt: planNow(mocks, keyName).switchAt };
     }),
     ...(stored?.nextPrivateKey !== undefined ? { nextPrivateKey: stored.nextPrivateKey } : {}),
+    ...(stored?.switchAt !== undefined ? { switchAt: stored.switchAt } : {}),
   };
 }

@@ -212,6 +212,8 @@ describe('WireGuardMesh: rotation across deploys (controlled clock, state carrie
     expect(stages(m, 227)).toEqual(['AWSCURRENT']);
     const offered = docG(m);
     expect(peer(offered, 'aws-a')).toMatchObject({ publicKey: g227, nextPublicKey: g228 });
+    // Two keys per peer: nothing needs timing (the gateway falls back per peer), so no switchAt.
+    expect(peer(offered, 'aws-a').switchAt).toBeUndefined();
     expect(docA(m)).toEqual(docA(s.before.mocks));
 
     // Phase switch: aws-a's document names version g228 as nextPrivateKey and depends on it.
@@ -253,25 +255,35 @@ describe('WireGuardMesh: rotation across deploys (controlled clock, state carrie
     expect(s.before.office.peerKeyChanges).toContainEqual({ peer: 'aws-a', at: a.retireAt, newPublicKey: null });
   });
 
-  it('one key per peer (kernel, wireguard-go, auto): the switch names the next key on both sides in one deploy', async () => {
+  it('one key per peer (kernel, wireguard-go, auto): the switch is scheduled in phase next, the same instant on both sides', async () => {
     const s = await sequence({});
     const g227 = pub(s.before.mocks, 'aws-a', 227);
 
-    // Phase next: the same creations; the offer is harmless to a one-key peer (it ignores it).
+    // Phase next: the same creations. Both documents name the next key and one switchAt: aws-a
+    // holds g228 unused until then, its peer switches to it then (docs/key-rotation.md, "The
+    // scheduled switch"), whichever of them polls first.
     let m = s.next.mocks;
-    expect(s.next.changes).toEqual(NEXT_PHASE_CHANGES);
-    const g228 = pub(m, 'aws-a', 228);
-    expect(peer(docG(m), 'aws-a')).toMatchObject({ publicKey: g227, nextPublicKey: g228 });
-
-    // Phase switch: aws-a switches in place (nextPrivateKey); its peer names g228 as its key at once.
-    m = s.switch.mocks;
-    expect(s.switch.changes).toEqual({
-      ...none,
+    expect(s.next.changes).toEqual({
+      ...NEXT_PHASE_CHANGES,
       replace: [`${A}::rot-aws-a-config-version`, `${G}::rot-gcp-d-config-version`],
     });
+    const g228 = pub(m, 'aws-a', 228);
+    expect(peer(docG(m), 'aws-a')).toMatchObject({ publicKey: g227, nextPublicKey: g228, switchAt: a.switchAt });
     expect(docA(m).nextPrivateKey).toMatchObject({ versionId: versionId(m, 228) });
+    expect(docA(m).switchAt).toBe(a.switchAt);
+    // gcp-d is not rotating: nothing of it is scheduled.
+    expect(docG(m).switchAt).toBeUndefined();
+    expect(peer(docA(m), 'gcp-d').switchAt).toBeUndefined();
+    const scheduled = docA(m);
+
+    // Phase switch: aws-a's document stays (it switched at switchAt); its peer names g228 as its
+    // key, which is what it switched to: that document changes nothing on the agent.
+    m = s.switch.mocks;
+    expect(s.switch.changes).toEqual({ ...none, replace: [`${G}::rot-gcp-d-config-version`] });
+    expect(docA(m)).toEqual(scheduled);
     expect(peer(docG(m), 'aws-a').publicKey).toBe(g228);
     expect(peer(docG(m), 'aws-a').nextPublicKey).toBeUndefined();
+    expect(peer(docG(m), 'aws-a').switchAt).toBeUndefined();
     const switched = docG(m);
     // The external file is one key per peer too: it changed now, and says so.
     expect(s.switch.office.configHash).not.toBe(s.before.office.configHash);
@@ -289,6 +301,7 @@ describe('WireGuardMesh: rotation across deploys (controlled clock, state carrie
     });
     expect(docA(m).privateKey).toMatchObject({ versionId: versionId(m, 228) });
     expect(docA(m).nextPrivateKey).toBeUndefined();
+    expect(docA(m).switchAt).toBeUndefined();
     expect(docG(m)).toEqual(switched);
     expect(s.retired.office.configHash).toBe(s.switch.office.configHash);
   });
