@@ -391,21 +391,26 @@ describeAgent('wiremesh-agent in namespaces', () => {
   // the gateway goes first, what it sends is staged behind its unanswered handshake (up to 128
   // packets per peer in wireguard-go) and delivered late; when the peer goes first, it is lost.
   const POLL_OFFSET_MS = 2000;
+  /** The gateway and one remote agent, both on the wireguard-go plane, after their first handshake. */
+  async function oneKeyPair(metricsPort: number) {
+    const remote = await env.remoteAgent(0, undefined, 'wireguard-go');
+    const configFor = (extra: string): string =>
+      env.config([remote], { dataPlane: 'wireguard-go', metricsPort, extra });
+    await env.startAgent(env.writeConfig(configFor('')));
+    await eventually(
+      'the first handshake',
+      () => env.ping(remote.inner, 1, 0.2),
+      (r) => r.received === 1,
+    );
+    return { remote, configFor };
+  }
   it.each([
     ['the gateway polls first', 9600],
     ['the peer polls first', 9602],
   ] as const)(
     'one-key planes (wireguard-go both ends), the switch applied at two polls %s, 2 s apart: the tunnel is down between them',
     async (order, metricsPort) => {
-      const remote = await env.remoteAgent(0, undefined, 'wireguard-go');
-      const configFor = (extra: string): string =>
-        env.config([remote], { dataPlane: 'wireguard-go', metricsPort, extra });
-      await env.startAgent(env.writeConfig(configFor('')));
-      await eventually(
-        'the first handshake',
-        () => env.ping(remote.inner, 1, 0.2),
-        (r) => r.received === 1,
-      );
+      const { remote, configFor } = await oneKeyPair(metricsPort);
       const next = genkey();
       const nextFile = env.writeKey('gateway-next.key', next.privateKey);
       const interval = 0.05;
@@ -441,15 +446,7 @@ describeAgent('wiremesh-agent in namespaces', () => {
   ] as const)(
     'one-key planes (wireguard-go both ends), the scheduled switch, %s: documents read at polls 2 s apart, both ends switch at their switchAt, no tunnel down',
     async (_clocks, peerSkewMs, metricsPort) => {
-      const remote = await env.remoteAgent(0, undefined, 'wireguard-go');
-      const configFor = (extra: string): string =>
-        env.config([remote], { dataPlane: 'wireguard-go', metricsPort, extra });
-      await env.startAgent(env.writeConfig(configFor('')));
-      await eventually(
-        'the first handshake',
-        () => env.ping(remote.inner, 1, 0.2),
-        (r) => r.received === 1,
-      );
+      const { remote, configFor } = await oneKeyPair(metricsPort);
       const next = genkey();
       const nextKey = `nextPrivateKey: { source: file, path: ${env.writeKey('gateway-next.key', next.privateKey)} }`;
       const interval = 0.05;
