@@ -143,7 +143,8 @@ export function startPing(
   );
   let output = '';
   ping.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const done = new Promise<PingLog>((resolve) => ping.on('exit', () => resolve(parsePing(output))));
+  // 'close' (the output read to its end), not 'exit': ping's output to a pipe comes in blocks, the last at exit.
+  const done = new Promise<PingLog>((resolve) => ping.on('close', () => resolve(parsePing(output))));
   return {
     done,
     stop: () => {
@@ -278,7 +279,7 @@ function transferSide(
       output += chunk.toString();
       if (output.includes('ready\n')) ready?.();
     });
-    child.on('exit', () => {
+    child.on('close', () => {
       clearTimeout(timer);
       const line = output.split('\n').find((l) => l.startsWith('{'));
       resolve(line ? (JSON.parse(line) as TransferSide) : null);

@@ -61,7 +61,9 @@ export class Pinger {
     this.child.stderr!.on('data', (chunk: Buffer) => {
       this.errors += chunk.toString();
     });
-    this.exited = new Promise((resolve) => this.child.on('exit', () => resolve()));
+    // 'close', not 'exit': ping writes to a pipe in blocks, so most of its output (the summary
+    // included) comes at the end, and 'exit' may fire before that output has been read.
+    this.exited = new Promise((resolve) => this.child.on('close', () => resolve()));
   }
 
   /**
