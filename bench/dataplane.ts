@@ -185,7 +185,8 @@ const PATHS: PathSpec[] = [
   {
     id: 14,
     column: 'wm cold',
-    title: 'wiremesh-wg -> wiremesh-wg, 7 MiB buffers, no data-plane warm-up at the first handshake (WIREMESH_WARM_UP=0)',
+    title:
+      'wiremesh-wg -> wiremesh-wg, 7 MiB buffers, no data-plane warm-up at the first handshake (WIREMESH_WARM_UP=0)',
     a: 'wiremesh',
     b: 'wiremesh',
     buffers: 'modern',
@@ -876,7 +877,9 @@ async function runPath(
     log(`  ping`);
     result.ping = await runner.ping();
     const { p50Ms, p90Ms, p99Ms, slow } = result.ping;
-    log(`    p50 ${p50Ms.toFixed(3)} p90 ${p90Ms.toFixed(3)} p99 ${p99Ms.toFixed(3)} ms, ${slow} over ${SLOW_PING_MS} ms`);
+    log(
+      `    p50 ${p50Ms.toFixed(3)} p90 ${p90Ms.toFixed(3)} p99 ${p99Ms.toFixed(3)} ms, ${slow} over ${SLOW_PING_MS} ms`,
+    );
     if (pingOnly) return result;
     log(`  tcp 1 stream`);
     result.tcp1 = await runner.tcp(1);

@@ -349,13 +349,17 @@ export class UserspaceDevice implements UapiTarget, RehearsalDevice {
       const started = this.now();
       tierUpEarly();
       if (!warmUpWanted()) {
-        this.log.debug('tunnel traffic: V8 optimizes the data plane early from now on (no warm-up: WIREMESH_WARM_UP=0)');
+        this.log.debug(
+          'tunnel traffic: V8 optimizes the data plane early from now on (no warm-up: WIREMESH_WARM_UP=0)',
+        );
         return;
       }
       try {
         const packets = rehearse(this.io, this.udpOffloadBits(), (io) => this.rehearsalDevice(io));
         const ms = (this.now() - started).toFixed(1);
-        this.log.debug(`tunnel traffic: V8 optimizes the data plane early from now on (warm-up: ${packets} packets, ${ms} ms)`);
+        this.log.debug(
+          `tunnel traffic: V8 optimizes the data plane early from now on (warm-up: ${packets} packets, ${ms} ms)`,
+        );
       } catch (error) {
         this.log.debug('tunnel traffic: V8 optimizes the data plane early from now on');
         this.log.error(`data-plane warm-up failed (the first packets run colder): ${(error as Error).message}`);
@@ -622,7 +626,11 @@ export class UserspaceDevice implements UapiTarget, RehearsalDevice {
     if (event.type === 'handshake-complete' || event.type === 'keys-zeroed' || event.type === 'endpoint-changed')
       this.republish = true;
     // A responder learns the initiator's endpoint from its initiation: it warms up while its response travels.
-    if (event.type === 'handshake-initiated' || event.type === 'endpoint-changed' || event.type === 'handshake-complete')
+    if (
+      event.type === 'handshake-initiated' ||
+      event.type === 'endpoint-changed' ||
+      event.type === 'handshake-complete'
+    )
       this.warmUpOnHandshake();
     // One line per event: the agent logs its own structured ones, so two here would double each rekey.
     if (this.onEvent) {

@@ -139,11 +139,7 @@ class RehearsalWire {
  * Runs the rehearsal between two devices made by `make` (given their stand-in native layer) and
  * closes them. Returns the packets that were read from a TUN.
  */
-export function rehearse(
-  real: NativeIo,
-  udpOffloads: number,
-  make: (io: NativeIo) => RehearsalDevice,
-): number {
+export function rehearse(real: NativeIo, udpOffloads: number, make: (io: NativeIo) => RehearsalDevice): number {
   const keys = SIDES.map(() => generatePrivateKey());
   const wires = SIDES.map((side) => new RehearsalWire(side.address));
   wires[0]!.peer = wires[1]!;
