@@ -39,8 +39,10 @@
  * Environment knobs: WIREMESH_BENCH_DATAPLANE=0 skips the suite; WIREMESH_BENCH_DATAPLANE_PATHS=1,3
  * runs only some paths; WIREMESH_BENCH_DATAPLANE_ROUNDS=N runs the selected paths N times,
  * alternating (path 1..k, then again), and reports per metric the round with the median value;
+ * WIREMESH_BENCH_DATAPLANE_PING_ONLY=1 runs only the ping of each path (no iperf3);
  * WIREMESH_BENCH_SOCKET_BUFFER_BYTES overrides the 4 MiB request of path 6. Paths 12 and 13 vary
- * wiremesh-wg's data-plane threads (WIREMESH_THREADS=1, 2); the other wiremesh paths use the default.
+ * wiremesh-wg's data-plane threads (WIREMESH_THREADS=1, 2), path 14 runs it without the warm-up rehearsal
+ * (WIREMESH_WARM_UP=0); the other wiremesh paths use the default.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -58,6 +60,8 @@ const UDP_LENGTH = 1300;
 const PING_COUNT = 200;
 const PING_INTERVAL = '0.005';
 const SLOW_PING_MS = 0.5;
+/** WIREMESH_BENCH_DATAPLANE_PING_ONLY=1: each path runs only its ping (many cheap alternating rounds). */
+const pingOnly = process.env.WIREMESH_BENCH_DATAPLANE_PING_ONLY === '1';
 const IPERF_PORT = 5201;
 const DEFAULT_BUFFER_BYTES = 4194304;
 /** wireguard-go-modern's socket buffers (7 MiB, forced): what wiremesh-wg asks for beside it. */
@@ -177,6 +181,16 @@ const PATHS: PathSpec[] = [
     b: 'wiremesh',
     buffers: 'modern',
     wiremeshEnv: { WIREMESH_THREADS: '2' },
+  },
+  {
+    id: 14,
+    column: 'wm cold',
+    title:
+      'wiremesh-wg -> wiremesh-wg, 7 MiB buffers, no data-plane warm-up at the first handshake (WIREMESH_WARM_UP=0)',
+    a: 'wiremesh',
+    b: 'wiremesh',
+    buffers: 'modern',
+    wiremeshEnv: { WIREMESH_WARM_UP: '0' },
   },
 ];
 
@@ -862,6 +876,11 @@ async function runPath(
     if (spec.a && spec.b) result.tunnel = await runner.setUpTunnel(tag);
     log(`  ping`);
     result.ping = await runner.ping();
+    const { p50Ms, p90Ms, p99Ms, slow } = result.ping;
+    log(
+      `    p50 ${p50Ms.toFixed(3)} p90 ${p90Ms.toFixed(3)} p99 ${p99Ms.toFixed(3)} ms, ${slow} over ${SLOW_PING_MS} ms`,
+    );
+    if (pingOnly) return result;
     log(`  tcp 1 stream`);
     result.tcp1 = await runner.tcp(1);
     log(`  tcp 4 streams`);
@@ -1186,6 +1205,7 @@ function render(environment: Record<string, string>, paths: PathResult[]): strin
   const wmModern = byId(8);
   const oneThread = byId(12);
   const twoThreads = byId(13);
+  const cold = byId(14);
   const lines: string[] = ['', 'Data plane (iperf3 and ping through two namespaces on this host; side A sends)'];
   for (const [key, value] of Object.entries(environment)) lines.push(`  ${key}: ${value}`);
   lines.push('');
@@ -1198,6 +1218,7 @@ function render(environment: Record<string, string>, paths: PathResult[]): strin
     't=1/modern',
     't=2/modern',
     't=2/t=1',
+    'cold/modern',
   ];
   const mainRows = MAIN_ROWS.map((row) => {
     const ratios = row.better
@@ -1208,13 +1229,14 @@ function render(environment: Record<string, string>, paths: PathResult[]): strin
           ratio(oneThread && row.value(oneThread), modern && row.value(modern)),
           ratio(twoThreads && row.value(twoThreads), modern && row.value(modern)),
           ratio(twoThreads && row.value(twoThreads), oneThread && row.value(oneThread)),
+          ratio(cold && row.value(cold), modern && row.value(modern)),
         ]
-      : ['-', '-', '-', '-', '-', '-'];
+      : ['-', '-', '-', '-', '-', '-', '-'];
     return [row.label, ...paths.map((p) => formatNumber(row.value(p), row.digits)), ...ratios];
   });
   lines.push(...renderTable(header, mainRows));
   lines.push(
-    '  ratios = path 3 / path 2, path 4 / path 2, path 8 / path 7, paths 12 and 13 / path 7 and path 13 / path 12: above 1x is better for Gbit/s and kpps, below 1x for RTT and CPU.',
+    '  ratios = path 3 / path 2, path 4 / path 2, path 8 / path 7, paths 12 and 13 / path 7, path 13 / path 12 and path 14 / path 7: above 1x is better for Gbit/s and kpps, below 1x for RTT and CPU.',
   );
   lines.push('');
   lines.push(

@@ -27,6 +27,7 @@ import {
   nativeIo,
   offloadsWanted,
   type NativeError,
+  type NativeIo,
   type PollHandle,
 } from './native';
 import { HandshakeFastPath } from './handshake-fast-path';
@@ -35,6 +36,7 @@ import { SLOT, SendBatch, TX_CAPACITY, socketOf, type SendSocket } from './send-
 import { SendThreads, WorkerStat, configuredThreads, defaultThreads } from './send-threads';
 import { TunReader } from './tun-reader';
 import { tierUpEarly } from './tiering';
+import { claimWarmUp, rehearse, warmUpWanted, type RehearsalDevice } from './warm-up';
 import { AEAD_TAG_LENGTH } from '../crypto/primitives';
 import { TRANSPORT_HEADER_LENGTH } from '../core/messages';
 import { Errno, UapiError, type ConfigChange, type DeviceSnapshot, type PeerChange } from './uapi';
@@ -62,6 +64,8 @@ export interface UserspaceDeviceOptions {
    * one per CPU up to 4, started only once the send path carries SEND_THREADS_LOAD_PACKETS_PER_SECOND.
    */
   threads?: number;
+  /** The native layer; a warm-up rehearsal (warm-up.ts) gives its devices a stand-in for the I/O. */
+  io?: NativeIo;
 }
 
 /** Which offloads are in use: for logs and metrics. */
@@ -101,10 +105,10 @@ interface UdpSocket extends SendSocket {
   gro: boolean;
 }
 
-export class UserspaceDevice implements UapiTarget {
+export class UserspaceDevice implements UapiTarget, RehearsalDevice {
   readonly core: WireGuardDevice;
   readonly interfaceName: string;
-  private readonly io = nativeIo();
+  private readonly io: NativeIo;
   private readonly log: DeviceLog;
   private readonly tunFd: number;
   private readonly threads: number;
@@ -147,10 +151,6 @@ export class UserspaceDevice implements UapiTarget {
   private readonly tunOut = Buffer.alloc(TX_CAPACITY);
   private readonly tunSpans = Buffer.alloc(TUN_WRITE_BATCH * 8);
   private tunOutCount = 0;
-  /** TUN write batches so far: with the datagram batches sent, what tells the tick that packets flow. */
-  private tunBatchesWritten = 0;
-  /** Datagram batches handed to the sockets so far (handshakes, transport, keepalives). */
-  private datagramBatchesSent = 0;
   private tunOutUsed = 0;
   private readonly sendBatches = { 4: new SendBatch(), 6: new SendBatch() };
   private readonly endpointCache = new Map<string, UdpEndpoint>();
@@ -168,6 +168,7 @@ export class UserspaceDevice implements UapiTarget {
   readonly sendDrops = { 4: 0, 6: 0 };
 
   constructor(options: UserspaceDeviceOptions) {
+    this.io = options.io ?? nativeIo();
     this.tunFd = options.tunFd;
     this.tunWriteFd = options.tunFd;
     const configured = options.threads ?? configuredThreads();
@@ -211,7 +212,7 @@ export class UserspaceDevice implements UapiTarget {
       this.tunWriteFd = this.sendThreads.tunWriteFd;
     } else {
       this.tunReader = new TunReader(this.io, this.tunFd, this.tunOffloads >= 0, this.offloadStats);
-      this.tunPoll = this.io.pollStart(this.tunFd, () => this.drainTun());
+      this.tunPoll = this.pollTun();
     }
     this.rebind(this.configuredPort, this.fwmark);
     this.ticker = setInterval(() => this.tick(), TICK_INTERVAL_MS);
@@ -235,7 +236,7 @@ export class UserspaceDevice implements UapiTarget {
     this.tunPoll = null;
     const threads = this.startSendThreads();
     if (!threads) {
-      this.tunPoll = this.io.pollStart(this.tunFd, () => this.drainTun());
+      this.tunPoll = this.pollTun();
       return;
     }
     this.log.info(`data plane: send threads started under load (${Math.round(perSecond)} packets/s from the TUN)`);
@@ -332,18 +333,79 @@ export class UserspaceDevice implements UapiTarget {
     this.flush();
     this.sendThreads?.publish(this.core, now);
     this.startSendThreadsOnLoad(now);
-    this.tierUpOnTraffic();
   }
 
   /**
-   * Early V8 tier-up (tiering.ts) from the first tick that sees tunnel traffic: compiling everything
-   * at baseline from the start would also compile the start-up and idle code (~4 MiB of idle RSS).
-   * Tunnel traffic is a datagram sent or a packet delivered, not a TUN read: the kernel writes its
-   * own IPv6 chatter (router solicitations, MLD reports) to a new interface, for no peer.
+   * At the first handshake in this process (tunnel traffic is about to flow): V8's early tier-up
+   * (tiering.ts) and the warm-up rehearsal (warm-up.ts). Doing either from the start would also
+   * compile the start-up and idle code (~4 MiB of idle RSS); a TUN read is no sign of traffic, as
+   * the kernel writes its own IPv6 chatter (router solicitations, MLD reports) to a new interface
+   * for no peer. It runs after this event's flush: the handshake message leaves first, and the
+   * rehearsal runs while it travels.
    */
-  private tierUpOnTraffic(): void {
-    if (this.sendThreads === null && this.tunBatchesWritten === 0 && this.datagramBatchesSent === 0) return;
-    if (tierUpEarly()) this.log.debug('tunnel traffic: V8 optimizes the data plane early from now on');
+  private warmUpOnHandshake(): void {
+    if (!claimWarmUp()) return;
+    setImmediate(() => {
+      const started = this.now();
+      tierUpEarly();
+      if (!warmUpWanted()) {
+        this.log.debug(
+          'tunnel traffic: V8 optimizes the data plane early from now on (no warm-up: WIREMESH_WARM_UP=0)',
+        );
+        return;
+      }
+      try {
+        const packets = rehearse(this.io, this.udpOffloadBits(), (io) => this.rehearsalDevice(io));
+        const ms = (this.now() - started).toFixed(1);
+        this.log.debug(
+          `tunnel traffic: V8 optimizes the data plane early from now on (warm-up: ${packets} packets, ${ms} ms)`,
+        );
+      } catch (error) {
+        this.log.debug('tunnel traffic: V8 optimizes the data plane early from now on');
+        this.log.error(`data-plane warm-up failed (the first packets run colder): ${(error as Error).message}`);
+      }
+    });
+  }
+
+  /** A device for the warm-up rehearsal on `io`, the stand-in I/O: never started, TUN and offloads as this one's. */
+  private rehearsalDevice(io: NativeIo): UserspaceDevice {
+    const device = new UserspaceDevice({
+      tunFd: -1,
+      interfaceName: `${this.interfaceName} rehearsal`,
+      log: { debug: () => {}, info: () => {}, error: () => {} },
+      threads: 1,
+      offloads: this.offloads,
+      io,
+    });
+    device.tunOffloads = this.tunOffloads;
+    return device;
+  }
+
+  /** The UDP offload bits the sockets have, as udpSetOffloads reported them. */
+  private udpOffloadBits(): number {
+    const { udpGso, udpGro } = this.offloadState;
+    return (udpGso ? UdpOffload.GSO : 0) | (udpGro ? UdpOffload.GRO : 0);
+  }
+
+  /**
+   * Rehearsal only (warm-up.ts), on a device that was never started and has the stand-in I/O: the
+   * TUN reader and one IPv4 socket, polled through the stand-in, which keeps the callbacks.
+   */
+  prepareRehearsal(): void {
+    this.tunReader = new TunReader(this.io, this.tunFd, this.tunOffloads >= 0, this.offloadStats);
+    this.tunPoll = this.pollTun();
+    const socket = this.udpSocket(-1, 4);
+    socket.poll = this.pollSocket(socket);
+    this.sockets = [socket];
+  }
+
+  /** The poll callbacks, made here only: a rehearsal (warm-up.ts) runs these same closures. */
+  private pollTun(): PollHandle {
+    return this.io.pollStart(this.tunFd, () => this.drainTun());
+  }
+
+  private pollSocket(socket: UdpSocket): PollHandle {
+    return this.io.pollStart(socket.fd, () => this.drainSocket(socket));
   }
 
   private drainTun(): void {
@@ -528,7 +590,6 @@ export class UserspaceDevice implements UapiTarget {
   private flushDatagrams(family: 4 | 6): void {
     const batch = this.sendBatches[family];
     if (batch.count === 0) return;
-    this.datagramBatchesSent++;
     this.sendDrops[family] += batch.send(this.io, socketOf(this.sockets, family), this.gsoRefused[family]);
   }
 
@@ -548,7 +609,6 @@ export class UserspaceDevice implements UapiTarget {
     }
     this.tunOutCount = 0;
     this.tunOutUsed = 0;
-    this.tunBatchesWritten++;
   }
 
   /** Writes out everything the core produced during the current event. */
@@ -565,6 +625,13 @@ export class UserspaceDevice implements UapiTarget {
   private logEvent(event: DeviceEvent): void {
     if (event.type === 'handshake-complete' || event.type === 'keys-zeroed' || event.type === 'endpoint-changed')
       this.republish = true;
+    // A responder learns the initiator's endpoint from its initiation: it warms up while its response travels.
+    if (
+      event.type === 'handshake-initiated' ||
+      event.type === 'endpoint-changed' ||
+      event.type === 'handshake-complete'
+    )
+      this.warmUpOnHandshake();
     // One line per event: the agent logs its own structured ones, so two here would double each rekey.
     if (this.onEvent) {
       this.onEvent(event);
@@ -657,7 +724,7 @@ export class UserspaceDevice implements UapiTarget {
       throw new UapiError(Errno.EADDRINUSE, `cannot listen on port ${port}: ${(error as Error).message}`);
     }
     this.closeSockets(this.sockets);
-    for (const socket of fresh) socket.poll = this.io.pollStart(socket.fd, () => this.drainSocket(socket));
+    for (const socket of fresh) socket.poll = this.pollSocket(socket);
     this.sockets = fresh;
     this.shareSockets();
     this.configuredPort = port;
