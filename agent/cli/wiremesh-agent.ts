@@ -35,12 +35,13 @@ export function describePlan(config: AgentConfig, dataPlane: string): string {
       `listen port ${config.interface.listenPort ?? 'random'}, MTU ${config.interface.mtu ?? 1420}` +
       `${config.interface.fwmark ? `, fwmark ${config.interface.fwmark}` : ''}`,
     `data plane: ${dataPlane}${config.dataPlane === 'auto' || !config.dataPlane ? ' (auto)' : ''}`,
-    `private key: ${describeKeySource(config.privateKey)}${config.nextPrivateKey ? `; rotating to ${describeKeySource(config.nextPrivateKey)}` : ''}`,
+    `private key: ${describeKeySource(config.privateKey)}${config.nextPrivateKey ? `; rotating to ${describeKeySource(config.nextPrivateKey)}${config.switchAt ? ` at ${config.switchAt}` : ''}` : ''}`,
     `peers (${config.peers.length}):`,
     ...config.peers.map(
       (peer) =>
         `  ${peer.name}  ${peer.publicKey}  endpoint ${peer.endpoint ?? '(learned)'}  allowed ${peer.allowedIps.join(', ')}` +
-        `${peer.persistentKeepalive ? `  keepalive ${peer.persistentKeepalive}s` : ''}${peer.presharedKey ? `  psk from ${describeKeySource(peer.presharedKey)}` : ''}`,
+        `${peer.persistentKeepalive ? `  keepalive ${peer.persistentKeepalive}s` : ''}${peer.presharedKey ? `  psk from ${describeKeySource(peer.presharedKey)}` : ''}` +
+        `${peer.nextPublicKey ? `  next key ${peer.nextPublicKey}${peer.switchAt ? ` from ${peer.switchAt}` : ''}` : ''}`,
     ),
     `routes: ${(config.routes ?? config.peers.flatMap((p) => p.allowedIps)).map((r) => formatPrefix(parsePrefix(r))).join(', ') || '(none)'}`,
     `forwarding: ${(config.forwarding ?? true) ? 'on' : 'off'}`,

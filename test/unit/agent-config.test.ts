@@ -24,6 +24,7 @@ const ROOT = join(__dirname, '..', '..');
 /** Distinct, valid base64 keys (32 bytes of one value each). */
 const KEY_B = key(2); // AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=
 const KEY_C = key(3); // AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=
+const NEXT_KEY_C = key(4);
 
 /** A valid document as a plain object; rows change one thing and serialize it as JSON (which is YAML). */
 function base(): Record<string, any> {
@@ -572,7 +573,10 @@ describe('describePlan (wiremesh-agent check)', () => {
     const config = parseAgentConfig(
       doc((d) => {
         d.nextPrivateKey = { source: 'aws-secrets-manager', secretId: 'wiremesh/site-a/next', region: 'eu-west-1' };
+        d.switchAt = '2026-12-10T12:00:00Z';
         d.peers[0].presharedKey = { source: 'gcp-secret-manager', name: 'projects/p/secrets/site-b-psk' };
+        d.peers[1].nextPublicKey = NEXT_KEY_C;
+        d.peers[1].switchAt = '2026-12-11T00:00:00Z';
         d.routes = ['10.20.0.0/16', '10.99.0.0/24'];
         d.metrics = { listen: '127.0.0.1:9586' };
         d.health = { listen: '0.0.0.0:9587', requiredPeers: ['site-b'] };
@@ -580,10 +584,10 @@ describe('describePlan (wiremesh-agent check)', () => {
     );
     expect(describePlan(config, 'kernel')).toBe(`interface wm0: addresses 10.99.0.1/24, listen port 51820, MTU 1420
 data plane: kernel (auto)
-private key: file /etc/wiremesh/private.key; rotating to AWS Secrets Manager secret wiremesh/site-a/next
+private key: file /etc/wiremesh/private.key; rotating to AWS Secrets Manager secret wiremesh/site-a/next at 2026-12-10T12:00:00Z
 peers (2):
   site-b  ${KEY_B}  endpoint gw-b.example.net:51820  allowed 10.99.0.2/32, 10.20.0.0/16  psk from GCP Secret Manager secret projects/p/secrets/site-b-psk/versions/latest
-  branch  ${KEY_C}  endpoint (learned)  allowed 10.99.0.3/32  keepalive 25s
+  branch  ${KEY_C}  endpoint (learned)  allowed 10.99.0.3/32  keepalive 25s  next key ${NEXT_KEY_C} from 2026-12-11T00:00:00Z
 routes: 10.20.0.0/16, 10.99.0.0/24
 forwarding: on
 metrics: http://127.0.0.1:9586/metrics
