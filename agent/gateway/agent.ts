@@ -449,9 +449,8 @@ export class GatewayAgent {
   private armSwitch(): void {
     if (this.switchTimer) clearTimeout(this.switchTimer);
     this.switchTimer = null;
-    const document = this.document;
-    if (!document || !this.plane || this.stopping) return;
-    const at = nextSwitchAt(document, Date.now(), this.plane.rotation.acceptsPeerNextKeys);
+    if (this.stopping) return;
+    const at = this.nextSwitch();
     if (at === null) return;
     this.log.info({ event: 'rotation.scheduled', switchAt: new Date(at).toISOString() }, 'a key switch is scheduled');
     // A timer holds at most MAX_TIMER_MS (24.8 days); one that fires early re-arms for the rest.
@@ -610,9 +609,14 @@ export class GatewayAgent {
 
   /** The next scheduled key switch (ISO 8601), or null. */
   private scheduledSwitch(): string | null {
-    const at =
-      this.document && this.plane && nextSwitchAt(this.document, Date.now(), this.plane.rotation.acceptsPeerNextKeys);
-    return at ? new Date(at).toISOString() : null;
+    const at = this.nextSwitch();
+    return at === null ? null : new Date(at).toISOString();
+  }
+
+  /** When the applied document next changes what applies (switch-schedule.ts), or null. */
+  private nextSwitch(): number | null {
+    if (!this.document || !this.plane) return null;
+    return nextSwitchAt(this.document, Date.now(), this.plane.rotation.acceptsPeerNextKeys);
   }
 
   /** Rewrites the status document when it changed; a failed write is logged, never fatal. */

@@ -134,13 +134,13 @@ function switchAtProblem(
   problems: ConfigProblem[],
 ): void {
   if (switchAt === undefined) return;
-  if (!hasNextKey)
+  if (!hasNextKey) {
     problems.push({ path: `${base}.switchAt`, message: `schedules a switch to ${nextKey}, which is absent` });
+    return;
+  }
   // Date.parse rolls a day past a month's end over (02-30 is 03-02): only a date it writes back is real.
-  else if (
-    !Number.isFinite(Date.parse(switchAt)) ||
-    new Date(switchAt).toISOString().slice(0, 19) !== switchAt.slice(0, 19)
-  )
+  const ms = Date.parse(switchAt);
+  if (!Number.isFinite(ms) || new Date(ms).toISOString().slice(0, 19) !== switchAt.slice(0, 19))
     problems.push({ path: `${base}.switchAt`, message: `${switchAt} is not a real instant` });
 }
 

@@ -22,13 +22,7 @@ import { regionOfZone } from '../gcp/validation';
 import { DEFAULT_REMOTE_KEY_PATH, RemoteHostAgent } from '../remote-host';
 import type { WireGuardMeshArgs } from './args';
 import { planAgentConfig, withNextPublicKeys } from './external';
-import {
-  onPremKeyMatchesSpec,
-  scheduledSwitches,
-  type MeshDeploymentPlan,
-  type SitePlan,
-  type SourceRef,
-} from './plan';
+import { onPremKeyMatchesSpec, type MeshDeploymentPlan, type SitePlan, type SourceRef } from './plan';
 import type { MeshPlan } from '../../mesh/planner';
 
 /** A value made later (after the mesh registers, or by another site's component). */
@@ -60,6 +54,8 @@ export interface MeshWiring {
   externalPlan: pulumi.Output<MeshPlan>;
   /** Site -> its key's next public key, for the sites rotating now (phases next and switch). */
   nextPublicKeys: pulumi.Output<Record<string, string>>;
+  /** Site -> when its gateway switches to its next key, for the sites whose switch is scheduled (plan.ts scheduledSwitches). */
+  switchTimes: Record<string, string>;
   /** The preshared-key secrets a site's gateways read (filled in before `create` runs). */
   awsPskReads: Record<string, pulumi.Output<SecretReadGrant>[]>;
   gcpPskReads: Record<string, gcp.secretmanager.Secret[]>;
@@ -293,7 +289,7 @@ export function deployOnPremSite(w: MeshWiring, site: SitePlan): PreparedSite {
           meshAgentOptions(w.plan.interfaceName, w.args),
         ),
         nextKeys,
-        scheduledSwitches(w.plan),
+        w.switchTimes,
       ),
       privateKey: { source: 'file', path: keyPath },
     }));

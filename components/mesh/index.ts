@@ -297,6 +297,7 @@ function meshWiring(name: string, args: WireGuardMeshArgs, plan: ReturnType<type
     agentConfigOf,
     externalPlan: externalPlanOutput.output,
     nextPublicKeys,
+    switchTimes,
     awsPskReads: {},
     gcpPskReads: {},
   };

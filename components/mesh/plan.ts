@@ -44,7 +44,7 @@ export function scheduledSwitches(plan: Pick<MeshDeploymentPlan, 'rotation' | 't
   if (plan.twoKeyPeers) return {};
   return Object.fromEntries(
     Object.entries(plan.rotation)
-      .filter(([, rotation]) => rotation.next !== null && rotation.phase !== 'steady')
+      .filter(([, rotation]) => rotation.next !== null)
       .map(([site, rotation]) => [site, rotation.switchAt]),
   );
 }
