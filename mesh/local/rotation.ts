@@ -9,7 +9,9 @@
  * Each phase ends when every agent's status document says it applied it (a file reload, not a
  * timer), so the phases are the same on every run and a stuck agent stops the rotation with an
  * error naming it, with nothing retired. Any data plane may rotate; a peer that holds one key per
- * peer (kernel, wireguard-go) takes the next key in phase switch, once the rotating site holds it.
+ * peer (kernel, wireguard-go) takes the next key in phase switch, at the instant (`switchAt`) that
+ * the rotating site's document names for its own switch (docs/key-rotation.md, "The scheduled
+ * switch").
  */
 import { rmSync } from 'node:fs';
 import { keyToBase64 } from '../../agent/crypto/keys';
@@ -27,6 +29,12 @@ export interface PhaseTiming {
 }
 
 const PHASE_TIMEOUT_MS = 30_000;
+/**
+ * How far ahead the switch of a site with one-key peers is scheduled: every agent rereads a changed
+ * document within 200 ms (a file watch), so all of them hold the instant before it comes. An agent
+ * that reads it late applies it at once.
+ */
+const SWITCH_LEAD_MS = 500;
 
 async function waitFor(what: string, done: () => boolean): Promise<void> {
   const deadline = Date.now() + PHASE_TIMEOUT_MS;
@@ -60,7 +68,15 @@ function promotePeerKey(peer: LocalSiteState, oldPublicKey: string, nextPublicKe
     if (entry.publicKey !== oldPublicKey) continue;
     entry.publicKey = nextPublicKey;
     delete entry.nextPublicKey;
+    delete entry.switchAt;
   }
+  writeAgentConfig(peer, config);
+}
+
+/** In a one-key `peer`'s document, the rotating site's next key (already its `nextPublicKey`) takes over at `switchAt`. */
+function schedulePeerSwitch(peer: LocalSiteState, oldPublicKey: string, switchAt: string): void {
+  const config = readAgentConfig(peer);
+  for (const entry of config.peers) if (entry.publicKey === oldPublicKey) entry.switchAt = switchAt;
   writeAgentConfig(peer, config);
 }
 
@@ -69,8 +85,8 @@ export async function rotateSite(target: LocalTarget, siteName: string, progress
   const state = target.readState()!;
   const site = state.sites.find((s) => s.site === siteName)!;
   const peers = peersOf(state, site);
-  // Kernel and wireguard-go peers hold one key per peer: they take our next key at the switch, once
-  // we hold it, instead of beside the current one (docs/key-rotation.md).
+  // Kernel and wireguard-go peers hold one key per peer: they take our next key at the scheduled
+  // switch, instead of beside the current one (docs/key-rotation.md).
   const oneKeyPeers = new Set(peers.filter((peer) => readStatusDocument(peer)?.acceptsPeerNextKeys === false));
   const oldPublicKey = site.publicKey;
   const nextVersion = site.keyVersion + 1;
@@ -107,16 +123,15 @@ export async function rotateSite(target: LocalTarget, siteName: string, progress
   await phase(
     'switch',
     `gateway ${site.site} offers key version ${nextVersion}; waiting for every peer to handshake on it`,
-    async () => {
+    () => {
       const config = readAgentConfig(site);
       config.nextPrivateKey = { source: 'file', path: keyFile(target.stateDir, site.site, nextVersion) };
+      if (oneKeyPeers.size > 0) {
+        const switchAt = new Date(Date.now() + SWITCH_LEAD_MS).toISOString();
+        config.switchAt = switchAt;
+        for (const peer of oneKeyPeers) schedulePeerSwitch(peer, oldPublicKey, switchAt);
+      }
       writeAgentConfig(site, config);
-      if (oneKeyPeers.size === 0) return;
-      await waitFor(
-        `site ${site.site} to hold key version ${nextVersion}`,
-        () => readStatusDocument(site)?.nextPublicKey === nextPublicKey,
-      );
-      for (const peer of oneKeyPeers) promotePeerKey(peer, oldPublicKey, nextPublicKey);
     },
     () => readStatusDocument(site)?.rotation === 'complete',
   );
@@ -128,8 +143,9 @@ export async function rotateSite(target: LocalTarget, siteName: string, progress
       const config = readAgentConfig(site);
       config.privateKey = { source: 'file', path: keyFile(target.stateDir, site.site, nextVersion) };
       delete config.nextPrivateKey;
+      delete config.switchAt;
       writeAgentConfig(site, config);
-      for (const peer of peers) if (!oneKeyPeers.has(peer)) promotePeerKey(peer, oldPublicKey, nextPublicKey);
+      for (const peer of peers) promotePeerKey(peer, oldPublicKey, nextPublicKey);
     },
     () => {
       const own = readStatusDocument(site);

@@ -64,9 +64,10 @@ describeMesh('key rotation on wireguard-go gateways (wiremesh up --data-plane, r
     for (const stateDir of stateDirs.splice(0)) rmSync(stateDir, { recursive: true, force: true });
   });
 
-  // A one-key hub re-creates a userspace spoke's entry under its next key: what the spoke sends on
-  // the old session in that round trip is dropped (docs/key-rotation.md). A pair crosses at most two
-  // such switches (its two spokes'), a ping every 50 ms: at most one ping each.
+  // `wiremesh rotate` schedules each switch beside one-key peers (switchAt). A one-key hub then
+  // re-creates a userspace spoke's entry under its next key: what the spoke sends on the old session
+  // in that one-way trip is dropped (docs/key-rotation.md). A pair crosses at most two such switches
+  // (its two spokes'), a ping every 50 ms: at most one ping each.
   it.each([
     ['every gateway', 'wireguard-go', { hub: 'wireguard-go', 'spoke-a': 'wireguard-go', 'spoke-b': 'wireguard-go' }, 0],
     ['the hub', 'hub=wireguard-go', { hub: 'wireguard-go', 'spoke-a': 'userspace', 'spoke-b': 'userspace' }, 2],
