@@ -29,7 +29,8 @@
  * from each tunnel process's /proc/PID/task/TID/schedstat the CPU per ping of its main thread, of
  * V8's helper threads (background compiles and GC) and of all threads, and the run-queue wait per
  * ping: where a lone packet's tail goes on a shared host (docs/dataplane-offloads.md, "Where the p99
- * goes").
+ * goes"). Those are a new process's first packets; 200 more pings after the TCP and UDP runs
+ * ("warm") are what a gateway that has carried traffic answers with.
  *
  * wireguard-go-modern (current upstream wireguard-go: batched I/O, UDP GSO/GRO, TUN offloads) runs
  * when WIREGUARD_GO_MODERN or ../shared/anchors/wireguard-go-modern (beside the repository) exists;
@@ -295,6 +296,8 @@ export interface PathResult {
   error?: string;
   tunnel?: TunnelInfo;
   ping?: PingResult;
+  /** The same pings after the TCP and UDP runs: a tunnel that has carried traffic. */
+  warmPing?: PingResult;
   tcp1?: TcpResult;
   tcp4?: TcpResult;
   udp?: UdpResult;
@@ -857,6 +860,10 @@ interface IperfJson {
 
 let activeLab: Lab | null = null;
 
+function pingLine({ p50Ms, p90Ms, p99Ms, slow }: PingResult): string {
+  return `    p50 ${p50Ms.toFixed(3)} p90 ${p90Ms.toFixed(3)} p99 ${p99Ms.toFixed(3)} ms, ${slow} over ${SLOW_PING_MS} ms`;
+}
+
 async function runPath(
   spec: PathSpec,
   tag: string,
@@ -876,10 +883,7 @@ async function runPath(
     if (spec.a && spec.b) result.tunnel = await runner.setUpTunnel(tag);
     log(`  ping`);
     result.ping = await runner.ping();
-    const { p50Ms, p90Ms, p99Ms, slow } = result.ping;
-    log(
-      `    p50 ${p50Ms.toFixed(3)} p90 ${p90Ms.toFixed(3)} p99 ${p99Ms.toFixed(3)} ms, ${slow} over ${SLOW_PING_MS} ms`,
-    );
+    log(pingLine(result.ping));
     if (pingOnly) return result;
     log(`  tcp 1 stream`);
     result.tcp1 = await runner.tcp(1);
@@ -887,6 +891,9 @@ async function runPath(
     result.tcp4 = await runner.tcp(4);
     log(`  udp flood`);
     result.udp = await runner.udp();
+    log(`  ping, warm`);
+    result.warmPing = await runner.ping();
+    log(pingLine(result.warmPing));
   } catch (error) {
     result.error = (error as Error).message.split('\n').slice(0, 4).join(' | ');
   } finally {
@@ -934,6 +941,7 @@ function medianResult(rounds: PathResult[]): PathResult {
     error: ok.length === 0 ? first.error : undefined,
     tunnel: median(ok, (r) => r.tunnel?.firstPingMs ?? undefined)?.tunnel ?? first.tunnel,
     ping: median(ok, (r) => r.ping?.p50Ms)?.ping,
+    warmPing: median(ok, (r) => r.warmPing?.p50Ms)?.warmPing,
     tcp1: median(ok, (r) => r.tcp1?.gbps)?.tcp1,
     tcp4: median(ok, (r) => r.tcp4?.gbps)?.tcp4,
     udp: median(ok, (r) => r.udp?.receivedPps)?.udp,
@@ -986,6 +994,9 @@ const MAIN_ROWS: Row[] = [
   { label: 'ping RTT p50, ms', better: 'lower', digits: 3, value: (p) => p.ping?.p50Ms },
   { label: 'ping RTT p90, ms', better: 'lower', digits: 3, value: (p) => p.ping?.p90Ms },
   { label: 'ping RTT p99, ms', better: 'lower', digits: 3, value: (p) => p.ping?.p99Ms },
+  { label: 'ping RTT p50, warm, ms', better: 'lower', digits: 3, value: (p) => p.warmPing?.p50Ms },
+  { label: 'ping RTT p90, warm, ms', better: 'lower', digits: 3, value: (p) => p.warmPing?.p90Ms },
+  { label: 'ping RTT p99, warm, ms', better: 'lower', digits: 3, value: (p) => p.warmPing?.p99Ms },
   {
     label: 'CPU us/segment TCP1, tunnels A+B',
     better: 'lower',
@@ -1096,6 +1107,7 @@ const DIAGNOSTIC_ROWS: { label: string; cell: Cell }[] = [
   { label: 'ping replies / sent', cell: (p) => (p.ping ? pair(String(p.ping.received), String(p.ping.sent)) : '-') },
   { label: 'ping RTT max, ms', cell: (p) => (p.ping ? p.ping.maxMs.toFixed(3) : '-') },
   { label: `pings over ${SLOW_PING_MS} ms`, cell: (p) => (p.ping ? String(p.ping.slow) : '-') },
+  { label: `pings over ${SLOW_PING_MS} ms, warm`, cell: (p) => (p.warmPing ? String(p.warmPing.slow) : '-') },
   {
     label: 'ping CPU us/ping A/B, all threads',
     cell: (p) => threadCell(p, (t) => t.allCpuUs),
