@@ -16,6 +16,7 @@
 import { rmSync } from 'node:fs';
 import { keyToBase64 } from '../../agent/crypto/keys';
 import { generatePrivateKey, publicKeyOf } from '../../agent/crypto/primitives';
+import type { PeerConfig } from '../../agent/gateway/config-types';
 import type { AgentStatusDocument } from '../../agent/gateway/status-document';
 import { keyFile, readAgentConfig, readStatusDocument, writeAgentConfig, writeKeyVersion } from './site-files';
 import type { LocalSiteState, LocalState, LocalTarget, Progress } from './target';
@@ -61,23 +62,20 @@ function peerStatus(
   return status?.peers.find((peer) => peer.publicKey === publicKey);
 }
 
-/** In `peer`'s document, the rotating site's next key becomes its public key. */
-function promotePeerKey(peer: LocalSiteState, oldPublicKey: string, nextPublicKey: string): void {
+/** Rewrites `peer`'s document with `edit` applied to its entry (entries) for the key `publicKey`. */
+function editPeerEntry(peer: LocalSiteState, publicKey: string, edit: (entry: PeerConfig) => void): void {
   const config = readAgentConfig(peer);
-  for (const entry of config.peers) {
-    if (entry.publicKey !== oldPublicKey) continue;
-    entry.publicKey = nextPublicKey;
-    delete entry.nextPublicKey;
-    delete entry.switchAt;
-  }
+  for (const entry of config.peers) if (entry.publicKey === publicKey) edit(entry);
   writeAgentConfig(peer, config);
 }
 
-/** In a one-key `peer`'s document, the rotating site's next key (already its `nextPublicKey`) takes over at `switchAt`. */
-function schedulePeerSwitch(peer: LocalSiteState, oldPublicKey: string, switchAt: string): void {
-  const config = readAgentConfig(peer);
-  for (const entry of config.peers) if (entry.publicKey === oldPublicKey) entry.switchAt = switchAt;
-  writeAgentConfig(peer, config);
+/** In `peer`'s document, the rotating site's next key becomes its public key. */
+function promotePeerKey(peer: LocalSiteState, oldPublicKey: string, nextPublicKey: string): void {
+  editPeerEntry(peer, oldPublicKey, (entry) => {
+    entry.publicKey = nextPublicKey;
+    delete entry.nextPublicKey;
+    delete entry.switchAt;
+  });
 }
 
 /** Rotates one site's key through the three phases; returns the seconds each took. */
@@ -93,15 +91,10 @@ export async function rotateSite(target: LocalTarget, siteName: string, progress
   const nextPrivateKey = generatePrivateKey();
   const nextPublicKey = keyToBase64(publicKeyOf(nextPrivateKey));
   const timings: PhaseTiming[] = [];
-  const phase = async (
-    name: RotationPhase,
-    what: string,
-    change: () => Promise<void> | void,
-    done: () => boolean,
-  ): Promise<void> => {
+  const phase = async (name: RotationPhase, what: string, change: () => void, done: () => boolean): Promise<void> => {
     progress.step(`site ${site.site}: phase ${name}: ${what}`);
     const started = Date.now();
-    await change();
+    change();
     await waitFor(`site ${site.site} phase ${name} (${what})`, done);
     timings.push({ site: site.site, phase: name, seconds: (Date.now() - started) / 1000 });
   };
@@ -111,11 +104,7 @@ export async function rotateSite(target: LocalTarget, siteName: string, progress
     `key version ${nextVersion} created; its public key sent to ${peers.map((p) => p.site).join(', ')}`,
     () => {
       writeKeyVersion(target.stateDir, site.site, nextVersion, nextPrivateKey);
-      for (const peer of peers) {
-        const config = readAgentConfig(peer);
-        for (const entry of config.peers) if (entry.publicKey === oldPublicKey) entry.nextPublicKey = nextPublicKey;
-        writeAgentConfig(peer, config);
-      }
+      for (const peer of peers) editPeerEntry(peer, oldPublicKey, (entry) => (entry.nextPublicKey = nextPublicKey));
     },
     () => peers.every((peer) => peerStatus(readStatusDocument(peer), oldPublicKey)?.nextPublicKey === nextPublicKey),
   );
@@ -129,7 +118,9 @@ export async function rotateSite(target: LocalTarget, siteName: string, progress
       if (oneKeyPeers.size > 0) {
         const switchAt = new Date(Date.now() + SWITCH_LEAD_MS).toISOString();
         config.switchAt = switchAt;
-        for (const peer of oneKeyPeers) schedulePeerSwitch(peer, oldPublicKey, switchAt);
+        // Each one-key peer's entry (with our next key as its nextPublicKey since phase next) takes
+        // that key at the same instant.
+        for (const peer of oneKeyPeers) editPeerEntry(peer, oldPublicKey, (entry) => (entry.switchAt = switchAt));
       }
       writeAgentConfig(site, config);
     },
